@@ -1,0 +1,56 @@
+"""clusterlab: run notebook functions and cells on clusters, from JupyterLab.
+
+Importing the package has no side effects (no display, no threads, no connections);
+``%load_ext clusterlab`` enables the notebook features.
+"""
+
+from __future__ import annotations
+
+from . import profiles
+from ._version import __version__
+from .api import ClusterFunction, Executor, cluster
+from .check import CheckLine, CheckReport
+from .errors import (
+    ClusterlabError,
+    HostKeyError,
+    JobError,
+    ProfileError,
+    RemoteEnvironmentError,
+    RemoteError,
+    RemoteTraceback,
+    ResourceError,
+    SerializationError,
+    SubmitError,
+    TransportError,
+)
+from .events import JobEvent
+from .job import Job
+from .profile import Profile
+from .profiles import use
+from .states import JobState
+
+__all__ = [
+    "CheckLine",
+    "CheckReport",
+    "ClusterFunction",
+    "ClusterlabError",
+    "Executor",
+    "HostKeyError",
+    "Job",
+    "JobError",
+    "JobEvent",
+    "JobState",
+    "Profile",
+    "ProfileError",
+    "RemoteEnvironmentError",
+    "RemoteError",
+    "RemoteTraceback",
+    "ResourceError",
+    "SerializationError",
+    "SubmitError",
+    "TransportError",
+    "__version__",
+    "cluster",
+    "profiles",
+    "use",
+]

@@ -1,0 +1,159 @@
+"""The user-facing ways to send functions: ``@cluster`` and ``Executor``."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from . import profiles
+from .core import submit_call
+from .job import Job
+from .profile import Profile
+from .resources import Resources, parse_resources
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _show_logs(job: Job) -> None:
+    """Print the job's output where a local call would have printed it."""
+    try:
+        out, err = job.stdout(), job.stderr()
+    except Exception as exc:
+        print(f"clusterlab: could not fetch the output of job {job.id}: {exc}", file=sys.stderr)
+        return
+    if out:
+        sys.stdout.write(out)
+        sys.stdout.flush()
+    if err:
+        sys.stderr.write(err)
+        sys.stderr.flush()
+
+
+class ClusterFunction(Generic[P, R]):
+    """A function bound to a profile and resources.
+
+    Calling it runs it on the cluster and returns the value (remote prints shown, remote
+    exceptions re-raised; interrupting the kernel cancels the job). ``.submit()`` returns a
+    :class:`Job` at once; ``.options(**resources)`` overrides resources for one call.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        profile: str | Profile | None,
+        resources: Resources,
+        async_submit: bool = False,
+        name: str | None = None,
+    ) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.profile = profile
+        self.resources = resources
+        self.async_submit = async_submit
+        self.name = name or getattr(fn, "__name__", "job")
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Submit one call and return its Job immediately."""
+        profile = profiles.resolve(self.profile)
+        return submit_call(profile, self.fn, args, kwargs, self.resources, self.name)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        job = self.submit(*args, **kwargs)
+        if self.async_submit:
+            return job
+        try:
+            done = False
+            while not done:  # short waits keep Ctrl-C / "interrupt kernel" responsive
+                done = bool(concurrent.futures.wait([job], timeout=0.5).done)
+        except KeyboardInterrupt:
+            job.cancel()
+            raise
+        _show_logs(job)
+        return job.result()
+
+    def options(self, **resources: Any) -> ClusterFunction[P, R]:
+        """A copy with some resources changed: ``f.options(cores=16).submit(x)``."""
+        merged = self.resources.merged(parse_resources(resources))
+        return ClusterFunction(self.fn, self.profile, merged, self.async_submit, self.name)
+
+    def __repr__(self) -> str:
+        where = self.profile.name if isinstance(self.profile, Profile) else self.profile or "default"
+        return f"<cluster function {self.name} on {where} {self.resources.to_dict()}>"
+
+
+@overload
+def cluster(profile: Callable[P, R], /) -> ClusterFunction[P, R]: ...
+
+
+@overload
+def cluster(
+    profile: str | Profile | None = None,
+    /,
+    *,
+    async_submit: bool = False,
+    name: str | None = None,
+    **resources: Any,
+) -> Callable[[Callable[P, R]], ClusterFunction[P, R]]: ...
+
+
+def cluster(
+    profile: Any = None,
+    /,
+    *,
+    async_submit: bool = False,
+    name: str | None = None,
+    **resources: Any,
+) -> Any:
+    """Decorate a function to run on a cluster: ``@cluster("hpc", cores=8, time="1:00:00")``.
+
+    Resources are validated now, so a typo fails at definition, not after a queue wait.
+    Without a profile the session default (:func:`clusterlab.use`) is used at call time.
+    """
+    parsed = parse_resources(resources)
+    if callable(profile) and not isinstance(profile, Profile):
+        return ClusterFunction(profile, None, parsed, async_submit, name)
+
+    def wrap(fn: Callable[P, R]) -> ClusterFunction[P, R]:
+        return ClusterFunction(fn, profile, parsed, async_submit, name)
+
+    return wrap
+
+
+class Executor(concurrent.futures.Executor):
+    """A ``concurrent.futures.Executor`` whose workers are cluster jobs.
+
+    ``with Executor("hpc", cores=2) as ex: ex.submit(fn, 1)``; leaving the block waits for
+    the submitted jobs, as with ProcessPoolExecutor.
+    """
+
+    def __init__(self, profile: str | Profile | None = None, **resources: Any) -> None:
+        self.profile = profiles.resolve(profile)
+        self.resources = parse_resources(resources)
+        self._jobs: list[Job] = []
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit after shutdown(): create a new Executor")
+        job = submit_call(self.profile, fn, args, kwargs, self.resources)
+        with self._lock:
+            self._jobs.append(job)
+        return job
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            jobs = list(self._jobs)
+        if cancel_futures:
+            for job in jobs:
+                if not job.done():
+                    job.cancel()
+        if wait:
+            concurrent.futures.wait(jobs)

@@ -1,0 +1,163 @@
+"""SLURM: sbatch, squeue, scancel. Only header lines, argv builders, parsers and maps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ..errors import TransportError
+from ..resources import format_time
+from ..states import JobState
+from .base import BatchBackend, JobSpec
+
+_ID_RE = re.compile(r"^\d+(_\d+)?$")
+
+STATE_MAP: dict[str, JobState] = {
+    "PENDING": JobState.PENDING,
+    "CONFIGURING": JobState.PENDING,
+    "REQUEUED": JobState.PENDING,
+    "REQUEUE_HOLD": JobState.PENDING,
+    "REQUEUE_FED": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.PENDING,
+    "SUSPENDED": JobState.PENDING,
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,  # the status file decides how it ended
+    "RESIZING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "STAGE_OUT": JobState.RUNNING,
+    "STOPPED": JobState.RUNNING,
+    "COMPLETED": JobState.COMPLETED,
+    "FAILED": JobState.FAILED,
+    "OUT_OF_MEMORY": JobState.FAILED,
+    "NODE_FAIL": JobState.FAILED,
+    "BOOT_FAIL": JobState.FAILED,
+    "PREEMPTED": JobState.FAILED,
+    "SPECIAL_EXIT": JobState.FAILED,
+    "CANCELLED": JobState.CANCELLED,
+    "REVOKED": JobState.CANCELLED,
+    "TIMEOUT": JobState.TIMEOUT,
+    "DEADLINE": JobState.TIMEOUT,
+}
+
+# Pending reasons (squeue %r) and end states, as sentences.
+REASON_MAP: dict[str, str] = {
+    "Priority": "waiting behind higher-priority jobs",
+    "Resources": "waiting for resources (the nodes it needs are busy)",
+    "Dependency": "waiting for the jobs it depends on",
+    "DependencyNeverSatisfied": "dependency failed: a job it depends on did not succeed",
+    "BeginTime": "waiting for its requested start time",
+    "JobHeldUser": "held by you: release it with `scontrol release JOBID`",
+    "JobHeldAdmin": "held by an administrator",
+    "PartitionDown": "the partition is down",
+    "PartitionInactive": "the partition is inactive",
+    "PartitionNodeLimit": "asks for more nodes than the partition allows",
+    "PartitionTimeLimit": "asks for more time than the partition allows",
+    "PartitionConfig": "the request does not fit the partition (too many cores, memory or GPUs)",
+    "ReqNodeNotAvail": "the nodes it needs are unavailable (down, drained or reserved)",
+    "NodeDown": "a node it needs is down",
+    "BadConstraints": "no node has the requested features",
+    "InvalidAccount": "the account does not exist or you may not use it",
+    "InvalidQOS": "the QOS does not exist or you may not use it",
+    "Reservation": "waiting for its reservation to start",
+    "Cleaning": "the scheduler is cleaning up a previous run",
+    "Prolog": "the node is running its start-up script",
+    "QOSMaxJobsPerUserLimit": "you already run as many jobs as your QOS allows",
+    "AssocMaxJobsLimit": "you already run as many jobs as your account allows",
+    "AssocGrpCpuLimit": "your group's CPU limit is reached; it waits for others to finish",
+    "AssocGrpMemLimit": "your group's memory limit is reached; it waits for others to finish",
+    "QOSGrpCpuLimit": "the QOS CPU limit is reached; it waits for others to finish",
+    "JobArrayTaskLimit": "waiting under the array's concurrency limit (%N)",
+    "launch failed requeued held": "its launch failed and it was held; ask your admins",
+    "TimeLimit": "killed after reaching its time limit",
+    "OutOfMemory": "killed for using more memory than requested",
+    "NonZeroExitCode": "exited with an error",
+    "NodeFail": "a node it ran on failed",
+}
+
+_SUBMIT_ERRORS: list[tuple[str, str]] = [
+    (
+        "Requested node configuration is not available",
+        "no node can satisfy the request (too many cores, too much memory or too many GPUs "
+        "for any node in the partition): ask for less or choose another partition",
+    ),
+    ("invalid partition specified", "the partition does not exist: check `sinfo -s` for names"),
+    ("Invalid account", "the account does not exist or you may not use it: see `sacctmgr show assoc user=$USER`"),
+    ("Requested time limit is invalid", "the time limit is longer than the partition allows: ask for less time"),
+    ("More processors requested than permitted", "more cores than the partition allows: ask for fewer"),
+    ("Invalid qos", "the QOS does not exist or you may not use it"),
+    ("Invalid generic resource", "the GPU/gres request is not valid on this cluster"),
+    ("Job dependency problem", "a dependency is invalid (the job it waits for no longer exists)"),
+]
+
+
+class SlurmBackend(BatchBackend):
+    """SLURM over any transport; status for all active jobs in one ``squeue`` call."""
+
+    kind = "slurm"
+    STATE_MAP = STATE_MAP
+    REASON_MAP = REASON_MAP
+    version_argv = ("sbatch", "--version")
+
+    def directives(self, spec: JobSpec) -> list[str]:
+        r = spec.resources
+        opts = [f"--job-name={_job_name(spec.name)}", "--output=stdout", "--error=stderr"]
+        if r.nodes:
+            opts.append(f"--nodes={r.nodes}")
+        opts.append("--ntasks=1")
+        if r.cores:
+            opts.append(f"--cpus-per-task={r.cores}")
+        if r.memory_mb:
+            opts.append(f"--mem={r.memory_mb}M")
+        if r.time_s:
+            opts.append(f"--time={format_time(r.time_s)}")
+        if r.gpus:
+            opts.append(f"--gres=gpu:{r.gpus}")
+        if r.partition:
+            opts.append(f"--partition={r.partition}")
+        if r.account:
+            opts.append(f"--account={r.account}")
+        if spec.after:
+            opts.append(f"--dependency=afterok:{':'.join(spec.after)}")
+        opts.extend(r.extra)
+        return [f"#SBATCH {opt}" for opt in opts]
+
+    def submit_argv(self, script: str, spec: JobSpec) -> list[str]:
+        return ["sbatch", "--parsable", script]
+
+    def parse_submit(self, stdout: str) -> str:
+        # --parsable prints "jobid" or "jobid;cluster"
+        native = stdout.strip().splitlines()[-1].split(";")[0] if stdout.strip() else ""
+        if not _ID_RE.match(native):
+            raise TransportError(f"sbatch printed no job id: {stdout!r}")
+        return native
+
+    def query_argv(self, native_ids: Sequence[str]) -> list[str]:
+        ids = [n for n in native_ids if _ID_RE.match(n)]
+        return ["squeue", "--noheader", "--states=all", f"--jobs={','.join(ids)}", "--format=%i|%T|%r"]
+
+    def parse_query(self, stdout: str, stderr: str, returncode: int) -> dict[str, tuple[str, str]]:
+        if returncode != 0:
+            # squeue fails when every id has left its memory: that is "not listed", not an error
+            if "Invalid job id" in stderr:
+                return {}
+            raise TransportError(f"squeue failed: {stderr.strip() or stdout.strip()}")
+        out = {}
+        for line in stdout.splitlines():
+            parts = line.strip().split("|", 2)
+            if len(parts) == 3:
+                out[parts[0]] = (parts[1], parts[2])
+        return out
+
+    def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
+        return ["scancel", *[n for n in native_ids if _ID_RE.match(n)]]
+
+    def explain_submit_error(self, stderr: str) -> str:
+        for needle, sentence in _SUBMIT_ERRORS:
+            if needle.lower() in stderr.lower():
+                return f"{sentence} (sbatch: {stderr.strip().splitlines()[-1]})"
+        return stderr.strip() or "sbatch failed without a message"
+
+
+def _job_name(name: str) -> str:
+    """Job names show in squeue; keep them to a safe token."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:64] or "clusterlab"

@@ -1,0 +1,114 @@
+"""Turning a call into bytes and a result file back into a value or an exception.
+
+cloudpickle serializes notebook functions, lambdas and closures *by value*, so the cluster
+needs neither the notebook nor our package. When pickling fails we find the culprit and
+name it, because "cannot pickle '_thread.lock' object" alone does not say which variable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cloudpickle
+
+from .errors import RemoteEnvironmentError, RemoteError, RemoteTraceback, SerializationError
+
+MAX_PAYLOAD_BYTES = int(os.environ.get("CLUSTERLAB_MAX_PAYLOAD_MB", "2048")) * 1024 * 1024
+
+
+def _try(obj: Any) -> Exception | None:
+    try:
+        cloudpickle.dumps(obj)
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _function_culprit(fn: Callable[..., Any]) -> str:
+    """Name the global or closure variable that makes ``fn`` unpicklable, if we can."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    cells = dict(zip(code.co_freevars, [c.cell_contents for c in fn.__closure__ or ()], strict=False))
+    globals_ = getattr(fn, "__globals__", {})
+    candidates = {**{n: globals_[n] for n in code.co_names if n in globals_}, **cells}
+    for name, value in candidates.items():
+        if _try(value) is not None:
+            return f" (it uses {name!r}, a {type(value).__name__} that cannot be pickled)"
+    return ""
+
+
+def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
+    """cloudpickle ``(fn, args, kwargs)``, naming exactly what cannot be pickled."""
+    try:
+        data: bytes = cloudpickle.dumps((fn, tuple(args), dict(kwargs)))
+    except Exception as exc:
+        name = getattr(fn, "__qualname__", repr(fn))
+        if (err := _try(fn)) is not None:
+            raise SerializationError(
+                f"the function {name}() cannot be pickled{_function_culprit(fn)}: {err}. "
+                "Create such objects inside the function instead of capturing them."
+            ) from exc
+        for i, value in enumerate(args):
+            if (err := _try(value)) is not None:
+                raise SerializationError(
+                    f"argument {i} of {name}() ({type(value).__name__}) cannot be pickled: "
+                    f"{err}. Pass plain data (numbers, arrays, paths) and open resources "
+                    "inside the function."
+                ) from exc
+        for key, value in kwargs.items():
+            if (err := _try(value)) is not None:
+                raise SerializationError(
+                    f"argument {key!r} of {name}() ({type(value).__name__}) cannot be "
+                    f"pickled: {err}. Pass plain data and open resources inside the function."
+                ) from exc
+        raise SerializationError(f"the call to {name}() cannot be pickled: {exc}") from exc
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise SerializationError(
+            f"the function and its arguments pickle to {len(data) / 2**20:.0f} MiB, more than "
+            f"the {MAX_PAYLOAD_BYTES // 2**20} MiB limit: put large data in a file on the "
+            "cluster and pass its path (or raise CLUSTERLAB_MAX_PAYLOAD_MB)"
+        )
+    return data
+
+
+def _rebuild(record: Mapping[str, Any]) -> BaseException:
+    """The remote exception with its original type, or RemoteError when that is impossible."""
+    exc: BaseException | None = None
+    if record.get("exception") is not None:
+        try:
+            exc = pickle.loads(record["exception"])
+        except Exception:
+            exc = None
+    if exc is None:
+        module, _, qualname = str(record["type"]).rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), qualname)
+            if isinstance(cls, type) and issubclass(cls, BaseException):
+                exc = cls(record["message"])
+        except Exception:
+            exc = None
+    if exc is None:
+        exc = RemoteError(str(record["type"]), str(record["message"]))
+    exc.__cause__ = RemoteTraceback(str(record["traceback"]))
+    return exc
+
+
+def load_result(data: bytes) -> tuple[bool, Any]:
+    """``(True, value)`` or ``(False, exception to raise)`` from a ``result.pkl``."""
+    try:
+        kind, body = pickle.loads(data)
+    except Exception as exc:
+        return False, SerializationError(
+            f"the job's result could not be unpickled here ({type(exc).__name__}: {exc}); a "
+            "module the result needs is probably missing in this kernel"
+        )
+    if kind == "ok":
+        return True, body
+    if kind == "env_error":
+        return False, RemoteEnvironmentError(str(body))
+    return False, _rebuild(body)

@@ -1,0 +1,397 @@
+"""Profiles: a named cluster configuration, validated field by field.
+
+The dataclass fields and their ``metadata`` *are* the profile schema (type, default, the
+scheduler kinds a field applies to, label, tooltip, example). The ipywidgets form, the lab
+panel (over the comm), the CLI prompts and the docs table all read :func:`schema`, so a
+field is added in exactly one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ProfileError, ResourceError
+from .resources import parse_resources
+
+SCHEDULER_KINDS = ("local", "slurm")
+"""Schedulers a profile may name today; each has a backend in :mod:`clusterlab.backends`."""
+
+REMOTE_KINDS = ("slurm",)
+"""Kinds that may run on another machine (over SSH) and so use the SSH fields."""
+
+_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{0,253}$")
+_USER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}$")
+
+
+def _meta(
+    label: str,
+    tooltip: str,
+    example: str = "",
+    kinds: tuple[str, ...] = SCHEDULER_KINDS,
+    check: Callable[[Any], Any] | None = None,
+    widget: str = "text",
+) -> dict[str, Any]:
+    return {
+        "label": label,
+        "tooltip": tooltip,
+        "example": example,
+        "kinds": kinds,
+        "check": check,
+        "widget": widget,
+    }
+
+
+def _check_name(value: Any) -> str:
+    text = str(value)
+    if not _PROFILE_NAME_RE.match(text):
+        raise ValueError(
+            "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit "
+            "(e.g. 'hpc' or 'uni-cluster')"
+        )
+    return text
+
+
+def _check_scheduler(value: Any) -> str:
+    text = str(value).lower()
+    if text not in SCHEDULER_KINDS:
+        raise ValueError(f"{value!r} is not supported; choose one of: {', '.join(SCHEDULER_KINDS)}")
+    return text
+
+
+def _check_host(value: Any) -> str:
+    text = str(value or "").strip()
+    if not _HOST_RE.match(text) or text.startswith("-"):
+        raise ValueError("give a host name or address such as 'login.example.edu' (no spaces)")
+    return text
+
+
+def _check_user(value: Any) -> str:
+    text = str(value or "").strip()
+    if text and not _USER_RE.match(text):
+        raise ValueError("give a login name such as 'jdoe' (letters, digits, '_', '.', '-')")
+    return text
+
+
+def _check_port(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a number from 1 to 65535, usually 22")
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number from 1 to 65535, usually 22") from None
+    if not 1 <= port <= 65535:
+        raise ValueError("must be a number from 1 to 65535, usually 22")
+    return port
+
+
+def _check_path(value: Any) -> str:
+    text = str(value or "")
+    if any(ch in text for ch in "\n\r\0"):
+        raise ValueError("a path cannot contain line breaks")
+    return text
+
+
+def _check_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "yes", "1", "on"):
+        return True
+    if str(value).lower() in ("false", "no", "0", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _check_setup(value: Any) -> list[str]:
+    lines = [value] if isinstance(value, str) else list(value or [])
+    out = []
+    for line in lines:
+        text = str(line)
+        if "\0" in text:
+            raise ValueError("setup lines cannot contain NUL characters")
+        out.extend(part for part in text.splitlines() if part.strip())
+    return out
+
+
+def _check_resources(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a table such as {cores = 4, memory = '8GB', time = '1:00:00'}")
+    try:
+        parse_resources(value)
+    except ResourceError as exc:
+        raise ValueError(str(exc)) from None
+    return dict(value)
+
+
+def _check_non_negative(value: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a whole number (0 means automatic)") from None
+    if n < 0 or isinstance(value, bool):
+        raise ValueError("must be 0 (automatic) or more")
+    return n
+
+
+def _check_interval(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number of seconds, e.g. 5") from None
+    if not 0.2 <= seconds <= 600:
+        raise ValueError("must be between 0.2 and 600 seconds")
+    return seconds
+
+
+@dataclass
+class Profile:
+    """A named cluster: where jobs go, how to reach it, and default resources.
+
+    Construction validates every field and raises :class:`ProfileError` naming the first bad
+    field (``.errors`` holds all of them), so an invalid profile never reaches the store.
+    Passwords and passphrases are never fields: keys come from files or ssh-agent.
+    """
+
+    name: str = field(
+        default="local",
+        metadata=_meta(
+            "Name",
+            "A short name you pick for this cluster; you pass it to @cluster('NAME') and "
+            "%%cluster NAME.",
+            "hpc",
+            check=_check_name,
+        ),
+    )
+    scheduler: str = field(
+        default="local",
+        metadata=_meta(
+            "Scheduler",
+            "The batch system that runs jobs: 'slurm' if you use sbatch/squeue, 'local' to run "
+            "on this machine. Your cluster's documentation names it.",
+            "slurm",
+            check=_check_scheduler,
+            widget="choice",
+        ),
+    )
+    host: str = field(
+        default="",
+        metadata=_meta(
+            "Login host",
+            "The machine you ssh into to submit jobs (the login node). Leave empty when "
+            "JupyterLab already runs on the login node (e.g. Open OnDemand). A Host alias "
+            "from ~/.ssh/config works too.",
+            "login.example.edu",
+            kinds=REMOTE_KINDS,
+            check=_check_host,
+        ),
+    )
+    user: str = field(
+        default="",
+        metadata=_meta(
+            "User name",
+            "Your login name on the cluster. Empty means the User from ~/.ssh/config, else "
+            "your local user name.",
+            "jdoe",
+            kinds=REMOTE_KINDS,
+            check=_check_user,
+        ),
+    )
+    port: int = field(
+        default=22,
+        metadata=_meta(
+            "SSH port",
+            "The SSH port of the login host; almost always 22.",
+            "22",
+            kinds=REMOTE_KINDS,
+            check=_check_port,
+            widget="int",
+        ),
+    )
+    key_file: str = field(
+        default="",
+        metadata=_meta(
+            "SSH key file",
+            "Path of your private key (e.g. ~/.ssh/id_ed25519). Empty means ssh-agent and the "
+            "IdentityFile from ~/.ssh/config. The key never leaves this machine and its "
+            "passphrase is never stored; load passphrase-protected keys into ssh-agent.",
+            "~/.ssh/id_ed25519",
+            kinds=REMOTE_KINDS,
+            check=_check_path,
+        ),
+    )
+    known_hosts: str = field(
+        default="~/.ssh/known_hosts",
+        metadata=_meta(
+            "Known hosts file",
+            "Where trusted host keys are kept. clusterlab refuses hosts whose key is not in "
+            "this file (protection against man-in-the-middle attacks): connect once with "
+            "'ssh HOST' and compare the fingerprint with your cluster's documentation.",
+            "~/.ssh/known_hosts",
+            kinds=REMOTE_KINDS,
+            check=_check_path,
+        ),
+    )
+    trust_on_first_use: bool = field(
+        default=False,
+        metadata=_meta(
+            "Trust new host key",
+            "Accept and remember the host key the first time we connect (like answering "
+            "'yes' to ssh). Only for hosts on a network you trust; a key that later changes "
+            "is always refused.",
+            "false",
+            kinds=REMOTE_KINDS,
+            check=_check_bool,
+            widget="bool",
+        ),
+    )
+    ssh_config: str = field(
+        default="~/.ssh/config",
+        metadata=_meta(
+            "SSH config file",
+            "OpenSSH client config read for HostName, User, Port, IdentityFile and ProxyJump.",
+            "~/.ssh/config",
+            kinds=REMOTE_KINDS,
+            check=_check_path,
+        ),
+    )
+    remote_dir: str = field(
+        default="",
+        metadata=_meta(
+            "Job directory",
+            "Where job files (payload, logs, results) are kept on the cluster; must be on a "
+            "file system the compute nodes see (home or scratch). Created with mode 0700. "
+            "Empty means ~/.clusterlab, or clusterlab's data dir for 'local'.",
+            "~/.clusterlab",
+            check=_check_path,
+        ),
+    )
+    python: str = field(
+        default="",
+        metadata=_meta(
+            "Python command",
+            "The Python that runs your functions on the cluster; it needs cloudpickle "
+            "(pip install cloudpickle) and should match your notebook's Python minor "
+            "version. Empty means this kernel's Python for 'local' and 'python3' elsewhere.",
+            "~/venv/bin/python",
+            check=_check_path,
+        ),
+    )
+    setup: list[str] = field(
+        default_factory=list,
+        metadata=_meta(
+            "Setup lines",
+            "Shell lines run before Python in every job, e.g. 'module load python/3.11' or "
+            "'source ~/venv/bin/activate'. They run as written: only put your own commands here.",
+            "module load python/3.11",
+            check=_check_setup,
+            widget="lines",
+        ),
+    )
+    resources: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_meta(
+            "Default resources",
+            "Requested for every job unless overridden: cores, memory ('8GB'), time "
+            "('1:00:00'), gpus, nodes, partition, account, extra (['--qos=high']).",
+            "{cores = 4, memory = '8GB', time = '1:00:00', partition = 'normal'}",
+            check=_check_resources,
+            widget="resources",
+        ),
+    )
+    max_concurrent: int = field(
+        default=0,
+        metadata=_meta(
+            "Jobs at once",
+            "Most jobs of this profile running at the same time on the local machine; "
+            "0 means one per CPU core.",
+            "4",
+            kinds=("local",),
+            check=_check_non_negative,
+            widget="int",
+        ),
+    )
+    poll_interval: float = field(
+        default=5.0,
+        metadata=_meta(
+            "Longest poll interval (s)",
+            "Job status is checked often right after a submission and then less often, up "
+            "to this many seconds; a larger value is gentler on a busy scheduler.",
+            "5",
+            check=_check_interval,
+            widget="float",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        errors: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            check = f.metadata["check"]
+            try:
+                setattr(self, f.name, check(getattr(self, f.name)))
+            except ValueError as exc:
+                errors[f.name] = str(exc)
+        if self.host and self.scheduler not in REMOTE_KINDS and "host" not in errors:
+            errors["host"] = f"a '{self.scheduler}' profile runs on this machine: leave host empty"
+        if errors:
+            first = next(iter(errors))
+            raise ProfileError(first, errors[first], errors)
+
+    @property
+    def is_remote(self) -> bool:
+        """True when jobs are submitted over SSH rather than on this machine."""
+        return bool(self.host) and self.scheduler in REMOTE_KINDS
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only the fields that differ from their defaults, so stored files stay short."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+            if f.name in ("name", "scheduler") or value != default:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Profile:
+        """Build from stored or user data, rejecting unknown keys with the valid ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ProfileError(
+                unknown[0],
+                f"unknown profile field; valid fields are: {', '.join(sorted(known))}",
+            )
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> Profile:
+        """A validated copy with some fields changed (profiles are edited by copying)."""
+        return Profile.from_dict({**self.to_dict(), **changes})
+
+
+def schema() -> list[dict[str, Any]]:
+    """The field schema as plain JSON-able dicts, for forms, the comm and the docs."""
+    out = []
+    for f in dataclasses.fields(Profile):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        meta = f.metadata
+        out.append(
+            {
+                "name": f.name,
+                "type": meta["widget"],
+                "default": default,
+                "label": meta["label"],
+                "tooltip": meta["tooltip"],
+                "example": meta["example"],
+                "kinds": list(meta["kinds"]),
+                "choices": list(SCHEDULER_KINDS) if f.name == "scheduler" else None,
+            }
+        )
+    return out
+
+
+LOCAL = Profile(name="local", scheduler="local")
+"""The built-in profile: jobs run as processes on this machine. Always exists."""

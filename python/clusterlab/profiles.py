@@ -1,0 +1,126 @@
+"""The profile store: one TOML file, 0600, never holding a secret.
+
+Every call re-reads the file, so a profile saved from the lab panel, the CLI or another
+kernel is visible at once everywhere; writes are atomic so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .errors import ProfileError
+from .paths import config_dir, write_private
+from .profile import LOCAL, Profile
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+_lock = threading.Lock()
+_session_default: str | None = None
+
+
+def path() -> Path:
+    """The profiles file (``profiles.toml`` in :func:`clusterlab.paths.config_dir`)."""
+    return config_dir() / "profiles.toml"
+
+
+def _read() -> dict[str, dict[str, Any]]:
+    p = path()
+    if not p.exists():
+        return {}
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(
+            "file", f"{p} is not valid TOML ({exc}); fix or remove the file"
+        ) from None
+    profiles = data.get("profiles", {})
+    return {str(k): dict(v) for k, v in profiles.items()}
+
+
+def _write(profiles: dict[str, dict[str, Any]]) -> None:
+    text = "# clusterlab profiles (edit with `clusterlab profile edit` or by hand)\n"
+    text += tomli_w.dumps({"profiles": profiles})
+    write_private(path(), text.encode())
+
+
+def list() -> list[str]:  # noqa: A001 - the public API is cl.profiles.list()
+    """Names of all profiles, the built-in ``local`` first."""
+    names = sorted(_read())
+    return ["local", *[n for n in names if n != "local"]]
+
+
+def load(name: str) -> Profile:
+    """The profile called ``name``; ``local`` exists even when nothing was saved."""
+    stored = _read()
+    if name in stored:
+        return Profile.from_dict({**stored[name], "name": name})
+    if name == "local":
+        return LOCAL
+    known = ", ".join(list())
+    raise ProfileError(
+        "name", f"no profile named {name!r}; known profiles: {known}. Create it with "
+        "cl.profiles.save(cl.Profile(name=..., ...)) or `clusterlab profile add`"
+    )
+
+
+def save(profile: Profile) -> Profile:
+    """Validate and store ``profile`` (replacing one of the same name)."""
+    if not isinstance(profile, Profile):
+        raise TypeError("profiles.save() takes a clusterlab.Profile")
+    checked = Profile.from_dict(profile.to_dict())  # re-validate: fields may have been set
+    with _lock:
+        profiles = _read()
+        profiles[checked.name] = {k: v for k, v in checked.to_dict().items() if k != "name"}
+        _write(profiles)
+    return checked
+
+
+def delete(name: str) -> None:
+    """Remove a saved profile; deleting ``local`` resets it to the built-in defaults."""
+    with _lock:
+        profiles = _read()
+        if name not in profiles:
+            if name == "local":
+                return
+            raise ProfileError("name", f"no profile named {name!r}; nothing was deleted")
+        del profiles[name]
+        _write(profiles)
+
+
+def use(name: str | Profile) -> Profile:
+    """Make ``name`` this session's default profile (``@cluster()`` without a name)."""
+    global _session_default
+    profile = name if isinstance(name, Profile) else load(name)
+    _session_default = profile.name
+    return profile
+
+
+def default_name() -> str:
+    """The session default set by :func:`use`, else ``local``."""
+    return _session_default or "local"
+
+
+def resolve(profile: str | Profile | None) -> Profile:
+    """A Profile from a name, a Profile, or None (the session default)."""
+    if isinstance(profile, Profile):
+        return profile
+    return load(profile or default_name())
+
+
+def check(name: str | Profile, on_line: Any = None) -> Any:
+    """Connect, find the scheduler, compare remote Python/cloudpickle with ours.
+
+    Returns a :class:`clusterlab.check.CheckReport`; ``on_line(CheckLine)`` is called as each
+    line is known so a form can show progress. Never raises for a failing check.
+    """
+    from .check import run_check
+
+    return run_check(resolve(name), on_line=on_line)

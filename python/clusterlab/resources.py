@@ -1,0 +1,189 @@
+"""Resource requests: one parser for every scheduler, so "16GB" means the same everywhere.
+
+Values are validated here, not quoted later: a backend writes them into batch-script
+directives, where shell quoting does not apply, so anything that is not a plain token is
+rejected up front with an example of the accepted form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .errors import ResourceError
+
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*$", re.IGNORECASE)
+_UNITS_MB = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 * 1024}
+# Partition, account, queue and job names end up in "#SBATCH --x=VALUE" lines.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.,+@:-]{1,128}$")
+_TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+
+
+def parse_memory(value: str | int) -> int:
+    """Memory in MiB. Bare numbers are MiB (SLURM's rule); 1GB = 1024 MiB like sbatch."""
+    if isinstance(value, bool):
+        raise ResourceError(f"memory={value!r}: give a size such as '512MB' or '16GB'")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ResourceError(f"memory={value!r}: must be positive, e.g. '512MB' or '16GB'")
+        return value
+    m = _MEMORY_RE.match(str(value))
+    if not m:
+        raise ResourceError(
+            f"memory={value!r} is not a size: use a number with a unit, e.g. '512MB', '16GB'"
+        )
+    number, unit = float(m.group(1)), m.group(2).upper()
+    mb = int(round(number * _UNITS_MB[unit]))
+    if mb <= 0:
+        raise ResourceError(f"memory={value!r} is less than 1 MB: ask for at least '1MB'")
+    return mb
+
+
+def parse_time(value: str | int) -> int:
+    """Wall time in seconds, in SLURM's forms: "30" (minutes), "MM:SS", "H:MM:SS", "D-H[:M[:S]]"."""
+    if isinstance(value, bool):
+        raise ResourceError(f"time={value!r}: give a duration such as '30' or '1:00:00'")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ResourceError(f"time={value!r}: minutes must be positive, e.g. 30")
+        return value * 60
+    text = str(value).strip()
+    m = _TIME_RE.match(text)
+    if not m:
+        raise ResourceError(
+            f"time={value!r} is not a duration: use minutes ('30'), 'H:MM:SS' ('1:00:00') "
+            "or 'D-HH:MM:SS' ('2-00:00:00')"
+        )
+    days, a, b, c = m.groups()
+    nums = [int(x) for x in (a, b, c) if x is not None]
+    if days is not None:
+        # D-H, D-H:M, D-H:M:S
+        h, mi, s = (nums + [0, 0])[:3]
+        seconds = int(days) * 86400 + h * 3600 + mi * 60 + s
+    elif len(nums) == 1:
+        seconds = nums[0] * 60
+    elif len(nums) == 2:
+        seconds = nums[0] * 60 + nums[1]
+    else:
+        seconds = nums[0] * 3600 + nums[1] * 60 + nums[2]
+    if seconds <= 0:
+        raise ResourceError(f"time={value!r} is zero: ask for at least one second ('0:01')")
+    return seconds
+
+
+def format_time(seconds: int) -> str:
+    """Seconds as D-HH:MM:SS, which SLURM, PBS and SGE all accept (without the day part)."""
+    days, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return f"{days}-{h:02d}:{m:02d}:{s:02d}" if days else f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ResourceError(f"{key}={value!r}: must be a whole number, e.g. {key}=4")
+    try:
+        n = int(value)
+    except ValueError:
+        raise ResourceError(f"{key}={value!r}: must be a whole number, e.g. {key}=4") from None
+    if n < 0 or (n == 0 and key != "gpus"):
+        raise ResourceError(f"{key}={value!r}: must be at least {0 if key == 'gpus' else 1}")
+    return n
+
+
+def _name(key: str, value: Any) -> str:
+    text = str(value)
+    if not _NAME_RE.match(text):
+        raise ResourceError(
+            f"{key}={value!r}: use letters, digits and _ . , + @ : - only (e.g. {key}='normal')"
+        )
+    return text
+
+
+def _extra(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else list(value or [])
+    out = []
+    for item in items:
+        text = str(item)
+        if not text.startswith("-") or any(ch in text for ch in "\n\r\0"):
+            raise ResourceError(
+                f"extra={item!r}: each extra directive is one scheduler option on one line "
+                "starting with '-', e.g. extra=['--qos=high']"
+            )
+        out.append(text)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A validated request. ``None`` means "the scheduler's default"."""
+
+    cores: int | None = None
+    memory_mb: int | None = None
+    time_s: int | None = None
+    gpus: int | None = None
+    nodes: int | None = None
+    partition: str | None = None
+    account: str | None = None
+    extra: tuple[str, ...] = field(default_factory=tuple)
+
+    def merged(self, other: Resources) -> Resources:
+        """``other``'s set values win: profile defaults < decorator < per-call options."""
+        updates = {
+            f.name: getattr(other, f.name)
+            for f in fields(other)
+            if getattr(other, f.name) not in (None, ())
+        }
+        return replace(self, **updates)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The user-facing form (``memory='16384MB'``), for ledgers, forms and repr."""
+        out: dict[str, Any] = {}
+        for key, value in (
+            ("cores", self.cores),
+            ("memory", f"{self.memory_mb}MB" if self.memory_mb else None),
+            ("time", format_time(self.time_s) if self.time_s else None),
+            ("gpus", self.gpus),
+            ("nodes", self.nodes),
+            ("partition", self.partition),
+            ("account", self.account),
+            ("extra", list(self.extra) if self.extra else None),
+        ):
+            if value is not None:
+                out[key] = value
+        return out
+
+
+# key -> (parser, Resources field). "queue" is PBS/SGE's word for a partition.
+_PARSERS: dict[str, tuple[Any, str]] = {
+    "cores": (lambda v: _positive_int("cores", v), "cores"),
+    "memory": (parse_memory, "memory_mb"),
+    "time": (parse_time, "time_s"),
+    "gpus": (lambda v: _positive_int("gpus", v), "gpus"),
+    "nodes": (lambda v: _positive_int("nodes", v), "nodes"),
+    "partition": (lambda v: _name("partition", v), "partition"),
+    "queue": (lambda v: _name("queue", v), "partition"),
+    "account": (lambda v: _name("account", v), "account"),
+    "extra": (_extra, "extra"),
+}
+RESOURCE_KEYS: tuple[str, ...] = tuple(_PARSERS)
+
+
+def parse_resources(values: Mapping[str, Any] | None) -> Resources:
+    """Validate a user's dict; unknown keys are rejected with the list of valid ones."""
+    values = dict(values or {})
+    unknown = sorted(set(values) - set(_PARSERS))
+    if unknown:
+        raise ResourceError(
+            f"unknown resource {', '.join(map(repr, unknown))}; valid resources are: "
+            f"{', '.join(RESOURCE_KEYS)} (use extra=['--option=value'] for anything else)"
+        )
+    parsed: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        parser, attr = _PARSERS[key]
+        parsed[attr] = parser(value)
+    return Resources(**parsed)

@@ -1,0 +1,106 @@
+"""Deciding a job's state from the scheduler's view and the job's own status file.
+
+Pure functions (no I/O) so every rule is unit-tested. The status file wins over the
+scheduler: a job that left the queue is settled by it, never left "running" forever.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .backends.base import Observation
+from .resources import format_time
+from .states import JobState
+
+MISSING_POLLS_BEFORE_LOST = 3
+"""A job absent from the queue with no final status is LOST after this many polls."""
+
+
+@dataclass
+class StatusInfo:
+    """What the runner wrote: when it started, where, and how it finished."""
+
+    started: float | None = None
+    host: str = ""
+    finished: float | None = None
+    outcome: str = ""  # ok | error | env_error | no_python
+
+
+def parse_status(data: bytes | None) -> StatusInfo:
+    """Read the runner's JSON lines; a torn last line (being written) is ignored."""
+    info = StatusInfo()
+    for line in (data or b"").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        event = record.get("event")
+        if event == "started":
+            info.started = record.get("time")
+            info.host = record.get("host", "")
+        elif event == "finished":
+            info.finished = record.get("time", 0.0)
+            info.outcome = record.get("outcome", "")
+    return info
+
+
+@dataclass
+class Decision:
+    state: JobState
+    reason: str
+    missing_polls: int = 0
+
+
+def decide(
+    current: JobState,
+    obs: Observation,
+    status: StatusInfo,
+    missing_polls: int,
+    time_limit_s: int | None = None,
+) -> Decision:
+    """The job's next state. Terminal states here are final; the caller collects results."""
+    if status.finished is not None:
+        if status.outcome == "ok":
+            return Decision(JobState.COMPLETED, "")
+        if status.outcome == "no_python":
+            return Decision(
+                JobState.FAILED,
+                "the profile's python command was not found where the job ran: set the "
+                "profile's python to an interpreter that exists there (with cloudpickle)",
+            )
+        return Decision(JobState.FAILED, "")  # the result file says why
+    if obs.state == JobState.TIMEOUT:
+        limit = f" ({format_time(time_limit_s)})" if time_limit_s else ""
+        return Decision(
+            JobState.TIMEOUT,
+            f"killed after reaching its time limit{limit}: ask for more with time=...",
+        )
+    if obs.state == JobState.CANCELLED:
+        return Decision(JobState.CANCELLED, obs.reason or "cancelled (by you or an administrator)")
+    if obs.state == JobState.FAILED:
+        if "OUT_OF_MEMORY" in obs.raw or "OutOfMemory" in obs.raw:
+            return Decision(
+                JobState.FAILED,
+                "out of memory: it used more than its memory request; ask for more with memory=...",
+            )
+        return Decision(JobState.FAILED, obs.reason or f"the scheduler reports it failed ({obs.raw})")
+    if obs.state is None or obs.state == JobState.COMPLETED:
+        # Gone from the queue (or "completed" with no final status yet): give the file
+        # system a few polls to show the status file before calling the job lost.
+        missing_polls += 1
+        if missing_polls >= MISSING_POLLS_BEFORE_LOST:
+            return Decision(
+                JobState.LOST,
+                "the job left the queue without reporting a result (killed by the node or "
+                "the system, or its job directory was removed); see job.stderr()",
+                missing_polls,
+            )
+        return Decision(current, "", missing_polls)
+    state = obs.state
+    if state == JobState.PENDING and status.started is not None:
+        state = JobState.RUNNING
+    reason = obs.reason if state == JobState.PENDING else ""
+    if state == JobState.RUNNING and status.host:
+        reason = f"running on {status.host}"
+    return Decision(state, reason)

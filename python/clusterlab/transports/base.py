@@ -1,0 +1,149 @@
+"""The transport interface and the small shell scripts every transport shares."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# Constant scripts: values arrive as "$1", "$2", ... never inside the script text.
+_STAGE = r"""
+umask 077
+dir=$1; shift
+mkdir -p -- "$dir" && chmod 700 -- "$dir" && tar -x -f - -C "$dir" || exit 97
+cd -- "$dir" || exit 97
+if [ "$#" -gt 0 ]; then exec "$@"; fi
+"""
+
+# Length-prefixed dump of many files in one round trip: "<size> <name>\n<bytes>" or
+# "-1 <name>\n" for a missing file. head -c caps a file still being appended to.
+_READ_FILES = r"""
+for f in "$@"; do
+  if [ -f "$f" ]; then
+    n=$(wc -c < "$f" | tr -d ' ')
+    printf '%s %s\n' "$n" "$f"
+    head -c "$n" "$f"
+  else
+    printf '%s %s\n' -1 "$f"
+  fi
+done
+"""
+
+
+@dataclass
+class CommandResult:
+    """What a command did; bytes, because job files may be binary."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+
+def make_tar(files: Mapping[str, bytes], executable: Sequence[str] = ()) -> bytes:
+    """An in-memory tar of ``files`` with owner-only modes, for one-round-trip staging."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o700 if name in executable else 0o600
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def parse_files(blob: bytes) -> dict[str, bytes | None]:
+    """Inverse of the ``_READ_FILES`` script output."""
+    out: dict[str, bytes | None] = {}
+    pos = 0
+    while pos < len(blob):
+        nl = blob.index(b"\n", pos)
+        size_text, _, name = blob[pos:nl].decode("utf-8", "surrogateescape").partition(" ")
+        size = int(size_text)
+        pos = nl + 1
+        if size < 0:
+            out[name] = None
+        else:
+            out[name] = blob[pos : pos + size]
+            pos += size
+    return out
+
+
+class Transport(ABC):
+    """Runs argv lists on one machine. Thread-safe; counts its round trips."""
+
+    label: str = "transport"
+
+    def __init__(self) -> None:
+        self.round_trips = 0
+        self._home: str | None = None
+        self._count_lock = threading.Lock()
+
+    @abstractmethod
+    def _run(self, argv: Sequence[str], stdin: bytes | None, timeout: float | None) -> CommandResult:
+        """Run one command; implementations never go through a local shell."""
+
+    def run(
+        self, argv: Sequence[str], stdin: bytes | None = None, timeout: float | None = None
+    ) -> CommandResult:
+        """Run ``argv`` on the target (one round trip)."""
+        with self._count_lock:
+            self.round_trips += 1
+        return self._run(list(argv), stdin, timeout)
+
+    def script(self, script: str, *args: str, stdin: bytes | None = None) -> CommandResult:
+        """Run a constant POSIX ``sh`` script with ``args`` as $1.. (the safe way to compose)."""
+        return self.run(["sh", "-c", script, "sh", *args], stdin=stdin)
+
+    def home(self) -> str:
+        """The login user's home directory on the target (cached)."""
+        if self._home is None:
+            res = self.run(["sh", "-c", 'printf %s "$HOME"'])
+            if res.returncode != 0 or not res.out.startswith("/"):
+                from ..errors import TransportError
+
+                raise TransportError(f"{self.label}: could not find the home directory: {res.err}")
+            self._home = res.out
+        return self._home
+
+    def expand(self, path: str) -> str:
+        """Expand a leading ``~`` the way the remote shell would (values are never unquoted)."""
+        if path == "~":
+            return self.home()
+        if path.startswith("~/"):
+            return self.home().rstrip("/") + path[1:]
+        return path
+
+    def stage(
+        self,
+        directory: str,
+        files: Mapping[str, bytes],
+        then: Sequence[str] = (),
+        executable: Sequence[str] = (),
+    ) -> CommandResult:
+        """Create ``directory`` (0700), write ``files`` and run ``then`` inside it: one trip."""
+        return self.script(_STAGE, directory, *then, stdin=make_tar(files, executable))
+
+    def read_files(self, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """Many small files in one round trip; a missing file maps to None."""
+        if not paths:
+            return {}
+        res = self.script(_READ_FILES, *paths)
+        if res.returncode != 0:
+            from ..errors import TransportError
+
+            raise TransportError(f"{self.label}: reading job files failed: {res.err.strip()}")
+        return parse_files(res.stdout)
+
+    def close(self) -> None:
+        """Release connections; the next command reconnects."""

@@ -1,0 +1,23 @@
+"""Commands on this machine: JupyterLab runs where jobs are submitted (e.g. a login node)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+
+from .base import CommandResult, Transport
+
+
+class LocalTransport(Transport):
+    """``subprocess.run`` with an argv list; never ``shell=True``."""
+
+    label = "local"
+
+    def _run(self, argv: Sequence[str], stdin: bytes | None, timeout: float | None) -> CommandResult:
+        try:
+            proc = subprocess.run(
+                argv, input=stdin or b"", capture_output=True, timeout=timeout, check=False
+            )
+        except FileNotFoundError as exc:
+            return CommandResult(127, b"", f"{argv[0]}: command not found ({exc})".encode())
+        return CommandResult(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,273 @@
+"""Commands over SSH with paramiko: one persistent connection per host, keys verified.
+
+Why paramiko: pure Python (no ssh binary or ControlMaster sockets to manage), channels
+multiplex over one connection so a whole poll is one round trip, and it ships an
+OpenSSH-compatible config parser and known_hosts handling we reuse instead of rewriting.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shlex
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import paramiko
+
+from ..errors import HostKeyError, TransportError
+from ..profile import Profile
+from .base import CommandResult, Transport
+
+CONNECT_TIMEOUT = 15.0
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's ``SHA256:...`` form, so users can compare it with ``ssh-keygen -lf``."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def _known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    """Unknown host: refuse, naming the fingerprint and how to trust it."""
+
+    def __init__(self, known_hosts: str, host: str, port: int) -> None:
+        self.known_hosts, self.host, self.port = known_hosts, host, port
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise HostKeyError(
+            f"the SSH host key of {hostname} is not known ({key.get_name()} {fingerprint(key)}). "
+            f"Check this fingerprint with your cluster's documentation or admins, then trust it "
+            f"by connecting once with `ssh -p {self.port} {self.host}` and answering 'yes', or "
+            f"with `ssh-keyscan -p {self.port} {self.host} >> {self.known_hosts}`; or set "
+            f"trust_on_first_use=True on the profile (only on a network you trust)."
+        )
+
+
+class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
+    """Opt-in TOFU: remember a new host's key in the profile's known_hosts file."""
+
+    def __init__(self, known_hosts: str) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        keys = client.get_host_keys()
+        keys.add(hostname, key.get_name(), key)
+        directory = os.path.dirname(self.known_hosts)
+        if directory:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        # Append one line rather than rewriting the user's file (keeps their comments).
+        fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as fh:
+            fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+@dataclass
+class Endpoint:
+    """Where to connect after ~/.ssh/config is applied."""
+
+    alias: str
+    hostname: str
+    port: int
+    user: str
+    key_files: list[str] = field(default_factory=list)
+    proxy_jump: str = ""
+
+
+def resolve_endpoint(profile: Profile, alias: str | None = None) -> Endpoint:
+    """Apply ~/.ssh/config to a host alias; the profile's own non-empty fields win."""
+    alias = alias or profile.host
+    config_path = os.path.expanduser(profile.ssh_config)
+    cfg: dict[str, Any] = {}
+    if profile.ssh_config and os.path.isfile(config_path):
+        cfg = dict(paramiko.SSHConfig.from_path(config_path).lookup(alias))
+    is_main = alias == profile.host
+    user = (profile.user if is_main else "") or cfg.get("user") or _local_user()
+    # A non-default port on the profile wins; otherwise the config's Port, else 22.
+    port = profile.port if is_main and profile.port != 22 else int(cfg.get("port", 22))
+    keys = [os.path.expanduser(profile.key_file)] if profile.key_file else []
+    keys += [os.path.expanduser(k) for k in cfg.get("identityfile", []) if os.path.exists(os.path.expanduser(k))]
+    return Endpoint(
+        alias=alias,
+        hostname=cfg.get("hostname", alias),
+        port=port,
+        user=user,
+        key_files=keys,
+        proxy_jump=cfg.get("proxyjump", "") if cfg.get("proxyjump", "none") != "none" else "",
+    )
+
+
+def _local_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+class SSHTransport(Transport):
+    """A paramiko connection, opened lazily, shared by every job to the host."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__()
+        self.profile = profile
+        self.endpoint = resolve_endpoint(profile)
+        self.label = f"ssh {self.endpoint.user}@{self.endpoint.hostname}:{self.endpoint.port}"
+        self._lock = threading.Lock()
+        self._clients: list[paramiko.SSHClient] = []  # jump hosts first, target last
+
+    # -- connection -------------------------------------------------------------------------
+    def _client_for(self, ep: Endpoint, sock: Any = None) -> paramiko.SSHClient:
+        known_hosts = os.path.expanduser(self.profile.known_hosts)
+        client = paramiko.SSHClient()
+        if os.path.isfile("/etc/ssh/ssh_known_hosts"):
+            client.load_system_host_keys("/etc/ssh/ssh_known_hosts")
+        if os.path.isfile(known_hosts):
+            client.load_host_keys(known_hosts)
+        policy: paramiko.MissingHostKeyPolicy = (
+            _TrustOnFirstUse(known_hosts)
+            if self.profile.trust_on_first_use
+            else _RefuseUnknown(self.profile.known_hosts, ep.hostname, ep.port)
+        )
+        client.set_missing_host_key_policy(policy)
+        where = f"{ep.user}@{ep.hostname}:{ep.port}"
+        try:
+            client.connect(
+                ep.hostname,
+                port=ep.port,
+                username=ep.user,
+                key_filename=ep.key_files or None,
+                allow_agent=True,
+                look_for_keys=not ep.key_files,
+                timeout=CONNECT_TIMEOUT,
+                banner_timeout=CONNECT_TIMEOUT,
+                auth_timeout=CONNECT_TIMEOUT,
+                sock=sock,
+            )
+        except HostKeyError:
+            client.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise HostKeyError(
+                f"the SSH host key of {_known_hosts_name(ep.hostname, ep.port)} has CHANGED: "
+                f"it offered {exc.key.get_name()} {fingerprint(exc.key)} but "
+                f"{self.profile.known_hosts} has {fingerprint(exc.expected_key)}. This can "
+                "mean someone is intercepting the connection, or the host was reinstalled. "
+                "Ask your admins; if the change is expected, remove the old line with "
+                f"`ssh-keygen -R '{_known_hosts_name(ep.hostname, ep.port)}' -f "
+                f"{self.profile.known_hosts}` and connect again."
+            ) from None
+        except paramiko.PasswordRequiredException:
+            client.close()
+            raise TransportError(
+                f"{where}: the key file is protected by a passphrase; clusterlab never "
+                "stores passphrases: load the key into ssh-agent with `ssh-add KEYFILE`"
+            ) from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise TransportError(
+                f"{where}: authentication failed ({exc}). Check the user name and that your "
+                "public key is in ~/.ssh/authorized_keys on the host (`ssh-copy-id` installs "
+                "it), or set key_file on the profile."
+            ) from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            client.close()
+            raise TransportError(
+                f"cannot reach {where}: {exc}. Check the host name and port, and your VPN or "
+                "network; `ssh` from a terminal shows the same problem if it is the network."
+            ) from None
+        return client
+
+    def _connect(self) -> paramiko.Transport:
+        """Connect through any ProxyJump chain (jump hosts first); caller holds the lock."""
+        self._close_clients()
+        chain = [self._hop(h) for h in self.endpoint.proxy_jump.split(",") if h.strip()]
+        chain.append(self.endpoint)
+        sock = None
+        for i, ep in enumerate(chain):
+            client = self._client_for(ep, sock)
+            self._clients.append(client)
+            if i + 1 < len(chain):
+                nxt = chain[i + 1]
+                hop_transport = client.get_transport()
+                assert hop_transport is not None
+                sock = hop_transport.open_channel(
+                    "direct-tcpip", (nxt.hostname, nxt.port), ("127.0.0.1", 0)
+                )
+        transport = self._clients[-1].get_transport()
+        assert transport is not None
+        transport.set_keepalive(30)
+        return transport
+
+    def _hop(self, spec: str) -> Endpoint:
+        """A ProxyJump entry ``[user@]host[:port]``, itself looked up in ~/.ssh/config."""
+        user, _, hostport = spec.strip().rpartition("@")
+        host, _, port = hostport.partition(":")
+        ep = resolve_endpoint(self.profile, host)
+        ep.user = user or ep.user
+        ep.port = int(port) if port else ep.port
+        return ep
+
+    def _transport(self, fresh: bool = False) -> paramiko.Transport:
+        with self._lock:
+            current = self._clients[-1].get_transport() if self._clients else None
+            if fresh or current is None or not current.is_active():
+                current = self._connect()
+            return current
+
+    # -- commands ---------------------------------------------------------------------------
+    def _open_session(self) -> paramiko.Channel:
+        """A new channel; a dropped connection is re-opened once (nothing was sent yet)."""
+        try:
+            return self._transport().open_session(timeout=CONNECT_TIMEOUT)
+        except (paramiko.SSHException, EOFError, OSError):
+            return self._transport(fresh=True).open_session(timeout=CONNECT_TIMEOUT)
+
+    def _run(self, argv: Sequence[str], stdin: bytes | None, timeout: float | None) -> CommandResult:
+        command = shlex.join(argv)
+        chan = self._open_session()
+        errors: list[bytes] = []
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            reader = threading.Thread(target=_drain_stderr, args=(chan, errors), daemon=True)
+            reader.start()
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out = bytearray()
+            while chunk := chan.recv(1 << 16):
+                out += chunk
+            reader.join()
+            code = chan.recv_exit_status()
+        except (socket.timeout, TimeoutError):
+            raise TransportError(f"{self.label}: `{argv[0]}` did not answer in {timeout} s") from None
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise TransportError(
+                f"{self.label}: the connection dropped while running `{argv[0]}` ({exc}); "
+                "it will be re-opened for the next command"
+            ) from None
+        finally:
+            chan.close()
+        return CommandResult(code, bytes(out), b"".join(errors))
+
+    def _close_clients(self) -> None:
+        for client in reversed(self._clients):
+            client.close()
+        self._clients = []
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_clients()
+
+
+def _drain_stderr(chan: paramiko.Channel, sink: list[bytes]) -> None:
+    while chunk := chan.recv_stderr(1 << 16):
+        sink.append(chunk)

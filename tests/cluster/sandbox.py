@@ -1,0 +1,471 @@
+"""Single-machine SLURM + SSH sandbox for clusterlab's integration tests.
+
+Why: the extension talks to a real SLURM over real SSH, and mocks hide the failures
+that matter (auth, quoting, job states). This module starts munged, slurmctld, slurmd
+and a private sshd on 127.0.0.1 with all state under one base dir, never touching
+/etc/slurm or the system sshd. It needs root and a Debian-like machine without systemd.
+Slurm keeps its default ports (6817/6818), so run one sandbox per machine.
+
+Usage: python tests/cluster/sandbox.py up|down|status|env
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("slurm-wlm", "munge", "openssh-server", "python3-venv")
+PARTITION = "debug"
+NODE_CPUS = 16  # oversubscribes the real cores via SlurmdParameters=config_overrides
+USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
+HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictModes
+
+
+@dataclass
+class SandboxInfo:
+    """What tests need to reach the sandbox; also stored as <base>/sandbox.json."""
+
+    base_dir: str
+    slurm_conf: str
+    ssh_host: str
+    ssh_port: int
+    ssh_user: str
+    ssh_key: str
+    known_hosts: str
+    remote_python: str
+    user_home: str
+    partition: str
+    node_cpus: int
+    node_memory_mb: int
+    hostname: str
+
+
+def base_dir() -> Path:
+    """All sandbox state lives here, so `down` + `rm -rf` is a full reset."""
+    return Path(os.environ.get("CLUSTERLAB_SANDBOX_DIR", "/tmp/clusterlab-sandbox"))
+
+
+def user_name() -> str:
+    return os.environ.get("CLUSTERLAB_SANDBOX_USER", "cltest")
+
+
+def _p(name: str) -> Path:
+    """Fixed layout inside the base dir so every function agrees on paths."""
+    b = base_dir()
+    return {
+        "conf": b / "slurm" / "slurm.conf",
+        "state": b / "slurm" / "state",
+        "spool": b / "slurm" / "spool",
+        "ctld_pid": b / "run" / "slurmctld.pid",
+        "slurmd_pid": b / "run" / "slurmd.pid",
+        "sshd_pid": b / "run" / "sshd.pid",
+        "ctld_log": b / "log" / "slurmctld.log",
+        "slurmd_log": b / "log" / "slurmd.log",
+        "sshd_log": b / "log" / "sshd.log",
+        "jobcomp": b / "log" / "jobcomp.log",
+        "sshd_conf": b / "ssh" / "sshd_config",
+        "host_key": b / "ssh" / "ssh_host_ed25519_key",
+        "client_key": b / "ssh" / "client_ed25519",
+        "known_hosts": b / "ssh" / "known_hosts",
+        "json": b / "sandbox.json",
+    }[name]
+
+
+def _run(*cmd: str | Path, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command without a shell, capturing text output."""
+    kw.setdefault("capture_output", True)
+    return subprocess.run([str(c) for c in cmd], check=check, text=True, **kw)
+
+
+def _munge_ok() -> bool:
+    """munged answers iff a credential can be made; cheaper than trusting pid files."""
+    return shutil.which("munge") is not None and _run("munge", "-n", check=False).returncode == 0
+
+
+def _slurm_env() -> dict[str, str]:
+    return {**os.environ, "SLURM_CONF": str(_p("conf"))}
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _pid(pidfile: Path, exe: str) -> int | None:
+    """PID from a pid file if that process is alive and is really `exe` (no pid reuse)."""
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()[0].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+    # sshd retitles itself "sshd: /usr/sbin/sshd -D ... [listener]", hence the rstrip.
+    return pid if os.path.basename(argv0.rstrip(":")) == exe else None
+
+
+def _stop(pidfile: Path, exe: str, timeout: float = 10.0) -> bool:
+    """SIGTERM then SIGKILL one daemon we started; returns whether it was running."""
+    pid = _pid(pidfile, exe)
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid(pidfile, exe) == pid and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _pid(pidfile, exe) == pid:
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _pick_port(wanted: int) -> int:
+    """Keep the port tests already know if it is free, else let the kernel pick one."""
+    for port in (wanted, 0) if wanted else (0,):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return int(s.getsockname()[1])
+            except OSError:
+                continue
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def ensure_packages() -> None:
+    """Fresh CI machines lack the daemons; install them once, no-op when present."""
+    out = _run("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *PACKAGES, check=False)
+    installed = {ln.split()[0] for ln in out.stdout.splitlines() if ln.endswith(" installed")}
+    missing = [p for p in PACKAGES if p not in installed]
+    if missing:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        _run("apt-get", "update", env=env, capture_output=False)
+        _run("apt-get", "install", "-y", *missing, env=env, capture_output=False)
+
+
+def ensure_munge() -> None:
+    """Slurm authenticates through munged; without systemd nobody else starts it."""
+    if _munge_ok():
+        return
+    run_dir = Path("/run/munge")
+    run_dir.mkdir(mode=0o755, exist_ok=True)
+    shutil.chown(run_dir, "munge", "munge")
+    if not Path("/etc/munge/munge.key").exists():
+        _run("runuser", "-u", "munge", "--", "/usr/sbin/mungekey", "--create")
+    _run("runuser", "-u", "munge", "--", "/usr/sbin/munged", "--force")
+    for _ in range(100):
+        if _munge_ok():
+            return
+        time.sleep(0.05)
+    raise RuntimeError("munged did not start; see /var/log/munge/munged.log")
+
+
+def _node_memory_mb() -> int:
+    out = _run("slurmd", "-C").stdout
+    return int(out.split("RealMemory=")[1].split()[0])
+
+
+def slurm_conf_text(host: str, memory_mb: int) -> str:
+    """A slurm.conf tuned for fast tests (see /work/shared/ENVIRONMENT.md)."""
+    return f"""\
+ClusterName=clusterlab
+SlurmctldHost={host}
+SlurmUser=root
+AuthType=auth/munge
+StateSaveLocation={_p("state")}
+SlurmdSpoolDir={_p("spool")}
+SlurmctldPidFile={_p("ctld_pid")}
+SlurmdPidFile={_p("slurmd_pid")}
+SlurmctldLogFile={_p("ctld_log")}
+SlurmdLogFile={_p("slurmd_log")}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc={_p("jobcomp")}
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=100
+MpiDefault=none
+MailProg=/bin/true
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+KillWait=2
+EnforcePartLimits=ALL
+MinJobAge=300
+MaxArraySize=1001
+ReturnToService=2
+SlurmdParameters=config_overrides
+NodeName={host} CPUs={NODE_CPUS} RealMemory={memory_mb} State=UNKNOWN
+PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def node_state(host: str) -> str | None:
+    """The node's long state as sinfo reports it (e.g. 'idle', 'down*'), or None."""
+    try:
+        out = _run("sinfo", "-h", "-N", "-n", host, "-o", "%T", env=_slurm_env(), timeout=5)
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return out.stdout.strip() or None
+
+
+def ensure_slurm(host: str, memory_mb: int, timeout: float = 30.0) -> None:
+    """Reuse healthy daemons; otherwise (re)start them and wait for a usable node."""
+    conf = _p("conf")
+    text = slurm_conf_text(host, memory_mb)
+    changed = not conf.exists() or conf.read_text() != text
+    if changed:
+        _stop(_p("slurmd_pid"), "slurmd")
+        _stop(_p("ctld_pid"), "slurmctld")
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(text)
+        conf.chmod(0o644)
+    for d in (_p("state"), _p("spool"), _p("ctld_pid").parent, _p("ctld_log").parent):
+        d.mkdir(parents=True, exist_ok=True)
+    ctld_ok = _pid(_p("ctld_pid"), "slurmctld") is not None
+    slurmd_ok = _pid(_p("slurmd_pid"), "slurmd") is not None
+    if ctld_ok and slurmd_ok and node_state(host) in USABLE_STATES:
+        return
+    if not ctld_ok:
+        # A fresh slurmctld only sees the node once slurmd registers (seconds when
+        # slurmd is left running), so restart slurmd too: registration is immediate.
+        _stop(_p("slurmd_pid"), "slurmd")
+        slurmd_ok = False
+        _run("/usr/sbin/slurmctld", "-c", "-f", conf, env=_slurm_env())
+    if not slurmd_ok:
+        _run("/usr/sbin/slurmd", "-f", conf, env=_slurm_env())
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = node_state(host)
+        if state in USABLE_STATES:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"SLURM node {host} not usable after {timeout}s (sinfo state: {state!r})\n"
+        f"--- slurmctld.log ---\n{_tail(_p('ctld_log'))}\n"
+        f"--- slurmd.log ---\n{_tail(_p('slurmd_log'))}"
+    )
+
+
+def ensure_user(name: str) -> Path:
+    """A throwaway login user: password `*` (not locked) so sshd lets it in without PAM."""
+    try:
+        home = Path(pwd.getpwnam(name).pw_dir)
+    except KeyError:
+        home = HOME_ROOT / name
+        HOME_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+        _run("useradd", "--create-home", "--home-dir", home, "--shell", "/bin/bash", name)
+    if _run("getent", "shadow", name).stdout.split(":")[1] != "*":
+        _run("usermod", "-p", "*", name)
+    return home
+
+
+def ensure_keys(name: str, home: Path) -> None:
+    """Host and client keys live in the base dir; the client key is authorized for the user."""
+    for key in (_p("host_key"), _p("client_key")):
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            keygen = ("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "clusterlab-sandbox")
+            _run(*keygen, "-f", key)
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    auth = ssh_dir / "authorized_keys"
+    auth.write_text(_p("client_key").with_suffix(".pub").read_text())
+    auth.chmod(0o600)
+    for path in (ssh_dir, auth):
+        shutil.chown(path, name, name)
+
+
+def ensure_venv(name: str, home: Path) -> Path:
+    """The user cannot run root's pyenv Python, so it gets a venv with cloudpickle."""
+    py = home / "venv" / "bin" / "python"
+    check = ("runuser", "-u", name, "--", py, "-c", "import cloudpickle")
+    if py.exists() and _run(*check, check=False, cwd="/").returncode == 0:
+        return py
+    env = dict(os.environ)
+    for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):  # keep pyenv's setup out
+        env.pop(var, None)
+    # pip runs as root so it reads root's pip.conf (index settings); then hand the venv over.
+    _run("/usr/bin/python3", "-m", "venv", home / "venv", env=env)
+    _run(py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "cloudpickle", env=env)
+    _run("chown", "-R", f"{name}:{name}", home / "venv")
+    _run(*check, cwd="/")
+    return py
+
+
+def sshd_conf_text(port: int) -> str:
+    return f"""\
+ListenAddress 127.0.0.1
+Port {port}
+HostKey {_p("host_key")}
+PidFile {_p("sshd_pid")}
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+StrictModes yes
+AllowTcpForwarding yes
+SetEnv SLURM_CONF={_p("conf")}
+Subsystem sftp /usr/lib/openssh/sftp-server
+"""
+
+
+def ensure_sshd(port: int, timeout: float = 10.0) -> int:
+    """Private sshd on loopback; returns the port (a new one if the old one was taken)."""
+    conf = _p("sshd_conf")
+    alive = _pid(_p("sshd_pid"), "sshd") is not None
+    if alive and conf.exists() and conf.read_text() == sshd_conf_text(port) and _port_open(port):
+        return port
+    _stop(_p("sshd_pid"), "sshd")
+    port = _pick_port(port)
+    conf.write_text(sshd_conf_text(port))
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    _p("sshd_log").parent.mkdir(parents=True, exist_ok=True)
+    _p("sshd_pid").parent.mkdir(parents=True, exist_ok=True)
+    _run("/usr/sbin/sshd", "-t", "-f", conf)  # config errors surface here, with stderr
+    subprocess.Popen(
+        ["/usr/sbin/sshd", "-D", "-f", str(conf), "-E", str(_p("sshd_log"))],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # survive the calling process (pytest, CLI)
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _port_open(port) and _pid(_p("sshd_pid"), "sshd"):
+            return port
+        time.sleep(0.02)
+    raise RuntimeError(f"sshd not listening on {port}\n--- sshd.log ---\n{_tail(_p('sshd_log'))}")
+
+
+def _write_known_hosts(port: int) -> None:
+    """paramiko/OpenSSH look up non-22 ports as `[host]:port`."""
+    key_type, key_b64 = _p("host_key").with_suffix(".pub").read_text().split()[:2]
+    _p("known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key_b64}\n")
+    _p("known_hosts").chmod(0o644)
+
+
+# --------------------------------------------------------------------------- API
+
+
+def load_info() -> SandboxInfo | None:
+    """The info written by the last `up`, or None (does not check liveness)."""
+    try:
+        return SandboxInfo(**json.loads(_p("json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def up() -> SandboxInfo:
+    """Start (or reuse) the whole sandbox and return how to reach it."""
+    if os.geteuid() != 0:
+        raise PermissionError("the sandbox needs root (daemons, useradd)")
+    base_dir().mkdir(mode=0o755, parents=True, exist_ok=True)
+    base_dir().chmod(0o755)  # the test user must read slurm.conf
+    old = load_info()
+    ensure_packages()
+    ensure_munge()
+    host = _run("hostname", "-s").stdout.strip()
+    memory = old.node_memory_mb if old and old.hostname == host else _node_memory_mb()
+    ensure_slurm(host, memory)
+    name = user_name()
+    home = ensure_user(name)
+    ensure_keys(name, home)
+    python = ensure_venv(name, home)
+    port = ensure_sshd(old.ssh_port if old else 0)
+    _write_known_hosts(port)
+    info = SandboxInfo(
+        base_dir=str(base_dir()),
+        slurm_conf=str(_p("conf")),
+        ssh_host="127.0.0.1",
+        ssh_port=port,
+        ssh_user=name,
+        ssh_key=str(_p("client_key")),
+        known_hosts=str(_p("known_hosts")),
+        remote_python=str(python),
+        user_home=str(home),
+        partition=PARTITION,
+        node_cpus=NODE_CPUS,
+        node_memory_mb=memory,
+        hostname=host,
+    )
+    _p("json").write_text(json.dumps(asdict(info), indent=2) + "\n")
+    return info
+
+
+def down() -> None:
+    """Cancel jobs and stop sshd, slurmd and slurmctld (munged is left running)."""
+    if _pid(_p("ctld_pid"), "slurmctld"):
+        _run("scancel", "--partition", PARTITION, check=False, env=_slurm_env(), timeout=10)
+    _stop(_p("sshd_pid"), "sshd")
+    _stop(_p("slurmd_pid"), "slurmd")
+    _stop(_p("ctld_pid"), "slurmctld")
+
+
+def status() -> dict[str, object]:
+    """What is running now, for humans (CLI) and for fixtures deciding whether to call up()."""
+    info = load_info()
+    port = info.ssh_port if info else None
+    return {
+        "base_dir": str(base_dir()),
+        "munged": _munge_ok(),
+        "slurmctld_pid": _pid(_p("ctld_pid"), "slurmctld"),
+        "slurmd_pid": _pid(_p("slurmd_pid"), "slurmd"),
+        "sshd_pid": _pid(_p("sshd_pid"), "sshd"),
+        "ssh_port": port,
+        "ssh_listening": bool(port and _port_open(port)),
+        "node_state": node_state(info.hostname) if info and _p("conf").exists() else None,
+    }
+
+
+def env_lines() -> list[str]:
+    """Shell exports so `eval "$(python sandbox.py env)"` points sinfo/sbatch at the sandbox."""
+    return [f"export SLURM_CONF={_p('conf')}", f"export CLUSTERLAB_SANDBOX_DIR={base_dir()}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in ("up", "down", "status", "env"):
+        print("usage: sandbox.py up|down|status|env", file=sys.stderr)
+        return 2
+    cmd = args[0]
+    if cmd == "up":
+        print(json.dumps(asdict(up()), indent=2))
+    elif cmd == "down":
+        down()
+        print("sandbox stopped")
+    elif cmd == "status":
+        st = status()
+        print(json.dumps(st, indent=2))
+        return 0 if st["slurmctld_pid"] and st["sshd_pid"] else 1
+    else:
+        print("\n".join(env_lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
