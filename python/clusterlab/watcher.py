@@ -94,6 +94,9 @@ class Watcher:
             status = parse_status(obs.status)
             if status.host:
                 job.host = status.host
+            # The runner's own clock, not when we happened to look.
+            job.started_at = job.started_at or status.started
+            job.ended_at = job.ended_at or status.finished
             decision = decide(
                 job.state, obs, status, self._missing.get(job.native_id, 0), job.resources.time_s
             )

@@ -46,6 +46,30 @@ class Observation:
     status: bytes | None = None  # contents of the job's status file, if any
 
 
+def render_script(spec: JobSpec, header: Sequence[str] = ()) -> str:
+    """The job script every backend runs: cd, setup lines, check Python, exec the runner.
+
+    Only ``spec.setup`` (the user's own shell lines) is written as is; every value is
+    quoted, and a missing interpreter is recorded in the status file so the job is settled
+    with a sentence instead of an unexplained exit code.
+    """
+    lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({spec.name})"]
+    lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
+    lines.append('cd "$JOB_DIR" || exit 97')
+    if spec.setup:
+        lines.append("# profile setup lines")
+        lines.extend(spec.setup)
+    lines += [
+        f"if ! command -v {shlex.quote(spec.python[0])} >/dev/null 2>&1; then",
+        "  printf '%s\\n' '{\"event\": \"finished\", \"outcome\": \"no_python\"}' >> status",
+        "  echo \"clusterlab: the profile's python command was not found\" >&2",
+        "  exit 127",
+        "fi",
+        f'exec {shlex.join(spec.python)} runner.py "$JOB_DIR"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
 class Backend(ABC):
     """What the core needs from a scheduler."""
 
@@ -135,23 +159,7 @@ class BatchBackend(Backend):
 
     # -- shared machinery -------------------------------------------------------------------
     def job_script(self, spec: JobSpec) -> str:
-        lines = ["#!/bin/sh", *self.directives(spec)]
-        lines.append(f"# clusterlab job {spec.job_id} ({spec.name})")
-        lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
-        lines.append('cd "$JOB_DIR" || exit 97')
-        if spec.setup:
-            lines.append("# profile setup lines")
-            lines.extend(spec.setup)
-        py = shlex.join(spec.python)
-        lines.append(f"if ! command -v {shlex.quote(spec.python[0])} >/dev/null 2>&1; then")
-        lines.append(
-            "  printf '%s\\n' '{\"event\": \"finished\", \"outcome\": \"no_python\"}' >> status"
-        )
-        lines.append("  echo \"clusterlab: the profile's python command was not found\" >&2")
-        lines.append("  exit 127")
-        lines.append("fi")
-        lines.append(f'exec {py} runner.py "$JOB_DIR"')
-        return "\n".join(lines) + "\n"
+        return render_script(spec, self.directives(spec))
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
         staged = {**files, "job.sh": self.job_script(spec).encode()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import shlex
 import signal
 import threading
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ from ..profile import Profile
 from ..resources import format_time
 from ..states import JobState
 from ..transports.base import Transport
-from .base import STAGE_FAILED, Backend, JobSpec, Observation
+from .base import STAGE_FAILED, Backend, JobSpec, Observation, render_script
 
 KILL_GRACE_SECONDS = 2.0
 
@@ -57,11 +56,11 @@ class LocalBackend(Backend):
         return f"local processes on this machine, {self.slots} at once"
 
     def job_script(self, spec: JobSpec) -> str:
-        limit = f" (killed after {format_time(spec.resources.time_s)})" if spec.resources.time_s else ""
-        return f"cd {shlex.quote(spec.job_dir)} && {shlex.join([*spec.python, 'runner.py', spec.job_dir])}{limit}\n"
+        return render_script(spec)
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
-        res = self.transport.stage(spec.job_dir, files)
+        staged = {**files, "job.sh": self.job_script(spec).encode()}
+        res = self.transport.stage(spec.job_dir, staged, executable=["job.sh"])
         if res.returncode != 0:
             code = "could not create the job directory" if res.returncode == STAGE_FAILED else "staging failed"
             raise SubmitError(f"{code} {spec.job_dir}: {res.err.strip()}")
@@ -84,14 +83,12 @@ class LocalBackend(Backend):
             with open(job_dir / "stdout", "ab") as out, open(job_dir / "stderr", "ab") as err:
                 try:
                     job.proc = await asyncio.create_subprocess_exec(
-                        *spec.python, "runner.py", spec.job_dir,
+                        "/bin/sh", "job.sh",
                         cwd=spec.job_dir, stdout=out, stderr=err, stdin=asyncio.subprocess.DEVNULL,
                         start_new_session=True,
                     )
                 except OSError as exc:
-                    with open(job_dir / "status", "a") as fh:
-                        fh.write('{"event": "finished", "outcome": "no_python"}\n')
-                    job.state, job.reason = JobState.FAILED, f"could not start {spec.python[0]}: {exc}"
+                    job.state, job.reason = JobState.FAILED, f"could not start the job: {exc}"
                     return
             job.state, job.reason = JobState.RUNNING, ""
             try:

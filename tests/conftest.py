@@ -1,0 +1,101 @@
+"""Shared fixtures: every test gets its own profile store and data dir.
+
+The real-cluster fixtures bring up tests/cluster/sandbox.py (SLURM + sshd on loopback).
+With CLUSTERLAB_REQUIRE_SANDBOX=1 (set by `make test` and CI) a sandbox that cannot start
+fails the run; otherwise those tests are skipped with the reason, never silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import clusterlab as cl
+from clusterlab import core, profiles, transports
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private config and data dir per test, so tests never see each other's profiles."""
+    monkeypatch.setenv("CLUSTERLAB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("CLUSTERLAB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(profiles, "_session_default", None)
+    yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> object:
+    """The real SLURM + sshd sandbox (started once per session, reused if already up)."""
+    from tests.cluster import sandbox as sb
+
+    try:
+        info = sb.up()
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CLUSTERLAB_REQUIRE_SANDBOX") == "1":
+            pytest.fail(f"the SLURM/sshd sandbox could not start: {exc}")
+        pytest.skip(f"the SLURM/sshd sandbox could not start (run as root?): {exc}")
+    os.environ["SLURM_CONF"] = info.slurm_conf
+    return info
+
+
+def ssh_profile(info: object, name: str = "sbssh", **overrides: object) -> cl.Profile:
+    """A SLURM profile reaching the sandbox over real SSH as the throwaway user."""
+    fields: dict[str, object] = {
+        "name": name,
+        "scheduler": "slurm",
+        "host": info.ssh_host,  # type: ignore[attr-defined]
+        "port": info.ssh_port,  # type: ignore[attr-defined]
+        "user": info.ssh_user,  # type: ignore[attr-defined]
+        "key_file": info.ssh_key,  # type: ignore[attr-defined]
+        "known_hosts": info.known_hosts,  # type: ignore[attr-defined]
+        "python": info.remote_python,  # type: ignore[attr-defined]
+        "poll_interval": 1.0,
+    }
+    fields.update(overrides)
+    return cl.Profile(**fields)  # type: ignore[arg-type]
+
+
+def slurm_local_profile(tmp: Path, name: str = "sblocal", **overrides: object) -> cl.Profile:
+    """A SLURM profile without SSH: JupyterLab on the login node (Open OnDemand style)."""
+    return cl.Profile(
+        name=name,
+        scheduler="slurm",
+        remote_dir=str(tmp / "slurmjobs"),
+        poll_interval=1.0,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(params=["local", "slurm-local", "slurm-ssh"])
+def any_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
+    """The same behaviour tests run on every way of reaching a scheduler."""
+    if request.param == "local":
+        profile = cl.Profile(name="loc", scheduler="local", poll_interval=1.0)
+    elif request.param == "slurm-local":
+        request.getfixturevalue("sandbox")
+        profile = slurm_local_profile(tmp_path)
+    else:
+        profile = ssh_profile(request.getfixturevalue("sandbox"))
+    profiles.save(profile)
+    return profile
+
+
+@pytest.fixture(params=["slurm-local", "slurm-ssh"])
+def slurm_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
+    """Both SLURM transports."""
+    if request.param == "slurm-local":
+        request.getfixturevalue("sandbox")
+        profile = slurm_local_profile(tmp_path)
+    else:
+        profile = ssh_profile(request.getfixturevalue("sandbox"))
+    profiles.save(profile)
+    return profile
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    transports.close_all()
+    for runtime in list(core._runtimes.values()):
+        runtime.backend.close()

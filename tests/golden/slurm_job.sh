@@ -1,0 +1,25 @@
+#!/bin/sh
+#SBATCH --job-name=train_model
+#SBATCH --output=stdout
+#SBATCH --error=stderr
+#SBATCH --nodes=1
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task=4
+#SBATCH --mem=8192M
+#SBATCH --time=01:00:00
+#SBATCH --gres=gpu:1
+#SBATCH --partition=normal
+#SBATCH --account=proj1
+#SBATCH --dependency=afterok:41:42
+#SBATCH --qos=high
+# clusterlab job 20261123-120000-abcdef (train model)
+JOB_DIR=/home/me/.clusterlab/jobs/20261123-120000-abcdef
+cd "$JOB_DIR" || exit 97
+# profile setup lines
+module load python/3.11
+if ! command -v '/opt/py 3/bin/python' >/dev/null 2>&1; then
+  printf '%s\n' '{"event": "finished", "outcome": "no_python"}' >> status
+  echo "clusterlab: the profile's python command was not found" >&2
+  exit 127
+fi
+exec '/opt/py 3/bin/python' -X faulthandler runner.py "$JOB_DIR"

@@ -1,0 +1,113 @@
+"""SLURM behaviour on the real sandbox, through both transports."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.core import get_runtime
+from tests.conftest import slurm_local_profile, ssh_profile
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _queued_ids(user: str | None = None) -> set[str]:
+    argv = ["squeue", "--noheader", "--format=%i"] + (["--user", user] if user else [])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_impossible_request_is_refused_at_submit(slurm_profile: cl.Profile) -> None:
+    before = _queued_ids()
+    f = cl.cluster(slurm_profile.name, memory="100000GB")(abs)
+    with pytest.raises(cl.SubmitError, match="no node can satisfy the request.*ask for less"):
+        f.submit(1)
+    assert _queued_ids() == before  # nothing left pending forever
+
+
+def test_unknown_partition_is_explained(slurm_profile: cl.Profile) -> None:
+    with pytest.raises(cl.SubmitError, match="the partition does not exist"):
+        cl.cluster(slurm_profile.name, partition="nosuchpart")(abs).submit(1)
+
+
+def test_pending_reason_is_a_sentence_and_pending_job_cancels(slurm_profile: cl.Profile) -> None:
+    f = cl.cluster(slurm_profile.name, extra=["--begin=now+3600"])(abs)
+    job = f.submit(1)
+    deadline = time.time() + 30
+    while "start time" not in job.reason and time.time() < deadline:
+        time.sleep(0.2)
+    assert job.state == cl.JobState.PENDING
+    assert job.reason == "waiting for its requested start time"
+    assert job.native_id in _queued_ids()
+    assert job.cancel()
+    assert job.state == cl.JobState.CANCELLED
+    out = subprocess.run(
+        ["squeue", "--noheader", "--states=all", f"--jobs={job.native_id}", "--format=%T"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert out == "CANCELLED"
+
+
+def test_job_runs_as_the_ssh_user_in_a_private_dir(sandbox: object) -> None:
+    profile = ssh_profile(sandbox)
+    cl.profiles.save(profile)
+    job = cl.cluster(profile.name)(lambda: __import__("getpass").getuser()).submit()
+    assert job.result(timeout=60) == sandbox.ssh_user  # type: ignore[attr-defined]
+    runtime = get_runtime(profile)
+    res = runtime.transport.run(["stat", "-c", "%a %U", job.job_dir])
+    assert res.out.split() == ["700", sandbox.ssh_user]  # type: ignore[attr-defined]
+
+
+def test_missing_python_on_the_node_is_explained(sandbox: object, tmp_path: object) -> None:
+    profile = slurm_local_profile(tmp_path, python="/nonexistent/bin/python3")  # type: ignore[arg-type]
+    cl.profiles.save(profile)
+    job = cl.cluster(profile.name)(abs).submit(-1)
+    with pytest.raises(cl.JobError, match="python command was not found"):
+        job.result(timeout=60)
+    assert job.state == cl.JobState.FAILED
+
+
+def test_missing_remote_python_refused_at_submit(sandbox: object) -> None:
+    profile = ssh_profile(sandbox, name="nopy", python="/nonexistent/bin/python3")
+    cl.profiles.save(profile)
+    with pytest.raises(cl.RemoteEnvironmentError, match="could not run.*Set the profile's python"):
+        cl.cluster("nopy")(abs).submit(1)
+    report = cl.profiles.check("nopy")
+    assert not report.ok
+    assert [ln.name for ln in report.lines if not ln.ok] == ["python"]
+
+
+def test_missing_cloudpickle_says_what_to_install(sandbox: object) -> None:
+    # Debian's own python3 on the cluster has no cloudpickle (the sandbox user has a venv).
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import cloudpickle"], capture_output=True)
+    assert probe.returncode != 0, "this test needs a python3 without cloudpickle"
+    profile = ssh_profile(sandbox, name="nocp", python="/usr/bin/python3")
+    cl.profiles.save(profile)
+    with pytest.raises(cl.RemoteEnvironmentError, match=r"cloudpickle is not installed.*pip install --user cloudpickle"):
+        cl.cluster("nocp")(abs).submit(1)
+    lines = {ln.name: ln for ln in cl.profiles.check("nocp").lines}
+    assert not lines["cloudpickle"].ok and lines["python"].ok
+
+
+def test_check_reports_every_step_green(slurm_profile: cl.Profile) -> None:
+    seen: list[str] = []
+    report = cl.profiles.check(slurm_profile.name, on_line=lambda ln: seen.append(ln.name))
+    assert report.ok, str(report)
+    assert seen == ["connect", "scheduler", "job directory", "python", "cloudpickle"]
+    assert "slurm" in report.lines[1].detail
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_time_limit_ends_as_timeout(sandbox: object) -> None:
+    """SLURM enforces limits in whole minutes, checked every ~30 s: the one slow test."""
+    profile = ssh_profile(sandbox, name="tl")
+    cl.profiles.save(profile)
+    job = cl.cluster("tl", time="1")(time.sleep).submit(600)
+    with pytest.raises(cl.JobError, match="TIMEOUT: killed after reaching its time limit") as err:
+        job.result(timeout=240)
+    assert job.state == cl.JobState.TIMEOUT
+    assert err.value.state == "TIMEOUT"

@@ -1,0 +1,121 @@
+"""The rendered sbatch script: a golden file, and quoting that survives any path."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import clusterlab as cl
+from clusterlab.backends.base import JobSpec
+from clusterlab.backends.slurm import REASON_MAP, STATE_MAP, SlurmBackend
+from clusterlab.resources import parse_resources
+from clusterlab.states import JobState
+from clusterlab.transports import LocalTransport
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+
+
+def backend() -> SlurmBackend:
+    return SlurmBackend(cl.Profile(name="t", scheduler="slurm"), LocalTransport())
+
+
+def spec(job_dir: str = "/home/me/.clusterlab/jobs/20261123-120000-abcdef", **res: object) -> JobSpec:
+    return JobSpec(
+        job_id="20261123-120000-abcdef",
+        name="train model",
+        job_dir=job_dir,
+        resources=parse_resources(res),
+        python=["/opt/py 3/bin/python", "-X", "faulthandler"],
+        setup=["module load python/3.11"],
+        after=["41", "42"],
+    )
+
+
+def test_script_matches_golden_file() -> None:
+    script = backend().job_script(
+        spec(cores=4, memory="8GB", time="1:00:00", gpus=1, partition="normal", account="proj1",
+             nodes=1, extra=["--qos=high"])
+    )
+    golden = GOLDEN / "slurm_job.sh"
+    if os.environ.get("CLUSTERLAB_UPDATE_GOLDEN") == "1":
+        golden.write_text(script)
+    assert script == golden.read_text()
+
+
+def test_defaults_leave_scheduler_defaults() -> None:
+    script = backend().job_script(spec())
+    assert "--mem" not in script and "--time" not in script and "--cpus-per-task" not in script
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0\n\r"),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_job_dir_survives_any_characters(weird: str) -> None:
+    """The script's JOB_DIR is exactly the path we meant, whatever it contains."""
+    job_dir = f"/tmp/x/{weird}"
+    script = backend().job_script(spec(job_dir=job_dir))
+    line = next(ln for ln in script.split("\n") if ln.startswith("JOB_DIR="))
+    out = subprocess.run(
+        ["sh", "-c", line + '\nprintf %s "$JOB_DIR"'], capture_output=True, check=True
+    ).stdout.decode("utf-8", "surrogateescape")
+    assert out == job_dir
+
+
+def test_python_command_is_quoted() -> None:
+    script = backend().job_script(spec())
+    assert "exec '/opt/py 3/bin/python' -X faulthandler runner.py \"$JOB_DIR\"" in script
+    assert shlex.split(script.splitlines()[-1])[1] == "/opt/py 3/bin/python"
+
+
+def test_state_map_covers_slurm_states() -> None:
+    for code in ["PENDING", "RUNNING", "COMPLETING", "COMPLETED", "FAILED", "CANCELLED",
+                 "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "REQUEUED", "SUSPENDED"]:
+        assert isinstance(STATE_MAP[code], JobState)
+    assert STATE_MAP["OUT_OF_MEMORY"] == JobState.FAILED
+    assert STATE_MAP["DEADLINE"] == JobState.TIMEOUT
+
+
+def test_reasons_are_sentences() -> None:
+    b = backend()
+    assert b.reason("PENDING", "Resources") == "waiting for resources (the nodes it needs are busy)"
+    assert b.reason("PENDING", "DependencyNeverSatisfied").startswith("dependency failed")
+    assert b.reason("PENDING", "None") == ""
+    assert b.reason("PENDING", "SomethingNew") == "scheduler says: SomethingNew"
+    assert all(" " in sentence for sentence in REASON_MAP.values())
+
+
+def test_submit_errors_become_advice() -> None:
+    b = backend()
+    msg = b.explain_submit_error(
+        "sbatch: error: Memory specification can not be satisfied\n"
+        "sbatch: error: Batch job submission failed: Requested node configuration is not available"
+    )
+    assert msg.startswith("no node can satisfy the request")
+    assert "invalid partition" not in msg
+    assert b.explain_submit_error("sbatch: error: invalid partition specified: gpu").startswith(
+        "the partition does not exist"
+    )
+
+
+def test_squeue_parsing() -> None:
+    b = backend()
+    parsed = b.parse_query("12|PENDING|Resources\n13|RUNNING|None\n", "", 0)
+    assert parsed == {"12": ("PENDING", "Resources"), "13": ("RUNNING", "None")}
+    # every id forgotten by slurmctld: squeue exits 1; that is "not listed", not an error
+    assert b.parse_query("", "slurm_load_jobs error: Invalid job id specified", 1) == {}
+    with pytest.raises(cl.TransportError, match="squeue failed"):
+        b.parse_query("", "slurm_load_jobs error: Unable to contact slurm controller", 1)
+    assert b.query_argv(["12", "13; rm -rf ~"]) == [
+        "squeue", "--noheader", "--states=all", "--jobs=12", "--format=%i|%T|%r"
+    ]
