@@ -82,7 +82,9 @@ class ClusterFunction(Generic[P, R]):
         return ClusterFunction(self.fn, self.profile, merged, self.async_submit, self.name)
 
     def __repr__(self) -> str:
-        where = self.profile.name if isinstance(self.profile, Profile) else self.profile or "default"
+        where = (
+            self.profile.name if isinstance(self.profile, Profile) else self.profile or "default"
+        )
         return f"<cluster function {self.name} on {where} {self.resources.to_dict()}>"
 
 

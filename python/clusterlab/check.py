@@ -67,9 +67,13 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
     try:
         runtime = get_runtime(profile)
         t0 = time.perf_counter()
+        res = runtime.transport.run(["true"])
+        elapsed = 1000 * (time.perf_counter() - t0)
+        if res.returncode != 0:
+            raise RuntimeError(f"a trivial command failed: {res.err.strip()}")
         home = runtime.transport.home()
         where = runtime.transport.label
-        if not add("connect", True, f"{where} (home {home}, {1000 * (time.perf_counter() - t0):.0f} ms)"):
+        if not add("connect", True, f"{where} (home {home}, round trip {elapsed:.0f} ms)"):
             return report
     except Exception as exc:
         add("connect", False, str(exc))
@@ -92,13 +96,17 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
     except Exception as exc:
         add("python", False, str(exc))
         return report
-    local = "%d.%d.%d" % sys.version_info[:3]
+    local = ".".join(map(str, sys.version_info[:3]))
     same_minor = info["python"].split(".")[:2] == local.split(".")[:2]
     add(
         "python",
         same_minor,
         f"{info['executable']} is Python {info['python']} (this kernel: {local})"
-        + ("" if same_minor else "; use the same minor version, or notebook functions may fail to load"),
+        + (
+            ""
+            if same_minor
+            else "; use the same minor version, or notebook functions may fail to load"
+        ),
     )
     if info["cloudpickle"] is None:
         add(

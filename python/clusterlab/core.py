@@ -94,26 +94,28 @@ class Runtime:
         """Once per runtime: refuse early, with the fix, when remote Python lacks cloudpickle."""
         if self._env_checked or not self.profile.is_remote:
             return
-        with self._lock:
-            if self._env_checked:
-                return
-            info = self.probe_python()
-            if info["cloudpickle"] is None:
-                raise RemoteEnvironmentError(
-                    f"cloudpickle is not installed for {info['executable']} on "
-                    f"{self.transport.label}: run `{info['executable']} -m pip install --user "
-                    "cloudpickle` there, or point the profile's python at an environment with it"
-                )
-            local = "%d.%d" % sys.version_info[:2]
-            remote = ".".join(info["python"].split(".")[:2])
-            if remote != local:
-                warnings.warn(
-                    f"the cluster's Python is {info['python']} but this kernel runs "
-                    f"{sys.version.split()[0]}: functions defined in the notebook may fail to "
-                    "load there. Use the same minor version on both sides.",
-                    stacklevel=4,
-                )
-            self._env_checked = True
+        with self._lock:  # one probe even when many threads submit at once
+            if not self._env_checked:
+                self._probe_environment()
+                self._env_checked = True
+
+    def _probe_environment(self) -> None:
+        info = self.probe_python()
+        if info["cloudpickle"] is None:
+            raise RemoteEnvironmentError(
+                f"cloudpickle is not installed for {info['executable']} on "
+                f"{self.transport.label}: run `{info['executable']} -m pip install --user "
+                "cloudpickle` there, or point the profile's python at an environment with it"
+            )
+        local = ".".join(map(str, sys.version_info[:2]))
+        remote = ".".join(info["python"].split(".")[:2])
+        if remote != local:
+            warnings.warn(
+                f"the cluster's Python is {info['python']} but this kernel runs "
+                f"{sys.version.split()[0]}: functions defined in the notebook may fail to "
+                "load there. Use the same minor version on both sides.",
+                stacklevel=5,
+            )
 
     # -- submit / collect / cancel ----------------------------------------------------------
     def submit(
@@ -128,7 +130,7 @@ class Runtime:
         payload = dumps_call(fn, tuple(args), kwargs)  # fails before anything remote happens
         self.ensure_environment()
         job_id = new_job_id()
-        name = name or getattr(fn, "__name__", "job")
+        name = name or str(getattr(fn, "__name__", "job"))
         job_dir = f"{self.jobs_root()}/{job_id}"
         spec = JobSpec(
             job_id=job_id,

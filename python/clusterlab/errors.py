@@ -64,7 +64,7 @@ class RemoteError(ClusterlabError):
         self.remote_message = message
 
 
-class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures.process
+class RemoteTraceback(Exception):
     """Carries the remote traceback text; set as ``__cause__`` of re-raised remote errors.
 
     Python prints a cause above the exception, so the user sees the remote frames first and

@@ -33,7 +33,9 @@ def _function_culprit(fn: Callable[..., Any]) -> str:
     code = getattr(fn, "__code__", None)
     if code is None:
         return ""
-    cells = dict(zip(code.co_freevars, [c.cell_contents for c in fn.__closure__ or ()], strict=False))
+    cells = dict(
+        zip(code.co_freevars, [c.cell_contents for c in fn.__closure__ or ()], strict=False)
+    )
     globals_ = getattr(fn, "__globals__", {})
     candidates = {**{n: globals_[n] for n in code.co_names if n in globals_}, **cells}
     for name, value in candidates.items():

@@ -108,7 +108,7 @@ def _check_bool(value: Any) -> bool:
 
 def _check_setup(value: Any) -> list[str]:
     lines = [value] if isinstance(value, str) else list(value or [])
-    out = []
+    out: list[str] = []
     for line in lines:
         text = str(line)
         if "\0" in text:
@@ -350,7 +350,9 @@ class Profile:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
             if f.name in ("name", "scheduler") or value != default:
                 out[f.name] = value
         return out
@@ -376,7 +378,7 @@ def schema() -> list[dict[str, Any]]:
     """The field schema as plain JSON-able dicts, for forms, the comm and the docs."""
     out = []
     for f in dataclasses.fields(Profile):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         meta = f.metadata
         out.append(
             {

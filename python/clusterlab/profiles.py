@@ -6,6 +6,7 @@ kernel is visible at once everywhere; writes are atomic so readers never see hal
 
 from __future__ import annotations
 
+import builtins
 import sys
 import threading
 from pathlib import Path
@@ -51,7 +52,7 @@ def _write(profiles: dict[str, dict[str, Any]]) -> None:
     write_private(path(), text.encode())
 
 
-def list() -> list[str]:  # noqa: A001 - the public API is cl.profiles.list()
+def list() -> builtins.list[str]:  # the public API is cl.profiles.list()
     """Names of all profiles, the built-in ``local`` first."""
     names = sorted(_read())
     return ["local", *[n for n in names if n != "local"]]
@@ -66,8 +67,9 @@ def load(name: str) -> Profile:
         return LOCAL
     known = ", ".join(list())
     raise ProfileError(
-        "name", f"no profile named {name!r}; known profiles: {known}. Create it with "
-        "cl.profiles.save(cl.Profile(name=..., ...)) or `clusterlab profile add`"
+        "name",
+        f"no profile named {name!r}; known profiles: {known}. Create it with "
+        "cl.profiles.save(cl.Profile(name=..., ...)) or `clusterlab profile add`",
     )
 
 

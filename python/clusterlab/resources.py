@@ -35,7 +35,7 @@ def parse_memory(value: str | int) -> int:
             f"memory={value!r} is not a size: use a number with a unit, e.g. '512MB', '16GB'"
         )
     number, unit = float(m.group(1)), m.group(2).upper()
-    mb = int(round(number * _UNITS_MB[unit]))
+    mb = round(number * _UNITS_MB[unit])
     if mb <= 0:
         raise ResourceError(f"memory={value!r} is less than 1 MB: ask for at least '1MB'")
     return mb
@@ -60,7 +60,7 @@ def parse_time(value: str | int) -> int:
     nums = [int(x) for x in (a, b, c) if x is not None]
     if days is not None:
         # D-H, D-H:M, D-H:M:S
-        h, mi, s = (nums + [0, 0])[:3]
+        h, mi, s = [*nums, 0, 0][:3]
         seconds = int(days) * 86400 + h * 3600 + mi * 60 + s
     elif len(nums) == 1:
         seconds = nums[0] * 60

@@ -14,6 +14,8 @@ The exit code is 0 on success and 1 when the function raised, so schedulers that
 exit codes agree with the result file.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import pickle
@@ -22,11 +24,13 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 HEARTBEAT_SECONDS = 30.0
 
 
-def _append_status(job_dir, event, **fields):
+def _append_status(job_dir: str, event: str, **fields: Any) -> None:
     record = {"event": event, "time": time.time(), **fields}
     line = json.dumps(record) + "\n"
     # One write() of a short line with O_APPEND is atomic enough for concurrent readers.
@@ -37,7 +41,7 @@ def _append_status(job_dir, event, **fields):
         os.close(fd)
 
 
-def _write_result(job_dir, outcome, dumps):
+def _write_result(job_dir: str, outcome: Any, dumps: Callable[[Any], bytes]) -> None:
     tmp = os.path.join(job_dir, ".result.pkl.tmp")
     data = dumps(outcome)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -48,12 +52,12 @@ def _write_result(job_dir, outcome, dumps):
     os.replace(tmp, os.path.join(job_dir, "result.pkl"))
 
 
-def _heartbeat(job_dir, stop):
+def _heartbeat(job_dir: str, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_SECONDS):
         _append_status(job_dir, "heartbeat")
 
 
-def _error_record(exc, dumps):
+def _error_record(exc: BaseException, dumps: Callable[[Any], bytes]) -> dict[str, Any]:
     tb_text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
         pickled = dumps(exc)
@@ -67,7 +71,7 @@ def _error_record(exc, dumps):
     }
 
 
-def main(job_dir):
+def main(job_dir: str) -> int:
     _append_status(
         job_dir,
         "started",
@@ -107,7 +111,9 @@ def main(job_dir):
             value = fn(*args, **kwargs)
         except BaseException as exc:  # the user's exception, whatever it is, goes back
             sys.stdout.flush()
-            _write_result(job_dir, ("error", _error_record(exc, cloudpickle.dumps)), cloudpickle.dumps)
+            _write_result(
+                job_dir, ("error", _error_record(exc, cloudpickle.dumps)), cloudpickle.dumps
+            )
             _append_status(job_dir, "finished", outcome="error")
             return 1
         sys.stdout.flush()
@@ -119,7 +125,9 @@ def main(job_dir):
                 f"send it back: {exc}. Return plain data (numbers, arrays, dicts) or save it "
                 "to a file and return the path."
             )
-            _write_result(job_dir, ("error", _error_record(err, cloudpickle.dumps)), cloudpickle.dumps)
+            _write_result(
+                job_dir, ("error", _error_record(err, cloudpickle.dumps)), cloudpickle.dumps
+            )
             _append_status(job_dir, "finished", outcome="error")
             return 1
         _append_status(job_dir, "finished", outcome="ok")

@@ -84,7 +84,9 @@ def decide(
                 JobState.FAILED,
                 "out of memory: it used more than its memory request; ask for more with memory=...",
             )
-        return Decision(JobState.FAILED, obs.reason or f"the scheduler reports it failed ({obs.raw})")
+        return Decision(
+            JobState.FAILED, obs.reason or f"the scheduler reports it failed ({obs.raw})"
+        )
     if obs.state is None or obs.state == JobState.COMPLETED:
         # Gone from the queue (or "completed" with no final status yet): give the file
         # system a few polls to show the status file before calling the job lost.

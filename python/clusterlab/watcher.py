@@ -45,7 +45,9 @@ class Watcher:
             self._interval = MIN_INTERVAL
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
-                    target=self._run, name=f"clusterlab-watch-{self.runtime.profile.name}", daemon=True
+                    target=self._run,
+                    name=f"clusterlab-watch-{self.runtime.profile.name}",
+                    daemon=True,
                 )
                 self._thread.start()
         self._wake.set()

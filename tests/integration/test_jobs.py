@@ -16,7 +16,9 @@ from clusterlab.core import get_runtime
 pytestmark = pytest.mark.timeout(180)
 
 
-def test_closure_runs_and_prints(any_profile: cl.Profile, capsys: pytest.CaptureFixture[str]) -> None:
+def test_closure_runs_and_prints(
+    any_profile: cl.Profile, capsys: pytest.CaptureFixture[str]
+) -> None:
     factor = 6
 
     @cl.cluster(any_profile.name, cores=1, memory="200MB")

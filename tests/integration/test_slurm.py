@@ -46,7 +46,9 @@ def test_pending_reason_is_a_sentence_and_pending_job_cancels(slurm_profile: cl.
     assert job.state == cl.JobState.CANCELLED
     out = subprocess.run(
         ["squeue", "--noheader", "--states=all", f"--jobs={job.native_id}", "--format=%T"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert out == "CANCELLED"
 
@@ -86,7 +88,10 @@ def test_missing_cloudpickle_says_what_to_install(sandbox: object) -> None:
     assert probe.returncode != 0, "this test needs a python3 without cloudpickle"
     profile = ssh_profile(sandbox, name="nocp", python="/usr/bin/python3")
     cl.profiles.save(profile)
-    with pytest.raises(cl.RemoteEnvironmentError, match=r"cloudpickle is not installed.*pip install --user cloudpickle"):
+    with pytest.raises(
+        cl.RemoteEnvironmentError,
+        match=r"cloudpickle is not installed.*pip install --user cloudpickle",
+    ):
         cl.cluster("nocp")(abs).submit(1)
     lines = {ln.name: ln for ln in cl.profiles.check("nocp").lines}
     assert not lines["cloudpickle"].ok and lines["python"].ok

@@ -77,8 +77,12 @@ def test_ssh_config_alias_and_proxyjump(sandbox: object, tmp_path: Path) -> None
         "  ProxyJump jumpbox\n"
     )
     profile = cl.Profile(
-        name="viaconfig", scheduler="slurm", host="sbx", ssh_config=str(cfg),
-        known_hosts=sandbox.known_hosts, python=sandbox.remote_python,  # type: ignore[attr-defined]
+        name="viaconfig",
+        scheduler="slurm",
+        host="sbx",
+        ssh_config=str(cfg),
+        known_hosts=sandbox.known_hosts,
+        python=sandbox.remote_python,  # type: ignore[attr-defined]
     )
     cl.profiles.save(profile)
     report = cl.profiles.check("viaconfig")

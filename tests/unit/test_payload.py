@@ -41,16 +41,27 @@ def test_unpicklable_captured_variable_is_named() -> None:
 
 def test_result_ok_and_remote_exception_rebuilt() -> None:
     assert load_result(cloudpickle.dumps(("ok", {"a": 1}))) == (True, {"a": 1})
-    record = {"type": "builtins.KeyError", "message": "'x'", "traceback": "Traceback...\nKeyError: 'x'\n",
-              "exception": cloudpickle.dumps(KeyError("x"))}
+    record = {
+        "type": "builtins.KeyError",
+        "message": "'x'",
+        "traceback": "Traceback...\nKeyError: 'x'\n",
+        "exception": cloudpickle.dumps(KeyError("x")),
+    }
     ok, exc = load_result(cloudpickle.dumps(("error", record)))
-    assert not ok and type(exc) is KeyError
+    assert not ok
+    assert type(exc) is KeyError
     assert isinstance(exc.__cause__, cl.RemoteTraceback) and "KeyError" in exc.__cause__.tb
 
 
 def test_exception_of_unknown_class_becomes_remote_error() -> None:
-    record = {"type": "nosuchmodule.FancyError", "message": "boom", "traceback": "tb", "exception": None}
+    record = {
+        "type": "nosuchmodule.FancyError",
+        "message": "boom",
+        "traceback": "tb",
+        "exception": None,
+    }
     ok, exc = load_result(pickle.dumps(("error", record)))
+    assert not ok
     assert isinstance(exc, cl.RemoteError) and exc.type_name == "nosuchmodule.FancyError"
     assert str(exc) == "nosuchmodule.FancyError: boom"
 
@@ -58,9 +69,11 @@ def test_exception_of_unknown_class_becomes_remote_error() -> None:
 def test_exception_rebuilt_from_type_name_when_not_picklable() -> None:
     record = {"type": "builtins.ValueError", "message": "bad", "traceback": "tb", "exception": None}
     ok, exc = load_result(pickle.dumps(("error", record)))
+    assert not ok
     assert type(exc) is ValueError and str(exc) == "bad"
 
 
 def test_env_error_is_remote_environment_error() -> None:
     ok, exc = load_result(pickle.dumps(("env_error", "cloudpickle is not installed")))
+    assert not ok
     assert isinstance(exc, cl.RemoteEnvironmentError)

@@ -17,8 +17,13 @@ def test_local_profile_always_exists_and_is_default() -> None:
 
 def test_save_load_round_trip_file_is_private(isolated_dirs: Path) -> None:
     p = cl.Profile(
-        name="hpc", scheduler="slurm", host="login.example.edu", user="me", port=2222,
-        key_file="~/.ssh/id_ed25519", setup=["module load python/3.11"],
+        name="hpc",
+        scheduler="slurm",
+        host="login.example.edu",
+        user="me",
+        port=2222,
+        key_file="~/.ssh/id_ed25519",
+        setup=["module load python/3.11"],
         resources={"cores": 4, "memory": "8GB", "time": "01:00:00", "partition": "normal"},
     )
     cl.profiles.save(p)

@@ -17,8 +17,16 @@ from clusterlab.resources import (
 
 @pytest.mark.parametrize(
     ("text", "mb"),
-    [("512MB", 512), ("16GB", 16384), ("16G", 16384), ("1.5GiB", 1536), ("2048", 2048),
-     ("1TB", 1048576), ("512 mb", 512), (300, 300)],
+    [
+        ("512MB", 512),
+        ("16GB", 16384),
+        ("16G", 16384),
+        ("1.5GiB", 1536),
+        ("2048", 2048),
+        ("1TB", 1048576),
+        ("512 mb", 512),
+        (300, 300),
+    ],
 )
 def test_memory_forms(text: str | int, mb: int) -> None:
     assert parse_memory(text) == mb
@@ -32,8 +40,16 @@ def test_memory_rejected_with_example(bad: object) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30", 1800), ("1:00:00", 3600), ("2-00:00:00", 172800), ("0:02", 2), ("10:30", 630),
-     ("1-12", 129600), ("1-1:30", 91800), (45, 2700)],
+    [
+        ("30", 1800),
+        ("1:00:00", 3600),
+        ("2-00:00:00", 172800),
+        ("0:02", 2),
+        ("10:30", 630),
+        ("1-12", 129600),
+        ("1-1:30", 91800),
+        (45, 2700),
+    ],
 )
 def test_time_forms_follow_slurm(text: str | int, seconds: int) -> None:
     assert parse_time(text) == seconds
@@ -69,9 +85,17 @@ def test_queue_is_partition_and_merge_precedence() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"partition": "a b"}, {"partition": "x\n#SBATCH --uid=0"}, {"account": "$(rm -rf ~)"},
-     {"extra": ["--qos=high\nrm -rf ~"]}, {"extra": "qos=high"}, {"cores": 0}, {"cores": "x"},
-     {"gpus": -1}, {"nodes": True}],
+    [
+        {"partition": "a b"},
+        {"partition": "x\n#SBATCH --uid=0"},
+        {"account": "$(rm -rf ~)"},
+        {"extra": ["--qos=high\nrm -rf ~"]},
+        {"extra": "qos=high"},
+        {"cores": 0},
+        {"cores": "x"},
+        {"gpus": -1},
+        {"nodes": True},
+    ],
 )
 def test_values_that_could_inject_are_rejected(bad: dict[str, object]) -> None:
     with pytest.raises(ResourceError):

@@ -26,7 +26,12 @@ def test_torn_last_line_is_ignored() -> None:
 
 
 def test_pending_and_running_with_reasons() -> None:
-    d = decide(JobState.PENDING, Observation(JobState.PENDING, "waiting for resources"), parse_status(None), 0)
+    d = decide(
+        JobState.PENDING,
+        Observation(JobState.PENDING, "waiting for resources"),
+        parse_status(None),
+        0,
+    )
     assert (d.state, d.reason) == (JobState.PENDING, "waiting for resources")
     d = decide(JobState.PENDING, Observation(JobState.RUNNING), parse_status(status(STARTED)), 0)
     assert (d.state, d.reason) == (JobState.RUNNING, "running on node7")
@@ -34,9 +39,13 @@ def test_pending_and_running_with_reasons() -> None:
 
 def test_timeout_oom_cancel() -> None:
     none = parse_status(None)
-    d = decide(JobState.RUNNING, Observation(JobState.TIMEOUT, raw="TIMEOUT TimeLimit"), none, 0, 60)
+    d = decide(
+        JobState.RUNNING, Observation(JobState.TIMEOUT, raw="TIMEOUT TimeLimit"), none, 0, 60
+    )
     assert d.state == JobState.TIMEOUT and "time limit (00:01:00)" in d.reason
-    d = decide(JobState.RUNNING, Observation(JobState.FAILED, raw="OUT_OF_MEMORY OutOfMemory"), none, 0)
+    d = decide(
+        JobState.RUNNING, Observation(JobState.FAILED, raw="OUT_OF_MEMORY OutOfMemory"), none, 0
+    )
     assert d.state == JobState.FAILED and d.reason.startswith("out of memory")
     d = decide(JobState.RUNNING, Observation(JobState.CANCELLED), none, 0)
     assert d.state == JobState.CANCELLED

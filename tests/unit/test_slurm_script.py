@@ -25,7 +25,9 @@ def backend() -> SlurmBackend:
     return SlurmBackend(cl.Profile(name="t", scheduler="slurm"), LocalTransport())
 
 
-def spec(job_dir: str = "/home/me/.clusterlab/jobs/20261123-120000-abcdef", **res: object) -> JobSpec:
+def spec(
+    job_dir: str = "/home/me/.clusterlab/jobs/20261123-120000-abcdef", **res: object
+) -> JobSpec:
     return JobSpec(
         job_id="20261123-120000-abcdef",
         name="train model",
@@ -39,8 +41,16 @@ def spec(job_dir: str = "/home/me/.clusterlab/jobs/20261123-120000-abcdef", **re
 
 def test_script_matches_golden_file() -> None:
     script = backend().job_script(
-        spec(cores=4, memory="8GB", time="1:00:00", gpus=1, partition="normal", account="proj1",
-             nodes=1, extra=["--qos=high"])
+        spec(
+            cores=4,
+            memory="8GB",
+            time="1:00:00",
+            gpus=1,
+            partition="normal",
+            account="proj1",
+            nodes=1,
+            extra=["--qos=high"],
+        )
     )
     golden = GOLDEN / "slurm_job.sh"
     if os.environ.get("CLUSTERLAB_UPDATE_GOLDEN") == "1":
@@ -79,8 +89,20 @@ def test_python_command_is_quoted() -> None:
 
 
 def test_state_map_covers_slurm_states() -> None:
-    for code in ["PENDING", "RUNNING", "COMPLETING", "COMPLETED", "FAILED", "CANCELLED",
-                 "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "REQUEUED", "SUSPENDED"]:
+    for code in [
+        "PENDING",
+        "RUNNING",
+        "COMPLETING",
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "OUT_OF_MEMORY",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "REQUEUED",
+        "SUSPENDED",
+    ]:
         assert isinstance(STATE_MAP[code], JobState)
     assert STATE_MAP["OUT_OF_MEMORY"] == JobState.FAILED
     assert STATE_MAP["DEADLINE"] == JobState.TIMEOUT
@@ -117,5 +139,9 @@ def test_squeue_parsing() -> None:
     with pytest.raises(cl.TransportError, match="squeue failed"):
         b.parse_query("", "slurm_load_jobs error: Unable to contact slurm controller", 1)
     assert b.query_argv(["12", "13; rm -rf ~"]) == [
-        "squeue", "--noheader", "--states=all", "--jobs=12", "--format=%i|%T|%r"
+        "squeue",
+        "--noheader",
+        "--states=all",
+        "--jobs=12",
+        "--format=%i|%T|%r",
     ]

@@ -11,8 +11,12 @@ from clusterlab.transports import LocalTransport
 def test_stage_creates_private_dir_and_runs_inside(tmp_path: Path) -> None:
     t = LocalTransport()
     job_dir = tmp_path / "a dir with 'quotes' and $HOME" / "job"
-    res = t.stage(str(job_dir), {"payload.pkl": b"\x00\x01binary", "job.sh": b"#!/bin/sh\necho hi\n"},
-                  then=["sh", "job.sh"], executable=["job.sh"])
+    res = t.stage(
+        str(job_dir),
+        {"payload.pkl": b"\x00\x01binary", "job.sh": b"#!/bin/sh\necho hi\n"},
+        then=["sh", "job.sh"],
+        executable=["job.sh"],
+    )
     assert res.returncode == 0 and res.out == "hi\n"
     assert stat.S_IMODE(job_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((job_dir / "payload.pkl").stat().st_mode) == 0o600

@@ -61,8 +61,8 @@ def render_script(spec: JobSpec, header: Sequence[str] = ()) -> str:
         lines.extend(spec.setup)
     lines += [
         f"if ! command -v {shlex.quote(spec.python[0])} >/dev/null 2>&1; then",
-        "  printf '%s\\n' '{\"event\": \"finished\", \"outcome\": \"no_python\"}' >> status",
-        "  echo \"clusterlab: the profile's python command was not found\" >&2",
+        '  printf \'%s\\n\' \'{"event": "finished", "outcome": "no_python"}\' >> status',
+        '  echo "clusterlab: the profile\'s python command was not found" >&2',
         "  exit 127",
         "fi",
         f'exec {shlex.join(spec.python)} runner.py "$JOB_DIR"',
@@ -99,7 +99,7 @@ class Backend(ABC):
     def describe(self) -> str:
         """One line naming the scheduler and its version; raises if it is not usable."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Stop background machinery, if any."""
 
 
@@ -208,4 +208,6 @@ class BatchBackend(Backend):
             return
         res = self.transport.run(self.cancel_argv(native_ids))
         if res.returncode != 0:
-            raise TransportError(f"{self.kind}: cancelling {', '.join(native_ids)} failed: {res.err.strip()}")
+            raise TransportError(
+                f"{self.kind}: cancelling {', '.join(native_ids)} failed: {res.err.strip()}"
+            )

@@ -62,7 +62,11 @@ class LocalBackend(Backend):
         staged = {**files, "job.sh": self.job_script(spec).encode()}
         res = self.transport.stage(spec.job_dir, staged, executable=["job.sh"])
         if res.returncode != 0:
-            code = "could not create the job directory" if res.returncode == STAGE_FAILED else "staging failed"
+            code = (
+                "could not create the job directory"
+                if res.returncode == STAGE_FAILED
+                else "staging failed"
+            )
             raise SubmitError(f"{code} {spec.job_dir}: {res.err.strip()}")
         native = f"{os.getpid()}.{next(self._ids)}"
         with self._lock:
@@ -83,8 +87,12 @@ class LocalBackend(Backend):
             with open(job_dir / "stdout", "ab") as out, open(job_dir / "stderr", "ab") as err:
                 try:
                     job.proc = await asyncio.create_subprocess_exec(
-                        "/bin/sh", "job.sh",
-                        cwd=spec.job_dir, stdout=out, stderr=err, stdin=asyncio.subprocess.DEVNULL,
+                        "/bin/sh",
+                        "job.sh",
+                        cwd=spec.job_dir,
+                        stdout=out,
+                        stderr=err,
+                        stdin=asyncio.subprocess.DEVNULL,
                         start_new_session=True,
                     )
                 except OSError as exc:
@@ -95,16 +103,22 @@ class LocalBackend(Backend):
                 code = await asyncio.wait_for(job.proc.wait(), timeout=spec.resources.time_s)
             except asyncio.TimeoutError:
                 await self._kill(job.proc)
+                limit = format_time(spec.resources.time_s or 0)
                 job.state = JobState.TIMEOUT
-                job.reason = f"killed after reaching its time limit ({format_time(spec.resources.time_s or 0)})"
+                job.reason = f"killed after reaching its time limit ({limit})"
                 return
-            if job.cancel_requested:
+            if self._cancelled(job):
                 job.state, job.reason = JobState.CANCELLED, "cancelled by you"
             elif code == 0:
                 job.state = JobState.COMPLETED
             else:
                 job.state = JobState.FAILED
                 job.reason = f"exited with code {code}" if code > 0 else f"killed by signal {-code}"
+
+    @staticmethod
+    def _cancelled(job: _LocalJob) -> bool:
+        """Read the flag afresh: cancel() sets it from another thread while we wait."""
+        return job.cancel_requested
 
     @staticmethod
     async def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -81,9 +81,18 @@ _SUBMIT_ERRORS: list[tuple[str, str]] = [
         "for any node in the partition): ask for less or choose another partition",
     ),
     ("invalid partition specified", "the partition does not exist: check `sinfo -s` for names"),
-    ("Invalid account", "the account does not exist or you may not use it: see `sacctmgr show assoc user=$USER`"),
-    ("Requested time limit is invalid", "the time limit is longer than the partition allows: ask for less time"),
-    ("More processors requested than permitted", "more cores than the partition allows: ask for fewer"),
+    (
+        "Invalid account",
+        "the account does not exist or you may not use it: see `sacctmgr show assoc user=$USER`",
+    ),
+    (
+        "Requested time limit is invalid",
+        "the time limit is longer than the partition allows: ask for less time",
+    ),
+    (
+        "More processors requested than permitted",
+        "more cores than the partition allows: ask for fewer",
+    ),
     ("Invalid qos", "the QOS does not exist or you may not use it"),
     ("Invalid generic resource", "the GPU/gres request is not valid on this cluster"),
     ("Job dependency problem", "a dependency is invalid (the job it waits for no longer exists)"),
@@ -133,7 +142,13 @@ class SlurmBackend(BatchBackend):
 
     def query_argv(self, native_ids: Sequence[str]) -> list[str]:
         ids = [n for n in native_ids if _ID_RE.match(n)]
-        return ["squeue", "--noheader", "--states=all", f"--jobs={','.join(ids)}", "--format=%i|%T|%r"]
+        return [
+            "squeue",
+            "--noheader",
+            "--states=all",
+            f"--jobs={','.join(ids)}",
+            "--format=%i|%T|%r",
+        ]
 
     def parse_query(self, stdout: str, stderr: str, returncode: int) -> dict[str, tuple[str, str]]:
         if returncode != 0:

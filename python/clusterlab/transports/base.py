@@ -90,7 +90,9 @@ class Transport(ABC):
         self._count_lock = threading.Lock()
 
     @abstractmethod
-    def _run(self, argv: Sequence[str], stdin: bytes | None, timeout: float | None) -> CommandResult:
+    def _run(
+        self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
+    ) -> CommandResult:
         """Run one command; implementations never go through a local shell."""
 
     def run(
@@ -145,5 +147,5 @@ class Transport(ABC):
             raise TransportError(f"{self.label}: reading job files failed: {res.err.strip()}")
         return parse_files(res.stdout)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; local has nothing to close
         """Release connections; the next command reconnects."""

@@ -13,7 +13,9 @@ class LocalTransport(Transport):
 
     label = "local"
 
-    def _run(self, argv: Sequence[str], stdin: bytes | None, timeout: float | None) -> CommandResult:
+    def _run(
+        self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
+    ) -> CommandResult:
         try:
             proc = subprocess.run(
                 argv, input=stdin or b"", capture_output=True, timeout=timeout, check=False

@@ -11,11 +11,10 @@ import base64
 import hashlib
 import os
 import shlex
-import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import paramiko
 
@@ -42,7 +41,9 @@ class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
     def __init__(self, known_hosts: str, host: str, port: int) -> None:
         self.known_hosts, self.host, self.port = known_hosts, host, port
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         raise HostKeyError(
             f"the SSH host key of {hostname} is not known ({key.get_name()} {fingerprint(key)}). "
             f"Check this fingerprint with your cluster's documentation or admins, then trust it "
@@ -58,7 +59,9 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
     def __init__(self, known_hosts: str) -> None:
         self.known_hosts = known_hosts
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         keys = client.get_host_keys()
         keys.add(hostname, key.get_name(), key)
         directory = os.path.dirname(self.known_hosts)
@@ -94,7 +97,11 @@ def resolve_endpoint(profile: Profile, alias: str | None = None) -> Endpoint:
     # A non-default port on the profile wins; otherwise the config's Port, else 22.
     port = profile.port if is_main and profile.port != 22 else int(cfg.get("port", 22))
     keys = [os.path.expanduser(profile.key_file)] if profile.key_file else []
-    keys += [os.path.expanduser(k) for k in cfg.get("identityfile", []) if os.path.exists(os.path.expanduser(k))]
+    keys += [
+        os.path.expanduser(k)
+        for k in cfg.get("identityfile", [])
+        if os.path.exists(os.path.expanduser(k))
+    ]
     return Endpoint(
         alias=alias,
         hostname=cfg.get("hostname", alias),
@@ -142,7 +149,7 @@ class SSHTransport(Transport):
                 ep.hostname,
                 port=ep.port,
                 username=ep.user,
-                key_filename=ep.key_files or None,
+                key_filename=cast(Any, ep.key_files or None),  # paramiko takes a list too
                 allow_agent=True,
                 look_for_keys=not ep.key_files,
                 timeout=CONNECT_TIMEOUT,
@@ -230,7 +237,9 @@ class SSHTransport(Transport):
         except (paramiko.SSHException, EOFError, OSError):
             return self._transport(fresh=True).open_session(timeout=CONNECT_TIMEOUT)
 
-    def _run(self, argv: Sequence[str], stdin: bytes | None, timeout: float | None) -> CommandResult:
+    def _run(
+        self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
+    ) -> CommandResult:
         command = shlex.join(argv)
         chan = self._open_session()
         errors: list[bytes] = []
@@ -247,8 +256,10 @@ class SSHTransport(Transport):
                 out += chunk
             reader.join()
             code = chan.recv_exit_status()
-        except (socket.timeout, TimeoutError):
-            raise TransportError(f"{self.label}: `{argv[0]}` did not answer in {timeout} s") from None
+        except TimeoutError:
+            raise TransportError(
+                f"{self.label}: `{argv[0]}` did not answer in {timeout} s"
+            ) from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise TransportError(
                 f"{self.label}: the connection dropped while running `{argv[0]}` ({exc}); "
