@@ -6,6 +6,7 @@ No network is used at build time (no intersphinx).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import clusterlab  # noqa: E402
 
 project = "clusterlab"
 author = "clusterlab developers"
-copyright = "clusterlab developers"  # noqa: A001
+copyright = "clusterlab developers"
 release = clusterlab.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -39,16 +40,17 @@ myst_heading_anchors = 3
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-autodoc_preserve_defaults = True
+autodoc_inherit_docstrings = False  # Executor.submit would inherit RST-invalid text
 
-# -n (nitpicky) is on in CI. Names below are third-party or typing internals that have no
-# target without intersphinx; our own names must all resolve.
+# -n (nitpicky) is on in CI: every cross-reference must resolve. Without intersphinx
+# (no network at build time) the standard library and third-party packages have no
+# targets, so their names are ignored here; clusterlab's own names must all resolve.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(concurrent\.futures|asyncio|collections\.abc|typing|enum|pathlib)\..*"),
-    (r"py:.*", r"(paramiko)(\..*)?"),
-    (r"py:.*", r"(P|R)(\.args|\.kwargs)?"),
-    (r"py:.*", r"(Future|Executor|Path|Callable|Mapping|Sequence|Any|Generic|Enum)"),
+    (r"py:.*", r"(collections\.abc|typing|pathlib|concurrent\.futures|asyncio|enum)\..*"),
+    (r"py:.*", r"paramiko(\..*)?"),
+    # The generic parameters of ClusterFunction[P, R].
+    (r"py:.*", r"(clusterlab\.api\.|typing\.~?)?(P|R)(\.args|\.kwargs)?"),
 ]
 
 # -- HTML ------------------------------------------------------------------------------
@@ -63,3 +65,24 @@ html_theme_options = {
 }
 html_sidebars = {"**": ["sidebar-nav-bs"]}
 html_show_sourcelink = False
+
+
+def _fix_signature(app, what, name, obj, options, signature, return_annotation):
+    """Hide the constructors of Job and JobState; show dataclass default factories.
+
+    Users never construct a Job or a JobState. A dataclass field with a default factory
+    appears as ``= <factory>``, which is not Python, so Sphinx cannot parse the
+    signature; ``[]``/``{}``/``()`` is what the user actually gets.
+    """
+    if what == "class" and name in ("clusterlab.Job", "clusterlab.JobState"):
+        return "", None
+    if what == "class" and signature and "<factory>" in signature and dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            if f.default_factory is not dataclasses.MISSING:
+                signature = signature.replace("<factory>", repr(f.default_factory()), 1)
+        return signature, return_annotation
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-process-signature", _fix_signature)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -76,7 +76,7 @@ class ProfileFieldsDirective(SphinxDirective):
     """Render ``clusterlab.profile.schema()`` as a table."""
 
     has_content = False
-    option_spec = {"kinds": directives.unchanged}
+    option_spec: ClassVar[dict[str, Any]] = {"kinds": directives.unchanged}
 
     def run(self) -> list[nodes.Node]:
         from clusterlab import profile as profile_module
@@ -85,16 +85,16 @@ class ProfileFieldsDirective(SphinxDirective):
         if profile_module.__file__:
             self.env.note_dependency(profile_module.__file__)
         wanted = set((self.options.get("kinds") or "").replace(",", " ").split())
-        fields = [
-            f for f in profile_module.schema() if not wanted or wanted & set(f["kinds"])
-        ]
+        fields = [f for f in profile_module.schema() if not wanted or wanted & set(f["kinds"])]
 
         rows: list[list[nodes.Node]] = []
         for f in fields:
             meaning = nodes.container()
             meaning += _para(nodes.strong(text=f["label"] + "."), nodes.Text(" " + f["tooltip"]))
             if f.get("choices"):
-                meaning += _para(nodes.emphasis(text="One of: "), nodes.literal(text=", ".join(f["choices"])))
+                meaning += _para(
+                    nodes.emphasis(text="One of: "), nodes.literal(text=", ".join(f["choices"]))
+                )
             if f["example"]:
                 meaning += _para(nodes.emphasis(text="Example: "), nodes.literal(text=f["example"]))
             rows.append(
@@ -136,7 +136,10 @@ class CodeMappingDirective(SphinxDirective):
 
     required_arguments = 1
     has_content = False
-    option_spec = {"headers": directives.unchanged, "group": directives.flag}
+    option_spec: ClassVar[dict[str, Any]] = {
+        "headers": directives.unchanged,
+        "group": directives.flag,
+    }
 
     def run(self) -> list[nodes.Node]:
         mapping, source = _resolve(self.arguments[0])

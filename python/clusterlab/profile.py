@@ -275,7 +275,8 @@ class Profile:
             "Python command",
             "The Python that runs your functions on the cluster; it needs cloudpickle "
             "(pip install cloudpickle) and should match your notebook's Python minor "
-            "version. Empty means this kernel's Python for 'local' and 'python3' elsewhere.",
+            "version. Empty means this kernel's Python when jobs start from this machine "
+            "(local, or SLURM without a host) and 'python3' over SSH.",
             "~/venv/bin/python",
             check=_check_path,
         ),

@@ -1,0 +1,164 @@
+"""The ``clusterlab`` command: profiles (and jobs) from a terminal.
+
+Profile options and prompts are generated from the profile schema, so the CLI, the forms
+and the docs can never disagree about a field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import profiles
+from .errors import ClusterlabError, ProfileError
+from .profile import Profile, schema
+
+
+def _field_value(spec: dict[str, Any], text: str | list[str]) -> Any:
+    """Turn command-line text into the field's type; the Profile validates the rest."""
+    kind = spec["type"]
+    if kind == "lines":
+        return list(text) if isinstance(text, list) else [text]
+    if kind == "resources":
+        items = text if isinstance(text, list) else [text]
+        out: dict[str, Any] = {}
+        for item in items:
+            for pair in item.split(","):
+                key, sep, value = pair.partition("=")
+                if not sep:
+                    raise ProfileError("resources", f"{pair!r}: write KEY=VALUE, e.g. cores=4")
+                value = value.strip()
+                out[key.strip()] = int(value) if value.isdigit() else value
+        return out
+    return text
+
+
+def _add_field_options(parser: argparse.ArgumentParser) -> None:
+    for spec in schema():
+        if spec["name"] == "name":
+            continue
+        flag = "--" + spec["name"].replace("_", "-")
+        repeat = spec["type"] in ("lines", "resources")
+        parser.add_argument(
+            flag,
+            dest=spec["name"],
+            default=argparse.SUPPRESS,  # absent from the namespace unless given
+            action="append" if repeat else "store",
+            metavar="KEY=VALUE" if spec["type"] == "resources" else spec["type"].upper(),
+            help=f"{spec['tooltip']} Example: {spec['example']}",
+        )
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    fields = {s["name"]: s for s in schema()}
+    return {
+        name: _field_value(fields[name], value)
+        for name, value in vars(args).items()
+        if name in fields and name != "name"
+    }
+
+
+def _prompt(profile_fields: dict[str, Any]) -> dict[str, Any]:
+    """Ask for every field that applies to the chosen scheduler, showing its tooltip."""
+    values = dict(profile_fields)
+    specs = schema()
+    scheduler = values.get("scheduler") or input("scheduler [local/slurm]: ").strip() or "slurm"
+    values["scheduler"] = scheduler
+    for spec in specs:
+        if spec["name"] in ("name", "scheduler") or spec["name"] in values:
+            continue
+        if scheduler not in spec["kinds"]:
+            continue
+        print(f"\n{spec['label']}: {spec['tooltip']}")
+        answer = input(f"{spec['name']} [{spec['default']}]: ").strip()
+        if answer:
+            values[spec["name"]] = _field_value(spec, answer)
+    return values
+
+
+def _print_profile(profile: Profile) -> None:
+    for key, value in profile.to_dict().items():
+        print(f"{key:>20} = {value!r}")
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        for name in profiles.list():
+            p = profiles.load(name)
+            where = p.host or "this machine"
+            print(f"{name:<20} {p.scheduler:<8} {where}")
+        return 0
+    if args.action == "show":
+        _print_profile(profiles.load(args.name))
+        return 0
+    if args.action == "remove":
+        profiles.delete(args.name)
+        print(f"removed profile {args.name!r}")
+        return 0
+    if args.action == "check":
+        report = profiles.check(args.name, on_line=lambda line: print(line, flush=True))
+        print(f"profile {args.name!r}: {'ready' if report.ok else 'NOT ready'}")
+        return 0 if report.ok else 1
+    given = _given(args)
+    if args.action == "add":
+        if args.name in profiles.list() and args.name != "local":
+            print(f"profile {args.name!r} exists: use `clusterlab profile edit`", file=sys.stderr)
+            return 2
+        if args.interactive:
+            given = _prompt(given)
+        profile = Profile.from_dict({"name": args.name, **given})
+    else:  # edit
+        profile = profiles.load(args.name).replace(**given)
+    saved = profiles.save(profile)
+    print(f"saved profile {saved.name!r} to {profiles.path()}")
+    _print_profile(saved)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clusterlab", description="Run notebook functions on clusters: profiles and jobs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    prof = sub.add_parser("profile", help="list, show, add, edit, remove or check profiles")
+    psub = prof.add_subparsers(dest="action", required=True)
+    psub.add_parser("list", help="all profiles, the built-in 'local' first")
+    for action, text in (
+        ("show", "print a profile"),
+        ("remove", "delete a profile"),
+        ("check", "connect and check scheduler, job dir, Python"),
+    ):
+        psub.add_parser(action, help=text).add_argument("name")
+    for action, text in (("add", "create a profile"), ("edit", "change fields of a profile")):
+        p = psub.add_parser(action, help=text)
+        p.add_argument("name")
+        if action == "add":
+            p.add_argument("-i", "--interactive", action="store_true", help="prompt for each field")
+        _add_field_options(p)
+    prof.set_defaults(func=cmd_profile)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; errors are one clear line on stderr and exit code 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ProfileError as exc:
+        fields = getattr(exc, "errors", {exc.field: exc.message})
+        for field, message in fields.items():
+            print(f"clusterlab: {field}: {message}", file=sys.stderr)
+        if getattr(args, "action", "") in ("add", "edit"):
+            print("nothing was saved", file=sys.stderr)
+        return 2
+    except ClusterlabError as exc:
+        print(f"clusterlab: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The `clusterlab profile ...` commands, run in-process as a user would type them."""
+
+from __future__ import annotations
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_add_show_edit_list_remove(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "profile",
+        "add",
+        "hpc",
+        "--scheduler",
+        "slurm",
+        "--host",
+        "login.example.edu",
+        "--setup",
+        "module load python/3.11",
+        "--resources",
+        "cores=4,memory=8GB",
+        "--resources",
+        "partition=normal",
+    )
+    assert code == 0 and "saved profile 'hpc'" in out
+    p = cl.profiles.load("hpc")
+    assert p.resources == {"cores": 4, "memory": "8GB", "partition": "normal"}
+    assert p.setup == ["module load python/3.11"]
+    assert run(capsys, "profile", "edit", "hpc", "--port", "2222")[0] == 0
+    assert cl.profiles.load("hpc").port == 2222
+    code, out, _ = run(capsys, "profile", "list")
+    assert out.splitlines()[0].startswith("local") and "login.example.edu" in out
+    assert "module load python/3.11" in run(capsys, "profile", "show", "hpc")[1]
+    assert run(capsys, "profile", "remove", "hpc")[0] == 0
+    assert cl.profiles.list() == ["local"]
+
+
+def test_invalid_fields_are_all_reported_and_nothing_saved(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        capsys,
+        "profile",
+        "add",
+        "hpc",
+        "--scheduler",
+        "slurm",
+        "--host",
+        "h",
+        "--port",
+        "99999",
+        "--resources",
+        "cores=x",
+    )
+    assert code == 2
+    assert "port: must be a number from 1 to 65535" in err
+    assert "resources: cores='x'" in err
+    assert "nothing was saved" in err
+    assert cl.profiles.list() == ["local"]
+
+
+def test_check_prints_lines_and_sets_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "profile", "check", "local")
+    assert code == 0
+    assert "[ok] connect" in out and "[ok] cloudpickle" in out and "ready" in out
+
+
+def test_help_shows_schema_tooltips(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["profile", "add", "--help"])
+    out = capsys.readouterr().out
+    assert "--trust-on-first-use" in out and "known_hosts" in out.replace("\n", " ")
+
+
+def test_interactive_add_prompts_with_tooltips(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter(["slurm", "login.example.edu", "me"] + [""] * 20)
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    code, out, _ = run(capsys, "profile", "add", "hpc", "-i")
+    assert code == 0
+    assert "The machine you ssh into" in out
+    p = cl.profiles.load("hpc")
+    assert (p.scheduler, p.host, p.user) == ("slurm", "login.example.edu", "me")
