@@ -29,8 +29,8 @@ demo: install
 	$(PY) examples/run_demo.py
 
 lint: install-dev
-	$(VENV)/bin/ruff check python tests examples
-	$(VENV)/bin/ruff format --check python tests examples
+	$(VENV)/bin/ruff check python tests examples bench
+	$(VENV)/bin/ruff format --check python tests examples bench
 
 typecheck: install-dev
 	$(VENV)/bin/mypy
