@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results[label] = clusterlab_case(profile, args.repeat)
     limit = statistics.median(results["sbatch --wrap true (scheduler limit)"]["times"])
     print(
-        f"{'case':<40} {'median':>8} {'min':>7} {'max':>7} {'over limit':>10} {'trips/job':>9} {'polls/job':>9}"
+        f"{'case':<40} {'median':>8} {'min':>7} {'max':>7} {'over limit':>10} "
+        f"{'trips/job':>9} {'polls/job':>9}"
     )
     for label, res in results.items():
         s = summarize(res["times"])
