@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import profiles
 from ._version import __version__
 from .api import ClusterFunction, Executor, cluster
+from .array import ArrayJob, as_completed
 from .check import CheckLine, CheckReport
 from .errors import (
     ClusterlabError,
@@ -25,11 +26,14 @@ from .errors import (
 )
 from .events import JobEvent
 from .job import Job
+from .joblist import job, jobs
+from .ledger import JobRecord
 from .profile import Profile
 from .profiles import use
 from .states import JobState
 
 __all__ = [
+    "ArrayJob",
     "CheckLine",
     "CheckReport",
     "ClusterFunction",
@@ -39,6 +43,7 @@ __all__ = [
     "Job",
     "JobError",
     "JobEvent",
+    "JobRecord",
     "JobState",
     "Profile",
     "ProfileError",
@@ -50,7 +55,10 @@ __all__ = [
     "SubmitError",
     "TransportError",
     "__version__",
+    "as_completed",
     "cluster",
+    "job",
+    "jobs",
     "profiles",
     "use",
 ]

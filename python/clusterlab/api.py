@@ -6,11 +6,13 @@ import concurrent.futures
 import functools
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import profiles
-from .core import submit_call
+from .array import ArrayJob
+from .core import submit_call, submit_map
 from .job import Job
 from .profile import Profile
 from .resources import Resources, parse_resources
@@ -49,6 +51,7 @@ class ClusterFunction(Generic[P, R]):
         resources: Resources,
         async_submit: bool = False,
         name: str | None = None,
+        after: Sequence[Job | ArrayJob] = (),
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -56,14 +59,68 @@ class ClusterFunction(Generic[P, R]):
         self.resources = resources
         self.async_submit = async_submit
         self.name = name or getattr(fn, "__name__", "job")
+        self.dependencies = list(after)
 
-    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Job:
-        """Submit one call and return its Job immediately."""
+    def _copy(self, **changes: Any) -> ClusterFunction[P, R]:
+        fields: dict[str, Any] = {
+            "fn": self.fn,
+            "profile": self.profile,
+            "resources": self.resources,
+            "async_submit": self.async_submit,
+            "name": self.name,
+            "after": self.dependencies,
+        }
+        fields.update(changes)
+        return ClusterFunction(**fields)
+
+    def submit(self, *args: Any, after: Sequence[Job | ArrayJob] = (), **kwargs: Any) -> Job:
+        """Submit one call and return its Job immediately.
+
+        ``after=[a, b]`` waits for those jobs (SLURM ``afterok``); a Job passed as an
+        argument is waited for too, and the function receives its result.
+        """
+        return self._submit(args, kwargs, after)
+
+    def _submit(
+        self, args: Sequence[Any], kwargs: dict[str, Any], after: Sequence[Job | ArrayJob] = ()
+    ) -> Job:
         profile = profiles.resolve(self.profile)
-        return submit_call(profile, self.fn, args, kwargs, self.resources, self.name)
+        deps = [*self.dependencies, *after]
+        return submit_call(profile, self.fn, args, kwargs, self.resources, self.name, deps)
+
+    def map(
+        self,
+        items: Iterable[Any],
+        *,
+        max_concurrent: int = 0,
+        chunksize: int = 1,
+        after: Sequence[Job | ArrayJob] = (),
+    ) -> ArrayJob:
+        """``fn(item)`` for every item as ONE native array job, submitted now.
+
+        ``max_concurrent`` caps how many tasks run at once (SLURM's ``%N``); ``chunksize``
+        puts several items in one task (for tiny work). Results stay per item: ``arr[i]``,
+        ``arr.results()``, ``arr.failed()``, ``arr.rerun_failed()``.
+        """
+        profile = profiles.resolve(self.profile)
+        deps = [*self.dependencies, *after]
+        return submit_map(
+            profile,
+            self.fn,
+            items,
+            self.resources,
+            self.name,
+            deps,
+            chunksize=chunksize,
+            max_concurrent=max_concurrent,
+        )
+
+    def after(self, *jobs: Job | ArrayJob) -> ClusterFunction[P, R]:
+        """A copy whose submissions wait for ``jobs``: ``f.after(a, b).submit(x)``."""
+        return self._copy(after=[*self.dependencies, *jobs])
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        job = self.submit(*args, **kwargs)
+        job = self._submit(args, kwargs)
         if self.async_submit:
             return job
         try:
@@ -78,8 +135,7 @@ class ClusterFunction(Generic[P, R]):
 
     def options(self, **resources: Any) -> ClusterFunction[P, R]:
         """A copy with some resources changed: ``f.options(cores=16).submit(x)``."""
-        merged = self.resources.merged(parse_resources(resources))
-        return ClusterFunction(self.fn, self.profile, merged, self.async_submit, self.name)
+        return self._copy(resources=self.resources.merged(parse_resources(resources)))
 
     def __repr__(self) -> str:
         where = (
@@ -126,6 +182,16 @@ def cluster(
     return wrap
 
 
+class _Star:
+    """``fn(*item)``: Executor.map over several iterables, picklable by value."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, item: tuple[Any, ...]) -> Any:
+        return self.fn(*item)
+
+
 class Executor(concurrent.futures.Executor):
     """A ``concurrent.futures.Executor`` whose workers are cluster jobs.
 
@@ -148,6 +214,40 @@ class Executor(concurrent.futures.Executor):
         with self._lock:
             self._jobs.append(job)
         return job
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+    ) -> Iterator[Any]:
+        """Like ``Executor.map``, but all calls go in ONE array job; results in order."""
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit after shutdown(): create a new Executor")
+        if len(iterables) == 1:
+            array = submit_map(self.profile, fn, iterables[0], self.resources, chunksize=chunksize)
+        else:
+            star = _Star(fn)
+            array = submit_map(
+                self.profile,
+                star,
+                zip(*iterables, strict=False),
+                self.resources,
+                name=getattr(fn, "__name__", "job"),
+                chunksize=chunksize,
+            )
+        with self._lock:
+            self._jobs.extend(array.elements)
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def results() -> Iterator[Any]:
+            for job in array.elements:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                yield job.result(left)
+
+        return results()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:

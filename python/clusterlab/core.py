@@ -2,7 +2,9 @@
 
 A :class:`Runtime` exists once per profile (per its settings) in a process: it owns the
 profile's transport (one SSH connection), backend and watcher, so every job of a profile
-shares them however it was submitted (decorator, Executor, magic).
+shares them however it was submitted (decorator, Executor, map, magic). Every submission
+is recorded in the ledger at once; state changes are written there in one transaction per
+poll.
 """
 
 from __future__ import annotations
@@ -15,22 +17,28 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources as importlib_resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import cloudpickle
+
+from . import ledger
+from .array import ArrayJob, ArrayPart
 from .backends import make_backend
-from .backends.base import JobSpec
-from .errors import JobError, RemoteEnvironmentError, SubmitError
+from .backends.base import ArraySpec, JobSpec
+from .errors import ClusterlabError, JobError, RemoteEnvironmentError, SubmitError
 from .job import Job
 from .paths import data_dir
-from .payload import dumps_call, load_result
+from .payload import dumps_call, dumps_function, dumps_items, load_result
 from .profile import Profile
 from .resources import Resources, parse_resources
-from .settle import Decision
 from .states import JobState
 from .transports import get_transport
 from .watcher import Watcher
+
+if TYPE_CHECKING:
+    from .watcher import Finished
 
 RUNNER_SOURCE = importlib_resources.files("clusterlab").joinpath("runner.py").read_bytes()
 
@@ -41,6 +49,11 @@ _PROBE = (
     "print(json.dumps({'python': '%d.%d.%d' % sys.version_info[:3], 'cloudpickle': cp,"
     " 'executable': sys.executable}))\n"
 )
+
+Dependency = Job | ArrayJob
+
+# Live objects of this process, so cl.job(id) returns the Job you already hold.
+_live: dict[str, Job | ArrayJob] = {}
 
 
 def new_job_id() -> str:
@@ -59,6 +72,9 @@ class Runtime:
         self.default_resources = parse_resources(profile.resources)
         self._env_checked = False
         self._lock = threading.Lock()
+        self._dirty: set[Job] = set()
+        self._dirty_lock = threading.Lock()
+        self._arrays: dict[str, ArrayJob] = {}
 
     # -- where things are -------------------------------------------------------------------
     def python_argv(self) -> list[str]:
@@ -117,7 +133,88 @@ class Runtime:
                 stacklevel=5,
             )
 
-    # -- submit / collect / cancel ----------------------------------------------------------
+    # -- dependencies -----------------------------------------------------------------------
+    def _dependency(self, dep: Any, natives: list[str], ids: list[str]) -> None:
+        """Record ``dep`` as something to wait for (``afterok``)."""
+        if not isinstance(dep, Job | ArrayJob):
+            raise TypeError(f"after= takes Jobs and ArrayJobs, not {type(dep).__name__}")
+        if dep._runtime.transport is not self.transport:
+            raise ClusterlabError(
+                f"{dep.id} runs on profile {dep.profile!r}, this job on {self.profile.name!r}: "
+                "a scheduler can only wait for its own jobs. Wait for it here instead: pass "
+                f"its value (dep.result()) rather than the job."
+            )
+        if dep.id not in ids:
+            ids.append(dep.id)
+        jobs = dep.elements if isinstance(dep, ArrayJob) else [dep]
+        for job in jobs:
+            if job.done() and job.state == JobState.COMPLETED:
+                continue  # satisfied; the scheduler may have forgotten it already
+            if job.state.finished:
+                raise ClusterlabError(
+                    f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
+                    "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
+                )
+            native = job.native_id
+            if native not in natives:
+                natives.append(native)
+
+    def _refs(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], natives: list[str], ids: list[str]
+    ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+        """Jobs passed as arguments become dependencies + result-file references."""
+        args, kwargs = list(args), dict(kwargs)
+        refs: dict[str, dict[str, Any]] = {"args": {}, "kwargs": {}}
+
+        def ref(value: Any) -> dict[str, Any] | None:
+            if isinstance(value, Job):
+                self._dependency(value, natives, ids)
+                return {"path": value.result_path}
+            if isinstance(value, ArrayJob):
+                self._dependency(value, natives, ids)
+                return {"paths": [j.result_path for j in value.elements]}
+            return None
+
+        for pos, value in enumerate(args):
+            if (r := ref(value)) is not None:
+                refs["args"][str(pos)], args[pos] = r, None
+        for key, value in kwargs.items():
+            if (r := ref(value)) is not None:
+                refs["kwargs"][key], kwargs[key] = r, None
+        return args, kwargs, refs
+
+    def dependency_failure(self, job: Job) -> str:
+        """Which dependency made ``job`` impossible, as a reason sentence."""
+        for dep_id in job.after_ids:
+            dep = _live.get(dep_id)
+            if dep is not None:
+                state = dep.state
+                if state.finished and state != JobState.COMPLETED:
+                    return f"dependency failed: job {dep.id} ({dep.name}) ended {state}"
+            else:
+                rec = ledger.get(dep_id)
+                if rec and rec.state in ("FAILED", "CANCELLED", "TIMEOUT", "LOST"):
+                    return f"dependency failed: job {rec.id} ({rec.name}) ended {rec.state}"
+        names = [f"job {i} ({_live[i].name})" if i in _live else f"job {i}" for i in job.after_ids]
+        return f"dependency failed: {', '.join(names) or 'an earlier job'} did not complete"
+
+    # -- submit -----------------------------------------------------------------------------
+    def _spec(
+        self, job_id: str, name: str, job_dir: str, resources: Resources, after: list[str]
+    ) -> JobSpec:
+        return JobSpec(
+            job_id=job_id,
+            name=name,
+            job_dir=job_dir,
+            resources=self.default_resources.merged(resources),
+            python=self.python_argv(),
+            setup=list(self.profile.setup),
+            after=after,
+        )
+
+    def _profile_json(self) -> str:
+        return json.dumps(self.profile.to_dict(), sort_keys=True)
+
     def submit(
         self,
         fn: Callable[..., Any],
@@ -125,54 +222,301 @@ class Runtime:
         kwargs: Mapping[str, Any],
         resources: Resources,
         name: str | None = None,
+        after: Iterable[Dependency] = (),
     ) -> Job:
         """Serialize, stage and submit in one round trip; the job is watched from now on."""
-        payload = dumps_call(fn, tuple(args), kwargs)  # fails before anything remote happens
+        natives: list[str] = []
+        ids: list[str] = []
+        for dep in after:
+            self._dependency(dep, natives, ids)
+        args, kwargs, refs = self._refs(args, kwargs, natives, ids)
+        payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
         self.ensure_environment()
         job_id = new_job_id()
         name = name or str(getattr(fn, "__name__", "job"))
         job_dir = f"{self.jobs_root()}/{job_id}"
-        spec = JobSpec(
-            job_id=job_id,
-            name=name,
-            job_dir=job_dir,
-            resources=self.default_resources.merged(resources),
-            python=self.python_argv(),
-            setup=list(self.profile.setup),
-        )
+        spec = self._spec(job_id, name, job_dir, resources, natives)
         native = self.backend.submit(spec, {"payload.pkl": payload, "runner.py": RUNNER_SOURCE})
-        job = Job(self, job_id, name, native, job_dir, spec.resources)
-        job._set_state(JobState.PENDING, "submitted")
+        job = Job(self, job_id, name, native, job_dir, spec.resources, after=ids)
+        ledger.record(
+            {
+                "id": job_id,
+                "kind": "job",
+                "profile": self.profile.name,
+                "profile_json": self._profile_json(),
+                "name": name,
+                "native_id": native,
+                "job_dir": job_dir,
+                "resources": spec.resources.to_dict(),
+                "after": ids,
+                "submitted": job.submitted_at,
+                "state": JobState.PENDING.value,
+                "reason": "submitted",
+            }
+        )
+        _live[job_id] = job
         self.watcher.add(job)
         return job
 
-    def collect(self, finished: Sequence[tuple[Job, Decision, bool]]) -> None:
+    def submit_array(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[Any],
+        resources: Resources,
+        name: str | None = None,
+        after: Iterable[Dependency] = (),
+        chunksize: int = 1,
+        max_concurrent: int = 0,
+        indices: Sequence[int] | None = None,
+        array: ArrayJob | None = None,
+    ) -> ArrayJob:
+        """One native array for all ``items`` (split only past the scheduler's size limit)."""
+        if chunksize < 1:
+            raise ValueError("chunksize must be at least 1")
+        if max_concurrent < 0:
+            raise ValueError("max_concurrent must be 0 (no limit) or more")
+        natives: list[str] = []
+        ids: list[str] = []
+        for dep in after:
+            self._dependency(dep, natives, ids)
+        name = name or str(getattr(fn, "__name__", "job"))
+        calls: list[tuple[int, tuple[Any, ...], dict[str, Any], Any]] = []
+        for index, item in enumerate(items):
+            item_args, _, refs = self._refs([item], {}, natives, ids)
+            calls.append((index, tuple(item_args), {}, refs))
+        array = ArrayJob(self, new_job_id(), name, len(items), chunksize)
+        self._submit_calls(
+            array, dumps_function(fn), calls, resources, natives, ids, max_concurrent
+        )
+        return array
+
+    def _submit_calls(
+        self,
+        array: ArrayJob,
+        fn_bytes: bytes,
+        calls: list[tuple[int, tuple[Any, ...], dict[str, Any], Any]],
+        resources: Resources,
+        natives: list[str],
+        ids: list[str],
+        max_concurrent: int,
+    ) -> None:
+        """Stage and submit ``calls`` as one or more native arrays of ``array``."""
+        chunksize = array.chunksize
+        tasks = [calls[i : i + chunksize] for i in range(0, len(calls), chunksize)]
+        task_files = [dumps_items(array.name, chunk) for chunk in tasks]
+        if tasks:
+            self.ensure_environment()
+        max_tasks = max(1, self.backend.max_array_size())
+        starts = range(0, len(tasks), max_tasks)
+        throttle = max_concurrent
+        if throttle and len(starts) > 1:
+            throttle = max(1, throttle // len(starts))  # the limit holds across the parts
+        merged = self.default_resources.merged(resources)
+        first_new = len(array.parts)
+        for p, start in enumerate(starts):
+            ptasks, pfiles = tasks[start : start + max_tasks], task_files[start : start + max_tasks]
+            suffix = f"-{p}" if len(starts) > 1 else ""
+            job_dir = f"{self.jobs_root()}/{new_job_id() if first_new else array.id}{suffix}"
+            spec = self._spec(array.id, array.name, job_dir, resources, natives)
+            spec.array = ArraySpec(len(ptasks), throttle)
+            files: dict[str, bytes] = {
+                "fn.pkl": fn_bytes,
+                "runner.py": RUNNER_SOURCE,
+                "items/": b"",
+                "results/": b"",
+            }
+            files.update({f"items/{t}.pkl": data for t, data in enumerate(pfiles)})
+            native = self.backend.submit(spec, files)
+            part = ArrayPart(array, native, job_dir, [[c[0] for c in chunk] for chunk in ptasks])
+            for task, chunk in enumerate(ptasks):
+                for index, *_ in chunk:
+                    part.jobs[index] = Job(
+                        self,
+                        f"{array.id}:{index}",
+                        f"{array.name}[{index}]",
+                        f"{native}_{task}",
+                        job_dir,
+                        merged,
+                        after=ids,
+                        array_id=array.id,
+                        index=index,
+                        task=task,
+                    )
+            array.parts.append(part)
+        self._install(array, array.parts[first_new:], merged, ids)
+
+    def _install(
+        self, array: ArrayJob, new_parts: list[ArrayPart], resources: Resources, ids: list[str]
+    ) -> None:
+        """Put new parts' jobs into the array, record everything, start watching."""
+        new = {i: job for part in new_parts for i, job in part.jobs.items()}
+        if not array.elements:
+            array.elements = [new[i] for i in sorted(new)]
+        else:
+            for i, job in new.items():
+                array.elements[i] = job
+        parts: list[dict[str, Any]] = [
+            {"native_id": p.native_id, "job_dir": p.job_dir, "task_items": p.task_items}
+            for p in array.parts
+        ]
+        ledger.record(
+            {
+                "id": array.id,
+                "kind": "array",
+                "profile": self.profile.name,
+                "profile_json": self._profile_json(),
+                "name": array.name,
+                "native_id": ",".join(p["native_id"] for p in parts),
+                "job_dir": parts[0]["job_dir"] if parts else "",
+                "resources": resources.to_dict(),
+                "after": ids,
+                "size": array.size,
+                "spec": {"parts": parts, "chunksize": array.chunksize},
+                "submitted": array.submitted_at,
+                "state": array.state.value,
+                "reason": array.reason,
+                "counts": array.counts(),
+            }
+        )
+        ledger.record_items(array.id, sorted(new), JobState.PENDING.value)
+        _live[array.id] = array
+        self._arrays[array.id] = array
+        for part in new_parts:
+            self.watcher.add(part)
+
+    def rerun(self, array: ArrayJob, indices: Sequence[int]) -> None:
+        """Resubmit ``indices`` of ``array`` (same function, same items) as a new native array.
+
+        The calls are read back from the cluster, so nothing has to stay in the kernel.
+        """
+        if not indices:
+            return
+        by_file: dict[str, set[int]] = {}
+        for i in indices:
+            job = array.elements[i]
+            by_file.setdefault(f"{job.job_dir}/items/{job.task}.pkl", set()).add(i)
+        fn_path = f"{array.elements[indices[0]].job_dir}/fn.pkl"
+        files = self.transport.read_files([fn_path, *by_file])
+        gone = [p for p, data in files.items() if data is None]
+        if gone:
+            raise ClusterlabError(f"cannot rerun: {gone[0]} no longer exists (cleaned up?)")
+        calls: list[tuple[int, tuple[Any, ...], dict[str, Any], Any]] = []
+        for path, wanted in by_file.items():
+            calls += [c for c in cloudpickle.loads(files[path] or b"") if c[0] in wanted]
+        calls.sort(key=lambda c: c[0])
+        resources = array.elements[indices[0]].resources
+        self._submit_calls(array, files[fn_path] or b"", calls, resources, [], [], 0)
+
+    # -- reattach ---------------------------------------------------------------------------
+    def reattach(self, rec: ledger.JobRecord) -> Job | ArrayJob:
+        """Rebuild a job or array of another process from its ledger row and watch it.
+
+        Finished jobs are polled once too: their status files settle them and their results
+        are downloaded on that poll, so ``.result()`` works after a kernel restart.
+        """
+        resources = parse_resources(rec.resources)
+        if rec.kind == "job":
+            job = Job(
+                self, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after
+            )
+            self._restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended)
+            _live[rec.id] = job
+            if not job.done():
+                self.watcher.add(job)
+            return job
+        array = ArrayJob(self, rec.id, rec.name, rec.size, int(rec.spec.get("chunksize", 1)))
+        array.submitted_at = rec.submitted
+        states = {i: (state, reason) for i, state, reason in ledger.items(rec.id)}
+        elements: dict[int, Job] = {}
+        for p in rec.spec.get("parts", []):
+            part = ArrayPart(array, p["native_id"], p["job_dir"], p["task_items"])
+            for task, indices in enumerate(part.task_items):
+                for index in indices:
+                    job = Job(
+                        self,
+                        f"{rec.id}:{index}",
+                        f"{rec.name}[{index}]",
+                        f"{part.native_id}_{task}",
+                        part.job_dir,
+                        resources,
+                        after=rec.after,
+                        array_id=rec.id,
+                        index=index,
+                        task=task,
+                    )
+                    state, reason = states.get(index, ("PENDING", ""))
+                    self._restore(job, state, reason, rec.submitted, None, None)
+                    part.jobs[index] = job
+                    elements[index] = job  # later parts (reruns) replace earlier items
+            array.parts.append(part)
+        array.elements = [elements[i] for i in sorted(elements)]
+        _live[rec.id] = array
+        self._arrays[rec.id] = array
+        for part in array.parts:
+            if any(part.jobs[i] is elements[i] and not elements[i].done() for i in part.jobs):
+                self.watcher.add(part)
+        return array
+
+    def _restore(
+        self,
+        job: Job,
+        state: str,
+        reason: str,
+        submitted: float,
+        started: float | None,
+        ended: float | None,
+    ) -> None:
+        job._job_state, job._job_reason = JobState(state), reason
+        job.submitted_at, job.started_at, job.ended_at = submitted, started, ended
+        if job.state in (JobState.CANCELLED, JobState.TIMEOUT, JobState.LOST):
+            self._fail(job, job.state, reason)  # nothing left to download
+
+    # -- collect / cancel / files -----------------------------------------------------------
+    def collect(self, finished: Sequence[Finished]) -> None:
         """Resolve finished jobs: results fetched in one round trip for all of them."""
-        with_result = [job for job, _, has_result in finished if has_result]
+        reads = [
+            f
+            for f in finished
+            if f.outcome in ("ok", "error") or (f.outcome == "env_error" and not f.job.array_id)
+        ]
         files: dict[str, bytes | None] = {}
-        if with_result:
+        if reads:
             try:
-                files = self.transport.read_files([f"{j.job_dir}/result.pkl" for j in with_result])
+                files = self.transport.read_files([f.job.result_path for f in reads])
             except Exception as exc:
-                for job, _, _ in finished:
-                    self._fail(job, JobState.LOST, f"could not download the result: {exc}")
+                for f in finished:
+                    self._fail(f.job, JobState.LOST, f"could not download the result: {exc}")
                 return
-        for job, decision, has_result in finished:
-            data = files.get(f"{job.job_dir}/result.pkl") if has_result else None
+        resolutions: list[tuple[Job, str, Any]] = []  # (job, "result"|"exception", value)
+        for f in finished:
+            job = f.job
+            data = files.get(job.result_path) if f in reads else None
             if data is not None:
                 ok, value = load_result(data)
                 if ok:
                     job._set_state(JobState.COMPLETED, "")
-                    if not job.done():
-                        job.set_result(value)
-                    continue
-                summary = f"{type(value).__name__}: {value}".splitlines()[0][:300]
-                job._set_state(JobState.FAILED, f"raised {summary}")
-                if not job.done():
-                    job.set_exception(value)
+                    resolutions.append((job, "result", value))
+                else:
+                    summary = f"{type(value).__name__}: {value}".splitlines()[0][:300]
+                    job._set_state(JobState.FAILED, f"raised {summary}")
+                    resolutions.append((job, "exception", value))
+            elif f.outcome == "env_error":
+                job._set_state(JobState.FAILED, f.decision.reason)
+                resolutions.append((job, "exception", RemoteEnvironmentError(f.decision.reason)))
+            else:
+                reason = f.decision.reason or "it ended without writing a result"
+                job._set_state(f.decision.state, reason)
+                resolutions.append((job, "fail", (f.decision.state, reason)))
+        self.flush()  # the ledger is current before anyone waiting on a result wakes up
+        for job, kind, value in resolutions:
+            if kind == "fail":
+                self._fail(job, *value)
+            elif job.done():
                 continue
-            reason = decision.reason or "it ended without writing a result"
-            self._fail(job, decision.state, reason)
+            elif kind == "result":
+                job.set_result(value)
+            else:
+                job.set_exception(value)
 
     def _fail(self, job: Job, state: JobState, reason: str) -> None:
         job._set_state(state, reason)
@@ -196,16 +540,98 @@ class Runtime:
             )
         )
 
-    def cancel(self, job: Job) -> None:
-        """Cancel the scheduler job; the watcher stops following it."""
-        self.backend.cancel([job.native_id])
-        self.watcher.discard(job)
+    def cancel(self, jobs: Sequence[Job], natives: Sequence[str] = ()) -> None:
+        """Cancel scheduler jobs (``natives`` default to the jobs' own); futures end CANCELLED."""
+        pending = [j for j in jobs if not j.done()]
+        targets = list(natives) or list(dict.fromkeys(j.native_id for j in pending))
+        self.backend.cancel(targets)
+        for job in pending:
+            job._set_state(JobState.CANCELLED, "cancelled by you")
+            concurrent.futures.Future.cancel(job)
+            if not job.array_id:
+                self.watcher.discard(job)
+        self.flush()
 
     def read_log(self, job: Job, name: str) -> str:
         """A file of the job dir as text ('' when it does not exist yet)."""
         path = f"{job.job_dir}/{name}"
         data = self.transport.read_files([path]).get(path)
         return (data or b"").decode("utf-8", "replace")
+
+    def cleanup(self, target: Job | ArrayJob) -> None:
+        """Delete job dirs on the cluster, only below this profile's jobs root."""
+        if not target.done():
+            raise ClusterlabError(
+                f"{target.id} has not finished: cancel it first, then clean up its files"
+            )
+        if isinstance(target, ArrayJob):
+            dirs = [p.job_dir for p in target.parts]
+        elif target.array_id:
+            raise ClusterlabError("clean up the whole array (arr.cleanup()), not one item")
+        else:
+            dirs = [target.job_dir]
+        remove_dirs(self, dirs)
+        ledger.mark_cleaned(target.id)
+
+    # -- ledger -----------------------------------------------------------------------------
+    def mark_dirty(self, job: Job) -> None:
+        with self._dirty_lock:
+            self._dirty.add(job)
+
+    def flush(self) -> None:
+        """Write every changed job (and the arrays they belong to) in one transaction."""
+        with self._dirty_lock:
+            dirty, self._dirty = self._dirty, set()
+        if not dirty:
+            return
+        jobs_rows = []
+        item_rows = []
+        arrays: set[str] = set()
+        for job in dirty:
+            if job.array_id:
+                arrays.add(job.array_id)
+                item_rows.append(
+                    (
+                        job.state.value,
+                        job.reason,
+                        job.started_at,
+                        job.ended_at,
+                        job.array_id,
+                        job.index,
+                    )
+                )
+            else:
+                jobs_rows.append(
+                    (job.state.value, job.reason, job.started_at, job.ended_at, "{}", job.id)
+                )
+        for array_id in arrays:
+            array = self._arrays[array_id]
+            started = [j.started_at for j in array.elements if j.started_at]
+            ended = [j.ended_at for j in array.elements if j.ended_at]
+            jobs_rows.append(
+                (
+                    array.state.value,
+                    array.reason,
+                    min(started) if started else None,
+                    max(ended) if array.done() and ended else None,
+                    json.dumps(array.counts()),
+                    array.id,
+                )
+            )
+        ledger.update_items(item_rows)
+        ledger.update_jobs(jobs_rows)
+
+
+def remove_dirs(runtime: Runtime, dirs: Sequence[str]) -> None:
+    """``rm -rf`` job dirs, refusing anything outside ``<remote_dir>/jobs/``."""
+    root = runtime.jobs_root().rstrip("/") + "/"
+    for d in dirs:
+        rest = d[len(root) :] if d.startswith(root) else ""
+        if not rest or "/" in rest or rest in (".", ".."):
+            raise ClusterlabError(f"refusing to delete {d!r}: not a job dir under {root}")
+    res = runtime.transport.run(["rm", "-rf", "--", *dirs])
+    if res.returncode != 0:
+        raise ClusterlabError(f"could not delete {', '.join(dirs)}: {res.err.strip()}")
 
 
 _runtimes: dict[str, Runtime] = {}
@@ -229,8 +655,28 @@ def submit_call(
     kwargs: Mapping[str, Any],
     resources: Resources | None = None,
     name: str | None = None,
+    after: Iterable[Dependency] = (),
 ) -> Job:
     """Submit ``fn(*args, **kwargs)`` with ``profile`` (the one entry point for every API)."""
     if not callable(fn):
         raise SubmitError(f"{fn!r} is not callable: submit a function")
-    return get_runtime(profile).submit(fn, args, kwargs, resources or Resources(), name)
+    return get_runtime(profile).submit(fn, args, kwargs, resources or Resources(), name, after)
+
+
+def submit_map(
+    profile: Profile,
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    resources: Resources | None = None,
+    name: str | None = None,
+    after: Iterable[Dependency] = (),
+    chunksize: int = 1,
+    max_concurrent: int = 0,
+) -> ArrayJob:
+    """Submit ``fn(item)`` for every item as one array job."""
+    if not callable(fn):
+        raise SubmitError(f"{fn!r} is not callable: map a function")
+    items = list(items)
+    return get_runtime(profile).submit_array(
+        fn, items, resources or Resources(), name, after, chunksize, max_concurrent
+    )

@@ -6,8 +6,9 @@ import asyncio
 import concurrent.futures
 import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from .errors import ClusterlabError, SerializationError
 from .events import JobEvent, publish
 from .resources import Resources
 from .states import JobState
@@ -16,8 +17,17 @@ if TYPE_CHECKING:
     from .core import Runtime
 
 
+def fixed_dependencies_error(what: str, name: str) -> ClusterlabError:
+    """Dependencies are fixed at submission (the scheduler cannot add them later)."""
+    return ClusterlabError(
+        f"{what} is already submitted: dependencies are fixed at submission, as in SLURM. "
+        f"Declare them when submitting: {name}.after(a, b).submit(x), "
+        f"{name}.submit(x, after=[a, b]) or {name}.map(items, after=[a])."
+    )
+
+
 class Job(concurrent.futures.Future):  # type: ignore[type-arg]
-    """One scheduler job running one call.
+    """One scheduler job (or one item of an array) running one call.
 
     ``result(timeout)`` waits without holding anything else up and re-raises a remote
     exception with its original type (remote traceback as ``__cause__``). ``cancel()``
@@ -32,6 +42,11 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         native_id: str,
         job_dir: str,
         resources: Resources,
+        *,
+        after: list[str] | None = None,
+        array_id: str = "",
+        index: int = -1,
+        task: int = -1,
     ) -> None:
         super().__init__()
         self._runtime = runtime
@@ -40,6 +55,10 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self.native_id = native_id
         self.job_dir = job_dir
         self.resources = resources
+        self.after_ids = list(after or [])
+        self.array_id = array_id
+        self.index = index
+        self.task = task
         self.profile = runtime.profile.name
         self.submitted_at = time.time()
         self.started_at: float | None = None
@@ -47,6 +66,17 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self.host = ""
         self._job_state = JobState.PENDING
         self._job_reason = "submitted"
+
+    # -- where its files are ----------------------------------------------------------------
+    @property
+    def result_path(self) -> str:
+        """Its result file on the cluster (what a dependent job reads)."""
+        if self.array_id:
+            return f"{self.job_dir}/results/{self.index}.pkl"
+        return f"{self.job_dir}/result.pkl"
+
+    def _log_name(self, stream: str) -> str:
+        return f"{stream}.{self.task}" if self.array_id else stream
 
     # -- what users read --------------------------------------------------------------------
     @property
@@ -63,27 +93,44 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         return self._job_state == JobState.RUNNING
 
     def cancel(self) -> bool:
-        """Cancel the scheduler job; True unless it had already finished."""
+        """Cancel the scheduler job; True unless it had already finished.
+
+        An array item cancels its whole task (with ``chunksize > 1``, its chunk).
+        """
         if self.done():
             return False
-        self._runtime.cancel(self)
-        self._set_state(JobState.CANCELLED, "cancelled by you")
-        return super().cancel()
+        self._runtime.cancel([self])
+        return True
 
     def stdout(self) -> str:
         """What the job printed so far (read from its job dir)."""
-        return self._runtime.read_log(self, "stdout")
+        return self._runtime.read_log(self, self._log_name("stdout"))
 
     def stderr(self) -> str:
         """What the job wrote to stderr so far."""
-        return self._runtime.read_log(self, "stderr")
+        return self._runtime.read_log(self, self._log_name("stderr"))
 
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
         return self._runtime.read_log(self, "job.sh")
 
+    def cleanup(self) -> None:
+        """Delete the job's directory on the cluster (results and logs are gone after)."""
+        self._runtime.cleanup(self)
+
+    def after(self, *jobs: Any) -> NoReturn:
+        """Always an error: see the message for the right form."""
+        raise fixed_dependencies_error(f"job {self.id}", self.name)
+
     def __await__(self) -> Generator[Any, None, Any]:
         return asyncio.wrap_future(self).__await__()
+
+    def __reduce__(self) -> NoReturn:
+        raise SerializationError(
+            f"job {self.id} was passed inside another object: a Job can be an argument of "
+            "submit() or an item of map() directly (it becomes a dependency and the remote "
+            "side gets its result), or pass job.result() instead"
+        )
 
     def __repr__(self) -> str:
         reason = f", {self._job_reason}" if self._job_reason else ""
@@ -101,5 +148,15 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         if state.finished and self.ended_at is None:
             self.ended_at = time.time()
         self._job_state, self._job_reason = state, reason
-        publish(JobEvent(self.id, self.profile, state, reason, self.native_id))
+        self._runtime.mark_dirty(self)
+        publish(
+            JobEvent(
+                self.id,
+                self.profile,
+                state,
+                reason,
+                self.native_id,
+                {"array_id": self.array_id, "index": self.index} if self.array_id else {},
+            )
+        )
         return True

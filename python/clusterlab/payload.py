@@ -44,10 +44,15 @@ def _function_culprit(fn: Callable[..., Any]) -> str:
     return ""
 
 
-def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
-    """cloudpickle ``(fn, args, kwargs)``, naming exactly what cannot be pickled."""
+def dumps_call(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    refs: Mapping[str, Any] | None = None,
+) -> bytes:
+    """cloudpickle ``(fn, args, kwargs, refs)``, naming exactly what cannot be pickled."""
     try:
-        data: bytes = cloudpickle.dumps((fn, tuple(args), dict(kwargs)))
+        data: bytes = cloudpickle.dumps((fn, tuple(args), dict(kwargs), dict(refs or {})))
     except Exception as exc:
         name = getattr(fn, "__qualname__", repr(fn))
         if (err := _try(fn)) is not None:
@@ -69,13 +74,46 @@ def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[st
                     f"pickled: {err}. Pass plain data and open resources inside the function."
                 ) from exc
         raise SerializationError(f"the call to {name}() cannot be pickled: {exc}") from exc
+    _check_size(data)
+    return data
+
+
+def dumps_function(fn: Callable[..., Any]) -> bytes:
+    """The function of a ``map``, pickled once for all its items."""
+    try:
+        data: bytes = cloudpickle.dumps(fn)
+    except Exception as exc:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise SerializationError(
+            f"the function {name}() cannot be pickled{_function_culprit(fn)}: {exc}. "
+            "Create such objects inside the function instead of capturing them."
+        ) from exc
+    return data
+
+
+def dumps_items(name: str, items: list[tuple[int, tuple[Any, ...], dict[str, Any], Any]]) -> bytes:
+    """One task's items ``(index, args, kwargs, refs)``, naming an item that cannot pickle."""
+    try:
+        data: bytes = cloudpickle.dumps(items)
+    except Exception as exc:
+        for index, args, _, _ in items:
+            if (err := _try(args)) is not None:
+                raise SerializationError(
+                    f"item {index} of {name}.map() ({type(args[0]).__name__}) cannot be "
+                    f"pickled: {err}. Map over plain data (numbers, paths, arrays)."
+                ) from exc
+        raise SerializationError(f"the items of {name}.map() cannot be pickled: {exc}") from exc
+    _check_size(data)
+    return data
+
+
+def _check_size(data: bytes) -> None:
     if len(data) > MAX_PAYLOAD_BYTES:
         raise SerializationError(
             f"the function and its arguments pickle to {len(data) / 2**20:.0f} MiB, more than "
             f"the {MAX_PAYLOAD_BYTES // 2**20} MiB limit: put large data in a file on the "
             "cluster and pass its path (or raise CLUSTERLAB_MAX_PAYLOAD_MB)"
         )
-    return data
 
 
 def _rebuild(record: Mapping[str, Any]) -> BaseException:

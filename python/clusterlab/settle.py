@@ -7,7 +7,7 @@ scheduler: a job that left the queue is settled by it, never left "running" fore
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .backends.base import Observation
 from .resources import format_time
@@ -25,6 +25,8 @@ class StatusInfo:
     host: str = ""
     finished: float | None = None
     outcome: str = ""  # ok | error | env_error | no_python
+    message: str = ""
+    items: dict[int, StatusInfo] = field(default_factory=dict)  # array tasks: per item
 
 
 def parse_status(data: bytes | None) -> StatusInfo:
@@ -42,6 +44,14 @@ def parse_status(data: bytes | None) -> StatusInfo:
         elif event == "finished":
             info.finished = record.get("time", 0.0)
             info.outcome = record.get("outcome", "")
+            info.message = record.get("message", "")
+        elif event in ("item-started", "item-finished"):
+            item = info.items.setdefault(int(record.get("index", -1)), StatusInfo(host=info.host))
+            if event == "item-started":
+                item.started = record.get("time")
+            else:
+                item.finished = record.get("time", 0.0)
+                item.outcome = record.get("outcome", "")
     return info
 
 
@@ -50,6 +60,7 @@ class Decision:
     state: JobState
     reason: str
     missing_polls: int = 0
+    cancel: bool = False  # the scheduler still holds it: cancel it there too
 
 
 def decide(
@@ -63,6 +74,8 @@ def decide(
     if status.finished is not None:
         if status.outcome == "ok":
             return Decision(JobState.COMPLETED, "")
+        if status.outcome == "env_error" and status.message:
+            return Decision(JobState.FAILED, status.message)
         if status.outcome == "no_python":
             return Decision(
                 JobState.FAILED,
@@ -70,6 +83,9 @@ def decide(
                 "profile's python to an interpreter that exists there (with cloudpickle)",
             )
         return Decision(JobState.FAILED, "")  # the result file says why
+    if obs.raw.endswith("DependencyNeverSatisfied"):
+        # SLURM leaves such jobs pending forever; we end them ourselves.
+        return Decision(JobState.CANCELLED, "dependency failed", cancel=True)
     if obs.state == JobState.TIMEOUT:
         limit = f" ({format_time(time_limit_s)})" if time_limit_s else ""
         return Decision(
@@ -106,3 +122,26 @@ def decide(
     if state == JobState.RUNNING and status.host:
         reason = f"running on {status.host}"
     return Decision(state, reason)
+
+
+def decide_item(
+    current: JobState,
+    index: int,
+    task_obs: Observation,
+    task: StatusInfo,
+    missing_polls: int,
+    time_limit_s: int | None = None,
+) -> Decision:
+    """An array item's state from its task (scheduler view + ``status.N`` file)."""
+    item = task.items.get(index)
+    if item is not None and item.finished is not None:
+        return decide(current, task_obs, item, missing_polls, time_limit_s)
+    if task.finished is not None:
+        if task.outcome in ("env_error", "no_python"):
+            return decide(current, task_obs, task, missing_polls, time_limit_s)
+        return Decision(JobState.FAILED, "its task ended before this item finished")
+    mine = StatusInfo(started=item.started if item else None, host=task.host)
+    decision = decide(current, task_obs, mine, missing_polls, time_limit_s)
+    if decision.state == JobState.RUNNING and mine.started is None:
+        return Decision(JobState.PENDING, "waiting for earlier items of its task", missing_polls)
+    return decision

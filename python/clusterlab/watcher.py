@@ -1,4 +1,4 @@
-"""One background watcher per cluster: a single poll covers every active job.
+"""One background watcher per cluster: a single poll covers every active job and array.
 
 Each poll is one backend call (for SLURM: one ``squeue`` plus every status file, in one
 SSH round trip). The interval starts short after a submission or a change and backs off
@@ -9,39 +9,58 @@ scheduler one cheap query every few seconds and the kernel nothing.
 from __future__ import annotations
 
 import random
+import sys
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .settle import Decision, decide, parse_status
+from .array import ArrayPart
+from .backends.base import Observation, WatchTarget
+from .job import Job
+from .settle import Decision, decide, decide_item, parse_status
+from .states import JobState
 
 if TYPE_CHECKING:
     from .core import Runtime
-    from .job import Job
 
 MIN_INTERVAL = 0.25
 BACKOFF = 1.5
 JITTER = 0.1
 
+Unit = Job | ArrayPart
+
+
+@dataclass
+class Finished:
+    """A job (or item) the poll saw end; ``outcome`` is what its runner reported."""
+
+    job: Job
+    decision: Decision
+    outcome: str  # ok | error | env_error | no_python | "" (no report)
+
 
 class Watcher:
-    """Polls the runtime's active jobs on a daemon thread until none are left."""
+    """Polls the runtime's active jobs and arrays on a daemon thread until none are left."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.max_interval = max(runtime.profile.poll_interval, MIN_INTERVAL)
         self.polls = 0
-        self._jobs: dict[str, Job] = {}
+        self._units: dict[str, Unit] = {}
         self._missing: dict[str, int] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._interval = MIN_INTERVAL
-        self._failures = 0
 
-    def add(self, job: Job) -> None:
-        """Watch ``job`` from now on and poll soon."""
+    @staticmethod
+    def _key(unit: Unit) -> str:
+        return unit.watch_key if isinstance(unit, ArrayPart) else unit.id
+
+    def add(self, unit: Unit) -> None:
+        """Watch a job or an array part from now on, and poll soon."""
         with self._lock:
-            self._jobs[job.native_id] = job
+            self._units[self._key(unit)] = unit
             self._interval = MIN_INTERVAL
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -52,23 +71,26 @@ class Watcher:
                 self._thread.start()
         self._wake.set()
 
-    def discard(self, job: Job) -> None:
+    def discard(self, unit: Unit) -> None:
         with self._lock:
-            self._jobs.pop(job.native_id, None)
-            self._missing.pop(job.native_id, None)
+            self._units.pop(self._key(unit), None)
 
     @property
     def active(self) -> int:
-        return len(self._jobs)
+        return len(self._units)
 
     def _run(self) -> None:
         while True:
             with self._lock:
-                jobs = list(self._jobs.values())
-                if not jobs:
+                units = list(self._units.values())
+                if not units:
                     self._thread = None
                     return
-            changed = self.poll_once(jobs)
+            try:
+                changed = self.poll_once(units)
+            except Exception as exc:  # never let the thread die with jobs unwatched
+                print(f"clusterlab: watcher error (retrying): {exc!r}", file=sys.stderr)
+                changed = False
             if changed:
                 self._interval = MIN_INTERVAL
             else:
@@ -77,41 +99,105 @@ class Watcher:
             self._wake.wait(delay)
             self._wake.clear()
 
-    def poll_once(self, jobs: list[Job]) -> bool:
-        """Observe ``jobs`` once, update them, collect finished ones; True if any changed."""
+    def poll_once(self, units: list[Unit]) -> bool:
+        """Observe ``units`` once, update them, collect what finished; True if any changed."""
+        targets = [WatchTarget(u.native_id, u.job_dir, isinstance(u, ArrayPart)) for u in units]
         try:
-            observations = self.runtime.backend.poll([(j.native_id, j.job_dir) for j in jobs])
+            observations = self.runtime.backend.poll(targets)
         except Exception as exc:  # keep watching through a dropped connection
-            self._failures += 1
             self._interval = min(self._interval * BACKOFF * 2, self.max_interval * 4)
-            for job in jobs:
-                job._set_state(job.state, f"cannot reach the scheduler, retrying ({exc})")
+            for unit in units:
+                jobs = unit.jobs.values() if isinstance(unit, ArrayPart) else [unit]
+                for job in jobs:
+                    if not job.done():
+                        job._set_state(job.state, f"cannot reach the scheduler, retrying ({exc})")
+            self.runtime.flush()
             return False
-        self._failures = 0
         self.polls += 1
+        finished: list[Finished] = []
+        to_cancel: list[str] = []
         changed = False
-        finished: list[tuple[Job, Decision, bool]] = []
-        for job in jobs:
-            obs = observations[job.native_id]
-            status = parse_status(obs.status)
-            if status.host:
-                job.host = status.host
-            # The runner's own clock, not when we happened to look.
-            job.started_at = job.started_at or status.started
-            job.ended_at = job.ended_at or status.finished
-            decision = decide(
-                job.state, obs, status, self._missing.get(job.native_id, 0), job.resources.time_s
-            )
-            self._missing[job.native_id] = decision.missing_polls
-            if decision.state.finished:
-                # collect() reads the result file (when the runner wrote one) and then
-                # sets the final state, so the state never runs ahead of the result.
-                finished.append((job, decision, status.finished is not None))
-                continue
-            changed |= job._set_state(decision.state, decision.reason)
+        for unit in units:
+            obs = observations[unit.native_id]
+            if isinstance(unit, ArrayPart):
+                changed |= self._observe_part(unit, obs, finished, to_cancel)
+            else:
+                changed |= self._observe_job(unit, obs, finished, to_cancel)
+        if to_cancel:
+            try:
+                self.runtime.backend.cancel(to_cancel)
+            except Exception as exc:
+                print(f"clusterlab: could not cancel {to_cancel}: {exc}", file=sys.stderr)
         if finished:
-            for job, _, _ in finished:
-                self.discard(job)
             self.runtime.collect(finished)
             changed = True
+        for unit in units:
+            jobs = unit.jobs.values() if isinstance(unit, ArrayPart) else [unit]
+            if all(j.done() for j in jobs):
+                self.discard(unit)
+        self.runtime.flush()
         return changed
+
+    def _observe_job(
+        self, job: Job, obs: Observation, finished: list[Finished], to_cancel: list[str]
+    ) -> bool:
+        if job.done():
+            return False
+        status = parse_status(obs.status)
+        job.host = status.host or job.host
+        # The runner's own clock, not when we happened to look.
+        job.started_at = job.started_at or status.started
+        job.ended_at = job.ended_at or status.finished
+        decision = decide(
+            job.state, obs, status, self._missing.get(job.id, 0), job.resources.time_s
+        )
+        self._missing[job.id] = decision.missing_polls
+        return self._apply(job, decision, status.outcome, finished, to_cancel, job.native_id)
+
+    def _observe_part(
+        self, part: ArrayPart, obs: Observation, finished: list[Finished], to_cancel: list[str]
+    ) -> bool:
+        changed = False
+        for task, indices in enumerate(part.task_items):
+            task_obs = obs.tasks.get(task, Observation(None))
+            task_status = parse_status(task_obs.status)
+            for index in indices:
+                job = part.jobs[index]
+                if job.done():
+                    continue
+                item = task_status.items.get(index)
+                job.host = task_status.host or job.host
+                job.started_at = job.started_at or (item.started if item else None)
+                job.ended_at = job.ended_at or (item.finished if item else None)
+                decision = decide_item(
+                    job.state,
+                    index,
+                    task_obs,
+                    task_status,
+                    part.missing.get(index, 0),
+                    job.resources.time_s,
+                )
+                part.missing[index] = decision.missing_polls
+                outcome = item.outcome if item and item.finished else task_status.outcome
+                changed |= self._apply(job, decision, outcome, finished, to_cancel, part.native_id)
+        return changed
+
+    def _apply(
+        self,
+        job: Job,
+        decision: Decision,
+        outcome: str,
+        finished: list[Finished],
+        to_cancel: list[str],
+        native: str,
+    ) -> bool:
+        if decision.cancel and native not in to_cancel:
+            to_cancel.append(native)
+        if decision.state == JobState.CANCELLED and decision.reason == "dependency failed":
+            decision.reason = self.runtime.dependency_failure(job)
+        if decision.state.finished:
+            # collect() reads the result file (when the runner wrote one) and then sets the
+            # final state, so the state never runs ahead of the result.
+            finished.append(Finished(job, decision, outcome))
+            return True
+        return job._set_state(decision.state, decision.reason)

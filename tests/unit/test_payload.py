@@ -12,7 +12,9 @@ from clusterlab.payload import dumps_call, load_result
 
 def test_closure_and_lambda_pickle_by_value() -> None:
     k = 7
-    fn, args, kwargs = cloudpickle.loads(dumps_call(lambda x, y=1: x * k + y, (3,), {"y": 2}))
+    payload = dumps_call(lambda x, y=1: x * k + y, (3,), {"y": 2})
+    fn, args, kwargs, refs = cloudpickle.loads(payload)
+    assert refs == {}
     assert fn(*args, **kwargs) == 23
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterlab as cl
-from clusterlab.backends.base import JobSpec
+from clusterlab.backends.base import ArraySpec, JobSpec
 from clusterlab.backends.slurm import REASON_MAP, STATE_MAP, SlurmBackend
 from clusterlab.resources import parse_resources
 from clusterlab.states import JobState
@@ -56,6 +56,18 @@ def test_script_matches_golden_file() -> None:
     if os.environ.get("CLUSTERLAB_UPDATE_GOLDEN") == "1":
         golden.write_text(script)
     assert script == golden.read_text()
+
+
+def test_array_script_matches_golden_file() -> None:
+    s = spec(cores=1, time="10")
+    s.array = ArraySpec(tasks=200, max_concurrent=5)
+    script = backend().job_script(s)
+    golden = GOLDEN / "slurm_array.sh"
+    if os.environ.get("CLUSTERLAB_UPDATE_GOLDEN") == "1":
+        golden.write_text(script)
+    assert script == golden.read_text()
+    assert "#SBATCH --array=0-199%5" in script
+    assert 'runner.py "$JOB_DIR" "$TASK"' in script
 
 
 def test_defaults_leave_scheduler_defaults() -> None:
@@ -141,6 +153,7 @@ def test_squeue_parsing() -> None:
     assert b.query_argv(["12", "13; rm -rf ~"]) == [
         "squeue",
         "--noheader",
+        "--array",
         "--states=all",
         "--jobs=12",
         "--format=%i|%T|%r",

@@ -8,6 +8,7 @@ reason maps (the PSI/J shape).
 
 from __future__ import annotations
 
+import re
 import secrets
 import shlex
 from abc import ABC, abstractmethod
@@ -18,14 +19,32 @@ from ..errors import SubmitError, TransportError
 from ..profile import Profile
 from ..resources import Resources
 from ..states import JobState
-from ..transports.base import _READ_FILES, Transport, parse_files
+from ..transports.base import Transport
 
 STAGE_FAILED = 97  # exit code of the staging script (see transports.base._STAGE)
+
+# Every status file of many job dirs in one process per dir: "=== DIR" then tail's
+# "==> status.N <==" headers (/dev/null makes tail print headers even for one file).
+_READ_STATUS = r"""
+for d do
+  printf '=== %s\n' "$d"
+  (cd -- "$d" 2>/dev/null && tail -n +1 -- status* /dev/null 2>/dev/null)
+done
+"""
+_TAIL_HEADER = re.compile(rb"^==> (.*) <==$")
+
+
+@dataclass
+class ArraySpec:
+    """An array job: ``tasks`` tasks, at most ``max_concurrent`` running at once (0: any)."""
+
+    tasks: int
+    max_concurrent: int = 0
 
 
 @dataclass
 class JobSpec:
-    """Everything a backend needs to render and submit one job."""
+    """Everything a backend needs to render and submit one job or one array."""
 
     job_id: str
     name: str
@@ -34,40 +53,98 @@ class JobSpec:
     python: list[str]  # argv of the remote interpreter
     setup: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # native ids this job waits for
+    array: ArraySpec | None = None
+
+
+@dataclass
+class WatchTarget:
+    """What the watcher asks about: a job or an array, and its job dir."""
+
+    native_id: str
+    job_dir: str
+    is_array: bool = False
 
 
 @dataclass
 class Observation:
-    """What one poll learnt about a job: the scheduler's view and its status file."""
+    """What one poll learnt about a job (or an array task)."""
 
-    state: JobState | None  # None: the scheduler no longer (or not yet) lists the job
+    state: JobState | None  # None: the scheduler no longer (or not yet) lists it
     reason: str = ""
     raw: str = ""  # the scheduler's own code, for logs and the ledger
-    status: bytes | None = None  # contents of the job's status file, if any
+    status: bytes | None = None  # contents of its status file, if any
+    tasks: dict[int, Observation] = field(default_factory=dict)  # arrays: per task
 
 
-def render_script(spec: JobSpec, header: Sequence[str] = ()) -> str:
+def render_script(spec: JobSpec, header: Sequence[str] = (), task_var: str = "") -> str:
     """The job script every backend runs: cd, setup lines, check Python, exec the runner.
 
     Only ``spec.setup`` (the user's own shell lines) is written as is; every value is
     quoted, and a missing interpreter is recorded in the status file so the job is settled
-    with a sentence instead of an unexplained exit code.
+    with a sentence instead of an unexplained exit code. Array tasks read their index from
+    the scheduler's variable (``task_var``).
     """
     lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({spec.name})"]
     lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
     lines.append('cd "$JOB_DIR" || exit 97')
+    if spec.array:
+        lines.append(f'TASK="${{{task_var}}}"')
+        lines.append('STATUS="status.$TASK"')
+    else:
+        lines.append("STATUS=status")
     if spec.setup:
         lines.append("# profile setup lines")
         lines.extend(spec.setup)
+    runner_args = '"$JOB_DIR" "$TASK"' if spec.array else '"$JOB_DIR"'
     lines += [
         f"if ! command -v {shlex.quote(spec.python[0])} >/dev/null 2>&1; then",
-        '  printf \'%s\\n\' \'{"event": "finished", "outcome": "no_python"}\' >> status',
+        '  printf \'%s\\n\' \'{"event": "finished", "outcome": "no_python"}\' >> "$STATUS"',
         '  echo "clusterlab: the profile\'s python command was not found" >&2',
         "  exit 127",
         "fi",
-        f'exec {shlex.join(spec.python)} runner.py "$JOB_DIR"',
+        f"exec {shlex.join(spec.python)} runner.py {runner_args}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def parse_status_dump(blob: bytes) -> dict[str, dict[str, bytes]]:
+    """Inverse of ``_READ_STATUS``: ``job_dir -> {file name: contents}``."""
+    out: dict[str, dict[str, bytes]] = {}
+    files: dict[str, bytes] | None = None
+    name = ""
+    chunks: list[bytes] = []
+
+    def flush() -> None:
+        if files is not None and name and name != "/dev/null":
+            files[name] = b"".join(chunks)
+
+    for line in blob.splitlines(keepends=True):
+        if line.startswith(b"=== "):
+            flush()
+            name, chunks = "", []
+            files = out.setdefault(line[4:].rstrip(b"\n").decode("utf-8", "surrogateescape"), {})
+            continue
+        header = _TAIL_HEADER.match(line.rstrip(b"\n"))
+        if header:
+            flush()
+            name, chunks = header.group(1).decode("utf-8", "surrogateescape"), []
+            continue
+        chunks.append(line)
+    flush()
+    return out
+
+
+def task_observations(
+    statuses: Mapping[str, bytes], tasks: Mapping[int, Observation]
+) -> dict[int, Observation]:
+    """Join scheduler task states with ``status.N`` files (either may be missing)."""
+    out = dict(tasks)
+    for fname, data in statuses.items():
+        prefix, _, index = fname.partition(".")
+        if prefix == "status" and index.isdigit():
+            obs = out.setdefault(int(index), Observation(None))
+            obs.status = data
+    return out
 
 
 class Backend(ABC):
@@ -84,20 +161,24 @@ class Backend(ABC):
         """Stage ``files`` into ``spec.job_dir`` and submit; return the native id."""
 
     @abstractmethod
-    def poll(self, jobs: Sequence[tuple[str, str]]) -> dict[str, Observation]:
-        """Observe many ``(native_id, job_dir)`` at once: O(1) scheduler calls."""
+    def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
+        """Observe many jobs and arrays at once (O(1) scheduler calls), by native id."""
 
     @abstractmethod
     def cancel(self, native_ids: Sequence[str]) -> None:
-        """Ask the scheduler to stop these jobs (pending or running)."""
-
-    def job_script(self, spec: JobSpec) -> str:
-        """The exact script that will be submitted, for users to read."""
-        return ""
+        """Ask the scheduler to stop these jobs (pending or running; arrays whole)."""
 
     @abstractmethod
     def describe(self) -> str:
         """One line naming the scheduler and its version; raises if it is not usable."""
+
+    def job_script(self, spec: JobSpec) -> str:
+        """The exact script that will be submitted, for users to read."""
+        return render_script(spec)
+
+    def max_array_size(self) -> int:
+        """Most tasks one native array may have; larger maps are split."""
+        return 1_000_000
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Stop background machinery, if any."""
@@ -108,7 +189,8 @@ class BatchBackend(Backend):
 
     STATE_MAP: Mapping[str, JobState] = {}
     REASON_MAP: Mapping[str, str] = {}
-    directive_prefix = "#"
+    task_var = ""  # environment variable holding an array task's index
+    version_argv: Sequence[str] = ()
 
     # -- what a scheduler module fills in ---------------------------------------------------
     @abstractmethod
@@ -125,27 +207,20 @@ class BatchBackend(Backend):
 
     @abstractmethod
     def query_argv(self, native_ids: Sequence[str]) -> list[str]:
-        """One command that reports every given job."""
+        """One command that reports every given job and every task of given arrays."""
 
     @abstractmethod
     def parse_query(self, stdout: str, stderr: str, returncode: int) -> dict[str, tuple[str, str]]:
-        """``native_id -> (state code, reason code)``; raise TransportError if it failed."""
+        """``native id (or id_task) -> (state code, reason code)``; raise if it failed."""
 
     @abstractmethod
     def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
         """One command that cancels every given job."""
 
-    version_argv: Sequence[str] = ()
-
-    def describe(self) -> str:
-        res = self.transport.run(self.version_argv)
-        if res.returncode != 0:
-            raise TransportError(
-                f"`{self.version_argv[0]}` is not available on {self.transport.label} "
-                f"({res.err.strip() or res.returncode}): is this a {self.kind} login node? "
-                "Add setup lines if the scheduler's commands need a module."
-            )
-        return res.out.strip().splitlines()[0] if res.out.strip() else self.kind
+    def split_task_id(self, native: str) -> tuple[str, int] | None:
+        """``"123_4" -> ("123", 4)`` for array tasks, else None."""
+        array, sep, task = native.partition("_")
+        return (array, int(task)) if sep and task.isdigit() else None
 
     def explain_submit_error(self, stderr: str) -> str:
         """Turn the scheduler's refusal into a sentence saying what to change."""
@@ -159,7 +234,17 @@ class BatchBackend(Backend):
 
     # -- shared machinery -------------------------------------------------------------------
     def job_script(self, spec: JobSpec) -> str:
-        return render_script(spec, self.directives(spec))
+        return render_script(spec, self.directives(spec), self.task_var)
+
+    def describe(self) -> str:
+        res = self.transport.run(self.version_argv)
+        if res.returncode != 0:
+            raise TransportError(
+                f"`{self.version_argv[0]}` is not available on {self.transport.label} "
+                f"({res.err.strip() or res.returncode}): is this a {self.kind} login node? "
+                "Add setup lines if the scheduler's commands need a module."
+            )
+        return res.out.strip().splitlines()[0] if res.out.strip() else self.kind
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
         staged = {**files, "job.sh": self.job_script(spec).encode()}
@@ -175,32 +260,46 @@ class BatchBackend(Backend):
             raise SubmitError(f"{self.kind} refused the job: {self.explain_submit_error(res.err)}")
         return self.parse_submit(res.out)
 
-    def poll(self, jobs: Sequence[tuple[str, str]]) -> dict[str, Observation]:
-        if not jobs:
+    def _observation(self, code: str, reason_code: str) -> Observation:
+        return Observation(
+            state=self.STATE_MAP.get(code, JobState.PENDING),
+            reason=self.reason(code, reason_code),
+            raw=f"{code} {reason_code}".strip(),
+        )
+
+    def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
+        if not targets:
             return {}
         marker = f"--clusterlab-{secrets.token_hex(8)}--"
         # The query first, then the status files: a job that leaves the queue between the
         # two is seen finished in its status file rather than lost.
         script = (
-            f"{shlex.join(self.query_argv([nid for nid, _ in jobs]))}\n"
-            f"printf '\\n%s %s\\n' {shlex.quote(marker)} \"$?\"\n" + _READ_FILES
+            f"{shlex.join(self.query_argv([t.native_id for t in targets]))}\n"
+            f"printf '\\n%s %s\\n' {shlex.quote(marker)} \"$?\"\n" + _READ_STATUS
         )
-        res = self.transport.script(script, *[f"{d}/status" for _, d in jobs])
+        res = self.transport.script(script, *[t.job_dir for t in targets])
         head, sep, tail = res.stdout.partition(f"\n{marker} ".encode())
         if not sep:
             raise TransportError(f"{self.transport.label}: status poll failed: {res.err.strip()}")
-        rc_text, _, files_blob = tail.partition(b"\n")
+        rc_text, _, status_blob = tail.partition(b"\n")
         parsed = self.parse_query(head.decode("utf-8", "replace"), res.err, int(rc_text))
-        statuses = parse_files(files_blob)
+        statuses = parse_status_dump(status_blob)
+        tasks: dict[str, dict[int, Observation]] = {}
+        for native, (code, reason_code) in parsed.items():
+            split = self.split_task_id(native)
+            if split:
+                tasks.setdefault(split[0], {})[split[1]] = self._observation(code, reason_code)
         out = {}
-        for nid, job_dir in jobs:
-            code, reason_code = parsed.get(nid, ("", ""))
-            out[nid] = Observation(
-                state=self.STATE_MAP.get(code, JobState.PENDING) if code else None,
-                reason=self.reason(code, reason_code),
-                raw=f"{code} {reason_code}".strip(),
-                status=statuses.get(f"{job_dir}/status"),
-            )
+        for t in targets:
+            files = statuses.get(t.job_dir, {})
+            if t.is_array:
+                obs = Observation(None, tasks=task_observations(files, tasks.get(t.native_id, {})))
+            elif t.native_id in parsed:
+                obs = self._observation(*parsed[t.native_id])
+            else:
+                obs = Observation(None)
+            obs.status = files.get("status")
+            out[t.native_id] = obs
         return out
 
     def cancel(self, native_ids: Sequence[str]) -> None:

@@ -1,19 +1,22 @@
 """The local machine as a scheduler: an asyncio subprocess manager in a background thread.
 
-Jobs are real processes (one Python per job, like on a cluster) so a crash, a time limit
-or a cancel behaves the same way everywhere. Each runs in its own session, so a cancel or
-time limit kills the whole process group, and a job survives a kernel restart.
+Jobs are real processes (one Python per job or array task, like on a cluster) so a crash,
+a time limit or a cancel behaves the same way everywhere. Each runs in its own session, so
+a cancel or time limit kills the whole process group, and a job survives a kernel restart
+(a later process settles it from its status file). Dependencies follow SLURM's
+``afterok``: a job starts when all it waits for completed, and is cancelled if one did not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SubmitError
@@ -21,21 +24,63 @@ from ..profile import Profile
 from ..resources import format_time
 from ..states import JobState
 from ..transports.base import Transport
-from .base import STAGE_FAILED, Backend, JobSpec, Observation, render_script
+from .base import (
+    STAGE_FAILED,
+    Backend,
+    JobSpec,
+    Observation,
+    WatchTarget,
+    render_script,
+    task_observations,
+)
 
 KILL_GRACE_SECONDS = 2.0
+TASK_VAR = "CLUSTERLAB_TASK"
 
 
 @dataclass
-class _LocalJob:
+class _Task:
     state: JobState
     reason: str
     proc: asyncio.subprocess.Process | None = None
     cancel_requested: bool = False
 
 
+@dataclass
+class _LocalJob:
+    tasks: dict[int, _Task]  # a single job is task -1
+    is_array: bool
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def succeeded(self) -> bool:
+        return all(t.state == JobState.COMPLETED for t in self.tasks.values())
+
+
+def _alive(pid: int) -> bool:
+    """Is the runner of an earlier kernel still running? (pid reuse checked via /proc)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    return not cmdline.exists() or b"runner.py" in cmdline.read_bytes()
+
+
+def _orphan_observation(status: bytes | None) -> Observation:
+    """A job of an earlier process: running while its runner lives, else settled by file."""
+    for line in (status or b"").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") == "started" and _alive(int(record.get("pid", 0))):
+            return Observation(JobState.RUNNING, status=status)
+    return Observation(None, status=status)
+
+
 class LocalBackend(Backend):
-    """Runs at most ``max_concurrent`` jobs at once; the rest wait in order."""
+    """Runs at most ``max_concurrent`` processes at once; the rest wait in order."""
 
     kind = "local"
 
@@ -44,7 +89,6 @@ class LocalBackend(Backend):
         self.slots = profile.max_concurrent or os.cpu_count() or 1
         self._jobs: dict[str, _LocalJob] = {}
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._sem: asyncio.Semaphore | None = None
         self._thread = threading.Thread(
@@ -56,37 +100,68 @@ class LocalBackend(Backend):
         return f"local processes on this machine, {self.slots} at once"
 
     def job_script(self, spec: JobSpec) -> str:
-        return render_script(spec)
+        return render_script(spec, task_var=TASK_VAR)
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
         staged = {**files, "job.sh": self.job_script(spec).encode()}
         res = self.transport.stage(spec.job_dir, staged, executable=["job.sh"])
         if res.returncode != 0:
-            code = (
-                "could not create the job directory"
-                if res.returncode == STAGE_FAILED
-                else "staging failed"
-            )
-            raise SubmitError(f"{code} {spec.job_dir}: {res.err.strip()}")
+            what = "create the job directory" if res.returncode == STAGE_FAILED else "stage"
+            raise SubmitError(f"could not {what} {spec.job_dir}: {res.err.strip()}")
         native = f"{os.getpid()}.{next(self._ids)}"
-        with self._lock:
-            self._jobs[native] = _LocalJob(
-                JobState.PENDING, f"waiting for a free slot ({self.slots} jobs run at once)"
-            )
-        asyncio.run_coroutine_threadsafe(self._run(native, spec), self._loop)
+        waiting = "waiting for the jobs it depends on" if spec.after else ""
+        reason = waiting or f"waiting for a free slot ({self.slots} jobs run at once)"
+        indices = range(spec.array.tasks) if spec.array else [-1]
+        self._jobs[native] = _LocalJob(
+            {i: _Task(JobState.PENDING, reason) for i in indices}, spec.array is not None
+        )
+        asyncio.run_coroutine_threadsafe(self._run_job(native, spec), self._loop)
         return native
 
-    async def _run(self, native: str, spec: JobSpec) -> None:
+    async def _wait_for(self, native: str) -> bool:
+        """afterok on a job, an array, or one task ("N_T") of an array."""
+        base, _, task = native.partition("_")
+        job = self._jobs.get(base)
+        if job is None:
+            return False
+        while not job.done.is_set() and not (task and job.tasks[int(task)].state.finished):
+            await asyncio.sleep(0.05)
+        return job.tasks[int(task)].state == JobState.COMPLETED if task else job.succeeded
+
+    async def _run_job(self, native: str, spec: JobSpec) -> None:
+        job = self._jobs[native]
+        try:
+            for dep in spec.after:
+                if not await self._wait_for(dep):
+                    for task in job.tasks.values():
+                        if not task.state.finished:
+                            task.state, task.reason = JobState.CANCELLED, "dependency failed"
+                    return
+            throttle = asyncio.Semaphore(
+                spec.array.max_concurrent if spec.array and spec.array.max_concurrent else 10**9
+            )
+            await asyncio.gather(*(self._run_task(job, i, spec, throttle) for i in job.tasks))
+        finally:
+            job.done.set()
+
+    async def _run_task(
+        self, job: _LocalJob, index: int, spec: JobSpec, throttle: asyncio.Semaphore
+    ) -> None:
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.slots)
-        job = self._jobs[native]
-        async with self._sem:
-            if job.cancel_requested:
+        task = job.tasks[index]
+        async with throttle, self._sem:
+            if task.cancel_requested or task.state.finished:
                 return
+            suffix = f".{index}" if job.is_array else ""
+            env = {**os.environ, TASK_VAR: str(index)} if job.is_array else None
             job_dir = Path(spec.job_dir)
-            with open(job_dir / "stdout", "ab") as out, open(job_dir / "stderr", "ab") as err:
+            with (
+                open(job_dir / f"stdout{suffix}", "ab") as out,
+                open(job_dir / f"stderr{suffix}", "ab") as err,
+            ):
                 try:
-                    job.proc = await asyncio.create_subprocess_exec(
+                    task.proc = await asyncio.create_subprocess_exec(
                         "/bin/sh",
                         "job.sh",
                         cwd=spec.job_dir,
@@ -94,31 +169,34 @@ class LocalBackend(Backend):
                         stderr=err,
                         stdin=asyncio.subprocess.DEVNULL,
                         start_new_session=True,
+                        env=env,
                     )
                 except OSError as exc:
-                    job.state, job.reason = JobState.FAILED, f"could not start the job: {exc}"
+                    task.state, task.reason = JobState.FAILED, f"could not start the job: {exc}"
                     return
-            job.state, job.reason = JobState.RUNNING, ""
+            task.state, task.reason = JobState.RUNNING, ""
             try:
-                code = await asyncio.wait_for(job.proc.wait(), timeout=spec.resources.time_s)
+                code = await asyncio.wait_for(task.proc.wait(), timeout=spec.resources.time_s)
             except asyncio.TimeoutError:
-                await self._kill(job.proc)
+                await self._kill(task.proc)
                 limit = format_time(spec.resources.time_s or 0)
-                job.state = JobState.TIMEOUT
-                job.reason = f"killed after reaching its time limit ({limit})"
+                task.state = JobState.TIMEOUT
+                task.reason = f"killed after reaching its time limit ({limit})"
                 return
-            if self._cancelled(job):
-                job.state, job.reason = JobState.CANCELLED, "cancelled by you"
+            if self._cancelled(task):
+                task.state, task.reason = JobState.CANCELLED, "cancelled by you"
             elif code == 0:
-                job.state = JobState.COMPLETED
+                task.state = JobState.COMPLETED
             else:
-                job.state = JobState.FAILED
-                job.reason = f"exited with code {code}" if code > 0 else f"killed by signal {-code}"
+                task.state = JobState.FAILED
+                task.reason = (
+                    f"exited with code {code}" if code > 0 else f"killed by signal {-code}"
+                )
 
     @staticmethod
-    def _cancelled(job: _LocalJob) -> bool:
+    def _cancelled(task: _Task) -> bool:
         """Read the flag afresh: cancel() sets it from another thread while we wait."""
-        return job.cancel_requested
+        return task.cancel_requested
 
     @staticmethod
     async def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -133,33 +211,50 @@ class LocalBackend(Backend):
             except asyncio.TimeoutError:
                 continue
 
-    def poll(self, jobs: Sequence[tuple[str, str]]) -> dict[str, Observation]:
+    def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
         out = {}
-        for native, job_dir in jobs:
-            try:
-                status: bytes | None = (Path(job_dir) / "status").read_bytes()
-            except FileNotFoundError:
-                status = None
-            job = self._jobs.get(native)
-            # A job of an earlier process is unknown here: its status file settles it.
-            out[native] = Observation(
-                state=job.state if job else None,
-                reason=job.reason if job else "",
-                raw=job.state.value if job else "",
-                status=status,
-            )
+        for t in targets:
+            files = {p.name: p.read_bytes() for p in Path(t.job_dir).glob("status*")}
+            job = self._jobs.get(t.native_id)
+            if t.is_array:
+                if job is None:
+                    tasks = {
+                        int(name.partition(".")[2]): _orphan_observation(data)
+                        for name, data in files.items()
+                        if name.partition(".")[2].isdigit()
+                    }
+                else:
+                    tasks = {
+                        i: Observation(task.state, task.reason, task.state.value)
+                        for i, task in job.tasks.items()
+                    }
+                out[t.native_id] = Observation(None, tasks=task_observations(files, tasks))
+            elif job is None:
+                out[t.native_id] = _orphan_observation(files.get("status"))
+            else:
+                task = job.tasks[-1]
+                out[t.native_id] = Observation(
+                    task.state, task.reason, task.state.value, files.get("status")
+                )
         return out
 
     def cancel(self, native_ids: Sequence[str]) -> None:
         for native in native_ids:
-            job = self._jobs.get(native)
-            if job is None or job.state.finished:
+            base, _, index = native.partition("_")
+            job = self._jobs.get(base)
+            if job is None:
                 continue
-            job.cancel_requested = True
-            if job.proc is None:
-                job.state, job.reason = JobState.CANCELLED, "cancelled by you before it started"
-            else:
-                asyncio.run_coroutine_threadsafe(self._kill(job.proc), self._loop).result()
+            for i, task in job.tasks.items():
+                if (index and i != int(index)) or task.state.finished:
+                    continue
+                task.cancel_requested = True
+                if task.proc is None:
+                    task.state, task.reason = (
+                        JobState.CANCELLED,
+                        "cancelled by you before it started",
+                    )
+                else:
+                    asyncio.run_coroutine_threadsafe(self._kill(task.proc), self._loop).result()
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -106,10 +106,17 @@ class SlurmBackend(BatchBackend):
     STATE_MAP = STATE_MAP
     REASON_MAP = REASON_MAP
     version_argv = ("sbatch", "--version")
+    task_var = "SLURM_ARRAY_TASK_ID"
 
     def directives(self, spec: JobSpec) -> list[str]:
         r = spec.resources
-        opts = [f"--job-name={_job_name(spec.name)}", "--output=stdout", "--error=stderr"]
+        opts = [f"--job-name={_job_name(spec.name)}"]
+        if spec.array:
+            throttle = f"%{spec.array.max_concurrent}" if spec.array.max_concurrent else ""
+            opts.append(f"--array=0-{spec.array.tasks - 1}{throttle}")
+            opts += ["--output=stdout.%a", "--error=stderr.%a"]
+        else:
+            opts += ["--output=stdout", "--error=stderr"]
         if r.nodes:
             opts.append(f"--nodes={r.nodes}")
         opts.append("--ntasks=1")
@@ -142,9 +149,11 @@ class SlurmBackend(BatchBackend):
 
     def query_argv(self, native_ids: Sequence[str]) -> list[str]:
         ids = [n for n in native_ids if _ID_RE.match(n)]
+        # --array: one line per array task, pending ones included
         return [
             "squeue",
             "--noheader",
+            "--array",
             "--states=all",
             f"--jobs={','.join(ids)}",
             "--format=%i|%T|%r",
@@ -165,6 +174,16 @@ class SlurmBackend(BatchBackend):
 
     def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
         return ["scancel", *[n for n in native_ids if _ID_RE.match(n)]]
+
+    def max_array_size(self) -> int:
+        """SLURM's MaxArraySize (task ids run 0..MaxArraySize-1); asked once."""
+        if self._max_array is None:
+            res = self.transport.run(["scontrol", "show", "config"])
+            match = re.search(r"^MaxArraySize\s*=\s*(\d+)", res.out, re.MULTILINE)
+            self._max_array = int(match.group(1)) if match else 1001
+        return self._max_array
+
+    _max_array: int | None = None
 
     def explain_submit_error(self, stderr: str) -> str:
         for needle, sentence in _SUBMIT_ERRORS:

@@ -18,18 +18,15 @@ cd -- "$dir" || exit 97
 if [ "$#" -gt 0 ]; then exec "$@"; fi
 """
 
-# Length-prefixed dump of many files in one round trip: "<size> <name>\n<bytes>" or
-# "-1 <name>\n" for a missing file. head -c caps a file still being appended to.
+# Many files in one round trip and one process: a tar stream of those that exist.
+# (`for f do shift ... set -- "$@" "$f"` keeps only existing files in "$@".)
 _READ_FILES = r"""
-for f in "$@"; do
-  if [ -f "$f" ]; then
-    n=$(wc -c < "$f" | tr -d ' ')
-    printf '%s %s\n' "$n" "$f"
-    head -c "$n" "$f"
-  else
-    printf '%s %s\n' -1 "$f"
-  fi
+for f do
+  shift
+  if [ -f "$f" ]; then set -- "$@" "$f"; fi
 done
+[ "$#" -gt 0 ] || exit 0
+exec tar -cPf - -- "$@"
 """
 
 
@@ -51,31 +48,34 @@ class CommandResult:
 
 
 def make_tar(files: Mapping[str, bytes], executable: Sequence[str] = ()) -> bytes:
-    """An in-memory tar of ``files`` with owner-only modes, for one-round-trip staging."""
+    """An in-memory tar of ``files`` with owner-only modes, for one-round-trip staging.
+
+    A name ending in "/" is an empty directory.
+    """
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in files.items():
-            info = tarfile.TarInfo(name)
+            info = tarfile.TarInfo(name.rstrip("/"))
+            if name.endswith("/"):  # an (empty) directory
+                info.type, info.mode = tarfile.DIRTYPE, 0o700
+                tar.addfile(info)
+                continue
             info.size = len(data)
             info.mode = 0o700 if name in executable else 0o600
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
-def parse_files(blob: bytes) -> dict[str, bytes | None]:
-    """Inverse of the ``_READ_FILES`` script output."""
-    out: dict[str, bytes | None] = {}
-    pos = 0
-    while pos < len(blob):
-        nl = blob.index(b"\n", pos)
-        size_text, _, name = blob[pos:nl].decode("utf-8", "surrogateescape").partition(" ")
-        size = int(size_text)
-        pos = nl + 1
-        if size < 0:
-            out[name] = None
-        else:
-            out[name] = blob[pos : pos + size]
-            pos += size
+def parse_files(blob: bytes) -> dict[str, bytes]:
+    """The files of a tar stream made by ``_READ_FILES`` (absolute names kept)."""
+    out: dict[str, bytes] = {}
+    if not blob:
+        return out
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as tar:
+        for member in tar:
+            fh = tar.extractfile(member)
+            if fh is not None:
+                out[member.name] = fh.read()
     return out
 
 
@@ -141,11 +141,13 @@ class Transport(ABC):
         if not paths:
             return {}
         res = self.script(_READ_FILES, *paths)
-        if res.returncode != 0:
+        # tar exits 1 when a file grew while it was read (a log): the archive is still whole
+        if res.returncode not in (0, 1):
             from ..errors import TransportError
 
             raise TransportError(f"{self.label}: reading job files failed: {res.err.strip()}")
-        return parse_files(res.stdout)
+        found = parse_files(res.stdout)
+        return {p: found.get(p) for p in paths}
 
     def close(self) -> None:  # noqa: B027 - optional hook; local has nothing to close
         """Release connections; the next command reconnects."""

@@ -1,0 +1,184 @@
+"""ArrayJob: one ``map`` = one native array job (a few, past the scheduler's size limit).
+
+Results, failures and progress stay per *item* whatever the chunking: ``arr[i]`` is a
+:class:`Job` for item ``i``, even when several items share one scheduler task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+import time
+from collections import Counter
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .errors import SerializationError
+from .job import Job, fixed_dependencies_error
+from .states import JobState
+
+if TYPE_CHECKING:
+    from .core import Runtime
+
+
+@dataclass
+class ArrayPart:
+    """One native array job: its tasks and which items each task runs."""
+
+    array: ArrayJob
+    native_id: str
+    job_dir: str
+    task_items: list[list[int]]  # task -> item indices
+    jobs: dict[int, Job] = field(default_factory=dict)  # item index -> its Job
+    missing: dict[int, int] = field(default_factory=dict)  # item -> polls unseen
+
+    @property
+    def watch_key(self) -> str:
+        return f"{self.array.id}/{self.native_id}"
+
+
+class ArrayJob:
+    """The items of one ``map``, in input order."""
+
+    def __init__(
+        self, runtime: Runtime, array_id: str, name: str, size: int, chunksize: int
+    ) -> None:
+        self._runtime = runtime
+        self.id = array_id
+        self.name = name
+        self.size = size
+        self.chunksize = chunksize
+        self.profile = runtime.profile.name
+        self.parts: list[ArrayPart] = []
+        self.elements: list[Job] = []
+        self.submitted_at = time.time()
+
+    # -- sequence of items ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.elements)
+
+    def __getitem__(self, index: int) -> Job:
+        return self.elements[index]
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self.elements)
+
+    # -- waiting and results ----------------------------------------------------------------
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every item finished; False if ``timeout`` passed first."""
+        _, not_done = concurrent.futures.wait(self.elements, timeout=timeout)
+        return not not_done
+
+    def results(self, timeout: float | None = None, return_exceptions: bool = False) -> list[Any]:
+        """Every item's value in input order; the first failure is raised (with its index)
+        unless ``return_exceptions`` puts exceptions in the list instead."""
+        if not self.wait(timeout):
+            raise TimeoutError(
+                f"array {self.id}: not all {len(self)} items finished in {timeout} s"
+            )
+        out = []
+        for i, job in enumerate(self.elements):
+            if job.cancelled():
+                exc: BaseException | None = concurrent.futures.CancelledError(
+                    f"item {i} was cancelled: {job.reason}"
+                )
+            else:
+                exc = job.exception()
+            if exc is not None:
+                if not return_exceptions:
+                    if sys.version_info >= (3, 11):
+                        exc.add_note(f"(item {i} of array {self.id}, {self.name})")
+                    raise exc
+                out.append(exc)
+            else:
+                out.append(job.result())
+        return out
+
+    def failed(self) -> dict[int, BaseException]:
+        """Finished items that did not succeed: index -> their exception."""
+        out: dict[int, BaseException] = {}
+        for i, job in enumerate(self.elements):
+            if not job.done():
+                continue
+            if job.cancelled():
+                out[i] = concurrent.futures.CancelledError(job.reason)
+            elif (exc := job.exception()) is not None:
+                out[i] = exc
+        return out
+
+    def rerun_failed(self) -> ArrayJob:
+        """Resubmit only the failed items as a new array; their slots here are replaced,
+        so ``results()`` then covers every item. Returns self."""
+        self._runtime.rerun(self, sorted(self.failed()))
+        return self
+
+    def cancel(self) -> bool:
+        """Cancel every unfinished item (the whole native array)."""
+        pending = [j for j in self.elements if not j.done()]
+        if pending:
+            natives = {j.native_id.rpartition("_")[0] for j in pending}
+            self._runtime.cancel(pending, sorted(natives))
+        return bool(pending)
+
+    def done(self) -> bool:
+        return all(j.done() for j in self.elements)
+
+    def cleanup(self) -> None:
+        """Delete the array's directories on the cluster."""
+        self._runtime.cleanup(self)
+
+    # -- state ------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """How many items are in each state."""
+        return dict(Counter(j.state.value for j in self.elements))
+
+    @property
+    def state(self) -> JobState:
+        """RUNNING while any item runs; once all finished, COMPLETED only if all did."""
+        states = {j.state for j in self.elements}
+        if not states:
+            return JobState.COMPLETED
+        if JobState.RUNNING in states:
+            return JobState.RUNNING
+        if all(s.finished for s in states):
+            if states == {JobState.COMPLETED}:
+                return JobState.COMPLETED
+            return JobState.CANCELLED if states == {JobState.CANCELLED} else JobState.FAILED
+        return JobState.PENDING
+
+    @property
+    def reason(self) -> str:
+        """A one-line summary: '3 running, 5 pending, 1 failed'."""
+        counts = self.counts()
+        return ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+
+    @property
+    def plan(self) -> str:
+        tasks = sum(len(p.task_items) for p in self.parts)
+        return f"{self.size} items in {tasks} tasks of {self.chunksize}"
+
+    def after(self, *jobs: Any) -> NoReturn:
+        raise fixed_dependencies_error(f"array {self.id}", self.name)
+
+    def __await__(self) -> Generator[Any, None, list[Any]]:
+        async def gather() -> list[Any]:
+            return list(await asyncio.gather(*(asyncio.wrap_future(j) for j in self.elements)))
+
+        return gather().__await__()
+
+    def __reduce__(self) -> NoReturn:
+        raise SerializationError(
+            f"array {self.id} was passed inside another object: pass it directly as an "
+            "argument of submit() (the remote side gets the list of its results)"
+        )
+
+    def __repr__(self) -> str:
+        return f"<ArrayJob {self.id} {self.name} on {self.profile}: {self.plan}; {self.reason}>"
+
+
+def as_completed(jobs: ArrayJob | list[Job], timeout: float | None = None) -> Iterator[Job]:
+    """Items (or jobs) as they finish, like ``concurrent.futures.as_completed``."""
+    done: Iterator[Any] = concurrent.futures.as_completed(list(jobs), timeout=timeout)
+    return done

@@ -1,0 +1,87 @@
+"""The job ledger as users see it: ``cl.jobs()``, ``cl.job(id)``, ``cl.jobs.gc()``."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+
+from . import ledger
+from .array import ArrayJob
+from .core import _live, get_runtime, remove_dirs
+from .errors import ClusterlabError
+from .job import Job
+from .ledger import JobRecord
+from .profile import Profile
+from .states import TERMINAL
+
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str | float) -> float:
+    """'30d', '12h', '90m', '45s' or seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    m = _AGE_RE.match(text)
+    if not m:
+        raise ValueError(f"older_than={text!r}: use e.g. '30d', '12h' or '90m'")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+class Jobs:
+    """``cl.jobs(profile=None, state=None)`` lists every job submitted from this machine."""
+
+    def __call__(
+        self, profile: str | None = None, state: str | list[str] | None = None
+    ) -> list[JobRecord]:
+        """Ledger rows, newest first (jobs and arrays; array items are inside arrays)."""
+        return ledger.query(profile=profile, state=state)
+
+    def gc(self, older_than: str | float = "30d", profile: str | None = None) -> list[str]:
+        """Delete the cluster files of jobs that ended more than ``older_than`` ago.
+
+        Only finished jobs are touched; the ledger keeps their rows (marked cleaned).
+        Returns the ids whose files were removed.
+        """
+        cutoff = time.time() - parse_age(older_than)
+        groups: dict[str, list[JobRecord]] = defaultdict(list)
+        for rec in ledger.query(profile=profile, state=[s.value for s in TERMINAL]):
+            if not rec.cleaned and rec.ended is not None and rec.ended < cutoff:
+                groups[rec.profile_json].append(rec)
+        cleaned = []
+        for profile_json, recs in groups.items():
+            runtime = get_runtime(Profile.from_dict(json.loads(profile_json)))
+            dirs = []
+            for rec in recs:
+                parts = rec.spec.get("parts") if rec.kind == "array" else None
+                dirs += [p["job_dir"] for p in parts] if parts else [rec.job_dir]
+            remove_dirs(runtime, dirs)
+            for rec in recs:
+                ledger.mark_cleaned(rec.id)
+                cleaned.append(rec.id)
+        return cleaned
+
+
+jobs = Jobs()
+
+
+def job(job_id: str) -> Job | ArrayJob:
+    """Reattach to a job or array by id (also in a new kernel); ``"ARRAY:i"`` is one item."""
+    live = _live.get(job_id)
+    if live is not None:
+        return live
+    base, sep, index = job_id.partition(":")
+    if sep:
+        array = job(base)
+        if not isinstance(array, ArrayJob):
+            raise ClusterlabError(f"{base} is a single job, not an array")
+        return array[int(index)]
+    rec = ledger.get(job_id)
+    if rec is None:
+        raise ClusterlabError(
+            f"no job {job_id!r} in the ledger ({ledger.path()}); cl.jobs() lists known jobs"
+        )
+    runtime = get_runtime(Profile.from_dict(json.loads(rec.profile_json)))
+    return runtime.reattach(rec)

@@ -1,0 +1,248 @@
+"""The job ledger: every job and array submitted from this machine, in SQLite.
+
+Written the moment a job is submitted and on every state change (batched per poll), so a
+new kernel, the CLI or the lab panel can list jobs and reattach to them. WAL mode and a
+busy timeout let several kernels and the CLI write at once. Each process opens its own
+connection per thread (sqlite3 connections must not cross threads).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .paths import data_dir, private_dir
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,              -- 'job' or 'array'
+    profile TEXT NOT NULL,
+    profile_json TEXT NOT NULL,      -- the profile as submitted: reattach needs no store
+    name TEXT NOT NULL,
+    native_id TEXT NOT NULL,         -- arrays: the native ids of their parts, comma-joined
+    job_dir TEXT NOT NULL,           -- arrays: the first part's dir (all in `spec`)
+    resources TEXT NOT NULL,
+    after TEXT NOT NULL,             -- ids of the jobs it waits for (JSON list)
+    size INTEGER NOT NULL DEFAULT 1,
+    spec TEXT NOT NULL DEFAULT '{}', -- arrays: parts and the task of every item
+    submitted REAL NOT NULL,
+    started REAL,
+    ended REAL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    counts TEXT NOT NULL DEFAULT '{}',
+    cleaned INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_profile ON jobs(profile);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE TABLE IF NOT EXISTS items (
+    array_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    started REAL,
+    ended REAL,
+    PRIMARY KEY (array_id, idx)
+);
+"""
+
+
+COLUMNS = frozenset(
+    [
+        "id",
+        "kind",
+        "profile",
+        "profile_json",
+        "name",
+        "native_id",
+        "job_dir",
+        "resources",
+        "after",
+        "size",
+        "spec",
+        "submitted",
+        "started",
+        "ended",
+        "state",
+        "reason",
+        "counts",
+        "cleaned",
+    ]
+)
+
+
+@dataclass
+class JobRecord:
+    """One ledger row, as `cl.jobs()` returns it."""
+
+    id: str
+    kind: str
+    profile: str
+    name: str
+    native_id: str
+    job_dir: str
+    state: str
+    reason: str
+    submitted: float
+    started: float | None
+    ended: float | None
+    resources: dict[str, Any]
+    after: list[str]
+    size: int
+    counts: dict[str, int] = field(default_factory=dict)
+    profile_json: str = "{}"
+    spec: dict[str, Any] = field(default_factory=dict)
+    cleaned: bool = False
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds it has been running (or ran), None before it started."""
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+
+def path() -> Path:
+    return data_dir() / "ledger.sqlite3"
+
+
+_local = threading.local()
+
+
+def _connect() -> sqlite3.Connection:
+    """This thread's connection to the current ledger file (tests switch data dirs)."""
+    target = str(path())
+    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
+    if conn is None or getattr(_local, "target", None) != target:
+        private_dir(path().parent)
+        conn = sqlite3.connect(target, timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(SCHEMA)
+        path().chmod(0o600)
+        _local.conn, _local.target = conn, target
+    return conn
+
+
+def _write(sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    if not rows:
+        return
+    conn = _connect()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def record(row: dict[str, Any]) -> None:
+    """Insert a newly submitted job or array."""
+    cols = list(row)
+    unknown = set(cols) - COLUMNS
+    if unknown:
+        raise ValueError(f"not ledger columns: {sorted(unknown)}")
+    values = [json.dumps(v) if isinstance(v, dict | list) else v for v in row.values()]
+    # Column names are checked against COLUMNS above; every value is a placeholder.
+    names, marks = ", ".join(cols), ", ".join("?" * len(cols))
+    sql = f"INSERT OR REPLACE INTO jobs ({names}) VALUES ({marks})"  # noqa: S608
+    _write(sql, [values])
+
+
+def record_items(array_id: str, indices: Iterable[int], state: str) -> None:
+    _write(
+        "INSERT OR REPLACE INTO items (array_id, idx, state) VALUES (?, ?, ?)",
+        [(array_id, i, state) for i in indices],
+    )
+
+
+def update_jobs(rows: Sequence[tuple[str, str, float | None, float | None, str, str]]) -> None:
+    """``(state, reason, started, ended, counts_json, id)`` for many jobs in one transaction."""
+    _write(
+        "UPDATE jobs SET state=?, reason=?, started=COALESCE(started, ?), "
+        "ended=COALESCE(ended, ?), counts=? WHERE id=?",
+        rows,
+    )
+
+
+def update_items(rows: Sequence[tuple[str, str, float | None, float | None, str, int]]) -> None:
+    """``(state, reason, started, ended, array_id, idx)`` in one transaction."""
+    _write(
+        "UPDATE items SET state=?, reason=?, started=COALESCE(started, ?), "
+        "ended=COALESCE(ended, ?) WHERE array_id=? AND idx=?",
+        rows,
+    )
+
+
+def mark_cleaned(job_id: str) -> None:
+    _write("UPDATE jobs SET cleaned=1 WHERE id=?", [(job_id,)])
+
+
+def _row(r: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=r["id"],
+        kind=r["kind"],
+        profile=r["profile"],
+        name=r["name"],
+        native_id=r["native_id"],
+        job_dir=r["job_dir"],
+        state=r["state"],
+        reason=r["reason"],
+        submitted=r["submitted"],
+        started=r["started"],
+        ended=r["ended"],
+        resources=json.loads(r["resources"]),
+        after=json.loads(r["after"]),
+        size=r["size"],
+        counts=json.loads(r["counts"]),
+        profile_json=r["profile_json"],
+        spec=json.loads(r["spec"]),
+        cleaned=bool(r["cleaned"]),
+    )
+
+
+def query(
+    profile: str | None = None, state: str | Sequence[str] | None = None, limit: int | None = None
+) -> list[JobRecord]:
+    """Jobs newest first, optionally filtered by profile and state(s)."""
+    conn = _connect()
+    conn.row_factory = sqlite3.Row
+    sql, args = "SELECT * FROM jobs WHERE 1=1", list[Any]()
+    if profile:
+        sql += " AND profile=?"
+        args.append(profile)
+    if state:
+        states = [state] if isinstance(state, str) else list(state)
+        sql += f" AND state IN ({', '.join('?' * len(states))})"
+        args.extend(s.upper() for s in states)
+    sql += " ORDER BY submitted DESC, id DESC"
+    if limit:
+        sql += " LIMIT ?"
+        args.append(int(limit))
+    return [_row(r) for r in conn.execute(sql, args)]
+
+
+def get(job_id: str) -> JobRecord | None:
+    conn = _connect()
+    conn.row_factory = sqlite3.Row
+    r = conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+    return _row(r) if r else None
+
+
+def items(array_id: str) -> list[tuple[int, str, str]]:
+    """``(index, state, reason)`` of an array's items, in order."""
+    conn = _connect()
+    conn.row_factory = None
+    rows = conn.execute(
+        "SELECT idx, state, reason FROM items WHERE array_id=? ORDER BY idx", (array_id,)
+    ).fetchall()
+    return [(int(i), str(s), str(r)) for i, s, r in rows]
