@@ -73,7 +73,7 @@ def slurm_local_profile(tmp: Path, name: str = "sblocal", **overrides: object) -
 def any_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
     """The same behaviour tests run on every way of reaching a scheduler."""
     if request.param == "local":
-        profile = cl.Profile(name="loc", scheduler="local", poll_interval=1.0)
+        profile = cl.Profile(name="loc", scheduler="local", poll_interval=1.0, max_concurrent=8)
     elif request.param == "slurm-local":
         request.getfixturevalue("sandbox")
         profile = slurm_local_profile(tmp_path)

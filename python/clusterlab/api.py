@@ -182,14 +182,14 @@ def cluster(
     return wrap
 
 
-class _Star:
-    """``fn(*item)``: Executor.map over several iterables, picklable by value."""
+def _star(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """``fn(*item)`` for Executor.map over several iterables. A nested function, so
+    cloudpickle ships it by value: the cluster never needs clusterlab installed."""
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
+    def star(item: tuple[Any, ...]) -> Any:
+        return fn(*item)
 
-    def __call__(self, item: tuple[Any, ...]) -> Any:
-        return self.fn(*item)
+    return star
 
 
 class Executor(concurrent.futures.Executor):
@@ -229,7 +229,7 @@ class Executor(concurrent.futures.Executor):
         if len(iterables) == 1:
             array = submit_map(self.profile, fn, iterables[0], self.resources, chunksize=chunksize)
         else:
-            star = _Star(fn)
+            star = _star(fn)
             array = submit_map(
                 self.profile,
                 star,

@@ -9,7 +9,6 @@ poll.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import secrets
 import shlex
@@ -523,7 +522,7 @@ class Runtime:
         if job.done():
             return
         if state == JobState.CANCELLED:
-            concurrent.futures.Future.cancel(job)
+            job._cancel_future()
             return
         tail = ""
         try:
@@ -547,7 +546,7 @@ class Runtime:
         self.backend.cancel(targets)
         for job in pending:
             job._set_state(JobState.CANCELLED, "cancelled by you")
-            concurrent.futures.Future.cancel(job)
+            job._cancel_future()
             if not job.array_id:
                 self.watcher.discard(job)
         self.flush()

@@ -137,6 +137,12 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         return f"<Job {self.id} {self.name} on {self.profile}: {self._job_state}{reason}>"
 
     # -- what the watcher calls -------------------------------------------------------------
+    def _cancel_future(self) -> None:
+        """Mark the future cancelled *and notified*: concurrent.futures.wait() and
+        as_completed() only count a cancelled future as done after the notification."""
+        if concurrent.futures.Future.cancel(self):
+            self.set_running_or_notify_cancel()
+
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
         if self._job_state.finished and state != self._job_state:

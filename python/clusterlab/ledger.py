@@ -12,10 +12,10 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .paths import data_dir, private_dir
 
@@ -114,6 +114,30 @@ def path() -> Path:
 
 
 _local = threading.local()
+T = TypeVar("T")
+
+
+def _retry(action: Callable[[], T]) -> T:
+    """Run ``action``, retrying for a while when another process holds the database.
+
+    sqlite's busy timeout covers most waits, but a few steps (switching to WAL, schema
+    creation racing another process's) can still report "locked" at once.
+    """
+    deadline = time.monotonic() + 60
+    delay = 0.01
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError(
+                    f"the job ledger {path()} stayed locked for 60 s ({exc}); another "
+                    "process may be stuck holding it"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 def _connect() -> sqlite3.Connection:
@@ -123,10 +147,10 @@ def _connect() -> sqlite3.Connection:
     if conn is None or getattr(_local, "target", None) != target:
         private_dir(path().parent)
         conn = sqlite3.connect(target, timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.executescript(SCHEMA)
+        _retry(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+        conn.execute("PRAGMA synchronous=NORMAL")
+        _retry(lambda: conn.executescript(SCHEMA))
         path().chmod(0o600)
         _local.conn, _local.target = conn, target
     return conn
@@ -136,13 +160,17 @@ def _write(sql: str, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
     conn = _connect()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+
+    def transaction() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    _retry(transaction)
 
 
 def record(row: dict[str, Any]) -> None:

@@ -110,7 +110,8 @@ def decide(
         if missing_polls >= MISSING_POLLS_BEFORE_LOST:
             return Decision(
                 JobState.LOST,
-                "the job left the queue without reporting a result (killed by the node or "
+                obs.reason
+                or "the job left the queue without reporting a result (killed by the node or "
                 "the system, or its job directory was removed); see job.stderr()",
                 missing_polls,
             )

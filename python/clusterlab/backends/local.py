@@ -76,6 +76,12 @@ def _orphan_observation(status: bytes | None) -> Observation:
             continue
         if record.get("event") == "started" and _alive(int(record.get("pid", 0))):
             return Observation(JobState.RUNNING, status=status)
+    if status is None:
+        return Observation(
+            None,
+            "it was still waiting to start when the kernel that queued it exited (local jobs "
+            "are queued by their kernel); submit it again",
+        )
     return Observation(None, status=status)
 
 

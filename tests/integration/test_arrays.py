@@ -1,0 +1,146 @@
+"""Array jobs and dependencies on the local scheduler and on SLURM (both transports)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.core import get_runtime
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+def test_throttled_array_of_200_never_exceeds_its_limit(any_profile: cl.Profile) -> None:
+    nap = cl.cluster(any_profile.name)(lambda x: (time.sleep(0.2), x)[1])
+    arr = nap.map(range(200), max_concurrent=5)
+    assert len(arr) == 200 and len(arr.parts) == 1  # one native array job
+    assert arr.results(timeout=280) == list(range(200))
+    intervals = [(j.started_at, j.ended_at) for j in arr]
+    assert all(s is not None and e is not None for s, e in intervals)
+    peak = max_overlap(intervals)  # type: ignore[arg-type]
+    assert 1 < peak <= 5, peak
+    assert arr.state == cl.JobState.COMPLETED and arr.counts() == {"COMPLETED": 200}
+
+
+def test_chunksize_groups_items_but_results_stay_per_item(any_profile: cl.Profile) -> None:
+    arr = cl.cluster(any_profile.name)(lambda x: x * 10).map(range(10), chunksize=4)
+    assert arr.plan == "10 items in 3 tasks of 4"
+    assert [j.task for j in arr] == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
+    assert arr.results(timeout=120) == [x * 10 for x in range(10)]
+    assert arr[7].result() == 70
+
+
+def test_one_failing_item_and_rerun_failed(any_profile: cl.Profile) -> None:
+    marker = f"/tmp/clusterlab-rerun-{uuid.uuid4().hex}"
+
+    def flaky(x: int) -> int:
+        if x == 3 and not os.path.exists(marker):
+            open(marker, "w").close()  # noqa: SIM115 - the marker is the point
+            raise ValueError(f"item {x} failed once")
+        return x + 100
+
+    arr = cl.cluster(any_profile.name)(flaky).map(range(6))
+    assert arr.wait(timeout=120)
+    failed = arr.failed()
+    assert list(failed) == [3] and isinstance(failed[3], ValueError)
+    assert arr[3].state == cl.JobState.FAILED and arr[0].state == cl.JobState.COMPLETED
+    with pytest.raises(ValueError, match="item 3 failed once"):
+        arr.results()
+    assert isinstance(arr.results(return_exceptions=True)[3], ValueError)
+    first_parts = len(arr.parts)
+    arr.rerun_failed()
+    assert len(arr.parts) == first_parts + 1  # only the failed item was resubmitted
+    assert arr.results(timeout=120) == [x + 100 for x in range(6)]
+    assert arr.failed() == {}
+
+
+def test_chain_with_data_passed_by_job_arguments(any_profile: cl.Profile) -> None:
+    name = any_profile.name
+    base = cl.cluster(name)(lambda: 1000).submit()
+    squares = cl.cluster(name)(lambda x: x * x).after(base).map(range(5))
+    total = cl.cluster(name)(lambda values, offset: sum(values) + offset).submit(squares, base)
+    assert total.result(timeout=120) == 30 + 1000
+    assert set(total.after_ids) == {squares.id, base.id}
+
+
+def test_failed_dependency_cancels_dependents(any_profile: cl.Profile) -> None:
+    name = any_profile.name
+
+    def boom() -> None:
+        raise RuntimeError("prep failed")
+
+    prep = cl.cluster(name)(boom).submit()
+    single = cl.cluster(name)(abs).submit(-1, after=[prep])
+    arr = cl.cluster(name)(abs).after(prep).map([-1, -2])
+    for job in [single, *arr]:
+        with pytest.raises(concurrent.futures.CancelledError):
+            job.result(timeout=120)
+        assert job.state == cl.JobState.CANCELLED
+        assert job.reason.startswith("dependency failed: job ")
+        assert "(boom)" in job.reason
+    if any_profile.scheduler == "slurm":  # nothing left pending forever in the queue
+        out = subprocess.run(
+            ["squeue", "--noheader", "--states=PENDING", f"--jobs={single.native_id}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        assert out.strip() == ""
+
+
+def test_after_on_submitted_job_explains_the_right_form(any_profile: cl.Profile) -> None:
+    f = cl.cluster(any_profile.name)(abs)
+    job = f.submit(-1)
+    with pytest.raises(cl.ClusterlabError, match=r"fixed at submission.*abs.after\(a, b\)"):
+        job.after(job)
+    arr = f.map([1])
+    with pytest.raises(cl.ClusterlabError, match="already submitted"):
+        arr.after(job)
+    assert job.result(timeout=60) == 1 and arr.results(timeout=60) == [1]
+
+
+def test_executor_map_is_one_array_and_as_completed(any_profile: cl.Profile) -> None:
+    runtime = get_runtime(any_profile)
+    with cl.Executor(any_profile.name) as ex:
+        trips = runtime.transport.round_trips
+        results = ex.map(pow, [2, 3, 4], [2, 2, 2])
+        submit_trips = runtime.transport.round_trips - trips
+        assert list(results) == [4, 9, 16]
+    assert submit_trips <= 2  # one staging+submit round trip (+ a one-off probe)
+    arr = cl.cluster(any_profile.name)(lambda x: x).map(range(4))
+    assert sorted(j.result() for j in cl.as_completed(arr, timeout=120)) == [0, 1, 2, 3]
+
+
+def test_cancel_whole_array(any_profile: cl.Profile) -> None:
+    arr = cl.cluster(any_profile.name)(time.sleep).map([60] * 4, max_concurrent=2)
+    deadline = time.time() + 60
+    while arr.counts().get("RUNNING", 0) < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    assert arr.cancel()
+    assert arr.counts() == {"CANCELLED": 4}
+    assert arr.wait(timeout=5)
+
+
+def test_job_from_another_profile_cannot_be_a_dependency(sandbox: object) -> None:
+    from tests.conftest import ssh_profile
+
+    cl.profiles.save(ssh_profile(sandbox, name="other"))
+    local_job = cl.cluster("local")(lambda: 1).submit()
+    with pytest.raises(cl.ClusterlabError, match="a scheduler can only wait for its own jobs"):
+        cl.cluster("other")(abs).submit(local_job)
+    assert local_job.result(timeout=60) == 1

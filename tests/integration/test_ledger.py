@@ -1,0 +1,167 @@
+"""The ledger: every job recorded, reattached from another process, cleaned explicitly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import clusterlab as cl
+from clusterlab import ledger
+
+pytestmark = pytest.mark.timeout(300)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_jobs_are_recorded_and_filtered(any_profile: cl.Profile) -> None:
+    job = cl.cluster(any_profile.name, cores=1)(abs).submit(-5)
+    rec = ledger.get(job.id)
+    assert rec is not None and rec.profile == any_profile.name and rec.native_id == job.native_id
+    assert job.result(timeout=60) == 5
+    arr = cl.cluster(any_profile.name)(abs).map([-1, -2])
+    arr.results(timeout=60)
+    time.sleep(0.2)
+    rows = cl.jobs(profile=any_profile.name)
+    assert [r.id for r in rows][:2] == [arr.id, job.id]
+    assert rows[0].kind == "array" and rows[0].size == 2 and rows[0].counts == {"COMPLETED": 2}
+    assert rows[1].state == "COMPLETED" and rows[1].resources == {"cores": 1}
+    assert cl.jobs(state="FAILED") == []
+    assert {r.id for r in cl.jobs(state=["COMPLETED"])} >= {job.id, arr.id}
+
+
+def test_reattach_after_the_submitting_process_was_killed(any_profile: cl.Profile) -> None:
+    """A kernel submits, dies with SIGKILL mid-run; a new process gets every result."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time
+        import clusterlab as cl
+        slow = cl.cluster({any_profile.name!r})(lambda x: (time.sleep(4), x * 2)[1])
+        job = slow.submit(21)
+        arr = slow.map(range(3))
+        print(json.dumps([job.id, arr.id]), flush=True)
+        time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    assert proc.stdout is not None
+    job_id, array_id = json.loads(proc.stdout.readline())
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ledger.get(job_id) is not None
+    job = cl.job(job_id)
+    arr = cl.job(array_id)
+    assert isinstance(job, cl.Job) and isinstance(arr, cl.ArrayJob)
+    assert job.result(timeout=120) == 42
+    assert arr.results(timeout=120) == [0, 2, 4]
+    assert cl.job(f"{array_id}:2").result() == 4
+    time.sleep(0.3)
+    assert ledger.get(job_id).state == "COMPLETED"  # type: ignore[union-attr]
+
+
+def test_local_job_still_queued_in_a_dead_kernel_is_lost_with_a_reason() -> None:
+    cl.profiles.save(cl.Profile(name="one", scheduler="local", max_concurrent=1))
+    script = textwrap.dedent(
+        """
+        import json, time, clusterlab as cl
+        f = cl.cluster("one")(lambda x: (time.sleep(2), x)[1])
+        print(json.dumps([f.submit(1).id, f.submit(2).id]), flush=True)
+        time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    running_id, queued_id = json.loads(proc.stdout.readline())
+    time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert cl.job(running_id).result(timeout=60) == 1  # its process outlived the kernel
+    queued = cl.job(queued_id)
+    with pytest.raises(cl.JobError, match="waiting to start when the kernel that queued it exited"):
+        queued.result(timeout=60)
+    assert queued.state == cl.JobState.LOST
+
+
+def test_reattached_job_can_be_cancelled(any_profile: cl.Profile) -> None:
+    script = textwrap.dedent(
+        f"""
+        import time, clusterlab as cl
+        print(cl.cluster({any_profile.name!r})(time.sleep).submit(300).id, flush=True)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    job = cl.job(out.stdout.strip())
+    assert isinstance(job, cl.Job)
+    deadline = time.time() + 60
+    while job.state == cl.JobState.PENDING and time.time() < deadline:
+        time.sleep(0.2)
+    assert job.cancel()
+    assert job.state == cl.JobState.CANCELLED
+    assert ledger.get(job.id).state == "CANCELLED"  # type: ignore[union-attr]
+
+
+def test_unknown_job_id_is_a_clear_error() -> None:
+    with pytest.raises(cl.ClusterlabError, match="no job 'nope' in the ledger.*cl.jobs"):
+        cl.job("nope")
+
+
+def test_two_processes_write_the_ledger_at_once() -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from clusterlab import ledger
+        tag = sys.argv[1]
+        for i in range(150):
+            ledger.record({"id": f"{tag}-{i}", "kind": "job", "profile": "p",
+                           "profile_json": "{}", "name": "n", "native_id": str(i),
+                           "job_dir": "/x", "resources": {}, "after": [],
+                           "submitted": time.time(), "state": "PENDING"})
+            ledger.update_jobs([("RUNNING", "", time.time(), None, "{}", f"{tag}-{i}")])
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, tag], stderr=subprocess.PIPE, text=True)
+        for tag in ("a", "b")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    rows = ledger.query()
+    assert len(rows) == 300
+    assert {r.state for r in rows} == {"RUNNING"}
+
+
+def test_cleanup_and_gc_delete_only_finished_job_dirs(any_profile: cl.Profile) -> None:
+    from clusterlab.core import get_runtime
+
+    runtime = get_runtime(any_profile)
+    f = cl.cluster(any_profile.name)(abs)
+    done, old = f.submit(-1), f.submit(-2)
+    running = cl.cluster(any_profile.name)(time.sleep).submit(120)
+    assert done.result(timeout=60) == 1 and old.result(timeout=60) == 2
+
+    def exists(path: str) -> bool:
+        return runtime.transport.run(["test", "-d", path]).returncode == 0
+
+    with pytest.raises(cl.ClusterlabError, match="cancel it first"):
+        running.cleanup()
+    done.cleanup()
+    assert not exists(done.job_dir) and exists(old.job_dir)
+    assert ledger.get(done.id).cleaned  # type: ignore[union-attr]
+    time.sleep(0.2)
+    cleaned = cl.jobs.gc(older_than=0)
+    assert old.id in cleaned and running.id not in cleaned
+    assert not exists(old.job_dir) and exists(running.job_dir)
+    running.cancel()
