@@ -32,6 +32,15 @@ from .profile import Profile
 from .profiles import use
 from .states import JobState
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext clusterlab``: the %%cluster magic and the lab panel's comm target."""
+    from . import comm, magic
+
+    magic.load(ipython)
+    comm.register()
+
+
 __all__ = [
     "ArrayJob",
     "CheckLine",

@@ -36,6 +36,19 @@ def _show_logs(job: Job) -> None:
         sys.stderr.flush()
 
 
+def wait_and_show(job: Job) -> Any:
+    """Block like a local call: interruptible (Ctrl-C / "interrupt kernel" cancels the job),
+    then show the job's output and return its value or raise its exception."""
+    try:
+        while not concurrent.futures.wait([job], timeout=0.5).done:
+            pass
+    except KeyboardInterrupt:
+        job.cancel()
+        raise
+    _show_logs(job)
+    return job.result()
+
+
 class ClusterFunction(Generic[P, R]):
     """A function bound to a profile and resources.
 
@@ -123,15 +136,7 @@ class ClusterFunction(Generic[P, R]):
         job = self._submit(args, kwargs)
         if self.async_submit:
             return job
-        try:
-            done = False
-            while not done:  # short waits keep Ctrl-C / "interrupt kernel" responsive
-                done = bool(concurrent.futures.wait([job], timeout=0.5).done)
-        except KeyboardInterrupt:
-            job.cancel()
-            raise
-        _show_logs(job)
-        return job.result()
+        return wait_and_show(job)
 
     def options(self, **resources: Any) -> ClusterFunction[P, R]:
         """A copy with some resources changed: ``f.options(cores=16).submit(x)``."""

@@ -1,0 +1,308 @@
+"""Kernel side of the ``clusterlab`` comm: the lab panel's only way to reach clusterlab.
+
+Protocol (version 1, documented in docs/comm-protocol.md): every message is JSON
+``{"v": 1, "type": ..., "id": ..., "data": ...}``. A request gets exactly one reply with
+the same ``id`` and type ``<request type>.reply``, carrying ``ok`` and either ``data`` or
+``error`` (``{"message", "fields"?}``). The kernel also pushes, unprompted, ``job.event``
+(state changes, throttled) and ``check.line`` (progress of a ``profiles.check``).
+
+Nothing here blocks the kernel: requests that touch a cluster (check, cancel, logs) run
+on a small thread pool and reply when done.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from . import events, ledger, profiles
+from .errors import ClusterlabError, ProfileError
+from .profile import SCHEDULER_KINDS, Profile, schema
+
+PROTOCOL_VERSION = 1
+TARGET = "clusterlab"
+EVENT_INTERVAL = 0.25  # seconds: at most 4 event batches a second, whatever the job count
+LOG_TAIL_BYTES = 64 * 1024
+
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="clusterlab-comm")
+
+
+class RequestError(Exception):
+    """A request that cannot be served; becomes an ``ok: false`` reply."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+def _record(rec: ledger.JobRecord) -> dict[str, Any]:
+    out = asdict(rec)
+    out.pop("profile_json")
+    out["elapsed"] = rec.elapsed
+    return out
+
+
+class CommHandler:
+    """Serves one comm (one panel connected to this kernel)."""
+
+    def __init__(self, comm: Any) -> None:
+        self.comm = comm
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._unsubscribe = events.subscribe(self._on_event)
+        self._flusher = threading.Thread(target=self._flush_events, daemon=True)
+        self._flusher.start()
+        comm.on_msg(self._on_msg)
+        comm.on_close(lambda msg: self.close())
+        self.handlers: dict[str, tuple[Callable[[dict[str, Any], str], Any], bool]] = {
+            # type: (handler, slow)
+            "hello": (self.hello, False),
+            "profiles.list": (self.profiles_list, False),
+            "profiles.get": (self.profiles_get, False),
+            "profiles.validate": (self.profiles_validate, False),
+            "profiles.save": (self.profiles_save, False),
+            "profiles.delete": (self.profiles_delete, False),
+            "profiles.check": (self.profiles_check, True),
+            "jobs.list": (self.jobs_list, False),
+            "job.cancel": (self.job_cancel, True),
+            "job.logs": (self.job_logs, True),
+        }
+
+    # -- transport --------------------------------------------------------------------------
+    def send(self, type_: str, data: Any = None, id_: str | None = None, **extra: Any) -> None:
+        msg: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": type_, "id": id_, **extra}
+        if data is not None:
+            msg["data"] = data
+        if not self._closed.is_set():
+            self.comm.send(msg)
+
+    def reply(self, request: dict[str, Any], data: Any) -> None:
+        self.send(f"{request.get('type')}.reply", data, request.get("id"), ok=True)
+
+    def reply_error(self, request: dict[str, Any], message: str, fields: Any = None) -> None:
+        error = {"message": message, **({"fields": fields} if fields else {})}
+        self.send(f"{request.get('type')}.reply", None, request.get("id"), ok=False, error=error)
+
+    def _on_msg(self, msg: dict[str, Any]) -> None:
+        request = msg.get("content", {}).get("data")
+        self.handle(request)
+
+    def handle(self, request: Any) -> None:
+        """Validate and dispatch one request; bad messages get an error reply, never a crash."""
+        if not isinstance(request, dict):
+            self.send(
+                "error", None, None, ok=False, error={"message": "a message must be an object"}
+            )
+            return
+        if request.get("v") != PROTOCOL_VERSION:
+            self.reply_error(
+                request,
+                f"protocol version {request.get('v')!r} is not supported; this kernel speaks "
+                f"version {PROTOCOL_VERSION}: update clusterlab in the kernel or the lab",
+            )
+            return
+        if not isinstance(request.get("id"), str) or not request["id"]:
+            self.reply_error(request, "every request needs a non-empty string 'id'")
+            return
+        entry = self.handlers.get(str(request.get("type")))
+        if entry is None:
+            known = ", ".join(sorted(self.handlers))
+            self.reply_error(
+                request, f"unknown request type {request.get('type')!r}; known: {known}"
+            )
+            return
+        handler, slow = entry
+        data = request.get("data") or {}
+        if not isinstance(data, dict):
+            self.reply_error(request, "'data' must be an object")
+            return
+        if slow:
+            _pool.submit(self._serve, handler, request, data)
+        else:
+            self._serve(handler, request, data)
+
+    def _serve(
+        self,
+        handler: Callable[[dict[str, Any], str], Any],
+        request: dict[str, Any],
+        data: dict[str, Any],
+    ) -> None:
+        try:
+            self.reply(request, handler(data, request["id"]))
+        except RequestError as exc:
+            self.reply_error(request, str(exc), exc.fields)
+        except ProfileError as exc:
+            self.reply_error(request, str(exc), exc.errors)
+        except ClusterlabError as exc:
+            self.reply_error(request, str(exc))
+        except Exception as exc:  # reported to the panel, never raised in the kernel
+            self.reply_error(request, f"{type(exc).__name__}: {exc}")
+
+    # -- events -----------------------------------------------------------------------------
+    def _on_event(self, event: events.JobEvent) -> None:
+        array_id = event.extra.get("array_id")
+        key = array_id or event.job_id
+        with self._lock:
+            self._pending[key] = {"array_id": array_id, "job_id": event.job_id, "event": event}
+
+    def _flush_events(self) -> None:
+        from .core import _live
+
+        while not self._closed.wait(EVENT_INTERVAL):
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            if not pending:
+                continue
+            batch = []
+            for key, item in pending.items():
+                event: events.JobEvent = item["event"]
+                if item["array_id"] and key in _live:
+                    array = _live[key]
+                    batch.append(
+                        {
+                            "id": key,
+                            "profile": event.profile,
+                            "kind": "array",
+                            "state": array.state.value,
+                            "reason": array.reason,
+                            "counts": array.counts(),  # type: ignore[union-attr]
+                        }
+                    )
+                else:
+                    batch.append(
+                        {
+                            "id": event.job_id,
+                            "profile": event.profile,
+                            "kind": "job",
+                            "state": event.state.value,
+                            "reason": event.reason,
+                            "native_id": event.native_id,
+                        }
+                    )
+            self.send("job.event", {"events": batch, "time": time.time()})
+
+    def close(self) -> None:
+        self._closed.set()
+        self._unsubscribe()
+
+    # -- requests ---------------------------------------------------------------------------
+    def hello(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        from ._version import __version__
+
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "version": __version__,
+            "schema": schema(),
+            "schedulers": list(SCHEDULER_KINDS),
+            "default_profile": profiles.default_name(),
+        }
+
+    def profiles_list(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        items = []
+        for name in profiles.list():
+            p = profiles.load(name)
+            items.append({**asdict(p), "builtin": name == "local"})
+        return {"profiles": items}
+
+    def profiles_get(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        return {"profile": asdict(profiles.load(self._name(data)))}
+
+    def profiles_validate(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        fields = data.get("profile")
+        if not isinstance(fields, dict):
+            raise RequestError("'profile' must be an object of profile fields")
+        try:
+            Profile.from_dict(fields)
+        except ProfileError as exc:
+            return {"valid": False, "errors": exc.errors}
+        return {"valid": True, "errors": {}}
+
+    def profiles_save(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        fields = data.get("profile")
+        if not isinstance(fields, dict):
+            raise RequestError("'profile' must be an object of profile fields")
+        saved = profiles.save(Profile.from_dict(fields))
+        original = data.get("original")
+        if original and original != saved.name and original != "local":
+            profiles.delete(str(original))
+        return {"profile": asdict(saved)}
+
+    def profiles_delete(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        profiles.delete(self._name(data))
+        return {}
+
+    def profiles_check(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        if isinstance(data.get("profile"), dict):
+            target: str | Profile = Profile.from_dict(data["profile"])
+        else:
+            target = self._name(data)
+
+        def on_line(line: Any) -> None:
+            self.send("check.line", {"request": rid, "line": asdict(line)})
+
+        report = profiles.check(target, on_line=on_line)
+        return {"report": report.to_dict()}
+
+    def jobs_list(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        limit = int(data.get("limit") or 200)
+        rows = ledger.query(profile=data.get("profile") or None, state=data.get("state") or None)
+        return {"jobs": [_record(r) for r in rows[:limit]], "total": len(rows)}
+
+    def job_cancel(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        from .joblist import job
+
+        target = job(self._id(data))
+        target.cancel()
+        return {"id": target.id, "state": target.state.value}
+
+    def job_logs(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        from .array import ArrayJob
+        from .joblist import job
+
+        target = job(self._id(data))
+        if isinstance(target, ArrayJob):
+            raise RequestError("logs belong to array items: ask for 'ARRAYID:INDEX'")
+        stream = data.get("stream", "stdout")
+        if stream not in ("stdout", "stderr"):
+            raise RequestError("'stream' must be 'stdout' or 'stderr'")
+        text = target.stdout() if stream == "stdout" else target.stderr()
+        return {
+            "id": target.id,
+            "stream": stream,
+            "text": text[-LOG_TAIL_BYTES:],
+            "truncated": len(text) > LOG_TAIL_BYTES,
+            "state": target.state.value,
+        }
+
+    @staticmethod
+    def _name(data: dict[str, Any]) -> str:
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise RequestError("'name' (a profile name) is required")
+        return name
+
+    @staticmethod
+    def _id(data: dict[str, Any]) -> str:
+        job_id = data.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            raise RequestError("'id' (a job id) is required")
+        return job_id
+
+
+_handlers: list[CommHandler] = []
+
+
+def _open(comm: Any, open_msg: Any) -> None:
+    _handlers.append(CommHandler(comm))
+
+
+def register() -> None:
+    """Register the comm target in this kernel (idempotent)."""
+    from comm import get_comm_manager
+
+    get_comm_manager().register_target(TARGET, _open)

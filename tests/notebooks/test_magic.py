@@ -1,0 +1,119 @@
+"""%%cluster in real kernels, driven by nbclient as a notebook would run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+import clusterlab as cl
+from tests.conftest import ssh_profile
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def run_notebook(*sources: str, allow_errors: bool = True) -> list[Any]:
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=allow_errors).execute()
+    return list(nb.cells)
+
+
+def text(cell: Any) -> str:
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type == "execute_result":
+            parts.append(out.data.get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append("\n".join(out.traceback))
+    return "".join(parts)
+
+
+def errors(cell: Any) -> list[Any]:
+    return [o for o in cell.outputs if o.output_type == "error"]
+
+
+def test_import_alone_changes_nothing() -> None:
+    cells = run_notebook(
+        "import clusterlab",
+        "print(get_ipython().find_cell_magic('cluster'))",
+        "%load_ext clusterlab\nprint(get_ipython().find_cell_magic('cluster') is not None)",
+    )
+    assert cells[0].outputs == []
+    assert text(cells[1]).strip() == "None"
+    assert text(cells[2]).strip() == "True"
+
+
+@pytest.mark.parametrize("where", ["local", "slurm-ssh"])
+def test_cell_runs_remotely_and_brings_variables_back(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    if where == "slurm-ssh":
+        cl.profiles.save(ssh_profile(request.getfixturevalue("sandbox"), name="sb"))
+    profile = "local" if where == "local" else "sb"
+    cells = run_notebook(
+        "%load_ext clusterlab\nimport math\nbase = 20",
+        f"%%cluster {profile} --cores 1 --memory 200MB\n"
+        "import socket\n"
+        "answer = base * 2 + int(math.sqrt(4))\n"
+        "def twice(v):\n    return 2 * v\n"
+        "print('computed remotely', answer)\n"
+        "answer + 1",
+        "print(answer, twice(answer), 'socket' in dir())",
+    )
+    assert errors(cells[1]) == []
+    assert "computed remotely 42" in text(cells[1])
+    assert "43" in text(cells[1])  # the last expression is the cell's value
+    assert text(cells[2]).strip() == "42 84 True"
+
+
+def test_async_cell_assigns_when_done() -> None:
+    cells = run_notebook(
+        "%load_ext clusterlab\nx = 5",
+        "%%cluster local --async\nimport time\ntime.sleep(1)\ny = x * 3",
+        "print(type(_cluster_job).__name__)\n_cluster_job.result(timeout=120)\nimport time\n"
+        "for _ in range(100):\n    if 'y' in globals(): break\n    time.sleep(0.05)\nprint(y)",
+    )
+    assert "submitted job" in text(cells[1]) and "_cluster_job" in text(cells[1])
+    assert text(cells[2]).split() == ["Job", "15"]
+
+
+def test_remote_error_traceback_points_at_cell_lines() -> None:
+    cells = run_notebook(
+        "%load_ext clusterlab",
+        "%%cluster local\na = 1\nb = 0\nc = a / b\n",
+    )
+    (err,) = errors(cells[1])
+    assert err.ename == "ZeroDivisionError"
+    tb = text(cells[1])
+    assert '<cluster-cell>", line 3' in tb
+    assert "c = a / b" in tb
+
+
+def test_unpicklable_name_is_refused_before_submission() -> None:
+    cells = run_notebook(
+        "%load_ext clusterlab\nimport threading\nlock = threading.Lock()\nimport clusterlab as cl\n"
+        "n = len(cl.jobs())",
+        "%%cluster local\nwith lock:\n    z = 1",
+        "print(len(cl.jobs()) - n)",
+    )
+    (err,) = errors(cells[1])
+    assert err.ename == "SerializationError"
+    assert "cannot send lock" in err.evalue and "--in" in err.evalue
+    assert text(cells[2]).strip() == "0"
+
+
+def test_in_and_out_choose_what_travels_and_bad_options_are_usage_errors() -> None:
+    cells = run_notebook(
+        "%load_ext clusterlab\nkeep = 1\nbig = list(range(10))",
+        "%%cluster local --in keep --out result\nresult = keep + 1\nother = 5",
+        "print(result, 'other' in globals())",
+        "%%cluster local --bogus\npass",
+    )
+    assert text(cells[2]).strip() == "2 False"
+    # IPython shows a UsageError as a short message, without a traceback
+    assert "UsageError" in text(cells[3]) and "--bogus" in text(cells[3])

@@ -1,0 +1,192 @@
+"""The comm handler's protocol: each request type, and bad messages answered, never raised.
+
+A recording stand-in replaces the Jupyter comm object (it only stores what is sent); the
+handler and everything behind it are real. tests/notebooks/test_comm_kernel.py talks to the
+handler through a real kernel.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.comm import EVENT_INTERVAL, PROTOCOL_VERSION, CommHandler
+
+
+class RecordingComm:
+    """Stands in for ipykernel's Comm: records sent messages."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.cond = threading.Condition()
+
+    def send(self, data: dict[str, Any]) -> None:
+        with self.cond:
+            self.sent.append(data)
+            self.cond.notify_all()
+
+    def on_msg(self, callback: Any) -> None:
+        self.callback = callback
+
+    def on_close(self, callback: Any) -> None:
+        pass
+
+    def wait_for(self, pred: Any, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                for msg in self.sent:
+                    if pred(msg):
+                        return msg
+                left = deadline - time.time()
+                assert left > 0, f"no matching message in {self.sent}"
+                self.cond.wait(left)
+
+
+@pytest.fixture
+def handler() -> Any:
+    comm = RecordingComm()
+    h = CommHandler(comm)
+    yield h, comm
+    h.close()
+
+
+def request(
+    h: CommHandler, comm: RecordingComm, type_: str, data: Any = None, id_: str = "r1"
+) -> dict[str, Any]:
+    msg = {"v": PROTOCOL_VERSION, "type": type_, "id": id_, "data": data or {}}
+    h.comm.callback({"content": {"data": msg}})  # type: ignore[attr-defined]
+    return comm.wait_for(lambda m: m.get("id") == id_ and m["type"] == f"{type_}.reply")
+
+
+def test_hello_carries_the_schema(handler: Any) -> None:
+    h, comm = handler
+    reply = request(h, comm, "hello")
+    assert reply["ok"] and reply["v"] == 1
+    names = [f["name"] for f in reply["data"]["schema"]]
+    assert names[:3] == ["name", "scheduler", "host"]
+    assert all(f["tooltip"] for f in reply["data"]["schema"])
+    assert reply["data"]["default_profile"] == "local"
+
+
+def test_profiles_save_validate_list_delete(handler: Any) -> None:
+    h, comm = handler
+    bad = request(
+        h, comm, "profiles.save", {"profile": {"name": "x", "scheduler": "slurm", "port": 0}}, "a"
+    )
+    assert not bad["ok"] and bad["error"]["fields"] == {
+        "port": "must be a number from 1 to 65535, usually 22"
+    }
+    assert cl.profiles.list() == ["local"]  # nothing saved
+    v = request(h, comm, "profiles.validate", {"profile": {"name": "bad name"}}, "b")
+    assert v["ok"] and v["data"]["valid"] is False and "name" in v["data"]["errors"]
+    ok = request(
+        h,
+        comm,
+        "profiles.save",
+        {"profile": {"name": "hpc", "scheduler": "slurm", "host": "h"}},
+        "c",
+    )
+    assert ok["ok"] and ok["data"]["profile"]["host"] == "h"
+    assert cl.profiles.load("hpc").host == "h"  # visible to the Python API at once
+    renamed = request(
+        h,
+        comm,
+        "profiles.save",
+        {"profile": {"name": "hpc2", "scheduler": "slurm", "host": "h"}, "original": "hpc"},
+        "d",
+    )
+    assert renamed["ok"] and cl.profiles.list() == ["local", "hpc2"]
+    listed = request(h, comm, "profiles.list", {}, "e")
+    assert [p["name"] for p in listed["data"]["profiles"]] == ["local", "hpc2"]
+    assert listed["data"]["profiles"][0]["builtin"] is True
+    assert request(h, comm, "profiles.delete", {"name": "hpc2"}, "f")["ok"]
+    assert cl.profiles.list() == ["local"]
+
+
+def test_check_streams_lines_then_replies(handler: Any) -> None:
+    h, comm = handler
+    reply = request(h, comm, "profiles.check", {"name": "local"}, "chk")
+    assert reply["ok"] and reply["data"]["report"]["ok"] is True
+    lines = [m["data"]["line"]["name"] for m in comm.sent if m["type"] == "check.line"]
+    assert lines == ["connect", "scheduler", "job directory", "python", "cloudpickle"]
+    assert all(m["data"]["request"] == "chk" for m in comm.sent if m["type"] == "check.line")
+
+
+def test_jobs_events_logs_and_cancel(handler: Any) -> None:
+    h, comm = handler
+
+    @cl.cluster("local")
+    def hello() -> int:
+        print("hello from the job")
+        return 1
+
+    job = hello.submit()
+    assert job.result(timeout=60) == 1
+    event = comm.wait_for(
+        lambda m: (
+            m["type"] == "job.event"
+            and any(e["id"] == job.id and e["state"] == "COMPLETED" for e in m["data"]["events"])
+        )
+    )
+    assert event["id"] is None  # pushed, not a reply
+    listed = request(h, comm, "jobs.list", {}, "l")
+    assert [j["id"] for j in listed["data"]["jobs"]] == [job.id]
+    logs = request(h, comm, "job.logs", {"id": job.id}, "g")
+    assert logs["data"]["text"] == "hello from the job\n"
+    slow = cl.cluster("local")(time.sleep).submit(60)
+    cancelled = request(h, comm, "job.cancel", {"id": slow.id}, "c")
+    assert cancelled["ok"] and cancelled["data"]["state"] == "CANCELLED"
+    assert slow.state == cl.JobState.CANCELLED
+
+
+def test_events_are_throttled(handler: Any) -> None:
+    h, comm = handler
+    arr = cl.cluster("local")(abs).map(range(-30, 0))
+    arr.results(timeout=120)
+    time.sleep(3 * EVENT_INTERVAL)
+    batches = [m for m in comm.sent if m["type"] == "job.event"]
+    # 30 items x ~3 transitions, but sent as a few batches with one entry per array
+    assert 1 <= len(batches) < 30
+    last = [e for m in batches for e in m["data"]["events"] if e["id"] == arr.id][-1]
+    assert last["kind"] == "array" and last["counts"] == {"COMPLETED": 30}
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ({"v": 1, "type": "nope", "id": "x"}, "unknown request type 'nope'"),
+        ({"v": 99, "type": "hello", "id": "x"}, "protocol version 99 is not supported"),
+        ({"v": 1, "type": "hello"}, "needs a non-empty string 'id'"),
+        (
+            {"v": 1, "type": "profiles.get", "id": "x", "data": {}},
+            "'name' (a profile name) is required",
+        ),
+        (
+            {"v": 1, "type": "profiles.get", "id": "x", "data": {"name": "ghost"}},
+            "no profile named 'ghost'",
+        ),
+        ({"v": 1, "type": "job.cancel", "id": "x", "data": {"id": "ghost"}}, "no job 'ghost'"),
+        ({"v": 1, "type": "hello", "id": "x", "data": [1]}, "'data' must be an object"),
+    ],
+)
+def test_bad_messages_get_clear_errors(
+    handler: Any, message: dict[str, Any], expected: str
+) -> None:
+    h, comm = handler
+    h.comm.callback({"content": {"data": message}})
+    reply = comm.wait_for(lambda m: m.get("ok") is False)
+    assert expected in reply["error"]["message"]
+
+
+def test_non_object_message_is_answered(handler: Any) -> None:
+    h, comm = handler
+    h.comm.callback({"content": {"data": "hello"}})
+    assert (
+        comm.wait_for(lambda m: m["type"] == "error")["error"]["message"]
+        == "a message must be an object"
+    )
