@@ -15,6 +15,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .backends.base import WatchTarget
 from .errors import SerializationError
 from .job import Job, fixed_dependencies_error
 from .states import JobState
@@ -118,8 +119,8 @@ class ArrayJob:
         """Cancel every unfinished item (the whole native array)."""
         pending = [j for j in self.elements if not j.done()]
         if pending:
-            natives = {j.native_id.rpartition("_")[0] for j in pending}
-            self._runtime.cancel(pending, sorted(natives))
+            targets = [WatchTarget(p.native_id, p.job_dir, True) for p in self.parts]
+            self._runtime.cancel(pending, targets)
         return bool(pending)
 
     def done(self) -> bool:

@@ -25,7 +25,7 @@ import cloudpickle
 from . import ledger
 from .array import ArrayJob, ArrayPart
 from .backends import make_backend
-from .backends.base import ArraySpec, JobSpec
+from .backends.base import ArraySpec, JobSpec, WatchTarget
 from .errors import ClusterlabError, JobError, RemoteEnvironmentError, SubmitError
 from .job import Job
 from .paths import data_dir
@@ -539,10 +539,12 @@ class Runtime:
             )
         )
 
-    def cancel(self, jobs: Sequence[Job], natives: Sequence[str] = ()) -> None:
-        """Cancel scheduler jobs (``natives`` default to the jobs' own); futures end CANCELLED."""
+    def cancel(self, jobs: Sequence[Job], targets: Sequence[WatchTarget] = ()) -> None:
+        """Cancel scheduler jobs (``targets`` default to the jobs' own); futures end CANCELLED."""
         pending = [j for j in jobs if not j.done()]
-        targets = list(natives) or list(dict.fromkeys(j.native_id for j in pending))
+        if not targets:
+            unique = {j.native_id: WatchTarget(j.native_id, j.job_dir) for j in pending}
+            targets = list(unique.values())
         self.backend.cancel(targets)
         for job in pending:
             job._set_state(JobState.CANCELLED, "cancelled by you")
@@ -612,7 +614,7 @@ class Runtime:
                     array.state.value,
                     array.reason,
                     min(started) if started else None,
-                    max(ended) if array.done() and ended else None,
+                    max(ended) if ended and array.state.finished else None,
                     json.dumps(array.counts()),
                     array.id,
                 )

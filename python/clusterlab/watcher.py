@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 MIN_INTERVAL = 0.25
 BACKOFF = 1.5
 JITTER = 0.1
+ITEMS_PER_SECOND = 500  # each 500 active items add a second to the shortest interval
 
 Unit = Job | ArrayPart
 
@@ -92,12 +93,18 @@ class Watcher:
                 print(f"clusterlab: watcher error (retrying): {exc!r}", file=sys.stderr)
                 changed = False
             if changed:
-                self._interval = MIN_INTERVAL
+                self._interval = self._floor(units)
             else:
                 self._interval = min(self._interval * BACKOFF, self.max_interval)
             delay = self._interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
             self._wake.wait(delay)
             self._wake.clear()
+
+    def _floor(self, units: list[Unit]) -> float:
+        """The shortest interval while things change: longer when many items are active,
+        so a big array does not turn the watcher into a busy loop on the login node."""
+        items = sum(len(u.jobs) if isinstance(u, ArrayPart) else 1 for u in units)
+        return min(self.max_interval, MIN_INTERVAL + items / ITEMS_PER_SECOND)
 
     def poll_once(self, units: list[Unit]) -> bool:
         """Observe ``units`` once, update them, collect what finished; True if any changed."""
@@ -115,7 +122,7 @@ class Watcher:
             return False
         self.polls += 1
         finished: list[Finished] = []
-        to_cancel: list[str] = []
+        to_cancel: list[WatchTarget] = []
         changed = False
         for unit in units:
             obs = observations[unit.native_id]
@@ -127,7 +134,8 @@ class Watcher:
             try:
                 self.runtime.backend.cancel(to_cancel)
             except Exception as exc:
-                print(f"clusterlab: could not cancel {to_cancel}: {exc}", file=sys.stderr)
+                natives = [t.native_id for t in to_cancel]
+                print(f"clusterlab: could not cancel {natives}: {exc}", file=sys.stderr)
         if finished:
             self.runtime.collect(finished)
             changed = True
@@ -139,7 +147,7 @@ class Watcher:
         return changed
 
     def _observe_job(
-        self, job: Job, obs: Observation, finished: list[Finished], to_cancel: list[str]
+        self, job: Job, obs: Observation, finished: list[Finished], to_cancel: list[WatchTarget]
     ) -> bool:
         if job.done():
             return False
@@ -152,10 +160,15 @@ class Watcher:
             job.state, obs, status, self._missing.get(job.id, 0), job.resources.time_s
         )
         self._missing[job.id] = decision.missing_polls
-        return self._apply(job, decision, status.outcome, finished, to_cancel, job.native_id)
+        target = WatchTarget(job.native_id, job.job_dir)
+        return self._apply(job, decision, status.outcome, finished, to_cancel, target)
 
     def _observe_part(
-        self, part: ArrayPart, obs: Observation, finished: list[Finished], to_cancel: list[str]
+        self,
+        part: ArrayPart,
+        obs: Observation,
+        finished: list[Finished],
+        to_cancel: list[WatchTarget],
     ) -> bool:
         changed = False
         for task, indices in enumerate(part.task_items):
@@ -179,7 +192,14 @@ class Watcher:
                 )
                 part.missing[index] = decision.missing_polls
                 outcome = item.outcome if item and item.finished else task_status.outcome
-                changed |= self._apply(job, decision, outcome, finished, to_cancel, part.native_id)
+                changed |= self._apply(
+                    job,
+                    decision,
+                    outcome,
+                    finished,
+                    to_cancel,
+                    WatchTarget(part.native_id, part.job_dir, True),
+                )
         return changed
 
     def _apply(
@@ -188,11 +208,11 @@ class Watcher:
         decision: Decision,
         outcome: str,
         finished: list[Finished],
-        to_cancel: list[str],
-        native: str,
+        to_cancel: list[WatchTarget],
+        target: WatchTarget,
     ) -> bool:
-        if decision.cancel and native not in to_cancel:
-            to_cancel.append(native)
+        if decision.cancel and target.native_id not in {t.native_id for t in to_cancel}:
+            to_cancel.append(target)
         if decision.state == JobState.CANCELLED and decision.reason == "dependency failed":
             decision.reason = self.runtime.dependency_failure(job)
         if decision.state.finished:

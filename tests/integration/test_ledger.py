@@ -110,6 +110,30 @@ def test_reattached_job_can_be_cancelled(any_profile: cl.Profile) -> None:
     assert job.cancel()
     assert job.state == cl.JobState.CANCELLED
     assert ledger.get(job.id).state == "CANCELLED"  # type: ignore[union-attr]
+    # ... and the job really stopped, although another process started it
+    from clusterlab.core import get_runtime
+
+    status = get_runtime(any_profile).read_log(job, "status")
+    pid = next(json.loads(ln)["pid"] for ln in status.splitlines() if '"started"' in ln)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if any_profile.scheduler == "local":
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+        else:
+            out = subprocess.run(
+                ["squeue", "-h", "--states=all", f"--jobs={job.native_id}", "--format=%T"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            if out == "CANCELLED":
+                break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"job {job.id} kept running after cancel")
 
 
 def test_unknown_job_id_is_a_clear_error() -> None:

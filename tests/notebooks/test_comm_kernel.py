@@ -3,6 +3,7 @@ silently, open the 'clusterlab' comm, send requests, receive replies and pushed 
 
 from __future__ import annotations
 
+import queue
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ def comm_messages(kc: Any, comm_id: str, until: Any, timeout: float = 60) -> lis
     while time.time() < deadline:
         try:
             msg = kc.get_iopub_msg(timeout=1)
-        except Exception:
+        except queue.Empty:
             continue
         if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == comm_id:
             seen.append(msg["content"]["data"])
@@ -53,7 +54,11 @@ def test_panel_protocol_over_a_real_kernel(kernel: Any) -> None:
     (hello,) = comm_messages(kc, comm_id, lambda s: any(m.get("id") == "h1" for m in s))
     assert hello["ok"] and hello["data"]["protocol"] == 1
 
-    code = "import clusterlab as cl\njob = cl.cluster('local')(abs).submit(-7)\nprint(job.result(timeout=60))"
+    code = (
+        "import clusterlab as cl\n"
+        "job = cl.cluster('local')(abs).submit(-7)\n"
+        "print(job.result(timeout=60))"
+    )
     kc.execute(code)
     events = comm_messages(
         kc,

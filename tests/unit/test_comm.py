@@ -145,7 +145,7 @@ def test_jobs_events_logs_and_cancel(handler: Any) -> None:
 
 
 def test_events_are_throttled(handler: Any) -> None:
-    h, comm = handler
+    _, comm = handler
     arr = cl.cluster("local")(abs).map(range(-30, 0))
     arr.results(timeout=120)
     time.sleep(3 * EVENT_INTERVAL)

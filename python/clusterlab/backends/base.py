@@ -165,8 +165,9 @@ class Backend(ABC):
         """Observe many jobs and arrays at once (O(1) scheduler calls), by native id."""
 
     @abstractmethod
-    def cancel(self, native_ids: Sequence[str]) -> None:
-        """Ask the scheduler to stop these jobs (pending or running; arrays whole)."""
+    def cancel(self, targets: Sequence[WatchTarget]) -> None:
+        """Ask the scheduler to stop these jobs (pending or running; ``N`` of an array
+        cancels it whole, ``N_T`` one task). The job dirs help schedulers that lost track."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -302,7 +303,8 @@ class BatchBackend(Backend):
             out[t.native_id] = obs
         return out
 
-    def cancel(self, native_ids: Sequence[str]) -> None:
+    def cancel(self, targets: Sequence[WatchTarget]) -> None:
+        native_ids = [t.native_id for t in targets]
         if not native_ids:
             return
         res = self.transport.run(self.cancel_argv(native_ids))

@@ -10,6 +10,7 @@ a cancel or time limit kills the whole process group, and a job survives a kerne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -83,6 +84,29 @@ def _orphan_observation(status: bytes | None) -> Observation:
             "are queued by their kernel); submit it again",
         )
     return Observation(None, status=status)
+
+
+def _kill_orphans(job_dir: str, task: str) -> None:
+    """Stop the runners of a job an earlier kernel started (each leads its own session)."""
+    names = (
+        [f"status.{task}"]
+        if task
+        else ["status", *[p.name for p in Path(job_dir).glob("status.*")]]
+    )
+    for name in names:
+        try:
+            data = (Path(job_dir) / name).read_bytes()
+        except FileNotFoundError:
+            continue
+        for line in data.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            pid = int(record.get("pid", 0)) if record.get("event") == "started" else 0
+            if pid and _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGTERM)
 
 
 class LocalBackend(Backend):
@@ -244,11 +268,12 @@ class LocalBackend(Backend):
                 )
         return out
 
-    def cancel(self, native_ids: Sequence[str]) -> None:
-        for native in native_ids:
-            base, _, index = native.partition("_")
+    def cancel(self, targets: Sequence[WatchTarget]) -> None:
+        for target in targets:
+            base, _, index = target.native_id.partition("_")
             job = self._jobs.get(base)
-            if job is None:
+            if job is None:  # started by another process: stop its runner by pid
+                _kill_orphans(target.job_dir, index)
                 continue
             for i, task in job.tasks.items():
                 if (index and i != int(index)) or task.state.finished:

@@ -1,0 +1,139 @@
+"""Map of N no-op items to all results, against a raw `sbatch --array` on the same sandbox.
+
+    python bench/map_array.py [--n 1000] [--repeat 3] [--json out.json]
+
+The scheduler's own limit is `sbatch --array=0-(N-1) --wrap true` polled every 0.2 s until
+every task left the queue COMPLETED. clusterlab runs `f.map(range(N))` over SSH and via the
+local transport; we report wall time, the ratio to the limit, and transport round trips and
+scheduler queries during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def noop(x: int) -> int:
+    return x
+
+
+def raw_array(n: int) -> float:
+    t0 = time.perf_counter()
+    jid = subprocess.run(
+        ["sbatch", "--parsable", f"--array=0-{n - 1}", "--wrap", "true", "--output=/dev/null"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    while True:
+        out = subprocess.run(
+            ["squeue", "-h", "--array", "--states=all", f"--jobs={jid}", "--format=%T"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if len(out) >= n and all(s == "COMPLETED" for s in out):
+            return time.perf_counter() - t0
+        time.sleep(0.2)
+
+
+def clusterlab_map(profile: Any, n: int) -> dict[str, Any]:
+    import clusterlab as cl
+    from clusterlab.core import get_runtime
+
+    cl.profiles.save(profile)
+    f = cl.cluster(profile.name)(noop)
+    f(0)  # warm up: connection and environment probe
+    runtime = get_runtime(profile)
+    trips0, polls0 = runtime.transport.round_trips, runtime.watcher.polls
+    t0 = time.perf_counter()
+    arr = f.map(range(n))
+    submitted = time.perf_counter() - t0
+    results = arr.results(timeout=1800)
+    elapsed = time.perf_counter() - t0
+    assert results == list(range(n))
+    return {
+        "time_s": elapsed,
+        "submit_s": submitted,
+        "round_trips": runtime.transport.round_trips - trips0,
+        "polls": runtime.watcher.polls - polls0,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, nargs="+", default=[1000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    from tests.cluster import sandbox
+
+    info = sandbox.up()
+    os.environ["SLURM_CONF"] = info.slurm_conf
+    tmp = Path(tempfile.mkdtemp(prefix="clusterlab-bench-"))
+    os.environ["CLUSTERLAB_CONFIG_DIR"] = str(tmp / "config")
+    os.environ["CLUSTERLAB_DATA_DIR"] = str(tmp / "data")
+    import clusterlab as cl
+
+    profiles = {
+        "SLURM over SSH": cl.Profile(
+            name="b-ssh",
+            scheduler="slurm",
+            host=info.ssh_host,
+            port=info.ssh_port,
+            user=info.ssh_user,
+            key_file=info.ssh_key,
+            known_hosts=info.known_hosts,
+            python=info.remote_python,
+            poll_interval=2.0,
+        ),
+        "SLURM, local transport": cl.Profile(
+            name="b-slurm", scheduler="slurm", remote_dir=str(tmp / "jobs"), poll_interval=2.0
+        ),
+    }
+    results: dict[str, Any] = {}
+    for n in args.n:
+        raw = [raw_array(n) for _ in range(args.repeat)]
+        row: dict[str, Any] = {
+            "raw sbatch --array": {"median_s": statistics.median(raw), "times": raw}
+        }
+        for label, profile in profiles.items():
+            runs = [clusterlab_map(profile, n) for _ in range(args.repeat)]
+            med = statistics.median(r["time_s"] for r in runs)
+            row[label] = {
+                "median_s": med,
+                "ratio": med / row["raw sbatch --array"]["median_s"],
+                "submit_s": statistics.median(r["submit_s"] for r in runs),
+                "round_trips": statistics.median(r["round_trips"] for r in runs),
+                "polls": statistics.median(r["polls"] for r in runs),
+                "times": [r["time_s"] for r in runs],
+            }
+        results[str(n)] = row
+        for label, res in row.items():
+            extra = ""
+            if "ratio" in res:
+                extra = (
+                    f" ratio {res['ratio']:.2f}  submit {res['submit_s']:.2f}s  "
+                    f"round trips {res['round_trips']:.0f}  polls {res['polls']:.0f}"
+                )
+            print(f"N={n:<6} {label:<26} {res['median_s']:7.2f}s{extra}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
