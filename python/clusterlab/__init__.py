@@ -33,6 +33,20 @@ from .profiles import use
 from .states import JobState
 
 
+def monitor(profile: str | None = None, state: str | None = None, limit: int = 50) -> object:
+    """A live job monitor widget for the ledger's jobs (needs ipywidgets)."""
+    from .widgets import monitor as make
+
+    return make(profile=profile, state=state, limit=limit)
+
+
+def config_widget(name: str | None = None) -> object:
+    """The profile form with a tooltip on every field (needs ipywidgets)."""
+    from .widgets import config_widget as make
+
+    return make(name)
+
+
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext clusterlab``: the %%cluster magic and the lab panel's comm target."""
     from . import comm, magic
@@ -66,8 +80,10 @@ __all__ = [
     "__version__",
     "as_completed",
     "cluster",
+    "config_widget",
     "job",
     "jobs",
+    "monitor",
     "profiles",
     "use",
 ]

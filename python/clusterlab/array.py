@@ -175,6 +175,22 @@ class ArrayJob:
             "argument of submit() (the remote side gets the list of its results)"
         )
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        from .style import card, progress_bar
+
+        return card(
+            f"ArrayJob <code>{escape(self.id)}</code> {escape(self.name)}",
+            self.state.value,
+            [
+                ("profile", escape(self.profile)),
+                ("progress", progress_bar(self.counts(), len(self))),
+                ("plan", escape(self.plan)),
+                ("native ids", escape(", ".join(p.native_id for p in self.parts))),
+            ],
+        )
+
     def __repr__(self) -> str:
         return f"<ArrayJob {self.id} {self.name} on {self.profile}: {self.plan}; {self.reason}>"
 

@@ -132,6 +132,26 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             "side gets its result), or pass job.result() instead"
         )
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        from .style import card, elapsed_text
+
+        elapsed = None
+        if self.started_at:
+            elapsed = (self.ended_at or time.time()) - self.started_at
+        return card(
+            f"Job <code>{escape(self.id)}</code> {escape(self.name)}",
+            self.state.value,
+            [
+                ("profile", escape(self.profile)),
+                ("native id", escape(self.native_id)),
+                ("reason", escape(self.reason)),
+                ("elapsed", elapsed_text(elapsed)),
+                ("host", escape(self.host)),
+            ],
+        )
+
     def __repr__(self) -> str:
         reason = f", {self._job_reason}" if self._job_reason else ""
         return f"<Job {self.id} {self.name} on {self.profile}: {self._job_state}{reason}>"

@@ -176,7 +176,7 @@ def run(line: str, source: str, user_ns: dict[str, Any]) -> Any:
 
 def load(ipython: Any) -> None:
     """Register ``%%cluster`` (and friends) with IPython."""
-    from IPython.core.magic import Magics, cell_magic, magics_class
+    from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
     @magics_class
     class ClusterMagics(Magics):
@@ -190,5 +190,12 @@ def load(ipython: Any) -> None:
                 return run(line, cell, self.shell.user_ns)
             except MagicUsageError as exc:
                 raise UsageError(str(exc)) from None
+
+        @line_magic
+        def cluster_jobs(self, line: str) -> Any:
+            """Show the live job monitor: %cluster_jobs [PROFILE]"""
+            from .widgets import monitor
+
+            return monitor(profile=line.strip() or None)
 
     ipython.register_magics(ClusterMagics)

@@ -370,6 +370,16 @@ class Profile:
             )
         return cls(**dict(data))
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{escape(k)}</th>"
+            f"<td style='text-align:left'>{escape(str(v))}</td></tr>"
+            for k, v in self.to_dict().items()
+        )
+        return f"<table class='clusterlab-profile'>{rows}</table>"
+
     def replace(self, **changes: Any) -> Profile:
         """A validated copy with some fields changed (profiles are edited by copying)."""
         return Profile.from_dict({**self.to_dict(), **changes})

@@ -126,3 +126,43 @@ def check(name: str | Profile, on_line: Any = None) -> Any:
     from .check import run_check
 
     return run_check(resolve(name), on_line=on_line)
+
+
+def export(names: builtins.list[str] | None = None) -> str:
+    """Profiles as TOML text to share or back up (no secrets: profiles never hold any)."""
+    chosen = names or [n for n in list() if n in _read()]
+    data = {name: {k: v for k, v in load(name).to_dict().items() if k != "name"} for name in chosen}
+    return tomli_w.dumps({"profiles": data})
+
+
+def import_profiles(text: str, overwrite: bool = False) -> builtins.list[Profile]:
+    """Save the profiles in TOML ``text`` (from :func:`export`, a file or pasted text).
+
+    Every profile is validated before any is saved, so a bad one saves nothing.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError("file", f"not valid TOML ({exc})") from None
+    incoming = [
+        Profile.from_dict({**fields, "name": name})
+        for name, fields in dict(data.get("profiles", {})).items()
+    ]
+    if not incoming:
+        raise ProfileError("file", "no [profiles.NAME] tables found")
+    existing = set(_read())
+    clashes = [p.name for p in incoming if p.name in existing]
+    if clashes and not overwrite:
+        raise ProfileError(
+            "name",
+            f"profile(s) {', '.join(clashes)} exist already; nothing was imported "
+            "(pass overwrite=True to replace them)",
+        )
+    return [save(p) for p in incoming]
+
+
+def duplicate(name: str, new_name: str) -> Profile:
+    """A copy of profile ``name`` saved as ``new_name``."""
+    if new_name in list():
+        raise ProfileError("name", f"a profile named {new_name!r} exists already")
+    return save(load(name).replace(name=new_name))

@@ -323,7 +323,9 @@ Port {port}
 HostKey {_p("host_key")}
 PidFile {_p("sshd_pid")}
 UsePAM no
-PasswordAuthentication no
+# The test user has no usable password ('*'); the key set-up test gives it a random
+# one-off password for a few seconds to exercise password login, then removes it.
+PasswordAuthentication yes
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 AuthorizedKeysFile .ssh/authorized_keys

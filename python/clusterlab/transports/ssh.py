@@ -130,7 +130,10 @@ class SSHTransport(Transport):
         self._clients: list[paramiko.SSHClient] = []  # jump hosts first, target last
 
     # -- connection -------------------------------------------------------------------------
-    def _client_for(self, ep: Endpoint, sock: Any = None) -> paramiko.SSHClient:
+    def _client_for(
+        self, ep: Endpoint, sock: Any = None, password: str | None = None
+    ) -> paramiko.SSHClient:
+        """A connected client; host key verified. ``password`` is for key set-up only."""
         known_hosts = os.path.expanduser(self.profile.known_hosts)
         client = paramiko.SSHClient()
         if os.path.isfile("/etc/ssh/ssh_known_hosts"):
@@ -149,9 +152,10 @@ class SSHTransport(Transport):
                 ep.hostname,
                 port=ep.port,
                 username=ep.user,
-                key_filename=cast(Any, ep.key_files or None),  # paramiko takes a list too
-                allow_agent=True,
-                look_for_keys=not ep.key_files,
+                key_filename=None if password else cast(Any, ep.key_files or None),
+                password=password,
+                allow_agent=password is None,
+                look_for_keys=password is None and not ep.key_files,
                 timeout=CONNECT_TIMEOUT,
                 banner_timeout=CONNECT_TIMEOUT,
                 auth_timeout=CONNECT_TIMEOUT,

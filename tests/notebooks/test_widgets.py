@@ -1,0 +1,185 @@
+"""The ipywidgets monitor and profile form, driven through their widgets' traits the way
+a click or a keystroke in the browser would change them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import clusterlab as cl
+from clusterlab import ledger
+from clusterlab.widgets import ConfigForm, JobMonitor
+from clusterlab.widgets.monitor import REDRAW_INTERVAL
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def eventually(pred: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while not pred():
+        assert time.time() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def monitor() -> JobMonitor:
+    m = JobMonitor()
+    yield m
+    m.close()
+
+
+def row_text(m: JobMonitor, job_id: str) -> str:
+    return m._rows[job_id].info.value if job_id in m._rows else ""
+
+
+def test_monitor_shows_jobs_and_their_states(monitor: JobMonitor) -> None:
+    @cl.cluster("local")
+    def talk() -> int:
+        print("hello from talk")
+        return 7
+
+    job = talk.submit()
+    arr = cl.cluster("local")(abs).map([-1, -2, -3])
+    eventually(lambda: "COMPLETED" in row_text(monitor, job.id))
+    eventually(lambda: "3/3" in row_text(monitor, arr.id))
+    assert "talk" in row_text(monitor, job.id)
+    assert monitor._rows[job.id].cancel_button.disabled  # nothing left to cancel
+
+    monitor._rows[job.id].log_button.click()
+    eventually(lambda: "hello from talk" in monitor.detail.value)
+    monitor._rows[job.id].result_button.click()
+    eventually(lambda: monitor.detail.value == "7")
+
+
+def test_monitor_cancel_button_cancels_the_job(monitor: JobMonitor) -> None:
+    job = cl.cluster("local")(time.sleep).submit(120)
+    eventually(lambda: "RUNNING" in row_text(monitor, job.id))
+    monitor._rows[job.id].cancel_button.click()
+    eventually(lambda: job.state == cl.JobState.CANCELLED)
+    eventually(lambda: ledger.get(job.id).state == "CANCELLED")  # type: ignore[union-attr]
+    eventually(lambda: "CANCELLED" in row_text(monitor, job.id))
+
+
+def test_monitor_filters_and_shows_failures(monitor: JobMonitor) -> None:
+    def boom() -> None:
+        raise ValueError("nope")
+
+    bad = cl.cluster("local")(boom).submit()
+    good = cl.cluster("local")(abs).submit(-1)
+    eventually(
+        lambda: "FAILED" in row_text(monitor, bad.id) and "COMPLETED" in row_text(monitor, good.id)
+    )
+    monitor.state_filter.value = "FAILED"
+    assert [b for b in monitor.table.children] == [monitor._rows[bad.id].box]
+    monitor._rows[bad.id].result_button.click()
+    eventually(lambda: "ValueError: nope" in monitor.detail.value)
+    assert "in boom" in monitor.detail.value  # the remote traceback
+
+
+def test_monitor_redraws_are_throttled(monitor: JobMonitor) -> None:
+    start, redraws0 = time.time(), monitor.redraws
+    arr = cl.cluster("local")(abs).map(range(-60, 0))
+    arr.results(timeout=120)
+    time.sleep(1)
+    elapsed = time.time() - start
+    # ~180 state changes, but at most one redraw per interval (+ the ledger refreshes)
+    assert monitor.redraws - redraws0 <= elapsed / REDRAW_INTERVAL + 2
+
+
+def test_form_has_a_tooltip_on_every_field() -> None:
+    form = ConfigForm()
+    for name, field in form.fields.items():
+        titles = re.findall(r"title='([^']*)'", field.label.value)
+        assert titles and len(titles[0]) > 30, name
+        assert field.input.description == ""  # ipywidgets would drop the tooltip otherwise
+    assert "known_hosts" in form.fields["known_hosts"].label.value
+    assert "Example: login.example.edu" in form.fields["host"].label.value
+
+
+def test_form_validates_inline_and_saves_nothing_on_error() -> None:
+    form = ConfigForm()
+    form.fields["name"].input.value = "hpc"
+    form.fields["scheduler"].input.value = "slurm"
+    form.fields["host"].input.value = "login.example.edu"
+    form.fields["port"].input.value = 70000
+    assert "65535" in form.fields["port"].error.value
+    assert form.save() is None
+    assert "not saved" in form.message.value
+    assert cl.profiles.list() == ["local"]
+    form.fields["port"].input.value = 2222
+    assert form.fields["port"].error.value == ""
+    form.fields["resources"].input.value = "cores=4, memory=8GB"
+    saved = form.save()
+    assert saved is not None and cl.profiles.load("hpc").port == 2222
+    assert cl.profiles.load("hpc").resources == {"cores": 4, "memory": "8GB"}
+    assert form.chooser.value == "hpc"
+
+
+def test_form_shows_only_fields_of_the_scheduler() -> None:
+    form = ConfigForm()
+    form.fields["scheduler"].input.value = "local"
+    assert form.fields["host"].row.layout.display == "none"
+    assert form.fields["max_concurrent"].row.layout.display == "flex"
+    form.fields["scheduler"].input.value = "slurm"
+    assert form.fields["host"].row.layout.display == "flex"
+    assert form.fields["max_concurrent"].row.layout.display == "none"
+
+
+def test_form_test_connection_duplicate_export_import_delete() -> None:
+    form = ConfigForm("local")
+    form.test().join(timeout=60)
+    assert form.report.value.count("clusterlab-check-ok") == 5
+    cl.profiles.save(cl.Profile(name="hpc", scheduler="slurm", host="h"))
+    form.reload_names("hpc")
+    form.duplicate()
+    assert "hpc-copy" in cl.profiles.list() and form.chooser.value == "hpc-copy"
+    text = form.export()
+    assert "[profiles.hpc]" in text
+    form.delete()
+    cl.profiles.delete("hpc")
+    assert cl.profiles.list() == ["local"]
+    form.transfer.value = text
+    form.import_()
+    assert cl.profiles.list() == ["local", "hpc", "hpc-copy"]
+    form.import_()  # the same again: refused, nothing changes
+    assert "exist already" in form.message.value
+
+
+def test_set_up_ssh_key_with_a_one_off_password(sandbox: object, tmp_path: Path) -> None:
+    """Password typed once -> key installed -> key login verified; password never stored."""
+    user = sandbox.ssh_user  # type: ignore[attr-defined]
+    password = secrets.token_urlsafe(16)
+    subprocess.run(["chpasswd"], input=f"{user}:{password}", text=True, check=True)
+    try:
+        form = ConfigForm()
+        values = {
+            "name": "keyed",
+            "scheduler": "slurm",
+            "host": sandbox.ssh_host,  # type: ignore[attr-defined]
+            "port": sandbox.ssh_port,  # type: ignore[attr-defined]
+            "user": user,
+            "known_hosts": sandbox.known_hosts,  # type: ignore[attr-defined]
+            "python": sandbox.remote_python,  # type: ignore[attr-defined]
+            "ssh_config": str(tmp_path / "no_config"),
+        }
+        for name, value in values.items():
+            form.fields[name].input.value = value
+        key = tmp_path / "id_ed25519"
+        form.key_path.value = str(key)  # a new key is generated there
+        form.password.value = password
+        form.setup_key().join(timeout=60)
+        assert form.password.value == ""  # cleared at once
+        assert "key login works" in form.message.value, form.report.value
+        assert key.stat().st_mode & 0o777 == 0o600
+        saved = cl.profiles.load("keyed")
+        assert saved.key_file == str(key)
+        assert password not in cl.profiles.path().read_text()
+        assert cl.cluster("keyed")(lambda: 3)() == 3  # jobs now log in with the key
+    finally:
+        subprocess.run(["usermod", "-p", "*", user], check=True)
