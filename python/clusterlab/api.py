@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import os
 import sys
 import threading
 import time
@@ -34,6 +35,18 @@ def _show_logs(job: Job) -> None:
     if err:
         sys.stderr.write(err)
         sys.stderr.flush()
+
+
+def _maybe_show_progress(array: ArrayJob, progress: bool | None) -> None:
+    """Show a bar in a notebook unless turned off; never fail a submission over it."""
+    if progress is False or (progress is None and os.environ.get("CLUSTERLAB_PROGRESS") == "0"):
+        return
+    try:
+        from .widgets import progress as bar
+    except ImportError:  # no ipywidgets: the array still runs, just without a bar
+        return
+    if progress or bar.in_kernel():
+        bar.show(array)
 
 
 def wait_and_show(job: Job) -> Any:
@@ -108,16 +121,18 @@ class ClusterFunction(Generic[P, R]):
         max_concurrent: int = 0,
         chunksize: int = 1,
         after: Sequence[Job | ArrayJob] = (),
+        progress: bool | None = None,
     ) -> ArrayJob:
         """``fn(item)`` for every item as ONE native array job, submitted now.
 
         ``max_concurrent`` caps how many tasks run at once (SLURM's ``%N``); ``chunksize``
         puts several items in one task (for tiny work). Results stay per item: ``arr[i]``,
-        ``arr.results()``, ``arr.failed()``, ``arr.rerun_failed()``.
+        ``arr.results()``, ``arr.failed()``, ``arr.rerun_failed()``. In a notebook a progress
+        bar is shown; ``progress=False`` (or ``CLUSTERLAB_PROGRESS=0``) turns it off.
         """
         profile = profiles.resolve(self.profile)
         deps = [*self.dependencies, *after]
-        return submit_map(
+        array = submit_map(
             profile,
             self.fn,
             items,
@@ -127,6 +142,8 @@ class ClusterFunction(Generic[P, R]):
             chunksize=chunksize,
             max_concurrent=max_concurrent,
         )
+        _maybe_show_progress(array, progress)
+        return array
 
     def after(self, *jobs: Job | ArrayJob) -> ClusterFunction[P, R]:
         """A copy whose submissions wait for ``jobs``: ``f.after(a, b).submit(x)``."""

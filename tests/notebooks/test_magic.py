@@ -116,3 +116,19 @@ def test_in_and_out_choose_what_travels_and_bad_options_are_usage_errors() -> No
     assert text(cells[2]).strip() == "2 False"
     # IPython shows a UsageError as a short message, without a traceback
     assert "UsageError" in text(cells[3]) and "--bogus" in text(cells[3])
+
+
+def test_map_shows_a_progress_bar_in_a_kernel_unless_turned_off() -> None:
+    cells = run_notebook(
+        "import clusterlab as cl\narr = cl.cluster('local')(abs).map([-1, -2, -3])\n"
+        "print(arr.results(timeout=120))",
+        "arr2 = cl.cluster('local')(abs).map([-4], progress=False)\n"
+        "print(arr2.results(timeout=120))",
+    )
+    widgets = [
+        o
+        for o in cells[0].outputs
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert len(widgets) == 1 and "[1, 2, 3]" in text(cells[0])
+    assert [o.output_type for o in cells[1].outputs] == ["stream"]
