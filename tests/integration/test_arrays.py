@@ -144,3 +144,16 @@ def test_job_from_another_profile_cannot_be_a_dependency(sandbox: object) -> Non
     with pytest.raises(cl.ClusterlabError, match="a scheduler can only wait for its own jobs"):
         cl.cluster("other")(abs).submit(local_job)
     assert local_job.result(timeout=60) == 1
+
+
+def test_map_past_the_array_size_limit_is_split(slurm_profile: cl.Profile) -> None:
+    """Past MaxArraySize a map becomes several native arrays; items and order are kept.
+    (The limit is lowered for the test; the sandbox's real one is 1001.)"""
+    runtime = get_runtime(slurm_profile)
+    runtime.backend._max_array = 4  # type: ignore[attr-defined]
+    try:
+        arr = cl.cluster(slurm_profile.name)(lambda x: x * 3).map(range(10), max_concurrent=4)
+        assert len(arr.parts) == 3 and len({p.native_id for p in arr.parts}) == 3
+        assert arr.results(timeout=120) == [x * 3 for x in range(10)]
+    finally:
+        runtime.backend._max_array = None  # type: ignore[attr-defined]

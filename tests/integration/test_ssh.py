@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -100,3 +101,32 @@ def test_dropped_connection_is_reopened(sandbox: object) -> None:
     transport = get_runtime(profile).transport
     transport._clients[-1].get_transport().close()  # type: ignore[attr-defined]
     assert f(2) == 3
+
+
+def test_key_from_ssh_agent(sandbox: object, tmp_path: Path) -> None:
+    """No key_file and no config: the key comes from a running ssh-agent."""
+    agent = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
+    env = dict(
+        line.split(";")[0].split("=", 1) for line in agent.splitlines() if "=" in line.split(";")[0]
+    )
+    try:
+        subprocess.run(
+            ["ssh-add", sandbox.ssh_key], env={**os.environ, **env}, check=True, capture_output=True
+        )  # type: ignore[attr-defined]
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            profile = ssh_profile(
+                sandbox, name="agent", key_file="", ssh_config=str(tmp_path / "none")
+            )
+            transport = get_transport(profile)
+            assert transport.run(["echo", "via agent"]).out == "via agent\n"
+            transport.close()
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    finally:
+        subprocess.run(["kill", env["SSH_AGENT_PID"]], check=False)
