@@ -237,12 +237,12 @@ def _record_fields(rec: JobRecord) -> dict[str, Any]:
 def _array_fields(rec: JobRecord) -> dict[str, Any]:
     """Per-state counts of an array's items, and the first few that did not succeed."""
     items = ledger.items(rec.id)
-    counts = Counter(state for _, state, _ in items)
+    counts = Counter(item[1] for item in items)
     fields: dict[str, Any] = {
         "progress": array_progress(dict(counts), rec.size),
         **{f"items {s}": counts[s] for s in STATES if counts.get(s)},
     }
-    bad = [(i, s, r) for i, s, r in items if s in _UNSUCCESSFUL]
+    bad = [(i, s, r) for i, s, r, *_ in items if s in _UNSUCCESSFUL]
     for i, state, reason in bad[:10]:
         fields[f"{rec.id}:{i}"] = f"{state} {reason}".strip()
     if len(bad) > 10:

@@ -404,7 +404,13 @@ class Runtime:
             calls += [c for c in cloudpickle.loads(files[path] or b"") if c[0] in wanted]
         calls.sort(key=lambda c: c[0])
         resources = array.elements[indices[0]].resources
-        self._submit_calls(array, files[fn_path] or b"", calls, resources, [], [], 0)
+        natives: list[str] = []
+        ids: list[str] = []
+        for dep_id in array.elements[indices[0]].after_ids:  # the same afterok as before
+            dep = _live.get(dep_id)
+            if dep is not None:
+                self._dependency(dep, natives, ids)
+        self._submit_calls(array, files[fn_path] or b"", calls, resources, natives, ids, 0)
 
     # -- reattach ---------------------------------------------------------------------------
     def reattach(self, rec: ledger.JobRecord) -> Job | ArrayJob:
@@ -414,6 +420,8 @@ class Runtime:
         are downloaded on that poll, so ``.result()`` works after a kernel restart.
         """
         resources = parse_resources(rec.resources)
+        if rec.cleaned:
+            return self._reattach_cleaned(rec, resources)
         if rec.kind == "job":
             job = Job(
                 self, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after
@@ -425,7 +433,7 @@ class Runtime:
             return job
         array = ArrayJob(self, rec.id, rec.name, rec.size, int(rec.spec.get("chunksize", 1)))
         array.submitted_at = rec.submitted
-        states = {i: (state, reason) for i, state, reason in ledger.items(rec.id)}
+        states = {i: (state, reason, a, b) for i, state, reason, a, b in ledger.items(rec.id)}
         elements: dict[int, Job] = {}
         for p in rec.spec.get("parts", []):
             part = ArrayPart(array, p["native_id"], p["job_dir"], p["task_items"])
@@ -443,8 +451,8 @@ class Runtime:
                         index=index,
                         task=task,
                     )
-                    state, reason = states.get(index, ("PENDING", ""))
-                    self._restore(job, state, reason, rec.submitted, None, None)
+                    state, reason, started, ended = states.get(index, ("PENDING", "", None, None))
+                    self._restore(job, state, reason, rec.submitted, started, ended)
                     part.jobs[index] = job
                     elements[index] = job  # later parts (reruns) replace earlier items
             array.parts.append(part)
@@ -455,6 +463,27 @@ class Runtime:
             if any(part.jobs[i] is elements[i] and not elements[i].done() for i in part.jobs):
                 self.watcher.add(part)
         return array
+
+    def _reattach_cleaned(self, rec: ledger.JobRecord, resources: Resources) -> Job:
+        """A job whose files were deleted: its state is known, its result is gone."""
+        if rec.kind == "array":
+            raise ClusterlabError(
+                f"array {rec.id} was cleaned up (its files were deleted); its results are gone"
+            )
+        job = Job(self, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after)
+        job._job_state, job._job_reason = JobState(rec.state), rec.reason
+        job.submitted_at, job.started_at, job.ended_at = rec.submitted, rec.started, rec.ended
+        job.set_exception(
+            JobError(
+                f"job {rec.id} ({rec.name}) ended {rec.state}, but its files were deleted by "
+                "cleanup (job.cleanup() or cl.jobs.gc()): its result and logs are gone",
+                job_id=rec.id,
+                state=rec.state,
+                reason=rec.reason,
+            )
+        )
+        _live[rec.id] = job
+        return job
 
     def _restore(
         self,
@@ -487,7 +516,12 @@ class Runtime:
                     self._fail(f.job, JobState.LOST, f"could not download the result: {exc}")
                 return
         resolutions: list[tuple[Job, str, Any]] = []  # (job, "result"|"exception", value)
+        # Jobs cancelled for a failed dependency go last: by then the dependency's own
+        # state (settled in the same poll) is set and the reason can name how it ended.
+        finished = sorted(finished, key=lambda f: f.decision.reason == "dependency failed")
         for f in finished:
+            if f.decision.reason == "dependency failed":
+                f.decision.reason = self.dependency_failure(f.job)
             job = f.job
             data = files.get(job.result_path) if f in reads else None
             if data is not None:

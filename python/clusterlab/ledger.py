@@ -266,11 +266,12 @@ def get(job_id: str) -> JobRecord | None:
     return _row(r) if r else None
 
 
-def items(array_id: str) -> list[tuple[int, str, str]]:
-    """``(index, state, reason)`` of an array's items, in order."""
+def items(array_id: str) -> list[tuple[int, str, str, float | None, float | None]]:
+    """``(index, state, reason, started, ended)`` of an array's items, in order."""
     conn = _connect()
     conn.row_factory = None
     rows = conn.execute(
-        "SELECT idx, state, reason FROM items WHERE array_id=? ORDER BY idx", (array_id,)
+        "SELECT idx, state, reason, started, ended FROM items WHERE array_id=? ORDER BY idx",
+        (array_id,),
     ).fetchall()
-    return [(int(i), str(s), str(r)) for i, s, r in rows]
+    return [(int(i), str(s), str(r), a, b) for i, s, r, a, b in rows]

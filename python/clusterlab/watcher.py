@@ -18,7 +18,6 @@ from .array import ArrayPart
 from .backends.base import Observation, WatchTarget
 from .job import Job
 from .settle import Decision, decide, decide_item, parse_status
-from .states import JobState
 
 if TYPE_CHECKING:
     from .core import Runtime
@@ -172,7 +171,7 @@ class Watcher:
     ) -> bool:
         changed = False
         for task, indices in enumerate(part.task_items):
-            task_obs = obs.tasks.get(task, Observation(None))
+            task_obs = obs.tasks.get(task, Observation(None, obs.reason))
             task_status = parse_status(task_obs.status)
             for index in indices:
                 job = part.jobs[index]
@@ -213,8 +212,6 @@ class Watcher:
     ) -> bool:
         if decision.cancel and target.native_id not in {t.native_id for t in to_cancel}:
             to_cancel.append(target)
-        if decision.state == JobState.CANCELLED and decision.reason == "dependency failed":
-            decision.reason = self.runtime.dependency_failure(job)
         if decision.state.finished:
             # collect() reads the result file (when the runner wrote one) and then sets the
             # final state, so the state never runs ahead of the result.

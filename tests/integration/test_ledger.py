@@ -75,13 +75,13 @@ def test_local_job_still_queued_in_a_dead_kernel_is_lost_with_a_reason() -> None
         """
         import json, time, clusterlab as cl
         f = cl.cluster("one")(lambda x: (time.sleep(2), x)[1])
-        print(json.dumps([f.submit(1).id, f.submit(2).id]), flush=True)
+        print(json.dumps([f.submit(1).id, f.submit(2).id, f.map([3, 4]).id]), flush=True)
         time.sleep(600)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    running_id, queued_id = json.loads(proc.stdout.readline())
+    running_id, queued_id, array_id = json.loads(proc.stdout.readline())
     time.sleep(1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -90,6 +90,40 @@ def test_local_job_still_queued_in_a_dead_kernel_is_lost_with_a_reason() -> None
     with pytest.raises(cl.JobError, match="waiting to start when the kernel that queued it exited"):
         queued.result(timeout=60)
     assert queued.state == cl.JobState.LOST
+    items = cl.job(array_id)
+    assert isinstance(items, cl.ArrayJob)
+    assert items.results(timeout=60, return_exceptions=True)
+    assert all("waiting to start when the kernel" in j.reason for j in items)
+
+
+def test_cancel_from_another_process_stops_a_job_queued_in_a_live_kernel(tmp_path: Path) -> None:
+    cl.profiles.save(cl.Profile(name="one", scheduler="local", max_concurrent=1))
+    script = textwrap.dedent(
+        """
+        import json, time, clusterlab as cl
+        f = cl.cluster("one")(lambda x: (time.sleep(3), x)[1])
+        first, queued = f.submit(1), f.submit(2)
+        print(json.dumps([first.id, queued.id]), flush=True)
+        first.result(timeout=60)
+        try:
+            queued.result(timeout=60)
+            print("ran", flush=True)
+        except BaseException as exc:
+            print(type(exc).__name__, queued.state, flush=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    _, queued_id = json.loads(proc.stdout.readline())
+    queued = cl.job(queued_id)
+    assert queued.cancel()
+    out, _ = proc.communicate(timeout=120)
+    assert out.strip() == "CancelledError CANCELLED"  # the owning kernel never started it
+    assert (
+        "started" not in (Path(queued.job_dir) / "status").read_text()
+        if (Path(queued.job_dir) / "status").exists()
+        else True
+    )
 
 
 def test_reattached_job_can_be_cancelled(any_profile: cl.Profile) -> None:
@@ -189,3 +223,12 @@ def test_cleanup_and_gc_delete_only_finished_job_dirs(any_profile: cl.Profile) -
     assert old.id in cleaned and running.id not in cleaned
     assert not exists(old.job_dir) and exists(running.job_dir)
     running.cancel()
+    # a new process reattaching to a cleaned job is told where its result went
+    out = subprocess.run(
+        [sys.executable, "-c", f"import clusterlab as cl; cl.job({old.id!r}).result()"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert out.returncode == 1 and "files were deleted by cleanup" in out.stderr

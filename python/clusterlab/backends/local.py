@@ -36,6 +36,10 @@ from .base import (
 )
 
 KILL_GRACE_SECONDS = 2.0
+QUEUED_IN_DEAD_KERNEL = (
+    "it was still waiting to start when the kernel that queued it exited (local jobs are "
+    "queued by their kernel); submit it again"
+)
 TASK_VAR = "CLUSTERLAB_TASK"
 
 
@@ -78,11 +82,7 @@ def _orphan_observation(status: bytes | None) -> Observation:
         if record.get("event") == "started" and _alive(int(record.get("pid", 0))):
             return Observation(JobState.RUNNING, status=status)
     if status is None:
-        return Observation(
-            None,
-            "it was still waiting to start when the kernel that queued it exited (local jobs "
-            "are queued by their kernel); submit it again",
-        )
+        return Observation(None, QUEUED_IN_DEAD_KERNEL)
     return Observation(None, status=status)
 
 
@@ -181,11 +181,14 @@ class LocalBackend(Backend):
             self._sem = asyncio.Semaphore(self.slots)
         task = job.tasks[index]
         async with throttle, self._sem:
+            job_dir = Path(spec.job_dir)
+            marked = (job_dir / "cancel").exists() or (job_dir / f"cancel.{index}").exists()
+            if marked:  # cancelled from another process while it waited here
+                task.state, task.reason = JobState.CANCELLED, "cancelled before it started"
             if task.cancel_requested or task.state.finished:
                 return
             suffix = f".{index}" if job.is_array else ""
             env = {**os.environ, TASK_VAR: str(index)} if job.is_array else None
-            job_dir = Path(spec.job_dir)
             with (
                 open(job_dir / f"stdout{suffix}", "ab") as out,
                 open(job_dir / f"stderr{suffix}", "ab") as err,
@@ -258,7 +261,9 @@ class LocalBackend(Backend):
                         i: Observation(task.state, task.reason, task.state.value)
                         for i, task in job.tasks.items()
                     }
-                out[t.native_id] = Observation(None, tasks=task_observations(files, tasks))
+                # tasks with no status file at all: never started (reason for orphans)
+                reason = QUEUED_IN_DEAD_KERNEL if job is None else ""
+                out[t.native_id] = Observation(None, reason, tasks=task_observations(files, tasks))
             elif job is None:
                 out[t.native_id] = _orphan_observation(files.get("status"))
             else:
@@ -272,7 +277,10 @@ class LocalBackend(Backend):
         for target in targets:
             base, _, index = target.native_id.partition("_")
             job = self._jobs.get(base)
-            if job is None:  # started by another process: stop its runner by pid
+            if job is None:  # another process owns it: mark it, and stop its runner if started
+                marker = Path(target.job_dir) / (f"cancel.{index}" if index else "cancel")
+                with contextlib.suppress(OSError):
+                    marker.touch(mode=0o600)
                 _kill_orphans(target.job_dir, index)
                 continue
             for i, task in job.tasks.items():
