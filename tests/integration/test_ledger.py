@@ -119,11 +119,7 @@ def test_cancel_from_another_process_stops_a_job_queued_in_a_live_kernel(tmp_pat
     assert queued.cancel()
     out, _ = proc.communicate(timeout=120)
     assert out.strip() == "CancelledError CANCELLED"  # the owning kernel never started it
-    assert (
-        "started" not in (Path(queued.job_dir) / "status").read_text()
-        if (Path(queued.job_dir) / "status").exists()
-        else True
-    )
+    assert not (Path(queued.job_dir) / "status").exists()  # no runner ever wrote there
 
 
 def test_reattached_job_can_be_cancelled(any_profile: cl.Profile) -> None:
