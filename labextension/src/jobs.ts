@@ -1,0 +1,190 @@
+/**
+ * The job list's state logic: merging pushed events into the ledger rows, filters and
+ * the text shown for elapsed time and array progress. Plain TypeScript, unit-tested.
+ */
+import { IJob, IJobEvent, JOB_STATES } from './protocol';
+
+export const TERMINAL_STATES = new Set([
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+  'LOST'
+]);
+
+export function isTerminal(state: string): boolean {
+  return TERMINAL_STATES.has(state);
+}
+
+/**
+ * Apply a `job.event` batch to the list (returns a new array; rows are replaced, never
+ * mutated). `time` is the kernel's clock for the batch: it fills `started`/`ended` when a
+ * row learns it started or finished before the next `jobs.list` refresh brings the
+ * ledger's own times. Unknown jobs are added at the top (newest first), except array
+ * items (`ARRAY:INDEX`) whose array is listed: arrays report their items as counts.
+ */
+export function mergeEvents(
+  jobs: readonly IJob[],
+  events: readonly IJobEvent[],
+  time: number
+): IJob[] {
+  const byId = new Map<string, number>();
+  jobs.forEach((job, i) => byId.set(job.id, i));
+  const out = jobs.slice();
+  const added: IJob[] = [];
+  for (const event of events) {
+    if (!event || typeof event.id !== 'string') {
+      continue;
+    }
+    const index = byId.get(event.id);
+    if (index === undefined) {
+      const parent = event.id.includes(':') ? event.id.split(':')[0] : null;
+      if (parent !== null && byId.has(parent)) {
+        continue;
+      }
+      const job: IJob = {
+        id: event.id,
+        kind: event.kind,
+        profile: event.profile,
+        name: '',
+        state: event.state,
+        reason: event.reason ?? '',
+        native_id: event.native_id ?? '',
+        submitted: time,
+        started: event.state === 'PENDING' ? null : time,
+        ended: isTerminal(event.state) ? time : null,
+        counts: event.counts,
+        size: event.counts ? sumCounts(event.counts) : 1
+      };
+      byId.set(job.id, out.length + added.length);
+      added.push(job);
+      continue;
+    }
+    const old = index < out.length ? out[index] : added[index - out.length];
+    const next: IJob = {
+      ...old,
+      state: event.state,
+      reason: event.reason ?? old.reason
+    };
+    if (event.native_id) {
+      next.native_id = event.native_id;
+    }
+    if (event.counts) {
+      next.counts = event.counts;
+    }
+    if (event.state !== 'PENDING' && (old.started === null || old.started === undefined)) {
+      next.started = time;
+    }
+    if (isTerminal(event.state) && !old.ended) {
+      next.ended = time;
+    }
+    if (!isTerminal(event.state)) {
+      next.ended = null;
+    }
+    if (index < out.length) {
+      out[index] = next;
+    } else {
+      added[index - out.length] = next;
+    }
+  }
+  return [...added.reverse(), ...out];
+}
+
+/**
+ * A fresh `jobs.list` reply replaces the list; events that arrived while it was in
+ * flight are applied on top, since the ledger read may predate them.
+ */
+export function replaceJobs(
+  fresh: readonly IJob[],
+  eventsSinceRequest: readonly IJobEvent[],
+  time: number
+): IJob[] {
+  return mergeEvents(fresh, eventsSinceRequest, time);
+}
+
+export interface IJobFilter {
+  state?: string;
+  profile?: string;
+}
+
+/** `state` may be a state name or 'active' (PENDING or RUNNING). */
+export function filterJobs(jobs: readonly IJob[], filter: IJobFilter): IJob[] {
+  return jobs.filter(job => {
+    if (filter.profile && job.profile !== filter.profile) {
+      return false;
+    }
+    if (filter.state) {
+      if (filter.state === 'active') {
+        return !isTerminal(job.state);
+      }
+      return job.state === filter.state;
+    }
+    return true;
+  });
+}
+
+/** Seconds the job has been running (or ran), or null before it started. */
+export function elapsedSeconds(job: IJob, now: number): number | null {
+  if (job.started === null || job.started === undefined) {
+    return null;
+  }
+  const end = job.ended ?? now;
+  return Math.max(0, end - job.started);
+}
+
+/** '45s', '12m 03s', '3h 04m', '2d 05h'. */
+export function formatElapsed(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) {
+    return '';
+  }
+  const s = Math.floor(seconds);
+  if (s < 60) {
+    return `${s}s`;
+  }
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 3600) {
+    return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  }
+  if (s < 86400) {
+    return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+  }
+  return `${Math.floor(s / 86400)}d ${pad(Math.floor((s % 86400) / 3600))}h`;
+}
+
+export function sumCounts(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + (Number(b) || 0), 0);
+}
+
+/** Array progress: finished items, total and a per-state text in lifecycle order. */
+export function arrayProgress(job: IJob): {
+  done: number;
+  total: number;
+  text: string;
+} | null {
+  if (job.kind !== 'array' || !job.counts) {
+    return null;
+  }
+  const counts = job.counts;
+  const total = Math.max(job.size ?? 0, sumCounts(counts));
+  let done = 0;
+  for (const [state, n] of Object.entries(counts)) {
+    if (isTerminal(state)) {
+      done += n;
+    }
+  }
+  const order = [...JOB_STATES, ...Object.keys(counts).filter(s => !JOB_STATES.includes(s as any))];
+  const parts = order
+    .filter(state => counts[state])
+    .map(state => `${counts[state]} ${state.toLowerCase()}`);
+  return { done, total, text: `${done}/${total} done` + (parts.length ? ` (${parts.join(', ')})` : '') };
+}
+
+/** Profiles named by jobs and profiles, sorted, for the filter menu. */
+export function profileNames(jobs: readonly IJob[], extra: readonly string[] = []): string[] {
+  return [...new Set([...extra, ...jobs.map(j => j.profile)])].filter(Boolean).sort();
+}
+
+/** The Python a person runs to get a job's result in a notebook. */
+export function resultSnippet(id: string): string {
+  return `import clusterlab as cl\ncl.job(${JSON.stringify(id)}).result()`;
+}

@@ -1,0 +1,473 @@
+/**
+ * The panel's link to a kernel: the active notebook's kernel, or a background python3
+ * kernel the panel starts and owns when no notebook is open. Opens the `clusterlab`
+ * comm, loading the extension silently into a kernel that lacks the comm target, and
+ * reconnects after a restart or a kernel change.
+ */
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { Kernel, KernelMessage, Session } from '@jupyterlab/services';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { COMM_TARGET, IHello, IMessage, PROTOCOL_VERSION } from './protocol';
+import { IRequestOptions, RequestError, RequestTracker } from './requests';
+
+export type LinkStatus =
+  | 'connecting'
+  | 'loading'
+  | 'ready'
+  | 'busy-restarting'
+  | 'error';
+
+const LOAD_CODE = '%load_ext clusterlab';
+/** The background kernel's session path: a reload (or a second tab) reuses its kernel. */
+export const BACKGROUND_PATH = '.clusterlab-panel';
+
+export interface IKernelLinkOptions {
+  sessions: Session.IManager;
+  tracker: INotebookTracker | null;
+  /** Default request timeout, milliseconds. */
+  timeout?: number;
+}
+
+export class KernelLink implements IDisposable {
+  constructor(options: IKernelLinkOptions) {
+    this._sessions = options.sessions;
+    this._tracker = options.tracker;
+    this.timeout = options.timeout ?? 60000;
+    if (this._tracker) {
+      this._tracker.currentChanged.connect(this._onCurrentChanged, this);
+    }
+  }
+
+  /** Milliseconds a request waits for its reply. */
+  timeout: number;
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  /** Changes of status, label or hello. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** Pushed messages (`job.event`, ...) that are not replies to a request. */
+  get pushed(): ISignal<this, IMessage> {
+    return this._pushed;
+  }
+
+  /** Emitted with the new `hello` each time the comm (re)connects. */
+  get connected(): ISignal<this, IHello> {
+    return this._connected;
+  }
+
+  get status(): LinkStatus {
+    return this._status;
+  }
+
+  /** Human text: which kernel, and any error. */
+  get label(): string {
+    return this._label;
+  }
+
+  get detail(): string {
+    return this._detail;
+  }
+
+  get hello(): IHello | null {
+    return this._hello;
+  }
+
+  get kernel(): Kernel.IKernelConnection | null {
+    return this._kernel;
+  }
+
+  /** True when the panel uses its own background kernel. */
+  get isBackground(): boolean {
+    return this._kernel !== null && this._kernel === this._background;
+  }
+
+  /** Pick the kernel to use (the current notebook's, else a background one) and connect. */
+  async start(): Promise<void> {
+    await this._follow();
+  }
+
+  /** Reconnect to the same kernel (after an error). */
+  async reconnect(): Promise<void> {
+    if (this._kernel) {
+      await this._connect(this._kernel);
+    } else {
+      await this._follow();
+    }
+  }
+
+  /** Send a request; resolves with the reply's `data`, rejects with a RequestError. */
+  async request<T = any>(
+    type: string,
+    data: Record<string, unknown> = {},
+    options: IRequestOptions = {}
+  ): Promise<T> {
+    if (this._status !== 'ready' || !this._tracker_) {
+      await this._settled(this.timeout);
+    }
+    if (!this._tracker_) {
+      throw new RequestError(
+        `not connected to a kernel: ${this._detail || this._status}`,
+        {},
+        'disconnected'
+      );
+    }
+    return this._tracker_.request<T>(type, data, {
+      timeout: this.timeout,
+      ...options
+    });
+  }
+
+  /** Resolves when the link is ready or has failed (or after `timeout` ms). */
+  private _settled(timeout: number): Promise<void> {
+    const settled = () => this._status === 'ready' || this._status === 'error';
+    if (settled()) {
+      return Promise.resolve();
+    }
+    return new Promise<void>(resolve => {
+      const done = () => {
+        clearTimeout(timer);
+        this._changed.disconnect(check);
+        resolve();
+      };
+      const check = () => {
+        if (settled() || this._disposed) {
+          done();
+        }
+      };
+      const timer = setTimeout(done, timeout);
+      this._changed.connect(check);
+    });
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    this._closeComm('the panel was closed');
+    if (this._kernel) {
+      this._kernel.statusChanged.disconnect(this._onStatus, this);
+    }
+    if (this._tracker) {
+      this._tracker.currentChanged.disconnect(this._onCurrentChanged, this);
+    }
+    this._watchNotebook(null);
+    // The background session is left running: a reload of the page reuses it.
+    this._backgroundSession?.dispose();
+    Signal.clearData(this);
+  }
+
+  // -- kernel choice ------------------------------------------------------------------------
+
+  private _onCurrentChanged(): void {
+    void this._follow();
+  }
+
+  private _watchNotebook(panel: NotebookPanel | null): void {
+    if (this._watched === panel) {
+      return;
+    }
+    if (this._watched) {
+      this._watched.sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
+    }
+    this._watched = panel;
+    if (panel) {
+      panel.sessionContext.kernelChanged.connect(this._onKernelChanged, this);
+    }
+  }
+
+  private _onKernelChanged(): void {
+    void this._follow();
+  }
+
+  private async _follow(): Promise<void> {
+    if (this._disposed) {
+      return;
+    }
+    const generation = ++this._followGeneration;
+    const panel = this._tracker?.currentWidget ?? null;
+    this._watchNotebook(panel);
+    if (panel) {
+      this._setStatus('connecting', `${panel.context.path}`, 'waiting for the kernel');
+      try {
+        await panel.sessionContext.ready;
+      } catch {
+        // no session: fall through to the background kernel
+      }
+      if (generation !== this._followGeneration || this._disposed) {
+        return;
+      }
+      const kernel = panel.sessionContext.session?.kernel ?? null;
+      if (kernel) {
+        await this._use(kernel, panel.context.path);
+        this._releaseBackground();
+        return;
+      }
+    }
+    // No notebook (or one without a kernel): a background kernel owned by the panel.
+    if (!this._background || this._background.isDisposed) {
+      this._setStatus('connecting', 'background kernel', 'starting python3');
+      try {
+        this._background = await this._startBackground();
+      } catch (err) {
+        this._setStatus(
+          'error',
+          'background kernel',
+          `could not start a python3 kernel: ${(err as Error).message}`
+        );
+        return;
+      }
+    }
+    if (generation !== this._followGeneration || this._disposed || !this._background) {
+      return;
+    }
+    await this._use(this._background, 'background kernel');
+  }
+
+  /** Reuse the panel's session if the server has it (page reload), else start one. */
+  private async _startBackground(): Promise<Kernel.IKernelConnection> {
+    let session: Session.ISessionConnection | null = null;
+    const existing = await this._sessions.findByPath(BACKGROUND_PATH);
+    if (existing && existing.kernel) {
+      session = this._sessions.connectTo({ model: existing });
+    } else {
+      session = await this._sessions.startNew({
+        path: BACKGROUND_PATH,
+        name: 'Clusters panel',
+        type: 'clusterlab',
+        kernel: { name: 'python3' }
+      });
+    }
+    this._backgroundSession = session;
+    if (!session.kernel) {
+      throw new Error('the session has no kernel');
+    }
+    return session.kernel;
+  }
+
+  /** Shut the background kernel down once a notebook's kernel serves the panel. */
+  private _releaseBackground(): void {
+    const bg = this._background;
+    const session = this._backgroundSession;
+    if (bg && bg !== this._kernel) {
+      this._background = null;
+      this._backgroundSession = null;
+      void (session ?? bg).shutdown().catch(() => undefined);
+    }
+  }
+
+  private async _use(kernel: Kernel.IKernelConnection, where: string): Promise<void> {
+    this._where = where;
+    if (kernel === this._kernel && this._status === 'ready') {
+      this._setStatus('ready', this._describe(kernel), '');
+      return;
+    }
+    if (this._kernel && this._kernel !== kernel) {
+      this._kernel.statusChanged.disconnect(this._onStatus, this);
+    }
+    if (this._kernel !== kernel) {
+      kernel.statusChanged.connect(this._onStatus, this);
+    }
+    this._kernel = kernel;
+    await this._connect(kernel);
+  }
+
+  private _describe(kernel: Kernel.IKernelConnection): string {
+    return `${this._where} — ${kernel.name}`;
+  }
+
+  private _onStatus(kernel: Kernel.IKernelConnection, status: KernelMessage.Status): void {
+    if (kernel !== this._kernel) {
+      return;
+    }
+    if (status === 'restarting' || status === 'autorestarting') {
+      this._closeComm('the kernel restarted');
+      this._restarting = true;
+      this._setStatus('busy-restarting', this._describe(kernel), 'kernel restarting');
+    } else if (status === 'dead') {
+      this._closeComm('the kernel died');
+      this._setStatus('error', this._describe(kernel), 'the kernel is dead');
+      if (kernel === this._background) {
+        this._background = null;
+        this._backgroundSession = null;
+      }
+    } else if (this._restarting && (status === 'idle' || status === 'busy')) {
+      this._restarting = false;
+      void this._connect(kernel);
+    }
+  }
+
+  // -- comm ---------------------------------------------------------------------------------
+
+  private async _connect(kernel: Kernel.IKernelConnection): Promise<void> {
+    const generation = ++this._connectGeneration;
+    this._closeComm('reconnecting');
+    const stale = () => generation !== this._connectGeneration || this._disposed;
+    try {
+      this._setStatus('connecting', this._describe(kernel), 'opening the clusterlab comm');
+      await kernel.info;
+      if (stale()) {
+        return;
+      }
+      let hello = await this._openComm(kernel);
+      if (stale()) {
+        return;
+      }
+      if (hello === null) {
+        // The kernel closed the comm: it lacks the target. Load the extension silently.
+        this._setStatus('loading', this._describe(kernel), `running ${LOAD_CODE}`);
+        await this._loadExtension(kernel);
+        if (stale()) {
+          return;
+        }
+        hello = await this._openComm(kernel);
+        if (stale()) {
+          return;
+        }
+        if (hello === null) {
+          throw new Error(
+            `the kernel has no '${COMM_TARGET}' comm target even after ${LOAD_CODE}`
+          );
+        }
+      }
+      if (hello.protocol !== PROTOCOL_VERSION) {
+        throw new Error(
+          `the kernel speaks protocol ${hello.protocol}, the panel ${PROTOCOL_VERSION}: ` +
+            'update clusterlab'
+        );
+      }
+      this._hello = hello;
+      this._setStatus('ready', this._describe(kernel), '');
+      this._connected.emit(hello);
+    } catch (err) {
+      if (!stale()) {
+        this._closeComm((err as Error).message);
+        this._setStatus('error', this._describe(kernel), (err as Error).message);
+      }
+    }
+  }
+
+  /** Open the comm and say hello; null when the kernel closed it (no such target). */
+  private async _openComm(kernel: Kernel.IKernelConnection): Promise<IHello | null> {
+    const comm = kernel.createComm(COMM_TARGET);
+    const tracker = new RequestTracker(data => {
+      if (comm.isDisposed) {
+        throw new Error('the comm is closed');
+      }
+      comm.send(data as any);
+    }, this.timeout);
+    let closed = false;
+    comm.onMsg = msg => {
+      const data = msg.content.data as unknown as IMessage;
+      if (!tracker.handle(data)) {
+        this._pushed.emit(data);
+      }
+    };
+    comm.onClose = () => {
+      closed = true;
+      tracker.rejectAll('the kernel closed the clusterlab comm');
+      if (this._comm === comm) {
+        this._comm = null;
+        this._tracker_ = null;
+        if (this._status === 'ready') {
+          this._setStatus('error', this._label, 'the kernel closed the clusterlab comm');
+        }
+      }
+    };
+    // JupyterLab sends comm messages over a kernel subshell (JEP 91) when the kernel
+    // supports it, so requests are served while a cell runs; open the comm only once
+    // that subshell exists, or the first messages go to the (possibly busy) main shell.
+    const started = (comm as Partial<{ subshellStarted: Promise<void> }>).subshellStarted;
+    if (kernel.supportsSubshells && started) {
+      await Promise.race([
+        started.catch(() => undefined),
+        new Promise(resolve => setTimeout(resolve, 10000))
+      ]);
+    }
+    if (comm.isDisposed) {
+      return null;
+    }
+    comm.open({});
+    try {
+      const hello = await tracker.request<IHello>('hello', {}, { timeout: 30000 });
+      this._comm = comm;
+      this._tracker_ = tracker;
+      return hello;
+    } catch (err) {
+      if (closed || (err instanceof RequestError && err.kind === 'disconnected')) {
+        return null;
+      }
+      if (!comm.isDisposed) {
+        comm.close();
+      }
+      throw err;
+    }
+  }
+
+  private async _loadExtension(kernel: Kernel.IKernelConnection): Promise<void> {
+    const future = kernel.requestExecute({
+      code: LOAD_CODE,
+      silent: true,
+      store_history: false
+    });
+    const reply = await future.done;
+    const content = reply.content as KernelMessage.IExecuteReplyMsg['content'];
+    if (content.status !== 'ok') {
+      const error = content as KernelMessage.IReplyErrorContent;
+      throw new Error(
+        `${LOAD_CODE} failed in this kernel (${error.ename}: ${error.evalue}); ` +
+          'install clusterlab in the kernel\'s environment'
+      );
+    }
+  }
+
+  private _closeComm(reason: string): void {
+    const comm = this._comm;
+    const tracker = this._tracker_;
+    this._comm = null;
+    this._tracker_ = null;
+    tracker?.rejectAll(reason);
+    if (comm && !comm.isDisposed) {
+      try {
+        comm.close();
+      } catch {
+        // the kernel is gone
+      }
+    }
+  }
+
+  private _setStatus(status: LinkStatus, label: string, detail: string): void {
+    this._status = status;
+    this._label = label;
+    this._detail = detail;
+    this._changed.emit();
+  }
+
+  private _disposed = false;
+  private readonly _sessions: Session.IManager;
+  private _backgroundSession: Session.ISessionConnection | null = null;
+  private readonly _tracker: INotebookTracker | null;
+  private _watched: NotebookPanel | null = null;
+  private _kernel: Kernel.IKernelConnection | null = null;
+  private _background: Kernel.IKernelConnection | null = null;
+  private _comm: Kernel.IComm | null = null;
+  private _tracker_: RequestTracker | null = null;
+  private _hello: IHello | null = null;
+  private _status: LinkStatus = 'connecting';
+  private _label = 'no kernel yet';
+  private _detail = '';
+  private _where = '';
+  private _restarting = false;
+  private _followGeneration = 0;
+  private _connectGeneration = 0;
+  private readonly _changed = new Signal<this, void>(this);
+  private readonly _pushed = new Signal<this, IMessage>(this);
+  private readonly _connected = new Signal<this, IHello>(this);
+}

@@ -1,0 +1,261 @@
+/**
+ * The panel's shared state: the kernel link, the profile list and the job list, kept
+ * fresh by pushed `job.event` batches and a slow lumino Poll (backoff on failure,
+ * standby when hidden). Views subscribe to `changed` and read from here.
+ */
+import { Poll } from '@lumino/polling';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { IJobFilter, isTerminal, mergeEvents, replaceJobs } from './jobs';
+import { KernelLink } from './kernel';
+import {
+  ICheckLine,
+  ICheckReport,
+  IHello,
+  IJob,
+  IJobEvent,
+  IJobEventBatch,
+  IJobLogs,
+  IMessage,
+  IProfileItem,
+  Profile
+} from './protocol';
+
+export interface IPanelSettings {
+  /** Seconds between job-list refreshes (events keep it live in between). */
+  pollInterval: number;
+  /** Longest interval after repeated failures (backoff), seconds. */
+  maxPollInterval: number;
+  /** Profile for "Insert %%cluster cell" when the panel has none selected. */
+  defaultProfile: string;
+  /** Seconds a request waits for the kernel's reply. */
+  requestTimeout: number;
+}
+
+export const DEFAULT_SETTINGS: IPanelSettings = {
+  pollInterval: 15,
+  maxPollInterval: 300,
+  defaultProfile: '',
+  requestTimeout: 60
+};
+
+export class PanelModel {
+  constructor(readonly link: KernelLink) {
+    link.pushed.connect(this._onPushed, this);
+    link.connected.connect(this._onConnected, this);
+    link.changed.connect(() => this._changed.emit('link'), this);
+    this._poll = new Poll({
+      auto: false,
+      factory: () => this.refreshJobs(),
+      frequency: {
+        interval: DEFAULT_SETTINGS.pollInterval * 1000,
+        backoff: true,
+        max: DEFAULT_SETTINGS.maxPollInterval * 1000
+      },
+      name: 'clusterlab:jobs',
+      standby: 'when-hidden'
+    });
+  }
+
+  /** 'link' | 'profiles' | 'jobs' | 'settings': what changed. */
+  get changed(): ISignal<this, string> {
+    return this._changed;
+  }
+
+  get hello(): IHello | null {
+    return this.link.hello;
+  }
+
+  get profiles(): IProfileItem[] {
+    return this._profiles;
+  }
+
+  get jobs(): IJob[] {
+    return this._jobs;
+  }
+
+  get jobsTotal(): number {
+    return this._jobsTotal;
+  }
+
+  get jobsError(): string {
+    return this._jobsError;
+  }
+
+  get settings(): IPanelSettings {
+    return this._settings;
+  }
+
+  /** The profile selected in the panel (used by "Insert %%cluster cell"). */
+  get selectedProfile(): string | null {
+    return this._selected;
+  }
+
+  set selectedProfile(name: string | null) {
+    if (name !== this._selected) {
+      this._selected = name;
+      this._changed.emit('selection');
+    }
+  }
+
+  filter: IJobFilter = {};
+
+  setFilter(filter: IJobFilter): void {
+    this.filter = filter;
+    this._changed.emit('jobs');
+  }
+
+  /** The profile a new `%%cluster` cell should name. */
+  profileForCell(): string {
+    return (
+      this._selected ||
+      this._settings.defaultProfile ||
+      this.hello?.default_profile ||
+      'local'
+    );
+  }
+
+  updateSettings(settings: Partial<IPanelSettings>): void {
+    this._settings = { ...this._settings, ...settings };
+    const min = Math.max(1, this._settings.pollInterval);
+    const max = Math.max(min, this._settings.maxPollInterval);
+    this.link.timeout = this._settings.requestTimeout * 1000;
+    this._poll.frequency = { interval: min * 1000, backoff: true, max: max * 1000 };
+    this._changed.emit('settings');
+  }
+
+  /** Start polling (the first tick is after the first connection). */
+  start(): void {
+    void this.link.start();
+  }
+
+  async refresh(): Promise<void> {
+    await Promise.all([this.refreshProfiles(), this.refreshJobs()]);
+  }
+
+  async refreshProfiles(): Promise<void> {
+    try {
+      const data = await this.link.request<{ profiles: IProfileItem[] }>('profiles.list');
+      this._profiles = data.profiles;
+      this._profilesError = '';
+    } catch (err) {
+      this._profilesError = (err as Error).message;
+    }
+    this._changed.emit('profiles');
+  }
+
+  get profilesError(): string {
+    return this._profilesError;
+  }
+
+  async refreshJobs(): Promise<void> {
+    const events: IJobEvent[] = [];
+    this._inflight.push(events);
+    try {
+      const data = await this.link.request<{ jobs: IJob[]; total: number }>('jobs.list', {
+        limit: 500
+      });
+      this._jobs = replaceJobs(data.jobs, events, Date.now() / 1000);
+      this._jobsTotal = data.total;
+      this._jobsError = '';
+      this._changed.emit('jobs');
+    } catch (err) {
+      this._jobsError = (err as Error).message;
+      this._changed.emit('jobs');
+      throw err; // the Poll backs off
+    } finally {
+      this._inflight = this._inflight.filter(e => e !== events);
+    }
+  }
+
+  validate(profile: Profile): Promise<{ valid: boolean; errors: Record<string, string> }> {
+    return this.link.request('profiles.validate', { profile }, { timeout: 15000 });
+  }
+
+  async save(profile: Profile, original: string | null): Promise<Profile> {
+    const data = await this.link.request<{ profile: Profile }>('profiles.save', {
+      profile,
+      original
+    });
+    await this.refreshProfiles();
+    return data.profile;
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.link.request('profiles.delete', { name });
+    if (this._selected === name) {
+      this._selected = null;
+    }
+    await this.refreshProfiles();
+  }
+
+  /** Test a profile (saved name or unsaved fields); `onLine` sees each step as it comes. */
+  check(
+    target: { name: string } | { profile: Profile },
+    onLine: (line: ICheckLine) => void
+  ): Promise<{ report: ICheckReport }> {
+    return this.link.request('profiles.check', target, {
+      timeout: 0, // a check has its own connect timeouts; it always replies
+      onProgress: message => {
+        if (message.type === 'check.line') {
+          onLine(message.data.line as ICheckLine);
+        }
+      }
+    });
+  }
+
+  async cancel(id: string): Promise<void> {
+    const data = await this.link.request<{ id: string; state: string }>('job.cancel', { id });
+    const now = Date.now() / 1000;
+    this._jobs = this._jobs.map(job =>
+      job.id === id
+        ? { ...job, state: data.state, ended: isTerminal(data.state) ? now : job.ended }
+        : job
+    );
+    this._changed.emit('jobs');
+  }
+
+  logs(id: string, stream: 'stdout' | 'stderr'): Promise<IJobLogs> {
+    return this.link.request('job.logs', { id, stream });
+  }
+
+  get activeJobs(): number {
+    return this._jobs.filter(j => !isTerminal(j.state)).length;
+  }
+
+  dispose(): void {
+    this._poll.dispose();
+    this.link.dispose();
+    Signal.clearData(this);
+  }
+
+  private _onConnected(_: KernelLink, hello: IHello): void {
+    void hello;
+    void this.refresh();
+    void this._poll.start(); // no-op when already running
+  }
+
+  private _onPushed(_: KernelLink, message: IMessage): void {
+    if (message.type !== 'job.event' || !message.data) {
+      return;
+    }
+    const batch = message.data as IJobEventBatch;
+    const events = Array.isArray(batch.events) ? batch.events : [];
+    for (const pending of this._inflight) {
+      pending.push(...events);
+    }
+    this._jobs = mergeEvents(this._jobs, events, batch.time ?? Date.now() / 1000);
+    this._changed.emit('jobs');
+  }
+
+  private _settings: IPanelSettings = { ...DEFAULT_SETTINGS };
+  private _profiles: IProfileItem[] = [];
+  private _profilesError = '';
+  private _jobs: IJob[] = [];
+  private _jobsTotal = 0;
+  private _jobsError = '';
+  private _selected: string | null = null;
+  private _inflight: IJobEvent[][] = [];
+  private readonly _poll: Poll;
+  private readonly _changed = new Signal<this, string>(this);
+}

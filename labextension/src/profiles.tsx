@@ -1,0 +1,541 @@
+/**
+ * Profiles view: the saved profiles (built-in `local` first) and a form generated from
+ * the schema the kernel sends, with a tooltip on every field, validation as you type,
+ * Save / Delete / Duplicate and Test connection.
+ */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import {
+  FieldErrors,
+  FormValues,
+  debounce,
+  duplicateName,
+  fromFormValues,
+  mapErrors,
+  newProfileValues,
+  toFormValues,
+  tooltipText,
+  visibleErrors,
+  visibleFields
+} from './form';
+import { PanelModel } from './model';
+import { ICheckLine, IFieldSchema, IProfileItem } from './protocol';
+import { RequestError } from './requests';
+
+/** What the form edits: a saved profile, or a new/duplicated one (`original` null). */
+interface IEditing {
+  key: number;
+  values: FormValues;
+  original: string | null;
+  builtin: boolean;
+  status?: string;
+}
+
+export function ProfilesView(props: { model: PanelModel }): JSX.Element {
+  const { model } = props;
+  const hello = model.hello;
+  const [editing, setEditing] = React.useState<IEditing | null>(null);
+  const keyRef = React.useRef(0);
+
+  const open = React.useCallback(
+    (values: FormValues, original: string | null, builtin: boolean, status = '') => {
+      setEditing({ key: ++keyRef.current, values, original, builtin, status });
+    },
+    []
+  );
+
+  const select = (item: IProfileItem) => {
+    if (!hello) {
+      return;
+    }
+    model.selectedProfile = item.name;
+    open(toFormValues(hello.schema, item), item.name, !!item.builtin);
+  };
+
+  // Keep the form on the selected profile when the list reloads (e.g. after a save).
+  React.useEffect(() => {
+    if (!hello || !editing || editing.original === null) {
+      return;
+    }
+    if (!model.profiles.some(p => p.name === editing.original)) {
+      setEditing(null);
+    }
+  }, [model.profiles]);
+
+  if (!hello) {
+    return (
+      <div className="jp-clusterlab-empty">
+        Connecting to a kernel… Profiles appear when the kernel answers.
+      </div>
+    );
+  }
+
+  return (
+    <div className="jp-clusterlab-profiles">
+      <div className="jp-clusterlab-row">
+        <ul className="jp-clusterlab-profileList" aria-label="Saved profiles">
+          {model.profiles.map(item => (
+            <li key={item.name}>
+              <button
+                className={
+                  'jp-clusterlab-profileItem' +
+                  (editing?.original === item.name ? ' jp-mod-selected' : '')
+                }
+                aria-pressed={editing?.original === item.name}
+                data-profile={item.name}
+                title={`Edit profile '${item.name}' (${String(item.scheduler)})`}
+                onClick={() => select(item)}
+              >
+                <span className="jp-clusterlab-profileName">{item.name}</span>
+                <span className="jp-clusterlab-profileKind">
+                  {String(item.scheduler)}
+                  {item.host ? ` · ${String(item.host)}` : ''}
+                  {item.builtin ? ' · built-in' : ''}
+                </span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      </div>
+      {model.profilesError && (
+        <div className="jp-clusterlab-error" role="alert">
+          {model.profilesError}
+        </div>
+      )}
+      <div className="jp-clusterlab-row">
+        <button
+          className="jp-clusterlab-button"
+          onClick={() => {
+            model.selectedProfile = null;
+            open(newProfileValues(hello.schema), null, false);
+          }}
+        >
+          New profile
+        </button>
+      </div>
+      {editing && (
+        <ProfileForm
+          key={editing.key}
+          model={model}
+          schema={hello.schema}
+          schedulers={hello.schedulers}
+          editing={editing}
+          onDuplicate={values =>
+            open(
+              {
+                ...values,
+                name: duplicateName(
+                  String(values.name),
+                  model.profiles.map(p => p.name)
+                )
+              },
+              null,
+              false
+            )
+          }
+          onSaved={(values, name) => {
+            model.selectedProfile = name;
+            open(values, name, name === 'local', `Saved '${name}'.`);
+          }}
+          onDeleted={() => setEditing(null)}
+        />
+      )}
+    </div>
+  );
+}
+
+interface IFormProps {
+  model: PanelModel;
+  schema: IFieldSchema[];
+  schedulers: string[];
+  editing: IEditing;
+  onDuplicate: (values: FormValues) => void;
+  onSaved: (values: FormValues, name: string) => void;
+  onDeleted: () => void;
+}
+
+type CheckState = {
+  running: boolean;
+  lines: ICheckLine[];
+  result: '' | 'ok' | 'fail';
+  error: string;
+};
+
+function ProfileForm(props: IFormProps): JSX.Element {
+  const { model, schema, editing } = props;
+  const [values, setValues] = React.useState<FormValues>(editing.values);
+  const [errors, setErrors] = React.useState<FieldErrors>({});
+  const [touched, setTouched] = React.useState<Set<string>>(new Set());
+  const [showAll, setShowAll] = React.useState(false);
+  const [general, setGeneral] = React.useState<string[]>([]);
+  const [status, setStatus] = React.useState(editing.status ?? '');
+  const [busy, setBusy] = React.useState(false);
+  const [check, setCheck] = React.useState<CheckState>({
+    running: false,
+    lines: [],
+    result: '',
+    error: ''
+  });
+  const seq = React.useRef(0);
+  const mounted = React.useRef(true);
+  React.useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+
+  const scheduler = String(values.scheduler ?? '');
+  const fields = visibleFields(schema, scheduler);
+
+  const runValidate = React.useMemo(
+    () =>
+      debounce((current: FormValues) => {
+        const { profile, errors: local } = fromFormValues(schema, current);
+        const mine = ++seq.current;
+        model
+          .validate(profile)
+          .then(result => {
+            if (!mounted.current || mine !== seq.current) {
+              return;
+            }
+            const mapped = mapErrors(schema, String(current.scheduler), result.errors);
+            setErrors({ ...mapped.fields, ...local });
+            setGeneral(mapped.general);
+          })
+          .catch(() => undefined); // validation is advisory; Save reports for real
+      }, 350),
+    [schema, model]
+  );
+  React.useEffect(() => () => runValidate.cancel(), [runValidate]);
+
+  const change = (name: string, value: string | boolean) => {
+    const next = { ...values, [name]: value };
+    setValues(next);
+    setTouched(prev => new Set(prev).add(name));
+    setStatus('');
+    runValidate(next);
+  };
+
+  const save = async () => {
+    runValidate.cancel();
+    seq.current++;
+    const { profile, errors: local } = fromFormValues(schema, values);
+    setShowAll(true);
+    if (Object.keys(local).length) {
+      setErrors(local);
+      setStatus('Not saved: fix the fields marked in red.');
+      return;
+    }
+    setBusy(true);
+    try {
+      const saved = await model.save(profile, editing.original);
+      if (!mounted.current) {
+        return;
+      }
+      props.onSaved(toFormValues(schema, saved), saved.name);
+    } catch (err) {
+      if (!mounted.current) {
+        return;
+      }
+      const fieldsErr = err instanceof RequestError ? err.fields : {};
+      const mapped = mapErrors(schema, scheduler, fieldsErr);
+      setErrors(mapped.fields);
+      setGeneral(
+        Object.keys(fieldsErr).length ? mapped.general : [(err as Error).message]
+      );
+      setStatus('Not saved: fix the fields marked in red.');
+    } finally {
+      if (mounted.current) {
+        setBusy(false);
+      }
+    }
+  };
+
+  const remove = async () => {
+    const name = editing.original;
+    if (!name) {
+      return;
+    }
+    const answer = await showDialog({
+      title: 'Delete profile',
+      body: `Delete the profile '${name}'? Jobs already submitted keep running.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    try {
+      await model.remove(name);
+      props.onDeleted();
+    } catch (err) {
+      setGeneral([(err as Error).message]);
+    }
+  };
+
+  const testConnection = async () => {
+    const { profile, errors: local } = fromFormValues(schema, values);
+    if (Object.keys(local).length) {
+      setShowAll(true);
+      setErrors(local);
+      return;
+    }
+    setCheck({ running: true, lines: [], result: '', error: '' });
+    try {
+      const { report } = await model.check({ profile }, line => {
+        if (mounted.current) {
+          setCheck(prev => ({ ...prev, lines: [...prev.lines, line] }));
+        }
+      });
+      if (mounted.current) {
+        setCheck({
+          running: false,
+          lines: report.lines,
+          result: report.ok ? 'ok' : 'fail',
+          error: ''
+        });
+      }
+    } catch (err) {
+      if (!mounted.current) {
+        return;
+      }
+      const fieldsErr = err instanceof RequestError ? err.fields : {};
+      if (Object.keys(fieldsErr).length) {
+        setShowAll(true);
+        setErrors(mapErrors(schema, scheduler, fieldsErr).fields);
+      }
+      setCheck(prev => ({ ...prev, running: false, result: 'fail', error: (err as Error).message }));
+    }
+  };
+
+  const shown = visibleErrors(errors, touched, showAll);
+  const title =
+    editing.original === null ? 'New profile' : `Profile '${editing.original}'`;
+
+  return (
+    <form
+      className="jp-clusterlab-form"
+      aria-label={title}
+      onSubmit={e => {
+        e.preventDefault();
+        void save();
+      }}
+    >
+      <h3 className="jp-clusterlab-formTitle">{title}</h3>
+      {general.length > 0 && (
+        <div className="jp-clusterlab-error" role="alert">
+          {general.map(g => (
+            <div key={g}>{g}</div>
+          ))}
+        </div>
+      )}
+      {fields.map(field => (
+        <Field
+          key={field.name}
+          field={field}
+          value={values[field.name]}
+          error={shown[field.name]}
+          choices={field.name === 'scheduler' ? props.schedulers : field.choices}
+          readOnly={editing.builtin && field.name === 'name'}
+          onChange={value => change(field.name, value)}
+        />
+      ))}
+      <div className="jp-clusterlab-actions">
+        <button type="submit" className="jp-clusterlab-button jp-mod-accept" disabled={busy}>
+          Save
+        </button>
+        <button
+          type="button"
+          className="jp-clusterlab-button"
+          onClick={() => props.onDuplicate(values)}
+        >
+          Duplicate
+        </button>
+        <button
+          type="button"
+          className="jp-clusterlab-button jp-mod-warn"
+          disabled={editing.original === null || editing.builtin}
+          title={editing.builtin ? 'The built-in profile cannot be deleted' : undefined}
+          onClick={() => void remove()}
+        >
+          Delete
+        </button>
+        <button
+          type="button"
+          className="jp-clusterlab-button"
+          disabled={check.running}
+          onClick={() => void testConnection()}
+        >
+          {check.running ? 'Testing…' : 'Test connection'}
+        </button>
+      </div>
+      {status && (
+        <div className="jp-clusterlab-status" role="status">
+          {status}
+        </div>
+      )}
+      {(check.running || check.lines.length > 0 || check.error) && (
+        <CheckView check={check} />
+      )}
+    </form>
+  );
+}
+
+function CheckView(props: { check: CheckState }): JSX.Element {
+  const { check } = props;
+  return (
+    <div className="jp-clusterlab-check" aria-live="polite">
+      <ul className="jp-clusterlab-checkLines" aria-label="Connection test">
+        {check.lines.map((line, i) => (
+          <li
+            key={i}
+            className={'jp-clusterlab-checkLine ' + (line.ok ? 'jp-mod-ok' : 'jp-mod-fail')}
+            data-check={line.name}
+            data-ok={String(line.ok)}
+          >
+            <span className="jp-clusterlab-checkMark" aria-hidden="true">
+              {line.ok ? '✓' : '✗'}
+            </span>
+            <span className="jp-clusterlab-checkName">{line.name}</span>
+            <span className="jp-clusterlab-sr">{line.ok ? ' passed: ' : ' failed: '}</span>
+            <span className="jp-clusterlab-checkDetail">{line.detail}</span>
+          </li>
+        ))}
+      </ul>
+      {check.running && <div className="jp-clusterlab-muted">Testing…</div>}
+      {check.error && (
+        <div className="jp-clusterlab-error" role="alert">
+          {check.error}
+        </div>
+      )}
+      {check.result && !check.running && (
+        <div
+          className={
+            'jp-clusterlab-checkResult ' +
+            (check.result === 'ok' ? 'jp-mod-ok' : 'jp-mod-fail')
+          }
+          role="status"
+        >
+          {check.result === 'ok'
+            ? 'All checks passed: this profile can run jobs.'
+            : 'Some checks failed: see the red lines.'}
+        </div>
+      )}
+    </div>
+  );
+}
+
+interface IFieldProps {
+  field: IFieldSchema;
+  value: string | boolean | undefined;
+  error?: string;
+  choices: string[] | null;
+  readOnly: boolean;
+  onChange: (value: string | boolean) => void;
+}
+
+/** One field: label, help icon with the tooltip (title + accessible description), input. */
+function Field(props: IFieldProps): JSX.Element {
+  const { field, value, error, choices } = props;
+  const id = `clusterlab-field-${field.name}`;
+  const helpId = `${id}-help`;
+  const errorId = `${id}-error`;
+  const tip = tooltipText(field);
+  const describedBy = error ? `${helpId} ${errorId}` : helpId;
+  const common = {
+    id,
+    name: field.name,
+    title: tip,
+    'aria-describedby': describedBy,
+    'aria-invalid': error ? true : undefined,
+    className: 'jp-clusterlab-input' + (error ? ' jp-mod-invalid' : '')
+  };
+  let input: JSX.Element;
+  switch (field.type) {
+    case 'bool':
+      input = (
+        <input
+          {...common}
+          type="checkbox"
+          className="jp-clusterlab-checkbox"
+          checked={value === true}
+          onChange={e => props.onChange(e.target.checked)}
+        />
+      );
+      break;
+    case 'choice':
+      input = (
+        <select
+          {...common}
+          value={String(value ?? '')}
+          onChange={e => props.onChange(e.target.value)}
+        >
+          {(choices ?? []).map(c => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+      );
+      break;
+    case 'lines':
+    case 'resources':
+      input = (
+        <textarea
+          {...common}
+          rows={field.type === 'resources' ? 3 : 2}
+          placeholder={
+            field.type === 'resources' ? 'cores = 4\nmemory = 8GB\ntime = 1:00:00' : field.example
+          }
+          value={String(value ?? '')}
+          onChange={e => props.onChange(e.target.value)}
+        />
+      );
+      break;
+    default:
+      input = (
+        <input
+          {...common}
+          type="text"
+          inputMode={field.type === 'int' ? 'numeric' : field.type === 'float' ? 'decimal' : undefined}
+          placeholder={field.example}
+          readOnly={props.readOnly}
+          spellCheck={false}
+          autoComplete="off"
+          value={String(value ?? '')}
+          onChange={e => props.onChange(e.target.value)}
+        />
+      );
+  }
+  return (
+    <div
+      className={'jp-clusterlab-field' + (field.type === 'bool' ? ' jp-mod-bool' : '')}
+      data-field={field.name}
+    >
+      <div className="jp-clusterlab-labelRow">
+        <label htmlFor={id} className="jp-clusterlab-label">
+          {field.label}
+        </label>
+        <span
+          className="jp-clusterlab-help"
+          tabIndex={0}
+          title={tip}
+          aria-label={`Help: ${field.label}`}
+          role="button"
+        >
+          <span aria-hidden="true">?</span>
+          <span id={helpId} className="jp-clusterlab-tip" role="tooltip">
+            {tip}
+          </span>
+        </span>
+      </div>
+      {input}
+      {error && (
+        <div id={errorId} className="jp-clusterlab-fieldError" role="alert">
+          {error}
+        </div>
+      )}
+    </div>
+  );
+}

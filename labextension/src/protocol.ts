@@ -1,0 +1,133 @@
+/**
+ * Types of the `clusterlab` comm protocol, version 1 (kernel side:
+ * python/clusterlab/comm.py; reference: docs/lab.md).
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const COMM_TARGET = 'clusterlab';
+
+/** A request the panel sends. */
+export interface IRequest {
+  v: number;
+  type: string;
+  id: string;
+  data: Record<string, unknown>;
+}
+
+/** Error part of an `ok: false` reply. */
+export interface IReplyError {
+  message: string;
+  fields?: Record<string, string>;
+}
+
+/** Any message from the kernel: a reply (`<type>.reply`, with `id`) or a push (`id` null). */
+export interface IMessage {
+  v: number;
+  type: string;
+  id: string | null;
+  ok?: boolean;
+  data?: any;
+  error?: IReplyError;
+}
+
+export type FieldType =
+  | 'text'
+  | 'choice'
+  | 'int'
+  | 'float'
+  | 'bool'
+  | 'lines'
+  | 'resources';
+
+/** One profile field as the kernel's `hello` reply describes it. */
+export interface IFieldSchema {
+  name: string;
+  type: FieldType;
+  default: unknown;
+  label: string;
+  tooltip: string;
+  example: string;
+  kinds: string[];
+  choices: string[] | null;
+}
+
+export interface IHello {
+  protocol: number;
+  version: string;
+  schema: IFieldSchema[];
+  schedulers: string[];
+  default_profile: string;
+}
+
+export type Profile = Record<string, unknown> & { name: string };
+
+export interface IProfileItem extends Profile {
+  builtin?: boolean;
+}
+
+export const JOB_STATES = [
+  'PENDING',
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+  'LOST'
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** A ledger row (`jobs.list`). Times are seconds since the epoch. */
+export interface IJob {
+  id: string;
+  kind: 'job' | 'array' | string;
+  profile: string;
+  name: string;
+  native_id?: string;
+  job_dir?: string;
+  state: string;
+  reason: string;
+  submitted?: number;
+  started?: number | null;
+  ended?: number | null;
+  size?: number;
+  counts?: Record<string, number>;
+  elapsed?: number | null;
+  [key: string]: unknown;
+}
+
+/** One entry of a pushed `job.event` batch. */
+export interface IJobEvent {
+  id: string;
+  profile: string;
+  kind: 'job' | 'array' | string;
+  state: string;
+  reason: string;
+  native_id?: string;
+  counts?: Record<string, number>;
+}
+
+export interface IJobEventBatch {
+  events: IJobEvent[];
+  time: number;
+}
+
+/** One step of `profiles.check`, pushed as `check.line` while it runs. */
+export interface ICheckLine {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ICheckReport {
+  profile: string;
+  ok: boolean;
+  lines: ICheckLine[];
+}
+
+export interface IJobLogs {
+  id: string;
+  stream: 'stdout' | 'stderr';
+  text: string;
+  truncated: boolean;
+  state: string;
+}
