@@ -1,0 +1,331 @@
+/**
+ * The Clusters sidebar in a real JupyterLab, against the real SLURM + sshd sandbox
+ * (scripts/ui-test.sh starts it and sets CLUSTERLAB_SANDBOX_JSON and SLURM_CONF).
+ * Tests run in order in one worker and share the profile store of the server.
+ */
+import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import { Locator } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
+
+test.describe.configure({ mode: 'serial' });
+
+interface ISandbox {
+  ssh_host: string;
+  ssh_port: number;
+  ssh_user: string;
+  ssh_key: string;
+  known_hosts: string;
+  remote_python: string;
+}
+
+function sandbox(): ISandbox {
+  const file = process.env.CLUSTERLAB_SANDBOX_JSON;
+  if (!file) {
+    throw new Error('CLUSTERLAB_SANDBOX_JSON is not set: run scripts/ui-test.sh');
+  }
+  return JSON.parse(fs.readFileSync(file, 'utf-8'));
+}
+
+const PROFILE = 'sbssh';
+const IMAGES = process.env.CLUSTERLAB_DOCS_IMAGES ?? path.join(__dirname, '..', '..', 'docs', 'images');
+
+async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
+  const tab = page.locator('.jp-SideBar [data-id="clusterlab-sidebar"]');
+  await tab.waitFor();
+  const panel = page.locator('#clusterlab-sidebar');
+  if (!(await panel.isVisible())) {
+    await tab.click();
+  }
+  await expect(panel).toBeVisible();
+  return panel;
+}
+
+async function waitReady(panel: Locator, label?: RegExp): Promise<void> {
+  const bar = panel.locator('.jp-clusterlab-kernel');
+  await expect(bar).toHaveAttribute('data-status', 'ready', { timeout: 90000 });
+  if (label) {
+    await expect(bar).toContainText(label, { timeout: 90000 });
+  }
+}
+
+async function field(panel: Locator, name: string): Promise<Locator> {
+  return panel.locator(`#clusterlab-field-${name}`);
+}
+
+async function fill(panel: Locator, name: string, value: string): Promise<void> {
+  const input = await field(panel, name);
+  await input.fill(value);
+}
+
+/** Fill the form for a SLURM-over-SSH profile reaching the sandbox, and save it. */
+async function createSshProfile(panel: Locator): Promise<void> {
+  const info = sandbox();
+  await panel.getByRole('button', { name: 'New profile' }).click();
+  await (await field(panel, 'scheduler')).selectOption('slurm');
+  await fill(panel, 'name', PROFILE);
+  await fill(panel, 'host', info.ssh_host);
+  await fill(panel, 'port', String(info.ssh_port));
+  await fill(panel, 'user', info.ssh_user);
+  await fill(panel, 'key_file', info.ssh_key);
+  await fill(panel, 'known_hosts', info.known_hosts);
+  await fill(panel, 'python', info.remote_python);
+  await fill(panel, 'poll_interval', '1');
+  await panel.getByRole('button', { name: 'Save' }).click();
+  await expect(panel.getByRole('status').filter({ hasText: `Saved '${PROFILE}'` })).toBeVisible();
+  await expect(panel.locator(`.jp-clusterlab-profileItem[data-profile="${PROFILE}"]`)).toBeVisible();
+}
+
+/** Tests that run jobs need the profile; create it when run on their own (-g). */
+async function ensureProfile(panel: Locator): Promise<void> {
+  const item = panel.locator(`.jp-clusterlab-profileItem[data-profile="${PROFILE}"]`);
+  await expect(panel.locator('.jp-clusterlab-profileItem').first()).toBeVisible();
+  if ((await item.count()) === 0) {
+    await createSshProfile(panel);
+  }
+}
+
+function notebook(cells: string[]): string {
+  return JSON.stringify({
+    cells: cells.map(source => ({
+      cell_type: 'code',
+      execution_count: null,
+      metadata: {},
+      outputs: [],
+      source
+    })),
+    metadata: {
+      kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' }
+    },
+    nbformat: 4,
+    nbformat_minor: 5
+  });
+}
+
+/** Run a cell without waiting for it (a %%cluster cell blocks until its job ends). */
+async function startCell(page: IJupyterLabPageFixture, index: number): Promise<void> {
+  await page.notebook.selectCells(index);
+  await page.keyboard.press('Control+Enter');
+}
+
+test('the sidebar opens on a background kernel and lists the built-in profile', async ({
+  page
+}) => {
+  const panel = await openPanel(page);
+  await waitReady(panel, /background kernel/);
+  const items = panel.locator('.jp-clusterlab-profileItem');
+  await expect(items.first()).toHaveAttribute('data-profile', 'local');
+  await expect(panel.getByText('No jobs yet')).toBeVisible();
+});
+
+test('every field has a tooltip (title and accessible description); fields follow the scheduler', async ({
+  page
+}) => {
+  const panel = await openPanel(page);
+  await waitReady(panel);
+  await panel.getByRole('button', { name: 'New profile' }).click();
+  const name = await field(panel, 'name');
+  await expect(name).toHaveAttribute('title', /A short name you pick.*Example: hpc/);
+  await expect(name).toHaveAccessibleDescription(/A short name you pick/);
+  // Hovering the help icon shows the text.
+  const help = panel.locator('[data-field="name"] .jp-clusterlab-help');
+  await help.hover();
+  await expect(help.locator('.jp-clusterlab-tip')).toBeVisible();
+  await expect(help.locator('.jp-clusterlab-tip')).toContainText('%%cluster NAME');
+  // Every shown field carries its tooltip.
+  for (const input of await panel.locator('.jp-clusterlab-form [id^="clusterlab-field-"]').all()) {
+    const id = await input.getAttribute('id');
+    if (id?.endsWith('-help') || id?.endsWith('-error')) {
+      continue;
+    }
+    expect(await input.getAttribute('title'), `${id} has a tooltip`).toBeTruthy();
+  }
+  // Kind-specific fields: SSH fields only for slurm, "Jobs at once" only for local.
+  await expect(panel.locator('[data-field="host"]')).toHaveCount(0);
+  await expect(panel.locator('[data-field="max_concurrent"]')).toHaveCount(1);
+  await (await field(panel, 'scheduler')).selectOption('slurm');
+  await expect(panel.locator('[data-field="host"]')).toHaveCount(1);
+  await expect(panel.locator('[data-field="max_concurrent"]')).toHaveCount(0);
+  const host = await field(panel, 'host');
+  await expect(host).toHaveAccessibleDescription(/login node/);
+});
+
+test('invalid input shows the field error and saves nothing', async ({ page }) => {
+  const panel = await openPanel(page);
+  await waitReady(panel);
+  await panel.getByRole('button', { name: 'New profile' }).click();
+  await (await field(panel, 'scheduler')).selectOption('slurm');
+  await fill(panel, 'name', 'bad name!');
+  await fill(panel, 'port', '70000');
+  // Validation as you type (debounced profiles.validate).
+  await expect(panel.locator('#clusterlab-field-port-error')).toContainText('1 to 65535');
+  await expect(panel.locator('#clusterlab-field-name-error')).toContainText('letters, digits');
+  await expect(await field(panel, 'port')).toHaveAttribute('aria-invalid', 'true');
+  await panel.getByRole('button', { name: 'Save' }).click();
+  await expect(panel.getByRole('status').filter({ hasText: 'Not saved' })).toBeVisible();
+  await expect(panel.locator('#clusterlab-field-port-error')).toContainText('1 to 65535');
+  // Nothing was stored: the list (re-read from the kernel) still has only 'local'.
+  await page.evaluate(() => window.jupyterapp.commands.execute('clusterlab:refresh'));
+  await expect(panel.locator('.jp-clusterlab-profileItem')).toHaveCount(1);
+});
+
+test('a SLURM-over-SSH profile for the sandbox saves and tests all green', async ({
+  page
+}) => {
+  const panel = await openPanel(page);
+  await waitReady(panel);
+  await createSshProfile(panel);
+
+  await panel.getByRole('button', { name: 'Test connection' }).click();
+  const result = panel.locator('.jp-clusterlab-checkResult');
+  await expect(result).toBeVisible({ timeout: 90000 });
+  await expect(result).toHaveClass(/jp-mod-ok/);
+  const lines = panel.locator('.jp-clusterlab-checkLine');
+  expect(await lines.count()).toBeGreaterThanOrEqual(4);
+  await expect(panel.locator('.jp-clusterlab-checkLine.jp-mod-fail')).toHaveCount(0);
+  await expect(lines.first()).toHaveCSS('color', /.*/);
+  const mark = panel.locator('.jp-clusterlab-checkLine.jp-mod-ok .jp-clusterlab-checkMark').first();
+  const color = await mark.evaluate(el => getComputedStyle(el).color);
+  expect(color).toMatch(/rgb\(\s*\d+,\s*1\d\d|rgb\(\s*\d+,\s*2\d\d/); // a green channel dominates
+});
+
+test('%%cluster cell: the job goes PENDING/RUNNING -> COMPLETED in the panel and the variable arrives', async ({
+  page,
+  tmpPath
+}) => {
+  const nbPath = `${tmpPath}/run.ipynb`;
+  await page.contents.uploadContent(
+    notebook([
+      'import clusterlab as cl\nprint(sorted(cl.profiles.list()))',
+      '',
+      'print("answer is", answer)'
+    ]),
+    'text',
+    nbPath
+  );
+  await page.notebook.openByPath(nbPath);
+  await page.notebook.activate('run.ipynb');
+  const panel = await openPanel(page);
+  // The panel switches to the notebook's kernel and loads clusterlab into it silently.
+  await waitReady(panel, /run\.ipynb/);
+  await ensureProfile(panel);
+
+  // Profiles saved in the panel are visible to cl.profiles in the kernel.
+  await page.notebook.runCell(0);
+  expect(await page.notebook.getCellTextOutput(0)).toEqual([
+    expect.stringContaining(`'${PROFILE}'`)
+  ]);
+
+  // The command inserts a %%cluster cell for a profile.
+  await page.notebook.selectCells(0);
+  await page.evaluate(
+    profile => window.jupyterapp.commands.execute('clusterlab:insert-cell', { profile }),
+    PROFILE
+  );
+  expect(await page.notebook.getCellCount()).toBe(4);
+  const inserted = await page.evaluate(() => {
+    const nb = (window.jupyterapp.shell.currentWidget as any).content;
+    return nb.activeCell.model.sharedModel.getSource();
+  });
+  expect(inserted).toBe(`%%cluster ${PROFILE}\n`);
+  await page.evaluate(() => {
+    const nb = (window.jupyterapp.shell.currentWidget as any).content;
+    nb.activeCell.model.sharedModel.setSource(
+      '%%cluster sbssh\nimport time\ntime.sleep(4)\nanswer = 6 * 7'
+    );
+  });
+
+  await startCell(page, 1);
+  const row = panel.locator('.jp-clusterlab-job').first();
+  await expect(row).toHaveAttribute('data-state', /PENDING|RUNNING/, { timeout: 30000 });
+  await expect(row.locator('.jp-clusterlab-state')).toHaveText(/PENDING|RUNNING/);
+  await expect(row).toHaveAttribute('data-state', 'COMPLETED', { timeout: 90000 });
+  await expect(row).toContainText(PROFILE);
+  await expect(row.locator('.jp-clusterlab-elapsed')).toHaveText(/\d+s/);
+
+  // The variable came back into the notebook.
+  await page.notebook.runCell(3);
+  expect(await page.notebook.getCellTextOutput(3)).toEqual(['answer is 42\n']);
+
+  // The log of the finished job is one click away.
+  await row.getByRole('button', { name: /Show log/ }).click();
+  await expect(row.locator('.jp-clusterlab-logText')).toBeVisible();
+});
+
+test('cancel a long job from the panel', async ({ page, tmpPath }) => {
+  const nbPath = `${tmpPath}/long.ipynb`;
+  await page.contents.uploadContent(
+    notebook([`%%cluster ${PROFILE} --async\nimport time\ntime.sleep(600)`]),
+    'text',
+    nbPath
+  );
+  await page.notebook.openByPath(nbPath);
+  await page.notebook.activate('long.ipynb');
+  const panel = await openPanel(page);
+  await waitReady(panel, /long\.ipynb/);
+  await ensureProfile(panel);
+  await page.notebook.runCell(0);
+  const row = panel.locator('.jp-clusterlab-job').first();
+  await expect(row).toHaveAttribute('data-state', 'RUNNING', { timeout: 60000 });
+  await row.getByRole('button', { name: /^Cancel job/ }).click();
+  await expect(row).toHaveAttribute('data-state', 'CANCELLED', { timeout: 60000 });
+  await expect(row.locator('.jp-clusterlab-state')).toHaveText('CANCELLED');
+});
+
+test('the panel is answered while a blocking %%cluster cell runs', async ({ page, tmpPath }) => {
+  // Known kernel-side limitation (see docs/lab.md): comm.py sends job events from a
+  // background thread, and ipykernel 7 then routes the comm's next requests to the main
+  // shell, which the running cell blocks. Remove test.fail once comm.py sends in the
+  // context of the request's subshell.
+  test.fail();
+  const nbPath = `${tmpPath}/blocking.ipynb`;
+  await page.contents.uploadContent(
+    notebook([`%%cluster ${PROFILE}\nimport time\ntime.sleep(45)`]),
+    'text',
+    nbPath
+  );
+  await page.notebook.openByPath(nbPath);
+  await page.notebook.activate('blocking.ipynb');
+  const panel = await openPanel(page);
+  await waitReady(panel, /blocking\.ipynb/);
+  await ensureProfile(panel);
+  await startCell(page, 0);
+  const row = panel.locator('.jp-clusterlab-job').first();
+  await expect(row).toHaveAttribute('data-state', 'RUNNING', { timeout: 60000 });
+  await row.getByRole('button', { name: /^Cancel job/ }).click();
+  await expect(row).toHaveAttribute('data-state', 'CANCELLED', { timeout: 15000 });
+});
+
+test('screenshots of the panel in the light and dark themes', async ({ page }) => {
+  await page.setViewportSize({ width: 1100, height: 1000 });
+  const panel = await openPanel(page);
+  await waitReady(panel);
+  await ensureProfile(panel);
+  // A wider sidebar: drag the handle between it and the main area.
+  const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle').first();
+  const box = await handle.boundingBox();
+  if (box) {
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 160, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+  }
+  await panel.locator(`.jp-clusterlab-profileItem[data-profile="${PROFILE}"]`).click();
+  await panel.getByRole('button', { name: 'Test connection' }).click();
+  const result = panel.locator('.jp-clusterlab-checkResult');
+  await expect(result).toBeVisible({ timeout: 90000 });
+  const shoot = async (name: string) => {
+    await panel.locator('[data-field="scheduler"]').scrollIntoViewIfNeeded();
+    await panel.locator('[data-field="name"] .jp-clusterlab-help').hover();
+    await panel.screenshot({ path: path.join(IMAGES, `panel-${name}.png`) });
+    await result.scrollIntoViewIfNeeded();
+    await page.mouse.move(600, 500);
+    await panel.screenshot({ path: path.join(IMAGES, `check-${name}.png`) });
+  };
+  await shoot('light');
+  await page.theme.setDarkTheme();
+  await shoot('dark');
+  await page.theme.setLightTheme();
+});
+
+void galata;
