@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from sandbox_profiles import setup
 
 
 def noop() -> None:
@@ -84,31 +80,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    from tests.cluster import sandbox
-
-    info = sandbox.up()
-    os.environ["SLURM_CONF"] = info.slurm_conf
-    tmp = Path(tempfile.mkdtemp(prefix="clusterlab-bench-"))
-    os.environ["CLUSTERLAB_CONFIG_DIR"] = str(tmp / "config")
-    os.environ["CLUSTERLAB_DATA_DIR"] = str(tmp / "data")
+    _, _, slurm = setup(poll_interval=1.0)
     import clusterlab as cl
 
     cases = {
         "local scheduler": cl.Profile(name="b-local", scheduler="local", poll_interval=1.0),
-        "SLURM, local transport": cl.Profile(
-            name="b-slurm", scheduler="slurm", remote_dir=str(tmp / "jobs"), poll_interval=1.0
-        ),
-        "SLURM over SSH": cl.Profile(
-            name="b-ssh",
-            scheduler="slurm",
-            host=info.ssh_host,
-            port=info.ssh_port,
-            user=info.ssh_user,
-            key_file=info.ssh_key,
-            known_hosts=info.known_hosts,
-            python=info.remote_python,
-            poll_interval=1.0,
-        ),
+        **slurm,
     }
     results: dict[str, Any] = {}
     sbatch_limit(1)  # the first job after a cold start is slow for everyone

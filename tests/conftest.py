@@ -69,9 +69,7 @@ def slurm_local_profile(tmp: Path, name: str = "sblocal", **overrides: object) -
     )
 
 
-@pytest.fixture(params=["local", "slurm-local", "slurm-ssh"])
-def any_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
-    """The same behaviour tests run on every way of reaching a scheduler."""
+def _saved_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
     if request.param == "local":
         profile = cl.Profile(name="loc", scheduler="local", poll_interval=1.0, max_concurrent=8)
     elif request.param == "slurm-local":
@@ -83,16 +81,16 @@ def any_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
     return profile
 
 
+@pytest.fixture(params=["local", "slurm-local", "slurm-ssh"])
+def any_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
+    """The same behaviour tests run on every way of reaching a scheduler."""
+    return _saved_profile(request, tmp_path)
+
+
 @pytest.fixture(params=["slurm-local", "slurm-ssh"])
 def slurm_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
     """Both SLURM transports."""
-    if request.param == "slurm-local":
-        request.getfixturevalue("sandbox")
-        profile = slurm_local_profile(tmp_path)
-    else:
-        profile = ssh_profile(request.getfixturevalue("sandbox"))
-    profiles.save(profile)
-    return profile
+    return _saved_profile(request, tmp_path)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

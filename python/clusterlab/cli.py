@@ -20,10 +20,11 @@ from typing import Any
 
 from . import joblist, ledger, profiles
 from .array import ArrayJob
-from .errors import ClusterlabError, ProfileError, RemoteTraceback
+from .errors import ClusterlabError, ProfileError, RemoteTraceback, ResourceError
 from .job import Job
 from .ledger import JobRecord
 from .profile import Profile, schema
+from .resources import parse_pairs
 from .states import JobState
 
 FOLLOW_INTERVAL = 1.0
@@ -43,16 +44,10 @@ def _field_value(spec: dict[str, Any], text: str | list[str]) -> Any:
     if kind == "lines":
         return list(text) if isinstance(text, list) else [text]
     if kind == "resources":
-        items = text if isinstance(text, list) else [text]
-        out: dict[str, Any] = {}
-        for item in items:
-            for pair in item.split(","):
-                key, sep, value = pair.partition("=")
-                if not sep:
-                    raise ProfileError("resources", f"{pair!r}: write KEY=VALUE, e.g. cores=4")
-                value = value.strip()
-                out[key.strip()] = int(value) if value.isdigit() else value
-        return out
+        try:
+            return parse_pairs(text)
+        except ResourceError as exc:
+            raise ProfileError("resources", str(exc)) from None
     return text
 
 

@@ -171,6 +171,22 @@ _PARSERS: dict[str, tuple[Any, str]] = {
 RESOURCE_KEYS: tuple[str, ...] = tuple(_PARSERS)
 
 
+def parse_pairs(texts: str | list[str]) -> dict[str, Any]:
+    """``"cores=4, memory=8GB"`` (one or more such strings) as a dict, for forms and the CLI;
+    whole numbers become ints. Validation is :func:`parse_resources`'s job."""
+    out: dict[str, Any] = {}
+    for text in [texts] if isinstance(texts, str) else texts:
+        for pair in text.split(","):
+            if not pair.strip():
+                continue
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ResourceError(f"{pair.strip()!r}: write KEY=VALUE, e.g. cores=4")
+            value = value.strip()
+            out[key.strip()] = int(value) if value.isdigit() else value
+    return out
+
+
 def parse_resources(values: Mapping[str, Any] | None) -> Resources:
     """Validate a user's dict; unknown keys are rejected with the list of valid ones."""
     values = dict(values or {})

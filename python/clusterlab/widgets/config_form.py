@@ -18,8 +18,9 @@ import ipywidgets as w
 
 from .. import profiles
 from ..check import CheckLine
-from ..errors import ClusterlabError, ProfileError
+from ..errors import ClusterlabError, ProfileError, ResourceError
 from ..profile import Profile, schema
+from ..resources import parse_pairs
 
 NEW = "(new profile)"
 
@@ -41,16 +42,10 @@ def _from_text(kind: str, value: Any) -> Any:
     if kind == "lines":
         return [line for line in str(value).splitlines() if line.strip()]
     if kind == "resources":
-        out: dict[str, Any] = {}
-        for pair in str(value).split(","):
-            if not pair.strip():
-                continue
-            key, sep, val = pair.partition("=")
-            if not sep:
-                raise ProfileError("resources", f"{pair.strip()!r}: write KEY=VALUE, e.g. cores=4")
-            val = val.strip()
-            out[key.strip()] = int(val) if val.isdigit() else val
-        return out
+        try:
+            return parse_pairs(str(value))
+        except ResourceError as exc:
+            raise ProfileError("resources", str(exc)) from None
     return value
 
 
