@@ -16,10 +16,7 @@ module.exports = {
   fullyParallel: false,
   retries: 0,
   outputDir: process.env.CLUSTERLAB_UI_RESULTS || 'test-results',
-  reporter: [
-    ['list'],
-    ['html', { open: 'never', outputFolder: 'playwright-report' }]
-  ],
+  reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
   use: {
     ...baseConfig.use,
     baseURL: `http://127.0.0.1:${port}`,

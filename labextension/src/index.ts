@@ -95,7 +95,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     commands.addCommand(CommandIDs.insertCell, {
       label: args =>
-        args.toolbar ? '' : `Insert %%cluster ${String(args.profile ?? model.profileForCell())} cell`,
+        args.toolbar
+          ? ''
+          : `Insert %%cluster ${String(args.profile ?? model.profileForCell())} cell`,
       caption: 'Insert a cell that runs on a cluster with the selected profile',
       icon: clusterIcon,
       isEnabled: () => !!tracker?.currentWidget,
@@ -201,7 +203,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         .load(PLUGIN_ID)
         .then(settings => {
           const apply = () =>
-            model.updateSettings(settings.composite as unknown as Partial<IPanelSettings>);
+            model.updateSettings(
+              settings.composite as unknown as Partial<IPanelSettings>
+            );
           apply();
           settings.changed.connect(apply);
         })

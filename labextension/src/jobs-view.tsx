@@ -21,7 +21,10 @@ export interface IJobActions {
   insertResult: (id: string) => void;
 }
 
-export function JobsView(props: { model: PanelModel; actions: IJobActions }): JSX.Element {
+export function JobsView(props: {
+  model: PanelModel;
+  actions: IJobActions;
+}): JSX.Element {
   const { model, actions } = props;
   const [, setTick] = React.useState(0);
   const active = model.activeJobs > 0;
@@ -49,7 +52,9 @@ export function JobsView(props: { model: PanelModel; actions: IJobActions }): JS
           <select
             aria-label="Filter jobs by state"
             value={model.filter.state ?? ''}
-            onChange={e => model.setFilter({ ...model.filter, state: e.target.value || undefined })}
+            onChange={e =>
+              model.setFilter({ ...model.filter, state: e.target.value || undefined })
+            }
           >
             <option value="">all</option>
             <option value="active">active (pending or running)</option>
@@ -141,7 +146,11 @@ function JobRow(props: {
       {job.reason && <div className="jp-clusterlab-reason">{job.reason}</div>}
       {progress && (
         <div className="jp-clusterlab-progress">
-          <progress max={progress.total} value={progress.done} aria-label="Array progress" />
+          <progress
+            max={progress.total}
+            value={progress.done}
+            aria-label="Array progress"
+          />
           <span className="jp-clusterlab-progressText">{progress.text}</span>
         </div>
       )}
@@ -203,7 +212,11 @@ function JobRow(props: {
 }
 
 /** The job's stdout or stderr, fetched again every 2 s while the job is active. */
-function JobLog(props: { model: PanelModel; id: string; running: boolean }): JSX.Element {
+function JobLog(props: {
+  model: PanelModel;
+  id: string;
+  running: boolean;
+}): JSX.Element {
   const { model, id, running } = props;
   const [stream, setStream] = React.useState<'stdout' | 'stderr'>('stdout');
   const [text, setText] = React.useState<string | null>(null);
@@ -242,17 +255,26 @@ function JobLog(props: { model: PanelModel; id: string; running: boolean }): JSX
         {(['stdout', 'stderr'] as const).map(s => (
           <button
             key={s}
-            className={'jp-clusterlab-button jp-mod-small' + (s === stream ? ' jp-mod-selected' : '')}
+            className={
+              'jp-clusterlab-button jp-mod-small' +
+              (s === stream ? ' jp-mod-selected' : '')
+            }
             aria-pressed={s === stream}
             onClick={() => setStream(s)}
           >
             {s}
           </button>
         ))}
-        {running && <span className="jp-clusterlab-muted">refreshing while the job runs</span>}
+        {running && (
+          <span className="jp-clusterlab-muted">refreshing while the job runs</span>
+        )}
       </div>
       {note && <div className="jp-clusterlab-muted">{note}</div>}
-      <pre className="jp-clusterlab-logText" aria-label={`${stream} of job ${id}`} tabIndex={0}>
+      <pre
+        className="jp-clusterlab-logText"
+        aria-label={`${stream} of job ${id}`}
+        tabIndex={0}
+      >
         {text === null ? 'loading…' : text || `(no ${stream} yet)`}
       </pre>
     </div>

@@ -72,7 +72,10 @@ export function mergeEvents(
     if (event.counts) {
       next.counts = event.counts;
     }
-    if (event.state !== 'PENDING' && (old.started === null || old.started === undefined)) {
+    if (
+      event.state !== 'PENDING' &&
+      (old.started === null || old.started === undefined)
+    ) {
       next.started = time;
     }
     if (isTerminal(event.state) && !old.ended) {
@@ -172,15 +175,25 @@ export function arrayProgress(job: IJob): {
       done += n;
     }
   }
-  const order = [...JOB_STATES, ...Object.keys(counts).filter(s => !JOB_STATES.includes(s as any))];
+  const order = [
+    ...JOB_STATES,
+    ...Object.keys(counts).filter(s => !JOB_STATES.includes(s as any))
+  ];
   const parts = order
     .filter(state => counts[state])
     .map(state => `${counts[state]} ${state.toLowerCase()}`);
-  return { done, total, text: `${done}/${total} done` + (parts.length ? ` (${parts.join(', ')})` : '') };
+  return {
+    done,
+    total,
+    text: `${done}/${total} done` + (parts.length ? ` (${parts.join(', ')})` : '')
+  };
 }
 
 /** Profiles named by jobs and profiles, sorted, for the filter menu. */
-export function profileNames(jobs: readonly IJob[], extra: readonly string[] = []): string[] {
+export function profileNames(
+  jobs: readonly IJob[],
+  extra: readonly string[] = []
+): string[] {
   return [...new Set([...extra, ...jobs.map(j => j.profile)])].filter(Boolean).sort();
 }
 

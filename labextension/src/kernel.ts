@@ -13,11 +13,7 @@ import { COMM_TARGET, IHello, IMessage, PROTOCOL_VERSION } from './protocol';
 import { IRequestOptions, RequestError, RequestTracker } from './requests';
 
 export type LinkStatus =
-  | 'connecting'
-  | 'loading'
-  | 'ready'
-  | 'busy-restarting'
-  | 'error';
+  'connecting' | 'loading' | 'ready' | 'busy-restarting' | 'error';
 
 const LOAD_CODE = '%load_ext clusterlab';
 /** The background kernel's session path: a reload (or a second tab) reuses its kernel. */
@@ -175,7 +171,10 @@ export class KernelLink implements IDisposable {
       return;
     }
     if (this._watched) {
-      this._watched.sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
+      this._watched.sessionContext.kernelChanged.disconnect(
+        this._onKernelChanged,
+        this
+      );
     }
     this._watched = panel;
     if (panel) {
@@ -283,7 +282,10 @@ export class KernelLink implements IDisposable {
     return `${this._where} — ${kernel.name}`;
   }
 
-  private _onStatus(kernel: Kernel.IKernelConnection, status: KernelMessage.Status): void {
+  private _onStatus(
+    kernel: Kernel.IKernelConnection,
+    status: KernelMessage.Status
+  ): void {
     if (kernel !== this._kernel) {
       return;
     }
@@ -311,7 +313,11 @@ export class KernelLink implements IDisposable {
     this._closeComm('reconnecting');
     const stale = () => generation !== this._connectGeneration || this._disposed;
     try {
-      this._setStatus('connecting', this._describe(kernel), 'opening the clusterlab comm');
+      this._setStatus(
+        'connecting',
+        this._describe(kernel),
+        'opening the clusterlab comm'
+      );
       await kernel.info;
       if (stale()) {
         return;
@@ -377,14 +383,19 @@ export class KernelLink implements IDisposable {
         this._comm = null;
         this._tracker_ = null;
         if (this._status === 'ready') {
-          this._setStatus('error', this._label, 'the kernel closed the clusterlab comm');
+          this._setStatus(
+            'error',
+            this._label,
+            'the kernel closed the clusterlab comm'
+          );
         }
       }
     };
     // JupyterLab sends comm messages over a kernel subshell (JEP 91) when the kernel
     // supports it, so requests are served while a cell runs; open the comm only once
     // that subshell exists, or the first messages go to the (possibly busy) main shell.
-    const started = (comm as Partial<{ subshellStarted: Promise<void> }>).subshellStarted;
+    const started = (comm as Partial<{ subshellStarted: Promise<void> }>)
+      .subshellStarted;
     if (kernel.supportsSubshells && started) {
       await Promise.race([
         started.catch(() => undefined),
@@ -423,7 +434,7 @@ export class KernelLink implements IDisposable {
       const error = content as KernelMessage.IReplyErrorContent;
       throw new Error(
         `${LOAD_CODE} failed in this kernel (${error.ename}: ${error.evalue}); ` +
-          'install clusterlab in the kernel\'s environment'
+          "install clusterlab in the kernel's environment"
       );
     }
   }

@@ -135,7 +135,9 @@ export class PanelModel {
 
   async refreshProfiles(): Promise<void> {
     try {
-      const data = await this.link.request<{ profiles: IProfileItem[] }>('profiles.list');
+      const data = await this.link.request<{ profiles: IProfileItem[] }>(
+        'profiles.list'
+      );
       this._profiles = data.profiles;
       this._profilesError = '';
     } catch (err) {
@@ -152,9 +154,12 @@ export class PanelModel {
     const events: IJobEvent[] = [];
     this._inflight.push(events);
     try {
-      const data = await this.link.request<{ jobs: IJob[]; total: number }>('jobs.list', {
-        limit: 500
-      });
+      const data = await this.link.request<{ jobs: IJob[]; total: number }>(
+        'jobs.list',
+        {
+          limit: 500
+        }
+      );
       this._jobs = replaceJobs(data.jobs, events, Date.now() / 1000);
       this._jobsTotal = data.total;
       this._jobsError = '';
@@ -168,7 +173,9 @@ export class PanelModel {
     }
   }
 
-  validate(profile: Profile): Promise<{ valid: boolean; errors: Record<string, string> }> {
+  validate(
+    profile: Profile
+  ): Promise<{ valid: boolean; errors: Record<string, string> }> {
     return this.link.request('profiles.validate', { profile }, { timeout: 15000 });
   }
 
@@ -205,7 +212,9 @@ export class PanelModel {
   }
 
   async cancel(id: string): Promise<void> {
-    const data = await this.link.request<{ id: string; state: string }>('job.cancel', { id });
+    const data = await this.link.request<{ id: string; state: string }>('job.cancel', {
+      id
+    });
     const now = Date.now() / 1000;
     this._jobs = this._jobs.map(job =>
       job.id === id

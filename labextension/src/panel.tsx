@@ -49,7 +49,10 @@ function KernelBar(props: { model: PanelModel }): JSX.Element {
     <div className="jp-clusterlab-kernel" data-status={status} role="status">
       <span className={`jp-clusterlab-dot jp-mod-${status}`} aria-hidden="true" />
       <span className="jp-clusterlab-kernelText">
-        <span className="jp-clusterlab-kernelLabel" title="The kernel this panel talks to">
+        <span
+          className="jp-clusterlab-kernelLabel"
+          title="The kernel this panel talks to"
+        >
           Kernel: {link.label}
         </span>
         <span className="jp-clusterlab-kernelState">

@@ -305,7 +305,12 @@ function ProfileForm(props: IFormProps): JSX.Element {
         setShowAll(true);
         setErrors(mapErrors(schema, scheduler, fieldsErr).fields);
       }
-      setCheck(prev => ({ ...prev, running: false, result: 'fail', error: (err as Error).message }));
+      setCheck(prev => ({
+        ...prev,
+        running: false,
+        result: 'fail',
+        error: (err as Error).message
+      }));
     }
   };
 
@@ -342,7 +347,11 @@ function ProfileForm(props: IFormProps): JSX.Element {
         />
       ))}
       <div className="jp-clusterlab-actions">
-        <button type="submit" className="jp-clusterlab-button jp-mod-accept" disabled={busy}>
+        <button
+          type="submit"
+          className="jp-clusterlab-button jp-mod-accept"
+          disabled={busy}
+        >
           Save
         </button>
         <button
@@ -390,7 +399,9 @@ function CheckView(props: { check: CheckState }): JSX.Element {
         {check.lines.map((line, i) => (
           <li
             key={i}
-            className={'jp-clusterlab-checkLine ' + (line.ok ? 'jp-mod-ok' : 'jp-mod-fail')}
+            className={
+              'jp-clusterlab-checkLine ' + (line.ok ? 'jp-mod-ok' : 'jp-mod-fail')
+            }
             data-check={line.name}
             data-ok={String(line.ok)}
           >
@@ -398,7 +409,9 @@ function CheckView(props: { check: CheckState }): JSX.Element {
               {line.ok ? '✓' : '✗'}
             </span>
             <span className="jp-clusterlab-checkName">{line.name}</span>
-            <span className="jp-clusterlab-sr">{line.ok ? ' passed: ' : ' failed: '}</span>
+            <span className="jp-clusterlab-sr">
+              {line.ok ? ' passed: ' : ' failed: '}
+            </span>
             <span className="jp-clusterlab-checkDetail">{line.detail}</span>
           </li>
         ))}
@@ -486,7 +499,9 @@ function Field(props: IFieldProps): JSX.Element {
           {...common}
           rows={field.type === 'resources' ? 3 : 2}
           placeholder={
-            field.type === 'resources' ? 'cores = 4\nmemory = 8GB\ntime = 1:00:00' : field.example
+            field.type === 'resources'
+              ? 'cores = 4\nmemory = 8GB\ntime = 1:00:00'
+              : field.example
           }
           value={String(value ?? '')}
           onChange={e => props.onChange(e.target.value)}
@@ -498,7 +513,13 @@ function Field(props: IFieldProps): JSX.Element {
         <input
           {...common}
           type="text"
-          inputMode={field.type === 'int' ? 'numeric' : field.type === 'float' ? 'decimal' : undefined}
+          inputMode={
+            field.type === 'int'
+              ? 'numeric'
+              : field.type === 'float'
+                ? 'decimal'
+                : undefined
+          }
           placeholder={field.example}
           readOnly={props.readOnly}
           spellCheck={false}

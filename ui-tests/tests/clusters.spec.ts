@@ -3,7 +3,7 @@
  * (scripts/ui-test.sh starts it and sets CLUSTERLAB_SANDBOX_JSON and SLURM_CONF).
  * Tests run in order in one worker and share the profile store of the server.
  */
-import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -328,4 +328,3 @@ test('screenshots of the panel in the light and dark themes', async ({ page }) =
   await page.theme.setLightTheme();
 });
 
-void galata;
