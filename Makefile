@@ -5,12 +5,23 @@ PY := $(VENV)/bin/python
 SANDBOX := tests/cluster/sandbox.py
 export CLUSTERLAB_SANDBOX_DIR ?= /tmp/clusterlab-sandbox
 
-.PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean
+.PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean \
+	labext lab-dev lab lint-ts test-ts ui-test
+# jlpm (yarn 3) comes with jupyter-builder in the venv.
+JLPM := PATH="$(abspath $(VENV))/bin:$$PATH" YARN_ENABLE_TELEMETRY=0 jlpm
 
 help:
 	@echo "make demo     set up, start the local SLURM sandbox and run the quickstart notebook"
 	@echo "make test     set up and run every check: lint, types, docs, unit + real-cluster tests"
+	@echo "make lab      start JupyterLab with the Clusters sidebar built from this checkout"
 	@echo "make lint | typecheck | docs | pytest | sandbox | sandbox-down | clean"
+	@echo "make lab-dev  build the lab extension and link it into the venv (editable install)"
+	@echo "make lint-ts | test-ts | ui-test   TypeScript lint, unit tests, browser tests"
+
+# The Python package installs editable without building the lab extension (no Node
+# needed); `make lab-dev` builds it and links it into the venv. `pip install .` (a wheel)
+# builds it through hatch-jupyter-builder.
+install install-dev: export SKIP_JUPYTER_BUILDER = 1
 
 install:
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap.sh test
@@ -42,7 +53,30 @@ pytest: install-dev
 	$(PY) $(SANDBOX) up >/dev/null
 	CLUSTERLAB_REQUIRE_SANDBOX=1 $(PY) -m pytest -p no:cacheprovider
 
-test: lint typecheck docs pytest
+# -- JupyterLab extension (labextension/, package.json, ui-tests/) ------------------------
+labext lab-dev: install-dev
+	VENV=$(VENV) scripts/labext.sh
+
+lab: install-dev
+	VENV=$(VENV) scripts/lab.sh
+
+lint-ts: install-dev
+	VENV=$(VENV) scripts/labext.sh deps
+	$(JLPM) eslint
+	$(JLPM) prettier:check
+	$(JLPM) typecheck
+
+test-ts: install-dev
+	VENV=$(VENV) scripts/labext.sh deps
+	$(JLPM) test
+
+# Builds the extension, starts the sandbox and drives a real JupyterLab in Debian's chromium.
+ui-test: install-dev
+	VENV=$(VENV) scripts/ui-test.sh
+
+test: lint typecheck docs pytest lint-ts test-ts ui-test
 
 clean:
 	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf node_modules ui-tests/node_modules labextension/lib python/clusterlab/labextension \
+		tsconfig.tsbuildinfo ui-tests/test-results ui-tests/playwright-report

@@ -6,6 +6,7 @@
 # source is newer than the built extension.
 #   scripts/labext.sh            build (development) + link
 #   scripts/labext.sh prod       production build + link
+#   scripts/labext.sh deps       only Node and the node_modules (for lint and unit tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -44,7 +45,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 
+if [ "$MODE" = deps ]; then
+  exit 0
+fi
+
 built="$OUT/package.json"
+# (A reinstall of an old copy-based editable install can delete files through the link.)
+if ! ls "$OUT"/static/remoteEntry.*.js >/dev/null 2>&1; then rm -f "$built"; fi
 if [ ! -f "$built" ] || [ -n "$(find labextension/src labextension/style labextension/schema package.json tsconfig.json -newer "$built" -print -quit)" ]; then
   echo "labext: building the extension ($MODE)"
   if [ "$MODE" = prod ]; then jlpm build:prod; else jlpm build; fi
