@@ -132,6 +132,12 @@ test('every field has a tooltip (title and accessible description); fields follo
   await help.hover();
   await expect(help.locator('.jp-clusterlab-tip')).toBeVisible();
   await expect(help.locator('.jp-clusterlab-tip')).toContainText('%%cluster NAME');
+  // Keyboard users reach the same text: the help icon takes focus and shows it.
+  await page.mouse.move(0, 0);
+  const hostHelp = panel.locator('[data-field="scheduler"] .jp-clusterlab-help');
+  await hostHelp.focus();
+  await expect(hostHelp.locator('.jp-clusterlab-tip')).toBeVisible();
+  await expect(hostHelp).toHaveAttribute('aria-label', 'Help: Scheduler');
   // Every shown field carries its tooltip.
   for (const input of await panel.locator('.jp-clusterlab-form [id^="clusterlab-field-"]').all()) {
     const id = await input.getAttribute('id');
@@ -294,6 +300,89 @@ test('the panel is answered while a blocking %%cluster cell runs', async ({ page
   await expect(row).toHaveAttribute('data-state', 'RUNNING', { timeout: 60000 });
   await row.getByRole('button', { name: /^Cancel job/ }).click();
   await expect(row).toHaveAttribute('data-state', 'CANCELLED', { timeout: 15000 });
+});
+
+test('duplicate and delete a profile', async ({ page }) => {
+  const panel = await openPanel(page);
+  await waitReady(panel);
+  await ensureProfile(panel);
+  await panel.locator(`.jp-clusterlab-profileItem[data-profile="${PROFILE}"]`).click();
+  await panel.getByRole('button', { name: 'Duplicate' }).click();
+  await expect(await field(panel, 'name')).toHaveValue(`${PROFILE}-copy`);
+  await expect(await field(panel, 'host')).toHaveValue(sandbox().ssh_host);
+  await panel.getByRole('button', { name: 'Save' }).click();
+  const copy = panel.locator(`.jp-clusterlab-profileItem[data-profile="${PROFILE}-copy"]`);
+  await expect(copy).toBeVisible();
+  await panel.getByRole('button', { name: 'Delete' }).click();
+  await page.locator('.jp-Dialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(copy).toHaveCount(0);
+  await expect(
+    panel.locator(`.jp-clusterlab-profileItem[data-profile="${PROFILE}"]`)
+  ).toBeVisible();
+});
+
+test.describe('kernel restart', () => {
+  // Galata's kernel-API mock answers every POST with 201, which JupyterLab's restart
+  // call rejects (it expects 200): talk to the real server API in this test.
+  test.use({ kernels: null });
+
+  test('array progress, the notebook toolbar button, and recovery after a kernel restart', async ({
+    page,
+    tmpPath
+  }) => {
+    const nbPath = `${tmpPath}/array.ipynb`;
+    await page.contents.uploadContent(
+      notebook([
+        "import clusterlab as cl\narr = cl.cluster('local')(abs).map(range(-5, 0))\nprint(arr.results(timeout=120))"
+      ]),
+      'text',
+      nbPath
+    );
+    await page.notebook.openByPath(nbPath);
+    await page.notebook.activate('array.ipynb');
+    await expect(
+      page.locator('.jp-NotebookPanel-toolbar [data-command="clusterlab:insert-cell"]')
+    ).toBeVisible();
+    const panel = await openPanel(page);
+    await waitReady(panel, /array\.ipynb/);
+    await page.notebook.runCell(0);
+    expect((await page.notebook.getCellTextOutput(0))?.join('')).toContain('[5, 4, 3, 2, 1]');
+    const row = panel
+      .locator('.jp-clusterlab-job')
+      .filter({ has: page.locator('.jp-clusterlab-progress') })
+      .first();
+    await expect(row.locator('.jp-clusterlab-progressText')).toHaveText(
+      '5/5 done (5 completed)'
+    );
+
+    // Restart the notebook's kernel: the panel reconnects (loading clusterlab again).
+    const restarted = page.evaluate(() =>
+      window.jupyterapp.commands.execute('notebook:restart-kernel')
+    );
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await restarted; // the panel saw 'restarting' before this resolves
+    await waitReady(panel, /array\.ipynb/);
+    // The panel loaded clusterlab into the new kernel: the magic works without %load_ext.
+    await page.notebook.setCell(0, 'code', "%%cluster local\nprint('magic is back')");
+    await page.notebook.runCell(0);
+    expect((await page.notebook.getCellTextOutput(0))?.join('')).toContain('magic is back');
+    await page.evaluate(() => window.jupyterapp.commands.execute('clusterlab:refresh'));
+    await expect(row.locator('.jp-clusterlab-progressText')).toHaveText(
+      '5/5 done (5 completed)'
+    );
+    await expect(panel.locator('.jp-clusterlab-kernel')).toHaveAttribute('data-status', 'ready');
+
+    // Open job monitor inserts (and runs) the monitor cell.
+    await page.notebook.selectCells(0);
+    await page.evaluate(() => window.jupyterapp.commands.execute('clusterlab:open-monitor'));
+    // (runCell left an empty cell at the end: the monitor cell goes below cell 0)
+    expect(await page.notebook.getCellCount()).toBe(3);
+    const source = await page.evaluate(() => {
+      const nb = (window.jupyterapp.shell.currentWidget as any).content;
+      return nb.widgets[1].model.sharedModel.getSource();
+    });
+    expect(source).toBe('import clusterlab as cl; cl.monitor()');
+  });
 });
 
 test('screenshots of the panel in the light and dark themes', async ({ page }) => {
