@@ -6,7 +6,7 @@ SANDBOX := tests/cluster/sandbox.py
 export CLUSTERLAB_SANDBOX_DIR ?= /tmp/clusterlab-sandbox
 
 .PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean \
-	labext lab-dev lab lint-ts test-ts ui-test
+	labext lab-dev lab lint-ts test-ts ui-test screenshots
 # jlpm (yarn 3) comes with jupyter-builder in the venv.
 JLPM := PATH="$(abspath $(VENV))/bin:$$PATH" YARN_ENABLE_TELEMETRY=0 jlpm
 
@@ -17,6 +17,7 @@ help:
 	@echo "make lint | typecheck | docs | pytest | sandbox | sandbox-down | clean"
 	@echo "make lab-dev  build the lab extension and link it into the venv (editable install)"
 	@echo "make lint-ts | test-ts | ui-test   TypeScript lint, unit tests, browser tests"
+	@echo "make screenshots   browser tests that also refresh docs/images/ for docs/lab.md"
 
 # The Python package installs editable without building the lab extension (no Node
 # needed); `make lab-dev` builds it and links it into the venv. `pip install .` (a wheel)
@@ -73,6 +74,10 @@ test-ts: install-dev
 # Builds the extension, starts the sandbox and drives a real JupyterLab in Debian's chromium.
 ui-test: install-dev
 	VENV=$(VENV) scripts/ui-test.sh
+
+# The same suite, writing the screenshots used by docs/lab.md into docs/images/.
+screenshots: install-dev
+	UPDATE_SCREENSHOTS=1 VENV=$(VENV) scripts/ui-test.sh
 
 test: lint typecheck docs pytest lint-ts test-ts ui-test
 

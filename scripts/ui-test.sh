@@ -3,7 +3,8 @@
 # Debian's Chromium against the real SLURM + sshd sandbox. Idempotent; installs what it
 # needs (chromium with apt, Node deps with jlpm) and never downloads a browser.
 #   scripts/ui-test.sh [playwright args...]     e.g. scripts/ui-test.sh -g tooltip
-# Screenshots for the docs are written to docs/images/ by the tests.
+# UPDATE_SCREENSHOTS=1 (make screenshots) writes the docs' screenshots to docs/images/;
+# otherwise they go to the temp dir with the other results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -54,7 +55,11 @@ export TMPDIR="$TMP_ROOT/tmp"
 export YARN_GLOBAL_FOLDER="$TMP_ROOT/yarn"
 export CLUSTERLAB_CONFIG_DIR="$TMP_ROOT/cl-config"
 export CLUSTERLAB_DATA_DIR="$TMP_ROOT/cl-data"
-export CLUSTERLAB_DOCS_IMAGES="$ROOT/docs/images"
+if [ "${UPDATE_SCREENSHOTS:-0}" = 1 ]; then
+  export CLUSTERLAB_DOCS_IMAGES="$ROOT/docs/images"
+else
+  export CLUSTERLAB_DOCS_IMAGES="$TMP_ROOT/images"
+fi
 export CLUSTERLAB_UI_RESULTS="$TMP_ROOT/test-results"
 export CLUSTERLAB_UI_SERVER_LOG="$TMP_ROOT/jupyter-server.log"
 mkdir -p "$CLUSTERLAB_DOCS_IMAGES"

@@ -26,6 +26,14 @@ export interface IKernelLinkOptions {
   timeout?: number;
 }
 
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export class KernelLink implements IDisposable {
   constructor(options: IKernelLinkOptions) {
     this._sessions = options.sessions;
@@ -91,6 +99,15 @@ export class KernelLink implements IDisposable {
 
   /** Reconnect to the same kernel (after an error). */
   async reconnect(): Promise<void> {
+    if (
+      this._kernel &&
+      this._kernel.status === 'dead' &&
+      this._kernel === this._background
+    ) {
+      this._background = null;
+      this._backgroundSession = null;
+      this._kernel = null;
+    }
     if (this._kernel) {
       await this._connect(this._kernel);
     } else {
@@ -318,7 +335,11 @@ export class KernelLink implements IDisposable {
         this._describe(kernel),
         'opening the clusterlab comm'
       );
-      await kernel.info;
+      await withTimeout(
+        kernel.info,
+        this.timeout,
+        'the kernel does not answer (is it dead? restart it from the Kernel menu)'
+      );
       if (stale()) {
         return;
       }

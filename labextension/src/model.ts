@@ -253,8 +253,23 @@ export class PanelModel {
     for (const pending of this._inflight) {
       pending.push(...events);
     }
+    const known = new Set(this._jobs.map(j => j.id));
     this._jobs = mergeEvents(this._jobs, events, batch.time ?? Date.now() / 1000);
     this._changed.emit('jobs');
+    // A new job: read its ledger row (name, submit time) soon, not at the next poll.
+    if (events.some(e => !known.has(e.id) && !e.id.includes(':'))) {
+      this._refreshSoon();
+    }
+  }
+
+  private _refreshSoon(): void {
+    if (this._soon !== null) {
+      return;
+    }
+    this._soon = setTimeout(() => {
+      this._soon = null;
+      void this.refreshJobs().catch(() => undefined);
+    }, 500);
   }
 
   private _settings: IPanelSettings = { ...DEFAULT_SETTINGS };
@@ -265,6 +280,7 @@ export class PanelModel {
   private _jobsError = '';
   private _selected: string | null = null;
   private _inflight: IJobEvent[][] = [];
+  private _soon: ReturnType<typeof setTimeout> | null = null;
   private readonly _poll: Poll;
   private readonly _changed = new Signal<this, string>(this);
 }

@@ -247,6 +247,7 @@ test('%%cluster cell: the job goes PENDING/RUNNING -> COMPLETED in the panel and
   await expect(row.locator('.jp-clusterlab-state')).toHaveText(/PENDING|RUNNING/);
   await expect(row).toHaveAttribute('data-state', 'COMPLETED', { timeout: 90000 });
   await expect(row).toContainText(PROFILE);
+  await expect(row.locator('.jp-clusterlab-jobName')).toHaveText('cell'); // ledger row read
   await expect(row.locator('.jp-clusterlab-elapsed')).toHaveText(/\d+s/);
 
   // The variable came back into the notebook.
