@@ -16,13 +16,22 @@ OUT=python/clusterlab/labextension
 
 if ! command -v node >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "labext: installing nodejs and npm with apt"
+    echo "labext: installing nodejs with apt"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+    # npm is not needed (jlpm is yarn, run by node); Debian splits it out, NodeSource's
+    # nodejs bundles it and conflicts with Debian's npm package.
+    command -v npm >/dev/null 2>&1 ||
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null 2>&1 || true
   else
-    echo "labext: Node.js is needed to build the lab extension (apt-get install nodejs npm)" >&2
+    echo "labext: Node.js is needed to build the lab extension (apt-get install nodejs)" >&2
     exit 1
   fi
+fi
+# The builder (rspack 2) and vite need Node ^20.19 or >= 22.12.
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)||(a===20&&b>=19)?0:1)'; then
+  echo "labext: Node $(node --version) is too old: the extension build needs ^20.19 or >= 22.12" >&2
+  exit 1
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
