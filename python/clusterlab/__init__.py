@@ -47,6 +47,11 @@ def config_widget(name: str | None = None) -> object:
     return make(name)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt Clusters sidebar lives (for `jupyter labextension develop`)."""
+    return [{"src": "labextension", "dest": "clusterlab"}]
+
+
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext clusterlab``: the %%cluster magic and the lab panel's comm target."""
     from . import comm, magic

@@ -13,6 +13,7 @@ on a small thread pool and reply when done.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +52,7 @@ class CommHandler:
 
     def __init__(self, comm: Any) -> None:
         self.comm = comm
+        self._ctx: contextvars.Context | None = None
         self._pending: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -78,7 +80,15 @@ class CommHandler:
         msg: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": type_, "id": id_, **extra}
         if data is not None:
             msg["data"] = data
-        if not self._closed.is_set():
+        if self._closed.is_set():
+            return
+        # ipykernel 7 routes a comm's incoming messages to the shell that sent its last
+        # outgoing one. Sending from our threads in the context of the panel's last request
+        # keeps the panel's requests off the main shell, so they are answered while a
+        # blocking cell (e.g. %%cluster) runs instead of queueing behind it.
+        if self._ctx is not None:
+            self._ctx.copy().run(self.comm.send, msg)
+        else:
             self.comm.send(msg)
 
     def reply(self, request: dict[str, Any], data: Any) -> None:
@@ -89,6 +99,7 @@ class CommHandler:
         self.send(f"{request.get('type')}.reply", None, request.get("id"), ok=False, error=error)
 
     def _on_msg(self, msg: dict[str, Any]) -> None:
+        self._ctx = contextvars.copy_context()
         request = msg.get("content", {}).get("data")
         self.handle(request)
 
@@ -166,6 +177,8 @@ class CommHandler:
                     batch.append(
                         {
                             "id": key,
+                            "name": array.name,
+                            "submitted": array.submitted_at,
                             "profile": event.profile,
                             "kind": "array",
                             "state": array.state.value,
@@ -174,9 +187,12 @@ class CommHandler:
                         }
                     )
                 else:
+                    live = _live.get(event.job_id)
                     batch.append(
                         {
                             "id": event.job_id,
+                            "name": live.name if live is not None else "",
+                            "submitted": live.submitted_at if live is not None else None,
                             "profile": event.profile,
                             "kind": "job",
                             "state": event.state.value,

@@ -280,11 +280,8 @@ test('cancel a long job from the panel', async ({ page, tmpPath }) => {
 });
 
 test('the panel is answered while a blocking %%cluster cell runs', async ({ page, tmpPath }) => {
-  // Known kernel-side limitation (see docs/lab.md): comm.py sends job events from a
-  // background thread, and ipykernel 7 then routes the comm's next requests to the main
-  // shell, which the running cell blocks. Remove test.fail once comm.py sends in the
-  // context of the request's subshell.
-  test.fail();
+  // comm.py sends in the context of the panel's last request, so ipykernel 7 keeps the
+  // panel's requests on its subshell instead of queueing them behind the running cell.
   const nbPath = `${tmpPath}/blocking.ipynb`;
   await page.contents.uploadContent(
     notebook([`%%cluster ${PROFILE}\nimport time\ntime.sleep(45)`]),
