@@ -160,6 +160,10 @@ def run(line: str, source: str, user_ns: dict[str, Any]) -> Any:
     job = cell.submit()
     if cell.opts["async_"]:
         user_ns["_cluster_job"] = job
+        bound = "_cluster_job"
+        if cell.opts["name"] and str(cell.opts["name"]).isidentifier():
+            user_ns[cell.opts["name"]] = job  # --name NAME: the Job is also bound to NAME
+            bound = f"{cell.opts['name']} (and _cluster_job)"
 
         def done(j: Any) -> None:
             if not j.cancelled() and j.exception() is None:
@@ -167,7 +171,7 @@ def run(line: str, source: str, user_ns: dict[str, Any]) -> Any:
 
         job.add_done_callback(done)
         outs = ", ".join(cell.outputs) or "nothing"
-        print(f"submitted job {job.id} as _cluster_job; {outs} will be assigned when it completes")
+        print(f"submitted job {job.id} as {bound}; {outs} will be assigned when it completes")
         return None
     result = wait_and_show(job)
     cell.assign(result)

@@ -81,6 +81,16 @@ def test_async_cell_assigns_when_done() -> None:
     assert text(cells[2]).split() == ["Job", "15"]
 
 
+def test_async_cell_binds_the_job_to_its_name() -> None:
+    cells = run_notebook(
+        "%load_ext clusterlab",
+        "%%cluster local --async --name sweep\nz = 6 * 7",
+        "print(sweep.name, sweep.result(timeout=120)['outputs'])",
+    )
+    assert "as sweep (and _cluster_job)" in text(cells[1])
+    assert text(cells[2]).strip() == "sweep {'z': 42}"
+
+
 def test_remote_error_traceback_points_at_cell_lines() -> None:
     cells = run_notebook(
         "%load_ext clusterlab",
