@@ -383,6 +383,38 @@ test.describe('kernel restart', () => {
   });
 });
 
+test('ipywidgets profile form and job monitor render, with tooltips in the DOM', async ({
+  page,
+  tmpPath
+}) => {
+  await page.setViewportSize({ width: 1500, height: 1100 });
+  const nbPath = `${tmpPath}/widgets.ipynb`;
+  await page.contents.uploadContent(
+    notebook([
+      'import clusterlab as cl\nfor i in range(3):\n    cl.cluster("local")(abs).submit(-i).result(timeout=60)\narr = cl.cluster("local")(abs).map(range(-8, 0))\narr.wait(60)',
+      'cl.profiles.save(cl.Profile(name="hpc-demo", scheduler="slurm", host="login.example.edu", user="jdoe", key_file="~/.ssh/id_ed25519", setup=["module load python/3.11"], resources={"cores": 4, "memory": "8GB", "time": "1:00:00"}))\ncl.config_widget("hpc-demo")',
+      'cl.monitor()'
+    ]),
+    'text',
+    nbPath
+  );
+  await page.notebook.openByPath(nbPath);
+  await page.notebook.activate('widgets.ipynb');
+  await page.notebook.run();
+  const form = page.locator('.clusterlab-config').first();
+  await expect(form).toBeVisible({ timeout: 60000 });
+  // ipywidgets drops tooltip= when a description is set: our label carries the help text.
+  const help = form.locator('.clusterlab-help').first();
+  await expect(help).toHaveAttribute('title', /A short name you pick/);
+  await expect(form.locator('.clusterlab-input-host input')).toHaveValue('login.example.edu');
+  await help.hover();
+  const monitor = page.locator('.clusterlab-monitor').first();
+  await expect(monitor.locator('.clusterlab-row')).toHaveCount(4, { timeout: 30000 });
+  await expect(monitor).toContainText('8/8');
+  await form.screenshot({ path: path.join(IMAGES, 'widget-form.png') });
+  await monitor.screenshot({ path: path.join(IMAGES, 'widget-monitor.png') });
+});
+
 test('screenshots of the panel in the light and dark themes', async ({ page }) => {
   await page.setViewportSize({ width: 1100, height: 1000 });
   const panel = await openPanel(page);

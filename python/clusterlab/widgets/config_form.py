@@ -61,7 +61,7 @@ class _Field:
             f"<label class='clusterlab-field-label' title='{help_text}'>{label} "
             f"<span class='clusterlab-help' title='{help_text}' aria-label='{help_text}'>"
             "&#9432;</span></label>",
-            layout=w.Layout(width="13em"),
+            layout=w.Layout(width="15em"),
         )
         layout = w.Layout(width="28em")
         if kind == "choice":

@@ -19,6 +19,8 @@ from .. import events, ledger
 from ..ledger import JobRecord
 from ..style import STATE_COLOURS, elapsed_text, progress_bar
 
+_GRID = "display:grid;grid-template-columns:15em 7em 6em 7em 5em minmax(6em, 1fr)"
+_BUTTONS_WIDTH = "15em"
 REDRAW_INTERVAL = 0.5  # seconds between redraws while events arrive
 LEDGER_INTERVAL = 3.0  # seconds between reads of the ledger for other kernels' jobs
 LOG_REFRESH = 2.0
@@ -66,11 +68,16 @@ class JobMonitor:
         )
         for dropdown in (self.state_filter, self.profile_filter):
             dropdown.observe(lambda _: self.refresh(), names="value")
-        header = w.HTML(
-            "<div class='clusterlab-head' style='display:grid;"
-            "grid-template-columns:14em 10em 7em 7em 6em 1fr 16em;font-weight:bold'>"
-            "<span>id</span><span>name</span><span>profile</span><span>state</span>"
-            "<span>elapsed</span><span>reason / progress</span><span></span></div>"
+        header = w.HBox(
+            [
+                w.HTML(
+                    f"<div class='clusterlab-head' style='{_GRID};font-weight:bold'>"
+                    "<span>id</span><span>name</span><span>profile</span><span>state</span>"
+                    "<span>elapsed</span><span>reason / progress</span></div>",
+                    layout=w.Layout(flex="1 1 auto"),
+                ),
+                w.HTML(layout=w.Layout(width=_BUTTONS_WIDTH, flex="0 0 auto")),
+            ]
         )
         self.widget = w.VBox(
             [
@@ -217,10 +224,10 @@ class _Row:
 
     def __init__(self, monitor: JobMonitor, rec: JobRecord) -> None:
         self.id = rec.id
-        self.info = w.HTML(layout=w.Layout(flex="1"))
-        self.cancel_button = w.Button(description="Cancel", layout=w.Layout(width="5em"))
+        self.info = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        self.cancel_button = w.Button(description="Cancel", layout=w.Layout(width="5.5em"))
         self.log_button = w.Button(description="Log", layout=w.Layout(width="4em"))
-        self.result_button = w.Button(description="Result", layout=w.Layout(width="5em"))
+        self.result_button = w.Button(description="Result", layout=w.Layout(width="5.5em"))
         self.cancel_button.on_click(lambda _: monitor.cancel(self.id))
         self.log_button.on_click(lambda _: monitor.show_log(self.id))
         self.result_button.on_click(lambda _: monitor.show_result(self.id))
@@ -230,17 +237,23 @@ class _Row:
             (self.result_button, "Show the value it returned, or its traceback"),
         ):
             button.tooltip = tip
-        self.box = w.HBox([self.info, self.cancel_button, self.log_button, self.result_button])
+        buttons = w.HBox(
+            [self.cancel_button, self.log_button, self.result_button],
+            layout=w.Layout(width=_BUTTONS_WIDTH, flex="0 0 auto"),
+        )
+        self.box = w.HBox([self.info, buttons])
         self.box.add_class("clusterlab-row")
 
     def update(self, rec: JobRecord) -> None:
         colour = STATE_COLOURS.get(rec.state, "inherit")
         detail = html.escape(rec.reason)
-        if rec.kind == "array":
-            detail = progress_bar(rec.counts, rec.size) + " " + detail
+        if rec.kind == "array":  # the bar shows done/total; its tooltip has every count
+            detail = progress_bar(rec.counts, rec.size)
+            if rec.state != "COMPLETED":
+                detail += f" <small>{html.escape(rec.reason)}</small>"
         value = (
-            "<div style='display:grid;grid-template-columns:14em 10em 7em 7em 6em 1fr'>"
-            f"<span><code>{html.escape(rec.id)}</code></span>"
+            f"<div style='{_GRID}'>"
+            f"<span style='white-space:nowrap'><code>{html.escape(rec.id)}</code></span>"
             f"<span>{html.escape(rec.name)}</span><span>{html.escape(rec.profile)}</span>"
             f"<span style='color:{colour};font-weight:bold'>{rec.state}</span>"
             f"<span>{elapsed_text(rec.elapsed)}</span><span>{detail}</span></div>"
