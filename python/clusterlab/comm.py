@@ -23,6 +23,7 @@ from typing import Any
 from . import events, ledger, profiles
 from .errors import ClusterlabError, ProfileError
 from .profile import SCHEDULER_KINDS, Profile, schema
+from .registry import live as live_objects
 
 PROTOCOL_VERSION = 1
 TARGET = "clusterlab"
@@ -162,7 +163,6 @@ class CommHandler:
             self._pending[key] = {"array_id": array_id, "job_id": event.job_id, "event": event}
 
     def _flush_events(self) -> None:
-        from .core import _live
 
         while not self._closed.wait(EVENT_INTERVAL):
             with self._lock:
@@ -172,8 +172,8 @@ class CommHandler:
             batch = []
             for key, item in pending.items():
                 event: events.JobEvent = item["event"]
-                if item["array_id"] and key in _live:
-                    array = _live[key]
+                if item["array_id"] and key in live_objects:
+                    array = live_objects[key]
                     batch.append(
                         {
                             "id": key,
@@ -187,7 +187,7 @@ class CommHandler:
                         }
                     )
                 else:
-                    live = _live.get(event.job_id)
+                    live = live_objects.get(event.job_id)
                     batch.append(
                         {
                             "id": event.job_id,

@@ -26,11 +26,13 @@ from . import ledger
 from .array import ArrayJob, ArrayPart
 from .backends import make_backend
 from .backends.base import ArraySpec, JobSpec, WatchTarget
+from .dependencies import Dependencies, failure_reason
 from .errors import ClusterlabError, JobError, RemoteEnvironmentError, SubmitError
 from .job import Job
 from .paths import data_dir
 from .payload import dumps_call, dumps_function, dumps_items, load_result
 from .profile import Profile
+from .registry import live
 from .resources import Resources, parse_resources
 from .states import JobState
 from .transports import get_transport
@@ -50,9 +52,6 @@ _PROBE = (
 )
 
 Dependency = Job | ArrayJob
-
-# Live objects of this process, so cl.job(id) returns the Job you already hold.
-_live: dict[str, Job | ArrayJob] = {}
 
 
 def new_job_id() -> str:
@@ -132,71 +131,6 @@ class Runtime:
                 stacklevel=5,
             )
 
-    # -- dependencies -----------------------------------------------------------------------
-    def _dependency(self, dep: Any, natives: list[str], ids: list[str]) -> None:
-        """Record ``dep`` as something to wait for (``afterok``)."""
-        if not isinstance(dep, Job | ArrayJob):
-            raise TypeError(f"after= takes Jobs and ArrayJobs, not {type(dep).__name__}")
-        if dep._runtime.transport is not self.transport:
-            raise ClusterlabError(
-                f"{dep.id} runs on profile {dep.profile!r}, this job on {self.profile.name!r}: "
-                "a scheduler can only wait for its own jobs. Wait for it here instead: pass "
-                f"its value (dep.result()) rather than the job."
-            )
-        if dep.id not in ids:
-            ids.append(dep.id)
-        jobs = dep.elements if isinstance(dep, ArrayJob) else [dep]
-        for job in jobs:
-            if job.done() and job.state == JobState.COMPLETED:
-                continue  # satisfied; the scheduler may have forgotten it already
-            if job.state.finished:
-                raise ClusterlabError(
-                    f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
-                    "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
-                )
-            native = job.native_id
-            if native not in natives:
-                natives.append(native)
-
-    def _refs(
-        self, args: Sequence[Any], kwargs: Mapping[str, Any], natives: list[str], ids: list[str]
-    ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
-        """Jobs passed as arguments become dependencies + result-file references."""
-        args, kwargs = list(args), dict(kwargs)
-        refs: dict[str, dict[str, Any]] = {"args": {}, "kwargs": {}}
-
-        def ref(value: Any) -> dict[str, Any] | None:
-            if isinstance(value, Job):
-                self._dependency(value, natives, ids)
-                return {"path": value.result_path}
-            if isinstance(value, ArrayJob):
-                self._dependency(value, natives, ids)
-                return {"paths": [j.result_path for j in value.elements]}
-            return None
-
-        for pos, value in enumerate(args):
-            if (r := ref(value)) is not None:
-                refs["args"][str(pos)], args[pos] = r, None
-        for key, value in kwargs.items():
-            if (r := ref(value)) is not None:
-                refs["kwargs"][key], kwargs[key] = r, None
-        return args, kwargs, refs
-
-    def dependency_failure(self, job: Job) -> str:
-        """Which dependency made ``job`` impossible, as a reason sentence."""
-        for dep_id in job.after_ids:
-            dep = _live.get(dep_id)
-            if dep is not None:
-                state = dep.state
-                if state.finished and state != JobState.COMPLETED:
-                    return f"dependency failed: job {dep.id} ({dep.name}) ended {state}"
-            else:
-                rec = ledger.get(dep_id)
-                if rec and rec.state in ("FAILED", "CANCELLED", "TIMEOUT", "LOST"):
-                    return f"dependency failed: job {rec.id} ({rec.name}) ended {rec.state}"
-        names = [f"job {i} ({_live[i].name})" if i in _live else f"job {i}" for i in job.after_ids]
-        return f"dependency failed: {', '.join(names) or 'an earlier job'} did not complete"
-
     # -- submit -----------------------------------------------------------------------------
     def _spec(
         self, job_id: str, name: str, job_dir: str, resources: Resources, after: list[str]
@@ -224,11 +158,11 @@ class Runtime:
         after: Iterable[Dependency] = (),
     ) -> Job:
         """Serialize, stage and submit in one round trip; the job is watched from now on."""
-        natives: list[str] = []
-        ids: list[str] = []
+        deps = Dependencies(self.transport, self.profile.name)
         for dep in after:
-            self._dependency(dep, natives, ids)
-        args, kwargs, refs = self._refs(args, kwargs, natives, ids)
+            deps.add(dep)
+        args, kwargs, refs = deps.references(args, kwargs)
+        natives, ids = deps.natives, deps.ids
         payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
         self.ensure_environment()
         job_id = new_job_id()
@@ -253,7 +187,7 @@ class Runtime:
                 "reason": "submitted",
             }
         )
-        _live[job_id] = job
+        live[job_id] = job
         self.watcher.add(job)
         return job
 
@@ -274,15 +208,15 @@ class Runtime:
             raise ValueError("chunksize must be at least 1")
         if max_concurrent < 0:
             raise ValueError("max_concurrent must be 0 (no limit) or more")
-        natives: list[str] = []
-        ids: list[str] = []
+        deps = Dependencies(self.transport, self.profile.name)
         for dep in after:
-            self._dependency(dep, natives, ids)
+            deps.add(dep)
         name = name or str(getattr(fn, "__name__", "job"))
         calls: list[tuple[int, tuple[Any, ...], dict[str, Any], Any]] = []
         for index, item in enumerate(items):
-            item_args, _, refs = self._refs([item], {}, natives, ids)
+            item_args, _, refs = deps.references([item], {})
             calls.append((index, tuple(item_args), {}, refs))
+        natives, ids = deps.natives, deps.ids
         array = ArrayJob(self, new_job_id(), name, len(items), chunksize)
         self._submit_calls(
             array, dumps_function(fn), calls, resources, natives, ids, max_concurrent
@@ -378,7 +312,7 @@ class Runtime:
             }
         )
         ledger.record_items(array.id, sorted(new), JobState.PENDING.value)
-        _live[array.id] = array
+        live[array.id] = array
         self._arrays[array.id] = array
         for part in new_parts:
             self.watcher.add(part)
@@ -404,100 +338,20 @@ class Runtime:
             calls += [c for c in cloudpickle.loads(files[path] or b"") if c[0] in wanted]
         calls.sort(key=lambda c: c[0])
         resources = array.elements[indices[0]].resources
-        natives: list[str] = []
-        ids: list[str] = []
+        deps = Dependencies(self.transport, self.profile.name)
         for dep_id in array.elements[indices[0]].after_ids:  # the same afterok as before
-            dep = _live.get(dep_id)
+            dep = live.get(dep_id)
             if dep is not None:
-                self._dependency(dep, natives, ids)
-        self._submit_calls(array, files[fn_path] or b"", calls, resources, natives, ids, 0)
+                deps.add(dep)
+        fn_bytes = files[fn_path] or b""
+        self._submit_calls(array, fn_bytes, calls, resources, deps.natives, deps.ids, 0)
 
     # -- reattach ---------------------------------------------------------------------------
     def reattach(self, rec: ledger.JobRecord) -> Job | ArrayJob:
-        """Rebuild a job or array of another process from its ledger row and watch it.
+        """A job or array of another process, rebuilt from its ledger row and watched."""
+        from .reattach import reattach
 
-        Finished jobs are polled once too: their status files settle them and their results
-        are downloaded on that poll, so ``.result()`` works after a kernel restart.
-        """
-        resources = parse_resources(rec.resources)
-        if rec.cleaned:
-            return self._reattach_cleaned(rec, resources)
-        if rec.kind == "job":
-            job = Job(
-                self, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after
-            )
-            self._restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended)
-            _live[rec.id] = job
-            if not job.done():
-                self.watcher.add(job)
-            return job
-        array = ArrayJob(self, rec.id, rec.name, rec.size, int(rec.spec.get("chunksize", 1)))
-        array.submitted_at = rec.submitted
-        states = {i: (state, reason, a, b) for i, state, reason, a, b in ledger.items(rec.id)}
-        elements: dict[int, Job] = {}
-        for p in rec.spec.get("parts", []):
-            part = ArrayPart(array, p["native_id"], p["job_dir"], p["task_items"])
-            for task, indices in enumerate(part.task_items):
-                for index in indices:
-                    job = Job(
-                        self,
-                        f"{rec.id}:{index}",
-                        f"{rec.name}[{index}]",
-                        f"{part.native_id}_{task}",
-                        part.job_dir,
-                        resources,
-                        after=rec.after,
-                        array_id=rec.id,
-                        index=index,
-                        task=task,
-                    )
-                    state, reason, started, ended = states.get(index, ("PENDING", "", None, None))
-                    self._restore(job, state, reason, rec.submitted, started, ended)
-                    part.jobs[index] = job
-                    elements[index] = job  # later parts (reruns) replace earlier items
-            array.parts.append(part)
-        array.elements = [elements[i] for i in sorted(elements)]
-        _live[rec.id] = array
-        self._arrays[rec.id] = array
-        for part in array.parts:
-            if any(part.jobs[i] is elements[i] and not elements[i].done() for i in part.jobs):
-                self.watcher.add(part)
-        return array
-
-    def _reattach_cleaned(self, rec: ledger.JobRecord, resources: Resources) -> Job:
-        """A job whose files were deleted: its state is known, its result is gone."""
-        if rec.kind == "array":
-            raise ClusterlabError(
-                f"array {rec.id} was cleaned up (its files were deleted); its results are gone"
-            )
-        job = Job(self, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after)
-        job._job_state, job._job_reason = JobState(rec.state), rec.reason
-        job.submitted_at, job.started_at, job.ended_at = rec.submitted, rec.started, rec.ended
-        job.set_exception(
-            JobError(
-                f"job {rec.id} ({rec.name}) ended {rec.state}, but its files were deleted by "
-                "cleanup (job.cleanup() or cl.jobs.gc()): its result and logs are gone",
-                job_id=rec.id,
-                state=rec.state,
-                reason=rec.reason,
-            )
-        )
-        _live[rec.id] = job
-        return job
-
-    def _restore(
-        self,
-        job: Job,
-        state: str,
-        reason: str,
-        submitted: float,
-        started: float | None,
-        ended: float | None,
-    ) -> None:
-        job._job_state, job._job_reason = JobState(state), reason
-        job.submitted_at, job.started_at, job.ended_at = submitted, started, ended
-        if job.state in (JobState.CANCELLED, JobState.TIMEOUT, JobState.LOST):
-            self._fail(job, job.state, reason)  # nothing left to download
+        return reattach(self, rec)
 
     # -- collect / cancel / files -----------------------------------------------------------
     def collect(self, finished: Sequence[Finished]) -> None:
@@ -521,7 +375,7 @@ class Runtime:
         finished = sorted(finished, key=lambda f: f.decision.reason == "dependency failed")
         for f in finished:
             if f.decision.reason == "dependency failed":
-                f.decision.reason = self.dependency_failure(f.job)
+                f.decision.reason = failure_reason(f.job)
             job = f.job
             data = files.get(job.result_path) if f in reads else None
             if data is not None:

@@ -9,11 +9,12 @@ from collections import defaultdict
 
 from . import ledger
 from .array import ArrayJob
-from .core import _live, get_runtime, remove_dirs
+from .core import get_runtime, remove_dirs
 from .errors import ClusterlabError
 from .job import Job
 from .ledger import JobRecord
 from .profile import Profile
+from .registry import live as live_objects
 from .states import TERMINAL
 
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -69,7 +70,7 @@ jobs = Jobs()
 
 def job(job_id: str) -> Job | ArrayJob:
     """Reattach to a job or array by id (also in a new kernel); ``"ARRAY:i"`` is one item."""
-    live = _live.get(job_id)
+    live = live_objects.get(job_id)
     if live is not None:
         return live
     base, sep, index = job_id.partition(":")

@@ -1,0 +1,91 @@
+"""Dependencies (SLURM ``afterok``): what a new job waits for, and why a job was cancelled.
+
+A dependency comes from ``after=[...]``, ``f.after(...)``, or a Job/ArrayJob passed as an
+argument, which the remote side receives as its result (a reference to the result file,
+so the data never travels through the notebook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import ledger
+from .array import ArrayJob
+from .errors import ClusterlabError
+from .job import Job
+from .registry import live
+from .states import JobState
+from .transports.base import Transport
+
+
+class Dependencies:
+    """Collects the native ids to wait for and the job ids to record, for one submission."""
+
+    def __init__(self, transport: Transport, profile_name: str) -> None:
+        self.transport = transport
+        self.profile_name = profile_name
+        self.natives: list[str] = []
+        self.ids: list[str] = []
+
+    def add(self, dep: Any) -> None:
+        """Wait for ``dep``; refuse what the scheduler cannot wait for, saying why."""
+        if not isinstance(dep, Job | ArrayJob):
+            raise TypeError(f"after= takes Jobs and ArrayJobs, not {type(dep).__name__}")
+        if dep._runtime.transport is not self.transport:
+            raise ClusterlabError(
+                f"{dep.id} runs on profile {dep.profile!r}, this job on {self.profile_name!r}: "
+                "a scheduler can only wait for its own jobs. Wait for it here instead: pass "
+                "its value (dep.result()) rather than the job."
+            )
+        if dep.id not in self.ids:
+            self.ids.append(dep.id)
+        for job in dep.elements if isinstance(dep, ArrayJob) else [dep]:
+            if job.done() and job.state == JobState.COMPLETED:
+                continue  # satisfied; the scheduler may have forgotten it already
+            if job.state.finished:
+                raise ClusterlabError(
+                    f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
+                    "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
+                )
+            if job.native_id not in self.natives:
+                self.natives.append(job.native_id)
+
+    def references(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+        """Replace Job/ArrayJob arguments by result-file references (and wait for them)."""
+        args, kwargs = list(args), dict(kwargs)
+        refs: dict[str, dict[str, Any]] = {"args": {}, "kwargs": {}}
+
+        def ref(value: Any) -> dict[str, Any] | None:
+            if isinstance(value, Job):
+                self.add(value)
+                return {"path": value.result_path}
+            if isinstance(value, ArrayJob):
+                self.add(value)
+                return {"paths": [j.result_path for j in value.elements]}
+            return None
+
+        for pos, value in enumerate(args):
+            if (r := ref(value)) is not None:
+                refs["args"][str(pos)], args[pos] = r, None
+        for key, value in kwargs.items():
+            if (r := ref(value)) is not None:
+                refs["kwargs"][key], kwargs[key] = r, None
+        return args, kwargs, refs
+
+
+def failure_reason(job: Job) -> str:
+    """Which dependency made ``job`` impossible, as a reason sentence."""
+    for dep_id in job.after_ids:
+        dep = live.get(dep_id)
+        if dep is not None:
+            if dep.state.finished and dep.state != JobState.COMPLETED:
+                return f"dependency failed: job {dep.id} ({dep.name}) ended {dep.state}"
+        else:
+            rec = ledger.get(dep_id)
+            if rec and rec.state in ("FAILED", "CANCELLED", "TIMEOUT", "LOST"):
+                return f"dependency failed: job {rec.id} ({rec.name}) ended {rec.state}"
+    names = [f"job {i} ({live[i].name})" if i in live else f"job {i}" for i in job.after_ids]
+    return f"dependency failed: {', '.join(names) or 'an earlier job'} did not complete"
