@@ -8,6 +8,7 @@ fails the run; otherwise those tests are skipped with the reason, never silently
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,16 @@ def sandbox() -> object:
         pytest.skip(f"the SLURM/sshd sandbox could not start (run as root?): {exc}")
     os.environ["SLURM_CONF"] = info.slurm_conf
     return info
+
+
+def slurm_state(native_id: str) -> str:
+    """What SLURM itself says about a job (asked directly, not through clusterlab)."""
+    return subprocess.run(
+        ["squeue", "--noheader", "--states=all", f"--jobs={native_id}", "--format=%T"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
 
 
 def ssh_profile(info: object, name: str = "sbssh", **overrides: object) -> cl.Profile:

@@ -15,6 +15,7 @@ import pytest
 
 import clusterlab as cl
 from clusterlab import ledger
+from tests.conftest import slurm_state
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -153,13 +154,7 @@ def test_reattached_job_can_be_cancelled(any_profile: cl.Profile) -> None:
             except ProcessLookupError:
                 break
         else:
-            out = subprocess.run(
-                ["squeue", "-h", "--states=all", f"--jobs={job.native_id}", "--format=%T"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout.strip()
-            if out == "CANCELLED":
+            if slurm_state(job.native_id) == "CANCELLED":
                 break
         time.sleep(0.2)
     else:

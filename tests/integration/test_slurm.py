@@ -9,7 +9,7 @@ import pytest
 
 import clusterlab as cl
 from clusterlab.core import get_runtime
-from tests.conftest import slurm_local_profile, ssh_profile
+from tests.conftest import slurm_local_profile, slurm_state, ssh_profile
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -44,13 +44,7 @@ def test_pending_reason_is_a_sentence_and_pending_job_cancels(slurm_profile: cl.
     assert job.native_id in _queued_ids()
     assert job.cancel()
     assert job.state == cl.JobState.CANCELLED
-    out = subprocess.run(
-        ["squeue", "--noheader", "--states=all", f"--jobs={job.native_id}", "--format=%T"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert out == "CANCELLED"
+    assert slurm_state(job.native_id) == "CANCELLED"
 
 
 def test_job_runs_as_the_ssh_user_in_a_private_dir(sandbox: object) -> None:
