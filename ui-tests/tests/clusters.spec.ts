@@ -409,7 +409,10 @@ test('ipywidgets profile form and job monitor render, with tooltips in the DOM',
   await expect(form.locator('.clusterlab-input-host input')).toHaveValue('login.example.edu');
   await help.hover();
   const monitor = page.locator('.clusterlab-monitor').first();
-  await expect(monitor.locator('.clusterlab-row')).toHaveCount(4, { timeout: 30000 });
+  // The ledger is shared with the earlier tests of the suite: at least this notebook's 4.
+  await expect
+    .poll(() => monitor.locator('.clusterlab-row').count(), { timeout: 30000 })
+    .toBeGreaterThanOrEqual(4);
   await expect(monitor).toContainText('8/8');
   await form.screenshot({ path: path.join(IMAGES, 'widget-form.png') });
   await monitor.screenshot({ path: path.join(IMAGES, 'widget-monitor.png') });
