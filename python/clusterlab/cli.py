@@ -26,6 +26,7 @@ from .ledger import JobRecord
 from .profile import Profile, schema
 from .resources import parse_pairs
 from .states import JobState
+from .style import elapsed_text
 
 FOLLOW_INTERVAL = 1.0
 """Seconds between two reads of a followed log (``clusterlab logs -f``)."""
@@ -135,15 +136,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 # -- jobs -------------------------------------------------------------------------------------
 def human_duration(seconds: float | None) -> str:
-    """'3.2s', '4m12s', '1h03m': short enough for a column, precise enough to compare."""
-    if seconds is None:
-        return "-"
-    if round(seconds, 1) < 60:
-        return f"{seconds:.1f}s"
-    total = int(seconds)
-    if total < 3600:
-        return f"{total // 60}m{total % 60:02d}s"
-    return f"{total // 3600}h{total % 3600 // 60:02d}m"
+    """The widgets' duration format, with '-' for a job that has not started."""
+    return elapsed_text(seconds, missing="-")
 
 
 def array_progress(counts: dict[str, int], size: int) -> str:

@@ -296,18 +296,17 @@ class CommHandler:
         }
 
     @staticmethod
-    def _name(data: dict[str, Any]) -> str:
-        name = data.get("name")
-        if not isinstance(name, str) or not name:
-            raise RequestError("'name' (a profile name) is required")
-        return name
+    def _required(data: dict[str, Any], key: str, what: str) -> str:
+        value = data.get(key)
+        if not isinstance(value, str) or not value:
+            raise RequestError(f"'{key}' ({what}) is required")
+        return value
 
-    @staticmethod
-    def _id(data: dict[str, Any]) -> str:
-        job_id = data.get("id")
-        if not isinstance(job_id, str) or not job_id:
-            raise RequestError("'id' (a job id) is required")
-        return job_id
+    def _name(self, data: dict[str, Any]) -> str:
+        return self._required(data, "name", "a profile name")
+
+    def _id(self, data: dict[str, Any]) -> str:
+        return self._required(data, "id", "a job id")
 
 
 _handlers: list[CommHandler] = []

@@ -44,6 +44,14 @@ def _function_culprit(fn: Callable[..., Any]) -> str:
     return ""
 
 
+def _function_error(fn: Callable[..., Any], err: Exception) -> SerializationError:
+    name = getattr(fn, "__qualname__", repr(fn))
+    return SerializationError(
+        f"the function {name}() cannot be pickled{_function_culprit(fn)}: {err}. "
+        "Create such objects inside the function instead of capturing them."
+    )
+
+
 def dumps_call(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -56,10 +64,7 @@ def dumps_call(
     except Exception as exc:
         name = getattr(fn, "__qualname__", repr(fn))
         if (err := _try(fn)) is not None:
-            raise SerializationError(
-                f"the function {name}() cannot be pickled{_function_culprit(fn)}: {err}. "
-                "Create such objects inside the function instead of capturing them."
-            ) from exc
+            raise _function_error(fn, err) from exc
         for i, value in enumerate(args):
             if (err := _try(value)) is not None:
                 raise SerializationError(
@@ -83,11 +88,7 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
     try:
         data: bytes = cloudpickle.dumps(fn)
     except Exception as exc:
-        name = getattr(fn, "__qualname__", repr(fn))
-        raise SerializationError(
-            f"the function {name}() cannot be pickled{_function_culprit(fn)}: {exc}. "
-            "Create such objects inside the function instead of capturing them."
-        ) from exc
+        raise _function_error(fn, exc) from exc
     return data
 
 

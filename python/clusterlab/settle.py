@@ -23,6 +23,7 @@ class StatusInfo:
 
     started: float | None = None
     host: str = ""
+    pid: int = 0
     finished: float | None = None
     outcome: str = ""  # ok | error | env_error | no_python
     message: str = ""
@@ -41,6 +42,7 @@ def parse_status(data: bytes | None) -> StatusInfo:
         if event == "started":
             info.started = record.get("time")
             info.host = record.get("host", "")
+            info.pid = int(record.get("pid", 0))
         elif event == "finished":
             info.finished = record.get("time", 0.0)
             info.outcome = record.get("outcome", "")

@@ -8,6 +8,7 @@ generate ed25519 keys.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -79,7 +80,7 @@ def setup_ssh_key(
     try:
         step(f"logged in to {ep.user}@{ep.hostname}:{ep.port} with the password")
         _, stdout, stderr = client.exec_command(
-            f"sh -c {_quote(_INSTALL)} sh {_quote(public_line)}", timeout=30
+            f"sh -c {shlex.quote(_INSTALL)} sh {shlex.quote(public_line)}", timeout=30
         )
         if stdout.channel.recv_exit_status() != 0:
             raise TransportError(f"could not add the key: {stderr.read().decode().strip()}")
@@ -99,9 +100,3 @@ def setup_ssh_key(
     saved = profiles.save(Profile.from_dict(keyed.to_dict()))
     step(f"profile {saved.name!r} now uses {key_path}")
     return saved
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)

@@ -15,17 +15,17 @@ STATE_COLOURS = {
 _BAR_ORDER = ("COMPLETED", "FAILED", "TIMEOUT", "LOST", "CANCELLED", "RUNNING", "PENDING")
 
 
-def elapsed_text(seconds: float | None) -> str:
-    """3.2s / 4m02s / 1h03m; '' before the job started."""
+def elapsed_text(seconds: float | None, missing: str = "") -> str:
+    """'3.2s', '4m12s', '1h03m': short enough for a column, precise enough to compare;
+    ``missing`` before the job started."""
     if seconds is None:
-        return ""
-    if seconds < 60:
+        return missing
+    if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    total = int(seconds)
+    if total < 3600:
+        return f"{total // 60}m{total % 60:02d}s"
+    return f"{total // 3600}h{total % 3600 // 60:02d}m"
 
 
 def progress_bar(counts: dict[str, int], size: int) -> str:

@@ -74,6 +74,7 @@ class Watcher:
     def discard(self, unit: Unit) -> None:
         with self._lock:
             self._units.pop(self._key(unit), None)
+            self._missing.pop(self._key(unit), None)
 
     @property
     def active(self) -> int:

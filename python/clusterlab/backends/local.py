@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import os
 import signal
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from ..errors import SubmitError
 from ..profile import Profile
 from ..resources import format_time
+from ..settle import parse_status
 from ..states import JobState
 from ..transports.base import Transport
 from .base import (
@@ -74,13 +74,9 @@ def _alive(pid: int) -> bool:
 
 def _orphan_observation(status: bytes | None) -> Observation:
     """A job of an earlier process: running while its runner lives, else settled by file."""
-    for line in (status or b"").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == "started" and _alive(int(record.get("pid", 0))):
-            return Observation(JobState.RUNNING, status=status)
+    info = parse_status(status)
+    if info.finished is None and info.pid and _alive(info.pid):
+        return Observation(JobState.RUNNING, status=status)
     if status is None:
         return Observation(None, QUEUED_IN_DEAD_KERNEL)
     return Observation(None, status=status)
@@ -95,18 +91,12 @@ def _kill_orphans(job_dir: str, task: str) -> None:
     )
     for name in names:
         try:
-            data = (Path(job_dir) / name).read_bytes()
+            info = parse_status((Path(job_dir) / name).read_bytes())
         except FileNotFoundError:
             continue
-        for line in data.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            pid = int(record.get("pid", 0)) if record.get("event") == "started" else 0
-            if pid and _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGTERM)
+        if info.finished is None and info.pid and _alive(info.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(info.pid, signal.SIGTERM)
 
 
 class LocalBackend(Backend):

@@ -9,7 +9,7 @@ from .base import CommandResult, Transport
 
 
 class LocalTransport(Transport):
-    """``subprocess.run`` with an argv list; never ``shell=True``."""
+    """``subprocess.run`` with an argv list, never through a shell."""
 
     label = "local"
 
