@@ -119,16 +119,21 @@ class ClusterFunction(Generic[P, R]):
         items: Iterable[Any],
         *,
         max_concurrent: int = 0,
-        chunksize: int = 1,
+        chunksize: int | None = None,
+        workers: int | None = None,
         after: Sequence[Job | ArrayJob] = (),
         progress: bool | None = None,
     ) -> ArrayJob:
         """``fn(item)`` for every item as ONE native array job, submitted now.
 
-        ``max_concurrent`` caps how many tasks run at once (SLURM's ``%N``); ``chunksize``
-        puts several items in one task (for tiny work). Results stay per item: ``arr[i]``,
-        ``arr.results()``, ``arr.failed()``, ``arr.rerun_failed()``. In a notebook a progress
-        bar is shown; ``progress=False`` (or ``CLUSTERLAB_PROGRESS=0``) turns it off.
+        By default the items are spread over as many tasks as can run at once (one wave,
+        shown by ``arr.plan``: "1,000 items in 16 tasks of ~63"), because each scheduler
+        task costs a launch. ``chunksize=K`` fixes K items per task (``1``: one task per
+        item); ``workers=K`` starts K workers that pull items from a queue, for items of
+        uneven length. ``max_concurrent`` caps how many tasks run at once (SLURM's ``%N``).
+        Results stay per item: ``arr[i]``, ``arr.results()``, ``arr.failed()``,
+        ``arr.rerun_failed()``. In a notebook a progress bar is shown; ``progress=False``
+        (or ``CLUSTERLAB_PROGRESS=0``) turns it off.
         """
         profile = profiles.resolve(self.profile)
         deps = [*self.dependencies, *after]
@@ -141,6 +146,7 @@ class ClusterFunction(Generic[P, R]):
             deps,
             chunksize=chunksize,
             max_concurrent=max_concurrent,
+            workers=workers,
         )
         _maybe_show_progress(array, progress)
         return array
@@ -242,9 +248,12 @@ class Executor(concurrent.futures.Executor):
         fn: Callable[..., Any],
         *iterables: Iterable[Any],
         timeout: float | None = None,
-        chunksize: int = 1,
+        chunksize: int | None = None,
     ) -> Iterator[Any]:
-        """Like ``Executor.map``, but all calls go in ONE array job; results in order."""
+        """Like ``Executor.map``, but all calls go in ONE array job; results in order.
+
+        ``chunksize=None`` (the default) lets clusterlab choose how many calls share a
+        task (see ``ClusterFunction.map``)."""
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit after shutdown(): create a new Executor")

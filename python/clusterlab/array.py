@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .backends.base import WatchTarget
 from .errors import SerializationError
 from .job import Job, fixed_dependencies_error
+from .plan import Plan
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ class ArrayPart:
     array: ArrayJob
     native_id: str
     job_dir: str
-    task_items: list[list[int]]  # task -> item indices
+    task_items: list[list[int]]  # task -> item indices (pool: each worker's first share)
+    pool: bool = False  # workers pull items from a queue: any worker may run any item
     jobs: dict[int, Job] = field(default_factory=dict)  # item index -> its Job
     missing: dict[int, int] = field(default_factory=dict)  # item -> polls unseen
 
@@ -43,14 +45,13 @@ class ArrayPart:
 class ArrayJob:
     """The items of one ``map``, in input order."""
 
-    def __init__(
-        self, runtime: Runtime, array_id: str, name: str, size: int, chunksize: int
-    ) -> None:
+    def __init__(self, runtime: Runtime, array_id: str, name: str, size: int, plan: Plan) -> None:
         self._runtime = runtime
         self.id = array_id
         self.name = name
         self.size = size
-        self.chunksize = chunksize
+        self._plan = plan
+        self.chunksize = plan.chunksize
         self.profile = runtime.profile.name
         self.parts: list[ArrayPart] = []
         self.elements: list[Job] = []
@@ -157,8 +158,18 @@ class ArrayJob:
 
     @property
     def plan(self) -> str:
-        tasks = sum(len(p.task_items) for p in self.parts)
-        return f"{self.size} items in {tasks} tasks of {self.chunksize}"
+        """How the items were cut into tasks: '1,000 items in 16 tasks of ~63'."""
+        return self._plan.describe()
+
+    def block_of(self, index: int) -> int:
+        """Which ``items/N.pkl`` of its part holds item ``index``."""
+        job = self.elements[index]
+        for part in self.parts:
+            if part.job_dir == job.job_dir:
+                for block, indices in enumerate(part.task_items):
+                    if index in indices:
+                        return block
+        return job.task
 
     def after(self, *jobs: Any) -> NoReturn:
         raise fixed_dependencies_error(f"array {self.id}", self.name)

@@ -31,6 +31,7 @@ from .errors import ClusterlabError, JobError, RemoteEnvironmentError, SubmitErr
 from .job import Job
 from .paths import data_dir
 from .payload import dumps_call, dumps_function, dumps_items, load_result
+from .plan import Plan, make_plan, pool_files
 from .profile import Profile
 from .registry import live
 from .resources import Resources, parse_resources
@@ -73,6 +74,7 @@ class Runtime:
         self._dirty: set[Job] = set()
         self._dirty_lock = threading.Lock()
         self._arrays: dict[str, ArrayJob] = {}
+        self._download_failures: dict[str, int] = {}
 
     # -- where things are -------------------------------------------------------------------
     def python_argv(self) -> list[str]:
@@ -198,16 +200,13 @@ class Runtime:
         resources: Resources,
         name: str | None = None,
         after: Iterable[Dependency] = (),
-        chunksize: int = 1,
+        chunksize: int | None = None,
         max_concurrent: int = 0,
-        indices: Sequence[int] | None = None,
-        array: ArrayJob | None = None,
+        workers: int | None = None,
     ) -> ArrayJob:
-        """One native array for all ``items`` (split only past the scheduler's size limit)."""
-        if chunksize < 1:
-            raise ValueError("chunksize must be at least 1")
-        if max_concurrent < 0:
-            raise ValueError("max_concurrent must be 0 (no limit) or more")
+        """One native array for all ``items`` (split only past the scheduler's size limit),
+        cut into tasks by :func:`make_plan` unless ``chunksize``/``workers`` say otherwise."""
+        make_plan(len(items), chunksize=chunksize, workers=workers, max_concurrent=max_concurrent)
         deps = Dependencies(self.transport, self.profile.name)
         for dep in after:
             deps.add(dep)
@@ -216,30 +215,58 @@ class Runtime:
         for index, item in enumerate(items):
             item_args, _, refs = deps.references([item], {})
             calls.append((index, tuple(item_args), {}, refs))
-        natives, ids = deps.natives, deps.ids
-        array = ArrayJob(self, new_job_id(), name, len(items), chunksize)
-        self._submit_calls(
-            array, dumps_function(fn), calls, resources, natives, ids, max_concurrent
-        )
+        fn_bytes = dumps_function(fn)  # fails before anything remote
+        if calls:
+            self.ensure_environment()
+        plan = self._plan(len(calls), resources, chunksize, workers, max_concurrent)
+        array = ArrayJob(self, new_job_id(), name, len(items), plan)
+        self._submit_calls(array, plan, fn_bytes, calls, resources, deps, max_concurrent)
         return array
+
+    def _plan(
+        self,
+        n: int,
+        resources: Resources,
+        chunksize: int | None,
+        workers: int | None,
+        max_concurrent: int,
+    ) -> Plan:
+        """The map's plan; asks the scheduler how many tasks fit only when it matters."""
+        capacity = max_tasks = 0
+        if n and chunksize is None and workers is None:
+            if not max_concurrent:
+                capacity = self.backend.capacity(self.default_resources.merged(resources))
+            max_tasks = self.backend.max_array_size()
+        plan = make_plan(
+            n,
+            chunksize=chunksize,
+            workers=workers,
+            max_concurrent=max_concurrent,
+            capacity=capacity,
+            max_tasks=max_tasks,
+        )
+        if plan.pool and plan.tasks > self.backend.max_array_size():
+            raise ValueError(
+                f"workers={plan.tasks} is more than one array may hold on this scheduler "
+                f"({self.backend.max_array_size()} tasks): use fewer workers"
+            )
+        return plan
 
     def _submit_calls(
         self,
         array: ArrayJob,
+        plan: Plan,
         fn_bytes: bytes,
         calls: list[tuple[int, tuple[Any, ...], dict[str, Any], Any]],
         resources: Resources,
-        natives: list[str],
-        ids: list[str],
+        deps: Dependencies,
         max_concurrent: int,
     ) -> None:
         """Stage and submit ``calls`` as one or more native arrays of ``array``."""
-        chunksize = array.chunksize
-        tasks = [calls[i : i + chunksize] for i in range(0, len(calls), chunksize)]
+        natives, ids = deps.natives, deps.ids
+        tasks = [[calls[i] for i in share] for share in plan.shares()]
         task_files = [dumps_items(array.name, chunk) for chunk in tasks]
-        if tasks:
-            self.ensure_environment()
-        max_tasks = max(1, self.backend.max_array_size())
+        max_tasks = len(tasks) if plan.pool else max(1, self.backend.max_array_size())
         starts = range(0, len(tasks), max_tasks)
         throttle = max_concurrent
         if throttle and len(starts) > 1:
@@ -252,17 +279,20 @@ class Runtime:
             job_dir = f"{self.jobs_root()}/{new_job_id() if first_new else array.id}{suffix}"
             spec = self._spec(array.id, array.name, job_dir, resources, natives)
             spec.array = ArraySpec(len(ptasks), throttle)
+            task_items = [[c[0] for c in chunk] for chunk in ptasks]
             files: dict[str, bytes] = {
                 "fn.pkl": fn_bytes,
                 "runner.py": RUNNER_SOURCE,
                 "items/": b"",
                 "results/": b"",
             }
+            if plan.pool:
+                files.update(pool_files(task_items))
             files.update({f"items/{t}.pkl": data for t, data in enumerate(pfiles)})
             native = self.backend.submit(spec, files)
-            part = ArrayPart(array, native, job_dir, [[c[0] for c in chunk] for chunk in ptasks])
-            for task, chunk in enumerate(ptasks):
-                for index, *_ in chunk:
+            part = ArrayPart(array, native, job_dir, task_items, pool=plan.pool)
+            for task, indices in enumerate(task_items):
+                for index in indices:
                     part.jobs[index] = Job(
                         self,
                         f"{array.id}:{index}",
@@ -289,7 +319,12 @@ class Runtime:
             for i, job in new.items():
                 array.elements[i] = job
         parts: list[dict[str, Any]] = [
-            {"native_id": p.native_id, "job_dir": p.job_dir, "task_items": p.task_items}
+            {
+                "native_id": p.native_id,
+                "job_dir": p.job_dir,
+                "task_items": p.task_items,
+                "pool": p.pool,
+            }
             for p in array.parts
         ]
         ledger.record(
@@ -304,7 +339,11 @@ class Runtime:
                 "resources": resources.to_dict(),
                 "after": ids,
                 "size": array.size,
-                "spec": {"parts": parts, "chunksize": array.chunksize},
+                "spec": {
+                    "parts": parts,
+                    "chunksize": array.chunksize,
+                    "plan": array._plan.to_dict(),
+                },
                 "submitted": array.submitted_at,
                 "state": array.state.value,
                 "reason": array.reason,
@@ -327,7 +366,7 @@ class Runtime:
         by_file: dict[str, set[int]] = {}
         for i in indices:
             job = array.elements[i]
-            by_file.setdefault(f"{job.job_dir}/items/{job.task}.pkl", set()).add(i)
+            by_file.setdefault(f"{job.job_dir}/items/{array.block_of(i)}.pkl", set()).add(i)
         fn_path = f"{array.elements[indices[0]].job_dir}/fn.pkl"
         files = self.transport.read_files([fn_path, *by_file])
         gone = [p for p, data in files.items() if data is None]
@@ -343,8 +382,8 @@ class Runtime:
             dep = live.get(dep_id)
             if dep is not None:
                 deps.add(dep)
-        fn_bytes = files[fn_path] or b""
-        self._submit_calls(array, fn_bytes, calls, resources, deps.natives, deps.ids, 0)
+        plan = self._plan(len(calls), resources, None, None, 0)
+        self._submit_calls(array, plan, files[fn_path] or b"", calls, resources, deps, 0)
 
     # -- reattach ---------------------------------------------------------------------------
     def reattach(self, rec: ledger.JobRecord) -> Job | ArrayJob:
@@ -361,13 +400,23 @@ class Runtime:
             for f in finished
             if f.outcome in ("ok", "error") or (f.outcome == "env_error" and not f.job.array_id)
         ]
+        read_ids = {id(f) for f in reads}
         files: dict[str, bytes | None] = {}
         if reads:
             try:
                 files = self.transport.read_files([f.job.result_path for f in reads])
             except Exception as exc:
+                # A dropped connection: the next poll sees them finished again and retries;
+                # only a download that keeps failing settles them LOST, with the reason.
                 for f in finished:
-                    self._fail(f.job, JobState.LOST, f"could not download the result: {exc}")
+                    tries = self._download_failures.get(f.job.id, 0) + 1
+                    self._download_failures[f.job.id] = tries
+                    if tries >= DOWNLOAD_TRIES:
+                        self._fail(f.job, JobState.LOST, f"could not download the result: {exc}")
+                    else:
+                        f.job._set_state(
+                            f.job.state, f"downloading its result failed, retrying: {exc}"
+                        )
                 return
         resolutions: list[tuple[Job, str, Any]] = []  # (job, "result"|"exception", value)
         # Jobs cancelled for a failed dependency go last: by then the dependency's own
@@ -377,7 +426,7 @@ class Runtime:
             if f.decision.reason == "dependency failed":
                 f.decision.reason = failure_reason(f.job)
             job = f.job
-            data = files.get(job.result_path) if f in reads else None
+            data = files.get(job.result_path) if id(f) in read_ids else None
             if data is not None:
                 ok, value = load_result(data)
                 if ok:
@@ -431,15 +480,38 @@ class Runtime:
         """Cancel scheduler jobs (``targets`` default to the jobs' own); futures end CANCELLED."""
         pending = [j for j in jobs if not j.done()]
         if not targets:
-            unique = {j.native_id: WatchTarget(j.native_id, j.job_dir) for j in pending}
+            pooled = [j for j in pending if self._pooled(j)]
+            if pooled:
+                self._cancel_pooled(pooled)
+            unique = {
+                j.native_id: WatchTarget(j.native_id, j.job_dir)
+                for j in pending
+                if not self._pooled(j)
+            }
             targets = list(unique.values())
-        self.backend.cancel(targets)
+        if targets:
+            self.backend.cancel(targets)
         for job in pending:
             job._set_state(JobState.CANCELLED, "cancelled by you")
             job._cancel_future()
             if not job.array_id:
                 self.watcher.discard(job)
         self.flush()
+
+    def _pooled(self, job: Job) -> bool:
+        array = self._arrays.get(job.array_id)
+        return bool(array and any(p.pool and job.index in p.jobs for p in array.parts))
+
+    def _cancel_pooled(self, jobs: Sequence[Job]) -> None:
+        """Pool items are claimed ``cancelled`` so no worker starts them; one already
+        running finishes on its worker (cancel the whole array to stop the workers)."""
+        by_dir: dict[str, list[str]] = {}
+        for job in jobs:
+            by_dir.setdefault(job.job_dir, []).append(str(job.index))
+        for job_dir, indices in by_dir.items():
+            res = self.transport.script(_CANCEL_CLAIMS, job_dir, *indices)
+            if res.returncode != 0:
+                raise ClusterlabError(f"could not cancel items in {job_dir}: {res.err.strip()}")
 
     def read_log(self, job: Job, name: str) -> str:
         """A file of the job dir as text ('' when it does not exist yet)."""
@@ -523,6 +595,20 @@ def remove_dirs(runtime: Runtime, dirs: Sequence[str]) -> None:
         raise ClusterlabError(f"could not delete {', '.join(dirs)}: {res.err.strip()}")
 
 
+# noclobber (O_EXCL) writes: a claim a worker already holds is left alone.
+_CANCEL_CLAIMS = """
+set -C
+d=$1
+shift
+for i do
+  (printf cancelled > "$d/claims/$i") 2>/dev/null
+  (printf cancelled > "$d/claims/$i.retry") 2>/dev/null
+done
+exit 0
+"""
+
+DOWNLOAD_TRIES = 3  # polls that may fail to fetch a finished job's result before it is LOST
+
 _runtimes: dict[str, Runtime] = {}
 _runtimes_lock = threading.Lock()
 
@@ -559,13 +645,14 @@ def submit_map(
     resources: Resources | None = None,
     name: str | None = None,
     after: Iterable[Dependency] = (),
-    chunksize: int = 1,
+    chunksize: int | None = None,
     max_concurrent: int = 0,
+    workers: int | None = None,
 ) -> ArrayJob:
-    """Submit ``fn(item)`` for every item as one array job."""
+    """Submit ``fn(item)`` for every item as one array job (see :mod:`clusterlab.plan`)."""
     if not callable(fn):
         raise SubmitError(f"{fn!r} is not callable: map a function")
     items = list(items)
     return get_runtime(profile).submit_array(
-        fn, items, resources or Resources(), name, after, chunksize, max_concurrent
+        fn, items, resources or Resources(), name, after, chunksize, max_concurrent, workers
     )

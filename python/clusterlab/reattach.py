@@ -13,6 +13,7 @@ from . import ledger
 from .array import ArrayJob, ArrayPart
 from .errors import ClusterlabError, JobError
 from .job import Job
+from .plan import Plan
 from .registry import live
 from .resources import Resources, parse_resources
 from .states import JobState
@@ -37,12 +38,17 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord) -> Job | ArrayJob:
         if not job.done():
             runtime.watcher.add(job)
         return job
-    array = ArrayJob(runtime, rec.id, rec.name, rec.size, int(rec.spec.get("chunksize", 1)))
+    tasks = sum(len(p["task_items"]) for p in rec.spec.get("parts", []))
+    chunksize = int(rec.spec.get("chunksize", 1))
+    plan = rec.spec.get("plan") or {"items": rec.size, "tasks": tasks, "chunksize": chunksize}
+    array = ArrayJob(runtime, rec.id, rec.name, rec.size, Plan(**plan))
     array.submitted_at = rec.submitted
     states = {i: (state, reason, a, b) for i, state, reason, a, b in ledger.items(rec.id)}
     elements: dict[int, Job] = {}
     for p in rec.spec.get("parts", []):
-        part = ArrayPart(array, p["native_id"], p["job_dir"], p["task_items"])
+        part = ArrayPart(
+            array, p["native_id"], p["job_dir"], p["task_items"], pool=bool(p.get("pool"))
+        )
         for task, indices in enumerate(part.task_items):
             for index in indices:
                 job = Job(

@@ -14,6 +14,18 @@ so a reader never sees half a result:
 - ``("env_error", message)`` when this machine lacks something (cloudpickle, a module);
   the message is also in the ``finished`` status line.
 
+Pool mode (``pool.json`` in the job dir, from ``map(items, workers=K)``): each of the K
+array tasks is a worker that pulls items until none are left. A worker first walks its own
+share (``items/W.pkl``) forward, then takes unclaimed items of other shares from their
+ends, so owners and thieves rarely collide. Claims are files created with ``O_EXCL`` in
+``claims/`` (atomic on local and NFS file systems): ``claims/I`` for the first attempt,
+``claims/I.retry`` for the one retry. Each worker touches ``workers/W`` every second; an
+item whose worker stopped touching it (killed, out of memory, node lost) is retried once
+by an idle worker, and reported as failed if its retry's worker stops too. One idle worker
+(the ``keeper``) stays until every item has a result so that such retries can happen; the
+others leave and free their slots. The kernel may write ``cancelled`` claims so no worker
+starts an item.
+
 A call's arguments may name results of earlier jobs (``refs``: argument position or
 keyword -> result file path(s)); they are loaded here, so data passed from job to job never
 travels through the notebook.
@@ -24,9 +36,11 @@ exit codes agree with the result file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import signal
 import socket
 import sys
 import threading
@@ -36,6 +50,10 @@ from collections.abc import Callable
 from typing import Any
 
 HEARTBEAT_SECONDS = 30.0
+POOL_HEARTBEAT_SECONDS = 1.0  # a pool worker touches workers/W this often
+POOL_STALE_SECONDS = 10.0  # ...and is taken for dead when it has not for this long
+POOL_IDLE_SECONDS = 0.5  # how often the keeper looks for items to retry
+CANCELLED = "cancelled"  # a claim the kernel wrote: no worker may run the item
 
 
 class _Job:
@@ -146,6 +164,169 @@ def _call(
     return True
 
 
+class _Pool:
+    """One worker of a pool: claims items one at a time and runs them (see module doc)."""
+
+    def __init__(self, job: _Job, fn: Any, cloudpickle: Any, shares: list[list[int]]) -> None:
+        self.job = job
+        self.fn = fn
+        self.cloudpickle = cloudpickle
+        self.me = str(job.task)
+        self.shares = shares
+        self.own = shares[int(self.me)] if int(self.me) < len(shares) else []
+        self.share_of = {i: s for s, indices in enumerate(shares) for i in indices}
+        self.all = sorted(self.share_of)
+        self.loaded: dict[int, dict[int, Any]] = {}
+        self.claims = os.path.join(job.dir, "claims")
+        self.results = os.path.join(job.dir, "results")
+        self.beat_path = os.path.join(job.dir, "workers", self.me)
+        self.stopping = threading.Event()
+        self.all_ok = True
+
+    # -- liveness ---------------------------------------------------------------------------
+    def start_heartbeat(self) -> None:
+        with open(self.beat_path, "w"):
+            pass
+
+        def beat() -> None:
+            while not self.stopping.wait(POOL_HEARTBEAT_SECONDS):
+                try:
+                    os.utime(self.beat_path)
+                except OSError:
+                    return
+
+        threading.Thread(target=beat, daemon=True).start()
+
+        def on_term(signum: int, frame: Any) -> None:
+            # Killed (scancel, preemption): say so at once, so an idle worker retries the
+            # item now instead of after POOL_STALE_SECONDS.
+            self.stopping.set()
+            with contextlib.suppress(OSError):
+                os.unlink(self.beat_path)
+            self.job.status("stopped", signal=signum)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+        signal.signal(signal.SIGTERM, on_term)
+
+    def alive(self, worker: str) -> bool:
+        if worker in (self.me, ""):
+            return True  # "" : a claim being written right now
+        try:
+            age = time.time() - os.stat(os.path.join(self.job.dir, "workers", worker)).st_mtime
+        except OSError:
+            return False
+        return age < POOL_STALE_SECONDS
+
+    # -- claims -----------------------------------------------------------------------------
+    def claim(self, name: str) -> bool:
+        try:
+            fd = os.open(
+                os.path.join(self.claims, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, self.me.encode())
+        finally:
+            os.close(fd)
+        return True
+
+    def owner(self, name: str) -> str:
+        try:
+            with open(os.path.join(self.claims, name)) as fh:
+                return fh.read().strip()
+        except OSError:
+            return ""
+
+    def keep_watch(self) -> bool:
+        """Become (or stay) the one idle worker that waits for retries; False: leave."""
+        if self.claim("keeper"):
+            return True
+        keeper = self.owner("keeper")
+        if keeper == self.me or self.alive(keeper):
+            return keeper == self.me
+        tmp = os.path.join(self.claims, f".keeper.{self.me}")
+        with open(tmp, "w") as fh:
+            fh.write(self.me)
+        os.replace(tmp, os.path.join(self.claims, "keeper"))
+        return True
+
+    # -- running ----------------------------------------------------------------------------
+    def call(self, index: int) -> Any:
+        share = self.share_of[index]
+        if share not in self.loaded:
+            with open(os.path.join(self.job.dir, "items", f"{share}.pkl"), "rb") as fh:
+                self.loaded[share] = {c[0]: c for c in self.cloudpickle.load(fh)}
+        return self.loaded[share][index]
+
+    def run(self, index: int, attempt: int) -> None:
+        self.job.status("item-started", index=index, attempt=attempt)
+        path = os.path.join(self.results, f"{index}.pkl")
+        try:
+            _, args, kwargs, refs = self.call(index)
+        except Exception as exc:
+            err = RuntimeError(_load_message(exc))
+            _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
+            ok = False
+        else:
+            ok = _call(self.fn, args, kwargs, refs, path, self.cloudpickle)
+        self.job.status("item-finished", index=index, outcome="ok" if ok else "error")
+        self.all_ok = self.all_ok and ok
+
+    def give_up(self, index: int) -> None:
+        """Both attempts' workers stopped: the item fails with a sentence, not silence."""
+        err = RuntimeError(
+            f"item {index} was started twice and both times its worker stopped before it "
+            "finished (killed, out of memory, or its node failed): see the workers' stderr"
+        )
+        path = os.path.join(self.results, f"{index}.pkl")
+        record = _error_record(err, self.cloudpickle.dumps)
+        _write_result(path, ("error", record), self.cloudpickle.dumps)
+        self.job.status("item-finished", index=index, outcome="error", gave_up=True)
+        self.all_ok = False
+
+    def work(self) -> bool:
+        for index in self.own:  # forward; a failed claim means thieves took the rest
+            if self.stopping.is_set() or not self.claim(str(index)):
+                break
+            self.run(index, 1)
+        while not self.stopping.is_set():
+            claimed = set(os.listdir(self.claims))
+            took = False
+            for index in reversed(self.all):  # steal from the ends of the shares
+                if str(index) not in claimed and self.claim(str(index)):
+                    self.run(index, 1)
+                    took = True
+            if took:
+                continue
+            done = {n[:-4] for n in os.listdir(self.results) if n.endswith(".pkl")}
+            waiting = False
+            for index in self.all:
+                if str(index) in done or self.owner(str(index)) == CANCELLED:
+                    continue
+                retry = f"{index}.retry"
+                if retry in claimed:
+                    second = self.owner(retry)
+                    if second == CANCELLED:
+                        continue  # the kernel stopped caring about it
+                    if not self.alive(second):
+                        self.give_up(index)
+                    else:
+                        waiting = True
+                elif not self.alive(self.owner(str(index))) and self.claim(retry):
+                    self.run(index, 2)
+                    took = True
+                else:
+                    waiting = True
+            if took:
+                continue
+            if not waiting or not self.keep_watch():
+                break
+            time.sleep(POOL_IDLE_SECONDS)
+        return self.all_ok
+
+
 def _load_message(exc: BaseException) -> str:
     return (
         f"the job's function or arguments could not be loaded on {socket.gethostname()} "
@@ -182,13 +363,25 @@ def main(job_dir: str, task: str | None = None) -> int:
             ok = _call(fn, args, kwargs, refs, os.path.join(job_dir, "result.pkl"), cloudpickle)
             job.status("finished", outcome="ok" if ok else "error")
             return 0 if ok else 1
+        pool_path = os.path.join(job_dir, "pool.json")
         try:
             with open(os.path.join(job_dir, "fn.pkl"), "rb") as fh:
                 fn = cloudpickle.load(fh)
-            with open(os.path.join(job_dir, "items", f"{task}.pkl"), "rb") as fh:
-                items = cloudpickle.load(fh)
+            if os.path.exists(pool_path):
+                with open(pool_path) as fh:
+                    pool = _Pool(job, fn, cloudpickle, json.load(fh)["shares"])
+                if pool.own:  # load its share now: a missing module is an env_error
+                    pool.call(pool.own[0])
+            else:
+                with open(os.path.join(job_dir, "items", f"{task}.pkl"), "rb") as fh:
+                    items = cloudpickle.load(fh)
         except Exception as exc:
             return job.env_error(_load_message(exc))
+        if os.path.exists(pool_path):
+            pool.start_heartbeat()
+            ok = pool.work()
+            job.status("finished", outcome="ok" if ok else "error")
+            return 0 if ok else 1
         all_ok = True
         for index, args, kwargs, refs in items:
             job.status("item-started", index=index)

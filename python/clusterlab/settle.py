@@ -28,6 +28,8 @@ class StatusInfo:
     outcome: str = ""  # ok | error | env_error | no_python
     message: str = ""
     items: dict[int, StatusInfo] = field(default_factory=dict)  # array tasks: per item
+    attempt: int = 1  # pool items: 2 when this is the retry
+    stopped: bool = False  # a pool worker that was killed (it said so on SIGTERM)
 
 
 def parse_status(data: bytes | None) -> StatusInfo:
@@ -47,10 +49,13 @@ def parse_status(data: bytes | None) -> StatusInfo:
             info.finished = record.get("time", 0.0)
             info.outcome = record.get("outcome", "")
             info.message = record.get("message", "")
+        elif event == "stopped":
+            info.stopped = True
         elif event in ("item-started", "item-finished"):
             item = info.items.setdefault(int(record.get("index", -1)), StatusInfo(host=info.host))
             if event == "item-started":
                 item.started = record.get("time")
+                item.attempt = int(record.get("attempt", 1))
             else:
                 item.finished = record.get("time", 0.0)
                 item.outcome = record.get("outcome", "")
@@ -148,3 +153,84 @@ def decide_item(
     if decision.state == JobState.RUNNING and mine.started is None:
         return Decision(JobState.PENDING, "waiting for earlier items of its task", missing_polls)
     return decision
+
+
+@dataclass
+class Worker:
+    """One pool worker as a poll saw it: the scheduler's view and its status file."""
+
+    obs: Observation
+    status: StatusInfo
+
+    @property
+    def alive(self) -> bool:
+        return (
+            self.obs.state in (JobState.PENDING, JobState.RUNNING)
+            and self.status.finished is None
+            and not self.status.stopped
+        )
+
+
+def pool_item_view(index: int, workers: dict[int, Worker]) -> tuple[int, StatusInfo] | None:
+    """Which worker reported item ``index`` last: the one that finished it, else the
+    latest attempt that started it; None if no worker took it yet."""
+    started: tuple[int, StatusInfo] | None = None
+    for w, worker in workers.items():
+        item = worker.status.items.get(index)
+        if item is None:
+            continue
+        if item.finished is not None:
+            return w, item
+        if started is None or (item.attempt, item.started or 0) > (
+            started[1].attempt,
+            started[1].started or 0,
+        ):
+            started = (w, item)
+    return started
+
+
+def decide_pool_item(
+    current: JobState,
+    index: int,
+    workers: dict[int, Worker],
+    missing_polls: int,
+    time_limit_s: int | None = None,
+) -> Decision:
+    """A pool item's state: any worker may run it, and a stopped worker's item waits for
+    its retry as long as another worker is alive to take it."""
+    view = pool_item_view(index, workers)
+    anyone = any(w.alive for w in workers.values())
+    if view is not None:
+        w, item = view
+        worker = workers[w]
+        if item.finished is not None:
+            return decide(current, worker.obs, item, missing_polls, time_limit_s)
+        if worker.alive:
+            return decide(current, worker.obs, StatusInfo(item.started, worker.status.host), 0)
+        if anyone:
+            again = " again" if item.attempt > 1 else ""
+            return Decision(
+                JobState.PENDING, f"its worker stopped{again}; an idle worker will retry it"
+            )
+        gone = decide(current, worker.obs, StatusInfo(), missing_polls, time_limit_s)
+        if gone.state == JobState.LOST:
+            gone.reason = (
+                "its worker stopped before it finished and no worker was left to retry it "
+                "(see the workers' stderr)"
+            )
+        return gone
+    if anyone:
+        pending = [w for w in workers.values() if w.alive and w.obs.state == JobState.PENDING]
+        if len(pending) == sum(w.alive for w in workers.values()):
+            return Decision(JobState.PENDING, pending[0].obs.reason or "waiting for its workers")
+        return Decision(JobState.PENDING, "queued: waiting for a free worker")
+    for worker in workers.values():
+        if worker.status.outcome in ("env_error", "no_python"):
+            return decide(current, worker.obs, worker.status, missing_polls, time_limit_s)
+    ended = next((w.obs for w in workers.values() if w.obs.state is not None), Observation(None))
+    if ended.state in (JobState.PENDING, JobState.RUNNING, JobState.COMPLETED):
+        ended = Observation(None)
+    gone = decide(current, ended, StatusInfo(), missing_polls, time_limit_s)
+    if gone.state == JobState.LOST:
+        gone.reason = "no worker ran it: every worker of the pool ended (see their stderr)"
+    return gone

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 from .array import ArrayPart
 from .backends.base import Observation, WatchTarget
 from .job import Job
-from .settle import Decision, decide, decide_item, parse_status
+from .settle import (
+    Decision,
+    Worker,
+    decide,
+    decide_item,
+    decide_pool_item,
+    parse_status,
+    pool_item_view,
+)
 
 if TYPE_CHECKING:
     from .core import Runtime
@@ -25,7 +33,7 @@ if TYPE_CHECKING:
 MIN_INTERVAL = 0.25
 BACKOFF = 1.5
 JITTER = 0.1
-ITEMS_PER_SECOND = 500  # each 500 active items add a second to the shortest interval
+TASKS_PER_SECOND = 500  # each 500 active scheduler tasks add a second to the shortest interval
 
 Unit = Job | ArrayPart
 
@@ -101,10 +109,11 @@ class Watcher:
             self._wake.clear()
 
     def _floor(self, units: list[Unit]) -> float:
-        """The shortest interval while things change: longer when many items are active,
-        so a big array does not turn the watcher into a busy loop on the login node."""
-        items = sum(len(u.jobs) if isinstance(u, ArrayPart) else 1 for u in units)
-        return min(self.max_interval, MIN_INTERVAL + items / ITEMS_PER_SECOND)
+        """The shortest interval while things change: longer when many scheduler tasks are
+        active (each is a line of squeue and a status file to read), so a big array does
+        not turn the watcher into a busy loop on the login node."""
+        tasks = sum(len(u.task_items) if isinstance(u, ArrayPart) else 1 for u in units)
+        return min(self.max_interval, MIN_INTERVAL + tasks / TASKS_PER_SECOND)
 
     def poll_once(self, units: list[Unit]) -> bool:
         """Observe ``units`` once, update them, collect what finished; True if any changed."""
@@ -170,6 +179,8 @@ class Watcher:
         finished: list[Finished],
         to_cancel: list[WatchTarget],
     ) -> bool:
+        if part.pool:
+            return self._observe_pool(part, obs, finished, to_cancel)
         changed = False
         for task, indices in enumerate(part.task_items):
             task_obs = obs.tasks.get(task, Observation(None, obs.reason))
@@ -200,6 +211,43 @@ class Watcher:
                     to_cancel,
                     WatchTarget(part.native_id, part.job_dir, True),
                 )
+        return changed
+
+    def _observe_pool(
+        self,
+        part: ArrayPart,
+        obs: Observation,
+        finished: list[Finished],
+        to_cancel: list[WatchTarget],
+    ) -> bool:
+        workers = {
+            w: Worker(o, parse_status(o.status))
+            for w, o in (
+                (w, obs.tasks.get(w, Observation(None, obs.reason)))
+                for w in range(len(part.task_items))
+            )
+        }
+        changed = False
+        target = WatchTarget(part.native_id, part.job_dir, True)
+        for index, job in part.jobs.items():
+            if job.done():
+                continue
+            view = pool_item_view(index, workers)
+            if view is not None:
+                w, item = view
+                job.task, job.native_id = w, f"{part.native_id}_{w}"
+                job.host = workers[w].status.host or job.host
+                job.started_at = item.started
+                job.ended_at = item.finished
+            decision = decide_pool_item(
+                job.state, index, workers, part.missing.get(index, 0), job.resources.time_s
+            )
+            part.missing[index] = decision.missing_polls
+            outcome = view[1].outcome if view and view[1].finished else ""
+            if not outcome and decision.state.finished:
+                env = [w.status.outcome for w in workers.values()]
+                outcome = next((o for o in env if o in ("env_error", "no_python")), "")
+            changed |= self._apply(job, decision, outcome, finished, to_cancel, target)
         return changed
 
     def _apply(

@@ -27,7 +27,7 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 def test_throttled_array_of_200_never_exceeds_its_limit(any_profile: cl.Profile) -> None:
     nap = cl.cluster(any_profile.name)(lambda x: (time.sleep(0.2), x)[1])
-    arr = nap.map(range(200), max_concurrent=5)
+    arr = nap.map(range(200), max_concurrent=5, chunksize=1)  # 200 tasks: %5 is the limit
     assert len(arr) == 200 and len(arr.parts) == 1  # one native array job
     assert arr.results(timeout=280) == list(range(200))
     intervals = [(j.started_at, j.ended_at) for j in arr]
@@ -152,7 +152,9 @@ def test_map_past_the_array_size_limit_is_split(slurm_profile: cl.Profile) -> No
     runtime = get_runtime(slurm_profile)
     runtime.backend._max_array = 4  # type: ignore[attr-defined]
     try:
-        arr = cl.cluster(slurm_profile.name)(lambda x: x * 3).map(range(10), max_concurrent=4)
+        arr = cl.cluster(slurm_profile.name)(lambda x: x * 3).map(
+            range(10), max_concurrent=4, chunksize=1
+        )
         assert len(arr.parts) == 3 and len({p.native_id for p in arr.parts}) == 3
         assert arr.results(timeout=120) == [x * 3 for x in range(10)]
     finally:

@@ -181,6 +181,10 @@ class Backend(ABC):
         """Most tasks one native array may have; larger maps are split."""
         return 1_000_000
 
+    def capacity(self, resources: Resources) -> int:
+        """How many tasks of this size can run at once (0: unknown); sizes the map plan."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Stop background machinery, if any."""
 

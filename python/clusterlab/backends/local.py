@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import SubmitError
 from ..profile import Profile
-from ..resources import format_time
+from ..resources import Resources, format_time
 from ..settle import parse_status
 from ..states import JobState
 from ..transports.base import Transport
@@ -118,6 +118,9 @@ class LocalBackend(Backend):
 
     def describe(self) -> str:
         return f"local processes on this machine, {self.slots} at once"
+
+    def capacity(self, resources: Resources) -> int:
+        return self.slots  # one process per slot, whatever cores it asks for
 
     def job_script(self, spec: JobSpec) -> str:
         return render_script(spec, task_var=TASK_VAR)

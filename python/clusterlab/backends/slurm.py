@@ -6,8 +6,10 @@ import re
 from collections.abc import Sequence
 
 from ..errors import TransportError
-from ..resources import format_time
+from ..profile import Profile
+from ..resources import Resources, format_time
 from ..states import JobState
+from ..transports.base import Transport
 from .base import BatchBackend, JobSpec
 
 _ID_RE = re.compile(r"^\d+(_\d+)?$")
@@ -108,6 +110,10 @@ class SlurmBackend(BatchBackend):
     version_argv = ("sbatch", "--version")
     task_var = "SLURM_ARRAY_TASK_ID"
 
+    def __init__(self, profile: Profile, transport: Transport) -> None:
+        super().__init__(profile, transport)
+        self._cpus = {}
+
     def directives(self, spec: JobSpec) -> list[str]:
         r = spec.resources
         opts = [f"--job-name={_job_name(spec.name)}"]
@@ -178,18 +184,53 @@ class SlurmBackend(BatchBackend):
     def max_array_size(self) -> int:
         """SLURM's MaxArraySize (task ids run 0..MaxArraySize-1); asked once."""
         if self._max_array is None:
-            res = self.transport.run(["scontrol", "show", "config"])
-            match = re.search(r"^MaxArraySize\s*=\s*(\d+)", res.out, re.MULTILINE)
-            self._max_array = int(match.group(1)) if match else 1001
-        return self._max_array
+            self._read_limits(None)
+        return self._max_array or 1001
+
+    def capacity(self, resources: Resources) -> int:
+        """Tasks of this size that fit on the partition's usable CPUs at once (sinfo's
+        allocated + idle), asked once per partition together with MaxArraySize."""
+        partition = resources.partition or ""
+        if partition not in self._cpus:
+            self._read_limits(partition)
+        return self._cpus.get(partition, 0) // max(1, resources.cores or 1)
+
+    def _read_limits(self, partition: str | None) -> None:
+        argv = ["-p", partition] if partition else []
+        res = self.transport.script(_LIMITS, *argv)
+        array = re.search(r"^MaxArraySize\s*=\s*(\d+)", res.out, re.MULTILINE)
+        if self._max_array is None:
+            self._max_array = int(array.group(1)) if array else 1001
+        if partition is not None:
+            self._cpus[partition] = _usable_cpus(res.out)
 
     _max_array: int | None = None
+    _cpus: dict[str, int]
 
     def explain_submit_error(self, stderr: str) -> str:
         for needle, sentence in _SUBMIT_ERRORS:
             if needle.lower() in stderr.lower():
                 return f"{sentence} (sbatch: {stderr.strip().splitlines()[-1]})"
         return stderr.strip() or "sbatch failed without a message"
+
+
+# MaxArraySize and the CPU counts of the partition ("CPUS allocated/idle/other/total" per
+# line of sinfo; several lines when a partition's nodes differ).
+_LIMITS = """
+scontrol show config | grep '^MaxArraySize'
+sinfo --noheader --format='CPUS %C' "$@"
+"""
+
+
+def _usable_cpus(out: str) -> int:
+    """Allocated + idle CPUs (not drained/down) from ``CPUS A/I/O/T`` lines."""
+    total = 0
+    for line in out.splitlines():
+        if line.startswith("CPUS "):
+            counts = line[5:].split("/")
+            if len(counts) == 4 and all(c.isdigit() for c in counts):
+                total += int(counts[0]) + int(counts[1])
+    return total
 
 
 def _job_name(name: str) -> str:
