@@ -18,15 +18,13 @@ cd -- "$dir" || exit 97
 if [ "$#" -gt 0 ]; then exec "$@"; fi
 """
 
-# Many files in one round trip and one process: a tar stream of those that exist.
-# (`for f do shift ... set -- "$@" "$f"` keeps only existing files in "$@".)
+# Many files in one round trip and one process: a tar stream of those that exist. The
+# paths come on stdin, one per line (thousands of result files would overflow argv); none
+# starts with "-", so tar cannot take one for an option.
 _READ_FILES = r"""
-for f do
-  shift
-  if [ -f "$f" ]; then set -- "$@" "$f"; fi
-done
-[ "$#" -gt 0 ] || exit 0
-exec tar -cPf - -- "$@"
+while IFS= read -r f; do
+  if [ -f "$f" ]; then printf '%s\n' "$f"; fi
+done | tar -cPf - -T -
 """
 
 
@@ -140,7 +138,9 @@ class Transport(ABC):
         """Many small files in one round trip; a missing file maps to None."""
         if not paths:
             return {}
-        res = self.script(_READ_FILES, *paths)
+        if any("\n" in p or p.startswith("-") for p in paths):
+            raise ValueError(f"job file paths cannot hold newlines or start with '-': {paths}")
+        res = self.script(_READ_FILES, stdin="".join(f"{p}\n" for p in paths).encode())
         # tar exits 1 when a file grew while it was read (a log): the archive is still whole
         if res.returncode not in (0, 1):
             from ..errors import TransportError
