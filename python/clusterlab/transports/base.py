@@ -24,8 +24,9 @@ if [ "$#" -gt 0 ]; then exec "$@"; fi
 _READ_FILES = r"""
 while IFS= read -r f; do
   if [ -f "$f" ]; then printf '%s\n' "$f"; fi
-done | tar -cPf - -T -
+done | tar -cP"$1"f - -T -
 """
+COMPRESS_FROM = 64  # files per read: thousands of tiny results are mostly tar padding
 
 
 @dataclass
@@ -69,7 +70,7 @@ def parse_files(blob: bytes) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     if not blob:
         return out
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as tar:
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
         for member in tar:
             fh = tar.extractfile(member)
             if fh is not None:
@@ -140,7 +141,8 @@ class Transport(ABC):
             return {}
         if any("\n" in p or p.startswith("-") for p in paths):
             raise ValueError(f"job file paths cannot hold newlines or start with '-': {paths}")
-        res = self.script(_READ_FILES, stdin="".join(f"{p}\n" for p in paths).encode())
+        flag = "z" if len(paths) >= COMPRESS_FROM else ""
+        res = self.script(_READ_FILES, flag, stdin="".join(f"{p}\n" for p in paths).encode())
         # tar exits 1 when a file grew while it was read (a log): the archive is still whole
         if res.returncode not in (0, 1):
             from ..errors import TransportError
