@@ -26,6 +26,7 @@ from . import ledger
 from .array import ArrayJob, ArrayPart
 from .backends import make_backend
 from .backends.base import ArraySpec, JobSpec, WatchTarget
+from .blobs import BlobStore
 from .dependencies import Dependencies, failure_reason
 from .errors import ClusterlabError, JobError, RemoteEnvironmentError, SubmitError
 from .job import Job
@@ -75,8 +76,16 @@ class Runtime:
         self._dirty_lock = threading.Lock()
         self._arrays: dict[str, ArrayJob] = {}
         self._download_failures: dict[str, int] = {}
+        self._blobs: BlobStore | None = None
 
     # -- where things are -------------------------------------------------------------------
+    @property
+    def blobs(self) -> BlobStore:
+        """Large arguments, stored once per content in ``<remote_dir>/blobs``."""
+        if self._blobs is None:
+            self._blobs = BlobStore(self.transport, self.jobs_root().rsplit("/", 1)[0] + "/blobs")
+        return self._blobs
+
     def python_argv(self) -> list[str]:
         """The job's interpreter: the profile's, else this kernel's Python on this machine."""
         if self.profile.python:
@@ -164,9 +173,11 @@ class Runtime:
         for dep in after:
             deps.add(dep)
         args, kwargs, refs = deps.references(args, kwargs)
+        args, kwargs, refs, blobs = self.blobs.externalize(args, kwargs, refs)
         natives, ids = deps.natives, deps.ids
         payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
         self.ensure_environment()
+        self.blobs.upload(blobs)
         job_id = new_job_id()
         name = name or str(getattr(fn, "__name__", "job"))
         job_dir = f"{self.jobs_root()}/{job_id}"

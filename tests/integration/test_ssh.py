@@ -130,3 +130,25 @@ def test_key_from_ssh_agent(sandbox: object, tmp_path: Path) -> None:
                     os.environ[k] = v
     finally:
         subprocess.run(["kill", env["SSH_AGENT_PID"]], check=False)
+
+
+def test_a_large_argument_is_sent_once_and_reused_by_content(sandbox: object) -> None:
+    """Content-addressed blobs: the second job with the same 3 MB argument uploads nothing,
+    and the blob sits in a 0700 dir as a 0600 file."""
+    profile = ssh_profile(sandbox, name="blobs")
+    cl.profiles.save(profile)
+    data = os.urandom(3 * 1024 * 1024)
+    size = cl.cluster(profile.name)(lambda blob, extra=0: len(blob) + extra)
+    runtime = get_runtime(profile)
+    before = runtime.blobs.uploaded
+    assert size.submit(data).result(timeout=120) == len(data)
+    sent = runtime.blobs.uploaded - before
+    assert len(data) <= sent < len(data) + 4096
+    assert size.submit(data, extra=1).result(timeout=120) == len(data) + 1
+    assert runtime.blobs.uploaded - before == sent  # nothing new travelled
+    listing = runtime.transport.run(["ls", "-la", runtime.blobs.root])
+    assert listing.returncode == 0, listing.err
+    lines = listing.out.splitlines()
+    assert lines[1].startswith("drwx------")  # the "." entry
+    blobs = [line for line in lines if line.endswith(".pkl")]
+    assert blobs and all(line.startswith("-rw-------") for line in blobs)

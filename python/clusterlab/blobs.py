@@ -1,0 +1,108 @@
+"""Large arguments travel once: a content-addressed store on the cluster.
+
+An argument that pickles to ``BLOB_MIN_BYTES`` or more is stored as
+``<remote_dir>/blobs/<sha256>.pkl`` and the job refers to it like to an earlier job's
+result (the runner loads it), so submitting the same array again, from any job of this
+profile, sends nothing but its digest. Uploads go to a temp file and are renamed, so no
+job ever reads half a blob; this process remembers which digests the cluster has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cloudpickle
+
+from .errors import SubmitError
+from .transports.base import Transport
+
+BLOB_MIN_BYTES = 1024 * 1024
+
+# Which of the given blob files exist (one round trip for all of them).
+_HAVE = r"""
+for f do
+  if [ -f "$f" ]; then printf '%s\n' "$f"; fi
+done
+"""
+
+# stdin -> DIR/NAME, atomically (temp file in the same dir, then rename).
+_PUT = r"""
+mkdir -p -- "$1" && chmod 700 -- "$1" || exit 97
+tmp=$(mktemp "$1/.upload.XXXXXX") || exit 97
+cat > "$tmp" && mv -f -- "$tmp" "$1/$2" || { rm -f -- "$tmp"; exit 97; }
+"""
+
+
+class BlobStore:
+    """The blobs of one profile's ``remote_dir``, and the digests known to be there."""
+
+    def __init__(self, transport: Transport, root: str) -> None:
+        self.transport = transport
+        self.root = root
+        self.uploaded = 0  # bytes sent by this process (for benchmarks and tests)
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def externalize(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], refs: dict[str, Any]
+    ) -> tuple[list[Any], dict[str, Any], dict[str, Any], dict[str, bytes]]:
+        """Large arguments become references to blobs, which the runner loads; returns
+        the new call and the blobs to :meth:`upload` (nothing is sent yet, so a call
+        that cannot be pickled fails before anything reaches the cluster)."""
+        args, kwargs = list(args), dict(kwargs)
+        refs = {key: dict(value) for key, value in refs.items()}
+        pending: dict[str, bytes] = {}
+
+        def blob(data: bytes) -> dict[str, str]:
+            name = hashlib.sha256(data).hexdigest() + ".pkl"
+            pending[name] = data
+            return {"path": f"{self.root}/{name}"}
+
+        for pos, value in enumerate(args):
+            if str(pos) not in refs.get("args", {}) and (data := _large(value)) is not None:
+                refs.setdefault("args", {})[str(pos)] = blob(data)
+                args[pos] = None
+        for key, value in kwargs.items():
+            if key not in refs.get("kwargs", {}) and (data := _large(value)) is not None:
+                refs.setdefault("kwargs", {})[key] = blob(data)
+                kwargs[key] = None
+        return args, kwargs, refs, pending
+
+    def upload(self, blobs: Mapping[str, bytes]) -> None:
+        """Send the blobs the cluster lacks: one round trip to ask (unless this process
+        already knows), one per missing blob."""
+        with self._lock:
+            unknown = {n: d for n, d in blobs.items() if n not in self._known}
+        if not unknown:
+            return
+        have = self.transport.script(_HAVE, *[f"{self.root}/{n}" for n in unknown])
+        present = set(have.out.splitlines())
+        for name, data in unknown.items():
+            if f"{self.root}/{name}" not in present:
+                res = self.transport.script(_PUT, self.root, name, stdin=data)
+                if res.returncode != 0:
+                    raise SubmitError(
+                        f"could not upload a large argument to {self.root} on "
+                        f"{self.transport.label}: {res.err.strip() or res.returncode}. Check "
+                        "the profile's remote_dir (free space, permissions)."
+                    )
+                self.uploaded += len(data)
+        with self._lock:
+            self._known.update(unknown)
+
+
+def _large(value: Any) -> bytes | None:
+    """``("ok", value)`` pickled (the runner's result format) if it is large, else None."""
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int) and nbytes < BLOB_MIN_BYTES // 2:
+        return None  # an array known to be small: skip pickling it twice
+    if isinstance(value, int | float | bool | type(None)):
+        return None
+    try:
+        data: bytes = cloudpickle.dumps(("ok", value), protocol=5)
+    except Exception:
+        return None  # dumps_call names what cannot be pickled, with the argument
+    return data if len(data) >= BLOB_MIN_BYTES else None
