@@ -299,10 +299,14 @@ def ensure_keys(name: str, home: Path) -> None:
         shutil.chown(path, name, name)
 
 
+REMOTE_PACKAGES = ("cloudpickle", "numpy")
+
+
 def ensure_venv(name: str, home: Path) -> Path:
-    """The user cannot run root's pyenv Python, so it gets a venv with cloudpickle."""
+    """The user cannot run root's pyenv Python, so it gets a venv with cloudpickle (and
+    numpy, which the payload benchmark sends)."""
     py = home / "venv" / "bin" / "python"
-    check = ("runuser", "-u", name, "--", py, "-c", "import cloudpickle")
+    check = ("runuser", "-u", name, "--", py, "-c", "import cloudpickle, numpy")
     if py.exists() and _run(*check, check=False, cwd="/").returncode == 0:
         return py
     env = dict(os.environ)
@@ -310,7 +314,7 @@ def ensure_venv(name: str, home: Path) -> Path:
         env.pop(var, None)
     # pip runs as root so it reads root's pip.conf (index settings); then hand the venv over.
     _run("/usr/bin/python3", "-m", "venv", home / "venv", env=env)
-    _run(py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "cloudpickle", env=env)
+    _run(py, "-m", "pip", "install", "-q", "--disable-pip-version-check", *REMOTE_PACKAGES, env=env)
     _run("chown", "-R", f"{name}:{name}", home / "venv")
     _run(*check, cwd="/")
     return py
