@@ -39,7 +39,7 @@ class ArrayProgress:
         self.widget.value = (
             f"<span class='clusterlab-progress'><code>{html.escape(a.id)}</code> "
             f"{html.escape(a.name)} {progress_bar(a.counts(), len(a))} "
-            f"<b>{a.state.value}</b></span>"
+            f"<b>{a.state.value}</b> <small>{html.escape(a.plan)}</small></span>"
         )
         self.redraws += 1
 
