@@ -47,7 +47,8 @@ def test_reattach_after_the_submitting_process_was_killed(any_profile: cl.Profil
         slow = cl.cluster({any_profile.name!r})(lambda x: (time.sleep(4), x * 2)[1])
         job = slow.submit(21)
         arr = slow.map(range(3))
-        print(json.dumps([job.id, arr.id]), flush=True)
+        pool = slow.map(range(4), workers=2)
+        print(json.dumps([job.id, arr.id, pool.id]), flush=True)
         time.sleep(600)
         """
     )
@@ -55,7 +56,7 @@ def test_reattach_after_the_submitting_process_was_killed(any_profile: cl.Profil
         [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
     )
     assert proc.stdout is not None
-    job_id, array_id = json.loads(proc.stdout.readline())
+    job_id, array_id, pool_id = json.loads(proc.stdout.readline())
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -66,6 +67,9 @@ def test_reattach_after_the_submitting_process_was_killed(any_profile: cl.Profil
     assert job.result(timeout=120) == 42
     assert arr.results(timeout=120) == [0, 2, 4]
     assert cl.job(f"{array_id}:2").result() == 4
+    pool = cl.job(pool_id)
+    assert isinstance(pool, cl.ArrayJob) and pool.plan == "4 items pulled by 2 workers"
+    assert pool.results(timeout=120) == [0, 2, 4, 6]
     time.sleep(0.3)
     assert ledger.get(job_id).state == "COMPLETED"  # type: ignore[union-attr]
 
