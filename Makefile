@@ -6,7 +6,7 @@ SANDBOX := tests/cluster/sandbox.py
 export CLUSTERLAB_SANDBOX_DIR ?= /tmp/clusterlab-sandbox
 
 .PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean \
-	labext lab-dev lab lint-ts test-ts ui-test screenshots
+	labext lab-dev lab lint-ts test-ts ui-test screenshots bench
 # jlpm (yarn 3) comes with jupyter-builder in the venv.
 JLPM := PATH="$(abspath $(VENV))/bin:$$PATH" YARN_ENABLE_TELEMETRY=0 jlpm
 
@@ -18,6 +18,7 @@ help:
 	@echo "make lab-dev  build the lab extension and link it into the venv (editable install)"
 	@echo "make lint-ts | test-ts | ui-test   TypeScript lint, unit tests, browser tests"
 	@echo "make screenshots   browser tests that also refresh docs/images/ for docs/lab.md"
+	@echo "make bench   side-by-side benchmarks on the sandbox (tens of minutes); rewrites docs/performance.md"
 
 # The Python package installs editable without building the lab extension (no Node
 # needed); `make lab-dev` builds it and links it into the venv. `pip install .` (a wheel)
@@ -28,7 +29,7 @@ install:
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap.sh test
 
 install-dev:
-	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap.sh dev
+	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap.sh dev,bench
 
 # The real SLURM + munge + sshd sandbox (needs root: installs Debian packages, adds a user).
 sandbox: install
@@ -80,6 +81,15 @@ screenshots: install-dev
 	UPDATE_SCREENSHOTS=1 VENV=$(VENV) scripts/ui-test.sh
 
 test: lint typecheck docs pytest lint-ts test-ts ui-test
+
+# Side-by-side benchmarks (clusterlab vs submitit, dask-jobqueue, raw sbatch, loky, scp) on
+# the sandbox; writes bench/results/latest.json and the tables/plots of docs/performance.md.
+# Not part of `make test` (it takes many minutes); the smoke test runs it with --quick.
+bench: export SKIP_JUPYTER_BUILDER = 1
+bench: install-dev sandbox
+	$(PY) -c 'import submitit, dask_jobqueue, distributed, loky, numpy, matplotlib' 2>/dev/null \
+		|| $(VENV)/bin/pip install -q -e '.[dev,bench]'
+	$(PY) bench/suite.py
 
 clean:
 	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache
