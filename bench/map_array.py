@@ -15,6 +15,7 @@ import json
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ def noop(x: int) -> int:
     return x
 
 
-def raw_array(n: int) -> float:
+def raw_array(n: int, timeout: float = 3600) -> float:
+    """Seconds from `sbatch --array` to every task COMPLETED (the scheduler's limit)."""
     t0 = time.perf_counter()
     jid = subprocess.run(
         ["sbatch", "--parsable", f"--array=0-{n - 1}", "--wrap", "true", "--output=/dev/null"],
@@ -42,10 +44,23 @@ def raw_array(n: int) -> float:
         ).stdout.split()
         if len(out) >= n and all(s == "COMPLETED" for s in out):
             return time.perf_counter() - t0
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(f"array {jid}: not all {n} tasks COMPLETED after {timeout} s")
         time.sleep(0.2)
 
 
-def clusterlab_map(profile: Any, n: int) -> dict[str, Any]:
+def clusterlab_map(
+    profile: Any,
+    n: int,
+    chunksize: int | None = None,
+    commands: Callable[[], dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    """Wall time of `f.map(range(n))` to all results, after a warm-up call.
+
+    ``chunksize`` is passed only when given, so the library's default plan is measured
+    otherwise; ``commands`` (cumulative scheduler-command counts, e.g. bench/shim.py) is
+    read around the map, as are the runtime's round trips and polls.
+    """
     import clusterlab as cl
     from clusterlab.core import get_runtime
 
@@ -54,18 +69,31 @@ def clusterlab_map(profile: Any, n: int) -> dict[str, Any]:
     f(0)  # warm up: connection and environment probe
     runtime = get_runtime(profile)
     trips0, polls0 = runtime.transport.round_trips, runtime.watcher.polls
+    counts0 = commands() if commands else {}
+    kwargs = {} if chunksize is None else {"chunksize": chunksize}
     t0 = time.perf_counter()
-    arr = f.map(range(n))
+    arr = f.map(range(n), **kwargs)
     submitted = time.perf_counter() - t0
     results = arr.results(timeout=1800)
     elapsed = time.perf_counter() - t0
     assert results == list(range(n))
-    return {
+    out: dict[str, Any] = {
         "time_s": elapsed,
         "submit_s": submitted,
         "round_trips": runtime.transport.round_trips - trips0,
         "polls": runtime.watcher.polls - polls0,
+        "native_arrays": len(getattr(arr, "parts", [])),
     }
+    if hasattr(arr, "plan"):
+        out["plan"] = str(arr.plan)
+    if commands:
+        after = commands()
+        out["commands"] = {k: after.get(k, 0) - counts0.get(k, 0) for k in after}
+    try:
+        arr.cleanup()  # N item and result files per run would pile up on the cluster
+    except Exception as exc:
+        print(f"(could not clean up array {arr.id}: {exc})")
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
