@@ -4,13 +4,16 @@ An argument that pickles to ``BLOB_MIN_BYTES`` or more is stored as
 ``<remote_dir>/blobs/<sha256>.pkl`` and the job refers to it like to an earlier job's
 result (the runner loads it), so submitting the same array again, from any job of this
 profile, sends nothing but its digest. Uploads go to a temp file and are renamed, so no
-job ever reads half a blob; this process remembers which digests the cluster has.
+job ever reads half a blob. This process remembers for ``KNOWN_SECONDS`` which digests the
+cluster has, then asks again (one round trip, no upload), so a blob deleted by hand is
+sent again instead of leaving later jobs without their argument.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +23,7 @@ from .errors import SubmitError
 from .transports.base import Transport
 
 BLOB_MIN_BYTES = 1024 * 1024
+KNOWN_SECONDS = 600.0
 
 # Which of the given blob files exist (one round trip for all of them).
 _HAVE = r"""
@@ -43,7 +47,7 @@ class BlobStore:
         self.transport = transport
         self.root = root
         self.uploaded = 0  # bytes sent by this process (for benchmarks and tests)
-        self._known: set[str] = set()
+        self._known: dict[str, float] = {}  # digest file name -> when we last knew
         self._lock = threading.Lock()
 
     def externalize(
@@ -56,10 +60,10 @@ class BlobStore:
         refs = {key: dict(value) for key, value in refs.items()}
         pending: dict[str, bytes] = {}
 
-        def blob(data: bytes) -> dict[str, str]:
+        def blob(data: bytes) -> dict[str, Any]:
             name = hashlib.sha256(data).hexdigest() + ".pkl"
             pending[name] = data
-            return {"path": f"{self.root}/{name}"}
+            return {"path": f"{self.root}/{name}", "blob": True}
 
         for pos, value in enumerate(args):
             if str(pos) not in refs.get("args", {}) and (data := _large(value)) is not None:
@@ -74,8 +78,13 @@ class BlobStore:
     def upload(self, blobs: Mapping[str, bytes]) -> None:
         """Send the blobs the cluster lacks: one round trip to ask (unless this process
         already knows), one per missing blob."""
+        now = time.monotonic()
         with self._lock:
-            unknown = {n: d for n, d in blobs.items() if n not in self._known}
+            unknown = {
+                n: d
+                for n, d in blobs.items()
+                if now - self._known.get(n, -KNOWN_SECONDS) >= KNOWN_SECONDS
+            }
         if not unknown:
             return
         have = self.transport.script(_HAVE, *[f"{self.root}/{n}" for n in unknown])
@@ -91,7 +100,7 @@ class BlobStore:
                     )
                 self.uploaded += len(data)
         with self._lock:
-            self._known.update(unknown)
+            self._known.update(dict.fromkeys(unknown, now))
 
 
 def _large(value: Any) -> bytes | None:

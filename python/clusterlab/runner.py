@@ -121,6 +121,11 @@ def _load_ref(ref: dict[str, Any], loads: Callable[[bytes], Any]) -> Any:
         with open(ref["path"], "rb") as fh:
             kind, value = loads(fh.read())
     except OSError as exc:
+        if ref.get("blob"):
+            raise RuntimeError(
+                f"a large argument of this job is missing on the cluster ({exc}): its stored "
+                "copy was deleted; submit the job again and it is uploaded again"
+            ) from None
         raise RuntimeError(f"the result of an earlier job is missing ({exc})") from None
     if kind != "ok":
         raise RuntimeError(f"an earlier job this one uses did not succeed ({ref['path']})")
