@@ -63,16 +63,16 @@ class _Job:
         self.dir = job_dir
         self.task = task
         self.status_path = os.path.join(job_dir, "status" if task is None else f"status.{task}")
+        self._fd: int | None = None
 
     def status(self, event: str, **fields: Any) -> None:
         record = {"event": event, "time": time.time(), **fields}
         line = json.dumps(record) + "\n"
-        # One short O_APPEND write per line: readers see whole lines or nothing new.
-        fd = os.open(self.status_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        # One short O_APPEND write per line: readers see whole lines or nothing new. The
+        # file stays open (two events per array item would otherwise be two opens each).
+        if self._fd is None:
+            self._fd = os.open(self.status_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(self._fd, line.encode())
 
     def env_error(self, message: str) -> int:
         if self.task is None:
@@ -83,14 +83,20 @@ class _Job:
         return 2
 
 
-def _write_result(path: str, outcome: Any, dumps: Callable[[Any], bytes]) -> None:
+def _write_result(
+    path: str, outcome: Any, dumps: Callable[[Any], bytes], sync: bool = True
+) -> None:
+    """Temp file + rename: readers never see half a result. ``sync`` also survives a
+    crash of the node; array items skip it, as one fsync per item cost ~1 ms each (10 s
+    for 10,000 items on two local disks' worth of tasks) and a lost item can be rerun."""
     data = dumps(outcome)
     tmp = f"{path}.tmp{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -139,6 +145,7 @@ def _call(
     refs: dict[str, Any],
     result_path: str,
     cloudpickle: Any,
+    sync: bool = True,
 ) -> bool:
     """Run one call and write its result file; True on success."""
     try:
@@ -151,11 +158,11 @@ def _call(
     except BaseException as exc:  # the user's exception, whatever it is, goes back
         sys.stdout.flush()
         record = _error_record(exc, cloudpickle.dumps)
-        _write_result(result_path, ("error", record), cloudpickle.dumps)
+        _write_result(result_path, ("error", record), cloudpickle.dumps, sync)
         return False
     sys.stdout.flush()
     try:
-        _write_result(result_path, ("ok", value), cloudpickle.dumps)
+        _write_result(result_path, ("ok", value), cloudpickle.dumps, sync)
     except Exception as exc:
         err = TypeError(
             f"the result of the function ({type(value).__name__}) could not be pickled to "
@@ -163,7 +170,7 @@ def _call(
             "to a file and return the path."
         )
         _write_result(
-            result_path, ("error", _error_record(err, cloudpickle.dumps)), cloudpickle.dumps
+            result_path, ("error", _error_record(err, cloudpickle.dumps)), cloudpickle.dumps, sync
         )
         return False
     return True
@@ -275,7 +282,7 @@ class _Pool:
             _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
             ok = False
         else:
-            ok = _call(self.fn, args, kwargs, refs, path, self.cloudpickle)
+            ok = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
         self.job.status("item-finished", index=index, outcome="ok" if ok else "error")
         self.all_ok = self.all_ok and ok
 
@@ -391,7 +398,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         for index, args, kwargs, refs in items:
             job.status("item-started", index=index)
             path = os.path.join(job_dir, "results", f"{index}.pkl")
-            ok = _call(fn, args, kwargs, refs, path, cloudpickle)
+            ok = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
             job.status("item-finished", index=index, outcome="ok" if ok else "error")
             all_ok = all_ok and ok
         job.status("finished", outcome="ok" if all_ok else "error")
