@@ -69,6 +69,7 @@ class Runtime:
         self.transport = get_transport(profile)
         self.backend = make_backend(profile, self.transport)
         self.watcher = Watcher(self)
+        self.backend.on_change = self.watcher.nudge
         self.default_resources = parse_resources(profile.resources)
         self._env_checked = False
         self._lock = threading.Lock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,7 @@ class Watcher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._interval = MIN_INTERVAL
+        self._nudged = False
 
     @staticmethod
     def _key(unit: Unit) -> str:
@@ -79,6 +81,12 @@ class Watcher:
                 self._thread.start()
         self._wake.set()
 
+    def nudge(self) -> None:
+        """Something ended (the backend saw it): poll soon, but never sooner than the
+        shortest interval after the last poll, so a burst of endings is one poll."""
+        self._nudged = True
+        self._wake.set()
+
     def discard(self, unit: Unit) -> None:
         with self._lock:
             self._units.pop(self._key(unit), None)
@@ -95,6 +103,7 @@ class Watcher:
                 if not units:
                     self._thread = None
                     return
+            polled = time.monotonic()
             try:
                 changed = self.poll_once(units)
             except Exception as exc:  # never let the thread die with jobs unwatched
@@ -107,6 +116,11 @@ class Watcher:
             delay = self._interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
             self._wake.wait(delay)
             self._wake.clear()
+            if self._nudged:
+                self._nudged = False
+                gap = self._floor(units) - (time.monotonic() - polled)
+                if gap > 0:
+                    time.sleep(gap)
 
     def _floor(self, units: list[Unit]) -> float:
         """The shortest interval while things change: longer when many scheduler tasks are

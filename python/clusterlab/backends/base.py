@@ -12,7 +12,7 @@ import re
 import secrets
 import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import SubmitError, TransportError
@@ -147,6 +147,10 @@ def task_observations(
     return out
 
 
+def _nothing() -> None:
+    return None
+
+
 class Backend(ABC):
     """What the core needs from a scheduler."""
 
@@ -155,6 +159,8 @@ class Backend(ABC):
     def __init__(self, profile: Profile, transport: Transport) -> None:
         self.profile = profile
         self.transport = transport
+        # Backends that see jobs end (the local one) call this so the watcher polls now.
+        self.on_change: Callable[[], None] = _nothing
 
     @abstractmethod
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:

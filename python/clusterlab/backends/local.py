@@ -163,9 +163,18 @@ class LocalBackend(Backend):
             throttle = asyncio.Semaphore(
                 spec.array.max_concurrent if spec.array and spec.array.max_concurrent else 10**9
             )
-            await asyncio.gather(*(self._run_task(job, i, spec, throttle) for i in job.tasks))
+            await asyncio.gather(*(self._run_and_tell(job, i, spec, throttle) for i in job.tasks))
         finally:
             job.done.set()
+
+    async def _run_and_tell(
+        self, job: _LocalJob, index: int, spec: JobSpec, throttle: asyncio.Semaphore
+    ) -> None:
+        """Run a task, then tell the watcher: it polls now instead of at its next tick."""
+        try:
+            await self._run_task(job, index, spec, throttle)
+        finally:
+            self.on_change()
 
     async def _run_task(
         self, job: _LocalJob, index: int, spec: JobSpec, throttle: asyncio.Semaphore
