@@ -10,6 +10,7 @@ Cases (targets from the benchmark issue):
   4 kernel responsiveness while many submitted jobs are active (real ipykernel)
   5 the local scheduler vs ProcessPoolExecutor and loky
   6 a large numpy argument over SSH vs scp
+  7 many small items from a cold start: the automatic plan and the worker pool
 
 Writes every run, the medians, ratios and met/missed targets to JSON (default
 bench/results/latest.json; quick runs: bench/results/quick.json), merged with the cases of
@@ -121,6 +122,16 @@ CASES = {
         "render_payload",
         "plot_payload",
         "bench-payload.png",
+    ),
+    "7": Case(
+        "7",
+        "Many small items: automatic plan and worker pool",
+        "cases_items",
+        "run_items",
+        "assess_items",
+        "render_items",
+        "plot_items",
+        "bench-items.png",
     ),
 }
 

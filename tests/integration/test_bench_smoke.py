@@ -72,7 +72,7 @@ def test_suite_quick_measures_every_case(sandbox: object, tmp_path: Path) -> Non
     )
     assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     data = json.loads(out.read_text())
-    assert set(data["cases"]) == {"1", "2", "3", "4", "5", "6"}
+    assert set(data["cases"]) == {"1", "2", "3", "4", "5", "6", "7"}
     assert data["quick"] is True and data["machine"]["nproc"]
     for key, case in data["cases"].items():
         assert case["runs"], f"case {key} has no runs"
