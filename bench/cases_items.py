@@ -33,13 +33,14 @@ def cold_map(ctx: Context, n: int, tag: str, **options: Any) -> Record:
     profile = dataclasses.replace(ctx.profiles["ssh"], name=f"b-items-{tag}")
     cl.profiles.save(profile)
     f = cl.cluster(profile)(lambda x: x)
+    runtime = get_runtime(profile)  # new, not connected yet; its transport may be shared
+    trips0 = runtime.transport.round_trips
     t0 = time.perf_counter()
     arr = f.map(range(n), **options)
     submitted = time.perf_counter() - t0
     results = arr.results(timeout=1800)
     elapsed = time.perf_counter() - t0
     assert results == list(range(n))
-    runtime = get_runtime(profile)
     starts = [j.started_at for j in arr if j.started_at]
     ends = [j.ended_at for j in arr if j.ended_at]
     rec: Record = {
@@ -47,7 +48,7 @@ def cold_map(ctx: Context, n: int, tag: str, **options: Any) -> Record:
         "submit_s": submitted,
         "work_span_s": (max(ends) - min(starts)) if starts and ends else None,
         "polls": runtime.watcher.polls,
-        "round_trips": runtime.transport.round_trips,
+        "round_trips": runtime.transport.round_trips - trips0,
         "plan": arr.plan,
         "native_arrays": len(arr.parts),
     }
