@@ -278,7 +278,7 @@ class Runtime:
         natives, ids = deps.natives, deps.ids
         tasks = [[calls[i] for i in share] for share in plan.shares()]
         task_files = [dumps_items(array.name, chunk) for chunk in tasks]
-        max_tasks = len(tasks) if plan.pool else max(1, self.backend.max_array_size())
+        max_tasks = max(1, len(tasks) if plan.pool else self.backend.max_array_size())
         starts = range(0, len(tasks), max_tasks)
         throttle = max_concurrent
         if throttle and len(starts) > 1:

@@ -54,6 +54,8 @@ class Plan:
 
     def describe(self) -> str:
         """'1,000 items in 16 tasks of ~63' (users read it in reprs and the panel)."""
+        if not self.items:
+            return "no items"
         if self.pool:
             return f"{self.items:,} items pulled by {self.tasks} workers"
         size = str(self.chunksize)

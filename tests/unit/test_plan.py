@@ -85,3 +85,8 @@ def test_a_pool_whose_workers_cannot_start_python_fails_its_items() -> None:
     broken = _status({"event": "finished", "outcome": "env_error", "message": "no cloudpickle"})
     d = decide_pool_item(JobState.PENDING, 0, {0: Worker(Observation(None), broken)}, 0)
     assert d.state == JobState.FAILED and d.reason == "no cloudpickle"
+
+
+def test_an_empty_map_has_a_plan_that_says_so() -> None:
+    for plan in (make_plan(0), make_plan(0, workers=3), make_plan(0, chunksize=2)):
+        assert plan.describe() == "no items" and plan.shares() == []
