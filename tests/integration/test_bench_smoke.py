@@ -90,4 +90,5 @@ def test_suite_quick_measures_every_case(sandbox: object, tmp_path: Path) -> Non
         "bench-kernel.png",
         "bench-local.png",
         "bench-payload.png",
+        "bench-items.png",
     }
