@@ -160,8 +160,11 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     def _cancel_future(self) -> None:
         """Mark the future cancelled *and notified*: concurrent.futures.wait() and
         as_completed() only count a cancelled future as done after the notification."""
-        if concurrent.futures.Future.cancel(self):
-            self.set_running_or_notify_cancel()
+        # The watcher and a user's cancel() may both get here: notify exactly once
+        # (Future's condition wraps an RLock, so cancel() may take it again inside).
+        with self._condition:
+            if concurrent.futures.Future.cancel(self) and self._state == "CANCELLED":
+                self.set_running_or_notify_cancel()
 
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
