@@ -459,12 +459,10 @@ class Runtime:
         for job, kind, value in resolutions:
             if kind == "fail":
                 self._fail(job, *value)
-            elif job.done():
-                continue
             elif kind == "result":
-                job.set_result(value)
+                job._resolve(value)
             else:
-                job.set_exception(value)
+                job._resolve(exception=value)
 
     def _fail(self, job: Job, state: JobState, reason: str) -> None:
         job._set_state(state, reason)
@@ -479,8 +477,8 @@ class Runtime:
         except Exception as exc:
             tail = f"(stderr unavailable: {exc})"
         detail = f"\n--- last lines of the job's stderr ---\n{tail}" if tail else ""
-        job.set_exception(
-            JobError(
+        job._resolve(
+            exception=JobError(
                 f"job {job.id} ({job.name}) on {self.profile.name} ended {state}: {reason}{detail}",
                 job_id=job.id,
                 state=state.value,

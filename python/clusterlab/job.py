@@ -166,6 +166,17 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             if concurrent.futures.Future.cancel(self) and self._state == "CANCELLED":
                 self.set_running_or_notify_cancel()
 
+    def _resolve(self, value: Any = None, exception: BaseException | None = None) -> None:
+        """Set the outcome unless the future is already done (a user's cancel() may win
+        the race with the watcher that collected the result)."""
+        with self._condition:
+            if self.done():
+                return
+            if exception is not None:
+                self.set_exception(exception)
+            else:
+                self.set_result(value)
+
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
         if self._job_state.finished and state != self._job_state:
