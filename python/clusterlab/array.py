@@ -51,7 +51,6 @@ class ArrayJob:
         self.name = name
         self.size = size
         self._plan = plan
-        self.chunksize = plan.chunksize
         self.profile = runtime.profile.name
         self.parts: list[ArrayPart] = []
         self.elements: list[Job] = []
@@ -155,6 +154,11 @@ class ArrayJob:
         """A one-line summary: '3 running, 5 pending, 1 failed'."""
         counts = self.counts()
         return ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+
+    @property
+    def chunksize(self) -> int:
+        """Items per task (a pool: per worker's first share)."""
+        return self._plan.chunksize
 
     @property
     def plan(self) -> str:

@@ -32,7 +32,7 @@ from .errors import ClusterlabError, JobError, RemoteEnvironmentError, SubmitErr
 from .job import Job
 from .paths import data_dir
 from .payload import dumps_call, dumps_function, dumps_items, load_result
-from .plan import Plan, make_plan, pool_files
+from .plan import CANCEL_CLAIMS, Plan, check_options, make_plan, pool_files
 from .profile import Profile
 from .registry import live
 from .resources import Resources, parse_resources
@@ -218,7 +218,7 @@ class Runtime:
     ) -> ArrayJob:
         """One native array for all ``items`` (split only past the scheduler's size limit),
         cut into tasks by :func:`make_plan` unless ``chunksize``/``workers`` say otherwise."""
-        make_plan(len(items), chunksize=chunksize, workers=workers, max_concurrent=max_concurrent)
+        check_options(chunksize, workers, max_concurrent)
         deps = Dependencies(self.transport, self.profile.name)
         for dep in after:
             deps.add(dep)
@@ -519,7 +519,7 @@ class Runtime:
         for job in jobs:
             by_dir.setdefault(job.job_dir, []).append(str(job.index))
         for job_dir, indices in by_dir.items():
-            res = self.transport.script(_CANCEL_CLAIMS, job_dir, *indices)
+            res = self.transport.script(CANCEL_CLAIMS, job_dir, *indices)
             if res.returncode != 0:
                 raise ClusterlabError(f"could not cancel items in {job_dir}: {res.err.strip()}")
 
@@ -604,18 +604,6 @@ def remove_dirs(runtime: Runtime, dirs: Sequence[str]) -> None:
     if res.returncode != 0:
         raise ClusterlabError(f"could not delete {', '.join(dirs)}: {res.err.strip()}")
 
-
-# noclobber (O_EXCL) writes: a claim a worker already holds is left alone.
-_CANCEL_CLAIMS = """
-set -C
-d=$1
-shift
-for i do
-  (printf cancelled > "$d/claims/$i") 2>/dev/null
-  (printf cancelled > "$d/claims/$i.retry") 2>/dev/null
-done
-exit 0
-"""
 
 DOWNLOAD_TRIES = 3  # polls that may fail to fetch a finished job's result before it is LOST
 

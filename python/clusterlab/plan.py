@@ -65,6 +65,21 @@ class Plan:
         return f"{self.items:,} items in {self.tasks} {noun} of {size}"
 
 
+def check_options(chunksize: int | None, workers: int | None, max_concurrent: int) -> None:
+    """The user's options, checked before anything is pickled or sent."""
+    if chunksize is not None and workers is not None:
+        raise ValueError(
+            "chunksize= and workers= exclude each other: chunksize fixes which items share "
+            "a task, workers= lets K workers pull items as they go. Pass one of them."
+        )
+    if chunksize is not None and chunksize < 1:
+        raise ValueError("chunksize must be at least 1 (items per task)")
+    if workers is not None and workers < 1:
+        raise ValueError("workers must be at least 1 (worker tasks pulling items)")
+    if max_concurrent < 0:
+        raise ValueError("max_concurrent must be 0 (no limit) or more")
+
+
 def make_plan(
     items: int,
     *,
@@ -81,17 +96,7 @@ def make_plan(
     the scheduler's ``capacity`` (tasks that fit at once) to run a single wave, in one
     native array (at most ``max_tasks`` tasks).
     """
-    if chunksize is not None and workers is not None:
-        raise ValueError(
-            "chunksize= and workers= exclude each other: chunksize fixes which items share "
-            "a task, workers= lets K workers pull items as they go. Pass one of them."
-        )
-    if chunksize is not None and chunksize < 1:
-        raise ValueError("chunksize must be at least 1 (items per task)")
-    if workers is not None and workers < 1:
-        raise ValueError("workers must be at least 1 (worker tasks pulling items)")
-    if max_concurrent < 0:
-        raise ValueError("max_concurrent must be 0 (no limit) or more")
+    check_options(chunksize, workers, max_concurrent)
     if items == 0:
         return Plan(0, 0, chunksize or 1, workers or 0, chunksize is None and workers is None)
     if workers is not None:
@@ -111,3 +116,17 @@ def pool_files(shares: list[list[int]]) -> dict[str, bytes]:
     (``items/W.pkl``), and empty dirs for claims and worker heartbeats (see runner.py)."""
     manifest = {"version": 1, "shares": shares}
     return {"pool.json": json.dumps(manifest).encode(), "claims/": b"", "workers/": b""}
+
+
+# Cancelling pool items (job dir, then item indices): write ``cancelled`` claims so no
+# worker starts them. noclobber (O_EXCL) leaves a claim a worker already holds alone.
+CANCEL_CLAIMS = """
+set -C
+d=$1
+shift
+for i do
+  (printf cancelled > "$d/claims/$i") 2>/dev/null
+  (printf cancelled > "$d/claims/$i.retry") 2>/dev/null
+done
+exit 0
+"""
