@@ -98,9 +98,12 @@ class Transport(ABC):
         self, argv: Sequence[str], stdin: bytes | None = None, timeout: float | None = None
     ) -> CommandResult:
         """Run ``argv`` on the target (one round trip)."""
+        self._count_round_trip()
+        return self._run(list(argv), stdin, timeout)
+
+    def _count_round_trip(self) -> None:
         with self._count_lock:
             self.round_trips += 1
-        return self._run(list(argv), stdin, timeout)
 
     def script(self, script: str, *args: str, stdin: bytes | None = None) -> CommandResult:
         """Run a constant POSIX ``sh`` script with ``args`` as $1.. (the safe way to compose)."""

@@ -30,8 +30,7 @@ class LocalTransport(Transport):
         work, e.g. for the 10,000 result files of a big map."""
         if not paths:
             return {}
-        with self._count_lock:
-            self.round_trips += 1
+        self._count_round_trip()
         out: dict[str, bytes | None] = {}
         for path in paths:
             try:
