@@ -14,7 +14,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Context, Record, attempt, fmt_n, fmt_s, fmt_x, md_table, ratio, target, value
+import map_array
+from common import (
+    Context,
+    Record,
+    attempt,
+    fmt_n,
+    fmt_s,
+    fmt_x,
+    md_table,
+    ratio,
+    save_plot,
+    target,
+    value,
+)
 
 PLAN = "clusterlab over SSH, automatic plan"
 POOL = "clusterlab over SSH, workers=16 (pool)"
@@ -25,35 +38,16 @@ def sizes(ctx: Context) -> tuple[int, int]:
     return (100, 1000) if ctx.quick else (1000, 10_000)
 
 
-def cold_map(ctx: Context, n: int, tag: str, **options: Any) -> Record:
-    """Time ``f.map(range(n))`` to all results on a runtime nobody used yet."""
+def cold_map(ctx: Context, n: int, tag: str, workers: int | None = None) -> Record:
+    """``map_array.clusterlab_map`` on a profile nobody used yet, then disconnected so the
+    next run starts cold too."""
     import clusterlab as cl
     from clusterlab.core import get_runtime
 
     profile = dataclasses.replace(ctx.profiles["ssh"], name=f"b-items-{tag}")
-    cl.profiles.save(profile)
-    f = cl.cluster(profile)(lambda x: x)
-    runtime = get_runtime(profile)  # new, not connected yet; its transport may be shared
-    trips0 = runtime.transport.round_trips
-    t0 = time.perf_counter()
-    arr = f.map(range(n), **options)
-    submitted = time.perf_counter() - t0
-    results = arr.results(timeout=1800)
-    elapsed = time.perf_counter() - t0
-    assert results == list(range(n))
-    starts = [j.started_at for j in arr if j.started_at]
-    ends = [j.ended_at for j in arr if j.ended_at]
-    rec: Record = {
-        "time_s": elapsed,
-        "submit_s": submitted,
-        "work_span_s": (max(ends) - min(starts)) if starts and ends else None,
-        "polls": runtime.watcher.polls,
-        "round_trips": runtime.transport.round_trips - trips0,
-        "plan": arr.plan,
-        "native_arrays": len(arr.parts),
-    }
-    arr.cleanup()
-    runtime.transport.close()  # the next run starts cold again
+    rec = map_array.clusterlab_map(profile, n, warm=False, workers=workers)
+    get_runtime(profile).transport.close()
+    cl.profiles.delete(profile.name)
     return rec
 
 
@@ -154,6 +148,4 @@ def plot_items(case: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("cold start to all results (s)")
     ax.set_title("Many small items over SSH")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path)

@@ -20,7 +20,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Context, Record, attempt, fmt_n, fmt_s, md_table, target, value, verdict
+from common import (
+    Context,
+    Record,
+    attempt,
+    fmt_n,
+    fmt_s,
+    md_table,
+    save_plot,
+    target,
+    value,
+    verdict,
+)
 
 TOOL = "clusterlab in an ipykernel, monitor displayed"
 SLEEP_S = 30
@@ -252,9 +263,7 @@ def plot_kernel(case: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("request → reply (ms)")
     ax.set_title("Kernel responsiveness with many active jobs")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path)
 
 
 def _ms(x: float | None) -> str:

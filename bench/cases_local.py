@@ -22,6 +22,7 @@ from common import (
     md_table,
     pick,
     ratio,
+    save_plot,
     target,
     value,
     verdict,
@@ -219,9 +220,7 @@ def plot_local(case: dict[str, Any], path: Path) -> None:
     a2.axhline(case["info"]["workers"], color="grey", linestyle="--", linewidth=1)
     a2.set_ylabel("speedup vs serial")
     a2.set_title(f"{case['info']['cpu_tasks']} CPU-bound tasks")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path)
 
 
 def _div(a: float | None, b: float) -> float | None:

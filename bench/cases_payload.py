@@ -23,6 +23,7 @@ from common import (
     fmt_x,
     md_table,
     ratio,
+    save_plot,
     target,
     value,
     verdict,
@@ -208,6 +209,4 @@ def plot_payload(case: dict[str, Any], path: Path) -> None:
     ax.barh(tools[::-1], vals[::-1], color=[colours[t] for t in tools[::-1]])
     ax.set_xlabel("MB/s (median)")
     ax.set_title(f"Upload of a {case['info']['bytes'] / 1e6:,.0f} MB numpy array over SSH")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path)

@@ -28,6 +28,7 @@ from common import (
     md_table,
     pick,
     ratio,
+    save_plot,
     stderr_to,
     target,
     value,
@@ -284,9 +285,7 @@ def plot_roundtrip(case: dict[str, Any], path: Path) -> None:
     ax.barh(tools[::-1], times[::-1], color=colors[::-1])
     ax.set_xlabel("seconds to the result (median)")
     ax.set_title("Round trip of a no-op function")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path)
 
 
 # -- case 2 (and the counts of case 3) ------------------------------------------------------
@@ -411,9 +410,7 @@ def plot_map(case: dict[str, Any], path: Path) -> None:
     ax.set_title("Map of N no-op items on the SLURM sandbox")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path)
 
 
 # -- case 3: the scheduler commands of case 2's runs ----------------------------------------
@@ -541,9 +538,7 @@ def plot_load(case: dict[str, Any], path: Path) -> None:
     ax.set_title("Scheduler load of a map of N items")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path)
 
 
 def _log_n_axis(ax: Any, ns: list[int]) -> None:

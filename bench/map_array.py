@@ -54,8 +54,11 @@ def clusterlab_map(
     n: int,
     chunksize: int | None = None,
     commands: Callable[[], dict[str, int]] | None = None,
+    warm: bool = True,
+    workers: int | None = None,
 ) -> dict[str, Any]:
-    """Wall time of `f.map(range(n))` to all results, after a warm-up call.
+    """Wall time of `f.map(range(n))` to all results, after a warm-up call (``warm``;
+    without it a new profile's first map pays for the connection and probes too).
 
     ``chunksize`` is passed only when given, so the library's default plan is measured
     otherwise; ``commands`` (cumulative scheduler-command counts, e.g. bench/shim.py) is
@@ -66,20 +69,26 @@ def clusterlab_map(
 
     cl.profiles.save(profile)
     f = cl.cluster(profile.name)(noop)
-    f(0)  # warm up: connection and environment probe
-    runtime = get_runtime(profile)
+    if warm:
+        f(0)  # warm up: connection and environment probe
+    runtime = get_runtime(profile)  # its transport may be shared with other runtimes
     trips0, polls0 = runtime.transport.round_trips, runtime.watcher.polls
     counts0 = commands() if commands else {}
-    kwargs = {} if chunksize is None else {"chunksize": chunksize}
+    kwargs: dict[str, int] = {} if chunksize is None else {"chunksize": chunksize}
+    if workers is not None:
+        kwargs["workers"] = workers
     t0 = time.perf_counter()
     arr = f.map(range(n), **kwargs)
     submitted = time.perf_counter() - t0
     results = arr.results(timeout=1800)
     elapsed = time.perf_counter() - t0
     assert results == list(range(n))
+    starts = [j.started_at for j in arr if j.started_at]
+    ends = [j.ended_at for j in arr if j.ended_at]
     out: dict[str, Any] = {
         "time_s": elapsed,
         "submit_s": submitted,
+        "work_span_s": (max(ends) - min(starts)) if starts and ends else None,
         "round_trips": runtime.transport.round_trips - trips0,
         "polls": runtime.watcher.polls - polls0,
         "native_arrays": len(getattr(arr, "parts", [])),
