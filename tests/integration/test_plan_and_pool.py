@@ -7,6 +7,7 @@ file system, not inferred from our bookkeeping.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import pytest
 import clusterlab as cl
 from clusterlab.core import get_runtime
 
-from ..conftest import ssh_profile
+from ..conftest import slurm_state, ssh_profile
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -135,3 +136,24 @@ def test_plan_options_are_checked_before_anything_is_submitted(ssh: cl.Profile) 
     with pytest.raises(ValueError, match="workers must be at least 1"):
         f.map(range(3), workers=0)
     assert cl.jobs(profile=ssh.name) == []
+
+
+def test_a_cancelled_pool_item_never_starts_and_the_pool_still_ends(ssh: cl.Profile) -> None:
+    def nap(x: int) -> int:
+        with open(f"ran.{x}.{os.getpid()}", "w"):
+            pass
+        time.sleep(0.5)
+        return x
+
+    arr = cl.cluster(ssh.name)(nap).map(range(6), workers=1)
+    assert arr[5].cancel()  # one worker walks 0..5 in order: 5 has not started yet
+    results = arr.results(timeout=120, return_exceptions=True)
+    assert results[:5] == [0, 1, 2, 3, 4]
+    assert isinstance(results[5], concurrent.futures.CancelledError)
+    assert _ran(ssh, arr.parts[0].job_dir) == [0, 1, 2, 3, 4]
+    assert arr.counts() == {"COMPLETED": 5, "CANCELLED": 1}
+    worker = f"{arr.parts[0].native_id}_0"
+    deadline = time.monotonic() + 60  # the worker does not wait for the cancelled item
+    while slurm_state(worker) not in ("COMPLETED", "") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert slurm_state(worker) in ("COMPLETED", ""), slurm_state(worker)
