@@ -42,7 +42,7 @@ def cold_map(ctx: Context, n: int, tag: str, workers: int | None = None) -> Reco
     """``map_array.clusterlab_map`` on a profile nobody used yet, then disconnected so the
     next run starts cold too."""
     import clusterlab as cl
-    from clusterlab.core import get_runtime
+    from clusterlab.core.runtime import get_runtime
 
     profile = dataclasses.replace(ctx.profiles["ssh"], name=f"b-items-{tag}")
     rec = map_array.clusterlab_map(profile, n, warm=False, workers=workers)

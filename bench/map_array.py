@@ -65,7 +65,7 @@ def clusterlab_map(
     read around the map, as are the runtime's round trips and polls.
     """
     import clusterlab as cl
-    from clusterlab.core import get_runtime
+    from clusterlab.core.runtime import get_runtime
 
     cl.profiles.save(profile)
     f = cl.cluster(profile.name)(noop)

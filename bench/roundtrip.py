@@ -51,7 +51,7 @@ def sbatch_limit(repeat: int) -> list[float]:
 
 def clusterlab_case(profile: Any, repeat: int) -> dict[str, Any]:
     import clusterlab as cl
-    from clusterlab.core import get_runtime
+    from clusterlab.core.runtime import get_runtime
 
     cl.profiles.save(profile)
     f = cl.cluster(profile.name)(noop)

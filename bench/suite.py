@@ -254,7 +254,7 @@ def run_cases(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     from sandbox_profiles import setup
     from shim import CommandCounter
 
-    from clusterlab.profile import Profile
+    from clusterlab.config.profile import Profile
 
     poll = next(f.default for f in dataclasses.fields(Profile) if f.name == "poll_interval")
     info, tmp, profiles = setup(poll_interval=float(poll))

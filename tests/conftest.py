@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab import core, profiles, transports
+from clusterlab import profiles, transports
+from clusterlab.core import runtime as core
 
 
 @pytest.fixture(autouse=True)

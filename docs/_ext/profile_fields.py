@@ -1,7 +1,7 @@
 """Sphinx directives that render documentation from the code, so the docs cannot drift.
 
 ``profile-fields``
-    The profile field table, from :func:`clusterlab.profile.schema` (the same source the
+    The profile field table, from :func:`clusterlab.config.profile.schema` (the same source the
     forms and the CLI read). Option ``:kinds: slurm`` keeps the fields of those kinds::
 
         ```{profile-fields}
@@ -73,13 +73,13 @@ def _para(*children: nodes.Node) -> nodes.paragraph:
 
 
 class ProfileFieldsDirective(SphinxDirective):
-    """Render ``clusterlab.profile.schema()`` as a table."""
+    """Render ``clusterlab.config.profile.schema()`` as a table."""
 
     has_content = False
     option_spec: ClassVar[dict[str, Any]] = {"kinds": directives.unchanged}
 
     def run(self) -> list[nodes.Node]:
-        from clusterlab import profile as profile_module
+        from clusterlab.config import profile as profile_module
 
         # Rebuild the page when the schema's source changes.
         if profile_module.__file__:
@@ -171,8 +171,8 @@ class SlurmJobScriptDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         from clusterlab.backends import base, slurm
-        from clusterlab.profile import Profile
-        from clusterlab.resources import parse_resources
+        from clusterlab.config.profile import Profile
+        from clusterlab.config.resources import parse_resources
         from clusterlab.transports.local import LocalTransport
 
         for module in (base, slurm):

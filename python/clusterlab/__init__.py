@@ -9,9 +9,7 @@ from __future__ import annotations
 from . import profiles
 from ._version import __version__
 from .api import ClusterFunction, Executor, cluster
-from .array import ArrayJob, as_completed
-from .check import CheckLine, CheckReport
-from .errors import (
+from .common.errors import (
     ClusterlabError,
     HostKeyError,
     JobError,
@@ -24,25 +22,27 @@ from .errors import (
     SubmitError,
     TransportError,
 )
-from .events import JobEvent
-from .job import Job
-from .joblist import job, jobs
-from .ledger import JobRecord
-from .profile import Profile
+from .common.states import JobState
+from .config.profile import Profile
+from .core.array import ArrayJob, as_completed
+from .core.check import CheckLine, CheckReport
+from .core.events import JobEvent
+from .core.job import Job
+from .core.ledger import JobRecord
+from .jobs import job, jobs
 from .profiles import use
-from .states import JobState
 
 
 def monitor(profile: str | None = None, state: str | None = None, limit: int = 50) -> object:
     """A live job monitor widget for the ledger's jobs (needs ipywidgets)."""
-    from .widgets import monitor as make
+    from .ui.widgets import monitor as make
 
     return make(profile=profile, state=state, limit=limit)
 
 
 def config_widget(name: str | None = None) -> object:
     """The profile form with a tooltip on every field (needs ipywidgets)."""
-    from .widgets import config_widget as make
+    from .ui.widgets import config_widget as make
 
     return make(name)
 
@@ -54,7 +54,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext clusterlab``: the %%cluster magic and the lab panel's comm target."""
-    from . import comm, magic
+    from .ui import comm, magic
 
     magic.load(ipython)
     comm.register()

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import profiles
-from .array import ArrayJob
-from .core import submit_call, submit_map
-from .job import Job
-from .profile import Profile
-from .resources import Resources, parse_resources
+from .config.profile import Profile
+from .config.resources import Resources, parse_resources
+from .core.array import ArrayJob
+from .core.job import Job
+from .core.runtime import submit_call, submit_map
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,7 +42,7 @@ def _maybe_show_progress(array: ArrayJob, progress: bool | None) -> None:
     if progress is False or (progress is None and os.environ.get("CLUSTERLAB_PROGRESS") == "0"):
         return
     try:
-        from .widgets import progress as bar
+        from .ui.widgets import progress as bar
     except ImportError:  # no ipywidgets: the array still runs, just without a bar
         return
     if progress or bar.in_kernel():

@@ -14,9 +14,9 @@ from typing import Any
 
 import tomli_w
 
-from .errors import ProfileError
-from .paths import config_dir, write_private
-from .profile import LOCAL, Profile
+from .common.errors import ProfileError
+from .config.paths import config_dir, write_private
+from .config.profile import LOCAL, Profile
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -123,7 +123,7 @@ def check(name: str | Profile, on_line: Any = None) -> Any:
     Returns a :class:`clusterlab.check.CheckReport`; ``on_line(CheckLine)`` is called as each
     line is known so a form can show progress. Never raises for a failing check.
     """
-    from .check import run_check
+    from .core.check import run_check
 
     return run_check(resolve(name), on_line=on_line)
 

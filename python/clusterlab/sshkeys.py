@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import profiles
-from .errors import TransportError
-from .profile import Profile
+from .common.errors import TransportError
+from .config.profile import Profile
 from .transports.ssh import SSHTransport, resolve_endpoint
 
 # Append the key once; values arrive as "$1", never inside the script.

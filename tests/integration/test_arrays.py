@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import get_runtime
+from clusterlab.core.runtime import get_runtime
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab import ledger
+from clusterlab.core import ledger
 from tests.conftest import slurm_state
 
 pytestmark = pytest.mark.timeout(300)
@@ -146,7 +146,7 @@ def test_reattached_job_can_be_cancelled(any_profile: cl.Profile) -> None:
     assert job.state == cl.JobState.CANCELLED
     assert ledger.get(job.id).state == "CANCELLED"  # type: ignore[union-attr]
     # ... and the job really stopped, although another process started it
-    from clusterlab.core import get_runtime
+    from clusterlab.core.runtime import get_runtime
 
     status = get_runtime(any_profile).read_log(job, "status")
     pid = next(json.loads(ln)["pid"] for ln in status.splitlines() if '"started"' in ln)
@@ -174,7 +174,7 @@ def test_two_processes_write_the_ledger_at_once() -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from clusterlab import ledger
+        from clusterlab.core import ledger
         tag = sys.argv[1]
         for i in range(150):
             ledger.record({"id": f"{tag}-{i}", "kind": "job", "profile": "p",
@@ -197,7 +197,7 @@ def test_two_processes_write_the_ledger_at_once() -> None:
 
 
 def test_cleanup_and_gc_delete_only_finished_job_dirs(any_profile: cl.Profile) -> None:
-    from clusterlab.core import get_runtime
+    from clusterlab.core.runtime import get_runtime
 
     runtime = get_runtime(any_profile)
     f = cl.cluster(any_profile.name)(abs)

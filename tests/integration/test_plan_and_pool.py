@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import get_runtime
+from clusterlab.core.runtime import get_runtime
 
 from ..conftest import slurm_state, ssh_profile
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import get_runtime
+from clusterlab.core.runtime import get_runtime
 from tests.conftest import slurm_local_profile, slurm_state, ssh_profile
 
 pytestmark = pytest.mark.timeout(240)

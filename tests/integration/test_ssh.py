@@ -11,7 +11,7 @@ import paramiko
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import get_runtime
+from clusterlab.core.runtime import get_runtime
 from clusterlab.transports import get_transport
 from tests.conftest import ssh_profile
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab import ledger
-from clusterlab.widgets import ConfigForm, JobMonitor
-from clusterlab.widgets.monitor import REDRAW_INTERVAL
+from clusterlab.core import ledger
+from clusterlab.ui.widgets import ConfigForm, JobMonitor
+from clusterlab.ui.widgets.monitor import REDRAW_INTERVAL
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -10,8 +10,8 @@ import cloudpickle
 import pytest
 
 import clusterlab as cl
-from clusterlab import blobs
-from clusterlab.blobs import BlobStore
+from clusterlab.core import blobs
+from clusterlab.core.blobs import BlobStore
 from clusterlab.transports import get_transport
 
 

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 
 import clusterlab as cl
-from clusterlab.core import get_runtime
-from clusterlab.job import Job
-from clusterlab.resources import Resources
+from clusterlab.config.resources import Resources
+from clusterlab.core.job import Job
+from clusterlab.core.runtime import get_runtime
 
 
 def _race(*calls: Callable[[], object]) -> list[BaseException]:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from clusterlab.cellvars import analyze
-from clusterlab.magic import MagicUsageError, parse_line
+from clusterlab.ui.cellvars import analyze
+from clusterlab.ui.magic import MagicUsageError, parse_line
 
 
 def test_reads_and_writes() -> None:

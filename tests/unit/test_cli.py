@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import clusterlab as cl
-from clusterlab.cli import main
+from clusterlab.ui.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import clusterlab as cl
-from clusterlab import cli
-from clusterlab.cli import main
+from clusterlab.ui import cli
+from clusterlab.ui.cli import main
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import clusterlab as cl
-from clusterlab.comm import EVENT_INTERVAL, PROTOCOL_VERSION, CommHandler
+from clusterlab.ui.comm import EVENT_INTERVAL, PROTOCOL_VERSION, CommHandler
 
 
 class RecordingComm:

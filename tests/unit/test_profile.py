@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.profile import schema
+from clusterlab.config.profile import schema
 
 
 def test_local_profile_always_exists_and_is_default() -> None:

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterlab.errors import ResourceError
-from clusterlab.resources import (
+from clusterlab.common.errors import ResourceError
+from clusterlab.config.resources import (
     RESOURCE_KEYS,
     Resources,
     format_time,

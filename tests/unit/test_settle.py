@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 
 from clusterlab.backends.base import Observation
-from clusterlab.settle import MISSING_POLLS_BEFORE_LOST, decide, parse_status
-from clusterlab.states import JobState
+from clusterlab.common.states import JobState
+from clusterlab.core.settle import MISSING_POLLS_BEFORE_LOST, decide, parse_status
 
 
 def status(*events: dict[str, object]) -> bytes:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import clusterlab as cl
 from clusterlab.backends.base import ArraySpec, JobSpec
 from clusterlab.backends.slurm import REASON_MAP, STATE_MAP, SlurmBackend
-from clusterlab.resources import parse_resources
-from clusterlab.states import JobState
+from clusterlab.common.states import JobState
+from clusterlab.config.resources import parse_resources
 from clusterlab.transports import LocalTransport
 
 GOLDEN = Path(__file__).parent.parent / "golden"

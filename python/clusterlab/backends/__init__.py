@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..profile import Profile
+from ..config.profile import Profile
 from ..transports.base import Transport
 from .base import Backend, BatchBackend, JobSpec, Observation
 from .local import LocalBackend

@@ -15,10 +15,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import SubmitError, TransportError
-from ..profile import Profile
-from ..resources import Resources
-from ..states import JobState
+from ..common.errors import SubmitError, TransportError
+from ..common.states import JobState
+from ..config.profile import Profile
+from ..config.resources import Resources
 from ..transports.base import Transport
 
 STAGE_FAILED = 97  # exit code of the staging script (see transports.base._STAGE)

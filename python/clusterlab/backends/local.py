@@ -19,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SubmitError
-from ..profile import Profile
-from ..resources import Resources, format_time
-from ..settle import parse_status
-from ..states import JobState
+from ..common.errors import SubmitError
+from ..common.states import JobState
+from ..config.profile import Profile
+from ..config.resources import Resources, format_time
+from ..core.settle import parse_status
 from ..transports.base import Transport
 from .base import (
     STAGE_FAILED,

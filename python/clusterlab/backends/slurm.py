@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..errors import TransportError
-from ..profile import Profile
-from ..resources import Resources, format_time
-from ..states import JobState
+from ..common.errors import TransportError
+from ..common.states import JobState
+from ..config.profile import Profile
+from ..config.resources import Resources, format_time
 from ..transports.base import Transport
 from .base import BatchBackend, JobSpec
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from ..profile import Profile
+from ..config.profile import Profile
 from .base import CommandResult, Transport
 from .local import LocalTransport
 

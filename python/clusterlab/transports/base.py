@@ -114,7 +114,7 @@ class Transport(ABC):
         if self._home is None:
             res = self.run(["sh", "-c", 'printf %s "$HOME"'])
             if res.returncode != 0 or not res.out.startswith("/"):
-                from ..errors import TransportError
+                from ..common.errors import TransportError
 
                 raise TransportError(f"{self.label}: could not find the home directory: {res.err}")
             self._home = res.out
@@ -148,7 +148,7 @@ class Transport(ABC):
         res = self.script(_READ_FILES, flag, stdin="".join(f"{p}\n" for p in paths).encode())
         # tar exits 1 when a file grew while it was read (a log): the archive is still whole
         if res.returncode not in (0, 1):
-            from ..errors import TransportError
+            from ..common.errors import TransportError
 
             raise TransportError(f"{self.label}: reading job files failed: {res.err.strip()}")
         found = parse_files(res.stdout)

@@ -18,8 +18,8 @@ from typing import Any, cast
 
 import paramiko
 
-from ..errors import HostKeyError, TransportError
-from ..profile import Profile
+from ..common.errors import HostKeyError, TransportError
+from ..config.profile import Profile
 from .base import CommandResult, Transport
 
 CONNECT_TIMEOUT = 15.0

@@ -15,10 +15,10 @@ from typing import Any
 
 import cloudpickle
 
-from .api import cluster, wait_and_show
+from ..api import cluster, wait_and_show
+from ..common.errors import ClusterlabError, SerializationError
+from ..core.job import Job
 from .cellvars import analyze
-from .errors import ClusterlabError, SerializationError
-from .job import Job
 
 CELL_FILENAME = "<cluster-cell>"
 # Kernel plumbing that must never be shipped.

@@ -15,14 +15,14 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .backends.base import WatchTarget
-from .errors import SerializationError
+from ..backends.base import WatchTarget
+from ..common.errors import SerializationError
+from ..common.states import JobState
 from .job import Job, fixed_dependencies_error
 from .plan import Plan
-from .states import JobState
 
 if TYPE_CHECKING:
-    from .core import Runtime
+    from .runtime import Runtime
 
 
 @dataclass
@@ -193,7 +193,7 @@ class ArrayJob:
     def _repr_html_(self) -> str:
         from html import escape
 
-        from .style import card, progress_bar
+        from ..common.style import card, progress_bar
 
         return card(
             f"ArrayJob <code>{escape(self.id)}</code> {escape(self.name)}",

@@ -22,28 +22,28 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from ..backends import make_backend
+from ..backends.base import ArraySpec, JobSpec, WatchTarget
+from ..common.errors import ClusterlabError, JobError, RemoteEnvironmentError, SubmitError
+from ..common.states import JobState
+from ..config.paths import data_dir
+from ..config.profile import Profile
+from ..config.resources import Resources, parse_resources
+from ..transports import get_transport
 from . import ledger
 from .array import ArrayJob, ArrayPart
-from .backends import make_backend
-from .backends.base import ArraySpec, JobSpec, WatchTarget
 from .blobs import BlobStore
 from .dependencies import Dependencies, failure_reason
-from .errors import ClusterlabError, JobError, RemoteEnvironmentError, SubmitError
 from .job import Job
-from .paths import data_dir
+from .live import live
 from .payload import dumps_call, dumps_function, dumps_items, load_result
 from .plan import CANCEL_CLAIMS, Plan, check_options, make_plan, pool_files
-from .profile import Profile
-from .registry import live
-from .resources import Resources, parse_resources
-from .states import JobState
-from .transports import get_transport
 from .watcher import Watcher
 
 if TYPE_CHECKING:
     from .watcher import Finished
 
-RUNNER_SOURCE = importlib_resources.files("clusterlab").joinpath("runner.py").read_bytes()
+RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.py").read_bytes()
 
 _PROBE = (
     "import sys, json\n"
@@ -400,7 +400,7 @@ class Runtime:
     # -- reattach ---------------------------------------------------------------------------
     def reattach(self, rec: ledger.JobRecord) -> Job | ArrayJob:
         """A job or array of another process, rebuilt from its ledger row and watched."""
-        from .reattach import reattach
+        from .records import reattach
 
         return reattach(self, rec)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .states import JobState
+from ..common.states import JobState
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,18 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import joblist, ledger, profiles
-from .array import ArrayJob
-from .errors import ClusterlabError, ProfileError, RemoteTraceback, ResourceError
-from .job import Job
-from .ledger import JobRecord
-from .profile import Profile, schema
-from .resources import parse_pairs
-from .states import JobState
-from .style import elapsed_text
+from .. import profiles
+from ..common.errors import ClusterlabError, ProfileError, RemoteTraceback, ResourceError
+from ..common.states import JobState
+from ..common.style import elapsed_text
+from ..config.profile import Profile, schema
+from ..config.resources import parse_pairs
+from ..core import ledger
+from ..core.array import ArrayJob
+from ..core.job import Job
+from ..core.ledger import JobRecord
+from ..jobs import job as find_job
+from ..jobs import jobs as list_jobs
 
 FOLLOW_INTERVAL = 1.0
 """Seconds between two reads of a followed log (``clusterlab logs -f``)."""
@@ -169,7 +172,7 @@ def format_table(rows: list[list[str]]) -> str:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """The ledger newest first: a table to scan, or JSON rows for scripts."""
-    rows = joblist.jobs(profile=args.profile, state=args.state)[: args.limit]
+    rows = list_jobs(profile=args.profile, state=args.state)[: args.limit]
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
         return 0
@@ -186,8 +189,8 @@ def resolve(job_id: str) -> Job | ArrayJob:
     """``cl.job(id)``, with a malformed or out-of-range item id reported as clearly."""
     base, sep, index = job_id.partition(":")
     if not sep:
-        return joblist.job(job_id)
-    target = joblist.job(base)
+        return find_job(job_id)
+    target = find_job(base)
     if not isinstance(target, ArrayJob):
         raise ClusterlabError(f"{base} is a single job, not an array: use the id {base} alone")
     if not index.isdigit() or int(index) >= len(target):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .backends.base import Observation
-from .resources import format_time
-from .states import JobState
+from ..backends.base import Observation
+from ..common.states import JobState
+from ..config.resources import format_time
 
 MISSING_POLLS_BEFORE_LOST = 3
 """A job absent from the queue with no final status is LOST after this many polls."""

@@ -16,11 +16,11 @@ from typing import Any
 
 import ipywidgets as w
 
-from .. import profiles
-from ..check import CheckLine
-from ..errors import ClusterlabError, ProfileError, ResourceError
-from ..profile import Profile, schema
-from ..resources import parse_pairs
+from ... import profiles
+from ...common.errors import ClusterlabError, ProfileError, ResourceError
+from ...config.profile import Profile, schema
+from ...config.resources import parse_pairs
+from ...core.check import CheckLine
 
 NEW = "(new profile)"
 
@@ -263,7 +263,7 @@ class ConfigForm:
         return thread
 
     def setup_key(self) -> threading.Thread:
-        from ..sshkeys import setup_ssh_key
+        from ...sshkeys import setup_ssh_key
 
         password, self.password.value = self.password.value, ""  # never kept in the widget
         profile = self.validate()

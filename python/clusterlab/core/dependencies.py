@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..common.errors import ClusterlabError
+from ..common.states import JobState
+from ..transports.base import Transport
 from . import ledger
 from .array import ArrayJob
-from .errors import ClusterlabError
 from .job import Job
-from .registry import live
-from .states import JobState
-from .transports.base import Transport
+from .live import live
 
 
 class Dependencies:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .paths import data_dir, private_dir
+from ..config.paths import data_dir, private_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as w
 
-from .. import events
-from ..style import progress_bar
+from ...common.style import progress_bar
+from ...core import events
 
 if TYPE_CHECKING:
-    from ..array import ArrayJob
+    from ...core.array import ArrayJob
 
 INTERVAL = 0.5
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import cloudpickle
 
-from .errors import RemoteEnvironmentError, RemoteError, RemoteTraceback, SerializationError
+from ..common.errors import RemoteEnvironmentError, RemoteError, RemoteTraceback, SerializationError
 
 MAX_PAYLOAD_BYTES = int(os.environ.get("CLUSTERLAB_MAX_PAYLOAD_MB", "2048")) * 1024 * 1024
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ProfileError, ResourceError
+from ..common.errors import ProfileError, ResourceError
 from .resources import parse_resources
 
 SCHEDULER_KINDS = ("local", "slurm")

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..common.errors import ClusterlabError, JobError
+from ..common.states import JobState
+from ..config.resources import Resources, parse_resources
 from . import ledger
 from .array import ArrayJob, ArrayPart
-from .errors import ClusterlabError, JobError
 from .job import Job
+from .live import live
 from .plan import Plan
-from .registry import live
-from .resources import Resources, parse_resources
-from .states import JobState
 
 if TYPE_CHECKING:
-    from .core import Runtime
+    from .runtime import Runtime
 
 
 def reattach(runtime: Runtime, rec: ledger.JobRecord) -> Job | ArrayJob:

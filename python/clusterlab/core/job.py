@@ -8,13 +8,13 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .errors import ClusterlabError, SerializationError
+from ..common.errors import ClusterlabError, SerializationError
+from ..common.states import JobState
+from ..config.resources import Resources
 from .events import JobEvent, publish
-from .resources import Resources
-from .states import JobState
 
 if TYPE_CHECKING:
-    from .core import Runtime
+    from .runtime import Runtime
 
 
 def fixed_dependencies_error(what: str, name: str) -> ClusterlabError:
@@ -135,7 +135,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     def _repr_html_(self) -> str:
         from html import escape
 
-        from .style import card, elapsed_text
+        from ..common.style import card, elapsed_text
 
         elapsed = None
         if self.started_at:

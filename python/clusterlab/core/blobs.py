@@ -19,8 +19,8 @@ from typing import Any
 
 import cloudpickle
 
-from .errors import SubmitError
-from .transports.base import Transport
+from ..common.errors import SubmitError
+from ..transports.base import Transport
 
 BLOB_MIN_BYTES = 1024 * 1024
 KNOWN_SECONDS = 600.0

@@ -7,15 +7,15 @@ import re
 import time
 from collections import defaultdict
 
-from . import ledger
-from .array import ArrayJob
-from .core import get_runtime, remove_dirs
-from .errors import ClusterlabError
-from .job import Job
-from .ledger import JobRecord
-from .profile import Profile
-from .registry import live as live_objects
-from .states import TERMINAL
+from .common.errors import ClusterlabError
+from .common.states import TERMINAL
+from .config.profile import Profile
+from .core import ledger
+from .core.array import ArrayJob
+from .core.job import Job
+from .core.ledger import JobRecord
+from .core.live import live as live_objects
+from .core.runtime import get_runtime, remove_dirs
 
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

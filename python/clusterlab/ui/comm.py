@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from . import events, ledger, profiles
-from .errors import ClusterlabError, ProfileError
-from .profile import SCHEDULER_KINDS, Profile, schema
-from .registry import live as live_objects
+from .. import profiles
+from ..common.errors import ClusterlabError, ProfileError
+from ..config.profile import SCHEDULER_KINDS, Profile, schema
+from ..core import events, ledger
+from ..core.live import live as live_objects
 
 PROTOCOL_VERSION = 1
 TARGET = "clusterlab"
@@ -208,7 +209,7 @@ class CommHandler:
 
     # -- requests ---------------------------------------------------------------------------
     def hello(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        from ._version import __version__
+        from .._version import __version__
 
         return {
             "protocol": PROTOCOL_VERSION,
@@ -270,15 +271,15 @@ class CommHandler:
         return {"jobs": [_record(r) for r in rows[:limit]], "total": len(rows)}
 
     def job_cancel(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        from .joblist import job
+        from ..jobs import job
 
         target = job(self._id(data))
         target.cancel()
         return {"id": target.id, "state": target.state.value}
 
     def job_logs(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        from .array import ArrayJob
-        from .joblist import job
+        from ..core.array import ArrayJob
+        from ..jobs import job
 
         target = job(self._id(data))
         if isinstance(target, ArrayJob):

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..backends.base import Observation, WatchTarget
 from .array import ArrayPart
-from .backends.base import Observation, WatchTarget
 from .job import Job
 from .settle import (
     Decision,
@@ -29,7 +29,7 @@ from .settle import (
 )
 
 if TYPE_CHECKING:
-    from .core import Runtime
+    from .runtime import Runtime
 
 MIN_INTERVAL = 0.25
 BACKOFF = 1.5

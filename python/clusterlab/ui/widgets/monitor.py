@@ -15,9 +15,9 @@ from typing import Any
 
 import ipywidgets as w
 
-from .. import events, ledger
-from ..ledger import JobRecord
-from ..style import STATE_COLOURS, elapsed_text, progress_bar
+from ...common.style import STATE_COLOURS, elapsed_text, progress_bar
+from ...core import events, ledger
+from ...core.ledger import JobRecord
 
 _GRID = "display:grid;grid-template-columns:15em 7em 6em 7em 5em minmax(6em, 1fr)"
 _BUTTONS_WIDTH = "15em"
@@ -136,7 +136,7 @@ class JobMonitor:
 
     # -- actions ----------------------------------------------------------------------------
     def cancel(self, job_id: str) -> concurrent.futures.Future[Any]:
-        from ..joblist import job
+        from ...jobs import job
 
         def run() -> None:
             job(job_id).cancel()
@@ -146,8 +146,8 @@ class JobMonitor:
 
     def show_log(self, job_id: str) -> concurrent.futures.Future[Any]:
         """Show the log tail of ``job_id``, refreshing while it runs."""
-        from ..array import ArrayJob
-        from ..joblist import job
+        from ...core.array import ArrayJob
+        from ...jobs import job
 
         self._log_job = job_id
 
@@ -168,9 +168,9 @@ class JobMonitor:
         return _pool.submit(self._report(run))
 
     def show_result(self, job_id: str) -> concurrent.futures.Future[Any]:
-        from ..array import ArrayJob
-        from ..errors import RemoteTraceback
-        from ..joblist import job
+        from ...common.errors import RemoteTraceback
+        from ...core.array import ArrayJob
+        from ...jobs import job
 
         self._log_job = None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import cloudpickle
 
-from .profile import Profile
+from ..config.profile import Profile
 
 
 @dataclass
@@ -53,7 +53,7 @@ class CheckReport:
 
 def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = None) -> CheckReport:
     """Connect, find the scheduler, check the job dir and the remote Python."""
-    from .core import get_runtime
+    from .runtime import get_runtime
 
     report = CheckReport(profile.name)
 
