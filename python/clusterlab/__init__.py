@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import profiles
 from ._version import __version__
-from .api import ClusterFunction, Executor, cluster
+from .api import ClusterFunction, Executor, cluster, set_progress_display
 from .common.errors import (
     ClusterlabError,
     HostKeyError,
@@ -45,6 +45,20 @@ def config_widget(name: str | None = None) -> object:
     from .ui.widgets import config_widget as make
 
     return make(name)
+
+
+def _show_progress(array: ArrayJob, forced: bool) -> None:
+    """A progress bar under the cell that mapped, when in a kernel with ipywidgets."""
+    try:
+        from .ui.widgets import progress as bar
+    except ImportError:  # no ipywidgets: the array still runs, just without a bar
+        return
+    if forced or bar.in_kernel():
+        bar.show(array)
+
+
+# The package root wires the layers: the API shows progress through this hook.
+set_progress_display(_show_progress)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

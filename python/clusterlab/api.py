@@ -16,7 +16,7 @@ from .config.profile import Profile
 from .config.resources import Resources, parse_resources
 from .core.array import ArrayJob
 from .core.job import Job
-from .core.runtime import submit_call, submit_map
+from .core.submit import submit_call, submit_map
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,16 +37,24 @@ def _show_logs(job: Job) -> None:
         sys.stderr.flush()
 
 
+ProgressDisplay = Callable[[ArrayJob, bool], None]
+_progress_display: ProgressDisplay | None = None
+
+
+def set_progress_display(display: ProgressDisplay | None) -> None:
+    """Register how a map shows its progress (the notebook layer registers a widget; the
+    API never imports a UI). ``display(array, forced)``: ``forced`` is True when the
+    caller passed ``progress=True``, so it shows even outside a kernel."""
+    global _progress_display
+    _progress_display = display
+
+
 def _maybe_show_progress(array: ArrayJob, progress: bool | None) -> None:
-    """Show a bar in a notebook unless turned off; never fail a submission over it."""
+    """Show progress unless turned off; never fail a submission over it."""
     if progress is False or (progress is None and os.environ.get("CLUSTERLAB_PROGRESS") == "0"):
         return
-    try:
-        from .ui.widgets import progress as bar
-    except ImportError:  # no ipywidgets: the array still runs, just without a bar
-        return
-    if progress or bar.in_kernel():
-        bar.show(array)
+    if _progress_display is not None:
+        _progress_display(array, bool(progress))
 
 
 def wait_and_show(job: Job) -> Any:

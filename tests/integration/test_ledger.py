@@ -131,7 +131,13 @@ def test_reattached_job_can_be_cancelled(any_profile: cl.Profile) -> None:
     script = textwrap.dedent(
         f"""
         import time, clusterlab as cl
-        print(cl.cluster({any_profile.name!r})(time.sleep).submit(300).id, flush=True)
+        job = cl.cluster({any_profile.name!r})(time.sleep).submit(300)
+        # Exit once it runs: a local job still queued dies with the kernel that queued
+        # it (test_local_job_still_queued_in_a_dead_kernel_is_lost_with_a_reason).
+        deadline = time.time() + 60
+        while job.state != cl.JobState.RUNNING and time.time() < deadline:
+            time.sleep(0.1)
+        print(job.id, flush=True)
         """
     )
     out = subprocess.run(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import clusterlab as cl
-from clusterlab.ui import cli
+from clusterlab.ui import cli_jobs as cli
 from clusterlab.ui.cli import main
 
 pytestmark = pytest.mark.timeout(180)

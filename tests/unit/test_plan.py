@@ -7,9 +7,10 @@ import json
 import pytest
 
 from clusterlab.backends.base import Observation
+from clusterlab.common.jobdir import StatusInfo, parse_status
 from clusterlab.common.states import JobState
 from clusterlab.core.plan import make_plan
-from clusterlab.core.settle import StatusInfo, Worker, decide_pool_item, parse_status
+from clusterlab.core.pool import Worker, decide_pool_item
 
 
 def test_automatic_plan_runs_one_wave_on_the_free_slots() -> None:

@@ -1,22 +1,22 @@
-"""Scheduler backends by profile kind. Adding a scheduler = a module + one entry here."""
+"""Scheduler backends. A backend knows one scheduler and nothing about notebooks; the kinds
+a profile may name are listed once, in :mod:`clusterlab.backends.registry`.
+
+This package's ``__init__`` imports nothing, so that the configuration layer can read the
+registry (plain data) without pulling in the backends, which themselves read profiles.
+"""
 
 from __future__ import annotations
 
-from ..config.profile import Profile
-from ..transports.base import Transport
-from .base import Backend, BatchBackend, JobSpec, Observation
-from .local import LocalBackend
-from .slurm import SlurmBackend
+from typing import TYPE_CHECKING
 
-BACKENDS: dict[str, type[Backend]] = {
-    "local": LocalBackend,
-    "slurm": SlurmBackend,
-}
+if TYPE_CHECKING:
+    from ..config.profile import Profile
+    from ..transports.base import Transport
+    from .base import Backend
 
 
 def make_backend(profile: Profile, transport: Transport) -> Backend:
-    """The backend for ``profile.scheduler`` (the profile was validated against this list)."""
-    return BACKENDS[profile.scheduler](profile, transport)
+    """The backend for ``profile.scheduler`` (the profile was validated against the registry)."""
+    from . import registry
 
-
-__all__ = ["BACKENDS", "Backend", "BatchBackend", "JobSpec", "Observation", "make_backend"]
+    return registry.get(profile.scheduler).load()(profile, transport)

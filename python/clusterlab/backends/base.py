@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..common.errors import SubmitError, TransportError
-from ..common.states import JobState
+from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..config.resources import Resources
 from ..transports.base import Transport
@@ -56,6 +56,14 @@ class JobSpec:
     array: ArraySpec | None = None
 
 
+@dataclass(frozen=True)
+class DependencyTarget:
+    """A job a new submission waits for: a single job, or task ``task`` of an array."""
+
+    native_id: str  # the job's or the array's native id
+    task: int | None = None
+
+
 @dataclass
 class WatchTarget:
     """What the watcher asks about: a job or an array, and its job dir."""
@@ -74,6 +82,7 @@ class Observation:
     raw: str = ""  # the scheduler's own code, for logs and the ledger
     status: bytes | None = None  # contents of its status file, if any
     tasks: dict[int, Observation] = field(default_factory=dict)  # arrays: per task
+    cause: Cause | None = None  # why it ended or never will start, in neutral terms
 
 
 def render_script(spec: JobSpec, header: Sequence[str] = (), task_var: str = "") -> str:
@@ -183,6 +192,28 @@ class Backend(ABC):
         """The exact script that will be submitted, for users to read."""
         return render_script(spec)
 
+    def task_id(self, array_native_id: str, task: int) -> str:
+        """The scheduler's id of one array task (SLURM ``123_4``, PBS ``123[4]``)."""
+        return f"{array_native_id}_{task}"
+
+    def split_task_id(self, native: str) -> tuple[str, int] | None:
+        """Inverse of :meth:`task_id`: ``(array id, task)``, or None for a plain job id."""
+        array, sep, task = native.partition("_")
+        return (array, int(task)) if sep and task.isdigit() else None
+
+    def dependency_ids(self, targets: Sequence[DependencyTarget]) -> list[str]:
+        """How this scheduler names what a job waits for, in order and without repeats.
+
+        The default waits for each array task on its own; a scheduler that can only wait
+        for a whole array (PBS Pro) spells the array once instead.
+        """
+        out: list[str] = []
+        for t in targets:
+            native = t.native_id if t.task is None else self.task_id(t.native_id, t.task)
+            if native not in out:
+                out.append(native)
+        return out
+
     def max_array_size(self) -> int:
         """Most tasks one native array may have; larger maps are split."""
         return 1_000_000
@@ -200,6 +231,8 @@ class BatchBackend(Backend):
 
     STATE_MAP: Mapping[str, JobState] = {}
     REASON_MAP: Mapping[str, str] = {}
+    # State or reason codes that say why a job ended (or never will start), neutrally.
+    CAUSE_MAP: Mapping[str, Cause] = {}
     task_var = ""  # environment variable holding an array task's index
     version_argv: Sequence[str] = ()
 
@@ -227,11 +260,6 @@ class BatchBackend(Backend):
     @abstractmethod
     def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
         """One command that cancels every given job."""
-
-    def split_task_id(self, native: str) -> tuple[str, int] | None:
-        """``"123_4" -> ("123", 4)`` for array tasks, else None."""
-        array, sep, task = native.partition("_")
-        return (array, int(task)) if sep and task.isdigit() else None
 
     def explain_submit_error(self, stderr: str) -> str:
         """Turn the scheduler's refusal into a sentence saying what to change."""
@@ -276,6 +304,7 @@ class BatchBackend(Backend):
             state=self.STATE_MAP.get(code, JobState.PENDING),
             reason=self.reason(code, reason_code),
             raw=f"{code} {reason_code}".strip(),
+            cause=self.CAUSE_MAP.get(code) or self.CAUSE_MAP.get(reason_code),
         )
 
     def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common.errors import SubmitError
+from ..common.jobdir import parse_status
 from ..common.states import JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
-from ..core.settle import parse_status
 from ..transports.base import Transport
 from .base import (
     STAGE_FAILED,

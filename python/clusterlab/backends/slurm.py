@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from ..common.errors import TransportError
-from ..common.states import JobState
+from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
 from ..transports.base import Transport
@@ -39,6 +39,22 @@ STATE_MAP: dict[str, JobState] = {
     "REVOKED": JobState.CANCELLED,
     "TIMEOUT": JobState.TIMEOUT,
     "DEADLINE": JobState.TIMEOUT,
+}
+
+# What SLURM's end states and reasons mean, neutrally (the settle rules read these).
+CAUSE_MAP: dict[str, Cause] = {
+    "OUT_OF_MEMORY": Cause.OUT_OF_MEMORY,
+    "OutOfMemory": Cause.OUT_OF_MEMORY,
+    "TIMEOUT": Cause.TIME_LIMIT,
+    "DEADLINE": Cause.TIME_LIMIT,
+    "TimeLimit": Cause.TIME_LIMIT,
+    "DependencyNeverSatisfied": Cause.DEPENDENCY_NEVER_SATISFIED,
+    "NODE_FAIL": Cause.NODE_FAILURE,
+    "BOOT_FAIL": Cause.NODE_FAILURE,
+    "NodeFail": Cause.NODE_FAILURE,
+    "PREEMPTED": Cause.PREEMPTED,
+    "CANCELLED": Cause.CANCELLED,
+    "REVOKED": Cause.CANCELLED,
 }
 
 # Pending reasons (squeue %r) and end states, as sentences.
@@ -107,6 +123,7 @@ class SlurmBackend(BatchBackend):
     kind = "slurm"
     STATE_MAP = STATE_MAP
     REASON_MAP = REASON_MAP
+    CAUSE_MAP = CAUSE_MAP
     version_argv = ("sbatch", "--version")
     task_var = "SLURM_ARRAY_TASK_ID"
 

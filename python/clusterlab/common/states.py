@@ -28,3 +28,22 @@ class JobState(str, Enum):
 TERMINAL = frozenset(
     {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.LOST}
 )
+
+
+class Cause(str, Enum):
+    """Why a scheduler ended (or will never start) a job, in neutral terms.
+
+    Backends translate their own codes (SLURM's ``OUT_OF_MEMORY``, Grid Engine's ``failed
+    37``, a Kubernetes ``OOMKilled``) into these, so the settle rules and the sentences
+    users read are written once for every scheduler.
+    """
+
+    OUT_OF_MEMORY = "out_of_memory"
+    TIME_LIMIT = "time_limit"
+    DEPENDENCY_NEVER_SATISFIED = "dependency_never_satisfied"
+    NODE_FAILURE = "node_failure"
+    PREEMPTED = "preempted"
+    CANCELLED = "cancelled"  # by you, an administrator or the scheduler itself
+
+    def __str__(self) -> str:
+        return self.value

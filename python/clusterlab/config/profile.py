@@ -9,23 +9,19 @@ field is added in exactly one place.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..common.errors import ProfileError, ResourceError
-from .resources import parse_resources
+from ..backends import registry
+from ..common.errors import ProfileError
+from . import validators
 
-SCHEDULER_KINDS = ("local", "slurm")
-"""Schedulers a profile may name today; each has a backend in :mod:`clusterlab.backends`."""
+SCHEDULER_KINDS = registry.names()
+"""Schedulers a profile may name (read from :mod:`clusterlab.backends.registry`)."""
 
-REMOTE_KINDS = ("slurm",)
+REMOTE_KINDS = registry.remote_names()
 """Kinds that may run on another machine (over SSH) and so use the SSH fields."""
-
-_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{0,253}$")
-_USER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}$")
 
 
 def _meta(
@@ -46,107 +42,6 @@ def _meta(
     }
 
 
-def _check_name(value: Any) -> str:
-    text = str(value)
-    if not _PROFILE_NAME_RE.match(text):
-        raise ValueError(
-            "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit "
-            "(e.g. 'hpc' or 'uni-cluster')"
-        )
-    return text
-
-
-def _check_scheduler(value: Any) -> str:
-    text = str(value).lower()
-    if text not in SCHEDULER_KINDS:
-        raise ValueError(f"{value!r} is not supported; choose one of: {', '.join(SCHEDULER_KINDS)}")
-    return text
-
-
-def _check_host(value: Any) -> str:
-    text = str(value or "").strip()
-    if not _HOST_RE.match(text) or text.startswith("-"):
-        raise ValueError("give a host name or address such as 'login.example.edu' (no spaces)")
-    return text
-
-
-def _check_user(value: Any) -> str:
-    text = str(value or "").strip()
-    if text and not _USER_RE.match(text):
-        raise ValueError("give a login name such as 'jdoe' (letters, digits, '_', '.', '-')")
-    return text
-
-
-def _check_port(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("must be a number from 1 to 65535, usually 22")
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a number from 1 to 65535, usually 22") from None
-    if not 1 <= port <= 65535:
-        raise ValueError("must be a number from 1 to 65535, usually 22")
-    return port
-
-
-def _check_path(value: Any) -> str:
-    text = str(value or "")
-    if any(ch in text for ch in "\n\r\0"):
-        raise ValueError("a path cannot contain line breaks")
-    return text
-
-
-def _check_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "yes", "1", "on"):
-        return True
-    if str(value).lower() in ("false", "no", "0", "off", ""):
-        return False
-    raise ValueError("must be true or false")
-
-
-def _check_setup(value: Any) -> list[str]:
-    lines = [value] if isinstance(value, str) else list(value or [])
-    out: list[str] = []
-    for line in lines:
-        text = str(line)
-        if "\0" in text:
-            raise ValueError("setup lines cannot contain NUL characters")
-        out.extend(part for part in text.splitlines() if part.strip())
-    return out
-
-
-def _check_resources(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError("must be a table such as {cores = 4, memory = '8GB', time = '1:00:00'}")
-    try:
-        parse_resources(value)
-    except ResourceError as exc:
-        raise ValueError(str(exc)) from None
-    return dict(value)
-
-
-def _check_non_negative(value: Any) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a whole number (0 means automatic)") from None
-    if n < 0 or isinstance(value, bool):
-        raise ValueError("must be 0 (automatic) or more")
-    return n
-
-
-def _check_interval(value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a number of seconds, e.g. 5") from None
-    if not 0.2 <= seconds <= 600:
-        raise ValueError("must be between 0.2 and 600 seconds")
-    return seconds
-
-
 @dataclass
 class Profile:
     """A named cluster: where jobs go, how to reach it, and default resources.
@@ -163,7 +58,7 @@ class Profile:
             "A short name you pick for this cluster; you pass it to @cluster('NAME') and "
             "%%cluster NAME.",
             "hpc",
-            check=_check_name,
+            check=validators.check_name,
         ),
     )
     scheduler: str = field(
@@ -173,7 +68,7 @@ class Profile:
             "The batch system that runs jobs: 'slurm' if you use sbatch/squeue, 'local' to run "
             "on this machine. Your cluster's documentation names it.",
             "slurm",
-            check=_check_scheduler,
+            check=validators.check_scheduler,
             widget="choice",
         ),
     )
@@ -186,7 +81,7 @@ class Profile:
             "from ~/.ssh/config works too.",
             "login.example.edu",
             kinds=REMOTE_KINDS,
-            check=_check_host,
+            check=validators.check_host,
         ),
     )
     user: str = field(
@@ -197,7 +92,7 @@ class Profile:
             "your local user name.",
             "jdoe",
             kinds=REMOTE_KINDS,
-            check=_check_user,
+            check=validators.check_user,
         ),
     )
     port: int = field(
@@ -207,7 +102,7 @@ class Profile:
             "The SSH port of the login host; almost always 22.",
             "22",
             kinds=REMOTE_KINDS,
-            check=_check_port,
+            check=validators.check_port,
             widget="int",
         ),
     )
@@ -220,7 +115,7 @@ class Profile:
             "passphrase is never stored; load passphrase-protected keys into ssh-agent.",
             "~/.ssh/id_ed25519",
             kinds=REMOTE_KINDS,
-            check=_check_path,
+            check=validators.check_path,
         ),
     )
     known_hosts: str = field(
@@ -232,7 +127,7 @@ class Profile:
             "'ssh HOST' and compare the fingerprint with your cluster's documentation.",
             "~/.ssh/known_hosts",
             kinds=REMOTE_KINDS,
-            check=_check_path,
+            check=validators.check_path,
         ),
     )
     trust_on_first_use: bool = field(
@@ -244,7 +139,7 @@ class Profile:
             "is always refused.",
             "false",
             kinds=REMOTE_KINDS,
-            check=_check_bool,
+            check=validators.check_bool,
             widget="bool",
         ),
     )
@@ -255,7 +150,7 @@ class Profile:
             "OpenSSH client config read for HostName, User, Port, IdentityFile and ProxyJump.",
             "~/.ssh/config",
             kinds=REMOTE_KINDS,
-            check=_check_path,
+            check=validators.check_path,
         ),
     )
     remote_dir: str = field(
@@ -266,7 +161,7 @@ class Profile:
             "file system the compute nodes see (home or scratch). Created with mode 0700. "
             "Empty means ~/.clusterlab, or clusterlab's data dir for 'local'.",
             "~/.clusterlab",
-            check=_check_path,
+            check=validators.check_path,
         ),
     )
     python: str = field(
@@ -278,7 +173,7 @@ class Profile:
             "version. Empty means this kernel's Python when jobs start from this machine "
             "(local, or SLURM without a host) and 'python3' over SSH.",
             "~/venv/bin/python",
-            check=_check_path,
+            check=validators.check_path,
         ),
     )
     setup: list[str] = field(
@@ -288,7 +183,7 @@ class Profile:
             "Shell lines run before Python in every job, e.g. 'module load python/3.11' or "
             "'source ~/venv/bin/activate'. They run as written: only put your own commands here.",
             "module load python/3.11",
-            check=_check_setup,
+            check=validators.check_setup,
             widget="lines",
         ),
     )
@@ -299,7 +194,7 @@ class Profile:
             "Requested for every job unless overridden: cores, memory ('8GB'), time "
             "('1:00:00'), gpus, nodes, partition, account, extra (['--qos=high']).",
             "{cores = 4, memory = '8GB', time = '1:00:00', partition = 'normal'}",
-            check=_check_resources,
+            check=validators.check_resources,
             widget="resources",
         ),
     )
@@ -311,7 +206,7 @@ class Profile:
             "0 means one per CPU core.",
             "4",
             kinds=("local",),
-            check=_check_non_negative,
+            check=validators.check_non_negative,
             widget="int",
         ),
     )
@@ -322,7 +217,7 @@ class Profile:
             "Job status is checked often right after a submission and then less often, up "
             "to this many seconds; a larger value is gentler on a busy scheduler.",
             "5",
-            check=_check_interval,
+            check=validators.check_interval,
             widget="float",
         ),
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..backends.base import WatchTarget
 from ..common.errors import SerializationError
 from ..common.states import JobState
+from ..config.resources import Resources
 from .job import Job, fixed_dependencies_error
 from .plan import Plan
 
@@ -40,6 +41,27 @@ class ArrayPart:
     @property
     def watch_key(self) -> str:
         return f"{self.array.id}/{self.native_id}"
+
+    def new_item(
+        self, runtime: Runtime, index: int, task: int, resources: Resources, after: list[str]
+    ) -> Job:
+        """The Job of item ``index``, run by ``task`` of this part (its id spelt by the
+        backend: ``123_4`` on SLURM, ``123[4]`` on PBS)."""
+        job = Job(
+            runtime,
+            f"{self.array.id}:{index}",
+            f"{self.array.name}[{index}]",
+            runtime.backend.task_id(self.native_id, task),
+            self.job_dir,
+            resources,
+            after=after,
+            array_id=self.array.id,
+            index=index,
+            task=task,
+            array_native=self.native_id,
+        )
+        self.jobs[index] = job
+        return job
 
 
 class ArrayJob:
@@ -112,7 +134,9 @@ class ArrayJob:
     def rerun_failed(self) -> ArrayJob:
         """Resubmit only the failed items as a new array; their slots here are replaced,
         so ``results()`` then covers every item. Returns self."""
-        self._runtime.rerun(self, sorted(self.failed()))
+        from .submit import rerun
+
+        rerun(self._runtime, self, sorted(self.failed()))
         return self
 
     def cancel(self) -> bool:
@@ -154,6 +178,11 @@ class ArrayJob:
         """A one-line summary: '3 running, 5 pending, 1 failed'."""
         counts = self.counts()
         return ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+
+    @property
+    def plan_record(self) -> Plan:
+        """The plan itself (the ledger stores it; :attr:`plan` is its sentence)."""
+        return self._plan
 
     @property
     def chunksize(self) -> int:

@@ -92,7 +92,7 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
     except Exception as exc:
         add("job directory", False, str(exc))
     try:
-        info = runtime.probe_python()
+        info = runtime.environment.probe()
     except Exception as exc:
         add("python", False, str(exc))
         return report

@@ -1,4 +1,6 @@
-"""Dependencies (SLURM ``afterok``): what a new job waits for, and why a job was cancelled.
+"""Dependencies (``afterok``): what a new job waits for, and why a job was cancelled.
+
+The backend spells them (SLURM waits for single array tasks, PBS Pro for whole arrays).
 
 A dependency comes from ``after=[...]``, ``f.after(...)``, or a Job/ArrayJob passed as an
 argument, which the remote side receives as its result (a reference to the result file,
@@ -10,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..backends.base import Backend, DependencyTarget
 from ..common.errors import ClusterlabError
 from ..common.states import JobState
-from ..transports.base import Transport
 from . import ledger
 from .array import ArrayJob
 from .job import Job
@@ -20,13 +22,19 @@ from .live import live
 
 
 class Dependencies:
-    """Collects the native ids to wait for and the job ids to record, for one submission."""
+    """Collects what to wait for and the job ids to record, for one submission."""
 
-    def __init__(self, transport: Transport, profile_name: str) -> None:
-        self.transport = transport
+    def __init__(self, backend: Backend, profile_name: str) -> None:
+        self.backend = backend
+        self.transport = backend.transport
         self.profile_name = profile_name
-        self.natives: list[str] = []
+        self.targets: list[DependencyTarget] = []
         self.ids: list[str] = []
+
+    @property
+    def natives(self) -> list[str]:
+        """The scheduler's ids to wait for, as the backend spells them."""
+        return self.backend.dependency_ids(self.targets)
 
     def add(self, dep: Any) -> None:
         """Wait for ``dep``; refuse what the scheduler cannot wait for, saying why."""
@@ -48,8 +56,13 @@ class Dependencies:
                     f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
                     "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
                 )
-            if job.native_id not in self.natives:
-                self.natives.append(job.native_id)
+            target = (
+                DependencyTarget(job.array_native, job.task)
+                if job.array_native
+                else DependencyTarget(job.native_id)
+            )
+            if target not in self.targets:
+                self.targets.append(target)
 
     def references(
         self, args: Sequence[Any], kwargs: Mapping[str, Any]

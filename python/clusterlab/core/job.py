@@ -8,6 +8,7 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..common import jobdir
 from ..common.errors import ClusterlabError, SerializationError
 from ..common.states import JobState
 from ..config.resources import Resources
@@ -47,6 +48,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         array_id: str = "",
         index: int = -1,
         task: int = -1,
+        array_native: str = "",
     ) -> None:
         super().__init__()
         self._runtime = runtime
@@ -59,6 +61,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self.array_id = array_id
         self.index = index
         self.task = task
+        self.array_native = array_native  # the native id of the array part it belongs to
         self.profile = runtime.profile.name
         self.submitted_at = time.time()
         self.started_at: float | None = None
@@ -72,11 +75,11 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     def result_path(self) -> str:
         """Its result file on the cluster (what a dependent job reads)."""
         if self.array_id:
-            return f"{self.job_dir}/results/{self.index}.pkl"
-        return f"{self.job_dir}/result.pkl"
+            return f"{self.job_dir}/{jobdir.item_result(self.index)}"
+        return f"{self.job_dir}/{jobdir.RESULT}"
 
     def _log_name(self, stream: str) -> str:
-        return f"{stream}.{self.task}" if self.array_id else stream
+        return jobdir.log_file(stream, self.task if self.array_id else None)
 
     # -- what users read --------------------------------------------------------------------
     @property
@@ -112,7 +115,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
-        return self._runtime.read_log(self, "job.sh")
+        return self._runtime.read_log(self, jobdir.SCRIPT)
 
     def cleanup(self) -> None:
         """Delete the job's directory on the cluster (results and logs are gone after)."""
@@ -176,6 +179,18 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
                 self.set_exception(exception)
             else:
                 self.set_result(value)
+
+    def _restore(
+        self,
+        state: JobState,
+        reason: str,
+        submitted: float,
+        started: float | None,
+        ended: float | None,
+    ) -> None:
+        """Take the state and times a ledger row recorded (reattach), without an event."""
+        self._job_state, self._job_reason = state, reason
+        self.submitted_at, self.started_at, self.ended_at = submitted, started, ended
 
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""

@@ -10,7 +10,6 @@ mode (``workers=K``) lets K long-lived workers pull items from a queue instead.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -109,24 +108,3 @@ def make_plan(
         parallel = min(parallel, max_tasks)  # one native array, not several
     tasks = max(1, min(items, parallel))
     return Plan(items, tasks, math.ceil(items / tasks), automatic=True)
-
-
-def pool_files(shares: list[list[int]]) -> dict[str, bytes]:
-    """The queue a pool's workers pull from: which items each worker's share holds
-    (``items/W.pkl``), and empty dirs for claims and worker heartbeats (see runner.py)."""
-    manifest = {"version": 1, "shares": shares}
-    return {"pool.json": json.dumps(manifest).encode(), "claims/": b"", "workers/": b""}
-
-
-# Cancelling pool items (job dir, then item indices): write ``cancelled`` claims so no
-# worker starts them. noclobber (O_EXCL) leaves a claim a worker already holds alone.
-CANCEL_CLAIMS = """
-set -C
-d=$1
-shift
-for i do
-  (printf cancelled > "$d/claims/$i") 2>/dev/null
-  (printf cancelled > "$d/claims/$i.retry") 2>/dev/null
-done
-exit 0
-"""

@@ -6,60 +6,31 @@ scheduler: a job that left the queue is settled by it, never left "running" fore
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..backends.base import Observation
-from ..common.states import JobState
+from ..common.jobdir import StatusInfo
+from ..common.states import Cause, JobState
 from ..config.resources import format_time
+
+DEPENDENCY_FAILED = "dependency failed"
+"""The reason of a job cancelled because a job it waits for did not succeed; collection
+replaces it with a sentence naming that job."""
+
+CAUSE_SENTENCES: dict[Cause, str] = {
+    Cause.OUT_OF_MEMORY: (
+        "out of memory: it used more than its memory request; ask for more with memory=..."
+    ),
+    Cause.NODE_FAILURE: "the node it ran on failed: submit it again (ask your admins if it recurs)",
+    Cause.PREEMPTED: (
+        "preempted by a higher-priority job: submit it again, or use a partition or QOS "
+        "without preemption"
+    ),
+}
+"""What users read for a job the scheduler ended for a reason the job itself did not see."""
 
 MISSING_POLLS_BEFORE_LOST = 3
 """A job absent from the queue with no final status is LOST after this many polls."""
-
-
-@dataclass
-class StatusInfo:
-    """What the runner wrote: when it started, where, and how it finished."""
-
-    started: float | None = None
-    host: str = ""
-    pid: int = 0
-    finished: float | None = None
-    outcome: str = ""  # ok | error | env_error | no_python
-    message: str = ""
-    items: dict[int, StatusInfo] = field(default_factory=dict)  # array tasks: per item
-    attempt: int = 1  # pool items: 2 when this is the retry
-    stopped: bool = False  # a pool worker that was killed (it said so on SIGTERM)
-
-
-def parse_status(data: bytes | None) -> StatusInfo:
-    """Read the runner's JSON lines; a torn last line (being written) is ignored."""
-    info = StatusInfo()
-    for line in (data or b"").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        event = record.get("event")
-        if event == "started":
-            info.started = record.get("time")
-            info.host = record.get("host", "")
-            info.pid = int(record.get("pid", 0))
-        elif event == "finished":
-            info.finished = record.get("time", 0.0)
-            info.outcome = record.get("outcome", "")
-            info.message = record.get("message", "")
-        elif event == "stopped":
-            info.stopped = True
-        elif event in ("item-started", "item-finished"):
-            item = info.items.setdefault(int(record.get("index", -1)), StatusInfo(host=info.host))
-            if event == "item-started":
-                item.started = record.get("time")
-                item.attempt = int(record.get("attempt", 1))
-            else:
-                item.finished = record.get("time", 0.0)
-                item.outcome = record.get("outcome", "")
-    return info
 
 
 @dataclass
@@ -90,10 +61,10 @@ def decide(
                 "profile's python to an interpreter that exists there (with cloudpickle)",
             )
         return Decision(JobState.FAILED, "")  # the result file says why
-    if obs.raw.endswith("DependencyNeverSatisfied"):
-        # SLURM leaves such jobs pending forever; we end them ourselves.
-        return Decision(JobState.CANCELLED, "dependency failed", cancel=True)
-    if obs.state == JobState.TIMEOUT:
+    if obs.cause == Cause.DEPENDENCY_NEVER_SATISFIED:
+        # Some schedulers (SLURM) leave such jobs pending forever; we end them ourselves.
+        return Decision(JobState.CANCELLED, DEPENDENCY_FAILED, cancel=True)
+    if obs.state == JobState.TIMEOUT or (obs.state and obs.cause == Cause.TIME_LIMIT):
         limit = f" ({format_time(time_limit_s)})" if time_limit_s else ""
         return Decision(
             JobState.TIMEOUT,
@@ -102,13 +73,10 @@ def decide(
     if obs.state == JobState.CANCELLED:
         return Decision(JobState.CANCELLED, obs.reason or "cancelled (by you or an administrator)")
     if obs.state == JobState.FAILED:
-        if "OUT_OF_MEMORY" in obs.raw or "OutOfMemory" in obs.raw:
-            return Decision(
-                JobState.FAILED,
-                "out of memory: it used more than its memory request; ask for more with memory=...",
-            )
+        sentence = CAUSE_SENTENCES.get(obs.cause) if obs.cause else None
         return Decision(
-            JobState.FAILED, obs.reason or f"the scheduler reports it failed ({obs.raw})"
+            JobState.FAILED,
+            sentence or obs.reason or f"the scheduler reports it failed ({obs.raw})",
         )
     if obs.state is None or obs.state == JobState.COMPLETED:
         # Gone from the queue (or "completed" with no final status yet): give the file
@@ -153,84 +121,3 @@ def decide_item(
     if decision.state == JobState.RUNNING and mine.started is None:
         return Decision(JobState.PENDING, "waiting for earlier items of its task", missing_polls)
     return decision
-
-
-@dataclass
-class Worker:
-    """One pool worker as a poll saw it: the scheduler's view and its status file."""
-
-    obs: Observation
-    status: StatusInfo
-
-    @property
-    def alive(self) -> bool:
-        return (
-            self.obs.state in (JobState.PENDING, JobState.RUNNING)
-            and self.status.finished is None
-            and not self.status.stopped
-        )
-
-
-def pool_item_view(index: int, workers: dict[int, Worker]) -> tuple[int, StatusInfo] | None:
-    """Which worker reported item ``index`` last: the one that finished it, else the
-    latest attempt that started it; None if no worker took it yet."""
-    started: tuple[int, StatusInfo] | None = None
-    for w, worker in workers.items():
-        item = worker.status.items.get(index)
-        if item is None:
-            continue
-        if item.finished is not None:
-            return w, item
-        if started is None or (item.attempt, item.started or 0) > (
-            started[1].attempt,
-            started[1].started or 0,
-        ):
-            started = (w, item)
-    return started
-
-
-def decide_pool_item(
-    current: JobState,
-    index: int,
-    workers: dict[int, Worker],
-    missing_polls: int,
-    time_limit_s: int | None = None,
-) -> Decision:
-    """A pool item's state: any worker may run it, and a stopped worker's item waits for
-    its retry as long as another worker is alive to take it."""
-    view = pool_item_view(index, workers)
-    anyone = any(w.alive for w in workers.values())
-    if view is not None:
-        w, item = view
-        worker = workers[w]
-        if item.finished is not None:
-            return decide(current, worker.obs, item, missing_polls, time_limit_s)
-        if worker.alive:
-            return decide(current, worker.obs, StatusInfo(item.started, worker.status.host), 0)
-        if anyone:
-            again = " again" if item.attempt > 1 else ""
-            return Decision(
-                JobState.PENDING, f"its worker stopped{again}; an idle worker will retry it"
-            )
-        gone = decide(current, worker.obs, StatusInfo(), missing_polls, time_limit_s)
-        if gone.state == JobState.LOST:
-            gone.reason = (
-                "its worker stopped before it finished and no worker was left to retry it "
-                "(see the workers' stderr)"
-            )
-        return gone
-    if anyone:
-        pending = [w for w in workers.values() if w.alive and w.obs.state == JobState.PENDING]
-        if len(pending) == sum(w.alive for w in workers.values()):
-            return Decision(JobState.PENDING, pending[0].obs.reason or "waiting for its workers")
-        return Decision(JobState.PENDING, "queued: waiting for a free worker")
-    for worker in workers.values():
-        if worker.status.outcome in ("env_error", "no_python"):
-            return decide(current, worker.obs, worker.status, missing_polls, time_limit_s)
-    ended = next((w.obs for w in workers.values() if w.obs.state is not None), Observation(None))
-    if ended.state in (JobState.PENDING, JobState.RUNNING, JobState.COMPLETED):
-        ended = Observation(None)
-    gone = decide(current, ended, StatusInfo(), missing_polls, time_limit_s)
-    if gone.state == JobState.LOST:
-        gone.reason = "no worker ran it: every worker of the pool ended (see their stderr)"
-    return gone

@@ -12,21 +12,15 @@ import random
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..backends.base import Observation, WatchTarget
+from ..common.jobdir import parse_status
 from .array import ArrayPart
+from .collect import Finished
 from .job import Job
-from .settle import (
-    Decision,
-    Worker,
-    decide,
-    decide_item,
-    decide_pool_item,
-    parse_status,
-    pool_item_view,
-)
+from .pool import observe_pool
+from .settle import Decision, decide, decide_item
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -37,15 +31,6 @@ JITTER = 0.1
 TASKS_PER_SECOND = 500  # each 500 active scheduler tasks add a second to the shortest interval
 
 Unit = Job | ArrayPart
-
-
-@dataclass
-class Finished:
-    """A job (or item) the poll saw end; ``outcome`` is what its runner reported."""
-
-    job: Job
-    decision: Decision
-    outcome: str  # ok | error | env_error | no_python | "" (no report)
 
 
 class Watcher:
@@ -160,7 +145,7 @@ class Watcher:
                 natives = [t.native_id for t in to_cancel]
                 print(f"clusterlab: could not cancel {natives}: {exc}", file=sys.stderr)
         if finished:
-            self.runtime.collect(finished)
+            self.runtime.collector.collect(finished)
             changed = True
         for unit in units:
             jobs = unit.jobs.values() if isinstance(unit, ArrayPart) else [unit]
@@ -193,8 +178,16 @@ class Watcher:
         finished: list[Finished],
         to_cancel: list[WatchTarget],
     ) -> bool:
+        target = WatchTarget(part.native_id, part.job_dir, True)
         if part.pool:
-            return self._observe_pool(part, obs, finished, to_cancel)
+            return observe_pool(
+                part,
+                obs,
+                self.runtime.backend.task_id,
+                lambda job, decision, outcome: self._apply(
+                    job, decision, outcome, finished, to_cancel, target
+                ),
+            )
         changed = False
         for task, indices in enumerate(part.task_items):
             task_obs = obs.tasks.get(task, Observation(None, obs.reason))
@@ -223,45 +216,8 @@ class Watcher:
                     outcome,
                     finished,
                     to_cancel,
-                    WatchTarget(part.native_id, part.job_dir, True),
+                    target,
                 )
-        return changed
-
-    def _observe_pool(
-        self,
-        part: ArrayPart,
-        obs: Observation,
-        finished: list[Finished],
-        to_cancel: list[WatchTarget],
-    ) -> bool:
-        workers = {
-            w: Worker(o, parse_status(o.status))
-            for w, o in (
-                (w, obs.tasks.get(w, Observation(None, obs.reason)))
-                for w in range(len(part.task_items))
-            )
-        }
-        changed = False
-        target = WatchTarget(part.native_id, part.job_dir, True)
-        for index, job in part.jobs.items():
-            if job.done():
-                continue
-            view = pool_item_view(index, workers)
-            if view is not None:
-                w, item = view
-                job.task, job.native_id = w, f"{part.native_id}_{w}"
-                job.host = workers[w].status.host or job.host
-                job.started_at = item.started
-                job.ended_at = item.finished
-            decision = decide_pool_item(
-                job.state, index, workers, part.missing.get(index, 0), job.resources.time_s
-            )
-            part.missing[index] = decision.missing_polls
-            outcome = view[1].outcome if view and view[1].finished else ""
-            if not outcome and decision.state.finished:
-                env = [w.status.outcome for w in workers.values()]
-                outcome = next((o for o in env if o in ("env_error", "no_python")), "")
-            changed |= self._apply(job, decision, outcome, finished, to_cancel, target)
         return changed
 
     def _apply(

@@ -14,17 +14,13 @@ so a reader never sees half a result:
 - ``("env_error", message)`` when this machine lacks something (cloudpickle, a module);
   the message is also in the ``finished`` status line.
 
-Pool mode (``pool.json`` in the job dir, from ``map(items, workers=K)``): each of the K
-array tasks is a worker that pulls items until none are left. A worker first walks its own
-share (``items/W.pkl``) forward, then takes unclaimed items of other shares from their
-ends, so owners and thieves rarely collide. Claims are files created with ``O_EXCL`` in
-``claims/`` (atomic on local and NFS file systems): ``claims/I`` for the first attempt,
-``claims/I.retry`` for the one retry. Each worker touches ``workers/W`` every second; an
-item whose worker stopped touching it (killed, out of memory, node lost) is retried once
-by an idle worker, and reported as failed if its retry's worker stops too. One idle worker
-(the ``keeper``) stays until every item has a result so that such retries can happen; the
-others leave and free their slots. The kernel may write ``cancelled`` claims so no worker
-starts an item.
+Pool mode (``pool.json``, from ``map(items, workers=K)``): each of the K array tasks is a
+worker that claims items with ``O_EXCL`` files in ``claims/`` (atomic on local and NFS file
+systems), walks its own share (``items/W.pkl``) forward, then steals from the ends of other
+shares. Workers touch ``workers/W`` every second; an item whose worker stopped is retried
+once by an idle worker (``claims/I.retry``). One idle worker (the ``keeper``) stays until
+every item has a result; the others leave. ``cancelled`` claims (written by the kernel)
+are never started.
 
 A call's arguments may name results of earlier jobs (``refs``: argument position or
 keyword -> result file path(s)); they are loaded here, so data passed from job to job never
@@ -55,6 +51,11 @@ POOL_STALE_SECONDS = 10.0  # ...and is taken for dead when it has not for this l
 POOL_IDLE_SECONDS = 0.5  # how often the keeper looks for items to retry
 CANCELLED = "cancelled"  # a claim the kernel wrote: no worker may run the item
 
+# The job-dir contract as the runner knows it. The kernel's copy is clusterlab/common/
+# jobdir.py; tests/unit/test_jobdir_contract.py proves that the two agree.
+STATUS, RESULT, RESULTS, ITEMS = "status", "result.pkl", "results", "items"
+PAYLOAD, FUNCTION, POOL, CLAIMS, WORKERS = "payload.pkl", "fn.pkl", "pool.json", "claims", "workers"
+
 
 class _Job:
     """Where this run writes: its status file and its result files."""
@@ -62,7 +63,7 @@ class _Job:
     def __init__(self, job_dir: str, task: str | None) -> None:
         self.dir = job_dir
         self.task = task
-        self.status_path = os.path.join(job_dir, "status" if task is None else f"status.{task}")
+        self.status_path = os.path.join(job_dir, STATUS if task is None else f"{STATUS}.{task}")
         self._fd: int | None = None
 
     def status(self, event: str, **fields: Any) -> None:
@@ -76,9 +77,7 @@ class _Job:
 
     def env_error(self, message: str) -> int:
         if self.task is None:
-            _write_result(
-                os.path.join(self.dir, "result.pkl"), ("env_error", message), pickle.dumps
-            )
+            _write_result(os.path.join(self.dir, RESULT), ("env_error", message), pickle.dumps)
         self.status("finished", outcome="env_error", message=message)
         return 2
 
@@ -189,9 +188,9 @@ class _Pool:
         self.share_of = {i: s for s, indices in enumerate(shares) for i in indices}
         self.all = sorted(self.share_of)
         self.loaded: dict[int, dict[int, Any]] = {}
-        self.claims = os.path.join(job.dir, "claims")
-        self.results = os.path.join(job.dir, "results")
-        self.beat_path = os.path.join(job.dir, "workers", self.me)
+        self.claims = os.path.join(job.dir, CLAIMS)
+        self.results = os.path.join(job.dir, RESULTS)
+        self.beat_path = os.path.join(job.dir, WORKERS, self.me)
         self.stopping = threading.Event()
         self.all_ok = True
 
@@ -225,7 +224,7 @@ class _Pool:
         if worker in (self.me, ""):
             return True  # "" : a claim being written right now
         try:
-            age = time.time() - os.stat(os.path.join(self.job.dir, "workers", worker)).st_mtime
+            age = time.time() - os.stat(os.path.join(self.job.dir, WORKERS, worker)).st_mtime
         except OSError:
             return False
         return age < POOL_STALE_SECONDS
@@ -268,7 +267,7 @@ class _Pool:
     def call(self, index: int) -> Any:
         share = self.share_of[index]
         if share not in self.loaded:
-            with open(os.path.join(self.job.dir, "items", f"{share}.pkl"), "rb") as fh:
+            with open(os.path.join(self.job.dir, ITEMS, f"{share}.pkl"), "rb") as fh:
                 self.loaded[share] = {c[0]: c for c in self.cloudpickle.load(fh)}
         return self.loaded[share][index]
 
@@ -368,16 +367,16 @@ def main(job_dir: str, task: str | None = None) -> int:
     try:
         if task is None:
             try:
-                with open(os.path.join(job_dir, "payload.pkl"), "rb") as fh:
+                with open(os.path.join(job_dir, PAYLOAD), "rb") as fh:
                     fn, args, kwargs, refs = cloudpickle.load(fh)
             except Exception as exc:
                 return job.env_error(_load_message(exc))
-            ok = _call(fn, args, kwargs, refs, os.path.join(job_dir, "result.pkl"), cloudpickle)
+            ok = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
             job.status("finished", outcome="ok" if ok else "error")
             return 0 if ok else 1
-        pool_path = os.path.join(job_dir, "pool.json")
+        pool_path = os.path.join(job_dir, POOL)
         try:
-            with open(os.path.join(job_dir, "fn.pkl"), "rb") as fh:
+            with open(os.path.join(job_dir, FUNCTION), "rb") as fh:
                 fn = cloudpickle.load(fh)
             if os.path.exists(pool_path):
                 with open(pool_path) as fh:
@@ -385,7 +384,7 @@ def main(job_dir: str, task: str | None = None) -> int:
                 if pool.own:  # load its share now: a missing module is an env_error
                     pool.call(pool.own[0])
             else:
-                with open(os.path.join(job_dir, "items", f"{task}.pkl"), "rb") as fh:
+                with open(os.path.join(job_dir, ITEMS, f"{task}.pkl"), "rb") as fh:
                     items = cloudpickle.load(fh)
         except Exception as exc:
             return job.env_error(_load_message(exc))
@@ -397,7 +396,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         all_ok = True
         for index, args, kwargs, refs in items:
             job.status("item-started", index=index)
-            path = os.path.join(job_dir, "results", f"{index}.pkl")
+            path = os.path.join(job_dir, RESULTS, f"{index}.pkl")
             ok = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
             job.status("item-finished", index=index, outcome="ok" if ok else "error")
             all_ok = all_ok and ok

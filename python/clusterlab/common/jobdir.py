@@ -1,0 +1,130 @@
+"""The job-directory contract: the names of the files in a job dir and the status-line
+format, in one place for the kernel side.
+
+The runner (``remote/runner.py``, stdlib only, copied into every job dir) keeps its own
+copy of the names it writes; ``tests/unit/test_jobdir_contract.py`` proves the two agree.
+Changing a name here is a change of the on-disk format: job dirs written by an earlier
+release must still be read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+# -- files the kernel stages ---------------------------------------------------------------
+RUNNER = "runner.py"
+SCRIPT = "job.sh"  # the rendered batch script, exactly as submitted
+PAYLOAD = "payload.pkl"  # one call: (fn, args, kwargs, refs)
+FUNCTION = "fn.pkl"  # an array's function
+POOL = "pool.json"  # pool mode: the workers' shares
+CLAIMS = "claims"  # pool mode: one file per claimed item (O_EXCL)
+WORKERS = "workers"  # pool mode: one heartbeat file per worker
+CANCEL = "cancel"  # the kernel asks the local scheduler not to start a job
+CANCELLED_CLAIM = "cancelled"  # the text of a claim the kernel wrote for a cancelled item
+
+# -- files the runner writes ---------------------------------------------------------------
+STATUS = "status"
+RESULT = "result.pkl"
+RESULTS = "results"  # results/INDEX.pkl per array item
+ITEMS = "items"  # items/TASK.pkl: the calls of one array task
+STDOUT = "stdout"
+STDERR = "stderr"
+
+# -- status events (one JSON object per line) ------------------------------------------------
+STARTED, HEARTBEAT, FINISHED, STOPPED = "started", "heartbeat", "finished", "stopped"
+ITEM_STARTED, ITEM_FINISHED = "item-started", "item-finished"
+# outcomes of a "finished" event
+OK, ERROR, ENV_ERROR, NO_PYTHON = "ok", "error", "env_error", "no_python"
+
+
+def status_file(task: int | str | None = None) -> str:
+    """``status`` for a single job, ``status.TASK`` for an array task."""
+    return STATUS if task is None else f"{STATUS}.{task}"
+
+
+def log_file(stream: str, task: int | str | None = None) -> str:
+    """``stdout``/``stderr`` of a job, ``stdout.TASK`` of an array task."""
+    return stream if task is None else f"{stream}.{task}"
+
+
+def item_result(index: int) -> str:
+    """Where array item ``index`` leaves its outcome, relative to the job dir."""
+    return f"{RESULTS}/{index}.pkl"
+
+
+def task_items(task: int) -> str:
+    """The pickled calls of array task ``task``, relative to the job dir."""
+    return f"{ITEMS}/{task}.pkl"
+
+
+def task_of_status_file(name: str) -> int | None:
+    """``status.7 -> 7``; None for ``status`` or anything else."""
+    prefix, dot, index = name.partition(".")
+    return int(index) if prefix == STATUS and dot and index.isdigit() else None
+
+
+@dataclass
+class StatusInfo:
+    """What the runner wrote: when it started, where, and how it finished."""
+
+    started: float | None = None
+    host: str = ""
+    pid: int = 0
+    finished: float | None = None
+    outcome: str = ""  # ok | error | env_error | no_python
+    message: str = ""
+    items: dict[int, StatusInfo] = field(default_factory=dict)  # array tasks: per item
+    attempt: int = 1  # pool items: 2 when this is the retry
+    stopped: bool = False  # a pool worker that was killed (it said so on SIGTERM)
+    malformed: int = 0  # lines that were not status records (written by someone else)
+
+
+def _number(value: object, default: float | None = None) -> float | None:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
+
+
+def parse_status(data: bytes | None) -> StatusInfo:
+    """Read the runner's JSON lines. A torn last line (being written) is ignored, and so is
+    any line that is not a status record: a job that writes garbage into its own status
+    file fails itself at worst, never the poll of every other job."""
+    info = StatusInfo()
+    for line in (data or b"").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            info.malformed += 1
+            continue
+        if not isinstance(record, dict):
+            info.malformed += 1
+            continue
+        try:
+            _apply(info, record)
+        except (TypeError, ValueError):
+            info.malformed += 1
+    return info
+
+
+def _apply(info: StatusInfo, record: dict[str, object]) -> None:
+    event = record.get("event")
+    if event == STARTED:
+        info.started = _number(record.get("time"))
+        info.host = str(record.get("host", ""))
+        info.pid = int(str(record.get("pid", 0)))
+    elif event == FINISHED:
+        info.finished = _number(record.get("time"), 0.0)
+        info.outcome = str(record.get("outcome", ""))
+        info.message = str(record.get("message", ""))
+    elif event == STOPPED:
+        info.stopped = True
+    elif event in (ITEM_STARTED, ITEM_FINISHED):
+        index = int(str(record.get("index", -1)))
+        item = info.items.setdefault(index, StatusInfo(host=info.host))
+        if event == ITEM_STARTED:
+            item.started = _number(record.get("time"))
+            item.attempt = int(str(record.get("attempt", 1)))
+        else:
+            item.finished = _number(record.get("time"), 0.0)
+            item.outcome = str(record.get("outcome", ""))

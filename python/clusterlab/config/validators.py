@@ -1,0 +1,115 @@
+"""Field validators of the profile schema: each takes what a user typed (a string from a
+form or the CLI, or a Python value) and returns the clean value or raises ValueError with
+a sentence that says what to type instead."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..backends import registry
+from ..common.errors import ResourceError
+from .resources import parse_resources
+
+_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{0,253}$")
+_USER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}$")
+
+
+def check_name(value: Any) -> str:
+    text = str(value)
+    if not _PROFILE_NAME_RE.match(text):
+        raise ValueError(
+            "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit "
+            "(e.g. 'hpc' or 'uni-cluster')"
+        )
+    return text
+
+
+def check_scheduler(value: Any) -> str:
+    return registry.get(str(value)).name
+
+
+def check_host(value: Any) -> str:
+    text = str(value or "").strip()
+    if not _HOST_RE.match(text) or text.startswith("-"):
+        raise ValueError("give a host name or address such as 'login.example.edu' (no spaces)")
+    return text
+
+
+def check_user(value: Any) -> str:
+    text = str(value or "").strip()
+    if text and not _USER_RE.match(text):
+        raise ValueError("give a login name such as 'jdoe' (letters, digits, '_', '.', '-')")
+    return text
+
+
+def check_port(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a number from 1 to 65535, usually 22")
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number from 1 to 65535, usually 22") from None
+    if not 1 <= port <= 65535:
+        raise ValueError("must be a number from 1 to 65535, usually 22")
+    return port
+
+
+def check_path(value: Any) -> str:
+    text = str(value or "")
+    if any(ch in text for ch in "\n\r\0"):
+        raise ValueError("a path cannot contain line breaks")
+    return text
+
+
+def check_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "yes", "1", "on"):
+        return True
+    if str(value).lower() in ("false", "no", "0", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def check_setup(value: Any) -> list[str]:
+    lines = [value] if isinstance(value, str) else list(value or [])
+    out: list[str] = []
+    for line in lines:
+        text = str(line)
+        if "\0" in text:
+            raise ValueError("setup lines cannot contain NUL characters")
+        out.extend(part for part in text.splitlines() if part.strip())
+    return out
+
+
+def check_resources(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a table such as {cores = 4, memory = '8GB', time = '1:00:00'}")
+    try:
+        parse_resources(value)
+    except ResourceError as exc:
+        raise ValueError(str(exc)) from None
+    return dict(value)
+
+
+def check_non_negative(value: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a whole number (0 means automatic)") from None
+    if n < 0 or isinstance(value, bool):
+        raise ValueError("must be 0 (automatic) or more")
+    return n
+
+
+def check_interval(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number of seconds, e.g. 5") from None
+    if not 0.2 <= seconds <= 600:
+        raise ValueError("must be between 0.2 and 600 seconds")
+    return seconds

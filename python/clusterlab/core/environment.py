@@ -1,0 +1,92 @@
+"""The remote environment probe, in one place: which Python a job gets (after the
+profile's setup lines) and whether it can load what the kernel sends.
+
+Submission asks once per runtime (and refuses early, with the fix, when cloudpickle is
+missing); ``cl.profiles.check`` reports the same facts line by line.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import threading
+import warnings
+from typing import Any
+
+from ..common.errors import RemoteEnvironmentError
+from ..config.profile import Profile
+from ..transports.base import Transport
+
+_PROBE = (
+    "import sys, json\n"
+    "try:\n    import cloudpickle; cp = cloudpickle.__version__\n"
+    "except ImportError:\n    cp = None\n"
+    "print(json.dumps({'python': '%d.%d.%d' % sys.version_info[:3], 'cloudpickle': cp,"
+    " 'executable': sys.executable}))\n"
+)
+
+
+def python_argv(profile: Profile, transport: Transport) -> list[str]:
+    """The job's interpreter: the profile's, else ``python3`` on a remote host, else this
+    kernel's own Python on this machine."""
+    if profile.python:
+        argv = shlex.split(profile.python)
+        return [transport.expand(argv[0]), *argv[1:]]
+    return ["python3"] if profile.is_remote else [sys.executable]
+
+
+class RemoteEnvironment:
+    """What a profile's jobs run with, probed over its transport."""
+
+    def __init__(self, profile: Profile, transport: Transport) -> None:
+        self.profile = profile
+        self.transport = transport
+        self._checked = False
+        self._lock = threading.Lock()
+
+    def python_argv(self) -> list[str]:
+        return python_argv(self.profile, self.transport)
+
+    def probe(self) -> dict[str, Any]:
+        """Run the job's Python (after the setup lines); report its version, executable and
+        cloudpickle version (None when missing)."""
+        script = "\n".join([*self.profile.setup, 'exec "$@"'])
+        argv = self.python_argv()
+        res = self.transport.script(script, *argv, "-c", _PROBE)
+        if res.returncode != 0:
+            raise RemoteEnvironmentError(
+                f"{argv[0]} could not run on {self.transport.label} "
+                f"(exit {res.returncode}: {res.err.strip()[-300:]}). Set the profile's python "
+                "to an interpreter that exists there, or add setup lines such as "
+                "'module load python/3.11'."
+            )
+        info: dict[str, Any] = json.loads(res.out.strip().splitlines()[-1])
+        return info
+
+    def ensure(self) -> None:
+        """Once per runtime: refuse early, with the fix, when the remote Python lacks
+        cloudpickle; warn when its minor version differs from the kernel's."""
+        if self._checked or not self.profile.is_remote:
+            return
+        with self._lock:  # one probe even when many threads submit at once
+            if not self._checked:
+                self._verify(self.probe())
+                self._checked = True
+
+    def _verify(self, info: dict[str, Any]) -> None:
+        if info["cloudpickle"] is None:
+            raise RemoteEnvironmentError(
+                f"cloudpickle is not installed for {info['executable']} on "
+                f"{self.transport.label}: run `{info['executable']} -m pip install --user "
+                "cloudpickle` there, or point the profile's python at an environment with it"
+            )
+        local = ".".join(map(str, sys.version_info[:2]))
+        remote = ".".join(info["python"].split(".")[:2])
+        if remote != local:
+            warnings.warn(
+                f"the cluster's Python is {info['python']} but this kernel runs "
+                f"{sys.version.split()[0]}: functions defined in the notebook may fail to "
+                "load there. Use the same minor version on both sides.",
+                stacklevel=6,
+            )

@@ -1,0 +1,281 @@
+"""Submission: serialize, stage and submit in as few round trips as possible, record the
+job in the ledger at once and start watching it.
+
+One entry point per shape of work: :func:`submit_call` (one call, one scheduler job) and
+:func:`submit_map` (many calls, one native array cut into tasks by a :class:`Plan`);
+:func:`rerun` resubmits failed items of an array with the calls read back from the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import cloudpickle
+
+from ..backends.base import ArraySpec, JobSpec
+from ..common import jobdir
+from ..common.errors import ClusterlabError, SubmitError
+from ..config.profile import Profile
+from ..config.resources import Resources
+from . import records
+from .array import ArrayJob, ArrayPart
+from .dependencies import Dependencies
+from .job import Job
+from .live import live
+from .payload import dumps_call, dumps_function, dumps_items
+from .plan import Plan, check_options, make_plan
+from .pool import pool_files
+from .runtime import RUNNER_SOURCE, Runtime, get_runtime, new_job_id
+
+Dependency = Job | ArrayJob
+Call = tuple[int, tuple[Any, ...], dict[str, Any], Any]  # (item index, args, kwargs, refs)
+
+
+def submit_call(
+    profile: Profile,
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    resources: Resources | None = None,
+    name: str | None = None,
+    after: Iterable[Dependency] = (),
+) -> Job:
+    """Submit ``fn(*args, **kwargs)`` with ``profile`` (the one entry point for every API)."""
+    if not callable(fn):
+        raise SubmitError(f"{fn!r} is not callable: submit a function")
+    return submit_job(get_runtime(profile), fn, args, kwargs, resources or Resources(), name, after)
+
+
+def submit_map(
+    profile: Profile,
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    resources: Resources | None = None,
+    name: str | None = None,
+    after: Iterable[Dependency] = (),
+    chunksize: int | None = None,
+    max_concurrent: int = 0,
+    workers: int | None = None,
+) -> ArrayJob:
+    """Submit ``fn(item)`` for every item as one array job (see :mod:`clusterlab.core.plan`)."""
+    if not callable(fn):
+        raise SubmitError(f"{fn!r} is not callable: map a function")
+    return submit_array(
+        get_runtime(profile),
+        fn,
+        list(items),
+        resources or Resources(),
+        name,
+        after,
+        chunksize,
+        max_concurrent,
+        workers,
+    )
+
+
+def _dependencies(runtime: Runtime, after: Iterable[Dependency]) -> Dependencies:
+    deps = Dependencies(runtime.backend, runtime.profile.name)
+    for dep in after:
+        deps.add(dep)
+    return deps
+
+
+def _spec(
+    runtime: Runtime, job_id: str, name: str, job_dir: str, resources: Resources, after: list[str]
+) -> JobSpec:
+    return JobSpec(
+        job_id=job_id,
+        name=name,
+        job_dir=job_dir,
+        resources=runtime.default_resources.merged(resources),
+        python=runtime.environment.python_argv(),
+        setup=list(runtime.profile.setup),
+        after=after,
+    )
+
+
+def submit_job(
+    runtime: Runtime,
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    resources: Resources,
+    name: str | None = None,
+    after: Iterable[Dependency] = (),
+) -> Job:
+    """Serialize, stage and submit in one round trip; the job is watched from now on."""
+    deps = _dependencies(runtime, after)
+    args, kwargs, refs = deps.references(args, kwargs)
+    args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
+    payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
+    runtime.environment.ensure()
+    runtime.blobs.upload(blobs)
+    job_id = new_job_id()
+    name = name or str(getattr(fn, "__name__", "job"))
+    job_dir = f"{runtime.jobs_root()}/{job_id}"
+    spec = _spec(runtime, job_id, name, job_dir, resources, deps.natives)
+    files = {jobdir.PAYLOAD: payload, jobdir.RUNNER: RUNNER_SOURCE}
+    native = runtime.backend.submit(spec, files)
+    job = Job(runtime, job_id, name, native, job_dir, spec.resources, after=deps.ids)
+    records.record_job(runtime, job)
+    live[job_id] = job
+    runtime.watcher.add(job)
+    return job
+
+
+def submit_array(
+    runtime: Runtime,
+    fn: Callable[..., Any],
+    items: Sequence[Any],
+    resources: Resources,
+    name: str | None = None,
+    after: Iterable[Dependency] = (),
+    chunksize: int | None = None,
+    max_concurrent: int = 0,
+    workers: int | None = None,
+) -> ArrayJob:
+    """One native array for all ``items`` (split only past the scheduler's size limit),
+    cut into tasks by :func:`make_plan` unless ``chunksize``/``workers`` say otherwise."""
+    check_options(chunksize, workers, max_concurrent)
+    deps = _dependencies(runtime, after)
+    name = name or str(getattr(fn, "__name__", "job"))
+    calls: list[Call] = []
+    for index, item in enumerate(items):
+        item_args, _, refs = deps.references([item], {})
+        calls.append((index, tuple(item_args), {}, refs))
+    fn_bytes = dumps_function(fn)  # fails before anything remote
+    if calls:
+        runtime.environment.ensure()
+    plan = plan_for(runtime, len(calls), resources, chunksize, workers, max_concurrent)
+    array = ArrayJob(runtime, new_job_id(), name, len(items), plan)
+    _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent)
+    return array
+
+
+def plan_for(
+    runtime: Runtime,
+    n: int,
+    resources: Resources,
+    chunksize: int | None,
+    workers: int | None,
+    max_concurrent: int,
+) -> Plan:
+    """The map's plan; asks the scheduler how many tasks fit only when it matters."""
+    backend = runtime.backend
+    capacity = max_tasks = 0
+    if n and chunksize is None and workers is None:
+        if not max_concurrent:
+            capacity = backend.capacity(runtime.default_resources.merged(resources))
+        max_tasks = backend.max_array_size()
+    plan = make_plan(
+        n,
+        chunksize=chunksize,
+        workers=workers,
+        max_concurrent=max_concurrent,
+        capacity=capacity,
+        max_tasks=max_tasks,
+    )
+    if plan.pool and plan.tasks > backend.max_array_size():
+        raise ValueError(
+            f"workers={plan.tasks} is more than one array may hold on this scheduler "
+            f"({backend.max_array_size()} tasks): use fewer workers"
+        )
+    return plan
+
+
+def _submit_calls(
+    runtime: Runtime,
+    array: ArrayJob,
+    plan: Plan,
+    fn_bytes: bytes,
+    calls: list[Call],
+    resources: Resources,
+    deps: Dependencies,
+    max_concurrent: int,
+) -> None:
+    """Stage and submit ``calls`` as one or more native arrays of ``array``."""
+    natives, ids = deps.natives, deps.ids
+    tasks = [[calls[i] for i in share] for share in plan.shares()]
+    task_files = [dumps_items(array.name, chunk) for chunk in tasks]
+    max_tasks = max(1, len(tasks) if plan.pool else runtime.backend.max_array_size())
+    starts = range(0, len(tasks), max_tasks)
+    throttle = max_concurrent
+    if throttle and len(starts) > 1:
+        throttle = max(1, throttle // len(starts))  # the limit holds across the parts
+    merged = runtime.default_resources.merged(resources)
+    first_new = len(array.parts)
+    for p, start in enumerate(starts):
+        ptasks, pfiles = tasks[start : start + max_tasks], task_files[start : start + max_tasks]
+        suffix = f"-{p}" if len(starts) > 1 else ""
+        job_dir = f"{runtime.jobs_root()}/{new_job_id() if first_new else array.id}{suffix}"
+        spec = _spec(runtime, array.id, array.name, job_dir, resources, natives)
+        spec.array = ArraySpec(len(ptasks), throttle)
+        task_items = [[c[0] for c in chunk] for chunk in ptasks]
+        files: dict[str, bytes] = {
+            jobdir.FUNCTION: fn_bytes,
+            jobdir.RUNNER: RUNNER_SOURCE,
+            f"{jobdir.ITEMS}/": b"",
+            f"{jobdir.RESULTS}/": b"",
+        }
+        if plan.pool:
+            files.update(pool_files(task_items))
+        files.update({jobdir.task_items(t): data for t, data in enumerate(pfiles)})
+        native = runtime.backend.submit(spec, files)
+        part = ArrayPart(array, native, job_dir, task_items, pool=plan.pool)
+        for task, indices in enumerate(task_items):
+            for index in indices:
+                part.new_item(runtime, index, task, merged, ids)
+        array.parts.append(part)
+    _install(runtime, array, array.parts[first_new:], merged, ids)
+
+
+def _install(
+    runtime: Runtime,
+    array: ArrayJob,
+    new_parts: list[ArrayPart],
+    resources: Resources,
+    ids: list[str],
+) -> None:
+    """Put new parts' jobs into the array, record everything, start watching."""
+    new = {i: job for part in new_parts for i, job in part.jobs.items()}
+    if not array.elements:
+        array.elements = [new[i] for i in sorted(new)]
+    else:
+        for i, job in new.items():
+            array.elements[i] = job
+    records.record_array(runtime, array, sorted(new), resources, ids)
+    live[array.id] = array
+    runtime.arrays[array.id] = array
+    for part in new_parts:
+        runtime.watcher.add(part)
+
+
+def rerun(runtime: Runtime, array: ArrayJob, indices: Sequence[int]) -> None:
+    """Resubmit ``indices`` of ``array`` (same function, same items) as a new native array.
+
+    The calls are read back from the cluster, so nothing has to stay in the kernel.
+    """
+    if not indices:
+        return
+    by_file: dict[str, set[int]] = {}
+    for i in indices:
+        job = array.elements[i]
+        by_file.setdefault(f"{job.job_dir}/{jobdir.task_items(array.block_of(i))}", set()).add(i)
+    fn_path = f"{array.elements[indices[0]].job_dir}/{jobdir.FUNCTION}"
+    files = runtime.transport.read_files([fn_path, *by_file])
+    gone = [p for p, data in files.items() if data is None]
+    if gone:
+        raise ClusterlabError(f"cannot rerun: {gone[0]} no longer exists (cleaned up?)")
+    calls: list[Call] = []
+    for path, wanted in by_file.items():
+        calls += [c for c in cloudpickle.loads(files[path] or b"") if c[0] in wanted]
+    calls.sort(key=lambda c: c[0])
+    resources = array.elements[indices[0]].resources
+    deps = Dependencies(runtime.backend, runtime.profile.name)
+    for dep_id in array.elements[indices[0]].after_ids:  # the same afterok as before
+        dep = live.get(dep_id)
+        if dep is not None:
+            deps.add(dep)
+    plan = plan_for(runtime, len(calls), resources, None, None, 0)
+    _submit_calls(runtime, array, plan, files[fn_path] or b"", calls, resources, deps, 0)

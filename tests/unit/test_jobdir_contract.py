@@ -1,0 +1,86 @@
+"""The job-directory contract has two copies: the kernel's (common/jobdir.py) and the
+runner's (remote/runner.py, stdlib only, shipped to the cluster). These tests prove they
+agree: by name, and by running the real runner in a scratch job dir and reading what it
+wrote with the kernel's parser and paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from clusterlab.common import jobdir
+from clusterlab.core.payload import dumps_call, dumps_function, dumps_items, load_result
+from clusterlab.remote import runner
+
+RUNNER = Path(runner.__file__)
+
+
+def test_names_agree() -> None:
+    pairs = {
+        "STATUS": (runner.STATUS, jobdir.STATUS),
+        "RESULT": (runner.RESULT, jobdir.RESULT),
+        "RESULTS": (runner.RESULTS, jobdir.RESULTS),
+        "ITEMS": (runner.ITEMS, jobdir.ITEMS),
+        "PAYLOAD": (runner.PAYLOAD, jobdir.PAYLOAD),
+        "FUNCTION": (runner.FUNCTION, jobdir.FUNCTION),
+        "POOL": (runner.POOL, jobdir.POOL),
+        "CLAIMS": (runner.CLAIMS, jobdir.CLAIMS),
+        "WORKERS": (runner.WORKERS, jobdir.WORKERS),
+        "CANCELLED": (runner.CANCELLED, jobdir.CANCELLED_CLAIM),
+    }
+    assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
+    assert RUNNER.name == jobdir.RUNNER
+
+
+def _run(job_dir: Path, *task: str) -> int:
+    (job_dir / jobdir.RUNNER).write_bytes(RUNNER.read_bytes())
+    return subprocess.run(
+        [sys.executable, jobdir.RUNNER, str(job_dir), *task], cwd=job_dir, check=False
+    ).returncode
+
+
+def _make_square() -> object:
+    """Nested, so cloudpickle ships it by value (the runner cannot import the tests)."""
+
+    def square(x: int) -> int:
+        if x < 0:
+            raise ValueError("negative")
+        return x * x
+
+    return square
+
+
+_square = _make_square()
+
+
+def test_a_single_call_as_the_kernel_reads_it(tmp_path: Path) -> None:
+    (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(_square, (7,), {}, {}))
+    assert _run(tmp_path) == 0
+    status = jobdir.parse_status((tmp_path / jobdir.status_file()).read_bytes())
+    assert status.started is not None and status.outcome == jobdir.OK and not status.malformed
+    assert load_result((tmp_path / jobdir.RESULT).read_bytes()) == (True, 49)
+
+
+def test_an_array_task_as_the_kernel_reads_it(tmp_path: Path) -> None:
+    (tmp_path / jobdir.FUNCTION).write_bytes(dumps_function(_square))
+    (tmp_path / jobdir.ITEMS).mkdir()
+    (tmp_path / jobdir.RESULTS).mkdir()
+    calls = [(4, (2,), {}, {}), (5, (-1,), {}, {})]
+    (tmp_path / jobdir.task_items(3)).write_bytes(dumps_items("sq", calls))
+    assert _run(tmp_path, "3") == 1  # one item raised
+    status = jobdir.parse_status((tmp_path / jobdir.status_file(3)).read_bytes())
+    assert status.outcome == jobdir.ERROR
+    assert {i: s.outcome for i, s in status.items.items()} == {4: jobdir.OK, 5: jobdir.ERROR}
+    assert load_result((tmp_path / jobdir.item_result(4)).read_bytes()) == (True, 4)
+    ok, exc = load_result((tmp_path / jobdir.item_result(5)).read_bytes())
+    assert not ok and isinstance(exc, ValueError)
+    assert jobdir.task_of_status_file(jobdir.status_file(3)) == 3
+
+
+def test_a_foreign_line_in_a_status_file_is_counted_not_fatal() -> None:
+    data = b'{"event": "started", "pid": "x"}\nnot json\n[1, 2]\n'
+    data += b'{"event": "started", "time": 1, "host": "n1", "pid": 5}\n'
+    data += b'{"event": "finished", "outcome": "ok"}\n'
+    status = jobdir.parse_status(data)
+    assert status.outcome == jobdir.OK and status.host == "n1" and status.malformed == 3
