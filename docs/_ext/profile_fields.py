@@ -204,7 +204,33 @@ class SlurmJobScriptDirective(SphinxDirective):
         return [block]
 
 
+class SchedulerSupportDirective(SphinxDirective):
+    """The feature x scheduler table, from what ``clusterlab.backends.registry`` declares."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from clusterlab.backends import registry
+
+        if registry.__file__:
+            self.env.note_dependency(registry.__file__)
+        kinds = list(registry.KINDS.values())
+        headers = ["scheduler", *registry.FEATURES]
+        rows: list[list[nodes.Node]] = []
+        for kind in kinds:
+            cells: list[nodes.Node] = [
+                _para(nodes.literal(text=kind.name), nodes.Text(f" ({kind.label}): {kind.summary}"))
+            ]
+            cells += [
+                _para(nodes.Text("yes" if feature in kind.features else "no"))
+                for feature in registry.FEATURES
+            ]
+            rows.append(cells)
+        return [_table(headers, [40] + [12] * len(registry.FEATURES), rows)]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("scheduler-support", SchedulerSupportDirective)
     app.add_directive("profile-fields", ProfileFieldsDirective)
     app.add_directive("code-mapping", CodeMappingDirective)
     app.add_directive("slurm-job-script", SlurmJobScriptDirective)

@@ -1,6 +1,6 @@
 /**
  * Types of the `clusterlab` comm protocol, version 1 (kernel side:
- * python/clusterlab/comm.py; reference: docs/lab.md).
+ * python/clusterlab/ui/comm.py; reference: docs/lab.md).
  */
 
 export const PROTOCOL_VERSION = 1;
