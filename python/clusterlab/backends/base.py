@@ -85,6 +85,14 @@ class Observation:
     cause: Cause | None = None  # why it ended or never will start, in neutral terms
 
 
+def script_token(name: str, limit: int = 64) -> str:
+    """A job name as it may appear in a script line or a scheduler option: letters,
+    digits and ``_.+-`` only (anything else becomes ``_``), never empty. Names are checked
+    at submission too (:func:`clusterlab.config.validators.check_job_name`); this keeps a
+    script safe whatever reaches it."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:limit] or "clusterlab"
+
+
 def render_script(spec: JobSpec, header: Sequence[str] = (), task_var: str = "") -> str:
     """The job script every backend runs: cd, setup lines, check Python, exec the runner.
 
@@ -93,7 +101,7 @@ def render_script(spec: JobSpec, header: Sequence[str] = (), task_var: str = "")
     with a sentence instead of an unexplained exit code. Array tasks read their index from
     the scheduler's variable (``task_var``).
     """
-    lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({spec.name})"]
+    lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({script_token(spec.name)})"]
     lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
     lines.append('cd "$JOB_DIR" || exit 97')
     if spec.array:

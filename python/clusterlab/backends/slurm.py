@@ -10,7 +10,7 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
 from ..transports.base import Transport
-from .base import BatchBackend, JobSpec
+from .base import BatchBackend, JobSpec, script_token
 
 _ID_RE = re.compile(r"^\d+(_\d+)?$")
 
@@ -133,7 +133,7 @@ class SlurmBackend(BatchBackend):
 
     def directives(self, spec: JobSpec) -> list[str]:
         r = spec.resources
-        opts = [f"--job-name={_job_name(spec.name)}"]
+        opts = [f"--job-name={script_token(spec.name)}"]
         if spec.array:
             throttle = f"%{spec.array.max_concurrent}" if spec.array.max_concurrent else ""
             opts.append(f"--array=0-{spec.array.tasks - 1}{throttle}")
@@ -248,8 +248,3 @@ def _usable_cpus(out: str) -> int:
             if len(counts) == 4 and all(c.isdigit() for c in counts):
                 total += int(counts[0]) + int(counts[1])
     return total
-
-
-def _job_name(name: str) -> str:
-    """Job names show in squeue; keep them to a safe token."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:64] or "clusterlab"

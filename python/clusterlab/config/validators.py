@@ -113,3 +113,14 @@ def check_interval(value: Any) -> float:
     if not 0.2 <= seconds <= 600:
         raise ValueError("must be between 0.2 and 600 seconds")
     return seconds
+
+
+def check_job_name(value: Any) -> str:
+    """A job's name is one line of printable text (it shows in the queue and the ledger)."""
+    text = str(value)
+    if not text.strip() or len(text) > 200 or any(not ch.isprintable() for ch in text):
+        raise ValueError(
+            f"job name {text[:40]!r} is not usable: give one line of printable text, at most "
+            "200 characters (e.g. name='train-resnet')"
+        )
+    return text

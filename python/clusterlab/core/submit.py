@@ -16,6 +16,7 @@ import cloudpickle
 from ..backends.base import ArraySpec, JobSpec
 from ..common import jobdir
 from ..common.errors import ClusterlabError, SubmitError
+from ..config import validators
 from ..config.profile import Profile
 from ..config.resources import Resources
 from . import records
@@ -74,6 +75,14 @@ def submit_map(
     )
 
 
+def job_name(fn: Callable[..., Any], name: str | None) -> str:
+    """The name a job shows in the queue: the one given, else the function's."""
+    try:
+        return validators.check_job_name(name or getattr(fn, "__name__", None) or "job")
+    except ValueError as exc:
+        raise SubmitError(str(exc)) from None
+
+
 def _dependencies(runtime: Runtime, after: Iterable[Dependency]) -> Dependencies:
     deps = Dependencies(runtime.backend, runtime.profile.name)
     for dep in after:
@@ -112,7 +121,7 @@ def submit_job(
     runtime.environment.ensure()
     runtime.blobs.upload(blobs)
     job_id = new_job_id()
-    name = name or str(getattr(fn, "__name__", "job"))
+    name = job_name(fn, name)
     job_dir = f"{runtime.jobs_root()}/{job_id}"
     spec = _spec(runtime, job_id, name, job_dir, resources, deps.natives)
     files = {jobdir.PAYLOAD: payload, jobdir.RUNNER: RUNNER_SOURCE}
@@ -139,7 +148,7 @@ def submit_array(
     cut into tasks by :func:`make_plan` unless ``chunksize``/``workers`` say otherwise."""
     check_options(chunksize, workers, max_concurrent)
     deps = _dependencies(runtime, after)
-    name = name or str(getattr(fn, "__name__", "job"))
+    name = job_name(fn, name)
     calls: list[Call] = []
     for index, item in enumerate(items):
         item_args, _, refs = deps.references([item], {})
