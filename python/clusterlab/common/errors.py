@@ -58,10 +58,11 @@ class RemoteError(ClusterlabError):
     is attached as ``__cause__`` like every other remote exception.
     """
 
-    def __init__(self, type_name: str, message: str) -> None:
+    def __init__(self, type_name: str, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(f"{type_name}: {message}")
         self.type_name = type_name
         self.remote_message = message
+        self.exit_code = exit_code  # set when the job called sys.exit(code)
 
 
 class RemoteTraceback(Exception):

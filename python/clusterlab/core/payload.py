@@ -135,8 +135,29 @@ def _rebuild(record: Mapping[str, Any]) -> BaseException:
             exc = None
     if exc is None:
         exc = RemoteError(str(record["type"]), str(record["message"]))
+    elif not isinstance(exc, Exception):
+        exc = _wrap_exit(exc)
     exc.__cause__ = RemoteTraceback(str(record["traceback"]))
     return exc
+
+
+def _wrap_exit(exc: BaseException) -> RemoteError:
+    """SystemExit, KeyboardInterrupt (and other BaseExceptions) from the job must not end
+    or interrupt this process: they become an error ``except Exception`` catches, saying
+    what the job did and keeping its exit code."""
+    name = type(exc).__name__
+    if isinstance(exc, SystemExit):
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        text = f" ({exc.code})" if exc.code is not None and not isinstance(exc.code, int) else ""
+        return RemoteError(
+            name,
+            f"the job called sys.exit({code}){text} instead of returning: return a value "
+            "(or raise an exception) to end a job; the exit code is in .exit_code",
+            exit_code=code,
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return RemoteError(name, "the job was interrupted on the cluster (SIGINT)")
+    return RemoteError(name, f"the job raised {name}: {exc}")
 
 
 def load_result(data: bytes) -> tuple[bool, Any]:

@@ -1,0 +1,58 @@
+"""A job that calls sys.exit() or is interrupted must not exit or interrupt the notebook
+(review defect: SystemExit was re-raised as is, the CLI exited 3 with no message)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.common import jobdir
+from clusterlab.core.payload import dumps_call, load_result
+from clusterlab.remote import runner
+
+
+def _remote_outcome(tmp_path: Path, fn: object) -> tuple[bool, object]:
+    """Run ``fn()`` with the real runner in a scratch job dir; the kernel's view of it."""
+    (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(fn, (), {}, {}))  # type: ignore[arg-type]
+    (tmp_path / jobdir.RUNNER).write_bytes(Path(runner.__file__).read_bytes())
+    subprocess.run([sys.executable, jobdir.RUNNER, str(tmp_path)], cwd=tmp_path, check=False)
+    return load_result((tmp_path / jobdir.RESULT).read_bytes())
+
+
+def _raiser(exc: BaseException) -> object:
+    def job() -> None:
+        raise exc
+
+    return job
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "words"),
+    [
+        (SystemExit(3), 3, "sys.exit(3)"),
+        (SystemExit(), 0, "sys.exit(0)"),
+        (SystemExit("bye"), 1, "(bye)"),
+        (KeyboardInterrupt(), None, "interrupted"),
+    ],
+)
+def test_exit_and_interrupt_become_a_catchable_error(
+    tmp_path: Path, raised: BaseException, code: int | None, words: str
+) -> None:
+    ok, exc = _remote_outcome(tmp_path, _raiser(raised))
+    assert not ok
+    assert isinstance(exc, cl.RemoteError) and isinstance(exc, Exception)
+    assert exc.exit_code == code and words in str(exc)
+    assert isinstance(exc.__cause__, cl.RemoteTraceback)
+
+
+def test_a_job_exiting_through_the_api_raises_remote_error() -> None:
+    def leave() -> None:
+        sys.exit(4)
+
+    with pytest.raises(cl.RemoteError, match=r"sys\.exit\(4\)") as info:
+        cl.cluster("local")(leave).submit().result(timeout=60)
+    assert info.value.exit_code == 4
