@@ -15,7 +15,7 @@ from typing import Any
 import tomli_w
 
 from .common.errors import ProfileError
-from .config.paths import config_dir, write_private
+from .config.paths import config_dir, locked, write_private
 from .config.profile import LOCAL, Profile
 
 if sys.version_info >= (3, 11):
@@ -78,7 +78,7 @@ def save(profile: Profile) -> Profile:
     if not isinstance(profile, Profile):
         raise TypeError("profiles.save() takes a clusterlab.Profile")
     checked = Profile.from_dict(profile.to_dict())  # re-validate: fields may have been set
-    with _lock:
+    with _lock, locked(path()):
         profiles = _read()
         profiles[checked.name] = {k: v for k, v in checked.to_dict().items() if k != "name"}
         _write(profiles)
@@ -87,7 +87,7 @@ def save(profile: Profile) -> Profile:
 
 def delete(name: str) -> None:
     """Remove a saved profile; deleting ``local`` resets it to the built-in defaults."""
-    with _lock:
+    with _lock, locked(path()):
         profiles = _read()
         if name not in profiles:
             if name == "local":

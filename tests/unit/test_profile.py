@@ -112,3 +112,22 @@ def test_replace_validates() -> None:
     assert p.replace(port=2200).port == 2200
     with pytest.raises(cl.ProfileError):
         p.replace(port="x")
+
+
+def test_saves_from_two_processes_at_once_all_survive() -> None:
+    """Review defect: 54 of 100 concurrent saves survived; the store is now locked."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys, clusterlab as cl
+        for i in range(40):
+            cl.profiles.save(cl.Profile(name=f"{sys.argv[1]}{i}", scheduler="slurm", host="h"))
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, tag]) for tag in ("a", "b", "c")]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    saved = set(cl.profiles.list())
+    assert {f"{t}{i}" for t in "abc" for i in range(40)} <= saved
