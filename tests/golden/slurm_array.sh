@@ -7,7 +7,7 @@
 #SBATCH --cpus-per-task=1
 #SBATCH --time=00:10:00
 #SBATCH --dependency=afterok:41:42
-# clusterlab job 20261123-120000-abcdef (train model)
+# clusterlab job 20261123-120000-abcdef (train_model)
 JOB_DIR=/home/me/.clusterlab/jobs/20261123-120000-abcdef
 cd "$JOB_DIR" || exit 97
 TASK="${SLURM_ARRAY_TASK_ID}"

@@ -12,7 +12,7 @@
 #SBATCH --account=proj1
 #SBATCH --dependency=afterok:41:42
 #SBATCH --qos=high
-# clusterlab job 20261123-120000-abcdef (train model)
+# clusterlab job 20261123-120000-abcdef (train_model)
 JOB_DIR=/home/me/.clusterlab/jobs/20261123-120000-abcdef
 cd "$JOB_DIR" || exit 97
 STATUS=status

@@ -24,15 +24,17 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def _ran(profile: cl.Profile, job_dir: str) -> list[int]:
-    """Item indices whose side-effect files exist in the job dir (one per execution)."""
-    res = get_runtime(profile).transport.run(["ls", "-1", job_dir])
+    """Item indices whose side-effect files exist in the job's working dir (one per
+    execution)."""
+    res = get_runtime(profile).transport.run(["ls", "-1", f"{job_dir}/work"])
     assert res.returncode == 0, res.err
     return sorted(int(n.split(".")[1]) for n in res.out.split() if n.startswith("ran."))
 
 
 def _marker(bad: int = 500) -> Callable[[int], int]:
-    """A function (nested, so it is pickled by value) that runs in the job dir (the job's
-    cwd), leaves one file per execution of item x and fails on item ``bad``."""
+    """A function (nested, so it is pickled by value) that runs in the job's working dir
+    (``work/`` of the job dir), leaves one file per execution of item x and fails on item
+    ``bad``."""
 
     def leave_mark(x: int) -> int:
         with open(f"ran.{x}.{os.getpid()}", "w"):

@@ -28,6 +28,7 @@ def test_names_agree() -> None:
         "CLAIMS": (runner.CLAIMS, jobdir.CLAIMS),
         "WORKERS": (runner.WORKERS, jobdir.WORKERS),
         "CANCELLED": (runner.CANCELLED, jobdir.CANCELLED_CLAIM),
+        "WORK": (runner.WORK, jobdir.WORK),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
     assert RUNNER.name == jobdir.RUNNER
@@ -84,3 +85,27 @@ def test_a_foreign_line_in_a_status_file_is_counted_not_fatal() -> None:
     data += b'{"event": "finished", "outcome": "ok"}\n'
     status = jobdir.parse_status(data)
     assert status.outcome == jobdir.OK and status.host == "n1" and status.malformed == 3
+
+
+def _vandal() -> object:
+    def write_over_clusterlab_files() -> str:
+        import os
+
+        for name in ("status", "result.pkl", "payload.pkl"):
+            with open(name, "w") as fh:
+                fh.write("not json {\n")
+        return os.getcwd()
+
+    return write_over_clusterlab_files
+
+
+def test_user_code_runs_in_work_and_cannot_touch_the_job_files(tmp_path: Path) -> None:
+    """Review defect: jobs ran in the job dir, so a function writing a file named
+    ``status`` corrupted the runner's status file (and froze the watcher)."""
+    (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(_vandal(), (), {}, {}))  # type: ignore[arg-type]
+    assert _run(tmp_path) == 0
+    ok, cwd = load_result((tmp_path / jobdir.RESULT).read_bytes())
+    assert ok and Path(cwd) == tmp_path / jobdir.WORK
+    assert (tmp_path / jobdir.WORK).stat().st_mode & 0o777 == 0o700
+    status = jobdir.parse_status((tmp_path / jobdir.STATUS).read_bytes())
+    assert status.outcome == jobdir.OK and not status.malformed

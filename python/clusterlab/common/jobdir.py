@@ -28,6 +28,7 @@ STATUS = "status"
 RESULT = "result.pkl"
 RESULTS = "results"  # results/INDEX.pkl per array item
 ITEMS = "items"  # items/TASK.pkl: the calls of one array task
+WORK = "work"  # the working directory of user code, inside the job dir
 STDOUT = "stdout"
 STDERR = "stderr"
 

@@ -55,6 +55,7 @@ CANCELLED = "cancelled"  # a claim the kernel wrote: no worker may run the item
 # jobdir.py; tests/unit/test_jobdir_contract.py proves that the two agree.
 STATUS, RESULT, RESULTS, ITEMS = "status", "result.pkl", "results", "items"
 PAYLOAD, FUNCTION, POOL, CLAIMS, WORKERS = "payload.pkl", "fn.pkl", "pool.json", "claims", "workers"
+WORK = "work"  # user code runs here, never among clusterlab's own files
 
 
 class _Job:
@@ -362,6 +363,9 @@ def main(job_dir: str, task: str | None = None) -> int:
             f"run `{sys.executable} -m pip install --user cloudpickle` there (or point the "
             "profile's python at an environment that has it)"
         )
+    work = os.path.join(job_dir, WORK)
+    os.makedirs(work, mode=0o700, exist_ok=True)
+    os.chdir(work)  # a job writing "status" or "result.pkl" cannot touch clusterlab's
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(job, stop), daemon=True).start()
     try:
