@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,14 @@ def import_profiles(text: str, overwrite: bool = False) -> builtins.list[Profile
             "name",
             f"profile(s) {', '.join(clashes)} exist already; nothing was imported "
             "(pass overwrite=True to replace them)",
+        )
+    trusting = [p.name for p in incoming if p.trust_on_first_use]
+    if trusting:
+        warnings.warn(
+            f"imported profile(s) {', '.join(trusting)} trust an SSH host key they have never "
+            "seen (trust_on_first_use=True): the first connection cannot detect an impostor. "
+            "Turn it off and add the host's key to known_hosts unless you trust the network.",
+            stacklevel=2,
         )
     return [save(p) for p in incoming]
 

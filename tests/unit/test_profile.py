@@ -131,3 +131,29 @@ def test_saves_from_two_processes_at_once_all_survive() -> None:
     assert all(p.wait(timeout=120) == 0 for p in procs)
     saved = set(cl.profiles.list())
     assert {f"{t}{i}" for t in "abc" for i in range(40)} <= saved
+
+
+@pytest.mark.parametrize("known_hosts", ["/dev/null", "", "/tmp"])
+def test_trust_on_first_use_needs_a_file_that_remembers(known_hosts: str) -> None:
+    """Review defect: TOFU with known_hosts=/dev/null accepted every key, even a changed one."""
+    with pytest.raises(cl.ProfileError, match="remembers keys") as info:
+        cl.Profile(
+            name="t", scheduler="slurm", host="h", trust_on_first_use=True, known_hosts=known_hosts
+        )
+    assert info.value.field == "known_hosts"
+    text = (
+        '[profiles.t]\nscheduler = "slurm"\nhost = "h"\ntrust_on_first_use = true\n'
+        f'known_hosts = "{known_hosts}"\n'
+    )
+    with pytest.raises(cl.ProfileError, match="remembers keys"):
+        cl.profiles.import_profiles(text)
+    assert "t" not in cl.profiles.list()
+
+
+def test_importing_a_trusting_profile_warns_loudly(tmp_path: Path) -> None:
+    text = (
+        '[profiles.t]\nscheduler = "slurm"\nhost = "h"\ntrust_on_first_use = true\n'
+        f'known_hosts = "{tmp_path}/kh"\n'
+    )
+    with pytest.warns(UserWarning, match="trust an SSH host key they have never seen"):
+        cl.profiles.import_profiles(text)

@@ -232,6 +232,14 @@ class Profile:
                 errors[f.name] = str(exc)
         if self.host and self.scheduler not in REMOTE_KINDS and "host" not in errors:
             errors["host"] = f"a '{self.scheduler}' profile runs on this machine: leave host empty"
+        if self.trust_on_first_use and "known_hosts" not in errors:
+            problem = validators.remembering_file_problem(self.known_hosts)
+            if problem:
+                errors["known_hosts"] = (
+                    f"trust_on_first_use needs a known_hosts file that remembers keys, and "
+                    f"{self.known_hosts!r} {problem}: every host key, even a changed one, would "
+                    "be accepted. Use a file such as '~/.ssh/known_hosts'."
+                )
         if errors:
             first = next(iter(errors))
             raise ProfileError(first, errors[first], errors)

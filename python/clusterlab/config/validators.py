@@ -4,6 +4,7 @@ a sentence that says what to type instead."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -124,3 +125,16 @@ def check_job_name(value: Any) -> str:
             "200 characters (e.g. name='train-resnet')"
         )
     return text
+
+
+def remembering_file_problem(path: str) -> str:
+    """Why ``path`` cannot keep what is appended to it ('' when it can): /dev/null, a
+    device or a directory forgets, so trust-on-first-use there would trust everything."""
+    if not path.strip():
+        return "is empty"
+    real = os.path.realpath(os.path.expanduser(path))
+    if real == os.devnull:
+        return "is /dev/null"
+    if os.path.exists(real) and not os.path.isfile(real):
+        return "is not a regular file"
+    return ""
