@@ -209,6 +209,10 @@ class LocalBackend(Backend):
                 except OSError as exc:
                     task.state, task.reason = JobState.FAILED, f"could not start the job: {exc}"
                     return
+            if self._cancelled(task):  # cancelled while the process was being created
+                await self._kill(task.proc)
+                task.state, task.reason = JobState.CANCELLED, "cancelled by you before it started"
+                return
             task.state, task.reason = JobState.RUNNING, ""
             try:
                 code = await asyncio.wait_for(task.proc.wait(), timeout=spec.resources.time_s)
@@ -285,17 +289,20 @@ class LocalBackend(Backend):
                     marker.touch(mode=0o600)
                 _kill_orphans(target.job_dir, index)
                 continue
-            for i, task in job.tasks.items():
-                if (index and i != int(index)) or task.state.finished:
-                    continue
-                task.cancel_requested = True
-                if task.proc is None:
-                    task.state, task.reason = (
-                        JobState.CANCELLED,
-                        "cancelled by you before it started",
-                    )
-                else:
-                    asyncio.run_coroutine_threadsafe(self._kill(task.proc), self._loop).result()
+            tasks = [t for i, t in job.tasks.items() if not index or i == int(index)]
+            asyncio.run_coroutine_threadsafe(self._cancel_tasks(tasks), self._loop).result()
+
+    async def _cancel_tasks(self, tasks: Sequence[_Task]) -> None:
+        """On the loop thread, so a task cannot start between the check and the mark (a
+        task being spawned sees ``cancel_requested`` right after and kills its process)."""
+        for task in tasks:
+            if task.state.finished:
+                continue
+            task.cancel_requested = True
+            if task.proc is None:
+                task.state, task.reason = JobState.CANCELLED, "cancelled by you before it started"
+            else:
+                await self._kill(task.proc)
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
