@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import threading
 from abc import ABC, abstractmethod
@@ -27,6 +28,30 @@ while IFS= read -r f; do
 done | tar -cP"$1"f - -T -
 """
 COMPRESS_FROM = 64  # files per read: thousands of tiny results are mostly tar padding
+
+COMMAND_TIMEOUT = 120.0
+"""Seconds a remote command may stay silent before it is given up with a sentence (a hung
+file system or scheduler must never freeze a kernel's watcher). ``CLUSTERLAB_COMMAND_TIMEOUT``
+overrides it; a caller that knows a command is long passes its own ``timeout``."""
+
+
+def command_timeout() -> float:
+    """The default timeout now (read at each call, so a test or a site can change it)."""
+    text = os.environ.get("CLUSTERLAB_COMMAND_TIMEOUT", "")
+    try:
+        value = float(text) if text else COMMAND_TIMEOUT
+    except ValueError:
+        value = COMMAND_TIMEOUT
+    return value if value > 0 else COMMAND_TIMEOUT
+
+
+def timeout_message(label: str, argv: Sequence[str], timeout: float) -> str:
+    """One sentence for a command that did not answer, whatever the transport."""
+    return (
+        f"{label}: `{argv[0]}` did not answer within {timeout:g} s (a hung file system, "
+        "scheduler or network?); it is given up and retried later. Set "
+        "CLUSTERLAB_COMMAND_TIMEOUT (seconds) if your cluster is this slow on purpose."
+    )
 
 
 @dataclass
@@ -97,9 +122,10 @@ class Transport(ABC):
     def run(
         self, argv: Sequence[str], stdin: bytes | None = None, timeout: float | None = None
     ) -> CommandResult:
-        """Run ``argv`` on the target (one round trip)."""
+        """Run ``argv`` on the target (one round trip). It may stay silent at most
+        ``timeout`` seconds (default :func:`command_timeout`); then TransportError."""
         self._count_round_trip()
-        return self._run(list(argv), stdin, timeout)
+        return self._run(list(argv), stdin, command_timeout() if timeout is None else timeout)
 
     def _count_round_trip(self) -> None:
         with self._count_lock:

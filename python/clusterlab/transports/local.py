@@ -6,7 +6,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import CommandResult, Transport
+from ..common.errors import TransportError
+from .base import CommandResult, Transport, timeout_message
 
 
 class LocalTransport(Transport):
@@ -23,6 +24,8 @@ class LocalTransport(Transport):
             )
         except FileNotFoundError as exc:
             return CommandResult(127, b"", f"{argv[0]}: command not found ({exc})".encode())
+        except subprocess.TimeoutExpired:
+            raise TransportError(timeout_message(self.label, argv, timeout or 0)) from None
         return CommandResult(proc.returncode, proc.stdout, proc.stderr)
 
     def read_files(self, paths: Sequence[str]) -> dict[str, bytes | None]:

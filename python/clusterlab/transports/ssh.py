@@ -20,7 +20,7 @@ import paramiko
 
 from ..common.errors import HostKeyError, TransportError
 from ..config.profile import Profile
-from .base import CommandResult, Transport
+from .base import CommandResult, Transport, timeout_message
 
 CONNECT_TIMEOUT = 15.0
 SEND_PIECE = 256 * 1024  # bytes per sendall() call when streaming stdin
@@ -266,9 +266,7 @@ class SSHTransport(Transport):
             reader.join()
             code = chan.recv_exit_status()
         except TimeoutError:
-            raise TransportError(
-                f"{self.label}: `{argv[0]}` did not answer in {timeout} s"
-            ) from None
+            raise TransportError(timeout_message(self.label, argv, timeout or 0)) from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise TransportError(
                 f"{self.label}: the connection dropped while running `{argv[0]}` ({exc}); "
@@ -289,5 +287,15 @@ class SSHTransport(Transport):
 
 
 def _drain_stderr(chan: paramiko.Channel, sink: list[bytes]) -> None:
-    while chunk := chan.recv_stderr(1 << 16):
+    """Collect stderr until it ends. The channel's timeout is about silence on stdout (the
+    command's answer); a quiet stderr is normal, so wait on until the channel closes."""
+    while True:
+        try:
+            chunk = chan.recv_stderr(1 << 16)
+        except TimeoutError:
+            if chan.closed:
+                return
+            continue
+        if not chunk:
+            return
         sink.append(chunk)
