@@ -23,4 +23,7 @@ if ! command -v '/opt/py 3/bin/python' >/dev/null 2>&1; then
   echo "clusterlab: the profile's python command was not found" >&2
   exit 127
 fi
-exec '/opt/py 3/bin/python' -X faulthandler runner.py "$JOB_DIR"
+'/opt/py 3/bin/python' -X faulthandler runner.py "$JOB_DIR"
+code=$?
+printf '{"event": "exit", "code": %d, "time": %s}\n' "$code" "$(date +%s)" >> "$STATUS"
+exit "$code"

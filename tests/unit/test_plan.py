@@ -11,6 +11,7 @@ from clusterlab.common.jobdir import StatusInfo, parse_status
 from clusterlab.common.states import JobState
 from clusterlab.core.plan import make_plan
 from clusterlab.core.pool import Worker, decide_pool_item
+from clusterlab.core.settle import GONE, PRESENT
 
 
 def test_automatic_plan_runs_one_wave_on_the_free_slots() -> None:
@@ -54,8 +55,8 @@ def test_pool_item_runs_on_whichever_worker_took_it() -> None:
         0: Worker(RUNNING, _status(STARTED)),
         1: Worker(RUNNING, _status(STARTED, {"event": "item-started", "index": 3, "time": 2})),
     }
-    assert decide_pool_item(JobState.PENDING, 3, workers, 0).state == JobState.RUNNING
-    waiting = decide_pool_item(JobState.PENDING, 4, workers, 0)
+    assert decide_pool_item(JobState.PENDING, 3, workers, PRESENT).state == JobState.RUNNING
+    waiting = decide_pool_item(JobState.PENDING, 4, workers, PRESENT)
     assert (waiting.state, waiting.reason) == (
         JobState.PENDING,
         "queued: waiting for a free worker",
@@ -68,10 +69,10 @@ def test_a_stopped_workers_item_waits_for_its_retry_then_is_lost() -> None:
     )
     alive = Worker(RUNNING, _status(STARTED))
     gone = Worker(Observation(JobState.CANCELLED), stopped)
-    d = decide_pool_item(JobState.RUNNING, 3, {0: gone, 1: alive}, 0)
+    d = decide_pool_item(JobState.RUNNING, 3, {0: gone, 1: alive}, PRESENT)
     assert d.state == JobState.PENDING and "an idle worker will retry it" in d.reason
     lone = {0: Worker(Observation(None), stopped)}
-    d = decide_pool_item(JobState.RUNNING, 3, lone, 2)
+    d = decide_pool_item(JobState.RUNNING, 3, lone, GONE)
     assert d.state == JobState.LOST and "no worker was left to retry it" in d.reason
 
 
@@ -79,12 +80,12 @@ def test_the_retry_wins_over_the_first_attempt() -> None:
     first = _status(STARTED, {"event": "item-started", "index": 3, "time": 2}, {"event": "stopped"})
     retry = _status(STARTED, {"event": "item-started", "index": 3, "time": 5, "attempt": 2})
     workers = {0: Worker(Observation(None), first), 1: Worker(RUNNING, retry)}
-    assert decide_pool_item(JobState.PENDING, 3, workers, 0).state == JobState.RUNNING
+    assert decide_pool_item(JobState.PENDING, 3, workers, PRESENT).state == JobState.RUNNING
 
 
 def test_a_pool_whose_workers_cannot_start_python_fails_its_items() -> None:
     broken = _status({"event": "finished", "outcome": "env_error", "message": "no cloudpickle"})
-    d = decide_pool_item(JobState.PENDING, 0, {0: Worker(Observation(None), broken)}, 0)
+    d = decide_pool_item(JobState.PENDING, 0, {0: Worker(Observation(None), broken)}, PRESENT)
     assert d.state == JobState.FAILED and d.reason == "no cloudpickle"
 
 

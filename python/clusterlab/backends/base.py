@@ -93,13 +93,16 @@ def script_token(name: str, limit: int = 64) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:limit] or "clusterlab"
 
 
-def render_script(spec: JobSpec, header: Sequence[str] = (), task_var: str = "") -> str:
+def render_script(
+    spec: JobSpec, header: Sequence[str] = (), task_var: str = "", enforce_limit: bool = False
+) -> str:
     """The job script every backend runs: cd, setup lines, check Python, exec the runner.
 
     Only ``spec.setup`` (the user's own shell lines) is written as is; every value is
     quoted, and a missing interpreter is recorded in the status file so the job is settled
     with a sentence instead of an unexplained exit code. Array tasks read their index from
-    the scheduler's variable (``task_var``).
+    the scheduler's variable (``task_var``). ``enforce_limit``: the script stops the
+    runner at the time limit itself (for schedulers without one of their own, ``local``).
     """
     lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({script_token(spec.name)})"]
     lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
@@ -113,13 +116,26 @@ def render_script(spec: JobSpec, header: Sequence[str] = (), task_var: str = "")
         lines.append("# profile setup lines")
         lines.extend(spec.setup)
     runner_args = '"$JOB_DIR" "$TASK"' if spec.array else '"$JOB_DIR"'
+    limit = ""
+    if enforce_limit and spec.resources.time_s:
+        # The job keeps its time limit without the kernel that started it (coreutils
+        # timeout: TERM at the limit, KILL 5 s later; exit 124 says it was the limit).
+        limit = f"timeout -k 5 {int(spec.resources.time_s)} "
     lines += [
         f"if ! command -v {shlex.quote(spec.python[0])} >/dev/null 2>&1; then",
         '  printf \'%s\\n\' \'{"event": "finished", "outcome": "no_python"}\' >> "$STATUS"',
         '  echo "clusterlab: the profile\'s python command was not found" >&2',
         "  exit 127",
         "fi",
-        f"exec {shlex.join(spec.python)} runner.py {runner_args}",
+        # The runner runs as a child, not exec'd, so that how it ended is recorded when it
+        # could not say so itself (its Python killed for memory, or crashed): the "exit"
+        # line is what a later kernel settles such a job by. A signal to the whole job
+        # (cancel, time limit) ends this shell too; the runner records that one itself.
+        f"{limit}{shlex.join(spec.python)} runner.py {runner_args}",
+        "code=$?",
+        'printf \'{"event": "exit", "code": %d, "time": %s}\\n\' "$code" "$(date +%s)" '
+        '>> "$STATUS"',
+        'exit "$code"',
     ]
     return "\n".join(lines) + "\n"
 

@@ -36,6 +36,8 @@ from .base import (
 )
 
 KILL_GRACE_SECONDS = 2.0
+TIMEOUT_EXIT = 124  # coreutils timeout: the job script stopped the runner at its limit
+LIMIT_BACKSTOP = 10  # seconds past the limit after which this kernel kills it itself
 QUEUED_IN_DEAD_KERNEL = (
     "it was still waiting to start when the kernel that queued it exited (local jobs are "
     "queued by their kernel); submit it again"
@@ -72,13 +74,31 @@ def _alive(pid: int) -> bool:
     return not cmdline.exists() or b"runner.py" in cmdline.read_bytes()
 
 
-def _orphan_observation(status: bytes | None) -> Observation:
-    """A job of an earlier process: running while its runner lives, else settled by file."""
+def _owner_alive(native_id: str) -> bool:
+    """Local ids are ``PID.N``: is the kernel that queued the job still running?"""
+    pid = native_id.partition(".")[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _orphan_observation(status: bytes | None, native_id: str) -> Observation:
+    """A job of another process: running while its runner lives, else settled by file.
+    One that never started is still queued while its kernel lives, and LOST for sure once
+    that kernel is gone (the local queue lives in the kernel that submitted)."""
     info = parse_status(status)
     if info.finished is None and info.pid and _alive(info.pid):
         return Observation(JobState.RUNNING, status=status)
     if status is None:
-        return Observation(None, QUEUED_IN_DEAD_KERNEL)
+        if _owner_alive(native_id):
+            return Observation(JobState.PENDING, "queued by another kernel on this machine")
+        return Observation(JobState.LOST, QUEUED_IN_DEAD_KERNEL)
     return Observation(None, status=status)
 
 
@@ -96,7 +116,8 @@ def _kill_orphans(job_dir: str, task: str) -> None:
             continue
         if info.finished is None and info.pid and _alive(info.pid):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(info.pid, signal.SIGTERM)
+                # the job's shell leads the session; the runner is its child
+                os.killpg(os.getpgid(info.pid), signal.SIGTERM)
 
 
 class LocalBackend(Backend):
@@ -123,7 +144,8 @@ class LocalBackend(Backend):
         return self.slots  # one process per slot, whatever cores it asks for
 
     def job_script(self, spec: JobSpec) -> str:
-        return render_script(spec, task_var=TASK_VAR)
+        # The script enforces the time limit itself, so it holds after this kernel exits.
+        return render_script(spec, task_var=TASK_VAR, enforce_limit=True)
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
         staged = {**files, "job.sh": self.job_script(spec).encode()}
@@ -214,8 +236,9 @@ class LocalBackend(Backend):
                 task.state, task.reason = JobState.CANCELLED, "cancelled by you before it started"
                 return
             task.state, task.reason = JobState.RUNNING, ""
+            backstop = spec.resources.time_s + LIMIT_BACKSTOP if spec.resources.time_s else None
             try:
-                code = await asyncio.wait_for(task.proc.wait(), timeout=spec.resources.time_s)
+                code = await asyncio.wait_for(task.proc.wait(), timeout=backstop)
             except asyncio.TimeoutError:
                 await self._kill(task.proc)
                 limit = format_time(spec.resources.time_s or 0)
@@ -224,6 +247,10 @@ class LocalBackend(Backend):
                 return
             if self._cancelled(task):
                 task.state, task.reason = JobState.CANCELLED, "cancelled by you"
+            elif code == TIMEOUT_EXIT and spec.resources.time_s:  # the script's own limit
+                limit = format_time(spec.resources.time_s)
+                task.state = JobState.TIMEOUT
+                task.reason = f"killed after reaching its time limit ({limit})"
             elif code == 0:
                 task.state = JobState.COMPLETED
             else:
@@ -258,7 +285,7 @@ class LocalBackend(Backend):
             if t.is_array:
                 if job is None:
                     tasks = {
-                        int(name.partition(".")[2]): _orphan_observation(data)
+                        int(name.partition(".")[2]): _orphan_observation(data, t.native_id)
                         for name, data in files.items()
                         if name.partition(".")[2].isdigit()
                     }
@@ -267,11 +294,16 @@ class LocalBackend(Backend):
                         i: Observation(task.state, task.reason, task.state.value)
                         for i, task in job.tasks.items()
                     }
-                # tasks with no status file at all: never started (reason for orphans)
-                reason = QUEUED_IN_DEAD_KERNEL if job is None else ""
-                out[t.native_id] = Observation(None, reason, tasks=task_observations(files, tasks))
+                # Tasks with no status file never started: for another kernel's array, they
+                # take the array's own view (queued while that kernel lives, else LOST).
+                unlisted = _orphan_observation(None, t.native_id) if job is None else None
+                out[t.native_id] = Observation(
+                    unlisted.state if unlisted else None,
+                    unlisted.reason if unlisted else "",
+                    tasks=task_observations(files, tasks),
+                )
             elif job is None:
-                out[t.native_id] = _orphan_observation(files.get("status"))
+                out[t.native_id] = _orphan_observation(files.get("status"), t.native_id)
             else:
                 task = job.tasks[-1]
                 out[t.native_id] = Observation(

@@ -34,6 +34,7 @@ STDERR = "stderr"
 
 # -- status events (one JSON object per line) ------------------------------------------------
 STARTED, HEARTBEAT, FINISHED, STOPPED = "started", "heartbeat", "finished", "stopped"
+EXIT = "exit"  # written by the job script after the runner ended, however it ended
 ITEM_STARTED, ITEM_FINISHED = "item-started", "item-finished"
 # outcomes of a "finished" event
 OK, ERROR, ENV_ERROR, NO_PYTHON = "ok", "error", "env_error", "no_python"
@@ -78,6 +79,9 @@ class StatusInfo:
     items: dict[int, StatusInfo] = field(default_factory=dict)  # array tasks: per item
     attempt: int = 1  # pool items: 2 when this is the retry
     stopped: bool = False  # a pool worker that was killed (it said so on SIGTERM)
+    exited: float | None = None  # when the job script saw the runner end (the "exit" line)
+    exit_code: int | None = None  # the runner's exit code as the shell saw it
+    exit_signal: str = ""  # a signal the job script itself received (TERM, INT)
     malformed: int = 0  # lines that were not status records (written by someone else)
 
 
@@ -120,6 +124,10 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
         info.message = str(record.get("message", ""))
     elif event == STOPPED:
         info.stopped = True
+    elif event == EXIT:
+        info.exited = _number(record.get("time"), 0.0)
+        info.exit_code = int(str(record.get("code", -1)))
+        info.exit_signal = str(record.get("signal", ""))
     elif event in (ITEM_STARTED, ITEM_FINISHED):
         index = int(str(record.get("index", -1)))
         item = info.items.setdefault(index, StatusInfo(host=info.host))

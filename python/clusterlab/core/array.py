@@ -21,6 +21,7 @@ from ..common.states import JobState
 from ..config.resources import Resources
 from .job import Job, fixed_dependencies_error
 from .plan import Plan
+from .settle import Absence
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -36,7 +37,7 @@ class ArrayPart:
     task_items: list[list[int]]  # task -> item indices (pool: each worker's first share)
     pool: bool = False  # workers pull items from a queue: any worker may run any item
     jobs: dict[int, Job] = field(default_factory=dict)  # item index -> its Job
-    missing: dict[int, int] = field(default_factory=dict)  # item -> polls unseen
+    missing: dict[int, Absence] = field(default_factory=dict)  # item -> how long unseen
 
     @property
     def watch_key(self) -> str:

@@ -194,7 +194,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
-        if self._job_state.finished and state != self._job_state:
+        revivable = self._job_state == JobState.LOST and not self.done()
+        if self._job_state.finished and state != self._job_state and not revivable:
             return False  # a final state is final (e.g. cancelled, then seen "COMPLETING")
         if (state, reason) == (self._job_state, self._job_reason):
             return False

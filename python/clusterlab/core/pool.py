@@ -18,7 +18,7 @@ from ..common import jobdir
 from ..common.errors import ClusterlabError
 from ..common.jobdir import StatusInfo, parse_status
 from ..common.states import JobState
-from .settle import Decision, decide
+from .settle import PRESENT, Absence, Decision, decide
 
 if TYPE_CHECKING:
     from ..transports.base import Transport
@@ -101,7 +101,7 @@ def decide_pool_item(
     current: JobState,
     index: int,
     workers: dict[int, Worker],
-    missing_polls: int,
+    absence: Absence,
     time_limit_s: int | None = None,
 ) -> Decision:
     """A pool item's state: any worker may run it, and a stopped worker's item waits for
@@ -112,15 +112,15 @@ def decide_pool_item(
         w, item = view
         worker = workers[w]
         if item.finished is not None:
-            return decide(current, worker.obs, item, missing_polls, time_limit_s)
+            return decide(current, worker.obs, item, absence, time_limit_s)
         if worker.alive:
-            return decide(current, worker.obs, StatusInfo(item.started, worker.status.host), 0)
+            return decide(current, worker.obs, StatusInfo(item.started, worker.status.host))
         if anyone:
             again = " again" if item.attempt > 1 else ""
             return Decision(
                 JobState.PENDING, f"its worker stopped{again}; an idle worker will retry it"
             )
-        gone = decide(current, worker.obs, StatusInfo(), missing_polls, time_limit_s)
+        gone = decide(current, worker.obs, StatusInfo(), absence, time_limit_s)
         if gone.state == JobState.LOST:
             gone.reason = (
                 "its worker stopped before it finished and no worker was left to retry it "
@@ -134,11 +134,11 @@ def decide_pool_item(
         return Decision(JobState.PENDING, "queued: waiting for a free worker")
     for worker in workers.values():
         if worker.status.outcome in ("env_error", "no_python"):
-            return decide(current, worker.obs, worker.status, missing_polls, time_limit_s)
+            return decide(current, worker.obs, worker.status, absence, time_limit_s)
     ended = next((w.obs for w in workers.values() if w.obs.state is not None), Observation(None))
     if ended.state in (JobState.PENDING, JobState.RUNNING, JobState.COMPLETED):
         ended = Observation(None)
-    gone = decide(current, ended, StatusInfo(), missing_polls, time_limit_s)
+    gone = decide(current, ended, StatusInfo(), absence, time_limit_s)
     if gone.state == JobState.LOST:
         gone.reason = "no worker ran it: every worker of the pool ended (see their stderr)"
     return gone
@@ -157,7 +157,7 @@ def observe_pool(
     workers = {
         w: Worker(o, parse_status(o.status))
         for w, o in (
-            (w, obs.tasks.get(w, Observation(None, obs.reason)))
+            (w, obs.tasks.get(w, Observation(obs.state, obs.reason, cause=obs.cause)))
             for w in range(len(part.task_items))
         )
     }
@@ -173,9 +173,9 @@ def observe_pool(
             job.started_at = item.started
             job.ended_at = item.finished
         decision = decide_pool_item(
-            job.state, index, workers, part.missing.get(index, 0), job.resources.time_s
+            job.state, index, workers, part.missing.get(index, PRESENT), job.resources.time_s
         )
-        part.missing[index] = decision.missing_polls
+        part.missing[index] = decision.absence
         outcome = view[1].outcome if view and view[1].finished else ""
         if not outcome and decision.state.finished:
             env = [w.status.outcome for w in workers.values()]

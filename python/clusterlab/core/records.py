@@ -4,6 +4,7 @@ from its row).
 
 Finished jobs are polled once on reattach too: their status files settle them and their
 results are downloaded on that poll, so ``.result()`` works after a kernel restart. A job
+last known LOST is polled once more and revived if its files showed up since. A job
 whose files were cleaned up keeps its state but says plainly that its result is gone.
 """
 
@@ -22,6 +23,7 @@ from .array import ArrayJob, ArrayPart
 from .job import Job
 from .live import live
 from .plan import Plan
+from .settle import GONE, PRESENT
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -98,12 +100,19 @@ class LedgerWriter:
         self._arrays = arrays
         self._dirty: set[Job] = set()
         self._lock = threading.Lock()
+        self._write = threading.Lock()  # one flush at a time: the newest state is written last
 
     def mark(self, job: Job) -> None:
         with self._lock:
             self._dirty.add(job)
 
     def flush(self) -> None:
+        # Rows are built and written under one lock: otherwise a poll's flush that read a
+        # job as RUNNING could write after the user's cancel wrote CANCELLED.
+        with self._write:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             dirty, self._dirty = self._dirty, set()
         if not dirty:
@@ -156,7 +165,7 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
         _restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended, fail)
         live[rec.id] = job
         if not job.done():
-            runtime.watcher.add(job)
+            runtime.watcher.add(job, GONE if job.state == JobState.LOST else PRESENT)
         return job
     tasks = sum(len(p["task_items"]) for p in rec.spec.get("parts", []))
     chunksize = int(rec.spec.get("chunksize", 1))
@@ -174,6 +183,8 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
                 job = part.new_item(runtime, index, task, resources, rec.after)
                 state, reason, started, ended = states.get(index, ("PENDING", "", None, None))
                 _restore(job, state, reason, rec.submitted, started, ended, fail)
+                if job.state == JobState.LOST:
+                    part.missing[index] = GONE
                 elements[index] = job  # later parts (reruns) replace earlier items
         array.parts.append(part)
     array.elements = [elements[i] for i in sorted(elements)]
@@ -216,5 +227,6 @@ def _restore(
     fail: Fail,
 ) -> None:
     job._restore(JobState(state), reason, submitted, started, ended)
-    if job.state in (JobState.CANCELLED, JobState.TIMEOUT, JobState.LOST):
+    if job.state in (JobState.CANCELLED, JobState.TIMEOUT):
         fail(job, job.state, reason)  # nothing left to download
+    # LOST is looked at once more: files that showed up late (NFS) revive the job.

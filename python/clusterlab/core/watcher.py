@@ -20,7 +20,7 @@ from .array import ArrayPart
 from .collect import Finished
 from .job import Job
 from .pool import observe_pool
-from .settle import Decision, decide, decide_item
+from .settle import PRESENT, Absence, Decision, decide, decide_item
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -41,7 +41,7 @@ class Watcher:
         self.max_interval = max(runtime.profile.poll_interval, MIN_INTERVAL)
         self.polls = 0
         self._units: dict[str, Unit] = {}
-        self._missing: dict[str, int] = {}
+        self._missing: dict[str, Absence] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,10 +52,13 @@ class Watcher:
     def _key(unit: Unit) -> str:
         return unit.watch_key if isinstance(unit, ArrayPart) else unit.id
 
-    def add(self, unit: Unit) -> None:
-        """Watch a job or an array part from now on, and poll soon."""
+    def add(self, unit: Unit, absence: Absence = PRESENT) -> None:
+        """Watch a job or an array part from now on, and poll soon (``absence``: how long a
+        reattached job was already missing)."""
         with self._lock:
             self._units[self._key(unit)] = unit
+            if absence != PRESENT:
+                self._missing[self._key(unit)] = absence
             self._interval = MIN_INTERVAL
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -165,9 +168,9 @@ class Watcher:
         job.started_at = job.started_at or status.started
         job.ended_at = job.ended_at or status.finished
         decision = decide(
-            job.state, obs, status, self._missing.get(job.id, 0), job.resources.time_s
+            job.state, obs, status, self._missing.get(job.id, PRESENT), job.resources.time_s
         )
-        self._missing[job.id] = decision.missing_polls
+        self._missing[job.id] = decision.absence
         target = WatchTarget(job.native_id, job.job_dir)
         return self._apply(job, decision, status.outcome, finished, to_cancel, target)
 
@@ -190,7 +193,7 @@ class Watcher:
             )
         changed = False
         for task, indices in enumerate(part.task_items):
-            task_obs = obs.tasks.get(task, Observation(None, obs.reason))
+            task_obs = obs.tasks.get(task, Observation(obs.state, obs.reason, cause=obs.cause))
             task_status = parse_status(task_obs.status)
             for index in indices:
                 job = part.jobs[index]
@@ -205,10 +208,10 @@ class Watcher:
                     index,
                     task_obs,
                     task_status,
-                    part.missing.get(index, 0),
+                    part.missing.get(index, PRESENT),
                     job.resources.time_s,
                 )
-                part.missing[index] = decision.missing_polls
+                part.missing[index] = decision.absence
                 outcome = item.outcome if item and item.finished else task_status.outcome
                 changed |= self._apply(
                     job,

@@ -100,6 +100,14 @@ def _write_result(
     os.replace(tmp, path)
 
 
+def _signalled(job: _Job, signum: int) -> None:
+    """Cancelled, preempted or at the time limit: record it (a later kernel settles the job
+    by this line when the scheduler has forgotten it), then die of the signal as before."""
+    job.status("exit", code=128 + signum, signal=signal.Signals(signum).name[3:])
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 def _heartbeat(job: _Job, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_SECONDS):
         job.status("heartbeat")
@@ -363,6 +371,7 @@ def main(job_dir: str, task: str | None = None) -> int:
             f"run `{sys.executable} -m pip install --user cloudpickle` there (or point the "
             "profile's python at an environment that has it)"
         )
+    signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
     work = os.path.join(job_dir, WORK)
     os.makedirs(work, mode=0o700, exist_ok=True)
     os.chdir(work)  # a job writing "status" or "result.pkl" cannot touch clusterlab's
