@@ -29,7 +29,7 @@ _session_default: str | None = None
 
 
 def path() -> Path:
-    """The profiles file (``profiles.toml`` in :func:`clusterlab.paths.config_dir`)."""
+    """The profiles file (``profiles.toml`` in :func:`clusterlab.config.paths.config_dir`)."""
     return config_dir() / "profiles.toml"
 
 
@@ -121,7 +121,7 @@ def resolve(profile: str | Profile | None) -> Profile:
 def check(name: str | Profile, on_line: Any = None) -> Any:
     """Connect, find the scheduler, compare remote Python/cloudpickle with ours.
 
-    Returns a :class:`clusterlab.check.CheckReport`; ``on_line(CheckLine)`` is called as each
+    Returns a :class:`clusterlab.CheckReport`; ``on_line(CheckLine)`` is called as each
     line is known so a form can show progress. Never raises for a failing check.
     """
     from .core.check import run_check

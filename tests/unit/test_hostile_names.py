@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import clusterlab as cl
 from clusterlab.backends.base import ArraySpec, Backend, JobSpec
 from clusterlab.backends.local import LocalBackend
+from clusterlab.backends.pbs import PbsBackend
 from clusterlab.backends.slurm import SlurmBackend
 from clusterlab.config.resources import parse_resources
 from clusterlab.transports import LocalTransport
@@ -37,6 +38,7 @@ def _backends() -> list[Backend]:
     transport = LocalTransport()
     return [
         SlurmBackend(cl.Profile(name="s", scheduler="slurm"), transport),
+        PbsBackend(cl.Profile(name="p", scheduler="pbs"), transport),
         LocalBackend(cl.Profile(name="l", scheduler="local"), transport),
     ]
 
@@ -72,8 +74,9 @@ def test_a_hostile_name_runs_nothing_and_adds_no_directive(
 ) -> None:
     script = _run_script(backend, tmp_path, name, array=False)
     clean = backend.job_script(_spec(tmp_path / "job", "x", array=False))
-    directives = [ln for ln in script.splitlines() if ln.startswith("#SBATCH")]
-    assert len(directives) == len([ln for ln in clean.splitlines() if ln.startswith("#SBATCH")])
+    for prefix in ("#SBATCH", "#PBS"):
+        directives = [ln for ln in script.splitlines() if ln.startswith(prefix)]
+        assert len(directives) == len([ln for ln in clean.splitlines() if ln.startswith(prefix)])
     assert len(script.splitlines()) == len(clean.splitlines())
 
 

@@ -94,15 +94,21 @@ def script_token(name: str, limit: int = 64) -> str:
 
 
 def render_script(
-    spec: JobSpec, header: Sequence[str] = (), task_var: str = "", enforce_limit: bool = False
+    spec: JobSpec,
+    header: Sequence[str] = (),
+    task_var: str = "",
+    preamble: Sequence[str] = (),
+    enforce_limit: bool = False,
 ) -> str:
     """The job script every backend runs: cd, setup lines, check Python, exec the runner.
 
     Only ``spec.setup`` (the user's own shell lines) is written as is; every value is
     quoted, and a missing interpreter is recorded in the status file so the job is settled
     with a sentence instead of an unexplained exit code. Array tasks read their index from
-    the scheduler's variable (``task_var``). ``enforce_limit``: the script stops the
-    runner at the time limit itself (for schedulers without one of their own, ``local``).
+    the scheduler's variable (``task_var``). ``preamble`` lines (the backend's own, see
+    :meth:`BatchBackend.preamble`) run in the job dir before the setup lines.
+    ``enforce_limit``: the script stops the runner at the time limit itself (for
+    schedulers without one of their own, ``local``).
     """
     lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({script_token(spec.name)})"]
     lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
@@ -112,6 +118,7 @@ def render_script(
         lines.append('STATUS="status.$TASK"')
     else:
         lines.append("STATUS=status")
+    lines.extend(preamble)
     if spec.setup:
         lines.append("# profile setup lines")
         lines.extend(spec.setup)
@@ -285,9 +292,21 @@ class BatchBackend(Backend):
     def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
         """One command that cancels every given job."""
 
+    def preamble(self, spec: JobSpec) -> list[str]:
+        """Shell lines the job script runs right after ``cd "$JOB_DIR"`` (``$STATUS`` and,
+        for arrays, ``$TASK`` are set), before the profile's setup lines. None by default;
+        PBS Pro, which copies ``-o``/``-e`` files only when a job ends, redirects the job's
+        output into the job dir here so it can be read while the job runs."""
+        return []
+
     def explain_submit_error(self, stderr: str) -> str:
         """Turn the scheduler's refusal into a sentence saying what to change."""
         return stderr.strip()
+
+    def cancel_error_is_benign(self, stderr: str) -> bool:
+        """Whether a cancel command that failed only said the jobs had already ended (PBS
+        refuses ``qdel`` of a finished job); then there is nothing left to cancel."""
+        return False
 
     def reason(self, state_code: str, reason_code: str) -> str:
         """A sentence a person understands, from the scheduler's reason code."""
@@ -297,7 +316,7 @@ class BatchBackend(Backend):
 
     # -- shared machinery -------------------------------------------------------------------
     def job_script(self, spec: JobSpec) -> str:
-        return render_script(spec, self.directives(spec), self.task_var)
+        return render_script(spec, self.directives(spec), self.task_var, self.preamble(spec))
 
     def describe(self) -> str:
         res = self.transport.run(self.version_argv)
@@ -371,7 +390,7 @@ class BatchBackend(Backend):
         if not native_ids:
             return
         res = self.transport.run(self.cancel_argv(native_ids))
-        if res.returncode != 0:
+        if res.returncode != 0 and not self.cancel_error_is_benign(res.err):
             raise TransportError(
                 f"{self.kind}: cancelling {', '.join(native_ids)} failed: {res.err.strip()}"
             )

@@ -64,6 +64,14 @@ KINDS: dict[str, SchedulerKind] = {
             ".slurm:SlurmBackend",
             frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE}),
         ),
+        SchedulerKind(
+            "pbs",
+            "PBS Pro",
+            "qsub/qstat/qdel of PBS Professional or OpenPBS, on a login node or over SSH",
+            ".pbs:PbsBackend",
+            # afterok names whole arrays only: waiting for one item waits for its whole map
+            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE}),
+        ),
     )
 }
 
