@@ -51,7 +51,7 @@ export function mergeEvents(
         reason: event.reason ?? '',
         native_id: event.native_id ?? '',
         submitted: time,
-        started: event.state === 'PENDING' ? null : time,
+        started: event.state === 'PENDING' || event.state === 'SUBMITTING' ? null : time,
         ended: isTerminal(event.state) ? time : null,
         counts: event.counts,
         size: event.counts ? sumCounts(event.counts) : 1
@@ -74,6 +74,7 @@ export function mergeEvents(
     }
     if (
       event.state !== 'PENDING' &&
+      event.state !== 'SUBMITTING' &&
       (old.started === null || old.started === undefined)
     ) {
       next.started = time;
@@ -110,7 +111,7 @@ export interface IJobFilter {
   profile?: string;
 }
 
-/** `state` may be a state name or 'active' (PENDING or RUNNING). */
+/** `state` may be a state name or 'active' (SUBMITTING, PENDING or RUNNING). */
 export function filterJobs(jobs: readonly IJob[], filter: IJobFilter): IJob[] {
   return jobs.filter(job => {
     if (filter.profile && job.profile !== filter.profile) {

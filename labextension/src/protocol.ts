@@ -60,6 +60,7 @@ export interface IProfileItem extends Profile {
 }
 
 export const JOB_STATES = [
+  'SUBMITTING',
   'PENDING',
   'RUNNING',
   'COMPLETED',

@@ -8,13 +8,14 @@ import time
 from collections import defaultdict
 
 from .common.errors import ClusterlabError
-from .common.states import TERMINAL
+from .common.states import TERMINAL, JobState
 from .config.profile import Profile
 from .core import ledger
 from .core.array import ArrayJob
 from .core.job import Job
 from .core.ledger import JobRecord
 from .core.live import live as live_objects
+from .core.records import reconcile
 from .core.runtime import get_runtime, remove_dirs
 
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -37,7 +38,18 @@ class Jobs:
     def __call__(
         self, profile: str | None = None, state: str | list[str] | None = None
     ) -> list[JobRecord]:
-        """Ledger rows, newest first (jobs and arrays; array items are inside arrays)."""
+        """Ledger rows, newest first (jobs and arrays; array items are inside arrays).
+
+        Rows left SUBMITTING by a process that died are settled first (see
+        :func:`clusterlab.core.records.reconcile`)."""
+        stale = ledger.query(profile=profile, state=JobState.SUBMITTING.value)
+        for rec in stale:
+            try:
+                reconcile(get_runtime(Profile.from_dict(json.loads(rec.profile_json))), rec)
+            except ClusterlabError as exc:  # unreachable now: the row stays, saying why
+                ledger.update_jobs(
+                    [(rec.state, f"being submitted? {exc}", None, None, "{}", rec.id)]
+                )
         return ledger.query(profile=profile, state=state)
 
     def gc(self, older_than: str | float = "30d", profile: str | None = None) -> list[str]:
@@ -85,4 +97,10 @@ def job(job_id: str) -> Job | ArrayJob:
             f"no job {job_id!r} in the ledger ({ledger.path()}); cl.jobs() lists known jobs"
         )
     runtime = get_runtime(Profile.from_dict(json.loads(rec.profile_json)))
+    rec = reconcile(runtime, rec)
+    if rec.state == JobState.SUBMITTING.value:
+        raise ClusterlabError(
+            f"{job_id} is still being submitted by another process on this machine; ask again "
+            "in a moment"
+        )
     return runtime.reattach(rec)

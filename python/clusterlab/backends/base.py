@@ -20,6 +20,7 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..config.resources import Resources
 from ..transports.base import Transport
+from .script import render_script
 
 STAGE_FAILED = 97  # exit code of the staging script (see transports.base._STAGE)
 
@@ -83,68 +84,6 @@ class Observation:
     status: bytes | None = None  # contents of its status file, if any
     tasks: dict[int, Observation] = field(default_factory=dict)  # arrays: per task
     cause: Cause | None = None  # why it ended or never will start, in neutral terms
-
-
-def script_token(name: str, limit: int = 64) -> str:
-    """A job name as it may appear in a script line or a scheduler option: letters,
-    digits and ``_.+-`` only (anything else becomes ``_``), never empty. Names are checked
-    at submission too (:func:`clusterlab.config.validators.check_job_name`); this keeps a
-    script safe whatever reaches it."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:limit] or "clusterlab"
-
-
-def render_script(
-    spec: JobSpec,
-    header: Sequence[str] = (),
-    task_var: str = "",
-    preamble: Sequence[str] = (),
-    enforce_limit: bool = False,
-) -> str:
-    """The job script every backend runs: cd, setup lines, check Python, exec the runner.
-
-    Only ``spec.setup`` (the user's own shell lines) is written as is; every value is
-    quoted, and a missing interpreter is recorded in the status file so the job is settled
-    with a sentence instead of an unexplained exit code. Array tasks read their index from
-    the scheduler's variable (``task_var``). ``preamble`` lines (the backend's own, see
-    :meth:`BatchBackend.preamble`) run in the job dir before the setup lines.
-    ``enforce_limit``: the script stops the runner at the time limit itself (for
-    schedulers without one of their own, ``local``).
-    """
-    lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({script_token(spec.name)})"]
-    lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
-    lines.append('cd "$JOB_DIR" || exit 97')
-    if spec.array:
-        lines.append(f'TASK="${{{task_var}}}"')
-        lines.append('STATUS="status.$TASK"')
-    else:
-        lines.append("STATUS=status")
-    lines.extend(preamble)
-    if spec.setup:
-        lines.append("# profile setup lines")
-        lines.extend(spec.setup)
-    runner_args = '"$JOB_DIR" "$TASK"' if spec.array else '"$JOB_DIR"'
-    limit = ""
-    if enforce_limit and spec.resources.time_s:
-        # The job keeps its time limit without the kernel that started it (coreutils
-        # timeout: TERM at the limit, KILL 5 s later; exit 124 says it was the limit).
-        limit = f"timeout -k 5 {int(spec.resources.time_s)} "
-    lines += [
-        f"if ! command -v {shlex.quote(spec.python[0])} >/dev/null 2>&1; then",
-        '  printf \'%s\\n\' \'{"event": "finished", "outcome": "no_python"}\' >> "$STATUS"',
-        '  echo "clusterlab: the profile\'s python command was not found" >&2',
-        "  exit 127",
-        "fi",
-        # The runner runs as a child, not exec'd, so that how it ended is recorded when it
-        # could not say so itself (its Python killed for memory, or crashed): the "exit"
-        # line is what a later kernel settles such a job by. A signal to the whole job
-        # (cancel, time limit) ends this shell too; the runner records that one itself.
-        f"{limit}{shlex.join(spec.python)} runner.py {runner_args}",
-        "code=$?",
-        'printf \'{"event": "exit", "code": %d, "time": %s}\\n\' "$code" "$(date +%s)" '
-        '>> "$STATUS"',
-        'exit "$code"',
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def parse_status_dump(blob: bytes) -> dict[str, dict[str, bytes]]:
@@ -218,6 +157,11 @@ class Backend(ABC):
     @abstractmethod
     def describe(self) -> str:
         """One line naming the scheduler and its version; raises if it is not usable."""
+
+    def parse_submit(self, stdout: str) -> str:
+        """The native id from what submission printed (also kept in the job dir's
+        ``submitted`` file, which is how a job of a dead kernel is found again)."""
+        return stdout.strip()
 
     def job_script(self, spec: JobSpec) -> str:
         """The exact script that will be submitted, for users to read."""

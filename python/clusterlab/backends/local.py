@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common import jobdir
 from ..common.errors import SubmitError
 from ..common.jobdir import parse_status
 from ..common.states import JobState
@@ -31,9 +32,9 @@ from .base import (
     JobSpec,
     Observation,
     WatchTarget,
-    render_script,
     task_observations,
 )
+from .script import render_script
 
 KILL_GRACE_SECONDS = 2.0
 TIMEOUT_EXIT = 124  # coreutils timeout: the job script stopped the runner at its limit
@@ -148,12 +149,16 @@ class LocalBackend(Backend):
         return render_script(spec, task_var=TASK_VAR, enforce_limit=True)
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
-        staged = {**files, "job.sh": self.job_script(spec).encode()}
+        native = f"{os.getpid()}.{next(self._ids)}"
+        staged = {
+            **files,
+            "job.sh": self.job_script(spec).encode(),
+            jobdir.SUBMITTED: native.encode(),  # found again if this kernel dies now
+        }
         res = self.transport.stage(spec.job_dir, staged, executable=["job.sh"])
         if res.returncode != 0:
             what = "create the job directory" if res.returncode == STAGE_FAILED else "stage"
             raise SubmitError(f"could not {what} {spec.job_dir}: {res.err.strip()}")
-        native = f"{os.getpid()}.{next(self._ids)}"
         waiting = "waiting for the jobs it depends on" if spec.after else ""
         reason = waiting or f"waiting for a free slot ({self.slots} jobs run at once)"
         indices = range(spec.array.tasks) if spec.array else [-1]

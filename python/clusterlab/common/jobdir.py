@@ -21,6 +21,7 @@ POOL = "pool.json"  # pool mode: the workers' shares
 CLAIMS = "claims"  # pool mode: one file per claimed item (O_EXCL)
 WORKERS = "workers"  # pool mode: one heartbeat file per worker
 CANCEL = "cancel"  # the kernel asks the local scheduler not to start a job
+SUBMITTED = "submitted"  # what the submit command printed (the scheduler's id)
 CANCELLED_CLAIM = "cancelled"  # the text of a claim the kernel wrote for a cancelled item
 
 # -- files the runner writes ---------------------------------------------------------------

@@ -8,6 +8,7 @@ from enum import Enum
 class JobState(str, Enum):
     """Where a job is in its life. A ``str``, so it compares with plain strings."""
 
+    SUBMITTING = "SUBMITTING"  # accepted by submit(), not yet by the scheduler
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"

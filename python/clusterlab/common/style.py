@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 STATE_COLOURS = {
+    "SUBMITTING": "var(--jp-warn-color1, #f57c00)",
     "PENDING": "var(--jp-warn-color1, #f57c00)",
     "RUNNING": "var(--jp-brand-color1, #1976d2)",
     "COMPLETED": "var(--jp-success-color1, #388e3c)",
@@ -12,7 +13,16 @@ STATE_COLOURS = {
     "CANCELLED": "var(--jp-ui-font-color2, #757575)",
 }
 
-_BAR_ORDER = ("COMPLETED", "FAILED", "TIMEOUT", "LOST", "CANCELLED", "RUNNING", "PENDING")
+_BAR_ORDER = (
+    "COMPLETED",
+    "FAILED",
+    "TIMEOUT",
+    "LOST",
+    "CANCELLED",
+    "RUNNING",
+    "PENDING",
+    "SUBMITTING",
+)
 
 
 def elapsed_text(seconds: float | None, missing: str = "") -> str:

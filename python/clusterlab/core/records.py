@@ -11,11 +11,16 @@ whose files were cleaned up keeps its state but says plainly that its result is 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..common.errors import ClusterlabError, JobError
+from ..common import jobdir
+from ..common.errors import ClusterlabError, JobError, SubmitError
 from ..common.states import JobState
 from ..config.resources import Resources, parse_resources
 from . import ledger
@@ -33,8 +38,44 @@ def _profile_json(runtime: Runtime) -> str:
     return json.dumps(runtime.profile.to_dict(), sort_keys=True)
 
 
+# -- intent first: a row exists before the scheduler hears of the job ------------------------
+def record_intent(runtime: Runtime, row: dict[str, Any]) -> None:
+    """Write the job's row as SUBMITTING before it is submitted. If this kernel dies before
+    the scheduler's answer is recorded, :func:`reconcile` finds the job by its job dir; if
+    the ledger cannot be written (a full disk), nothing is submitted."""
+    spec = {**row.get("spec", {}), "submitter": os.getpid()}
+    intent = {
+        **row,
+        "profile": runtime.profile.name,
+        "profile_json": _profile_json(runtime),
+        "native_id": "",
+        "spec": spec,
+        "state": JobState.SUBMITTING.value,
+        "reason": "being submitted",
+    }
+    try:
+        ledger.record(intent)
+    except sqlite3.Error as exc:
+        raise SubmitError(
+            f"could not record the job in the ledger {ledger.path()} ({exc}), so nothing was "
+            "submitted: free disk space there (or set CLUSTERLAB_DATA_DIR) and submit again"
+        ) from None
+
+
+def record_refused(job_id: str, exc: BaseException) -> None:
+    """The scheduler refused (or could not be reached): the intent row says so."""
+    reason = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+    try:
+        ledger.update_jobs(
+            [(JobState.FAILED.value, f"not submitted: {reason}", None, time.time(), "{}", job_id)]
+        )
+    except sqlite3.Error as ledger_exc:  # the refusal itself is what the caller must see
+        if sys.version_info >= (3, 11):
+            exc.add_note(f"(the ledger could not record the refusal either: {ledger_exc})")
+
+
 def record_job(runtime: Runtime, job: Job) -> None:
-    """The row of a job the scheduler just accepted."""
+    """The row of a job the scheduler just accepted (replacing its intent)."""
     ledger.record(
         {
             "id": job.id,
@@ -147,6 +188,63 @@ class LedgerWriter:
         ledger.update_jobs(jobs_rows)
 
 
+# -- reconcile: intents whose kernel died ----------------------------------------------------
+def _process_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reconcile(runtime: Runtime, rec: ledger.JobRecord) -> ledger.JobRecord:
+    """Settle a SUBMITTING row whose submitting process is gone: submitted after all (its
+    job dir holds the scheduler's answer) becomes a watched job; never submitted is FAILED
+    with a sentence. A row still being submitted by a live process is left alone."""
+    if rec.state != JobState.SUBMITTING.value or _process_alive(rec.spec.get("submitter")):
+        return rec
+    parts = rec.spec.get("parts") if rec.kind == "array" else [{"job_dir": rec.job_dir}]
+    answers = runtime.transport.read_files(
+        [f"{p['job_dir']}/{jobdir.SUBMITTED}" for p in parts or []]
+    )
+    found = []
+    for part in parts or []:
+        answer = answers.get(f"{part['job_dir']}/{jobdir.SUBMITTED}")
+        if answer:
+            found.append({**part, "native_id": runtime.backend.parse_submit(answer.decode())})
+    if not found:
+        reason = "its kernel stopped before the scheduler accepted it: nothing ran; submit it again"
+        ledger.update_jobs([(JobState.FAILED.value, reason, None, time.time(), "{}", rec.id)])
+        return ledger.get(rec.id) or rec
+    row: dict[str, Any] = {
+        "id": rec.id,
+        "kind": rec.kind,
+        "profile": rec.profile,
+        "profile_json": rec.profile_json,
+        "name": rec.name,
+        "native_id": ",".join(p["native_id"] for p in found),
+        "job_dir": found[0]["job_dir"],
+        "resources": rec.resources,
+        "after": rec.after,
+        "size": rec.size,
+        "spec": {**rec.spec, "parts": found} if rec.kind == "array" else {},
+        "submitted": rec.submitted,
+        "state": JobState.PENDING.value,
+        "reason": "submitted (found after its kernel stopped)",
+    }
+    ledger.record(row)
+    if rec.kind == "array":
+        items = sorted(i for p in found for task in p["task_items"] for i in task)
+        ledger.record_items(rec.id, items, JobState.PENDING.value)
+    return ledger.get(rec.id) or rec
+
+
 # -- reattach -----------------------------------------------------------------------------
 Fail = Callable[[Job, JobState, str], None]
 
@@ -160,6 +258,14 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
     resources = parse_resources(rec.resources)
     if rec.cleaned:
         return _cleaned(runtime, rec, resources)
+    if not rec.native_id and rec.state != JobState.SUBMITTING.value:  # never submitted
+        if rec.kind == "array":
+            raise ClusterlabError(f"array {rec.id} ({rec.name}) was never submitted: {rec.reason}")
+        job = Job(runtime, rec.id, rec.name, "", rec.job_dir, resources, after=rec.after)
+        job._restore(JobState(rec.state), rec.reason, rec.submitted, rec.started, rec.ended)
+        fail(job, job.state, rec.reason)
+        live[rec.id] = job
+        return job
     if rec.kind == "job":
         job = Job(runtime, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after)
         _restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended, fail)

@@ -8,6 +8,7 @@ One entry point per shape of work: :func:`submit_call` (one call, one scheduler 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -125,7 +126,23 @@ def submit_job(
     job_dir = f"{runtime.jobs_root()}/{job_id}"
     spec = _spec(runtime, job_id, name, job_dir, resources, deps.natives)
     files = {jobdir.PAYLOAD: payload, jobdir.RUNNER: RUNNER_SOURCE}
-    native = runtime.backend.submit(spec, files)
+    records.record_intent(
+        runtime,
+        {
+            "id": job_id,
+            "kind": "job",
+            "name": name,
+            "job_dir": job_dir,
+            "resources": spec.resources.to_dict(),
+            "after": deps.ids,
+            "submitted": time.time(),
+        },
+    )
+    try:
+        native = runtime.backend.submit(spec, files)
+    except BaseException as exc:
+        records.record_refused(job_id, exc)
+        raise
     job = Job(runtime, job_id, name, native, job_dir, spec.resources, after=deps.ids)
     records.record_job(runtime, job)
     live[job_id] = job
@@ -214,28 +231,55 @@ def _submit_calls(
         throttle = max(1, throttle // len(starts))  # the limit holds across the parts
     merged = runtime.default_resources.merged(resources)
     first_new = len(array.parts)
-    for p, start in enumerate(starts):
-        ptasks, pfiles = tasks[start : start + max_tasks], task_files[start : start + max_tasks]
-        suffix = f"-{p}" if len(starts) > 1 else ""
-        job_dir = f"{runtime.jobs_root()}/{new_job_id() if first_new else array.id}{suffix}"
-        spec = _spec(runtime, array.id, array.name, job_dir, resources, natives)
-        spec.array = ArraySpec(len(ptasks), throttle)
-        task_items = [[c[0] for c in chunk] for chunk in ptasks]
-        files: dict[str, bytes] = {
-            jobdir.FUNCTION: fn_bytes,
-            jobdir.RUNNER: RUNNER_SOURCE,
-            f"{jobdir.ITEMS}/": b"",
-            f"{jobdir.RESULTS}/": b"",
-        }
-        if plan.pool:
-            files.update(pool_files(task_items))
-        files.update({jobdir.task_items(t): data for t, data in enumerate(pfiles)})
-        native = runtime.backend.submit(spec, files)
-        part = ArrayPart(array, native, job_dir, task_items, pool=plan.pool)
-        for task, indices in enumerate(task_items):
-            for index in indices:
-                part.new_item(runtime, index, task, merged, ids)
-        array.parts.append(part)
+    base = new_job_id() if first_new else array.id
+    dirs = [f"{runtime.jobs_root()}/{base}{f'-{p}' if len(starts) > 1 else ''}" for p in starts]
+    planned = [
+        {"job_dir": d, "task_items": [[c[0] for c in chunk] for chunk in tasks[s : s + max_tasks]]}
+        for d, s in zip(dirs, starts, strict=True)
+    ]
+    if not first_new:  # a new array: its row exists before the scheduler hears of it
+        records.record_intent(
+            runtime,
+            {
+                "id": array.id,
+                "kind": "array",
+                "name": array.name,
+                "job_dir": dirs[0] if dirs else "",
+                "resources": merged.to_dict(),
+                "after": ids,
+                "size": array.size,
+                "spec": {"parts": planned, "plan": plan.to_dict(), "chunksize": plan.chunksize},
+                "submitted": array.submitted_at,
+            },
+        )
+    try:
+        for p, start in enumerate(starts):
+            ptasks, pfiles = tasks[start : start + max_tasks], task_files[start : start + max_tasks]
+            job_dir = dirs[p]
+            spec = _spec(runtime, array.id, array.name, job_dir, resources, natives)
+            spec.array = ArraySpec(len(ptasks), throttle)
+            task_items = [[c[0] for c in chunk] for chunk in ptasks]
+            files: dict[str, bytes] = {
+                jobdir.FUNCTION: fn_bytes,
+                jobdir.RUNNER: RUNNER_SOURCE,
+                f"{jobdir.ITEMS}/": b"",
+                f"{jobdir.RESULTS}/": b"",
+            }
+            if plan.pool:
+                files.update(pool_files(task_items))
+            files.update({jobdir.task_items(t): data for t, data in enumerate(pfiles)})
+            native = runtime.backend.submit(spec, files)
+            part = ArrayPart(array, native, job_dir, task_items, pool=plan.pool)
+            for task, indices in enumerate(task_items):
+                for index in indices:
+                    part.new_item(runtime, index, task, merged, ids)
+            array.parts.append(part)
+    except BaseException as exc:
+        if len(array.parts) > first_new:  # some parts run: keep them watched and recorded
+            _install(runtime, array, array.parts[first_new:], merged, ids)
+        elif not first_new:
+            records.record_refused(array.id, exc)
+        raise
     _install(runtime, array, array.parts[first_new:], merged, ids)
 
 

@@ -11,12 +11,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # Constant scripts: values arrive as "$1", "$2", ... never inside the script text.
+# The submit command's answer (the scheduler's id) is also kept in the job dir as
+# "submitted", so a kernel that dies before recording it leaves a job that can be found.
 _STAGE = r"""
 umask 077
 dir=$1; shift
 mkdir -p -- "$dir" && chmod 700 -- "$dir" && tar -x -f - -C "$dir" || exit 97
 cd -- "$dir" || exit 97
-if [ "$#" -gt 0 ]; then exec "$@"; fi
+if [ "$#" -gt 0 ]; then
+  "$@" > .submitted.tmp
+  code=$?
+  cat .submitted.tmp
+  if [ "$code" -eq 0 ]; then mv -f .submitted.tmp submitted; else rm -f .submitted.tmp; fi
+  exit "$code"
+fi
 """
 
 # Many files in one round trip and one process: a tar stream of those that exist. The

@@ -42,6 +42,7 @@ class JobMonitor:
         self.state_filter = w.Dropdown(
             options=[
                 "all",
+                "SUBMITTING",
                 "PENDING",
                 "RUNNING",
                 "COMPLETED",
