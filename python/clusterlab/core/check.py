@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import cloudpickle
 
 from ..config.profile import Profile
+from .environment import check_jobs_root
 
 
 @dataclass
@@ -84,11 +85,12 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
         add("scheduler", False, str(exc))
     try:
         root = runtime.jobs_root()
-        res = runtime.transport.script(
-            'umask 077; mkdir -p -- "$1" && chmod 700 -- "$1" && test -w "$1"', root
+        check_jobs_root(runtime.transport, root)
+        add(
+            "job directory",
+            True,
+            f"{root} (private: owner-only, no directory above it is writable by others)",
         )
-        ok = res.returncode == 0
-        add("job directory", ok, root if ok else f"cannot create {root}: {res.err.strip()}")
     except Exception as exc:
         add("job directory", False, str(exc))
     try:

@@ -90,3 +90,43 @@ class RemoteEnvironment:
                 "load there. Use the same minor version on both sides.",
                 stacklevel=6,
             )
+
+
+# The jobs root and every directory above it must be owned by the login user or root and
+# not writable by others (a sticky directory such as /tmp is fine), or another user could
+# swap a job dir and have this kernel unpickle their file; the check OpenSSH's StrictModes
+# makes for ~/.ssh. Exit 3: cannot create; 4: unsafe (stdout says which and why).
+_SAFE_DIR = r"""
+uid=$(id -u)
+d=$1
+(umask 077; mkdir -p -- "$d") && chmod 700 -- "$d" || { echo "cannot create $d"; exit 3; }
+while :; do
+  info=$(stat -c '%u %a' -- "$d") || { echo "cannot inspect $d"; exit 3; }
+  owner=${info% *}
+  mode=${info#* }
+  if [ "$owner" != "$uid" ] && [ "$owner" != 0 ]; then
+    echo "$d is owned by another user (uid $owner)"; exit 4
+  fi
+  if [ $(( 0$mode & 022 )) -ne 0 ] && [ $(( 0$mode & 01000 )) -eq 0 ]; then
+    echo "$d is writable by other users (mode $mode)"; exit 4
+  fi
+  [ "$d" = / ] && break
+  d=$(dirname -- "$d")
+done
+"""
+
+
+def check_jobs_root(transport: Transport, root: str) -> None:
+    """Create ``root`` (0700) and refuse, with the fix, a path others could tamper with."""
+    res = transport.script(_SAFE_DIR, root)
+    if res.returncode == 4:
+        raise RemoteEnvironmentError(
+            f"refusing to use {root} on {transport.label}: {res.out.strip()}, so another "
+            "user could replace job files that this kernel then loads. Fix the directory "
+            "(e.g. `chmod go-w DIR`) or point the profile's remote_dir somewhere private."
+        )
+    if res.returncode != 0:
+        raise RemoteEnvironmentError(
+            f"cannot use {root} on {transport.label}: {(res.out + res.err).strip()}. Check "
+            "the profile's remote_dir (free space, permissions)."
+        )

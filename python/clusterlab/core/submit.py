@@ -119,7 +119,7 @@ def submit_job(
     args, kwargs, refs = deps.references(args, kwargs)
     args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
     payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
-    runtime.environment.ensure()
+    runtime.ensure_ready()
     runtime.blobs.upload(blobs)
     job_id = new_job_id()
     name = job_name(fn, name)
@@ -172,7 +172,7 @@ def submit_array(
         calls.append((index, tuple(item_args), {}, refs))
     fn_bytes = dumps_function(fn)  # fails before anything remote
     if calls:
-        runtime.environment.ensure()
+        runtime.ensure_ready()
     plan = plan_for(runtime, len(calls), resources, chunksize, workers, max_concurrent)
     array = ArrayJob(runtime, new_job_id(), name, len(items), plan)
     _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent)
