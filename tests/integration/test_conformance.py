@@ -271,7 +271,10 @@ def _forget(job_id: str, native_id: str) -> None:
         )
 
 
-def test_a_job_gone_from_the_queue_is_settled_by_its_files(dialect: Dialect) -> None:
+def test_a_job_gone_from_the_queue_is_settled_by_its_files(
+    dialect: Dialect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLUSTERLAB_LOST_GRACE", "2")  # the grace itself: tests/unit/test_settle
     proc = _in_a_kernel(
         dialect,
         """

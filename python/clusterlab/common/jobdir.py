@@ -80,6 +80,7 @@ class StatusInfo:
     items: dict[int, StatusInfo] = field(default_factory=dict)  # array tasks: per item
     attempt: int = 1  # pool items: 2 when this is the retry
     stopped: bool = False  # a pool worker that was killed (it said so on SIGTERM)
+    digest: str = ""  # sha256 of the result file, as the runner wrote it
     exited: float | None = None  # when the job script saw the runner end (the "exit" line)
     exit_code: int | None = None  # the runner's exit code as the shell saw it
     exit_signal: str = ""  # a signal the job script itself received (TERM, INT)
@@ -123,6 +124,7 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
         info.finished = _number(record.get("time"), 0.0)
         info.outcome = str(record.get("outcome", ""))
         info.message = str(record.get("message", ""))
+        info.digest = str(record.get("sha256", ""))
     elif event == STOPPED:
         info.stopped = True
     elif event == EXIT:
@@ -138,3 +140,4 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
         else:
             item.finished = _number(record.get("time"), 0.0)
             item.outcome = str(record.get("outcome", ""))
+            item.digest = str(record.get("sha256", ""))

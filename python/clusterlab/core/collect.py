@@ -7,6 +7,7 @@ A job that ended without a result (cancelled, timed out, lost, killed) is failed
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,21 @@ if TYPE_CHECKING:
 DOWNLOAD_TRIES = 3  # polls that may fail to fetch a finished job's result before it is LOST
 
 
+class CorruptResult(Exception):
+    """A result file whose bytes do not match the sha256 its runner recorded."""
+
+    def __str__(self) -> str:
+        return (
+            "its result file does not match the checksum its runner recorded (truncated, "
+            "corrupted or replaced), so it was not loaded"
+        )
+
+
+def _intact(data: bytes | None, digest: str) -> bool:
+    """True unless the runner recorded a checksum that these bytes do not have."""
+    return data is None or not digest or hashlib.sha256(data).hexdigest() == digest
+
+
 @dataclass
 class Finished:
     """A job (or item) the poll saw end; ``outcome`` is what its runner reported."""
@@ -32,6 +48,7 @@ class Finished:
     job: Job
     decision: Decision
     outcome: str  # ok | error | env_error | no_python | "" (no report)
+    digest: str = ""  # the result file's sha256 as its runner recorded it ("" before 0.x)
 
 
 class Collector:
@@ -57,6 +74,11 @@ class Collector:
             except Exception as exc:
                 self._download_failed(finished, exc)
                 return
+        corrupt = [f for f in reads if not _intact(files.get(f.job.result_path), f.digest)]
+        if corrupt:
+            self._download_failed(corrupt, CorruptResult())
+            bad = {id(f) for f in corrupt}
+            finished = [f for f in finished if id(f) not in bad]
         resolutions: list[tuple[Job, str, Any]] = []  # (job, "result"|"exception"|"fail", v)
         # Jobs cancelled for a failed dependency go last: by then the dependency's own
         # state (settled in the same poll) is set and the reason can name how it ended.
@@ -97,7 +119,9 @@ class Collector:
         for f in finished:
             tries = self._download_failures.get(f.job.id, 0) + 1
             self._download_failures[f.job.id] = tries
-            if tries >= DOWNLOAD_TRIES:
+            if tries >= DOWNLOAD_TRIES and isinstance(exc, CorruptResult):
+                self.fail(f.job, JobState.FAILED, str(exc))
+            elif tries >= DOWNLOAD_TRIES:
                 self.fail(f.job, JobState.LOST, f"could not download the result: {exc}")
             else:
                 f.job._set_state(f.job.state, f"downloading its result failed, retrying: {exc}")

@@ -194,9 +194,12 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
-        revivable = self._job_state == JobState.LOST and not self.done()
-        if self._job_state.finished and state != self._job_state and not revivable:
-            return False  # a final state is final (e.g. cancelled, then seen "COMPLETING")
+        if self._job_state.finished and state != self._job_state and self.done():
+            # A final state is final once the future has its outcome (e.g. cancelled, then
+            # seen "COMPLETING"); before that it is the ledger's last word, which the job's
+            # own files may correct (a reattached LOST job found finished, a COMPLETED one
+            # whose result file fails its checksum).
+            return False
         if (state, reason) == (self._job_state, self._job_reason):
             return False
         if state == JobState.RUNNING and self.started_at is None:

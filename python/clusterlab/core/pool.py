@@ -144,9 +144,9 @@ def decide_pool_item(
     return gone
 
 
-Apply = Callable[["Job", Decision, str], bool]
-"""What the watcher does with an item's decision (its outcome as the runner reported it);
-returns whether anything changed."""
+Apply = Callable[["Job", Decision, str, str], bool]
+"""What the watcher does with an item's decision (its outcome as the runner reported it,
+and its result file's sha256); returns whether anything changed."""
 
 
 def observe_pool(
@@ -177,8 +177,9 @@ def observe_pool(
         )
         part.missing[index] = decision.absence
         outcome = view[1].outcome if view and view[1].finished else ""
+        digest = view[1].digest if view and view[1].finished else ""
         if not outcome and decision.state.finished:
             env = [w.status.outcome for w in workers.values()]
             outcome = next((o for o in env if o in (jobdir.ENV_ERROR, jobdir.NO_PYTHON)), "")
-        changed |= apply(job, decision, outcome)
+        changed |= apply(job, decision, outcome, digest)
     return changed

@@ -172,7 +172,9 @@ class Watcher:
         )
         self._missing[job.id] = decision.absence
         target = WatchTarget(job.native_id, job.job_dir)
-        return self._apply(job, decision, status.outcome, finished, to_cancel, target)
+        return self._apply(
+            job, decision, status.outcome, finished, to_cancel, target, status.digest
+        )
 
     def _observe_part(
         self,
@@ -187,8 +189,8 @@ class Watcher:
                 part,
                 obs,
                 self.runtime.backend.task_id,
-                lambda job, decision, outcome: self._apply(
-                    job, decision, outcome, finished, to_cancel, target
+                lambda job, decision, outcome, digest: self._apply(
+                    job, decision, outcome, finished, to_cancel, target, digest
                 ),
             )
         changed = False
@@ -212,14 +214,9 @@ class Watcher:
                     job.resources.time_s,
                 )
                 part.missing[index] = decision.absence
-                outcome = item.outcome if item and item.finished else task_status.outcome
+                report = item if item and item.finished else task_status
                 changed |= self._apply(
-                    job,
-                    decision,
-                    outcome,
-                    finished,
-                    to_cancel,
-                    target,
+                    job, decision, report.outcome, finished, to_cancel, target, report.digest
                 )
         return changed
 
@@ -231,12 +228,13 @@ class Watcher:
         finished: list[Finished],
         to_cancel: list[WatchTarget],
         target: WatchTarget,
+        digest: str = "",
     ) -> bool:
         if decision.cancel and target.native_id not in {t.native_id for t in to_cancel}:
             to_cancel.append(target)
         if decision.state.finished:
             # collect() reads the result file (when the runner wrote one) and then sets the
             # final state, so the state never runs ahead of the result.
-            finished.append(Finished(job, decision, outcome))
+            finished.append(Finished(job, decision, outcome, digest))
             return True
         return job._set_state(decision.state, decision.reason)

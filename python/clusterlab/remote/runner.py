@@ -33,6 +33,7 @@ exit codes agree with the result file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pickle
@@ -56,6 +57,7 @@ CANCELLED = "cancelled"  # a claim the kernel wrote: no worker may run the item
 STATUS, RESULT, RESULTS, ITEMS = "status", "result.pkl", "results", "items"
 PAYLOAD, FUNCTION, POOL, CLAIMS, WORKERS = "payload.pkl", "fn.pkl", "pool.json", "claims", "workers"
 WORK = "work"  # user code runs here, never among clusterlab's own files
+_OUTCOME = {True: "ok", False: "error"}
 
 
 class _Job:
@@ -83,14 +85,13 @@ class _Job:
         return 2
 
 
-def _write_result(
-    path: str, outcome: Any, dumps: Callable[[Any], bytes], sync: bool = True
-) -> None:
-    """Temp file + rename: readers never see half a result. ``sync`` also survives a
-    crash of the node; array items skip it, as one fsync per item cost ~1 ms each (10 s
-    for 10,000 items on two local disks' worth of tasks) and a lost item can be rerun."""
+def _write_result(path: str, outcome: Any, dumps: Callable[[Any], bytes], sync: bool = True) -> str:
+    """Temp file (unique across nodes) + rename: readers never see half a result; returns
+    its sha256, which the status line carries so the kernel refuses a corrupted file.
+    ``sync`` (file and directory) also survives a crash of the node; array items skip it,
+    as it cost ~1 ms per item and a lost item can be rerun."""
     data = dumps(outcome)
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = f"{path}.tmp.{socket.gethostname()}.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
@@ -98,6 +99,12 @@ def _write_result(
             fh.flush()
             os.fsync(fh.fileno())
     os.replace(tmp, path)
+    if sync:
+        dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+        with contextlib.suppress(OSError):
+            os.fsync(dir_fd)
+        os.close(dir_fd)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _signalled(job: _Job, signum: int) -> None:
@@ -154,8 +161,8 @@ def _call(
     result_path: str,
     cloudpickle: Any,
     sync: bool = True,
-) -> bool:
-    """Run one call and write its result file; True on success."""
+) -> tuple[bool, str]:
+    """Run one call and write its result file; (True on success, the file's sha256)."""
     try:
         args, kwargs = list(args), dict(kwargs)
         for pos, ref in refs.get("args", {}).items():
@@ -166,22 +173,18 @@ def _call(
     except BaseException as exc:  # the user's exception, whatever it is, goes back
         sys.stdout.flush()
         record = _error_record(exc, cloudpickle.dumps)
-        _write_result(result_path, ("error", record), cloudpickle.dumps, sync)
-        return False
+        return False, _write_result(result_path, ("error", record), cloudpickle.dumps, sync)
     sys.stdout.flush()
     try:
-        _write_result(result_path, ("ok", value), cloudpickle.dumps, sync)
+        return True, _write_result(result_path, ("ok", value), cloudpickle.dumps, sync)
     except Exception as exc:
         err = TypeError(
             f"the result of the function ({type(value).__name__}) could not be pickled to "
             f"send it back: {exc}. Return plain data (numbers, arrays, dicts) or save it "
             "to a file and return the path."
         )
-        _write_result(
-            result_path, ("error", _error_record(err, cloudpickle.dumps)), cloudpickle.dumps, sync
-        )
-        return False
-    return True
+        record = _error_record(err, cloudpickle.dumps)
+        return False, _write_result(result_path, ("error", record), cloudpickle.dumps, sync)
 
 
 class _Pool:
@@ -287,11 +290,11 @@ class _Pool:
             _, args, kwargs, refs = self.call(index)
         except Exception as exc:
             err = RuntimeError(_load_message(exc))
-            _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
             ok = False
+            digest = _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
         else:
-            ok = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
-        self.job.status("item-finished", index=index, outcome="ok" if ok else "error")
+            ok, digest = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
+        self.job.status("item-finished", index=index, outcome=_OUTCOME[ok], sha256=digest)
         self.all_ok = self.all_ok and ok
 
     def give_up(self, index: int) -> None:
@@ -384,8 +387,8 @@ def main(job_dir: str, task: str | None = None) -> int:
                     fn, args, kwargs, refs = cloudpickle.load(fh)
             except Exception as exc:
                 return job.env_error(_load_message(exc))
-            ok = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
-            job.status("finished", outcome="ok" if ok else "error")
+            ok, digest = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
+            job.status("finished", outcome=_OUTCOME[ok], sha256=digest)
             return 0 if ok else 1
         pool_path = os.path.join(job_dir, POOL)
         try:
@@ -410,8 +413,8 @@ def main(job_dir: str, task: str | None = None) -> int:
         for index, args, kwargs, refs in items:
             job.status("item-started", index=index)
             path = os.path.join(job_dir, RESULTS, f"{index}.pkl")
-            ok = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
-            job.status("item-finished", index=index, outcome="ok" if ok else "error")
+            ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
+            job.status("item-finished", index=index, outcome=_OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
         job.status("finished", outcome="ok" if all_ok else "error")
         return 0 if all_ok else 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,14 +22,23 @@ class LocalTransport(Transport):
         self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
     ) -> CommandResult:
         try:
-            proc = subprocess.run(
-                argv, input=stdin or b"", capture_output=True, timeout=timeout, check=False
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # a command given up is stopped with its children
             )
         except FileNotFoundError as exc:
             return CommandResult(127, b"", f"{argv[0]}: command not found ({exc})".encode())
+        try:
+            out, err = proc.communicate(stdin or b"", timeout=timeout)
         except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             raise TransportError(timeout_message(self.label, argv, timeout or 0)) from None
-        return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+        return CommandResult(proc.returncode, out, err)
 
     def read_files(self, paths: Sequence[str]) -> dict[str, bytes | None]:
         """Read them directly: on this machine a tar process (and gzip) would only add
