@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,10 +59,73 @@ def check_port(value: Any) -> int:
     return port
 
 
-def check_path(value: Any) -> str:
+def _one_path(value: Any, example: str) -> str:
+    """A path as one line that cannot be mistaken for an option."""
     text = str(value or "")
     if any(ch in text for ch in "\n\r\0"):
-        raise ValueError("a path cannot contain line breaks")
+        raise ValueError(
+            f"a path cannot contain line breaks or NUL characters: give one path, e.g. {example!r}"
+        )
+    if text.startswith("-"):
+        raise ValueError(
+            f"{text[:40]!r} starts with '-', so a program would read it as an option: give "
+            f"the full path, e.g. {example!r}"
+        )
+    return text
+
+
+def check_key_file(value: Any) -> str:
+    return _one_path(value, "~/.ssh/id_ed25519")
+
+
+def check_known_hosts(value: Any) -> str:
+    return _one_path(value, "~/.ssh/known_hosts")
+
+
+def check_ssh_config(value: Any) -> str:
+    return _one_path(value, "~/.ssh/config")
+
+
+def check_remote_dir(value: Any) -> str:
+    """Empty (the default), absolute, or under the home directory ('~' or '~/...'): a
+    relative directory would depend on where each command happens to start."""
+    text = _one_path(value, "~/.clusterlab")
+    if text and not (text.startswith("/") or text == "~" or text.startswith("~/")):
+        raise ValueError(
+            f"{text[:40]!r} is a relative path: give an absolute path such as "
+            "'/scratch/jdoe/clusterlab' or one under your home directory such as "
+            "'~/.clusterlab' (only '~/' is expanded, not '~user' or $HOME)"
+        )
+    return text
+
+
+_PYTHON_EXAMPLE = "e.g. 'python3', '~/venv/bin/python' or \"'/opt/my python/bin/python3' -u\""
+
+
+def check_python(value: Any) -> str:
+    """A command line: the interpreter (a name on PATH, an absolute path or '~/...'),
+    then its arguments, split like a shell would (quotes group, nothing is expanded)."""
+    text = _one_path(value, "~/venv/bin/python").strip(" \t")
+    if not text:
+        return ""
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"{text[:60]!r} cannot be split into a command ({exc}: a quote is unbalanced): "
+            f"close the quote or remove it, {_PYTHON_EXAMPLE}"
+        ) from None
+    program = argv[0] if argv else ""
+    if program.startswith("-"):
+        raise ValueError(
+            f"{text[:40]!r} starts with '-', an option, not a program: name the interpreter "
+            f"first and its options after it, {_PYTHON_EXAMPLE}"
+        )
+    if "/" in program and not (program.startswith("/") or program.startswith("~/")):
+        raise ValueError(
+            f"{program[:40]!r} is a relative path, which a job would look up in its own job "
+            f"directory: give a full path or a command on PATH, {_PYTHON_EXAMPLE}"
+        )
     return text
 
 

@@ -1,0 +1,389 @@
+"""Hostile input: nothing a user types, a job prints or a job writes makes clusterlab run
+code it did not intend.
+
+Every value a user can type (each profile field, each resource, job names, paths, the
+``%%cluster`` line, comm messages from the lab panel) is fuzzed with quotes, ``$()``,
+backticks, ``;``, newlines, NUL, unicode line separators, 10 kB strings and a leading
+``-``. Each value is either refused with an error that names its field and says what to
+type, or carried as data. "As data" is proven, not assumed: the SLURM and local job scripts
+are rendered from the value the way a submission renders them and run with ``sh`` in a
+scratch directory (``python`` is ``true`` or a recorder of its argv), and nothing planted
+runs (no ``pwned`` file), no ``#SBATCH`` directive appears and no line is added.
+
+The profile's ``setup`` lines are the user's own shell code by design: they run as given,
+and no other field can add to them or break out of its place in the script.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import clusterlab as cl
+from clusterlab.backends.base import ArraySpec, Backend, JobSpec
+from clusterlab.backends.local import LocalBackend
+from clusterlab.backends.slurm import SlurmBackend
+from clusterlab.common.errors import ProfileError
+from clusterlab.config.resources import Resources, parse_resources
+from clusterlab.core.environment import RemoteEnvironment
+from clusterlab.core.runtime import Runtime
+from clusterlab.core.submit import _spec
+from clusterlab.transports import LocalTransport
+
+JOB_ID = "20261201-120000-abcdef"
+
+# Each plant, if it ever reached a shell as code, creates a file named exactly "pwned".
+PLANTS = [
+    "$(touch pwned)",
+    "`touch pwned`",
+    ";touch pwned;",
+    "&& touch pwned",
+    "|| touch pwned",
+    "| touch pwned",
+    "\ntouch pwned\n",
+    "\r\ntouch pwned\r\n",
+    "'; touch pwned; '",
+    '"; touch pwned; "',
+    "\n#SBATCH --wrap='touch pwned'\n",
+    "${IFS}touch${IFS}pwned",
+    "\u2028touch pwned",
+    "\x85touch pwned",
+    "\x0btouch pwned",
+    "\0touch pwned",
+    "-rf",
+    "--uid=0",
+    "é数据\U0001f600",
+    "x" * 10_000,
+    "-" * 10_000,
+    "\\",
+    "'",
+    '"',
+    "#",
+    "~",
+    " ",
+    "",
+]
+
+# Hypothesis defaults for every property here: quick, and no per-example deadline (each
+# example runs two small shell scripts).
+FAST = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def hostile() -> st.SearchStrategy[str]:
+    """A plant alone, a plant inside random text, or random text."""
+    return st.one_of(
+        st.sampled_from(PLANTS),
+        st.builds(
+            lambda a, p, b: a + p + b,
+            st.text(max_size=10),
+            st.sampled_from(PLANTS),
+            st.text(max_size=10),
+        ),
+        st.text(max_size=40),
+    )
+
+
+def hostile_path() -> st.SearchStrategy[str]:
+    """Hostile text, also behind '/' and '~/' so that some of it passes validation."""
+    return st.one_of(
+        hostile(),
+        st.builds(lambda h: "/" + h, hostile()),
+        st.builds(lambda h: "~/" + h, hostile()),
+    )
+
+
+BACKENDS: list[Backend] = [
+    SlurmBackend(cl.Profile(name="s", scheduler="slurm"), LocalTransport()),
+    LocalBackend(cl.Profile(name="l", scheduler="local"), LocalTransport()),
+]
+
+
+@pytest.fixture(autouse=True)
+def scratch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """'~' means a scratch dir, so '~/...' values never touch the real home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def scratch(tmp_path: Path) -> Path:
+    """A fresh directory per hypothesis example."""
+    return Path(tempfile.mkdtemp(dir=tmp_path))
+
+
+def planted(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.name == "pwned"]
+
+
+def profile_or_error(field: str, value: Any, **base: Any) -> cl.Profile | ProfileError:
+    """The profile with ``field=value`` (on top of a harmless base), or the refusal."""
+    fields: dict[str, Any] = {"name": "t", "scheduler": "slurm", "python": "true", **base}
+    fields[field] = value
+    try:
+        return cl.Profile(**fields)
+    except ProfileError as exc:
+        return exc
+
+
+def valid(**fields: Any) -> cl.Profile:
+    """A profile that must be accepted (the harmless base plus ``fields``)."""
+    p = profile_or_error("name", "t", **fields)
+    assert isinstance(p, cl.Profile), p
+    return p
+
+
+def assert_says_what_to_type(exc: ProfileError, field: str) -> None:
+    """Refused for this field, with a sentence that shows what to type instead."""
+    assert exc.field == field, f"blamed {exc.field!r} for a bad {field!r}: {exc}"
+    message = exc.errors[field]
+    assert not any(
+        raw in message for raw in ("object is not", "invalid literal", "has no attribute")
+    ), f"a Python error leaked into the message: {message}"
+    hints = ("e.g.", "such as", "usually", "choose one of", "true or false", "leave host empty")
+    assert any(h in message for h in hints), f"{field}: no example of what to type: {message}"
+
+
+def spec_for(profile: cl.Profile, name: str = "job", array: bool = False) -> JobSpec:
+    """The JobSpec a submission builds for this profile, through the same code
+    (``Runtime.jobs_root``, the environment's ``python_argv``, ``submit._spec``)."""
+    transport = LocalTransport()
+    runtime: Any = SimpleNamespace(
+        profile=profile,
+        transport=transport,
+        default_resources=parse_resources(profile.resources),
+        environment=RemoteEnvironment(profile, transport),
+    )
+    job_dir = f"{Runtime.jobs_root(runtime)}/{JOB_ID}"
+    spec = _spec(runtime, JOB_ID, name, job_dir, Resources(), [])
+    spec.array = ArraySpec(2) if array else None
+    return spec
+
+
+def make_job_dir(spec: JobSpec) -> bool:
+    """Create the job dir if the file system can hold its name (too long, NUL: no).
+    Never a relative one: that would land wherever pytest happens to run."""
+    if not os.path.isabs(spec.job_dir):
+        return False
+    try:
+        os.makedirs(spec.job_dir, exist_ok=True)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def run_scripts(
+    spec: JobSpec, where: Path, search_path: str = "/usr/bin:/bin"
+) -> dict[str, tuple[str, int]]:
+    """Render the SLURM and local scripts and run each with ``sh`` from ``where``;
+    nothing planted may run. Returns ``kind -> (script, exit code)``."""
+    out = {}
+    for backend in BACKENDS:
+        script = backend.job_script(spec)
+        path = where / f"{backend.kind}.sh"
+        path.write_text(script, encoding="utf-8")
+        res = subprocess.run(
+            ["/bin/sh", str(path)],
+            cwd=where,
+            capture_output=True,
+            timeout=30,
+            env={"PATH": search_path, "HOME": os.environ["HOME"]},
+            check=False,
+        )
+        assert not planted(where), f"{backend.kind}: a planted command ran\n{script}"
+        assert not planted(Path(os.environ["HOME"]))
+        out[backend.kind] = (script, res.returncode)
+    return out
+
+
+def assert_same_shape(script: str, clean: str) -> None:
+    """No added line, no added ``#SBATCH`` directive."""
+    assert len(script.splitlines()) == len(clean.splitlines())
+    assert script.count("\n") == clean.count("\n")
+    directives = [ln.split("=")[0] for ln in script.split("\n") if ln.startswith("#SBATCH")]
+    expected = [ln.split("=")[0] for ln in clean.split("\n") if ln.startswith("#SBATCH")]
+    assert directives == expected
+
+
+# -- paths: remote_dir, key_file, known_hosts, ssh_config ---------------------------------
+
+
+@pytest.mark.parametrize("value", ["jobs", "./jobs", "scratch/me", "$HOME/jobs", "~me/jobs", " "])
+def test_a_relative_remote_dir_is_refused(value: str) -> None:
+    """A relative job directory would depend on where a command happens to start (the
+    login directory, the kernel's working directory): refused, with the forms that work."""
+    exc = profile_or_error("remote_dir", value)
+    assert isinstance(exc, ProfileError), f"remote_dir={value!r} was accepted"
+    assert_says_what_to_type(exc, "remote_dir")
+    assert "~/" in exc.errors["remote_dir"] and "absolute" in exc.errors["remote_dir"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("remote_dir", "-rf"),
+        ("remote_dir", "--help"),
+        ("key_file", "-oProxyCommand=touch pwned"),
+        ("key_file", "-i"),
+        ("known_hosts", "-"),
+        ("ssh_config", "-F/tmp/x"),
+        ("python", "-c"),
+        ("python", "-m http.server"),
+    ],
+)
+def test_a_leading_dash_is_refused(field: str, value: str) -> None:
+    """A value starting with '-' would be read as an option by whatever receives it."""
+    exc = profile_or_error(field, value, host="h")
+    assert isinstance(exc, ProfileError), f"{field}={value!r} was accepted"
+    assert_says_what_to_type(exc, field)
+    assert "'-'" in exc.errors[field]
+
+
+@pytest.mark.parametrize("value", ["~/.clusterlab", "/scratch/me/cl", "~", "/"])
+def test_remote_dir_forms_that_work(value: str) -> None:
+    p = profile_or_error("remote_dir", value)
+    assert isinstance(p, cl.Profile) and p.remote_dir == value
+
+
+@pytest.mark.parametrize("field", ["key_file", "known_hosts", "ssh_config", "remote_dir"])
+@FAST
+@given(value=hostile_path())
+def test_any_path_is_refused_or_never_reaches_a_shell(
+    field: str, value: str, tmp_path: Path
+) -> None:
+    """The SSH paths are read by paramiko in this process, never by a shell: accepted
+    values leave the job script unchanged. remote_dir is in the script, quoted: the job
+    starts in exactly that directory (exit 0) or stops at ``cd`` (exit 97)."""
+    where = scratch(tmp_path)
+    if field == "remote_dir" and value.startswith("/"):
+        value = str(where / "rd") + value  # an absolute path under the scratch dir
+    base = {"remote_dir": str(where / "rd"), "host": "h"}
+    p = profile_or_error(field, value, **base)
+    if isinstance(p, ProfileError):
+        assert_says_what_to_type(p, field)
+        return
+    assert getattr(p, field) == value
+    spec = spec_for(p)
+    existed = os.path.isdir(spec.job_dir)
+    clean = spec_for(valid(**base))
+    for backend, (script, code) in zip(BACKENDS, run_scripts(spec, where).values(), strict=True):
+        if field != "remote_dir":
+            assert script == backend.job_script(clean)
+        else:
+            assert f"JOB_DIR={shlex.quote(spec.job_dir)}\n" in script
+            # no such directory: stopped at cd before anything else ran
+            assert code == (0 if existed else 97)
+    if field == "remote_dir" and make_job_dir(spec):
+        for _, code in run_scripts(spec, where).values():
+            assert code == 0  # cd reached exactly that directory; `true runner.py` ran
+
+
+# -- python ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["'/opt/my python/bin/python3", '"python3', "python3 -c 'print(1)", "python3 \\"],
+)
+def test_python_with_an_unbalanced_quote_is_refused(value: str) -> None:
+    """It could not be split into a command at submission (a ValueError from shlex there)."""
+    exc = profile_or_error("python", value)
+    assert isinstance(exc, ProfileError), f"python={value!r} was accepted"
+    assert_says_what_to_type(exc, "python")
+    assert "quote" in exc.errors["python"]
+
+
+def test_blank_python_means_the_default() -> None:
+    """Only spaces used to pass validation and fail at submission with an IndexError."""
+    p = profile_or_error("python", "   ")
+    assert isinstance(p, cl.Profile) and p.python == ""
+    assert spec_for(p).python  # an interpreter is chosen
+
+
+@pytest.mark.parametrize("value", ["venv/bin/python", "./python3", "~me/bin/python"])
+def test_python_at_a_relative_path_is_refused(value: str) -> None:
+    """A relative path would be looked up from the job directory, where no Python is."""
+    exc = profile_or_error("python", value)
+    assert isinstance(exc, ProfileError), f"python={value!r} was accepted"
+    assert_says_what_to_type(exc, "python")
+
+
+@pytest.mark.parametrize(
+    "value", ["python3", "python3 -X dev", "~/venv/bin/python", "'/opt/my python/bin/python3' -u"]
+)
+def test_python_forms_that_work(value: str) -> None:
+    p = profile_or_error("python", value)
+    assert isinstance(p, cl.Profile) and p.python == value
+
+
+@FAST
+@given(value=hostile())
+def test_any_python_is_refused_or_split_into_argv(value: str, tmp_path: Path) -> None:
+    """``python`` is a command by design (the interpreter and its options), so "as data"
+    means: split like a shell splits words, and nothing else. The scripts run with an
+    empty PATH, so a command name (even 'touch') resolves to nothing and the job stops
+    at the interpreter check (127) having run nothing."""
+    where = scratch(tmp_path)
+    p = profile_or_error("python", value, remote_dir=str(where / "rd"))
+    if isinstance(p, ProfileError):
+        assert_says_what_to_type(p, "python")
+        return
+    spec = spec_for(p)
+    if p.python:
+        assert p.python == value.strip(" \t")
+        argv = shlex.split(p.python)
+        assert spec.python[1:] == argv[1:]
+    assert make_job_dir(spec)
+    empty = where / "empty-path"
+    empty.mkdir()
+    for script, code in run_scripts(spec, where, search_path=str(empty)).values():
+        assert f"exec {shlex.join(spec.python)} runner.py" in script
+        if p.python:  # (empty means this kernel's Python: it finds no runner.py here)
+            assert code in (126, 127)  # not found, or found but not a program ('~')
+
+
+_DIR_NAME = st.one_of(
+    st.sampled_from([p.replace("/", "") for p in PLANTS if p and "\0" not in p]),
+    st.text(min_size=1, max_size=60),
+).map(lambda s: s.replace("/", "_").replace("\0", "_")[:200] or "_")
+
+
+@FAST
+@given(dirname=_DIR_NAME, args=st.lists(hostile(), max_size=3))
+def test_python_argv_reaches_the_interpreter_as_given(
+    dirname: str, args: list[str], tmp_path: Path
+) -> None:
+    """An interpreter in a directory with a hostile name, with hostile arguments: the job
+    script execs exactly that program with exactly those arguments (a recorder stands in
+    for Python and writes down its argv)."""
+    assume(dirname not in (".", "..") and dirname != "pwned")
+    assume(not any("\n" in a or "\r" in a or "\0" in a for a in args))
+    where = scratch(tmp_path)
+    rec = where / dirname / "rec"
+    rec.parent.mkdir()
+    rec.write_text('#!/bin/sh\nprintf "%s\\0" "$@" > "$0.argv"\n')
+    rec.chmod(stat.S_IRWXU)
+    value = shlex.join([str(rec), *args])
+    p = profile_or_error("python", value, remote_dir=str(where / "rd"))
+    if any(ch in dirname for ch in "\n\r"):
+        assert isinstance(p, ProfileError)  # a path with a line break is refused
+        return
+    assert isinstance(p, cl.Profile), p
+    spec = spec_for(p)
+    assert make_job_dir(spec)
+    for _, code in run_scripts(spec, where).values():
+        assert code == 0
+        recorded = Path(f"{rec}.argv").read_bytes().split(b"\0")[:-1]
+        assert [a.decode() for a in recorded] == [*args, "runner.py", spec.job_dir]
