@@ -33,7 +33,7 @@ import clusterlab as cl
 from clusterlab.backends.base import ArraySpec, Backend, JobSpec
 from clusterlab.backends.local import LocalBackend
 from clusterlab.backends.slurm import SlurmBackend
-from clusterlab.common.errors import ProfileError
+from clusterlab.common.errors import ProfileError, ResourceError
 from clusterlab.config.resources import Resources, parse_resources
 from clusterlab.core.environment import RemoteEnvironment
 from clusterlab.core.runtime import Runtime
@@ -208,13 +208,16 @@ def run_scripts(
     return out
 
 
-def assert_same_shape(script: str, clean: str) -> None:
-    """No added line, no added ``#SBATCH`` directive."""
+def assert_same_shape(script: str, clean: str, options: bool = True) -> None:
+    """No added line, no added ``#SBATCH`` directive (and, with ``options``, the same
+    option in each directive)."""
     assert len(script.splitlines()) == len(clean.splitlines())
     assert script.count("\n") == clean.count("\n")
     directives = [ln.split("=")[0] for ln in script.split("\n") if ln.startswith("#SBATCH")]
     expected = [ln.split("=")[0] for ln in clean.split("\n") if ln.startswith("#SBATCH")]
-    assert directives == expected
+    assert len(directives) == len(expected)
+    if options:
+        assert directives == expected
 
 
 # -- paths: remote_dir, key_file, known_hosts, ssh_config ---------------------------------
@@ -387,3 +390,163 @@ def test_python_argv_reaches_the_interpreter_as_given(
         assert code == 0
         recorded = Path(f"{rec}.argv").read_bytes().split(b"\0")[:-1]
         assert [a.decode() for a in recorded] == [*args, "runner.py", spec.job_dir]
+
+
+# -- resources: cores, memory, time, gpus, nodes, partition, queue, account, extra ----------
+
+# A harmless value of each resource: the shape a hostile value must not change.
+BENIGN: dict[str, Any] = {
+    "cores": 1,
+    "memory": "1MB",
+    "time": "1",
+    "gpus": 1,
+    "nodes": 1,
+    "partition": "p",
+    "queue": "q",
+    "account": "a",
+}
+
+
+def resource_or_error(key: str, value: Any) -> Resources | ResourceError:
+    try:
+        return parse_resources({key: value})
+    except ResourceError as exc:
+        return exc
+
+
+def assert_resource_hint(exc: Exception, key: str) -> None:
+    message = str(exc)
+    assert f"{key}=" in message or repr(key) in message, f"{key} not named: {message}"
+    hints = ("e.g.", "such as", "use ", "ask for")
+    assert any(h in message for h in hints), f"{key}: no example of what to type: {message}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, 1.5, 7, {"--qos": "high"}, [["--qos=high"]], [None], b"--qos=high"],
+    ids=repr,
+)
+def test_extra_that_is_not_text_options_is_refused_with_a_sentence(value: Any) -> None:
+    """It used to raise TypeError ('bool' object is not iterable), which a Profile did not
+    turn into a field error; a dict silently lost its values."""
+    exc = resource_or_error("extra", value)
+    assert isinstance(exc, ResourceError), f"extra={value!r} gave {exc!r}"
+    assert_resource_hint(exc, "extra")
+    p = profile_or_error("resources", {"extra": value})
+    assert isinstance(p, ProfileError) and p.field == "resources"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "--qos=high\u2028--uid=0",
+        "--qos=high\u2029x",
+        "--qos=high\x85x",
+        "--qos=high\x0bx",
+        "--qos=high\x0cx",
+        "--qos=high\x1cx",
+        "--qos=\thigh",
+        "--qos=high\x1b[2J",
+        "-",
+        "--",
+        "- x",
+        "qos=high",
+        " --qos=high",
+    ],
+    ids=repr,
+)
+def test_extra_is_one_printable_line_that_starts_with_an_option(item: str) -> None:
+    """Python (and any tool that splits lines like it) sees a line break in U+2028, NEL,
+    VT, FF and the file separators; a lone '-' or '--' is no option ('--' ends options)."""
+    exc = resource_or_error("extra", [item])
+    assert isinstance(exc, ResourceError), f"extra=[{item!r}] was accepted"
+    assert_resource_hint(exc, "extra")
+
+
+@pytest.mark.parametrize("key", ["partition", "queue", "account"])
+@pytest.mark.parametrize("value", ["-rf", "--uid=0", "-", True, False], ids=repr)
+def test_names_that_look_like_options_or_booleans_are_refused(key: str, value: Any) -> None:
+    exc = resource_or_error(key, value)
+    assert isinstance(exc, ResourceError), f"{key}={value!r} was accepted"
+    assert_resource_hint(exc, key)
+
+
+def test_unknown_resources_of_any_type_are_listed() -> None:
+    """Keys of mixed types used to raise TypeError while sorting them for the message."""
+    exc = resource_or_error(1, 2)  # type: ignore[arg-type]
+    assert isinstance(exc, ResourceError)
+    try:
+        parse_resources({1: 2, "colour": "red"})  # type: ignore[dict-item]
+    except ResourceError as e:
+        assert "'colour'" in str(e) and "valid resources are" in str(e)
+    else:
+        raise AssertionError("unknown keys were accepted")
+
+
+def _value_for(key: str) -> st.SearchStrategy[Any]:
+    anything = st.one_of(
+        hostile(),
+        st.integers(min_value=-(10**20), max_value=10**20),
+        st.floats(allow_nan=True),
+        st.booleans(),
+        st.none(),
+    )
+    if key == "extra":
+        return st.one_of(
+            anything,
+            st.lists(hostile(), max_size=3),
+            st.lists(st.builds(lambda h: "--" + h, hostile()), min_size=1, max_size=3),
+        )
+    return anything
+
+
+@pytest.mark.parametrize("key", [*BENIGN, "extra"])
+@FAST
+@given(data=st.data())
+def test_any_resource_is_refused_or_becomes_exactly_its_directive(
+    key: str, data: st.DataObject, tmp_path: Path
+) -> None:
+    """Through a profile (the same parser serves the decorator, the Executor and the
+    magic): refused naming the resource, or written as the directives a harmless value
+    gives, and the scripts run nothing."""
+    value = data.draw(_value_for(key))
+    where = scratch(tmp_path)
+    base = {"remote_dir": str(where / "rd")}
+    p = profile_or_error("resources", {key: value}, **base)
+    if isinstance(p, ProfileError):
+        assert p.field == "resources"
+        assert_resource_hint(p.errors["resources"], key)  # type: ignore[arg-type]
+        with pytest.raises(ResourceError):
+            cl.cluster("local", **{key: value})
+        return
+    parsed = parse_resources(p.resources)
+    spec = spec_for(p)
+    assert make_job_dir(spec)
+    attr = {"memory": "memory_mb", "time": "time_s", "queue": "partition"}.get(key, key)
+    benign: Any = ["--x"] * len(parsed.extra) if key == "extra" else BENIGN[key]
+    requested = bool(getattr(parsed, attr))  # None, gpus=0, extra=[]: no directive
+    clean = spec_for(valid(resources={key: benign} if requested else {}, **base))
+    for backend, (script, code) in zip(BACKENDS, run_scripts(spec, where).values(), strict=True):
+        assert code == 0
+        assert_same_shape(script, backend.job_script(clean), options=key != "extra")
+    directives = SlurmBackend.directives(BACKENDS[0], spec)  # type: ignore[arg-type]
+    for item in parsed.extra:
+        assert f"#SBATCH {item}" in directives
+    for name in (parsed.partition, parsed.account):
+        if name:
+            assert name.isprintable() and not name.startswith("-") and " " not in name
+
+
+def test_an_extra_option_stays_on_its_own_directive_line(tmp_path: Path) -> None:
+    """An extra item is the user's own scheduler option, written as given (sbatch reads
+    every option on an ``#SBATCH`` line): shell syntax in it is inert, since the shell
+    reads the line as a comment, and it cannot start a line of its own."""
+    where = scratch(tmp_path)
+    item = "--comment='$(touch pwned)' `touch pwned` ; touch pwned"
+    p = valid(resources={"extra": [item]}, remote_dir=str(where / "rd"))
+    spec = spec_for(p)
+    assert make_job_dir(spec)
+    for script, code in run_scripts(spec, where).values():
+        assert code == 0
+        if "#SBATCH" in script:
+            assert f"\n#SBATCH {item}\n" in script
