@@ -550,3 +550,167 @@ def test_an_extra_option_stays_on_its_own_directive_line(tmp_path: Path) -> None
         assert code == 0
         if "#SBATCH" in script:
             assert f"\n#SBATCH {item}\n" in script
+
+
+# -- every other profile field: name, scheduler, host, user, port, trust, setup, ... ------
+
+WRONG_TYPES: list[Any] = [True, 1.5, float("inf"), float("nan"), [1], ["a"], {"a": 1}]
+WRONG_TYPES += [b"bytes", object()]
+TEXT_FIELDS = ["name", "host", "user", "key_file", "known_hosts", "ssh_config"]
+TEXT_FIELDS += ["remote_dir", "python"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (field, value)
+        for field in [*TEXT_FIELDS, "setup", "port", "max_concurrent"]
+        for value in WRONG_TYPES
+        if not (field == "setup" and value == ["a"])  # the one right type among them
+    ],
+    ids=repr,
+)
+def test_a_value_of_the_wrong_type_is_a_field_error(field: str, value: Any) -> None:
+    """Text fields took anything through str() (key_file=['a'] became "['a']"), setup=5
+    and port=inf raised TypeError/OverflowError out of Profile() instead of naming the
+    field, port=1.5 quietly became 1."""
+    exc = profile_or_error(field, value, host="h" if field != "host" else None)
+    assert isinstance(exc, ProfileError), f"{field}={value!r} was accepted as {exc!r}"
+    assert_says_what_to_type(exc, field)
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+def test_a_number_is_not_text(field: str) -> None:
+    exc = profile_or_error(field, 10**30, host="h" if field != "host" else None)
+    assert isinstance(exc, ProfileError)
+    assert_says_what_to_type(exc, field)
+
+
+def test_paths_may_be_path_objects() -> None:
+    p = valid(key_file=Path("/k"), remote_dir=Path("/r"), python=Path("/usr/bin/python3"))
+    assert (p.key_file, p.remote_dir, p.python) == ("/k", "/r", "/usr/bin/python3")
+
+
+@pytest.mark.parametrize("value", [True, False, "yes", [], b"5", 0.1, float("nan")], ids=repr)
+def test_poll_interval_takes_only_a_number_of_seconds(value: Any) -> None:
+    exc = profile_or_error("poll_interval", value)
+    assert isinstance(exc, ProfileError), f"poll_interval={value!r} was accepted"
+    assert_says_what_to_type(exc, "poll_interval")
+
+
+@pytest.mark.parametrize("field", ["name", "scheduler", "host", "user", "port"])
+@FAST
+@given(value=hostile())
+def test_identity_fields_are_refused_or_never_reach_a_shell(
+    field: str, value: str, tmp_path: Path
+) -> None:
+    """Name, scheduler, host, user and port never appear in a job script; what passes
+    their character sets leaves the rendered scripts unchanged (the host and user go to
+    paramiko, never to a shell)."""
+    where = scratch(tmp_path)
+    base = {"remote_dir": str(where / "rd"), "host": "h"}
+    p = profile_or_error(field, value, **base)
+    if isinstance(p, ProfileError):
+        assert_says_what_to_type(p, field)
+        return
+    assert not any(ch in str(getattr(p, field)) for ch in "\n\r\0;`$'\" ")
+    clean = spec_for(valid(**base))
+    for backend, (script, _) in zip(
+        BACKENDS, run_scripts(spec_for(p), where).values(), strict=True
+    ):
+        assert script == backend.job_script(clean)
+
+
+# -- setup: the user's own shell lines, run as given ---------------------------------------
+
+
+def test_setup_lines_are_shell_code_that_runs_as_given(tmp_path: Path) -> None:
+    """By design (and documented in the field's tooltip and docs/security.md): setup lines
+    are the user's own commands, so `$()`, `;` and quotes in them do what a shell does."""
+    where = scratch(tmp_path)
+    setup = ['echo "$(echo sub)" > setup-ran; echo second >> setup-ran', "X='a b'"]
+    p = valid(setup=setup, remote_dir=str(where / "rd"))
+    spec = spec_for(p)
+    assert make_job_dir(spec)
+    for _, code in run_scripts(spec, where).values():
+        assert code == 0
+        assert (Path(spec.job_dir) / "setup-ran").read_text() == "sub\nsecond\n"
+    assert "run as written" in cl.Profile.__dataclass_fields__["setup"].metadata["tooltip"]
+
+
+def test_a_setup_line_is_split_only_at_real_line_breaks(tmp_path: Path) -> None:
+    """U+2028, NEL, VT, FF inside a setup line are ordinary characters to sh; they used to
+    be split by str.splitlines, cutting a quoted string in two (a syntax error)."""
+    where = scratch(tmp_path)
+    text = "a\u2028b\x85c\x0bd\x0ce\x1cf"
+    p = valid(setup=[f"printf '%s' '{text}' > setup-ran"], remote_dir=str(where / "rd"))
+    assert len(p.setup) == 1
+    spec = spec_for(p)
+    assert make_job_dir(spec)
+    for _, code in run_scripts(spec, where).values():
+        assert code == 0
+        assert (Path(spec.job_dir) / "setup-ran").read_text(encoding="utf-8") == text
+
+
+def test_setup_given_as_text_is_split_into_lines() -> None:
+    assert valid(setup="module load x\r\n\nsource ~/v/bin/activate\r").setup == [
+        "module load x",
+        "source ~/v/bin/activate",
+    ]
+
+
+def _setup_block(script: str) -> list[str]:
+    lines = script.split("\n")
+    start = lines.index("# profile setup lines") + 1
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("if ! command -v"))
+    return lines[start:end]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.fixed_dictionaries(
+        {
+            field: hostile_path()
+            for field in ["name", "host", "user", "key_file", "known_hosts", "ssh_config"]
+        }
+    ),
+    remote=hostile(),
+    job_name=hostile(),
+    partition=hostile(),
+    extra=st.lists(st.builds(lambda h: "--x" + h, hostile()), max_size=2),
+    array=st.booleans(),
+)
+def test_no_other_field_reaches_into_the_setup_lines(
+    values: dict[str, str],
+    remote: str,
+    job_name: str,
+    partition: str,
+    extra: list[str],
+    array: bool,
+    tmp_path: Path,
+) -> None:
+    """Every field hostile at once (each kept when valid, else left at its default): the
+    setup block of the script is exactly the setup lines, they run once, and nothing
+    planted runs."""
+    where = scratch(tmp_path)
+    fields: dict[str, Any] = {"remote_dir": str(where / "rd") + "/" + remote}
+    for field, value in values.items():
+        if isinstance(profile_or_error(field, value), cl.Profile):
+            fields[field] = value
+    if isinstance(profile_or_error("remote_dir", fields["remote_dir"]), ProfileError):
+        fields["remote_dir"] = str(where / "rd")
+    resources: dict[str, Any] = {}
+    for key, value in (("partition", partition), ("extra", extra)):
+        if isinstance(resource_or_error(key, value), Resources):
+            resources[key] = value
+    setup = ['echo setup >> "$JOB_DIR/../setup.log"']
+    p = valid(**fields, resources=resources, setup=setup)
+    spec = spec_for(p, name=job_name, array=array)
+    made = make_job_dir(spec)
+    for script, code in run_scripts(spec, where).values():
+        assert _setup_block(script) == setup
+        assert code == (0 if made else 97)
+    if made:
+        assert (Path(spec.job_dir).parent / "setup.log").read_text() == "setup\nsetup\n"

@@ -227,10 +227,17 @@ class Profile:
         errors: dict[str, str] = {}
         for f in dataclasses.fields(self):
             check = f.metadata["check"]
+            value = getattr(self, f.name)
             try:
-                setattr(self, f.name, check(getattr(self, f.name)))
+                setattr(self, f.name, check(value))
             except ValueError as exc:
                 errors[f.name] = str(exc)
+            except (TypeError, OverflowError):
+                # a type no validator foresaw is still this field's error, not a crash
+                errors[f.name] = (
+                    f"{value!r:.40} is not a usable value: give something like "
+                    f"{f.metadata['example']!r}"
+                )
         if self.host and self.scheduler not in REMOTE_KINDS and "host" not in errors:
             errors["host"] = f"a '{self.scheduler}' profile runs on this machine: leave host empty"
         if self.trust_on_first_use and "known_hosts" not in errors:
