@@ -17,10 +17,12 @@ and no other field can add to them or break out of its place in the script.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,6 +41,7 @@ from clusterlab.core.environment import RemoteEnvironment
 from clusterlab.core.runtime import Runtime
 from clusterlab.core.submit import _spec
 from clusterlab.transports import LocalTransport
+from clusterlab.ui.comm import CommHandler
 
 JOB_ID = "20261201-120000-abcdef"
 
@@ -714,3 +717,181 @@ def test_no_other_field_reaches_into_the_setup_lines(
         assert code == (0 if made else 97)
     if made:
         assert (Path(spec.job_dir).parent / "setup.log").read_text() == "setup\nsetup\n"
+
+
+# -- comm messages from the lab panel -------------------------------------------------------
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False)
+    | hostile(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+PROFILE_FIELDS = list(cl.Profile.__dataclass_fields__)
+# Every request type but profiles.check with a valid profile (that one connects).
+FUZZED_TYPES = [
+    "hello",
+    "profiles.list",
+    "profiles.get",
+    "profiles.validate",
+    "profiles.save",
+    "profiles.delete",
+    "jobs.list",
+    "job.cancel",
+    "job.logs",
+]
+REQUEST_DATA = st.one_of(
+    JSON,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.one_of(JSON, st.sampled_from(["local", "ghost"])),
+            "id": JSON,
+            "profile": st.one_of(
+                JSON, st.dictionaries(st.sampled_from(PROFILE_FIELDS), JSON, max_size=4)
+            ),
+            "original": JSON,
+            "limit": JSON,
+            "state": JSON,
+            "stream": JSON,
+        },
+    ),
+)
+
+
+class Panel:
+    """A handler served through a recording comm, as test_comm.py drives it."""
+
+    def __init__(self) -> None:
+        from tests.unit.test_comm import RecordingComm
+
+        self.comm = RecordingComm()
+        self.handler = CommHandler(self.comm)
+
+    def send(self, message: Any, envelope: Any = None) -> None:
+        """What ipykernel calls; nothing may escape into the kernel."""
+        msg = envelope if envelope is not None else {"content": {"data": message}}
+        self.comm.callback(msg)  # type: ignore[attr-defined]
+
+    def reply(self, id_: Any, type_: str) -> dict[str, Any]:
+        return self.comm.wait_for(lambda m: m.get("id") == id_ and m["type"] == f"{type_}.reply")
+
+    def close(self) -> None:
+        self.handler.close()
+
+
+@pytest.fixture
+def panel() -> Any:
+    p = Panel()
+    yield p
+    p.close()
+
+
+def assert_clear_error(reply: dict[str, Any]) -> None:
+    """An error reply in words, not a Python exception's repr."""
+    assert reply["ok"] is False
+    message = reply["error"]["message"]
+    assert isinstance(message, str) and message
+    assert not re.match(r"^[A-Za-z_.]*(Error|Exception): ", message), message
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [{"content": None}, {"content": "x"}, {"content": []}, {}, {"content": {"data": None}}],
+    ids=repr,
+)
+def test_a_malformed_comm_envelope_is_answered_not_raised(panel: Panel, envelope: Any) -> None:
+    """ipykernel's message with a content that is not an object used to raise
+    AttributeError inside the kernel's comm callback."""
+    panel.send(None, envelope=envelope)
+    error = panel.comm.wait_for(lambda m: m["type"] == "error")
+    assert error["id"] is None and error["ok"] is False
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "expected"),
+    [
+        ("jobs.list", {"limit": "abc"}, "'limit' must be a whole number"),
+        ("jobs.list", {"limit": -1}, "'limit' must be a whole number"),
+        ("jobs.list", {"limit": True}, "'limit' must be a whole number"),
+        ("jobs.list", {"profile": ["x"]}, "'profile' must be a profile name"),
+        ("jobs.list", {"state": [1]}, "'state' must be a state"),
+        ("jobs.list", {"state": {"a": 1}}, "'state' must be a state"),
+        ("profiles.save", {"profile": {"name": "x"}, "original": ["q"]}, "'original'"),
+        ("job.logs", {"id": "nope", "stream": 5}, "'stream' must be 'stdout' or 'stderr'"),
+        ("job.cancel", {"id": ["x"]}, "'id' (a job id)"),
+        ("profiles.get", {"name": 5}, "'name' (a profile name)"),
+        ("profiles.check", {"profile": {"name": "x", "setup": 5}}, "setup"),
+        ("hello", 0, "'data' must be an object"),
+        ("hello", "", "'data' must be an object"),
+        ("hello", [], "'data' must be an object"),
+    ],
+    ids=repr,
+)
+def test_wrong_fields_get_an_error_reply_with_the_same_id(
+    panel: Panel, type_: str, data: Any, expected: str
+) -> None:
+    panel.send({"v": 1, "type": type_, "id": "same-id", "data": data})
+    reply = panel.reply("same-id", type_)
+    assert_clear_error(reply)
+    assert expected in reply["error"]["message"]
+
+
+def test_a_rename_with_a_bad_original_saves_nothing(panel: Panel) -> None:
+    """It used to save the new profile, then fail deleting "['q']": half a rename."""
+    data = {"profile": {"name": "x"}, "original": ["q"]}
+    panel.send({"v": 1, "type": "profiles.save", "id": "r", "data": data})
+    assert_clear_error(panel.reply("r", "profiles.save"))
+    assert cl.profiles.list() == ["local"]
+
+
+def test_a_rename_from_a_profile_that_is_gone_still_saves(panel: Panel) -> None:
+    """Another kernel may have deleted the original meanwhile: the save is the request."""
+    data = {"profile": {"name": "new"}, "original": "gone"}
+    panel.send({"v": 1, "type": "profiles.save", "id": "r", "data": data})
+    assert panel.reply("r", "profiles.save")["ok"] is True
+    assert cl.profiles.list() == ["local", "new"]
+
+
+def test_validate_reports_wrong_types_as_field_errors(panel: Panel) -> None:
+    fields = {"name": "x", "setup": 5, "resources": {"extra": True}, "port": 1e400}
+    panel.send({"v": 1, "type": "profiles.validate", "id": "v", "data": {"profile": fields}})
+    reply = panel.reply("v", "profiles.validate")
+    assert reply["ok"] and reply["data"]["valid"] is False
+    assert set(reply["data"]["errors"]) == {"setup", "resources", "port"}
+
+
+@pytest.mark.parametrize("version", [True, 1.5, "1", None, [1]], ids=repr)
+def test_only_the_number_1_is_protocol_version_1(panel: Panel, version: Any) -> None:
+    panel.send({"v": version, "type": "hello", "id": "h"})
+    assert_clear_error(panel.reply("h", "hello"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    type_=st.sampled_from(FUZZED_TYPES),
+    data=REQUEST_DATA,
+    id_=st.one_of(hostile().filter(bool), st.just("x" * 10_000)),
+)
+def test_any_request_gets_exactly_one_reply_with_its_id(type_: str, data: Any, id_: str) -> None:
+    """Whatever the fields hold, the kernel answers once with the request's id: the result,
+    or an error in words; it never raises, never answers with a Python exception."""
+    p = Panel()
+    try:
+        p.send({"v": 1, "type": type_, "id": id_, "data": data})
+        reply = p.reply(id_, type_)
+        if not reply["ok"]:
+            assert_clear_error(reply)
+        time.sleep(0.01)  # a second reply would have arrived by now
+        replies = [m for m in p.comm.sent if m.get("id") == id_]
+        assert len(replies) == 1
+    finally:
+        p.close()
+        for name in cl.profiles.list():
+            if name != "local":
+                cl.profiles.delete(name)
