@@ -21,6 +21,7 @@ import re
 import shlex
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ from clusterlab.core.environment import RemoteEnvironment
 from clusterlab.core.runtime import Runtime
 from clusterlab.core.submit import _spec
 from clusterlab.transports import LocalTransport
+from clusterlab.ui import magic
 from clusterlab.ui.comm import CommHandler
 
 JOB_ID = "20261201-120000-abcdef"
@@ -895,3 +897,145 @@ def test_any_request_gets_exactly_one_reply_with_its_id(type_: str, data: Any, i
         for name in cl.profiles.list():
             if name != "local":
                 cl.profiles.delete(name)
+
+
+# -- the %%cluster line and job names -------------------------------------------------------
+
+MAGIC_TEXT_OPTIONS = ["memory", "time", "partition", "account", "name", "in", "out"]
+
+
+@FAST
+@given(line=st.one_of(hostile(), st.text(alphabet="-=ceinorstuypm '\"\\$`;\n", max_size=40)))
+def test_any_magic_line_parses_or_shows_the_usage(line: str) -> None:
+    try:
+        opts = magic.parse_line(line)
+    except magic.MagicUsageError as exc:
+        assert "usage: %%cluster" in str(exc)
+    else:
+        assert set(opts) >= {"profile", "cores", "name", "async_"}
+
+
+@pytest.mark.parametrize("option", MAGIC_TEXT_OPTIONS)
+@FAST
+@given(value=hostile(), equals=st.booleans())
+def test_a_magic_option_value_arrives_as_typed(option: str, value: str, equals: bool) -> None:
+    """Split like a shell splits words, never evaluated: ``--opt=VALUE`` always carries
+    VALUE; ``--opt VALUE`` too, unless VALUE looks like an option (then: the usage)."""
+    quoted = shlex.quote(value)
+    line = f"hpc --{option}={quoted}" if equals else f"hpc --{option} {quoted}"
+    key = {"in": "inputs", "out": "outputs"}.get(option, option)
+    try:
+        opts = magic.parse_line(line)
+    except magic.MagicUsageError as exc:
+        assert not equals and value.startswith("-"), exc
+        return
+    assert opts[key] == value and opts["profile"] == "hpc"
+
+
+@FAST
+@given(
+    resources=st.fixed_dictionaries({}, optional={k: hostile() for k in ["memory", "time"]}),
+    names=st.fixed_dictionaries({}, optional={k: hostile() for k in ["partition", "account"]}),
+    cores=st.integers(min_value=-5, max_value=10**6),
+)
+def test_magic_resources_are_refused_or_written_as_directives(
+    resources: dict[str, str], names: dict[str, str], cores: int, tmp_path: Path
+) -> None:
+    """The resources of a %%cluster line go through the decorator's parser: refused with
+    a ResourceError naming one of them, or rendered and run as data."""
+    line = " ".join(
+        [
+            f"--cores={cores}",
+            *(f"--{k}={shlex.quote(v)}" for k, v in {**resources, **names}.items()),
+        ]
+    )
+    opts = magic.parse_line(line)
+    asked = {k: opts[k] for k in ("cores", "memory", "time", "partition", "account")}
+    try:
+        cl.cluster("local", **asked)
+    except ResourceError as exc:
+        assert any(f"{k}=" in str(exc) for k in asked)
+        return
+    where = scratch(tmp_path)
+    spec = spec_for(valid(remote_dir=str(where / "rd"), resources=asked))
+    assert make_job_dir(spec)
+    for _, code in run_scripts(spec, where).values():
+        assert code == 0
+
+
+def test_names_in_and_out_are_looked_up_never_evaluated(tmp_path: Path) -> None:
+    """--in/--out hold variable names: they are keys into the notebook's namespace."""
+    evil = "__import__('os').system('touch pwned'),$(touch pwned),`touch pwned`"
+    cell = magic.CellRun(f"local --out {shlex.quote(evil)}", "x = 1", {"x": 0})
+    assert cell.outputs == [
+        "__import__('os').system('touch pwned')",
+        "$(touch pwned)",
+        "`touch pwned`",
+    ]
+    with pytest.raises(NameError, match="not defined in the notebook"):
+        magic.CellRun(f"local --in {shlex.quote(evil)}", "x = 1", {"x": 0})
+    assert not planted(Path.cwd()) and not planted(tmp_path)
+
+
+@FAST
+@given(name=hostile(), array=st.booleans())
+def test_a_job_name_is_refused_or_reduced_to_a_safe_token(
+    name: str, array: bool, tmp_path: Path
+) -> None:
+    """Through the profile's whole spec (hostile names elsewhere: test_hostile_names.py)."""
+    from clusterlab.config.validators import check_job_name
+
+    try:
+        check_job_name(name)
+    except ValueError as exc:
+        assert "e.g. name=" in str(exc)
+        return
+    where = scratch(tmp_path)
+    spec = spec_for(valid(remote_dir=str(where / "rd")), name=name, array=array)
+    assert make_job_dir(spec)
+    clean = spec_for(valid(remote_dir=str(where / "rd")), name="job", array=array)
+    for backend, (script, code) in zip(BACKENDS, run_scripts(spec, where).values(), strict=True):
+        assert code == 0
+        assert_same_shape(script, backend.job_script(clean))
+
+
+def _hostile_local_profile(tmp_path: Path) -> cl.Profile:
+    """A local profile whose every path goes through a hostile directory name, with an
+    interpreter there that is a wrapper around this Python."""
+    evil = tmp_path / "$(touch pwned) `touch pwned` ; touch pwned ' \" \u2028 é"
+    evil.mkdir()
+    wrapper = evil / "py"
+    wrapper.write_text(f'#!/bin/sh\n: > "$0.used"\nexec {shlex.quote(sys.executable)} "$@"\n')
+    wrapper.chmod(stat.S_IRWXU)
+    return cl.profiles.save(
+        cl.Profile(
+            name="e2e",
+            scheduler="local",
+            remote_dir=str(evil / "jobs-here"),
+            python=f"{shlex.quote(str(wrapper))} -X utf8",
+            resources={"partition": "a.b,c+d@e:f", "extra": ["--comment='$(touch pwned)'"]},
+        )
+    )
+
+
+def test_a_cell_runs_end_to_end_through_hostile_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole way, for real: %%cluster line, profile, job name, job dir, interpreter,
+    a job that prints and returns hostile text and writes a file with a hostile name."""
+    monkeypatch.chdir(tmp_path)
+    profile = _hostile_local_profile(tmp_path)
+    text = "$(touch pwned)\n`touch pwned`\n#SBATCH --wrap='touch pwned'\n\0\x1b[2J"
+    ns: dict[str, Any] = {"text": text}
+    source = "open('$(touch pwned)', 'w').write(text)\nprint(text)\nout = text[::-1]\ntext"
+    name = "$(touch pwned); `touch pwned`"
+    line = f"e2e --name {shlex.quote(name)} --memory 100MB --time 1"
+    value = magic.run(line, source, ns)
+    assert value == text and ns["out"] == text[::-1]
+    assert "`touch pwned`" in capsys.readouterr().out
+    assert not planted(tmp_path)
+    [row] = cl.jobs()
+    assert row.name == name and row.state == "COMPLETED"
+    assert row.job_dir.startswith(profile.remote_dir + "/jobs/")  # the hostile dir, as typed
+    assert (Path(row.job_dir) / "work" / "$(touch pwned)").read_text() == text
+    assert Path(shlex.split(profile.python)[0] + ".used").exists()  # that interpreter ran
