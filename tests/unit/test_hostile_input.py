@@ -1039,3 +1039,19 @@ def test_a_cell_runs_end_to_end_through_hostile_values(
     assert row.job_dir.startswith(profile.remote_dir + "/jobs/")  # the hostile dir, as typed
     assert (Path(row.job_dir) / "work" / "$(touch pwned)").read_text() == text
     assert Path(shlex.split(profile.python)[0] + ".used").exists()  # that interpreter ran
+
+
+@pytest.mark.parametrize(
+    "index", ["abc", "-1", "2", "", " 1", "\u0661", "1.0", "99999999999999999999"]
+)
+def test_an_array_item_that_does_not_exist_is_a_sentence(panel: Panel, index: str) -> None:
+    """'ARRAYID:INDEX' from the panel or cl.job(): INDEX used to go to int() and a list,
+    so 'abc' answered "ValueError: invalid literal...", '2' "IndexError: list index out
+    of range", and '-1' quietly meant the last item."""
+    arr = cl.cluster("local")(abs).map([-1, -2])
+    arr.wait(timeout=60)
+    with pytest.raises(cl.ClusterlabError, match=f"e.g. '{arr.id}:0'"):
+        cl.job(f"{arr.id}:{index}")
+    panel.send({"v": 1, "type": "job.logs", "id": "l", "data": {"id": f"{arr.id}:{index}"}})
+    assert_clear_error(panel.reply("l", "job.logs"))
+    assert cl.job(f"{arr.id}:1").result(timeout=60) == 2
