@@ -90,6 +90,11 @@ def job(job_id: str) -> Job | ArrayJob:
         array = job(base)
         if not isinstance(array, ArrayJob):
             raise ClusterlabError(f"{base} is a single job, not an array")
+        if not (index.isascii() and index.isdigit() and int(index) < len(array)):
+            raise ClusterlabError(
+                f"{job_id!r}: {base} has no item {index!r}; its items are numbered 0 to "
+                f"{len(array) - 1}, e.g. '{base}:0'"
+            )
         return array[int(index)]
     rec = ledger.get(job_id)
     if rec is None:

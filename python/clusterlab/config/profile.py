@@ -115,7 +115,7 @@ class Profile:
             "passphrase is never stored; load passphrase-protected keys into ssh-agent.",
             "~/.ssh/id_ed25519",
             kinds=REMOTE_KINDS,
-            check=validators.check_path,
+            check=validators.check_key_file,
         ),
     )
     known_hosts: str = field(
@@ -127,7 +127,7 @@ class Profile:
             "'ssh HOST' and compare the fingerprint with your cluster's documentation.",
             "~/.ssh/known_hosts",
             kinds=REMOTE_KINDS,
-            check=validators.check_path,
+            check=validators.check_known_hosts,
         ),
     )
     trust_on_first_use: bool = field(
@@ -150,7 +150,7 @@ class Profile:
             "OpenSSH client config read for HostName, User, Port, IdentityFile and ProxyJump.",
             "~/.ssh/config",
             kinds=REMOTE_KINDS,
-            check=validators.check_path,
+            check=validators.check_ssh_config,
         ),
     )
     remote_dir: str = field(
@@ -159,9 +159,10 @@ class Profile:
             "Job directory",
             "Where job files (payload, logs, results) are kept on the cluster; must be on a "
             "file system the compute nodes see (home or scratch). Created with mode 0700. "
-            "Empty means ~/.clusterlab, or clusterlab's data dir for 'local'.",
+            "An absolute path or one starting with ~/. Empty means ~/.clusterlab, or "
+            "clusterlab's data dir for 'local'.",
             "~/.clusterlab",
-            check=validators.check_path,
+            check=validators.check_remote_dir,
         ),
     )
     python: str = field(
@@ -173,7 +174,7 @@ class Profile:
             "version. Empty means this kernel's Python when jobs start from this machine "
             "(local, or SLURM without a host) and 'python3' over SSH.",
             "~/venv/bin/python",
-            check=validators.check_path,
+            check=validators.check_python,
         ),
     )
     setup: list[str] = field(
@@ -226,10 +227,17 @@ class Profile:
         errors: dict[str, str] = {}
         for f in dataclasses.fields(self):
             check = f.metadata["check"]
+            value = getattr(self, f.name)
             try:
-                setattr(self, f.name, check(getattr(self, f.name)))
+                setattr(self, f.name, check(value))
             except ValueError as exc:
                 errors[f.name] = str(exc)
+            except (TypeError, OverflowError):
+                # a type no validator foresaw is still this field's error, not a crash
+                errors[f.name] = (
+                    f"{value!r:.40} is not a usable value: give something like "
+                    f"{f.metadata['example']!r}"
+                )
         if self.host and self.scheduler not in REMOTE_KINDS and "host" not in errors:
             errors["host"] = f"a '{self.scheduler}' profile runs on this machine: leave host empty"
         if self.trust_on_first_use and "known_hosts" not in errors:

@@ -89,30 +89,46 @@ def _positive_int(key: str, value: Any) -> int:
     except ValueError:
         raise ResourceError(f"{key}={value!r}: must be a whole number, e.g. {key}=4") from None
     if n < 0 or (n == 0 and key != "gpus"):
-        raise ResourceError(f"{key}={value!r}: must be at least {0 if key == 'gpus' else 1}")
+        least = 0 if key == "gpus" else 1
+        raise ResourceError(f"{key}={value!r}: must be at least {least}, e.g. {key}={least + 3}")
     return n
 
 
 def _name(key: str, value: Any) -> str:
+    """A partition, queue or account: a plain token that cannot be read as an option."""
     text = str(value)
-    if not _NAME_RE.match(text):
+    if isinstance(value, bool) or not _NAME_RE.match(text) or text.startswith("-"):
         raise ResourceError(
-            f"{key}={value!r}: use letters, digits and _ . , + @ : - only (e.g. {key}='normal')"
+            f"{key}={value!r}: use letters, digits and _ . , + @ : - only, not starting "
+            f"with '-' (e.g. {key}='normal')"
         )
     return text
 
 
+# An option: '-x...' or '--name...', then one line of printable text (no line or page
+# breaks of any kind, no tabs or escape sequences).
+_OPTION_RE = re.compile(r"^--?[A-Za-z0-9]")
+
+
 def _extra(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else list(value or [])
+    """Scheduler options written as given, one ``#SBATCH`` (or ``#PBS``...) line each."""
+    example = "e.g. extra=['--qos=high', '--constraint=skylake']"
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items: list[Any] = [value]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise ResourceError(f"extra={value!r}: give a list of scheduler options as text, {example}")
     out = []
     for item in items:
-        text = str(item)
-        if not text.startswith("-") or any(ch in text for ch in "\n\r\0"):
+        if not isinstance(item, str) or not _OPTION_RE.match(item) or not item.isprintable():
             raise ResourceError(
                 f"extra={item!r}: each extra directive is one scheduler option on one line "
-                "starting with '-', e.g. extra=['--qos=high']"
+                f"of printable text starting with '-' or '--' and a letter, {example}"
             )
-        out.append(text)
+        out.append(item)
     return tuple(out)
 
 
@@ -190,7 +206,7 @@ def parse_pairs(texts: str | list[str]) -> dict[str, Any]:
 def parse_resources(values: Mapping[str, Any] | None) -> Resources:
     """Validate a user's dict; unknown keys are rejected with the list of valid ones."""
     values = dict(values or {})
-    unknown = sorted(set(values) - set(_PARSERS))
+    unknown = sorted(set(values) - set(_PARSERS), key=str)
     if unknown:
         raise ResourceError(
             f"unknown resource {', '.join(map(repr, unknown))}; valid resources are: "

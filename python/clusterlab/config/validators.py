@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +19,41 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{0,253}$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}$")
 
 
+_LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")  # what sh, TOML and editors call a line break
+
+
+def _text(value: Any, example: str, optional: bool = True) -> str:
+    """A text field's value: a str (or a path object); None is empty when optional.
+    Anything else is refused rather than turned into text by str() ("['a']")."""
+    if value is None and optional:
+        return ""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ValueError(
+            f"must be text, not {type(value).__name__} {value!r:.40}: e.g. {example!r}"
+        )
+    return value
+
+
+def _whole(value: Any, problem: str) -> int:
+    """A whole number from an int, an integral float or text; ``problem`` otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise ValueError(problem) from None
+    raise ValueError(problem)
+
+
 def check_name(value: Any) -> str:
-    text = str(value)
+    text = _text(value, "hpc", optional=False)
     if not _PROFILE_NAME_RE.match(text):
         raise ValueError(
             "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit "
@@ -33,35 +67,93 @@ def check_scheduler(value: Any) -> str:
 
 
 def check_host(value: Any) -> str:
-    text = str(value or "").strip()
+    text = _text(value, "login.example.edu").strip()
     if not _HOST_RE.match(text) or text.startswith("-"):
         raise ValueError("give a host name or address such as 'login.example.edu' (no spaces)")
     return text
 
 
 def check_user(value: Any) -> str:
-    text = str(value or "").strip()
+    text = _text(value, "jdoe").strip()
     if text and not _USER_RE.match(text):
         raise ValueError("give a login name such as 'jdoe' (letters, digits, '_', '.', '-')")
     return text
 
 
 def check_port(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("must be a number from 1 to 65535, usually 22")
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a number from 1 to 65535, usually 22") from None
+    port = _whole(value, "must be a number from 1 to 65535, usually 22")
     if not 1 <= port <= 65535:
         raise ValueError("must be a number from 1 to 65535, usually 22")
     return port
 
 
-def check_path(value: Any) -> str:
-    text = str(value or "")
+def _one_path(value: Any, example: str) -> str:
+    """A path as one line that cannot be mistaken for an option."""
+    text = _text(value, example)
     if any(ch in text for ch in "\n\r\0"):
-        raise ValueError("a path cannot contain line breaks")
+        raise ValueError(
+            f"a path cannot contain line breaks or NUL characters: give one path, e.g. {example!r}"
+        )
+    if text.startswith("-"):
+        raise ValueError(
+            f"{text[:40]!r} starts with '-', so a program would read it as an option: give "
+            f"the full path, e.g. {example!r}"
+        )
+    return text
+
+
+def check_key_file(value: Any) -> str:
+    return _one_path(value, "~/.ssh/id_ed25519")
+
+
+def check_known_hosts(value: Any) -> str:
+    return _one_path(value, "~/.ssh/known_hosts")
+
+
+def check_ssh_config(value: Any) -> str:
+    return _one_path(value, "~/.ssh/config")
+
+
+def check_remote_dir(value: Any) -> str:
+    """Empty (the default), absolute, or under the home directory ('~' or '~/...'): a
+    relative directory would depend on where each command happens to start."""
+    text = _one_path(value, "~/.clusterlab")
+    if text and not (text.startswith("/") or text == "~" or text.startswith("~/")):
+        raise ValueError(
+            f"{text[:40]!r} is a relative path: give an absolute path such as "
+            "'/scratch/jdoe/clusterlab' or one under your home directory such as "
+            "'~/.clusterlab' (only '~/' is expanded, not '~user' or $HOME)"
+        )
+    return text
+
+
+_PYTHON_EXAMPLE = "e.g. 'python3', '~/venv/bin/python' or \"'/opt/my python/bin/python3' -u\""
+
+
+def check_python(value: Any) -> str:
+    """A command line: the interpreter (a name on PATH, an absolute path or '~/...'),
+    then its arguments, split like a shell would (quotes group, nothing is expanded)."""
+    text = _one_path(value, "~/venv/bin/python").strip(" \t")
+    if not text:
+        return ""
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"{text[:60]!r} cannot be split into a command ({exc}: a quote is unbalanced): "
+            f"close the quote or remove it, {_PYTHON_EXAMPLE}"
+        ) from None
+    program = argv[0] if argv else ""
+    if program.startswith("-"):
+        raise ValueError(
+            f"{text[:40]!r} starts with '-', an option, not a program: name the interpreter "
+            f"first and its options after it, {_PYTHON_EXAMPLE}"
+        )
+    if "/" in program and not (program.startswith("/") or program.startswith("~/")):
+        raise ValueError(
+            f"{program[:40]!r} is a relative path, which a job would look up in its own job "
+            f"directory: give a full path or a command on PATH, {_PYTHON_EXAMPLE}"
+        )
     return text
 
 
@@ -76,13 +168,24 @@ def check_bool(value: Any) -> bool:
 
 
 def check_setup(value: Any) -> list[str]:
-    lines = [value] if isinstance(value, str) else list(value or [])
+    """Shell lines, kept as written; text is split only at real line breaks (\\n, \\r),
+    never at U+2028, NEL or form feeds, which sh reads as ordinary characters."""
+    example = "e.g. ['module load python/3.11', 'source ~/venv/bin/activate']"
+    if value is None:
+        return []
+    if isinstance(value, str):
+        lines: list[Any] = [value]
+    elif isinstance(value, list | tuple):
+        lines = list(value)
+    else:
+        raise ValueError(f"must be a list of shell lines, not {value!r:.40}: {example}")
     out: list[str] = []
     for line in lines:
-        text = str(line)
-        if "\0" in text:
-            raise ValueError("setup lines cannot contain NUL characters")
-        out.extend(part for part in text.splitlines() if part.strip())
+        if not isinstance(line, str):
+            raise ValueError(f"each setup line must be text, not {line!r:.40}: {example}")
+        if "\0" in line:
+            raise ValueError(f"setup lines cannot contain NUL characters: {example}")
+        out.extend(part for part in _LINE_BREAK_RE.split(line) if part.strip())
     return out
 
 
@@ -97,22 +200,22 @@ def check_resources(value: Any) -> dict[str, Any]:
 
 
 def check_non_negative(value: Any) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a whole number (0 means automatic)") from None
-    if n < 0 or isinstance(value, bool):
-        raise ValueError("must be 0 (automatic) or more")
+    n = _whole(value, "must be a whole number, e.g. 4 (0 means automatic)")
+    if n < 0:
+        raise ValueError("must be 0 (automatic) or more, e.g. 4")
     return n
 
 
 def check_interval(value: Any) -> float:
+    problem = "must be a number of seconds, e.g. 5"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(problem)
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a number of seconds, e.g. 5") from None
-    if not 0.2 <= seconds <= 600:
-        raise ValueError("must be between 0.2 and 600 seconds")
+    except ValueError:
+        raise ValueError(problem) from None
+    if not 0.2 <= seconds <= 600:  # also refuses nan
+        raise ValueError("must be between 0.2 and 600 seconds, e.g. 5")
     return seconds
 
 

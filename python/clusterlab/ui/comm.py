@@ -100,9 +100,10 @@ class CommHandler:
         error = {"message": message, **({"fields": fields} if fields else {})}
         self.send(f"{request.get('type')}.reply", None, request.get("id"), ok=False, error=error)
 
-    def _on_msg(self, msg: dict[str, Any]) -> None:
+    def _on_msg(self, msg: Any) -> None:
         self._ctx = contextvars.copy_context()
-        request = msg.get("content", {}).get("data")
+        content = msg.get("content") if isinstance(msg, dict) else None
+        request = content.get("data") if isinstance(content, dict) else None
         self.handle(request)
 
     def handle(self, request: Any) -> None:
@@ -112,7 +113,8 @@ class CommHandler:
                 "error", None, None, ok=False, error={"message": "a message must be an object"}
             )
             return
-        if request.get("v") != PROTOCOL_VERSION:
+        version = request.get("v")
+        if type(version) is not int or version != PROTOCOL_VERSION:  # not True, 1.0 or "1"
             self.reply_error(
                 request,
                 f"protocol version {request.get('v')!r} is not supported; this kernel speaks "
@@ -130,7 +132,8 @@ class CommHandler:
             )
             return
         handler, slow = entry
-        data = request.get("data") or {}
+        data = request.get("data")
+        data = {} if data is None else data
         if not isinstance(data, dict):
             self.reply_error(request, "'data' must be an object")
             return
@@ -243,10 +246,13 @@ class CommHandler:
         fields = data.get("profile")
         if not isinstance(fields, dict):
             raise RequestError("'profile' must be an object of profile fields")
-        saved = profiles.save(Profile.from_dict(fields))
         original = data.get("original")
-        if original and original != saved.name and original != "local":
-            profiles.delete(str(original))
+        if original is not None and not isinstance(original, str):
+            raise RequestError("'original' must be the old name of a renamed profile, e.g. 'hpc'")
+        saved = profiles.save(Profile.from_dict(fields))
+        # A rename: drop the old name, unless it is gone already (deleted elsewhere).
+        if original and original not in (saved.name, "local") and original in profiles.list():
+            profiles.delete(original)
         return {"profile": asdict(saved)}
 
     def profiles_delete(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
@@ -266,8 +272,23 @@ class CommHandler:
         return {"report": report.to_dict()}
 
     def jobs_list(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        limit = int(data.get("limit") or 200)
-        rows = ledger.query(profile=data.get("profile") or None, state=data.get("state") or None)
+        limit = data.get("limit")
+        limit = 200 if limit is None else limit
+        if type(limit) is not int or limit < 0:
+            raise RequestError("'limit' must be a whole number of jobs, e.g. 200")
+        profile = data.get("profile")
+        if profile is not None and not isinstance(profile, str):
+            raise RequestError("'profile' must be a profile name, e.g. 'hpc'")
+        state = data.get("state")
+        states = ([state] if state else None) if isinstance(state, str) else state  # "": all
+        if states is not None and not (
+            isinstance(states, list) and all(isinstance(s, str) for s in states)
+        ):
+            raise RequestError(
+                "'state' must be a state or a list of states, e.g. 'RUNNING' or "
+                "['PENDING', 'RUNNING']"
+            )
+        rows = ledger.query(profile=profile or None, state=states or None)
         return {"jobs": [_record(r) for r in rows[:limit]], "total": len(rows)}
 
     def job_cancel(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
@@ -281,12 +302,12 @@ class CommHandler:
         from ..core.array import ArrayJob
         from ..jobs import job
 
-        target = job(self._id(data))
-        if isinstance(target, ArrayJob):
-            raise RequestError("logs belong to array items: ask for 'ARRAYID:INDEX'")
         stream = data.get("stream", "stdout")
         if stream not in ("stdout", "stderr"):
             raise RequestError("'stream' must be 'stdout' or 'stderr'")
+        target = job(self._id(data))
+        if isinstance(target, ArrayJob):
+            raise RequestError("logs belong to array items: ask for 'ARRAYID:INDEX'")
         text = target.stdout() if stream == "stdout" else target.stderr()
         return {
             "id": target.id,
