@@ -14,11 +14,11 @@
 #SBATCH --qos=high
 # clusterlab job 20261123-120000-abcdef (train_model)
 JOB_DIR=/home/me/.clusterlab/jobs/20261123-120000-abcdef
-cd "$JOB_DIR" || exit 97
+cd -- "$JOB_DIR" || exit 97
 STATUS=status
 # profile setup lines
 module load python/3.11
-if ! command -v '/opt/py 3/bin/python' >/dev/null 2>&1; then
+if ! command -v -- '/opt/py 3/bin/python' >/dev/null 2>&1; then
   printf '%s\n' '{"event": "finished", "outcome": "no_python"}' >> "$STATUS"
   echo "clusterlab: the profile's python command was not found" >&2
   exit 127

@@ -357,7 +357,7 @@ def test_any_python_is_refused_or_split_into_argv(value: str, tmp_path: Path) ->
     empty = where / "empty-path"
     empty.mkdir()
     for script, code in run_scripts(spec, where, search_path=str(empty)).values():
-        assert f"exec {shlex.join(spec.python)} runner.py" in script
+        assert f"\n{shlex.join(spec.python)} runner.py" in script
         if p.python:  # (empty means this kernel's Python: it finds no runner.py here)
             assert code in (126, 127)  # not found, or found but not a program ('~')
 

@@ -25,11 +25,23 @@ from .script import render_script
 STAGE_FAILED = 97  # exit code of the staging script (see transports.base._STAGE)
 
 # Every status file of many job dirs in one process per dir: "=== DIR" then tail's
-# "==> status.N <==" headers (/dev/null makes tail print headers even for one file).
+# "==> status.N <==" headers (/dev/null makes tail print headers even for one file). Only
+# "status" and "status.DIGITS" are read: a file a job names "status.9<newline>==> status.0
+# <==" would otherwise forge a header and speak for another task.
 _READ_STATUS = r"""
 for d do
   printf '=== %s\n' "$d"
-  (cd -- "$d" 2>/dev/null && tail -n +1 -- status* /dev/null 2>/dev/null)
+  (
+    cd -- "$d" 2>/dev/null || exit 0
+    files=
+    for f in status status.*; do
+      [ -f "$f" ] || continue
+      case ${f#status} in ''|.*) ;; *) continue ;; esac
+      case ${f#status.} in status) ;; ''|*[!0-9]*) continue ;; esac
+      files="$files $f"
+    done
+    [ -n "$files" ] && tail -n +1 -- $files /dev/null 2>/dev/null
+  )
 done
 """
 _TAIL_HEADER = re.compile(rb"^==> (.*) <==$")

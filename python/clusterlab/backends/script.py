@@ -41,7 +41,7 @@ def render_script(
     """
     lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({script_token(spec.name)})"]
     lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
-    lines.append('cd "$JOB_DIR" || exit 97')
+    lines.append('cd -- "$JOB_DIR" || exit 97')
     if spec.array:
         lines.append(f'TASK="${{{task_var}}}"')
         lines.append('STATUS="status.$TASK"')
@@ -58,7 +58,7 @@ def render_script(
         # timeout: TERM at the limit, KILL 5 s later; exit 124 says it was the limit).
         limit = f"timeout -k 5 {int(spec.resources.time_s)} "
     lines += [
-        f"if ! command -v {shlex.quote(spec.python[0])} >/dev/null 2>&1; then",
+        f"if ! command -v -- {shlex.quote(spec.python[0])} >/dev/null 2>&1; then",
         '  printf \'%s\\n\' \'{"event": "finished", "outcome": "no_python"}\' >> "$STATUS"',
         '  echo "clusterlab: the profile\'s python command was not found" >&2',
         "  exit 127",
