@@ -6,7 +6,7 @@ SANDBOX := tests/cluster/sandbox.py
 export CLUSTERLAB_SANDBOX_DIR ?= /tmp/clusterlab-sandbox
 
 .PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean \
-	labext lab-dev lab lint-ts test-ts ui-test screenshots bench
+	labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak
 # jlpm (yarn 3) comes with jupyter-builder in the venv.
 JLPM := PATH="$(abspath $(VENV))/bin:$$PATH" YARN_ENABLE_TELEMETRY=0 jlpm
 
@@ -19,6 +19,7 @@ help:
 	@echo "make lint-ts | test-ts | ui-test   TypeScript lint, unit tests, browser tests"
 	@echo "make screenshots   browser tests that also refresh docs/images/ for docs/lab.md"
 	@echo "make bench   side-by-side benchmarks on the sandbox (tens of minutes); rewrites docs/performance.md"
+	@echo "make soak    1,000 jobs watched for 10 minutes: the kernel's memory and threads (docs/reliability.md)"
 
 # The Python package installs editable without building the lab extension (no Node
 # needed); `make lab-dev` builds it and links it into the venv. `pip install .` (a wheel)
@@ -90,6 +91,10 @@ bench: install-dev sandbox
 	$(PY) -c 'import submitit, dask_jobqueue, distributed, loky, numpy, matplotlib' 2>/dev/null \
 		|| $(VENV)/bin/pip install -q -e '.[dev,bench]'
 	$(PY) bench/suite.py
+
+# 1,000 jobs watched for 10 minutes on the sandbox; not part of `make test`.
+soak: install-dev sandbox
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache
