@@ -52,6 +52,8 @@ def test_a_sticky_shared_directory_is_fine_and_job_dirs_are_private(tmp_path: Pa
     assert job.result(timeout=60) == 2
     assert (scratch / "cl" / "jobs").stat().st_mode & 0o777 == 0o700
     assert Path(job.job_dir).stat().st_mode & 0o777 == 0o700
+    for name in ("stdout", "stderr", "status", "result.pkl"):  # stdout/stderr were 0644
+        assert (Path(job.job_dir) / name).stat().st_mode & 0o777 == 0o600, name
     report = cl.profiles.check("st")
     line = next(ln for ln in report.lines if ln.name == "job directory")
     assert line.ok and "private" in line.detail

@@ -209,6 +209,10 @@ class Backend(ABC):
         """How many tasks of this size can run at once (0: unknown); sizes the map plan."""
         return 0
 
+    def idle(self) -> bool:
+        """Whether nothing of this backend is in flight (it may then be closed)."""
+        return True
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Stop background machinery, if any."""
 

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from ..common import jobdir
 from ..common.errors import SubmitError
@@ -65,14 +66,28 @@ class _LocalJob:
         return all(t.state == JobState.COMPLETED for t in self.tasks.values())
 
 
-def _alive(pid: int) -> bool:
-    """Is the runner of an earlier kernel still running? (pid reuse checked via /proc)."""
+def _private_log(path: Path) -> BinaryIO:
+    """A job's stdout/stderr file, 0600 like every other file of the job."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+
+
+def _alive(pid: int, job_dir: str) -> bool:
+    """Is the runner of an earlier kernel still running? A reused pid is told apart by the
+    process's command (a runner) and working directory (this job's ``work/``)."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    return not cmdline.exists() or b"runner.py" in cmdline.read_bytes()
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return True  # no /proc: trust the pid
+    try:
+        runner = b"runner.py" in (proc / "cmdline").read_bytes()
+        cwd = os.path.realpath(proc / "cwd")  # work/, or the job dir just before chdir
+        here = cwd in (os.path.realpath(job_dir), os.path.realpath(Path(job_dir) / jobdir.WORK))
+    except OSError:
+        return False
+    return runner and here
 
 
 def _owner_alive(native_id: str) -> bool:
@@ -89,12 +104,12 @@ def _owner_alive(native_id: str) -> bool:
     return True
 
 
-def _orphan_observation(status: bytes | None, native_id: str) -> Observation:
+def _orphan_observation(status: bytes | None, native_id: str, job_dir: str) -> Observation:
     """A job of another process: running while its runner lives, else settled by file.
     One that never started is still queued while its kernel lives, and LOST for sure once
     that kernel is gone (the local queue lives in the kernel that submitted)."""
     info = parse_status(status)
-    if info.finished is None and info.pid and _alive(info.pid):
+    if info.finished is None and info.pid and _alive(info.pid, job_dir):
         return Observation(JobState.RUNNING, status=status)
     if status is None:
         if _owner_alive(native_id):
@@ -115,7 +130,7 @@ def _kill_orphans(job_dir: str, task: str) -> None:
             info = parse_status((Path(job_dir) / name).read_bytes())
         except FileNotFoundError:
             continue
-        if info.finished is None and info.pid and _alive(info.pid):
+        if info.finished is None and info.pid and _alive(info.pid, job_dir):
             with contextlib.suppress(ProcessLookupError):
                 # the job's shell leads the session; the runner is its child
                 os.killpg(os.getpgid(info.pid), signal.SIGTERM)
@@ -131,12 +146,27 @@ class LocalBackend(Backend):
         self.slots = profile.max_concurrent or os.cpu_count() or 1
         self._jobs: dict[str, _LocalJob] = {}
         self._ids = itertools.count(1)
-        self._loop = asyncio.new_event_loop()
         self._sem: asyncio.Semaphore | None = None
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="clusterlab-local", daemon=True
-        )
-        self._thread.start()
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._loop_lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The scheduler's event loop, started on first use (and again after close())."""
+        with self._loop_lock:
+            if self._thread is None or not self._thread.is_alive():
+                if self._loop.is_closed():
+                    self._loop = asyncio.new_event_loop()
+                    self._sem = None
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="clusterlab-local", daemon=True
+                )
+                self._thread.start()
+            return self._loop
+
+    def idle(self) -> bool:
+        """No job of this backend is waiting or running."""
+        return all(job.done.is_set() for job in self._jobs.values())
 
     def describe(self) -> str:
         return f"local processes on this machine, {self.slots} at once"
@@ -165,7 +195,7 @@ class LocalBackend(Backend):
         self._jobs[native] = _LocalJob(
             {i: _Task(JobState.PENDING, reason) for i in indices}, spec.array is not None
         )
-        asyncio.run_coroutine_threadsafe(self._run_job(native, spec), self._loop)
+        asyncio.run_coroutine_threadsafe(self._run_job(native, spec), self._running_loop())
         return native
 
     async def _wait_for(self, native: str) -> bool:
@@ -219,8 +249,8 @@ class LocalBackend(Backend):
             suffix = f".{index}" if job.is_array else ""
             env = {**os.environ, TASK_VAR: str(index)} if job.is_array else None
             with (
-                open(job_dir / f"stdout{suffix}", "ab") as out,
-                open(job_dir / f"stderr{suffix}", "ab") as err,
+                _private_log(job_dir / f"stdout{suffix}") as out,
+                _private_log(job_dir / f"stderr{suffix}") as err,
             ):
                 try:
                     task.proc = await asyncio.create_subprocess_exec(
@@ -290,7 +320,9 @@ class LocalBackend(Backend):
             if t.is_array:
                 if job is None:
                     tasks = {
-                        int(name.partition(".")[2]): _orphan_observation(data, t.native_id)
+                        int(name.partition(".")[2]): _orphan_observation(
+                            data, t.native_id, t.job_dir
+                        )
                         for name, data in files.items()
                         if name.partition(".")[2].isdigit()
                     }
@@ -301,14 +333,16 @@ class LocalBackend(Backend):
                     }
                 # Tasks with no status file never started: for another kernel's array, they
                 # take the array's own view (queued while that kernel lives, else LOST).
-                unlisted = _orphan_observation(None, t.native_id) if job is None else None
+                unlisted = (
+                    _orphan_observation(None, t.native_id, t.job_dir) if job is None else None
+                )
                 out[t.native_id] = Observation(
                     unlisted.state if unlisted else None,
                     unlisted.reason if unlisted else "",
                     tasks=task_observations(files, tasks),
                 )
             elif job is None:
-                out[t.native_id] = _orphan_observation(files.get("status"), t.native_id)
+                out[t.native_id] = _orphan_observation(files.get("status"), t.native_id, t.job_dir)
             else:
                 task = job.tasks[-1]
                 out[t.native_id] = Observation(
@@ -327,7 +361,8 @@ class LocalBackend(Backend):
                 _kill_orphans(target.job_dir, index)
                 continue
             tasks = [t for i, t in job.tasks.items() if not index or i == int(index)]
-            asyncio.run_coroutine_threadsafe(self._cancel_tasks(tasks), self._loop).result()
+            loop = self._running_loop()
+            asyncio.run_coroutine_threadsafe(self._cancel_tasks(tasks), loop).result()
 
     async def _cancel_tasks(self, tasks: Sequence[_Task]) -> None:
         """On the loop thread, so a task cannot start between the check and the mark (a
@@ -342,4 +377,9 @@ class LocalBackend(Backend):
                 await self._kill(task.proc)
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        """Stop the loop thread (a later submission starts a new one)."""
+        with self._loop_lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(timeout=5)
+            self._thread = None

@@ -171,5 +171,15 @@ def get_runtime(profile: Profile) -> Runtime:
     with _runtimes_lock:
         runtime = _runtimes.get(key)
         if runtime is None:
+            _retire_idle(profile.name)
             runtime = _runtimes[key] = Runtime(profile)
         return runtime
+
+
+def _retire_idle(name: str) -> None:
+    """Earlier versions of an edited profile stop their threads once nothing of theirs is
+    in flight (their objects keep working: a backend restarts its thread if used again)."""
+    for key, old in list(_runtimes.items()):
+        if old.profile.name == name and old.watcher.active == 0 and old.backend.idle():
+            old.backend.close()
+            del _runtimes[key]

@@ -20,6 +20,7 @@ import paramiko
 
 from ..common.errors import HostKeyError, TransportError
 from ..config.profile import Profile
+from . import known_hosts as kh
 from .base import CommandResult, Transport, timeout_message
 
 CONNECT_TIMEOUT = 15.0
@@ -40,12 +41,22 @@ def _known_hosts_name(host: str, port: int) -> str:
 class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
     """Unknown host: refuse, naming the fingerprint and how to trust it."""
 
-    def __init__(self, known_hosts: str, host: str, port: int) -> None:
+    def __init__(self, known_hosts: str, host: str, port: int, markers: kh.Markers) -> None:
         self.known_hosts, self.host, self.port = known_hosts, host, port
+        self.markers = markers
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
+        kh.refuse_revoked(self.markers, key, hostname, self.known_hosts)
+        if self.markers.authorities:
+            raise HostKeyError(
+                f"the SSH host key of {hostname} is not known ({key.get_name()} "
+                f"{fingerprint(key)}) and clusterlab cannot check host certificates "
+                f"(@cert-authority lines in known_hosts). Add the host's own key: "
+                f"`ssh-keyscan -p {self.port} {self.host} >> {self.known_hosts}`, after "
+                "checking its fingerprint with your admins."
+            )
         raise HostKeyError(
             f"the SSH host key of {hostname} is not known ({key.get_name()} {fingerprint(key)}). "
             f"Check this fingerprint with your cluster's documentation or admins, then trust it "
@@ -138,14 +149,14 @@ class SSHTransport(Transport):
         """A connected client; host key verified. ``password`` is for key set-up only."""
         known_hosts = os.path.expanduser(self.profile.known_hosts)
         client = paramiko.SSHClient()
-        if os.path.isfile("/etc/ssh/ssh_known_hosts"):
-            client.load_system_host_keys("/etc/ssh/ssh_known_hosts")
-        if os.path.isfile(known_hosts):
-            client.load_host_keys(known_hosts)
+        markers = kh.Markers()
+        for path in ("/etc/ssh/ssh_known_hosts", known_hosts):
+            if os.path.isfile(path):
+                kh.load(path, client.get_host_keys(), markers)
         policy: paramiko.MissingHostKeyPolicy = (
             _TrustOnFirstUse(known_hosts)
             if self.profile.trust_on_first_use
-            else _RefuseUnknown(self.profile.known_hosts, ep.hostname, ep.port)
+            else _RefuseUnknown(self.profile.known_hosts, ep.hostname, ep.port, markers)
         )
         client.set_missing_host_key_policy(policy)
         where = f"{ep.user}@{ep.hostname}:{ep.port}"
@@ -196,6 +207,13 @@ class SSHTransport(Transport):
                 f"cannot reach {where}: {exc}. Check the host name and port, and your VPN or "
                 "network; `ssh` from a terminal shows the same problem if it is the network."
             ) from None
+        transport = client.get_transport()
+        if transport is not None and markers.revoked:
+            try:
+                kh.refuse_revoked(markers, transport.get_remote_server_key(), where, known_hosts)
+            except HostKeyError:
+                client.close()
+                raise
         return client
 
     def _connect(self) -> paramiko.Transport:
