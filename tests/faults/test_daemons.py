@@ -132,3 +132,43 @@ def test_a_deleted_job_directory_ends_the_job_with_a_sentence(
     assert job.state in (cl.JobState.FAILED, cl.JobState.LOST), job.state
     assert "job directory" in job.reason or "left the queue" in job.reason, job.reason
     assert os.fspath(job.id) in str(info.value)
+
+
+def test_connection_cut_while_a_large_argument_uploads(sandbox: object) -> None:
+    """A cut mid-upload fails that submission with a sentence (or it goes through); a
+    partial upload is never used: every stored blob matches its content address."""
+    profile = ssh_profile(sandbox, name="cutul")
+    cl.profiles.save(profile)
+    payload = os.urandom(30 * 2**20)
+    stop = threading.Event()
+
+    def cutter() -> None:
+        while not stop.is_set():
+            _cut_ssh_sessions(sandbox.ssh_user)  # type: ignore[attr-defined]
+            stop.wait(0.2)
+
+    f = cl.cluster("cutul")(len)
+    thread = threading.Thread(target=cutter, daemon=True)
+    thread.start()
+    outcomes = []
+    try:
+        for _ in range(3):
+            try:
+                outcomes.append(f.submit(payload))
+            except cl.TransportError as exc:
+                outcomes.append(exc)
+    finally:
+        stop.set()
+        thread.join()
+    assert any(isinstance(o, cl.TransportError) for o in outcomes), outcomes
+    for o in outcomes:
+        if isinstance(o, cl.TransportError):
+            assert "connection" in str(o) or "reach" in str(o), o
+    assert f.submit(payload).result(timeout=180) == len(payload)  # and now it goes through
+    root = get_runtime(profile).jobs_root().rsplit("/", 1)[0] + "/blobs"
+    check = get_runtime(profile).transport.run(
+        ["sh", "-c", 'cd "$1" && for f in *.pkl; do sha256sum "$f"; done', "sh", root]
+    )
+    for line in check.out.splitlines():
+        digest, name = line.split()
+        assert name == f"{digest}.pkl", f"a blob does not match its address: {line}"

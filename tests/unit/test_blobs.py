@@ -12,7 +12,7 @@ import pytest
 import clusterlab as cl
 from clusterlab.core import blobs
 from clusterlab.core.blobs import BlobStore
-from clusterlab.transports import get_transport
+from clusterlab.transports import LocalTransport, get_transport
 
 
 @pytest.fixture
@@ -52,3 +52,22 @@ def test_upload_once_atomically_private_and_again_when_deleted(
     monkeypatch.setattr(blobs, "KNOWN_SECONDS", 0.0)  # the memory expired: ask again
     store.upload(pending)
     assert blob.read_bytes() == pending[name] and store.uploaded == 2 * sent
+
+
+def test_a_cut_upload_leaves_nothing_under_the_content_address(tmp_path: Path) -> None:
+    """A connection cut mid-upload gives the remote `cat` an early end of input; before,
+    the partial file was renamed to the blob's name and later jobs loaded it."""
+    import hashlib
+
+    from clusterlab.core.blobs import _PUT
+
+    data = b"x" * 100_000
+    name = hashlib.sha256(data).hexdigest() + ".pkl"
+    transport = LocalTransport()
+    cut = transport.script(_PUT, str(tmp_path), name, str(len(data)), stdin=data[:30_000])
+    assert cut.returncode == 98 and "got 30000 of 100000 bytes" in cut.err
+    assert list(tmp_path.iterdir()) == []  # nothing kept, not even the temp file
+    forged = transport.script(_PUT, str(tmp_path), name, str(len(data)), stdin=b"y" * 100_000)
+    assert forged.returncode == 98 and not (tmp_path / name).exists()
+    whole = transport.script(_PUT, str(tmp_path), name, str(len(data)), stdin=data)
+    assert whole.returncode == 0 and (tmp_path / name).read_bytes() == data

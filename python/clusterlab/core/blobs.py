@@ -19,7 +19,7 @@ from typing import Any
 
 import cloudpickle
 
-from ..common.errors import SubmitError
+from ..common.errors import SubmitError, TransportError
 from ..transports.base import Transport
 
 BLOB_MIN_BYTES = 1024 * 1024
@@ -32,11 +32,20 @@ for f do
 done
 """
 
-# stdin -> DIR/NAME, atomically (temp file in the same dir, then rename).
+# stdin -> DIR/NAME, atomically (temp file in the same dir, then rename), and only when
+# all of it arrived: a connection cut mid-upload gives `cat` an early end of input, so the
+# size ($3) and, where sha256sum exists, the content address (NAME) are checked first.
 _PUT = r"""
 mkdir -p -- "$1" && chmod 700 -- "$1" || exit 97
 tmp=$(mktemp "$1/.upload.XXXXXX") || exit 97
-cat > "$tmp" && mv -f -- "$tmp" "$1/$2" || { rm -f -- "$tmp"; exit 97; }
+cat > "$tmp" || { rm -f -- "$tmp"; exit 97; }
+size=$(wc -c < "$tmp")
+if [ "$size" -ne "$3" ]; then rm -f -- "$tmp"; echo "got $size of $3 bytes" >&2; exit 98; fi
+if command -v sha256sum >/dev/null 2>&1; then
+  sum=$(sha256sum < "$tmp")
+  case $sum in "${2%.pkl} "*) ;; *) rm -f -- "$tmp"; echo "checksum differs" >&2; exit 98 ;; esac
+fi
+mv -f -- "$tmp" "$1/$2" || { rm -f -- "$tmp"; exit 97; }
 """
 
 
@@ -91,7 +100,13 @@ class BlobStore:
         present = set(have.out.splitlines())
         for name, data in unknown.items():
             if f"{self.root}/{name}" not in present:
-                res = self.transport.script(_PUT, self.root, name, stdin=data)
+                res = self.transport.script(_PUT, self.root, name, str(len(data)), stdin=data)
+                if res.returncode == 98:
+                    raise TransportError(
+                        f"{self.transport.label}: the connection dropped while a large "
+                        f"argument was uploaded ({res.err.strip()}); nothing partial was kept: "
+                        "submit again"
+                    )
                 if res.returncode != 0:
                     raise SubmitError(
                         f"could not upload a large argument to {self.root} on "
