@@ -159,3 +159,45 @@ def test_squeue_parsing() -> None:
         "--jobs=12",
         "--format=%i|%T|%r",
     ]
+
+
+def test_jobs_gone_from_squeue_are_asked_of_sacct_when_accounting_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With slurmdbd (not in the sandbox) a job that left squeue before its runner could
+    report is settled by sacct: state, reason and cause as for squeue. The two commands
+    are stand-ins printing what SLURM 22.05 prints for these options."""
+    from clusterlab.backends.base import WatchTarget
+    from clusterlab.common.states import Cause
+
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "scontrol").write_text(
+        "#!/bin/sh\necho 'AccountingStorageType   = accounting_storage/slurmdbd'\n"
+    )
+    (shims / "squeue").write_text("#!/bin/sh\nexit 0\n")  # both jobs already left squeue
+    (shims / "sacct").write_text(
+        "#!/bin/sh\nprintf '%s\\n' '71|OUT_OF_MEMORY|None' '72|CANCELLED by 1000|None'\n"
+    )
+    for f in shims.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    obs = backend().poll(
+        [WatchTarget("71", str(tmp_path / "a")), WatchTarget("72", str(tmp_path / "b"))]
+    )
+    assert obs["71"].state == JobState.FAILED and obs["71"].cause == Cause.OUT_OF_MEMORY
+    assert obs["72"].state == JobState.CANCELLED
+
+
+def test_no_accounting_no_sacct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "scontrol").write_text(
+        "#!/bin/sh\necho 'AccountingStorageType = accounting_storage/none'\n"
+    )
+    (shims / "sacct").write_text(f"#!/bin/sh\ntouch {tmp_path}/asked\n")
+    for f in shims.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    assert backend().history_argv(["71"]) is None
+    assert not (tmp_path / "asked").exists()

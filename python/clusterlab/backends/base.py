@@ -343,7 +343,35 @@ class BatchBackend(Backend):
                 obs = Observation(None)
             obs.status = files.get("status")
             out[t.native_id] = obs
+        self._from_history(out, targets)
         return out
+
+    def history_argv(self, native_ids: Sequence[str]) -> list[str] | None:
+        """A command asking the scheduler's accounting about jobs that left the queue
+        (``sacct``), or None when there is none; its answer goes to :meth:`parse_query`."""
+        return None
+
+    def _from_history(self, out: dict[str, Observation], targets: Sequence[WatchTarget]) -> None:
+        """Jobs gone from the queue without a final status line: ask accounting, if any,
+        how they ended (one more round trip, only then)."""
+        gone = [
+            t.native_id
+            for t in targets
+            if not t.is_array
+            and out[t.native_id].state is None
+            and b'"finished"' not in (out[t.native_id].status or b"")
+        ]
+        argv = self.history_argv(gone) if gone else None
+        if argv is None:
+            return
+        res = self.transport.run(argv)
+        if res.returncode != 0:
+            return  # accounting is a bonus: the status files and the grace still decide
+        for native, codes in self.parse_query(res.out, res.err, 0).items():
+            if native in gone:
+                seen = self._observation(*codes)
+                seen.status = out[native].status
+                out[native] = seen
 
     def cancel(self, targets: Sequence[WatchTarget]) -> None:
         native_ids = [t.native_id for t in targets]

@@ -14,6 +14,7 @@ from .base import BatchBackend, JobSpec
 from .script import script_token
 
 _ID_RE = re.compile(r"^\d+(_\d+)?$")
+_ACCOUNTING = re.compile(r"^AccountingStorageType\s*=\s*accounting_storage/(?!none)", re.M)
 
 STATE_MAP: dict[str, JobState] = {
     "PENDING": JobState.PENDING,
@@ -192,9 +193,27 @@ class SlurmBackend(BatchBackend):
         out = {}
         for line in stdout.splitlines():
             parts = line.strip().split("|", 2)
-            if len(parts) == 3:
-                out[parts[0]] = (parts[1], parts[2])
+            if len(parts) == 3 and parts[1].strip():
+                # squeue prints one word; sacct may add who did it ("CANCELLED by 1000")
+                out[parts[0]] = (parts[1].split()[0], parts[2])
         return out
+
+    def history_argv(self, native_ids: Sequence[str]) -> list[str] | None:
+        """``sacct`` for jobs that left squeue, when the cluster keeps accounting (asked
+        once; without slurmdbd, as in a sandbox, there is nothing to ask)."""
+        if self._accounting is None:
+            res = self.transport.run(["scontrol", "show", "config"])
+            self._accounting = bool(
+                re.search(
+                    r"^AccountingStorageType\s*=\s*accounting_storage/(?!none)", res.out, re.M
+                )
+            )
+        ids = [n for n in native_ids if _ID_RE.match(n)]
+        if not self._accounting or not ids:
+            return None
+        return ["sacct", "-n", "-P", "-X", f"--jobs={','.join(ids)}", "--format=JobID,State,Reason"]
+
+    _accounting: bool | None = None
 
     def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
         return ["scancel", *[n for n in native_ids if _ID_RE.match(n)]]
