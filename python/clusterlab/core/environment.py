@@ -16,7 +16,7 @@ from typing import Any
 
 from ..common.errors import RemoteEnvironmentError
 from ..config.profile import Profile
-from ..transports.base import Transport
+from ..transports.base import CommandResult, Transport
 
 _PROBE = (
     "import sys, json\n"
@@ -48,12 +48,19 @@ class RemoteEnvironment:
     def python_argv(self) -> list[str]:
         return python_argv(self.profile, self.transport)
 
-    def probe(self) -> dict[str, Any]:
+    def probe(self, jobs_root: str | None = None) -> dict[str, Any]:
         """Run the job's Python (after the setup lines); report its version, executable and
-        cloudpickle version (None when missing)."""
+        cloudpickle version (None when missing). With ``jobs_root``, the same round trip
+        first checks that directory as :func:`check_jobs_root` does."""
         script = "\n".join([*self.profile.setup, 'exec "$@"'])
         argv = self.python_argv()
-        res = self.transport.script(script, *argv, "-c", _PROBE)
+        if jobs_root is None:
+            res = self.transport.script(script, *argv, "-c", _PROBE)
+        else:
+            res = self.transport.script(
+                _SAFE_DIR + "shift\n" + script, jobs_root, *argv, "-c", _PROBE
+            )
+            _dir_verdict(self.transport, jobs_root, res)
         if res.returncode != 0:
             raise RemoteEnvironmentError(
                 f"{argv[0]} could not run on {self.transport.label} "
@@ -64,14 +71,19 @@ class RemoteEnvironment:
         info: dict[str, Any] = json.loads(res.out.strip().splitlines()[-1])
         return info
 
-    def ensure(self) -> None:
-        """Once per runtime: refuse early, with the fix, when the remote Python lacks
-        cloudpickle; warn when its minor version differs from the kernel's."""
-        if self._checked or not self.profile.is_remote:
+    def ensure(self, jobs_root: str) -> None:
+        """Once per runtime, before the first submission: the jobs root is private (see
+        :func:`check_jobs_root`) and, on a remote host, its Python has cloudpickle (refused
+        early, with the fix) and the kernel's minor version (else a warning). One round
+        trip for both."""
+        if self._checked:
             return
         with self._lock:  # one probe even when many threads submit at once
             if not self._checked:
-                self._verify(self.probe())
+                if self.profile.is_remote:
+                    self._verify(self.probe(jobs_root))
+                else:
+                    check_jobs_root(self.transport, jobs_root)
                 self._checked = True
 
     def _verify(self, info: dict[str, Any]) -> None:
@@ -119,13 +131,17 @@ done
 def check_jobs_root(transport: Transport, root: str) -> None:
     """Create ``root`` (0700) and refuse, with the fix, a path others could tamper with."""
     res = transport.script(_SAFE_DIR, root)
+    _dir_verdict(transport, root, res)
+
+
+def _dir_verdict(transport: Transport, root: str, res: CommandResult) -> None:
     if res.returncode == 4:
         raise RemoteEnvironmentError(
             f"refusing to use {root} on {transport.label}: {res.out.strip()}, so another "
             "user could replace job files that this kernel then loads. Fix the directory "
             "(e.g. `chmod go-w DIR`) or point the profile's remote_dir somewhere private."
         )
-    if res.returncode != 0:
+    if res.returncode == 3:
         raise RemoteEnvironmentError(
             f"cannot use {root} on {transport.label}: {(res.out + res.err).strip()}. Check "
             "the profile's remote_dir (free space, permissions)."

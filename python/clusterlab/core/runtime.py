@@ -29,7 +29,7 @@ from . import ledger, pool, records
 from .array import ArrayJob
 from .blobs import BlobStore
 from .collect import Collector
-from .environment import RemoteEnvironment, check_jobs_root
+from .environment import RemoteEnvironment
 from .job import Job
 from .watcher import Watcher
 
@@ -56,8 +56,6 @@ class Runtime:
         self.watcher = Watcher(self)
         self.backend.on_change = self.watcher.nudge
         self._blobs: BlobStore | None = None
-        self._root_checked = False
-        self._ready_lock = threading.Lock()
 
     # -- where things are -------------------------------------------------------------------
     @property
@@ -78,14 +76,9 @@ class Runtime:
         return self.transport.expand(remote_dir).rstrip("/") + "/jobs"
 
     def ensure_ready(self) -> None:
-        """Once per runtime, before the first submission: the jobs root is private (see
-        :func:`check_jobs_root`) and the remote Python can load what we send."""
-        if not self._root_checked:
-            with self._ready_lock:
-                if not self._root_checked:
-                    check_jobs_root(self.transport, self.jobs_root())
-                    self._root_checked = True
-        self.environment.ensure()
+        """Once per runtime, before the first submission: the jobs root is private and the
+        remote Python can load what we send (:meth:`RemoteEnvironment.ensure`)."""
+        self.environment.ensure(self.jobs_root())
 
     # -- ledger -----------------------------------------------------------------------------
     def mark_dirty(self, job: Job) -> None:
