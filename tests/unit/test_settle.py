@@ -142,3 +142,9 @@ def test_missing_python_is_explained() -> None:
     s = parse_status(status({"event": "finished", "outcome": "no_python"}))
     d = decide(JobState.RUNNING, Observation(JobState.FAILED), s)
     assert d.state == JobState.FAILED and "python command was not found" in d.reason
+
+
+def test_a_job_whose_directory_is_gone_fails_with_that_sentence() -> None:
+    gone = Observation(JobState.RUNNING, dir_missing=True)
+    d = decide(JobState.RUNNING, gone, parse_status(None))
+    assert d.state == JobState.FAILED and "job directory is gone" in d.reason and d.cancel

@@ -28,11 +28,13 @@ STAGE_FAILED = 97  # exit code of the staging script (see transports.base._STAGE
 # "==> status.N <==" headers (/dev/null makes tail print headers even for one file). Only
 # "status" and "status.DIGITS" are read: a file a job names "status.9<newline>==> status.0
 # <==" would otherwise forge a header and speak for another task.
+NO_DIR = "(no job directory)"  # a pseudo file name no job can create (names are checked)
 _READ_STATUS = r"""
+NO_DIR='(no job directory)'
 for d do
   printf '=== %s\n' "$d"
   (
-    cd -- "$d" 2>/dev/null || exit 0
+    cd -- "$d" 2>/dev/null || { printf '==> %s <==\n' "$NO_DIR"; exit 0; }
     files=
     for f in status status.*; do
       [ -f "$f" ] || continue
@@ -96,6 +98,11 @@ class Observation:
     status: bytes | None = None  # contents of its status file, if any
     tasks: dict[int, Observation] = field(default_factory=dict)  # arrays: per task
     cause: Cause | None = None  # why it ended or never will start, in neutral terms
+    dir_missing: bool = False  # its job directory is gone (deleted, cleaned up)
+
+    def unlisted_task(self) -> Observation:
+        """How a task of this array that the scheduler does not list is seen."""
+        return Observation(self.state, self.reason, cause=self.cause, dir_missing=self.dir_missing)
 
 
 def parse_status_dump(blob: bytes) -> dict[str, dict[str, bytes]]:
@@ -342,6 +349,9 @@ class BatchBackend(Backend):
             else:
                 obs = Observation(None)
             obs.status = files.get("status")
+            if NO_DIR in files:
+                for seen in (obs, *obs.tasks.values()):
+                    seen.dir_missing = True
             out[t.native_id] = obs
         self._from_history(out, targets)
         return out

@@ -316,6 +316,7 @@ class LocalBackend(Backend):
         out = {}
         for t in targets:
             files = {p.name: p.read_bytes() for p in Path(t.job_dir).glob("status*")}
+            gone = not Path(t.job_dir).is_dir()
             job = self._jobs.get(t.native_id)
             if t.is_array:
                 if job is None:
@@ -348,6 +349,9 @@ class LocalBackend(Backend):
                 out[t.native_id] = Observation(
                     task.state, task.reason, task.state.value, files.get("status")
                 )
+            if gone:
+                for seen in (out[t.native_id], *out[t.native_id].tasks.values()):
+                    seen.dir_missing = True
         return out
 
     def cancel(self, targets: Sequence[WatchTarget]) -> None:

@@ -157,7 +157,15 @@ def observe_pool(
     workers = {
         w: Worker(o, parse_status(o.status))
         for w, o in (
-            (w, obs.tasks.get(w, Observation(obs.state, obs.reason, cause=obs.cause)))
+            (
+                w,
+                obs.tasks.get(
+                    w,
+                    Observation(
+                        obs.state, obs.reason, cause=obs.cause, dir_missing=obs.dir_missing
+                    ),
+                ),
+            )
             for w in range(len(part.task_items))
         )
     }

@@ -138,6 +138,13 @@ def decide(
                 "profile's python to an interpreter that exists there (with cloudpickle)",
             )
         return Decision(JobState.FAILED, "")  # the result file says why
+    if obs.dir_missing:
+        return Decision(
+            JobState.FAILED,
+            "its job directory is gone (deleted by hand or cleaned up while it ran), and with "
+            "it the job's result and logs; submit it again",
+            cancel=obs.state in (JobState.PENDING, JobState.RUNNING),
+        )
     if obs.cause == Cause.DEPENDENCY_NEVER_SATISFIED:
         # Some schedulers (SLURM) leave such jobs pending forever; we end them ourselves.
         return Decision(JobState.CANCELLED, DEPENDENCY_FAILED, cancel=True)

@@ -195,7 +195,10 @@ class Watcher:
             )
         changed = False
         for task, indices in enumerate(part.task_items):
-            task_obs = obs.tasks.get(task, Observation(obs.state, obs.reason, cause=obs.cause))
+            task_obs = obs.tasks.get(
+                task,
+                obs.unlisted_task(),
+            )
             task_status = parse_status(task_obs.status)
             for index in indices:
                 job = part.jobs[index]

@@ -283,6 +283,8 @@ class SSHTransport(Transport):
                 out += chunk
             reader.join()
             code = chan.recv_exit_status()
+            if code == -1:  # the channel closed without an exit status: the link dropped
+                raise EOFError("no exit status (the connection closed)")
         except TimeoutError:
             raise TransportError(timeout_message(self.label, argv, timeout or 0)) from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
