@@ -16,6 +16,11 @@ export function isTerminal(state: string): boolean {
   return TERMINAL_STATES.has(state);
 }
 
+/** Not started yet: being submitted, or waiting in the queue. */
+export function isWaiting(state: string): boolean {
+  return state === 'SUBMITTING' || state === 'PENDING';
+}
+
 /**
  * Apply a `job.event` batch to the list (returns a new array; rows are replaced, never
  * mutated). `time` is the kernel's clock for the batch: it fills `started`/`ended` when a
@@ -51,7 +56,7 @@ export function mergeEvents(
         reason: event.reason ?? '',
         native_id: event.native_id ?? '',
         submitted: time,
-        started: event.state === 'PENDING' || event.state === 'SUBMITTING' ? null : time,
+        started: isWaiting(event.state) ? null : time,
         ended: isTerminal(event.state) ? time : null,
         counts: event.counts,
         size: event.counts ? sumCounts(event.counts) : 1
@@ -72,11 +77,8 @@ export function mergeEvents(
     if (event.counts) {
       next.counts = event.counts;
     }
-    if (
-      event.state !== 'PENDING' &&
-      event.state !== 'SUBMITTING' &&
-      (old.started === null || old.started === undefined)
-    ) {
+    const unstarted = old.started === null || old.started === undefined;
+    if (!isWaiting(event.state) && unstarted) {
       next.started = time;
     }
     if (isTerminal(event.state) && !old.ended) {
