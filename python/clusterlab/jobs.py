@@ -41,7 +41,7 @@ class Jobs:
         """Ledger rows, newest first (jobs and arrays; array items are inside arrays).
 
         Rows left SUBMITTING by a process that died are settled first (see
-        :func:`clusterlab.core.records.reconcile`)."""
+        ``clusterlab.core.records.reconcile``)."""
         stale = ledger.query(profile=profile, state=JobState.SUBMITTING.value)
         for rec in stale:
             try:
