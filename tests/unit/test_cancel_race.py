@@ -49,3 +49,17 @@ def test_a_result_collected_while_the_user_cancels_never_raises() -> None:
         job = _job()
         assert _race(job._cancel_future, lambda job=job: job._resolve(42)) == []
         assert job.cancelled() or job.result(timeout=0) == 42
+
+
+def test_a_final_state_set_here_is_final_but_a_restored_one_may_be_corrected() -> None:
+    """A user's cancel is final even before the future is notified (the watcher's late
+    COMPLETED must not win); a state restored from the ledger is only its last word."""
+    runtime = get_runtime(cl.Profile(name="fin", scheduler="local"))
+    job = Job(runtime, "j1", "n", "1.1", "/nonexistent", Resources())
+    job._set_state(cl.JobState.CANCELLED, "cancelled by you")
+    assert not job._set_state(cl.JobState.COMPLETED, "")
+    assert job.state == cl.JobState.CANCELLED
+    restored = Job(runtime, "j2", "n", "1.2", "/nonexistent", Resources())
+    restored._restore(cl.JobState.LOST, "left the queue", 0.0, None, None)
+    assert restored._set_state(cl.JobState.COMPLETED, "")
+    assert restored.state == cl.JobState.COMPLETED

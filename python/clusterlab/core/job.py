@@ -69,6 +69,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self.host = ""
         self._job_state = JobState.PENDING
         self._job_reason = "submitted"
+        self._final_here = False  # a final state set in this process (not restored)
 
     # -- where its files are ----------------------------------------------------------------
     @property
@@ -194,11 +195,12 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
-        if self._job_state.finished and state != self._job_state and self.done():
-            # A final state is final once the future has its outcome (e.g. cancelled, then
-            # seen "COMPLETING"); before that it is the ledger's last word, which the job's
-            # own files may correct (a reattached LOST job found finished, a COMPLETED one
-            # whose result file fails its checksum).
+        # A final state reached in this process is final (e.g. cancelled, then seen
+        # "COMPLETING"). One restored from the ledger is only its last word until the job's
+        # own files are read: a reattached LOST job found finished, a COMPLETED one whose
+        # result file fails its checksum.
+        settled = self._final_here or self.done()
+        if self._job_state.finished and state != self._job_state and settled:
             return False
         if (state, reason) == (self._job_state, self._job_reason):
             return False
@@ -206,6 +208,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             self.started_at = time.time()
         if state.finished and self.ended_at is None:
             self.ended_at = time.time()
+        if state != self._job_state:
+            self._final_here = state.finished
         self._job_state, self._job_reason = state, reason
         self._runtime.mark_dirty(self)
         publish(
