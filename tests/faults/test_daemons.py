@@ -162,9 +162,9 @@ def test_connection_cut_while_a_large_argument_uploads(sandbox: object) -> None:
     thread.start()
     outcomes = []
     try:
-        for _ in range(3):
+        for attempt in range(5):  # a new payload each time: each must be uploaded
             try:
-                outcomes.append(f.submit(payload))
+                outcomes.append(f.submit(payload + bytes([attempt])))
             except cl.TransportError as exc:
                 outcomes.append(exc)
     finally:

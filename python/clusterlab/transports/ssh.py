@@ -8,6 +8,7 @@ OpenSSH-compatible config parser and known_hosts handling we reuse instead of re
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import shlex
@@ -293,7 +294,10 @@ class SSHTransport(Transport):
                 "it will be re-opened for the next command"
             ) from None
         finally:
-            chan.close()
+            # closing a channel of a link that just died raises EOFError itself, which
+            # would replace the TransportError that says what happened
+            with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+                chan.close()
         return CommandResult(code, bytes(out), b"".join(errors))
 
     def _close_clients(self) -> None:
