@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..common.errors import SubmitError, TransportError
+from ..common.jobdir import parse_status
 from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..config.resources import Resources
@@ -369,7 +370,7 @@ class BatchBackend(Backend):
             for t in targets
             if not t.is_array
             and out[t.native_id].state is None
-            and b'"finished"' not in (out[t.native_id].status or b"")
+            and parse_status(out[t.native_id].status).finished is None
         ]
         argv = self.history_argv(gone) if gone else None
         if argv is None:

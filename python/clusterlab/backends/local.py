@@ -23,6 +23,7 @@ from typing import BinaryIO
 from ..common import jobdir
 from ..common.errors import SubmitError
 from ..common.jobdir import parse_status
+from ..common.processes import pid_alive
 from ..common.states import JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
@@ -93,15 +94,7 @@ def _alive(pid: int, job_dir: str) -> bool:
 def _owner_alive(native_id: str) -> bool:
     """Local ids are ``PID.N``: is the kernel that queued the job still running?"""
     pid = native_id.partition(".")[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid.isdigit() and pid_alive(int(pid))
 
 
 def _orphan_observation(status: bytes | None, native_id: str, job_dir: str) -> Observation:

@@ -34,9 +34,9 @@ TERMINAL = frozenset(
 class Cause(str, Enum):
     """Why a scheduler ended (or will never start) a job, in neutral terms.
 
-    Backends translate their own codes (SLURM's ``OUT_OF_MEMORY``, Grid Engine's ``failed
-    37``, a Kubernetes ``OOMKilled``) into these, so the settle rules and the sentences
-    users read are written once for every scheduler.
+    Each backend translates its scheduler's own state and reason codes into these (its
+    ``CAUSE_MAP``), so the settle rules and the sentences users read are written once for
+    every scheduler.
     """
 
     OUT_OF_MEMORY = "out_of_memory"

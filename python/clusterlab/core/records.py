@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common import jobdir
 from ..common.errors import ClusterlabError, JobError, SubmitError
+from ..common.processes import pid_alive
 from ..common.states import JobState
 from ..config.resources import Resources, parse_resources
 from . import ledger
@@ -189,25 +190,11 @@ class LedgerWriter:
 
 
 # -- reconcile: intents whose kernel died ----------------------------------------------------
-def _process_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reconcile(runtime: Runtime, rec: ledger.JobRecord) -> ledger.JobRecord:
     """Settle a SUBMITTING row whose submitting process is gone: submitted after all (its
     job dir holds the scheduler's answer) becomes a watched job; never submitted is FAILED
     with a sentence. A row still being submitted by a live process is left alone."""
-    if rec.state != JobState.SUBMITTING.value or _process_alive(rec.spec.get("submitter")):
+    if rec.state != JobState.SUBMITTING.value or pid_alive(rec.spec.get("submitter")):
         return rec
     parts = rec.spec.get("parts") if rec.kind == "array" else [{"job_dir": rec.job_dir}]
     answers = runtime.transport.read_files(

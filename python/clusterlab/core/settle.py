@@ -146,7 +146,7 @@ def decide(
             cancel=obs.state in (JobState.PENDING, JobState.RUNNING),
         )
     if obs.cause == Cause.DEPENDENCY_NEVER_SATISFIED:
-        # Some schedulers (SLURM) leave such jobs pending forever; we end them ourselves.
+        # A scheduler may leave such a job pending forever: end it here, and there.
         return Decision(JobState.CANCELLED, DEPENDENCY_FAILED, cancel=True)
     if obs.state == JobState.TIMEOUT or (obs.state and obs.cause == Cause.TIME_LIMIT):
         limit = f" ({format_time(time_limit_s)})" if time_limit_s else ""
