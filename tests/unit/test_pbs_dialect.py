@@ -12,10 +12,8 @@ pbs_reservations.py). Each sample says which.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -29,8 +27,8 @@ from clusterlab.common.states import Cause, JobState
 from clusterlab.config.resources import parse_resources
 from clusterlab.transports import LocalTransport
 from clusterlab.transports.base import CommandResult
+from tests.unit.script_samples import JOB_DIR, golden, sample_spec
 
-GOLDEN = Path(__file__).parent.parent / "golden"
 # check_job_name() (openpbs src/lib/Libcmds/ck_job_name.c) for a -N value
 PBS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,229}$")
 
@@ -41,25 +39,8 @@ def backend(history: bool = True) -> PbsBackend:
     return b
 
 
-def spec(
-    job_dir: str = "/home/me/.clusterlab/jobs/20261123-120000-abcdef", **res: object
-) -> JobSpec:
-    return JobSpec(
-        job_id="20261123-120000-abcdef",
-        name="train model",
-        job_dir=job_dir,
-        resources=parse_resources(res),
-        python=["/opt/py 3/bin/python", "-X", "faulthandler"],
-        setup=["module load python/3.11"],
-        after=["41.pbs01", "42[].pbs01"],
-    )
-
-
-def golden(name: str, script: str) -> str:
-    path = GOLDEN / name
-    if os.environ.get("CLUSTERLAB_UPDATE_GOLDEN") == "1":
-        path.write_text(script)
-    return path.read_text()
+def spec(job_dir: str = JOB_DIR, **res: object) -> JobSpec:
+    return sample_spec(["41.pbs01", "42[].pbs01"], job_dir, **res)
 
 
 # -- the job script ---------------------------------------------------------------------------

@@ -15,28 +15,16 @@ import clusterlab as cl
 from clusterlab.backends.base import ArraySpec, JobSpec
 from clusterlab.backends.slurm import REASON_MAP, STATE_MAP, SlurmBackend
 from clusterlab.common.states import JobState
-from clusterlab.config.resources import parse_resources
 from clusterlab.transports import LocalTransport
-
-GOLDEN = Path(__file__).parent.parent / "golden"
+from tests.unit.script_samples import JOB_DIR, golden, sample_spec
 
 
 def backend() -> SlurmBackend:
     return SlurmBackend(cl.Profile(name="t", scheduler="slurm"), LocalTransport())
 
 
-def spec(
-    job_dir: str = "/home/me/.clusterlab/jobs/20261123-120000-abcdef", **res: object
-) -> JobSpec:
-    return JobSpec(
-        job_id="20261123-120000-abcdef",
-        name="train model",
-        job_dir=job_dir,
-        resources=parse_resources(res),
-        python=["/opt/py 3/bin/python", "-X", "faulthandler"],
-        setup=["module load python/3.11"],
-        after=["41", "42"],
-    )
+def spec(job_dir: str = JOB_DIR, **res: object) -> JobSpec:
+    return sample_spec(["41", "42"], job_dir, **res)
 
 
 def test_script_matches_golden_file() -> None:
@@ -52,20 +40,14 @@ def test_script_matches_golden_file() -> None:
             extra=["--qos=high"],
         )
     )
-    golden = GOLDEN / "slurm_job.sh"
-    if os.environ.get("CLUSTERLAB_UPDATE_GOLDEN") == "1":
-        golden.write_text(script)
-    assert script == golden.read_text()
+    assert script == golden("slurm_job.sh", script)
 
 
 def test_array_script_matches_golden_file() -> None:
     s = spec(cores=1, time="10")
     s.array = ArraySpec(tasks=200, max_concurrent=5)
     script = backend().job_script(s)
-    golden = GOLDEN / "slurm_array.sh"
-    if os.environ.get("CLUSTERLAB_UPDATE_GOLDEN") == "1":
-        golden.write_text(script)
-    assert script == golden.read_text()
+    assert script == golden("slurm_array.sh", script)
     assert "#SBATCH --array=0-199%5" in script
     assert 'runner.py "$JOB_DIR" "$TASK"' in script
 
