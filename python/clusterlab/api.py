@@ -125,23 +125,28 @@ class ClusterFunction(Generic[P, R]):
     def map(
         self,
         items: Iterable[Any],
-        *,
+        *more_items: Iterable[Any],
         max_concurrent: int = 0,
         chunksize: int | None = None,
         workers: int | None = None,
         after: Sequence[Job | ArrayJob] = (),
         progress: bool | None = None,
+        **fixed: Any,
     ) -> ArrayJob:
-        """``fn(item)`` for every item as ONE native array job, submitted now.
+        """``fn(item, **fixed)`` for every item as ONE native array job, submitted now.
 
-        By default the items are spread over as many tasks as can run at once (one wave,
-        shown by ``arr.plan``: "1,000 items in 16 tasks of ~63"), because each scheduler
-        task costs a launch. ``chunksize=K`` fixes K items per task (``1``: one task per
-        item); ``workers=K`` starts K workers that pull items from a queue, for items of
-        uneven length. ``max_concurrent`` caps how many tasks run at once (SLURM's ``%N``).
-        Results stay per item: ``arr[i]``, ``arr.results()``, ``arr.failed()``,
+        ``f.map(xs, ys)`` calls ``fn(x, y)`` for pairs (iterables of one length);
+        ``f.map(xs, base=10)`` passes the same keyword arguments to every call, sent once
+        for the whole array (a Job among them is a dependency whose result every call
+        gets). By default the items are spread over as many tasks as can run at once (one
+        wave, shown by ``arr.plan``: "1,000 items in 16 tasks of ~63"), because each
+        scheduler task costs a launch. ``chunksize=K`` fixes K items per task (``1``: one
+        task per item); ``workers=K`` starts K workers that pull items from a queue, for
+        items of uneven length. ``max_concurrent`` caps how many tasks run at once (SLURM's
+        ``%N``). Results stay per item: ``arr[i]``, ``arr.results()``, ``arr.failed()``,
         ``arr.rerun_failed()``. In a notebook a progress bar is shown; ``progress=False``
-        (or ``CLUSTERLAB_PROGRESS=0``) turns it off.
+        (or ``CLUSTERLAB_PROGRESS=0``) turns it off. The option names above cannot be
+        fixed arguments; bind those with ``functools.partial`` first.
         """
         profile = profiles.resolve(self.profile)
         deps = [*self.dependencies, *after]
@@ -155,6 +160,8 @@ class ClusterFunction(Generic[P, R]):
             chunksize=chunksize,
             max_concurrent=max_concurrent,
             workers=workers,
+            more=more_items,
+            fixed=fixed,
         )
         _maybe_show_progress(array, progress)
         return array
@@ -218,37 +225,61 @@ def cluster(
     return wrap
 
 
-def _star(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], Any]:
-    """``fn(*item)`` for Executor.map over several iterables. A nested function, so
-    cloudpickle ships it by value: the cluster never needs clusterlab installed."""
-
-    def star(item: tuple[Any, ...]) -> Any:
-        return fn(*item)
-
-    return star
+def _result_or_cancel(job: Job, timeout: float | None) -> Any:
+    try:
+        value = job.result(None if timeout is None else max(0.0, timeout))
+        job.forget_result()  # the caller holds the only copy (CPython's map does the same)
+        return value
+    finally:
+        job.cancel()  # a no-op once it finished; a job that timed out is not left running
+        del job
 
 
 class Executor(concurrent.futures.Executor):
     """A ``concurrent.futures.Executor`` whose workers are cluster jobs.
 
     ``with Executor("hpc", cores=2) as ex: ex.submit(fn, 1)``; leaving the block waits for
-    the submitted jobs, as with ProcessPoolExecutor.
+    the submitted jobs, as with ProcessPoolExecutor. ``max_workers`` caps how many tasks of
+    one ``map`` run at once (the scheduler's array throttle); each ``submit`` is its own
+    job, queued by the scheduler. Finished jobs are not kept here, and ``map``'s iterator
+    lets go of each result once it gave it (a map over large results does not hold them
+    all), as CPython's executors do.
     """
 
-    def __init__(self, profile: str | Profile | None = None, **resources: Any) -> None:
+    def __init__(
+        self,
+        profile: str | Profile | None = None,
+        max_workers: int | None = None,
+        **resources: Any,
+    ) -> None:
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0 (or None: no cap)")
         self.profile = profiles.resolve(profile)
         self.resources = parse_resources(resources)
-        self._jobs: list[Job] = []
+        self.max_workers = max_workers
+        self._jobs: set[Job] = set()  # unfinished jobs, for shutdown(wait=True)
         self._lock = threading.Lock()
         self._shutdown = False
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+    def _check_open(self) -> None:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit after shutdown(): create a new Executor")
-        job = submit_call(self.profile, fn, args, kwargs, self.resources)
+
+    def _track(self, jobs: Iterable[Job]) -> None:
+        for job in jobs:
+            with self._lock:
+                self._jobs.add(job)
+            job.add_done_callback(self._forget)
+
+    def _forget(self, job: concurrent.futures.Future[Any]) -> None:
         with self._lock:
-            self._jobs.append(job)
+            self._jobs.discard(job)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+        self._check_open()
+        job = submit_call(self.profile, fn, args, kwargs, self.resources)
+        self._track([job])
         return job
 
     def map(
@@ -260,31 +291,40 @@ class Executor(concurrent.futures.Executor):
     ) -> Iterator[Any]:
         """Like ``Executor.map``, but all calls go in ONE array job; results in order.
 
-        ``chunksize=None`` (the default) lets clusterlab choose how many calls share a
-        task (see ``ClusterFunction.map``)."""
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("cannot submit after shutdown(): create a new Executor")
-        if len(iterables) == 1:
-            array = submit_map(self.profile, fn, iterables[0], self.resources, chunksize=chunksize)
-        else:
-            star = _star(fn)
-            array = submit_map(
-                self.profile,
-                star,
-                zip(*iterables, strict=False),
-                self.resources,
-                name=getattr(fn, "__name__", "job"),
-                chunksize=chunksize,
-            )
-        with self._lock:
-            self._jobs.extend(array.elements)
+        Several iterables stop at the shortest, as ``map`` does. ``chunksize=None`` (the
+        default) lets clusterlab choose how many calls share a task (see
+        ``ClusterFunction.map``)."""
+        if not iterables:
+            raise TypeError("Executor.map() needs at least one iterable: ex.map(fn, items)")
+        self._check_open()
+        array = submit_map(
+            self.profile,
+            fn,
+            iterables[0],
+            self.resources,
+            chunksize=chunksize,
+            max_concurrent=self.max_workers or 0,
+            more=iterables[1:],
+            strict=False,
+        )
+        jobs = list(array.elements)
+        self._track(jobs)
         deadline = None if timeout is None else time.monotonic() + timeout
+        del array
 
         def results() -> Iterator[Any]:
-            for job in array.elements:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                yield job.result(left)
+            # Pop each job before yielding its value: the iterator then holds no result it
+            # already gave (CPython's test_free_reference). Leaving early (an exception, a
+            # timeout, the iterator dropped) cancels the calls nobody will read, as
+            # concurrent.futures does.
+            jobs.reverse()
+            try:
+                while jobs:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    yield _result_or_cancel(jobs.pop(), left)
+            finally:
+                for job in jobs:
+                    job.cancel()
 
         return results()
 

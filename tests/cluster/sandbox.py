@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = ("slurm-wlm", "munge", "openssh-server", "python3-venv")
+# CPython's concurrent.futures tests, which tests/integration/test_executor_conformance.py
+# runs against cl.Executor (installed when Debian has them for this Python).
+TESTSUITE = f"libpython{sys.version_info.major}.{sys.version_info.minor}-testsuite"
 PARTITION = "debug"
 NODE_CPUS = 16  # oversubscribes the real cores via SlurmdParameters=config_overrides
 USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
@@ -158,10 +161,21 @@ def ensure_packages() -> None:
     out = _run("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *PACKAGES, check=False)
     installed = {ln.split()[0] for ln in out.stdout.splitlines() if ln.endswith(" installed")}
     missing = [p for p in PACKAGES if p not in installed]
-    if missing:
+    suite = _run("dpkg-query", "-W", "-f", "${db:Status-Status}", TESTSUITE, check=False)
+    need_suite = suite.stdout.strip() != "installed"
+    if missing or need_suite:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         _run("apt-get", "update", env=env, capture_output=False)
-        _run("apt-get", "install", "-y", *missing, env=env, capture_output=False)
+        if need_suite and _apt_knows(TESTSUITE):
+            missing.append(TESTSUITE)
+        if missing:
+            _run("apt-get", "install", "-y", *missing, env=env, capture_output=False)
+
+
+def _apt_knows(package: str) -> bool:
+    """Whether apt can install ``package`` (a pyenv Python may have no Debian twin)."""
+    shown = _run("apt-cache", "show", package, check=False)
+    return shown.returncode == 0 and bool(shown.stdout.strip())
 
 
 def ensure_munge() -> None:

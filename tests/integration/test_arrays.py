@@ -78,6 +78,35 @@ def test_chain_with_data_passed_by_job_arguments(any_profile: cl.Profile) -> Non
     assert set(total.after_ids) == {squares.id, base.id}
 
 
+def test_map_with_several_iterables_and_fixed_keyword_arguments(any_profile: cl.Profile) -> None:
+    def power(x: int, y: int, base: int = 1, scale: int = 1) -> int:
+        return (base + x**y) * scale
+
+    f = cl.cluster(any_profile.name)(power)
+    pairs = f.map([1, 2, 3], [2, 2, 2], base=10, scale=2)
+    assert pairs.results(timeout=120) == [22, 28, 38]
+    assert pairs.name == "power"  # the bound arguments do not rename the job
+    with pytest.raises(ValueError, match="different lengths \\(3, 2\\).*zip"):
+        f.map([1, 2, 3], [1, 2])
+    # A Job among the fixed arguments is a dependency: every call gets its result.
+    offset = cl.cluster(any_profile.name)(lambda: 1000).submit()
+    shifted = f.map([1, 2], [1, 1], base=offset)
+    assert shifted.results(timeout=120) == [1001, 1002]
+    assert shifted.failed() == {} and shifted[0].after_ids == [offset.id]
+
+
+def test_fixed_arguments_travel_once_not_per_item() -> None:
+    from pathlib import Path
+
+    big = list(range(200_000))  # ~1 MB pickled
+    arr = cl.cluster("local")(lambda x, data: x + len(data)).map(range(50), chunksize=1, data=big)
+    assert arr.results(timeout=120) == [x + 200_000 for x in range(50)]
+    job_dir = Path(arr.parts[0].job_dir)
+    items = list((job_dir / "items").glob("*.pkl"))
+    assert len(items) == 50 and max(p.stat().st_size for p in items) < 2_000
+    assert (job_dir / "fn.pkl").stat().st_size > 500_000  # the list, once, with the function
+
+
 def test_failed_dependency_cancels_dependents(any_profile: cl.Profile) -> None:
     name = any_profile.name
 

@@ -100,5 +100,8 @@ def failure_reason(job: Job) -> str:
             rec = ledger.get(dep_id)
             if rec and rec.state in ("FAILED", "CANCELLED", "TIMEOUT", "LOST"):
                 return f"dependency failed: job {rec.id} ({rec.name}) ended {rec.state}"
-    names = [f"job {i} ({live[i].name})" if i in live else f"job {i}" for i in job.after_ids]
+    names = [
+        f"job {i} ({dep.name})" if (dep := live.get(i)) is not None else f"job {i}"
+        for i in job.after_ids
+    ]
     return f"dependency failed: {', '.join(names) or 'an earlier job'} did not complete"

@@ -13,6 +13,7 @@ from ..common.errors import ClusterlabError, SerializationError
 from ..common.states import JobState
 from ..config.resources import Resources
 from .events import JobEvent, publish
+from .payload import load_result
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -70,6 +71,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._job_state = JobState.PENDING
         self._job_reason = "submitted"
         self._final_here = False  # a final state set in this process (not restored)
+        self._forgotten = False  # its value was let go: result() reads it again
 
     # -- where its files are ----------------------------------------------------------------
     @property
@@ -117,6 +119,36 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
         return self._runtime.read_log(self, jobdir.SCRIPT)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The function's return value, waiting up to ``timeout`` seconds for it; a remote
+        exception is raised here with its own type."""
+        value = super().result(timeout)
+        if self._forgotten:
+            return self._read_result_again()
+        return value
+
+    def forget_result(self) -> None:
+        """Let go of the value held in memory (``result()`` then reads it again from the
+        cluster). ``Executor.map`` does this for every value it hands out, so iterating
+        over large results does not keep them all, as CPython's executors do."""
+        with self._condition:
+            if self.done() and not self.cancelled() and self.exception(0) is None:
+                self._result = None
+                self._forgotten = True
+
+    def _read_result_again(self) -> Any:
+        path = self.result_path
+        data = self._runtime.transport.read_files([path]).get(path)
+        if data is None:
+            raise ClusterlabError(
+                f"the result of job {self.id} was let go from memory and its file {path} "
+                "no longer exists (cleaned up?): run the job again to get it"
+            )
+        ok, value = load_result(data)
+        if not ok:
+            raise value
+        return value
 
     def cleanup(self) -> None:
         """Delete the job's directory on the cluster (results and logs are gone after)."""

@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..common import jobdir
@@ -138,8 +138,8 @@ class LedgerWriter:
     """Collects jobs whose state changed and writes them (and the arrays they belong to)
     in one transaction per poll, so a thousand transitions cost one commit."""
 
-    def __init__(self, arrays: Mapping[str, ArrayJob]) -> None:
-        self._arrays = arrays
+    def __init__(self, arrays: dict[str, ArrayJob]) -> None:
+        self._arrays = arrays  # the runtime's unfinished arrays; a finished one leaves
         self._dirty: set[Job] = set()
         self._lock = threading.Lock()
         self._write = threading.Lock()  # one flush at a time: the newest state is written last
@@ -171,8 +171,13 @@ class LedgerWriter:
                 jobs_rows.append(
                     (job.state.value, job.reason, job.started_at, job.ended_at, "{}", job.id)
                 )
+        finished = []
         for array_id in arrays:
-            array = self._arrays[array_id]
+            array = self._arrays.get(array_id) or live.get(array_id)
+            if not isinstance(array, ArrayJob):
+                continue  # finished and dropped by everyone: its items' rows are written
+            if array.state.finished:
+                finished.append(array_id)
             started = [j.started_at for j in array.elements if j.started_at]
             ended = [j.ended_at for j in array.elements if j.ended_at]
             jobs_rows.append(
@@ -187,6 +192,8 @@ class LedgerWriter:
             )
         ledger.update_items(item_rows)
         ledger.update_jobs(jobs_rows)
+        for array_id in finished:  # written: the runtime need not keep it (nor its results)
+            self._arrays.pop(array_id, None)
 
 
 # -- reconcile: intents whose kernel died ----------------------------------------------------

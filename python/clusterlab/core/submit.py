@@ -8,6 +8,7 @@ One entry point per shape of work: :func:`submit_call` (one call, one scheduler 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -59,20 +60,34 @@ def submit_map(
     chunksize: int | None = None,
     max_concurrent: int = 0,
     workers: int | None = None,
+    *,
+    more: Sequence[Iterable[Any]] = (),
+    fixed: Mapping[str, Any] | None = None,
+    strict: bool = True,
 ) -> ArrayJob:
-    """Submit ``fn(item)`` for every item as one array job (see :mod:`clusterlab.core.plan`)."""
+    """Submit ``fn(item, *more_items, **fixed)`` for every item as one array job (see
+    :mod:`clusterlab.core.plan`). Several iterables are zipped: of unequal lengths they are
+    refused when ``strict`` (a notebook typo), else cut to the shortest (``Executor.map``)."""
     if not callable(fn):
         raise SubmitError(f"{fn!r} is not callable: map a function")
+    columns = [list(items), *(list(column) for column in more)]
+    lengths = [len(column) for column in columns]
+    if strict and len(set(lengths)) > 1:
+        raise ValueError(
+            f"map() got iterables of different lengths ({', '.join(map(str, lengths))}): "
+            "give iterables of one length, or zip() them yourself to stop at the shortest"
+        )
     return submit_array(
         get_runtime(profile),
         fn,
-        list(items),
+        list(zip(*columns, strict=False)),
         resources or Resources(),
         name,
         after,
         chunksize,
         max_concurrent,
         workers,
+        fixed=fixed or {},
     )
 
 
@@ -153,28 +168,38 @@ def submit_job(
 def submit_array(
     runtime: Runtime,
     fn: Callable[..., Any],
-    items: Sequence[Any],
+    calls_args: Sequence[tuple[Any, ...]],
     resources: Resources,
     name: str | None = None,
     after: Iterable[Dependency] = (),
     chunksize: int | None = None,
     max_concurrent: int = 0,
     workers: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
 ) -> ArrayJob:
-    """One native array for all ``items`` (split only past the scheduler's size limit),
-    cut into tasks by :func:`make_plan` unless ``chunksize``/``workers`` say otherwise."""
+    """One native array for all calls (split only past the scheduler's size limit), cut
+    into tasks by :func:`make_plan` unless ``chunksize``/``workers`` say otherwise.
+
+    ``fixed`` keyword arguments travel once, bound to the function (``functools.partial``),
+    not once per item; a Job among them becomes a reference in every item (its result is
+    loaded on the cluster)."""
     check_options(chunksize, workers, max_concurrent)
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)
+    _, fixed_values, fixed_refs = deps.references([], fixed or {})
+    bound = {k: v for k, v in fixed_values.items() if k not in fixed_refs["kwargs"]}
+    if bound:
+        fn = functools.partial(fn, **bound)
     calls: list[Call] = []
-    for index, item in enumerate(items):
-        item_args, _, refs = deps.references([item], {})
+    for index, call_args in enumerate(calls_args):
+        item_args, _, refs = deps.references(call_args, {})
+        refs["kwargs"] = dict(fixed_refs["kwargs"])
         calls.append((index, tuple(item_args), {}, refs))
     fn_bytes = dumps_function(fn)  # fails before anything remote
     if calls:
         runtime.ensure_ready()
     plan = plan_for(runtime, len(calls), resources, chunksize, workers, max_concurrent)
-    array = ArrayJob(runtime, new_job_id(), name, len(items), plan)
+    array = ArrayJob(runtime, new_job_id(), name, len(calls), plan)
     _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent)
     return array
 
