@@ -6,7 +6,7 @@ SANDBOX := tests/cluster/sandbox.py
 export CLUSTERLAB_SANDBOX_DIR ?= /tmp/clusterlab-sandbox
 
 .PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean \
-	labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak
+	labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak install-check
 # jlpm (yarn 3) comes with jupyter-builder in the venv.
 JLPM := PATH="$(abspath $(VENV))/bin:$$PATH" YARN_ENABLE_TELEMETRY=0 jlpm
 
@@ -81,7 +81,11 @@ ui-test: install-dev
 screenshots: install-dev
 	UPDATE_SCREENSHOTS=1 VENV=$(VENV) scripts/ui-test.sh
 
-test: lint typecheck docs pytest lint-ts test-ts ui-test
+test: lint typecheck docs pytest lint-ts test-ts ui-test install-check
+
+# `pip install clusterlab` into a new venv: widgets, a job, the CLI and the lab extension.
+install-check: install-dev
+	PYTHON=$(PY) scripts/install-check.sh
 
 # Side-by-side benchmarks (clusterlab vs submitit, dask-jobqueue, raw sbatch, loky, scp) on
 # the sandbox; writes bench/results/latest.json and the tables/plots of docs/performance.md.
