@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import profiles
+from .common.errors import ClusterlabError
 from .config.profile import Profile
 from .config.resources import Resources, parse_resources
 from .core.array import ArrayJob
+from .core.follow import follow_output
 from .core.job import Job
 from .core.submit import submit_call, submit_map
 
@@ -22,19 +24,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _show_logs(job: Job) -> None:
-    """Print the job's output where a local call would have printed it."""
+def _show_output(job: Job) -> None:
+    """Print the job's output where a local call would have printed it, as it comes."""
     try:
-        out, err = job.stdout(), job.stderr()
-    except Exception as exc:
+        for stream, text in follow_output(job):
+            target = sys.stdout if stream == "stdout" else sys.stderr
+            target.write(text)
+            target.flush()
+    except ClusterlabError as exc:  # the value still comes back; say what is missing
         print(f"clusterlab: could not fetch the output of job {job.id}: {exc}", file=sys.stderr)
-        return
-    if out:
-        sys.stdout.write(out)
-        sys.stdout.flush()
-    if err:
-        sys.stderr.write(err)
-        sys.stderr.flush()
 
 
 ProgressDisplay = Callable[[ArrayJob, bool], None]
@@ -58,15 +56,13 @@ def _maybe_show_progress(array: ArrayJob, progress: bool | None) -> None:
 
 
 def wait_and_show(job: Job) -> Any:
-    """Block like a local call: interruptible (Ctrl-C / "interrupt kernel" cancels the job),
-    then show the job's output and return its value or raise its exception."""
+    """Block like a local call: the job's output shows while it runs, interrupting
+    (Ctrl-C / "interrupt kernel") cancels the job; then its value or its exception."""
     try:
-        while not concurrent.futures.wait([job], timeout=0.5).done:
-            pass
+        _show_output(job)
     except KeyboardInterrupt:
         job.cancel()
         raise
-    _show_logs(job)
     return job.result()
 
 

@@ -222,10 +222,7 @@ def test_logs_of_array_items_and_the_whole_array(capsys: pytest.CaptureFixture[s
     assert "is an array of 2 items" in err and f"clusterlab logs {arr.id}:0" in err
 
 
-def test_logs_follow_prints_until_the_job_ends(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(cli, "FOLLOW_INTERVAL", 0.2)
+def test_logs_follow_prints_until_the_job_ends(capsys: pytest.CaptureFixture[str]) -> None:
     job = local(make_chatty()).submit(3)
     wait_until(lambda: "hello" in job.stdout())
     assert not job.done()

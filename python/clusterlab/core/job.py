@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from ..common import jobdir
 from ..common.errors import ClusterlabError, SerializationError
 from ..common.states import JobState
 from ..config.resources import Resources
 from .events import JobEvent, publish
+from .follow import follow_output
 from .payload import load_result
 
 if TYPE_CHECKING:
@@ -108,12 +109,25 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._runtime.cancel([self])
         return True
 
-    def stdout(self) -> str:
-        """What the job printed so far (read from its job dir)."""
+    @overload
+    def stdout(self, follow: Literal[False] = False) -> str: ...
+    @overload
+    def stdout(self, follow: Literal[True]) -> Iterator[str]: ...
+    def stdout(self, follow: bool = False) -> str | Iterator[str]:
+        """What the job printed so far (read from its job dir). ``follow=True``: an
+        iterator of new text as the job prints it, ending when the job has ended."""
+        if follow:
+            return (text for _, text in follow_output(self, ("stdout",)))
         return self._runtime.read_log(self, self._log_name("stdout"))
 
-    def stderr(self) -> str:
-        """What the job wrote to stderr so far."""
+    @overload
+    def stderr(self, follow: Literal[False] = False) -> str: ...
+    @overload
+    def stderr(self, follow: Literal[True]) -> Iterator[str]: ...
+    def stderr(self, follow: bool = False) -> str | Iterator[str]:
+        """What the job wrote to stderr so far; ``follow=True`` as for :meth:`stdout`."""
+        if follow:
+            return (text for _, text in follow_output(self, ("stderr",)))
         return self._runtime.read_log(self, self._log_name("stderr"))
 
     def job_script(self) -> str:

@@ -18,6 +18,7 @@ from ..backends.base import Observation, WatchTarget
 from ..common.jobdir import parse_status
 from .array import ArrayPart
 from .collect import Finished
+from .follow import FOLLOW_INTERVAL, Follower, read_followed
 from .job import Job
 from .pool import observe_pool
 from .settle import PRESENT, Absence, Decision, decide, decide_item
@@ -47,6 +48,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._interval = MIN_INTERVAL
         self._nudged = False
+        self._followers: list[Follower] = []
 
     @staticmethod
     def _key(unit: Unit) -> str:
@@ -80,6 +82,27 @@ class Watcher:
             self._units.pop(self._key(unit), None)
             self._missing.pop(self._key(unit), None)
 
+    def follow(self, job: Job, streams: tuple[str, ...]) -> Follower:
+        """Bring ``job``'s new output back after every poll until :meth:`unfollow`."""
+        follower = Follower(job, streams)
+        with self._lock:
+            self._followers.append(follower)
+        self._wake.set()
+        return follower
+
+    def unfollow(self, follower: Follower) -> None:
+        with self._lock:
+            if follower in self._followers:
+                self._followers.remove(follower)
+
+    def _read_followed(self) -> None:
+        with self._lock:
+            followers = list(self._followers)
+        try:
+            read_followed(self.runtime.transport, followers)
+        except Exception as exc:  # output is a bonus: the next poll reads it again
+            print(f"clusterlab: could not read job output (retrying): {exc}", file=sys.stderr)
+
     @property
     def active(self) -> int:
         return len(self._units)
@@ -97,10 +120,14 @@ class Watcher:
             except Exception as exc:  # never let the thread die with jobs unwatched
                 print(f"clusterlab: watcher error (retrying): {exc!r}", file=sys.stderr)
                 changed = False
+            if self._followers:
+                self._read_followed()
             if changed:
                 self._interval = self._floor(units)
             else:
                 self._interval = min(self._interval * BACKOFF, self.max_interval)
+            if self._followers:  # someone watches the output: whatever poll_interval says
+                self._interval = min(self._interval, FOLLOW_INTERVAL)
             delay = self._interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
             self._wake.wait(delay)
             self._wake.clear()

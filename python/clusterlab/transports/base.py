@@ -35,6 +35,21 @@ while IFS= read -r f; do
   if [ -f "$f" ]; then printf '%s\n' "$f"; fi
 done | tar -cP"$1"f - -T -
 """
+# Byte ranges of many files (logs followed while a job runs, one array item's part of a
+# task log): per input line "START COUNT PATH", a header "SIZE N" (N bytes follow; SIZE -1:
+# no such file) then the bytes. `head -c` stops at N even if the file grows meanwhile.
+_READ_RANGES = r"""
+while IFS=' ' read -r start count f; do
+  if [ ! -f "$f" ]; then printf -- '-1 0
+'; continue; fi
+  size=$(wc -c < "$f")
+  n=$((size - start)); [ "$n" -lt 0 ] && n=0; [ "$n" -gt "$count" ] && n=$count
+  printf '%s %s
+' "$size" "$n"
+  [ "$n" -gt 0 ] && tail -c +$((start + 1)) -- "$f" | head -c "$n"
+done
+"""
+MAX_RANGE = 1 << 20  # bytes of one file per read: a chatty job is followed, not swallowed
 COMPRESS_FROM = 64  # files per read: thousands of tiny results are mostly tar padding
 
 COMMAND_TIMEOUT = 120.0
@@ -187,6 +202,34 @@ class Transport(ABC):
             raise TransportError(f"{self.label}: reading job files failed: {res.err.strip()}")
         found = parse_files(res.stdout)
         return {p: found.get(p) for p in paths}
+
+    def read_ranges(
+        self, ranges: Sequence[tuple[str, int, int | None]]
+    ) -> list[tuple[int, bytes] | None]:
+        """``(path, start, end)`` byte ranges of many files in one round trip (``end``
+        None: to the end of the file, at most :data:`MAX_RANGE` bytes): for each range
+        ``(the file's size now, the bytes)``, None for a missing file."""
+        if not ranges:
+            return []
+        lines = []
+        for path, start, end in ranges:
+            if "\n" in path or path.startswith("-") or start < 0:
+                raise ValueError(f"bad job file range: {path!r} from {start}")
+            count = MAX_RANGE if end is None else max(0, min(end - start, MAX_RANGE))
+            lines.append(f"{start} {count} {path}\n")
+        res = self.script(_READ_RANGES, stdin="".join(lines).encode())
+        out: list[tuple[int, bytes] | None] = []
+        blob, pos = res.stdout, 0
+        for _ in ranges:
+            eol = blob.find(b"\n", pos)
+            if eol < 0:
+                from ..common.errors import TransportError
+
+                raise TransportError(f"{self.label}: reading job logs failed: {res.err.strip()}")
+            size, n = (int(x) for x in blob[pos:eol].split())
+            out.append(None if size < 0 else (size, blob[eol + 1 : eol + 1 + n]))
+            pos = eol + 1 + n
+        return out
 
     def close(self) -> None:  # noqa: B027 - optional hook; local has nothing to close
         """Release connections; the next command reconnects."""

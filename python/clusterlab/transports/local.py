@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..common.errors import TransportError
-from .base import CommandResult, Transport, timeout_message
+from .base import MAX_RANGE, CommandResult, Transport, timeout_message
 
 
 class LocalTransport(Transport):
@@ -39,6 +39,25 @@ class LocalTransport(Transport):
             proc.communicate()
             raise TransportError(timeout_message(self.label, argv, timeout or 0)) from None
         return CommandResult(proc.returncode, out, err)
+
+    def read_ranges(
+        self, ranges: Sequence[tuple[str, int, int | None]]
+    ) -> list[tuple[int, bytes] | None]:
+        """Directly, as :meth:`read_files` (same contract as the shell version)."""
+        if not ranges:
+            return []
+        self._count_round_trip()
+        out: list[tuple[int, bytes] | None] = []
+        for path, start, end in ranges:
+            try:
+                with open(path, "rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    fh.seek(start)
+                    count = MAX_RANGE if end is None else max(0, min(end - start, MAX_RANGE))
+                    out.append((size, fh.read(count)))
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                out.append(None)
+        return out
 
     def read_files(self, paths: Sequence[str]) -> dict[str, bytes | None]:
         """Read them directly: on this machine a tar process (and gzip) would only add

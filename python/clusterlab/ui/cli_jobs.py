@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 from ..common.errors import ClusterlabError, RemoteTraceback
@@ -25,9 +25,6 @@ from ..core.job import Job
 from ..core.ledger import JobRecord
 from ..jobs import job as find_job
 from ..jobs import jobs as list_jobs
-
-FOLLOW_INTERVAL = 1.0
-"""Seconds between two reads of a followed log (``clusterlab logs -f``)."""
 
 TIMEOUT_EXIT = 124
 """``clusterlab result --timeout``: the job is still running (the code of coreutils timeout)."""
@@ -189,20 +186,14 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
-def _follow(job: Job, read: Callable[[], str]) -> int:
-    """Print new output every FOLLOW_INTERVAL until the job ends, then its last output."""
-    shown = 0
+def _follow(chunks: Iterator[str]) -> int:
+    """Print new output as the job writes it (read by its watcher) until it ends."""
     try:
-        while True:
-            finished = job.done()  # checked before reading, so the final read is complete
-            text = read()
-            _write(text[shown:])
-            shown = max(shown, len(text))
-            if finished:
-                return 0
-            time.sleep(FOLLOW_INTERVAL)
+        for text in chunks:
+            _write(text)
     except KeyboardInterrupt:
         return 130  # stop following; the job itself is not touched
+    return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -213,10 +204,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
             f"{target.id} is an array of {len(target)} items, each with its own log: "
             f"ask for one item, e.g. `clusterlab logs {target.id}:0`"
         )
-    read = target.stderr if args.stderr else target.stdout
     if args.follow:
-        return _follow(target, read)
-    _write(read())
+        return _follow(target.stderr(follow=True) if args.stderr else target.stdout(follow=True))
+    _write(target.stderr() if args.stderr else target.stdout())
     return 0
 
 
