@@ -60,6 +60,7 @@ def _maybe_show_progress(array: ArrayJob, progress: bool | None) -> None:
 def wait_and_show(job: Job) -> Any:
     """Block like a local call: interruptible (Ctrl-C / "interrupt kernel" cancels the job),
     then show the job's output and return its value or raise its exception."""
+    __tracebackhide__ = True  # IPython shows the user's call and the job's error
     try:
         while not concurrent.futures.wait([job], timeout=0.5).done:
             pass
@@ -164,6 +165,7 @@ class ClusterFunction(Generic[P, R]):
         return self._copy(after=[*self.dependencies, *jobs])
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        __tracebackhide__ = True  # IPython shows the user's call and the error
         job = self._submit(args, kwargs)
         if self.async_submit:
             return job
@@ -223,6 +225,7 @@ def _star(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], Any]:
     cloudpickle ships it by value: the cluster never needs clusterlab installed."""
 
     def star(item: tuple[Any, ...]) -> Any:
+        __tracebackhide__ = True  # the runner shows the user's frames, not this one
         return fn(*item)
 
     return star
@@ -282,6 +285,7 @@ class Executor(concurrent.futures.Executor):
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def results() -> Iterator[Any]:
+            __tracebackhide__ = True  # IPython shows the user's loop and the error
             for job in array.elements:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 yield job.result(left)

@@ -93,6 +93,18 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         """Why the job is in its state, as a sentence ("waiting for resources")."""
         return self._job_reason
 
+    def result(self, timeout: float | None = None) -> Any:
+        """The value, or the job's exception raised here (its remote traceback is its
+        ``__cause__``) without the frames of concurrent.futures' waiting: IPython then shows
+        the user's call and the job's error, and calling twice does not stack frames."""
+        __tracebackhide__ = True  # IPython hides the waiting machinery
+        try:
+            return super().result(timeout)
+        except BaseException as exc:
+            # The job's own exception, raised again in this process: where it happened is in
+            # the remote traceback, printed above it.
+            raise exc.with_traceback(None)  # noqa: B904 - not a new error: no chaining
+
     def running(self) -> bool:
         return self._job_state == JobState.RUNNING
 
