@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,6 +142,30 @@ def test_remote_error_in_a_notebook_function_shows_its_cell_and_source(
     assert "Cell In[1], line 6, in inner\n    raise Oops(f'bad value {v * scale}')" in tb
     assert not [m for m in MACHINERY if m in tb], tb
     assert text(cells[2]).strip() == "caught bad value 8"
+
+
+def test_names_bound_in_blocks_come_back_and_del_deletes(tmp_path: Path) -> None:
+    data_file = tmp_path / "data.txt"
+    data_file.write_text("hello")
+    cells = run_notebook(
+        f"%load_ext clusterlab\np = {str(data_file)!r}\ndone = False\ngone = 1\ne = 'mine'",
+        "%%cluster local\n"
+        "with open(p) as f:\n    data = f.read()\n"
+        "for i in range(3):\n    last = i\n"
+        "if data:\n    flag = 'yes'\n"
+        "try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    caught = str(e)\n"
+        "while not done:\n    done = True\n"
+        "squares = [sq := k * k for k in range(4)]\n"
+        "del gone",
+        "print(data, last, flag, caught, done, sq, 'gone' in globals(), e)",
+        "kept_too = 0\nstale = 1",
+        "%%cluster local --out kept\nif True:\n    kept = 1\n    kept_too = 2\ndel stale",
+        "print(kept, kept_too, 'stale' in globals())",
+    )
+    assert [errors(c) for c in cells] == [[]] * len(cells)
+    # `e` of `except ... as e` is unbound by Python when the handler ends: yours stays
+    assert text(cells[2]).strip() == "hello 2 yes division by zero True 9 False mine"
+    assert text(cells[5]).split() == ["1", "0", "True"]  # --out narrows binds and deletes
 
 
 def test_unpicklable_name_is_refused_before_submission() -> None:

@@ -1,9 +1,9 @@
 """``%%cluster``: run a whole cell on a cluster, as if it ran here.
 
 The names the cell reads are shipped (found by static analysis, or ``--in``), the names it
-assigns come back (or ``--out``), prints appear in the cell, and a remote exception shows
-a traceback whose frames point at the cell's own lines as the editor numbers them (the
-magic line is line 1), with their source.
+binds come back and the names it deletes are deleted (or only those of ``--out``), prints
+appear in the cell, and a remote exception shows a traceback whose frames point at the
+cell's own lines as the editor numbers them (the magic line is line 1), with their source.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def make_cell_runner() -> Callable[..., Any]:
         value = eval(compile(last, filename, "eval"), ns) if last else None  # noqa: S307
         back: dict[str, Any] = {}
         skipped: dict[str, str] = {}
+        missing = [name for name in outputs if name not in ns]  # never bound, or deleted
         for name in outputs:
             if name not in ns:
                 continue
@@ -68,7 +69,7 @@ def make_cell_runner() -> Callable[..., Any]:
                 skipped[name] = f"{type(exc).__name__}: {exc}"
                 continue
             back[name] = ns[name]
-        return {"outputs": back, "skipped": skipped, "value": value}
+        return {"outputs": back, "skipped": skipped, "value": value, "missing": missing}
 
     return run_cell
 
@@ -141,7 +142,7 @@ class CellRun:
         # The body on the editor's lines: the magic line is line 1, the body starts on 2.
         self.code = "\n" + source
         ast.parse(self.code, self.filename)  # a syntax error fails here, locally, at once
-        reads, writes = analyze(source)
+        reads, writes, deletes = analyze(source)
         wanted_in = _split(self.opts["inputs"])
         names = wanted_in if wanted_in is not None else reads
         self.inputs = {
@@ -153,7 +154,11 @@ class CellRun:
             missing = [n for n in wanted_in if n not in user_ns]
             if missing:
                 raise NameError(f"--in names {', '.join(missing)}, not defined in the notebook")
-        self.outputs = _split(self.opts["outputs"]) or writes
+        wanted_out = _split(self.opts["outputs"])
+        self.outputs = wanted_out or writes
+        # `del x` in the cell deletes x here too, as running the cell here would (--out
+        # lists every name the cell may change, deletions included).
+        self.deletes = [n for n in deletes if wanted_out is None or n in wanted_out]
         self._check_picklable()
 
     def _check_picklable(self) -> None:
@@ -179,10 +184,14 @@ class CellRun:
         fn = cluster(self.opts["profile"], name=self.opts["name"] or "cell", **resources)(
             make_cell_runner()
         )
-        return fn.submit(self.code, self.inputs, self.outputs, self.filename, self.text)
+        names = [*self.outputs, *(n for n in self.deletes if n not in self.outputs)]
+        return fn.submit(self.code, self.inputs, names, self.filename, self.text)
 
     def assign(self, result: dict[str, Any]) -> None:
         self.user_ns.update(result["outputs"])
+        for name in self.deletes:
+            if name in result.get("missing", ()):
+                self.user_ns.pop(name, None)
         for name, why in result["skipped"].items():
             print(
                 f"clusterlab: {name} stayed on the cluster (cannot be pickled: {why})",
