@@ -58,6 +58,7 @@ def _maybe_show_progress(array: ArrayJob, progress: bool | None) -> None:
 def wait_and_show(job: Job) -> Any:
     """Block like a local call: the job's output shows while it runs, interrupting
     (Ctrl-C / "interrupt kernel") cancels the job; then its value or its exception."""
+    __tracebackhide__ = True  # IPython shows the user's call and the job's error
     try:
         _show_output(job)
     except KeyboardInterrupt:
@@ -167,6 +168,7 @@ class ClusterFunction(Generic[P, R]):
         return self._copy(after=[*self.dependencies, *jobs])
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        __tracebackhide__ = True  # IPython shows the user's call and the error
         job = self._submit(args, kwargs)
         if self.async_submit:
             return job
@@ -222,6 +224,7 @@ def cluster(
 
 
 def _result_or_cancel(job: Job, timeout: float | None) -> Any:
+    __tracebackhide__ = True
     try:
         value = job.result(None if timeout is None else max(0.0, timeout))
         job.forget_result()  # the caller holds the only copy (CPython's map does the same)
@@ -313,6 +316,7 @@ class Executor(concurrent.futures.Executor):
             # already gave (CPython's test_free_reference). Leaving early (an exception, a
             # timeout, the iterator dropped) cancels the calls nobody will read, as
             # concurrent.futures does.
+            __tracebackhide__ = True  # IPython shows the user's loop and the error
             jobs.reverse()
             try:
                 while jobs:

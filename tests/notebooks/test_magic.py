@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,16 +93,79 @@ def test_async_cell_binds_the_job_to_its_name() -> None:
     assert text(cells[2]).strip() == "sweep {'z': 42}"
 
 
-def test_remote_error_traceback_points_at_cell_lines() -> None:
+def plain(tb: str) -> str:
+    """A traceback as the user reads it (IPython colours it with ANSI escapes)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", tb)
+
+
+# Frames of clusterlab's own machinery (local and remote) that a user must not wade through.
+MACHINERY = ("magic.py", "api.py", "concurrent/futures", "runner.py", "<dynamic-code>", "run_cell")
+
+
+def test_remote_error_in_a_cell_shows_the_editors_line_with_its_source() -> None:
     cells = run_notebook(
         "%load_ext clusterlab",
         "%%cluster local\na = 1\nb = 0\nc = a / b\n",
+        "%%cluster local\nok = 1\nbad = (\n",
     )
     (err,) = errors(cells[1])
-    assert err.ename == "ZeroDivisionError"
-    tb = text(cells[1])
-    assert '<cluster-cell>", line 3' in tb
-    assert "c = a / b" in tb
+    assert err.ename == "ZeroDivisionError"  # the remote exception keeps its type
+    tb = plain(text(cells[1]))
+    # The editor's numbering (the magic line is line 1), the cell's name, its source line
+    assert "Cell In[2], line 4, in <module>\n    c = a / b" in tb
+    assert not [m for m in MACHINERY if m in tb], tb
+    (syntax,) = errors(cells[2])  # refused here, before submission, on the editor's line
+    assert syntax.ename == "SyntaxError" and "line 3" in plain(text(cells[2]))
+
+
+@pytest.mark.parametrize("where", ["local", "slurm-ssh"])
+def test_remote_error_in_a_notebook_function_shows_its_cell_and_source(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    """The cluster has no file for a function defined in a cell: the kernel fills it in."""
+    if where == "slurm-ssh":
+        cl.profiles.save(ssh_profile(request.getfixturevalue("sandbox"), name="sb"))
+    profile = "local" if where == "local" else "sb"
+    cells = run_notebook(
+        "import clusterlab as cl\n"
+        "class Oops(Exception):\n    pass\n"
+        "def inner(v):\n    scale = 2\n    raise Oops(f'bad value {v * scale}')\n"
+        "def outer(v):\n    return inner(v) + 1",
+        f"cl.cluster({profile!r})(outer)(3)",
+        f"with cl.Executor({profile!r}) as ex:\n    job = ex.submit(outer, 4)\n"
+        "try:\n    job.result()\nexcept Oops as exc:\n    print('caught', exc)",
+    )
+    (err,) = errors(cells[1])
+    assert err.ename == "Oops" and err.evalue == "bad value 6"
+    tb = plain(text(cells[1]))
+    assert "Cell In[1], line 8, in outer\n    return inner(v) + 1" in tb
+    assert "Cell In[1], line 6, in inner\n    raise Oops(f'bad value {v * scale}')" in tb
+    assert not [m for m in MACHINERY if m in tb], tb
+    assert text(cells[2]).strip() == "caught bad value 8"
+
+
+def test_names_bound_in_blocks_come_back_and_del_deletes(tmp_path: Path) -> None:
+    data_file = tmp_path / "data.txt"
+    data_file.write_text("hello")
+    cells = run_notebook(
+        f"%load_ext clusterlab\np = {str(data_file)!r}\ndone = False\ngone = 1\ne = 'mine'",
+        "%%cluster local\n"
+        "with open(p) as f:\n    data = f.read()\n"
+        "for i in range(3):\n    last = i\n"
+        "if data:\n    flag = 'yes'\n"
+        "try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    caught = str(e)\n"
+        "while not done:\n    done = True\n"
+        "squares = [sq := k * k for k in range(4)]\n"
+        "del gone",
+        "print(data, last, flag, caught, done, sq, 'gone' in globals(), e)",
+        "kept_too = 0\nstale = 1",
+        "%%cluster local --out kept\nif True:\n    kept = 1\n    kept_too = 2\ndel stale",
+        "print(kept, kept_too, 'stale' in globals())",
+    )
+    assert [errors(c) for c in cells] == [[]] * len(cells)
+    # `e` of `except ... as e` is unbound by Python when the handler ends: yours stays
+    assert text(cells[2]).strip() == "hello 2 yes division by zero True 9 False mine"
+    assert text(cells[5]).split() == ["1", "0", "True"]  # --out narrows binds and deletes
 
 
 def test_unpicklable_name_is_refused_before_submission() -> None:

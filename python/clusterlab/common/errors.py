@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import linecache
+import re
+import sys
+
 
 class ClusterlabError(Exception):
     """Base class, so ``except clusterlab.ClusterlabError`` catches every error we raise."""
@@ -78,3 +82,52 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return f'\n"""\nRemote traceback:\n{self.tb}"""'
+
+
+_FRAME = re.compile(r'^  File "(?P<file>.+)", line (?P<line>\d+), in (?P<name>.+)$')
+
+
+def _cell_label(filename: str) -> str | None:
+    """IPython's name for the code of a notebook cell ("Cell In[3]"), as its own tracebacks
+    show it; None for a real file or outside IPython (IPython is never imported here)."""
+    try:
+        shell = sys.modules["IPython"].get_ipython()
+        label = shell.compile.format_code_name(filename)
+    except Exception:  # not in IPython, or an IPython without cell names
+        return None
+    return " ".join(label) if label else None
+
+
+def _cell_line(filename: str, lineno: int) -> str:
+    """Line ``lineno`` of code this kernel compiled from memory (a cell: its ``linecache``
+    entry has no mtime), never of a file on disk, which may differ from the cluster's."""
+    entry = linecache.cache.get(filename)
+    if entry is None or len(entry) != 4 or entry[1] is not None:
+        return ""
+    lines = entry[2]
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+
+
+def readable_traceback(text: str) -> str:
+    """A remote traceback as this kernel can best show it.
+
+    A frame in a notebook cell is named as IPython names it ("Cell In[3], line 4") and gets
+    its source line from this kernel's ``linecache`` when the cluster had none to print: a
+    function defined in a cell travels by value, without the cell's text. Everything else
+    (other frames, the exception, chained tracebacks) is kept as the cluster wrote it.
+    """
+    lines = text.splitlines()
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        frame = _FRAME.match(line)
+        if frame is None:
+            out.append(line)
+            continue
+        filename, lineno = frame["file"], int(frame["line"])
+        label = _cell_label(filename)
+        out.append(f"  {label}, line {lineno}, in {frame['name']}" if label else line)
+        if not (i + 1 < len(lines) and lines[i + 1].startswith("    ")):  # no source line
+            source = _cell_line(filename, lineno)
+            if source:
+                out.append(f"    {source}")
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")

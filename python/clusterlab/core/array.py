@@ -98,6 +98,7 @@ class ArrayJob:
     def results(self, timeout: float | None = None, return_exceptions: bool = False) -> list[Any]:
         """Every item's value in input order; the first failure is raised (with its index)
         unless ``return_exceptions`` puts exceptions in the list instead."""
+        __tracebackhide__ = True  # IPython shows the user's call and the error
         if not self.wait(timeout):
             raise TimeoutError(
                 f"array {self.id}: not all {len(self)} items finished in {timeout} s"
@@ -114,7 +115,7 @@ class ArrayJob:
                 if not return_exceptions:
                     if sys.version_info >= (3, 11):
                         exc.add_note(f"(item {i} of array {self.id}, {self.name})")
-                    raise exc
+                    raise exc.with_traceback(None)
                 out.append(exc)
             else:
                 out.append(job.result())

@@ -96,6 +96,21 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         """Why the job is in its state, as a sentence ("waiting for resources")."""
         return self._job_reason
 
+    def result(self, timeout: float | None = None) -> Any:
+        """The value, or the job's exception raised here (its remote traceback is its
+        ``__cause__``) without the frames of concurrent.futures' waiting: IPython then shows
+        the user's call and the job's error, and calling twice does not stack frames."""
+        __tracebackhide__ = True  # IPython hides the waiting machinery
+        try:
+            value = super().result(timeout)
+        except BaseException as exc:
+            # The job's own exception, raised again in this process: where it happened is in
+            # the remote traceback, printed above it.
+            raise exc.with_traceback(None)  # noqa: B904 - not a new error: no chaining
+        if self._forgotten:  # Executor.map let it go: read it again from the cluster
+            return self._read_result_again()
+        return value
+
     def running(self) -> bool:
         return self._job_state == JobState.RUNNING
 
@@ -133,14 +148,6 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
         return self._runtime.read_log(self, jobdir.SCRIPT)
-
-    def result(self, timeout: float | None = None) -> Any:
-        """The function's return value, waiting up to ``timeout`` seconds for it; a remote
-        exception is raised here with its own type."""
-        value = super().result(timeout)
-        if self._forgotten:
-            return self._read_result_again()
-        return value
 
     def forget_result(self) -> None:
         """Let go of the value held in memory (``result()`` then reads it again from the

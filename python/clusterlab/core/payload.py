@@ -8,16 +8,52 @@ name it, because "cannot pickle '_thread.lock' object" alone does not say which 
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import pickle
+import types
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import cloudpickle
 
-from ..common.errors import RemoteEnvironmentError, RemoteError, RemoteTraceback, SerializationError
+from ..common.errors import (
+    RemoteEnvironmentError,
+    RemoteError,
+    RemoteTraceback,
+    SerializationError,
+    readable_traceback,
+)
 
 MAX_PAYLOAD_BYTES = int(os.environ.get("CLUSTERLAB_MAX_PAYLOAD_MB", "2048")) * 1024 * 1024
+_CODE_REDUCE = getattr(getattr(cloudpickle, "cloudpickle", None), "_code_reduce", None)
+
+
+def _code_keeping_filename(code: types.CodeType) -> Any:
+    """cloudpickle's reduction of a code object, with its file name kept. cloudpickle writes
+    "<dynamic-code>" there; kept, a remote frame of a function defined in a cell names the
+    cell, so the kernel can show the cell and its source line (the cluster has neither)."""
+    ctor, args = _CODE_REDUCE(code)  # type: ignore[misc]
+    spots = [i for i, a in enumerate(args) if isinstance(a, str) and a == "<dynamic-code>"]
+    if spots:  # the first is co_filename (it comes before co_name in every layout)
+        args = (*args[: spots[0]], code.co_filename, *args[spots[0] + 1 :])
+    return ctor, args
+
+
+class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle (by value, as the cluster needs) that keeps code objects' file names."""
+
+    if _CODE_REDUCE is not None:
+        dispatch_table = ChainMap(
+            {types.CodeType: _code_keeping_filename}, cloudpickle.Pickler.dispatch_table
+        )
+
+
+def _dumps(obj: Any) -> bytes:
+    with io.BytesIO() as buffer:
+        _Pickler(buffer).dump(obj)
+        return buffer.getvalue()
 
 
 def _try(obj: Any) -> Exception | None:
@@ -60,7 +96,7 @@ def dumps_call(
 ) -> bytes:
     """cloudpickle ``(fn, args, kwargs, refs)``, naming exactly what cannot be pickled."""
     try:
-        data: bytes = cloudpickle.dumps((fn, tuple(args), dict(kwargs), dict(refs or {})))
+        data = _dumps((fn, tuple(args), dict(kwargs), dict(refs or {})))
     except Exception as exc:
         name = getattr(fn, "__qualname__", repr(fn))
         if (err := _try(fn)) is not None:
@@ -86,7 +122,7 @@ def dumps_call(
 def dumps_function(fn: Callable[..., Any]) -> bytes:
     """The function of a ``map``, pickled once for all its items."""
     try:
-        data: bytes = cloudpickle.dumps(fn)
+        data = _dumps(fn)
     except Exception as exc:
         raise _function_error(fn, exc) from exc
     return data
@@ -95,7 +131,7 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
 def dumps_items(name: str, items: list[tuple[int, tuple[Any, ...], dict[str, Any], Any]]) -> bytes:
     """One task's items ``(index, args, kwargs, refs)``, naming an item that cannot pickle."""
     try:
-        data: bytes = cloudpickle.dumps(items)
+        data = _dumps(items)
     except Exception as exc:
         for index, args, _, _ in items:
             if (err := _try(args)) is not None:
@@ -137,7 +173,7 @@ def _rebuild(record: Mapping[str, Any]) -> BaseException:
         exc = RemoteError(str(record["type"]), str(record["message"]))
     elif not isinstance(exc, Exception):
         exc = _wrap_exit(exc)
-    exc.__cause__ = RemoteTraceback(str(record["traceback"]))
+    exc.__cause__ = RemoteTraceback(readable_traceback(str(record["traceback"])))
     return exc
 
 

@@ -43,6 +43,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -120,7 +121,23 @@ def _heartbeat(job: _Job, stop: threading.Event) -> None:
         job.status("heartbeat")
 
 
+def _user_frames(tb: Any) -> Any:
+    """``tb`` without the runner's frames and those that set ``__tracebackhide__`` (as
+    IPython and pytest read it; the %%cluster cell runner sets it): the user's frames."""
+    kept: list[Any] = []
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_filename != __file__ and not frame.f_locals.get("__tracebackhide__"):
+            kept.append(tb)
+        tb = tb.tb_next
+    for old in reversed(kept):
+        tb = types.TracebackType(tb, old.tb_frame, old.tb_lasti, old.tb_lineno)
+    return tb
+
+
 def _error_record(exc: BaseException, dumps: Callable[[Any], bytes]) -> dict[str, Any]:
+    with contextlib.suppress(Exception):  # a traceback with extra frames beats no result
+        exc.__traceback__ = _user_frames(exc.__traceback__)
     tb_text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
         pickled = dumps(exc)

@@ -1,13 +1,17 @@
 """``%%cluster``: run a whole cell on a cluster, as if it ran here.
 
 The names the cell reads are shipped (found by static analysis, or ``--in``), the names it
-assigns come back (or ``--out``), prints appear in the cell, and a remote exception shows
-a traceback whose frames point at the cell's own lines.
+binds come back and the names it deletes are deleted (or only those of ``--out``), prints
+appear in the cell, and a remote exception shows a traceback whose frames point at the
+cell's own lines as the editor numbers them (the magic line is line 1), with their source.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
+import itertools
+import linecache
 import shlex
 import sys
 from collections.abc import Callable
@@ -20,7 +24,7 @@ from ..common.errors import ClusterlabError, SerializationError
 from ..core.job import Job
 from .cellvars import analyze
 
-CELL_FILENAME = "<cluster-cell>"
+_CELLS = itertools.count(1)  # names cells run outside IPython: <cluster-cell-N>
 # Kernel plumbing that must never be shipped.
 _NEVER_SHIP = {"In", "Out", "get_ipython", "exit", "quit", "_", "__", "___"}
 
@@ -33,15 +37,19 @@ def make_cell_runner() -> Callable[..., Any]:
     """The remote side of a cell. Built by a factory so cloudpickle ships it by value (the
     cluster needs only cloudpickle, not clusterlab)."""
 
-    def run_cell(source: str, inputs: dict[str, Any], outputs: list[str]) -> Any:
+    def run_cell(
+        code: str, inputs: dict[str, Any], outputs: list[str], filename: str, text: str
+    ) -> Any:
+        """``code`` is the cell's body on the lines the editor shows it (blank lines stand in
+        for the magic line); ``text``, the whole cell, is what its traceback lines quote."""
+        __tracebackhide__ = True  # the runner shows the cell's frames, not this
         import ast as ast_
         import linecache
 
         import cloudpickle as cp
 
-        filename = "<cluster-cell>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        tree = ast_.parse(source, filename)
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+        tree = ast_.parse(code, filename)
         last = None
         if tree.body and isinstance(tree.body[-1], ast_.Expr):
             last = ast_.Expression(tree.body[-1].value)
@@ -51,6 +59,7 @@ def make_cell_runner() -> Callable[..., Any]:
         value = eval(compile(last, filename, "eval"), ns) if last else None  # noqa: S307
         back: dict[str, Any] = {}
         skipped: dict[str, str] = {}
+        missing = [name for name in outputs if name not in ns]  # never bound, or deleted
         for name in outputs:
             if name not in ns:
                 continue
@@ -60,9 +69,33 @@ def make_cell_runner() -> Callable[..., Any]:
                 skipped[name] = f"{type(exc).__name__}: {exc}"
                 continue
             back[name] = ns[name]
-        return {"outputs": back, "skipped": skipped, "value": value}
+        return {"outputs": back, "skipped": skipped, "value": value, "missing": missing}
 
     return run_cell
+
+
+def register_cell(line: str, body: str, shell: Any = None) -> str:
+    """Put the cell as the editor shows it (magic line first) in ``linecache`` and return its
+    name, so a traceback quotes its lines. In IPython that is the name IPython gave the cell,
+    so its frames read "Cell In[N], line L"; elsewhere the cell gets a name of its own."""
+    text = f"%%cluster {line}".rstrip() + "\n" + body
+    name = _ipython_cell_name(shell) or f"<cluster-cell-{next(_CELLS)}>"
+    linecache.cache[name] = (len(text), None, [f"{t}\n" for t in text.splitlines()], name)
+    return name
+
+
+def _ipython_cell_name(shell: Any) -> str | None:
+    """The name of the code of the cell that runs this magic: the nearest calling frame IPython
+    names as a cell, when that cell is one line of code (IPython turns a ``%%cluster`` cell
+    into one ``run_cell_magic`` call), so replacing its cached text hides nothing else."""
+    label = getattr(getattr(shell, "compile", None), "format_code_name", None)
+    frame = inspect.currentframe()
+    while label is not None and frame is not None:
+        name = frame.f_code.co_filename
+        if label(name):
+            return name if len(linecache.getlines(name)) == 1 else None
+        frame = frame.f_back
+    return None
 
 
 def parse_line(line: str) -> dict[str, Any]:
@@ -100,12 +133,16 @@ def _split(names: str | None) -> list[str] | None:
 class CellRun:
     """One ``%%cluster`` execution against a user namespace."""
 
-    def __init__(self, line: str, source: str, user_ns: dict[str, Any]) -> None:
+    def __init__(self, line: str, source: str, user_ns: dict[str, Any], filename: str = "") -> None:
         self.opts = parse_line(line)
         self.source = source
         self.user_ns = user_ns
-        ast.parse(source, CELL_FILENAME)  # a syntax error fails here, locally, at once
-        reads, writes = analyze(source)
+        self.filename = filename or register_cell(line, source)
+        self.text = "".join(linecache.getlines(self.filename))
+        # The body on the editor's lines: the magic line is line 1, the body starts on 2.
+        self.code = "\n" + source
+        ast.parse(self.code, self.filename)  # a syntax error fails here, locally, at once
+        reads, writes, deletes = analyze(source)
         wanted_in = _split(self.opts["inputs"])
         names = wanted_in if wanted_in is not None else reads
         self.inputs = {
@@ -117,7 +154,11 @@ class CellRun:
             missing = [n for n in wanted_in if n not in user_ns]
             if missing:
                 raise NameError(f"--in names {', '.join(missing)}, not defined in the notebook")
-        self.outputs = _split(self.opts["outputs"]) or writes
+        wanted_out = _split(self.opts["outputs"])
+        self.outputs = wanted_out or writes
+        # `del x` in the cell deletes x here too, as running the cell here would (--out
+        # lists every name the cell may change, deletions included).
+        self.deletes = [n for n in deletes if wanted_out is None or n in wanted_out]
         self._check_picklable()
 
     def _check_picklable(self) -> None:
@@ -143,10 +184,14 @@ class CellRun:
         fn = cluster(self.opts["profile"], name=self.opts["name"] or "cell", **resources)(
             make_cell_runner()
         )
-        return fn.submit(self.source, self.inputs, self.outputs)
+        names = [*self.outputs, *(n for n in self.deletes if n not in self.outputs)]
+        return fn.submit(self.code, self.inputs, names, self.filename, self.text)
 
     def assign(self, result: dict[str, Any]) -> None:
         self.user_ns.update(result["outputs"])
+        for name in self.deletes:
+            if name in result.get("missing", ()):
+                self.user_ns.pop(name, None)
         for name, why in result["skipped"].items():
             print(
                 f"clusterlab: {name} stayed on the cluster (cannot be pickled: {why})",
@@ -154,9 +199,13 @@ class CellRun:
             )
 
 
-def run(line: str, source: str, user_ns: dict[str, Any]) -> Any:
-    """Run the cell; returns the value of its last expression (shown as the cell's output)."""
-    cell = CellRun(line, source, user_ns)
+def run(line: str, source: str, user_ns: dict[str, Any], filename: str = "") -> Any:
+    """Run the cell; returns the value of its last expression (shown as the cell's output).
+
+    ``filename``: where :func:`register_cell` put the cell's text (registered here if not).
+    """
+    __tracebackhide__ = True  # IPython shows the cell and the job's error only
+    cell = CellRun(line, source, user_ns, filename)
     job = cell.submit()
     if cell.opts["async_"]:
         user_ns["_cluster_job"] = job
@@ -189,11 +238,14 @@ def load(ipython: Any) -> None:
             """Run this cell on a cluster: %%cluster [PROFILE] [--cores N] ... [--async]"""
             from IPython.core.error import UsageError
 
+            __tracebackhide__ = True  # IPython shows the cell and the job's error
             try:
                 assert self.shell is not None
-                return run(line, cell, self.shell.user_ns)
+                return run(line, cell, self.shell.user_ns, register_cell(line, cell, self.shell))
             except MagicUsageError as exc:
                 raise UsageError(str(exc)) from None
+            except SyntaxError as exc:  # the cell's own line, not the frames that parsed it
+                raise exc.with_traceback(None)  # noqa: B904 - the same error, not a new one
 
         @line_magic
         def cluster_jobs(self, line: str) -> Any:
