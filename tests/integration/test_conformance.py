@@ -4,6 +4,8 @@ Every test runs once per dialect:
 
 - ``slurm``: the real SLURM of the sandbox (tests/cluster/sandbox.py), local transport;
 - ``fakepbs``: tests/fakepbs, a FAKE PBS Professional (no PBS server installs on Debian)
+- ``faketorque``: the same fake speaking TORQUE 6 (``FAKEPBS_FLAVOR=torque``), found by the
+  backend's ``pbs_flavor = "auto"`` from ``qstat --version``;
   that really runs the jobs as local processes, with its ``bin`` first on PATH and its
   state in a per-test ``FAKEPBS_HOME``.
 
@@ -52,6 +54,7 @@ class Dialect:
     params=[
         pytest.param("slurm", marks=pytest.mark.sandbox),
         pytest.param("fakepbs", marks=pytest.mark.fakepbs),
+        pytest.param("faketorque", marks=pytest.mark.fakepbs),
     ]
 )
 def dialect(
@@ -65,14 +68,16 @@ def dialect(
         home.mkdir()
         monkeypatch.setenv("FAKEPBS_HOME", str(home))
         monkeypatch.setenv("FAKEPBS_KILL_DELAY", "1")
+        monkeypatch.setenv("FAKEPBS_FLAVOR", "torque" if request.param == "faketorque" else "pro")
         monkeypatch.setenv("PATH", f"{FAKEPBS_BIN}{os.pathsep}{os.environ['PATH']}")
+        # pbs_flavor "auto": the backend tells the two apart by `qstat --version`
         profile = cl.Profile(
             name="fakepbs", scheduler="pbs", remote_dir=str(tmp_path / "pbsjobs"), poll_interval=1
         )
-        d = Dialect("fakepbs", profile, "99999.fakepbs")
+        d = Dialect(request.param, profile, "99999.fakepbs")
     cl.profiles.save(d.profile)
     yield d
-    if d.name == "fakepbs":  # whatever a test left running ends with it
+    if d.name in ("fakepbs", "faketorque"):  # whatever a test left running ends with it
         fake = [sys.executable, str(FAKEPBS_BIN / "fakepbs.py"), "_shutdown"]
         subprocess.run(fake, check=True, timeout=60)
 
@@ -177,15 +182,23 @@ def test_dependencies_on_a_job_and_an_array_pass_results(dialect: Dialect) -> No
     assert single.result(timeout=180) == 7
 
 
-def test_a_failed_dependency_ends_dependents_with_a_sentence(dialect: Dialect) -> None:
+def test_a_failed_dependency_ends_dependents_with_a_sentence(
+    dialect: Dialect, tmp_path: Path
+) -> None:
     name = dialect.profile.name
+    go = tmp_path / "go"
 
-    def boom() -> None:
+    def boom() -> None:  # fails only once its dependents are submitted (no race)
+        for _ in range(600):
+            if os.path.exists(go):
+                break
+            time.sleep(0.1)
         raise RuntimeError("prep failed")
 
     prep = cl.cluster(name)(boom).submit()
     single = cl.cluster(name)(abs).submit(-1, after=[prep])
     arr = cl.cluster(name)(abs).after(prep).map([-1, -2])
+    go.touch()
     for job in [single, *arr]:
         with pytest.raises(concurrent.futures.CancelledError):
             job.result(timeout=180)

@@ -433,7 +433,9 @@ def test_causes_and_reasons() -> None:
 
 def test_registry_entry() -> None:
     kind = registry.get("pbs")
-    assert kind.label == "PBS Pro" and kind.load() is PbsBackend
+    assert kind.label == "PBS Pro / TORQUE"
+    pro = cl.Profile(name="p", scheduler="pbs", pbs_flavor="pro")
+    assert type(kind.load()(pro, LocalTransport())) is PbsBackend
     assert kind.features == {registry.ARRAYS, registry.THROTTLE, registry.DEPENDENCIES, "over SSH"}
     assert registry.TASK_DEPENDENCIES not in kind.features  # afterok names whole arrays
     assert cl.Profile(name="p", scheduler="PBS", host="login.example.edu").scheduler == "pbs"

@@ -37,7 +37,8 @@ SERVER_DEFAULT_ARRAY_SIZE = 10000  # max_array_size's default
 _ID_RE = re.compile(r"^\d+(\[\d*\])?(\.[A-Za-z0-9_-][A-Za-z0-9_.-]*)?$")
 _TASK_RE = re.compile(r"^(\d+)\[(\d+)\](.*)$")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}(@[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
-_BENIGN = re.compile(r"Unknown Job Id|Job has finished")
+# Unknown (gone) or finished jobs: PBS Pro's wording, then TORQUE's for a finished job.
+_BENIGN = re.compile(r"Unknown Job Id|Job has finished|Invalid state for job - COMPLETE")
 # Options clusterlab writes itself; an extra one would fight it.
 _OWNED = {
     "-N": "the job name comes from the function (or name=)",
@@ -326,8 +327,8 @@ class PbsBackend(BatchBackend):
     def reason(self, state_code: str, reason_code: str) -> str:
         if not reason_code:
             return ""
-        if reason_code in REASON_MAP:
-            return REASON_MAP[reason_code]
+        if reason_code in self.REASON_MAP:
+            return self.REASON_MAP[reason_code]
         kind, _, number = reason_code.partition(" ")
         if kind == "signal" and number.isdigit():
             try:

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..config.profile import Profile
+    from ..transports.base import Transport
     from .base import Backend
 
 ARRAYS = "arrays"  # native array jobs (one submission for a whole map)
@@ -33,7 +37,7 @@ class SchedulerKind:
     name: str  # the profile value, e.g. "slurm"
     label: str  # how people write it, e.g. "SLURM"
     summary: str  # one line for menus, prompts and docs
-    backend: str  # "module:Class" under clusterlab.backends, loaded on first use
+    backend: str  # "module:Class" (or a factory) under clusterlab.backends, loaded on first use
     features: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -41,9 +45,12 @@ class SchedulerKind:
         """Whether a profile of this kind may name a host (SSH fields apply)."""
         return REMOTE in self.features
 
-    def load(self) -> type[Backend]:
+    def load(self) -> Callable[[Profile, Transport], Backend]:
+        """The backend class, or a factory choosing one (the PBS family's flavors)."""
         module, _, cls = self.backend.partition(":")
-        backend: type[Backend] = getattr(importlib.import_module(module, __package__), cls)
+        backend: Callable[[Profile, Transport], Backend] = getattr(
+            importlib.import_module(module, __package__), cls
+        )
         return backend
 
 
@@ -66,9 +73,10 @@ KINDS: dict[str, SchedulerKind] = {
         ),
         SchedulerKind(
             "pbs",
-            "PBS Pro",
-            "qsub/qstat/qdel of PBS Professional or OpenPBS, on a login node or over SSH",
-            ".pbs:PbsBackend",
+            "PBS Pro / TORQUE",
+            "qsub/qstat/qdel of PBS Professional, OpenPBS or TORQUE (pbs_flavor), on a login "
+            "node or over SSH",
+            ".torque:make_pbs_backend",
             # afterok names whole arrays only: waiting for one item waits for its whole map
             frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE}),
         ),

@@ -31,6 +31,7 @@ def _meta(
     kinds: tuple[str, ...] = SCHEDULER_KINDS,
     check: Callable[[Any], Any] | None = None,
     widget: str = "text",
+    choices: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     return {
         "label": label,
@@ -39,6 +40,7 @@ def _meta(
         "kinds": kinds,
         "check": check,
         "widget": widget,
+        "choices": choices,
     }
 
 
@@ -70,6 +72,7 @@ class Profile:
             "slurm",
             check=validators.check_scheduler,
             widget="choice",
+            choices=SCHEDULER_KINDS,
         ),
     )
     host: str = field(
@@ -199,6 +202,20 @@ class Profile:
             widget="resources",
         ),
     )
+    pbs_flavor: str = field(
+        default="auto",
+        metadata=_meta(
+            "PBS flavor",
+            "Which PBS the cluster runs: 'pro' (PBS Professional or OpenPBS: qsub -J, "
+            "select=), 'torque' (TORQUE/Moab: qsub -t, nodes=N:ppn=C), or 'auto' to ask "
+            "`qstat --version` once when the profile is first used.",
+            "auto",
+            kinds=("pbs",),
+            check=validators.check_pbs_flavor,
+            widget="choice",
+            choices=validators.PBS_FLAVORS,
+        ),
+    )
     max_concurrent: int = field(
         default=0,
         metadata=_meta(
@@ -311,7 +328,7 @@ def schema() -> list[dict[str, Any]]:
                 "tooltip": meta["tooltip"],
                 "example": meta["example"],
                 "kinds": list(meta["kinds"]),
-                "choices": list(SCHEDULER_KINDS) if f.name == "scheduler" else None,
+                "choices": list(meta["choices"]) if meta["choices"] else None,
             }
         )
     return out

@@ -66,6 +66,19 @@ def check_scheduler(value: Any) -> str:
     return registry.get(str(value)).name
 
 
+PBS_FLAVORS = ("auto", "pro", "torque")
+
+
+def check_pbs_flavor(value: Any) -> str:
+    text = _text(value, "auto").strip().lower() or "auto"
+    if text not in PBS_FLAVORS:
+        raise ValueError(
+            "choose 'pro' (PBS Professional/OpenPBS), 'torque' (TORQUE) or 'auto' (ask "
+            "`qstat --version`)"
+        )
+    return text
+
+
 def check_host(value: Any) -> str:
     text = _text(value, "login.example.edu").strip()
     if not _HOST_RE.match(text) or text.startswith("-"):

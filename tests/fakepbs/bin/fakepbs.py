@@ -18,6 +18,15 @@ deleted by the server (F, no Exit_status); dependencies name whole arrays only
 error texts and exit codes of unknown (15001 -> 153) and finished (15139 -> 35) jobs.
 Deviations: jobs inherit qsub's environment (like ``qsub -V``); one queue, ``workq``;
 no node model (nothing waits for cores); afterok is the only dependency type.
+
+``FAKEPBS_FLAVOR=torque`` speaks TORQUE 6 instead (Adaptive Computing's TORQUE docs:
+qsub/qstat/qdel man pages, "Job Arrays", "Job Exit Status"): ``qsub -t 0-9%N`` arrays
+with ``PBS_ARRAYID``, ``-l nodes=N:ppn=C[:gpus=G]``, ``afterok:`` for jobs and
+``afterokarray:ID[]`` for arrays, ``qstat -f -1`` text (``Job Id:`` then ``attr = value``),
+``qstat --version`` printing ``Version: 6.1.3``, finished jobs shown as ``C`` with
+``exit_status`` (-11 for walltime, 256+signal) while kept (``keep_completed``; with
+``FAKEPBS_HISTORY=0`` they vanish at once), subjobs over the slot limit held with hold type
+``l``, and ``qdel`` of a finished job refused with "Invalid state for job - COMPLETE".
 """
 
 from __future__ import annotations
@@ -36,7 +45,12 @@ import sys
 import time
 
 SERVER = "fakepbs"
-VERSION = "pbs_version = 2022.1.0 (fakepbs: a fake PBS Professional for tests)"
+TORQUE = os.environ.get("FAKEPBS_FLAVOR", "pro") == "torque"
+VERSION = (
+    "Version: 6.1.3\nCommit: fakepbs (a fake TORQUE for tests)"
+    if TORQUE
+    else "pbs_version = 2022.1.0 (fakepbs: a fake PBS Professional for tests)"
+)
 QUEUES = ("workq",)
 MAX_ARRAY_SIZE = 10000  # PBS_MAX_ARRAY_JOB_DFL
 TICK = 0.05
@@ -44,7 +58,13 @@ UNKNOWN, HISTORY = 15001 % 256, 15139 % 256  # PBSE_UNKJOBID, PBSE_HISTJOBID as 
 ID_RE = re.compile(r"^(\d+)(\[(\d*)\])?(?:\.([A-Za-z0-9_.-]+))?$")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,229}$")  # check_job_name() with -N
 SIZE_RE = re.compile(r"^\d+([kmgt]?[bw])?$", re.IGNORECASE)
-RESOURCES = ("select", "place", "walltime", "ncpus", "mem", "ngpus")
+RESOURCES = (
+    ("nodes", "walltime", "ncpus", "mem", "pmem", "vmem")
+    if TORQUE
+    else ("select", "place", "walltime", "ncpus", "mem", "ngpus")
+)
+WALLTIME_CODE = -11 if TORQUE else -29  # TORQUE's walltime exit_status, PBS Pro's KILL_WALLTIME
+END_JOB, END_SUB = ("C", "C") if TORQUE else ("F", "X")  # how a finished (sub)job shows
 
 
 class Refused(Exception):
@@ -128,7 +148,7 @@ def job_id(seq: int, index: int | None = None, array: bool = False) -> str:
 
 
 def finished(rec: dict) -> bool:
-    return rec["state"] in ("F", "X")
+    return rec["state"] in ("F", "X", "C")
 
 
 # -- qsub -------------------------------------------------------------------------------------
@@ -147,6 +167,12 @@ def parse_resources(texts: list[str]) -> dict:
             int(p) * 60**i for i, p in enumerate(reversed(res["walltime"].split(":")))
         )
     ncpus = 0
+    for chunk in res["nodes"].split("+") if "nodes" in res else []:  # TORQUE: N:ppn=C:gpus=G
+        count, *specs = chunk.split(":")
+        spec = dict(item.partition("=")[::2] for item in specs)
+        if not count.isdigit() or set(spec) - {"ppn", "gpus"}:
+            raise Refused(f"illegal -l value (nodes={res['nodes']})", 2)
+        ncpus += int(count) * int(spec.get("ppn", "1"))
     for chunk in res["select"].split("+") if "select" in res else []:
         count, *specs = chunk.split(":") if chunk[:1].isdigit() else ["1", *chunk.split(":")]
         spec = dict(item.partition("=")[::2] for item in specs)
@@ -168,7 +194,7 @@ def directive_args(script: str) -> list[str]:
     return args
 
 
-OPTS = "A:e:J:j:l:m:M:N:o:P:q:r:v:VW:z"
+OPTS = "A:e:j:l:m:M:N:o:P:q:r:t:v:VW:z" if TORQUE else "A:e:J:j:l:m:M:N:o:P:q:r:v:VW:z"
 
 
 def parse_options(argv: list[str]) -> tuple[dict, list[str]]:
@@ -210,6 +236,16 @@ def qsub(argv: list[str]) -> int:
     res = parse_resources(opts["l"])
     array = None
     max_run = None
+    if "t" in opts:  # TORQUE: -t 0-9%N, or one index
+        rng, _, limit = opts["t"].partition("%")
+        m = re.match(r"^(\d+)(?:-(\d+))?$", rng)
+        if not m or (m.group(2) and int(m.group(1)) > int(m.group(2))):
+            raise Refused("illegal -t value", 2)
+        array = [int(m.group(1)), int(m.group(2) or m.group(1)), 1]
+        if limit:
+            if not limit.isdigit() or int(limit) < 1:
+                raise Refused("illegal -t value", 2)
+            max_run = int(limit)
     if "J" in opts:
         rng, _, limit = opts["J"].partition("%")
         m = re.match(r"^(\d+)-(\d+)(?::(\d+))?$", rng)
@@ -224,17 +260,29 @@ def qsub(argv: list[str]) -> int:
             max_run = int(limit)
     depend: list[str] = []
     for w in opts["W"]:
-        for item in w.split(","):
+        items: list[str] = []
+        for item in w.split(","):  # a dependency list goes on after its commas
+            if "=" not in item and items and items[-1].startswith("depend="):
+                items[-1] += f",{item}"
+            else:
+                items.append(item)
+        for item in items:
             key, _, value = item.partition("=")
             if key == "depend":
-                kind, _, ids = value.partition(":")
-                if kind != "afterok" or not ids:
-                    raise Refused(f"fakepbs implements depend=afterok only, not {value!r}", 2)
-                for dep in ids.split(":"):
-                    _seq, index, _ = parse_id(dep)
-                    if index is not None:  # depend_on_que(): "[]" only, never a subjob
-                        raise Refused("Invalid request", 1)
-                    depend.append(dep if "." in dep else f"{dep}.{SERVER}")
+                kinds = ("afterok", "afterokarray") if TORQUE else ("afterok",)
+                for part in value.split(","):  # TORQUE: afterok:1.s,afterokarray:2[].s
+                    kind, _, ids = part.partition(":")
+                    if kind not in kinds or not ids:
+                        raise Refused(
+                            f"fakepbs implements depend={'|'.join(kinds)}, not {part!r}", 2
+                        )
+                    for dep in ids.split(":"):
+                        _seq, index, whole = parse_id(dep)
+                        if index is not None:  # depend_on_que(): "[]" only, never a subjob
+                            raise Refused("Invalid request", 1)
+                        if TORQUE and whole != (kind == "afterokarray"):
+                            raise Refused(f"illegal -W value: {kind} with {dep}", 2)
+                        depend.append(dep if "." in dep else f"{dep}.{SERVER}")
             elif key == "max_run_subjobs" and value.isdigit():
                 max_run = int(value)
             else:
@@ -323,7 +371,10 @@ def start(job: dict, index: int | None) -> subprocess.Popen:
         OMP_NUM_THREADS=str(job["res"]["ncpus"]),
     )
     if index is not None:
-        env.update(PBS_ARRAY_INDEX=str(index), PBS_ARRAY_ID=job["id"])
+        if TORQUE:
+            env.update(PBS_ARRAYID=str(index))
+        else:
+            env.update(PBS_ARRAY_INDEX=str(index), PBS_ARRAY_ID=job["id"])
     spool = os.path.join(home(), "jobs", tag)
     with open(f"{spool}.OU", "wb") as out, open(f"{spool}.ER", "wb") as err:
         return subprocess.Popen(
@@ -365,11 +416,11 @@ def run_comment(job: dict) -> str:
 def end_record(rec: dict, code: int, sub: bool) -> None:
     """Record how a (sub)job ended, as PBS's history shows it."""
     rec["exit_status"] = code
-    rec["state"] = "X" if sub else "F"
+    rec["state"] = END_SUB if sub else END_JOB
     rec["substate"] = 91 if rec.get("terminated") else (93 if code else 92)
     rec["obittime"] = time.time()
     rec["used_walltime"] = hms(time.time() - rec.get("stime", time.time()))
-    end = {-29: "exceeded resource walltime", 91: "terminated", 93: "failed"}
+    end = {WALLTIME_CODE: "exceeded resource walltime", 91: "terminated", 93: "failed"}
     word = end.get(code) or end.get(rec["substate"], "finished")
     rec["comment"] = f"{rec.get('comment', '')} and {word}"
 
@@ -385,9 +436,9 @@ def supervise(seq: int) -> int:
             if job is None or finished(job):
                 return 0
             if ok is False:  # PBS deletes the dependent: job_abt(), msg_registerdel
-                job.update(state="F", substate=92, obittime=time.time())
+                job.update(state=END_JOB, substate=92, obittime=time.time())
                 for sub in job["sub"].values():
-                    sub.update(state="X", substate=92)
+                    sub.update(state=END_SUB, substate=92)
                 return 0
             if ok:
                 job.update(state="Q", substate=10, depend_done=True)
@@ -436,7 +487,7 @@ def supervise(seq: int) -> int:
                 del procs[key]
                 code = 256 - code if code < 0 else code  # killed by signal N: 256 + N
                 if key in overtime:
-                    code = -29  # JOB_EXEC_KILL_WALLTIME
+                    code = WALLTIME_CODE
                     spool = os.path.join(home(), "jobs", f"{seq}{'.' + key if key else ''}.ER")
                     with open(spool if job["join"] != "oe" else spool[:-2] + "OU", "a") as fh:
                         used, lim = int(time.time() - started), int(limit or 0)
@@ -447,7 +498,7 @@ def supervise(seq: int) -> int:
                 codes = [s["exit_status"] for s in job["sub"].values() if "exit_status" in s]
                 if codes:  # "non-zero if any subjob has non-zero exit status"
                     job["exit_status"] = 2 if min(codes) < 0 else int(any(codes))
-                job.update(state="F", obittime=time.time())
+                job.update(state=END_JOB, obittime=time.time())
                 ended = [s["substate"] for s in job["sub"].values() if s["substate"] in (91, 93)]
                 job["substate"] = 91 if job.get("terminated") else (ended[0] if ended else 92)
                 return 0
@@ -524,10 +575,85 @@ def attributes(job: dict, index: int | None) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def torque_attributes(job: dict, index: int | None) -> dict:
+    """One job's attributes as TORQUE's ``qstat -f -1`` prints them (flat, lower-case
+    ``exit_status``; dependency and slot-limit waits are holds)."""
+    pro = attributes(job, index)
+    rec = job if index is None else job["sub"][str(index)]
+    pro_only = {"Resource_List", "Variable_List", "Exit_status", "substate", "array_id"}
+    pro_only |= {"array_index", "project", "resources_used"}
+    out = {k: v for k, v in pro.items() if k not in pro_only}
+    for key, value in pro.get("Resource_List", {}).items():
+        if key != "select":
+            out[f"Resource_List.{key}"] = value
+    state = rec["state"]
+    if state == "Q" and job.get("max_run") and str(rec.get("comment", "")).startswith("Not Run"):
+        state, out["Hold_Types"] = "H", "l"  # over the array's slot limit
+        out.pop("comment", None)
+    out["job_state"] = state
+    if "exit_status" in rec:
+        out["exit_status"] = rec["exit_status"]
+    if index is not None:
+        out["job_array_id"] = index
+    return out
+
+
+def qstat_torque(argv: list[str]) -> int:
+    try:
+        pairs, ids = getopt.getopt(argv, "f1tB")
+    except getopt.GetoptError as exc:
+        raise Refused(f"{exc.msg} (the fake TORQUE implements -f -1 -t -B)", 2) from None
+    flags = {k for k, _ in pairs}
+    if not {"-f", "-1"} <= flags:
+        raise Refused("the fake TORQUE prints only the long one-line form: qstat -f -1", 2)
+    keep = os.environ.get("FAKEPBS_HISTORY", "1") == "1"  # keep_completed > 0
+    if "-B" in flags:
+        print(f"Server: {SERVER}\n    server_state = Active")
+        print(f"    max_job_array_size = {MAX_ARRAY_SIZE}")
+        return 0
+    rc = 0
+    blocks: list[tuple[str, dict]] = []
+    if not ids:
+        names = sorted(os.listdir(os.path.join(home(), "jobs")))
+        ids = [j["id"] for n in names if n.endswith(".json") and (j := load(n[:-5]))]
+    for text in ids:
+        try:
+            seq, index, whole = parse_id(text)
+        except Refused as exc:
+            print(f"qstat: {exc}", file=sys.stderr)
+            rc = UNKNOWN
+            continue
+        job = load(seq)
+        full = job_id(seq, index, whole)
+        if (
+            job is None
+            or bool(job["array"]) != (whole or index is not None)
+            or (index is not None and str(index) not in job["sub"])
+            or (finished(job) and not keep)
+        ):
+            print(f"qstat: Unknown Job Id Error {full}", file=sys.stderr)
+            rc = UNKNOWN
+            continue
+        if index is not None:
+            blocks.append((full, torque_attributes(job, index)))
+        elif whole and "-t" in flags:
+            blocks += [(job_id(seq, int(k)), torque_attributes(job, int(k))) for k in job["sub"]]
+        else:
+            blocks.append((job["id"], torque_attributes(job, None)))
+    for native, attrs in blocks:
+        print(f"Job Id: {native}")
+        for key, value in attrs.items():
+            print(f"    {key} = {value}")
+        print()
+    return rc
+
+
 def qstat(argv: list[str]) -> int:
     if argv == ["--version"]:
         print(VERSION)
         return 0
+    if TORQUE:
+        return qstat_torque(argv)
     try:
         pairs, ids = getopt.getopt(argv, "fF:xtB")
     except getopt.GetoptError as exc:
@@ -621,20 +747,24 @@ def qdel(argv: list[str]) -> int:
                 continue
             targets = [job] if index is None else [job["sub"][str(index)]]
             if finished(targets[0]):
-                print(f"qdel: Job has finished {full}", file=sys.stderr)
-                rc = HISTORY
+                if TORQUE:  # PBSE_BADSTATE
+                    print(f"qdel: Invalid state for job - COMPLETE {full}", file=sys.stderr)
+                    rc = 15018 % 256
+                else:
+                    print(f"qdel: Job has finished {full}", file=sys.stderr)
+                    rc = HISTORY
                 continue
             if index is None and job["array"]:
                 targets += [s for s in job["sub"].values() if not finished(s)]
             for rec in targets:
                 rec["terminated"] = True
                 if rec["state"] in ("Q", "H"):  # never started: gone at once
-                    rec.update(state="X" if rec is not job else "F", substate=91)
+                    rec.update(state=END_SUB if rec is not job else END_JOB, substate=91)
                     rec["obittime"] = time.time()
                 elif rec.get("pgid"):
                     _signal(rec["pgid"], signal.SIGTERM)
             if job["array"] and all(finished(s) for s in job["sub"].values()):
-                job.update(state="F", substate=91, obittime=time.time())
+                job.update(state=END_JOB, substate=91, obittime=time.time())
     return rc
 
 

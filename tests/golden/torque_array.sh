@@ -1,0 +1,25 @@
+#!/bin/sh
+#PBS -N train_model
+#PBS -t 0-199%5
+#PBS -o /dev/null
+#PBS -e /dev/null
+#PBS -l nodes=1:ppn=1
+#PBS -l walltime=00:10:00
+#PBS -W depend=afterok:41.pbs01,afterokarray:42[].pbs01
+# clusterlab job 20261123-120000-abcdef (train_model)
+JOB_DIR=/home/me/.clusterlab/jobs/20261123-120000-abcdef
+cd -- "$JOB_DIR" || exit 97
+TASK="${PBS_ARRAYID}"
+STATUS="status.$TASK"
+exec >"stdout.$TASK" 2>"stderr.$TASK"
+# profile setup lines
+module load python/3.11
+if ! command -v -- '/opt/py 3/bin/python' >/dev/null 2>&1; then
+  printf '%s\n' '{"event": "finished", "outcome": "no_python"}' >> "$STATUS"
+  echo "clusterlab: the profile's python command was not found" >&2
+  exit 127
+fi
+'/opt/py 3/bin/python' -X faulthandler runner.py "$JOB_DIR" "$TASK"
+code=$?
+printf '{"event": "exit", "code": %d, "time": %s}\n' "$code" "$(date +%s)" >> "$STATUS"
+exit "$code"
