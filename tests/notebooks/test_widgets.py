@@ -121,6 +121,15 @@ def test_form_validates_inline_and_saves_nothing_on_error() -> None:
     assert form.chooser.value == "hpc"
 
 
+def test_form_says_what_the_scheduler_cannot_take() -> None:
+    form = ConfigForm()
+    form.fields["name"].input.value = "pb"
+    form.fields["scheduler"].input.value = "pbs"
+    form.fields["resources"].input.value = "qos=high"
+    assert "PBS has no QOS" in form.fields["resources"].error.value
+    assert form.save() is None
+
+
 def test_form_shows_only_fields_of_the_scheduler() -> None:
     form = ConfigForm()
     form.fields["scheduler"].input.value = "local"

@@ -397,7 +397,7 @@ def test_python_argv_reaches_the_interpreter_as_given(
         assert [a.decode() for a in recorded] == [*args, "runner.py", spec.job_dir]
 
 
-# -- resources: cores, memory, time, gpus, nodes, partition, queue, account, extra ----------
+# -- resources: cores, memory, time, gpus, nodes, tasks, partition, queue, account, qos, ...
 
 # A harmless value of each resource: the shape a hostile value must not change.
 BENIGN: dict[str, Any] = {
@@ -406,9 +406,12 @@ BENIGN: dict[str, Any] = {
     "time": "1",
     "gpus": 1,
     "nodes": 1,
+    "tasks": 1,
     "partition": "p",
     "queue": "q",
     "account": "a",
+    "qos": "q",
+    "constraint": "c",
 }
 
 

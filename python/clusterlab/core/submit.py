@@ -19,7 +19,7 @@ from ..common import jobdir
 from ..common.errors import ClusterlabError, SubmitError
 from ..config import validators
 from ..config.profile import Profile
-from ..config.resources import Resources
+from ..config.resources import Resources, refuse_unsupported
 from . import records
 from .array import ArrayJob, ArrayPart
 from .dependencies import Dependencies
@@ -115,6 +115,7 @@ def submit_job(
     after: Iterable[Dependency] = (),
 ) -> Job:
     """Serialize, stage and submit in one round trip; the job is watched from now on."""
+    refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     deps = _dependencies(runtime, after)
     args, kwargs, refs = deps.references(args, kwargs)
     args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
@@ -164,6 +165,7 @@ def submit_array(
     """One native array for all ``items`` (split only past the scheduler's size limit),
     cut into tasks by :func:`make_plan` unless ``chunksize``/``workers`` say otherwise."""
     check_options(chunksize, workers, max_concurrent)
+    refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)
     calls: list[Call] = []
