@@ -91,3 +91,33 @@ def test_interactive_add_prompts_with_tooltips(
     assert "The machine you ssh into" in out
     p = cl.profiles.load("hpc")
     assert (p.scheduler, p.host, p.user) == ("slurm", "login.example.edu", "me")
+
+
+def test_several_extra_options_are_all_kept(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        capsys,
+        "profile",
+        "add",
+        "hpc",
+        "--scheduler",
+        "slurm",
+        "--host",
+        "login.example.edu",
+        "--resources",
+        "tasks=4, qos=high, gpus=a100:2, extra=--exclusive",
+        "--resources",
+        "extra=--mail-type=END,FAIL",
+    )
+    assert code == 0, err
+    assert cl.profiles.load("hpc").resources["extra"] == ["--exclusive", "--mail-type=END,FAIL"]
+
+
+def test_a_resource_given_twice_is_refused_and_nothing_saved(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        capsys, "profile", "add", "hpc", "--scheduler", "slurm", "--resources", "cores=4,cores=8"
+    )
+    assert code == 2 and "cores is given twice (4, then 8)" in err and "nothing was saved" in err

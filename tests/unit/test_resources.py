@@ -12,6 +12,7 @@ from clusterlab.config.resources import (
     Resources,
     format_time,
     parse_memory,
+    parse_pairs,
     parse_resources,
     parse_time,
     refuse_unsupported,
@@ -213,3 +214,28 @@ def test_what_local_cannot_do_is_refused_at_submission_before_anything_runs() ->
     # qos, constraint and a GPU type are accepted there, as partition and account are
     f = cl.cluster("local", qos="high", constraint="skylake", gpus="a100:1")(abs)
     assert f.submit(-3).result(timeout=60) == 3
+
+
+# -- KEY=VALUE text (the CLI and the ipywidgets form) ---------------------------------------
+def test_pairs_keep_every_extra_option() -> None:
+    assert parse_pairs(["cores=4,extra=--qos=high", "extra=--constraint=a,b"]) == {
+        "cores": 4,
+        "extra": ["--qos=high", "--constraint=a,b"],
+    }
+    assert parse_pairs("cores=4\nextra=--exclusive\nextra=--mail-type=END") == {
+        "cores": 4,
+        "extra": ["--exclusive", "--mail-type=END"],
+    }
+    # an option keeps its own commas; a resource's name after a comma starts a new pair
+    assert parse_pairs("extra=--gres=gpu:1,mps:10, cores=2, partition=a,b") == {
+        "extra": ["--gres=gpu:1,mps:10"],
+        "cores": 2,
+        "partition": "a,b",
+    }
+    assert parse_pairs("extra=['--a', '--b']") == {"extra": ["--a", "--b"]}
+    assert parse_pairs("gpus=a100:2") == {"gpus": "a100:2"}
+
+
+def test_pairs_refuse_a_single_valued_key_given_twice() -> None:
+    with pytest.raises(ResourceError, match=r"cores is given twice \(4, then 8\).*e\.g\. cores=4"):
+        parse_pairs("cores=4, cores=8")

@@ -197,7 +197,8 @@ class Profile:
             "type), nodes, tasks (the job's code starts them with srun or mpiexec; it runs "
             "once), partition (or queue), account, qos, constraint (node features such as "
             "'skylake'), and extra for any other scheduler option, one per item "
-            "(['--exclusive', '--mail-type=END']).",
+            "(['--exclusive', '--mail-type=END']; write extra= once per option in a form "
+            "or the CLI).",
             "{cores = 4, memory = '8GB', time = '1:00:00', partition = 'normal'}",
             check=validators.check_resources,
             widget="resources",

@@ -7,6 +7,7 @@ rejected up front with an example of the accepted form.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -260,19 +261,59 @@ _PARSERS: dict[str, tuple[Any, str | tuple[str, ...]]] = {
 RESOURCE_KEYS: tuple[str, ...] = tuple(_PARSERS)
 
 
+# A comma ends a pair where a name and '=' follow ("cores=4, memory=8GB"); a line break
+# always does. Inside an extra option only a resource's name does, so options keep their
+# own commas ("extra=--gres=gpu:1,mps:10", "extra=-l walltime=1:00:00,mem=3gb").
+_PAIR_END = re.compile(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)")
+_LISTS = ("extra",)  # keys that may be given several times, one item each
+
+
+def _pieces(text: str) -> list[str]:
+    out: list[str] = []
+    for line in text.splitlines():
+        for piece in _PAIR_END.split(line):
+            key = piece.partition("=")[0].strip()
+            if out and out[-1].partition("=")[0].strip() in _LISTS and key not in _PARSERS:
+                out[-1] += "," + piece
+            else:
+                out.append(piece)
+    return out
+
+
+def _item_list(value: str) -> list[Any]:
+    """An extra value: one option, or a list written as Python (``['--a', '--b']``)."""
+    if value.startswith("["):
+        try:
+            items = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return [value]  # the parser's sentence explains it
+        return list(items) if isinstance(items, list | tuple) else [value]
+    return [value]
+
+
 def parse_pairs(texts: str | list[str]) -> dict[str, Any]:
-    """``"cores=4, memory=8GB"`` (one or more such strings) as a dict, for forms and the CLI;
-    whole numbers become ints. Validation is :func:`parse_resources`'s job."""
+    """``"cores=4, memory=8GB"`` (one or more such strings or lines) as a dict, for forms
+    and the CLI; whole numbers become ints. ``extra`` may be given once per option and is
+    always a list; any other key given twice is refused. Validation is
+    :func:`parse_resources`'s job."""
     out: dict[str, Any] = {}
     for text in [texts] if isinstance(texts, str) else texts:
-        for pair in text.split(","):
+        for pair in _pieces(text):
             if not pair.strip():
                 continue
             key, sep, value = pair.partition("=")
+            key, value = key.strip(), value.strip()
             if not sep:
                 raise ResourceError(f"{pair.strip()!r}: write KEY=VALUE, e.g. cores=4")
-            value = value.strip()
-            out[key.strip()] = int(value) if value.isdigit() else value
+            if key in _LISTS:
+                out.setdefault(key, []).extend(_item_list(value))
+                continue
+            if key in out:
+                raise ResourceError(
+                    f"{key} is given twice ({out[key]}, then {value}): give each resource "
+                    "once, e.g. cores=4 (only extra may repeat, one option each)"
+                )
+            out[key] = int(value) if value.isdigit() else value
     return out
 
 
