@@ -904,7 +904,10 @@ def test_any_request_gets_exactly_one_reply_with_its_id(type_: str, data: Any, i
 
 # -- the %%cluster line and job names -------------------------------------------------------
 
-MAGIC_TEXT_OPTIONS = ["memory", "time", "partition", "account", "name", "in", "out"]
+MAGIC_TEXT_OPTIONS = [
+    *("memory", "time", "gpus", "partition", "account", "qos", "constraint"),
+    *("name", "in", "out"),
+]
 
 
 @FAST
