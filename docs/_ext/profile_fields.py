@@ -15,6 +15,11 @@
         :headers: SLURM reason, clusterlab says
         ```
 
+``resource-support``
+    What each scheduler does with qos, constraint, GPU types, several nodes and several
+    tasks (rendered, accepted without effect, or refused with its sentence), from the
+    registry.
+
 ``slurm-job-script``
     The batch script the SLURM backend renders for a fixed example job, as a literal
     block, produced by ``SlurmBackend.job_script()`` at build time.
@@ -229,8 +234,37 @@ class SchedulerSupportDirective(SphinxDirective):
         return [_table(headers, [40] + [12] * len(registry.FEATURES), rows)]
 
 
+class ResourceSupportDirective(SphinxDirective):
+    """What each scheduler does with the resources only some can honour, from the
+    registry: rendered, accepted without effect, or refused with the sentence a user sees."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from clusterlab.backends import registry
+
+        if registry.__file__:
+            self.env.note_dependency(registry.__file__)
+        kinds = list(registry.KINDS.values())
+        rows: list[list[nodes.Node]] = []
+        for feature in registry.RESOURCE_FEATURES:
+            cells: list[nodes.Node] = [_para(nodes.Text(feature))]
+            for kind in kinds:
+                if feature in kind.features:
+                    text = "yes"
+                elif feature in kind.ignores:
+                    text = "accepted, not enforced"
+                else:
+                    text = f"refused: {kind.refusals.get(feature, 'not supported')}"
+                cells.append(_para(nodes.Text(text)))
+            rows.append(cells)
+        headers = ["request", *(kind.name for kind in kinds)]
+        return [_table(headers, [14] + [28] * len(kinds), rows)]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("scheduler-support", SchedulerSupportDirective)
+    app.add_directive("resource-support", ResourceSupportDirective)
     app.add_directive("profile-fields", ProfileFieldsDirective)
     app.add_directive("code-mapping", CodeMappingDirective)
     app.add_directive("slurm-job-script", SlurmJobScriptDirective)

@@ -108,7 +108,11 @@ function parseResourceValue(text: string): unknown {
   return t;
 }
 
-/** `key = value` lines (also `key: value`) to a table; errors name the line. */
+/**
+ * `key = value` lines (also `key: value`) to a table; errors name the line. A key given
+ * on several lines collects its values in a list (one `extra = --option` line each); the
+ * kernel refuses a repeated key that takes one value, naming it.
+ */
 export function parseResources(text: string): {
   value: Record<string, unknown>;
   error?: string;
@@ -127,7 +131,17 @@ export function parseResources(text: string): {
         error: `line ${i + 1}: write one 'key = value' per line, e.g. 'cores = 4'`
       };
     }
-    value[m[1]] = parseResourceValue(m[2]);
+    const key = m[1];
+    const parsed = parseResourceValue(m[2]);
+    if (Object.prototype.hasOwnProperty.call(value, key)) {
+      const before = value[key];
+      value[key] = [
+        ...(Array.isArray(before) ? before : [before]),
+        ...(Array.isArray(parsed) ? parsed : [parsed])
+      ];
+    } else {
+      value[key] = parsed;
+    }
   }
   return { value };
 }

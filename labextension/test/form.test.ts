@@ -139,6 +139,21 @@ describe('values', () => {
     expect(errors.resources).toContain('line 1');
   });
 
+  it('collects a key given on several lines, so two extra options are both kept', () => {
+    const text = 'cores = 4\nextra = --exclusive\nextra = ["--mail-type=END", "--x"]';
+    expect(parseResources(text).value).toEqual({
+      cores: 4,
+      extra: ['--exclusive', '--mail-type=END', '--x']
+    });
+    const { profile } = fromFormValues(SCHEMA, {
+      ...newProfileValues(SCHEMA, 'slurm'),
+      resources: 'extra = --qos=high\nextra = --constraint=skylake'
+    });
+    expect(profile.resources).toEqual({
+      extra: ['--qos=high', '--constraint=skylake']
+    });
+  });
+
   it('tooltips carry the example', () => {
     expect(tooltipText(SCHEMA[2])).toBe('What host is. Example: ex-host');
     expect(tooltipText({ ...SCHEMA[2], example: '' })).toBe('What host is.');

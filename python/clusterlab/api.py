@@ -174,15 +174,34 @@ class ClusterFunction(Generic[P, R]):
             return job
         return wait_and_show(job)
 
-    def options(self, **resources: Any) -> ClusterFunction[P, R]:
-        """A copy with some resources changed: ``f.options(cores=16).submit(x)``."""
-        return self._copy(resources=self.resources.merged(parse_resources(resources)))
+    def options(
+        self, profile: str | Profile | None = None, **resources: Any
+    ) -> ClusterFunction[P, R]:
+        """A copy with some resources changed: ``f.options(cores=16).submit(x)``; with
+        ``profile=`` it goes to another profile (an unknown name is refused here)."""
+        changes: dict[str, Any] = {"resources": self.resources.merged(parse_resources(resources))}
+        if profile is not None:
+            changes["profile"] = _named(profile)
+        return self._copy(**changes)
 
     def __repr__(self) -> str:
         where = (
             self.profile.name if isinstance(self.profile, Profile) else self.profile or "default"
         )
         return f"<cluster function {self.name} on {where} {self.resources.to_dict()}>"
+
+
+def _named(profile: Any) -> str | Profile:
+    """A Profile, or the name of one that exists; otherwise refused with the known names
+    and the closest one, where the profile is named."""
+    if isinstance(profile, Profile):
+        return profile
+    if not isinstance(profile, str):
+        raise TypeError(
+            f"profile={profile!r:.40}: give a profile's name such as 'hpc', a cl.Profile, "
+            "or nothing for the session default"
+        )
+    return profiles.require(profile)
 
 
 @overload
@@ -210,12 +229,15 @@ def cluster(
 ) -> Any:
     """Decorate a function to run on a cluster: ``@cluster("hpc", cores=8, time="1:00:00")``.
 
-    Resources are validated now, so a typo fails at definition, not after a queue wait.
-    Without a profile the session default (:func:`clusterlab.use`) is used at call time.
+    Resources and the profile's name are checked now, so a typo fails at definition, not
+    after a queue wait (the profile must exist first). Without a profile the session
+    default (:func:`clusterlab.use`) is used at call time.
     """
     parsed = parse_resources(resources)
     if callable(profile) and not isinstance(profile, Profile):
         return ClusterFunction(profile, None, parsed, async_submit, name)
+    if profile is not None:
+        profile = _named(profile)
 
     def wrap(fn: Callable[P, R]) -> ClusterFunction[P, R]:
         return ClusterFunction(fn, profile, parsed, async_submit, name)

@@ -7,6 +7,7 @@ kernel is visible at once everywhere; writes are atomic so readers never see hal
 from __future__ import annotations
 
 import builtins
+import difflib
 import sys
 import threading
 import warnings
@@ -59,6 +60,30 @@ def list() -> builtins.list[str]:  # the public API is cl.profiles.list()
     return ["local", *[n for n in names if n != "local"]]
 
 
+def _unknown(name: object, known: builtins.list[str]) -> ProfileError:
+    """The error for a name no profile has: the known ones, the closest (a typo such as
+    'hcp' for 'hpc') and how to create it."""
+    close = difflib.get_close_matches(str(name), known, n=1) if isinstance(name, str) else []
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    shown = name if isinstance(name, str) and name else "NAME"
+    return ProfileError(
+        "name",
+        f"no profile named {name!r}{guess}; known profiles: {', '.join(known)}. To create "
+        f"it: cl.profiles.save(cl.Profile(name={shown!r}, scheduler=..., ...)) or "
+        f"`clusterlab profile add {shown}` (before the line that names it)",
+    )
+
+
+def require(name: str) -> str:
+    """``name`` if a profile of that name exists (``local`` always does); else the
+    :class:`~clusterlab.ProfileError` :func:`load` gives. Where a profile is named (``@cluster``,
+    ``.options(profile=)``, ``%%cluster``) a typo fails there, not at the first call."""
+    known = list()
+    if not isinstance(name, str) or name not in known:
+        raise _unknown(name, known)
+    return name
+
+
 def load(name: str) -> Profile:
     """The profile called ``name``; ``local`` exists even when nothing was saved."""
     stored = _read()
@@ -66,12 +91,7 @@ def load(name: str) -> Profile:
         return Profile.from_dict({**stored[name], "name": name})
     if name == "local":
         return LOCAL
-    known = ", ".join(list())
-    raise ProfileError(
-        "name",
-        f"no profile named {name!r}; known profiles: {known}. Create it with "
-        "cl.profiles.save(cl.Profile(name=..., ...)) or `clusterlab profile add`",
-    )
+    raise _unknown(name, list())
 
 
 def save(profile: Profile) -> Profile:
@@ -127,6 +147,17 @@ def check(name: str | Profile, on_line: Any = None) -> Any:
     from .core.check import run_check
 
     return run_check(resolve(name), on_line=on_line)
+
+
+def job_script(name: str | Profile | None = None, **resources: Any) -> str:
+    """The batch script a job of this profile would be submitted with (its default
+    resources, overridden by ``resources``), without submitting or connecting: the job
+    id and its directory are placeholders, and on a remote host ``~`` stays unexpanded.
+    A request the scheduler cannot take is refused here as at submission."""
+    from .config.resources import parse_resources
+    from .core.preview import preview_script
+
+    return preview_script(resolve(name), parse_resources(resources))
 
 
 def export(names: builtins.list[str] | None = None) -> str:

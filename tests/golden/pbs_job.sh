@@ -2,12 +2,13 @@
 #PBS -N train_model
 #PBS -o /dev/null
 #PBS -e /dev/null
-#PBS -l select=1:ncpus=4:mem=8192mb:ngpus=1
+#PBS -l select=1:ncpus=8:mpiprocs=2:mem=8192mb:ngpus=1
 #PBS -l walltime=01:00:00
 #PBS -q workq
 #PBS -A proj1
 #PBS -W depend=afterok:41.pbs01:42[].pbs01
 #PBS -l place=excl
+#PBS -P myproject
 # clusterlab job 20261123-120000-abcdef (train_model)
 JOB_DIR=/home/me/.clusterlab/jobs/20261123-120000-abcdef
 cd -- "$JOB_DIR" || exit 97

@@ -2,16 +2,19 @@
 #SBATCH --job-name=train_model
 #SBATCH --output=stdout
 #SBATCH --error=stderr
-#SBATCH --nodes=1
-#SBATCH --ntasks=1
+#SBATCH --nodes=2
+#SBATCH --ntasks=8
 #SBATCH --cpus-per-task=4
 #SBATCH --mem=8192M
 #SBATCH --time=01:00:00
-#SBATCH --gres=gpu:1
+#SBATCH --gres=gpu:a100:2
 #SBATCH --partition=normal
 #SBATCH --account=proj1
-#SBATCH --dependency=afterok:41:42
 #SBATCH --qos=high
+#SBATCH --constraint=skylake&ib
+#SBATCH --dependency=afterok:41:42
+#SBATCH --exclusive
+#SBATCH --mail-type=END
 # clusterlab job 20261123-120000-abcdef (train_model)
 JOB_DIR=/home/me/.clusterlab/jobs/20261123-120000-abcdef
 cd -- "$JOB_DIR" || exit 97

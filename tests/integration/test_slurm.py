@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,38 @@ def test_impossible_request_is_refused_at_submit(slurm_profile: cl.Profile) -> N
 def test_unknown_partition_is_explained(slurm_profile: cl.Profile) -> None:
     with pytest.raises(cl.SubmitError, match="the partition does not exist"):
         cl.cluster(slurm_profile.name, partition="nosuchpart")(abs).submit(1)
+
+
+def test_tasks_are_an_allocation_the_function_runs_once_in(sandbox: object, tmp_path: Any) -> None:
+    """tasks=2: the function runs once, as the batch step, and its srun starts two tasks.
+    (qos and a GPU type cannot be shown here: without accounting SLURM ignores --qos and
+    the sandbox has no GPU; test_slurm_script.py asserts how they are rendered.)"""
+    profile = slurm_local_profile(tmp_path, name="tasks")
+    cl.profiles.save(profile)
+    marker = tmp_path / "runs"
+
+    def _ranks(marker: str) -> tuple[str, list[str]]:  # nested: shipped by value
+        import os
+        import subprocess
+
+        with open(marker, "a") as f:  # one line per run of the function itself
+            f.write("ran\n")
+        argv = ["srun", "sh", "-c", "echo $SLURM_PROCID"]
+        started = subprocess.run(argv, capture_output=True, text=True, check=True)
+        return os.environ["SLURM_NTASKS"], sorted(started.stdout.split())
+
+    job = cl.cluster("tasks", tasks=2, cores=1, memory="100MB")(_ranks).submit(str(marker))
+    assert job.result(timeout=120) == ("2", ["0", "1"])
+    assert marker.read_text() == "ran\n"
+    assert "\n#SBATCH --ntasks=2\n#SBATCH --cpus-per-task=1\n" in job.job_script()
+
+
+def test_a_constraint_no_node_has_is_explained(slurm_profile: cl.Profile) -> None:
+    before = _queued_ids()
+    f = cl.cluster(slurm_profile.name, constraint="nosuchfeature")(abs)
+    with pytest.raises(cl.SubmitError, match="no node has the features in constraint="):
+        f.submit(1)
+    assert _queued_ids() - before == set()
 
 
 def test_pending_reason_is_a_sentence_and_pending_job_cancels(slurm_profile: cl.Profile) -> None:

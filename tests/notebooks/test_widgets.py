@@ -121,6 +121,37 @@ def test_form_validates_inline_and_saves_nothing_on_error() -> None:
     assert form.chooser.value == "hpc"
 
 
+def test_form_saves_several_extra_options_and_shows_them_again() -> None:
+    form = ConfigForm()
+    form.fields["name"].input.value = "hpc"
+    form.fields["scheduler"].input.value = "slurm"
+    form.fields["host"].input.value = "login.example.edu"
+    typed = "cores=4\nqos=high\nextra=--exclusive\nextra=--mail-type=END,FAIL"
+    form.fields["resources"].input.value = typed
+    assert form.save() is not None, form.fields["resources"].error.value
+    assert cl.profiles.load("hpc").resources == {
+        "cores": 4,
+        "qos": "high",
+        "extra": ["--exclusive", "--mail-type=END,FAIL"],
+    }
+    again = ConfigForm("hpc")  # loaded back, one line per option, and saved unchanged
+    assert again.fields["resources"].input.value.splitlines()[-2:] == [
+        "extra=--exclusive",
+        "extra=--mail-type=END,FAIL",
+    ]
+    assert again.save() is not None
+    assert cl.profiles.load("hpc").resources["extra"] == ["--exclusive", "--mail-type=END,FAIL"]
+
+
+def test_form_says_what_the_scheduler_cannot_take() -> None:
+    form = ConfigForm()
+    form.fields["name"].input.value = "pb"
+    form.fields["scheduler"].input.value = "pbs"
+    form.fields["resources"].input.value = "qos=high"
+    assert "PBS has no QOS" in form.fields["resources"].error.value
+    assert form.save() is None
+
+
 def test_form_shows_only_fields_of_the_scheduler() -> None:
     form = ConfigForm()
     form.fields["scheduler"].input.value = "local"

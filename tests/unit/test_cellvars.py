@@ -95,3 +95,21 @@ def test_magic_line_parsing() -> None:
         parse_line("--cores many")
     with pytest.raises(MagicUsageError, match="unknown option"):
         parse_line("hpc --nodes-please 3")
+
+
+def test_magic_line_takes_every_resource() -> None:
+    opts = parse_line(
+        "hpc --nodes 2 --tasks 8 --gpus a100:2 --qos high --constraint 'intel&ib' --cores 4"
+    )
+    assert (opts["nodes"], opts["tasks"], opts["cores"]) == (2, 8, 4)
+    assert (opts["gpus"], opts["qos"], opts["constraint"]) == ("a100:2", "high", "intel&ib")
+    assert parse_line("--gpus 2")["gpus"] == "2"  # a count, as the decorator takes it
+
+
+def test_a_cell_asking_local_for_tasks_is_refused_before_it_runs() -> None:
+    import clusterlab as cl
+    from clusterlab.ui.magic import run
+
+    with pytest.raises(cl.ResourceError, match="the 'local' scheduler cannot take tasks=2"):
+        run("local --tasks 2", "x = 1", {})
+    assert cl.jobs() == []

@@ -91,3 +91,56 @@ def test_interactive_add_prompts_with_tooltips(
     assert "The machine you ssh into" in out
     p = cl.profiles.load("hpc")
     assert (p.scheduler, p.host, p.user) == ("slurm", "login.example.edu", "me")
+
+
+def test_several_extra_options_are_all_kept_and_shown_in_the_script(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        capsys,
+        "profile",
+        "add",
+        "hpc",
+        "--scheduler",
+        "slurm",
+        "--host",
+        "login.example.edu",
+        "--resources",
+        "tasks=4, qos=high, gpus=a100:2, extra=--exclusive",
+        "--resources",
+        "extra=--mail-type=END,FAIL",
+    )
+    assert code == 0, err
+    assert cl.profiles.load("hpc").resources["extra"] == ["--exclusive", "--mail-type=END,FAIL"]
+    code, out, err = run(capsys, "profile", "show", "hpc", "--script")
+    assert code == 0 and out.startswith("#!/bin/sh\n")
+    for line in (
+        "#SBATCH --ntasks=4",
+        "#SBATCH --gres=gpu:a100:2",
+        "#SBATCH --qos=high",
+        "#SBATCH --exclusive",
+        "#SBATCH --mail-type=END,FAIL",
+    ):
+        assert f"\n{line}\n" in out
+    assert "preview" in err  # the job id and directory are placeholders until submission
+
+
+def test_a_resource_given_twice_is_refused_and_nothing_saved(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        capsys, "profile", "add", "hpc", "--scheduler", "slurm", "--resources", "cores=4,cores=8"
+    )
+    assert code == 2 and "cores is given twice (4, then 8)" in err and "nothing was saved" in err
+
+
+def test_show_script_refuses_what_the_scheduler_cannot_do_and_unknown_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cl.profiles.save(cl.Profile(name="hpc", scheduler="slurm", host="login.example.edu"))
+    code, _, err = run(capsys, "profile", "show", "hcp", "--script")
+    assert code == 2 and "no profile named 'hcp' (did you mean 'hpc'?)" in err
+    code, _, err = run(
+        capsys, "profile", "add", "pb", "--scheduler", "pbs", "--resources", "qos=high"
+    )
+    assert code == 2 and "the 'pbs' scheduler cannot take qos='high'" in err

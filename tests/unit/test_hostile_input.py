@@ -397,7 +397,7 @@ def test_python_argv_reaches_the_interpreter_as_given(
         assert [a.decode() for a in recorded] == [*args, "runner.py", spec.job_dir]
 
 
-# -- resources: cores, memory, time, gpus, nodes, partition, queue, account, extra ----------
+# -- resources: cores, memory, time, gpus, nodes, tasks, partition, queue, account, qos, ...
 
 # A harmless value of each resource: the shape a hostile value must not change.
 BENIGN: dict[str, Any] = {
@@ -406,9 +406,12 @@ BENIGN: dict[str, Any] = {
     "time": "1",
     "gpus": 1,
     "nodes": 1,
+    "tasks": 1,
     "partition": "p",
     "queue": "q",
     "account": "a",
+    "qos": "q",
+    "constraint": "c",
 }
 
 
@@ -901,7 +904,10 @@ def test_any_request_gets_exactly_one_reply_with_its_id(type_: str, data: Any, i
 
 # -- the %%cluster line and job names -------------------------------------------------------
 
-MAGIC_TEXT_OPTIONS = ["memory", "time", "partition", "account", "name", "in", "out"]
+MAGIC_TEXT_OPTIONS = [
+    *("memory", "time", "gpus", "partition", "account", "qos", "constraint"),
+    *("name", "in", "out"),
+]
 
 
 @FAST

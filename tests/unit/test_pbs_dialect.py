@@ -54,7 +54,8 @@ def test_script_matches_golden_file() -> None:
             queue="workq",
             account="proj1",
             nodes=1,
-            extra=["-l place=excl"],
+            tasks=2,
+            extra=["-l place=excl", "-P myproject"],
         )
     )
     assert script == golden("pbs_job.sh", script)
@@ -94,6 +95,42 @@ def test_resources_in_pbs_terms() -> None:
     assert "#PBS -l select=3:ncpus=8:mem=16384mb:ngpus=2" in d
     assert "#PBS -l place=scatter" in d  # one chunk per node, like SLURM's --nodes
     assert "#PBS -l walltime=49:30:00" in d  # hours past 24: PBS has no day part
+
+
+@pytest.mark.parametrize(
+    ("asked", "select"),
+    [
+        ({"tasks": 4}, "-l select=1:ncpus=4:mpiprocs=4"),  # tasks without nodes: one node
+        ({"tasks": 4, "cores": 2}, "-l select=1:ncpus=8:mpiprocs=4"),  # cores per task
+        ({"nodes": 2}, "-l select=2:ncpus=1"),  # one task per node by default
+        (
+            {"nodes": 2, "tasks": 8, "cores": 4, "memory": "1GB", "gpus": 2},
+            "-l select=2:ncpus=16:mpiprocs=4:mem=1024mb:ngpus=2",
+        ),  # memory, GPUs per node
+    ],
+)
+def test_nodes_and_tasks_become_chunks(asked: dict[str, object], select: str) -> None:
+    d = backend().directives(spec(**asked))
+    assert f"#PBS {select}" in d
+    assert ("#PBS -l place=scatter" in d) == bool(asked.get("nodes"))
+
+
+def test_tasks_that_do_not_share_out_over_nodes_are_refused() -> None:
+    with pytest.raises(cl.ResourceError, match=r"same number of tasks.*e\.g\. tasks=4 or tasks=6"):
+        backend().job_script(spec(nodes=2, tasks=5))
+
+
+@pytest.mark.parametrize(
+    ("asked", "says"),
+    [
+        ({"qos": "high"}, "PBS has no QOS"),
+        ({"constraint": "skylake"}, "PBS has no node features"),
+        ({"gpus": "a100:2"}, "PBS has no standard GPU type"),
+    ],
+)
+def test_what_pbs_has_no_word_for_is_refused(asked: dict[str, object], says: str) -> None:
+    with pytest.raises(cl.ResourceError, match=says):
+        backend().job_script(spec(**asked))
 
 
 def test_dependencies_name_whole_arrays_once() -> None:
@@ -436,6 +473,16 @@ def test_registry_entry() -> None:
     assert kind.label == "PBS Pro / TORQUE"
     pro = cl.Profile(name="p", scheduler="pbs", pbs_flavor="pro")
     assert type(kind.load()(pro, LocalTransport())) is PbsBackend
-    assert kind.features == {registry.ARRAYS, registry.THROTTLE, registry.DEPENDENCIES, "over SSH"}
+    assert kind.features == {
+        registry.ARRAYS,
+        registry.THROTTLE,
+        registry.DEPENDENCIES,
+        "over SSH",
+        registry.NODES,
+        registry.TASKS,
+    }
     assert registry.TASK_DEPENDENCIES not in kind.features  # afterok names whole arrays
+    # what PBS has no word for is refused with a sentence, never ignored
+    assert set(kind.refusals) == {registry.QOS, registry.CONSTRAINT, registry.GPU_TYPES}
+    assert not kind.ignores
     assert cl.Profile(name="p", scheduler="PBS", host="login.example.edu").scheduler == "pbs"

@@ -157,3 +157,21 @@ def test_importing_a_trusting_profile_warns_loudly(tmp_path: Path) -> None:
     )
     with pytest.warns(UserWarning, match="trust an SSH host key they have never seen"):
         cl.profiles.import_profiles(text)
+
+
+def test_job_script_previews_what_a_submission_would_run(isolated_dirs: Path) -> None:
+    """cl.profiles.job_script renders through the backend a submission uses, without
+    connecting (the host is fictional) or staging anything."""
+    cl.profiles.save(
+        cl.Profile(
+            name="pb", scheduler="pbs", host="login.example.edu", resources={"queue": "workq"}
+        )
+    )
+    script = cl.profiles.job_script("pb", nodes=2, tasks=4, cores=2)
+    assert "\n#PBS -l select=2:ncpus=4:mpiprocs=2\n#PBS -l place=scatter\n#PBS -q workq\n" in script
+    assert "JOB_DIR='~/.clusterlab/jobs/JOBID'" in script  # ~ is left to the remote side
+    with pytest.raises(cl.ResourceError, match="PBS has no QOS"):
+        cl.profiles.job_script("pb", qos="high")
+    local = cl.profiles.job_script()  # the session default, "local"
+    assert f"JOB_DIR={isolated_dirs / 'data' / 'jobs' / 'JOBID'}\n" in local
+    assert not (isolated_dirs / "data" / "jobs").exists()  # nothing was staged

@@ -33,14 +33,35 @@ def test_script_matches_golden_file() -> None:
             cores=4,
             memory="8GB",
             time="1:00:00",
-            gpus=1,
+            gpus="a100:2",
             partition="normal",
             account="proj1",
-            nodes=1,
-            extra=["--qos=high"],
+            nodes=2,
+            tasks=8,
+            qos="high",
+            constraint="skylake&ib",
+            extra=["--exclusive", "--mail-type=END"],
         )
     )
     assert script == golden("slurm_job.sh", script)
+
+
+def test_tasks_are_an_allocation_the_function_runs_once_in() -> None:
+    """tasks=N asks for N tasks; the runner is the batch step (run once) and the user's
+    code starts the tasks with srun. Without tasks, one per node: --nodes=2 with
+    --ntasks=1 would make sbatch shrink the job to one node."""
+    assert "#SBATCH --ntasks=1" in backend().directives(spec())
+    two_nodes = backend().directives(spec(nodes=2))
+    assert "#SBATCH --nodes=2" in two_nodes and "#SBATCH --ntasks=2" in two_nodes
+    script = backend().job_script(spec(tasks=4, cores=2))
+    assert "#SBATCH --ntasks=4\n#SBATCH --cpus-per-task=2\n" in script
+    assert script.count("runner.py") == 1 and "srun" not in script
+
+
+def test_gpus_with_and_without_a_type() -> None:
+    assert "#SBATCH --gres=gpu:2" in backend().directives(spec(gpus=2))
+    assert "#SBATCH --gres=gpu:a100:2" in backend().directives(spec(gpus="a100:2"))
+    assert not [d for d in backend().directives(spec(gpus=0)) if "gres" in d]
 
 
 def test_array_script_matches_golden_file() -> None:

@@ -19,7 +19,7 @@ from ..common.errors import SubmitError, TransportError
 from ..common.jobdir import parse_status
 from ..common.states import Cause, JobState
 from ..config.profile import Profile
-from ..config.resources import Resources
+from ..config.resources import Resources, refuse_unsupported
 from ..transports.base import Transport
 from .script import render_script
 
@@ -284,6 +284,7 @@ class BatchBackend(Backend):
 
     # -- shared machinery -------------------------------------------------------------------
     def job_script(self, spec: JobSpec) -> str:
+        refuse_unsupported(spec.resources, self.kind)  # what it lacks, in its own words
         return render_script(spec, self.directives(spec), self.task_var, self.preamble(spec))
 
     def describe(self) -> str:

@@ -374,9 +374,12 @@ class LocalBackend(Backend):
                 await self._kill(task.proc)
 
     def close(self) -> None:
-        """Stop the loop thread (a later submission starts a new one)."""
+        """Stop the loop thread (a later submission starts a new one); a loop with nothing
+        pending is closed too, so a backend made only to render a script leaks nothing."""
         with self._loop_lock:
             if self._thread is not None and self._thread.is_alive():
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(timeout=5)
             self._thread = None
+            if not self._loop.is_running() and not asyncio.all_tasks(self._loop):
+                self._loop.close()

@@ -31,25 +31,14 @@ from ..common.errors import ResourceError, TransportError
 from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..transports.base import Transport
+from . import pbs_request
 from .base import BatchBackend, DependencyTarget, JobSpec
 
 SERVER_DEFAULT_ARRAY_SIZE = 10000  # max_array_size's default
 _ID_RE = re.compile(r"^\d+(\[\d*\])?(\.[A-Za-z0-9_-][A-Za-z0-9_.-]*)?$")
 _TASK_RE = re.compile(r"^(\d+)\[(\d+)\](.*)$")
-_QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}(@[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 # Unknown (gone) or finished jobs: PBS Pro's wording, then TORQUE's for a finished job.
 _BENIGN = re.compile(r"Unknown Job Id|Job has finished|Invalid state for job - COMPLETE")
-# Options clusterlab writes itself; an extra one would fight it.
-_OWNED = {
-    "-N": "the job name comes from the function (or name=)",
-    "-J": "arrays come from .map() (max_concurrent= sets the %N throttle)",
-    "-o": "clusterlab collects the job's output in its job directory",
-    "-e": "clusterlab collects the job's output in its job directory",
-    "-j": "clusterlab collects the job's output in its job directory",
-    "-k": "clusterlab collects the job's output in its job directory",
-    "-W depend": "dependencies come from after=[...] or from Jobs passed as arguments",
-}
-
 # job_state letters (qstat); ended jobs get ":finished", ":failed", ":terminated" or
 # ":deleted" from their substate and Exit_status (see _codes).
 STATE_MAP: dict[str, JobState] = {
@@ -188,11 +177,6 @@ def _codes(attrs: dict[str, object]) -> tuple[str, str]:
     return state, ""
 
 
-def _walltime(seconds: int) -> str:
-    """HH:MM:SS with hours past 24 (PBS has no day part)."""
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 def _job_name(name: str) -> str:
     """A valid ``-N``: letters, digits and ``_ . + -``, starting with a letter."""
     text = re.sub(r"^[^A-Za-z]+", "", re.sub(r"[^A-Za-z0-9_.+-]", "_", name))
@@ -244,33 +228,14 @@ class PbsBackend(BatchBackend):
             n, limit = spec.array.tasks, spec.array.max_concurrent
             opts.append(f"-J {f'0-{n - 1}' if n > 1 else '0-1:2'}{f'%{limit}' if limit else ''}")
         opts += ["-o /dev/null", "-e /dev/null"]  # see preamble()
-        if r.cores or r.memory_mb or r.gpus or r.nodes:
-            chunk = [str(r.nodes or 1), f"ncpus={r.cores or 1}"]
-            if r.memory_mb:
-                chunk.append(f"mem={r.memory_mb}mb")
-            if r.gpus:
-                chunk.append(f"ngpus={r.gpus}")
-            opts.append(f"-l select={':'.join(chunk)}")
-            if (r.nodes or 1) > 1:
-                opts.append("-l place=scatter")  # one chunk per node, as SLURM's --nodes
-        if r.time_s:
-            opts.append(f"-l walltime={_walltime(r.time_s)}")
-        if r.partition:
-            if not _QUEUE_RE.match(r.partition):
-                raise ResourceError(
-                    f"queue {r.partition!r} is not a PBS queue name: up to 15 letters, digits, "
-                    "'_', '.' or '-' (optionally @server), e.g. partition='workq'"
-                )
-            opts.append(f"-q {r.partition}")
-        if r.account:
-            opts.append(f"-A {r.account}")
+        opts += pbs_request.resource_options(r)
         if spec.after:
             bad = [n for n in spec.after if not _ID_RE.match(n)]
             if bad:
                 raise ResourceError(f"{bad[0]!r} is not a PBS job id to wait for")
             after = self.dependency_ids([DependencyTarget(n) for n in spec.after])
             opts.append(f"-W depend=afterok:{':'.join(after)}")
-        opts.extend(_extra(x) for x in r.extra)
+        opts.extend(pbs_request.extra_option(x) for x in r.extra)
         return [f"#PBS {opt}" for opt in opts]
 
     def preamble(self, spec: JobSpec) -> list[str]:
@@ -380,20 +345,3 @@ class PbsBackend(BatchBackend):
                 size = _int(attrs.get("max_array_size")) or size
             self._server = (history, size)
         return self._server
-
-
-def _extra(option: str) -> str:
-    """A user's extra ``#PBS`` option, refused with a sentence when PBS cannot take it."""
-    if option.startswith("--"):
-        raise ResourceError(
-            f"extra={option!r} looks like a SLURM option; PBS options are single-dash, e.g. "
-            "extra=['-l place=excl'] or extra=['-P myproject']"
-        )
-    for prefix, why in _OWNED.items():
-        if (
-            option == prefix
-            or option.startswith((f"{prefix} ", f"{prefix}="))
-            or (len(prefix) == 2 and option.startswith(prefix) and option[2:3].isalnum())
-        ):
-            raise ResourceError(f"extra={option!r} is not allowed with PBS: {why}")
-    return option

@@ -12,6 +12,7 @@ Adding a scheduler = one backend module + one entry here (+ its dialect in
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,15 @@ DEPENDENCIES = "dependencies"  # a job waits for others (afterok)
 TASK_DEPENDENCIES = "task dependencies"  # ...for single tasks of an array, not just all of it
 REMOTE = "over SSH"  # runs on another machine through the SSH transport
 FEATURES = (ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE)
+# What a resource request may need (config.resources.Resources.needs names them). A kind
+# that has a feature renders it; one that lists it in `ignores` accepts it without effect;
+# any other refuses it at submission with its `refusals` sentence.
+QOS = "qos"  # a quality of service (SLURM --qos)
+CONSTRAINT = "node features"  # constraint= (SLURM --constraint)
+GPU_TYPES = "GPU types"  # gpus="a100:2"
+NODES = "several nodes"  # nodes > 1
+TASKS = "several tasks"  # tasks > 1: an allocation the job's code starts tasks in
+RESOURCE_FEATURES = (QOS, CONSTRAINT, GPU_TYPES, NODES, TASKS)
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class SchedulerKind:
     summary: str  # one line for menus, prompts and docs
     backend: str  # "module:Class" (or a factory) under clusterlab.backends, loaded on first use
     features: frozenset[str] = field(default_factory=frozenset)
+    ignores: frozenset[str] = field(default_factory=frozenset)  # accepted, not enforced
+    refusals: Mapping[str, str] = field(default_factory=dict)  # feature -> what to do
 
     @property
     def remote(self) -> bool:
@@ -63,13 +75,24 @@ KINDS: dict[str, SchedulerKind] = {
             "jobs run as processes on the machine of the kernel, a few at a time",
             ".local:LocalBackend",
             frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES}),
+            # like partition and account: a decorator written for a cluster runs here too
+            ignores=frozenset({QOS, CONSTRAINT, GPU_TYPES}),
+            refusals={
+                NODES: "it runs each job as one process on this machine; use a SLURM or "
+                "PBS profile for several nodes, or leave nodes out to run it here",
+                TASKS: "it starts no tasks for your code (no srun or mpiexec here); use a "
+                "SLURM or PBS profile for several tasks, or leave tasks out to run the "
+                "function once here",
+            },
         ),
         SchedulerKind(
             "slurm",
             "SLURM",
             "sbatch/squeue/scancel, on a login node or over SSH",
             ".slurm:SlurmBackend",
-            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE}),
+            frozenset(
+                {ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE, *RESOURCE_FEATURES}
+            ),
         ),
         SchedulerKind(
             "pbs",
@@ -78,7 +101,17 @@ KINDS: dict[str, SchedulerKind] = {
             "node or over SSH",
             ".torque:make_pbs_backend",
             # afterok names whole arrays only: waiting for one item waits for its whole map
-            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE}),
+            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE, NODES, TASKS}),
+            refusals={
+                QOS: "PBS has no QOS; a job's priority and limits come from its queue, so "
+                "ask for one with queue='...' (ask your admins which) and leave qos out",
+                CONSTRAINT: "PBS has no node features to constrain on; sites name node "
+                "types as a queue or a resource of the select chunk, so ask your admins "
+                "and use queue='...' or extra=['-l ...'] instead",
+                GPU_TYPES: "PBS has no standard GPU type; ask for a count (gpus=2 becomes "
+                "ngpus=2) and choose the model the site's way, usually a queue such as "
+                "queue='gpu_a100' (ask your admins)",
+            },
         ),
     )
 }

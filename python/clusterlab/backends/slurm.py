@@ -113,7 +113,15 @@ _SUBMIT_ERRORS: list[tuple[str, str]] = [
         "More processors requested than permitted",
         "more cores than the partition allows: ask for fewer",
     ),
-    ("Invalid qos", "the QOS does not exist or you may not use it"),
+    (
+        "Invalid qos",
+        "the QOS does not exist or you may not use it: see `sacctmgr show assoc user=$USER`",
+    ),
+    (
+        "Invalid feature specification",
+        "no node has the features in constraint= (or it is not a valid expression): "
+        "`sinfo -o '%P %f'` lists the features of each partition's nodes",
+    ),
     ("Invalid generic resource", "the GPU/gres request is not valid on this cluster"),
     ("Job dependency problem", "a dependency is invalid (the job it waits for no longer exists)"),
 ]
@@ -144,19 +152,25 @@ class SlurmBackend(BatchBackend):
             opts += ["--output=stdout", "--error=stderr"]
         if r.nodes:
             opts.append(f"--nodes={r.nodes}")
-        opts.append("--ntasks=1")
+        # the runner runs once, as the batch step; its code starts the tasks with srun
+        opts.append(f"--ntasks={r.task_count}")
         if r.cores:
             opts.append(f"--cpus-per-task={r.cores}")
         if r.memory_mb:
-            opts.append(f"--mem={r.memory_mb}M")
+            opts.append(f"--mem={r.memory_mb}M")  # per node
         if r.time_s:
             opts.append(f"--time={format_time(r.time_s)}")
         if r.gpus:
-            opts.append(f"--gres=gpu:{r.gpus}")
+            typed = f"{r.gpu_type}:" if r.gpu_type else ""
+            opts.append(f"--gres=gpu:{typed}{r.gpus}")  # per node
         if r.partition:
             opts.append(f"--partition={r.partition}")
         if r.account:
             opts.append(f"--account={r.account}")
+        if r.qos:
+            opts.append(f"--qos={r.qos}")
+        if r.constraint:
+            opts.append(f"--constraint={r.constraint}")
         if spec.after:
             opts.append(f"--dependency=afterok:{':'.join(spec.after)}")
         opts.extend(r.extra)
@@ -225,12 +239,13 @@ class SlurmBackend(BatchBackend):
         return self._max_array or 1001
 
     def capacity(self, resources: Resources) -> int:
-        """Tasks of this size that fit on the partition's usable CPUs at once (sinfo's
-        allocated + idle), asked once per partition together with MaxArraySize."""
+        """Array tasks of this size (cores x tasks CPUs each) that fit on the partition's
+        usable CPUs at once (sinfo's allocated + idle), asked once per partition together
+        with MaxArraySize."""
         partition = resources.partition or ""
         if partition not in self._cpus:
             self._read_limits(partition)
-        return self._cpus.get(partition, 0) // max(1, resources.cores or 1)
+        return self._cpus.get(partition, 0) // ((resources.cores or 1) * resources.task_count)
 
     def _read_limits(self, partition: str | None) -> None:
         argv = ["-p", partition] if partition else []

@@ -28,17 +28,8 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..transports.base import Transport
 from .base import BatchBackend, DependencyTarget, JobSpec
-from .pbs import (
-    _ID_RE,
-    _QUEUE_RE,
-    CAUSE_MAP,
-    REASON_MAP,
-    SERVER_DEFAULT_ARRAY_SIZE,
-    PbsBackend,
-    _extra,
-    _int,
-)
-from .pbs import _walltime as walltime
+from .pbs import _ID_RE, CAUSE_MAP, REASON_MAP, SERVER_DEFAULT_ARRAY_SIZE, PbsBackend, _int
+from .pbs_request import _QUEUE_RE, extra_option, walltime
 
 # TORQUE's name limit is 15 characters in many installed versions (PBS_MAXJOBNAME).
 _NAME_MAX = 15
@@ -132,8 +123,16 @@ class TorqueBackend(PbsBackend):
             n, limit = spec.array.tasks, spec.array.max_concurrent
             opts.append(f"-t {f'0-{n - 1}' if n > 1 else '0'}{f'%{limit}' if limit else ''}")
         opts += ["-o /dev/null", "-e /dev/null"]  # see PbsBackend.preamble()
-        if r.cores or r.gpus or r.nodes:
-            node = f"nodes={r.nodes or 1}:ppn={r.cores or 1}"
+        if r.cores or r.gpus or r.nodes or r.tasks:
+            nodes = r.nodes or 1
+            per_node, uneven = divmod(r.task_count, nodes)
+            if uneven:
+                raise ResourceError(
+                    f"tasks={r.tasks} on nodes={nodes}: TORQUE gives every node the same "
+                    f"number of processors (ppn), so ask for a multiple of nodes, e.g. "
+                    f"tasks={(per_node + 1) * nodes}"
+                )
+            node = f"nodes={nodes}:ppn={(r.cores or 1) * per_node}"
             opts.append(f"-l {node}{f':gpus={r.gpus}' if r.gpus else ''}")
         if r.memory_mb:
             opts.append(f"-l mem={r.memory_mb}mb")
@@ -198,7 +197,7 @@ def _torque_extra(option: str) -> str:
             f"extra={option!r} is not allowed with TORQUE: arrays come from .map() "
             "(max_concurrent= sets the %N slot limit)"
         )
-    return _extra(option)
+    return extra_option(option)
 
 
 def detect_flavor(transport: Transport) -> str:

@@ -195,8 +195,13 @@ class Profile:
         default_factory=dict,
         metadata=_meta(
             "Default resources",
-            "Requested for every job unless overridden: cores, memory ('8GB'), time "
-            "('1:00:00'), gpus, nodes, partition, account, extra (['--qos=high']).",
+            "Requested for every job unless a decorator or call overrides them: cores (per "
+            "task), memory ('8GB', per node), time ('1:00:00'), gpus (2, or 'a100:2' for a "
+            "type), nodes, tasks (the job's code starts them with srun or mpiexec; it runs "
+            "once), partition (or queue), account, qos, constraint (node features such as "
+            "'skylake'), and extra for any other scheduler option, one per item "
+            "(['--exclusive', '--mail-type=END']; write extra= once per option in a form "
+            "or the CLI).",
             "{cores = 4, memory = '8GB', time = '1:00:00', partition = 'normal'}",
             check=validators.check_resources,
             widget="resources",
@@ -257,6 +262,10 @@ class Profile:
                 )
         if self.host and self.scheduler not in REMOTE_KINDS and "host" not in errors:
             errors["host"] = f"a '{self.scheduler}' profile runs on this machine: leave host empty"
+        if not {"resources", "scheduler"} & set(errors):
+            problem = validators.resources_problem(self.resources, self.scheduler)
+            if problem:
+                errors["resources"] = problem
         if self.trust_on_first_use and "known_hosts" not in errors:
             problem = validators.remembering_file_problem(self.known_hosts)
             if problem:

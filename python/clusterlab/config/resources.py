@@ -7,11 +7,13 @@ rejected up front with an example of the accepted form.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from ..backends import registry
 from ..common.errors import ResourceError
 
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*$", re.IGNORECASE)
@@ -19,6 +21,9 @@ _UNITS_MB = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 * 1024}
 # Partition, account, queue and job names end up in "#SBATCH --x=VALUE" lines.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.,+@:-]{1,128}$")
 _TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+# A SLURM constraint: feature names joined by & | , with *counts, [] and () (no spaces).
+_CONSTRAINT_RE = re.compile(r"^[A-Za-z0-9_.:&|,*\[\]()!-]{1,256}$")
+_GPU_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def parse_memory(value: str | int) -> int:
@@ -94,6 +99,40 @@ def _positive_int(key: str, value: Any) -> int:
     return n
 
 
+def _gpus(value: Any) -> tuple[int, str | None]:
+    """``2`` or ``"a100:2"`` (a GPU type and a count): ``(count, type or None)``."""
+    text = value if isinstance(value, str) else ""
+    if ":" not in text:
+        if text.strip() and not text.strip().lstrip("-").isdigit():
+            kind = text.strip() if _GPU_TYPE_RE.match(text.strip()) else "a100"
+            raise ResourceError(
+                f"gpus={value!r}: give a count or a type and a count, e.g. gpus=2 or "
+                f"gpus='{kind}:1'"
+            )
+        return _positive_int("gpus", value), None
+    kind, _, count = text.rpartition(":")
+    example = "e.g. gpus='a100:2' (2 GPUs of type a100) or gpus=2 (any type)"
+    if not _GPU_TYPE_RE.match(kind):
+        raise ResourceError(
+            f"gpus={value!r}: the GPU type is one word of letters, digits, '_', '.' or '-', "
+            f"as your cluster names it, {example}"
+        )
+    if not count.isdigit() or int(count) < 1:
+        raise ResourceError(f"gpus={value!r}: ask for at least one GPU of a type, {example}")
+    return int(count), kind
+
+
+def _constraint(value: Any) -> str:
+    """Node features such as ``skylake`` or ``"intel&(ib|opa)"``, for ``--constraint``."""
+    text = str(value)
+    if isinstance(value, bool) or not _CONSTRAINT_RE.match(text) or text.startswith("-"):
+        raise ResourceError(
+            f"constraint={value!r}: give node feature names joined by & (and) or | (or), "
+            "without spaces, e.g. constraint='skylake' or constraint='intel&ib'"
+        )
+    return text
+
+
 def _name(key: str, value: Any) -> str:
     """A partition, queue or account: a plain token that cannot be read as an option."""
     text = str(value)
@@ -140,19 +179,48 @@ class Resources:
     memory_mb: int | None = None
     time_s: int | None = None
     gpus: int | None = None
+    gpu_type: str | None = None  # set only with gpus: gpus="a100:2"
     nodes: int | None = None
+    tasks: int | None = None
     partition: str | None = None
     account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
     extra: tuple[str, ...] = field(default_factory=tuple)
 
     def merged(self, other: Resources) -> Resources:
-        """``other``'s set values win: profile defaults < decorator < per-call options."""
+        """``other``'s set values win: profile defaults < decorator < per-call options.
+        A GPU request is one value: ``gpus=2`` over ``gpus="a100:1"`` drops the type."""
         updates = {
             f.name: getattr(other, f.name)
             for f in fields(other)
             if getattr(other, f.name) not in (None, ())
         }
+        if other.gpus is not None:
+            updates["gpu_type"] = other.gpu_type
         return replace(self, **updates)
+
+    @property
+    def task_count(self) -> int:
+        """Tasks in the job's allocation: ``tasks``, else one per node, else one."""
+        return self.tasks or self.nodes or 1
+
+    def needs(self) -> dict[str, str]:
+        """The scheduler features (``clusterlab.backends.registry``) this request
+        needs, each with the resource that asks for it, so a scheduler that lacks one
+        refuses it by name."""
+        out: dict[str, str] = {}
+        if self.qos:
+            out[registry.QOS] = f"qos={self.qos!r}"
+        if self.constraint:
+            out[registry.CONSTRAINT] = f"constraint={self.constraint!r}"
+        if self.gpu_type:
+            out[registry.GPU_TYPES] = f"gpus='{self.gpu_type}:{self.gpus}'"
+        if (self.nodes or 1) > 1:
+            out[registry.NODES] = f"nodes={self.nodes}"
+        if (self.tasks or 1) > 1:
+            out[registry.TASKS] = f"tasks={self.tasks}"
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The user-facing form (``memory='16384MB'``), for ledgers, forms and repr."""
@@ -161,10 +229,13 @@ class Resources:
             ("cores", self.cores),
             ("memory", f"{self.memory_mb}MB" if self.memory_mb else None),
             ("time", format_time(self.time_s) if self.time_s else None),
-            ("gpus", self.gpus),
+            ("gpus", f"{self.gpu_type}:{self.gpus}" if self.gpu_type else self.gpus),
             ("nodes", self.nodes),
+            ("tasks", self.tasks),
             ("partition", self.partition),
             ("account", self.account),
+            ("qos", self.qos),
+            ("constraint", self.constraint),
             ("extra", list(self.extra) if self.extra else None),
         ):
             if value is not None:
@@ -172,34 +243,77 @@ class Resources:
         return out
 
 
-# key -> (parser, Resources field). "queue" is PBS/SGE's word for a partition.
-_PARSERS: dict[str, tuple[Any, str]] = {
+# key -> (parser, Resources field or fields). "queue" is PBS/SGE's word for a partition.
+_PARSERS: dict[str, tuple[Any, str | tuple[str, ...]]] = {
     "cores": (lambda v: _positive_int("cores", v), "cores"),
     "memory": (parse_memory, "memory_mb"),
     "time": (parse_time, "time_s"),
-    "gpus": (lambda v: _positive_int("gpus", v), "gpus"),
+    "gpus": (_gpus, ("gpus", "gpu_type")),
     "nodes": (lambda v: _positive_int("nodes", v), "nodes"),
+    "tasks": (lambda v: _positive_int("tasks", v), "tasks"),
     "partition": (lambda v: _name("partition", v), "partition"),
     "queue": (lambda v: _name("queue", v), "partition"),
     "account": (lambda v: _name("account", v), "account"),
+    "qos": (lambda v: _name("qos", v), "qos"),
+    "constraint": (_constraint, "constraint"),
     "extra": (_extra, "extra"),
 }
 RESOURCE_KEYS: tuple[str, ...] = tuple(_PARSERS)
 
 
+# A comma ends a pair where a name and '=' follow ("cores=4, memory=8GB"); a line break
+# always does. Inside an extra option only a resource's name does, so options keep their
+# own commas ("extra=--gres=gpu:1,mps:10", "extra=-l walltime=1:00:00,mem=3gb").
+_PAIR_END = re.compile(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)")
+_LISTS = ("extra",)  # keys that may be given several times, one item each
+
+
+def _pieces(text: str) -> list[str]:
+    out: list[str] = []
+    for line in text.splitlines():
+        for piece in _PAIR_END.split(line):
+            key = piece.partition("=")[0].strip()
+            if out and out[-1].partition("=")[0].strip() in _LISTS and key not in _PARSERS:
+                out[-1] += "," + piece
+            else:
+                out.append(piece)
+    return out
+
+
+def _item_list(value: str) -> list[Any]:
+    """An extra value: one option, or a list written as Python (``['--a', '--b']``)."""
+    if value.startswith("["):
+        try:
+            items = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return [value]  # the parser's sentence explains it
+        return list(items) if isinstance(items, list | tuple) else [value]
+    return [value]
+
+
 def parse_pairs(texts: str | list[str]) -> dict[str, Any]:
-    """``"cores=4, memory=8GB"`` (one or more such strings) as a dict, for forms and the CLI;
-    whole numbers become ints. Validation is :func:`parse_resources`'s job."""
+    """``"cores=4, memory=8GB"`` (one or more such strings or lines) as a dict, for forms
+    and the CLI; whole numbers become ints. ``extra`` may be given once per option and is
+    always a list; any other key given twice is refused. Validation is
+    :func:`parse_resources`'s job."""
     out: dict[str, Any] = {}
     for text in [texts] if isinstance(texts, str) else texts:
-        for pair in text.split(","):
+        for pair in _pieces(text):
             if not pair.strip():
                 continue
             key, sep, value = pair.partition("=")
+            key, value = key.strip(), value.strip()
             if not sep:
                 raise ResourceError(f"{pair.strip()!r}: write KEY=VALUE, e.g. cores=4")
-            value = value.strip()
-            out[key.strip()] = int(value) if value.isdigit() else value
+            if key in _LISTS:
+                out.setdefault(key, []).extend(_item_list(value))
+                continue
+            if key in out:
+                raise ResourceError(
+                    f"{key} is given twice ({out[key]}, then {value}): give each resource "
+                    "once, e.g. cores=4 (only extra may repeat, one option each)"
+                )
+            out[key] = int(value) if value.isdigit() else value
     return out
 
 
@@ -217,5 +331,32 @@ def parse_resources(values: Mapping[str, Any] | None) -> Resources:
         if value is None:
             continue
         parser, attr = _PARSERS[key]
-        parsed[attr] = parser(value)
-    return Resources(**parsed)
+        if isinstance(attr, tuple):
+            parsed.update(zip(attr, parser(value), strict=True))
+        else:
+            parsed[attr] = parser(value)
+    resources = Resources(**parsed)
+    check_layout(resources)
+    return resources
+
+
+def check_layout(resources: Resources) -> None:
+    """Every node of a job runs at least one of its tasks (checked on each request and
+    again on the merged one, since nodes and tasks may come from different levels)."""
+    if resources.tasks and resources.nodes and resources.tasks < resources.nodes:
+        raise ResourceError(
+            f"tasks={resources.tasks} on nodes={resources.nodes}: every node needs at least "
+            f"one task; ask for tasks={resources.nodes} or more, or leave tasks out (one per "
+            "node)"
+        )
+
+
+def refuse_unsupported(resources: Resources, scheduler: str) -> None:
+    """Refuse, before anything is staged, what the scheduler cannot do, with the sentence
+    its registry entry gives (what it lacks and what to ask for instead)."""
+    check_layout(resources)
+    kind = registry.get(scheduler)
+    for feature, asked in resources.needs().items():
+        if feature not in kind.features and feature not in kind.ignores:
+            why = kind.refusals.get(feature, f"it has no {feature}: remove it from the request")
+            raise ResourceError(f"the {kind.name!r} scheduler cannot take {asked}: {why}")

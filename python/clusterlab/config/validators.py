@@ -12,7 +12,7 @@ from typing import Any
 
 from ..backends import registry
 from ..common.errors import ResourceError
-from .resources import parse_resources
+from .resources import parse_resources, refuse_unsupported
 
 _PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{0,253}$")
@@ -210,6 +210,16 @@ def check_resources(value: Any) -> dict[str, Any]:
     except ResourceError as exc:
         raise ValueError(str(exc)) from None
     return dict(value)
+
+
+def resources_problem(value: Mapping[str, Any], scheduler: str) -> str:
+    """What ``scheduler`` cannot do of a profile's (valid) resources, as the sentence it
+    would be refused with at submission; '' when it can do all of it."""
+    try:
+        refuse_unsupported(parse_resources(value), scheduler)
+    except ResourceError as exc:
+        return str(exc)
+    return ""
 
 
 def check_non_negative(value: Any) -> int:

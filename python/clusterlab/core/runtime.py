@@ -14,7 +14,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources as importlib_resources
 
 from ..backends import make_backend, registry
@@ -39,6 +39,17 @@ RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.
 def new_job_id() -> str:
     """Sortable and unique without coordination: time plus randomness."""
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def jobs_root(profile: Profile, expand: Callable[[str], str]) -> str:
+    """``<remote_dir>/jobs``, ``~`` expanded by ``expand``. Schedulers that run jobs on
+    other machines default to ``~/.clusterlab`` (home is shared with compute nodes on
+    clusters); one that only runs them here (``local``) to this machine's data dir."""
+    remote_dir = profile.remote_dir
+    if not remote_dir:
+        elsewhere = registry.get(profile.scheduler).remote
+        remote_dir = "~/.clusterlab" if elsewhere else str(data_dir())
+    return expand(remote_dir).rstrip("/") + "/jobs"
 
 
 class Runtime:
@@ -66,14 +77,8 @@ class Runtime:
         return self._blobs
 
     def jobs_root(self) -> str:
-        """``<remote_dir>/jobs`` on the target. Schedulers that run jobs on other machines
-        default to ``~/.clusterlab`` (home is shared with compute nodes on clusters); one
-        that only runs them here (``local``) to this machine's data dir."""
-        remote_dir = self.profile.remote_dir
-        if not remote_dir:
-            elsewhere = registry.get(self.profile.scheduler).remote
-            remote_dir = "~/.clusterlab" if elsewhere else str(data_dir())
-        return self.transport.expand(remote_dir).rstrip("/") + "/jobs"
+        """``<remote_dir>/jobs`` on the target (see :func:`jobs_root`)."""
+        return jobs_root(self.profile, self.transport.expand)
 
     def ensure_ready(self) -> None:
         """Once per runtime, before the first submission: the jobs root is private and the

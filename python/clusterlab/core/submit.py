@@ -20,7 +20,7 @@ from ..common import jobdir
 from ..common.errors import ClusterlabError, SubmitError
 from ..config import validators
 from ..config.profile import Profile
-from ..config.resources import Resources
+from ..config.resources import Resources, refuse_unsupported
 from . import records
 from .array import ArrayJob, ArrayPart
 from .dependencies import Dependencies
@@ -130,6 +130,7 @@ def submit_job(
     after: Iterable[Dependency] = (),
 ) -> Job:
     """Serialize, stage and submit in one round trip; the job is watched from now on."""
+    refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     deps = _dependencies(runtime, after)
     args, kwargs, refs = deps.references(args, kwargs)
     args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
@@ -184,6 +185,7 @@ def submit_array(
     not once per item; a Job among them becomes a reference in every item (its result is
     loaded on the cluster)."""
     check_options(chunksize, workers, max_concurrent)
+    refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)
     _, fixed_values, fixed_refs = deps.references([], fixed or {})

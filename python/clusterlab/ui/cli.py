@@ -92,6 +92,14 @@ def cmd_profile(args: argparse.Namespace) -> int:
             print(f"{name:<20} {p.scheduler:<8} {where}")
         return 0
     if args.action == "show":
+        if args.script:
+            print(profiles.job_script(profiles.require(args.name)), end="")
+            print(
+                "clusterlab: a preview with the profile's default resources; the job id, "
+                "its directory and the function's name are set at submission",
+                file=sys.stderr,
+            )
+            return 0
         _print_profile(profiles.load(args.name))
         return 0
     if args.action == "remove":
@@ -132,7 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("remove", "delete a profile"),
         ("check", "connect and check scheduler, job dir, Python"),
     ):
-        psub.add_parser(action, help=text).add_argument("name")
+        named = psub.add_parser(action, help=text)
+        named.add_argument("name")
+        if action == "show":
+            named.add_argument(
+                "--script",
+                action="store_true",
+                help="print the batch script a job with the profile's default resources "
+                "would be submitted with (nothing is submitted, no connection is made)",
+            )
     for action, text in (("add", "create a profile"), ("edit", "change fields of a profile")):
         p = psub.add_parser(action, help=text)
         p.add_argument("name")

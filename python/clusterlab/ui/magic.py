@@ -29,6 +29,11 @@ _CELLS = itertools.count(1)  # names cells run outside IPython: <cluster-cell-N>
 _NEVER_SHIP = {"In", "Out", "get_ipython", "exit", "quit", "_", "__", "___"}
 
 
+# Resources written as text on the line (gpus too: "2" or "a100:2"), validated by the
+# decorator's parser like every other way of asking for them.
+RESOURCE_TEXT_OPTIONS = ("memory", "time", "gpus", "partition", "account", "qos", "constraint")
+
+
 class MagicUsageError(ClusterlabError, ValueError):
     """The %%cluster line is malformed (shown without a traceback in notebooks)."""
 
@@ -106,13 +111,14 @@ def parse_line(line: str) -> dict[str, Any]:
         prog="%%cluster",
         add_help=False,
         exit_on_error=False,
-        usage="%%cluster [PROFILE] [--cores N] [--memory M] [--time T] [--gpus G] "
-        "[--partition P] [--account A] [--name NAME] [--async] [--in a,b] [--out x,y]",
+        usage="%%cluster [PROFILE] [--cores N] [--memory M] [--time T] [--gpus G|TYPE:G] "
+        "[--nodes N] [--tasks N] [--partition P] [--account A] [--qos Q] [--constraint C] "
+        "[--name NAME] [--async] [--in a,b] [--out x,y]",
     )
     parser.add_argument("profile", nargs="?")
-    for opt in ("cores", "gpus"):
+    for opt in ("cores", "nodes", "tasks"):
         parser.add_argument(f"--{opt}", type=int)
-    for opt in ("memory", "time", "partition", "account", "name"):
+    for opt in (*RESOURCE_TEXT_OPTIONS, "name"):
         parser.add_argument(f"--{opt}")
     parser.add_argument("--async", dest="async_", action="store_true")
     parser.add_argument("--in", dest="inputs")
@@ -178,7 +184,7 @@ class CellRun:
     def submit(self) -> Job:
         resources = {
             k: self.opts[k]
-            for k in ("cores", "memory", "time", "gpus", "partition", "account")
+            for k in ("cores", "nodes", "tasks", *RESOURCE_TEXT_OPTIONS)
             if self.opts[k] is not None
         }
         fn = cluster(self.opts["profile"], name=self.opts["name"] or "cell", **resources)(

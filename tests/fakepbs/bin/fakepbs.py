@@ -176,7 +176,9 @@ def parse_resources(texts: list[str]) -> dict:
     for chunk in res["select"].split("+") if "select" in res else []:
         count, *specs = chunk.split(":") if chunk[:1].isdigit() else ["1", *chunk.split(":")]
         spec = dict(item.partition("=")[::2] for item in specs)
-        if not count.isdigit() or set(spec) - {"ncpus", "mem", "ngpus", "host", "vnode"}:
+        # built-in chunk resources (mpiprocs: MPI ranks per chunk, tasks= asks for them)
+        known = {"ncpus", "mem", "ngpus", "mpiprocs", "ompthreads", "host", "vnode"}
+        if not count.isdigit() or set(spec) - known:
             raise Refused(f"Unknown resource in select={res['select']}", 2)
         ncpus += int(count) * int(spec.get("ncpus", "1"))
     res["ncpus"] = int(res.get("ncpus", ncpus or 1))

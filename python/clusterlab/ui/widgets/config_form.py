@@ -34,7 +34,12 @@ def _to_text(kind: str, value: Any) -> Any:
     if kind == "lines":
         return "\n".join(value or [])
     if kind == "resources":
-        return ", ".join(f"{k}={v}" for k, v in (value or {}).items())
+        # one KEY=VALUE per line; a list (extra) as one line per item, as it is typed
+        return "\n".join(
+            f"{k}={item}"
+            for k, v in (value or {}).items()
+            for item in (v if isinstance(v, list | tuple) else [v])
+        )
     return value
 
 
@@ -74,6 +79,11 @@ class _Field:
             self.input = w.FloatText(layout=layout)
         elif kind == "lines":
             self.input = w.Textarea(placeholder=spec["example"], layout=layout)
+        elif kind == "resources":
+            self.input = w.Textarea(
+                placeholder="cores=4\nmemory=8GB\nextra=--exclusive\nextra=--mail-type=END",
+                layout=layout,
+            )
         else:
             self.input = w.Text(placeholder=spec["example"], layout=layout)
         self.input.add_class(f"clusterlab-input-{spec['name']}")

@@ -1,0 +1,58 @@
+"""The batch script a profile's job would get, shown before anything is submitted.
+
+``clusterlab profile show NAME --script`` and :func:`clusterlab.profiles.job_script`
+render it with the backend's own ``job_script`` (the same code a submission runs), so
+what is shown is what will be submitted, but nothing is staged and no connection is
+made: the job id and directory are placeholders and, on a remote host, ``~`` is left
+for the remote side (a submitted job's ``job.job_script()`` has the real values).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from ..backends import make_backend
+from ..backends.base import JobSpec
+from ..config.profile import Profile
+from ..config.resources import Resources, parse_resources, refuse_unsupported
+from ..transports import get_transport
+from .environment import python_argv
+from .runtime import jobs_root
+
+JOB_ID = "JOBID"  # placeholders: a submission has the job's id and the function's name
+NAME = "FUNCTION"
+
+
+def preview_script(profile: Profile, resources: Resources | None = None) -> str:
+    """The script of a job of ``profile`` asking for ``resources`` (over its defaults)."""
+    merged = parse_resources(profile.resources).merged(resources or Resources())
+    refuse_unsupported(merged, profile.scheduler)
+    transport = get_transport(profile)
+    if profile.is_remote:  # expanding ~ over SSH would connect: leave it to the host
+        python = shlex.split(profile.python) if profile.python else ["python3"]
+        root = jobs_root(profile, lambda path: path)
+    else:
+        python, root = python_argv(profile, transport), jobs_root(profile, transport.expand)
+    spec = JobSpec(
+        job_id=JOB_ID,
+        name=NAME,
+        job_dir=f"{root}/{JOB_ID}",
+        resources=merged,
+        python=python,
+        setup=list(profile.setup),
+    )
+    note = ""
+    if profile.scheduler == "pbs" and profile.pbs_flavor == "auto" and profile.is_remote:
+        # Which PBS it is gets asked over SSH at the first submission; a preview never
+        # connects, so it shows PBS Professional's dialect and says so.
+        profile = profile.replace(pbs_flavor="pro")
+        note = "# pbs_flavor 'auto': shown as PBS Professional; TORQUE is asked for on use\n"
+    backend = make_backend(profile, transport)
+    try:
+        script = backend.job_script(spec)
+    finally:
+        backend.close()
+    if note:
+        shebang, _, rest = script.partition("\n")
+        script = f"{shebang}\n{note}{rest}"
+    return script
