@@ -37,6 +37,14 @@ done | tar -cP"$1"f - -T -
 """
 COMPRESS_FROM = 64  # files per read: thousands of tiny results are mostly tar padding
 
+# Part of one file: from byte $2 (tail counts from 1) for $3 bytes, or to its end when $3 is
+# empty. GNU tail seeks in a regular file, so a big log is not read up to the part.
+_READ_RANGE = r"""
+[ -f "$1" ] || exit 3
+if [ -n "$3" ]; then tail -c "+$2" -- "$1" | head -c "$3"; else tail -c "+$2" -- "$1"; fi
+"""
+NO_FILE = 3  # _READ_RANGE's exit code when the file does not exist
+
 COMMAND_TIMEOUT = 120.0
 """Seconds a remote command may stay silent before it is given up with a sentence (a hung
 file system or scheduler must never freeze a kernel's watcher). ``CLUSTERLAB_COMMAND_TIMEOUT``
@@ -96,6 +104,16 @@ def make_tar(files: Mapping[str, bytes], executable: Sequence[str] = ()) -> byte
             info.mode = 0o700 if name in executable else 0o600
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def check_range(start: int, end: int | None) -> None:
+    """Offsets come from status files a job could write into: refuse nonsense plainly."""
+    if (
+        type(start) is not int
+        or start < 0
+        or (end is not None and (type(end) is not int or end < start))
+    ):
+        raise ValueError(f"a byte range needs 0 <= start <= end, not {start!r}..{end!r}")
 
 
 def parse_files(blob: bytes) -> dict[str, bytes]:
@@ -187,6 +205,21 @@ class Transport(ABC):
             raise TransportError(f"{self.label}: reading job files failed: {res.err.strip()}")
         found = parse_files(res.stdout)
         return {p: found.get(p) for p in paths}
+
+    def read_range(self, path: str, start: int = 0, end: int | None = None) -> bytes | None:
+        """Bytes ``start`` up to ``end`` (None: to the end of the file) of one file, in one
+        round trip: one array item's share of its task's log is all that travels. None
+        when the file does not exist (yet)."""
+        check_range(start, end)
+        count = "" if end is None else str(end - start)
+        res = self.script(_READ_RANGE, path, str(start + 1), count)
+        if res.returncode == NO_FILE:
+            return None
+        if res.returncode != 0:
+            from ..common.errors import TransportError
+
+            raise TransportError(f"{self.label}: reading {path} failed: {res.err.strip()}")
+        return res.stdout
 
     def close(self) -> None:  # noqa: B027 - optional hook; local has nothing to close
         """Release connections; the next command reconnects."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..common.errors import TransportError
-from .base import CommandResult, Transport, timeout_message
+from .base import CommandResult, Transport, check_range, timeout_message
 
 
 class LocalTransport(Transport):
@@ -53,3 +53,14 @@ class LocalTransport(Transport):
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 out[path] = None
         return out
+
+    def read_range(self, path: str, start: int = 0, end: int | None = None) -> bytes | None:
+        """Seek and read, without a process."""
+        check_range(start, end)
+        self._count_round_trip()
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                return fh.read() if end is None else fh.read(end - start)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
