@@ -135,12 +135,16 @@ class Collector:
         if state == JobState.CANCELLED:
             job._cancel_future()
             return
-        tail = ""
+        whose, tail = "the job's", ""
         try:
             tail = job.stderr().strip()[-2000:]
+            if not tail and job.array_id:  # an item its task never reached: why it ended
+                whose = "its task's"
+                tail = self.runtime.read_log(job, jobdir.log_file(jobdir.STDERR, job.task))
+                tail = tail.strip()[-2000:]
         except Exception as exc:
             tail = f"(stderr unavailable: {exc})"
-        detail = f"\n--- last lines of the job's stderr ---\n{tail}" if tail else ""
+        detail = f"\n--- last lines of {whose} stderr ---\n{tail}" if tail else ""
         job._resolve(
             exception=JobError(
                 f"job {job.id} ({job.name}) on {self.runtime.profile.name} ended {state}: "

@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..common import jobdir
 from ..common.errors import ClusterlabError, SerializationError
+from ..common.jobdir import StatusInfo
 from ..common.states import JobState
+from ..common.usage import Usage, request_hint
 from ..config.resources import Resources
 from .events import JobEvent, publish
+from .logs import Span, read_output
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -70,6 +73,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._job_state = JobState.PENDING
         self._job_reason = "submitted"
         self._final_here = False  # a final state set in this process (not restored)
+        self._usage: Usage | None = None
+        self._logs: dict[str, Span] = {}  # array items: where their output lies (a poll saw)
 
     # -- where its files are ----------------------------------------------------------------
     @property
@@ -78,9 +83,6 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         if self.array_id:
             return f"{self.job_dir}/{jobdir.item_result(self.index)}"
         return f"{self.job_dir}/{jobdir.RESULT}"
-
-    def _log_name(self, stream: str) -> str:
-        return jobdir.log_file(stream, self.task if self.array_id else None)
 
     # -- what users read --------------------------------------------------------------------
     @property
@@ -106,13 +108,28 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._runtime.cancel([self])
         return True
 
+    @property
+    def usage(self) -> Usage | None:
+        """What it used (elapsed and CPU seconds, peak memory in bytes) once it finished,
+        as its runner measured it; None before, or when it was killed before it could say.
+        For an array item the peak memory is its task's so far (an upper bound)."""
+        return self._usage
+
+    @property
+    def usage_hint(self) -> str:
+        """A sentence when the request was far from what it used ('' otherwise), e.g.
+        "used 0.4 GB of 16 GB requested memory: memory='1GB' would do"."""
+        r = self.resources
+        return request_hint(self._usage, r.memory_mb, r.time_s, r.cores)
+
     def stdout(self) -> str:
-        """What the job printed so far (read from its job dir)."""
-        return self._runtime.read_log(self, self._log_name("stdout"))
+        """What the job printed so far (read from its job dir). For an array item, only
+        this item's output, although the items of a task share its log file."""
+        return read_output(self._runtime, self, jobdir.STDOUT)
 
     def stderr(self) -> str:
-        """What the job wrote to stderr so far."""
-        return self._runtime.read_log(self, self._log_name("stderr"))
+        """What the job wrote to stderr so far (an array item: only this item's)."""
+        return read_output(self._runtime, self, jobdir.STDERR)
 
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
@@ -153,14 +170,26 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
                 ("reason", escape(self.reason)),
                 ("elapsed", elapsed_text(elapsed)),
                 ("host", escape(self.host)),
+                ("usage", escape(str(self._usage or ""))),
+                ("hint", escape(self.usage_hint)),
             ],
         )
 
     def __repr__(self) -> str:
         reason = f", {self._job_reason}" if self._job_reason else ""
-        return f"<Job {self.id} {self.name} on {self.profile}: {self._job_state}{reason}>"
+        usage = f"; {self._usage}" if self._usage else ""
+        return f"<Job {self.id} {self.name} on {self.profile}: {self._job_state}{reason}{usage}>"
 
     # -- what the watcher calls -------------------------------------------------------------
+    def _take(self, report: StatusInfo) -> None:
+        """What the runner reported for this job (or item) in a poll: what it used, and
+        where an item's output lies in its task's log once it finished."""
+        if report.usage is not None and report.usage != self._usage:
+            self._usage = report.usage
+            self._runtime.mark_dirty(self)  # the ledger keeps it for other processes
+        if report.finished is not None and report.logs:
+            self._logs = dict(report.logs)
+
     def _cancel_future(self) -> None:
         """Mark the future cancelled *and notified*: concurrent.futures.wait() and
         as_completed() only count a cancelled future as done after the notification."""
@@ -188,10 +217,13 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         submitted: float,
         started: float | None,
         ended: float | None,
+        usage: Usage | None = None,
     ) -> None:
-        """Take the state and times a ledger row recorded (reattach), without an event."""
+        """Take the state, times and usage a ledger row recorded (reattach), without an
+        event."""
         self._job_state, self._job_reason = state, reason
         self.submitted_at, self.started_at, self.ended_at = submitted, started, ended
+        self._usage = usage
 
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
