@@ -250,3 +250,22 @@ def test_item_logs_and_usage_on_slurm(sandbox: object) -> None:
     job = cl.cluster(profile.name, memory="1GB")(make_hog()).submit(100)
     assert job.result(timeout=180) == 100 * MB
     assert job.usage is not None and job.usage.max_rss >= 100 * MB
+
+
+def make_crasher() -> Callable[[int], int]:
+    def crash(x: int) -> int:
+        import os
+        import sys
+
+        print(f"item {x} gives up", file=sys.stderr, flush=True)
+        os._exit(3)  # the whole task ends: later items of its chunk never start
+
+    return crash
+
+
+def test_an_item_its_task_never_reached_fails_with_the_tasks_stderr() -> None:
+    arr = cl.cluster("local")(make_crasher()).map([7, 8], chunksize=2)
+    arr.wait(timeout=60)
+    assert arr[0].stderr() == "item 7 gives up\n" and arr[1].stderr() == ""
+    with pytest.raises(cl.JobError, match="its task's stderr ---\nitem 7 gives up"):
+        arr[1].result()

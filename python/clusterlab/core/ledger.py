@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..common.usage import ArrayUsage, Usage, usage_from_json
+from ..common.errors import ClusterlabError
+from ..common.usage import ArrayUsage, Usage, request_hint, usage_from_json
 from ..config.paths import data_dir, private_dir
+from ..config.resources import parse_resources
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -114,6 +116,15 @@ class JobRecord:
         if self.started is None:
             return None
         return (self.ended or time.time()) - self.started
+
+    @property
+    def usage_hint(self) -> str:
+        """A sentence when its request was far from what it used ('' otherwise)."""
+        try:
+            r = parse_resources(self.resources)
+        except ClusterlabError:  # a row written by hand or by another release
+            return ""
+        return request_hint(self.usage, r.memory_mb, r.time_s, r.cores)
 
 
 def path() -> Path:
