@@ -119,6 +119,7 @@ def _print_fields(fields: dict[str, Any]) -> None:
 def _record_fields(rec: JobRecord) -> dict[str, Any]:
     """Every field of the ledger row, times made readable and the elapsed time added."""
     fields = dataclasses.asdict(rec)
+    fields.pop("usage")  # shown as a sentence after the elapsed time
     for key in ("submitted", "started", "ended"):
         fields[key] = _when(fields[key])
     fields["elapsed"] = human_duration(rec.elapsed)
