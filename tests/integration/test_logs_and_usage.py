@@ -234,6 +234,45 @@ def test_oom_and_time_limit_states_survive_a_new_process() -> None:
     assert "time limit (00:00:02)" in late.reason
 
 
+def test_a_job_killed_with_its_job_script_stays_failed_in_a_new_process() -> None:
+    """An OOM killer that takes the whole job (cgroup) leaves no ``exit`` line: once the
+    scheduler has forgotten the job, its files say nothing. The ledger knew how it ended
+    (FAILED, with the scheduler's sentence): a new process must not call it LOST, nor
+    keep ``result()`` waiting for the grace given to jobs that may still show up."""
+    script = textwrap.dedent(
+        """
+        import json, os, signal, time, clusterlab as cl
+        def killed():
+            time.sleep(0.5)
+            os.kill(os.getppid(), signal.SIGKILL)  # the job script: no "exit" line
+            os.kill(os.getpid(), signal.SIGKILL)
+        job = cl.cluster("local")(killed).submit()
+        try:
+            job.result(timeout=120)
+        except cl.JobError:
+            pass
+        print(json.dumps([job.id, job.state.value, job.reason]), flush=True)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=180,
+        env=dict(os.environ),
+    )
+    job_id, state, reason = json.loads(out.stdout.strip().splitlines()[-1])
+    assert state == "FAILED" and reason == "killed by signal 9"
+    job = cl.job(job_id)
+    assert isinstance(job, cl.Job)
+    with pytest.raises(cl.JobError, match="ended FAILED: killed by signal 9"):
+        job.result(timeout=30)  # well within the 60 s grace
+    assert (job.state.value, job.reason) == (state, reason)
+    time.sleep(0.5)
+    assert ledger.get(job_id).state == "FAILED"  # type: ignore[union-attr]
+
+
 # -- the same on SLURM, over SSH (run under flock with the sandbox) ---------------------------
 def test_item_logs_and_usage_on_slurm(sandbox: object) -> None:
     profile = ssh_profile(sandbox, name="logs-ssh")

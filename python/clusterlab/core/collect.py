@@ -129,7 +129,8 @@ class Collector:
     def fail(self, job: Job, state: JobState, reason: str) -> None:
         """End ``job`` without a result: cancelled futures are cancelled, anything else
         raises a JobError carrying the state, the reason and the tail of its stderr."""
-        job._set_state(state, reason)
+        if not job._set_state(state, reason):
+            state, reason = job.state, job.reason  # e.g. a restored failure stays one
         if job.done():
             return
         if state == JobState.CANCELLED:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 
+_NOT_AFTER_FAILED = frozenset({JobState.PENDING, JobState.RUNNING, JobState.LOST})
+
+
 def fixed_dependencies_error(what: str, name: str) -> ClusterlabError:
     """Dependencies are fixed at submission (the scheduler cannot add them later)."""
     return ClusterlabError(
@@ -233,6 +236,11 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         # result file fails its checksum.
         settled = self._final_here or self.done()
         if self._job_state.finished and state != self._job_state and settled:
+            return False
+        if self._job_state == JobState.FAILED and state in _NOT_AFTER_FAILED:
+            # A restored failure (e.g. killed for memory together with its job script, so
+            # no file says how it ended) was seen by the scheduler before it forgot the
+            # job: files that say nothing make it neither pending again nor "lost".
             return False
         if (state, reason) == (self._job_state, self._job_reason):
             return False

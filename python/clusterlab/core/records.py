@@ -245,6 +245,9 @@ def reconcile(runtime: Runtime, rec: ledger.JobRecord) -> ledger.JobRecord:
 
 # -- reattach -----------------------------------------------------------------------------
 Fail = Callable[[Job, JobState, str], None]
+_SETTLE_AT_ONCE = (JobState.LOST, JobState.FAILED)
+"""Restored states whose job, if its files show no final line, is settled by the first poll
+(no grace): nothing more will come, and a FAILED one keeps its recorded reason."""
 
 
 def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | ArrayJob:
@@ -270,7 +273,7 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
         _restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended, fail, used)
         live[rec.id] = job
         if not job.done():
-            runtime.watcher.add(job, GONE if job.state == JobState.LOST else PRESENT)
+            runtime.watcher.add(job, GONE if job.state in _SETTLE_AT_ONCE else PRESENT)
         return job
     tasks = sum(len(p["task_items"]) for p in rec.spec.get("parts", []))
     chunksize = int(rec.spec.get("chunksize", 1))
@@ -290,7 +293,7 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
                     index, ("PENDING", "", None, None, None)
                 )
                 _restore(job, state, reason, rec.submitted, started, ended, fail, used)
-                if job.state == JobState.LOST:
+                if job.state in _SETTLE_AT_ONCE:
                     part.missing[index] = GONE
                 elements[index] = job  # later parts (reruns) replace earlier items
         array.parts.append(part)
