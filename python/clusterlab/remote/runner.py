@@ -123,7 +123,7 @@ def _usage(since: float, cpu_before: float = 0.0) -> dict[str, Any]:
 
 def _log_ends() -> dict[str, int]:
     """Where stdout and stderr end now, Python's buffers flushed: an item's output lies
-    between two such marks whatever wrote it (print, C code, a subprocess). A terminal or a
+    between two such marks whatever wrote it (print, os.write, a subprocess). A terminal or a
     pipe has no end (no marks: the kernel shows the whole log)."""
     ends = {}
     for key, fd, name in (("out", 1, "stdout"), ("err", 2, "stderr")):
