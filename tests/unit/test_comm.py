@@ -136,6 +136,12 @@ def test_jobs_events_logs_and_cancel(handler: Any) -> None:
     assert event["id"] is None  # pushed, not a reply
     listed = request(h, comm, "jobs.list", {}, "l")
     assert [j["id"] for j in listed["data"]["jobs"]] == [job.id]
+    assert "usage" in listed["data"]["jobs"][0]  # it finished: what it used is known
+    slow = cl.cluster("local")(time.sleep).submit(60)
+    active = {"state": ["PENDING", "RUNNING"]}
+    running = request(h, comm, "jobs.list", active, "p")["data"]["jobs"]
+    assert [j["id"] for j in running] == [slow.id] and "usage" not in running[0]
+    slow.cancel()
     logs = request(h, comm, "job.logs", {"id": job.id}, "g")
     assert logs["data"]["text"] == "hello from the job\n"
     slow = cl.cluster("local")(time.sleep).submit(60)

@@ -46,6 +46,7 @@ class RequestError(Exception):
 def _record(rec: ledger.JobRecord) -> dict[str, Any]:
     out = asdict(rec)
     out.pop("profile_json")
+    out.pop("usage")  # absent until known, as in job.event entries
     out["elapsed"] = rec.elapsed
     return {**out, **_usage(rec.usage, rec.usage_hint)}
 
