@@ -1,6 +1,7 @@
 /**
  * Jobs view: every job in the ledger with its state (colour and text), reason, elapsed
- * time and array progress; filters; Cancel, Show log, Copy job id and Insert result.
+ * time, array progress and what it used; filters; Cancel, Show log, Copy job id and
+ * Insert result.
  */
 import * as React from 'react';
 
@@ -144,6 +145,14 @@ function JobRow(props: {
         {elapsed ? <span className="jp-clusterlab-elapsed"> · {elapsed}</span> : null}
       </div>
       {job.reason && <div className="jp-clusterlab-reason">{job.reason}</div>}
+      {job.usage_text && (
+        <div className="jp-clusterlab-usage">
+          {job.usage_text}
+          {job.usage_hint ? (
+            <div className="jp-clusterlab-usageHint">{job.usage_hint}</div>
+          ) : null}
+        </div>
+      )}
       {progress && (
         <div className="jp-clusterlab-progress">
           <progress

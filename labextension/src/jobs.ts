@@ -77,6 +77,10 @@ export function mergeEvents(
     if (event.counts) {
       next.counts = event.counts;
     }
+    if (event.usage_text) {
+      next.usage_text = event.usage_text;
+      next.usage_hint = event.usage_hint ?? '';
+    }
     const unstarted = old.started === null || old.started === undefined;
     if (!isWaiting(event.state) && unstarted) {
       next.started = time;

@@ -87,6 +87,10 @@ export interface IJob {
   size?: number;
   counts?: Record<string, number>;
   elapsed?: number | null;
+  /** What it used, as a sentence (an array: its items' summary); absent until known. */
+  usage_text?: string;
+  /** Set when its request was far from what it used: "used 0.4 GB of 16 GB ...". */
+  usage_hint?: string;
   [key: string]: unknown;
 }
 
@@ -99,6 +103,8 @@ export interface IJobEvent {
   reason: string;
   native_id?: string;
   counts?: Record<string, number>;
+  usage_text?: string;
+  usage_hint?: string;
 }
 
 export interface IJobEventBatch {

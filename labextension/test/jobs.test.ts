@@ -59,6 +59,25 @@ describe('mergeEvents', () => {
     expect(elapsedSeconds(out[0], 999)).toBe(60);
   });
 
+  it('a finished job learns what it used from its event', () => {
+    const out = mergeEvents(
+      [job('a', { state: 'RUNNING', started: 150 })],
+      [
+        event('a', 'COMPLETED', {
+          usage_text: 'elapsed 2.0s, CPU 0.1s, peak memory 212 MB',
+          usage_hint: 'used 212 MB of 16 GB requested memory'
+        })
+      ],
+      210
+    );
+    expect(out[0]).toMatchObject({
+      usage_text: 'elapsed 2.0s, CPU 0.1s, peak memory 212 MB',
+      usage_hint: 'used 212 MB of 16 GB requested memory'
+    });
+    const later = mergeEvents(out, [event('a', 'COMPLETED')], 220);
+    expect(later[0].usage_text).toBe(out[0].usage_text); // kept when an event has none
+  });
+
   it('applies a batch in order (last event wins)', () => {
     const out = mergeEvents(
       [job('a')],

@@ -23,6 +23,7 @@ from .common.errors import (
     TransportError,
 )
 from .common.states import JobState
+from .common.usage import ArrayUsage, Usage
 from .config.profile import Profile
 from .core.array import ArrayJob, as_completed
 from .core.check import CheckLine, CheckReport
@@ -76,6 +77,7 @@ def load_ipython_extension(ipython: object) -> None:
 
 __all__ = [
     "ArrayJob",
+    "ArrayUsage",
     "CheckLine",
     "CheckReport",
     "ClusterFunction",
@@ -96,6 +98,7 @@ __all__ = [
     "SerializationError",
     "SubmitError",
     "TransportError",
+    "Usage",
     "__version__",
     "as_completed",
     "cluster",

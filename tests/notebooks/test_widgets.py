@@ -57,6 +57,28 @@ def test_monitor_shows_jobs_and_their_states(monitor: JobMonitor) -> None:
     eventually(lambda: monitor.detail.value == "7")
 
 
+def test_monitor_shows_usage_and_the_log_of_the_item_chosen(monitor: JobMonitor) -> None:
+    def speak(x: int) -> int:
+        print(f"item {x} speaking")
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    arr = cl.cluster("local")(speak).map(range(4), chunksize=2)
+    job = cl.cluster("local")(abs).submit(-1)
+    arr.wait(timeout=60)
+    eventually(lambda: "peak memory" in row_text(monitor, job.id))
+    eventually(lambda: "peak memory" in row_text(monitor, arr.id))
+    monitor._rows[arr.id].log_button.click()  # an array: the first failed item's log
+    eventually(lambda: monitor.detail.value == "item 2 speaking\n")
+    assert monitor.item_picker.layout.display != "none" and monitor.item_picker.value == 2
+    assert f"{arr.id}:2" in monitor.detail_title.value
+    monitor.item_picker.value = 1
+    eventually(lambda: monitor.detail.value == "item 1 speaking\n")
+    monitor._rows[job.id].log_button.click()  # a single job: no item to choose
+    eventually(lambda: monitor.item_picker.layout.display == "none")
+
+
 def test_monitor_cancel_button_cancels_the_job(monitor: JobMonitor) -> None:
     job = cl.cluster("local")(time.sleep).submit(120)
     eventually(lambda: "RUNNING" in row_text(monitor, job.id))

@@ -200,6 +200,36 @@ def test_status_of_an_array_and_an_item(capsys: pytest.CaptureFixture[str]) -> N
     assert fields(run(capsys, "status", f"{arr.id}:2")[1])["state"] == "COMPLETED"
 
 
+def make_hog() -> Callable[[int], int]:
+    def hog(mb: int) -> int:
+        block = b"x" * (mb * 1024 * 1024)  # written, so every page is resident
+        return len(block)
+
+    return hog
+
+
+USAGE = re.compile(r"elapsed \d+\.\ds, CPU \d+\.\ds, peak memory (\d+) MB")
+
+
+def test_status_shows_what_a_job_used_and_whether_its_request_fitted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    job = cl.cluster("local", memory="16GB")(make_hog()).submit(100)
+    job.result(timeout=60)
+    shown = fields(run(capsys, "status", job.id)[1])
+    used = USAGE.fullmatch(shown["usage"])
+    assert used is not None and int(used.group(1)) >= 100, shown["usage"]
+    assert shown["hint"].startswith(f"used {used.group(1)} MB of 16 GB requested memory")
+
+    arr = cl.cluster("local", memory="16GB")(make_hog()).map([10, 60], chunksize=1)
+    arr.results(timeout=60)
+    shown = fields(run(capsys, "status", arr.id)[1])
+    assert shown["usage"].startswith("2 items; most: elapsed "), shown["usage"]
+    assert "of 16 GB requested memory" in shown["hint"]
+    item = fields(run(capsys, "status", f"{arr.id}:1")[1])
+    assert USAGE.fullmatch(item["usage"]) and "16 GB requested" in item["hint"]
+
+
 # -- logs -------------------------------------------------------------------------------------
 def test_logs_prints_stdout_or_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     job = local(make_chatty()).submit(0)

@@ -136,12 +136,45 @@ def test_jobs_events_logs_and_cancel(handler: Any) -> None:
     assert event["id"] is None  # pushed, not a reply
     listed = request(h, comm, "jobs.list", {}, "l")
     assert [j["id"] for j in listed["data"]["jobs"]] == [job.id]
+    assert "usage" in listed["data"]["jobs"][0]  # it finished: what it used is known
+    slow = cl.cluster("local")(time.sleep).submit(60)
+    active = {"state": ["PENDING", "RUNNING"]}
+    running = request(h, comm, "jobs.list", active, "p")["data"]["jobs"]
+    assert [j["id"] for j in running] == [slow.id] and "usage" not in running[0]
+    slow.cancel()
     logs = request(h, comm, "job.logs", {"id": job.id}, "g")
     assert logs["data"]["text"] == "hello from the job\n"
     slow = cl.cluster("local")(time.sleep).submit(60)
     cancelled = request(h, comm, "job.cancel", {"id": slow.id}, "c")
     assert cancelled["ok"] and cancelled["data"]["state"] == "CANCELLED"
     assert slow.state == cl.JobState.CANCELLED
+
+
+def test_rows_and_events_say_what_jobs_used_and_item_logs_are_their_own(handler: Any) -> None:
+    h, comm = handler
+
+    def shout(x: int) -> int:
+        print(f"item {x} speaking")
+        return x
+
+    arr = cl.cluster("local", memory="16GB")(shout).map(range(4), chunksize=2)
+    assert arr.results(timeout=60) == [0, 1, 2, 3]
+    job = cl.cluster("local")(abs).submit(-1)
+    job.result(timeout=60)
+    done = comm.wait_for(
+        lambda m: (
+            m["type"] == "job.event"
+            and any(e["id"] == job.id and e.get("usage_text") for e in m["data"]["events"])
+        )
+    )
+    event = next(e for e in done["data"]["events"] if e["id"] == job.id)
+    assert event["usage"]["max_rss"] > 0 and "peak memory" in event["usage_text"]
+    rows = {r["id"]: r for r in request(h, comm, "jobs.list", {}, "l")["data"]["jobs"]}
+    assert rows[job.id]["usage"]["max_rss"] > 0 and "peak memory" in rows[job.id]["usage_text"]
+    assert rows[arr.id]["usage"]["items"] == 4 and rows[arr.id]["usage_text"].startswith("4 items")
+    assert "of 16 GB requested memory" in rows[arr.id]["usage_hint"]
+    logs = request(h, comm, "job.logs", {"id": f"{arr.id}:3"}, "g")
+    assert logs["data"]["text"] == "item 3 speaking\n"
 
 
 def test_events_are_throttled(handler: Any) -> None:

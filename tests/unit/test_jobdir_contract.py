@@ -34,11 +34,18 @@ def test_names_agree() -> None:
     assert RUNNER.name == jobdir.RUNNER
 
 
-def _run(job_dir: Path, *task: str) -> int:
+def _run(job_dir: Path, *task: str, logs: bool = False) -> int:
+    """Run the runner in ``job_dir``; ``logs``: its output goes to the job's log files, as
+    a job script's does (opened for appending, as the local scheduler opens them)."""
     (job_dir / jobdir.RUNNER).write_bytes(RUNNER.read_bytes())
-    return subprocess.run(
-        [sys.executable, jobdir.RUNNER, str(job_dir), *task], cwd=job_dir, check=False
-    ).returncode
+    argv = [sys.executable, jobdir.RUNNER, str(job_dir), *task]
+    if not logs:
+        return subprocess.run(argv, cwd=job_dir, check=False).returncode
+    with (
+        open(job_dir / jobdir.log_file(jobdir.STDOUT, task[0] if task else None), "ab") as out,
+        open(job_dir / jobdir.log_file(jobdir.STDERR, task[0] if task else None), "ab") as err,
+    ):
+        return subprocess.run(argv, cwd=job_dir, check=False, stdout=out, stderr=err).returncode
 
 
 def _make_square() -> object:
@@ -77,6 +84,62 @@ def test_an_array_task_as_the_kernel_reads_it(tmp_path: Path) -> None:
     ok, exc = load_result((tmp_path / jobdir.item_result(5)).read_bytes())
     assert not ok and isinstance(exc, ValueError)
     assert jobdir.task_of_status_file(jobdir.status_file(3)) == 3
+
+
+def _make_chatty() -> object:
+    def chatty(x: int) -> int:
+        import subprocess
+        import sys
+
+        print(f"item {x}")  # left in Python's buffer
+        print(f"warn {x}", file=sys.stderr)
+        subprocess.run(["echo", f"child {x}"], check=True)  # another process, same file
+        return x
+
+    return chatty
+
+
+def test_items_report_where_their_output_lies_and_what_they_used(tmp_path: Path) -> None:
+    """The offsets of ``item-started``/``item-finished`` cut the task's log files into each
+    item's own output; ``finished`` lines carry the usage of the whole task."""
+    (tmp_path / jobdir.FUNCTION).write_bytes(dumps_function(_make_chatty()))  # type: ignore[arg-type]
+    (tmp_path / jobdir.ITEMS).mkdir()
+    (tmp_path / jobdir.RESULTS).mkdir()
+    calls = [(0, (7,), {}, {}), (1, (8,), {}, {})]
+    (tmp_path / jobdir.task_items(2)).write_bytes(dumps_items("chatty", calls))
+    (tmp_path / jobdir.log_file(jobdir.STDOUT, 2)).write_bytes(b"from the job script\n")
+    assert _run(tmp_path, "2", logs=True) == 0
+    status = jobdir.parse_status((tmp_path / jobdir.status_file(2)).read_bytes())
+    out = (tmp_path / jobdir.log_file(jobdir.STDOUT, 2)).read_bytes()
+    err = (tmp_path / jobdir.log_file(jobdir.STDERR, 2)).read_bytes()
+    for index, x in ((0, 7), (1, 8)):
+        item = status.items[index]
+        (a, b), (c, d) = item.logs[jobdir.STDOUT], item.logs[jobdir.STDERR]
+        assert b is not None and d is not None
+        assert sorted(out[a:b].decode().splitlines()) == [f"child {x}", f"item {x}"]
+        assert err[c:d] == f"warn {x}\n".encode()
+        assert item.usage is not None and item.usage.max_rss > 1024 * 1024
+        assert item.usage.cpu_time >= 0 and 0 <= item.usage.elapsed < 30
+    assert status.usage is not None
+    assert status.usage.elapsed >= status.items[1].usage.elapsed  # type: ignore[union-attr]
+
+
+def test_a_single_call_reports_its_usage(tmp_path: Path) -> None:
+    (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(_square, (3,), {}, {}))
+    assert _run(tmp_path) == 0
+    status = jobdir.parse_status((tmp_path / jobdir.status_file()).read_bytes())
+    assert status.usage is not None and status.usage.max_rss > 1024 * 1024
+
+
+def test_a_running_item_and_bad_fields_in_item_lines() -> None:
+    data = b'{"event": "item-started", "index": 3, "time": 1, "out": 5, "err": -1}\n'
+    data += b'{"event": "item-started", "index": 4, "time": 1, "out": 9}\n'
+    data += b'{"event": "item-finished", "index": 4, "outcome": "ok", "out": [9, 2],'
+    data += b' "err": [true, 3], "usage": {"elapsed": "x"}}\n'
+    status = jobdir.parse_status(data)
+    assert status.items[3].logs == {jobdir.STDOUT: (5, None)}  # runs: to the end of the file
+    assert status.items[4].logs == {jobdir.STDOUT: (9, None)}  # nonsense ends are ignored
+    assert status.items[4].usage is None and not status.malformed
 
 
 def test_a_foreign_line_in_a_status_file_is_counted_not_fatal() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from clusterlab.transports import LocalTransport
+import pytest
+
+from clusterlab.transports import LocalTransport, Transport
 
 
 def test_stage_creates_private_dir_and_runs_inside(tmp_path: Path) -> None:
@@ -38,3 +40,30 @@ def test_home_and_tilde_expansion() -> None:
     t = LocalTransport()
     assert t.expand("~/x") == str(Path.home()) + "/x"
     assert t.expand("/abs/~") == "/abs/~"
+
+
+@pytest.mark.parametrize("through_shell", [True, False], ids=["sh script", "local"])
+def test_read_one_part_of_a_file(tmp_path: Path, through_shell: bool) -> None:
+    """One array item's share of its task's log: the shell script every remote transport
+    runs (here through /bin/sh) and the local shortcut agree, byte for byte."""
+    t = LocalTransport()
+    ranges = Transport.read_ranges if through_shell else LocalTransport.read_ranges
+
+    def read(path: str, start: int, end: int | None) -> bytes | None:
+        got = ranges(t, [(path, start, end)], limit=None)[0]
+        return None if got is None else got[1]
+
+    log = tmp_path / "-stdout 'x' $HOME"
+    data = b"".join(f"line {i}\n".encode() for i in range(1000)) + b"\x00\xff"
+    log.write_bytes(data)
+    assert read(str(log), 7, 21) == data[7:21]
+    assert read(str(log), 0, 0) == b""
+    assert read(str(log), 7000, None) == data[7000:]  # a running item: to the end
+    assert read(str(log), len(data) + 5, None) == b""
+    assert read(str(tmp_path / "missing"), 0, None) is None
+    with pytest.raises(ValueError, match="0 <= start <= end"):
+        read(str(log), 5, 2)
+    assert t.round_trips == 5
+    # several ranges in one trip, each with the file's size, at most `limit` bytes each
+    many = ranges(t, [(str(log), 0, None), (str(tmp_path / "missing"), 0, None)], limit=10)
+    assert many == [(len(data), data[:10]), None] and t.round_trips == 6

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from .usage import Usage
+
 # -- files the kernel stages ---------------------------------------------------------------
 RUNNER = "runner.py"
 SCRIPT = "job.sh"  # the rendered batch script, exactly as submitted
@@ -37,6 +39,9 @@ STDERR = "stderr"
 STARTED, HEARTBEAT, FINISHED, STOPPED = "started", "heartbeat", "finished", "stopped"
 EXIT = "exit"  # written by the job script after the runner ended, however it ended
 ITEM_STARTED, ITEM_FINISHED = "item-started", "item-finished"
+# Where an item's output lies in its task's log files: the offset in ``out``/``err`` when
+# it starts, ``[start, end]`` when it finished (bytes; missing when the logs are no files).
+ITEM_LOG_FIELDS = {"out": STDOUT, "err": STDERR}
 # outcomes of a "finished" event
 OK, ERROR, ENV_ERROR, NO_PYTHON = "ok", "error", "env_error", "no_python"
 
@@ -85,6 +90,10 @@ class StatusInfo:
     exit_code: int | None = None  # the runner's exit code as the shell saw it
     exit_signal: str = ""  # a signal the job script itself received (TERM, INT)
     malformed: int = 0  # lines that were not status records (written by someone else)
+    usage: Usage | None = None  # what it used (the runner's "finished"/"item-finished")
+    # array items: stream -> (start, end) of its output in its task's file; end None while
+    # it runs (its output so far reaches the end of the file)
+    logs: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
 
 def _number(value: object, default: float | None = None) -> float | None:
@@ -125,6 +134,7 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
         info.outcome = str(record.get("outcome", ""))
         info.message = str(record.get("message", ""))
         info.digest = str(record.get("sha256", ""))
+        info.usage = Usage.from_dict(record.get("usage"))
     elif event == STOPPED:
         info.stopped = True
     elif event == EXIT:
@@ -141,3 +151,21 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
             item.finished = _number(record.get("time"), 0.0)
             item.outcome = str(record.get("outcome", ""))
             item.digest = str(record.get("sha256", ""))
+            item.usage = Usage.from_dict(record.get("usage"))
+        for key, stream in ITEM_LOG_FIELDS.items():
+            span = _log_span(record.get(key))
+            if span is not None:
+                item.logs[stream] = span
+
+
+def _offset(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _log_span(value: object) -> tuple[int, int | None] | None:
+    """``12`` (started at byte 12) or ``[12, 40]`` (bytes 12 to 40); None if neither."""
+    if isinstance(value, list) and len(value) == 2:
+        start, end = _offset(value[0]), _offset(value[1])
+        return (start, end) if start is not None and end is not None and start <= end else None
+    start = _offset(value)
+    return None if start is None else (start, None)

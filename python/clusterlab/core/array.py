@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..backends.base import WatchTarget
 from ..common.errors import SerializationError
 from ..common.states import JobState
+from ..common.usage import ArrayUsage, request_hint
 from ..config.resources import Resources
 from .job import Job, fixed_dependencies_error
 from .plan import Plan
@@ -182,6 +183,22 @@ class ArrayJob:
         return ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
 
     @property
+    def usage(self) -> ArrayUsage | None:
+        """What its items used: the most and the mean of their elapsed and CPU seconds
+        and peak memory (``ArrayUsage(items, max, mean)``), over the items that reported
+        one; None before any did."""
+        return ArrayUsage.of([j.usage for j in self.elements])
+
+    @property
+    def usage_hint(self) -> str:
+        """A sentence when its memory (or cores) request was far from what its items used
+        ('' otherwise). Time is not compared: its limit holds for a whole task."""
+        if not self.elements:
+            return ""
+        r = self.elements[0].resources
+        return request_hint(self.usage, r.memory_mb, r.time_s, r.cores)
+
+    @property
     def plan_record(self) -> Plan:
         """The plan itself (the ledger stores it; :attr:`plan` is its sentence)."""
         return self._plan
@@ -234,6 +251,8 @@ class ArrayJob:
                 ("progress", progress_bar(self.counts(), len(self))),
                 ("plan", escape(self.plan)),
                 ("native ids", escape(", ".join(p.native_id for p in self.parts))),
+                ("usage", escape(str(self.usage or ""))),
+                ("hint", escape(self.usage_hint)),
             ],
         )
 

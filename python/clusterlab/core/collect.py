@@ -129,18 +129,23 @@ class Collector:
     def fail(self, job: Job, state: JobState, reason: str) -> None:
         """End ``job`` without a result: cancelled futures are cancelled, anything else
         raises a JobError carrying the state, the reason and the tail of its stderr."""
-        job._set_state(state, reason)
+        if not job._set_state(state, reason):
+            state, reason = job.state, job.reason  # e.g. a restored failure stays one
         if job.done():
             return
         if state == JobState.CANCELLED:
             job._cancel_future()
             return
-        tail = ""
+        whose, tail = "the job's", ""
         try:
             tail = job.stderr().strip()[-2000:]
+            if not tail and job.array_id:  # an item its task never reached: why it ended
+                whose = "its task's"
+                tail = self.runtime.read_log(job, jobdir.log_file(jobdir.STDERR, job.task))
+                tail = tail.strip()[-2000:]
         except Exception as exc:
             tail = f"(stderr unavailable: {exc})"
-        detail = f"\n--- last lines of the job's stderr ---\n{tail}" if tail else ""
+        detail = f"\n--- last lines of {whose} stderr ---\n{tail}" if tail else ""
         job._resolve(
             exception=JobError(
                 f"job {job.id} ({job.name}) on {self.runtime.profile.name} ended {state}: "

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ..common import jobdir
+
 if TYPE_CHECKING:
     from ..transports.base import Transport
     from .job import Job
@@ -29,7 +31,8 @@ class Follower:
 
     def __init__(self, job: Job, streams: tuple[str, ...] = STREAMS) -> None:
         self.job = job
-        self.paths = {s: f"{job.job_dir}/{job._log_name(s)}" for s in streams}
+        task = job.task if job.array_id else None  # an item follows its task's log
+        self.paths = {s: f"{job.job_dir}/{jobdir.log_file(s, task)}" for s in streams}
         self.offsets = dict.fromkeys(streams, 0)
         self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in streams}
         self.chunks: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()

@@ -10,14 +10,20 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from ..common import jobdir
 from ..common.errors import ClusterlabError, SerializationError
+from ..common.jobdir import StatusInfo
 from ..common.states import JobState
+from ..common.usage import Usage, request_hint
 from ..config.resources import Resources
 from .events import JobEvent, publish
 from .follow import follow_output
+from .logs import Span, read_output
 from .payload import load_result
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+
+
+_NOT_AFTER_FAILED = frozenset({JobState.PENDING, JobState.RUNNING, JobState.LOST})
 
 
 def fixed_dependencies_error(what: str, name: str) -> ClusterlabError:
@@ -73,6 +79,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._job_reason = "submitted"
         self._final_here = False  # a final state set in this process (not restored)
         self._forgotten = False  # its value was let go: result() reads it again
+        self._usage: Usage | None = None
+        self._logs: dict[str, Span] = {}  # array items: where their output lies (a poll saw)
 
     # -- where its files are ----------------------------------------------------------------
     @property
@@ -81,9 +89,6 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         if self.array_id:
             return f"{self.job_dir}/{jobdir.item_result(self.index)}"
         return f"{self.job_dir}/{jobdir.RESULT}"
-
-    def _log_name(self, stream: str) -> str:
-        return jobdir.log_file(stream, self.task if self.array_id else None)
 
     # -- what users read --------------------------------------------------------------------
     @property
@@ -124,26 +129,43 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._runtime.cancel([self])
         return True
 
+    @property
+    def usage(self) -> Usage | None:
+        """What it used (elapsed and CPU seconds, peak memory in bytes) once it finished,
+        as its runner measured it; None before, or when it was killed before it could say.
+        For an array item the peak memory is its task's so far (an upper bound)."""
+        return self._usage
+
+    @property
+    def usage_hint(self) -> str:
+        """A sentence when the request was far from what it used ('' otherwise), e.g.
+        "used 0.4 GB of 16 GB requested memory: memory='1GB' would do"."""
+        r = self.resources
+        return request_hint(self._usage, r.memory_mb, r.time_s, r.cores)
+
     @overload
     def stdout(self, follow: Literal[False] = False) -> str: ...
     @overload
     def stdout(self, follow: Literal[True]) -> Iterator[str]: ...
     def stdout(self, follow: bool = False) -> str | Iterator[str]:
-        """What the job printed so far (read from its job dir). ``follow=True``: an
-        iterator of new text as the job prints it, ending when the job has ended."""
+        """What the job printed so far (read from its job dir). For an array item, only
+        this item's output, although the items of a task share its log file.
+        ``follow=True``: an iterator of new text as the job prints it, ending when the job
+        has ended (an array item follows its task's log)."""
         if follow:
             return (text for _, text in follow_output(self, ("stdout",)))
-        return self._runtime.read_log(self, self._log_name("stdout"))
+        return read_output(self._runtime, self, jobdir.STDOUT)
 
     @overload
     def stderr(self, follow: Literal[False] = False) -> str: ...
     @overload
     def stderr(self, follow: Literal[True]) -> Iterator[str]: ...
     def stderr(self, follow: bool = False) -> str | Iterator[str]:
-        """What the job wrote to stderr so far; ``follow=True`` as for :meth:`stdout`."""
+        """What the job wrote to stderr so far (an array item: only this item's);
+        ``follow=True`` as for :meth:`stdout`."""
         if follow:
             return (text for _, text in follow_output(self, ("stderr",)))
-        return self._runtime.read_log(self, self._log_name("stderr"))
+        return read_output(self._runtime, self, jobdir.STDERR)
 
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
@@ -206,14 +228,26 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
                 ("reason", escape(self.reason)),
                 ("elapsed", elapsed_text(elapsed)),
                 ("host", escape(self.host)),
+                ("usage", escape(str(self._usage or ""))),
+                ("hint", escape(self.usage_hint)),
             ],
         )
 
     def __repr__(self) -> str:
         reason = f", {self._job_reason}" if self._job_reason else ""
-        return f"<Job {self.id} {self.name} on {self.profile}: {self._job_state}{reason}>"
+        usage = f"; {self._usage}" if self._usage else ""
+        return f"<Job {self.id} {self.name} on {self.profile}: {self._job_state}{reason}{usage}>"
 
     # -- what the watcher calls -------------------------------------------------------------
+    def _take(self, report: StatusInfo) -> None:
+        """What the runner reported for this job (or item) in a poll: what it used, and
+        where an item's output lies in its task's log once it finished."""
+        if report.usage is not None and report.usage != self._usage:
+            self._usage = report.usage
+            self._runtime.mark_dirty(self)  # the ledger keeps it for other processes
+        if report.finished is not None and report.logs:
+            self._logs = dict(report.logs)
+
     def _cancel_future(self) -> None:
         """Mark the future cancelled *and notified*: concurrent.futures.wait() and
         as_completed() only count a cancelled future as done after the notification."""
@@ -241,10 +275,13 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         submitted: float,
         started: float | None,
         ended: float | None,
+        usage: Usage | None = None,
     ) -> None:
-        """Take the state and times a ledger row recorded (reattach), without an event."""
+        """Take the state, times and usage a ledger row recorded (reattach), without an
+        event."""
         self._job_state, self._job_reason = state, reason
         self.submitted_at, self.started_at, self.ended_at = submitted, started, ended
+        self._usage = usage
 
     def _set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
@@ -254,6 +291,11 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         # result file fails its checksum.
         settled = self._final_here or self.done()
         if self._job_state.finished and state != self._job_state and settled:
+            return False
+        if self._job_state == JobState.FAILED and state in _NOT_AFTER_FAILED:
+            # A restored failure (e.g. killed for memory together with its job script, so
+            # no file says how it ended) was seen by the scheduler before it forgot the
+            # job: files that say nothing make it neither pending again nor "lost".
             return False
         if (state, reason) == (self._job_state, self._job_reason):
             return False

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..common.errors import ClusterlabError
+from ..common.usage import ArrayUsage, Usage, request_hint, usage_from_json
 from ..config.paths import data_dir, private_dir
+from ..config.resources import parse_resources
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -38,7 +41,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
     counts TEXT NOT NULL DEFAULT '{}',
-    cleaned INTEGER NOT NULL DEFAULT 0
+    cleaned INTEGER NOT NULL DEFAULT 0,
+    usage TEXT                       -- what it used (JSON; an array: its items' summary)
 );
 CREATE INDEX IF NOT EXISTS jobs_profile ON jobs(profile);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
@@ -49,9 +53,12 @@ CREATE TABLE IF NOT EXISTS items (
     reason TEXT NOT NULL DEFAULT '',
     started REAL,
     ended REAL,
+    usage TEXT,
     PRIMARY KEY (array_id, idx)
 );
 """
+# Columns added since the first release: a ledger written before gains them when opened.
+ADDED_COLUMNS = (("jobs", "usage", "TEXT"), ("items", "usage", "TEXT"))
 
 
 COLUMNS = frozenset(
@@ -74,6 +81,7 @@ COLUMNS = frozenset(
         "reason",
         "counts",
         "cleaned",
+        "usage",
     ]
 )
 
@@ -100,6 +108,7 @@ class JobRecord:
     profile_json: str = "{}"
     spec: dict[str, Any] = field(default_factory=dict)
     cleaned: bool = False
+    usage: Usage | ArrayUsage | None = None  # what it used, once known (an array: summary)
 
     @property
     def elapsed(self) -> float | None:
@@ -107,6 +116,15 @@ class JobRecord:
         if self.started is None:
             return None
         return (self.ended or time.time()) - self.started
+
+    @property
+    def usage_hint(self) -> str:
+        """A sentence when its request was far from what it used ('' otherwise)."""
+        try:
+            r = parse_resources(self.resources)
+        except ClusterlabError:  # a row written by hand or by another release
+            return ""
+        return request_hint(self.usage, r.memory_mb, r.time_s, r.cores)
 
 
 def path() -> Path:
@@ -151,20 +169,38 @@ def _connect() -> sqlite3.Connection:
         _retry(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         conn.execute("PRAGMA synchronous=NORMAL")
         _retry(lambda: conn.executescript(SCHEMA))
+        _retry(lambda: _add_columns(conn))
         path().chmod(0o600)
         _local.conn, _local.target = conn, target
     return conn
 
 
-def _write(sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    if not rows:
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Give a ledger of an earlier release the columns added since (a process adding the
+    same column at the same moment is no error)."""
+    for table, column, kind in ADDED_COLUMNS:
+        # Names come from ADDED_COLUMNS above, never from input.
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            try:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
+
+
+def _write(sql: str, rows: Sequence[Sequence[Any]], *more: tuple[str, Sequence[Any]]) -> None:
+    """Run ``sql`` for every row (and each further ``(sql, rows)``) in one transaction."""
+    batches = [(q, r) for q, r in ((sql, rows), *more) if r]
+    if not batches:
         return
     conn = _connect()
 
     def transaction() -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(sql, rows)
+            for statement, batch in batches:
+                conn.executemany(statement, batch)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -211,6 +247,22 @@ def update_items(rows: Sequence[tuple[str, str, float | None, float | None, str,
     )
 
 
+def usage_json(usage: Usage | ArrayUsage | None) -> str | None:
+    return None if usage is None else json.dumps(usage.to_dict())
+
+
+def update_usage(
+    jobs: Sequence[tuple[str, str]], items: Sequence[tuple[str, str, int]] = ()
+) -> None:
+    """What jobs (``(usage_json, id)``) and array items (``(usage_json, array_id, idx)``)
+    used, in one transaction."""
+    _write(
+        "UPDATE jobs SET usage=? WHERE id=?",
+        jobs,
+        ("UPDATE items SET usage=? WHERE array_id=? AND idx=?", items),
+    )
+
+
 def mark_cleaned(job_id: str) -> None:
     _write("UPDATE jobs SET cleaned=1 WHERE id=?", [(job_id,)])
 
@@ -235,7 +287,15 @@ def _row(r: sqlite3.Row) -> JobRecord:
         profile_json=r["profile_json"],
         spec=json.loads(r["spec"]),
         cleaned=bool(r["cleaned"]),
+        usage=_usage(r["usage"]),
     )
+
+
+def _usage(text: str | None) -> Usage | ArrayUsage | None:
+    try:
+        return usage_from_json(json.loads(text)) if text else None
+    except ValueError:
+        return None
 
 
 def query(
@@ -266,12 +326,19 @@ def get(job_id: str) -> JobRecord | None:
     return _row(r) if r else None
 
 
-def items(array_id: str) -> list[tuple[int, str, str, float | None, float | None]]:
-    """``(index, state, reason, started, ended)`` of an array's items, in order."""
+ItemRow = tuple[int, str, str, float | None, float | None, Usage | None]
+
+
+def items(array_id: str) -> list[ItemRow]:
+    """``(index, state, reason, started, ended, usage)`` of an array's items, in order."""
     conn = _connect()
     conn.row_factory = None
     rows = conn.execute(
-        "SELECT idx, state, reason, started, ended FROM items WHERE array_id=? ORDER BY idx",
+        "SELECT idx, state, reason, started, ended, usage FROM items WHERE array_id=? ORDER BY idx",
         (array_id,),
     ).fetchall()
-    return [(int(i), str(s), str(r), a, b) for i, s, r, a, b in rows]
+    out: list[ItemRow] = []
+    for i, s, r, a, b, u in rows:
+        usage = _usage(u)
+        out.append((int(i), str(s), str(r), a, b, usage if isinstance(usage, Usage) else None))
+    return out

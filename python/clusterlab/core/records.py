@@ -23,6 +23,7 @@ from ..common import jobdir
 from ..common.errors import ClusterlabError, JobError, SubmitError
 from ..common.processes import pid_alive
 from ..common.states import JobState
+from ..common.usage import Usage
 from ..config.resources import Resources, parse_resources
 from . import ledger
 from .array import ArrayJob, ArrayPart
@@ -161,16 +162,23 @@ class LedgerWriter:
             return
         jobs_rows = []
         item_rows = []
+        usage_rows: list[tuple[str, str]] = []
+        item_usage: list[tuple[str, str, int]] = []
         arrays: set[str] = set()
         for job in dirty:
+            used = ledger.usage_json(job.usage)
             if job.array_id:
                 arrays.add(job.array_id)
                 row = (job.state.value, job.reason, job.started_at, job.ended_at)
                 item_rows.append((*row, job.array_id, job.index))
+                if used:
+                    item_usage.append((used, job.array_id, job.index))
             else:
                 jobs_rows.append(
                     (job.state.value, job.reason, job.started_at, job.ended_at, "{}", job.id)
                 )
+                if used:
+                    usage_rows.append((used, job.id))
         finished = []
         for array_id in arrays:
             array = self._arrays.get(array_id) or live.get(array_id)
@@ -190,8 +198,11 @@ class LedgerWriter:
                     array.id,
                 )
             )
+            if summary := ledger.usage_json(array.usage):
+                usage_rows.append((summary, array.id))
         ledger.update_items(item_rows)
         ledger.update_jobs(jobs_rows)
+        ledger.update_usage(usage_rows, item_usage)
         for array_id in finished:  # written: the runtime need not keep it (nor its results)
             self._arrays.pop(array_id, None)
 
@@ -241,6 +252,9 @@ def reconcile(runtime: Runtime, rec: ledger.JobRecord) -> ledger.JobRecord:
 
 # -- reattach -----------------------------------------------------------------------------
 Fail = Callable[[Job, JobState, str], None]
+_SETTLE_AT_ONCE = (JobState.LOST, JobState.FAILED)
+"""Restored states whose job, if its files show no final line, is settled by the first poll
+(no grace): nothing more will come, and a FAILED one keeps its recorded reason."""
 
 
 def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | ArrayJob:
@@ -262,17 +276,18 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
         return job
     if rec.kind == "job":
         job = Job(runtime, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after)
-        _restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended, fail)
+        used = rec.usage if isinstance(rec.usage, Usage) else None
+        _restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended, fail, used)
         live[rec.id] = job
         if not job.done():
-            runtime.watcher.add(job, GONE if job.state == JobState.LOST else PRESENT)
+            runtime.watcher.add(job, GONE if job.state in _SETTLE_AT_ONCE else PRESENT)
         return job
     tasks = sum(len(p["task_items"]) for p in rec.spec.get("parts", []))
     chunksize = int(rec.spec.get("chunksize", 1))
     plan = rec.spec.get("plan") or {"items": rec.size, "tasks": tasks, "chunksize": chunksize}
     array = ArrayJob(runtime, rec.id, rec.name, rec.size, Plan(**plan))
     array.submitted_at = rec.submitted
-    states = {i: (state, reason, a, b) for i, state, reason, a, b in ledger.items(rec.id)}
+    states = {row[0]: row[1:] for row in ledger.items(rec.id)}
     elements: dict[int, Job] = {}
     for p in rec.spec.get("parts", []):
         part = ArrayPart(
@@ -281,9 +296,11 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
         for task, indices in enumerate(part.task_items):
             for index in indices:
                 job = part.new_item(runtime, index, task, resources, rec.after)
-                state, reason, started, ended = states.get(index, ("PENDING", "", None, None))
-                _restore(job, state, reason, rec.submitted, started, ended, fail)
-                if job.state == JobState.LOST:
+                state, reason, started, ended, used = states.get(
+                    index, ("PENDING", "", None, None, None)
+                )
+                _restore(job, state, reason, rec.submitted, started, ended, fail, used)
+                if job.state in _SETTLE_AT_ONCE:
                     part.missing[index] = GONE
                 elements[index] = job  # later parts (reruns) replace earlier items
         array.parts.append(part)
@@ -303,7 +320,8 @@ def _cleaned(runtime: Runtime, rec: ledger.JobRecord, resources: Resources) -> J
             f"array {rec.id} was cleaned up (its files were deleted); its results are gone"
         )
     job = Job(runtime, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after)
-    job._restore(JobState(rec.state), rec.reason, rec.submitted, rec.started, rec.ended)
+    used = rec.usage if isinstance(rec.usage, Usage) else None
+    job._restore(JobState(rec.state), rec.reason, rec.submitted, rec.started, rec.ended, used)
     job._resolve(
         exception=JobError(
             f"job {rec.id} ({rec.name}) ended {rec.state}, but its files were deleted by "
@@ -325,8 +343,9 @@ def _restore(
     started: float | None,
     ended: float | None,
     fail: Fail,
+    usage: Usage | None = None,
 ) -> None:
-    job._restore(JobState(state), reason, submitted, started, ended)
+    job._restore(JobState(state), reason, submitted, started, ended, usage)
     if job.state in (JobState.CANCELLED, JobState.TIMEOUT):
         fail(job, job.state, reason)  # nothing left to download
     # LOST is looked at once more: files that showed up late (NFS) revive the job.

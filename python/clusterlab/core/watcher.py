@@ -194,6 +194,7 @@ class Watcher:
         # The runner's own clock, not when we happened to look.
         job.started_at = job.started_at or status.started
         job.ended_at = job.ended_at or status.finished
+        job._take(status)
         decision = decide(
             job.state, obs, status, self._missing.get(job.id, PRESENT), job.resources.time_s
         )
@@ -235,6 +236,8 @@ class Watcher:
                 job.host = task_status.host or job.host
                 job.started_at = job.started_at or (item.started if item else None)
                 job.ended_at = job.ended_at or (item.finished if item else None)
+                if item is not None:
+                    job._take(item)
                 decision = decide_item(
                     job.state,
                     index,

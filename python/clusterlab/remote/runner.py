@@ -6,7 +6,9 @@ TASK of an array. It is copied into every job dir, so it must not import cluster
 It records the job's life in ``status`` (``status.TASK`` for an array task; one JSON object
 per line: started, heartbeat, item-started/item-finished, finished) and leaves each outcome
 in ``result.pkl`` (``results/INDEX.pkl`` per array item), written to a temp file and renamed
-so a reader never sees half a result:
+so a reader never sees half a result. ``finished`` lines carry ``usage`` (seconds, CPU
+seconds, peak RSS bytes), item lines where the item's output lies in the task's shared
+stdout/stderr (``out``/``err``: start offset; ``[start, end]`` when finished):
 
 - ``("ok", value)``
 - ``("error", {"type", "message", "traceback", "exception"})`` where ``exception`` is the
@@ -37,8 +39,10 @@ import hashlib
 import json
 import os
 import pickle
+import resource
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -69,6 +73,7 @@ class _Job:
         self.task = task
         self.status_path = os.path.join(job_dir, STATUS if task is None else f"{STATUS}.{task}")
         self._fd: int | None = None
+        self.clock = time.monotonic()
 
     def status(self, event: str, **fields: Any) -> None:
         record = {"event": event, "time": time.time(), **fields}
@@ -106,6 +111,46 @@ def _write_result(path: str, outcome: Any, dumps: Callable[[Any], bytes], sync: 
             os.fsync(dir_fd)
         os.close(dir_fd)
     return hashlib.sha256(data).hexdigest()
+
+
+def _usage(since: float, cpu_before: float = 0.0) -> dict[str, Any]:
+    """Seconds and CPU seconds since then, and the peak RSS in bytes of this process and of
+    the children it waited for (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    me, kids = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime - cpu_before
+    rss = max(me.ru_maxrss, kids.ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
+    return {"elapsed": time.monotonic() - since, "cpu_time": cpu, "max_rss": rss}
+
+
+def _log_ends() -> dict[str, int]:
+    """Where stdout and stderr end now, Python's buffers flushed: an item's output lies
+    between two such marks whatever wrote it (print, os.write, a subprocess). A terminal or a
+    pipe has no end (no marks: the kernel shows the whole log)."""
+    ends = {}
+    for key, fd, name in (("out", 1, "stdout"), ("err", 2, "stderr")):
+        for stream in (getattr(sys, name), getattr(sys, f"__{name}__")):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        with contextlib.suppress(OSError):
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode):
+                ends[key] = info.st_size
+    return ends
+
+
+class _Item:
+    """One item's stretch of its task: ``item-started`` now; ``item-finished`` (where its
+    output lies in the task's log files, what it used) when :meth:`finished`."""
+
+    def __init__(self, job: _Job, index: int, **fields: Any) -> None:
+        self.job, self.index, self.clock = job, index, time.monotonic()
+        self.logs, self.cpu = _log_ends(), _usage(0.0)["cpu_time"]
+        job.status("item-started", index=index, **self.logs, **fields)
+
+    def finished(self, **fields: Any) -> None:
+        ends, usage = _log_ends(), _usage(self.clock, self.cpu)
+        logs = {k: [start, ends[k]] for k, start in self.logs.items() if k in ends}
+        self.job.status("item-finished", index=self.index, usage=usage, **logs, **fields)
 
 
 def _signalled(job: _Job, signum: int) -> None:
@@ -301,7 +346,7 @@ class _Pool:
         return self.loaded[share][index]
 
     def run(self, index: int, attempt: int) -> None:
-        self.job.status("item-started", index=index, attempt=attempt)
+        item = _Item(self.job, index, attempt=attempt)
         path = os.path.join(self.results, f"{index}.pkl")
         try:
             _, args, kwargs, refs = self.call(index)
@@ -311,7 +356,7 @@ class _Pool:
             digest = _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
         else:
             ok, digest = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
-        self.job.status("item-finished", index=index, outcome=_OUTCOME[ok], sha256=digest)
+        item.finished(outcome=_OUTCOME[ok], sha256=digest)
         self.all_ok = self.all_ok and ok
 
     def give_up(self, index: int) -> None:
@@ -405,7 +450,7 @@ def main(job_dir: str, task: str | None = None) -> int:
             except Exception as exc:
                 return job.env_error(_load_message(exc))
             ok, digest = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
-            job.status("finished", outcome=_OUTCOME[ok], sha256=digest)
+            job.status("finished", outcome=_OUTCOME[ok], sha256=digest, usage=_usage(job.clock))
             return 0 if ok else 1
         pool_path = os.path.join(job_dir, POOL)
         try:
@@ -424,16 +469,16 @@ def main(job_dir: str, task: str | None = None) -> int:
         if os.path.exists(pool_path):
             pool.start_heartbeat()
             ok = pool.work()
-            job.status("finished", outcome="ok" if ok else "error")
+            job.status("finished", outcome=_OUTCOME[ok], usage=_usage(job.clock))
             return 0 if ok else 1
         all_ok = True
         for index, args, kwargs, refs in items:
-            job.status("item-started", index=index)
+            item = _Item(job, index)
             path = os.path.join(job_dir, RESULTS, f"{index}.pkl")
             ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
-            job.status("item-finished", index=index, outcome=_OUTCOME[ok], sha256=digest)
+            item.finished(outcome=_OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
-        job.status("finished", outcome="ok" if all_ok else "error")
+        job.status("finished", outcome=_OUTCOME[all_ok], usage=_usage(job.clock))
         return 0 if all_ok else 1
     finally:
         stop.set()

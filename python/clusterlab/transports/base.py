@@ -40,16 +40,15 @@ done | tar -cP"$1"f - -T -
 # no such file) then the bytes. `head -c` stops at N even if the file grows meanwhile.
 _READ_RANGES = r"""
 while IFS=' ' read -r start count f; do
-  if [ ! -f "$f" ]; then printf -- '-1 0
-'; continue; fi
+  if [ ! -f "$f" ]; then printf -- '-1 0\n'; continue; fi
   size=$(wc -c < "$f")
   n=$((size - start)); [ "$n" -lt 0 ] && n=0; [ "$n" -gt "$count" ] && n=$count
-  printf '%s %s
-' "$size" "$n"
+  printf '%s %s\n' "$size" "$n"
   [ "$n" -gt 0 ] && tail -c +$((start + 1)) -- "$f" | head -c "$n"
 done
 """
 MAX_RANGE = 1 << 20  # bytes of one file per read: a chatty job is followed, not swallowed
+_EVERYTHING = 1 << 62  # "to the end of the file" for the script's arithmetic
 COMPRESS_FROM = 64  # files per read: thousands of tiny results are mostly tar padding
 
 COMMAND_TIMEOUT = 120.0
@@ -111,6 +110,16 @@ def make_tar(files: Mapping[str, bytes], executable: Sequence[str] = ()) -> byte
             info.mode = 0o700 if name in executable else 0o600
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def check_range(start: int, end: int | None) -> None:
+    """Offsets come from status files a job could write into: refuse nonsense plainly."""
+    if (
+        type(start) is not int
+        or start < 0
+        or (end is not None and (type(end) is not int or end < start))
+    ):
+        raise ValueError(f"a byte range needs 0 <= start <= end, not {start!r}..{end!r}")
 
 
 def parse_files(blob: bytes) -> dict[str, bytes]:
@@ -204,19 +213,20 @@ class Transport(ABC):
         return {p: found.get(p) for p in paths}
 
     def read_ranges(
-        self, ranges: Sequence[tuple[str, int, int | None]]
+        self, ranges: Sequence[tuple[str, int, int | None]], limit: int | None = MAX_RANGE
     ) -> list[tuple[int, bytes] | None]:
         """``(path, start, end)`` byte ranges of many files in one round trip (``end``
-        None: to the end of the file, at most :data:`MAX_RANGE` bytes): for each range
-        ``(the file's size now, the bytes)``, None for a missing file."""
+        None: to the end of the file), each at most ``limit`` bytes (None: no limit): for
+        each range ``(the file's size now, the bytes)``, None for a missing file."""
         if not ranges:
             return []
         lines = []
         for path, start, end in ranges:
-            if "\n" in path or path.startswith("-") or start < 0:
-                raise ValueError(f"bad job file range: {path!r} from {start}")
-            count = MAX_RANGE if end is None else max(0, min(end - start, MAX_RANGE))
-            lines.append(f"{start} {count} {path}\n")
+            check_range(start, end)
+            if "\n" in path or path.startswith("-"):
+                raise ValueError(f"job file paths cannot hold newlines or start with '-': {path}")
+            count = _EVERYTHING if end is None else end - start
+            lines.append(f"{start} {count if limit is None else min(count, limit)} {path}\n")
         res = self.script(_READ_RANGES, stdin="".join(lines).encode())
         out: list[tuple[int, bytes] | None] = []
         blob, pos = res.stdout, 0
@@ -225,11 +235,17 @@ class Transport(ABC):
             if eol < 0:
                 from ..common.errors import TransportError
 
-                raise TransportError(f"{self.label}: reading job logs failed: {res.err.strip()}")
+                raise TransportError(f"{self.label}: reading job files failed: {res.err.strip()}")
             size, n = (int(x) for x in blob[pos:eol].split())
             out.append(None if size < 0 else (size, blob[eol + 1 : eol + 1 + n]))
             pos = eol + 1 + n
         return out
+
+    def read_range(self, path: str, start: int = 0, end: int | None = None) -> bytes | None:
+        """Bytes ``start`` up to ``end`` (None: to the end) of one file, in one round trip
+        (one array item's share of its task's log); None when it does not exist (yet)."""
+        got = self.read_ranges([(path, start, end)], limit=None)[0]
+        return None if got is None else got[1]
 
     def close(self) -> None:  # noqa: B027 - optional hook; local has nothing to close
         """Release connections; the next command reconnects."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..common.errors import TransportError
-from .base import MAX_RANGE, CommandResult, Transport, timeout_message
+from .base import MAX_RANGE, CommandResult, Transport, check_range, timeout_message
 
 
 class LocalTransport(Transport):
@@ -41,11 +41,13 @@ class LocalTransport(Transport):
         return CommandResult(proc.returncode, out, err)
 
     def read_ranges(
-        self, ranges: Sequence[tuple[str, int, int | None]]
+        self, ranges: Sequence[tuple[str, int, int | None]], limit: int | None = MAX_RANGE
     ) -> list[tuple[int, bytes] | None]:
-        """Directly, as :meth:`read_files` (same contract as the shell version)."""
+        """Seek and read, without a process (same contract as the shell version)."""
         if not ranges:
             return []
+        for _, start, end in ranges:
+            check_range(start, end)
         self._count_round_trip()
         out: list[tuple[int, bytes] | None] = []
         for path, start, end in ranges:
@@ -53,7 +55,9 @@ class LocalTransport(Transport):
                 with open(path, "rb") as fh:
                     size = os.fstat(fh.fileno()).st_size
                     fh.seek(start)
-                    count = MAX_RANGE if end is None else max(0, min(end - start, MAX_RANGE))
+                    count = -1 if end is None else end - start
+                    if limit is not None:
+                        count = limit if count < 0 else min(count, limit)
                     out.append((size, fh.read(count)))
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 out.append(None)

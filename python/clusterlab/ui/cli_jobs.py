@@ -116,10 +116,17 @@ def _print_fields(fields: dict[str, Any]) -> None:
 def _record_fields(rec: JobRecord) -> dict[str, Any]:
     """Every field of the ledger row, times made readable and the elapsed time added."""
     fields = dataclasses.asdict(rec)
+    fields.pop("usage")  # shown as a sentence after the elapsed time
     for key in ("submitted", "started", "ended"):
         fields[key] = _when(fields[key])
     fields["elapsed"] = human_duration(rec.elapsed)
+    fields.update(_usage_fields(rec.usage, rec.usage_hint))
     return fields
+
+
+def _usage_fields(usage: object, hint: str) -> dict[str, Any]:
+    """What it used ('-' until known) and, when the request was far off, a hint."""
+    return {"usage": str(usage or "-"), **({"hint": hint} if hint else {})}
 
 
 def _array_fields(rec: JobRecord) -> dict[str, Any]:
@@ -157,6 +164,7 @@ def _item_fields(item: Job) -> dict[str, Any]:
         "started": _when(item.started_at),
         "ended": _when(item.ended_at),
         "elapsed": human_duration(elapsed),
+        **_usage_fields(item.usage, item.usage_hint),
         "resources": item.resources.to_dict(),
         "after": item.after_ids,
     }

@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import profiles
 from ..common.errors import ClusterlabError, ProfileError
+from ..common.usage import ArrayUsage, Usage
 from ..config.profile import SCHEDULER_KINDS, Profile, schema
 from ..core import events, ledger
 from ..core.live import live as live_objects
@@ -45,8 +46,17 @@ class RequestError(Exception):
 def _record(rec: ledger.JobRecord) -> dict[str, Any]:
     out = asdict(rec)
     out.pop("profile_json")
+    out.pop("usage")  # absent until known, as in job.event entries
     out["elapsed"] = rec.elapsed
-    return out
+    return {**out, **_usage(rec.usage, rec.usage_hint)}
+
+
+def _usage(usage: Usage | ArrayUsage | None, hint: str) -> dict[str, Any]:
+    """What a job used, as data and as the sentence the panel shows (with a hint when
+    its request was far off); empty until known."""
+    if usage is None:
+        return {}
+    return {"usage": usage.to_dict(), "usage_text": str(usage), "usage_hint": hint}
 
 
 class CommHandler:
@@ -188,6 +198,7 @@ class CommHandler:
                             "state": array.state.value,
                             "reason": array.reason,
                             "counts": array.counts(),  # type: ignore[union-attr]
+                            **_usage(array.usage, array.usage_hint),
                         }
                     )
                 else:
@@ -202,6 +213,7 @@ class CommHandler:
                             "state": event.state.value,
                             "reason": event.reason,
                             "native_id": event.native_id,
+                            **(_usage(live.usage, live.usage_hint) if live is not None else {}),
                         }
                     )
             self.send("job.event", {"events": batch, "time": time.time()})

@@ -64,6 +64,12 @@ class JobMonitor:
         self.status = w.HTML()
         self.table = w.VBox()
         self.detail_title = w.HTML()
+        # Log of an array: which item (each has its own log, even when items share a task)
+        self.item_picker = w.BoundedIntText(
+            description="item", min=0, layout=w.Layout(width="12em", display="none")
+        )
+        self.item_picker.observe(self._on_item, names="value")
+        self._log_array: str | None = None
         self.detail = w.Textarea(
             layout=w.Layout(width="100%", height="12em", display="none"), disabled=True
         )
@@ -85,7 +91,7 @@ class JobMonitor:
                 w.HBox([self.state_filter, self.profile_filter, self.status]),
                 header,
                 self.table,
-                self.detail_title,
+                w.HBox([self.detail_title, self.item_picker]),
                 self.detail,
             ]
         )
@@ -146,17 +152,28 @@ class JobMonitor:
         return _pool.submit(self._report(run))
 
     def show_log(self, job_id: str) -> concurrent.futures.Future[Any]:
-        """Show the log tail of ``job_id``, refreshing while it runs."""
+        """Show the log tail of ``job_id``, refreshing while it runs. For an array, the log
+        of one item, chosen with :attr:`item_picker` (first: a failed, else a running
+        item), as every item has its own."""
         from ...core.array import ArrayJob
         from ...jobs import job
 
         self._log_job = job_id
 
         def run() -> None:
-            target = job(job_id)
+            target, shown = job(job_id), job_id
             if isinstance(target, ArrayJob):
-                target = target[0]
-            while self._log_job == job_id and not self._closed.is_set():
+                self._log_array = None  # no reaction to the picker while it is set up
+                self.item_picker.max = max(len(target) - 1, 0)
+                self.item_picker.value = _first_item_to_read(target)
+                self.item_picker.layout.display = "flex"
+                self._log_array = target.id
+                target = target[self.item_picker.value]
+                self._log_job = shown = target.id
+            elif ":" not in job_id:
+                self._log_array = None
+                self.item_picker.layout.display = "none"
+            while self._log_job == shown and not self._closed.is_set():
                 out, err = target.stdout(), target.stderr()
                 text = out + (f"\n--- stderr ---\n{err}" if err else "")
                 self.detail_title.value = f"<b>log of {html.escape(target.id)}</b> ({target.state})"
@@ -168,12 +185,17 @@ class JobMonitor:
 
         return _pool.submit(self._report(run))
 
+    def _on_item(self, change: dict[str, Any]) -> None:
+        if self._log_array is not None:
+            self.show_log(f"{self._log_array}:{change['new']}")
+
     def show_result(self, job_id: str) -> concurrent.futures.Future[Any]:
         from ...common.errors import RemoteTraceback
         from ...core.array import ArrayJob
         from ...jobs import job
 
-        self._log_job = None
+        self._log_job = self._log_array = None
+        self.item_picker.layout.display = "none"
 
         def run() -> None:
             target = job(job_id)
@@ -252,6 +274,13 @@ class _Row:
             detail = progress_bar(rec.counts, rec.size)
             if rec.state != "COMPLETED":
                 detail += f" <small>{html.escape(rec.reason)}</small>"
+        if rec.usage is not None:  # what it used; the hint, if any, on hover and marked
+            hint = rec.usage_hint
+            mark = " &#9888;" if hint else ""
+            detail += (
+                f" <small title='{html.escape(hint, quote=True)}'>"
+                f"{html.escape(str(rec.usage))}{mark}</small>"
+            )
         value = (
             f"<div style='{_GRID}'>"
             f"<span style='white-space:nowrap'><code>{html.escape(rec.id)}</code></span>"
@@ -263,6 +292,15 @@ class _Row:
             self.info.value = value
         finished = rec.state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST")
         self.cancel_button.disabled = finished
+
+
+def _first_item_to_read(array: Any) -> int:
+    """The item whose log says the most: the first that failed, else the first running."""
+    for states in (("FAILED", "TIMEOUT", "LOST"), ("RUNNING",)):
+        for i, item in enumerate(array):
+            if item.state.value in states:
+                return i
+    return 0
 
 
 def monitor(profile: str | None = None, state: str | None = None, limit: int = 50) -> JobMonitor:
