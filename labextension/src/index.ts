@@ -139,13 +139,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     commands.addCommand(CommandIDs.insertResult, {
-      label: args => `Insert cl.job("${String(args.id ?? 'ID')}").result()`,
+      label: args =>
+        `Insert cl.job("${String(args.id ?? 'ID')}").${args.kind === 'array' ? 'results' : 'result'}()`,
       caption: 'Insert a cell that fetches the job result into the active notebook',
       execute: args => {
         const id = String(args.id ?? '');
         const nb = id ? activeNotebook() : null;
         if (nb) {
-          insertCell(nb, resultSnippet(id));
+          insertCell(nb, resultSnippet(id, String(args.kind ?? 'job')));
         }
       }
     });
@@ -168,7 +169,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       actions: {
         cancel: id => model.cancel(id),
         copyId: id => void commands.execute(CommandIDs.copyJobId, { id }),
-        insertResult: id => void commands.execute(CommandIDs.insertResult, { id })
+        insertResult: (id, kind) =>
+          void commands.execute(CommandIDs.insertResult, { id, kind })
       }
     });
     shell.add(panel, 'left', { rank: 750, type: 'Clusters' });

@@ -19,7 +19,7 @@ import { IJob, JOB_STATES } from './protocol';
 export interface IJobActions {
   cancel: (id: string) => Promise<void>;
   copyId: (id: string) => void;
-  insertResult: (id: string) => void;
+  insertResult: (id: string, kind: string) => void;
 }
 
 export function JobsView(props: {
@@ -204,8 +204,8 @@ function JobRow(props: {
         <button
           className="jp-clusterlab-button jp-mod-small"
           aria-label={`Insert the result of job ${job.id} into the notebook`}
-          title={`Insert cl.job("${job.id}").result() into the active notebook`}
-          onClick={() => actions.insertResult(job.id)}
+          title={`Insert cl.job("${job.id}").${job.kind === 'array' ? 'results' : 'result'}() into the active notebook`}
+          onClick={() => actions.insertResult(job.id, job.kind)}
         >
           Insert result
         </button>

@@ -204,7 +204,9 @@ export function profileNames(
   return [...new Set([...extra, ...jobs.map(j => j.profile)])].filter(Boolean).sort();
 }
 
-/** The Python a person runs to get a job's result in a notebook. */
-export function resultSnippet(id: string): string {
-  return `import clusterlab as cl\ncl.job(${JSON.stringify(id)}).result()`;
+/** The Python a person runs to get a job's result in a notebook (an array has one per
+ * item: ``results()``). */
+export function resultSnippet(id: string, kind: string = 'job'): string {
+  const call = kind === 'array' ? 'results()' : 'result()';
+  return `import clusterlab as cl\ncl.job(${JSON.stringify(id)}).${call}`;
 }

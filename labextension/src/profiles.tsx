@@ -23,6 +23,9 @@ import { PanelModel } from './model';
 import { ICheckLine, IFieldSchema, IProfileItem } from './protocol';
 import { RequestError } from './requests';
 
+/** A save that did not happen is said in the error colour, never the success one. */
+const NOT_SAVED = 'Not saved:';
+
 /** What the form edits: a saved profile, or a new/duplicated one (`original` null). */
 interface IEditing {
   key: number;
@@ -225,7 +228,7 @@ function ProfileForm(props: IFormProps): JSX.Element {
     setShowAll(true);
     if (Object.keys(local).length) {
       setErrors(local);
-      setStatus('Not saved: fix the fields marked in red.');
+      setStatus(`${NOT_SAVED} fix the fields marked in red.`);
       return;
     }
     setBusy(true);
@@ -245,7 +248,7 @@ function ProfileForm(props: IFormProps): JSX.Element {
       setGeneral(
         Object.keys(fieldsErr).length ? mapped.general : [(err as Error).message]
       );
-      setStatus('Not saved: fix the fields marked in red.');
+      setStatus(`${NOT_SAVED} fix the fields marked in red.`);
     } finally {
       if (mounted.current) {
         setBusy(false);
@@ -380,7 +383,10 @@ function ProfileForm(props: IFormProps): JSX.Element {
         </button>
       </div>
       {status && (
-        <div className="jp-clusterlab-status" role="status">
+        <div
+          className={`jp-clusterlab-status${status.startsWith(NOT_SAVED) ? ' jp-mod-error' : ''}`}
+          role="status"
+        >
           {status}
         </div>
       )}

@@ -191,6 +191,10 @@ describe('filters and display', () => {
     expect(resultSnippet('20261123-1-ab')).toBe(
       'import clusterlab as cl\ncl.job("20261123-1-ab").result()'
     );
+    // an array has one value per item: cl.job(ARRAY).result() raised AttributeError
+    expect(resultSnippet('20261123-2-cd', 'array')).toBe(
+      'import clusterlab as cl\ncl.job("20261123-2-cd").results()'
+    );
   });
 
   it('no progress for single jobs', () => {

@@ -168,7 +168,22 @@ test('invalid input shows the field error and saves nothing', async ({ page }) =
   await expect(panel.locator('#clusterlab-field-name-error')).toContainText('letters, digits');
   await expect(await field(panel, 'port')).toHaveAttribute('aria-invalid', 'true');
   await panel.getByRole('button', { name: 'Save' }).click();
-  await expect(panel.getByRole('status').filter({ hasText: 'Not saved' })).toBeVisible();
+  const notSaved = panel.getByRole('status').filter({ hasText: 'Not saved' });
+  await expect(notSaved).toBeVisible();
+  // said in the error colour (it was the success green): the same colour as a field error
+  const [errorColor, successColor] = await page.evaluate(() =>
+    ['--jp-error-color1', '--jp-success-color1'].map(v => {
+      const probe = document.createElement('div');
+      probe.style.color = `var(${v})`;
+      document.body.appendChild(probe);
+      const color = getComputedStyle(probe).color;
+      probe.remove();
+      return color;
+    })
+  );
+  const statusColor = await notSaved.evaluate(el => getComputedStyle(el).color);
+  expect(statusColor).toBe(errorColor);
+  expect(statusColor).not.toBe(successColor);
   await expect(panel.locator('#clusterlab-field-port-error')).toContainText('1 to 65535');
   // Nothing was stored: the list (re-read from the kernel) still has only 'local'.
   await page.evaluate(() => window.jupyterapp.commands.execute('clusterlab:refresh'));
@@ -352,6 +367,16 @@ test.describe('kernel restart', () => {
     await expect(row.locator('.jp-clusterlab-progressText')).toHaveText(
       '5/5 done (5 completed)'
     );
+    // "Insert result" on an array row inserts results() (result() raised AttributeError)
+    await row.getByRole('button', { name: /Insert the result of job/ }).click();
+    const inserted = await page.evaluate(() => {
+      const nb = (window.jupyterapp.shell.currentWidget as any).content;
+      const sources: string[] = nb.widgets.map((w: any) => w.model.sharedModel.getSource());
+      const index = sources.findIndex(text => text.includes('cl.job('));
+      nb.model.sharedModel.deleteCell(index); // the rest of the test expects one cell
+      return sources[index] ?? '';
+    });
+    expect(inserted).toMatch(/cl\.job\("[^"]+"\)\.results\(\)$/);
 
     // Restart the notebook's kernel: the panel reconnects (loading clusterlab again).
     const restarted = page.evaluate(() =>
