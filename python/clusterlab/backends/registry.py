@@ -72,6 +72,14 @@ KINDS: dict[str, SchedulerKind] = {
             # afterok names whole arrays only: waiting for one item waits for its whole map
             frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE}),
         ),
+        SchedulerKind(
+            "kubernetes",
+            "Kubernetes",
+            "a batch/v1 Job per call, an Indexed Job per map, in a kubeconfig context",
+            ".kubernetes:KubernetesBackend",
+            # no afterok in Kubernetes: dependents are held by the kernel (see docs)
+            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES}),
+        ),
     )
 }
 

@@ -160,7 +160,8 @@ class Profile:
             "Where job files (payload, logs, results) are kept on the cluster; must be on a "
             "file system the compute nodes see (home or scratch). Created with mode 0700. "
             "An absolute path or one starting with ~/. Empty means ~/.clusterlab, or "
-            "clusterlab's data dir for 'local'.",
+            "clusterlab's data dir for 'local' and 'kubernetes' (whose pods get an empty "
+            "volume at the same path, and results come back through their logs).",
             "~/.clusterlab",
             check=validators.check_remote_dir,
         ),
@@ -172,7 +173,7 @@ class Profile:
             "The Python that runs your functions on the cluster; it needs cloudpickle "
             "(pip install cloudpickle) and should match your notebook's Python minor "
             "version. Empty means this kernel's Python when jobs start from this machine "
-            "(local, or SLURM without a host) and 'python3' over SSH.",
+            "(local, or SLURM without a host), 'python3' over SSH and in a kubernetes image.",
             "~/venv/bin/python",
             check=validators.check_python,
         ),
@@ -197,6 +198,76 @@ class Profile:
             "{cores = 4, memory = '8GB', time = '1:00:00', partition = 'normal'}",
             check=validators.check_resources,
             widget="resources",
+        ),
+    )
+    image: str = field(
+        default="",
+        metadata=_meta(
+            "Container image",
+            "The image every pod runs: python3 with cloudpickle and what your functions import, "
+            "ideally the notebook's Python minor version (e.g. FROM python:3.11-slim plus "
+            "'pip install cloudpickle numpy'), pushed where the cluster can pull it.",
+            "ghcr.io/me/clusterlab-py311:1.0",
+            kinds=("kubernetes",),
+            check=validators.check_image,
+        ),
+    )
+    namespace: str = field(
+        default="",
+        metadata=_meta(
+            "Namespace",
+            "The Kubernetes namespace jobs run in (your team's, e.g. 'ml-jobs'). Empty means "
+            "the namespace of the kubeconfig context, else 'default'.",
+            "ml-jobs",
+            kinds=("kubernetes",),
+            check=validators.check_namespace,
+        ),
+    )
+    service_account: str = field(
+        default="",
+        metadata=_meta(
+            "Service account",
+            "The service account pods run as (what cloud storage they may read: EKS IRSA, GKE "
+            "Workload Identity). Empty means the namespace's 'default' account.",
+            "clusterlab-runner",
+            kinds=("kubernetes",),
+            check=validators.check_service_account,
+        ),
+    )
+    node_selector: list[str] = field(
+        default_factory=list,
+        metadata=_meta(
+            "Node selector",
+            "Node labels a pod must match, one 'key=value' per line, e.g. a GPU node pool "
+            "('cloud.google.com/gke-nodepool=gpu-pool', 'eks.amazonaws.com/nodegroup=gpu', "
+            "'agentpool=gpu' on AKS). Empty means any node.",
+            "kubernetes.io/arch=amd64",
+            kinds=("kubernetes",),
+            check=validators.check_node_selector,
+            widget="lines",
+        ),
+    )
+    kubeconfig: str = field(
+        default="",
+        metadata=_meta(
+            "Kubeconfig file",
+            "The kubeconfig that reaches the cluster (its credentials are never copied). Empty "
+            "means $KUBECONFIG, else ~/.kube/config, else the pod's own service account.",
+            "~/.kube/config",
+            kinds=("kubernetes",),
+            check=validators.check_kubeconfig,
+        ),
+    )
+    context: str = field(
+        default="",
+        metadata=_meta(
+            "Kubeconfig context",
+            "Which cluster of the kubeconfig to use: a context name as `kubectl config "
+            "get-contexts` lists it (EKS, GKE and AKS each add one when you fetch "
+            "credentials). Empty means the kubeconfig's current context.",
+            "arn:aws:eks:eu-west-1:123456789012:cluster/research",
+            kinds=("kubernetes",),
+            check=validators.check_context,
         ),
     )
     max_concurrent: int = field(
@@ -240,6 +311,11 @@ class Profile:
                 )
         if self.host and self.scheduler not in REMOTE_KINDS and "host" not in errors:
             errors["host"] = f"a '{self.scheduler}' profile runs on this machine: leave host empty"
+        if self.scheduler == "kubernetes" and not self.image and "image" not in errors:
+            errors["image"] = (
+                "a kubernetes profile needs the container image its pods run (with python3 "
+                "and cloudpickle), e.g. 'ghcr.io/me/clusterlab-py311:1.0'"
+            )
         if self.trust_on_first_use and "known_hosts" not in errors:
             problem = validators.remembering_file_problem(self.known_hosts)
             if problem:
