@@ -5,7 +5,10 @@ Every test runs once per dialect:
 - ``slurm``: the real SLURM of the sandbox (tests/cluster/sandbox.py), local transport;
 - ``fakepbs``: tests/fakepbs, a FAKE PBS Professional (no PBS server installs on Debian)
   that really runs the jobs as local processes, with its ``bin`` first on PATH and its
-  state in a per-test ``FAKEPBS_HOME``.
+  state in a per-test ``FAKEPBS_HOME``;
+- ``fakek8s``: tests/fakek8s, a FAKE Kubernetes API server (no API server runs here) on
+  127.0.0.1 whose pods are local processes in private mount namespaces; the profile
+  reaches it through a kubeconfig, like a real cluster.
 
 ``pytest -k fakepbs`` (or ``-m fakepbs``) runs the fake dialect alone, ``-k slurm`` the real
 one. Adding a scheduler = adding its dialect to :func:`dialect`. The tests assert outcomes
@@ -35,6 +38,7 @@ from clusterlab.core import ledger
 from clusterlab.core.runtime import get_runtime
 
 from ..conftest import slurm_local_profile
+from ..fakek8s import FakeKube, unshare_works
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -52,6 +56,7 @@ class Dialect:
     params=[
         pytest.param("slurm", marks=pytest.mark.sandbox),
         pytest.param("fakepbs", marks=pytest.mark.fakepbs),
+        pytest.param("fakek8s", marks=pytest.mark.fakek8s),
     ]
 )
 def dialect(
@@ -60,6 +65,22 @@ def dialect(
     if request.param == "slurm":
         request.getfixturevalue("sandbox")
         d = Dialect("slurm", slurm_local_profile(tmp_path), "99999999")
+    elif request.param == "fakek8s":
+        problem = unshare_works()
+        if problem:
+            pytest.skip(f"fakek8s gives each pod private mounts and cannot here: {problem}")
+        fake = FakeKube(tmp_path / "fakek8s")
+        request.addfinalizer(fake.stop)
+        profile = cl.Profile(
+            name="fakek8s",
+            scheduler="kubernetes",
+            image="python:3.11-slim",  # not pulled: the fake runs python= on this machine
+            python=sys.executable,
+            kubeconfig=fake.kubeconfig,
+            remote_dir=str(tmp_path / "k8sjobs"),
+            poll_interval=1,
+        )
+        d = Dialect("fakek8s", profile, "cl-19990101-000000-000000")
     else:
         home = tmp_path / "fakepbs"
         home.mkdir()
