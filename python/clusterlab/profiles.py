@@ -129,6 +129,14 @@ def check(name: str | Profile, on_line: Any = None) -> Any:
     return run_check(resolve(name), on_line=on_line)
 
 
+def job_script(name: str | Profile, tasks: int = 0, max_concurrent: int = 0) -> str:
+    """What a call (or, with ``tasks``, a map) of this profile would submit: the batch
+    script, or the Kubernetes manifest, with the profile's default resources."""
+    from .core.preview import sample_script
+
+    return sample_script(resolve(name), tasks, max_concurrent)
+
+
 def export(names: builtins.list[str] | None = None) -> str:
     """Profiles as TOML text to share or back up (no secrets: profiles never hold any)."""
     chosen = names or [n for n in list() if n in _read()]

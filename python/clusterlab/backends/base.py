@@ -14,6 +14,7 @@ import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..common.errors import SubmitError, TransportError
 from ..common.jobdir import parse_status
@@ -212,6 +213,10 @@ class Backend(ABC):
     def max_array_size(self) -> int:
         """Most tasks one native array may have; larger maps are split."""
         return 1_000_000
+
+    def probe_environment(self) -> dict[str, Any] | None:
+        """A container image's Python (python, cloudpickle, executable); None: ask the transport."""
+        return None
 
     def capacity(self, resources: Resources) -> int:
         """How many tasks of this size can run at once (0: unknown); sizes the map plan."""

@@ -84,6 +84,13 @@ class KubernetesBackend(Backend):
     def max_array_size(self) -> int:
         return mf.MAX_INDEXED_COMPLETIONS
 
+    def probe_environment(self) -> dict[str, Any] | None:
+        """The image's Python and cloudpickle, from a short Job (see :mod:`.k8s_probe`)."""
+        from .k8s_probe import probe
+
+        root = f"{self.profile.remote_dir or '/clusterlab'}/jobs/probe"
+        return probe(self.api, self.target(root))
+
     # -- submit ---------------------------------------------------------------------------
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
         if jobdir.POOL in files:

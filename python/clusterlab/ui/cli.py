@@ -92,6 +92,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
             print(f"{name:<20} {p.scheduler:<8} {where}")
         return 0
     if args.action == "show":
+        if getattr(args, "script", False):
+            print(profiles.job_script(args.name, args.tasks, args.max_concurrent), end="")
+            return 0
         _print_profile(profiles.load(args.name))
         return 0
     if args.action == "remove":
@@ -127,8 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     prof = sub.add_parser("profile", help="list, show, add, edit, remove or check profiles")
     psub = prof.add_subparsers(dest="action", required=True)
     psub.add_parser("list", help="all profiles, the built-in 'local' first")
+    show = psub.add_parser("show", help="print a profile (--script: what a job submits)")
+    show.add_argument("name")
+    show.add_argument(
+        "--script",
+        action="store_true",
+        help="print the script (Kubernetes: the manifest) a call would submit, exactly",
+    )
+    show.add_argument("--tasks", type=int, default=0, help="with --script: a map of N tasks")
+    show.add_argument("--max-concurrent", type=int, default=0, help="with --tasks: the throttle")
     for action, text in (
-        ("show", "print a profile"),
         ("remove", "delete a profile"),
         ("check", "connect and check scheduler, job dir, Python"),
     ):
