@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common import jobdir
 from ..common.errors import ClusterlabError, SubmitError, TransportError
+from ..common.jobdir import parse_status
 from ..common.states import Cause, JobState
 from .base import Observation, WatchTarget
 from .k8s_api import KubeApi, KubeError
@@ -89,6 +90,12 @@ def task_pods(items: Iterable[Any], task: int) -> list[str]:
         if str(index) == str(task):
             out.append(str(meta.get("name")))
     return out
+
+
+def _final(status: bytes | None) -> bool:
+    """Whether a task's status says how it ended (its files are then all here)."""
+    info = parse_status(status)
+    return info.finished is not None or info.exited is not None
 
 
 def _obs(state: JobState | None, reason: str = "", raw: str = "", cause: Any = None) -> Observation:
@@ -160,13 +167,12 @@ class Poller:
             if pod.index is not None and cancelled and not pod.terminal and not pod.deleting:
                 self.backend.delete_pod(pod.name)
         seen: dict[int | None, Observation] = {}
-        ended = 0
+        ended = 0  # tasks whose files are all here (their pods only say goodbye)
         for task in tasks:
             end = read_json(os.path.join(t.job_dir, end_file(task)))
             mine = [p for p in pods if task is None or p.index == task]
             if end:
                 seen[task] = _obs(JobState(end["state"]), end["reason"], end["raw"], end["cause"])
-                ended += 1
             elif mine:
                 seen[task] = self._pod(t, max(mine, key=lambda p: p.created), task)
             elif t.is_array and throttled(pods):
@@ -174,6 +180,8 @@ class Poller:
             else:
                 seen[task] = self._podless(t.native_id)
             seen[task].status = _read(os.path.join(t.job_dir, jobdir.status_file(task)))
+            if _final(seen[task].status) or os.path.exists(os.path.join(t.job_dir, end_file(task))):
+                ended += 1
         if ended == len(tasks) and state.get("state") != "deleted":
             with contextlib.suppress(ClusterlabError):  # kubectl can delete a leftover
                 delete_job(self.api, t.native_id)
@@ -266,8 +274,6 @@ class Poller:
             return "failed"
         if state.get("state") == "held":
             return "wait"
-        from ..common.jobdir import parse_status
-
         info = parse_status(_read(os.path.join(where, jobdir.status_file(task))))
         if info.finished is not None:
             return "ok" if info.outcome == jobdir.OK else "failed"

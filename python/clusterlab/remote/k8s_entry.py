@@ -127,10 +127,10 @@ class Forwarder:
         sys.stdout.write(f"{MAGIC} {rel} = {len(data)}\n")
         return fixed
 
-    def status(self, final: bool) -> None:
+    def status(self, final: bool, data: bytes | None = None) -> None:
         """New complete status lines, each after the result file it announces."""
         name = "status" + self.suffix
-        data = self._new(name)
+        data = self._new(name) if data is None else data
         if not final:
             data = data[: data.rfind(b"\n") + 1]
         self.read[name] = self.read.get(name, 0) + len(data)
@@ -156,9 +156,12 @@ class Forwarder:
         self._send(name, b"".join(out))
 
     def pump(self, final: bool = False) -> None:
+        # Status first: the runner flushes a call's output before its status line, so
+        # output read after the status holds all that the status lines speak of.
+        status = self._new("status" + self.suffix)
         self.output("stdout")
         self.output("stderr")
-        self.status(final)
+        self.status(final, status)
         sys.stdout.flush()
 
 
