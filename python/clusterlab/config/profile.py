@@ -66,7 +66,7 @@ class Profile:
         metadata=_meta(
             "Scheduler",
             "The batch system that runs jobs: 'slurm' if you use sbatch/squeue, 'local' to run "
-            "on this machine. Your cluster's documentation names it.",
+            "on this machine, 'kubernetes' for a cluster your kubeconfig reaches.",
             "slurm",
             check=validators.check_scheduler,
             widget="choice",
