@@ -226,3 +226,14 @@ def test_profile_show_script_prints_the_manifest(
     assert main(["profile", "show", p.name, "--script", "--tasks", "4"]) == 0
     out = capsys.readouterr().out
     assert "kind: Job" in out and "completionMode: Indexed" in out and 'cpu: "2"' in out
+
+
+def test_a_held_job_too_big_at_release_fails_with_the_sentence(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    p = profile(fake, tmp_path)
+    big = cl.cluster(p.name)(lambda: b"x" * 1_100_000).submit()
+    uses = cl.cluster(p.name)(len).submit(big)  # big's result travels in uses' Secret
+    with pytest.raises(cl.JobError, match="results of earlier jobs it reads"):
+        uses.result(timeout=120)
+    assert big.result() == b"x" * 1_100_000 and uses.state == cl.JobState.FAILED
