@@ -237,3 +237,16 @@ def test_a_held_job_too_big_at_release_fails_with_the_sentence(
     with pytest.raises(cl.JobError, match="results of earlier jobs it reads"):
         uses.result(timeout=120)
     assert big.result() == b"x" * 1_100_000 and uses.state == cl.JobState.FAILED
+
+
+def test_more_running_pods_than_one_poll_reads(
+    fake: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusterlab.backends import k8s_watch
+
+    monkeypatch.setattr(k8s_watch, "LIVE_PODS", 1)  # live log reads per poll
+    p = profile(fake, tmp_path)
+    arr = cl.cluster(p.name)(lambda x: (time.sleep(4), x)[1]).map(range(4), chunksize=1)
+    until(lambda: arr.counts().get("RUNNING") == 4, "every pod to show as running")
+    assert arr.results(timeout=120) == [0, 1, 2, 3]
+    assert all(j.host for j in arr)  # every task's log was read in the end

@@ -168,6 +168,13 @@ def job_manifest(spec: JobSpec, target: Target) -> dict[str, Any]:
         "command": [*target.python, f"{payload}/{ENTRY}"],
         "env": env,
         "resources": container_resources(spec.resources),
+        # What Pod Security's "baseline"/"restricted" levels ask, harmless to Python code
+        # (runAsNonRoot is the image's choice: USER in its Dockerfile).
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "volumeMounts": [
             {"name": "jobs", "mountPath": root},
             {"name": "payload", "mountPath": payload, "readOnly": True},

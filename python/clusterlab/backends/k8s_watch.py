@@ -225,9 +225,10 @@ class Poller:
                 self._read_log(t.job_dir, pod, full=False)
             except ClusterlabError as exc:
                 return _obs(JobState.RUNNING, f"running; its log cannot be read: {exc}")
-            started = b'"started"' in (_read(status_path) or b"")
-        if not started:
-            return _obs(JobState.PENDING, STARTING, pod.raw)
+            if b'"started"' not in (_read(status_path) or b""):
+                return _obs(JobState.PENDING, STARTING, pod.raw)  # RUNNING once it says so
+        elif not started:  # more running pods than one poll reads: its turn comes
+            return _obs(JobState.RUNNING, "running (its output is read in turn)", pod.raw)
         return _obs(JobState.RUNNING, "", pod.raw)
 
     def _read_log(self, job_dir: str, pod: PodView, full: bool) -> None:
