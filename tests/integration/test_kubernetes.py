@@ -250,3 +250,15 @@ def test_more_running_pods_than_one_poll_reads(
     until(lambda: arr.counts().get("RUNNING") == 4, "every pod to show as running")
     assert arr.results(timeout=120) == [0, 1, 2, 3]
     assert all(j.host for j in arr)  # every task's log was read in the end
+
+
+def test_logs_that_cannot_be_read_end_the_job_with_a_sentence(
+    fake: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLUSTERLAB_LOST_GRACE", "1")
+    fake.forbid("alice", "get", "pods/log")
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name)(abs).submit(-1)
+    with pytest.raises(cl.JobError, match="its pod's log could not be read .*403 Forbidden"):
+        job.result(timeout=120)
+    assert job.state == cl.JobState.LOST

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 LIVE_EVERY = 2.0  # seconds between two live reads of one running pod's log
 LIVE_PODS = 16  # running pods whose log one poll reads at most
+LOG_TRIES = 5  # polls that may fail to read an ended pod's log before it is given up
 WAITING = "waiting for the jobs it depends on"
 STARTING = "its container started; waiting for clusterlab's runner to report"
 
@@ -110,6 +111,7 @@ class Poller:
         self.api = backend.api
         self._read_at: dict[str, float] = {}  # pod uid -> when its log was last read
         self._full: set[str] = set()  # pod uids whose next read must be the whole log
+        self._log_failures: dict[str, int] = {}  # pod uid -> failed reads of its ended log
         self._views: dict[str, list[PodView]] = {}
         self._jobs: dict[str, dict[str, Any]] | None = None
         self._selectors: list[str] = []
@@ -166,11 +168,14 @@ class Poller:
             cancelled = os.path.exists(f"{t.job_dir}/k8s-cancel.{pod.index}")
             if pod.index is not None and cancelled and not pod.terminal and not pod.deleting:
                 self.backend.delete_pod(pod.name)
+        by_task: dict[int | None, list[PodView]] = {}
+        for pod in pods:
+            by_task.setdefault(None if not t.is_array else pod.index, []).append(pod)
         seen: dict[int | None, Observation] = {}
         ended = 0  # tasks whose files are all here (their pods only say goodbye)
         for task in tasks:
             end = read_json(os.path.join(t.job_dir, end_file(task)))
-            mine = [p for p in pods if task is None or p.index == task]
+            mine = by_task.get(task, [])
             if end:
                 seen[task] = _obs(JobState(end["state"]), end["reason"], end["raw"], end["cause"])
             elif mine:
@@ -201,15 +206,19 @@ class Poller:
     # -- one pod ------------------------------------------------------------------------------
     def _pod(self, t: WatchTarget, pod: PodView, task: int | None) -> Observation:
         if pod.terminal:
+            reason = pod.reason
             try:
                 self._read_log(t.job_dir, pod, full=True)
             except ClusterlabError as exc:
-                return _obs(JobState.RUNNING, f"its pod ended; reading its log failed: {exc}")
-            end = {"state": pod.state.value, "reason": pod.reason, "raw": pod.raw}
+                tries = self._log_failures[pod.uid] = self._log_failures.get(pod.uid, 0) + 1
+                if tries < LOG_TRIES:
+                    return _obs(JobState.RUNNING, f"its pod ended; reading its log failed: {exc}")
+                reason = f"its pod's log could not be read ({exc}): its output and result are lost"
+            end = {"state": pod.state.value, "reason": reason, "raw": pod.raw}
             end["cause"] = pod.cause.value if pod.cause else ""
             write_json(os.path.join(t.job_dir, end_file(task)), end)
             self._read_at.pop(pod.uid, None)
-            return _obs(pod.state, pod.reason, pod.raw, pod.cause)
+            return _obs(pod.state, reason, pod.raw, pod.cause)
         if pod.deleting:
             with contextlib.suppress(ClusterlabError):  # its last words, while they exist
                 self._read_log(t.job_dir, pod, full=True)
