@@ -262,3 +262,22 @@ def test_logs_that_cannot_be_read_end_the_job_with_a_sentence(
     with pytest.raises(cl.JobError, match="its pod's log could not be read .*403 Forbidden"):
         job.result(timeout=120)
     assert job.state == cl.JobState.LOST
+
+
+def test_an_unknown_context_is_refused_with_the_way_to_list_them(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    p = profile(fake, tmp_path, context="research")
+    with pytest.raises(cl.ClusterlabError, match="with context 'research'.*get-contexts"):
+        cl.cluster(p.name)(abs).submit(-1)
+
+
+def test_without_the_client_library_the_fix_is_said(
+    fake: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusterlab.backends import k8s_api
+
+    monkeypatch.setitem(sys.modules, "kubernetes.client", None)  # as if not installed
+    api = k8s_api.KubeApi(fake.kubeconfig)
+    with pytest.raises(cl.ClusterlabError, match=r"pip install 'clusterlab\[kubernetes\]'"):
+        api.request("GET", "/version")
