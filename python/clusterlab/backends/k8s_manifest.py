@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..common import jobdir
 from ..common.errors import ResourceError, SubmitError
 from ..config.resources import Resources
 from .base import JobSpec
@@ -328,8 +327,3 @@ def to_yaml(value: Any, indent: int = 0) -> str:
             )
         return out
     return f"{pad}{_scalar(value)}\n"
-
-
-def files_staged(files: Mapping[str, bytes]) -> list[str]:
-    """The job-dir names the Secret must carry (everything staged but the manifest)."""
-    return [name for name in files if name != jobdir.SCRIPT]

@@ -40,7 +40,7 @@ from ..common.errors import SubmitError, TransportError
 from ..config.profile import Profile
 from ..transports.base import Transport
 from . import k8s_manifest as mf
-from .base import STAGE_FAILED, Backend, JobSpec, Observation, WatchTarget
+from .base import Backend, JobSpec, Observation, WatchTarget
 from .k8s_api import KubeApi, KubeError
 from .k8s_watch import Poller, delete_job, read_json, task_pods, write_json
 
@@ -128,7 +128,7 @@ class KubernetesBackend(Backend):
             jobdir.SUBMITTED: f"{name}\n".encode(),  # found again if this kernel dies now
         }
         res = self.transport.stage(spec.job_dir, staged)
-        if res.returncode == STAGE_FAILED or res.returncode != 0:
+        if res.returncode != 0:
             raise SubmitError(
                 f"could not create the job directory {spec.job_dir}: {res.err.strip()}. "
                 "Check the profile's remote_dir (free space, permissions)."
