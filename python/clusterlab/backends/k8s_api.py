@@ -18,6 +18,7 @@ only read from files is written by the library to a private directory in ``/dev/
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -76,12 +77,14 @@ class KubeApi:
         self._pool: Any = None
         self._config: Any = None
         self.server = ""
+        self._secrets: str | None = None
         self.calls = 0  # requests made (tests and benchmarks count them)
 
     # -- configuration ------------------------------------------------------------------------
     def _load(self) -> None:
         client, config = _library()
         cfg = client.Configuration()
+        self._secrets = _secret_dir()
         path = self.kubeconfig or os.environ.get("KUBECONFIG", "") or "~/.kube/config"
         paths = [os.path.expanduser(p) for p in path.split(os.pathsep) if p]
         where = "in-cluster"
@@ -92,7 +95,7 @@ class KubeApi:
                     context=self.context or None,
                     client_configuration=cfg,
                     persist_config=False,
-                    temp_file_path=_secret_dir(),
+                    temp_file_path=self._secrets,
                 )
                 where = f"context {self._context_name(config, paths)}"
             elif os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -110,6 +113,9 @@ class KubeApi:
                 f"{f' with context {self.context!r}' if self.context else ''}: {exc}. "
                 "`kubectl config get-contexts` lists the contexts it has."
             ) from None
+        if self._secrets:  # kept only when certificate files were written into it
+            with contextlib.suppress(OSError):
+                os.rmdir(self._secrets)
         self._config = cfg
         self._pool = client.rest.RESTClientObject(cfg).pool_manager
         self.server = f"{cfg.host} ({where})"
