@@ -149,15 +149,21 @@ def check(name: str | Profile, on_line: Any = None) -> Any:
     return run_check(resolve(name), on_line=on_line)
 
 
-def job_script(name: str | Profile | None = None, **resources: Any) -> str:
-    """The batch script a job of this profile would be submitted with (its default
-    resources, overridden by ``resources``), without submitting or connecting: the job
-    id and its directory are placeholders, and on a remote host ``~`` stays unexpanded.
-    A request the scheduler cannot take is refused here as at submission."""
+def job_script(
+    name: str | Profile | None = None,
+    map_tasks: int = 0,
+    max_concurrent: int = 0,
+    **resources: Any,
+) -> str:
+    """The batch script (Kubernetes: the manifest) a job of this profile would be submitted
+    with (its default resources, overridden by ``resources``; a map of ``map_tasks`` tasks
+    when given), without submitting or connecting: the job id and its directory are
+    placeholders, and on a remote host ``~`` stays unexpanded. A request the scheduler
+    cannot take is refused here as at submission."""
     from .config.resources import parse_resources
     from .core.preview import preview_script
 
-    return preview_script(resolve(name), parse_resources(resources))
+    return preview_script(resolve(name), parse_resources(resources), map_tasks, max_concurrent)
 
 
 def export(names: builtins.list[str] | None = None) -> str:

@@ -7,7 +7,10 @@ Every test runs once per dialect:
 - ``faketorque``: the same fake speaking TORQUE 6 (``FAKEPBS_FLAVOR=torque``), found by the
   backend's ``pbs_flavor = "auto"`` from ``qstat --version``;
   that really runs the jobs as local processes, with its ``bin`` first on PATH and its
-  state in a per-test ``FAKEPBS_HOME``.
+  state in a per-test ``FAKEPBS_HOME``;
+- ``fakek8s``: tests/fakek8s, a FAKE Kubernetes API server (no API server runs here) on
+  127.0.0.1 whose pods are local processes in private mount namespaces; the profile
+  reaches it through a kubeconfig, like a real cluster.
 
 ``pytest -k fakepbs`` (or ``-m fakepbs``) runs the fake dialect alone, ``-k slurm`` the real
 one. Adding a scheduler = adding its dialect to :func:`dialect`. The tests assert outcomes
@@ -37,6 +40,7 @@ from clusterlab.core import ledger
 from clusterlab.core.runtime import get_runtime
 
 from ..conftest import slurm_local_profile
+from ..fakek8s import FakeKube, unshare_works
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -55,6 +59,7 @@ class Dialect:
         pytest.param("slurm", marks=pytest.mark.sandbox),
         pytest.param("fakepbs", marks=pytest.mark.fakepbs),
         pytest.param("faketorque", marks=pytest.mark.fakepbs),
+        pytest.param("fakek8s", marks=pytest.mark.fakek8s),
     ]
 )
 def dialect(
@@ -63,6 +68,22 @@ def dialect(
     if request.param == "slurm":
         request.getfixturevalue("sandbox")
         d = Dialect("slurm", slurm_local_profile(tmp_path), "99999999")
+    elif request.param == "fakek8s":
+        problem = unshare_works()
+        if problem:
+            pytest.skip(f"fakek8s gives each pod private mounts and cannot here: {problem}")
+        fake = FakeKube(tmp_path / "fakek8s")
+        request.addfinalizer(fake.stop)
+        profile = cl.Profile(
+            name="fakek8s",
+            scheduler="kubernetes",
+            image="python:3.11-slim",  # not pulled: the fake runs python= on this machine
+            python=sys.executable,
+            kubeconfig=fake.kubeconfig,
+            remote_dir=str(tmp_path / "k8sjobs"),
+            poll_interval=1,
+        )
+        d = Dialect("fakek8s", profile, "cl-19990101-000000-000000")
     else:
         home = tmp_path / "fakepbs"
         home.mkdir()

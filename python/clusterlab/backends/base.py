@@ -8,12 +8,12 @@ reason maps (the PSI/J shape).
 
 from __future__ import annotations
 
-import re
 import secrets
 import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..common.errors import SubmitError, TransportError
 from ..common.jobdir import parse_status
@@ -22,32 +22,9 @@ from ..config.profile import Profile
 from ..config.resources import Resources, refuse_unsupported
 from ..transports.base import Transport
 from .script import render_script
+from .statusdump import NO_DIR, READ_STATUS, parse_status_dump
 
 STAGE_FAILED = 97  # exit code of the staging script (see transports.base._STAGE)
-
-# Every status file of many job dirs in one process per dir: "=== DIR" then tail's
-# "==> status.N <==" headers (/dev/null makes tail print headers even for one file). Only
-# "status" and "status.DIGITS" are read: a file a job names "status.9<newline>==> status.0
-# <==" would otherwise forge a header and speak for another task.
-NO_DIR = "(no job directory)"  # a pseudo file name no job can create (names are checked)
-_READ_STATUS = r"""
-NO_DIR='(no job directory)'
-for d do
-  printf '=== %s\n' "$d"
-  (
-    cd -- "$d" 2>/dev/null || { printf '==> %s <==\n' "$NO_DIR"; exit 0; }
-    files=
-    for f in status status.*; do
-      [ -f "$f" ] || continue
-      case ${f#status} in ''|.*) ;; *) continue ;; esac
-      case ${f#status.} in status) ;; ''|*[!0-9]*) continue ;; esac
-      files="$files $f"
-    done
-    [ -n "$files" ] && tail -n +1 -- $files /dev/null 2>/dev/null
-  )
-done
-"""
-_TAIL_HEADER = re.compile(rb"^==> (.*) <==$")
 
 
 @dataclass
@@ -104,33 +81,6 @@ class Observation:
     def unlisted_task(self) -> Observation:
         """How a task of this array that the scheduler does not list is seen."""
         return Observation(self.state, self.reason, cause=self.cause, dir_missing=self.dir_missing)
-
-
-def parse_status_dump(blob: bytes) -> dict[str, dict[str, bytes]]:
-    """Inverse of ``_READ_STATUS``: ``job_dir -> {file name: contents}``."""
-    out: dict[str, dict[str, bytes]] = {}
-    files: dict[str, bytes] | None = None
-    name = ""
-    chunks: list[bytes] = []
-
-    def flush() -> None:
-        if files is not None and name and name != "/dev/null":
-            files[name] = b"".join(chunks)
-
-    for line in blob.splitlines(keepends=True):
-        if line.startswith(b"=== "):
-            flush()
-            name, chunks = "", []
-            files = out.setdefault(line[4:].rstrip(b"\n").decode("utf-8", "surrogateescape"), {})
-            continue
-        header = _TAIL_HEADER.match(line.rstrip(b"\n"))
-        if header:
-            flush()
-            name, chunks = header.group(1).decode("utf-8", "surrogateescape"), []
-            continue
-        chunks.append(line)
-    flush()
-    return out
 
 
 def task_observations(
@@ -212,6 +162,10 @@ class Backend(ABC):
     def max_array_size(self) -> int:
         """Most tasks one native array may have; larger maps are split."""
         return 1_000_000
+
+    def probe_environment(self) -> dict[str, Any] | None:
+        """A container image's Python (python, cloudpickle, executable); None: ask the transport."""
+        return None
 
     def capacity(self, resources: Resources) -> int:
         """How many tasks of this size can run at once (0: unknown); sizes the map plan."""
@@ -327,7 +281,7 @@ class BatchBackend(Backend):
         # two is seen finished in its status file rather than lost.
         script = (
             f"{shlex.join(self.query_argv([t.native_id for t in targets]))}\n"
-            f"printf '\\n%s %s\\n' {shlex.quote(marker)} \"$?\"\n" + _READ_STATUS
+            f"printf '\\n%s %s\\n' {shlex.quote(marker)} \"$?\"\n" + READ_STATUS
         )
         res = self.transport.script(script, *[t.job_dir for t in targets])
         head, sep, tail = res.stdout.partition(f"\n{marker} ".encode())

@@ -113,6 +113,14 @@ KINDS: dict[str, SchedulerKind] = {
                 "queue='gpu_a100' (ask your admins)",
             },
         ),
+        SchedulerKind(
+            "kubernetes",
+            "Kubernetes",
+            "a batch/v1 Job per call, an Indexed Job per map, in a kubeconfig context",
+            ".kubernetes:KubernetesBackend",
+            # no afterok in Kubernetes: dependents are held by the kernel (see docs)
+            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES}),
+        ),
     )
 }
 

@@ -44,6 +44,7 @@ class Cause(str, Enum):
     DEPENDENCY_NEVER_SATISFIED = "dependency_never_satisfied"
     NODE_FAILURE = "node_failure"
     PREEMPTED = "preempted"
+    EVICTED = "evicted"  # stopped by its node or a drain (Kubernetes), not by the job
     CANCELLED = "cancelled"  # by you, an administrator or the scheduler itself
 
     def __str__(self) -> str:

@@ -9,39 +9,18 @@ field is added in exactly one place.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends import registry
 from ..common.errors import ProfileError
-from . import validators
-
-SCHEDULER_KINDS = registry.names()
-"""Schedulers a profile may name (read from :mod:`clusterlab.backends.registry`)."""
+from . import kind_fields, validators
+from .fieldmeta import SCHEDULER_KINDS as SCHEDULER_KINDS
+from .fieldmeta import meta as _meta
 
 REMOTE_KINDS = registry.remote_names()
 """Kinds that may run on another machine (over SSH) and so use the SSH fields."""
-
-
-def _meta(
-    label: str,
-    tooltip: str,
-    example: str = "",
-    kinds: tuple[str, ...] = SCHEDULER_KINDS,
-    check: Callable[[Any], Any] | None = None,
-    widget: str = "text",
-    choices: tuple[str, ...] | None = None,
-) -> dict[str, Any]:
-    return {
-        "label": label,
-        "tooltip": tooltip,
-        "example": example,
-        "kinds": kinds,
-        "check": check,
-        "widget": widget,
-        "choices": choices,
-    }
 
 
 @dataclass
@@ -68,7 +47,7 @@ class Profile:
         metadata=_meta(
             "Scheduler",
             "The batch system that runs jobs: 'slurm' if you use sbatch/squeue, 'local' to run "
-            "on this machine. Your cluster's documentation names it.",
+            "on this machine, 'kubernetes' for a cluster your kubeconfig reaches.",
             "slurm",
             check=validators.check_scheduler,
             widget="choice",
@@ -163,7 +142,8 @@ class Profile:
             "Where job files (payload, logs, results) are kept on the cluster; must be on a "
             "file system the compute nodes see (home or scratch). Created with mode 0700. "
             "An absolute path or one starting with ~/. Empty means ~/.clusterlab, or "
-            "clusterlab's data dir for 'local'.",
+            "clusterlab's data dir for 'local' and 'kubernetes' (whose pods get an empty "
+            "volume at the same path, and results come back through their logs).",
             "~/.clusterlab",
             check=validators.check_remote_dir,
         ),
@@ -175,7 +155,7 @@ class Profile:
             "The Python that runs your functions on the cluster; it needs cloudpickle "
             "(pip install cloudpickle) and should match your notebook's Python minor "
             "version. Empty means this kernel's Python when jobs start from this machine "
-            "(local, or SLURM without a host) and 'python3' over SSH.",
+            "(local, or SLURM without a host), 'python3' over SSH and in a kubernetes image.",
             "~/venv/bin/python",
             check=validators.check_python,
         ),
@@ -207,20 +187,13 @@ class Profile:
             widget="resources",
         ),
     )
-    pbs_flavor: str = field(
-        default="auto",
-        metadata=_meta(
-            "PBS flavor",
-            "Which PBS the cluster runs: 'pro' (PBS Professional or OpenPBS: qsub -J, "
-            "select=), 'torque' (TORQUE/Moab: qsub -t, nodes=N:ppn=C), or 'auto' to ask "
-            "`qstat --version` once when the profile is first used.",
-            "auto",
-            kinds=("pbs",),
-            check=validators.check_pbs_flavor,
-            widget="choice",
-            choices=validators.PBS_FLAVORS,
-        ),
-    )
+    pbs_flavor: str = kind_fields.pbs_flavor()
+    image: str = kind_fields.image()
+    namespace: str = kind_fields.namespace()
+    service_account: str = kind_fields.service_account()
+    node_selector: list[str] = kind_fields.node_selector()  # noqa: RUF009 - a field()
+    kubeconfig: str = kind_fields.kubeconfig()
+    context: str = kind_fields.context()
     max_concurrent: int = field(
         default=0,
         metadata=_meta(
@@ -266,6 +239,11 @@ class Profile:
             problem = validators.resources_problem(self.resources, self.scheduler)
             if problem:
                 errors["resources"] = problem
+        if self.scheduler == "kubernetes" and not self.image and "image" not in errors:
+            errors["image"] = (
+                "a kubernetes profile needs the container image its pods run (with python3 "
+                "and cloudpickle), e.g. 'ghcr.io/me/clusterlab-py311:1.0'"
+            )
         if self.trust_on_first_use and "known_hosts" not in errors:
             problem = validators.remembering_file_problem(self.known_hosts)
             if problem:

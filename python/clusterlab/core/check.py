@@ -94,7 +94,7 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
     except Exception as exc:
         add("job directory", False, str(exc))
     try:
-        info = runtime.environment.probe()
+        info = runtime.backend.probe_environment() or runtime.environment.probe()
     except Exception as exc:
         add("python", False, str(exc))
         return report

@@ -1,10 +1,12 @@
-"""The batch script a profile's job would get, shown before anything is submitted.
+"""The batch script (or, for Kubernetes, the manifest) a profile's job would get, shown
+before anything is submitted.
 
 ``clusterlab profile show NAME --script`` and :func:`clusterlab.profiles.job_script`
-render it with the backend's own ``job_script`` (the same code a submission runs), so
-what is shown is what will be submitted, but nothing is staged and no connection is
-made: the job id and directory are placeholders and, on a remote host, ``~`` is left
-for the remote side (a submitted job's ``job.job_script()`` has the real values).
+render it with the backend's own ``job_script`` (the same code a submission runs), for a
+call or, with ``tasks``, a map of that many tasks, so what is shown is what will be
+submitted, but nothing is staged and no connection is made: the job id and directory are
+placeholders and, on a remote host, ``~`` is left for the remote side (a submitted job's
+``job.job_script()`` has the real values).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import shlex
 
 from ..backends import make_backend
-from ..backends.base import JobSpec
+from ..backends.base import ArraySpec, JobSpec
 from ..config.profile import Profile
 from ..config.resources import Resources, parse_resources, refuse_unsupported
 from ..transports import get_transport
@@ -23,8 +25,11 @@ JOB_ID = "JOBID"  # placeholders: a submission has the job's id and the function
 NAME = "FUNCTION"
 
 
-def preview_script(profile: Profile, resources: Resources | None = None) -> str:
-    """The script of a job of ``profile`` asking for ``resources`` (over its defaults)."""
+def preview_script(
+    profile: Profile, resources: Resources | None = None, tasks: int = 0, max_concurrent: int = 0
+) -> str:
+    """The script of a job of ``profile`` asking for ``resources`` (over its defaults); a
+    map of ``tasks`` tasks (at most ``max_concurrent`` at once) when ``tasks``."""
     merged = parse_resources(profile.resources).merged(resources or Resources())
     refuse_unsupported(merged, profile.scheduler)
     transport = get_transport(profile)
@@ -41,6 +46,8 @@ def preview_script(profile: Profile, resources: Resources | None = None) -> str:
         python=python,
         setup=list(profile.setup),
     )
+    if tasks:
+        spec.array = ArraySpec(tasks, max_concurrent)
     note = ""
     if profile.scheduler == "pbs" and profile.pbs_flavor == "auto" and profile.is_remote:
         # Which PBS it is gets asked over SSH at the first submission; a preview never

@@ -29,6 +29,10 @@ CAUSE_SENTENCES: dict[Cause, str] = {
         "preempted by a higher-priority job: submit it again, or use a partition or QOS "
         "without preemption"
     ),
+    Cause.EVICTED: (
+        "evicted: its node ran short of memory or disk (pods using more than they requested "
+        "go first) or was drained; submit it again, with a larger memory= if it recurs"
+    ),
 }
 """What users read for a job the scheduler ended for a reason the job itself did not see."""
 

@@ -93,7 +93,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         return 0
     if args.action == "show":
         if args.script:
-            print(profiles.job_script(profiles.require(args.name)), end="")
+            script = profiles.job_script(profiles.require(args.name), args.map, args.max_concurrent)
+            print(script, end="")
             print(
                 "clusterlab: a preview with the profile's default resources; the job id, "
                 "its directory and the function's name are set at submission",
@@ -135,20 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     prof = sub.add_parser("profile", help="list, show, add, edit, remove or check profiles")
     psub = prof.add_subparsers(dest="action", required=True)
     psub.add_parser("list", help="all profiles, the built-in 'local' first")
+    show = psub.add_parser("show", help="print a profile (--script: what a job submits)")
+    show.add_argument("name")
+    show.add_argument(
+        "--script",
+        action="store_true",
+        help="print the batch script (Kubernetes: the manifest) a job with the profile's "
+        "default resources would be submitted with (nothing is submitted, no connection is "
+        "made)",
+    )
+    show.add_argument(
+        "--map", type=int, default=0, metavar="N", help="with --script: a map of N tasks"
+    )
+    show.add_argument("--max-concurrent", type=int, default=0, help="with --map: the throttle")
     for action, text in (
-        ("show", "print a profile"),
         ("remove", "delete a profile"),
         ("check", "connect and check scheduler, job dir, Python"),
     ):
         named = psub.add_parser(action, help=text)
         named.add_argument("name")
-        if action == "show":
-            named.add_argument(
-                "--script",
-                action="store_true",
-                help="print the batch script a job with the profile's default resources "
-                "would be submitted with (nothing is submitted, no connection is made)",
-            )
     for action, text in (("add", "create a profile"), ("edit", "change fields of a profile")):
         p = psub.add_parser(action, help=text)
         p.add_argument("name")

@@ -1,0 +1,246 @@
+"""Kubernetes: one batch/v1 Job per call, one Indexed Job per map (``JOB_COMPLETION_INDEX``
+picks the task, ``parallelism`` is the throttle), the job's files in a Secret.
+
+There is no file system shared by the kernel and the pods, so the job directory stays on
+the kernel's machine (``remote_dir``, by default clusterlab's data dir) and:
+
+- **files go in** as a Secret (1 MiB at most; a bigger job is refused with a sentence),
+  mounted read-only into an ``emptyDir`` that sits at the same absolute path in the pod,
+  where ``remote/k8s_entry.py`` lays out the job dir and runs the runner;
+- **status, output and results come back** through the pod's log: the entry prints what
+  the runner writes as frames, and :mod:`.k8s_watch` reads logs through the API and puts
+  the files back in the kernel's copy (the simplest way that works on every cluster: no
+  ReadWriteMany volume, no exec, no write access to the API from the pod);
+- **state** comes from ONE label-selected pod list per poll (a Job list only when a task
+  has no pod to ask); OOMKilled, evicted, deadline (``activeDeadlineSeconds`` is the time
+  limit) and preemption become :class:`Cause` values;
+- **dependencies**: Kubernetes has no ``afterok``, so a job with ``after=`` is held by the
+  kernel (its files staged, nothing created) and created by the poll that sees every job
+  it waits for completed; a failed one cancels it. Only a running kernel (or any process
+  watching its jobs, e.g. after ``cl.job(id)``) releases held jobs;
+- **cancel** deletes the Job (``propagationPolicy: Background``, so its pods and Secret
+  go too); one task of an Indexed Job is cancelled by deleting its pod.
+
+A Job whose results are all back is deleted by the poll that brought them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import shlex
+from collections.abc import Mapping, Sequence
+from importlib import resources as importlib_resources
+from typing import Any
+
+from ..common import jobdir
+from ..common.errors import SubmitError, TransportError
+from ..config.profile import Profile
+from ..transports.base import Transport
+from . import k8s_manifest as mf
+from .base import Backend, JobSpec, Observation, WatchTarget
+from .k8s_api import KubeApi, KubeError
+from .k8s_watch import Poller, delete_job, read_json, task_pods, write_json
+
+ENTRY_SOURCE = importlib_resources.files("clusterlab.remote").joinpath(mf.ENTRY).read_bytes()
+STATE_FILE = "k8s.json"  # in the kernel's job dir: the manifest, the files, held or not
+
+
+def owner_label(job_dir: str) -> str:
+    """The owner label of the jobs under one jobs root (what one poll lists)."""
+    root = posixpath.dirname(job_dir.rstrip("/"))
+    return hashlib.sha256(root.encode()).hexdigest()[:20]
+
+
+class KubernetesBackend(Backend):
+    """Jobs, pods, logs and Secrets in one namespace of one kubeconfig context."""
+
+    kind = "kubernetes"
+
+    def __init__(self, profile: Profile, transport: Transport) -> None:
+        super().__init__(profile, transport)
+        self.api = KubeApi(profile.kubeconfig, profile.context, profile.namespace)
+        self.poller = Poller(self)
+
+    # -- what is submitted ----------------------------------------------------------------
+    def target(self, job_dir: str) -> mf.Target:
+        p = self.profile
+        return mf.Target(
+            namespace=p.namespace or self.api.namespace,
+            image=p.image,
+            python=tuple(shlex.split(p.python) or ["python3"]),
+            service_account=p.service_account,
+            node_selector=tuple(
+                (k, v) for k, _, v in (pair.partition("=") for pair in p.node_selector)
+            ),
+            owner=owner_label(job_dir),
+        )
+
+    def job_script(self, spec: JobSpec) -> str:
+        return mf.shown(mf.job_manifest(spec, self.target(spec.job_dir)))
+
+    def max_array_size(self) -> int:
+        return mf.MAX_INDEXED_COMPLETIONS
+
+    def probe_environment(self) -> dict[str, Any] | None:
+        """The image's Python and cloudpickle, from a short Job (see :mod:`.k8s_probe`)."""
+        from .k8s_probe import probe
+
+        root = f"{self.profile.remote_dir or '/clusterlab'}/jobs/probe"
+        return probe(self.api, self.target(root))
+
+    # -- submit ---------------------------------------------------------------------------
+    def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
+        if jobdir.POOL in files:
+            raise SubmitError(
+                "workers= (pool mode) needs a file system shared by the workers, and "
+                "Kubernetes pods share none: map with chunksize= instead"
+            )
+        if not self.profile.image:
+            raise SubmitError("the profile has no image: set one (python3 with cloudpickle)")
+        try:
+            manifest = mf.job_manifest(spec, self.target(spec.job_dir))
+        except ValueError as exc:
+            raise SubmitError(str(exc)) from None
+        name = manifest["metadata"]["name"]
+        after = []
+        for native in spec.after:
+            split = self.split_task_id(native)
+            job, task = split if split else (native, None)
+            root = posixpath.dirname(spec.job_dir.rstrip("/"))
+            after.append({"job": job, "task": task, "dir": f"{root}/{job[3:]}"})
+        state = {
+            "name": name,
+            "tasks": spec.array.tasks if spec.array else 0,
+            "job": manifest,
+            "files": [n for n in files if not n.endswith("/")],
+            "dirs": [n for n in files if n.endswith("/")],
+            "setup": list(spec.setup),
+            "after": after,
+            "state": "held" if after else "new",
+        }
+        staged = {
+            **files,
+            jobdir.SCRIPT: mf.shown(manifest).encode(),
+            STATE_FILE: json.dumps(state).encode(),
+            jobdir.SUBMITTED: f"{name}\n".encode(),  # found again if this kernel dies now
+        }
+        res = self.transport.stage(spec.job_dir, staged)
+        if res.returncode != 0:
+            raise SubmitError(
+                f"could not create the job directory {spec.job_dir}: {res.err.strip()}. "
+                "Check the profile's remote_dir (free space, permissions)."
+            )
+        if not after:
+            self.create(spec.job_dir, state)
+        return str(name)
+
+    def create(self, job_dir: str, state: dict[str, Any]) -> None:
+        """Create the Job and its Secret from the staged files (now, or when released)."""
+        files = dict.fromkeys(state["dirs"], b"")
+        for rel in state["files"]:
+            with open(os.path.join(job_dir, rel), "rb") as fh:
+                files[rel] = fh.read()
+        refs = referenced_files(job_dir, files)
+        data = mf.pack(files, refs, state["setup"], ENTRY_SOURCE)
+        mf.check_size(data, refs)
+        job = state["job"]
+        name = job["metadata"]["name"]
+        path = self.api.ns_path("batch/v1", "jobs")
+        try:
+            created = self.api.request("POST", path, body=job)
+        except KubeError as exc:
+            if exc.status != 409:  # 409: created before a crash; go on with it
+                raise SubmitError(f"Kubernetes refused the Job: {exc}") from None
+            created = self.api.request("GET", self.api.ns_path("batch/v1", "jobs", name))
+        secret = mf.secret_manifest(name, self._target_of(job), data, created["metadata"]["uid"])
+        try:
+            self.api.request("POST", self.api.ns_path("", "secrets"), body=secret)
+        except KubeError as exc:
+            if exc.status != 409:
+                delete_job(self.api, name)
+                raise SubmitError(f"Kubernetes refused the job's Secret: {exc}") from None
+        state["state"] = "created"
+        write_json(os.path.join(job_dir, STATE_FILE), state)
+        with open(os.path.join(job_dir, jobdir.SCRIPT), "w") as fh:
+            fh.write(mf.shown(job, secret))
+
+    def _target_of(self, job: Mapping[str, Any]) -> mf.Target:
+        meta = job["metadata"]
+        return mf.Target(meta["namespace"], "", owner=meta["labels"][mf.OWNER])
+
+    # -- watch, cancel --------------------------------------------------------------------
+    def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
+        return self.poller.poll(targets)
+
+    def cancel(self, targets: Sequence[WatchTarget]) -> None:
+        for t in targets:
+            split = self.split_task_id(t.native_id)
+            state_path = os.path.join(t.job_dir, STATE_FILE)
+            state = read_json(state_path)
+            if state.get("state") == "held":  # never created: just never release it
+                state["state"] = "cancelled"
+                write_json(state_path, state)
+                continue
+            if split is None:
+                delete_job(self.api, t.native_id)
+                continue
+            name, task = split
+            with open(os.path.join(t.job_dir, f"k8s-cancel.{task}"), "w"):
+                pass  # a pod of this index that appears later is deleted on sight
+            query = {"labelSelector": f"{mf.JOB}={name}"}
+            pods = self.api.request("GET", self.api.ns_path("", "pods"), query)
+            for pod in task_pods(pods.get("items") or [], task):
+                self.delete_pod(pod)
+
+    def delete_pod(self, name: str) -> None:
+        try:
+            self.api.request("DELETE", self.api.ns_path("", "pods", name))
+        except KubeError as exc:
+            if exc.status != 404:
+                raise TransportError(f"kubernetes: deleting pod {name} failed: {exc}") from None
+
+    def describe(self) -> str:
+        """The server's version, the context and namespace; and a list call that proves
+        jobs may be listed there (403 and missing namespaces are said in a sentence)."""
+        version = self.api.request("GET", "/version")
+        self.api.request(
+            "GET", self.api.ns_path("batch/v1", "jobs"), {"limit": 1, "labelSelector": mf.JOB}
+        )
+        return (
+            f"Kubernetes {version.get('gitVersion', '?')} at {self.api.server}, namespace "
+            f"{self.profile.namespace or self.api.namespace}"
+        )
+
+
+def referenced_files(job_dir: str, files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Files of this machine's job root that the job's pickles name: results of earlier
+    jobs passed as arguments, and stored large arguments (``blobs/``). The pod gets them
+    at the same paths, so the runner finds them as on a shared file system."""
+    root = mf.mount_root(job_dir).encode()
+    pattern = _ref_pattern(root)
+    found: dict[str, bytes] = {}
+    for name, data in files.items():
+        if not name.endswith(".pkl"):
+            continue
+        for match in pattern.finditer(data):
+            path = match.group(0).decode()
+            if path.startswith(job_dir.rstrip("/") + "/") or path in found:
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    found[path] = fh.read()
+            except OSError:
+                continue  # the runner says which result is missing
+    return found
+
+
+def _ref_pattern(root: bytes) -> Any:
+    import re
+
+    return re.compile(
+        re.escape(root)
+        + rb"/(?:jobs/[A-Za-z0-9_.-]+/(?:result\.pkl|results/\d+\.pkl)|blobs/[0-9a-f]{64}\.pkl)"
+    )

@@ -1,0 +1,60 @@
+"""Every status file of many job dirs, read in one process per dir and split again.
+
+The poll of every batch backend appends this shell to its scheduler query, so one round
+trip brings the scheduler's view and the runners' own records together.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Every status file of many job dirs in one process per dir: "=== DIR" then tail's
+# "==> status.N <==" headers (/dev/null makes tail print headers even for one file). Only
+# "status" and "status.DIGITS" are read: a file a job names "status.9<newline>==> status.0
+# <==" would otherwise forge a header and speak for another task.
+NO_DIR = "(no job directory)"  # a pseudo file name no job can create (names are checked)
+READ_STATUS = r"""
+NO_DIR='(no job directory)'
+for d do
+  printf '=== %s\n' "$d"
+  (
+    cd -- "$d" 2>/dev/null || { printf '==> %s <==\n' "$NO_DIR"; exit 0; }
+    files=
+    for f in status status.*; do
+      [ -f "$f" ] || continue
+      case ${f#status} in ''|.*) ;; *) continue ;; esac
+      case ${f#status.} in status) ;; ''|*[!0-9]*) continue ;; esac
+      files="$files $f"
+    done
+    [ -n "$files" ] && tail -n +1 -- $files /dev/null 2>/dev/null
+  )
+done
+"""
+_TAIL_HEADER = re.compile(rb"^==> (.*) <==$")
+
+
+def parse_status_dump(blob: bytes) -> dict[str, dict[str, bytes]]:
+    """Inverse of ``READ_STATUS``: ``job_dir -> {file name: contents}``."""
+    out: dict[str, dict[str, bytes]] = {}
+    files: dict[str, bytes] | None = None
+    name = ""
+    chunks: list[bytes] = []
+
+    def flush() -> None:
+        if files is not None and name and name != "/dev/null":
+            files[name] = b"".join(chunks)
+
+    for line in blob.splitlines(keepends=True):
+        if line.startswith(b"=== "):
+            flush()
+            name, chunks = "", []
+            files = out.setdefault(line[4:].rstrip(b"\n").decode("utf-8", "surrogateescape"), {})
+            continue
+        header = _TAIL_HEADER.match(line.rstrip(b"\n"))
+        if header:
+            flush()
+            name, chunks = header.group(1).decode("utf-8", "surrogateescape"), []
+            continue
+        chunks.append(line)
+    flush()
+    return out

@@ -1,0 +1,283 @@
+"""The Kubernetes backend end to end against tests/fakek8s (a FAKE API server whose pods
+are local processes): what the conformance suite does not cover, because only Kubernetes
+has it (contexts, namespaces, OOMKilled and evicted pods, Secrets, RBAC, cleanup)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.common.errors import SubmitError
+from clusterlab.core.runtime import get_runtime
+
+from ..fakek8s import FakeKube, unshare_works
+
+pytestmark = [pytest.mark.fakek8s, pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeKube]:
+    problem = unshare_works()
+    if problem:
+        pytest.skip(f"fakek8s gives each pod private mounts and cannot here: {problem}")
+    server = FakeKube(tmp_path / "fakek8s")
+    yield server
+    server.stop()
+
+
+def profile(fake: FakeKube, tmp_path: Path, name: str = "k8s", **fields: object) -> cl.Profile:
+    values: dict[str, object] = {
+        "name": name,
+        "scheduler": "kubernetes",
+        "image": "python:3.11-slim",
+        "python": sys.executable,
+        "kubeconfig": fake.kubeconfig,
+        "remote_dir": str(tmp_path / "k8sjobs"),
+        "poll_interval": 1,
+    }
+    p = cl.Profile(**{**values, **fields})  # type: ignore[arg-type]
+    cl.profiles.save(p)
+    return p
+
+
+def until(predicate, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_each_poll_lists_pods_once(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path)
+    f = cl.cluster(p.name)(lambda x: (time.sleep(0.5), x)[1])
+    job, arr = f.submit(1), f.map(range(6), chunksize=1, max_concurrent=2)
+    assert job.result(timeout=120) == 1 and arr.results(timeout=120) == list(range(6))
+    watcher = get_runtime(p).watcher
+    pod_lists = fake.count("GET", "/pods")
+    assert pod_lists == watcher.polls  # ONE label-selected pod list per poll, no more
+    assert fake.count("GET", "/jobs") <= watcher.polls
+    selectors = {q.get("labelSelector") for m, path, q in fake.calls if path.endswith("/pods")}
+    assert len(selectors) == 1 and "app.kubernetes.io/managed-by=clusterlab" in selectors.pop()
+
+
+def test_the_context_picks_cluster_user_and_namespace(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path, context="fake-b")  # fake-b: an exec credential plugin
+    assert cl.cluster(p.name)(abs).submit(-3).result(timeout=120) == 3
+    paths = {path for _, path, _ in fake.calls if "/namespaces/" in path}
+    assert paths and all("/namespaces/team-b/" in path for path in paths)
+    q = profile(fake, tmp_path, name="ns", namespace="default")  # the profile's namespace wins
+    assert cl.cluster(q.name)(abs).submit(-4).result(timeout=120) == 4
+    assert any("/namespaces/default/" in path for _, path, _ in fake.calls)
+
+
+def test_results_back_then_job_and_secret_deleted(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name)(lambda: "done").submit()
+    assert job.result(timeout=120) == "done"
+    until(lambda: not fake.objects("jobs", "team-a"), "the Job to be deleted")
+    until(lambda: not fake.objects("secrets", "team-a"), "its Secret to be collected")
+    deletes = [q for m, path, q in fake.calls if m == "DELETE" and "/jobs/" in path]
+    assert deletes and all(q.get("propagationPolicy") == "Background" for q in deletes)
+    text = job.job_script()
+    assert f"name: {job.native_id}" in text and "# its Secret" in text and "runner.py: " in text
+    assert "uid: " in text  # the Secret is owned by the Job it was created for
+
+
+def test_oomkilled_pod(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path)
+
+    def hog() -> int:
+        blob = bytearray(400 * 1024 * 1024)
+        time.sleep(30)
+        return len(blob)
+
+    job = cl.cluster(p.name, memory="150MB")(hog).submit()
+    with pytest.raises(cl.JobError, match="FAILED: out of memory"):
+        job.result(timeout=120)
+    assert job.state == cl.JobState.FAILED
+
+
+def test_evicted_pod(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name)(time.sleep).submit(300)
+    until(lambda: job.state == cl.JobState.RUNNING, "the job to run")
+    pod = fake.objects("pods", "team-a")[0]["metadata"]["name"]
+    api = get_runtime(p).backend.api  # type: ignore[attr-defined]
+    api.request("POST", f"/fakek8s/evict/team-a/{pod}")
+    with pytest.raises(cl.JobError, match="FAILED: evicted: its node ran short of memory"):
+        job.result(timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"node_selector": ["pool=gpu"]}, "waiting for a node with room for it (Kubernetes says"),
+        ({"image": "does-not-exist:1"}, "cannot pull the image does-not-exist:1"),
+    ],
+)
+def test_pending_pods_say_why(fake: FakeKube, tmp_path: Path, fields: dict, reason: str) -> None:
+    p = profile(fake, tmp_path, **fields)
+    job = cl.cluster(p.name)(abs).submit(-1)
+    until(lambda: reason in job.reason, f"the reason {reason!r}")
+    assert job.state == cl.JobState.PENDING
+    assert job.cancel() and job.state == cl.JobState.CANCELLED
+    until(lambda: not fake.objects("pods", "team-a"), "its pod to be deleted")
+
+
+def test_too_big_for_a_secret_is_refused_before_anything_is_created(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    p = profile(fake, tmp_path)
+    with pytest.raises(SubmitError, match="Secret, which holds at most 1 MiB"):
+        cl.cluster(p.name)(len).submit(b"x" * 1_040_000)
+    with pytest.raises(SubmitError, match="holds at most 1 MiB"):  # a stored large argument
+        cl.cluster(p.name)(len).submit(b"x" * 3_000_000)
+    assert not fake.objects("jobs", "team-a") and not fake.objects("secrets", "team-a")
+
+
+def test_pool_mode_is_refused(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path)
+    with pytest.raises(SubmitError, match="Kubernetes pods share none: map with chunksize="):
+        cl.cluster(p.name)(abs).map(range(4), workers=2)
+
+
+def test_a_result_too_big_for_the_log_says_so(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name)(lambda: b"x" * (4 * 1024 * 1024)).submit()
+    with pytest.raises(ValueError, match="more than a Kubernetes pod can send back"):
+        job.result(timeout=120)
+
+
+def test_output_is_live(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path)
+
+    def talk() -> None:
+        print("first", flush=True)
+        time.sleep(300)
+
+    job = cl.cluster(p.name)(talk).submit()
+    until(lambda: "first" in job.stdout(), "the first line while it runs")
+    assert job.state == cl.JobState.RUNNING
+    job.cancel()
+
+
+def test_held_dependent_is_created_only_when_its_dependency_completed(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    p = profile(fake, tmp_path)
+    first = cl.cluster(p.name)(lambda: (time.sleep(3), 20)[1]).submit()
+    second = cl.cluster(p.name)(lambda v: v + 1).submit(first)
+    until(lambda: second.reason == "waiting for the jobs it depends on", "the held reason")
+    names = {j["metadata"]["name"] for j in fake.objects("jobs", "team-a")}
+    assert second.native_id not in names  # held by the kernel: Kubernetes has no afterok
+    assert second.result(timeout=120) == 21
+
+
+@pytest.mark.parametrize(
+    ("change", "sentence"),
+    [
+        ("forbid", "does not let you do this in namespace 'team-a' (403 Forbidden"),
+        ("namespace", "the namespace 'nowhere' does not exist on this cluster"),
+        ("token", "the API server refused your credentials (401 Unauthorized"),
+    ],
+)
+def test_api_refusals_are_sentences(
+    fake: FakeKube, tmp_path: Path, change: str, sentence: str
+) -> None:
+    fields: dict[str, object] = {}
+    if change == "forbid":
+        fake.forbid("alice", "create", "jobs")
+    elif change == "namespace":
+        fields["namespace"] = "nowhere"
+    else:
+        fake.users.pop("Bearer alice-token")
+    p = profile(fake, tmp_path, **fields)
+    with pytest.raises(cl.ClusterlabError, match=sentence.replace("(", r"\(")):
+        cl.cluster(p.name)(abs).submit(-1)
+    report = cl.profiles.check(p.name)
+    assert not report.ok and sentence in str(report)
+
+
+def test_check_runs_the_image(fake: FakeKube, tmp_path: Path) -> None:
+    p = profile(fake, tmp_path)
+    report = cl.profiles.check(p.name)
+    assert report.ok, str(report)
+    lines = {line.name: line.detail for line in report.lines}
+    assert (
+        "Kubernetes v1.33.0-fakek8s" in lines["scheduler"]
+        and "namespace team-a" in lines["scheduler"]
+    )
+    assert lines["python"].startswith(f"{sys.executable} is Python")
+    assert not fake.objects("jobs", "team-a")  # the probe Job is gone
+
+
+def test_profile_show_script_prints_the_manifest(
+    fake: FakeKube, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clusterlab.ui.cli import main
+
+    p = profile(fake, tmp_path, resources={"cores": 2, "memory": "1GB"})
+    assert main(["profile", "show", p.name, "--script", "--map", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "kind: Job" in out and "completionMode: Indexed" in out and 'cpu: "2"' in out
+
+
+def test_a_held_job_too_big_at_release_fails_with_the_sentence(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    p = profile(fake, tmp_path)
+    big = cl.cluster(p.name)(lambda: b"x" * 1_100_000).submit()
+    uses = cl.cluster(p.name)(len).submit(big)  # big's result travels in uses' Secret
+    with pytest.raises(cl.JobError, match="results of earlier jobs it reads"):
+        uses.result(timeout=120)
+    assert big.result() == b"x" * 1_100_000 and uses.state == cl.JobState.FAILED
+
+
+def test_more_running_pods_than_one_poll_reads(
+    fake: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusterlab.backends import k8s_watch
+
+    monkeypatch.setattr(k8s_watch, "LIVE_PODS", 1)  # live log reads per poll
+    p = profile(fake, tmp_path)
+    arr = cl.cluster(p.name)(lambda x: (time.sleep(4), x)[1]).map(range(4), chunksize=1)
+    until(lambda: arr.counts().get("RUNNING") == 4, "every pod to show as running")
+    assert arr.results(timeout=120) == [0, 1, 2, 3]
+    assert all(j.host for j in arr)  # every task's log was read in the end
+
+
+def test_logs_that_cannot_be_read_end_the_job_with_a_sentence(
+    fake: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLUSTERLAB_LOST_GRACE", "1")
+    fake.forbid("alice", "get", "pods/log")
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name)(abs).submit(-1)
+    with pytest.raises(cl.JobError, match="its pod's log could not be read .*403 Forbidden"):
+        job.result(timeout=120)
+    assert job.state == cl.JobState.LOST
+
+
+def test_an_unknown_context_is_refused_with_the_way_to_list_them(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    p = profile(fake, tmp_path, context="research")
+    with pytest.raises(cl.ClusterlabError, match="with context 'research'.*get-contexts"):
+        cl.cluster(p.name)(abs).submit(-1)
+
+
+def test_without_the_client_library_the_fix_is_said(
+    fake: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusterlab.backends import k8s_api
+
+    monkeypatch.setitem(sys.modules, "kubernetes.client", None)  # as if not installed
+    api = k8s_api.KubeApi(fake.kubeconfig)
+    with pytest.raises(cl.ClusterlabError, match=r"pip install 'clusterlab\[kubernetes\]'"):
+        api.request("GET", "/version")

@@ -1,0 +1,67 @@
+"""The kubernetes profile fields: shown for kubernetes only, refused with a sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.backends import registry
+from clusterlab.common.errors import ProfileError
+from clusterlab.config.profile import schema
+
+K8S_FIELDS = {"image", "namespace", "service_account", "node_selector", "kubeconfig", "context"}
+
+
+def k8s(**fields: object) -> cl.Profile:
+    values: dict[str, object] = {"name": "k", "scheduler": "kubernetes", "image": "python:3.11"}
+    return cl.Profile(**{**values, **fields})  # type: ignore[arg-type]
+
+
+def test_fields_show_for_kubernetes_only_with_tooltips() -> None:
+    by_name = {f["name"]: f for f in schema()}
+    for name in K8S_FIELDS:
+        assert by_name[name]["kinds"] == ["kubernetes"], name
+        assert len(by_name[name]["tooltip"]) > 60 and by_name[name]["example"], name
+    assert "kubernetes" not in by_name["host"]["kinds"]  # no SSH: the API is the way in
+    assert "kubernetes" in by_name["resources"]["kinds"]
+    kind = registry.get("kubernetes")
+    assert not kind.remote and registry.DEPENDENCIES in kind.features
+
+
+def test_a_kubernetes_profile_needs_an_image() -> None:
+    with pytest.raises(ProfileError, match="needs the container image") as info:
+        cl.Profile(name="k", scheduler="kubernetes")
+    assert info.value.field == "image"
+
+
+def test_node_selector_takes_lines_or_a_dict() -> None:
+    assert k8s(node_selector={"pool": "gpu"}).node_selector == ["pool=gpu"]
+    assert k8s(node_selector="a.io/b=c\nd=e").node_selector == ["a.io/b=c", "d=e"]
+    with pytest.raises(ProfileError, match="is not a node label"):
+        k8s(node_selector=["pool=gpu node"])
+    with pytest.raises(ProfileError, match="is not 'key=value'"):
+        k8s(node_selector=["pool"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "sentence"),
+    [
+        ("namespace", "ML_Jobs", "is not a namespace name"),
+        ("service_account", "Runner!", "is not a service account name"),
+        ("image", "my image:1", "is not an image reference"),
+        ("kubeconfig", "-x", "starts with '-'"),
+        ("host", "login.example.edu", "runs on this machine: leave host empty"),
+    ],
+)
+def test_bad_values_are_refused_with_a_sentence(field: str, value: str, sentence: str) -> None:
+    with pytest.raises(ProfileError, match=sentence):
+        k8s(**{field: value})
+
+
+def test_contexts_of_managed_clusters_are_accepted() -> None:
+    for context in (
+        "arn:aws:eks:eu-west-1:123456789012:cluster/research",
+        "gke_my-project_europe-west4_research",
+        "research-aks-admin",
+    ):
+        assert k8s(context=context).context == context
