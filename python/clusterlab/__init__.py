@@ -6,6 +6,8 @@ Importing the package has no side effects (no display, no threads, no connection
 
 from __future__ import annotations
 
+import sys
+
 from . import profiles
 from ._version import __version__
 from .api import ClusterFunction, Executor, cluster, set_progress_display
@@ -60,6 +62,19 @@ def _show_progress(array: ArrayJob, forced: bool) -> None:
 
 # The package root wires the layers: the API shows progress through this hook.
 set_progress_display(_show_progress)
+
+
+def _register_live_cards() -> None:
+    """In a kernel, Job and ArrayJob cards a cell displays update themselves."""
+    ipython = sys.modules.get("IPython")  # never imported here just to ask
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        from .ui import livecard
+
+        livecard.register(shell)
+
+
+_register_live_cards()
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
