@@ -113,6 +113,14 @@ KINDS: dict[str, SchedulerKind] = {
                 "queue='gpu_a100' (ask your admins)",
             },
         ),
+        SchedulerKind(
+            "sge",
+            "Grid Engine",
+            "qsub/qstat/qdel of (Son of / Sun / Open) Grid Engine, on a login node or over SSH",
+            ".sge:SgeBackend",
+            # -hold_jid names whole arrays only: waiting for one item waits for its whole map
+            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE}),
+        ),
     )
 }
 

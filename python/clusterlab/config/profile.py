@@ -221,6 +221,31 @@ class Profile:
             choices=validators.PBS_FLAVORS,
         ),
     )
+    sge_pe: str = field(
+        default="smp",
+        metadata=_meta(
+            "Parallel environment",
+            "The Grid Engine parallel environment that keeps a job's cores on one host: a "
+            "job asking for cores=N is submitted with `-pe NAME N`. Often 'smp'; `qconf -spl` "
+            "lists your cluster's and its documentation says which one to use.",
+            "smp",
+            kinds=("sge",),
+            check=validators.check_sge_pe,
+        ),
+    )
+    sge_settings: str = field(
+        default="",
+        metadata=_meta(
+            "Grid Engine settings file",
+            "$SGE_ROOT/$SGE_CELL/common/settings.sh on the cluster, sourced before every "
+            "qsub, qstat, qacct and qdel: a command over SSH does not read your login files, "
+            "so it may not find Grid Engine or may talk to another cell. Empty: the "
+            "commands run with the environment the login (or this machine) gives them.",
+            "/opt/sge/default/common/settings.sh",
+            kinds=("sge",),
+            check=validators.check_sge_settings,
+        ),
+    )
     max_concurrent: int = field(
         default=0,
         metadata=_meta(
