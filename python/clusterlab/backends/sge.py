@@ -153,7 +153,8 @@ class SgeBackend(BatchBackend):
                 f"{self.profile.sge_pe} N); a job across hosts needs your site's MPI parallel "
                 "environment: leave nodes out and pass extra=['-pe mpi 32'] instead"
             )
-        opts = [f"-N {_job_name(spec.name)}", "-S /bin/sh", "-cwd"]
+        # -w e: a request no queue could ever run is refused now, not left waiting
+        opts = [f"-N {_job_name(spec.name)}", "-S /bin/sh", "-cwd", "-w e"]
         if spec.array:
             opts.append(f"-t 1-{spec.array.tasks}")
             if spec.array.max_concurrent:

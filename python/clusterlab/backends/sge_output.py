@@ -70,7 +70,7 @@ SUBMIT_ERRORS: list[tuple[str, str]] = [
     ),
     ("not allowed to submit", "you may not submit jobs from this host: ask your admins"),
     ("has no permission", "you may not use this queue, project or parallel environment"),
-    ("more tasks than allowed", "the map has more tasks than max_aj_tasks: use chunksize="),
+    ("job with more than", "the map has more tasks than max_aj_tasks allows: use chunksize="),
 ]
 
 
@@ -179,7 +179,8 @@ def sentence(reason_code: str) -> str:
 
 def explain_submit_error(stderr: str) -> str:
     """qsub's refusal as a sentence saying what to change."""
+    said = [ln.strip() for ln in stderr.splitlines() if ln.strip() and ln.strip() != "Exiting."]
     for needle, why in SUBMIT_ERRORS:
         if needle.lower() in stderr.lower():
-            return f"{why} (qsub: {stderr.strip().splitlines()[-1]})"
-    return stderr.strip() or "qsub failed without a message"
+            return f"{why} (qsub: {said[-1]})"
+    return " ".join(said) or "qsub failed without a message"
