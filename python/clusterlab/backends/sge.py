@@ -61,6 +61,7 @@ _SOURCE = (
     '. "$f" >/dev/null; exec "$@"'
 )
 _QSTAT = 'exec qstat -xml -r -u "$(id -un)"'  # every job of the user, pending reasons too
+_DESCRIBE = 'qstat -help | head -n 1; qstat -u "$(id -un)" >/dev/null'  # the last reaches qmaster
 _QACCT = 'for j do qacct -j "$j" 2>/dev/null; done; exit 0'
 _LIMITS = "qconf -sconf 2>/dev/null | grep '^max_aj_tasks'; qstat -g c 2>/dev/null; exit 0"
 # Options clusterlab writes itself; an extra one would fight it.
@@ -298,14 +299,18 @@ class SgeBackend(BatchBackend):
             raise TransportError(f"sge: qdel failed: {' '.join(problems) or res.returncode}")
 
     def describe(self) -> str:
-        res = self.transport.run(self._cmd(["qstat", "-help"]))
+        """The version, once qstat has reached a qmaster: Debian's wrappers answer
+        ``-help`` even when they talk to a cell that does not run."""
+        res = self.transport.run(self._cmd(["sh", "-c", _DESCRIBE]))
         first = res.out.strip().splitlines()[0] if res.out.strip() else ""
         if res.returncode != 0 or "usage" in first.lower() or not first:
+            said = " ".join(ln.strip() for ln in res.err.splitlines() if ln.strip())
             raise TransportError(
-                f"`qstat` of Grid Engine did not answer on {self.transport.label} "
-                f"({res.err.strip() or first or res.returncode}): is this a Grid Engine login "
-                "node? Set the profile's sge_settings to $SGE_ROOT/$SGE_CELL/common/settings.sh "
-                "if the commands are not found over SSH."
+                f"Grid Engine's qstat does not work on {self.transport.label} "
+                f"({said[:300] or first or res.returncode}): is this a Grid Engine login "
+                "node? If qstat is not found or reaches no qmaster, set the profile's "
+                "sge_settings to $SGE_ROOT/$SGE_CELL/common/settings.sh, the file your "
+                "login shell reads."
             )
         return first
 
