@@ -161,12 +161,19 @@ def ensure_packages() -> None:
     try:
         shown = _run("apt-cache", "policy", *missing, check=False).stdout
         if "Candidate: (none)" in shown or not shown.strip():
-            _run("apt-get", "update", env=env, capture_output=False)
-        install = ("apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q")
-        _run(*install, "--no-install-recommends", *missing, env=env, capture_output=False)
+            _apt("update", env=env)
+        _apt("install", "-y", "-q", "--no-install-recommends", *missing, env=env)
     finally:
         if ours:
             policy.unlink(missing_ok=True)
+
+
+def _apt(*args: str, env: dict[str, str]) -> None:
+    """apt-get, its output kept for the error (stdout is `up`'s JSON)."""
+    res = _run("apt-get", "-o", "DPkg::Lock::Timeout=600", *args, env=env, check=False)
+    if res.returncode != 0:
+        said = "\n".join((res.stdout + res.stderr).splitlines()[-25:])
+        raise RuntimeError(f"apt-get {args[0]} failed ({res.returncode}):\n{said}")
 
 
 # --------------------------------------------------------------------------- the cell
