@@ -412,6 +412,17 @@ def test_qacct_limits_other_than_h_rt() -> None:
     ] == ("failed", "failed 26  : opening input/output file")
 
 
+def test_qacct_is_asked_about_a_job_at_most_every_few_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    b, clock = backend(), [100.0]
+    monkeypatch.setattr(sge.time, "monotonic", lambda: clock[0])
+    assert b.history_argv(["5", "6.2", "x;y"]) == ["sh", "-c", sge._QACCT, "sh", "5"]
+    assert b.history_argv(["5"]) is None  # the accounting file is read whole: not again yet
+    clock[0] += sge.HISTORY_EVERY
+    assert b.history_argv(["5", "7"]) == ["sh", "-c", sge._QACCT, "sh", "5", "7"]
+
+
 def test_qstat_errors() -> None:
     with pytest.raises(cl.TransportError, match="qstat failed"):
         backend().parse_query("", "error: commlib error: access denied (client IP resolved", 1)

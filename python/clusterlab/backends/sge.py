@@ -26,6 +26,7 @@ import json
 import math
 import re
 import shlex
+import time
 from collections.abc import Mapping, Sequence
 
 from ..common import jobdir
@@ -49,6 +50,7 @@ HEADROOM_MB = 1024  # address space Python maps beyond what it uses (see the mod
 MARK = "sge-ok"  # left in a job dir by a job that succeeded (MARK.TASK for array tasks)
 GUARD_EVENT = "sge-dependency-failed"  # status line of a job whose dependency failed
 GUARD_TRIES = 5  # a missing mark is looked for again (1 s apart) before giving up
+HISTORY_EVERY = 5.0  # seconds between two qacct questions about the same job
 _ID_RE = re.compile(r"^\d+$")
 _TASK_RE = re.compile(r"^(\d+)\.(\d+)$")
 _SUBMIT_RE = re.compile(r"^(\d+)(?:\.\d+-\d+:\d+)?$")
@@ -113,6 +115,7 @@ class SgeBackend(BatchBackend):
         self._marks: dict[str, str] = {}  # dependency id -> the mark its success leaves
         self._throttles: dict[str, int] = {}  # arrays submitted with -tc
         self._limits: tuple[int, dict[str, int]] | None = None  # max_aj_tasks, slots/queue
+        self._asked: dict[str, float] = {}  # job id -> when qacct was last asked about it
 
     def _cmd(self, argv: Sequence[str]) -> list[str]:
         """``argv`` run after sourcing the profile's settings file, if it names one."""
@@ -262,7 +265,17 @@ class SgeBackend(BatchBackend):
         return self._cmd(["sh", "-c", _QSTAT])
 
     def history_argv(self, native_ids: Sequence[str]) -> list[str] | None:
-        ids = [n for n in native_ids if _ID_RE.match(n)]
+        """``qacct -j`` for jobs gone from qstat without a final status line, each at most
+        every HISTORY_EVERY seconds: qacct reads the whole accounting file, which on a
+        busy cluster is large, and has the job only once Grid Engine flushed it."""
+        now = time.monotonic()
+        self._asked = {n: t for n, t in self._asked.items() if now - t < 3600}
+        ids = [
+            n
+            for n in native_ids
+            if _ID_RE.match(n) and now - self._asked.get(n, -HISTORY_EVERY) >= HISTORY_EVERY
+        ]
+        self._asked.update(dict.fromkeys(ids, now))
         return self._cmd(["sh", "-c", _QACCT, "sh", *ids]) if ids else None
 
     def parse_query(self, stdout: str, stderr: str, returncode: int) -> dict[str, tuple[str, str]]:
