@@ -104,7 +104,11 @@ def test_resources_in_grid_engine_terms() -> None:
     ("res", "why"),
     [
         ({"gpus": 1}, "no standard GPU resource"),
+        ({"gpus": "a100:1"}, "no standard GPU resource, typed or not"),
         ({"nodes": 2}, "MPI parallel environment"),
+        ({"tasks": 4}, "starts no MPI tasks"),
+        ({"qos": "high"}, "Grid Engine has no QOS"),
+        ({"constraint": "skylake"}, "no standard node features"),
         ({"extra": ["--qos=high"]}, "looks like a SLURM option"),
         ({"extra": ["-t 1-5"]}, "arrays come from .map"),
         ({"extra": ["-hold_jid 7"]}, "dependencies come from after="),
@@ -117,7 +121,7 @@ def test_what_grid_engine_cannot_take_is_refused_with_a_sentence(
     res: dict[str, object], why: str
 ) -> None:
     with pytest.raises(cl.ResourceError, match=why):
-        backend().directives(sample_spec([], **res))
+        backend().job_script(sample_spec([], **res))
 
 
 def test_extras_pass_through() -> None:

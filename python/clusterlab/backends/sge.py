@@ -145,17 +145,12 @@ class SgeBackend(BatchBackend):
     # -- the script ---------------------------------------------------------------------------
     def directives(self, spec: JobSpec) -> list[str]:
         r = spec.resources
-        if r.gpus:
+        if r.gpus:  # a count: the registry's refusals cover types, nodes, tasks, qos...
             raise ResourceError(
-                "Grid Engine has no standard GPU resource: sites name their own (often "
-                "-l gpu=N, or a GPU queue). Ask your admins, leave gpus out and pass it as "
-                "extra=['-l gpu=1'] or queue='gpu.q'"
-            )
-        if (r.nodes or 1) > 1:
-            raise ResourceError(
-                f"nodes={r.nodes}: clusterlab gives a Grid Engine job cores on one host (-pe "
-                f"{self.profile.sge_pe} N); a job across hosts needs your site's MPI parallel "
-                "environment: leave nodes out and pass extra=['-pe mpi 32'] instead"
+                f"the 'sge' scheduler cannot take gpus={r.gpus}: Grid Engine has no standard "
+                "GPU resource; sites name their own (often -l gpu=N, or a GPU queue), so ask "
+                "your admins and pass it with extra=['-l gpu=1'] or queue='gpu.q', leaving "
+                "gpus out"
             )
         # -w e: a request no queue could ever run is refused now, not left waiting
         opts = [f"-N {_job_name(spec.name)}", "-S /bin/sh", "-cwd", "-w e"]
