@@ -3,11 +3,13 @@ behaviour is in test_conformance.py): its environment, its refusals, and h_vmem.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import clusterlab as cl
+from clusterlab.core.runtime import get_runtime
 
 from ..conftest import ssh_profile
 
@@ -15,7 +17,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.sge, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
-def sge(sge_cell: object, sandbox: object, tmp_path: Path) -> cl.Profile:
+def sge(sge_cell: object, sandbox: object, tmp_path: Path) -> Iterator[cl.Profile]:
     profile = ssh_profile(
         sandbox,
         "sge",
@@ -24,7 +26,11 @@ def sge(sge_cell: object, sandbox: object, tmp_path: Path) -> cl.Profile:
         remote_dir=f"~/.clusterlab-sge/{tmp_path.name}",
     )
     cl.profiles.save(profile)
-    return profile
+    yield profile
+    home = sandbox.user_home  # type: ignore[attr-defined]
+    get_runtime(profile).transport.run(
+        ["rm", "-rf", "--", f"{home}/.clusterlab-sge/{tmp_path.name}"]
+    )
 
 
 def test_check_says_when_the_commands_reach_no_cell(sge: cl.Profile) -> None:
