@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SANDBOX := tests/cluster/sandbox.py
+SGE := tests/cluster/sge.py
 export CLUSTERLAB_SANDBOX_DIR ?= /tmp/clusterlab-sandbox
 
 .PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean \
-	labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak install-check
+	labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak install-check sge sge-down
 # jlpm (yarn 3) comes with jupyter-builder in the venv.
 JLPM := PATH="$(abspath $(VENV))/bin:$$PATH" YARN_ENABLE_TELEMETRY=0 jlpm
 
@@ -14,7 +15,7 @@ help:
 	@echo "make demo     set up, start the local SLURM sandbox and run the quickstart notebook"
 	@echo "make test     set up and run every check: lint, types, docs, unit + real-cluster tests"
 	@echo "make lab      start JupyterLab with the Clusters sidebar built from this checkout"
-	@echo "make lint | typecheck | docs | pytest | sandbox | sandbox-down | clean"
+	@echo "make lint | typecheck | docs | pytest | sandbox | sandbox-down | sge | sge-down | clean"
 	@echo "make lab-dev  build the lab extension and link it into the venv (editable install)"
 	@echo "make lint-ts | test-ts | ui-test   TypeScript lint, unit tests, browser tests"
 	@echo "make screenshots   browser tests that also refresh docs/images/ for docs/lab.md"
@@ -39,6 +40,13 @@ sandbox: install
 sandbox-down:
 	$(PY) $(SANDBOX) down
 
+# The real Grid Engine cell the sge backend is tested on (needs root; beside the sandbox).
+sge: install
+	$(PY) $(SGE) up
+
+sge-down:
+	$(PY) $(SGE) down
+
 demo: install
 	$(PY) examples/run_demo.py
 
@@ -54,6 +62,7 @@ docs: install-dev
 
 pytest: install-dev
 	$(PY) $(SANDBOX) up >/dev/null
+	$(PY) $(SGE) up >/dev/null
 	CLUSTERLAB_REQUIRE_SANDBOX=1 $(PY) -m pytest -p no:cacheprovider
 
 # -- JupyterLab extension (labextension/, package.json, ui-tests/) ------------------------

@@ -43,6 +43,20 @@ def sandbox() -> object:
     return info
 
 
+@pytest.fixture(scope="session")
+def sge_cell() -> object:
+    """The real Grid Engine cell (tests/cluster/sge.py), started once per session and
+    reused if already up; jobs go to it as the sandbox's SSH user (root cannot submit)."""
+    from tests.cluster import sge
+
+    try:
+        return sge.up()
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CLUSTERLAB_REQUIRE_SANDBOX") == "1":
+            pytest.fail(f"the Grid Engine cell could not start: {exc}")
+        pytest.skip(f"the Grid Engine cell could not start (run as root?): {exc}")
+
+
 def slurm_state(native_id: str) -> str:
     """What SLURM itself says about a job (asked directly, not through clusterlab)."""
     return subprocess.run(

@@ -4,10 +4,13 @@ Every test runs once per dialect:
 
 - ``slurm``: the real SLURM of the sandbox (tests/cluster/sandbox.py), local transport;
 - ``fakepbs``: tests/fakepbs, a FAKE PBS Professional (no PBS server installs on Debian)
-- ``faketorque``: the same fake speaking TORQUE 6 (``FAKEPBS_FLAVOR=torque``), found by the
-  backend's ``pbs_flavor = "auto"`` from ``qstat --version``;
   that really runs the jobs as local processes, with its ``bin`` first on PATH and its
   state in a per-test ``FAKEPBS_HOME``;
+- ``faketorque``: the same fake speaking TORQUE 6 (``FAKEPBS_FLAVOR=torque``), found by the
+  backend's ``pbs_flavor = "auto"`` from ``qstat --version``;
+- ``sge``: the real Grid Engine cell of tests/cluster/sge.py, over SSH as the sandbox's
+  user (Grid Engine refuses jobs from root), its commands set up by the profile's
+  ``sge_settings``;
 - ``fakek8s``: tests/fakek8s, a FAKE Kubernetes API server (no API server runs here) on
   127.0.0.1 whose pods are local processes in private mount namespaces; the profile
   reaches it through a kubeconfig, like a real cluster.
@@ -39,7 +42,7 @@ from clusterlab.common.jobdir import status_file
 from clusterlab.core import ledger
 from clusterlab.core.runtime import get_runtime
 
-from ..conftest import slurm_local_profile
+from ..conftest import slurm_local_profile, ssh_profile
 from ..fakek8s import FakeKube, unshare_works
 
 pytestmark = pytest.mark.timeout(300)
@@ -52,6 +55,7 @@ class Dialect:
     name: str
     profile: cl.Profile
     unknown_id: str  # a native id this scheduler never gave out
+    shared: Path  # a directory both this test and the dialect's jobs see
 
 
 @pytest.fixture(
@@ -59,6 +63,7 @@ class Dialect:
         pytest.param("slurm", marks=pytest.mark.sandbox),
         pytest.param("fakepbs", marks=pytest.mark.fakepbs),
         pytest.param("faketorque", marks=pytest.mark.fakepbs),
+        pytest.param("sge", marks=[pytest.mark.sandbox, pytest.mark.sge]),
         pytest.param("fakek8s", marks=pytest.mark.fakek8s),
     ]
 )
@@ -67,7 +72,16 @@ def dialect(
 ) -> Iterator[Dialect]:
     if request.param == "slurm":
         request.getfixturevalue("sandbox")
-        d = Dialect("slurm", slurm_local_profile(tmp_path), "99999999")
+        d = Dialect("slurm", slurm_local_profile(tmp_path), "99999999", tmp_path)
+    elif request.param == "sge":  # over SSH: root cannot submit to Grid Engine
+        cell = request.getfixturevalue("sge_cell")
+        info = request.getfixturevalue("sandbox")
+        remote_dir = f"~/.clusterlab-sge/{tmp_path.name}"
+        profile = ssh_profile(
+            info, "sge", scheduler="sge", sge_settings=cell.settings, remote_dir=remote_dir
+        )
+        shared = Path(remote_dir.replace("~", info.user_home, 1))  # type: ignore[attr-defined]
+        d = Dialect("sge", profile, "9999999", shared)
     elif request.param == "fakek8s":
         problem = unshare_works()
         if problem:
@@ -83,7 +97,7 @@ def dialect(
             remote_dir=str(tmp_path / "k8sjobs"),
             poll_interval=1,
         )
-        d = Dialect("fakek8s", profile, "cl-19990101-000000-000000")
+        d = Dialect("fakek8s", profile, "cl-19990101-000000-000000", tmp_path)
     else:
         home = tmp_path / "fakepbs"
         home.mkdir()
@@ -95,12 +109,17 @@ def dialect(
         profile = cl.Profile(
             name="fakepbs", scheduler="pbs", remote_dir=str(tmp_path / "pbsjobs"), poll_interval=1
         )
-        d = Dialect(request.param, profile, "99999.fakepbs")
+        d = Dialect(request.param, profile, "99999.fakepbs", tmp_path)
     cl.profiles.save(d.profile)
     yield d
     if d.name in ("fakepbs", "faketorque"):  # whatever a test left running ends with it
         fake = [sys.executable, str(FAKEPBS_BIN / "fakepbs.py"), "_shutdown"]
         subprocess.run(fake, check=True, timeout=60)
+    if d.name == "sge":  # ...and its job directories
+        run = get_runtime(d.profile).transport.run
+        qdel = '. "$1"; qdel -u "$(id -un)" >/dev/null 2>&1; exit 0'
+        run(["sh", "-c", qdel, "sh", d.profile.sge_settings])
+        run(["rm", "-rf", "--", str(d.shared)])
 
 
 def until(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:
@@ -203,11 +222,9 @@ def test_dependencies_on_a_job_and_an_array_pass_results(dialect: Dialect) -> No
     assert single.result(timeout=180) == 7
 
 
-def test_a_failed_dependency_ends_dependents_with_a_sentence(
-    dialect: Dialect, tmp_path: Path
-) -> None:
+def test_a_failed_dependency_ends_dependents_with_a_sentence(dialect: Dialect) -> None:
     name = dialect.profile.name
-    go = tmp_path / "go"
+    go = dialect.shared / "go"
 
     def boom() -> None:  # fails only once its dependents are submitted (no race)
         for _ in range(600):

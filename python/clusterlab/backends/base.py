@@ -55,6 +55,7 @@ class DependencyTarget:
 
     native_id: str  # the job's or the array's native id
     task: int | None = None
+    job_dir: str = ""  # where it runs (for schedulers that check its success themselves)
 
 
 @dataclass

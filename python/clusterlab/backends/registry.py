@@ -121,6 +121,31 @@ KINDS: dict[str, SchedulerKind] = {
             # no afterok in Kubernetes: dependents are held by the kernel (see docs)
             frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES}),
         ),
+        SchedulerKind(
+            "sge",
+            "Grid Engine",
+            "qsub/qstat/qdel of (Son of / Sun / Open) Grid Engine, on a login node or over SSH",
+            ".sge:SgeBackend",
+            # -hold_jid names whole arrays only: waiting for one item waits for its whole map
+            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE}),
+            refusals={
+                QOS: "Grid Engine has no QOS; priority and limits come from queues and "
+                "projects, so ask for a queue='...' or a project with extra=['-P NAME'] "
+                "(ask your admins which) and leave qos out",
+                CONSTRAINT: "Grid Engine has no standard node features; sites define host "
+                "resources, so ask your admins for the name and pass it with "
+                "extra=['-l NAME=VALUE'] instead",
+                GPU_TYPES: "Grid Engine has no standard GPU resource, typed or not; sites "
+                "name their own, so ask your admins and pass it with extra=['-l gpu=1'] "
+                "or queue='gpu.q', leaving gpus out",
+                NODES: "clusterlab gives a Grid Engine job cores on one host (-pe with the "
+                "profile's sge_pe); a job across hosts needs the site's MPI parallel "
+                "environment: leave nodes out and pass extra=['-pe mpi 32'] instead",
+                TASKS: "clusterlab starts no MPI tasks on Grid Engine; for an MPI job pass "
+                "the site's parallel environment with extra=['-pe mpi 32'] and leave "
+                "tasks out",
+            },
+        ),
     )
 }
 

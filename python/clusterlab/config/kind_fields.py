@@ -1,4 +1,4 @@
-"""Profile fields that apply to one scheduler kind only (PBS, Kubernetes), kept out of
+"""Profile fields that apply to one scheduler kind only (PBS, Kubernetes, Grid Engine), kept out of
 :mod:`.profile` so the schema reads as one line per field there. Each function returns
 the ``dataclasses.field`` of the same name, metadata (label, tooltip, example, kinds,
 check, widget) included.
@@ -114,5 +114,36 @@ def context() -> Any:
             "arn:aws:eks:eu-west-1:123456789012:cluster/research",
             kinds=("kubernetes",),
             check=validators.check_context,
+        ),
+    )
+
+
+def sge_pe() -> Any:
+    return field(
+        default="smp",
+        metadata=_meta(
+            "Parallel environment",
+            "The Grid Engine parallel environment that keeps a job's cores on one host: a "
+            "job asking for cores=N is submitted with `-pe NAME N`. Often 'smp'; `qconf -spl` "
+            "lists your cluster's and its documentation says which one to use.",
+            "smp",
+            kinds=("sge",),
+            check=validators.check_sge_pe,
+        ),
+    )
+
+
+def sge_settings() -> Any:
+    return field(
+        default="",
+        metadata=_meta(
+            "Grid Engine settings file",
+            "$SGE_ROOT/$SGE_CELL/common/settings.sh on the cluster, sourced before every "
+            "qsub, qstat, qacct and qdel: a command over SSH does not read your login files, "
+            "so it may not find Grid Engine or may talk to another cell. Empty: the "
+            "commands run with the environment the login (or this machine) gives them.",
+            "/opt/sge/default/common/settings.sh",
+            kinds=("sge",),
+            check=validators.check_sge_settings,
         ),
     )

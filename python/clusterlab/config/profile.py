@@ -194,6 +194,8 @@ class Profile:
     node_selector: list[str] = kind_fields.node_selector()  # noqa: RUF009 - a field()
     kubeconfig: str = kind_fields.kubeconfig()
     context: str = kind_fields.context()
+    sge_pe: str = kind_fields.sge_pe()
+    sge_settings: str = kind_fields.sge_settings()
     max_concurrent: int = field(
         default=0,
         metadata=_meta(

@@ -79,6 +79,32 @@ def check_pbs_flavor(value: Any) -> str:
     return text
 
 
+_SGE_PE_RE = re.compile(r"^[A-Za-z0-9_.*][A-Za-z0-9_.*-]{0,63}$")
+
+
+def check_sge_pe(value: Any) -> str:
+    """A Grid Engine parallel environment name (``qconf -spl``), wildcards allowed."""
+    text = _text(value, "smp").strip() or "smp"
+    if not _SGE_PE_RE.match(text):
+        raise ValueError(
+            "give the name of a parallel environment as `qconf -spl` lists it, e.g. 'smp' "
+            "(letters, digits, '_', '.', '-', '*')"
+        )
+    return text
+
+
+def check_sge_settings(value: Any) -> str:
+    """Empty, or the path of Grid Engine's settings.sh on the cluster (absolute or ~/)."""
+    example = "/opt/sge/default/common/settings.sh"
+    text = _one_path(value, example).strip()
+    if text and not (text.startswith("/") or text.startswith("~/")):
+        raise ValueError(
+            f"{text[:40]!r} is a relative path: give the full path of the settings file, "
+            f"$SGE_ROOT/$SGE_CELL/common/settings.sh, e.g. {example!r}"
+        )
+    return text
+
+
 def check_host(value: Any) -> str:
     text = _text(value, "login.example.edu").strip()
     if not _HOST_RE.match(text) or text.startswith("-"):

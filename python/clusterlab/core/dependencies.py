@@ -57,9 +57,9 @@ class Dependencies:
                     "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
                 )
             target = (
-                DependencyTarget(job.array_native, job.task)
+                DependencyTarget(job.array_native, job.task, job.job_dir)
                 if job.array_native
-                else DependencyTarget(job.native_id)
+                else DependencyTarget(job.native_id, job_dir=job.job_dir)
             )
             if target not in self.targets:
                 self.targets.append(target)

@@ -1,0 +1,73 @@
+"""What is particular to Grid Engine, on the real cell of tests/cluster/sge.py (the shared
+behaviour is in test_conformance.py): its environment, its refusals, and h_vmem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.core.runtime import get_runtime
+
+from ..conftest import ssh_profile
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.sge, pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def sge(sge_cell: object, sandbox: object, tmp_path: Path) -> Iterator[cl.Profile]:
+    profile = ssh_profile(
+        sandbox,
+        "sge",
+        scheduler="sge",
+        sge_settings=sge_cell.settings,  # type: ignore[attr-defined]
+        remote_dir=f"~/.clusterlab-sge/{tmp_path.name}",
+    )
+    cl.profiles.save(profile)
+    yield profile
+    home = sandbox.user_home  # type: ignore[attr-defined]
+    get_runtime(profile).transport.run(
+        ["rm", "-rf", "--", f"{home}/.clusterlab-sge/{tmp_path.name}"]
+    )
+
+
+def test_check_says_when_the_commands_reach_no_cell(sge: cl.Profile) -> None:
+    assert cl.profiles.check(sge.name).ok
+    # Without the settings file, Debian's /usr/bin/qstat falls back to the default cell,
+    # which does not run: the check says so and names the field to set.
+    bare = sge.replace(name="bare", sge_settings="")
+    cl.profiles.save(bare)
+    report = cl.profiles.check("bare")
+    assert not report.ok
+    assert "set the profile's sge_settings" in str(report)
+
+
+def test_requests_no_queue_can_run_are_refused_at_submission(sge: cl.Profile) -> None:
+    with pytest.raises(cl.SubmitError, match="no queue can run it"):
+        cl.cluster(sge.name, cores=64)(abs).submit(-1)  # a 16-slot queue
+    cl.profiles.save(sge.replace(sge_pe="nosuchpe"))
+    with pytest.raises(cl.SubmitError, match="set the profile's sge_pe"):
+        cl.cluster(sge.name, cores=2)(abs).submit(-1)
+
+
+def test_cores_come_from_the_parallel_environment_and_memory_caps_address_space(
+    sge: cl.Profile,
+) -> None:
+    def probe(mb: int) -> tuple[str, int]:
+        import os
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        try:
+            block = bytearray(mb * 1024 * 1024)
+        except MemoryError:
+            return os.environ.get("NSLOTS", ""), -limit
+        return os.environ.get("NSLOTS", ""), len(block) and limit
+
+    f = cl.cluster(sge.name, cores=2, memory="200MB")(probe)
+    slots, limit = f.submit(100).result(timeout=120)
+    assert slots == "2" and limit == (200 + 1024) * 1024 * 1024  # 612M per slot, 2 slots
+    slots, limit = f.submit(2000).result(timeout=120)
+    assert limit < 0  # beyond its h_vmem the allocation fails, in Python's own terms
