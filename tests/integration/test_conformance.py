@@ -7,7 +7,10 @@ Every test runs once per dialect:
 - ``faketorque``: the same fake speaking TORQUE 6 (``FAKEPBS_FLAVOR=torque``), found by the
   backend's ``pbs_flavor = "auto"`` from ``qstat --version``;
   that really runs the jobs as local processes, with its ``bin`` first on PATH and its
-  state in a per-test ``FAKEPBS_HOME``.
+  state in a per-test ``FAKEPBS_HOME``;
+- ``direct``: no scheduler, over the sandbox's real sshd as its throwaway user: the host
+  queue of clusterlab/remote/hostq.py, in a per-test remote_dir (tests/integration/
+  direct_support.py; what only ``direct`` does is tested in test_direct.py).
 
 ``pytest -k fakepbs`` (or ``-m fakepbs``) runs the fake dialect alone, ``-k slurm`` the real
 one. Adding a scheduler = adding its dialect to :func:`dialect`. The tests assert outcomes
@@ -37,6 +40,7 @@ from clusterlab.core import ledger
 from clusterlab.core.runtime import get_runtime
 
 from ..conftest import slurm_local_profile
+from .direct_support import direct_profile, drain
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -55,6 +59,7 @@ class Dialect:
         pytest.param("slurm", marks=pytest.mark.sandbox),
         pytest.param("fakepbs", marks=pytest.mark.fakepbs),
         pytest.param("faketorque", marks=pytest.mark.fakepbs),
+        pytest.param("direct", marks=[pytest.mark.sandbox, pytest.mark.direct]),
     ]
 )
 def dialect(
@@ -63,6 +68,9 @@ def dialect(
     if request.param == "slurm":
         request.getfixturevalue("sandbox")
         d = Dialect("slurm", slurm_local_profile(tmp_path), "99999999")
+    elif request.param == "direct":
+        profile = direct_profile(request.getfixturevalue("sandbox"))
+        d = Dialect("direct", profile, "20000101-000000-000000")
     else:
         home = tmp_path / "fakepbs"
         home.mkdir()
@@ -80,6 +88,8 @@ def dialect(
     if d.name in ("fakepbs", "faketorque"):  # whatever a test left running ends with it
         fake = [sys.executable, str(FAKEPBS_BIN / "fakepbs.py"), "_shutdown"]
         subprocess.run(fake, check=True, timeout=60)
+    if d.name == "direct":
+        drain(d.profile)
 
 
 def until(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:

@@ -113,6 +113,14 @@ KINDS: dict[str, SchedulerKind] = {
                 "queue='gpu_a100' (ask your admins)",
             },
         ),
+        SchedulerKind(
+            "direct",
+            "no scheduler (direct)",
+            "jobs run as processes on an SSH host (or this machine) with no batch system, "
+            "queued on that host, a few at a time",
+            ".direct:DirectBackend",
+            frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE}),
+        ),
     )
 }
 
