@@ -193,10 +193,11 @@ class DirectBackend(Backend):
     # -- jobs -------------------------------------------------------------------------------
     def job_script(self, spec: JobSpec) -> str:
         limit = self.profile.max_concurrent
+        at_once = f"at most {limit} jobs" if limit else "as many jobs as the host has cores"
         header = [
             "# direct: no scheduler; the host queue in <remote_dir>/queue runs this script",
             "# with /bin/sh in its own session, output to stdout/stderr in the job dir,",
-            f"# at most {limit if limit else 'one per core of the host'} jobs at once"
+            f"# {at_once} at once"
             + (f", after: {' '.join(map(script_token, spec.after))}" if spec.after else ""),
         ]
         if spec.array:

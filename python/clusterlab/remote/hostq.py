@@ -63,7 +63,7 @@ def proc_stat(pid: int) -> tuple[int, int] | None:
     """(session id, start time in clock ticks) of a process, from /proc; None if gone."""
     try:
         fields = _read(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
-        return int(fields[3]), int(fields[19])
+        return (int(fields[3]), int(fields[19])) if fields[0] != b"Z" else None  # Z: ended
     except (IndexError, ValueError):
         return None
 
