@@ -5,6 +5,8 @@ no job and no dispatcher behind."""
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 
 import clusterlab as cl
@@ -56,9 +58,19 @@ rm -rf -- "$root"
 """
 
 
-def drain(profile: cl.Profile) -> None:
+def shared_dir() -> Path:
+    """A directory the test writes and the jobs, run as the sandbox's user, can read (the
+    test's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="cl-direct-"))
+    path.chmod(0o755)
+    return path
+
+
+def drain(profile: cl.Profile, shared: Path | None = None) -> None:
     """Leave nothing of the test behind on the host (jobs, dispatcher, files)."""
     runtime = get_runtime(profile)
     root = runtime.jobs_root().rsplit("/", 1)[0]
     res = runtime.transport.script(_DRAIN, root)
+    if shared is not None:
+        shutil.rmtree(shared, ignore_errors=True)
     assert res.returncode == 0, f"draining {root} failed: {res.err}"

@@ -40,7 +40,7 @@ from clusterlab.core import ledger
 from clusterlab.core.runtime import get_runtime
 
 from ..conftest import slurm_local_profile
-from .direct_support import direct_profile, drain
+from .direct_support import direct_profile, drain, shared_dir
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -52,6 +52,7 @@ class Dialect:
     name: str
     profile: cl.Profile
     unknown_id: str  # a native id this scheduler never gave out
+    shared: Path | None = None  # a dir both the test and its jobs see (None: tmp_path)
 
 
 @pytest.fixture(
@@ -70,7 +71,7 @@ def dialect(
         d = Dialect("slurm", slurm_local_profile(tmp_path), "99999999")
     elif request.param == "direct":
         profile = direct_profile(request.getfixturevalue("sandbox"))
-        d = Dialect("direct", profile, "20000101-000000-000000")
+        d = Dialect("direct", profile, "20000101-000000-000000", shared_dir())
     else:
         home = tmp_path / "fakepbs"
         home.mkdir()
@@ -89,7 +90,7 @@ def dialect(
         fake = [sys.executable, str(FAKEPBS_BIN / "fakepbs.py"), "_shutdown"]
         subprocess.run(fake, check=True, timeout=60)
     if d.name == "direct":
-        drain(d.profile)
+        drain(d.profile, d.shared)
 
 
 def until(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:
@@ -196,7 +197,7 @@ def test_a_failed_dependency_ends_dependents_with_a_sentence(
     dialect: Dialect, tmp_path: Path
 ) -> None:
     name = dialect.profile.name
-    go = tmp_path / "go"
+    go = (dialect.shared or tmp_path) / "go"
 
     def boom() -> None:  # fails only once its dependents are submitted (no race)
         for _ in range(600):

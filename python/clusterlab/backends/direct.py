@@ -30,7 +30,7 @@ from typing import Any
 
 from ..common.errors import SubmitError, TransportError
 from ..config.profile import Profile
-from ..config.resources import Resources
+from ..config.resources import Resources, refuse_unsupported
 from ..remote import hostq
 from ..transports.base import Transport
 from .base import STAGE_FAILED, Backend, JobSpec, Observation, WatchTarget, parse_status_dump
@@ -192,6 +192,7 @@ class DirectBackend(Backend):
 
     # -- jobs -------------------------------------------------------------------------------
     def job_script(self, spec: JobSpec) -> str:
+        refuse_unsupported(spec.resources, self.kind)  # what it lacks, in its own words
         limit = self.profile.max_concurrent
         at_once = f"at most {limit} jobs" if limit else "as many jobs as the host has cores"
         header = [
