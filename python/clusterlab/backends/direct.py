@@ -61,6 +61,7 @@ if command -v timeout >/dev/null 2>&1; then echo timeout; else echo no-timeout; 
 # Wake the dispatcher (SIGURG: ignored by any other process that got its pid), or start
 # one when none holds the lock. Values: $q $hostq $boot, then the python argv in "$@".
 _WAKE = r"""
+umask 077
 [ -f "$hostq" ] || { echo "clusterlab: the host queue script $hostq is gone" >&2; exit 96; }
 if command -v flock >/dev/null 2>&1 && ! flock -n "$q/lock" true; then
   read -r pid 2>/dev/null < "$q/pid" && kill -s URG "$pid" 2>/dev/null
@@ -267,7 +268,9 @@ class DirectBackend(Backend):
                 )
             now, heartbeat = _header(head.decode("utf-8", "replace"))
             files = parse_status_dump(b"=== " + dump if dump else b"")
-            stale = heartbeat is None or now - float(heartbeat.get("time") or 0) > STALE_SECONDS
+            silent = heartbeat is None or now - float(heartbeat.get("time") or 0) > STALE_SECONDS
+            woken = time.monotonic() - self._kicked.get(q, float("-inf")) < STALE_SECONDS
+            stale = silent and not woken  # one we just woke or started may not have beaten yet
             running = int(heartbeat.get("running") or 0) if heartbeat and not stale else 0
             for t in group:
                 out[t.native_id] = observe(files.get(t.job_dir, {}), t.is_array, running, stale)

@@ -22,8 +22,9 @@ AFTER = "waiting for the jobs it depends on"
 THROTTLE = "waiting under the array's concurrency limit (%N): at most {limit} of its tasks at once"
 SLOTS = "waiting for a free slot ({running} of {limit} running)"
 STALE = (
-    "the host queue is not running (the host restarted, or its dispatcher was killed): "
-    "clusterlab starts it again; see <remote_dir>/queue/dispatcher.log if this persists"
+    "the host queue's dispatcher is not running (it could not start, it was killed, or the "
+    "host restarted): clusterlab starts it again; see <remote_dir>/queue/dispatcher.log "
+    "if this persists"
 )
 CANCELLED = "cancelled by you"
 NOT_STARTED = "cancelled by you before it started"
