@@ -243,8 +243,19 @@ def test_how_tasks_ended() -> None:
 
 
 def test_a_failed_dependency_reads_as_the_core_expects() -> None:
-    obs = observe(_files(state={"task": None, "event": "ended", "dependency": "x"}), False)
+    failed = {"task": None, "event": "ended", "dependency": "x", "known": True}
+    obs = observe(_files(state=failed), False)
     assert (obs.state, obs.reason) == (JobState.CANCELLED, "dependency failed")
+    unknown = observe(_files(state={**failed, "known": False}), False)
+    assert unknown.state == JobState.CANCELLED
+    assert unknown.reason.startswith("dependency failed: x is not a job of this host queue")
+
+
+def test_a_dependency_the_queue_does_not_know_never_succeeds(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    job = host.spool("orphan", "exit 0", after=["20000101-000000-000000"])
+    host.settle()
+    assert _state(job)[-1]["known"] is False and not (job / "stdout").exists()
 
 
 def test_cancel_markers_name_the_task(tmp_path: Path) -> None:

@@ -29,6 +29,10 @@ STALE = (
 CANCELLED = "cancelled by you"
 NOT_STARTED = "cancelled by you before it started"
 DEPENDENCY_FAILED = "dependency failed"  # core.settle's word: it names the job instead
+UNKNOWN_DEPENDENCY = (
+    "dependency failed: {dep} is not a job of this host queue (a job of another profile or "
+    "remote_dir, or its job directory was deleted), so it can never succeed here"
+)
 
 
 def _json(data: bytes | None) -> dict[str, Any]:
@@ -105,6 +109,9 @@ def observe(
                 return Observation(JobState.CANCELLED, CANCELLED, "running, cancelled")
             return Observation(JobState.RUNNING, "", "running")
         if whole is not None:
+            if whole.get("dependency") and whole.get("known") is False:
+                reason = UNKNOWN_DEPENDENCY.format(dep=whole["dependency"])
+                return Observation(JobState.CANCELLED, reason, "dependency")
             if whole.get("dependency"):
                 return Observation(JobState.CANCELLED, DEPENDENCY_FAILED, "dependency")
             return Observation(JobState.CANCELLED, NOT_STARTED, "cancelled")

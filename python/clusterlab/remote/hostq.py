@@ -292,11 +292,11 @@ class Dispatcher:
         return changed
 
     def dependency(self, job: Job) -> tuple[str, str]:
-        """("ok" | "failed" | "wait", the dependency that decided)."""
+        """("ok" | "failed" | "wait" | "unknown": not a job of this queue, the dependency)."""
         for native in job.after:
             base, _, task = native.partition("_")
             dep, index = self._find(base), int(task) if task.isdigit() else None
-            state = dep.outcome(index) if dep else "failed"
+            state = dep.outcome(index) if dep else "unknown"
             if state != "ok":
                 return state, native
         return "ok", ""
@@ -321,9 +321,9 @@ class Dispatcher:
                 continue
             if job.after:
                 state, dep = self.dependency(job)
-                if state == "failed":
+                if state in ("failed", "unknown"):
                     job.whole = True
-                    job.record(task=None, event="ended", dependency=dep)
+                    job.record(task=None, event="ended", dependency=dep, known=state == "failed")
                     changed = True
                     continue
                 wait = {"wait": "after", "on": dep} if state == "wait" else None
