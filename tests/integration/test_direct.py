@@ -210,3 +210,26 @@ def test_a_killed_dispatcher_is_replaced_and_adopts_the_running_job(
     qstate = (Path(running.job_dir) / "qstate").read_text().splitlines()
     assert [json.loads(ln)["event"] for ln in qstate] == ["running", "ended"]
     assert json.loads(qstate[-1])["ok"] is True  # adopted: settled by its exit line
+
+
+def test_a_remote_dir_full_of_shell_characters_is_only_ever_a_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every value reaches the host queue's scripts as an argument, never as code: a
+    remote_dir with quotes, $( ), backticks and ; runs, cancels and reads back normally."""
+    monkeypatch.chdir(tmp_path)
+    weird = tmp_path / "we ird'$(touch pwned1);`touch pwned2`\"x"
+    profile = here_profile(tmp_path, name="weird", remote_dir=str(weird), max_concurrent=1)
+    cl.profiles.save(profile)
+    try:
+        f = cl.cluster("weird")(lambda s: (time.sleep(s), s)[1])
+        first, second, third = f.submit(1), f.submit(300), f.submit(0)
+        until(lambda: second.state == cl.JobState.RUNNING, "the second job to run")
+        assert second.cancel()
+        assert first.result(timeout=60) == 1 and third.result(timeout=60) == 0
+        assert Path(first.job_dir).parent == weird / "jobs"
+        places = [tmp_path, Path("/"), Path.home(), weird / "queue"]  # cwd of each side
+        assert not [p for place in places for p in place.glob("pwned*")]
+        assert not list(tmp_path.rglob("pwned*"))
+    finally:
+        drain(profile)
