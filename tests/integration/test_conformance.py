@@ -13,7 +13,10 @@ Every test runs once per dialect:
   ``sge_settings``;
 - ``fakek8s``: tests/fakek8s, a FAKE Kubernetes API server (no API server runs here) on
   127.0.0.1 whose pods are local processes in private mount namespaces; the profile
-  reaches it through a kubeconfig, like a real cluster.
+  reaches it through a kubeconfig, like a real cluster;
+- ``direct``: no scheduler, over the sandbox's real sshd as its throwaway user: the host
+  queue of clusterlab/remote/hostq.py, in a per-test remote_dir (tests/integration/
+  direct_support.py; what only ``direct`` does is tested in test_direct.py).
 
 ``pytest -k fakepbs`` (or ``-m fakepbs``) runs the fake dialect alone, ``-k slurm`` the real
 one. Adding a scheduler = adding its dialect to :func:`dialect`. The tests assert outcomes
@@ -44,6 +47,7 @@ from clusterlab.core.runtime import get_runtime
 
 from ..conftest import slurm_local_profile, ssh_profile
 from ..fakek8s import FakeKube, unshare_works
+from .direct_support import direct_profile, drain, shared_dir
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -65,6 +69,7 @@ class Dialect:
         pytest.param("faketorque", marks=pytest.mark.fakepbs),
         pytest.param("sge", marks=[pytest.mark.sandbox, pytest.mark.sge]),
         pytest.param("fakek8s", marks=pytest.mark.fakek8s),
+        pytest.param("direct", marks=[pytest.mark.sandbox, pytest.mark.direct]),
     ]
 )
 def dialect(
@@ -82,6 +87,9 @@ def dialect(
         )
         shared = Path(remote_dir.replace("~", info.user_home, 1))  # type: ignore[attr-defined]
         d = Dialect("sge", profile, "9999999", shared)
+    elif request.param == "direct":
+        profile = direct_profile(request.getfixturevalue("sandbox"))
+        d = Dialect("direct", profile, "20000101-000000-000000", shared_dir())
     elif request.param == "fakek8s":
         problem = unshare_works()
         if problem:
@@ -120,6 +128,8 @@ def dialect(
         qdel = '. "$1"; qdel -u "$(id -un)" >/dev/null 2>&1; exit 0'
         run(["sh", "-c", qdel, "sh", d.profile.sge_settings])
         run(["rm", "-rf", "--", str(d.shared)])
+    if d.name == "direct":
+        drain(d.profile, d.shared)
 
 
 def until(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:

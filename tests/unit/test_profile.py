@@ -97,7 +97,7 @@ def test_schema_drives_every_field_with_a_tooltip() -> None:
         assert f["label"]
         assert f["kinds"]
     host = next(f for f in fields if f["name"] == "host")
-    assert host["kinds"] == ["slurm", "pbs", "sge"]  # the kinds that may run over SSH
+    assert host["kinds"] == ["slurm", "pbs", "sge", "direct"]  # the kinds that may run over SSH
 
 
 def test_corrupt_store_gives_a_clear_error(isolated_dirs: Path) -> None:

@@ -47,7 +47,8 @@ class Profile:
         metadata=_meta(
             "Scheduler",
             "The batch system that runs jobs: 'slurm' if you use sbatch/squeue, 'local' to run "
-            "on this machine, 'kubernetes' for a cluster your kubeconfig reaches.",
+            "on this machine, 'kubernetes' for a cluster your kubeconfig reaches, 'direct' "
+            "for a machine with no batch system. Your cluster's documentation names it.",
             "slurm",
             check=validators.check_scheduler,
             widget="choice",
@@ -200,10 +201,10 @@ class Profile:
         default=0,
         metadata=_meta(
             "Jobs at once",
-            "Most jobs of this profile running at the same time on the local machine; "
-            "0 means one per CPU core.",
+            "Most jobs of this profile running at the same time on the local machine "
+            "(for 'direct': on its host); 0 means one per CPU core.",
             "4",
-            kinds=("local",),
+            kinds=("local", "direct"),
             check=validators.check_non_negative,
             widget="int",
         ),
