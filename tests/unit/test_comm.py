@@ -223,3 +223,38 @@ def test_non_object_message_is_answered(handler: Any) -> None:
         comm.wait_for(lambda m: m["type"] == "error")["error"]["message"]
         == "a message must be an object"
     )
+
+
+def test_a_job_whose_kernel_is_gone_is_watched_by_the_panel_until_it_ends(
+    handler: Any,
+) -> None:
+    """Issue 15, broken 1: after a kernel restart its running job stayed RUNNING in the
+    panel forever. Another process (the kernel before its restart) submits and dies; the
+    panel's jobs.list sees the row RUNNING, reattaches it, and the ending arrives as an
+    event, and in the ledger, with nobody else watching."""
+    import subprocess
+    import sys
+
+    h, comm = handler
+    script = (
+        "import os, time, clusterlab as cl\n"
+        "job = cl.cluster('local')(time.sleep).submit(4)\n"
+        "while job.state != cl.JobState.RUNNING: time.sleep(0.05)\n"
+        "print(job.id, flush=True)\n"
+        "os._exit(0)  # the kernel is gone, its job runs on\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    job_id = out.stdout.split()[-1]
+    listed = request(h, comm, "jobs.list", {}, "l1")["data"]["jobs"]
+    assert [(j["id"], j["state"]) for j in listed] == [(job_id, "RUNNING")]
+    comm.wait_for(
+        lambda m: (
+            m["type"] == "job.event"
+            and any(e["id"] == job_id and e["state"] == "COMPLETED" for e in m["data"]["events"])
+        ),
+        timeout=90,
+    )
+    again = request(h, comm, "jobs.list", {}, "l2")["data"]["jobs"]
+    assert [(j["id"], j["state"]) for j in again] == [(job_id, "COMPLETED")]

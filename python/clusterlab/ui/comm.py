@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,8 @@ TARGET = "clusterlab"
 EVENT_INTERVAL = 0.25  # seconds: at most 4 event batches a second, whatever the job count
 LOG_TAIL_BYTES = 64 * 1024
 
+REATTACH_EVERY = 30.0  # seconds before an unwatched active job is reattached again
+_ACTIVE = {"SUBMITTING", "PENDING", "RUNNING"}
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="clusterlab-comm")
 
 
@@ -66,6 +69,7 @@ class CommHandler:
         self.comm = comm
         self._ctx: contextvars.Context | None = None
         self._pending: dict[str, dict[str, Any]] = {}
+        self._reattached: dict[str, float] = {}  # job id -> when this panel reattached it
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._unsubscribe = events.subscribe(self._on_event)
@@ -301,7 +305,33 @@ class CommHandler:
                 "['PENDING', 'RUNNING']"
             )
         rows = ledger.query(profile=profile or None, state=states or None)
+        self._watch_unwatched(rows[:limit])
         return {"jobs": [_record(r) for r in rows[:limit]], "total": len(rows)}
+
+    def _watch_unwatched(self, rows: list[ledger.JobRecord]) -> None:
+        """Rows the ledger calls active that nobody in this kernel watches (the kernel that
+        submitted them restarted or closed) are reattached here, in the background: their
+        endings then reach the panel as events instead of a RUNNING that is no longer true.
+        Each id is tried at most every REATTACH_EVERY seconds."""
+        now = time.monotonic()
+        for rec in rows:
+            tried = self._reattached.get(rec.id)
+            if (
+                rec.state in _ACTIVE
+                and rec.id not in live_objects
+                and (tried is None or now - tried > REATTACH_EVERY)
+            ):
+                self._reattached[rec.id] = now
+                _pool.submit(self._reattach, rec.id)
+
+    @staticmethod
+    def _reattach(job_id: str) -> None:
+        from ..jobs import job
+
+        try:
+            job(job_id)  # watched from now on; its watcher publishes what happens
+        except ClusterlabError as exc:  # e.g. its host is unreachable: tried again later
+            print(f"clusterlab: the panel cannot watch job {job_id}: {exc}", file=sys.stderr)
 
     def job_cancel(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
         from ..jobs import job
