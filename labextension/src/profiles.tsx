@@ -493,6 +493,7 @@ function Field(props: IFieldProps): JSX.Element {
       );
       break;
     case 'lines':
+    case 'env':
     case 'resources':
       input = (
         <textarea

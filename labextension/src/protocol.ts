@@ -31,7 +31,7 @@ export interface IMessage {
 }
 
 export type FieldType =
-  'text' | 'choice' | 'int' | 'float' | 'bool' | 'lines' | 'resources';
+  'text' | 'choice' | 'int' | 'float' | 'bool' | 'lines' | 'env' | 'resources';
 
 /** One profile field as the kernel's `hello` reply describes it. */
 export interface IFieldSchema {

@@ -182,7 +182,12 @@ def check_bool(value: Any) -> bool:
 
 def check_setup(value: Any) -> list[str]:
     """Shell lines, kept as written; text is split only at real line breaks (\\n, \\r),
-    never at U+2028, NEL or form feeds, which sh reads as ordinary characters."""
+    never at U+2028, NEL or form feeds, which sh reads as ordinary characters.
+
+    The lines are the user's own shell code and run as given; what is checked is only that
+    they cannot swallow the lines clusterlab writes after them: quotes must close and the
+    last line cannot continue onto the next one (a trailing backslash), and no here-document
+    (``<<``) may start, since its body would be clusterlab's own lines."""
     example = "e.g. ['module load python/3.11', 'source ~/venv/bin/activate']"
     if value is None:
         return []
@@ -199,7 +204,91 @@ def check_setup(value: Any) -> list[str]:
         if "\0" in line:
             raise ValueError(f"setup lines cannot contain NUL characters: {example}")
         out.extend(part for part in _LINE_BREAK_RE.split(line) if part.strip())
+    block = "\n".join(line for line in out if not line.lstrip().startswith("#"))
+    try:
+        words = shlex.split(block)
+    except ValueError as exc:
+        raise ValueError(
+            f"the setup lines do not end where they seem to ({exc}): close every quote and "
+            f"do not end the last line with a backslash, {example}"
+        ) from None
+    if any("<<" in w for w in words):
+        raise ValueError(
+            "setup lines cannot start a here-document (<<): its body would be the job "
+            f"script's own lines. Put such commands in a script file and run it, {example}"
+        )
     return out
+
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Names the job script itself sets (backends/script.py); a job must not replace them.
+_SCRIPT_VARS = {"JOB_DIR", "STATUS", "TASK", "code"}
+
+
+def check_env(value: Any) -> dict[str, str]:
+    """Environment variables for the job: names are shell identifiers, values one line of
+    text (numbers are written as text). Values are data: the job script quotes them."""
+    example = "e.g. {OMP_NUM_THREADS = '4', DATA = '/scratch/me/data'}"
+    if value is None:
+        return {}
+    if isinstance(value, str):  # lines of NAME=VALUE, as a form types them
+        value = value.splitlines()
+    if isinstance(value, list | tuple):  # NAME=VALUE items, as the CLI and forms give them
+        pairs: dict[str, Any] = {}
+        for item in value:
+            name, eq, val = str(item).strip().partition("=")
+            if not eq:
+                raise ValueError(f"{str(item)[:40]!r} is not NAME=VALUE: {example}")
+            pairs[name.strip()] = val
+        value = pairs
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table of NAME = 'value', not {value!r:.40}: {example}")
+    out: dict[str, str] = {}
+    for name, val in value.items():
+        if not isinstance(name, str) or not _ENV_NAME_RE.match(name):
+            raise ValueError(
+                f"{str(name)[:40]!r} is not a variable name: use letters, digits and '_', "
+                f"not starting with a digit, {example}"
+            )
+        if name in _SCRIPT_VARS or name.startswith("CLUSTERLAB_"):
+            raise ValueError(
+                f"{name} is set by clusterlab's job script itself: choose another name"
+            )
+        if isinstance(val, bool) or not isinstance(val, str | int | float):
+            raise ValueError(f"the value of {name} must be text or a number: {example}")
+        text = str(val)
+        if "\0" in text or _LINE_BREAK_RE.search(text):
+            raise ValueError(
+                f"the value of {name} must be one line (no line breaks or NUL): {example}"
+            )
+        out[name] = text
+    return out
+
+
+def check_workdir(value: Any) -> str:
+    """Where user code runs: empty (a ``work/`` dir of each job), an absolute path or one
+    under the home directory (``~/...``), as :func:`check_remote_dir` accepts."""
+    text = _one_path(value, "~/project").strip()
+    if text and not (text.startswith("/") or text == "~" or text.startswith("~/")):
+        raise ValueError(
+            f"{text[:40]!r} is a relative path: give an absolute path such as "
+            "'/scratch/jdoe/project' or one under your home directory such as '~/project' "
+            "(only '~/' is expanded, not $VARIABLES)"
+        )
+    return text.rstrip("/") if text not in ("/", "") else text
+
+
+ENVIRONMENTS = ("existing", "sync")
+
+
+def check_environment(value: Any) -> str:
+    text = _text(value, "existing").strip().lower() or "existing"
+    if text not in ENVIRONMENTS:
+        raise ValueError(
+            "choose 'existing' (the cluster's Python as set up by python/setup) or 'sync' "
+            "(a cached environment built from this kernel's packages)"
+        )
+    return text
 
 
 def check_resources(value: Any) -> dict[str, Any]:

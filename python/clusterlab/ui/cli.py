@@ -22,7 +22,7 @@ from .cli_jobs import add_job_commands
 def _field_value(spec: dict[str, Any], text: str | list[str]) -> Any:
     """Turn command-line text into the field's type; the Profile validates the rest."""
     kind = spec["type"]
-    if kind == "lines":
+    if kind in ("lines", "env"):
         return list(text) if isinstance(text, list) else [text]
     if kind == "resources":
         try:
@@ -37,13 +37,13 @@ def _add_field_options(parser: argparse.ArgumentParser) -> None:
         if spec["name"] == "name":
             continue
         flag = "--" + spec["name"].replace("_", "-")
-        repeat = spec["type"] in ("lines", "resources")
+        repeat = spec["type"] in ("lines", "resources", "env")
         parser.add_argument(
             flag,
             dest=spec["name"],
             default=argparse.SUPPRESS,  # absent from the namespace unless given
             action="append" if repeat else "store",
-            metavar="KEY=VALUE" if spec["type"] == "resources" else spec["type"].upper(),
+            metavar="KEY=VALUE" if spec["type"] in ("resources", "env") else spec["type"].upper(),
             help=f"{spec['tooltip']} Example: {spec['example']}",
         )
 

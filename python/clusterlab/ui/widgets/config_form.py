@@ -31,6 +31,8 @@ def _help(spec: dict[str, Any]) -> str:
 
 
 def _to_text(kind: str, value: Any) -> Any:
+    if kind == "env":  # one NAME=VALUE per line
+        return "\n".join(f"{k}={v}" for k, v in (value or {}).items())
     if kind == "lines":
         return "\n".join(value or [])
     if kind == "resources":
@@ -44,7 +46,7 @@ def _to_text(kind: str, value: Any) -> Any:
 
 
 def _from_text(kind: str, value: Any) -> Any:
-    if kind == "lines":
+    if kind in ("lines", "env"):
         return [line for line in str(value).splitlines() if line.strip()]
     if kind == "resources":
         try:
@@ -77,7 +79,7 @@ class _Field:
             self.input = w.IntText(layout=layout)
         elif kind == "float":
             self.input = w.FloatText(layout=layout)
-        elif kind == "lines":
+        elif kind in ("lines", "env"):
             self.input = w.Textarea(placeholder=spec["example"], layout=layout)
         elif kind == "resources":
             self.input = w.Textarea(
