@@ -25,6 +25,7 @@ from ..common.errors import (
     SerializationError,
     readable_traceback,
 )
+from .localcode import shipped_by_value
 
 MAX_PAYLOAD_BYTES = int(os.environ.get("CLUSTERLAB_MAX_PAYLOAD_MB", "2048")) * 1024 * 1024
 _CODE_REDUCE = getattr(getattr(cloudpickle, "cloudpickle", None), "_code_reduce", None)
@@ -51,7 +52,8 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
 
 
 def _dumps(obj: Any) -> bytes:
-    with io.BytesIO() as buffer:
+    """Pickled by value where the cluster needs it: local modules go along (localcode)."""
+    with shipped_by_value(obj), io.BytesIO() as buffer:
         _Pickler(buffer).dump(obj)
         return buffer.getvalue()
 
