@@ -48,9 +48,13 @@ def render_script(
     else:
         lines.append("STATUS=status")
     lines.extend(preamble)
+    if spec.env:
+        lines.append("# environment variables (values are data, quoted)")
+        lines += [f"export {name}={shlex.quote(value)}" for name, value in spec.env.items()]
     if spec.setup:
         lines.append("# profile setup lines")
         lines.extend(spec.setup)
+    lines.extend(_workdir_lines(spec))
     runner_args = '"$JOB_DIR" "$TASK"' if spec.array else '"$JOB_DIR"'
     limit = ""
     if enforce_limit and spec.resources.time_s:
@@ -74,3 +78,26 @@ def render_script(
         'exit "$code"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _workdir_lines(spec: JobSpec) -> list[str]:
+    """The working dir (created 0700 when new; the runner changes into it) and the input
+    files copied into it from the content-addressed store. Nothing when neither is set, so
+    the runner uses the job dir's own ``work/``."""
+    if not spec.workdir and not spec.inputs:
+        return []
+    where = shlex.quote(spec.workdir) if spec.workdir else '"$JOB_DIR/work"'
+    lines = [
+        "# working directory and input files",
+        f"CLUSTERLAB_WORKDIR={where}",  # the runner reads it (jobdir.WORKDIR_VAR)
+        "export CLUSTERLAB_WORKDIR",
+        '(umask 077; mkdir -p -- "$CLUSTERLAB_WORKDIR") || exit 96',
+    ]
+    for source, dest in spec.inputs:
+        parent = dest.rpartition("/")[0]
+        if parent:
+            lines.append(f'(umask 077; mkdir -p -- "$CLUSTERLAB_WORKDIR"/{shlex.quote(parent)})')
+        lines.append(
+            f'cp -f -- {shlex.quote(source)} "$CLUSTERLAB_WORKDIR"/{shlex.quote(dest)} || exit 96'
+        )
+    return lines

@@ -43,7 +43,7 @@ size=$(wc -c < "$tmp")
 if [ "$size" -ne "$3" ]; then rm -f -- "$tmp"; echo "got $size of $3 bytes" >&2; exit 98; fi
 if command -v sha256sum >/dev/null 2>&1; then
   sum=$(sha256sum < "$tmp")
-  case $sum in "${2%.pkl} "*) ;; *) rm -f -- "$tmp"; echo "checksum differs" >&2; exit 98 ;; esac
+  case $sum in "${2%.*} "*) ;; *) rm -f -- "$tmp"; echo "checksum differs" >&2; exit 98 ;; esac
 fi
 mv -f -- "$tmp" "$1/$2" || { rm -f -- "$tmp"; exit 97; }
 """

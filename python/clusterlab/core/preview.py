@@ -40,6 +40,9 @@ def preview_script(profile: Profile, resources: Resources | None = None) -> str:
         resources=merged,
         python=python,
         setup=list(profile.setup),
+        env=dict(profile.env),
+        # a submission expands ~ first; a preview of a remote host shows it as typed
+        workdir=profile.workdir if profile.is_remote else transport.expand(profile.workdir),
     )
     note = ""
     if profile.scheduler == "pbs" and profile.pbs_flavor == "auto" and profile.is_remote:
