@@ -116,6 +116,8 @@ export interface IJobEventBatch {
 export interface ICheckLine {
   name: string;
   ok: boolean;
+  /** ok, warning (works, but read the detail) or error; absent from older kernels */
+  level?: 'ok' | 'warning' | 'error';
   detail: string;
 }
 

@@ -17,6 +17,7 @@ from ..common import jobdir
 from ..common.errors import JobError, RemoteEnvironmentError
 from ..common.states import JobState
 from .dependencies import failure_reason
+from .packages import missing_module_hint
 from .payload import load_result
 from .settle import DEPENDENCY_FAILED, Decision
 from .staging import fetch_outputs
@@ -103,7 +104,8 @@ class Collector:
                     resolutions.append((job, "exception", value))
             elif f.outcome == jobdir.ENV_ERROR:
                 job._set_state(JobState.FAILED, f.decision.reason)
-                resolutions.append((job, "exception", RemoteEnvironmentError(f.decision.reason)))
+                why = f"{f.decision.reason} {missing_module_hint(f.decision.reason)}".strip()
+                resolutions.append((job, "exception", RemoteEnvironmentError(why)))
             else:
                 reason = f.decision.reason or "it ended without writing a result"
                 job._set_state(f.decision.state, reason)

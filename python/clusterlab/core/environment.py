@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import Any
 
+from ..backends import registry
 from ..common.errors import RemoteEnvironmentError
 from ..config.profile import Profile
 from ..transports.base import CommandResult, Transport
@@ -116,12 +117,15 @@ class RemoteEnvironment:
     def ensure(self, jobs_root: str, environment: str | None = None) -> None:
         """Once per runtime, before the first submission: the jobs root is private (see
         :func:`check_jobs_root`) and, when jobs run another Python than this kernel's (a
-        remote host, or a profile's python), it has cloudpickle and this kernel's minor
+        remote host, or a local profile's python), it has cloudpickle and this kernel's minor
         version, else the job is refused with the fix. One round trip for both. With
         ``environment='sync'``, the synced environment is built (once) or reused."""
         with self._lock:  # one probe even when many threads submit at once
             if not self._checked:
-                if self.profile.is_remote or self.profile.python:
+                # Jobs of a login node (SLURM without a host) run on other nodes, whose
+                # Python this machine's may not be; a local profile's python runs here.
+                here = not registry.get(self.profile.scheduler).remote
+                if self.profile.is_remote or (self.profile.python and here):
                     self._verify(self.probe(jobs_root))
                 else:
                     check_jobs_root(self.transport, jobs_root)

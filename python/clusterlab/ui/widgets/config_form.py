@@ -250,12 +250,15 @@ class ConfigForm:
         lines: list[str] = []
 
         def show(line: CheckLine) -> None:
-            colour = "var(--jp-success-color1)" if line.ok else "var(--jp-error-color1)"
-            mark = "&#10003;" if line.ok else "&#10007;"
+            colour, mark = {
+                "ok": ("var(--jp-success-color1)", "&#10003;"),
+                "warning": ("var(--jp-warn-color1)", "!"),
+                "error": ("var(--jp-error-color1)", "&#10007;"),
+            }[line.level]
             lines.append(
                 f"<li class='clusterlab-check-{'ok' if line.ok else 'fail'}'>"
                 f"<span style='color:{colour}'>{mark}</span> <b>{html.escape(line.name)}</b>: "
-                f"{html.escape(line.detail)}</li>"
+                f"<span style='white-space:pre-wrap'>{html.escape(line.detail)}</span></li>"
             )
             self.report.value = f"<ul>{''.join(lines)}</ul>"
 
