@@ -11,12 +11,15 @@ import json
 import shlex
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends import registry
 from ..common.errors import RemoteEnvironmentError
 from ..config.profile import Profile
 from ..transports.base import CommandResult, Transport
+
+if TYPE_CHECKING:
+    from .blobs import BlobStore
 
 # One round trip answers what a job's Python is: its version, executable, cloudpickle and,
 # with "--packages", every installed distribution (name -> version), stdlib only.
@@ -89,7 +92,7 @@ class RemoteEnvironment:
         cloudpickle version (None when missing), and with ``packages`` its installed
         distributions. With ``jobs_root``, the same round trip first checks that directory
         as :func:`check_jobs_root` does."""
-        script = "\n".join([*self.profile.setup, 'exec "$@"'])
+        script = self._preamble()
         argv = [*python_argv(self.profile, self.transport), "-c", _PROBE]
         if packages:
             argv.append("--packages")
@@ -109,12 +112,20 @@ class RemoteEnvironment:
         self.info = info
         return info
 
+    def _preamble(self) -> str:
+        """What runs before the job's Python, as in its script: the profile's env
+        (quoted), then its setup lines; then ``exec "$@"``."""
+        exports = [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
+        return "\n".join([*exports, *self.profile.setup, 'exec "$@"'])
+
     def run_python(self, code: str, *args: str) -> CommandResult:
         """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip."""
-        script = "\n".join([*self.profile.setup, 'exec "$@"'])
+        script = self._preamble()
         return self.transport.script(script, *self.python_argv(), "-c", code, *args)
 
-    def ensure(self, jobs_root: str, environment: str | None = None) -> None:
+    def ensure(
+        self, jobs_root: str, environment: str | None = None, store: BlobStore | None = None
+    ) -> None:
         """Once per runtime, before the first submission: the jobs root is private (see
         :func:`check_jobs_root`) and, when jobs run another Python than this kernel's (a
         remote host, or a local profile's python), it has cloudpickle and this kernel's minor
@@ -133,7 +144,8 @@ class RemoteEnvironment:
             if (environment or self.profile.environment) == "sync" and not self.sync_python:
                 from .envsync import ensure_synced  # the build is its own module
 
-                self.sync_python = ensure_synced(self, jobs_root.rsplit("/", 1)[0])
+                assert store is not None, "a sync environment uploads through the blob store"
+                self.sync_python = ensure_synced(self, jobs_root.rsplit("/", 1)[0], store)
 
     def _verify(self, info: dict[str, Any]) -> None:
         if info["cloudpickle"] is None:

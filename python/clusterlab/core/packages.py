@@ -21,7 +21,7 @@ KERNEL_ONLY = {
     "ptyprocess", "executing", "asttokens", "stack-data", "pure-eval", "pygments",
     "decorator", "nest-asyncio", "wcwidth", "paramiko", "bcrypt", "cryptography", "cffi",
     "pycparser", "pynacl", "invoke", "ipython-pygments-lexers", "pytest", "pluggy",
-    "iniconfig", "_pytest",
+    "iniconfig", "_pytest", "platformdirs", "tomli-w", "tomli",
 }  # fmt: skip
 
 
@@ -98,7 +98,8 @@ def missing_module_hint(message: str) -> str:
         return (
             f"The cluster's Python lacks {top!r} (the distribution {pin} here): install it "
             f"there with `python -m pip install --user {pin}` (with the Python the profile "
-            "uses), or submit with environment='sync' to get this kernel's packages there."
+            "uses), or submit with environment='sync' to get this kernel's packages there "
+            "(a sync environment holds what this kernel has imported: import it here first)."
         )
     local = sys.modules.get(top)
     if local is not None and getattr(local, "__file__", None):

@@ -84,7 +84,7 @@ class Runtime:
         """Once per runtime, before the first submission: the jobs root is private and the
         remote Python can load what we send (:meth:`RemoteEnvironment.ensure`); a
         ``sync`` environment is built or found."""
-        self.environment.ensure(self.jobs_root(), environment)
+        self.environment.ensure(self.jobs_root(), environment, self.blobs)
 
     # -- ledger -----------------------------------------------------------------------------
     def mark_dirty(self, job: Job) -> None:

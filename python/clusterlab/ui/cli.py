@@ -156,8 +156,27 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-i", "--interactive", action="store_true", help="prompt for each field")
         _add_field_options(p)
     prof.set_defaults(func=cmd_profile)
+    env = sub.add_parser("env", help="list or remove synced environments (environment='sync')")
+    esub = env.add_subparsers(dest="action", required=True)
+    esub.add_parser("list", help="the synced environments on a profile's cluster")
+    esub.add_parser("remove", help="delete one (it is built again when needed)").add_argument(
+        "hash"
+    )
+    env.add_argument("--profile", metavar="P", help="the profile (default: the session's)")
+    env.set_defaults(func=cmd_env)
     add_job_commands(sub)
     return parser
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    if args.action == "remove":
+        profiles.remove_env(args.hash, args.profile)
+        print(f"removed {args.hash}")
+        return 0
+    for env in profiles.envs(args.profile):
+        state = "ready" if env["ready"] else "incomplete"
+        print(f"{env['hash']}  {state:10}  {len(env['packages']):3} packages  {env['path']}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

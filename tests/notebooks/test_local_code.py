@@ -1,0 +1,66 @@
+"""A helper module next to the notebook, imported by a function that runs on a cluster
+(issue 13): it travels by value, on the local scheduler and on SLURM over SSH."""
+
+from __future__ import annotations
+
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+import clusterlab as cl
+from tests.conftest import ssh_profile
+from tests.notebooks.test_magic import errors, text
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def run_in(directory: Path, *sources: str) -> list[Any]:
+    """Run cells in a kernel whose working directory is the notebook's, ``directory``."""
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    client = NotebookClient(
+        nb,
+        timeout=240,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(directory)}},
+    )
+    client.execute()
+    return list(nb.cells)
+
+
+@pytest.mark.parametrize("where", ["local", "slurm-ssh"])
+def test_a_helper_module_next_to_the_notebook_runs_remotely(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    notebook_dir = Path(tempfile.mkdtemp(prefix="cl13nb-"))
+    (notebook_dir / "nbhelpers.py").write_text(
+        textwrap.dedent(
+            """
+            import statistics
+
+            OFFSET = 100
+
+            def score(values):
+                return statistics.mean(values) + OFFSET
+            """
+        )
+    )
+    if where == "slurm-ssh":
+        cl.profiles.save(ssh_profile(request.getfixturevalue("sandbox"), name="sb"))
+    profile = "local" if where == "local" else "sb"
+    cells = run_in(
+        notebook_dir,
+        "import clusterlab as cl\n%load_ext clusterlab\nfrom nbhelpers import score",
+        f"print(cl.cluster({profile!r})(score)([1, 2, 3]))",
+        f"%%cluster {profile}\nresult = score([10, 20])",
+        "print(result)",
+    )
+    for cell in cells:
+        assert errors(cell) == [], text(cell)
+    assert text(cells[1]).strip() == "102"
+    assert text(cells[3]).strip() == "115"
