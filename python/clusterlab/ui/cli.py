@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (
         ("show", "print a profile"),
         ("remove", "delete a profile"),
-        ("check", "connect and check scheduler, job dir, Python"),
+        ("check", "connect and check scheduler, job dir, Python, packages"),
     ):
         named = psub.add_parser(action, help=text)
         named.add_argument("name")
