@@ -64,3 +64,24 @@ def test_a_helper_module_next_to_the_notebook_runs_remotely(
         assert errors(cell) == [], text(cell)
     assert text(cells[1]).strip() == "102"
     assert text(cells[3]).strip() == "115"
+
+
+def test_cluster_cell_options_for_workdir_env_files_and_outputs() -> None:
+    notebook_dir = Path(tempfile.mkdtemp(prefix="cl13nb-"))
+    (notebook_dir / "in.txt").write_text("three\nlines\nhere\n")
+    work = notebook_dir / "remote-work"
+    cells = run_in(
+        notebook_dir,
+        "%load_ext clusterlab",
+        f"%%cluster local --workdir {work} --env 'GREETING=hi there' --files in.txt "
+        "--outputs 'out/*.txt'\n"
+        "import os\n"
+        "n = len(open('in.txt').read().splitlines())\n"
+        "os.makedirs('out', exist_ok=True)\n"
+        "open('out/n.txt', 'w').write(f\"{os.environ['GREETING']} {n}\")\n"
+        "where = os.getcwd()",
+        "print(where, open('out/n.txt').read())",
+    )
+    for cell in cells:
+        assert errors(cell) == [], text(cell)
+    assert text(cells[2]).strip() == f"{work} hi there 3"
