@@ -182,3 +182,39 @@ def test_files_in_and_outputs_out(any_profile: cl.Profile, tmp_path: Path) -> No
     assert blobs.uploaded == sent  # the same input is not sent twice
     assert job.output_files == [str(back / "plots" / "summary.txt")]
     assert (back / "plots" / "summary.txt").read_text() == "2 rows, run 2\n"
+
+
+def test_a_reattached_job_brings_its_outputs_back(tmp_path: Path) -> None:
+    """outputs= is in the ledger: a process that reattaches downloads the files."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    cl.profiles.save(cl.Profile(name="reat", scheduler="local", poll_interval=0.5))
+    back = tmp_path / "back"
+    script = textwrap.dedent(
+        f"""
+        import json, time
+        import clusterlab as cl
+
+        def make():
+            import time
+            time.sleep(3)
+            open("made.txt", "w").write("made")
+            return 1
+
+        f = cl.cluster("reat")(make).options(outputs=["*.txt"], outputs_dir={str(back)!r})
+        print(json.dumps(f.submit().id), flush=True)
+        time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    job_id = json.loads(proc.stdout.readline())
+    time.sleep(1.5)  # running, not queued by the kernel that is about to die
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    job = cl.job(job_id)
+    assert isinstance(job, cl.Job) and job.result(timeout=60) == 1
+    assert (back / "made.txt").read_text() == "made"
