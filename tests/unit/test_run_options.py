@@ -290,3 +290,38 @@ def test_backends_render_nothing_new_without_options(tmp_path: Path) -> None:
     for backend in BACKENDS:
         script = backend.job_script(spec)
         assert "CLUSTERLAB_WORKDIR" not in script and "export " not in script
+
+
+def test_a_large_argument_of_a_local_class_travels_by_value(project: Path, tmp_path: Path) -> None:
+    """Large arguments become blobs (pickled apart from the call): theirs too."""
+    from mymod_cl13 import Point
+
+    from clusterlab.core.blobs import _large
+
+    data = _large(Point(b"x" * (2 * 1024 * 1024)))
+    assert data is not None
+    (tmp_path / "blob.pkl").write_bytes(data)
+    code = "import cloudpickle, sys; print(len(cloudpickle.load(open(sys.argv[1], 'rb'))[1].x))"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "blob.pkl")],
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0 and res.stdout.strip() == str(2 * 1024 * 1024), res.stderr
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["module load python/3.11  # don't forget"],
+        ['echo "it\'s fine"', "echo 'a \"quoted\" word'"],
+        ["if true; then", "  export A=1", "fi"],
+        ["source ~/venv/bin/activate \\", "  && echo on"],
+    ],
+)
+def test_ordinary_setup_lines_are_kept(lines: list[str]) -> None:
+    assert valid(setup=lines).setup == lines

@@ -204,20 +204,41 @@ def check_setup(value: Any) -> list[str]:
         if "\0" in line:
             raise ValueError(f"setup lines cannot contain NUL characters: {example}")
         out.extend(part for part in _LINE_BREAK_RE.split(line) if part.strip())
-    block = "\n".join(line for line in out if not line.lstrip().startswith("#"))
-    try:
-        words = shlex.split(block)
-    except ValueError as exc:
+    problem = _unterminated("\n".join(out))
+    if problem:
         raise ValueError(
-            f"the setup lines do not end where they seem to ({exc}): close every quote and "
-            f"do not end the last line with a backslash, {example}"
-        ) from None
-    if any("<<" in w for w in words):
-        raise ValueError(
-            "setup lines cannot start a here-document (<<): its body would be the job "
-            f"script's own lines. Put such commands in a script file and run it, {example}"
+            f"the setup lines do not end where they seem to ({problem}), so they would "
+            "swallow the job script's own lines: close every quote, do not end the last "
+            f"line with a backslash, and run here-documents from a script file, {example}"
         )
     return out
+
+
+def _unterminated(block: str) -> str:
+    """What in shell text would run on into the lines after it ('' when nothing): an
+    unclosed quote, a trailing backslash, or a here-document (``<<``), read the way sh
+    reads them (``#`` starts a comment only at the start of a word, outside quotes)."""
+    quote, i = "", 0
+    while i < len(block):
+        ch = block[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif ch == "\\":
+            if i + 1 >= len(block):
+                return "the last line ends with a backslash"
+            i += 1  # the next character is taken literally
+        elif quote == '"':
+            quote = "" if ch == '"' else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or block[i - 1] in " \t\n;&|("):
+            end = block.find("\n", i)
+            i = len(block) if end < 0 else end
+            continue
+        elif block.startswith("<<", i):
+            return "a here-document (<<)"
+        i += 1
+    return f"an unclosed {quote} quote" if quote else ""
 
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")

@@ -21,6 +21,7 @@ import cloudpickle
 
 from ..common.errors import SubmitError, TransportError
 from ..transports.base import Transport
+from .localcode import shipped_by_value
 
 BLOB_MIN_BYTES = 1024 * 1024
 KNOWN_SECONDS = 600.0
@@ -126,7 +127,8 @@ def _large(value: Any) -> bytes | None:
     if isinstance(value, int | float | bool | type(None)):
         return None
     try:
-        data: bytes = cloudpickle.dumps(("ok", value), protocol=5)
+        with shipped_by_value(value):  # a large object of a class of the user's own module
+            data: bytes = cloudpickle.dumps(("ok", value), protocol=5)
     except Exception:
         return None  # dumps_call names what cannot be pickled, with the argument
     return data if len(data) >= BLOB_MIN_BYTES else None
