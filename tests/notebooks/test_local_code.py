@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -35,9 +34,9 @@ def run_in(directory: Path, *sources: str) -> list[Any]:
 
 @pytest.mark.parametrize("where", ["local", "slurm-ssh"])
 def test_a_helper_module_next_to_the_notebook_runs_remotely(
-    where: str, request: pytest.FixtureRequest
+    where: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    notebook_dir = Path(tempfile.mkdtemp(prefix="cl13nb-"))
+    notebook_dir = tmp_path
     (notebook_dir / "nbhelpers.py").write_text(
         textwrap.dedent(
             """
@@ -66,8 +65,8 @@ def test_a_helper_module_next_to_the_notebook_runs_remotely(
     assert text(cells[3]).strip() == "115"
 
 
-def test_cluster_cell_options_for_workdir_env_files_and_outputs() -> None:
-    notebook_dir = Path(tempfile.mkdtemp(prefix="cl13nb-"))
+def test_cluster_cell_options_for_workdir_env_files_and_outputs(tmp_path: Path) -> None:
+    notebook_dir = tmp_path
     (notebook_dir / "in.txt").write_text("three\nlines\nhere\n")
     work = notebook_dir / "remote-work"
     cells = run_in(
