@@ -36,19 +36,28 @@ KERNEL = textwrap.dedent(
 
     t0 = time.monotonic()
     out = cl.cluster("sync")(f)(1)
-    print(json.dumps({"out": out, "seconds": time.monotonic() - t0}))
+    result = {"out": out, "seconds": time.monotonic() - t0}
+    if "--import-more" in sys.argv:  # a package imported later in the session: a new lock
+        import toolz
+
+        def g():
+            import toolz
+            return toolz.__version__
+
+        result["more"] = cl.cluster("sync")(g)()
+    print(json.dumps(result))
     """
 )
 
 
-def run_kernel(tmp_path: Path) -> dict[str, object]:
+def run_kernel(tmp_path: Path, *args: str) -> dict[str, object]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(Path(cl.__file__).parents[1]), os.getcwd()]),
         "PIP_NO_INDEX": "1",  # here too: no index traffic; wheels are cached or repacked
     }
     res = subprocess.run(
-        [sys.executable, "-c", KERNEL],
+        [sys.executable, "-c", KERNEL, *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -97,6 +106,10 @@ def test_sync_builds_once_offline_and_the_next_session_reuses_it(
     assert leftovers.split() == [envs[0]["hash"]]  # no temp build dir left behind
     cl.profiles.remove_env(envs[0]["hash"], "sync")
     assert cl.envs("sync") == []
+    # a package imported later in a session changes the lock: a second env, built then
+    third = run_kernel(tmp_path, "--import-more")
+    assert third["more"] == __import__("toolz").__version__
+    assert len(cl.envs("sync")) == 2
     runtime.transport.run(["rm", "-rf", "--", runtime.jobs_root().rsplit("/", 1)[0]])
 
 

@@ -77,8 +77,8 @@ class RemoteEnvironment:
         self._checked = False
         self._lock = threading.Lock()
         self.info: dict[str, Any] = {}  # the last probe's answer
-        self.synced: dict[str, list[str]] = {}  # lock hash -> python argv of a synced env
-        self.sync_python: list[str] | None = None  # this session's synced env (once built)
+        self.sync_python: list[str] | None = None  # the synced env of the current lock
+        self._sync_modules: frozenset[str] = frozenset()  # top-level modules it was locked at
 
     def python_argv(self, environment: str | None = None) -> list[str]:
         """The argv of the job's Python: the synced env's once built (``sync``), else the
@@ -141,11 +141,18 @@ class RemoteEnvironment:
                 else:
                     check_jobs_root(self.transport, jobs_root)
                 self._checked = True
-            if (environment or self.profile.environment) == "sync" and not self.sync_python:
-                from .envsync import ensure_synced  # the build is its own module
+            if (environment or self.profile.environment) == "sync":
+                # The lock is what the kernel imported: locked again (~0.1 s, and one
+                # `test -f` there) only when a new top-level module was imported since.
+                modules = frozenset(m for m in sys.modules if "." not in m)
+                if self.sync_python is None or modules != self._sync_modules:
+                    from .envsync import ensure_synced  # the build is its own module
 
-                assert store is not None, "a sync environment uploads through the blob store"
-                self.sync_python = ensure_synced(self, jobs_root.rsplit("/", 1)[0], store)
+                    assert store is not None, "a sync env uploads through the blob store"
+                    remote_dir = jobs_root.rsplit("/", 1)[0]
+                    self.sync_python = ensure_synced(self, remote_dir, store)
+                    # (after the build, whose own stdlib imports must not look new)
+                    self._sync_modules = frozenset(m for m in sys.modules if "." not in m)
 
     def _verify(self, info: dict[str, Any]) -> None:
         if info["cloudpickle"] is None:

@@ -15,7 +15,7 @@ wheel`` for local projects, or repacked from the installed files) and are upload
 through the content-addressed blob store, so compute nodes need no index and an
 unchanged wheel is never sent twice; otherwise the cluster's own index is used (local
 projects still travel as wheels). Locking only what was imported keeps the env small and
-relevant; a package imported later changes the lock (a new env on the next session).
+relevant; a package imported later changes the lock (a new env at the next submission).
 """
 
 from __future__ import annotations
