@@ -47,6 +47,7 @@ TYPE_NAMES = {
     "float": "number",
     "bool": "boolean",
     "lines": "list of strings",
+    "env": "table",
     "resources": "table",
 }
 

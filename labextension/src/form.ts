@@ -44,6 +44,13 @@ export function toFormValue(field: IFieldSchema, value: unknown): FormValue {
       return value === true || value === 'true';
     case 'lines':
       return Array.isArray(value) ? value.join('\n') : String(value ?? '');
+    case 'env':
+      if (value && typeof value === 'object' && !Array.isArray(value)) {
+        return Object.entries(value as Record<string, unknown>)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join('\n');
+      }
+      return '';
     case 'resources':
       if (value && typeof value === 'object' && !Array.isArray(value)) {
         return Object.entries(value as Record<string, unknown>)
@@ -170,6 +177,7 @@ export function fromFormValues(
         profile[field.name] = parseNumber(String(raw ?? ''), field.type === 'int');
         break;
       case 'lines':
+      case 'env':
         profile[field.name] = String(raw ?? '')
           .split(/\r?\n/)
           .filter(line => line.trim() !== '');

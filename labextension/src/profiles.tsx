@@ -406,17 +406,27 @@ function CheckView(props: { check: CheckState }): JSX.Element {
           <li
             key={i}
             className={
-              'jp-clusterlab-checkLine ' + (line.ok ? 'jp-mod-ok' : 'jp-mod-fail')
+              'jp-clusterlab-checkLine ' +
+              (line.level === 'warning'
+                ? 'jp-mod-warn'
+                : line.ok
+                  ? 'jp-mod-ok'
+                  : 'jp-mod-fail')
             }
             data-check={line.name}
             data-ok={String(line.ok)}
+            data-level={line.level ?? (line.ok ? 'ok' : 'error')}
           >
             <span className="jp-clusterlab-checkMark" aria-hidden="true">
-              {line.ok ? '✓' : '✗'}
+              {line.level === 'warning' ? '!' : line.ok ? '✓' : '✗'}
             </span>
             <span className="jp-clusterlab-checkName">{line.name}</span>
             <span className="jp-clusterlab-sr">
-              {line.ok ? ' passed: ' : ' failed: '}
+              {line.level === 'warning'
+                ? ' warning: '
+                : line.ok
+                  ? ' passed: '
+                  : ' failed: '}
             </span>
             <span className="jp-clusterlab-checkDetail">{line.detail}</span>
           </li>
@@ -499,6 +509,7 @@ function Field(props: IFieldProps): JSX.Element {
       );
       break;
     case 'lines':
+    case 'env':
     case 'resources':
       input = (
         <textarea

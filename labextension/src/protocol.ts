@@ -31,7 +31,7 @@ export interface IMessage {
 }
 
 export type FieldType =
-  'text' | 'choice' | 'int' | 'float' | 'bool' | 'lines' | 'resources';
+  'text' | 'choice' | 'int' | 'float' | 'bool' | 'lines' | 'env' | 'resources';
 
 /** One profile field as the kernel's `hello` reply describes it. */
 export interface IFieldSchema {
@@ -116,6 +116,8 @@ export interface IJobEventBatch {
 export interface ICheckLine {
   name: string;
   ok: boolean;
+  /** ok, warning (works, but read the detail) or error; absent from older kernels */
+  level?: 'ok' | 'warning' | 'error';
   detail: string;
 }
 

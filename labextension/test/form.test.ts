@@ -101,6 +101,22 @@ describe('values', () => {
     expect(back.profile).toEqual(profile); // max_concurrent is hidden for slurm: not sent
   });
 
+  it('shows env as NAME=VALUE lines and sends the lines (the kernel validates them)', () => {
+    const schema = [
+      f('name', 'text', 'local'),
+      f('scheduler', 'choice', 'local'),
+      f('env', 'env', {})
+    ];
+    const values = toFormValues(schema, {
+      name: 'hpc',
+      scheduler: 'slurm',
+      env: { OMP_NUM_THREADS: '4', GREETING: "it's $(data)" }
+    });
+    expect(values.env).toBe("OMP_NUM_THREADS=4\nGREETING=it's $(data)");
+    const back = fromFormValues(schema, { ...values, env: values.env + '\n\n' });
+    expect(back.profile.env).toEqual(['OMP_NUM_THREADS=4', "GREETING=it's $(data)"]);
+  });
+
   it('sends text that is not a number as typed, so the kernel explains it', () => {
     const values = {
       ...toFormValues(SCHEMA, profile),

@@ -33,7 +33,7 @@ from .core.events import JobEvent
 from .core.job import Job
 from .core.ledger import JobRecord
 from .jobs import job, jobs
-from .profiles import use
+from .profiles import envs, use
 
 
 def monitor(profile: str | None = None, state: str | None = None, limit: int = 50) -> object:
@@ -118,6 +118,7 @@ __all__ = [
     "as_completed",
     "cluster",
     "config_widget",
+    "envs",
     "job",
     "jobs",
     "monitor",

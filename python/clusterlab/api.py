@@ -15,6 +15,7 @@ from . import profiles
 from .common.errors import ClusterlabError
 from .config.profile import Profile
 from .config.resources import Resources, parse_resources
+from .config.runopts import OPTION_NAMES, RunOptions, parse_run_options
 from .core.array import ArrayJob
 from .core.follow import follow_output
 from .core.job import Job
@@ -72,7 +73,9 @@ class ClusterFunction(Generic[P, R]):
 
     Calling it runs it on the cluster and returns the value (remote prints shown, remote
     exceptions re-raised; interrupting the kernel cancels the job). ``.submit()`` returns a
-    :class:`Job` at once; ``.options(**resources)`` overrides resources for one call.
+    :class:`Job` at once; ``.options(**resources)`` overrides resources for one call,
+    and where and how it runs (``workdir``, ``env``, ``environment``, ``files``,
+    ``outputs``, ``outputs_dir``).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class ClusterFunction(Generic[P, R]):
         async_submit: bool = False,
         name: str | None = None,
         after: Sequence[Job | ArrayJob] = (),
+        run: RunOptions | None = None,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -91,6 +95,7 @@ class ClusterFunction(Generic[P, R]):
         self.async_submit = async_submit
         self.name = name or getattr(fn, "__name__", "job")
         self.dependencies = list(after)
+        self.run = run or RunOptions()
 
     def _copy(self, **changes: Any) -> ClusterFunction[P, R]:
         fields: dict[str, Any] = {
@@ -100,6 +105,7 @@ class ClusterFunction(Generic[P, R]):
             "async_submit": self.async_submit,
             "name": self.name,
             "after": self.dependencies,
+            "run": self.run,
         }
         fields.update(changes)
         return ClusterFunction(**fields)
@@ -117,7 +123,9 @@ class ClusterFunction(Generic[P, R]):
     ) -> Job:
         profile = profiles.resolve(self.profile)
         deps = [*self.dependencies, *after]
-        return submit_call(profile, self.fn, args, kwargs, self.resources, self.name, deps)
+        return submit_call(
+            profile, self.fn, args, kwargs, self.resources, self.name, deps, options=self.run
+        )
 
     def map(
         self,
@@ -159,6 +167,7 @@ class ClusterFunction(Generic[P, R]):
             workers=workers,
             more=more_items,
             fixed=fixed,
+            options=self.run,
         )
         _maybe_show_progress(array, progress)
         return array
@@ -178,8 +187,18 @@ class ClusterFunction(Generic[P, R]):
         self, profile: str | Profile | None = None, **resources: Any
     ) -> ClusterFunction[P, R]:
         """A copy with some resources changed: ``f.options(cores=16).submit(x)``; with
-        ``profile=`` it goes to another profile (an unknown name is refused here)."""
-        changes: dict[str, Any] = {"resources": self.resources.merged(parse_resources(resources))}
+        ``profile=`` it goes to another profile (an unknown name is refused here).
+
+        Where and how it runs, over the profile's settings: ``workdir="~/project"`` (its
+        current directory there), ``env={"OMP_NUM_THREADS": "4"}`` (added to the profile's),
+        ``environment="sync"``, ``files=["data.csv"]`` (uploaded into the working dir,
+        once per content), ``outputs=["*.png"]`` (globs there, downloaded with the result
+        into ``outputs_dir``, default the current directory; single calls only)."""
+        run, resources = _split_run(resources)
+        changes: dict[str, Any] = {
+            "resources": self.resources.merged(parse_resources(resources)),
+            "run": self.run.merged(run),
+        }
         if profile is not None:
             changes["profile"] = _named(profile)
         return self._copy(**changes)
@@ -189,6 +208,13 @@ class ClusterFunction(Generic[P, R]):
             self.profile.name if isinstance(self.profile, Profile) else self.profile or "default"
         )
         return f"<cluster function {self.name} on {where} {self.resources.to_dict()}>"
+
+
+def _split_run(values: dict[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
+    """Run options (workdir, env, ...) apart from resources, the former validated."""
+    run = {k: v for k, v in values.items() if k in OPTION_NAMES}
+    rest = {k: v for k, v in values.items() if k not in OPTION_NAMES}
+    return parse_run_options(run), rest
 
 
 def _named(profile: Any) -> str | Profile:
@@ -233,14 +259,15 @@ def cluster(
     after a queue wait (the profile must exist first). Without a profile the session
     default (:func:`clusterlab.use`) is used at call time.
     """
+    run, resources = _split_run(resources)
     parsed = parse_resources(resources)
     if callable(profile) and not isinstance(profile, Profile):
-        return ClusterFunction(profile, None, parsed, async_submit, name)
+        return ClusterFunction(profile, None, parsed, async_submit, name, run=run)
     if profile is not None:
         profile = _named(profile)
 
     def wrap(fn: Callable[P, R]) -> ClusterFunction[P, R]:
-        return ClusterFunction(fn, profile, parsed, async_submit, name)
+        return ClusterFunction(fn, profile, parsed, async_submit, name, run=run)
 
     return wrap
 
@@ -276,6 +303,7 @@ class Executor(concurrent.futures.Executor):
         if max_workers is not None and max_workers <= 0:
             raise ValueError("max_workers must be greater than 0 (or None: no cap)")
         self.profile = profiles.resolve(profile)
+        self.run, resources = _split_run(resources)  # workdir, env, environment, files
         self.resources = parse_resources(resources)
         self.max_workers = max_workers
         self._jobs: set[Job] = set()  # unfinished jobs, for shutdown(wait=True)
@@ -299,7 +327,7 @@ class Executor(concurrent.futures.Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
         self._check_open()
-        job = submit_call(self.profile, fn, args, kwargs, self.resources)
+        job = submit_call(self.profile, fn, args, kwargs, self.resources, options=self.run)
         self._track([job])
         return job
 
@@ -327,6 +355,7 @@ class Executor(concurrent.futures.Executor):
             max_concurrent=self.max_workers or 0,
             more=iterables[1:],
             strict=False,
+            options=self.run,
         )
         jobs = list(array.elements)
         self._track(jobs)

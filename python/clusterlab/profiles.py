@@ -149,6 +149,27 @@ def check(name: str | Profile, on_line: Any = None) -> Any:
     return run_check(resolve(name), on_line=on_line)
 
 
+def envs(name: str | Profile | None = None) -> builtins.list[dict[str, Any]]:
+    """The synced environments (``environment="sync"``) on a profile's cluster: for each,
+    its ``hash``, ``path``, whether it is ``ready``, when it was ``built`` and its pinned
+    ``packages``. Also ``cl.envs()``."""
+    from .core.envsync import list_envs
+    from .core.runtime import get_runtime
+
+    runtime = get_runtime(resolve(name))
+    return list_envs(runtime.environment, runtime.jobs_root().rsplit("/", 1)[0])
+
+
+def remove_env(digest: str, name: str | Profile | None = None) -> None:
+    """Delete one synced environment (its ``hash`` from :func:`envs`); the next sync job
+    with that lock builds it again."""
+    from .core.envsync import remove_env as remove
+    from .core.runtime import get_runtime
+
+    runtime = get_runtime(resolve(name))
+    remove(runtime.environment, runtime.jobs_root().rsplit("/", 1)[0], digest)
+
+
 def job_script(
     name: str | Profile | None = None,
     map_tasks: int = 0,

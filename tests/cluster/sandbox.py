@@ -313,14 +313,23 @@ def ensure_keys(name: str, home: Path) -> None:
         shutil.chown(path, name, name)
 
 
-REMOTE_PACKAGES = ("cloudpickle", "numpy")
+# The remote environment differs from the client's on purpose (issue 13's preflight and
+# missing-module tests): fewer packages (no six, PyYAML, toolz...) and packaging at an older
+# version than the client venv's 26.4.
+REMOTE_PACKAGES = ("cloudpickle", "numpy", "packaging==26.3")
+_VENV_CHECK = (
+    "import cloudpickle, numpy\n"
+    "from importlib.metadata import version\n"
+    "assert version('packaging') == '26.3', version('packaging')\n"
+)
 
 
 def ensure_venv(name: str, home: Path) -> Path:
     """The user cannot run root's pyenv Python, so it gets a venv with cloudpickle (and
-    numpy, which the payload benchmark sends)."""
+    numpy, which the payload benchmark sends), and an older packaging (see
+    REMOTE_PACKAGES). Idempotent: a venv that passes the check is kept as it is."""
     py = home / "venv" / "bin" / "python"
-    check = ("runuser", "-u", name, "--", py, "-c", "import cloudpickle, numpy")
+    check = ("runuser", "-u", name, "--", py, "-c", _VENV_CHECK)
     if py.exists() and _run(*check, check=False, cwd="/").returncode == 0:
         return py
     env = dict(os.environ)

@@ -14,11 +14,11 @@ STATUS="status.$TASK"
 exec >"stdout.$TASK" 2>"stderr.$TASK"
 # profile setup lines
 module load python/3.11
-if ! command -v -- '/opt/py 3/bin/python' >/dev/null 2>&1; then
+case $(command -v -- '/opt/py 3/bin/python' 2>/dev/null) in /*) ;; *)
   printf '%s\n' '{"event": "finished", "outcome": "no_python"}' >> "$STATUS"
   echo "clusterlab: the profile's python command was not found" >&2
-  exit 127
-fi
+  exit 127 ;;
+esac
 '/opt/py 3/bin/python' -X faulthandler runner.py "$JOB_DIR" "$TASK"
 code=$?
 printf '{"event": "exit", "code": %d, "time": %s}\n' "$code" "$(date +%s)" >> "$STATUS"

@@ -15,11 +15,11 @@ STATUS=status
 exec >"stdout" 2>"stderr"
 # profile setup lines
 module load python/3.11
-if ! command -v -- '/opt/py 3/bin/python' >/dev/null 2>&1; then
+case $(command -v -- '/opt/py 3/bin/python' 2>/dev/null) in /*) ;; *)
   printf '%s\n' '{"event": "finished", "outcome": "no_python"}' >> "$STATUS"
   echo "clusterlab: the profile's python command was not found" >&2
-  exit 127
-fi
+  exit 127 ;;
+esac
 '/opt/py 3/bin/python' -X faulthandler runner.py "$JOB_DIR"
 code=$?
 printf '{"event": "exit", "code": %d, "time": %s}\n' "$code" "$(date +%s)" >> "$STATUS"

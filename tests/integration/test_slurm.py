@@ -128,8 +128,11 @@ def test_check_reports_every_step_green(slurm_profile: cl.Profile) -> None:
     seen: list[str] = []
     report = cl.profiles.check(slurm_profile.name, on_line=lambda ln: seen.append(ln.name))
     assert report.ok, str(report)
-    assert seen == ["connect", "scheduler", "job directory", "python", "cloudpickle"]
-    assert "slurm" in report.lines[1].detail
+    steps = ["scheduler", "job directory", "python", "cloudpickle", "packages"]
+    ssh = ["auth", "host key"] if slurm_profile.is_remote else []
+    assert seen == ["connect", *ssh, *steps]
+    scheduler = next(ln for ln in report.lines if ln.name == "scheduler")
+    assert "slurm" in scheduler.detail and "sbatch" in scheduler.detail
 
 
 @pytest.mark.slow

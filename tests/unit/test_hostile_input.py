@@ -135,7 +135,8 @@ def planted(root: Path) -> list[str]:
 
 def profile_or_error(field: str, value: Any, **base: Any) -> cl.Profile | ProfileError:
     """The profile with ``field=value`` (on top of a harmless base), or the refusal."""
-    fields: dict[str, Any] = {"name": "t", "scheduler": "slurm", "python": "true", **base}
+    # a program that ignores runner.py (a path: the script refuses builtins such as true)
+    fields: dict[str, Any] = {"name": "t", "scheduler": "slurm", "python": "/bin/true", **base}
     fields[field] = value
     try:
         return cl.Profile(**fields)
@@ -670,7 +671,7 @@ def test_setup_given_as_text_is_split_into_lines() -> None:
 def _setup_block(script: str) -> list[str]:
     lines = script.split("\n")
     start = lines.index("# profile setup lines") + 1
-    end = next(i for i, ln in enumerate(lines) if ln.startswith("if ! command -v"))
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("case $(command -v"))
     return lines[start:end]
 
 

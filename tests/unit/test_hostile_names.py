@@ -52,7 +52,7 @@ def _spec(job_dir: Path, name: str, array: bool) -> JobSpec:
         name=name,
         job_dir=str(job_dir),
         resources=parse_resources({"cores": 1}),
-        python=["true"],  # the script ends in `exec true runner.py ...`: nothing else runs
+        python=["/bin/true"],  # the script ends in `/bin/true runner.py ...`: nothing else runs
         array=ArraySpec(2) if array else None,
     )
 

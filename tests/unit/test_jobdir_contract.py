@@ -29,18 +29,19 @@ def test_names_agree() -> None:
         "WORKERS": (runner.WORKERS, jobdir.WORKERS),
         "CANCELLED": (runner.CANCELLED, jobdir.CANCELLED_CLAIM),
         "WORK": (runner.WORK, jobdir.WORK),
+        "WORKDIR_VAR": (runner.WORKDIR_VAR, jobdir.WORKDIR_VAR),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
     assert RUNNER.name == jobdir.RUNNER
 
 
-def _run(job_dir: Path, *task: str, logs: bool = False) -> int:
+def _run(job_dir: Path, *task: str, logs: bool = False, env: dict[str, str] | None = None) -> int:
     """Run the runner in ``job_dir``; ``logs``: its output goes to the job's log files, as
     a job script's does (opened for appending, as the local scheduler opens them)."""
     (job_dir / jobdir.RUNNER).write_bytes(RUNNER.read_bytes())
     argv = [sys.executable, jobdir.RUNNER, str(job_dir), *task]
     if not logs:
-        return subprocess.run(argv, cwd=job_dir, check=False).returncode
+        return subprocess.run(argv, cwd=job_dir, check=False, env=env).returncode
     with (
         open(job_dir / jobdir.log_file(jobdir.STDOUT, task[0] if task else None), "ab") as out,
         open(job_dir / jobdir.log_file(jobdir.STDERR, task[0] if task else None), "ab") as err,
@@ -68,6 +69,28 @@ def test_a_single_call_as_the_kernel_reads_it(tmp_path: Path) -> None:
     status = jobdir.parse_status((tmp_path / jobdir.status_file()).read_bytes())
     assert status.started is not None and status.outcome == jobdir.OK and not status.malformed
     assert load_result((tmp_path / jobdir.RESULT).read_bytes()) == (True, 49)
+
+
+def _where() -> str:
+    import os
+
+    return os.getcwd()
+
+
+def test_user_code_runs_in_the_named_workdir(tmp_path: Path) -> None:
+    """The job script exports the profile's workdir as WORKDIR_VAR; the runner changes
+    into it (creating it), else into the job dir's own work/."""
+    import os
+
+    job_dir, work = tmp_path / "job", tmp_path / "project" / "run"
+    job_dir.mkdir()
+    (job_dir / jobdir.PAYLOAD).write_bytes(dumps_call(_where, (), {}, {}))
+    assert _run(job_dir, env={**os.environ, jobdir.WORKDIR_VAR: str(work)}) == 0
+    assert load_result((job_dir / jobdir.RESULT).read_bytes()) == (True, str(work))
+    (job_dir / jobdir.PAYLOAD).write_bytes(dumps_call(_where, (), {}, {}))
+    env = {k: v for k, v in os.environ.items() if k != jobdir.WORKDIR_VAR}
+    assert _run(job_dir, env=env) == 0
+    assert load_result((job_dir / jobdir.RESULT).read_bytes()) == (True, str(job_dir / jobdir.WORK))
 
 
 def test_an_array_task_as_the_kernel_reads_it(tmp_path: Path) -> None:

@@ -47,6 +47,9 @@ class JobSpec:
     setup: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # native ids this job waits for
     array: ArraySpec | None = None
+    env: dict[str, str] = field(default_factory=dict)  # exported (quoted) before setup
+    workdir: str = ""  # where user code runs; "" is the job dir's work/
+    inputs: list[tuple[str, str]] = field(default_factory=list)  # (stored file, dest in workdir)
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,8 @@ HOSTQ_NAME = f"hostq-{hashlib.sha256(HOSTQ_SOURCE).hexdigest()[:16]}.py"
 STALE_SECONDS = 15.0  # a heartbeat this old, with work left: the dispatcher is gone
 KICK_EVERY = 15.0  # seconds between attempts to start it again
 MISSING_SCRIPT = 96  # exit code: the queue dir lost its hostq script (deleted by hand)
-_NATIVE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")  # a job dir's name; "_" marks tasks
-_DEPENDENCY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(_\d+)?$")
+_NATIVE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*\Z")  # a job dir's name; "_" marks tasks
+_DEPENDENCY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(_\d+)?\Z")
 
 # Once per backend and queue dir: the queue dir (0700) and the script (content-addressed,
 # never overwritten), then what the host offers: its CPUs, and coreutils timeout.

@@ -45,7 +45,7 @@ _SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc",
 _SYSTEM_DIRS |= {"/sys", "/usr", "/var", "/opt", "/home", "/root", "/run", "/srv"}
 _SYSTEM_DIRS.add("/tmp")  # noqa: S108 - a directory the volume must not hide
 _KEY_RE = re.compile(r"[^-._a-zA-Z0-9]")
-_PLAIN_RE = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@-]*$")
+_PLAIN_RE = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@-]*\Z")
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from ..common import jobdir
 
 MAGIC = b"@cl1 "
-_NAME = re.compile(r"^(?:(?:status|stdout|stderr)(?:\.\d+)?|result\.pkl|results/\d+\.pkl)$")
-_RESULT = re.compile(r"^(?:result\.pkl|results/\d+\.pkl)$")
+_NAME = re.compile(r"^(?:(?:status|stdout|stderr)(?:\.\d+)?|result\.pkl|results/\d+\.pkl)\Z")
+_RESULT = re.compile(r"^(?:result\.pkl|results/\d+\.pkl)\Z")
 
 
 @dataclass

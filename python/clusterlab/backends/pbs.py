@@ -35,8 +35,8 @@ from . import pbs_request
 from .base import BatchBackend, DependencyTarget, JobSpec
 
 SERVER_DEFAULT_ARRAY_SIZE = 10000  # max_array_size's default
-_ID_RE = re.compile(r"^\d+(\[\d*\])?(\.[A-Za-z0-9_-][A-Za-z0-9_.-]*)?$")
-_TASK_RE = re.compile(r"^(\d+)\[(\d+)\](.*)$")
+_ID_RE = re.compile(r"^\d+(\[\d*\])?(\.[A-Za-z0-9_-][A-Za-z0-9_.-]*)?\Z")
+_TASK_RE = re.compile(r"^(\d+)\[(\d+)\](.*)\Z")
 # Unknown (gone) or finished jobs: PBS Pro's wording, then TORQUE's for a finished job.
 _BENIGN = re.compile(r"Unknown Job Id|Job has finished|Invalid state for job - COMPLETE")
 # job_state letters (qstat); ended jobs get ":finished", ":failed", ":terminated" or

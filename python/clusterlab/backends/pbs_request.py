@@ -15,7 +15,7 @@ import re
 from ..common.errors import ResourceError
 from ..config.resources import Resources
 
-_QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}(@[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}(@[A-Za-z0-9][A-Za-z0-9_.-]*)?\Z")
 # Options clusterlab writes itself; an extra one would fight it.
 _OWNED = {
     "-N": "the job name comes from the function (or name=)",

@@ -48,9 +48,13 @@ def render_script(
     else:
         lines.append("STATUS=status")
     lines.extend(preamble)
+    if spec.env:
+        lines.append("# environment variables (values are data, quoted)")
+        lines += [f"export {name}={shlex.quote(value)}" for name, value in spec.env.items()]
     if spec.setup:
         lines.append("# profile setup lines")
         lines.extend(spec.setup)
+    lines.extend(_workdir_lines(spec))
     runner_args = '"$JOB_DIR" "$TASK"' if spec.array else '"$JOB_DIR"'
     limit = ""
     if enforce_limit and spec.resources.time_s:
@@ -58,11 +62,12 @@ def render_script(
         # timeout: TERM at the limit, KILL 5 s later; exit 124 says it was the limit).
         limit = f"timeout -k 5 {int(spec.resources.time_s)} "
     lines += [
-        f"if ! command -v -- {shlex.quote(spec.python[0])} >/dev/null 2>&1; then",
+        # A program on PATH or a path: a shell builtin (':', 'true') would "run" nothing.
+        f"case $(command -v -- {shlex.quote(spec.python[0])} 2>/dev/null) in /*) ;; *)",
         '  printf \'%s\\n\' \'{"event": "finished", "outcome": "no_python"}\' >> "$STATUS"',
         '  echo "clusterlab: the profile\'s python command was not found" >&2',
-        "  exit 127",
-        "fi",
+        "  exit 127 ;;",
+        "esac",
         # The runner runs as a child, not exec'd, so that how it ended is recorded when it
         # could not say so itself (its Python killed for memory, or crashed): the "exit"
         # line is what a later kernel settles such a job by. A signal to the whole job
@@ -74,3 +79,26 @@ def render_script(
         'exit "$code"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _workdir_lines(spec: JobSpec) -> list[str]:
+    """The working dir (created 0700 when new; the runner changes into it) and the input
+    files copied into it from the content-addressed store. Nothing when neither is set, so
+    the runner uses the job dir's own ``work/``."""
+    if not spec.workdir and not spec.inputs:
+        return []
+    where = shlex.quote(spec.workdir) if spec.workdir else '"$JOB_DIR/work"'
+    lines = [
+        "# working directory and input files",
+        f"CLUSTERLAB_WORKDIR={where}",  # the runner reads it (jobdir.WORKDIR_VAR)
+        "export CLUSTERLAB_WORKDIR",
+        '(umask 077; mkdir -p -- "$CLUSTERLAB_WORKDIR") || exit 96',
+    ]
+    for source, dest in spec.inputs:
+        parent = dest.rpartition("/")[0]
+        if parent:
+            lines.append(f'(umask 077; mkdir -p -- "$CLUSTERLAB_WORKDIR"/{shlex.quote(parent)})')
+        lines.append(
+            f'cp -f -- {shlex.quote(source)} "$CLUSTERLAB_WORKDIR"/{shlex.quote(dest)} || exit 96'
+        )
+    return lines

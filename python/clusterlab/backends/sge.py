@@ -51,9 +51,9 @@ MARK = "sge-ok"  # left in a job dir by a job that succeeded (MARK.TASK for arra
 GUARD_EVENT = "sge-dependency-failed"  # status line of a job whose dependency failed
 GUARD_TRIES = 5  # a missing mark is looked for again (1 s apart) before giving up
 HISTORY_EVERY = 5.0  # seconds between two qacct questions about the same job
-_ID_RE = re.compile(r"^\d+$")
-_TASK_RE = re.compile(r"^(\d+)\.(\d+)$")
-_SUBMIT_RE = re.compile(r"^(\d+)(?:\.\d+-\d+:\d+)?$")
+_ID_RE = re.compile(r"^\d+\Z")
+_TASK_RE = re.compile(r"^(\d+)\.(\d+)\Z")
+_SUBMIT_RE = re.compile(r"^(\d+)(?:\.\d+-\d+:\d+)?\Z")
 _QDEL_FINE = re.compile(r"does not exist|has registered the job|has deleted job|for deletion")
 # Sources the settings file ($1, "~/" allowed), then runs the command.
 _SOURCE = (

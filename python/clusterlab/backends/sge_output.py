@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from ..common.errors import TransportError
 from ..common.states import Cause, JobState
 
-_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
+_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?\Z")
 
 # qstat's state letters, reduced by state(); qacct's endings made by ended()
 STATE_MAP: dict[str, JobState] = {

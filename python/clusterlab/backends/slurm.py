@@ -13,7 +13,7 @@ from ..transports.base import Transport
 from .base import BatchBackend, JobSpec
 from .script import script_token
 
-_ID_RE = re.compile(r"^\d+(_\d+)?$")
+_ID_RE = re.compile(r"^\d+(_\d+)?\Z")
 _ACCOUNTING = re.compile(r"^AccountingStorageType\s*=\s*accounting_storage/(?!none)", re.M)
 
 STATE_MAP: dict[str, JobState] = {

@@ -32,6 +32,7 @@ RESULT = "result.pkl"
 RESULTS = "results"  # results/INDEX.pkl per array item
 ITEMS = "items"  # items/TASK.pkl: the calls of one array task
 WORK = "work"  # the working directory of user code, inside the job dir
+WORKDIR_VAR = "CLUSTERLAB_WORKDIR"  # set by the job script when the profile names a workdir
 STDOUT = "stdout"
 STDERR = "stderr"
 

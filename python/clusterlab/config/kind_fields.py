@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from . import validators
+from . import kind_validators
 from .fieldmeta import meta as _meta
 
 
@@ -23,9 +23,9 @@ def pbs_flavor() -> Any:
             "`qstat --version` once when the profile is first used.",
             "auto",
             kinds=("pbs",),
-            check=validators.check_pbs_flavor,
+            check=kind_validators.check_pbs_flavor,
             widget="choice",
-            choices=validators.PBS_FLAVORS,
+            choices=kind_validators.PBS_FLAVORS,
         ),
     )
 
@@ -40,7 +40,7 @@ def image() -> Any:
             "'pip install cloudpickle numpy'), pushed where the cluster can pull it.",
             "ghcr.io/me/clusterlab-py311:1.0",
             kinds=("kubernetes",),
-            check=validators.check_image,
+            check=kind_validators.check_image,
         ),
     )
 
@@ -54,7 +54,7 @@ def namespace() -> Any:
             "the namespace of the kubeconfig context, else 'default'.",
             "ml-jobs",
             kinds=("kubernetes",),
-            check=validators.check_namespace,
+            check=kind_validators.check_namespace,
         ),
     )
 
@@ -68,7 +68,7 @@ def service_account() -> Any:
             "Workload Identity). Empty means the namespace's 'default' account.",
             "clusterlab-runner",
             kinds=("kubernetes",),
-            check=validators.check_service_account,
+            check=kind_validators.check_service_account,
         ),
     )
 
@@ -83,7 +83,7 @@ def node_selector() -> Any:
             "'agentpool=gpu' on AKS). Empty means any node.",
             "kubernetes.io/arch=amd64",
             kinds=("kubernetes",),
-            check=validators.check_node_selector,
+            check=kind_validators.check_node_selector,
             widget="lines",
         ),
     )
@@ -98,7 +98,7 @@ def kubeconfig() -> Any:
             "means $KUBECONFIG, else ~/.kube/config, else the pod's own service account.",
             "~/.kube/config",
             kinds=("kubernetes",),
-            check=validators.check_kubeconfig,
+            check=kind_validators.check_kubeconfig,
         ),
     )
 
@@ -113,7 +113,7 @@ def context() -> Any:
             "credentials). Empty means the kubeconfig's current context.",
             "arn:aws:eks:eu-west-1:123456789012:cluster/research",
             kinds=("kubernetes",),
-            check=validators.check_context,
+            check=kind_validators.check_context,
         ),
     )
 
@@ -128,7 +128,7 @@ def sge_pe() -> Any:
             "lists your cluster's and its documentation says which one to use.",
             "smp",
             kinds=("sge",),
-            check=validators.check_sge_pe,
+            check=kind_validators.check_sge_pe,
         ),
     )
 
@@ -144,6 +144,6 @@ def sge_settings() -> Any:
             "commands run with the environment the login (or this machine) gives them.",
             "/opt/sge/default/common/settings.sh",
             kinds=("sge",),
-            check=validators.check_sge_settings,
+            check=kind_validators.check_sge_settings,
         ),
     )

@@ -172,6 +172,47 @@ class Profile:
             widget="lines",
         ),
     )
+    # -- where and with what the job's code runs (issue 13) ---------------------------------
+    env: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_meta(
+            "Environment variables",
+            "Variables set for every job, e.g. OMP_NUM_THREADS = '4'. Names are letters, "
+            "digits and '_'; values are one line of text, passed as data (quoted, never run "
+            "as shell code). A call adds to them with .options(env={...}) or %%cluster "
+            "--env NAME=VALUE.",
+            "{OMP_NUM_THREADS = '4'}",
+            check=validators.check_env,
+            widget="env",
+        ),
+    )
+    workdir: str = field(
+        default="",
+        metadata=_meta(
+            "Working directory",
+            "Where your function runs on the cluster (its current directory), e.g. a "
+            "project dir on the shared file system: relative paths and files= uploads land "
+            "there. An absolute path or one starting with ~/; created if missing. Empty "
+            "means a fresh work/ dir inside each job's directory.",
+            "~/project",
+            check=validators.check_workdir,
+        ),
+    )
+    environment: str = field(
+        default="existing",
+        metadata=_meta(
+            "Python environment",
+            "'existing': jobs use the cluster's Python as the Python command and setup lines "
+            "give it (install what your code imports there). 'sync': clusterlab builds, "
+            "once per set of package versions, a cached environment on the cluster with "
+            "the versions this kernel uses (from the cluster's package index, or from "
+            "wheels uploaded from here when compute nodes have no internet).",
+            "existing",
+            check=validators.check_environment,
+            widget="choice",
+            choices=validators.ENVIRONMENTS,
+        ),
+    )
     resources: dict[str, Any] = field(
         default_factory=dict,
         metadata=_meta(

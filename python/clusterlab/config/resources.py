@@ -19,11 +19,11 @@ from ..common.errors import ResourceError
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*$", re.IGNORECASE)
 _UNITS_MB = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 * 1024}
 # Partition, account, queue and job names end up in "#SBATCH --x=VALUE" lines.
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.,+@:-]{1,128}$")
-_TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.,+@:-]{1,128}\Z")
+_TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?\Z")
 # A SLURM constraint: feature names joined by & | , with *counts, [] and () (no spaces).
-_CONSTRAINT_RE = re.compile(r"^[A-Za-z0-9_.:&|,*\[\]()!-]{1,256}$")
-_GPU_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CONSTRAINT_RE = re.compile(r"^[A-Za-z0-9_.:&|,*\[\]()!-]{1,256}\Z")
+_GPU_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
 def parse_memory(value: str | int) -> int:

@@ -14,9 +14,9 @@ from ..backends import registry
 from ..common.errors import ResourceError
 from .resources import parse_resources, refuse_unsupported
 
-_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{0,253}$")
-_USER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}$")
+_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+_HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{0,253}\Z")
+_USER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}\Z")
 
 
 _LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")  # what sh, TOML and editors call a line break
@@ -64,45 +64,6 @@ def check_name(value: Any) -> str:
 
 def check_scheduler(value: Any) -> str:
     return registry.get(str(value)).name
-
-
-PBS_FLAVORS = ("auto", "pro", "torque")
-
-
-def check_pbs_flavor(value: Any) -> str:
-    text = _text(value, "auto").strip().lower() or "auto"
-    if text not in PBS_FLAVORS:
-        raise ValueError(
-            "choose 'pro' (PBS Professional/OpenPBS), 'torque' (TORQUE) or 'auto' (ask "
-            "`qstat --version`)"
-        )
-    return text
-
-
-_SGE_PE_RE = re.compile(r"^[A-Za-z0-9_.*][A-Za-z0-9_.*-]{0,63}$")
-
-
-def check_sge_pe(value: Any) -> str:
-    """A Grid Engine parallel environment name (``qconf -spl``), wildcards allowed."""
-    text = _text(value, "smp").strip() or "smp"
-    if not _SGE_PE_RE.match(text):
-        raise ValueError(
-            "give the name of a parallel environment as `qconf -spl` lists it, e.g. 'smp' "
-            "(letters, digits, '_', '.', '-', '*')"
-        )
-    return text
-
-
-def check_sge_settings(value: Any) -> str:
-    """Empty, or the path of Grid Engine's settings.sh on the cluster (absolute or ~/)."""
-    example = "/opt/sge/default/common/settings.sh"
-    text = _one_path(value, example).strip()
-    if text and not (text.startswith("/") or text.startswith("~/")):
-        raise ValueError(
-            f"{text[:40]!r} is a relative path: give the full path of the settings file, "
-            f"$SGE_ROOT/$SGE_CELL/common/settings.sh, e.g. {example!r}"
-        )
-    return text
 
 
 def check_host(value: Any) -> str:
@@ -208,7 +169,12 @@ def check_bool(value: Any) -> bool:
 
 def check_setup(value: Any) -> list[str]:
     """Shell lines, kept as written; text is split only at real line breaks (\\n, \\r),
-    never at U+2028, NEL or form feeds, which sh reads as ordinary characters."""
+    never at U+2028, NEL or form feeds, which sh reads as ordinary characters.
+
+    The lines are the user's own shell code and run as given; what is checked is only that
+    they cannot swallow the lines clusterlab writes after them: quotes must close and the
+    last line cannot continue onto the next one (a trailing backslash), and no here-document
+    (``<<``) may start, since its body would be clusterlab's own lines."""
     example = "e.g. ['module load python/3.11', 'source ~/venv/bin/activate']"
     if value is None:
         return []
@@ -225,7 +191,112 @@ def check_setup(value: Any) -> list[str]:
         if "\0" in line:
             raise ValueError(f"setup lines cannot contain NUL characters: {example}")
         out.extend(part for part in _LINE_BREAK_RE.split(line) if part.strip())
+    problem = _unterminated("\n".join(out))
+    if problem:
+        raise ValueError(
+            f"the setup lines do not end where they seem to ({problem}), so they would "
+            "swallow the job script's own lines: close every quote, do not end the last "
+            f"line with a backslash, and run here-documents from a script file, {example}"
+        )
     return out
+
+
+def _unterminated(block: str) -> str:
+    """What in shell text would run on into the lines after it ('' when nothing): an
+    unclosed quote, a trailing backslash, or a here-document (``<<``), read the way sh
+    reads them (``#`` starts a comment only at the start of a word, outside quotes)."""
+    quote, i = "", 0
+    while i < len(block):
+        ch = block[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif ch == "\\":
+            if i + 1 >= len(block):
+                return "the last line ends with a backslash"
+            i += 1  # the next character is taken literally
+        elif quote == '"':
+            quote = "" if ch == '"' else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or block[i - 1] in " \t\n;&|("):
+            end = block.find("\n", i)
+            i = len(block) if end < 0 else end
+            continue
+        elif block.startswith("<<", i):
+            return "a here-document (<<)"
+        i += 1
+    return f"an unclosed {quote} quote" if quote else ""
+
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+# Names the job script itself sets (backends/script.py); a job must not replace them.
+_SCRIPT_VARS = {"JOB_DIR", "STATUS", "TASK", "code"}
+
+
+def check_env(value: Any) -> dict[str, str]:
+    """Environment variables for the job: names are shell identifiers, values one line of
+    text (numbers are written as text). Values are data: the job script quotes them."""
+    example = "e.g. {OMP_NUM_THREADS = '4', DATA = '/scratch/me/data'}"
+    if value is None:
+        return {}
+    if isinstance(value, str):  # lines of NAME=VALUE, as a form types them
+        value = value.splitlines()
+    if isinstance(value, list | tuple):  # NAME=VALUE items, as the CLI and forms give them
+        pairs: dict[str, Any] = {}
+        for item in value:
+            name, eq, val = str(item).strip().partition("=")
+            if not eq:
+                raise ValueError(f"{str(item)[:40]!r} is not NAME=VALUE: {example}")
+            pairs[name.strip()] = val
+        value = pairs
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table of NAME = 'value', not {value!r:.40}: {example}")
+    out: dict[str, str] = {}
+    for name, val in value.items():
+        if not isinstance(name, str) or not _ENV_NAME_RE.match(name):
+            raise ValueError(
+                f"{str(name)[:40]!r} is not a variable name: use letters, digits and '_', "
+                f"not starting with a digit, {example}"
+            )
+        if name in _SCRIPT_VARS or name.startswith("CLUSTERLAB_"):
+            raise ValueError(
+                f"{name} is set by clusterlab's job script itself: choose another name"
+            )
+        if isinstance(val, bool) or not isinstance(val, str | int | float):
+            raise ValueError(f"the value of {name} must be text or a number: {example}")
+        text = str(val)
+        if "\0" in text or _LINE_BREAK_RE.search(text):
+            raise ValueError(
+                f"the value of {name} must be one line (no line breaks or NUL): {example}"
+            )
+        out[name] = text
+    return out
+
+
+def check_workdir(value: Any) -> str:
+    """Where user code runs: empty (a ``work/`` dir of each job), an absolute path or one
+    under the home directory (``~/...``), as :func:`check_remote_dir` accepts."""
+    text = _one_path(value, "~/project").strip()
+    if text and not (text.startswith("/") or text == "~" or text.startswith("~/")):
+        raise ValueError(
+            f"{text[:40]!r} is a relative path: give an absolute path such as "
+            "'/scratch/jdoe/project' or one under your home directory such as '~/project' "
+            "(only '~/' is expanded, not $VARIABLES)"
+        )
+    return text.rstrip("/") if text not in ("/", "") else text
+
+
+ENVIRONMENTS = ("existing", "sync")
+
+
+def check_environment(value: Any) -> str:
+    text = _text(value, "existing").strip().lower() or "existing"
+    if text not in ENVIRONMENTS:
+        raise ValueError(
+            "choose 'existing' (the cluster's Python as set up by python/setup) or 'sync' "
+            "(a cached environment built from this kernel's packages)"
+        )
+    return text
 
 
 def check_resources(value: Any) -> dict[str, Any]:
@@ -293,84 +364,3 @@ def remembering_file_problem(path: str) -> str:
 
 
 # -- kubernetes -------------------------------------------------------------------------------
-_IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*[A-Za-z0-9_]$|^[a-z0-9]$")
-_DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-
-
-def check_image(value: Any) -> str:
-    """A container image reference: [registry/]name[:tag][@digest]."""
-    text = _text(value, "python:3.11-slim").strip()
-    if text and (not _IMAGE_RE.match(text) or len(text) > 512):
-        raise ValueError(
-            f"{text[:60]!r} is not an image reference: give [registry/]name[:tag], e.g. "
-            "'ghcr.io/me/clusterlab-py311:1.0' (lower-case name, no spaces)"
-        )
-    return text
-
-
-def check_namespace(value: Any) -> str:
-    text = _text(value, "ml-jobs").strip()
-    if text and not _DNS_LABEL_RE.match(text):
-        raise ValueError(
-            f"{text[:70]!r} is not a namespace name: up to 63 lower-case letters, digits or "
-            "'-', starting and ending with a letter or digit, e.g. 'ml-jobs'"
-        )
-    return text
-
-
-def check_service_account(value: Any) -> str:
-    text = _text(value, "clusterlab-runner").strip()
-    if text and not _DNS_SUBDOMAIN_RE.match(text):
-        raise ValueError(
-            f"{text[:70]!r} is not a service account name: lower-case letters, digits, '-' "
-            "and '.', e.g. 'clusterlab-runner'"
-        )
-    return text
-
-
-def _label_key(key: str) -> bool:
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.match(prefix)):
-        return False
-    return bool(_LABEL_NAME_RE.match(name))
-
-
-def check_node_selector(value: Any) -> list[str]:
-    """Node labels as 'key=value' lines; a dict ({'pool': 'gpu'}) is accepted too."""
-    example = "e.g. ['cloud.google.com/gke-nodepool=gpu-pool'] or {'agentpool': 'gpu'}"
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        pairs = [f"{k}={v}" for k, v in value.items()]
-    elif isinstance(value, str):
-        pairs = [p for p in _LINE_BREAK_RE.split(value) if p.strip()]
-    elif isinstance(value, list | tuple):
-        pairs = list(value)
-    else:
-        raise ValueError(f"must be node labels as 'key=value' lines, {example}")
-    out: list[str] = []
-    for pair in pairs:
-        if not isinstance(pair, str) or "=" not in pair:
-            raise ValueError(f"{pair!r:.60} is not 'key=value': {example}")
-        key, _, label = (part.strip() for part in pair.partition("="))
-        if not _label_key(key) or not _LABEL_VALUE_RE.match(label):
-            raise ValueError(
-                f"{pair[:80]!r} is not a node label: keys are [prefix/]name and values up to "
-                f"63 letters, digits, '-', '_' or '.', {example}"
-            )
-        out.append(f"{key}={label}")
-    return out
-
-
-def check_kubeconfig(value: Any) -> str:
-    return _one_path(value, "~/.kube/config")
-
-
-def check_context(value: Any) -> str:
-    text = _text(value, "my-cluster").strip()
-    if any(not ch.isprintable() for ch in text) or len(text) > 512:
-        raise ValueError("give a context name as `kubectl config get-contexts` lists it")
-    return text

@@ -79,6 +79,7 @@ class ArrayJob:
         self.parts: list[ArrayPart] = []
         self.elements: list[Job] = []
         self.submitted_at = time.time()
+        self.staged: Any = None  # its working dir, env and inputs (core.staging), for reruns
 
     # -- sequence of items ------------------------------------------------------------------
     def __len__(self) -> int:

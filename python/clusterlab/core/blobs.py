@@ -21,6 +21,7 @@ import cloudpickle
 
 from ..common.errors import SubmitError, TransportError
 from ..transports.base import Transport
+from .localcode import shipped_by_value
 
 BLOB_MIN_BYTES = 1024 * 1024
 KNOWN_SECONDS = 600.0
@@ -43,7 +44,7 @@ size=$(wc -c < "$tmp")
 if [ "$size" -ne "$3" ]; then rm -f -- "$tmp"; echo "got $size of $3 bytes" >&2; exit 98; fi
 if command -v sha256sum >/dev/null 2>&1; then
   sum=$(sha256sum < "$tmp")
-  case $sum in "${2%.pkl} "*) ;; *) rm -f -- "$tmp"; echo "checksum differs" >&2; exit 98 ;; esac
+  case $sum in "${2%.*} "*) ;; *) rm -f -- "$tmp"; echo "checksum differs" >&2; exit 98 ;; esac
 fi
 mv -f -- "$tmp" "$1/$2" || { rm -f -- "$tmp"; exit 97; }
 """
@@ -126,7 +127,8 @@ def _large(value: Any) -> bytes | None:
     if isinstance(value, int | float | bool | type(None)):
         return None
     try:
-        data: bytes = cloudpickle.dumps(("ok", value), protocol=5)
+        with shipped_by_value(value):  # a large object of a class of the user's own module
+            data: bytes = cloudpickle.dumps(("ok", value), protocol=5)
     except Exception:
         return None  # dumps_call names what cannot be pickled, with the argument
     return data if len(data) >= BLOB_MIN_BYTES else None

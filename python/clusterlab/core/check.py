@@ -6,32 +6,41 @@ show progress; later steps are skipped when an earlier one makes them meaningles
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import cloudpickle
 
+from ..common.errors import HostKeyError
 from ..config.profile import Profile
-from .environment import check_jobs_root
+from . import packages
+from .environment import check_jobs_root, minor_mismatch
 
 
 @dataclass
 class CheckLine:
-    """One step of a check."""
+    """One step of a check: ``level`` is ok, warning (works, but read this) or error."""
 
     name: str
     ok: bool
     detail: str
+    level: str = ""
+
+    def __post_init__(self) -> None:
+        self.level = self.level or ("ok" if self.ok else "error")
 
     def __str__(self) -> str:
-        return f"[{'ok' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
+        tag = {"ok": "ok", "warning": "warn", "error": "FAIL"}[self.level]
+        return f"[{tag}] {self.name}: {self.detail}"
 
 
 @dataclass
 class CheckReport:
-    """All steps; ``ok`` when every one passed."""
+    """All steps; ``ok`` when none is an error (warnings are fine)."""
 
     profile: str
     lines: list[CheckLine] = field(default_factory=list)
@@ -48,18 +57,43 @@ class CheckReport:
         return {
             "profile": self.profile,
             "ok": self.ok,
-            "lines": [{"name": ln.name, "ok": ln.ok, "detail": ln.detail} for ln in self.lines],
+            "lines": [
+                {"name": ln.name, "ok": ln.ok, "level": ln.level, "detail": ln.detail}
+                for ln in self.lines
+            ],
         }
 
 
+def scheduler_commands(backend: Any) -> list[str]:
+    """The commands a batch backend runs (submit, query, cancel, version), by name."""
+    names: list[str] = []
+    makers = (
+        lambda: backend.submit_argv("job.sh", None),
+        lambda: backend.query_argv(["1"]),
+        lambda: backend.cancel_argv(["1"]),
+        lambda: list(backend.version_argv),
+    )
+    for make in makers:
+        with contextlib.suppress(Exception):  # a backend may need a real spec: skip it
+            argv = make()
+            if argv and argv[0] not in names:
+                names.append(argv[0])
+    return names
+
+
+# Which of the commands ($@) are on PATH: one line per found command.
+_WHICH = 'for c do command -v -- "$c" >/dev/null 2>&1 && printf "%s\\n" "$c"; done; exit 0'
+
+
 def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = None) -> CheckReport:
-    """Connect, find the scheduler, check the job dir and the remote Python."""
+    """Connect (auth, host key), find the scheduler's commands, check the job dir, the
+    remote Python and cloudpickle, and the packages this kernel imported."""
     from .runtime import get_runtime
 
     report = CheckReport(profile.name)
 
-    def add(name: str, ok: bool, detail: str) -> bool:
-        line = CheckLine(name, ok, detail)
+    def add(name: str, ok: bool, detail: str, level: str = "") -> bool:
+        line = CheckLine(name, ok, detail, level)
         report.lines.append(line)
         if on_line is not None:
             on_line(line)
@@ -74,13 +108,32 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
             raise RuntimeError(f"a trivial command failed: {res.err.strip()}")
         home = runtime.transport.home()
         where = runtime.transport.label
-        if not add("connect", True, f"{where} (home {home}, round trip {elapsed:.0f} ms)"):
-            return report
-    except Exception as exc:
-        add("connect", False, str(exc))
+    except HostKeyError as exc:
+        add("host key", False, str(exc))
         return report
+    except Exception as exc:
+        auth = "auth" in str(exc).lower() or "key" in type(exc).__name__.lower()
+        add("auth" if auth else "connect", False, str(exc))
+        return report
+    add("connect", True, f"{where} (home {home}, round trip {elapsed:.0f} ms)")
+    if profile.is_remote:
+        add("auth", True, f"logged in as {profile.user or 'the ssh config user'} with a key")
+        add("host key", True, f"matches {profile.known_hosts}")
     try:
-        add("scheduler", True, runtime.backend.describe())
+        describe = runtime.backend.describe()
+        commands = scheduler_commands(runtime.backend)
+        found = runtime.transport.script(_WHICH, *commands).out.split() if commands else []
+        lacking = [c for c in commands if c not in found]
+        if lacking:
+            add(
+                "scheduler",
+                False,
+                f"{', '.join(lacking)} not found on {where} ({describe}): add setup lines or "
+                "a PATH that provides them, or check the profile's scheduler",
+            )
+        else:
+            named = f" ({', '.join(found)} found)" if found else ""
+            add("scheduler", True, f"{describe}{named}")
     except Exception as exc:
         add("scheduler", False, str(exc))
     try:
@@ -94,21 +147,16 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
     except Exception as exc:
         add("job directory", False, str(exc))
     try:
-        info = runtime.backend.probe_environment() or runtime.environment.probe()
+        info = runtime.backend.probe_environment() or runtime.environment.probe(packages=True)
     except Exception as exc:
         add("python", False, str(exc))
         return report
     local = ".".join(map(str, sys.version_info[:3]))
-    same_minor = info["python"].split(".")[:2] == local.split(".")[:2]
+    problem = minor_mismatch(info["python"])
     add(
         "python",
-        same_minor,
-        f"{info['executable']} is Python {info['python']} (this kernel: {local})"
-        + (
-            ""
-            if same_minor
-            else "; use the same minor version, or notebook functions may fail to load"
-        ),
+        not problem,
+        problem or f"{info['executable']} is Python {info['python']} (this kernel: {local})",
     )
     if info["cloudpickle"] is None:
         add(
@@ -118,5 +166,25 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
             "--user cloudpickle` on the cluster",
         )
     else:
-        add("cloudpickle", True, f"{info['cloudpickle']} (this kernel: {cloudpickle.__version__})")
+        same = info["cloudpickle"] == cloudpickle.__version__
+        add(
+            "cloudpickle",
+            True,
+            f"{info['cloudpickle']} (this kernel: {cloudpickle.__version__})"
+            + ("" if same else "; the same version on both sides is safest"),
+            "ok" if same else "warning",
+        )
+    rows = packages.diff(info.get("packages", {}))
+    if rows:
+        pins = " ".join(f"{name}=={here}" for name, here, _ in rows)
+        add(
+            "packages",
+            True,
+            f"{len(rows)} package(s) this kernel imported are missing or differ there; a "
+            f"function that uses one fails there. Install them with `{info['executable']} -m "
+            f"pip install --user {pins}`, or use environment='sync':\n" + packages.table(rows),
+            "warning",
+        )
+    else:
+        add("packages", True, "every package this kernel imported is there, same versions")
     return report

@@ -8,6 +8,7 @@ A job that ended without a result (cancelled, timed out, lost, killed) is failed
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,8 +17,10 @@ from ..common import jobdir
 from ..common.errors import JobError, RemoteEnvironmentError
 from ..common.states import JobState
 from .dependencies import failure_reason
+from .packages import missing_module_hint
 from .payload import load_result
 from .settle import DEPENDENCY_FAILED, Decision
+from .staging import fetch_outputs
 
 if TYPE_CHECKING:
     from .job import Job
@@ -90,6 +93,8 @@ class Collector:
             data = files.get(job.result_path) if id(f) in read_ids else None
             if data is not None:
                 ok, value = load_result(data)
+                if ok and job.outputs:
+                    self._outputs(job)
                 if ok:
                     job._set_state(JobState.COMPLETED, "")
                     resolutions.append((job, "result", value))
@@ -99,7 +104,8 @@ class Collector:
                     resolutions.append((job, "exception", value))
             elif f.outcome == jobdir.ENV_ERROR:
                 job._set_state(JobState.FAILED, f.decision.reason)
-                resolutions.append((job, "exception", RemoteEnvironmentError(f.decision.reason)))
+                why = f"{f.decision.reason} {missing_module_hint(f.decision.reason)}".strip()
+                resolutions.append((job, "exception", RemoteEnvironmentError(why)))
             else:
                 reason = f.decision.reason or "it ended without writing a result"
                 job._set_state(f.decision.state, reason)
@@ -112,6 +118,18 @@ class Collector:
                 job._resolve(value)
             else:
                 job._resolve(exception=value)
+
+    def _outputs(self, job: Job) -> None:
+        """outputs=: the files come back before the result does; a failure to fetch them
+        is said (the value is still good), not raised."""
+        try:
+            fetch_outputs(self.runtime, job)
+        except Exception as exc:
+            warnings.warn(
+                f"job {job.id}: its outputs could not be downloaded ({exc}); they are still "
+                f"in {job.outputs[0] if job.outputs else '?'} on the cluster",
+                stacklevel=2,
+            )
 
     def _download_failed(self, finished: Sequence[Finished], exc: Exception) -> None:
         """A dropped connection: the next poll sees them finished again and retries; only

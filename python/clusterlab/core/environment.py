@@ -11,20 +11,36 @@ import json
 import shlex
 import sys
 import threading
-import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..backends import registry
 from ..common.errors import RemoteEnvironmentError
 from ..config.profile import Profile
 from ..transports.base import CommandResult, Transport
 
-_PROBE = (
-    "import sys, json\n"
-    "try:\n    import cloudpickle; cp = cloudpickle.__version__\n"
-    "except ImportError:\n    cp = None\n"
-    "print(json.dumps({'python': '%d.%d.%d' % sys.version_info[:3], 'cloudpickle': cp,"
-    " 'executable': sys.executable}))\n"
-)
+if TYPE_CHECKING:
+    from .blobs import BlobStore
+
+# One round trip answers what a job's Python is: its version, executable, cloudpickle and,
+# with "--packages", every installed distribution (name -> version), stdlib only.
+_PROBE = """\
+import sys, json
+try:
+    import cloudpickle; cp = cloudpickle.__version__
+except ImportError:
+    cp = None
+out = {'python': '%d.%d.%d' % sys.version_info[:3], 'cloudpickle': cp,
+       'executable': sys.executable}
+if '--packages' in sys.argv[1:]:
+    from importlib import metadata
+    dists = {}
+    for d in metadata.distributions():
+        name = d.metadata['Name']
+        if name:
+            dists[name.lower().replace('_', '-').replace('.', '-')] = d.version
+    out['packages'] = dists
+print(json.dumps(out))
+"""
 
 
 def python_argv(profile: Profile, transport: Transport) -> list[str]:
@@ -36,6 +52,22 @@ def python_argv(profile: Profile, transport: Transport) -> list[str]:
     return ["python3"] if profile.is_remote else [sys.executable]
 
 
+def minor_mismatch(remote_version: str) -> str:
+    """The sentence a job is refused with when the cluster's Python is another minor
+    version than this kernel's ('' when they agree)."""
+    local = ".".join(map(str, sys.version_info[:2]))
+    remote = ".".join(remote_version.split(".")[:2])
+    if remote == local:
+        return ""
+    return (
+        f"the cluster's Python is {remote_version} but this kernel runs "
+        f"{sys.version.split()[0]}: a function pickled here cannot be loaded by Python "
+        f"{remote} (bytecode differs between minor versions). Point the profile's python "
+        f"at a Python {local} there, or add a setup line that provides one (e.g. "
+        f"'module load python/{local}'), or run this notebook with Python {remote}."
+    )
+
+
 class RemoteEnvironment:
     """What a profile's jobs run with, probed over its transport."""
 
@@ -44,22 +76,30 @@ class RemoteEnvironment:
         self.transport = transport
         self._checked = False
         self._lock = threading.Lock()
+        self.info: dict[str, Any] = {}  # the last probe's answer
+        self.sync_python: list[str] | None = None  # the synced env of the current lock
+        self._sync_modules: frozenset[str] = frozenset()  # top-level modules it was locked at
 
-    def python_argv(self) -> list[str]:
+    def python_argv(self, environment: str | None = None) -> list[str]:
+        """The argv of the job's Python: the synced env's once built (``sync``), else the
+        profile's (see :func:`python_argv`)."""
+        if (environment or self.profile.environment) == "sync" and self.sync_python:
+            return list(self.sync_python)
         return python_argv(self.profile, self.transport)
 
-    def probe(self, jobs_root: str | None = None) -> dict[str, Any]:
+    def probe(self, jobs_root: str | None = None, packages: bool = False) -> dict[str, Any]:
         """Run the job's Python (after the setup lines); report its version, executable and
-        cloudpickle version (None when missing). With ``jobs_root``, the same round trip
-        first checks that directory as :func:`check_jobs_root` does."""
-        script = "\n".join([*self.profile.setup, 'exec "$@"'])
-        argv = self.python_argv()
+        cloudpickle version (None when missing), and with ``packages`` its installed
+        distributions. With ``jobs_root``, the same round trip first checks that directory
+        as :func:`check_jobs_root` does."""
+        script = self._preamble()
+        argv = [*python_argv(self.profile, self.transport), "-c", _PROBE]
+        if packages:
+            argv.append("--packages")
         if jobs_root is None:
-            res = self.transport.script(script, *argv, "-c", _PROBE)
+            res = self.transport.script(script, *argv)
         else:
-            res = self.transport.script(
-                _SAFE_DIR + "shift\n" + script, jobs_root, *argv, "-c", _PROBE
-            )
+            res = self.transport.script(_SAFE_DIR + "shift\n" + script, jobs_root, *argv)
             _dir_verdict(self.transport, jobs_root, res)
         if res.returncode != 0:
             raise RemoteEnvironmentError(
@@ -69,22 +109,50 @@ class RemoteEnvironment:
                 "'module load python/3.11'."
             )
         info: dict[str, Any] = json.loads(res.out.strip().splitlines()[-1])
+        self.info = info
         return info
 
-    def ensure(self, jobs_root: str) -> None:
+    def _preamble(self) -> str:
+        """What runs before the job's Python, as in its script: the profile's env
+        (quoted), then its setup lines; then ``exec "$@"``."""
+        exports = [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
+        return "\n".join([*exports, *self.profile.setup, 'exec "$@"'])
+
+    def run_python(self, code: str, *args: str) -> CommandResult:
+        """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip."""
+        script = self._preamble()
+        return self.transport.script(script, *self.python_argv(), "-c", code, *args)
+
+    def ensure(
+        self, jobs_root: str, environment: str | None = None, store: BlobStore | None = None
+    ) -> None:
         """Once per runtime, before the first submission: the jobs root is private (see
-        :func:`check_jobs_root`) and, on a remote host, its Python has cloudpickle (refused
-        early, with the fix) and the kernel's minor version (else a warning). One round
-        trip for both."""
-        if self._checked:
-            return
+        :func:`check_jobs_root`) and, when jobs run another Python than this kernel's (a
+        remote host, or a local profile's python), it has cloudpickle and this kernel's minor
+        version, else the job is refused with the fix. One round trip for both. With
+        ``environment='sync'``, the synced environment is built (once) or reused."""
         with self._lock:  # one probe even when many threads submit at once
             if not self._checked:
-                if self.profile.is_remote:
+                # Jobs of a login node (SLURM without a host) run on other nodes, whose
+                # Python this machine's may not be; a local profile's python runs here.
+                here = not registry.get(self.profile.scheduler).remote
+                if self.profile.is_remote or (self.profile.python and here):
                     self._verify(self.probe(jobs_root))
                 else:
                     check_jobs_root(self.transport, jobs_root)
                 self._checked = True
+            if (environment or self.profile.environment) == "sync":
+                # The lock is what the kernel imported: locked again (~0.1 s, and one
+                # `test -f` there) only when a new top-level module was imported since.
+                modules = frozenset(m for m in sys.modules if "." not in m)
+                if self.sync_python is None or modules != self._sync_modules:
+                    from .envsync import ensure_synced  # the build is its own module
+
+                    assert store is not None, "a sync env uploads through the blob store"
+                    remote_dir = jobs_root.rsplit("/", 1)[0]
+                    self.sync_python = ensure_synced(self, remote_dir, store)
+                    # (after the build, whose own stdlib imports must not look new)
+                    self._sync_modules = frozenset(m for m in sys.modules if "." not in m)
 
     def _verify(self, info: dict[str, Any]) -> None:
         if info["cloudpickle"] is None:
@@ -93,15 +161,9 @@ class RemoteEnvironment:
                 f"{self.transport.label}: run `{info['executable']} -m pip install --user "
                 "cloudpickle` there, or point the profile's python at an environment with it"
             )
-        local = ".".join(map(str, sys.version_info[:2]))
-        remote = ".".join(info["python"].split(".")[:2])
-        if remote != local:
-            warnings.warn(
-                f"the cluster's Python is {info['python']} but this kernel runs "
-                f"{sys.version.split()[0]}: functions defined in the notebook may fail to "
-                "load there. Use the same minor version on both sides.",
-                stacklevel=6,
-            )
+        problem = minor_mismatch(info["python"])
+        if problem:
+            raise RemoteEnvironmentError(problem)
 
 
 # The jobs root and every directory above it must be owned by the login user or root and

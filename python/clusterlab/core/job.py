@@ -81,6 +81,9 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._forgotten = False  # its value was let go: result() reads it again
         self._usage: Usage | None = None
         self._logs: dict[str, Span] = {}  # array items: where their output lies (a poll saw)
+        # outputs=: (working dir on the cluster, globs, local dir); fetched with the result
+        self.outputs: tuple[str, list[str], str] | None = None
+        self.output_files: list[str] = []  # local paths of the outputs it brought back
 
     # -- where its files are ----------------------------------------------------------------
     @property

@@ -25,6 +25,8 @@ from ..common.errors import (
     SerializationError,
     readable_traceback,
 )
+from .localcode import shipped_by_value
+from .packages import missing_module_hint
 
 MAX_PAYLOAD_BYTES = int(os.environ.get("CLUSTERLAB_MAX_PAYLOAD_MB", "2048")) * 1024 * 1024
 _CODE_REDUCE = getattr(getattr(cloudpickle, "cloudpickle", None), "_code_reduce", None)
@@ -51,7 +53,8 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
 
 
 def _dumps(obj: Any) -> bytes:
-    with io.BytesIO() as buffer:
+    """Pickled by value where the cluster needs it: local modules go along (localcode)."""
+    with shipped_by_value(obj), io.BytesIO() as buffer:
         _Pickler(buffer).dump(obj)
         return buffer.getvalue()
 
@@ -208,5 +211,12 @@ def load_result(data: bytes) -> tuple[bool, Any]:
     if kind == "ok":
         return True, body
     if kind == "env_error":
-        return False, RemoteEnvironmentError(str(body))
-    return False, _rebuild(body)
+        hint = missing_module_hint(str(body))
+        return False, RemoteEnvironmentError(f"{body} {hint}".strip())
+    rebuilt = _rebuild(body)
+    if "ModuleNotFoundError" in str(body.get("type", "")) or "ImportError" in str(body["type"]):
+        hint = missing_module_hint(str(body.get("message", "")))
+        add_note = getattr(rebuilt, "add_note", None)  # Python 3.11+: shown under it
+        if hint and add_note is not None:
+            add_note(hint)
+    return False, rebuilt

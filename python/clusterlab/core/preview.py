@@ -45,6 +45,9 @@ def preview_script(
         resources=merged,
         python=python,
         setup=list(profile.setup),
+        env=dict(profile.env),
+        # a submission expands ~ first; a preview of a remote host shows it as typed
+        workdir=profile.workdir if profile.is_remote else transport.expand(profile.workdir),
     )
     if tasks:
         spec.array = ArraySpec(tasks, max_concurrent)

@@ -92,6 +92,8 @@ def record_job(runtime: Runtime, job: Job) -> None:
             "submitted": job.submitted_at,
             "state": JobState.PENDING.value,
             "reason": "submitted",
+            # outputs=: a process that reattaches brings the files back too
+            "spec": {"outputs": list(job.outputs)} if job.outputs else {},
         }
     )
 
@@ -276,6 +278,9 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
         return job
     if rec.kind == "job":
         job = Job(runtime, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after)
+        if rec.spec.get("outputs"):
+            workdir, patterns, dest = rec.spec["outputs"]
+            job.outputs = (workdir, list(patterns), dest)
         used = rec.usage if isinstance(rec.usage, Usage) else None
         _restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended, fail, used)
         live[rec.id] = job

@@ -80,10 +80,11 @@ class Runtime:
         """``<remote_dir>/jobs`` on the target (see :func:`jobs_root`)."""
         return jobs_root(self.profile, self.transport.expand)
 
-    def ensure_ready(self) -> None:
+    def ensure_ready(self, environment: str | None = None) -> None:
         """Once per runtime, before the first submission: the jobs root is private and the
-        remote Python can load what we send (:meth:`RemoteEnvironment.ensure`)."""
-        self.environment.ensure(self.jobs_root())
+        remote Python can load what we send (:meth:`RemoteEnvironment.ensure`); a
+        ``sync`` environment is built or found."""
+        self.environment.ensure(self.jobs_root(), environment, self.blobs)
 
     # -- ledger -----------------------------------------------------------------------------
     def mark_dirty(self, job: Job) -> None:

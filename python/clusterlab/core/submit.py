@@ -21,6 +21,7 @@ from ..common.errors import ClusterlabError, SubmitError
 from ..config import validators
 from ..config.profile import Profile
 from ..config.resources import Resources, refuse_unsupported
+from ..config.runopts import RunOptions
 from . import records
 from .array import ArrayJob, ArrayPart
 from .dependencies import Dependencies
@@ -30,6 +31,7 @@ from .payload import dumps_call, dumps_function, dumps_items
 from .plan import Plan, check_options, make_plan
 from .pool import pool_files
 from .runtime import RUNNER_SOURCE, Runtime, get_runtime, new_job_id
+from .staging import Staged, resolve
 
 Dependency = Job | ArrayJob
 Call = tuple[int, tuple[Any, ...], dict[str, Any], Any]  # (item index, args, kwargs, refs)
@@ -43,11 +45,14 @@ def submit_call(
     resources: Resources | None = None,
     name: str | None = None,
     after: Iterable[Dependency] = (),
+    options: RunOptions | None = None,
 ) -> Job:
     """Submit ``fn(*args, **kwargs)`` with ``profile`` (the one entry point for every API)."""
     if not callable(fn):
         raise SubmitError(f"{fn!r} is not callable: submit a function")
-    return submit_job(get_runtime(profile), fn, args, kwargs, resources or Resources(), name, after)
+    runtime = get_runtime(profile)
+    res = resources or Resources()
+    return submit_job(runtime, fn, args, kwargs, res, name, after, options=options)
 
 
 def submit_map(
@@ -64,6 +69,7 @@ def submit_map(
     more: Sequence[Iterable[Any]] = (),
     fixed: Mapping[str, Any] | None = None,
     strict: bool = True,
+    options: RunOptions | None = None,
 ) -> ArrayJob:
     """Submit ``fn(item, *more_items, **fixed)`` for every item as one array job (see
     :mod:`clusterlab.core.plan`). Several iterables are zipped: of unequal lengths they are
@@ -88,6 +94,7 @@ def submit_map(
         max_concurrent,
         workers,
         fixed=fixed or {},
+        options=options,
     )
 
 
@@ -107,16 +114,26 @@ def _dependencies(runtime: Runtime, after: Iterable[Dependency]) -> Dependencies
 
 
 def _spec(
-    runtime: Runtime, job_id: str, name: str, job_dir: str, resources: Resources, after: list[str]
+    runtime: Runtime,
+    job_id: str,
+    name: str,
+    job_dir: str,
+    resources: Resources,
+    after: list[str],
+    staged: Staged | None = None,
 ) -> JobSpec:
+    staged = staged or resolve(runtime, None)
     return JobSpec(
         job_id=job_id,
         name=name,
         job_dir=job_dir,
         resources=runtime.default_resources.merged(resources),
-        python=runtime.environment.python_argv(),
+        python=runtime.environment.python_argv(staged.options.environment),
         setup=list(runtime.profile.setup),
         after=after,
+        env=staged.env,
+        workdir=staged.workdir,
+        inputs=staged.inputs,
     )
 
 
@@ -128,19 +145,22 @@ def submit_job(
     resources: Resources,
     name: str | None = None,
     after: Iterable[Dependency] = (),
+    *,
+    options: RunOptions | None = None,
 ) -> Job:
     """Serialize, stage and submit in one round trip; the job is watched from now on."""
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
+    staged = resolve(runtime, options)
     deps = _dependencies(runtime, after)
     args, kwargs, refs = deps.references(args, kwargs)
     args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
     payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
-    runtime.ensure_ready()
-    runtime.blobs.upload(blobs)
+    runtime.ensure_ready(staged.options.environment)
+    runtime.blobs.upload({**blobs, **staged.blobs})
     job_id = new_job_id()
     name = job_name(fn, name)
     job_dir = f"{runtime.jobs_root()}/{job_id}"
-    spec = _spec(runtime, job_id, name, job_dir, resources, deps.natives)
+    spec = _spec(runtime, job_id, name, job_dir, resources, deps.natives, staged)
     files = {jobdir.PAYLOAD: payload, jobdir.RUNNER: RUNNER_SOURCE}
     records.record_intent(
         runtime,
@@ -160,6 +180,9 @@ def submit_job(
         records.record_refused(job_id, exc)
         raise
     job = Job(runtime, job_id, name, native, job_dir, spec.resources, after=deps.ids)
+    if staged.options.outputs:  # fetched by the collector before the future resolves
+        dest = staged.options.outputs_dir or "."
+        job.outputs = (staged.workdir_of(job_dir), list(staged.options.outputs), dest)
     records.record_job(runtime, job)
     live[job_id] = job
     runtime.watcher.add(job)
@@ -177,6 +200,8 @@ def submit_array(
     max_concurrent: int = 0,
     workers: int | None = None,
     fixed: Mapping[str, Any] | None = None,
+    *,
+    options: RunOptions | None = None,
 ) -> ArrayJob:
     """One native array for all calls (split only past the scheduler's size limit), cut
     into tasks by :func:`make_plan` unless ``chunksize``/``workers`` say otherwise.
@@ -186,6 +211,12 @@ def submit_array(
     loaded on the cluster)."""
     check_options(chunksize, workers, max_concurrent)
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
+    staged = resolve(runtime, options)
+    if staged.options.outputs:
+        raise SubmitError(
+            "outputs= brings files back for single calls (f.submit, f(x)); a map's items "
+            "share one working dir: give the map a workdir= and read the files from there"
+        )
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)
     _, fixed_values, fixed_refs = deps.references([], fixed or {})
@@ -199,10 +230,12 @@ def submit_array(
         calls.append((index, tuple(item_args), {}, refs))
     fn_bytes = dumps_function(fn)  # fails before anything remote
     if calls:
-        runtime.ensure_ready()
+        runtime.ensure_ready(staged.options.environment)
+        runtime.blobs.upload(staged.blobs)
     plan = plan_for(runtime, len(calls), resources, chunksize, workers, max_concurrent)
     array = ArrayJob(runtime, new_job_id(), name, len(calls), plan)
-    _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent)
+    array.staged = staged  # a rerun keeps the working dir, env and inputs
+    _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent, staged)
     return array
 
 
@@ -246,6 +279,7 @@ def _submit_calls(
     resources: Resources,
     deps: Dependencies,
     max_concurrent: int,
+    staged: Staged,
 ) -> None:
     """Stage and submit ``calls`` as one or more native arrays of ``array``."""
     natives, ids = deps.natives, deps.ids
@@ -283,7 +317,7 @@ def _submit_calls(
         for p, start in enumerate(starts):
             ptasks, pfiles = tasks[start : start + max_tasks], task_files[start : start + max_tasks]
             job_dir = dirs[p]
-            spec = _spec(runtime, array.id, array.name, job_dir, resources, natives)
+            spec = _spec(runtime, array.id, array.name, job_dir, resources, natives, staged)
             spec.array = ArraySpec(len(ptasks), throttle)
             task_items = [[c[0] for c in chunk] for chunk in ptasks]
             files: dict[str, bytes] = {
@@ -358,4 +392,6 @@ def rerun(runtime: Runtime, array: ArrayJob, indices: Sequence[int]) -> None:
         if dep is not None:
             deps.add(dep)
     plan = plan_for(runtime, len(calls), resources, None, None, 0)
-    _submit_calls(runtime, array, plan, files[fn_path] or b"", calls, resources, deps, 0)
+    staged = getattr(array, "staged", None) or resolve(runtime, None)
+    fn_bytes = files[fn_path] or b""
+    _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, 0, staged)

@@ -61,7 +61,8 @@ CANCELLED = "cancelled"  # a claim the kernel wrote: no worker may run the item
 # jobdir.py; tests/unit/test_jobdir_contract.py proves that the two agree.
 STATUS, RESULT, RESULTS, ITEMS = "status", "result.pkl", "results", "items"
 PAYLOAD, FUNCTION, POOL, CLAIMS, WORKERS = "payload.pkl", "fn.pkl", "pool.json", "claims", "workers"
-WORK = "work"  # user code runs here, never among clusterlab's own files
+WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
+WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
 _OUTCOME = {True: "ok", False: "error"}
 
 
@@ -437,9 +438,9 @@ def main(job_dir: str, task: str | None = None) -> int:
             "profile's python at an environment that has it)"
         )
     signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
-    work = os.path.join(job_dir, WORK)
+    work = os.environ.get(WORKDIR_VAR) or os.path.join(job_dir, WORK)
     os.makedirs(work, mode=0o700, exist_ok=True)
-    os.chdir(work)  # a job writing "status" or "result.pkl" cannot touch clusterlab's
+    os.chdir(work)  # the profile's workdir, never among clusterlab's own files
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(job, stop), daemon=True).start()
     try:

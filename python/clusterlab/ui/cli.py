@@ -22,7 +22,7 @@ from .cli_jobs import add_job_commands
 def _field_value(spec: dict[str, Any], text: str | list[str]) -> Any:
     """Turn command-line text into the field's type; the Profile validates the rest."""
     kind = spec["type"]
-    if kind == "lines":
+    if kind in ("lines", "env"):
         return list(text) if isinstance(text, list) else [text]
     if kind == "resources":
         try:
@@ -37,13 +37,13 @@ def _add_field_options(parser: argparse.ArgumentParser) -> None:
         if spec["name"] == "name":
             continue
         flag = "--" + spec["name"].replace("_", "-")
-        repeat = spec["type"] in ("lines", "resources")
+        repeat = spec["type"] in ("lines", "resources", "env")
         parser.add_argument(
             flag,
             dest=spec["name"],
             default=argparse.SUPPRESS,  # absent from the namespace unless given
             action="append" if repeat else "store",
-            metavar="KEY=VALUE" if spec["type"] == "resources" else spec["type"].upper(),
+            metavar="KEY=VALUE" if spec["type"] in ("resources", "env") else spec["type"].upper(),
             help=f"{spec['tooltip']} Example: {spec['example']}",
         )
 
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--max-concurrent", type=int, default=0, help="with --map: the throttle")
     for action, text in (
         ("remove", "delete a profile"),
-        ("check", "connect and check scheduler, job dir, Python"),
+        ("check", "connect and check scheduler, job dir, Python, packages"),
     ):
         named = psub.add_parser(action, help=text)
         named.add_argument("name")
@@ -162,8 +162,27 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-i", "--interactive", action="store_true", help="prompt for each field")
         _add_field_options(p)
     prof.set_defaults(func=cmd_profile)
+    env = sub.add_parser("env", help="list or remove synced environments (environment='sync')")
+    esub = env.add_subparsers(dest="action", required=True)
+    esub.add_parser("list", help="the synced environments on a profile's cluster")
+    esub.add_parser("remove", help="delete one (it is built again when needed)").add_argument(
+        "hash"
+    )
+    env.add_argument("--profile", metavar="P", help="the profile (default: the session's)")
+    env.set_defaults(func=cmd_env)
     add_job_commands(sub)
     return parser
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    if args.action == "remove":
+        profiles.remove_env(args.hash, args.profile)
+        print(f"removed {args.hash}")
+        return 0
+    for env in profiles.envs(args.profile):
+        state = "ready" if env["ready"] else "incomplete"
+        print(f"{env['hash']}  {state:10}  {len(env['packages']):3} packages  {env['path']}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

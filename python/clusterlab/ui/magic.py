@@ -113,7 +113,8 @@ def parse_line(line: str) -> dict[str, Any]:
         exit_on_error=False,
         usage="%%cluster [PROFILE] [--cores N] [--memory M] [--time T] [--gpus G|TYPE:G] "
         "[--nodes N] [--tasks N] [--partition P] [--account A] [--qos Q] [--constraint C] "
-        "[--name NAME] [--async] [--in a,b] [--out x,y]",
+        "[--name NAME] [--async] [--in a,b] [--out x,y] [--workdir DIR] [--env NAME=VALUE] "
+        "[--environment existing|sync] [--files a.csv,b.csv] [--outputs '*.png']",
     )
     parser.add_argument("profile", nargs="?")
     for opt in ("cores", "nodes", "tasks"):
@@ -123,6 +124,12 @@ def parse_line(line: str) -> dict[str, Any]:
     parser.add_argument("--async", dest="async_", action="store_true")
     parser.add_argument("--in", dest="inputs")
     parser.add_argument("--out", dest="outputs")
+    # where and how the cell runs (names the cell reads/binds are --in/--out, files these)
+    parser.add_argument("--workdir")
+    parser.add_argument("--env", action="append", dest="env")
+    parser.add_argument("--environment")
+    parser.add_argument("--files", dest="upload")
+    parser.add_argument("--outputs", dest="download")
     try:
         args, unknown = parser.parse_known_args(shlex.split(line))
     except (argparse.ArgumentError, SystemExit, ValueError) as exc:
@@ -187,7 +194,15 @@ class CellRun:
             for k in ("cores", "nodes", "tasks", *RESOURCE_TEXT_OPTIONS)
             if self.opts[k] is not None
         }
-        fn = cluster(self.opts["profile"], name=self.opts["name"] or "cell", **resources)(
+        run: dict[str, Any] = {
+            "workdir": self.opts["workdir"],
+            "env": self.opts["env"],
+            "environment": self.opts["environment"],
+            "files": _split(self.opts["upload"]),
+            "outputs": _split(self.opts["download"]),
+        }
+        run = {k: v for k, v in run.items() if v}
+        fn = cluster(self.opts["profile"], name=self.opts["name"] or "cell", **resources, **run)(
             make_cell_runner()
         )
         names = [*self.outputs, *(n for n in self.deletes if n not in self.outputs)]

@@ -31,6 +31,8 @@ def _help(spec: dict[str, Any]) -> str:
 
 
 def _to_text(kind: str, value: Any) -> Any:
+    if kind == "env":  # one NAME=VALUE per line
+        return "\n".join(f"{k}={v}" for k, v in (value or {}).items())
     if kind == "lines":
         return "\n".join(value or [])
     if kind == "resources":
@@ -44,7 +46,7 @@ def _to_text(kind: str, value: Any) -> Any:
 
 
 def _from_text(kind: str, value: Any) -> Any:
-    if kind == "lines":
+    if kind in ("lines", "env"):
         return [line for line in str(value).splitlines() if line.strip()]
     if kind == "resources":
         try:
@@ -77,7 +79,7 @@ class _Field:
             self.input = w.IntText(layout=layout)
         elif kind == "float":
             self.input = w.FloatText(layout=layout)
-        elif kind == "lines":
+        elif kind in ("lines", "env"):
             self.input = w.Textarea(placeholder=spec["example"], layout=layout)
         elif kind == "resources":
             self.input = w.Textarea(
@@ -248,12 +250,15 @@ class ConfigForm:
         lines: list[str] = []
 
         def show(line: CheckLine) -> None:
-            colour = "var(--jp-success-color1)" if line.ok else "var(--jp-error-color1)"
-            mark = "&#10003;" if line.ok else "&#10007;"
+            colour, mark = {
+                "ok": ("var(--jp-success-color1)", "&#10003;"),
+                "warning": ("var(--jp-warn-color1)", "!"),
+                "error": ("var(--jp-error-color1)", "&#10007;"),
+            }[line.level]
             lines.append(
                 f"<li class='clusterlab-check-{'ok' if line.ok else 'fail'}'>"
                 f"<span style='color:{colour}'>{mark}</span> <b>{html.escape(line.name)}</b>: "
-                f"{html.escape(line.detail)}</li>"
+                f"<span style='white-space:pre-wrap'>{html.escape(line.detail)}</span></li>"
             )
             self.report.value = f"<ul>{''.join(lines)}</ul>"
 
