@@ -167,7 +167,10 @@ def ensure_synced(env: RemoteEnvironment, remote_dir: str, store: BlobStore) -> 
     sent_before = store.uploaded
     store.upload(blobs)
     sent = store.uploaded - sent_before
-    _say(f"uploaded {sent / 2**20:.1f} MiB of wheels ({len(blobs)} wheels, unchanged ones skipped)")
+    _say(
+        f"uploaded {sent / 1024:.0f} KiB of wheels ({len(blobs)} wheels in the lock; those "
+        "already on the cluster were not sent)"
+    )
     pins = [f"{name}=={version}" for name, version in lock.pins.values()]
     spec = {
         "dir": final,
