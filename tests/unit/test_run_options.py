@@ -259,6 +259,23 @@ def test_a_function_imported_from_a_local_module_travels_with_its_helpers(
     assert not cloudpickle.cloudpickle._PICKLE_BY_VALUE_MODULES & {"mymod_cl13", "helper_cl13"}
 
 
+def test_a_module_the_user_registered_by_value_stays_registered(
+    project: Path, tmp_path: Path
+) -> None:
+    """A dump must not undo the user's own ``register_pickle_by_value`` (bench/suite.py
+    registers its modules so submitit's jobs get them by value: a dump of ours then
+    unregistered them and submitit's jobs failed with No module named 'roundtrip')."""
+    import mymod_cl13  # type: ignore[import-not-found]
+
+    cloudpickle.register_pickle_by_value(mymod_cl13)
+    try:
+        res = _load_elsewhere(dumps_call(mymod_cl13.double, (2,), {}, {}), tmp_path)
+        assert res.returncode == 0 and res.stdout.strip() == "4", res.stderr
+        assert "mymod_cl13" in cloudpickle.list_registry_pickle_by_value()
+    finally:
+        cloudpickle.unregister_pickle_by_value(mymod_cl13)
+
+
 def test_installed_and_stdlib_modules_are_never_shipped() -> None:
     import json
 

@@ -154,14 +154,15 @@ def shipped_by_value(*objs: Any) -> Iterator[set[str]]:
     names = local_modules(*objs)
     with _lock:  # cloudpickle's registry is global: one dump registers at a time
         added = []
+        already = cloudpickle.list_registry_pickle_by_value()
         for name in sorted(names):
             module = sys.modules.get(name)
-            if module is None:
-                continue
+            if module is None or name in already:
+                continue  # registered by the user already: theirs, left registered after
             try:
                 cloudpickle.register_pickle_by_value(module)
             except ValueError:
-                continue  # already registered (by the user): leave it so
+                continue
             added.append(module)
         try:
             yield names
