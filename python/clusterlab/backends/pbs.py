@@ -33,6 +33,7 @@ from ..config.profile import Profile
 from ..transports.base import Transport
 from . import pbs_request
 from .base import BatchBackend, DependencyTarget, JobSpec
+from .script import lettered_token
 
 SERVER_DEFAULT_ARRAY_SIZE = 10000  # max_array_size's default
 _ID_RE = re.compile(r"^\d+(\[\d*\])?(\.[A-Za-z0-9_-][A-Za-z0-9_.-]*)?\Z")
@@ -137,11 +138,15 @@ def _int(value: object) -> int | None:
         return None
 
 
-def _exit_reason(code: int | None) -> str:
-    """A reason code for how a finished job's ``Exit_status`` says it ended."""
+# Exit_status values PBS Pro sets itself (JOB_EXEC_KILL_*), as reason codes.
+PRO_EXIT_CODES = {-29: "walltime", -27: "mem", -26: "vmem", -28: "cput", -25: "ncpus", -24: "ncpus"}
+
+
+def exit_reason(code: int | None, named: dict[int, str] = PRO_EXIT_CODES) -> str:
+    """A reason code for how a finished job's exit status says it ended (``named``: the
+    negative codes this PBS sets itself; both flavors add 256 to a killing signal)."""
     if code is None or code == 0:
         return ""
-    named = {-29: "walltime", -27: "mem", -26: "vmem", -28: "cput", -25: "ncpus", -24: "ncpus"}
     if code in named:
         return named[code]
     if code > 256:
@@ -158,7 +163,7 @@ def _codes(attrs: dict[str, object]) -> tuple[str, str]:
             return f"{state}:terminated", "qdel"
         if code is None:  # deleted before it ran; by the server if a dependency failed
             return f"{state}:deleted", "dependency failed" if attrs.get("depend") else "deleted"
-        return f"{state}:{'failed' if code else 'finished'}", _exit_reason(code)
+        return f"{state}:{'failed' if code else 'finished'}", exit_reason(code)
     if state == "H":
         holds = str(attrs.get("Hold_Types", ""))
         if attrs.get("depend") and ("s" in holds or _int(attrs.get("substate")) == 22):
@@ -175,12 +180,6 @@ def _codes(attrs: dict[str, object]) -> tuple[str, str]:
     if state in ("S", "U"):
         return state, "suspended"
     return state, ""
-
-
-def _job_name(name: str) -> str:
-    """A valid ``-N``: letters, digits and ``_ . + -``, starting with a letter."""
-    text = re.sub(r"^[^A-Za-z]+", "", re.sub(r"[^A-Za-z0-9_.+-]", "_", name))
-    return text[:64] or "clusterlab"
 
 
 def _array_of(native: str) -> str:
@@ -223,7 +222,7 @@ class PbsBackend(BatchBackend):
     # -- the script ---------------------------------------------------------------------------
     def directives(self, spec: JobSpec) -> list[str]:
         r = spec.resources
-        opts = [f"-N {_job_name(spec.name)}"]
+        opts = [f"-N {lettered_token(spec.name)}"]
         if spec.array:
             n, limit = spec.array.tasks, spec.array.max_concurrent
             opts.append(f"-J {f'0-{n - 1}' if n > 1 else '0-1:2'}{f'%{limit}' if limit else ''}")

@@ -33,19 +33,27 @@ def walltime(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def tasks_per_node(r: Resources, scheduler: str, unit: str) -> int:
+    """The tasks on each of ``nodes``: both PBS flavors give every node the same number
+    (of ``unit``), so tasks that do not divide evenly are refused with the two nearest."""
+    nodes = r.nodes or 1
+    per_node, uneven = divmod(r.task_count, nodes)
+    if uneven:
+        raise ResourceError(
+            f"tasks={r.tasks} on nodes={nodes}: {scheduler} gives every node the same number "
+            f"of {unit}, so ask for a multiple of nodes, e.g. "
+            f"tasks={per_node * nodes or nodes} or tasks={(per_node + 1) * nodes}"
+        )
+    return per_node
+
+
 def select(r: Resources) -> list[str]:
     """``-l select=...`` (and ``-l place=scatter`` for several nodes), or nothing when the
     request leaves the size to the server's defaults."""
     if not (r.cores or r.memory_mb or r.gpus or r.nodes or r.tasks):
         return []
     chunks = r.nodes or 1
-    per_chunk, uneven = divmod(r.task_count, chunks)
-    if uneven:
-        raise ResourceError(
-            f"tasks={r.tasks} on nodes={chunks}: PBS gives every node the same number of "
-            f"tasks, so ask for a multiple of nodes, e.g. tasks={per_chunk * chunks or chunks} "
-            f"or tasks={(per_chunk + 1) * chunks}"
-        )
+    per_chunk = tasks_per_node(r, "PBS", "tasks")
     chunk = [str(chunks), f"ncpus={(r.cores or 1) * per_chunk}"]
     if per_chunk > 1:
         chunk.append(f"mpiprocs={per_chunk}")  # $PBS_NODEFILE lists each node this often
@@ -61,14 +69,20 @@ def select(r: Resources) -> list[str]:
 
 def resource_options(r: Resources) -> list[str]:
     """Every resource line but the extras: size, walltime, queue, account."""
-    opts = select(r)
+    return select(r) + placement_options(r, "PBS", "workq")
+
+
+def placement_options(r: Resources, scheduler: str, example_queue: str) -> list[str]:
+    """Walltime, queue and account: written the same way by both PBS flavors."""
+    opts = []
     if r.time_s:
         opts.append(f"-l walltime={walltime(r.time_s)}")
     if r.partition:
         if not _QUEUE_RE.match(r.partition):
             raise ResourceError(
-                f"queue {r.partition!r} is not a PBS queue name: up to 15 letters, digits, "
-                "'_', '.' or '-' (optionally @server), e.g. partition='workq'"
+                f"queue {r.partition!r} is not a {scheduler} queue name: up to 15 letters, "
+                f"digits, '_', '.' or '-' (optionally @server), e.g. "
+                f"partition={example_queue!r}"
             )
         opts.append(f"-q {r.partition}")
     if r.account:

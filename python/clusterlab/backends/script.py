@@ -22,6 +22,12 @@ def script_token(name: str, limit: int = 64) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:limit] or "clusterlab"
 
 
+def lettered_token(name: str, limit: int = 64) -> str:
+    """:func:`script_token` starting with a letter, as PBS and Grid Engine want a ``-N``."""
+    text = re.sub(r"^[^A-Za-z]+", "", re.sub(r"[^A-Za-z0-9_.+-]", "_", name))
+    return text[:limit] or "clusterlab"
+
+
 def render_script(
     spec: JobSpec,
     header: Sequence[str] = (),

@@ -36,6 +36,7 @@ from ..config.profile import Profile
 from ..config.resources import Resources
 from ..transports.base import Transport
 from .base import BatchBackend, DependencyTarget, JobSpec, Observation, WatchTarget
+from .script import lettered_token
 from .sge_output import (
     CAUSE_MAP,
     REASON_MAP,
@@ -76,12 +77,6 @@ _OWNED = {
     **dict.fromkeys(("-S", "-b", "-C", "-terse", "-sync"), "clusterlab writes the job script"),
     **dict.fromkeys(("-hold_jid", "-hold_jid_ad"), "dependencies come from after=[...]"),
 }
-
-
-def _job_name(name: str) -> str:
-    """A valid ``-N``: letters, digits and ``_ . + -``, starting with a letter."""
-    text = re.sub(r"^[^A-Za-z]+", "", re.sub(r"[^A-Za-z0-9_.+-]", "_", name))
-    return text[:64] or "clusterlab"
 
 
 def _hms(seconds: int) -> str:
@@ -153,7 +148,7 @@ class SgeBackend(BatchBackend):
                 "gpus out"
             )
         # -w e: a request no queue could ever run is refused now, not left waiting
-        opts = [f"-N {_job_name(spec.name)}", "-S /bin/sh", "-cwd", "-w e"]
+        opts = [f"-N {lettered_token(spec.name)}", "-S /bin/sh", "-cwd", "-w e"]
         if spec.array:
             opts.append(f"-t 1-{spec.array.tasks}")
             if spec.array.max_concurrent:

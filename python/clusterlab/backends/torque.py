@@ -28,8 +28,17 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..transports.base import Transport
 from .base import BatchBackend, DependencyTarget, JobSpec
-from .pbs import _ID_RE, CAUSE_MAP, REASON_MAP, SERVER_DEFAULT_ARRAY_SIZE, PbsBackend, _int
-from .pbs_request import _QUEUE_RE, extra_option, walltime
+from .pbs import (
+    _ID_RE,
+    CAUSE_MAP,
+    REASON_MAP,
+    SERVER_DEFAULT_ARRAY_SIZE,
+    PbsBackend,
+    _int,
+    exit_reason,
+)
+from .pbs_request import extra_option, placement_options, tasks_per_node
+from .script import lettered_token
 
 # TORQUE's name limit is 15 characters in many installed versions (PBS_MAXJOBNAME).
 _NAME_MAX = 15
@@ -53,17 +62,8 @@ TORQUE_REASON_MAP: dict[str, str] = {
     "deleted": "deleted (qdel) by you or an administrator",
 }
 
-_EXIT_CODES = {-10: "mem", -11: "walltime", -12: "cput"}
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is None or code == 0:
-        return ""
-    if code in _EXIT_CODES:
-        return _EXIT_CODES[code]
-    if code > 256:
-        return f"signal {code - 256}"
-    return f"Exit_status {code}" if code < 0 else f"exit {code}"
+# exit_status values TORQUE 6 sets itself (JOB_EXEC_OVERLIMIT_*), as reason codes.
+TORQUE_EXIT_CODES = {-10: "mem", -11: "walltime", -12: "cput"}
 
 
 def _codes(attrs: dict[str, str]) -> tuple[str, str]:
@@ -73,7 +73,7 @@ def _codes(attrs: dict[str, str]) -> tuple[str, str]:
         code = _int(attrs.get("exit_status", "None"))
         if code is None:  # never ran: deleted, by the server when a dependency failed
             return "C:deleted", "dependency failed" if attrs.get("depend") else "deleted"
-        return f"C:{'failed' if code else 'finished'}", _exit_reason(code)
+        return f"C:{'failed' if code else 'finished'}", exit_reason(code, TORQUE_EXIT_CODES)
     if state == "H":
         holds = attrs.get("Hold_Types", "")
         if "l" in holds:
@@ -117,36 +117,18 @@ class TorqueBackend(PbsBackend):
 
     def directives(self, spec: JobSpec) -> list[str]:
         r = spec.resources
-        name = re.sub(r"^[^A-Za-z]+", "", re.sub(r"[^A-Za-z0-9_.+-]", "_", spec.name))
-        opts = [f"-N {name[:_NAME_MAX] or 'clusterlab'}"]
+        opts = [f"-N {lettered_token(spec.name, _NAME_MAX)}"]
         if spec.array:
             n, limit = spec.array.tasks, spec.array.max_concurrent
             opts.append(f"-t {f'0-{n - 1}' if n > 1 else '0'}{f'%{limit}' if limit else ''}")
         opts += ["-o /dev/null", "-e /dev/null"]  # see PbsBackend.preamble()
         if r.cores or r.gpus or r.nodes or r.tasks:
-            nodes = r.nodes or 1
-            per_node, uneven = divmod(r.task_count, nodes)
-            if uneven:
-                raise ResourceError(
-                    f"tasks={r.tasks} on nodes={nodes}: TORQUE gives every node the same "
-                    f"number of processors (ppn), so ask for a multiple of nodes, e.g. "
-                    f"tasks={(per_node + 1) * nodes}"
-                )
-            node = f"nodes={nodes}:ppn={(r.cores or 1) * per_node}"
+            per_node = tasks_per_node(r, "TORQUE", "processors (ppn)")
+            node = f"nodes={r.nodes or 1}:ppn={(r.cores or 1) * per_node}"
             opts.append(f"-l {node}{f':gpus={r.gpus}' if r.gpus else ''}")
         if r.memory_mb:
             opts.append(f"-l mem={r.memory_mb}mb")
-        if r.time_s:
-            opts.append(f"-l walltime={walltime(r.time_s)}")
-        if r.partition:
-            if not _QUEUE_RE.match(r.partition):
-                raise ResourceError(
-                    f"queue {r.partition!r} is not a TORQUE queue name: up to 15 letters, "
-                    "digits, '_', '.' or '-', e.g. partition='batch'"
-                )
-            opts.append(f"-q {r.partition}")
-        if r.account:
-            opts.append(f"-A {r.account}")
+        opts += placement_options(r, "TORQUE", "batch")
         if spec.after:
             bad = [n for n in spec.after if not _ID_RE.match(n)]
             if bad:
