@@ -577,6 +577,27 @@ def attributes(job: dict, index: int | None) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _qstat_lookup(text: str, keep_finished: bool) -> tuple[dict, int, int | None, bool, str] | None:
+    """The job ``text`` names, or None once said on stderr the way this flavor's qstat says
+    it (a finished job is unknown unless the server keeps finished jobs)."""
+    try:
+        seq, index, whole = parse_id(text)
+    except Refused as exc:
+        print(f"qstat: {exc}", file=sys.stderr)
+        return None
+    job = load(seq)
+    full = job_id(seq, index, whole)
+    if (
+        job is None
+        or bool(job["array"]) != (whole or index is not None)
+        or (index is not None and str(index) not in job["sub"])
+        or (finished(job) and not keep_finished)
+    ):
+        print(f"qstat: Unknown Job Id{' Error' if TORQUE else ''} {full}", file=sys.stderr)
+        return None
+    return job, seq, index, whole, full
+
+
 def torque_attributes(job: dict, index: int | None) -> dict:
     """One job's attributes as TORQUE's ``qstat -f -1`` prints them (flat, lower-case
     ``exit_status``; dependency and slot-limit waits are holds)."""
@@ -619,23 +640,11 @@ def qstat_torque(argv: list[str]) -> int:
         names = sorted(os.listdir(os.path.join(home(), "jobs")))
         ids = [j["id"] for n in names if n.endswith(".json") and (j := load(n[:-5]))]
     for text in ids:
-        try:
-            seq, index, whole = parse_id(text)
-        except Refused as exc:
-            print(f"qstat: {exc}", file=sys.stderr)
+        found = _qstat_lookup(text, keep)
+        if found is None:
             rc = UNKNOWN
             continue
-        job = load(seq)
-        full = job_id(seq, index, whole)
-        if (
-            job is None
-            or bool(job["array"]) != (whole or index is not None)
-            or (index is not None and str(index) not in job["sub"])
-            or (finished(job) and not keep)
-        ):
-            print(f"qstat: Unknown Job Id Error {full}", file=sys.stderr)
-            rc = UNKNOWN
-            continue
+        job, seq, index, whole, full = found
         if index is not None:
             blocks.append((full, torque_attributes(job, index)))
         elif whole and "-t" in flags:
@@ -686,23 +695,11 @@ def qstat(argv: list[str]) -> int:
         listed = [j for n in names if n.endswith(".json") and (j := load(n[:-5]))]
         ids = [j["id"] for j in listed if "-x" in flags or not finished(j)]
     for text in ids:
-        try:
-            seq, index, whole = parse_id(text)
-        except Refused as exc:
-            print(f"qstat: {exc}", file=sys.stderr)
+        found = _qstat_lookup(text, history)
+        if found is None:
             rc = UNKNOWN
             continue
-        job = load(seq)
-        full = job_id(seq, index, whole)
-        if (
-            job is None
-            or bool(job["array"]) != (whole or index is not None)
-            or (index is not None and str(index) not in job["sub"])
-            or (finished(job) and not history)
-        ):
-            print(f"qstat: Unknown Job Id {full}", file=sys.stderr)
-            rc = UNKNOWN
-            continue
+        job, seq, index, whole, full = found
         if finished(job) and "-x" not in flags:
             print(
                 f"qstat: {full} Job has finished, use -x or -H to obtain historical job "
