@@ -15,8 +15,15 @@ if TYPE_CHECKING:
     from .base import Backend
 
 
-def make_backend(profile: Profile, transport: Transport) -> Backend:
-    """The backend for ``profile.scheduler`` (the profile was validated against the registry)."""
+def make_backend(profile: Profile, transport: Transport, offline: bool = False) -> Backend:
+    """The backend for ``profile.scheduler`` (the profile was validated against the registry).
+
+    ``offline``: for rendering only (a preview), never connecting; a backend that had to
+    assume something it would ask the cluster about says so in ``preview_note``."""
     from . import registry
 
+    if offline and profile.scheduler == "pbs":
+        from .torque import make_offline_pbs_backend
+
+        return make_offline_pbs_backend(profile, transport)
     return registry.get(profile.scheduler).load()(profile, transport)

@@ -108,6 +108,7 @@ class Backend(ABC):
     """What the core needs from a scheduler."""
 
     kind: str = ""
+    preview_note = ""  # what an offline backend (a preview) had to assume, if anything
 
     def __init__(self, profile: Profile, transport: Transport) -> None:
         self.profile = profile

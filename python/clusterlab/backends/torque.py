@@ -205,3 +205,15 @@ def make_pbs_backend(profile: Profile, transport: Transport) -> BatchBackend:
     return (
         TorqueBackend(profile, transport) if flavor == "torque" else PbsBackend(profile, transport)
     )
+
+
+def make_offline_pbs_backend(profile: Profile, transport: Transport) -> BatchBackend:
+    """For a preview, which never connects: a remote ``auto`` profile is rendered as PBS
+    Professional, and the backend says so (its flavor is asked at the first submission)."""
+    if profile.pbs_flavor != "auto" or not profile.is_remote:
+        return make_pbs_backend(profile, transport)
+    backend = PbsBackend(profile, transport)
+    backend.preview_note = (
+        "pbs_flavor 'auto': shown as PBS Professional; TORQUE is asked for on use"
+    )
+    return backend

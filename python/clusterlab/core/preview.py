@@ -51,18 +51,12 @@ def preview_script(
     )
     if tasks:
         spec.array = ArraySpec(tasks, max_concurrent)
-    note = ""
-    if profile.scheduler == "pbs" and profile.pbs_flavor == "auto" and profile.is_remote:
-        # Which PBS it is gets asked over SSH at the first submission; a preview never
-        # connects, so it shows PBS Professional's dialect and says so.
-        profile = profile.replace(pbs_flavor="pro")
-        note = "# pbs_flavor 'auto': shown as PBS Professional; TORQUE is asked for on use\n"
-    backend = make_backend(profile, transport)
+    backend = make_backend(profile, transport, offline=True)
     try:
         script = backend.job_script(spec)
     finally:
         backend.close()
-    if note:
+    if backend.preview_note:
         shebang, _, rest = script.partition("\n")
-        script = f"{shebang}\n{note}{rest}"
+        script = f"{shebang}\n# {backend.preview_note}\n{rest}"
     return script
