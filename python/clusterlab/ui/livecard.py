@@ -10,12 +10,12 @@ notebook) the static HTML is what shows.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from ..core import events
 from ..core.array import ArrayJob
 from ..core.job import Job
+from .redraw import EventRedraw
 
 INTERVAL = 0.5  # seconds between two redraws of one card
 
@@ -29,39 +29,20 @@ class LiveCard:
         from IPython.display import HTML, display
 
         self.target = target
-        self.redraws = 0
         self._html = HTML
-        self._dirty = threading.Event()
         self.handle: Any = display(HTML(target._repr_html_()), display_id=True)  # type: ignore[no-untyped-call]
-        if self._settled():
-            return
-        self._unsubscribe = events.subscribe(self._on_event)
-        threading.Thread(target=self._loop, daemon=True, name="clusterlab-card").start()
+        if not target.done():
+            self.redraw = EventRedraw(
+                self._mine, self._draw, target.done, INTERVAL, "clusterlab-card"
+            )
 
-    def _settled(self) -> bool:
-        return self.target.done()
+    def _mine(self, event: events.JobEvent) -> bool:
+        if isinstance(self.target, ArrayJob):
+            return bool(event.extra.get("array_id") == self.target.id)
+        return event.job_id == self.target.id
 
-    def _on_event(self, event: events.JobEvent) -> None:
-        mine = (
-            event.extra.get("array_id") == self.target.id
-            if isinstance(self.target, ArrayJob)
-            else event.job_id == self.target.id
-        )
-        if mine:
-            self._dirty.set()
-
-    def _loop(self) -> None:
-        while True:
-            # an event, or a look every second: a future may be resolved after its event
-            self._dirty.wait(timeout=1.0)
-            self._dirty.clear()
-            settled = self._settled()
-            self.handle.update(self._html(self.target._repr_html_()))  # type: ignore[no-untyped-call]
-            self.redraws += 1
-            if settled:
-                self._unsubscribe()
-                return
-            threading.Event().wait(INTERVAL)
+    def _draw(self) -> None:
+        self.handle.update(self._html(self.target._repr_html_()))  # type: ignore[no-untyped-call]
 
 
 def show(target: Target) -> None:

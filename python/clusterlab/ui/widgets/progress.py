@@ -4,13 +4,12 @@ redrawn at most twice a second, stops when every item has finished)."""
 from __future__ import annotations
 
 import html
-import threading
 from typing import TYPE_CHECKING
 
 import ipywidgets as w
 
 from ...common.style import progress_bar
-from ...core import events
+from ..redraw import EventRedraw
 
 if TYPE_CHECKING:
     from ...core.array import ArrayJob
@@ -24,15 +23,14 @@ class ArrayProgress:
     def __init__(self, array: ArrayJob) -> None:
         self.array = array
         self.widget = w.HTML()
-        self.redraws = 0
-        self._dirty = threading.Event()
-        self._unsubscribe = events.subscribe(self._on_event)
         self.draw()
-        threading.Thread(target=self._loop, daemon=True, name="clusterlab-progress").start()
-
-    def _on_event(self, event: events.JobEvent) -> None:
-        if event.extra.get("array_id") == self.array.id:
-            self._dirty.set()
+        self.redraw = EventRedraw(
+            lambda event: event.extra.get("array_id") == array.id,
+            self.draw,
+            lambda: array.state.finished,
+            INTERVAL,
+            "clusterlab-progress",
+        )
 
     def draw(self) -> None:
         a = self.array
@@ -41,17 +39,6 @@ class ArrayProgress:
             f"{html.escape(a.name)} {progress_bar(a.counts(), len(a))} "
             f"<b>{a.state.value}</b> <small>{html.escape(a.plan)}</small></span>"
         )
-        self.redraws += 1
-
-    def _loop(self) -> None:
-        while True:
-            self._dirty.wait()
-            self._dirty.clear()
-            self.draw()
-            if self.array.state.finished:
-                self._unsubscribe()
-                return
-            threading.Event().wait(INTERVAL)
 
 
 def in_kernel() -> bool:
