@@ -124,6 +124,19 @@ def test_form_has_a_tooltip_on_every_field() -> None:
     assert "Example: login.example.edu" in form.fields["host"].label.value
 
 
+def test_form_help_marks_are_css_not_a_font_glyph() -> None:
+    # U+24D8 (circled i) renders as an empty box with common fonts; the mark is an ASCII
+    # "?" drawn as a circle by CSS, so it shows with any font.
+    form = ConfigForm()
+    for name, field in form.fields.items():
+        html = field.label.value
+        assert "&#9432;" not in html and "\u24d8" not in html, name
+        mark = re.search(r"<span class='clusterlab-help'[^>]*style='([^']*)'>([^<]*)</span>", html)
+        assert mark is not None, name
+        assert mark.group(2) == "?"
+        assert "border-radius:50%" in mark.group(1)
+
+
 def test_form_validates_inline_and_saves_nothing_on_error() -> None:
     form = ConfigForm()
     form.fields["name"].input.value = "hpc"

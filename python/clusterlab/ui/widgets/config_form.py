@@ -24,6 +24,16 @@ from ...core.check import CheckLine
 
 NEW = "(new profile)"
 
+# The help mark is a "?" in a CSS circle in JupyterLab's theme colours: a font glyph such
+# as U+24D8 (circled i) renders as an empty box with common fonts. Inline, so the form
+# looks the same without the lab extension's stylesheet (classic Notebook, VS Code).
+HELP_MARK_STYLE = (
+    "display:inline-block;box-sizing:border-box;width:14px;height:14px;"
+    "border:1px solid var(--jp-border-color1,#999);border-radius:50%;"
+    "font-size:10px;line-height:12px;text-align:center;font-weight:600;"
+    "color:var(--jp-ui-font-color2,#666);cursor:help;vertical-align:middle"
+)
+
 
 def _help(spec: dict[str, Any]) -> str:
     example = f" Example: {spec['example']}" if spec["example"] else ""
@@ -66,8 +76,8 @@ class _Field:
         label = html.escape(spec["label"])
         self.label = w.HTML(
             f"<label class='clusterlab-field-label' title='{help_text}'>{label} "
-            f"<span class='clusterlab-help' title='{help_text}' aria-label='{help_text}'>"
-            "&#9432;</span></label>",
+            f"<span class='clusterlab-help' title='{help_text}' aria-label='{help_text}' "
+            f"style='{HELP_MARK_STYLE}'>?</span></label>",
             layout=w.Layout(width="15em"),
         )
         layout = w.Layout(width="28em")
