@@ -17,6 +17,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import { clusterIcon } from './icons';
 import { resultSnippet } from './jobs';
 import { KernelLink } from './kernel';
+import { untrackSubshellStatus } from './kernelstatus';
 import { DEFAULT_SETTINGS, IPanelSettings, PanelModel } from './model';
 import { ClusterPanel } from './panel';
 
@@ -67,6 +68,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null
   ) => {
     const { commands, shell } = app;
+    // Requests of the panel (and widgets) run on a kernel subshell: their busy/idle must
+    // not make a running notebook look "Idle" (see kernelstatus.ts).
+    untrackSubshellStatus();
     const link = new KernelLink({
       sessions: app.serviceManager.sessions,
       tracker,
@@ -90,7 +94,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'Show the Clusters panel',
       caption: 'Cluster profiles and jobs',
       icon: clusterIcon,
-      execute: () => shell.activateById(panel.id)
+      execute: () => {
+        shell.activateById(panel.id);
+        model.start();
+      }
     });
 
     commands.addCommand(CommandIDs.insertCell, {
@@ -131,6 +138,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: 'Refresh cluster profiles and jobs',
       icon: refreshIcon,
       execute: async () => {
+        model.start();
         if (model.link.status === 'error') {
           await model.link.reconnect();
         }
@@ -173,6 +181,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           void commands.execute(CommandIDs.insertResult, { id, kind })
       }
     });
+    // The kernel link (and a background kernel when no notebook is open) starts when the
+    // panel is first shown, not on every page load: see also the restored layout below.
+    panel.shown.connect(() => model.start());
     shell.add(panel, 'left', { rank: 750, type: 'Clusters' });
     if (restorer) {
       restorer.add(panel, 'clusterlab-sidebar');
@@ -214,7 +225,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         .catch(err => console.warn('clusterlab: could not load settings', err));
     }
 
-    void app.restored.then(() => model.start());
+    void app.restored.then(() => {
+      if (panel.isVisible) {
+        model.start(); // the restored layout shows the panel
+      }
+    });
   }
 };
 

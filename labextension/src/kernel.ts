@@ -15,7 +15,14 @@ import { IRequestOptions, RequestError, RequestTracker } from './requests';
 export type LinkStatus =
   'connecting' | 'loading' | 'ready' | 'busy-restarting' | 'error';
 
-const LOAD_CODE = '%load_ext clusterlab';
+/**
+ * What the panel runs in a kernel that lacks the comm target: the `%%cluster` magic and
+ * the comm, without `%load_ext` (which would mark the extension loaded, so the user's own
+ * `%load_ext clusterlab`, as the docs say, printed "already loaded"). Binds no names.
+ */
+export const LOAD_CODE = "__import__('clusterlab')._load_for_panel(get_ipython())";
+/** What a person would type for the same, in error messages. */
+const LOAD_TEXT = '%load_ext clusterlab';
 /** The background kernel's session path: a reload (or a second tab) reuses its kernel. */
 export const BACKGROUND_PATH = '.clusterlab-panel';
 
@@ -92,8 +99,21 @@ export class KernelLink implements IDisposable {
     return this._kernel !== null && this._kernel === this._background;
   }
 
-  /** Pick the kernel to use (the current notebook's, else a background one) and connect. */
+  /** True once `start()` was called: before, the link neither follows nor starts kernels. */
+  get isStarted(): boolean {
+    return this._started;
+  }
+
+  /**
+   * Pick the kernel to use (the current notebook's, else a background one) and connect.
+   * Nothing happens before the first call (the panel calls it when first shown), so a
+   * page load never starts a kernel for a panel nobody opened. Idempotent.
+   */
   async start(): Promise<void> {
+    if (this._started) {
+      return;
+    }
+    this._started = true;
     await this._follow();
   }
 
@@ -111,6 +131,7 @@ export class KernelLink implements IDisposable {
     if (this._kernel) {
       await this._connect(this._kernel);
     } else {
+      this._started = true;
       await this._follow();
     }
   }
@@ -121,6 +142,9 @@ export class KernelLink implements IDisposable {
     data: Record<string, unknown> = {},
     options: IRequestOptions = {}
   ): Promise<T> {
+    if (!this._started) {
+      void this.start(); // a request is a need: connect now
+    }
     if (this._status !== 'ready' || !this._tracker_) {
       await this._settled(this.timeout);
     }
@@ -180,7 +204,9 @@ export class KernelLink implements IDisposable {
   // -- kernel choice ------------------------------------------------------------------------
 
   private _onCurrentChanged(): void {
-    void this._follow();
+    if (this._started) {
+      void this._follow();
+    }
   }
 
   private _watchNotebook(panel: NotebookPanel | null): void {
@@ -200,7 +226,9 @@ export class KernelLink implements IDisposable {
   }
 
   private _onKernelChanged(): void {
-    void this._follow();
+    if (this._started) {
+      void this._follow();
+    }
   }
 
   private async _follow(): Promise<void> {
@@ -349,7 +377,7 @@ export class KernelLink implements IDisposable {
       }
       if (hello === null) {
         // The kernel closed the comm: it lacks the target. Load the extension silently.
-        this._setStatus('loading', this._describe(kernel), `running ${LOAD_CODE}`);
+        this._setStatus('loading', this._describe(kernel), `loading clusterlab`);
         await this._loadExtension(kernel);
         if (stale()) {
           return;
@@ -360,7 +388,7 @@ export class KernelLink implements IDisposable {
         }
         if (hello === null) {
           throw new Error(
-            `the kernel has no '${COMM_TARGET}' comm target even after ${LOAD_CODE}`
+            `the kernel has no '${COMM_TARGET}' comm target even after loading clusterlab`
           );
         }
       }
@@ -454,7 +482,7 @@ export class KernelLink implements IDisposable {
     if (content.status !== 'ok') {
       const error = content as KernelMessage.IReplyErrorContent;
       throw new Error(
-        `${LOAD_CODE} failed in this kernel (${error.ename}: ${error.evalue}); ` +
+        `${LOAD_TEXT} failed in this kernel (${error.ename}: ${error.evalue}); ` +
           "install clusterlab in the kernel's environment"
       );
     }
@@ -483,6 +511,7 @@ export class KernelLink implements IDisposable {
   }
 
   private _disposed = false;
+  private _started = false;
   private readonly _sessions: Session.IManager;
   private _backgroundSession: Session.ISessionConnection | null = null;
   private readonly _tracker: INotebookTracker | null;

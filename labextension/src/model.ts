@@ -124,9 +124,11 @@ export class PanelModel {
     this._changed.emit('settings');
   }
 
-  /** Start polling (the first tick is after the first connection). */
+  /** Connect the kernel link (idempotent); polling starts after the first connection. */
   start(): void {
-    void this.link.start();
+    if (!this.link.isStarted) {
+      void this.link.start();
+    }
   }
 
   async refresh(): Promise<void> {

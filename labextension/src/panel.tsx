@@ -5,6 +5,8 @@
 import { ReactWidget } from '@jupyterlab/apputils';
 import { CommandToolbarButton, SidePanel } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
+import { Message } from '@lumino/messaging';
+import { ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
 
 import { clusterIcon } from './icons';
@@ -121,4 +123,16 @@ export class ClusterPanel extends SidePanel {
   }
 
   readonly model: PanelModel;
+
+  /** Emitted each time the sidebar becomes visible (the kernel link starts on the first). */
+  get shown(): ISignal<this, void> {
+    return this._shown;
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._shown.emit();
+  }
+
+  private readonly _shown = new Signal<this, void>(this);
 }

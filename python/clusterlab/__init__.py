@@ -84,6 +84,14 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext clusterlab``: the %%cluster magic and the lab panel's comm target."""
+    _load_for_panel(ipython)
+
+
+def _load_for_panel(ipython: object) -> None:
+    """What the lab panel runs in a kernel that lacks its comm target: the same as
+    ``%load_ext clusterlab`` but without entering IPython's extension manager, so the
+    user's own ``%load_ext clusterlab`` (as the docs say) stays quiet and correct instead
+    of printing "already loaded". Both registrations are idempotent."""
     from .ui import comm, magic
 
     magic.load(ipython)
