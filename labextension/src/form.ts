@@ -272,3 +272,28 @@ export function debounce<A extends unknown[]>(
   };
   return wrapped;
 }
+
+/**
+ * Whether `current` differs from `initial` (what the form opened with): leaving a dirty
+ * form asks before dropping the edits. Missing and empty values are the same.
+ */
+export function isDirty(initial: FormValues, current: FormValues): boolean {
+  const keys = new Set([...Object.keys(initial), ...Object.keys(current)]);
+  for (const key of keys) {
+    const a = initial[key] ?? '';
+    const b = current[key] ?? '';
+    if (a !== b) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The first field, in form order, that has an error (to focus it), or null. */
+export function firstInvalid(
+  fields: readonly IFieldSchema[],
+  errors: FieldErrors
+): string | null {
+  const field = fields.find(f => errors[f.name]);
+  return field ? field.name : null;
+}

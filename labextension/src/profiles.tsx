@@ -11,6 +11,8 @@ import {
   FormValues,
   debounce,
   duplicateName,
+  firstInvalid,
+  isDirty,
   fromFormValues,
   mapErrors,
   newProfileValues,
@@ -41,19 +43,55 @@ export function ProfilesView(props: { model: PanelModel }): JSX.Element {
   const [editing, setEditing] = React.useState<IEditing | null>(null);
   const keyRef = React.useRef(0);
 
+  // The form's live values (to know whether leaving it loses edits) and its Save.
+  const draft = React.useRef<FormValues | null>(null);
+  const saveDraft = React.useRef<(() => Promise<boolean>) | null>(null);
+
   const open = React.useCallback(
     (values: FormValues, original: string | null, builtin: boolean, status = '') => {
+      draft.current = null;
       setEditing({ key: ++keyRef.current, values, original, builtin, status });
     },
     []
   );
 
-  const select = (item: IProfileItem) => {
-    if (!hello) {
+  /** Run `next` unless the form has unsaved edits the user wants to keep (asks first). */
+  const leaveForm = async (next: () => void): Promise<void> => {
+    if (!editing || !draft.current || !isDirty(editing.values, draft.current)) {
+      next();
       return;
     }
-    model.selectedProfile = item.name;
-    open(toFormValues(hello.schema, item), item.name, !!item.builtin);
+    const what =
+      editing.original === null
+        ? 'The new profile has unsaved changes.'
+        : `Profile '${editing.original}' has unsaved changes.`;
+    const answer = await showDialog({
+      title: 'Unsaved changes',
+      body: `${what} Save them, discard them, or cancel to keep editing.`,
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.warnButton({ label: 'Discard' }),
+        Dialog.okButton({ label: 'Save' })
+      ],
+      defaultButton: 2
+    });
+    if (answer.button.label === 'Discard') {
+      next();
+    } else if (answer.button.label === 'Save' && saveDraft.current) {
+      if (await saveDraft.current()) {
+        next();
+      }
+    }
+  };
+
+  const select = (item: IProfileItem) => {
+    if (!hello || editing?.original === item.name) {
+      return;
+    }
+    void leaveForm(() => {
+      model.selectedProfile = item.name;
+      open(toFormValues(hello.schema, item), item.name, !!item.builtin);
+    });
   };
 
   // Keep the form on the selected profile when the list reloads (e.g. after a save).
@@ -109,10 +147,12 @@ export function ProfilesView(props: { model: PanelModel }): JSX.Element {
       <div className="jp-clusterlab-row">
         <button
           className="jp-clusterlab-button"
-          onClick={() => {
-            model.selectedProfile = null;
-            open(newProfileValues(hello.schema), null, false);
-          }}
+          onClick={() =>
+            void leaveForm(() => {
+              model.selectedProfile = null;
+              open(newProfileValues(hello.schema), null, false);
+            })
+          }
         >
           New profile
         </button>
@@ -124,6 +164,8 @@ export function ProfilesView(props: { model: PanelModel }): JSX.Element {
           schema={hello.schema}
           schedulers={hello.schedulers}
           editing={editing}
+          onValues={values => (draft.current = values)}
+          saveRef={saveDraft}
           onDuplicate={values =>
             open(
               {
@@ -153,6 +195,10 @@ interface IFormProps {
   schema: IFieldSchema[];
   schedulers: string[];
   editing: IEditing;
+  /** The values as edited, after each change. */
+  onValues: (values: FormValues) => void;
+  /** Set to the form's Save (resolves true when saved) for the unsaved-changes dialog. */
+  saveRef: React.MutableRefObject<(() => Promise<boolean>) | null>;
   onDuplicate: (values: FormValues) => void;
   onSaved: (values: FormValues, name: string) => void;
   onDeleted: () => void;
@@ -182,6 +228,12 @@ function ProfileForm(props: IFormProps): JSX.Element {
   });
   const seq = React.useRef(0);
   const mounted = React.useRef(true);
+  // Feedback below the fold is scrolled into view; a failed Save focuses the first
+  // invalid field (or the error at the top when no field is to blame).
+  const statusRef = React.useRef<HTMLDivElement>(null);
+  const generalRef = React.useRef<HTMLDivElement>(null);
+  const checkRef = React.useRef<HTMLDivElement>(null);
+  const [focusTick, setFocusTick] = React.useState(0);
   React.useEffect(() => {
     mounted.current = true;
     return () => {
@@ -213,15 +265,44 @@ function ProfileForm(props: IFormProps): JSX.Element {
   );
   React.useEffect(() => () => runValidate.cancel(), [runValidate]);
 
+  React.useEffect(() => {
+    statusRef.current?.scrollIntoView({ block: 'nearest' });
+  }, [status]);
+  React.useEffect(() => {
+    // The newest part of the test (a line while it runs, then the verdict) is what to see.
+    const view = checkRef.current;
+    const newest =
+      view?.querySelector(
+        '.jp-clusterlab-checkResult, .jp-clusterlab-check > .jp-clusterlab-error'
+      ) ??
+      view?.querySelector('.jp-clusterlab-checkLine:last-child, .jp-clusterlab-muted');
+    newest?.scrollIntoView({ block: 'nearest' });
+  }, [check]);
+  React.useEffect(() => {
+    if (focusTick === 0) {
+      return;
+    }
+    const name = firstInvalid(fields, errors);
+    const input = name ? document.getElementById(`clusterlab-field-${name}`) : null;
+    if (input) {
+      input.scrollIntoView({ block: 'center' });
+      input.focus({ preventScroll: true });
+    } else {
+      generalRef.current?.scrollIntoView({ block: 'nearest' });
+    }
+  }, [focusTick]);
+
   const change = (name: string, value: string | boolean) => {
     const next = { ...values, [name]: value };
+    props.onValues(next);
     setValues(next);
     setTouched(prev => new Set(prev).add(name));
     setStatus('');
     runValidate(next);
   };
 
-  const save = async () => {
+  /** Save; resolves true when saved (false: the form shows why). */
+  const save = async (): Promise<boolean> => {
     runValidate.cancel();
     seq.current++;
     const { profile, errors: local } = fromFormValues(schema, values);
@@ -229,18 +310,20 @@ function ProfileForm(props: IFormProps): JSX.Element {
     if (Object.keys(local).length) {
       setErrors(local);
       setStatus(`${NOT_SAVED} fix the fields marked in red.`);
-      return;
+      setFocusTick(t => t + 1);
+      return false;
     }
     setBusy(true);
     try {
       const saved = await model.save(profile, editing.original);
       if (!mounted.current) {
-        return;
+        return true;
       }
       props.onSaved(toFormValues(schema, saved), saved.name);
+      return true;
     } catch (err) {
       if (!mounted.current) {
-        return;
+        return false;
       }
       const fieldsErr = err instanceof RequestError ? err.fields : {};
       const mapped = mapErrors(schema, scheduler, fieldsErr);
@@ -249,12 +332,16 @@ function ProfileForm(props: IFormProps): JSX.Element {
         Object.keys(fieldsErr).length ? mapped.general : [(err as Error).message]
       );
       setStatus(`${NOT_SAVED} fix the fields marked in red.`);
+      setFocusTick(t => t + 1);
+      return false;
     } finally {
       if (mounted.current) {
         setBusy(false);
       }
     }
   };
+
+  props.saveRef.current = save;
 
   const remove = async () => {
     const name = editing.original;
@@ -282,6 +369,7 @@ function ProfileForm(props: IFormProps): JSX.Element {
     if (Object.keys(local).length) {
       setShowAll(true);
       setErrors(local);
+      setFocusTick(t => t + 1);
       return;
     }
     setCheck({ running: true, lines: [], result: '', error: '' });
@@ -332,7 +420,7 @@ function ProfileForm(props: IFormProps): JSX.Element {
     >
       <h3 className="jp-clusterlab-formTitle">{title}</h3>
       {general.length > 0 && (
-        <div className="jp-clusterlab-error" role="alert">
+        <div className="jp-clusterlab-error" role="alert" ref={generalRef}>
           {general.map(g => (
             <div key={g}>{g}</div>
           ))}
@@ -386,12 +474,15 @@ function ProfileForm(props: IFormProps): JSX.Element {
         <div
           className={`jp-clusterlab-status${status.startsWith(NOT_SAVED) ? ' jp-mod-error' : ''}`}
           role="status"
+          ref={statusRef}
         >
           {status}
         </div>
       )}
       {(check.running || check.lines.length > 0 || check.error) && (
-        <CheckView check={check} />
+        <div ref={checkRef}>
+          <CheckView check={check} />
+        </div>
       )}
     </form>
   );
@@ -472,6 +563,7 @@ function Field(props: IFieldProps): JSX.Element {
   const errorId = `${id}-error`;
   const tip = tooltipText(field);
   const describedBy = error ? `${helpId} ${errorId}` : helpId;
+  const [above, setAbove] = React.useState(false);
   const common = {
     id,
     name: field.name,
@@ -556,8 +648,10 @@ function Field(props: IFieldProps): JSX.Element {
           {field.label}
         </label>
         <span
-          className="jp-clusterlab-help"
+          className={'jp-clusterlab-help' + (above ? ' jp-mod-above' : '')}
           tabIndex={0}
+          onMouseEnter={e => setAbove(tipGoesAbove(e.currentTarget))}
+          onFocus={e => setAbove(tipGoesAbove(e.currentTarget))}
           title={tip}
           aria-label={`Help: ${field.label}`}
           role="button"
@@ -576,4 +670,23 @@ function Field(props: IFieldProps): JSX.Element {
       )}
     </div>
   );
+}
+
+/**
+ * Whether a help mark's popup should open above its field: when it does not fit below
+ * it inside the scrolled section (the last fields) and there is more room above.
+ */
+function tipGoesAbove(help: HTMLElement): boolean {
+  const section = help.closest('.jp-clusterlab-section');
+  const field = help.closest('.jp-clusterlab-field');
+  const tip = help.querySelector('.jp-clusterlab-tip');
+  if (!section || !field || !tip) {
+    return false;
+  }
+  const box = section.getBoundingClientRect();
+  const row = help.getBoundingClientRect();
+  const height = tip.getBoundingClientRect().height;
+  const below = box.bottom - row.bottom;
+  const aboveRoom = field.getBoundingClientRect().top - box.top;
+  return height > below && aboveRoom > below;
 }
