@@ -138,7 +138,7 @@ test('placeholders are styled as placeholders, and the last field\'s tooltip is 
   expect(box!.y + box!.height).toBeLessThanOrEqual(section!.y + section!.height + 1);
 });
 
-test('picking another profile with unsaved edits asks: cancel keeps them, discard drops them', async ({
+test('picking another profile with unsaved edits asks: cancel keeps, discard drops, save saves them', async ({
   page
 }) => {
   const panel = await openPanel(page);
@@ -160,6 +160,19 @@ test('picking another profile with unsaved edits asks: cancel keeps them, discar
   // No edits: switching asks nothing.
   await newProfile(panel);
   await expect(dialog).toHaveCount(0);
+
+  // Save in the dialog saves the edits, then opens the profile picked.
+  await panel.locator('#clusterlab-field-name').fill('draft-two');
+  await panel.locator('.jp-clusterlab-profileItem[data-profile="local"]').click();
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expect(panel.locator('.jp-clusterlab-formTitle')).toHaveText("Profile 'local'");
+  const saved = panel.locator('.jp-clusterlab-profileItem[data-profile="draft-two"]');
+  await expect(saved).toBeVisible();
+  await saved.click(); // 'local' was not edited: no question
+  await expect(panel.locator('.jp-clusterlab-formTitle')).toHaveText("Profile 'draft-two'");
+  await panel.getByRole('button', { name: 'Delete' }).click();
+  await dialog.getByRole('button', { name: 'Delete' }).click();
+  await expect(saved).toHaveCount(0);
 });
 
 test('save errors focus the first invalid field; "Saved" and test results scroll into view', async ({
@@ -224,7 +237,7 @@ test('the status bar says Busy while a blocking %%cluster cell runs and the pane
 }) => {
   const nbPath = `${tmpPath}/status.ipynb`;
   await page.contents.uploadContent(
-    notebook(['%%cluster local\nimport time\ntime.sleep(15)\ndone = True']),
+    notebook(['%%cluster local\nimport time\ntime.sleep(10)\ndone = True']),
     'text',
     nbPath
   );
