@@ -80,6 +80,7 @@ class ArrayJob:
         self.elements: list[Job] = []
         self.submitted_at = time.time()
         self.staged: Any = None  # its working dir, env and inputs (core.staging), for reruns
+        self.python: list[str] | None = None  # the argv its items ran with, for reruns
 
     # -- sequence of items ------------------------------------------------------------------
     def __len__(self) -> int:

@@ -63,6 +63,7 @@ STATUS, RESULT, RESULTS, ITEMS = "status", "result.pkl", "results", "items"
 PAYLOAD, FUNCTION, POOL, CLAIMS, WORKERS = "payload.pkl", "fn.pkl", "pool.json", "claims", "workers"
 WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
+ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"  # a map with outputs=: each item in its own dir
 _OUTCOME = {True: "ok", False: "error"}
 
 
@@ -137,6 +138,31 @@ def _log_ends() -> dict[str, int]:
             if stat.S_ISREG(info.st_mode):
                 ends[key] = info.st_size
     return ends
+
+
+@contextlib.contextmanager
+def _item_dir(index: int) -> Any:
+    """A map with ``outputs=`` runs each item in ``<dir>/<index>`` (the kernel names the
+    dir), with the job's input files linked in, so items that write the same name keep
+    their own copy; the working dir is restored after the item."""
+    spec = os.environ.get(ITEM_DIRS_VAR)
+    if not spec:
+        yield
+        return
+    info = json.loads(spec)
+    home = os.getcwd()
+    here = os.path.join(info["dir"], str(index))
+    os.makedirs(here, mode=0o700, exist_ok=True)
+    for name in info.get("inputs", []):
+        link = os.path.join(here, name)
+        if not os.path.lexists(link):
+            os.makedirs(os.path.dirname(link), mode=0o700, exist_ok=True)
+            os.symlink(os.path.join(home, name), link)
+    os.chdir(here)
+    try:
+        yield
+    finally:
+        os.chdir(home)
 
 
 class _Item:
@@ -356,7 +382,8 @@ class _Pool:
             ok = False
             digest = _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
         else:
-            ok, digest = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
+            with _item_dir(index):
+                ok, digest = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
         item.finished(outcome=_OUTCOME[ok], sha256=digest)
         self.all_ok = self.all_ok and ok
 
@@ -476,7 +503,8 @@ def main(job_dir: str, task: str | None = None) -> int:
         for index, args, kwargs, refs in items:
             item = _Item(job, index)
             path = os.path.join(job_dir, RESULTS, f"{index}.pkl")
-            ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
+            with _item_dir(index):
+                ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
             item.finished(outcome=_OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
         job.status("finished", outcome=_OUTCOME[all_ok], usage=_usage(job.clock))
