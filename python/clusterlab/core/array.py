@@ -139,7 +139,7 @@ class ArrayJob:
     def rerun_failed(self) -> ArrayJob:
         """Resubmit only the failed items as a new array; their slots here are replaced,
         so ``results()`` then covers every item. Returns self."""
-        from .submit import rerun
+        from .rerun import rerun
 
         rerun(self._runtime, self, sorted(self.failed()))
         return self

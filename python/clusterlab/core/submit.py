@@ -3,7 +3,7 @@ job in the ledger at once and start watching it.
 
 One entry point per shape of work: :func:`submit_call` (one call, one scheduler job) and
 :func:`submit_map` (many calls, one native array cut into tasks by a :class:`Plan`);
-:func:`rerun` resubmits failed items of an array with the calls read back from the cluster.
+:mod:`.rerun` resubmits failed items of an array with the calls read back from the cluster.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import cloudpickle
-
 from ..backends.base import ArraySpec, JobSpec
 from ..common import jobdir
-from ..common.errors import ClusterlabError, SubmitError
+from ..common.errors import SubmitError
 from ..config import validators
 from ..config.profile import Profile
 from ..config.resources import Resources, refuse_unsupported
@@ -371,38 +369,3 @@ def _install(
     runtime.arrays[array.id] = array
     for part in new_parts:
         runtime.watcher.add(part)
-
-
-def rerun(runtime: Runtime, array: ArrayJob, indices: Sequence[int]) -> None:
-    """Resubmit ``indices`` of ``array`` (same function, same items) as a new native array.
-
-    The calls are read back from the cluster, so nothing has to stay in the kernel.
-    """
-    if not indices:
-        return
-    by_file: dict[str, set[int]] = {}
-    for i in indices:
-        job = array.elements[i]
-        by_file.setdefault(f"{job.job_dir}/{jobdir.task_items(array.block_of(i))}", set()).add(i)
-    fn_path = f"{array.elements[indices[0]].job_dir}/{jobdir.FUNCTION}"
-    files = runtime.transport.read_files([fn_path, *by_file])
-    gone = [p for p, data in files.items() if data is None]
-    if gone:
-        raise ClusterlabError(f"cannot rerun: {gone[0]} no longer exists (cleaned up?)")
-    calls: list[Call] = []
-    for path, wanted in by_file.items():
-        calls += [c for c in cloudpickle.loads(files[path] or b"") if c[0] in wanted]
-    calls.sort(key=lambda c: c[0])
-    resources = array.elements[indices[0]].resources
-    deps = Dependencies(runtime.backend, runtime.profile.name)
-    for dep_id in array.elements[indices[0]].after_ids:  # the same afterok as before
-        dep = live.get(dep_id)
-        if dep is not None:
-            deps.add(dep)
-    plan = plan_for(runtime, len(calls), resources, None, None, 0)
-    staged = array.staged or resolve(runtime, None)  # (arrays of older releases: no record)
-    if array.python is None:
-        runtime.ensure_ready(staged.options.environment)
-        array.python = runtime.environment.python_argv(staged.options.environment)
-    fn_bytes = files[fn_path] or b""
-    _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, 0, staged)

@@ -140,29 +140,19 @@ def _log_ends() -> dict[str, int]:
     return ends
 
 
-@contextlib.contextmanager
-def _item_dir(index: int) -> Any:
-    """A map with ``outputs=`` runs each item in ``<dir>/<index>`` (the kernel names the
-    dir), with the job's input files linked in, so items that write the same name keep
-    their own copy; the working dir is restored after the item."""
-    spec = os.environ.get(ITEM_DIRS_VAR)
-    if not spec:
-        yield
-        return
-    info = json.loads(spec)
-    home = os.getcwd()
-    here = os.path.join(info["dir"], str(index))
-    os.makedirs(here, mode=0o700, exist_ok=True)
-    for name in info.get("inputs", []):
-        link = os.path.join(here, name)
-        if not os.path.lexists(link):
+def _enter_item_dir(index: int) -> str:
+    """A map with ``outputs=``: the item runs in ``<dir>/<index>`` (named by the kernel) with
+    the input files linked in, so items writing one name keep their own copy. -> old cwd"""
+    home, spec = os.getcwd(), json.loads(os.environ.get(ITEM_DIRS_VAR) or "{}")
+    if spec:
+        here = os.path.join(spec["dir"], str(index))
+        for name in ["", *spec["inputs"]]:  # "": the item's dir itself
+            link = os.path.join(here, name)
             os.makedirs(os.path.dirname(link), mode=0o700, exist_ok=True)
-            os.symlink(os.path.join(home, name), link)
-    os.chdir(here)
-    try:
-        yield
-    finally:
-        os.chdir(home)
+            if name and not os.path.lexists(link):
+                os.symlink(os.path.join(home, name), link)
+        os.chdir(here)
+    return home
 
 
 class _Item:
@@ -173,8 +163,10 @@ class _Item:
         self.job, self.index, self.clock = job, index, time.monotonic()
         self.logs, self.cpu = _log_ends(), _usage(0.0)["cpu_time"]
         job.status("item-started", index=index, **self.logs, **fields)
+        self.home = _enter_item_dir(index)
 
     def finished(self, **fields: Any) -> None:
+        os.chdir(self.home)
         ends, usage = _log_ends(), _usage(self.clock, self.cpu)
         logs = {k: [start, ends[k]] for k, start in self.logs.items() if k in ends}
         self.job.status("item-finished", index=self.index, usage=usage, **logs, **fields)
@@ -382,8 +374,7 @@ class _Pool:
             ok = False
             digest = _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
         else:
-            with _item_dir(index):
-                ok, digest = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
+            ok, digest = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
         item.finished(outcome=_OUTCOME[ok], sha256=digest)
         self.all_ok = self.all_ok and ok
 
@@ -503,8 +494,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         for index, args, kwargs, refs in items:
             item = _Item(job, index)
             path = os.path.join(job_dir, RESULTS, f"{index}.pkl")
-            with _item_dir(index):
-                ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
+            ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
             item.finished(outcome=_OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
         job.status("finished", outcome=_OUTCOME[all_ok], usage=_usage(job.clock))
