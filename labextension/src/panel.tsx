@@ -7,6 +7,7 @@ import { CommandToolbarButton, SidePanel } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import * as React from 'react';
 
+import { EnvBuildsWidget } from './envbuilds-view';
 import { clusterIcon } from './icons';
 import { IJobActions, JobsView } from './jobs-view';
 import { PanelModel } from './model';
@@ -92,6 +93,7 @@ export class ClusterPanel extends SidePanel {
     const bar = new ModelView(model, () => <KernelBar model={model} />, ['link']);
     bar.addClass('jp-clusterlab-kernelBar');
     this.header.addWidget(bar);
+    this.header.addWidget(new EnvBuildsWidget(model.link)); // env.event: envs building
 
     for (const id of options.toolbarCommands) {
       this.toolbar.addItem(
