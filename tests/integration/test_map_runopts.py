@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
+from tests.conftest import ssh_profile
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -77,10 +78,15 @@ KERNEL = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("where", ["local", "slurm-ssh"])
 def test_a_rerun_from_another_kernel_keeps_the_maps_options(
-    tmp_path: Path, shared_dir: Path
+    where: str, shared_dir: Path, request: pytest.FixtureRequest
 ) -> None:
-    cl.profiles.save(cl.Profile(name="rr", scheduler="local", poll_interval=0.5))
+    if where == "local":
+        cl.profiles.save(cl.Profile(name="rr", scheduler="local", poll_interval=0.5))
+    else:
+        sandbox = request.getfixturevalue("sandbox")
+        cl.profiles.save(ssh_profile(sandbox, name="rr", poll_interval=0.5))
     marker, workdir = shared_dir / "marker", shared_dir / "project"
     env = {**os.environ, "PYTHONPATH": str(Path(cl.__file__).parents[1])}
     res = subprocess.run(
