@@ -9,6 +9,7 @@ import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
 
+import { EnvBuildsWidget } from './envbuilds-view';
 import { clusterIcon } from './icons';
 import { IJobActions, JobsView } from './jobs-view';
 import { PanelModel } from './model';
@@ -94,6 +95,7 @@ export class ClusterPanel extends SidePanel {
     const bar = new ModelView(model, () => <KernelBar model={model} />, ['link']);
     bar.addClass('jp-clusterlab-kernelBar');
     this.header.addWidget(bar);
+    this.header.addWidget(new EnvBuildsWidget(model.link)); // env.event: envs building
 
     for (const id of options.toolbarCommands) {
       this.toolbar.addItem(

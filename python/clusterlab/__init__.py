@@ -65,13 +65,19 @@ set_progress_display(_show_progress)
 
 
 def _register_live_cards() -> None:
-    """In a kernel, Job and ArrayJob cards a cell displays update themselves."""
+    """In a kernel, Job and ArrayJob cards a cell displays update themselves, and an
+    environment build shows a progress bar."""
     ipython = sys.modules.get("IPython")  # never imported here just to ask
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None and getattr(shell, "kernel", None) is not None:
         from .ui import livecard
 
         livecard.register(shell)
+        try:  # environment builds show a bar (needs ipywidgets)
+            from .ui.widgets import envbar
+        except ImportError:
+            return
+        envbar.register()
 
 
 _register_live_cards()

@@ -193,7 +193,8 @@ class ClusterFunction(Generic[P, R]):
         current directory there), ``env={"OMP_NUM_THREADS": "4"}`` (added to the profile's),
         ``environment="sync"``, ``files=["data.csv"]`` (uploaded into the working dir,
         once per content), ``outputs=["*.png"]`` (globs there, downloaded with the result
-        into ``outputs_dir``, default the current directory; single calls only)."""
+        into ``outputs_dir``, default the current directory; a map's item ``i`` runs in
+        its own directory and its files land in ``<outputs_dir>/<i>/``)."""
         run, resources = _split_run(resources)
         changes: dict[str, Any] = {
             "resources": self.resources.merged(parse_resources(resources)),

@@ -151,8 +151,9 @@ def check(name: str | Profile, on_line: Any = None) -> Any:
 
 def envs(name: str | Profile | None = None) -> builtins.list[dict[str, Any]]:
     """The synced environments (``environment="sync"``) on a profile's cluster: for each,
-    its ``hash``, ``path``, whether it is ``ready``, when it was ``built`` and its pinned
-    ``packages``. Also ``cl.envs()``."""
+    its ``hash``, ``path``, whether it is ``ready``, when it was ``built``, its pinned
+    ``packages`` and the ``tool`` that installed them (``uv`` or ``pip``). Also
+    ``cl.envs()``."""
     from .core.envsync import list_envs
     from .core.runtime import get_runtime
 

@@ -343,6 +343,41 @@ def ensure_venv(name: str, home: Path) -> Path:
     return py
 
 
+def uv_dir(home: Path | str) -> Path:
+    """Where the test user's ``uv`` lives: not on its PATH, so a profile chooses it (a
+    setup line ``export PATH=<this>:$PATH``) and every other sync test builds with pip."""
+    return Path(home) / "uv" / "bin"
+
+
+def ensure_uv(name: str, home: Path) -> Path:
+    """``uv`` for the test user, from PyPI's ``uv`` wheel (the binary ships inside it; no
+    other download, here or when it builds). Idempotent: a working one is kept."""
+    uv = uv_dir(home) / "uv"
+    check = ("runuser", "-u", name, "--", uv, "--version")
+    if uv.exists() and _run(*check, check=False, cwd="/").returncode == 0:
+        return uv.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    target = home / "uv"
+    # pip runs as root so it reads root's pip.conf (index settings); then hand it over.
+    _run(
+        home / "venv" / "bin" / "python",  # (Debian's own pip refuses: PEP 668)
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--upgrade",
+        "--target",
+        target,
+        "uv",
+        env=env,
+    )
+    _run("chown", "-R", f"{name}:{name}", target)
+    _run(*check, cwd="/")
+    return uv.parent
+
+
 def sshd_conf_text(port: int) -> str:
     return f"""\
 ListenAddress 127.0.0.1
@@ -425,6 +460,7 @@ def up() -> SandboxInfo:
     home = ensure_user(name)
     ensure_keys(name, home)
     python = ensure_venv(name, home)
+    ensure_uv(name, home)
     port = ensure_sshd(old.ssh_port if old else 0)
     _write_known_hosts(port)
     info = SandboxInfo(

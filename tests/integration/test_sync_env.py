@@ -135,3 +135,36 @@ def test_a_failed_build_leaves_nothing_marked_ready(
     envs_dir = tmp_path / "rd" / "envs"
     assert list(envs_dir.iterdir()) == []
     assert cl.envs("syncfail") == []
+
+
+def test_sync_builds_with_uv_when_the_cluster_has_it_and_reuses_it(
+    sandbox: object, tmp_path: Path
+) -> None:
+    """The sandbox user's uv (tests/cluster/sandbox.py, not on its PATH) is chosen by the
+    profile's setup line; the build log names uv, the env says it was installed by uv,
+    and the next session reuses it. Wheels come from here (no index: pip and uv would
+    both fail on the closed port)."""
+    from tests.cluster.sandbox import uv_dir
+
+    uv = uv_dir(sandbox.user_home)  # type: ignore[attr-defined]
+    remote_dir = f"~/.cl13-uv-{uuid.uuid4().hex[:8]}"
+    profile = ssh_profile(
+        sandbox,
+        name="sync",
+        environment="sync",
+        remote_dir=remote_dir,
+        setup=[f"export PATH={uv}:$PATH"],
+        env={"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "UV_INDEX_URL": "http://127.0.0.1:9"},
+    )
+    cl.profiles.save(profile)
+    first = run_kernel(tmp_path)
+    second = run_kernel(tmp_path)
+    (dump, _, executable), seconds1 = first["out"], first["seconds"]  # type: ignore[misc]
+    assert dump == "x: 1\n" and "/envs/" in str(executable)
+    assert f"uv ({uv}/uv)" in str(first["stderr"])  # the build log says which tool
+    assert "building" not in str(second["stderr"]) and second["out"] == first["out"]
+    print(f"\nsync with uv: first job {seconds1:.2f} s (build), second {second['seconds']:.2f} s")
+    envs = cl.envs("sync")
+    assert len(envs) == 1 and envs[0]["ready"] and envs[0]["tool"] == "uv"
+    runtime = get_runtime(profile)
+    runtime.transport.run(["rm", "-rf", "--", runtime.jobs_root().rsplit("/", 1)[0]])

@@ -30,6 +30,7 @@ def test_names_agree() -> None:
         "CANCELLED": (runner.CANCELLED, jobdir.CANCELLED_CLAIM),
         "WORK": (runner.WORK, jobdir.WORK),
         "WORKDIR_VAR": (runner.WORKDIR_VAR, jobdir.WORKDIR_VAR),
+        "ITEM_DIRS_VAR": (runner.ITEM_DIRS_VAR, jobdir.ITEM_DIRS_VAR),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
     assert RUNNER.name == jobdir.RUNNER

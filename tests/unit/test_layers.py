@@ -30,9 +30,9 @@ ALLOWED_UP = {("config", "backends.registry")}
 FORBIDDEN = {"ui": ("backends", "transports")}
 MAX_LINES = 400
 # The runner ships to the cluster as one file (runner.py in each job dir), pool worker,
-# per-item log offsets and usage included; splitting it would add a file to every job's
-# staging.
-LONGER = {"remote/runner.py": 500}
+# per-item log offsets, usage and per-item working dirs (a map's outputs=) included;
+# splitting it would add a file to every job's staging.
+LONGER = {"remote/runner.py": 510}
 
 
 def _modules() -> list[tuple[str, Path]]:

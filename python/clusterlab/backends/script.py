@@ -104,7 +104,10 @@ def _workdir_lines(spec: JobSpec) -> list[str]:
         parent = dest.rpartition("/")[0]
         if parent:
             lines.append(f'(umask 077; mkdir -p -- "$CLUSTERLAB_WORKDIR"/{shlex.quote(parent)})')
+        # copy, then rename into place: the tasks of an array copy at the same moment
+        target = f'"$CLUSTERLAB_WORKDIR"/{shlex.quote(dest)}'
         lines.append(
-            f'cp -f -- {shlex.quote(source)} "$CLUSTERLAB_WORKDIR"/{shlex.quote(dest)} || exit 96'
+            f"cp -f -- {shlex.quote(source)} {target}.$$.tmp && "
+            f"mv -f -- {target}.$$.tmp {target} || exit 96"
         )
     return lines

@@ -33,6 +33,8 @@ RESULTS = "results"  # results/INDEX.pkl per array item
 ITEMS = "items"  # items/TASK.pkl: the calls of one array task
 WORK = "work"  # the working directory of user code, inside the job dir
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"  # set by the job script when the profile names a workdir
+# A map with outputs=: JSON {"dir", "inputs"}; each item runs in <dir>/<index> (inputs linked)
+ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"
 STDOUT = "stdout"
 STDERR = "stderr"
 

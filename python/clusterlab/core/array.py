@@ -80,6 +80,7 @@ class ArrayJob:
         self.elements: list[Job] = []
         self.submitted_at = time.time()
         self.staged: Any = None  # its working dir, env and inputs (core.staging), for reruns
+        self.python: list[str] | None = None  # the argv its items ran with, for reruns
 
     # -- sequence of items ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -138,7 +139,7 @@ class ArrayJob:
     def rerun_failed(self) -> ArrayJob:
         """Resubmit only the failed items as a new array; their slots here are replaced,
         so ``results()`` then covers every item. Returns self."""
-        from .submit import rerun
+        from .rerun import rerun
 
         rerun(self._runtime, self, sorted(self.failed()))
         return self

@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..common.errors import RemoteEnvironmentError
+from .envevents import BuildProgress
 from .envlock import Lock, build_wheels, make_lock, wheel_cache, wheel_for
 
 if TYPE_CHECKING:
@@ -64,7 +65,8 @@ def run(argv):
         raise RuntimeError(res.stdout[-2000:])
 try:
     uv = spec.get("uv")
-    if uv:
+    if uv:  # never fetch an interpreter: the venv is of this Python
+        os.environ["UV_PYTHON_DOWNLOADS"] = "never"
         run([uv, "venv", "--quiet", "--python", sys.executable, tmp])
     else:
         run([sys.executable, "-m", "venv", tmp])
@@ -108,7 +110,8 @@ try:
         shutil.rmtree(tmp)  # another kernel finished the same env first
         sys.exit(0)
     with open(os.path.join(final, "ready"), "w") as fh:
-        fh.write(json.dumps({"built": __import__("time").time(), "packages": len(spec["pins"])}))
+        fh.write(json.dumps({"built": __import__("time").time(), "packages": len(spec["pins"]),
+                             "tool": "uv" if uv else "pip"}))
 except Exception as exc:
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"BUILD FAILED: {exc}", file=sys.stderr)
@@ -139,6 +142,21 @@ def ensure_synced(env: RemoteEnvironment, remote_dir: str, store: BlobStore) -> 
     python = [f"{final}/bin/python"]
     if transport.script('test -f "$1/ready"', final).returncode == 0:
         return python
+    progress = BuildProgress(env.profile.name, lock.digest())
+    progress.step("lock", f"checking the Python on {transport.label}")
+    try:
+        _build(env, lock, final, store, progress)
+    except BaseException as exc:
+        progress.failed(str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+        raise
+    return python
+
+
+def _build(
+    env: RemoteEnvironment, lock: Lock, final: str, store: BlobStore, progress: BuildProgress
+) -> None:
+    """Build the env of ``lock`` into ``final`` (see the module doc), saying each step."""
+    transport = env.transport
     started = time.monotonic()
     res = env.run_python(_WHERE)
     if res.returncode != 0:
@@ -150,12 +168,14 @@ def ensure_synced(env: RemoteEnvironment, remote_dir: str, store: BlobStore) -> 
             f"minor version); its Python is {where['python']}"
         )
     offline = where["platform"] == sysconfig.get_platform()
+    tool = f"uv ({where['uv']})" if where.get("uv") else "venv + pip"
     _say(
         f"building the environment {lock.digest()} on {transport.label} "
-        f"({len(lock.pins)} packages, {'uv' if where.get('uv') else 'venv + pip'}, "
+        f"({len(lock.pins)} packages, {tool}, "
         f"{'from wheels uploaded from here' if offline else 'from the cluster index'}); "
         "this happens once per set of package versions"
     )
+    progress.step("wheels", f"collecting the wheels of {len(lock.pins)} packages here")
     wheels = build_wheels(lock, download=offline)
     blobs: dict[str, bytes] = {}
     placed: list[tuple[str, str]] = []
@@ -165,6 +185,7 @@ def ensure_synced(env: RemoteEnvironment, remote_dir: str, store: BlobStore) -> 
         blobs[name] = data
         placed.append((f"{store.root}/{name}", wheel.name))
     sent_before = store.uploaded
+    progress.step("upload", f"uploading the wheels the cluster lacks ({len(blobs)} in the lock)")
     store.upload(blobs)
     sent = store.uploaded - sent_before
     _say(
@@ -180,18 +201,21 @@ def ensure_synced(env: RemoteEnvironment, remote_dir: str, store: BlobStore) -> 
         "uv": where.get("uv"),
         "lock": lock.text(),
     }
+    progress.step("install", f"installing {len(pins)} packages with {tool} on {transport.label}")
     res = env.run_python(_BUILD, json.dumps(spec))
     if res.returncode != 0:
         raise RemoteEnvironmentError(
             f"building the environment {final} on {transport.label} failed; nothing was "
             f"kept: {(res.err or res.out).strip()[-1500:]}"
         )
-    _say(f"environment {lock.digest()} ready in {time.monotonic() - started:.1f} s: {final}")
-    return python
+    took = time.monotonic() - started
+    _say(f"environment {lock.digest()} ready in {took:.1f} s: {final}")
+    progress.step("ready", f"ready in {took:.1f} s")
 
 
 def list_envs(env: RemoteEnvironment, remote_dir: str) -> list[dict[str, Any]]:
-    """The synced envs of a profile's ``remote_dir``: hash, path, packages, built, ready."""
+    """The synced envs of a profile's ``remote_dir``: hash, path, packages, built, ready,
+    and the tool that installed them (``uv`` or ``pip``; None for older envs)."""
     res = env.run_python(_LIST, f"{remote_dir}/envs")
     if res.returncode != 0:
         raise RemoteEnvironmentError(f"cannot list {remote_dir}/envs: {res.err.strip()}")
@@ -220,6 +244,7 @@ for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
     except OSError:
         pass
     out.append({"hash": name, "path": path, "ready": bool(info), "built": info.get("built"),
+                "tool": info.get("tool"),
                 "packages": [ln for ln in lock.splitlines() if ln and not ln.startswith("#")]})
 print(json.dumps(out))
 """

@@ -31,6 +31,7 @@ from .job import Job
 from .live import live
 from .plan import Plan
 from .settle import GONE, PRESENT
+from .staging import item_outputs, restore_run, run_record
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -127,6 +128,7 @@ def record_array(
                 "parts": parts,
                 "chunksize": array.chunksize,
                 "plan": array.plan_record.to_dict(),
+                "run": run_record(array),  # a rerun from another kernel runs the same
             },
             "submitted": array.submitted_at,
             "state": array.state.value,
@@ -292,6 +294,7 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
     plan = rec.spec.get("plan") or {"items": rec.size, "tasks": tasks, "chunksize": chunksize}
     array = ArrayJob(runtime, rec.id, rec.name, rec.size, Plan(**plan))
     array.submitted_at = rec.submitted
+    restore_run(array, rec.spec.get("run") or {})
     states = {row[0]: row[1:] for row in ledger.items(rec.id)}
     elements: dict[int, Job] = {}
     for p in rec.spec.get("parts", []):
@@ -301,6 +304,8 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
         for task, indices in enumerate(part.task_items):
             for index in indices:
                 job = part.new_item(runtime, index, task, resources, rec.after)
+                if array.staged is not None:
+                    job.outputs = item_outputs(array.staged, part.job_dir, array.id, index)
                 state, reason, started, ended, used = states.get(
                     index, ("PENDING", "", None, None, None)
                 )

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..common import jobdir
 from ..common.errors import SubmitError
@@ -127,3 +127,81 @@ def fetch_outputs(runtime: Runtime, job: Job) -> list[str]:
             os.replace(tmp, target)
     job.output_files = local
     return local
+
+
+# -- what an array keeps for reruns and per-item outputs ---------------------------------------
+
+
+def item_root(staged: Staged, job_dir: str, array_id: str) -> str:
+    """Where a map with ``outputs=`` runs its items, one subdirectory ``<index>`` each, so
+    items that write the same file name do not overwrite each other: ``work/<index>`` of
+    the job dir by default, ``<workdir>/<array id>/<index>`` in a workdir of the user's
+    (which other maps may share)."""
+    if staged.workdir:
+        return f"{staged.workdir.rstrip('/')}/{array_id}"
+    return f"{job_dir}/{jobdir.WORK}"
+
+
+def item_env(staged: Staged, job_dir: str, array_id: str) -> dict[str, str]:
+    """The variable that tells the runner to give each item its own directory (with the
+    input files linked in); nothing when the map brings no outputs back."""
+    if not staged.options.outputs:
+        return {}
+    inputs = [dest for _, dest in staged.inputs]
+    spec = {"dir": item_root(staged, job_dir, array_id), "inputs": inputs}
+    return {jobdir.ITEM_DIRS_VAR: json.dumps(spec)}
+
+
+def item_outputs(
+    staged: Staged, job_dir: str, array_id: str, index: int
+) -> tuple[str, list[str], str] | None:
+    """Item ``index``'s ``outputs``: (its directory there, the globs, ``<outputs_dir>/<index>``
+    here), or None when the map brings no outputs back."""
+    if not staged.options.outputs:
+        return None
+    dest = os.path.join(staged.options.outputs_dir or ".", str(index))
+    where = f"{item_root(staged, job_dir, array_id)}/{index}"
+    return (where, list(staged.options.outputs), dest)
+
+
+def staged_record(staged: Staged) -> dict[str, Any]:
+    """``staged`` as ledger data, so a rerun from another kernel runs the items as they
+    were submitted (same working dir, variables, inputs and Python), not with whatever
+    the profile says today."""
+    o = staged.options
+    return {
+        "workdir": staged.workdir,
+        "env": dict(staged.env),
+        "inputs": [list(pair) for pair in staged.inputs],
+        "environment": o.environment,
+        "outputs": list(o.outputs),
+        "outputs_dir": o.outputs_dir,
+    }
+
+
+def staged_from_record(record: dict[str, Any]) -> Staged:
+    """The :class:`Staged` :func:`staged_record` wrote (its inputs are on the cluster
+    already: nothing to upload again)."""
+    options = RunOptions(
+        workdir=record.get("workdir") or None,
+        env=dict(record.get("env") or {}),
+        environment=record.get("environment"),
+        outputs=tuple(record.get("outputs") or ()),
+        outputs_dir=record.get("outputs_dir"),
+    )
+    inputs = [(str(a), str(b)) for a, b in record.get("inputs") or []]
+    return Staged(options, record.get("workdir") or "", dict(options.env), inputs, {})
+
+
+def run_record(array: Any) -> dict[str, Any]:
+    """What an array's ledger row keeps of how its items run (see :func:`staged_record`)."""
+    if array.staged is None:
+        return {}
+    return {**staged_record(array.staged), "python": list(array.python or [])}
+
+
+def restore_run(array: Any, record: dict[str, Any]) -> None:
+    """Give a reattached array what :func:`run_record` kept (nothing for older rows)."""
+    if record:
+        array.staged = staged_from_record(record)
+        array.python = list(record.get("python") or []) or None

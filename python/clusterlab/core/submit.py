@@ -3,7 +3,7 @@ job in the ledger at once and start watching it.
 
 One entry point per shape of work: :func:`submit_call` (one call, one scheduler job) and
 :func:`submit_map` (many calls, one native array cut into tasks by a :class:`Plan`);
-:func:`rerun` resubmits failed items of an array with the calls read back from the cluster.
+:mod:`.rerun` resubmits failed items of an array with the calls read back from the cluster.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import cloudpickle
-
 from ..backends.base import ArraySpec, JobSpec
 from ..common import jobdir
-from ..common.errors import ClusterlabError, SubmitError
+from ..common.errors import SubmitError
 from ..config import validators
 from ..config.profile import Profile
 from ..config.resources import Resources, refuse_unsupported
@@ -31,7 +29,7 @@ from .payload import dumps_call, dumps_function, dumps_items
 from .plan import Plan, check_options, make_plan
 from .pool import pool_files
 from .runtime import RUNNER_SOURCE, Runtime, get_runtime, new_job_id
-from .staging import Staged, resolve
+from .staging import Staged, item_env, item_outputs, resolve, run_record
 
 Dependency = Job | ArrayJob
 Call = tuple[int, tuple[Any, ...], dict[str, Any], Any]  # (item index, args, kwargs, refs)
@@ -121,6 +119,8 @@ def _spec(
     resources: Resources,
     after: list[str],
     staged: Staged | None = None,
+    python: list[str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> JobSpec:
     staged = staged or resolve(runtime, None)
     return JobSpec(
@@ -128,10 +128,10 @@ def _spec(
         name=name,
         job_dir=job_dir,
         resources=runtime.default_resources.merged(resources),
-        python=runtime.environment.python_argv(staged.options.environment),
+        python=list(python or runtime.environment.python_argv(staged.options.environment)),
         setup=list(runtime.profile.setup),
         after=after,
-        env=staged.env,
+        env={**staged.env, **(extra_env or {})},
         workdir=staged.workdir,
         inputs=staged.inputs,
     )
@@ -212,11 +212,6 @@ def submit_array(
     check_options(chunksize, workers, max_concurrent)
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     staged = resolve(runtime, options)
-    if staged.options.outputs:
-        raise SubmitError(
-            "outputs= brings files back for single calls (f.submit, f(x)); a map's items "
-            "share one working dir: give the map a workdir= and read the files from there"
-        )
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)
     _, fixed_values, fixed_refs = deps.references([], fixed or {})
@@ -234,7 +229,8 @@ def submit_array(
         runtime.blobs.upload(staged.blobs)
     plan = plan_for(runtime, len(calls), resources, chunksize, workers, max_concurrent)
     array = ArrayJob(runtime, new_job_id(), name, len(calls), plan)
-    array.staged = staged  # a rerun keeps the working dir, env and inputs
+    array.staged = staged  # a rerun keeps the working dir, env, inputs and Python
+    array.python = runtime.environment.python_argv(staged.options.environment)
     _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent, staged)
     return array
 
@@ -291,6 +287,7 @@ def _submit_calls(
     if throttle and len(starts) > 1:
         throttle = max(1, throttle // len(starts))  # the limit holds across the parts
     merged = runtime.default_resources.merged(resources)
+    python = array.python  # as first submitted: a rerun from a new kernel runs the same
     first_new = len(array.parts)
     base = new_job_id() if first_new else array.id
     dirs = [f"{runtime.jobs_root()}/{base}{f'-{p}' if len(starts) > 1 else ''}" for p in starts]
@@ -309,7 +306,12 @@ def _submit_calls(
                 "resources": merged.to_dict(),
                 "after": ids,
                 "size": array.size,
-                "spec": {"parts": planned, "plan": plan.to_dict(), "chunksize": plan.chunksize},
+                "spec": {
+                    "parts": planned,
+                    "plan": plan.to_dict(),
+                    "chunksize": plan.chunksize,
+                    "run": run_record(array),
+                },
                 "submitted": array.submitted_at,
             },
         )
@@ -317,7 +319,10 @@ def _submit_calls(
         for p, start in enumerate(starts):
             ptasks, pfiles = tasks[start : start + max_tasks], task_files[start : start + max_tasks]
             job_dir = dirs[p]
-            spec = _spec(runtime, array.id, array.name, job_dir, resources, natives, staged)
+            extra = item_env(staged, job_dir, array.id)
+            spec = _spec(
+                runtime, array.id, array.name, job_dir, resources, natives, staged, python, extra
+            )
             spec.array = ArraySpec(len(ptasks), throttle)
             task_items = [[c[0] for c in chunk] for chunk in ptasks]
             files: dict[str, bytes] = {
@@ -333,7 +338,8 @@ def _submit_calls(
             part = ArrayPart(array, native, job_dir, task_items, pool=plan.pool)
             for task, indices in enumerate(task_items):
                 for index in indices:
-                    part.new_item(runtime, index, task, merged, ids)
+                    job = part.new_item(runtime, index, task, merged, ids)
+                    job.outputs = item_outputs(staged, job_dir, array.id, index)
             array.parts.append(part)
     except BaseException as exc:
         if len(array.parts) > first_new:  # some parts run: keep them watched and recorded
@@ -363,35 +369,3 @@ def _install(
     runtime.arrays[array.id] = array
     for part in new_parts:
         runtime.watcher.add(part)
-
-
-def rerun(runtime: Runtime, array: ArrayJob, indices: Sequence[int]) -> None:
-    """Resubmit ``indices`` of ``array`` (same function, same items) as a new native array.
-
-    The calls are read back from the cluster, so nothing has to stay in the kernel.
-    """
-    if not indices:
-        return
-    by_file: dict[str, set[int]] = {}
-    for i in indices:
-        job = array.elements[i]
-        by_file.setdefault(f"{job.job_dir}/{jobdir.task_items(array.block_of(i))}", set()).add(i)
-    fn_path = f"{array.elements[indices[0]].job_dir}/{jobdir.FUNCTION}"
-    files = runtime.transport.read_files([fn_path, *by_file])
-    gone = [p for p, data in files.items() if data is None]
-    if gone:
-        raise ClusterlabError(f"cannot rerun: {gone[0]} no longer exists (cleaned up?)")
-    calls: list[Call] = []
-    for path, wanted in by_file.items():
-        calls += [c for c in cloudpickle.loads(files[path] or b"") if c[0] in wanted]
-    calls.sort(key=lambda c: c[0])
-    resources = array.elements[indices[0]].resources
-    deps = Dependencies(runtime.backend, runtime.profile.name)
-    for dep_id in array.elements[indices[0]].after_ids:  # the same afterok as before
-        dep = live.get(dep_id)
-        if dep is not None:
-            deps.add(dep)
-    plan = plan_for(runtime, len(calls), resources, None, None, 0)
-    staged = getattr(array, "staged", None) or resolve(runtime, None)
-    fn_bytes = files[fn_path] or b""
-    _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, 0, staged)

@@ -63,6 +63,7 @@ STATUS, RESULT, RESULTS, ITEMS = "status", "result.pkl", "results", "items"
 PAYLOAD, FUNCTION, POOL, CLAIMS, WORKERS = "payload.pkl", "fn.pkl", "pool.json", "claims", "workers"
 WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
+ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"  # a map with outputs=: each item in its own dir
 _OUTCOME = {True: "ok", False: "error"}
 
 
@@ -139,6 +140,21 @@ def _log_ends() -> dict[str, int]:
     return ends
 
 
+def _enter_item_dir(index: int) -> str:
+    """A map with ``outputs=``: the item runs in ``<dir>/<index>`` (named by the kernel) with
+    the input files linked in, so items writing one name keep their own copy. -> old cwd"""
+    home, spec = os.getcwd(), json.loads(os.environ.get(ITEM_DIRS_VAR) or "{}")
+    if spec:
+        here = os.path.join(spec["dir"], str(index))
+        for name in ["", *spec["inputs"]]:  # "": the item's dir itself
+            link = os.path.join(here, name)
+            os.makedirs(os.path.dirname(link), mode=0o700, exist_ok=True)
+            if name and not os.path.lexists(link):
+                os.symlink(os.path.join(home, name), link)
+        os.chdir(here)
+    return home
+
+
 class _Item:
     """One item's stretch of its task: ``item-started`` now; ``item-finished`` (where its
     output lies in the task's log files, what it used) when :meth:`finished`."""
@@ -147,8 +163,10 @@ class _Item:
         self.job, self.index, self.clock = job, index, time.monotonic()
         self.logs, self.cpu = _log_ends(), _usage(0.0)["cpu_time"]
         job.status("item-started", index=index, **self.logs, **fields)
+        self.home = _enter_item_dir(index)
 
     def finished(self, **fields: Any) -> None:
+        os.chdir(self.home)
         ends, usage = _log_ends(), _usage(self.clock, self.cpu)
         logs = {k: [start, ends[k]] for k, start in self.logs.items() if k in ends}
         self.job.status("item-finished", index=self.index, usage=usage, **logs, **fields)

@@ -181,7 +181,10 @@ def cmd_env(args: argparse.Namespace) -> int:
         return 0
     for env in profiles.envs(args.profile):
         state = "ready" if env["ready"] else "incomplete"
-        print(f"{env['hash']}  {state:10}  {len(env['packages']):3} packages  {env['path']}")
+        tool = env.get("tool") or "-"
+        print(
+            f"{env['hash']}  {state:10}  {len(env['packages']):3} packages  {tool:3}  {env['path']}"
+        )
     return 0
 
 

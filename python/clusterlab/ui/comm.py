@@ -4,7 +4,8 @@ Protocol (version 1, documented in docs/comm-protocol.md): every message is JSON
 ``{"v": 1, "type": ..., "id": ..., "data": ...}``. A request gets exactly one reply with
 the same ``id`` and type ``<request type>.reply``, carrying ``ok`` and either ``data`` or
 ``error`` (``{"message", "fields"?}``). The kernel also pushes, unprompted, ``job.event``
-(state changes, throttled) and ``check.line`` (progress of a ``profiles.check``).
+(state changes, throttled), ``env.event`` (steps of an environment build, throttled;
+:mod:`.envrelay`) and ``check.line`` (progress of a ``profiles.check``).
 
 Nothing here blocks the kernel: requests that touch a cluster (check, cancel, logs) run
 on a small thread pool and reply when done.
@@ -27,6 +28,7 @@ from ..common.usage import ArrayUsage, Usage
 from ..config.profile import SCHEDULER_KINDS, Profile, schema
 from ..core import events, ledger
 from ..core.live import live as live_objects
+from .envrelay import EnvEventRelay
 
 PROTOCOL_VERSION = 1
 TARGET = "clusterlab"
@@ -75,6 +77,7 @@ class CommHandler:
         self._unsubscribe = events.subscribe(self._on_event)
         self._flusher = threading.Thread(target=self._flush_events, daemon=True)
         self._flusher.start()
+        self._env_relay = EnvEventRelay(self.send, EVENT_INTERVAL)  # env.event: builds
         comm.on_msg(self._on_msg)
         comm.on_close(lambda msg: self.close())
         self.handlers: dict[str, tuple[Callable[[dict[str, Any], str], Any], bool]] = {
@@ -225,6 +228,7 @@ class CommHandler:
     def close(self) -> None:
         self._closed.set()
         self._unsubscribe()
+        self._env_relay.close()
 
     # -- requests ---------------------------------------------------------------------------
     def hello(self, data: dict[str, Any], rid: str) -> dict[str, Any]:

@@ -1,0 +1,103 @@
+"""Progress of a synced environment's build, as events: the build publishes, the notebook
+bar, the CLI line and the comm (the lab panel) subscribe.
+
+A build happens before its job's ledger row exists (the job cannot be submitted until
+its environment is ready), so without these nothing would say why a job is not there yet.
+Callbacks run on the submitting thread and must be quick (widgets redraw on their own
+thread, the comm only queues); a failing subscriber is reported on stderr and never
+stops the build.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+# The phases of a build, in order; ``done`` counts the ones finished (``total`` = all).
+PHASES = ("lock", "wheels", "upload", "install", "ready")
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class EnvEvent:
+    """One step of building the environment ``env`` (its hash) for ``profile``."""
+
+    profile: str
+    env: str
+    phase: str  # one of PHASES, or FAILED
+    done: int
+    total: int
+    message: str
+    started: float  # when the build started (time.time())
+    time: float = field(default_factory=time.time)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in ("ready", FAILED)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+Listener = Callable[[EnvEvent], None]
+_listeners: list[Listener] = []
+_lock = threading.Lock()
+_building: dict[tuple[str, str], EnvEvent] = {}  # the latest step of each unfinished build
+
+
+def in_progress() -> list[EnvEvent]:
+    """The latest step of every build of this process that has not finished."""
+    with _lock:
+        return list(_building.values())
+
+
+def subscribe(listener: Listener) -> Callable[[], None]:
+    """Call ``listener(event)`` for every build step; returns an unsubscribe function."""
+    with _lock:
+        _listeners.append(listener)
+
+    def unsubscribe() -> None:
+        with _lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return unsubscribe
+
+
+def publish(event: EnvEvent) -> None:
+    """Deliver ``event`` to every subscriber."""
+    with _lock:
+        listeners = list(_listeners)
+        if event.finished:
+            _building.pop((event.profile, event.env), None)
+        else:
+            _building[(event.profile, event.env)] = event
+    for listener in listeners:
+        try:
+            listener(event)
+        except Exception:
+            print("clusterlab: an environment build listener failed:", file=sys.stderr)
+            traceback.print_exc()
+
+
+class BuildProgress:
+    """The events of one build: ``step(phase, message)`` publishes that phase as reached
+    (the ones before it as done); ``failed(message)`` ends it."""
+
+    def __init__(self, profile: str, env: str) -> None:
+        self.profile, self.env, self.started = profile, env, time.time()
+
+    def step(self, phase: str, message: str) -> None:
+        done = PHASES.index(phase) + (1 if phase == "ready" else 0)
+        self._publish(phase, done, message)
+
+    def failed(self, message: str) -> None:
+        self._publish(FAILED, 0, message)
+
+    def _publish(self, phase: str, done: int, message: str) -> None:
+        total = len(PHASES)
+        publish(EnvEvent(self.profile, self.env, phase, done, total, message, self.started))
