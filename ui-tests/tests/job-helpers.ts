@@ -72,7 +72,7 @@ export function notebook(cells: string[]): string {
   });
 }
 
-/** Upload a notebook of `cells`, open it and make it the panel's kernel. */
+/** Upload a notebook of `cells`, open it and make it the active one (the panel's kernel). */
 export async function openNotebook(
   page: IJupyterLabPageFixture,
   dir: string,
@@ -80,7 +80,14 @@ export async function openNotebook(
   cells: string[]
 ): Promise<void> {
   await page.contents.uploadContent(notebook(cells), 'text', `${dir}/${name}`);
-  await page.notebook.openByPath(`${dir}/${name}`);
+  // As "Open" does; the file browser may be hidden behind the Clusters panel.
+  await page.evaluate(
+    async file => {
+      await window.jupyterapp.commands.execute('docmanager:open', { path: file });
+    },
+    `${dir}/${name}`
+  );
+  await page.locator('.jp-NotebookPanel').filter({ hasText: cells[0].split('\n')[0] }).first().waitFor();
   await page.notebook.activate(name);
 }
 
