@@ -108,6 +108,9 @@ test('results, tracebacks, per-item logs, names at once, search and clearing', a
   page,
   tmpPath
 }) => {
+  // Fails on the main of 2026-11-29 at its first check (checked by reverting the fix in
+  // jobs.ts mergeEvents: the array's row showed "array"), and at each later one: there
+  // was no result, traceback, item log, search or Clear finished in the panel.
   await openNotebook(page, tmpPath, 'results.ipynb', [
     [
       'import clusterlab as cl',
@@ -218,6 +221,8 @@ test('cancelling a running job asks first; a job that ends while the panel is hi
   page,
   tmpPath
 }) => {
+  // Fails on the main of 2026-11-29: Cancel cancelled at once (no dialog), and nothing
+  // was announced while the panel was hidden.
   await openNotebook(page, tmpPath, 'cancel.ipynb', [
     "import clusterlab as cl, time\nslow = cl.cluster('local')(time.sleep).submit(300)\nprint('ids:', slow.id)",
     "quick = cl.cluster('local')(time.sleep).submit(2)\nprint('ids:', quick.id)"
