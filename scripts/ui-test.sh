@@ -74,4 +74,9 @@ if [ "$status" != 0 ] && [ -d "$CLUSTERLAB_UI_RESULTS" ]; then
   cp "$CLUSTERLAB_UI_SERVER_LOG" test-results/ 2>/dev/null || true
   echo "ui-test: failure screenshots and the server log in ui-tests/test-results/"
 fi
+# What the specs measured (walkthrough.timing.json, ...) outlives the temp dir.
+if compgen -G "$CLUSTERLAB_UI_RESULTS/*.timing.json" >/dev/null; then
+  mkdir -p test-results && cp "$CLUSTERLAB_UI_RESULTS"/*.timing.json test-results/
+  echo "ui-test: timings in ui-tests/test-results/*.timing.json"
+fi
 exit "$status"

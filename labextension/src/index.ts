@@ -15,7 +15,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { refreshIcon } from '@jupyterlab/ui-components';
 
 import { clusterIcon } from './icons';
-import { resultSnippet } from './jobs';
+import { endedMessage, resultSnippet } from './jobs';
 import { KernelLink } from './kernel';
 import { untrackSubshellStatus } from './kernelstatus';
 import { DEFAULT_SETTINGS, IPanelSettings, PanelModel } from './model';
@@ -185,6 +185,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
     // panel is first shown, not on every page load: see also the restored layout below.
     panel.shown.connect(() => model.start());
     shell.add(panel, 'left', { rank: 750, type: 'Clusters' });
+    // A job that ends while the panel is hidden: say so (success or error colour), with a
+    // button that opens the panel. Many at once become one notice.
+    model.ended.connect((_, ended) => {
+      if (panel.isVisible) {
+        return;
+      }
+      const show = {
+        label: 'Show jobs',
+        callback: () => shell.activateById(panel.id)
+      };
+      const failed = ended.filter(j => j.state !== 'COMPLETED');
+      const notify = failed.length ? Notification.error : Notification.success;
+      const message =
+        ended.length === 1
+          ? endedMessage(ended[0])
+          : `${ended.length} jobs ended: ${ended.length - failed.length} completed, ${failed.length} did not`;
+      notify(message, { autoClose: 10000, actions: [show] });
+    });
     if (restorer) {
       restorer.add(panel, 'clusterlab-sidebar');
     }

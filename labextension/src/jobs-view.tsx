@@ -1,10 +1,13 @@
 /**
  * Jobs view: every job in the ledger with its state (colour and text), reason, elapsed
- * time, array progress and what it used; filters; Cancel, Show log, Copy job id and
- * Insert result.
+ * time, array progress and what it used; filters and a search; Clear finished; Cancel
+ * (confirmed while the job runs), Show log and Show result (per item for an array), Copy
+ * job id and Insert result.
  */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
+import { JobLog, JobResult } from './job-details';
 import {
   arrayProgress,
   elapsedSeconds,
@@ -38,7 +41,9 @@ export function JobsView(props: {
     return () => clearInterval(timer);
   }, [active]);
 
-  const jobs = filterJobs(model.jobs, model.filter);
+  const jobs = filterJobs(model.shownJobs, model.filter);
+  const finished = model.shownJobs.filter(j => isTerminal(j.state)).length;
+  const cleared = model.clearedCount;
   const profiles = profileNames(
     model.jobs,
     model.profiles.map(p => p.name)
@@ -48,6 +53,15 @@ export function JobsView(props: {
   return (
     <div className="jp-clusterlab-jobs">
       <div className="jp-clusterlab-filters">
+        <input
+          type="search"
+          className="jp-clusterlab-search"
+          placeholder="Search name or id"
+          aria-label="Search jobs by name or id"
+          title="Show the jobs whose name, id or scheduler id contains every word typed here"
+          value={model.filter.text ?? ''}
+          onChange={e => model.setFilter({ ...model.filter, text: e.target.value })}
+        />
         <label className="jp-clusterlab-filter">
           <span>State</span>
           <select
@@ -84,6 +98,25 @@ export function JobsView(props: {
           </select>
         </label>
       </div>
+      <div className="jp-clusterlab-listActions">
+        <button
+          className="jp-clusterlab-button jp-mod-small"
+          disabled={finished === 0}
+          title="Hide every finished job from this list (in this browser). The ledger keeps them: cl.jobs(), cl.job(id) and the clusterlab command still find them."
+          onClick={() => model.clearFinished()}
+        >
+          Clear finished{finished ? ` (${finished})` : ''}
+        </button>
+        {cleared > 0 && (
+          <button
+            className="jp-clusterlab-button jp-mod-small"
+            title="Show the jobs that Clear finished hid"
+            onClick={() => model.unclear()}
+          >
+            Show {cleared} cleared
+          </button>
+        )}
+      </div>
       {model.jobsError && (
         <div className="jp-clusterlab-error" role="alert">
           Could not list jobs: {model.jobsError}
@@ -93,7 +126,9 @@ export function JobsView(props: {
         <div className="jp-clusterlab-empty">
           {model.jobs.length === 0
             ? 'No jobs yet. Run a %%cluster cell or call a @cl.cluster function.'
-            : 'No job matches the filter.'}
+            : model.shownJobs.length === 0
+              ? 'Every job here was cleared: "Show cleared" brings them back.'
+              : 'No job matches the filter.'}
         </div>
       ) : (
         <ul className="jp-clusterlab-jobList" aria-label="Jobs">
@@ -119,6 +154,7 @@ function JobRow(props: {
 }): JSX.Element {
   const { job, actions } = props;
   const [showLog, setShowLog] = React.useState(false);
+  const [showResult, setShowResult] = React.useState(false);
   const [cancelling, setCancelling] = React.useState(false);
   const [error, setError] = React.useState('');
   const progress = arrayProgress(job);
@@ -137,14 +173,19 @@ function JobRow(props: {
           {job.state}
         </span>
         <span className="jp-clusterlab-jobName">{title}</span>
-        <span className="jp-clusterlab-jobId">{job.id}</span>
+        <span className="jp-clusterlab-jobId" title={`Job id: ${job.id}`}>
+          {job.id}
+        </span>
       </div>
       <div className="jp-clusterlab-jobMeta">
         <span>{job.profile}</span>
         {job.native_id ? <span> · #{job.native_id}</span> : null}
         {elapsed ? <span className="jp-clusterlab-elapsed"> · {elapsed}</span> : null}
       </div>
-      {job.reason && <div className="jp-clusterlab-reason">{job.reason}</div>}
+      {job.reason && !progress && (
+        // an array's reason is its counts: the progress line says them already
+        <div className="jp-clusterlab-reason">{job.reason}</div>
+      )}
       {job.usage_text && (
         <div className="jp-clusterlab-usage">
           {job.usage_text}
@@ -170,6 +211,9 @@ function JobRow(props: {
             disabled={cancelling}
             aria-label={`Cancel job ${job.id}`}
             onClick={async () => {
+              if (job.state === 'RUNNING' && !(await confirmCancel(job, title))) {
+                return;
+              }
               setCancelling(true);
               setError('');
               try {
@@ -184,14 +228,28 @@ function JobRow(props: {
             {cancelling ? 'Cancelling…' : 'Cancel'}
           </button>
         )}
-        {job.kind !== 'array' && (
+        <button
+          className="jp-clusterlab-button jp-mod-small"
+          aria-expanded={showLog}
+          aria-label={`${showLog ? 'Hide' : 'Show'} log of job ${job.id}`}
+          title={job.kind === 'array' ? 'The log of one item (pick it)' : undefined}
+          onClick={() => setShowLog(!showLog)}
+        >
+          {showLog ? 'Hide log' : 'Show log'}
+        </button>
+        {terminal && (
           <button
             className="jp-clusterlab-button jp-mod-small"
-            aria-expanded={showLog}
-            aria-label={`${showLog ? 'Hide' : 'Show'} log of job ${job.id}`}
-            onClick={() => setShowLog(!showLog)}
+            aria-expanded={showResult}
+            aria-label={`${showResult ? 'Hide' : 'Show'} result of job ${job.id}`}
+            title="Its value (repr) or, if it failed, its traceback"
+            onClick={() => setShowResult(!showResult)}
           >
-            {showLog ? 'Hide log' : 'Show log'}
+            {showResult
+              ? 'Hide result'
+              : job.state === 'FAILED' && job.kind !== 'array'
+                ? 'Show traceback'
+                : 'Show result'}
           </button>
         )}
         <button
@@ -215,77 +273,21 @@ function JobRow(props: {
           {error}
         </div>
       )}
-      {showLog && <JobLog model={props.model} id={job.id} running={!terminal} />}
+      {showResult && terminal && <JobResult model={props.model} job={job} />}
+      {showLog && <JobLog model={props.model} job={job} running={!terminal} />}
     </li>
   );
 }
 
-/** The job's stdout or stderr, fetched again every 2 s while the job is active. */
-function JobLog(props: {
-  model: PanelModel;
-  id: string;
-  running: boolean;
-}): JSX.Element {
-  const { model, id, running } = props;
-  const [stream, setStream] = React.useState<'stdout' | 'stderr'>('stdout');
-  const [text, setText] = React.useState<string | null>(null);
-  const [note, setNote] = React.useState('');
-  React.useEffect(() => {
-    let alive = true;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const load = async () => {
-      try {
-        const logs = await model.logs(id, stream);
-        if (!alive) {
-          return;
-        }
-        setText(logs.text);
-        setNote(logs.truncated ? 'showing the end of the log' : '');
-      } catch (err) {
-        if (alive) {
-          setNote((err as Error).message);
-        }
-      }
-      if (alive && running) {
-        timer = setTimeout(() => void load(), 2000);
-      }
-    };
-    void load();
-    return () => {
-      alive = false;
-      if (timer !== null) {
-        clearTimeout(timer);
-      }
-    };
-  }, [id, stream, running]);
-  return (
-    <div className="jp-clusterlab-log">
-      <div className="jp-clusterlab-logTabs" role="group" aria-label="Log stream">
-        {(['stdout', 'stderr'] as const).map(s => (
-          <button
-            key={s}
-            className={
-              'jp-clusterlab-button jp-mod-small' +
-              (s === stream ? ' jp-mod-selected' : '')
-            }
-            aria-pressed={s === stream}
-            onClick={() => setStream(s)}
-          >
-            {s}
-          </button>
-        ))}
-        {running && (
-          <span className="jp-clusterlab-muted">refreshing while the job runs</span>
-        )}
-      </div>
-      {note && <div className="jp-clusterlab-muted">{note}</div>}
-      <pre
-        className="jp-clusterlab-logText"
-        aria-label={`${stream} of job ${id}`}
-        tabIndex={0}
-      >
-        {text === null ? 'loading…' : text || `(no ${stream} yet)`}
-      </pre>
-    </div>
-  );
+/** Cancelling a running job throws away its work so far: ask first (JupyterLab's dialog). */
+async function confirmCancel(job: IJob, title: string): Promise<boolean> {
+  const result = await showDialog({
+    title: 'Cancel this running job?',
+    body: `${title} ${job.id} is running${job.native_id ? ` (#${job.native_id})` : ''}. Cancelling stops it on the cluster and its work so far is lost.`,
+    buttons: [
+      Dialog.cancelButton({ label: 'Keep running' }),
+      Dialog.warnButton({ label: 'Cancel job' })
+    ]
+  });
+  return result.button.accept;
 }

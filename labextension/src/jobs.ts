@@ -51,11 +51,11 @@ export function mergeEvents(
         id: event.id,
         kind: event.kind,
         profile: event.profile,
-        name: '',
+        name: event.name ?? '',
         state: event.state,
         reason: event.reason ?? '',
         native_id: event.native_id ?? '',
-        submitted: time,
+        submitted: event.submitted ?? time,
         started: isWaiting(event.state) ? null : time,
         ended: isTerminal(event.state) ? time : null,
         counts: event.counts,
@@ -73,6 +73,9 @@ export function mergeEvents(
     };
     if (event.native_id) {
       next.native_id = event.native_id;
+    }
+    if (event.name && !old.name) {
+      next.name = event.name;
     }
     if (event.counts) {
       next.counts = event.counts;
@@ -115,11 +118,21 @@ export function replaceJobs(
 export interface IJobFilter {
   state?: string;
   profile?: string;
+  /** Words that must all appear in the job's name or id (case-insensitive). */
+  text?: string;
 }
 
-/** `state` may be a state name or 'active' (SUBMITTING, PENDING or RUNNING). */
+/** `state` may be a state name or 'active' (SUBMITTING, PENDING or RUNNING); `text`
+ * searches names and ids (also the scheduler's id). */
 export function filterJobs(jobs: readonly IJob[], filter: IJobFilter): IJob[] {
+  const words = (filter.text ?? '').toLowerCase().split(/\s+/).filter(Boolean);
   return jobs.filter(job => {
+    if (words.length) {
+      const hay = `${job.name} ${job.id} ${job.native_id ?? ''}`.toLowerCase();
+      if (!words.every(w => hay.includes(w))) {
+        return false;
+      }
+    }
     if (filter.profile && job.profile !== filter.profile) {
       return false;
     }
@@ -209,4 +222,42 @@ export function profileNames(
 export function resultSnippet(id: string, kind: string = 'job'): string {
   const call = kind === 'array' ? 'results()' : 'result()';
   return `import clusterlab as cl\ncl.job(${JSON.stringify(id)}).${call}`;
+}
+
+/**
+ * Jobs that were active in `before` and have ended in `after` (for the "a job ended"
+ * notification). Jobs new to `after` count only if `before` was not empty: the first
+ * listing after a page load announces nothing.
+ */
+export function newlyEnded(before: readonly IJob[], after: readonly IJob[]): IJob[] {
+  const old = new Map(before.map(j => [j.id, j.state]));
+  return after.filter(job => {
+    const was = old.get(job.id);
+    return was !== undefined && !isTerminal(was) && isTerminal(job.state);
+  });
+}
+
+/** The sentence a notification says for an ended job. */
+export function endedMessage(job: IJob): string {
+  const what = `${job.name || (job.kind === 'array' ? 'array' : 'job')} ${job.id}`;
+  const progress = arrayProgress(job);
+  const detail = progress ? `: ${progress.text}` : job.reason ? `: ${job.reason}` : '';
+  return `${what} ended ${job.state}${detail}`;
+}
+
+/** Ids a "Clear finished" hides: every ended job listed now, added to those cleared
+ * before (kept to the newest `max`, which outlives any listing). */
+export function clearFinished(
+  jobs: readonly IJob[],
+  cleared: readonly string[],
+  max = 5000
+): string[] {
+  const ids = jobs.filter(j => isTerminal(j.state)).map(j => j.id);
+  return [...new Set([...ids, ...cleared])].slice(0, max);
+}
+
+/** Item indices of an array row, for the log and result pickers. */
+export function itemIndices(job: IJob): number[] {
+  const total = Math.max(job.size ?? 0, job.counts ? sumCounts(job.counts) : 0);
+  return Array.from({ length: total }, (_, i) => i);
 }

@@ -6,7 +6,14 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IJobFilter, isTerminal, mergeEvents, replaceJobs } from './jobs';
+import {
+  clearFinished,
+  IJobFilter,
+  isTerminal,
+  mergeEvents,
+  newlyEnded,
+  replaceJobs
+} from './jobs';
 import { KernelLink } from './kernel';
 import {
   ICheckLine,
@@ -16,6 +23,7 @@ import {
   IJobEvent,
   IJobEventBatch,
   IJobLogs,
+  IJobResult,
   IMessage,
   IProfileItem,
   Profile
@@ -38,6 +46,19 @@ export const DEFAULT_SETTINGS: IPanelSettings = {
   defaultProfile: '',
   requestTimeout: 60
 };
+
+/** Where "Clear finished" keeps the ids it hides (this browser only; see docs/lab.md). */
+export const CLEARED_KEY = 'clusterlab:cleared-jobs';
+
+function loadCleared(): string[] {
+  try {
+    const raw = globalThis.localStorage?.getItem(CLEARED_KEY);
+    const ids = raw ? JSON.parse(raw) : [];
+    return Array.isArray(ids) ? ids.filter(i => typeof i === 'string') : [];
+  } catch {
+    return []; // storage disabled or corrupt: nothing hidden
+  }
+}
 
 export class PanelModel {
   constructor(readonly link: KernelLink) {
@@ -62,6 +83,11 @@ export class PanelModel {
     return this._changed;
   }
 
+  /** Jobs that were active here and have just ended (for the "job ended" notice). */
+  get ended(): ISignal<this, IJob[]> {
+    return this._ended;
+  }
+
   get hello(): IHello | null {
     return this.link.hello;
   }
@@ -72,6 +98,35 @@ export class PanelModel {
 
   get jobs(): IJob[] {
     return this._jobs;
+  }
+
+  /** The jobs the list shows: all but those hidden by "Clear finished". */
+  get shownJobs(): IJob[] {
+    return this._jobs.filter(j => !this._cleared.has(j.id));
+  }
+
+  /** How many listed jobs "Clear finished" hid. */
+  get clearedCount(): number {
+    return this._jobs.filter(j => this._cleared.has(j.id)).length;
+  }
+
+  /**
+   * Hide every finished job from the list. Only the panel forgets them (in this
+   * browser's storage): the ledger keeps their rows, so `cl.jobs()`, `cl.job(id)` and
+   * the `clusterlab` command still find them.
+   */
+  clearFinished(): void {
+    const ids = clearFinished(this._jobs, [...this._cleared]);
+    this._cleared = new Set(ids);
+    this._saveCleared();
+    this._changed.emit('jobs');
+  }
+
+  /** Show the jobs "Clear finished" hid again. */
+  unclear(): void {
+    this._cleared = new Set();
+    this._saveCleared();
+    this._changed.emit('jobs');
   }
 
   get jobsTotal(): number {
@@ -162,7 +217,7 @@ export class PanelModel {
           limit: 500
         }
       );
-      this._jobs = replaceJobs(data.jobs, events, Date.now() / 1000);
+      this._setJobs(replaceJobs(data.jobs, events, Date.now() / 1000));
       this._jobsTotal = data.total;
       this._jobsError = '';
       this._changed.emit('jobs');
@@ -230,6 +285,11 @@ export class PanelModel {
     return this.link.request('job.logs', { id, stream });
   }
 
+  /** A finished job's value (repr) or traceback; an array's is per item (`ID:INDEX`). */
+  result(id: string): Promise<IJobResult> {
+    return this.link.request('job.result', { id });
+  }
+
   get activeJobs(): number {
     return this._jobs.filter(j => !isTerminal(j.state)).length;
   }
@@ -256,11 +316,29 @@ export class PanelModel {
       pending.push(...events);
     }
     const known = new Set(this._jobs.map(j => j.id));
-    this._jobs = mergeEvents(this._jobs, events, batch.time ?? Date.now() / 1000);
+    this._setJobs(mergeEvents(this._jobs, events, batch.time ?? Date.now() / 1000));
     this._changed.emit('jobs');
     // A new job: read its ledger row (name, submit time) soon, not at the next poll.
     if (events.some(e => !known.has(e.id) && !e.id.includes(':'))) {
       this._refreshSoon();
+    }
+  }
+
+  /** Replace the list, announcing jobs that ended (not on the first listing). */
+  private _setJobs(jobs: IJob[]): void {
+    const ended = this._listed ? newlyEnded(this._jobs, jobs) : [];
+    this._jobs = jobs;
+    this._listed = true;
+    if (ended.length) {
+      this._ended.emit(ended);
+    }
+  }
+
+  private _saveCleared(): void {
+    try {
+      globalThis.localStorage?.setItem(CLEARED_KEY, JSON.stringify([...this._cleared]));
+    } catch (err) {
+      console.warn('clusterlab: could not remember the cleared jobs', err);
     }
   }
 
@@ -279,6 +357,9 @@ export class PanelModel {
   private _profilesError = '';
   private _jobs: IJob[] = [];
   private _jobsTotal = 0;
+  private _listed = false;
+  private _cleared = new Set<string>(loadCleared());
+  private readonly _ended = new Signal<this, IJob[]>(this);
   private _jobsError = '';
   private _selected: string | null = null;
   private _inflight: IJobEvent[][] = [];

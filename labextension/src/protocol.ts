@@ -98,6 +98,10 @@ export interface IJob {
 export interface IJobEvent {
   id: string;
   profile: string;
+  /** The job's name (the function's, or `cell`) and submit time, when the kernel knows
+   * them: a new row shows its real name at once. */
+  name?: string;
+  submitted?: number | null;
   kind: 'job' | 'array' | string;
   state: string;
   reason: string;
@@ -133,4 +137,14 @@ export interface IJobLogs {
   text: string;
   truncated: boolean;
   state: string;
+}
+
+/** `job.result`: a finished job's value (its repr) or its traceback. */
+export interface IJobResult {
+  id: string;
+  state: string;
+  /** value: `text` is its repr; error: its traceback; cancelled: why it has none */
+  outcome: 'value' | 'error' | 'cancelled';
+  text: string;
+  truncated: boolean;
 }

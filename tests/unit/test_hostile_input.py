@@ -750,6 +750,7 @@ FUZZED_TYPES = [
     "jobs.list",
     "job.cancel",
     "job.logs",
+    "job.result",
 ]
 REQUEST_DATA = st.one_of(
     JSON,

@@ -290,6 +290,8 @@ test('cancel a long job from the panel', async ({ page, tmpPath }) => {
   const row = panel.locator('.jp-clusterlab-job').first();
   await expect(row).toHaveAttribute('data-state', 'RUNNING', { timeout: 60000 });
   await row.getByRole('button', { name: /^Cancel job/ }).click();
+  // a running job: the panel asks first (jobs.spec.ts tests the dialog)
+  await page.locator('.jp-Dialog').getByRole('button', { name: 'Cancel job' }).click();
   await expect(row).toHaveAttribute('data-state', 'CANCELLED', { timeout: 60000 });
   await expect(row.locator('.jp-clusterlab-state')).toHaveText('CANCELLED');
 });
@@ -312,6 +314,8 @@ test('the panel is answered while a blocking %%cluster cell runs', async ({ page
   const row = panel.locator('.jp-clusterlab-job').first();
   await expect(row).toHaveAttribute('data-state', 'RUNNING', { timeout: 60000 });
   await row.getByRole('button', { name: /^Cancel job/ }).click();
+  // a running job: the panel asks first (jobs.spec.ts tests the dialog)
+  await page.locator('.jp-Dialog').getByRole('button', { name: 'Cancel job' }).click();
   await expect(row).toHaveAttribute('data-state', 'CANCELLED', { timeout: 15000 });
 });
 

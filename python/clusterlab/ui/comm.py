@@ -92,6 +92,7 @@ class CommHandler:
             "jobs.list": (self.jobs_list, False),
             "job.cancel": (self.job_cancel, True),
             "job.logs": (self.job_logs, True),
+            "job.result": (self.job_result, True),
         }
 
     # -- transport --------------------------------------------------------------------------
@@ -362,6 +363,12 @@ class CommHandler:
             "truncated": len(text) > LOG_TAIL_BYTES,
             "state": target.state.value,
         }
+
+    def job_result(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        """A finished job's value (repr) or traceback, for the panel (ui/job_result.py)."""
+        from .job_result import result_text
+
+        return result_text(self._id(data))
 
     @staticmethod
     def _required(data: dict[str, Any], key: str, what: str) -> str:

@@ -1,0 +1,178 @@
+/**
+ * What a job row opens below itself: its log (stdout/stderr) and its result (the value's
+ * repr or the traceback). An array's log and result belong to its items, so both views
+ * get an item picker and ask the kernel for `ARRAYID:INDEX`.
+ */
+import * as React from 'react';
+
+import { itemIndices } from './jobs';
+import { PanelModel } from './model';
+import { IJob, IJobResult } from './protocol';
+
+/** The array item a view shows (a select), or nothing for a plain job. */
+function ItemPicker(props: {
+  job: IJob;
+  index: number;
+  onChange: (index: number) => void;
+  what: string;
+}): JSX.Element | null {
+  const { job, index, onChange, what } = props;
+  if (job.kind !== 'array') {
+    return null;
+  }
+  const indices = itemIndices(job);
+  return (
+    <label className="jp-clusterlab-filter jp-clusterlab-itemPicker">
+      <span>Item</span>
+      <select
+        aria-label={`Array item whose ${what} to show`}
+        value={index}
+        onChange={e => onChange(Number(e.target.value))}
+      >
+        {indices.map(i => (
+          <option key={i} value={i}>
+            {i}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** The id the kernel is asked about: the job's, or the picked item's. */
+function targetId(job: IJob, index: number): string {
+  return job.kind === 'array' ? `${job.id}:${index}` : job.id;
+}
+
+/** The job's (or the picked item's) stdout or stderr, fetched again every 2 s while the
+ * job is active. */
+export function JobLog(props: {
+  model: PanelModel;
+  job: IJob;
+  running: boolean;
+}): JSX.Element {
+  const { model, job, running } = props;
+  const [stream, setStream] = React.useState<'stdout' | 'stderr'>('stdout');
+  const [index, setIndex] = React.useState(0);
+  const [text, setText] = React.useState<string | null>(null);
+  const [note, setNote] = React.useState('');
+  const id = targetId(job, index);
+  React.useEffect(() => {
+    let alive = true;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    setText(null);
+    setNote('');
+    const load = async () => {
+      try {
+        const logs = await model.logs(id, stream);
+        if (!alive) {
+          return;
+        }
+        setText(logs.text);
+        setNote(logs.truncated ? 'showing the end of the log' : '');
+      } catch (err) {
+        if (alive) {
+          setText('');
+          setNote((err as Error).message);
+        }
+      }
+      if (alive && running) {
+        timer = setTimeout(() => void load(), 2000);
+      }
+    };
+    void load();
+    return () => {
+      alive = false;
+      if (timer !== null) {
+        clearTimeout(timer);
+      }
+    };
+  }, [id, stream, running]);
+  return (
+    <div className="jp-clusterlab-log">
+      <div className="jp-clusterlab-logTabs" role="group" aria-label="Log stream">
+        <ItemPicker job={job} index={index} onChange={setIndex} what="log" />
+        {(['stdout', 'stderr'] as const).map(s => (
+          <button
+            key={s}
+            className={
+              'jp-clusterlab-button jp-mod-small' +
+              (s === stream ? ' jp-mod-selected' : '')
+            }
+            aria-pressed={s === stream}
+            onClick={() => setStream(s)}
+          >
+            {s}
+          </button>
+        ))}
+        {running && (
+          <span className="jp-clusterlab-muted">refreshing while the job runs</span>
+        )}
+      </div>
+      {note && <div className="jp-clusterlab-muted">{note}</div>}
+      <pre
+        className="jp-clusterlab-logText"
+        aria-label={`${stream} of job ${id}`}
+        tabIndex={0}
+      >
+        {text === null ? 'loading…' : text || `(no ${stream} yet)`}
+      </pre>
+    </div>
+  );
+}
+
+const OUTCOME_LABEL: Record<IJobResult['outcome'], string> = {
+  value: 'Result (repr)',
+  error: 'Traceback',
+  cancelled: 'No result'
+};
+
+/** A finished job's value (repr) or traceback, read once per job or item. */
+export function JobResult(props: { model: PanelModel; job: IJob }): JSX.Element {
+  const { model, job } = props;
+  const [index, setIndex] = React.useState(0);
+  const [result, setResult] = React.useState<IJobResult | null>(null);
+  const [error, setError] = React.useState('');
+  const id = targetId(job, index);
+  React.useEffect(() => {
+    let alive = true;
+    setResult(null);
+    setError('');
+    model.result(id).then(
+      data => alive && setResult(data),
+      err => alive && setError((err as Error).message)
+    );
+    return () => {
+      alive = false;
+    };
+  }, [id, job.state]);
+  return (
+    <div className="jp-clusterlab-result" data-outcome={result?.outcome ?? ''}>
+      <div className="jp-clusterlab-logTabs">
+        <ItemPicker job={job} index={index} onChange={setIndex} what="result" />
+        <span className="jp-clusterlab-resultLabel">
+          {result ? (OUTCOME_LABEL[result.outcome] ?? result.outcome) : ''}
+        </span>
+        {result?.truncated && (
+          <span className="jp-clusterlab-muted">showing the start</span>
+        )}
+      </div>
+      {error ? (
+        <div className="jp-clusterlab-error" role="alert">
+          {error}
+        </div>
+      ) : (
+        <pre
+          className={
+            'jp-clusterlab-logText' +
+            (result?.outcome === 'error' ? ' jp-clusterlab-traceback' : '')
+          }
+          aria-label={`result of job ${id}`}
+          tabIndex={0}
+        >
+          {result === null ? 'loading…' : result.text}
+        </pre>
+      )}
+    </div>
+  );
+}

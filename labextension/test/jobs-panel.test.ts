@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  clearFinished,
+  endedMessage,
+  filterJobs,
+  itemIndices,
+  mergeEvents,
+  newlyEnded
+} from '../src/jobs';
+import { IJob } from '../src/protocol';
+
+function job(id: string, extra: Partial<IJob> = {}): IJob {
+  return {
+    id,
+    kind: 'job',
+    profile: 'hpc',
+    name: 'train',
+    state: 'RUNNING',
+    reason: '',
+    submitted: 100,
+    started: 100,
+    ended: null,
+    ...extra
+  };
+}
+
+describe('a new row from an event', () => {
+  it('shows the real name and submit time at once (it said "job")', () => {
+    const out = mergeEvents(
+      [],
+      [
+        {
+          id: 'x',
+          profile: 'hpc',
+          kind: 'job',
+          state: 'PENDING',
+          reason: '',
+          name: 'cell',
+          submitted: 90
+        }
+      ],
+      100
+    );
+    expect(out[0]).toMatchObject({ name: 'cell', submitted: 90 });
+  });
+
+  it('fills a missing name later, never overwrites the ledger one', () => {
+    const ev = { profile: 'hpc', kind: 'job', state: 'RUNNING', reason: '' };
+    const out = mergeEvents(
+      [job('a', { name: '' }), job('b', { name: 'train' })],
+      [
+        { ...ev, id: 'a', name: 'fit' },
+        { ...ev, id: 'b', name: 'other' }
+      ],
+      100
+    );
+    expect(out.map(j => j.name)).toEqual(['fit', 'train']);
+  });
+});
+
+describe('search', () => {
+  const jobs = [
+    job('20261130-aaa111', { name: 'train', native_id: '4711' }),
+    job('20261130-bbb222', { name: 'cell' })
+  ];
+  it('matches name, id or scheduler id, case-insensitively, every word', () => {
+    expect(filterJobs(jobs, { text: 'TRAIN' }).map(j => j.name)).toEqual(['train']);
+    expect(filterJobs(jobs, { text: 'bbb' }).map(j => j.name)).toEqual(['cell']);
+    expect(filterJobs(jobs, { text: '4711' }).map(j => j.name)).toEqual(['train']);
+    expect(filterJobs(jobs, { text: '2026 cell' }).map(j => j.name)).toEqual(['cell']);
+    expect(filterJobs(jobs, { text: '  ' })).toHaveLength(2);
+    expect(filterJobs(jobs, { text: 'nothing' })).toHaveLength(0);
+  });
+});
+
+describe('newlyEnded and endedMessage', () => {
+  it('reports jobs that were active and have ended, not ones first seen ended', () => {
+    const before = [job('a'), job('b', { state: 'COMPLETED' })];
+    const after = [
+      job('c', { state: 'FAILED' }),
+      job('a', { state: 'FAILED', reason: 'exit code 1' }),
+      job('b', { state: 'COMPLETED' })
+    ];
+    const ended = newlyEnded(before, after);
+    expect(ended.map(j => j.id)).toEqual(['a']);
+    expect(endedMessage(ended[0])).toBe('train a ended FAILED: exit code 1');
+  });
+
+  it('an array says its counts', () => {
+    const arr = job('z', {
+      kind: 'array',
+      name: 'sq',
+      state: 'COMPLETED',
+      size: 3,
+      counts: { COMPLETED: 3 }
+    });
+    expect(endedMessage(arr)).toBe('sq z ended COMPLETED: 3/3 done (3 completed)');
+  });
+});
+
+describe('clearFinished', () => {
+  it('adds every ended job to the cleared ids, keeps active ones and old ids', () => {
+    const ids = clearFinished(
+      [job('a'), job('b', { state: 'COMPLETED' }), job('c', { state: 'FAILED' })],
+      ['old']
+    );
+    expect(ids.sort()).toEqual(['b', 'c', 'old']);
+    expect(clearFinished([job('b', { state: 'LOST' })], ['b', 'x'], 1)).toEqual(['b']);
+  });
+});
+
+describe('itemIndices', () => {
+  it('lists an array item per index', () => {
+    expect(itemIndices(job('a', { kind: 'array', size: 3 }))).toEqual([0, 1, 2]);
+    expect(itemIndices(job('a', { kind: 'array', counts: { PENDING: 2 } }))).toEqual([
+      0, 1
+    ]);
+  });
+});
