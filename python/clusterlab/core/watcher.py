@@ -22,6 +22,7 @@ from .follow import FOLLOW_INTERVAL, Follower, read_followed
 from .job import Job
 from .pool import observe_pool
 from .settle import PRESENT, Absence, Decision, decide, decide_item
+from .sharedpoll import for_backend
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -49,6 +50,9 @@ class Watcher:
         self._interval = MIN_INTERVAL
         self._nudged = False
         self._followers: list[Follower] = []
+        # One scheduler query per interval for every watcher of this cluster on this
+        # machine (None: this backend polls on its own); see sharedpoll.
+        self.shared = for_backend(runtime.backend, runtime.profile, self.max_interval)
 
     @staticmethod
     def _key(unit: Unit) -> str:
@@ -113,6 +117,8 @@ class Watcher:
                 units = list(self._units.values())
                 if not units:
                     self._thread = None
+                    if self.shared:
+                        self.shared.release()  # another watcher takes the lease at once
                     return
             polled = time.monotonic()
             try:
@@ -148,7 +154,10 @@ class Watcher:
         """Observe ``units`` once, update them, collect what finished; True if any changed."""
         targets = [WatchTarget(u.native_id, u.job_dir, isinstance(u, ArrayPart)) for u in units]
         try:
-            observations = self.runtime.backend.poll(targets)
+            if self.shared:
+                observations = self.shared.poll(targets)
+            else:
+                observations = self.runtime.backend.poll(targets)
         except Exception as exc:  # keep watching through a dropped connection
             self._interval = min(self._interval * BACKOFF * 2, self.max_interval * 4)
             for unit in units:
@@ -161,9 +170,12 @@ class Watcher:
         self.polls += 1
         finished: list[Finished] = []
         to_cancel: list[WatchTarget] = []
-        changed = False
+        # Others' jobs changed (this watcher polls for the machine): keep the interval short.
+        changed = bool(self.shared and self.shared.news)
         for unit in units:
-            obs = observations[unit.native_id]
+            obs = observations.get(unit.native_id)
+            if obs is None:  # the machine's poller has not seen it yet: next time
+                continue
             if isinstance(unit, ArrayPart):
                 changed |= self._observe_part(unit, obs, finished, to_cancel)
             else:
