@@ -18,8 +18,9 @@ import pytest
 import clusterlab as cl
 from clusterlab.backends.base import Observation, WatchTarget
 from clusterlab.common.states import Cause, JobState
-from clusterlab.core import sharedpoll
-from clusterlab.core.sharedpoll import SharedPoll, cluster_key, decode, encode
+from clusterlab.core import pollstore
+from clusterlab.core.pollstore import cluster_key, decode, encode
+from clusterlab.core.sharedpoll import SharedPoll
 
 
 class RecordedBackend:
@@ -81,7 +82,7 @@ def test_a_dead_holder_loses_the_lease_before_it_expires() -> None:
     a.poll([t("1")])
     dead = subprocess.Popen(["true"])
     dead.wait()
-    conn = sharedpoll._conn()
+    conn = pollstore.conn()
     conn.execute("UPDATE poll_leases SET pid=?", (dead.pid,))
     conn.execute("UPDATE poll_watchers SET pid=? WHERE token=?", (dead.pid, a.token))
     b, b_backend = watcher()
@@ -93,7 +94,7 @@ def test_a_dead_holder_loses_the_lease_before_it_expires() -> None:
 def test_an_expired_lease_is_taken_even_if_its_holder_lives() -> None:
     a, a_backend = watcher()
     a.poll([t("1")])
-    conn = sharedpoll._conn()
+    conn = pollstore.conn()
     conn.execute("UPDATE poll_leases SET expires=?", (time.time() - 1,))  # a hung
     b, _ = watcher()
     b.poll([t("2")])
@@ -138,6 +139,6 @@ def test_sharing_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     from clusterlab.transports import get_transport
 
     backend = make_backend(PROFILE, get_transport(PROFILE))
-    assert sharedpoll.shareable(backend)
-    monkeypatch.setenv(sharedpoll.DISABLE_ENV, "0")
-    assert not sharedpoll.shareable(backend)
+    assert pollstore.shareable(backend)
+    monkeypatch.setenv(pollstore.DISABLE_ENV, "0")
+    assert not pollstore.shareable(backend)

@@ -15,7 +15,8 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import Observation, WatchTarget
-from ..common.jobdir import parse_status
+from ..common.jobdir import StatusInfo, parse_status
+from ..common.states import JobState
 from .array import ArrayPart
 from .collect import Finished
 from .follow import FOLLOW_INTERVAL, Follower, read_followed
@@ -44,6 +45,10 @@ class Watcher:
         self.polls = 0
         self._units: dict[str, Unit] = {}
         self._missing: dict[str, Absence] = {}
+        # What each unit (its items, for arrays) looked like at the last poll, so a poll
+        # that brings nothing new costs a comparison per job (see _unchanged).
+        self._seen: dict[str, dict[int, tuple[object, ...]]] = {}
+        self._parsed: dict[str, dict[int, tuple[bytes | None, StatusInfo]]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,6 +90,8 @@ class Watcher:
         with self._lock:
             self._units.pop(self._key(unit), None)
             self._missing.pop(self._key(unit), None)
+            self._seen.pop(self._key(unit), None)
+            self._parsed.pop(self._key(unit), None)
 
     def follow(self, job: Job, streams: tuple[str, ...]) -> Follower:
         """Bring ``job``'s new output back after every poll until :meth:`unfollow`."""
@@ -201,7 +208,10 @@ class Watcher:
     ) -> bool:
         if job.done():
             return False
-        status = parse_status(obs.status)
+        seen = self._seen.setdefault(job.id, {})
+        if self._unchanged(seen, 0, obs, job.state):
+            return False
+        status = self._parse(job.id, 0, obs.status)
         job.host = status.host or job.host
         # The runner's own clock, not when we happened to look.
         job.started_at = job.started_at or status.started
@@ -212,9 +222,11 @@ class Watcher:
         )
         self._missing[job.id] = decision.absence
         target = WatchTarget(job.native_id, job.job_dir)
-        return self._apply(
+        changed = self._apply(
             job, decision, status.outcome, finished, to_cancel, target, status.digest
         )
+        self._remember(seen, 0, obs, job.state)
+        return changed
 
     def _observe_part(
         self,
@@ -234,16 +246,16 @@ class Watcher:
                 ),
             )
         changed = False
+        seen = self._seen.setdefault(part.watch_key, {})
         for task, indices in enumerate(part.task_items):
-            task_obs = obs.tasks.get(
-                task,
-                obs.unlisted_task(),
-            )
-            task_status = parse_status(task_obs.status)
+            task_obs = obs.tasks.get(task) or obs.unlisted_task()
+            task_status: StatusInfo | None = None  # parsed only if an item needs it
             for index in indices:
                 job = part.jobs[index]
-                if job.done():
+                if job.done() or self._unchanged(seen, index, task_obs, job.state):
                     continue
+                if task_status is None:
+                    task_status = self._parse(part.watch_key, task, task_obs.status)
                 item = task_status.items.get(index)
                 job.host = task_status.host or job.host
                 job.started_at = job.started_at or (item.started if item else None)
@@ -263,7 +275,37 @@ class Watcher:
                 changed |= self._apply(
                     job, decision, report.outcome, finished, to_cancel, target, report.digest
                 )
+                self._remember(seen, index, task_obs, job.state)
         return changed
+
+    @staticmethod
+    def _unchanged(
+        seen: dict[int, tuple[object, ...]], sub: int, obs: Observation, state: JobState
+    ) -> bool:
+        """Whether a job (``sub``: an array item's index, 0 for a job) was seen exactly
+        like this at the last poll and its state has not moved since: deciding again would
+        give the same answer. A job the queue does not list is always decided again (how
+        long it has been missing decides whether it is lost)."""
+        if obs.state is None or obs.state == JobState.COMPLETED:
+            return False
+        return seen.get(sub) == _fingerprint(obs, state)
+
+    @staticmethod
+    def _remember(
+        seen: dict[int, tuple[object, ...]], sub: int, obs: Observation, state: JobState
+    ) -> None:
+        seen[sub] = _fingerprint(obs, state)
+
+    def _parse(self, key: str, sub: int, data: bytes | None) -> StatusInfo:
+        """The status file's meaning, parsed again only when its bytes changed (a long
+        array task's file grows by a line per item; most polls find it as it was)."""
+        cache = self._parsed.setdefault(key, {})
+        hit = cache.get(sub)
+        if hit is not None and hit[0] == data:
+            return hit[1]
+        info = parse_status(data)
+        cache[sub] = (data, info)
+        return info
 
     def _apply(
         self,
@@ -283,3 +325,7 @@ class Watcher:
             finished.append(Finished(job, decision, outcome, digest))
             return True
         return job._set_state(decision.state, decision.reason)
+
+
+def _fingerprint(obs: Observation, state: JobState) -> tuple[object, ...]:
+    return (obs.state, obs.reason, obs.raw, obs.status, obs.cause, obs.dir_missing, state)
