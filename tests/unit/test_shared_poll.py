@@ -113,6 +113,22 @@ def test_a_target_the_holder_never_sees_is_polled_by_its_own_watcher() -> None:
     assert b_backend.asked == [["2"]]
 
 
+def test_readers_poll_themselves_while_the_holder_publishes_nothing() -> None:
+    """The holder lives and keeps its lease but its polls fail (say the login node is
+    down): its data goes stale, and then every reader asks the scheduler itself, so each
+    kernel sees the failure instead of an old state for ever."""
+    a, _ = watcher()
+    b, b_backend = watcher()
+    a.poll([t("1")])
+    b.poll([t("2")])
+    a.poll([t("1")])
+    assert "2" in b.poll([t("2")]) and b_backend.asked == []
+    conn = pollstore.conn()
+    conn.execute("UPDATE poll_leases SET polled_at=polled_at-10")  # a: 10 s of failures
+    assert b.poll([t("2")])["2"].state == JobState.RUNNING
+    assert b_backend.asked == [["2"]] and not b.holding
+
+
 def test_observations_survive_the_trip_through_sqlite() -> None:
     obs = Observation(
         None,

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS poll_leases (
     holder TEXT NOT NULL,            -- the holding watcher's token
     pid INTEGER NOT NULL,
     expires REAL NOT NULL,           -- wall clock; renewed by every poll of the holder
-    polled_at REAL NOT NULL DEFAULT 0
+    polled_at REAL NOT NULL DEFAULT 0, -- the holder's last published poll
+    ttl REAL NOT NULL DEFAULT 0      -- the holder's lease lifetime (2 x its poll_interval + 1)
 );
 CREATE TABLE IF NOT EXISTS poll_watchers (
     cluster TEXT NOT NULL,

@@ -14,7 +14,9 @@ Watchers of one cluster on one machine therefore share one poll per interval:
   ``poll_seen`` (only rows that changed, plus the time of the poll on the lease).
 * The others read their targets' observations from ``poll_seen`` instead of asking the
   scheduler. A target the holder has not seen within the lease's lifetime (its poll
-  interval is longer than ours) is polled by the reader itself, so nothing waits forever.
+  interval is longer than ours) is polled by the reader itself, so nothing waits forever;
+  and when the holder has published nothing for a lease lifetime (its polls fail), every
+  reader polls on its own again, so each kernel sees the scheduler's or network's error.
 * The holder gives the lease back when its own watcher has nothing left to watch and at
   interpreter exit (``atexit``), so another watcher takes over at its next poll; if the
   holder dies, the lease expires after ``2 x poll_interval + 1 s`` and nothing is lost:
@@ -66,6 +68,7 @@ class SharedPoll:
         self._published: dict[str, str] = {}
         self._union: set[str] = set()
         self._unseen_since: dict[str, float] = {}
+        self._decoded: dict[str, tuple[float, Observation]] = {}
         self._broken = False
         atexit.register(self.release)
 
@@ -188,12 +191,16 @@ class SharedPoll:
                 mine = row is None or row[0] == self.token
                 if not mine and (row[2] < now or not pid_alive(int(row[1]))):
                     mine = True
-                if mine:
+                if row is None:  # free: nothing stale to hide, readers may read at once
                     conn.execute(
-                        "INSERT INTO poll_leases (cluster, holder, pid, expires) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT(cluster) DO UPDATE SET "
-                        "holder=excluded.holder, pid=excluded.pid, expires=excluded.expires",
-                        (self.cluster, self.token, os.getpid(), now + self.ttl),
+                        "INSERT INTO poll_leases (cluster, holder, pid, expires, polled_at, ttl) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (self.cluster, self.token, os.getpid(), now + self.ttl, now, self.ttl),
+                    )
+                elif mine:  # renewed, or taken over (its last poll time stays as it was)
+                    conn.execute(
+                        "UPDATE poll_leases SET holder=?, pid=?, expires=?, ttl=? WHERE cluster=?",
+                        (self.token, os.getpid(), now + self.ttl, self.ttl, self.cluster),
                     )
                 conn.execute("COMMIT")
                 return mine
@@ -291,17 +298,29 @@ class SharedPoll:
         ledger._retry(write)
 
     def _read(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
-        """The holder's observations of ``targets``; the ones it has not seen for longer
-        than a lease lifetime are polled here (the holder may poll much less often)."""
+        """The holder's observations of ``targets``. When the holder has published nothing
+        for longer than a lease lifetime (its polls fail: the scheduler or the network is
+        down), this watcher polls on its own, so its kernel sees the error too. A target
+        the holder has not seen for that long is polled here (it may poll less often)."""
         conn = _conn()
         self.news = False
+        lease = conn.execute(
+            "SELECT polled_at, ttl FROM poll_leases WHERE cluster=?", (self.cluster,)
+        ).fetchone()
+        if lease is None or time.time() - float(lease[0]) > max(self.ttl, float(lease[1])):
+            return self._direct(targets)
         wanted = {t.native_id for t in targets}
         out: dict[str, Observation] = {}
-        for native, text in conn.execute(
-            "SELECT native_id, obs FROM poll_seen WHERE cluster=?", (self.cluster,)
+        decoded: dict[str, tuple[float, Observation]] = {}
+        for native, observed, text in conn.execute(
+            "SELECT native_id, observed, obs FROM poll_seen WHERE cluster=?", (self.cluster,)
         ):
             if native in wanted:
-                out[native] = decode(json.loads(text))
+                hit = self._decoded.get(native)  # unchanged rows are not decoded again
+                obs = hit[1] if hit and hit[0] == observed else decode(json.loads(text))
+                decoded[native] = (observed, obs)
+                out[native] = obs
+        self._decoded = decoded
         self.shared_reads += 1
         now = time.monotonic()
         overdue = []
