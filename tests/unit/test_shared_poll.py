@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,17 @@ def test_sharing_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pollstore.shareable(backend)
     monkeypatch.setenv(pollstore.DISABLE_ENV, "0")
     assert not pollstore.shareable(backend)
+
+
+def test_release_at_exit_leaves_other_data_dirs_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A watcher still registered when the interpreter exits releases its lease in the
+    ledger it registered in; if the data dir changed meanwhile (tests switch them) it
+    touches nothing, rather than creating a ledger in a directory that is not its own."""
+    a, _ = watcher()
+    a.poll([t("1")])
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("CLUSTERLAB_DATA_DIR", str(elsewhere))
+    a.release()
+    assert not elsewhere.exists()

@@ -69,6 +69,7 @@ class SharedPoll:
         self._union: set[str] = set()
         self._unseen_since: dict[str, float] = {}
         self._decoded: dict[str, tuple[float, Observation]] = {}
+        self._ledger: str | None = None  # the ledger we registered in, until released
         self._broken = False
         atexit.register(self.release)
 
@@ -98,8 +99,11 @@ class SharedPoll:
         its watcher has nothing left to watch, and at exit)."""
         self._registered.clear()
         self._unseen_since.clear()
-        if self._broken:
-            return
+        if self._broken or self._ledger is None:
+            return  # nothing registered since the last release
+        if str(ledger.path()) != self._ledger:
+            return  # the data dir changed under us (tests): that ledger is not ours to touch
+        self._ledger = None
         try:
             conn = _conn()
 
@@ -173,6 +177,7 @@ class SharedPoll:
                 conn.execute("ROLLBACK")
                 raise
 
+        self._ledger = str(ledger.path())
         ledger._retry(write)
         self._registered = wanted
 
