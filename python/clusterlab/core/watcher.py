@@ -15,13 +15,15 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import Observation, WatchTarget
-from ..common.jobdir import parse_status
+from ..common.jobdir import StatusInfo, parse_status
+from ..common.states import JobState
 from .array import ArrayPart
 from .collect import Finished
 from .follow import FOLLOW_INTERVAL, Follower, read_followed
 from .job import Job
 from .pool import observe_pool
 from .settle import PRESENT, Absence, Decision, decide, decide_item
+from .sharedpoll import for_backend
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -43,12 +45,19 @@ class Watcher:
         self.polls = 0
         self._units: dict[str, Unit] = {}
         self._missing: dict[str, Absence] = {}
+        # What each unit (its items, for arrays) looked like at the last poll, so a poll
+        # that brings nothing new costs a comparison per job (see _unchanged).
+        self._seen: dict[str, dict[int, tuple[object, ...]]] = {}
+        self._parsed: dict[str, dict[int, tuple[bytes | None, StatusInfo]]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._interval = MIN_INTERVAL
         self._nudged = False
         self._followers: list[Follower] = []
+        # One scheduler query per interval for every watcher of this cluster on this
+        # machine (None: this backend polls on its own); see sharedpoll.
+        self.shared = for_backend(runtime.backend, runtime.profile, self.max_interval)
 
     @staticmethod
     def _key(unit: Unit) -> str:
@@ -81,6 +90,8 @@ class Watcher:
         with self._lock:
             self._units.pop(self._key(unit), None)
             self._missing.pop(self._key(unit), None)
+            self._seen.pop(self._key(unit), None)
+            self._parsed.pop(self._key(unit), None)
 
     def follow(self, job: Job, streams: tuple[str, ...]) -> Follower:
         """Bring ``job``'s new output back after every poll until :meth:`unfollow`."""
@@ -113,6 +124,8 @@ class Watcher:
                 units = list(self._units.values())
                 if not units:
                     self._thread = None
+                    if self.shared:
+                        self.shared.release()  # another watcher takes the lease at once
                     return
             polled = time.monotonic()
             try:
@@ -148,7 +161,10 @@ class Watcher:
         """Observe ``units`` once, update them, collect what finished; True if any changed."""
         targets = [WatchTarget(u.native_id, u.job_dir, isinstance(u, ArrayPart)) for u in units]
         try:
-            observations = self.runtime.backend.poll(targets)
+            if self.shared:
+                observations = self.shared.poll(targets)
+            else:
+                observations = self.runtime.backend.poll(targets)
         except Exception as exc:  # keep watching through a dropped connection
             self._interval = min(self._interval * BACKOFF * 2, self.max_interval * 4)
             for unit in units:
@@ -161,9 +177,12 @@ class Watcher:
         self.polls += 1
         finished: list[Finished] = []
         to_cancel: list[WatchTarget] = []
-        changed = False
+        # Others' jobs changed (this watcher polls for the machine): keep the interval short.
+        changed = bool(self.shared and self.shared.news)
         for unit in units:
-            obs = observations[unit.native_id]
+            obs = observations.get(unit.native_id)
+            if obs is None:  # the machine's poller has not seen it yet: next time
+                continue
             if isinstance(unit, ArrayPart):
                 changed |= self._observe_part(unit, obs, finished, to_cancel)
             else:
@@ -189,7 +208,10 @@ class Watcher:
     ) -> bool:
         if job.done():
             return False
-        status = parse_status(obs.status)
+        seen = self._seen.setdefault(job.id, {})
+        if self._unchanged(seen, 0, obs, job.state):
+            return False
+        status = self._parse(job.id, 0, obs.status)
         job.host = status.host or job.host
         # The runner's own clock, not when we happened to look.
         job.started_at = job.started_at or status.started
@@ -200,9 +222,11 @@ class Watcher:
         )
         self._missing[job.id] = decision.absence
         target = WatchTarget(job.native_id, job.job_dir)
-        return self._apply(
+        changed = self._apply(
             job, decision, status.outcome, finished, to_cancel, target, status.digest
         )
+        self._remember(seen, 0, obs, job.state)
+        return changed
 
     def _observe_part(
         self,
@@ -222,16 +246,16 @@ class Watcher:
                 ),
             )
         changed = False
+        seen = self._seen.setdefault(part.watch_key, {})
         for task, indices in enumerate(part.task_items):
-            task_obs = obs.tasks.get(
-                task,
-                obs.unlisted_task(),
-            )
-            task_status = parse_status(task_obs.status)
+            task_obs = obs.tasks.get(task) or obs.unlisted_task()
+            task_status: StatusInfo | None = None  # parsed only if an item needs it
             for index in indices:
                 job = part.jobs[index]
-                if job.done():
+                if job.done() or self._unchanged(seen, index, task_obs, job.state):
                     continue
+                if task_status is None:
+                    task_status = self._parse(part.watch_key, task, task_obs.status)
                 item = task_status.items.get(index)
                 job.host = task_status.host or job.host
                 job.started_at = job.started_at or (item.started if item else None)
@@ -251,7 +275,37 @@ class Watcher:
                 changed |= self._apply(
                     job, decision, report.outcome, finished, to_cancel, target, report.digest
                 )
+                self._remember(seen, index, task_obs, job.state)
         return changed
+
+    @staticmethod
+    def _unchanged(
+        seen: dict[int, tuple[object, ...]], sub: int, obs: Observation, state: JobState
+    ) -> bool:
+        """Whether a job (``sub``: an array item's index, 0 for a job) was seen exactly
+        like this at the last poll and its state has not moved since: deciding again would
+        give the same answer. A job the queue does not list is always decided again (how
+        long it has been missing decides whether it is lost)."""
+        if obs.state is None or obs.state == JobState.COMPLETED:
+            return False
+        return seen.get(sub) == _fingerprint(obs, state)
+
+    @staticmethod
+    def _remember(
+        seen: dict[int, tuple[object, ...]], sub: int, obs: Observation, state: JobState
+    ) -> None:
+        seen[sub] = _fingerprint(obs, state)
+
+    def _parse(self, key: str, sub: int, data: bytes | None) -> StatusInfo:
+        """The status file's meaning, parsed again only when its bytes changed (a long
+        array task's file grows by a line per item; most polls find it as it was)."""
+        cache = self._parsed.setdefault(key, {})
+        hit = cache.get(sub)
+        if hit is not None and hit[0] == data:
+            return hit[1]
+        info = parse_status(data)
+        cache[sub] = (data, info)
+        return info
 
     def _apply(
         self,
@@ -271,3 +325,7 @@ class Watcher:
             finished.append(Finished(job, decision, outcome, digest))
             return True
         return job._set_state(decision.state, decision.reason)
+
+
+def _fingerprint(obs: Observation, state: JobState) -> tuple[object, ...]:
+    return (obs.state, obs.reason, obs.raw, obs.status, obs.cause, obs.dir_missing, state)
