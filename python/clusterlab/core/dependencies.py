@@ -30,11 +30,33 @@ class Dependencies:
         self.profile_name = profile_name
         self.targets: list[DependencyTarget] = []
         self.ids: list[str] = []
+        # Jobs still being submitted (SUBMITTING): their native ids are known only once
+        # the submission thread has them, which it does before it submits this job.
+        self.waiting: list[Job] = []
 
     @property
     def natives(self) -> list[str]:
-        """The scheduler's ids to wait for, as the backend spells them."""
-        return self.backend.dependency_ids(self.targets)
+        """The scheduler's ids to wait for, as the backend spells them (ask only once no
+        dependency is SUBMITTING any more: see :meth:`unsettled`)."""
+        targets = list(self.targets)
+        for job in self.waiting:
+            if job.done() and job.state == JobState.COMPLETED:
+                continue  # satisfied already
+            if job.state == JobState.SUBMITTING:
+                raise ClusterlabError(f"dependency {job.id} has no scheduler id yet")
+            if job.state.finished and job.state != JobState.COMPLETED:
+                raise ClusterlabError(
+                    f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
+                    "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
+                )
+            target = DependencyTarget(job.native_id, job_dir=job.job_dir)
+            if job.native_id and target not in targets:
+                targets.append(target)
+        return self.backend.dependency_ids(targets)
+
+    def unsettled(self) -> list[Job]:
+        """Dependencies that the scheduler has not accepted yet (SUBMITTING)."""
+        return [job for job in self.waiting if job.state == JobState.SUBMITTING]
 
     def add(self, dep: Any) -> None:
         """Wait for ``dep``; refuse what the scheduler cannot wait for, saying why."""
@@ -56,6 +78,10 @@ class Dependencies:
                     f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
                     "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
                 )
+            if job.state == JobState.SUBMITTING:
+                if job not in self.waiting:
+                    self.waiting.append(job)
+                continue
             target = (
                 DependencyTarget(job.array_native, job.task, job.job_dir)
                 if job.array_native
