@@ -4,10 +4,10 @@ hands a command-line scheduler).
 One tar stream carries every job's directory (the runner once, hard-linked into the
 others: a thousand copies of it would be most of the bytes) and, in each directory, the
 job's submit command as NUL-separated words (``.submit.argv``). A constant ``sh`` script
-unpacks it and runs each command with ``xargs -0 sh -c 'exec "$@"'`` inside its job dir, so no value is ever
-parsed by a shell. As with one job, the scheduler's answer is kept as ``submitted`` in the
-job dir (how a job of a dead kernel is found again), and each job's outcome comes back on
-its own: one refused job does not fail the others.
+unpacks it and runs each command with ``xargs -0 sh -c 'exec "$@"'`` inside its job dir,
+so no value is ever parsed by a shell. As with one job, the scheduler's answer is kept as
+``submitted`` in the job dir (how a job of a dead kernel is found again), and each job's
+outcome comes back on its own: one refused job does not fail the others.
 """
 
 from __future__ import annotations

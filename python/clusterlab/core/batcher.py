@@ -197,8 +197,6 @@ class Batcher:
         if not ready:
             return
         try:
-            for environment in {p.staged.options.environment for p in ready}:
-                runtime.ensure_ready(environment)
             blobs: dict[str, bytes] = {}
             for pending in ready:
                 blobs.update(pending.blobs)
