@@ -28,13 +28,13 @@ if TYPE_CHECKING:
 ARGV_FILE = ".submit.argv"
 LIST_PREFIX = ".batch-"
 
-# $1 the jobs root, $2 the list of job dir names (inside the tar), $3 the output marker.
+# $1 the jobs root, $2 the list of job dir names (inside the tar), $3 the output marker,
+# $4 how many submit commands run at once (each worker takes every $4-th job).
 _STAGE_MANY = r"""
 umask 077
-root=$1; list=$2; mark=$3
+root=$1; list=$2; mark=$3; par=$4
 mkdir -p -- "$root" && tar -x -f - -C "$root" || exit 97
-i=0
-while IFS= read -r name; do
+submit_one() {
   if cd -- "$root/$name" 2>/dev/null; then
     xargs -0 sh -c 'exec "$@"' sh < .submit.argv > .submitted.tmp 2> .submit.err
     code=$?
@@ -47,10 +47,28 @@ while IFS= read -r name; do
   else
     printf '%s %s 97\n\n%s err\ncannot enter %s\n' "$mark" "$i" "$mark" "$root/$name"
   fi
-  i=$((i + 1))
-done < "$root/$list"
+}
+w=0
+while [ "$w" -lt "$par" ]; do
+  (
+    i=0
+    while IFS= read -r name; do
+      if [ $((i % par)) -eq "$w" ]; then submit_one; fi
+      i=$((i + 1))
+    done < "$root/$list" > "$root/$list.out.$w"
+  ) &
+  w=$((w + 1))
+done
+wait
+w=0
+while [ "$w" -lt "$par" ]; do
+  cat "$root/$list.out.$w"; rm -f -- "$root/$list.out.$w"
+  w=$((w + 1))
+done
 rm -f -- "$root/$list"
 """
+PARALLEL = 4  # submit commands at once: the scheduler's own cost per job dominates
+PARALLEL_FROM = 16  # jobs in a batch from which they are submitted in parallel
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
@@ -122,8 +140,9 @@ def submit_batch(
         entries.append((name, staged, backend.submit_argv("job.sh", spec)))
     marker = f"--clusterlab-{secrets.token_hex(8)}--"
     list_name = f"{LIST_PREFIX}{secrets.token_hex(6)}"
+    par = str(PARALLEL if len(entries) >= PARALLEL_FROM else 1)
     res = backend.transport.script(
-        _STAGE_MANY, root, list_name, marker, stdin=batch_tar(entries, list_name)
+        _STAGE_MANY, root, list_name, marker, par, stdin=batch_tar(entries, list_name)
     )
     label = backend.transport.label
     if res.returncode == STAGE_FAILED:
