@@ -70,3 +70,11 @@ def test_each_job_of_a_batch_gets_its_own_outcome() -> None:
     m = "--clusterlab-x--"
     out = f"{m} 1 1\n\n{m} err\nsbatch: error: bad\n{m} 0 0\n42\n\n{m} err\n".encode()
     assert _outcomes(out, m, 3) == [(0, "42\n", ""), (1, "", "sbatch: error: bad\n"), None]
+
+
+def test_a_map_after_a_submitting_job_waits_for_its_id() -> None:
+    first = cl.cluster("local")(abs).submit(-5)
+    assert first.state == cl.JobState.SUBMITTING
+    arr = cl.cluster("local")(abs).map([-1, -2], after=[first])
+    assert arr.results(timeout=60) == [1, 2]
+    assert first.result(timeout=60) == 5

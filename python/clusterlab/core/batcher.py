@@ -185,9 +185,7 @@ class Batcher:
         for pending in batch:
             if pending.job.done():  # cancelled while queued
                 continue
-            for dep in pending.deps.unsettled():  # another runtime's job: wait for its id
-                while dep.state == JobState.SUBMITTING:
-                    time.sleep(0.01)
+            pending.deps.wait_for_ids()  # only another runtime's job can still be waited for
             try:
                 pending.spec.after = pending.deps.natives
             except ClusterlabError as exc:  # a dependency was never submitted
@@ -232,6 +230,8 @@ class Batcher:
     def _refuse(self, pending: Pending, exc: BaseException) -> None:
         """The job was not submitted: FAILED with the sentence, raised by ``result()``."""
         job = pending.job
+        if job.cancelled():  # cancelled by the user meanwhile: its row says so already
+            return
         records.record_refused(job.id, exc)
         reason = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
         job._set_state(JobState.FAILED, f"not submitted: {reason}")

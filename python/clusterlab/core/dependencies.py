@@ -9,6 +9,7 @@ so the data never travels through the notebook).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +44,10 @@ class Dependencies:
             if job.done() and job.state == JobState.COMPLETED:
                 continue  # satisfied already
             if job.state == JobState.SUBMITTING:
-                raise ClusterlabError(f"dependency {job.id} has no scheduler id yet")
+                raise ClusterlabError(
+                    f"dependency {job.id} ({job.name}) was still being submitted after 5 "
+                    "minutes: look at its state and reason, then submit this again"
+                )
             if job.state.finished and job.state != JobState.COMPLETED:
                 raise ClusterlabError(
                     f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
@@ -57,6 +61,14 @@ class Dependencies:
     def unsettled(self) -> list[Job]:
         """Dependencies that the scheduler has not accepted yet (SUBMITTING)."""
         return [job for job in self.waiting if job.state == JobState.SUBMITTING]
+
+    def wait_for_ids(self, timeout: float = 300.0) -> None:
+        """Wait until no dependency is SUBMITTING any more (their submission thread is
+        at work; it takes milliseconds to seconds). Past ``timeout`` :attr:`natives` says
+        which one never got an id."""
+        deadline = time.monotonic() + timeout
+        while self.unsettled() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def add(self, dep: Any) -> None:
         """Wait for ``dep``; refuse what the scheduler cannot wait for, saying why."""
