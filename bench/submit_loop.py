@@ -3,6 +3,9 @@ the scheduler accepted every job (all native ids known), on SLURM over SSH.
 
     python bench/submit_loop.py [--n 1000] [--repeat 3] [--json out.json]
 
+(``PYTHONPATH=<an older checkout>/python`` measures the code before batching, where the
+loop itself waited for every ``sbatch``.)
+
 Needs the sandbox (tests/cluster/sandbox.py up). The jobs are submitted held
 (``--hold``), so they never run and load the machine, and are cancelled by name after
 each repeat. Also reports the transport's round trips and the submission thread's
@@ -37,12 +40,13 @@ def one_run(profile: Any, n: int) -> dict[str, float]:
     warm = f.submit(0)  # connection and remote environment checked: not part of the loop
     while warm.state == cl.JobState.SUBMITTING:
         time.sleep(0.01)
-    trips, batches = runtime.transport.round_trips, runtime.batcher.batches
+    batcher = getattr(runtime, "batcher", None)  # absent before submission was batched
+    trips, batches = runtime.transport.round_trips, batcher.batches if batcher else 0
     try:
         t0 = time.perf_counter()
         jobs = [f.submit(1) for _ in range(n)]
         loop_s = time.perf_counter() - t0
-        while any(j.state == cl.JobState.SUBMITTING for j in jobs):
+        while any(j.state == cl.JobState.SUBMITTING for j in jobs):  # noqa: ASYNC110
             time.sleep(0.005)
         accepted_s = time.perf_counter() - t0
         failed = [j for j in jobs if not j.native_id]
@@ -53,7 +57,7 @@ def one_run(profile: Any, n: int) -> dict[str, float]:
             "accepted_s": accepted_s,
             "not_accepted": len(failed),
             "round_trips": runtime.transport.round_trips - trips,
-            "batches": runtime.batcher.batches - batches,
+            "batches": batcher.batches - batches if batcher else n,
         }
     finally:
         subprocess.run(["scancel", f"--name={name}"], check=False, capture_output=True)

@@ -151,23 +151,17 @@ def submit_job(
     *,
     options: RunOptions | None = None,
 ) -> Job:
-    """Serialize here, record the job as SUBMITTING and hand it to the runtime's
-    submission thread (:mod:`.batcher`), which stages and submits it with the jobs
-    submitted around the same time; the Job is returned at once and watched from then on.
-
-    What is wrong with the call itself (resources, options, an unpicklable argument, a
-    dependency that already failed) or with the profile (checked once per runtime, the
-    first submission's only wait: the cluster's Python, remote_dir) raises here; what
-    goes wrong on the cluster reaches the Job (FAILED, ``result()`` raises the
-    scheduler's refusal)."""
+    """Serialize here, record the job as SUBMITTING and hand it to the submission thread
+    (:mod:`.batcher`), which submits it with the calls made around the same time. What is
+    wrong with the call or the profile (checked once per runtime) raises here; what goes
+    wrong on the cluster reaches the Job (FAILED, ``result()`` raises the refusal)."""
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     staged = resolve(runtime, options)
     deps = _dependencies(runtime, after)
     args, kwargs, refs = deps.references(args, kwargs)
     args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
     payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
-    # Once per runtime (then cached): the cluster's Python and remote_dir are checked here,
-    # so a profile that cannot work is refused at the call, before any job is recorded.
+    # Once per runtime: a profile that cannot work is refused before anything is recorded.
     runtime.ensure_ready(staged.options.environment)
     job_id = new_job_id()
     name = job_name(fn, name)
