@@ -46,7 +46,7 @@ def one_run(profile: Any, n: int) -> dict[str, float]:
         t0 = time.perf_counter()
         jobs = [f.submit(1) for _ in range(n)]
         loop_s = time.perf_counter() - t0
-        while any(j.state == cl.JobState.SUBMITTING for j in jobs):  # noqa: ASYNC110
+        while any(j.state == cl.JobState.SUBMITTING for j in jobs):
             time.sleep(0.005)
         accepted_s = time.perf_counter() - t0
         failed = [j for j in jobs if not j.native_id]
