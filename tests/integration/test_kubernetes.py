@@ -269,7 +269,7 @@ def test_an_unknown_context_is_refused_with_the_way_to_list_them(
 ) -> None:
     p = profile(fake, tmp_path, context="research")
     with pytest.raises(cl.ClusterlabError, match="with context 'research'.*get-contexts"):
-        cl.cluster(p.name)(abs).submit(-1)
+        cl.cluster(p.name)(abs).submit(-1).result(timeout=60)  # the refusal reaches the job
 
 
 def test_without_the_client_library_the_fix_is_said(
