@@ -111,7 +111,9 @@ class ClusterFunction(Generic[P, R]):
         return ClusterFunction(**fields)
 
     def submit(self, *args: Any, after: Sequence[Job | ArrayJob] = (), **kwargs: Any) -> Job:
-        """Submit one call and return its Job immediately.
+        """Submit one call and return its Job immediately, SUBMITTING until the scheduler
+        accepted it (calls made in a loop are staged and submitted together in the
+        background; a refusal makes the Job FAILED and ``result()`` raises it).
 
         ``after=[a, b]`` waits for those jobs (SLURM ``afterok``); a Job passed as an
         argument is waited for too, and the function receives its result.

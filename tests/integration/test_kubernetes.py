@@ -135,9 +135,9 @@ def test_too_big_for_a_secret_is_refused_before_anything_is_created(
 ) -> None:
     p = profile(fake, tmp_path)
     with pytest.raises(SubmitError, match="Secret, which holds at most 1 MiB"):
-        cl.cluster(p.name)(len).submit(b"x" * 1_040_000)
+        cl.cluster(p.name)(len).submit(b"x" * 1_040_000).result(timeout=60)
     with pytest.raises(SubmitError, match="holds at most 1 MiB"):  # a stored large argument
-        cl.cluster(p.name)(len).submit(b"x" * 3_000_000)
+        cl.cluster(p.name)(len).submit(b"x" * 3_000_000).result(timeout=60)
     assert not fake.objects("jobs", "team-a") and not fake.objects("secrets", "team-a")
 
 
@@ -199,7 +199,7 @@ def test_api_refusals_are_sentences(
         fake.users.pop("Bearer alice-token")
     p = profile(fake, tmp_path, **fields)
     with pytest.raises(cl.ClusterlabError, match=sentence.replace("(", r"\(")):
-        cl.cluster(p.name)(abs).submit(-1)
+        cl.cluster(p.name)(abs).submit(-1).result(timeout=60)
     report = cl.profiles.check(p.name)
     assert not report.ok and sentence in str(report)
 
@@ -269,7 +269,7 @@ def test_an_unknown_context_is_refused_with_the_way_to_list_them(
 ) -> None:
     p = profile(fake, tmp_path, context="research")
     with pytest.raises(cl.ClusterlabError, match="with context 'research'.*get-contexts"):
-        cl.cluster(p.name)(abs).submit(-1)
+        cl.cluster(p.name)(abs).submit(-1).result(timeout=60)  # the refusal reaches the job
 
 
 def test_without_the_client_library_the_fix_is_said(

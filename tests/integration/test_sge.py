@@ -46,10 +46,10 @@ def test_check_says_when_the_commands_reach_no_cell(sge: cl.Profile) -> None:
 
 def test_requests_no_queue_can_run_are_refused_at_submission(sge: cl.Profile) -> None:
     with pytest.raises(cl.SubmitError, match="no queue can run it"):
-        cl.cluster(sge.name, cores=64)(abs).submit(-1)  # a 16-slot queue
+        cl.cluster(sge.name, cores=64)(abs).submit(-1).result(timeout=60)  # a 16-slot queue
     cl.profiles.save(sge.replace(sge_pe="nosuchpe"))
     with pytest.raises(cl.SubmitError, match="set the profile's sge_pe"):
-        cl.cluster(sge.name, cores=2)(abs).submit(-1)
+        cl.cluster(sge.name, cores=2)(abs).submit(-1).result(timeout=60)
 
 
 def test_cores_come_from_the_parallel_environment_and_memory_caps_address_space(

@@ -25,13 +25,13 @@ def test_impossible_request_is_refused_at_submit(slurm_profile: cl.Profile) -> N
     before = _queued_ids()
     f = cl.cluster(slurm_profile.name, memory="100000GB")(abs)
     with pytest.raises(cl.SubmitError, match="no node can satisfy the request.*ask for less"):
-        f.submit(1)
+        f.submit(1).result(timeout=60)  # the refusal reaches the job
     assert _queued_ids() - before == set()  # nothing left pending forever
 
 
 def test_unknown_partition_is_explained(slurm_profile: cl.Profile) -> None:
     with pytest.raises(cl.SubmitError, match="the partition does not exist"):
-        cl.cluster(slurm_profile.name, partition="nosuchpart")(abs).submit(1)
+        cl.cluster(slurm_profile.name, partition="nosuchpart")(abs).submit(1).result(timeout=60)
 
 
 def test_tasks_are_an_allocation_the_function_runs_once_in(sandbox: object, tmp_path: Any) -> None:
@@ -62,7 +62,7 @@ def test_a_constraint_no_node_has_is_explained(slurm_profile: cl.Profile) -> Non
     before = _queued_ids()
     f = cl.cluster(slurm_profile.name, constraint="nosuchfeature")(abs)
     with pytest.raises(cl.SubmitError, match="no node has the features in constraint="):
-        f.submit(1)
+        f.submit(1).result(timeout=60)
     assert _queued_ids() - before == set()
 
 

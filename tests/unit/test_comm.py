@@ -139,7 +139,7 @@ def test_jobs_events_logs_and_cancel(handler: Any) -> None:
     assert [j["id"] for j in listed["data"]["jobs"]] == [job.id]
     assert "usage" in listed["data"]["jobs"][0]  # it finished: what it used is known
     slow = cl.cluster("local")(time.sleep).submit(60)
-    active = {"state": ["PENDING", "RUNNING"]}
+    active = {"state": ["SUBMITTING", "PENDING", "RUNNING"]}  # submit() does not wait
     running = request(h, comm, "jobs.list", active, "p")["data"]["jobs"]
     assert [j["id"] for j in running] == [slow.id] and "usage" not in running[0]
     slow.cancel()
@@ -256,4 +256,4 @@ def test_a_job_whose_kernel_is_gone_is_watched_by_the_panel_until_it_ends(
         if again[0]["state"] != "RUNNING" or time.time() > deadline:
             break
         time.sleep(0.5)
-    assert [(j["id"], j["state"]) for j in again] == [(job_id, "COMPLETED")]
+    assert [(j["id"], j["state"]) for j in again] == [(job_id, "COMPLETED")], again

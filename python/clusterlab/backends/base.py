@@ -120,6 +120,20 @@ class Backend(ABC):
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
         """Stage ``files`` into ``spec.job_dir`` and submit; return the native id."""
 
+    def submit_many(
+        self, jobs: Sequence[tuple[JobSpec, Mapping[str, bytes]]]
+    ) -> list[str | BaseException]:
+        """Stage and submit several jobs; per job its native id or the exception
+        :meth:`submit` raised (one refusal does not stop the others). This default submits
+        them one by one; command-line schedulers do it in one round trip."""
+        out: list[str | BaseException] = []
+        for spec, files in jobs:
+            try:
+                out.append(self.submit(spec, files))
+            except Exception as exc:  # handed to that job's future, with its sentence
+                out.append(exc)
+        return out
+
     @abstractmethod
     def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
         """Observe many jobs and arrays at once (O(1) scheduler calls), by native id."""
@@ -269,6 +283,18 @@ class BatchBackend(Backend):
         if res.returncode != 0:
             raise SubmitError(f"{self.kind} refused the job: {self.explain_submit_error(res.err)}")
         return self.parse_submit(res.out)
+
+    def submit_many(
+        self, jobs: Sequence[tuple[JobSpec, Mapping[str, bytes]]]
+    ) -> list[str | BaseException]:
+        """All of ``jobs`` in one round trip (see :mod:`.batch_submit`) when they share a
+        parent directory, as every ``submit()`` of a runtime does."""
+        parents = {spec.job_dir.rsplit("/", 1)[0] for spec, _ in jobs}
+        if len(jobs) < 2 or len(parents) != 1:
+            return super().submit_many(jobs)
+        from .batch_submit import submit_batch
+
+        return submit_batch(self, jobs)
 
     def _observation(self, code: str, reason_code: str) -> Observation:
         return Observation(

@@ -9,6 +9,7 @@ so the data never travels through the notebook).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,11 +31,44 @@ class Dependencies:
         self.profile_name = profile_name
         self.targets: list[DependencyTarget] = []
         self.ids: list[str] = []
+        # Jobs still being submitted (SUBMITTING): their native ids are known only once
+        # the submission thread has them, which it does before it submits this job.
+        self.waiting: list[Job] = []
 
     @property
     def natives(self) -> list[str]:
-        """The scheduler's ids to wait for, as the backend spells them."""
-        return self.backend.dependency_ids(self.targets)
+        """The scheduler's ids to wait for, as the backend spells them (ask only once no
+        dependency is SUBMITTING any more: see :meth:`unsettled`)."""
+        targets = list(self.targets)
+        for job in self.waiting:
+            if job.done() and job.state == JobState.COMPLETED:
+                continue  # satisfied already
+            if job.state == JobState.SUBMITTING:
+                raise ClusterlabError(
+                    f"dependency {job.id} ({job.name}) was still being submitted after 5 "
+                    "minutes: look at its state and reason, then submit this again"
+                )
+            if job.state.finished and job.state != JobState.COMPLETED:
+                raise ClusterlabError(
+                    f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
+                    "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
+                )
+            target = DependencyTarget(job.native_id, job_dir=job.job_dir)
+            if job.native_id and target not in targets:
+                targets.append(target)
+        return self.backend.dependency_ids(targets)
+
+    def unsettled(self) -> list[Job]:
+        """Dependencies that the scheduler has not accepted yet (SUBMITTING)."""
+        return [job for job in self.waiting if job.state == JobState.SUBMITTING]
+
+    def wait_for_ids(self, timeout: float = 300.0) -> None:
+        """Wait until no dependency is SUBMITTING any more (their submission thread is
+        at work; it takes milliseconds to seconds). Past ``timeout`` :attr:`natives` says
+        which one never got an id."""
+        deadline = time.monotonic() + timeout
+        while self.unsettled() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def add(self, dep: Any) -> None:
         """Wait for ``dep``; refuse what the scheduler cannot wait for, saying why."""
@@ -56,6 +90,10 @@ class Dependencies:
                     f"dependency {job.id} ({job.name}) already ended {job.state}: {job.reason}. "
                     "Rerun it first (e.g. arr.rerun_failed()), or submit without it."
                 )
+            if job.state == JobState.SUBMITTING:
+                if job not in self.waiting:
+                    self.waiting.append(job)
+                continue
             target = (
                 DependencyTarget(job.array_native, job.task, job.job_dir)
                 if job.array_native

@@ -96,7 +96,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     # -- what users read --------------------------------------------------------------------
     @property
     def state(self) -> JobState:
-        """PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT or LOST."""
+        """SUBMITTING (accepted by ``submit()``, not yet by the scheduler), PENDING, RUNNING,
+        COMPLETED, FAILED, CANCELLED, TIMEOUT or LOST."""
         return self._job_state
 
     @property

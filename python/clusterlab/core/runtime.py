@@ -27,6 +27,7 @@ from ..config.resources import parse_resources
 from ..transports import get_transport
 from . import ledger, pool, records
 from .array import ArrayJob
+from .batcher import Batcher
 from .blobs import BlobStore
 from .collect import Collector
 from .environment import RemoteEnvironment
@@ -67,6 +68,7 @@ class Runtime:
         self.watcher = Watcher(self)
         self.backend.on_change = self.watcher.nudge
         self._blobs: BlobStore | None = None
+        self.batcher = Batcher(self)  # submit() hands its jobs to this thread
 
     # -- where things are -------------------------------------------------------------------
     @property
@@ -103,6 +105,9 @@ class Runtime:
     def cancel(self, jobs: Sequence[Job], targets: Sequence[WatchTarget] = ()) -> None:
         """Cancel scheduler jobs (``targets`` default to the jobs' own); futures end CANCELLED."""
         pending = [j for j in jobs if not j.done()]
+        # Not yet accepted by the scheduler: the submission thread drops or cancels them.
+        submitting = JobState.SUBMITTING
+        pending = [j for j in pending if not (j.state == submitting and self.batcher.cancel(j))]
         if not targets:
             pooled = [j for j in pending if self._pooled(j)]
             if pooled:
@@ -179,6 +184,11 @@ def _retire_idle(name: str) -> None:
     """Earlier versions of an edited profile stop their threads once nothing of theirs is
     in flight (their objects keep working: a backend restarts its thread if used again)."""
     for key, old in list(_runtimes.items()):
-        if old.profile.name == name and old.watcher.active == 0 and old.backend.idle():
+        if (
+            old.profile.name == name
+            and old.watcher.active == 0
+            and old.batcher.idle()
+            and old.backend.idle()
+        ):
             old.backend.close()
             del _runtimes[key]

@@ -1,5 +1,6 @@
 """Submission: serialize, stage and submit in as few round trips as possible, record the
-job in the ledger at once and start watching it.
+job in the ledger at once and start watching it (single calls through the submission
+thread of :mod:`.batcher`, so ``submit()`` never waits for the cluster).
 
 One entry point per shape of work: :func:`submit_call` (one call, one scheduler job) and
 :func:`submit_map` (many calls, one native array cut into tasks by a :class:`Plan`);
@@ -16,12 +17,14 @@ from typing import Any
 from ..backends.base import ArraySpec, JobSpec
 from ..common import jobdir
 from ..common.errors import SubmitError
+from ..common.states import JobState
 from ..config import validators
 from ..config.profile import Profile
 from ..config.resources import Resources, refuse_unsupported
 from ..config.runopts import RunOptions
 from . import records
 from .array import ArrayJob, ArrayPart
+from .batcher import SUBMITTING_REASON, Pending
 from .dependencies import Dependencies
 from .job import Job
 from .live import live
@@ -148,19 +151,22 @@ def submit_job(
     *,
     options: RunOptions | None = None,
 ) -> Job:
-    """Serialize, stage and submit in one round trip; the job is watched from now on."""
+    """Serialize here, record the job as SUBMITTING and hand it to the submission thread
+    (:mod:`.batcher`), which submits it with the calls made around the same time. What is
+    wrong with the call or the profile (checked once per runtime) raises here; what goes
+    wrong on the cluster reaches the Job (FAILED, ``result()`` raises the refusal)."""
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     staged = resolve(runtime, options)
     deps = _dependencies(runtime, after)
     args, kwargs, refs = deps.references(args, kwargs)
     args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
     payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
+    # Once per runtime: a profile that cannot work is refused before anything is recorded.
     runtime.ensure_ready(staged.options.environment)
-    runtime.blobs.upload({**blobs, **staged.blobs})
     job_id = new_job_id()
     name = job_name(fn, name)
     job_dir = f"{runtime.jobs_root()}/{job_id}"
-    spec = _spec(runtime, job_id, name, job_dir, resources, deps.natives, staged)
+    spec = _spec(runtime, job_id, name, job_dir, resources, [], staged)
     files = {jobdir.PAYLOAD: payload, jobdir.RUNNER: RUNNER_SOURCE}
     records.record_intent(
         runtime,
@@ -174,18 +180,13 @@ def submit_job(
             "submitted": time.time(),
         },
     )
-    try:
-        native = runtime.backend.submit(spec, files)
-    except BaseException as exc:
-        records.record_refused(job_id, exc)
-        raise
-    job = Job(runtime, job_id, name, native, job_dir, spec.resources, after=deps.ids)
+    job = Job(runtime, job_id, name, "", job_dir, spec.resources, after=deps.ids)
     if staged.options.outputs:  # fetched by the collector before the future resolves
         dest = staged.options.outputs_dir or "."
         job.outputs = (staged.workdir_of(job_dir), list(staged.options.outputs), dest)
-    records.record_job(runtime, job)
+    job._set_state(JobState.SUBMITTING, SUBMITTING_REASON)
     live[job_id] = job
-    runtime.watcher.add(job)
+    runtime.batcher.put(Pending(job, spec, files, {**blobs, **staged.blobs}, staged, deps))
     return job
 
 
@@ -278,6 +279,7 @@ def _submit_calls(
     staged: Staged,
 ) -> None:
     """Stage and submit ``calls`` as one or more native arrays of ``array``."""
+    deps.wait_for_ids()  # a job it waits for may still be SUBMITTING (milliseconds)
     natives, ids = deps.natives, deps.ids
     tasks = [[calls[i] for i in share] for share in plan.shares()]
     task_files = [dumps_items(array.name, chunk) for chunk in tasks]
