@@ -41,6 +41,7 @@ from .script import render_script
 KILL_GRACE_SECONDS = 2.0
 TIMEOUT_EXIT = 124  # coreutils timeout: the job script stopped the runner at its limit
 LIMIT_BACKSTOP = 10  # seconds past the limit after which this kernel kills it itself
+LAUNCHED = "launched"  # the job shell's pid, written as it starts (another kernel reads it)
 QUEUED_IN_DEAD_KERNEL = (
     "it was still waiting to start when the kernel that queued it exited (local jobs are "
     "queued by their kernel); submit it again"
@@ -72,9 +73,10 @@ def _private_log(path: Path) -> BinaryIO:
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
 
 
-def _alive(pid: int, job_dir: str) -> bool:
-    """Is the runner of an earlier kernel still running? A reused pid is told apart by the
-    process's command (a runner) and working directory (this job's ``work/``)."""
+def _alive(pid: int, job_dir: str, command: bytes = b"runner.py") -> bool:
+    """Is the runner (or the job's shell) of an earlier kernel still running? A reused pid
+    is told apart by the process's command and working directory (this job's dir or its
+    ``work/``)."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
@@ -83,7 +85,7 @@ def _alive(pid: int, job_dir: str) -> bool:
     if not proc.exists():
         return True  # no /proc: trust the pid
     try:
-        runner = b"runner.py" in (proc / "cmdline").read_bytes()
+        runner = command in (proc / "cmdline").read_bytes()
         cwd = os.path.realpath(proc / "cwd")  # work/, or the job dir just before chdir
         here = cwd in (os.path.realpath(job_dir), os.path.realpath(Path(job_dir) / jobdir.WORK))
     except OSError:
@@ -97,13 +99,28 @@ def _owner_alive(native_id: str) -> bool:
     return pid.isdigit() and pid_alive(int(pid))
 
 
-def _orphan_observation(status: bytes | None, native_id: str, job_dir: str) -> Observation:
+def _launched(job_dir: str, suffix: str) -> bool:
+    """Was the job's shell started and is it still running? Between the start of
+    ``job.sh`` and the runner's first status line, this file is the only sign of life: a
+    kernel that died in that moment must not leave its running job called LOST."""
+    try:
+        pid = int((Path(job_dir) / f"{LAUNCHED}{suffix}").read_text())
+    except (OSError, ValueError):
+        return False
+    return _alive(pid, job_dir, b"job.sh")
+
+
+def _orphan_observation(
+    status: bytes | None, native_id: str, job_dir: str, suffix: str = ""
+) -> Observation:
     """A job of another process: running while its runner lives, else settled by file.
     One that never started is still queued while its kernel lives, and LOST for sure once
     that kernel is gone (the local queue lives in the kernel that submitted)."""
     info = parse_status(status)
     if info.finished is None and info.pid and _alive(info.pid, job_dir):
         return Observation(JobState.RUNNING, status=status)
+    if status is None and _launched(job_dir, suffix):
+        return Observation(JobState.RUNNING, "starting", status=status)
     if status is None:
         if _owner_alive(native_id):
             return Observation(JobState.PENDING, "queued by another kernel on this machine")
@@ -259,6 +276,11 @@ class LocalBackend(Backend):
                 except OSError as exc:
                     task.state, task.reason = JobState.FAILED, f"could not start the job: {exc}"
                     return
+            launched = os.open(
+                job_dir / f"{LAUNCHED}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+            )
+            with os.fdopen(launched, "w") as pid_file:  # seen by other kernels (_launched)
+                pid_file.write(str(task.proc.pid))
             if self._cancelled(task):  # cancelled while the process was being created
                 await self._kill(task.proc)
                 task.state, task.reason = JobState.CANCELLED, "cancelled by you before it started"
@@ -313,12 +335,21 @@ class LocalBackend(Backend):
             job = self._jobs.get(t.native_id)
             if t.is_array:
                 if job is None:
-                    tasks = {
-                        int(name.partition(".")[2]): _orphan_observation(
-                            data, t.native_id, t.job_dir
-                        )
-                        for name, data in files.items()
+                    started = {
+                        int(p.name.partition(".")[2])
+                        for p in Path(t.job_dir).glob(f"{LAUNCHED}.*")
+                        if p.name.partition(".")[2].isdigit()
+                    }
+                    started |= {
+                        int(name.partition(".")[2])
+                        for name in files
                         if name.partition(".")[2].isdigit()
+                    }
+                    tasks = {
+                        i: _orphan_observation(
+                            files.get(f"status.{i}"), t.native_id, t.job_dir, f".{i}"
+                        )
+                        for i in started
                     }
                 else:
                     tasks = {
