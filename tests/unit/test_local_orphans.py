@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 from clusterlab.backends.base import WatchTarget
-from clusterlab.backends.local import LAUNCHED, LocalBackend
+from clusterlab.backends.local import LocalBackend
+from clusterlab.backends.local_orphans import LAUNCHED
 from clusterlab.common.states import JobState
 from clusterlab.config.profile import Profile
 from clusterlab.transports.local import LocalTransport

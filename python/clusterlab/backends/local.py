@@ -22,8 +22,6 @@ from typing import BinaryIO
 
 from ..common import jobdir
 from ..common.errors import SubmitError
-from ..common.jobdir import parse_status
-from ..common.processes import pid_alive
 from ..common.states import JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
@@ -36,16 +34,12 @@ from .base import (
     WatchTarget,
     task_observations,
 )
+from .local_orphans import LAUNCHED, kill_orphans, orphan_observation
 from .script import render_script
 
 KILL_GRACE_SECONDS = 2.0
 TIMEOUT_EXIT = 124  # coreutils timeout: the job script stopped the runner at its limit
 LIMIT_BACKSTOP = 10  # seconds past the limit after which this kernel kills it itself
-LAUNCHED = "launched"  # the job shell's pid, written as it starts (another kernel reads it)
-QUEUED_IN_DEAD_KERNEL = (
-    "it was still waiting to start when the kernel that queued it exited (local jobs are "
-    "queued by their kernel); submit it again"
-)
 TASK_VAR = "CLUSTERLAB_TASK"
 
 
@@ -71,79 +65,6 @@ class _LocalJob:
 def _private_log(path: Path) -> BinaryIO:
     """A job's stdout/stderr file, 0600 like every other file of the job."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
-
-
-def _alive(pid: int, job_dir: str, command: bytes = b"runner.py") -> bool:
-    """Is the runner (or the job's shell) of an earlier kernel still running? A reused pid
-    is told apart by the process's command and working directory (this job's dir or its
-    ``work/``)."""
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    proc = Path(f"/proc/{pid}")
-    if not proc.exists():
-        return True  # no /proc: trust the pid
-    try:
-        runner = command in (proc / "cmdline").read_bytes()
-        cwd = os.path.realpath(proc / "cwd")  # work/, or the job dir just before chdir
-        here = cwd in (os.path.realpath(job_dir), os.path.realpath(Path(job_dir) / jobdir.WORK))
-    except OSError:
-        return False
-    return runner and here
-
-
-def _owner_alive(native_id: str) -> bool:
-    """Local ids are ``PID.N``: is the kernel that queued the job still running?"""
-    pid = native_id.partition(".")[0]
-    return pid.isdigit() and pid_alive(int(pid))
-
-
-def _launched(job_dir: str, suffix: str) -> bool:
-    """Was the job's shell started and is it still running? Between the start of
-    ``job.sh`` and the runner's first status line, this file is the only sign of life: a
-    kernel that died in that moment must not leave its running job called LOST."""
-    try:
-        pid = int((Path(job_dir) / f"{LAUNCHED}{suffix}").read_text())
-    except (OSError, ValueError):
-        return False
-    return _alive(pid, job_dir, b"job.sh")
-
-
-def _orphan_observation(
-    status: bytes | None, native_id: str, job_dir: str, suffix: str = ""
-) -> Observation:
-    """A job of another process: running while its runner lives, else settled by file.
-    One that never started is still queued while its kernel lives, and LOST for sure once
-    that kernel is gone (the local queue lives in the kernel that submitted)."""
-    info = parse_status(status)
-    if info.finished is None and info.pid and _alive(info.pid, job_dir):
-        return Observation(JobState.RUNNING, status=status)
-    if status is None and _launched(job_dir, suffix):
-        return Observation(JobState.RUNNING, "starting", status=status)
-    if status is None:
-        if _owner_alive(native_id):
-            return Observation(JobState.PENDING, "queued by another kernel on this machine")
-        return Observation(JobState.LOST, QUEUED_IN_DEAD_KERNEL)
-    return Observation(None, status=status)
-
-
-def _kill_orphans(job_dir: str, task: str) -> None:
-    """Stop the runners of a job an earlier kernel started (each leads its own session)."""
-    names = (
-        [f"status.{task}"]
-        if task
-        else ["status", *[p.name for p in Path(job_dir).glob("status.*")]]
-    )
-    for name in names:
-        try:
-            info = parse_status((Path(job_dir) / name).read_bytes())
-        except FileNotFoundError:
-            continue
-        if info.finished is None and info.pid and _alive(info.pid, job_dir):
-            with contextlib.suppress(ProcessLookupError):
-                # the job's shell leads the session; the runner is its child
-                os.killpg(os.getpgid(info.pid), signal.SIGTERM)
 
 
 class LocalBackend(Backend):
@@ -346,7 +267,7 @@ class LocalBackend(Backend):
                         if name.partition(".")[2].isdigit()
                     }
                     tasks = {
-                        i: _orphan_observation(
+                        i: orphan_observation(
                             files.get(f"status.{i}"), t.native_id, t.job_dir, f".{i}"
                         )
                         for i in started
@@ -358,16 +279,14 @@ class LocalBackend(Backend):
                     }
                 # Tasks with no status file never started: for another kernel's array, they
                 # take the array's own view (queued while that kernel lives, else LOST).
-                unlisted = (
-                    _orphan_observation(None, t.native_id, t.job_dir) if job is None else None
-                )
+                unlisted = orphan_observation(None, t.native_id, t.job_dir) if job is None else None
                 out[t.native_id] = Observation(
                     unlisted.state if unlisted else None,
                     unlisted.reason if unlisted else "",
                     tasks=task_observations(files, tasks),
                 )
             elif job is None:
-                out[t.native_id] = _orphan_observation(files.get("status"), t.native_id, t.job_dir)
+                out[t.native_id] = orphan_observation(files.get("status"), t.native_id, t.job_dir)
             else:
                 task = job.tasks[-1]
                 out[t.native_id] = Observation(
@@ -386,7 +305,7 @@ class LocalBackend(Backend):
                 marker = Path(target.job_dir) / (f"cancel.{index}" if index else "cancel")
                 with contextlib.suppress(OSError):
                     marker.touch(mode=0o600)
-                _kill_orphans(target.job_dir, index)
+                kill_orphans(target.job_dir, index)
                 continue
             tasks = [t for i, t in job.tasks.items() if not index or i == int(index)]
             loop = self._running_loop()
