@@ -31,6 +31,7 @@ from .blobs import BlobStore
 from .collect import Collector
 from .environment import RemoteEnvironment
 from .job import Job
+from .push import Push
 from .watcher import Watcher
 
 RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.py").read_bytes()
@@ -65,6 +66,7 @@ class Runtime:
         self.ledger = records.LedgerWriter(self.arrays)
         self.collector = Collector(self)
         self.watcher = Watcher(self)
+        self.push = Push(self)  # the status agent, started with the first watched job
         self.backend.on_change = self.watcher.nudge
         self._blobs: BlobStore | None = None
 
@@ -181,4 +183,5 @@ def _retire_idle(name: str) -> None:
     for key, old in list(_runtimes.items()):
         if old.profile.name == name and old.watcher.active == 0 and old.backend.idle():
             old.backend.close()
+            old.push.close()
             del _runtimes[key]

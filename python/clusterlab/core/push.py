@@ -1,0 +1,293 @@
+"""Push: the status lines of running jobs, streamed by an agent on the cluster side.
+
+Without push the kernel learns that a job started or ended at its next poll, so a job's
+latency is set by the poll schedule (0.25 s backing off to ``poll_interval``). With it,
+one long-lived agent per runtime (:mod:`clusterlab.remote.agent`, stdlib only, started on
+an exec channel of the runtime's SSH connection, or as a subprocess for the local
+transport) follows the status files of the watched job dirs and prints each new line at
+once; :class:`Push` feeds it the job dirs and hands each batch of lines to the watcher,
+which settles that job (and downloads its result) at once. The scheduler is then asked
+only on the gentle interval, for what only it knows (pending reasons, vanished jobs).
+
+If the agent cannot start or stops, this is said once on stderr and the watcher falls
+back to its polling schedule; a job never fails because of the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from importlib import resources as importlib_resources
+from typing import TYPE_CHECKING, Any
+
+from ..backends.base import Observation
+from ..common import jobdir
+from ..common.states import JobState
+from .array import ArrayPart
+
+if TYPE_CHECKING:
+    from ..transports.stream import Stream
+    from .runtime import Runtime
+    from .watcher import Unit
+
+AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py").read_text()
+RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
+IDLE_STOP = 60.0  # seconds without watched jobs before the agent is stopped
+HELLO_WITHIN = 200  # lines of setup output (module load banners) before the agent's hello
+DISABLE_VAR = "CLUSTERLAB_PUSH"  # "0": never start the agent (poll only)
+_NOT_YET = (None, JobState.PENDING, JobState.COMPLETED)
+"""Scheduler views that a status file with lines in it overrides to RUNNING: the job has
+started (or ran) and its file speaks for it; a pushed line must not count as a poll that
+missed the job."""
+
+
+def enabled(runtime: Runtime) -> bool:
+    """Push needs the job dirs' status files on the transport's machine (not true for
+    Kubernetes, whose pods keep them) and can be switched off with CLUSTERLAB_PUSH=0."""
+    return os.environ.get(DISABLE_VAR, "1") != "0" and runtime.backend.status_files
+
+
+def pushed_observation(
+    unit: Unit, last: Observation | None, statuses: dict[str, bytes]
+) -> Observation:
+    """The last scheduler view of ``unit`` with its status files replaced by what the
+    agent pushed (``{"status" | "status.N": whole file so far}``)."""
+    if not isinstance(unit, ArrayPart):
+        base = last or Observation(None)
+        state = JobState.RUNNING if base.state in _NOT_YET else base.state
+        return replace(base, state=state, status=statuses.get(jobdir.STATUS, base.status))
+    base = last or Observation(JobState.PENDING)
+    tasks = dict(base.tasks)
+    for name, data in statuses.items():
+        task = jobdir.task_of_status_file(name)
+        if task is None:
+            continue
+        seen = tasks.get(task) or base.unlisted_task()
+        state = JobState.RUNNING if seen.state in _NOT_YET else seen.state
+        tasks[task] = replace(seen, state=state, status=data)
+    return replace(base, tasks=tasks)
+
+
+def _hello(lines: Iterator[bytes]) -> dict[str, Any] | None:
+    """The agent's first JSON line, past whatever the profile's setup lines printed."""
+    for _, line in zip(range(HELLO_WITHIN), lines, strict=False):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "agent" in record:
+            return record
+    return None
+
+
+class Push:
+    """The status agent of one runtime: started lazily, fed job dirs, lines to the watcher."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.live = False  # the agent is up and reading: the watcher polls gently
+        self.pid: int | None = None  # the agent's process id (on the cluster side)
+        self.inotify: bool | None = None  # what the agent follows files with
+        self.lines = 0  # status lines received (tests and the bench count them)
+        self.stopped_reason = ""  # why the last agent stopped ('' while none did)
+        self._lock = threading.Lock()
+        self._dirs: set[str] = set()
+        self._files: dict[tuple[str, str], bytearray] = {}  # (dir, file) -> bytes so far
+        self._stream: Stream | None = None
+        self._starting = False
+        self._closing = False
+        self._failed_at = float("-inf")
+        self._said = False
+        self._idle_timer: threading.Timer | None = None
+
+    # -- what the watcher calls ---------------------------------------------------------------
+    def watch(self, job_dir: str) -> None:
+        """Follow ``job_dir``'s status files from now on (starting the agent if needed)."""
+        if not enabled(self.runtime):
+            return
+        with self._lock:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+            new = job_dir not in self._dirs
+            self._dirs.add(job_dir)
+            if self.live and new:
+                self._send(f"watch {job_dir}")
+            elif self._may_start():
+                self._starting = True
+                threading.Thread(
+                    target=self._serve,
+                    name=f"clusterlab-push-{self.runtime.profile.name}",
+                    daemon=True,
+                ).start()
+
+    def _may_start(self) -> bool:
+        """Not running, not starting, and not stopped within :data:`RETRY_AFTER`."""
+        return (
+            not self.live
+            and not self._starting
+            and time.monotonic() - self._failed_at >= RETRY_AFTER
+        )
+
+    def unwatch(self, job_dir: str) -> None:
+        """Stop following ``job_dir`` once no watched unit lives in it."""
+        if self.runtime.watcher.units_in(job_dir):
+            return
+        with self._lock:
+            if job_dir not in self._dirs:
+                return
+            self._dirs.discard(job_dir)
+            for key in [k for k in self._files if k[0] == job_dir]:
+                del self._files[key]
+            if self.live:
+                self._send(f"unwatch {job_dir}")
+            if not self._dirs and self._stream is not None and self._idle_timer is None:
+                self._idle_timer = threading.Timer(IDLE_STOP, self._stop_idle)
+                self._idle_timer.daemon = True
+                self._idle_timer.start()
+
+    def close(self) -> None:
+        """Stop the agent (it exits when its stdin closes)."""
+        with self._lock:
+            self._closing = True
+            stream, self._stream = self._stream, None
+            self.live = False
+        if stream is not None:
+            stream.close()
+
+    # -- the agent ------------------------------------------------------------------------------
+    def _argv(self) -> list[str]:
+        env = self.runtime.environment
+        root = self.runtime.jobs_root()
+        return ["sh", "-c", env._preamble(), "sh", *env.python_argv(), "-c", AGENT_SOURCE, root]
+
+    def _send(self, command: str) -> None:
+        """One command line to the agent (caller holds the lock); a failure ends it."""
+        try:
+            assert self._stream is not None
+            self._stream.write(command.encode() + b"\n")
+        except Exception as exc:
+            self.live = False
+            self.stopped_reason = f"could not write to it ({exc})"
+
+    def _serve(self) -> None:
+        """Start the agent, then hand its lines to :meth:`_settle_loop` until it ends."""
+        stream: Stream | None = None
+        try:
+            stream = self.runtime.transport.open_stream(self._argv())
+            lines = stream.lines()
+            hello = _hello(lines)
+            if hello is None:
+                raise RuntimeError(stream.stderr_text()[-300:] or "it did not say it was ready")
+            with self._lock:
+                self._stream, self._closing = stream, False
+                self.pid, self.inotify = int(hello.get("pid", 0)), bool(hello.get("inotify"))
+                self.live = True
+                for job_dir in sorted(self._dirs):
+                    self._send(f"watch {job_dir}")
+            self._starting = False
+            inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+            settler = threading.Thread(target=self._settle_loop, args=(inbox,), daemon=True)
+            settler.start()
+            for line in lines:
+                inbox.put(line)
+            inbox.put(None)
+            settler.join()
+            why = stream.stderr_text()[-300:] or "its connection closed"
+        except Exception as exc:
+            why = str(exc) or type(exc).__name__
+        with self._lock:
+            self._starting = False
+            deliberate = self._closing or self._stream not in (None, stream)
+            was_live, self.live = self.live, False
+            if self._stream is stream:
+                self._stream = None
+            self._files.clear()
+            if not deliberate:
+                self._failed_at = time.monotonic()
+                self.stopped_reason = why
+        if stream is not None:
+            stream.close()
+        if deliberate:
+            return
+        if not self._said:
+            self._said = True
+            what = "stopped" if was_live else "could not start"
+            print(
+                f"clusterlab: the status agent on {self.runtime.transport.label} {what} "
+                f"({why}); falling back to polling the scheduler (every "
+                f"{self.runtime.profile.poll_interval:g} s at most). Jobs are not affected.",
+                file=sys.stderr,
+            )
+        self.runtime.watcher.reset()
+
+    def _stop_idle(self) -> None:
+        with self._lock:
+            if self._dirs or self._idle_timer is None:
+                return
+            self._idle_timer = None
+        self.close()
+
+    def _settle_loop(self, inbox: queue.SimpleQueue[bytes | None]) -> None:
+        """Take every line that has arrived, then settle each job dir they touched once
+        (a burst of item lines is one parse, not one per line)."""
+        while True:
+            batch = [inbox.get()]
+            while not inbox.empty():
+                batch.append(inbox.get())
+            touched = self._take([b for b in batch if b is not None])
+            for job_dir, statuses in touched.items():
+                try:
+                    self._settle(job_dir, statuses)
+                except Exception as exc:  # the next poll settles it: say why, keep going
+                    print(
+                        f"clusterlab: a pushed status could not be used: {exc!r}", file=sys.stderr
+                    )
+            if None in batch:
+                return
+
+    def _take(self, raw: list[bytes]) -> dict[str, dict[str, bytes]]:
+        """Append pushed lines to the files they belong to; the touched files' contents."""
+        touched: dict[str, set[str]] = {}
+        with self._lock:
+            for line in raw:
+                try:
+                    record: dict[str, Any] = json.loads(line)
+                except ValueError:
+                    continue
+                if "refused" in record:
+                    print(
+                        f"clusterlab: the status agent refused {record['refused']!r}: "
+                        f"{record.get('why')}",
+                        file=sys.stderr,
+                    )
+                    continue
+                job_dir, name = str(record.get("dir", "")), str(record.get("file", ""))
+                if job_dir not in self._dirs:
+                    continue
+                data = self._files.setdefault((job_dir, name), bytearray())
+                if record.get("offset") != len(data):  # a repeat (or a gap: polls cover it)
+                    continue
+                data += str(record.get("line", "")).encode() + b"\n"
+                self.lines += 1
+                touched.setdefault(job_dir, set()).add(name)
+            return {
+                d: {n: bytes(b) for (dd, n), b in self._files.items() if dd == d} for d in touched
+            }
+
+    def _settle(self, job_dir: str, statuses: dict[str, bytes]) -> None:
+        watcher = self.runtime.watcher
+        units = watcher.units_in(job_dir)
+        if not units:
+            return
+        observations = {
+            u.native_id: pushed_observation(u, watcher.last_seen.get(u.native_id), statuses)
+            for u in units
+        }
+        watcher.settle(units, observations)
