@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import queue
 import sys
 import threading
@@ -49,8 +50,9 @@ missed the job."""
 
 def enabled(runtime: Runtime) -> bool:
     """Push needs the job dirs' status files on the transport's machine (not true for
-    Kubernetes, whose pods keep them) and can be switched off with CLUSTERLAB_PUSH=0."""
-    return os.environ.get(DISABLE_VAR, "1") != "0" and runtime.backend.status_files
+    Kubernetes, whose pods keep them) and is not needed by the local scheduler (it sees
+    its own processes end); CLUSTERLAB_PUSH=0 switches it off."""
+    return os.environ.get(DISABLE_VAR, "1") != "0" and runtime.backend.push_status
 
 
 def pushed_observation(
@@ -100,8 +102,10 @@ class Push:
         self._dirs: set[str] = set()
         self._files: dict[tuple[str, str], bytearray] = {}  # (dir, file) -> bytes so far
         self._stream: Stream | None = None
+        self._roots: set[str] = set()  # jobs roots the agent may follow dirs under
+        self._generation = 0  # bumped when the running agent is retired on purpose
         self._starting = False
-        self._closing = False
+        self._closed = False
         self._failed_at = float("-inf")
         self._said = False
         self._idle_timer: threading.Timer | None = None
@@ -111,12 +115,19 @@ class Push:
         """Follow ``job_dir``'s status files from now on (starting the agent if needed)."""
         if not enabled(self.runtime):
             return
+        retired: Stream | None = None
         with self._lock:
+            self._closed = False
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None
             new = job_dir not in self._dirs
             self._dirs.add(job_dir)
+            root = posixpath.dirname(job_dir)
+            if root not in self._roots:  # (a jobs root this agent was not started with)
+                self._roots.add(root)
+                if self._stream is not None:
+                    retired = self._retire()
             if self.live and new:
                 self._send(f"watch {job_dir}")
             elif self._may_start():
@@ -126,6 +137,8 @@ class Push:
                     name=f"clusterlab-push-{self.runtime.profile.name}",
                     daemon=True,
                 ).start()
+        if retired is not None:
+            retired.close()
 
     def _may_start(self) -> bool:
         """Not running, not starting, and not stopped within :data:`RETRY_AFTER`."""
@@ -155,17 +168,24 @@ class Push:
     def close(self) -> None:
         """Stop the agent (it exits when its stdin closes)."""
         with self._lock:
-            self._closing = True
-            stream, self._stream = self._stream, None
-            self.live = False
+            self._closed = True
+            stream = self._retire()
         if stream is not None:
             stream.close()
 
+    def _retire(self) -> Stream | None:
+        """Take the running agent out of service on purpose (caller holds the lock and
+        closes the returned stream outside it)."""
+        self._generation += 1
+        stream, self._stream = self._stream, None
+        self.live = False
+        self._files.clear()
+        return stream
+
     # -- the agent ------------------------------------------------------------------------------
-    def _argv(self) -> list[str]:
+    def _argv(self, roots: list[str]) -> list[str]:
         env = self.runtime.environment
-        root = self.runtime.jobs_root()
-        return ["sh", "-c", env._preamble(), "sh", *env.python_argv(), "-c", AGENT_SOURCE, root]
+        return ["sh", "-c", env._preamble(), "sh", *env.python_argv(), "-c", AGENT_SOURCE, *roots]
 
     def _send(self, command: str) -> None:
         """One command line to the agent (caller holds the lock); a failure ends it."""
@@ -176,22 +196,44 @@ class Push:
             self.live = False
             self.stopped_reason = f"could not write to it ({exc})"
 
+    def _start(self) -> tuple[Stream, int, Iterator[bytes]] | None:
+        """Start an agent and put it in service (None: closed meanwhile, nothing wanted)."""
+        while True:
+            with self._lock:
+                gen, roots = self._generation, sorted(self._roots)
+            stream = self.runtime.transport.open_stream(self._argv(roots))
+            try:
+                lines = stream.lines()
+                hello = _hello(lines)
+                if hello is None:
+                    why = stream.stderr_text()[-300:] or "it did not say it was ready"
+                    raise RuntimeError(why)
+            except BaseException:
+                stream.close()
+                raise
+            with self._lock:
+                if gen == self._generation:
+                    self._stream, self.live, self._starting = stream, True, False
+                    self.pid, self.inotify = int(hello.get("pid", 0)), bool(hello.get("inotify"))
+                    for job_dir in sorted(self._dirs):
+                        self._send(f"watch {job_dir}")
+                    return stream, gen, lines
+                closed = self._closed
+                if closed:
+                    self._starting = False
+            stream.close()  # retired while it started (closed, or a new jobs root)
+            if closed:
+                return None
+
     def _serve(self) -> None:
         """Start the agent, then hand its lines to :meth:`_settle_loop` until it ends."""
         stream: Stream | None = None
+        gen = -1
         try:
-            stream = self.runtime.transport.open_stream(self._argv())
-            lines = stream.lines()
-            hello = _hello(lines)
-            if hello is None:
-                raise RuntimeError(stream.stderr_text()[-300:] or "it did not say it was ready")
-            with self._lock:
-                self._stream, self._closing = stream, False
-                self.pid, self.inotify = int(hello.get("pid", 0)), bool(hello.get("inotify"))
-                self.live = True
-                for job_dir in sorted(self._dirs):
-                    self._send(f"watch {job_dir}")
-            self._starting = False
+            started = self._start()
+            if started is None:
+                return
+            stream, gen, lines = started
             inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
             settler = threading.Thread(target=self._settle_loop, args=(inbox,), daemon=True)
             settler.start()
@@ -203,13 +245,14 @@ class Push:
         except Exception as exc:
             why = str(exc) or type(exc).__name__
         with self._lock:
-            self._starting = False
-            deliberate = self._closing or self._stream not in (None, stream)
-            was_live, self.live = self.live, False
-            if self._stream is stream:
-                self._stream = None
-            self._files.clear()
+            if stream is None:  # it never started
+                self._starting = False
+            deliberate = stream is not None and gen != self._generation
+            was_live = stream is not None and not deliberate
             if not deliberate:
+                self._stream = None
+                self.live = False
+                self._files.clear()
                 self._failed_at = time.monotonic()
                 self.stopped_reason = why
         if stream is not None:

@@ -1,6 +1,6 @@
 """The status agent: one long-lived process per host that pushes job status lines.
 
-Stdlib only, like the runner: the kernel starts it as ``python -c <this file> JOBS_ROOT``
+Stdlib only, like the runner: the kernel starts it as ``python -c <this file> JOBS_ROOT...``
 (over an exec channel of its existing SSH connection, or as a local subprocess), so no
 file is staged and it dies with the connection (its stdin closes, it exits).
 
@@ -10,7 +10,7 @@ files of the jobs the kernel watches and prints each new line at once.
 
 Protocol (one JSON object per line):
 
-- stdin: ``watch DIR`` / ``unwatch DIR``. DIR must be a direct child of JOBS_ROOT, given
+- stdin: ``watch DIR`` / ``unwatch DIR``. DIR must be a direct child of a JOBS_ROOT, given
   as an absolute normalised path; anything else is refused (never given to a shell).
 - stdout: ``{"agent": 1, "pid": N, "inotify": bool}`` once ready;
   ``{"dir": D, "file": "status" | "status.N", "offset": O, "line": TEXT}`` per new
@@ -40,6 +40,7 @@ VERSION = 1
 STAT_INTERVAL = 0.05  # seconds between sweeps without inotify
 STAT_PER_FILE = 0.00002  # ... plus this per followed file (1,000 jobs: a sweep per 0.05 s)
 RESCAN_INTERVAL = 1.0  # with inotify: a full sweep anyway, for writes made on other nodes
+STAT_ONLY_VAR = "CLUSTERLAB_AGENT_STAT_ONLY"  # "1": the stat loop even with inotify (tests)
 MAX_LINE = 1 << 20  # a "line" longer than this is not a status record: skipped
 
 IN_MODIFY = 0x00000002
@@ -61,8 +62,8 @@ def is_status_name(name: str) -> bool:
     return prefix == "status" and dot == "." and rest.isdigit()
 
 
-def check_dir(root: str, path: str) -> str:
-    """The reason ``path`` is refused ('' when it is a job dir under ``root``)."""
+def check_dir(roots: list[str], path: str) -> str:
+    """The reason ``path`` is refused ('' when it is a job dir under one of ``roots``)."""
     if not path.startswith("/"):
         return "not an absolute path"
     if any(ord(c) < 32 or ord(c) == 127 for c in path):
@@ -70,8 +71,8 @@ def check_dir(root: str, path: str) -> str:
     if os.path.normpath(path) != path:
         return "not a normalised path (no '.', '..', '//' or trailing '/')"
     parent, name = os.path.split(path)
-    if parent != root or name in ("", ".", ".."):
-        return "not a job directory directly under " + root
+    if parent not in roots or name in ("", ".", ".."):
+        return "not a job directory directly under " + " or ".join(roots)
     return ""
 
 
@@ -127,13 +128,15 @@ class Followed:
 
 
 class Agent:
-    def __init__(self, root: str, out: IO[str]) -> None:
-        self.root = root
+    def __init__(self, roots: list[str], out: IO[str]) -> None:
+        self.roots = roots
         self.out = out
         self.dirs: dict[str, Followed] = {}
         self.by_wd: dict[int, Followed] = {}
         self.inotify: Inotify | None
         try:
+            if os.environ.get(STAT_ONLY_VAR) == "1":
+                raise OSError(errno.ENOSYS, STAT_ONLY_VAR + "=1")
             self.inotify = Inotify()
         except (OSError, AttributeError):  # no inotify (not Linux, or seccomp): stat loop
             self.inotify = None
@@ -146,7 +149,7 @@ class Agent:
         if verb not in ("watch", "unwatch"):
             self.emit({"refused": text[:200], "why": "unknown command (watch DIR, unwatch DIR)"})
             return
-        why = check_dir(self.root, path)
+        why = check_dir(self.roots, path)
         if why:
             self.emit({"refused": text[:200], "why": why})
             return
@@ -273,14 +276,15 @@ class Agent:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or check_dir(os.path.dirname(argv[1]), argv[1]) or argv[1] == "/":
-        sys.stderr.write("usage: agent.py JOBS_ROOT (an absolute, normalised path)\n")
+    roots = argv[1:]
+    if not roots or any(r == "/" or check_dir([os.path.dirname(r)], r) for r in roots):
+        sys.stderr.write("usage: agent.py JOBS_ROOT... (absolute, normalised paths)\n")
         return 2
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # the reader left: end quietly
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
-        return Agent(argv[1], sys.stdout).run(sys.stdin.fileno())
+        return Agent(roots, sys.stdout).run(sys.stdin.fileno())
     except BrokenPipeError:
         return 0
 
