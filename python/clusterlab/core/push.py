@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .watcher import Unit
 
 AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py").read_text()
+START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher polls again
 RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
 IDLE_STOP = 60.0  # seconds without watched jobs before the agent is stopped
 HELLO_WITHIN = 200  # lines of setup output (module load banners) before the agent's hello
@@ -105,6 +106,7 @@ class Push:
         self._roots: set[str] = set()  # jobs roots the agent may follow dirs under
         self._generation = 0  # bumped when the running agent is retired on purpose
         self._starting = False
+        self._starting_since = 0.0
         self._closed = False
         self._failed_at = float("-inf")
         self._said = False
@@ -131,7 +133,10 @@ class Push:
             if self.live and new:
                 self._send(f"watch {job_dir}")
             elif self._may_start():
-                self._starting = True
+                self._starting, self._starting_since = True, time.monotonic()
+                overdue = threading.Timer(START_PATIENCE, self._start_overdue)
+                overdue.daemon = True
+                overdue.start()
                 threading.Thread(
                     target=self._serve,
                     name=f"clusterlab-push-{self.runtime.profile.name}",
@@ -139,6 +144,20 @@ class Push:
                 ).start()
         if retired is not None:
             retired.close()
+
+    @property
+    def pushing(self) -> bool:
+        """Status lines are (or are about to be) pushed: the watcher need not poll for
+        them. True while the agent runs, and for :data:`START_PATIENCE` while it starts
+        (a poll racing its start would only ask the scheduler again)."""
+        return self.live or (
+            self._starting and time.monotonic() - self._starting_since < START_PATIENCE
+        )
+
+    def _start_overdue(self) -> None:
+        """An agent still starting after :data:`START_PATIENCE`: poll meanwhile."""
+        if self._starting and not self.live:
+            self.runtime.watcher.reset()
 
     def _may_start(self) -> bool:
         """Not running, not starting, and not stopped within :data:`RETRY_AFTER`."""

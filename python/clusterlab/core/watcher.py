@@ -141,7 +141,7 @@ class Watcher:
                 changed = False
             if self._followers:
                 self._read_followed()
-            if self.runtime.push.live:  # ends are pushed: ask only what the scheduler knows
+            if self.runtime.push.pushing:  # ends are pushed: ask the scheduler the rest
                 self._interval = self.max_interval
             elif changed:
                 self._interval = self._floor(units)
