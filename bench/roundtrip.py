@@ -42,7 +42,7 @@ def idle(gap: float, rng: random.Random) -> None:
 
 def sbatch_limit(repeat: int, gap: float = 0.0) -> list[float]:
     times = []
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - a pause, not a secret
     for _ in range(repeat):
         idle(gap, rng)
         t0 = time.perf_counter()
@@ -76,7 +76,7 @@ def clusterlab_case(profile: Any, repeat: int, gap: float = 0.0) -> dict[str, An
     runtime = get_runtime(profile)
     trips0, polls0 = runtime.transport.round_trips, runtime.watcher.polls
     times, end_to_value = [], []
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - a pause, not a secret
     for _ in range(repeat):
         idle(gap, rng)
         resolved: list[float] = []
