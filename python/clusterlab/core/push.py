@@ -15,6 +15,7 @@ back to its polling schedule; a job never fails because of the agent.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import posixpath
@@ -47,6 +48,10 @@ _NOT_YET = (None, JobState.PENDING, JobState.COMPLETED)
 """Scheduler views that a status file with lines in it overrides to RUNNING: the job has
 started (or ran) and its file speaks for it; a pushed line must not count as a poll that
 missed the job."""
+
+
+_exiting = threading.Event()
+atexit.register(_exiting.set)  # connections closing at exit end agents: nothing to say
 
 
 def enabled(runtime: Runtime) -> bool:
@@ -276,7 +281,7 @@ class Push:
                 self.stopped_reason = why
         if stream is not None:
             stream.close()
-        if deliberate:
+        if deliberate or _exiting.is_set():
             return
         if not self._said:
             self._said = True
