@@ -155,8 +155,9 @@ class Push:
         """Status lines are (or are about to be) pushed: the watcher need not poll for
         them. True while the agent runs, and for :data:`START_PATIENCE` while it starts
         (a poll racing its start would only ask the scheduler again)."""
-        return self.live or (
-            self._starting and time.monotonic() - self._starting_since < START_PATIENCE
+        return enabled(self.runtime) and (
+            self.live
+            or (self._starting and time.monotonic() - self._starting_since < START_PATIENCE)
         )
 
     def _start_overdue(self) -> None:

@@ -253,7 +253,8 @@ class Transport(ABC):
 
     def open_stream(self, argv: Sequence[str]) -> Stream:
         """Start ``argv`` as a long-lived command that talks in lines (the status agent);
-        it ends when the stream is closed. TransportError where that cannot be done."""
+        it ends when the stream is closed. TransportError where that cannot be done. Not
+        counted in ``round_trips`` (one per runtime, not per job or poll)."""
         from ..common.errors import TransportError
 
         raise TransportError(f"{self.label}: long-lived commands are not supported")

@@ -43,7 +43,6 @@ class LocalTransport(Transport):
 
     def open_stream(self, argv: Sequence[str]) -> Stream:
         """A subprocess in its own session, talking in lines over pipes."""
-        self._count_round_trip()
         return LocalStream(argv)
 
     def read_ranges(

@@ -304,7 +304,6 @@ class SSHTransport(Transport):
     def open_stream(self, argv: Sequence[str]) -> Stream:
         """``argv`` on an exec channel of this connection, talking in lines; it ends when
         the channel or the connection closes (sshd closes its stdin)."""
-        self._count_round_trip()
         chan = self._open_session()
         try:
             chan.exec_command(shlex.join(argv))
