@@ -94,6 +94,12 @@ def _hello(lines: Iterator[bytes]) -> dict[str, Any] | None:
     return None
 
 
+def _close_later(stream: Stream) -> None:
+    """Close a retired agent off the caller's thread (the kernel's: closing waits a
+    moment for the agent to exit)."""
+    threading.Thread(target=stream.close, name="clusterlab-push-close", daemon=True).start()
+
+
 class Push:
     """The status agent of one runtime: started lazily, fed job dirs, lines to the watcher."""
 
@@ -148,7 +154,7 @@ class Push:
                     daemon=True,
                 ).start()
         if retired is not None:
-            retired.close()
+            _close_later(retired)
 
     @property
     def pushing(self) -> bool:
@@ -196,7 +202,7 @@ class Push:
             self._closed = True
             stream = self._retire()
         if stream is not None:
-            stream.close()
+            _close_later(stream)
 
     def _retire(self) -> Stream | None:
         """Take the running agent out of service on purpose (caller holds the lock and
@@ -231,6 +237,7 @@ class Push:
                 lines = stream.lines()
                 hello = _hello(lines)
                 if hello is None:
+                    stream.close()  # (waits for its stderr, which says why)
                     why = stream.stderr_text()[-300:] or "it did not say it was ready"
                     raise RuntimeError(why)
             except BaseException:
@@ -266,6 +273,7 @@ class Push:
                 inbox.put(line)
             inbox.put(None)
             settler.join()
+            stream.close()  # (waits for its stderr, which may say why it ended)
             why = stream.stderr_text()[-300:] or "its connection closed"
         except Exception as exc:
             why = str(exc) or type(exc).__name__

@@ -347,9 +347,7 @@ class ChannelStream(Stream):
         self.chan = chan
         self.label = label
         self._out = chan.makefile("rb")
-        threading.Thread(
-            target=self._drain_channel, name="clusterlab-stream-err", daemon=True
-        ).start()
+        self._start_drain(self._drain_channel)
 
     def _drain_channel(self) -> None:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
@@ -371,6 +369,7 @@ class ChannelStream(Stream):
 
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            self.chan.shutdown_write()
+            self.chan.shutdown_write()  # stdin closes: the command exits, stderr ends
+        self._drained(1.0)
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
             self.chan.close()

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
 from ..common.errors import TransportError
@@ -28,6 +28,18 @@ class Stream(ABC):
     def __init__(self) -> None:
         self._stderr = bytearray()
         self._stderr_lock = threading.Lock()
+        self._drainer: threading.Thread | None = None
+
+    def _start_drain(self, target: Callable[..., None], *args: object) -> None:
+        self._drainer = threading.Thread(
+            target=target, args=args, name="clusterlab-stream-err", daemon=True
+        )
+        self._drainer.start()
+
+    def _drained(self, timeout: float = 2.0) -> None:
+        """Wait (a little) until stderr is read to its end, so it can explain an end."""
+        if self._drainer is not None and self._drainer is not threading.current_thread():
+            self._drainer.join(timeout)
 
     @abstractmethod
     def write(self, data: bytes) -> None:
@@ -72,9 +84,7 @@ class LocalStream(Stream):
         except OSError as exc:
             raise TransportError(f"local: could not start {argv[0]}: {exc}") from None
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
-        threading.Thread(
-            target=self._drain, args=(self.proc.stderr,), name="clusterlab-stream-err", daemon=True
-        ).start()
+        self._start_drain(self._drain, self.proc.stderr)
         self.pid = self.proc.pid
 
     def write(self, data: bytes) -> None:
@@ -100,6 +110,7 @@ class LocalStream(Stream):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        self._drained()
         for pipe in (self.proc.stdout, self.proc.stderr):
             with contextlib.suppress(OSError):
                 if pipe is not None:
