@@ -21,6 +21,20 @@ from tests.conftest import slurm_local_profile, ssh_profile
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.fixture(autouse=True)
+def no_other_agents() -> None:
+    """Earlier tests' runtimes share the sandbox's SSH connection and may still hold its
+    agent slots (core/push.AGENTS_PER_CONNECTION) until their idle stop: end them."""
+    from clusterlab.core import push
+    from clusterlab.core import runtime as core
+
+    for runtime in list(core._runtimes.values()):
+        runtime.push.close()
+    deadline = time.monotonic() + 10
+    while any(push._agents.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.fixture(params=["slurm-local", "slurm-ssh"])
 def slow_profile(request: pytest.FixtureRequest, tmp_path: Path, sandbox: object) -> cl.Profile:
     """A SLURM profile whose scheduler is asked only every 30 s at most."""

@@ -41,7 +41,28 @@ if TYPE_CHECKING:
 AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py").read_text()
 START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher polls again
 RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
-IDLE_STOP = 60.0  # seconds without watched jobs before the agent is stopped
+IDLE_STOP = 15.0  # seconds without watched jobs before the agent is stopped
+AGENTS_PER_CONNECTION = 2
+"""Runtimes (profiles) that share one SSH connection each start their own agent, and each
+holds one of the connection's sessions (OpenSSH allows 10 by default, MaxSessions): past
+this many, a runtime's jobs are polled instead."""
+_agents: dict[int, int] = {}  # id(transport) -> agents running or starting on it
+_agents_lock = threading.Lock()
+
+
+def _take_slot(transport: object) -> bool:
+    with _agents_lock:
+        if _agents.get(id(transport), 0) >= AGENTS_PER_CONNECTION:
+            return False
+        _agents[id(transport)] = _agents.get(id(transport), 0) + 1
+        return True
+
+
+def _give_slot(transport: object) -> None:
+    with _agents_lock:
+        _agents[id(transport)] = max(0, _agents.get(id(transport), 0) - 1)
+
+
 HELLO_WITHIN = 200  # lines of setup output (module load banners) before the agent's hello
 DISABLE_VAR = "CLUSTERLAB_PUSH"  # "0": never start the agent (poll only)
 _NOT_YET = (None, JobState.PENDING, JobState.COMPLETED)
@@ -143,7 +164,7 @@ class Push:
                     retired = self._retire()
             if self.live and new:
                 self._send(f"watch {job_dir}")
-            elif self._may_start():
+            elif self._may_start() and _take_slot(self.runtime.transport):
                 self._starting, self._starting_since = True, time.monotonic()
                 overdue = threading.Timer(START_PATIENCE, self._start_overdue)
                 overdue.daemon = True
@@ -259,6 +280,12 @@ class Push:
 
     def _serve(self) -> None:
         """Start the agent, then hand its lines to :meth:`_settle_loop` until it ends."""
+        try:
+            self._serve_once()
+        finally:
+            _give_slot(self.runtime.transport)
+
+    def _serve_once(self) -> None:
         stream: Stream | None = None
         gen = -1
         try:
