@@ -120,6 +120,8 @@ def slurm_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for runtime in list(core._runtimes.values()):
+        runtime.push.close()  # before their connections: a deliberate stop says nothing
     transports.close_all()
     for runtime in list(core._runtimes.values()):
         runtime.backend.close()

@@ -50,6 +50,7 @@ def test_a_hung_squeue_is_reported_and_the_job_still_settles(
     hang.write_text("#!/bin/sh\nsleep 600\n")
     hang.chmod(0o755)
     monkeypatch.setenv("CLUSTERLAB_COMMAND_TIMEOUT", "2")
+    monkeypatch.setenv("CLUSTERLAB_PUSH", "0")  # the poll path (pushed, it would not ask)
     cl.profiles.save(slurm_local_profile(tmp_path))
     job = cl.cluster("sblocal")(abs).submit(-5)  # submitted before squeue hangs
     monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")

@@ -109,6 +109,9 @@ class Backend(ABC):
 
     kind: str = ""
     preview_note = ""  # what an offline backend (a preview) had to assume, if anything
+    # Worth a status agent on the transport's machine that pushes status lines as they
+    # are written (core/push.py): the job dirs are there and only polls would see them.
+    push_status = True
 
     def __init__(self, profile: Profile, transport: Transport) -> None:
         self.profile = profile

@@ -58,6 +58,7 @@ class KubernetesBackend(Backend):
     """Jobs, pods, logs and Secrets in one namespace of one kubeconfig context."""
 
     kind = "kubernetes"
+    push_status = False  # the status files live in the pods, not on this machine
 
     def __init__(self, profile: Profile, transport: Transport) -> None:
         super().__init__(profile, transport)

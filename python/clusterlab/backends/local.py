@@ -71,6 +71,7 @@ class LocalBackend(Backend):
     """Runs at most ``max_concurrent`` processes at once; the rest wait in order."""
 
     kind = "local"
+    push_status = False  # it runs the jobs itself and sees them end (on_change)
 
     def __init__(self, profile: Profile, transport: Transport) -> None:
         super().__init__(profile, transport)

@@ -32,6 +32,7 @@ from .blobs import BlobStore
 from .collect import Collector
 from .environment import RemoteEnvironment
 from .job import Job
+from .push import Push
 from .watcher import Watcher
 
 RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.py").read_bytes()
@@ -66,6 +67,7 @@ class Runtime:
         self.ledger = records.LedgerWriter(self.arrays)
         self.collector = Collector(self)
         self.watcher = Watcher(self)
+        self.push = Push(self)  # the status agent, started with the first watched job
         self.backend.on_change = self.watcher.nudge
         self._blobs: BlobStore | None = None
         self.batcher = Batcher(self)  # submit() hands its jobs to this thread
@@ -191,4 +193,5 @@ def _retire_idle(name: str) -> None:
             and old.backend.idle()
         ):
             old.backend.close()
+            old.push.close()
             del _runtimes[key]

@@ -58,6 +58,10 @@ class Watcher:
         # One scheduler query per interval for every watcher of this cluster on this
         # machine (None: this backend polls on its own); see sharedpoll.
         self.shared = for_backend(runtime.backend, runtime.profile, self.max_interval)
+        # The last scheduler view of each unit (by native id): what a pushed status line
+        # is combined with (core/push.py), as only the scheduler knows pending reasons.
+        self.last_seen: dict[str, Observation] = {}
+        self._settle_lock = threading.RLock()  # a poll and a pushed line settle in turn
 
     @staticmethod
     def _key(unit: Unit) -> str:
@@ -79,6 +83,7 @@ class Watcher:
                 )
                 self._thread.start()
         self._wake.set()
+        self.runtime.push.watch(unit.job_dir)
 
     def nudge(self) -> None:
         """Something ended (the backend saw it): poll soon, but never sooner than the
@@ -88,10 +93,24 @@ class Watcher:
 
     def discard(self, unit: Unit) -> None:
         with self._lock:
-            self._units.pop(self._key(unit), None)
+            known = self._units.pop(self._key(unit), None)
             self._missing.pop(self._key(unit), None)
             self._seen.pop(self._key(unit), None)
             self._parsed.pop(self._key(unit), None)
+            self.last_seen.pop(unit.native_id, None)
+        if known is not None:
+            self.runtime.push.unwatch(unit.job_dir)
+
+    def reset(self) -> None:
+        """Poll now and back off from the shortest interval again (the status agent
+        stopped: what it would have pushed must be polled for)."""
+        self._interval = MIN_INTERVAL
+        self._wake.set()
+
+    def units_in(self, job_dir: str) -> list[Unit]:
+        """The watched jobs and array parts whose job dir is ``job_dir``."""
+        with self._lock:
+            return [u for u in self._units.values() if u.job_dir == job_dir]
 
     def follow(self, job: Job, streams: tuple[str, ...]) -> Follower:
         """Bring ``job``'s new output back after every poll until :meth:`unfollow`."""
@@ -135,7 +154,9 @@ class Watcher:
                 changed = False
             if self._followers:
                 self._read_followed()
-            if changed:
+            if self.runtime.push.pushing:  # ends are pushed: ask the scheduler the rest
+                self._interval = self.max_interval
+            elif changed:
                 self._interval = self._floor(units)
             else:
                 self._interval = min(self._interval * BACKOFF, self.max_interval)
@@ -175,6 +196,16 @@ class Watcher:
             self.runtime.flush()
             return False
         self.polls += 1
+        self.last_seen.update(observations)
+        return self.settle(units, observations)
+
+    def settle(self, units: list[Unit], observations: dict[str, Observation]) -> bool:
+        """Update ``units`` from their observations (a poll's, or a pushed status line's)
+        and collect what finished; True if any changed."""
+        with self._settle_lock:
+            return self._settle(units, observations)
+
+    def _settle(self, units: list[Unit], observations: dict[str, Observation]) -> bool:
         finished: list[Finished] = []
         to_cancel: list[WatchTarget] = []
         # Others' jobs changed (this watcher polls for the machine): keep the interval short.

@@ -9,6 +9,10 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .stream import Stream
 
 # Constant scripts: values arrive as "$1", "$2", ... never inside the script text.
 # The submit command's answer (the scheduler's id) is also kept in the job dir as
@@ -246,6 +250,14 @@ class Transport(ABC):
         (one array item's share of its task's log); None when it does not exist (yet)."""
         got = self.read_ranges([(path, start, end)], limit=None)[0]
         return None if got is None else got[1]
+
+    def open_stream(self, argv: Sequence[str]) -> Stream:
+        """Start ``argv`` as a long-lived command that talks in lines (the status agent);
+        it ends when the stream is closed. TransportError where that cannot be done. Not
+        counted in ``round_trips`` (one per runtime, not per job or poll)."""
+        from ..common.errors import TransportError
+
+        raise TransportError(f"{self.label}: long-lived commands are not supported")
 
     def close(self) -> None:  # noqa: B027 - optional hook; local has nothing to close
         """Release connections; the next command reconnects."""

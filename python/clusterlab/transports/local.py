@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..common.errors import TransportError
 from .base import MAX_RANGE, CommandResult, Transport, check_range, timeout_message
+from .stream import LocalStream, Stream
 
 
 class LocalTransport(Transport):
@@ -39,6 +40,10 @@ class LocalTransport(Transport):
             proc.communicate()
             raise TransportError(timeout_message(self.label, argv, timeout or 0)) from None
         return CommandResult(proc.returncode, out, err)
+
+    def open_stream(self, argv: Sequence[str]) -> Stream:
+        """A subprocess in its own session, talking in lines over pipes."""
+        return LocalStream(argv)
 
     def read_ranges(
         self, ranges: Sequence[tuple[str, int, int | None]], limit: int | None = MAX_RANGE

@@ -13,7 +13,7 @@ import hashlib
 import os
 import shlex
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from ..common.errors import HostKeyError, TransportError
 from ..config.profile import Profile
 from . import known_hosts as kh
 from .base import CommandResult, Transport, timeout_message
+from .stream import Stream
 
 CONNECT_TIMEOUT = 15.0
 SEND_PIECE = 256 * 1024  # bytes per sendall() call when streaming stdin
@@ -300,6 +301,18 @@ class SSHTransport(Transport):
                 chan.close()
         return CommandResult(code, bytes(out), b"".join(errors))
 
+    def open_stream(self, argv: Sequence[str]) -> Stream:
+        """``argv`` on an exec channel of this connection, talking in lines; it ends when
+        the channel or the connection closes (sshd closes its stdin)."""
+        chan = self._open_session()
+        try:
+            chan.exec_command(shlex.join(argv))
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+                chan.close()
+            raise TransportError(f"{self.label}: could not start `{argv[0]}` ({exc})") from None
+        return ChannelStream(chan, self.label)
+
     def _close_clients(self) -> None:
         for client in reversed(self._clients):
             client.close()
@@ -323,3 +336,40 @@ def _drain_stderr(chan: paramiko.Channel, sink: list[bytes]) -> None:
         if not chunk:
             return
         sink.append(chunk)
+
+
+class ChannelStream(Stream):
+    """An exec channel of an SSH connection: when it (or the connection) closes, sshd
+    closes the command's stdin and the command exits."""
+
+    def __init__(self, chan: paramiko.Channel, label: str) -> None:
+        super().__init__()
+        self.chan = chan
+        self.label = label
+        self._out = chan.makefile("rb")
+        self._start_drain(self._drain_channel)
+
+    def _drain_channel(self) -> None:
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            while chunk := self.chan.recv_stderr(1 << 14):
+                self._keep_stderr(chunk)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.chan.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise TransportError(f"{self.label}: the channel is closed ({exc})") from None
+
+    def lines(self) -> Iterator[bytes]:
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            while line := self._out.readline():
+                if not line.endswith(b"\n"):
+                    return  # the channel closed mid-line: the command ended
+                yield line.rstrip(b"\n")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            self.chan.shutdown_write()  # stdin closes: the command exits, stderr ends
+        self._drained(1.0)
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            self.chan.close()

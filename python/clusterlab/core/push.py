@@ -1,0 +1,396 @@
+"""Push: the status lines of running jobs, streamed by an agent on the cluster side.
+
+Without push the kernel learns that a job started or ended at its next poll, so a job's
+latency is set by the poll schedule (0.25 s backing off to ``poll_interval``). With it,
+one long-lived agent per runtime (:mod:`clusterlab.remote.agent`, stdlib only, started on
+an exec channel of the runtime's SSH connection, or as a subprocess for the local
+transport) follows the status files of the watched job dirs and prints each new line at
+once; :class:`Push` feeds it the job dirs and hands each batch of lines to the watcher,
+which settles that job (and downloads its result) at once. The scheduler is then asked
+only on the gentle interval, for what only it knows (pending reasons, vanished jobs).
+
+If the agent cannot start or stops, this is said once on stderr and the watcher falls
+back to its polling schedule; a job never fails because of the agent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import posixpath
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from importlib import resources as importlib_resources
+from typing import TYPE_CHECKING, Any
+
+from ..backends.base import Observation
+from ..common import jobdir
+from ..common.states import JobState
+from .array import ArrayPart
+
+if TYPE_CHECKING:
+    from ..transports.stream import Stream
+    from .runtime import Runtime
+    from .watcher import Unit
+
+AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py").read_text()
+START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher polls again
+RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
+IDLE_STOP = 15.0  # seconds without watched jobs before the agent is stopped
+AGENTS_PER_CONNECTION = 2
+"""Runtimes (profiles) that share one SSH connection each start their own agent, and each
+holds one of the connection's sessions (OpenSSH allows 10 by default, MaxSessions): past
+this many, a runtime's jobs are polled instead."""
+_agents: dict[int, int] = {}  # id(transport) -> agents running or starting on it
+_agents_lock = threading.Lock()
+
+
+def _take_slot(transport: object) -> bool:
+    with _agents_lock:
+        if _agents.get(id(transport), 0) >= AGENTS_PER_CONNECTION:
+            return False
+        _agents[id(transport)] = _agents.get(id(transport), 0) + 1
+        return True
+
+
+def _give_slot(transport: object) -> None:
+    with _agents_lock:
+        _agents[id(transport)] = max(0, _agents.get(id(transport), 0) - 1)
+
+
+HELLO_WITHIN = 200  # lines of setup output (module load banners) before the agent's hello
+DISABLE_VAR = "CLUSTERLAB_PUSH"  # "0": never start the agent (poll only)
+_NOT_YET = (None, JobState.PENDING, JobState.COMPLETED)
+"""Scheduler views that a status file with lines in it overrides to RUNNING: the job has
+started (or ran) and its file speaks for it; a pushed line must not count as a poll that
+missed the job."""
+
+
+_exiting = threading.Event()
+atexit.register(_exiting.set)  # connections closing at exit end agents: nothing to say
+
+
+def enabled(runtime: Runtime) -> bool:
+    """Push needs the job dirs' status files on the transport's machine (not true for
+    Kubernetes, whose pods keep them) and is not needed by the local scheduler (it sees
+    its own processes end); CLUSTERLAB_PUSH=0 switches it off."""
+    return os.environ.get(DISABLE_VAR, "1") != "0" and runtime.backend.push_status
+
+
+def pushed_observation(
+    unit: Unit, last: Observation | None, statuses: dict[str, bytes]
+) -> Observation:
+    """The last scheduler view of ``unit`` with its status files replaced by what the
+    agent pushed (``{"status" | "status.N": whole file so far}``)."""
+    if not isinstance(unit, ArrayPart):
+        base = last or Observation(None)
+        state = JobState.RUNNING if base.state in _NOT_YET else base.state
+        return replace(base, state=state, status=statuses.get(jobdir.STATUS, base.status))
+    base = last or Observation(JobState.PENDING)
+    tasks = dict(base.tasks)
+    for name, data in statuses.items():
+        task = jobdir.task_of_status_file(name)
+        if task is None:
+            continue
+        seen = tasks.get(task) or base.unlisted_task()
+        state = JobState.RUNNING if seen.state in _NOT_YET else seen.state
+        tasks[task] = replace(seen, state=state, status=data)
+    return replace(base, tasks=tasks)
+
+
+def _hello(lines: Iterator[bytes]) -> dict[str, Any] | None:
+    """The agent's first JSON line, past whatever the profile's setup lines printed."""
+    for _, line in zip(range(HELLO_WITHIN), lines, strict=False):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "agent" in record:
+            return record
+    return None
+
+
+def _close_later(stream: Stream) -> None:
+    """Close a retired agent off the caller's thread (the kernel's: closing waits a
+    moment for the agent to exit)."""
+    threading.Thread(target=stream.close, name="clusterlab-push-close", daemon=True).start()
+
+
+class Push:
+    """The status agent of one runtime: started lazily, fed job dirs, lines to the watcher."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.live = False  # the agent is up and reading: the watcher polls gently
+        self.pid: int | None = None  # the agent's process id (on the cluster side)
+        self.inotify: bool | None = None  # what the agent follows files with
+        self.lines = 0  # status lines received (tests and the bench count them)
+        self.stopped_reason = ""  # why the last agent stopped ('' while none did)
+        self._lock = threading.Lock()
+        self._dirs: set[str] = set()
+        self._files: dict[tuple[str, str], bytearray] = {}  # (dir, file) -> bytes so far
+        self._stream: Stream | None = None
+        self._roots: set[str] = set()  # jobs roots the agent may follow dirs under
+        self._generation = 0  # bumped when the running agent is retired on purpose
+        self._starting = False
+        self._starting_since = 0.0
+        self._closed = False
+        self._failed_at = float("-inf")
+        self._said = False
+        self._idle_timer: threading.Timer | None = None
+
+    # -- what the watcher calls ---------------------------------------------------------------
+    def watch(self, job_dir: str) -> None:
+        """Follow ``job_dir``'s status files from now on (starting the agent if needed)."""
+        if not enabled(self.runtime):
+            return
+        retired: Stream | None = None
+        with self._lock:
+            self._closed = False
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+            new = job_dir not in self._dirs
+            self._dirs.add(job_dir)
+            root = posixpath.dirname(job_dir)
+            if root not in self._roots:  # (a jobs root this agent was not started with)
+                self._roots.add(root)
+                if self._stream is not None:
+                    retired = self._retire()
+            if self.live and new:
+                self._send(f"watch {job_dir}")
+            elif self._may_start() and _take_slot(self.runtime.transport):
+                self._starting, self._starting_since = True, time.monotonic()
+                overdue = threading.Timer(START_PATIENCE, self._start_overdue)
+                overdue.daemon = True
+                overdue.start()
+                threading.Thread(
+                    target=self._serve,
+                    name=f"clusterlab-push-{self.runtime.profile.name}",
+                    daemon=True,
+                ).start()
+        if retired is not None:
+            _close_later(retired)
+
+    @property
+    def pushing(self) -> bool:
+        """Status lines are (or are about to be) pushed: the watcher need not poll for
+        them. True while the agent runs, and for :data:`START_PATIENCE` while it starts
+        (a poll racing its start would only ask the scheduler again)."""
+        return enabled(self.runtime) and (
+            self.live
+            or (self._starting and time.monotonic() - self._starting_since < START_PATIENCE)
+        )
+
+    def _start_overdue(self) -> None:
+        """An agent still starting after :data:`START_PATIENCE`: poll meanwhile."""
+        if self._starting and not self.live:
+            self.runtime.watcher.reset()
+
+    def _may_start(self) -> bool:
+        """Not running, not starting, and not stopped within :data:`RETRY_AFTER`."""
+        return (
+            not self.live
+            and not self._starting
+            and time.monotonic() - self._failed_at >= RETRY_AFTER
+        )
+
+    def unwatch(self, job_dir: str) -> None:
+        """Stop following ``job_dir`` once no watched unit lives in it."""
+        if self.runtime.watcher.units_in(job_dir):
+            return
+        with self._lock:
+            if job_dir not in self._dirs:
+                return
+            self._dirs.discard(job_dir)
+            for key in [k for k in self._files if k[0] == job_dir]:
+                del self._files[key]
+            if self.live:
+                self._send(f"unwatch {job_dir}")
+            if not self._dirs and self._stream is not None and self._idle_timer is None:
+                self._idle_timer = threading.Timer(IDLE_STOP, self._stop_idle)
+                self._idle_timer.daemon = True
+                self._idle_timer.start()
+
+    def close(self) -> None:
+        """Stop the agent (it exits when its stdin closes)."""
+        with self._lock:
+            self._closed = True
+            stream = self._retire()
+        if stream is not None:
+            _close_later(stream)
+
+    def _retire(self) -> Stream | None:
+        """Take the running agent out of service on purpose (caller holds the lock and
+        closes the returned stream outside it)."""
+        self._generation += 1
+        stream, self._stream = self._stream, None
+        self.live = False
+        self._files.clear()
+        return stream
+
+    # -- the agent ------------------------------------------------------------------------------
+    def _argv(self, roots: list[str]) -> list[str]:
+        env = self.runtime.environment
+        return ["sh", "-c", env._preamble(), "sh", *env.python_argv(), "-c", AGENT_SOURCE, *roots]
+
+    def _send(self, command: str) -> None:
+        """One command line to the agent (caller holds the lock); a failure ends it."""
+        try:
+            assert self._stream is not None
+            self._stream.write(command.encode() + b"\n")
+        except Exception as exc:
+            self.live = False
+            self.stopped_reason = f"could not write to it ({exc})"
+
+    def _start(self) -> tuple[Stream, int, Iterator[bytes]] | None:
+        """Start an agent and put it in service (None: closed meanwhile, nothing wanted)."""
+        while True:
+            with self._lock:
+                gen, roots = self._generation, sorted(self._roots)
+            stream = self.runtime.transport.open_stream(self._argv(roots))
+            try:
+                lines = stream.lines()
+                hello = _hello(lines)
+                if hello is None:
+                    stream.close()  # (waits for its stderr, which says why)
+                    why = stream.stderr_text()[-300:] or "it did not say it was ready"
+                    raise RuntimeError(why)
+            except BaseException:
+                stream.close()
+                raise
+            with self._lock:
+                if gen == self._generation:
+                    self._stream, self.live, self._starting = stream, True, False
+                    self.pid, self.inotify = int(hello.get("pid", 0)), bool(hello.get("inotify"))
+                    for job_dir in sorted(self._dirs):
+                        self._send(f"watch {job_dir}")
+                    return stream, gen, lines
+                closed = self._closed
+                if closed:
+                    self._starting = False
+            stream.close()  # retired while it started (closed, or a new jobs root)
+            if closed:
+                return None
+
+    def _serve(self) -> None:
+        """Start the agent, then hand its lines to :meth:`_settle_loop` until it ends."""
+        try:
+            self._serve_once()
+        finally:
+            _give_slot(self.runtime.transport)
+
+    def _serve_once(self) -> None:
+        stream: Stream | None = None
+        gen = -1
+        try:
+            started = self._start()
+            if started is None:
+                return
+            stream, gen, lines = started
+            inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+            settler = threading.Thread(target=self._settle_loop, args=(inbox,), daemon=True)
+            settler.start()
+            for line in lines:
+                inbox.put(line)
+            inbox.put(None)
+            settler.join()
+            stream.close()  # (waits for its stderr, which may say why it ended)
+            why = stream.stderr_text()[-300:] or "its connection closed"
+        except Exception as exc:
+            why = str(exc) or type(exc).__name__
+        with self._lock:
+            if stream is None:  # it never started
+                self._starting = False
+            deliberate = stream is not None and gen != self._generation
+            was_live = stream is not None and not deliberate
+            if not deliberate:
+                self._stream = None
+                self.live = False
+                self._files.clear()
+                self._failed_at = time.monotonic()
+                self.stopped_reason = why
+        if stream is not None:
+            stream.close()
+        if deliberate or _exiting.is_set():
+            return
+        if not self._said:
+            self._said = True
+            what = "stopped" if was_live else "could not start"
+            print(
+                f"clusterlab: the status agent on {self.runtime.transport.label} {what} "
+                f"({why}); falling back to polling the scheduler (every "
+                f"{self.runtime.profile.poll_interval:g} s at most). Jobs are not affected.",
+                file=sys.stderr,
+            )
+        self.runtime.watcher.reset()
+
+    def _stop_idle(self) -> None:
+        with self._lock:
+            if self._dirs or self._idle_timer is None:
+                return
+            self._idle_timer = None
+        self.close()
+
+    def _settle_loop(self, inbox: queue.SimpleQueue[bytes | None]) -> None:
+        """Take every line that has arrived, then settle each job dir they touched once
+        (a burst of item lines is one parse, not one per line)."""
+        while True:
+            batch = [inbox.get()]
+            while not inbox.empty():
+                batch.append(inbox.get())
+            touched = self._take([b for b in batch if b is not None])
+            for job_dir, statuses in touched.items():
+                try:
+                    self._settle(job_dir, statuses)
+                except Exception as exc:  # the next poll settles it: say why, keep going
+                    print(
+                        f"clusterlab: a pushed status could not be used: {exc!r}", file=sys.stderr
+                    )
+            if None in batch:
+                return
+
+    def _take(self, raw: list[bytes]) -> dict[str, dict[str, bytes]]:
+        """Append pushed lines to the files they belong to; the touched files' contents."""
+        touched: dict[str, set[str]] = {}
+        with self._lock:
+            for line in raw:
+                try:
+                    record: dict[str, Any] = json.loads(line)
+                except ValueError:
+                    continue
+                if "refused" in record:
+                    print(
+                        f"clusterlab: the status agent refused {record['refused']!r}: "
+                        f"{record.get('why')}",
+                        file=sys.stderr,
+                    )
+                    continue
+                job_dir, name = str(record.get("dir", "")), str(record.get("file", ""))
+                if job_dir not in self._dirs:
+                    continue
+                data = self._files.setdefault((job_dir, name), bytearray())
+                if record.get("offset") != len(data):  # a repeat (or a gap: polls cover it)
+                    continue
+                data += str(record.get("line", "")).encode() + b"\n"
+                self.lines += 1
+                touched.setdefault(job_dir, set()).add(name)
+            return {
+                d: {n: bytes(b) for (dd, n), b in self._files.items() if dd == d} for d in touched
+            }
+
+    def _settle(self, job_dir: str, statuses: dict[str, bytes]) -> None:
+        watcher = self.runtime.watcher
+        units = watcher.units_in(job_dir)
+        if not units:
+            return
+        observations = {
+            u.native_id: pushed_observation(u, watcher.last_seen.get(u.native_id), statuses)
+            for u in units
+        }
+        watcher.settle(units, observations)

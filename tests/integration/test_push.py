@@ -1,0 +1,152 @@
+"""Push on the real sandbox: status lines reach the Job through the status agent, whatever
+the poll interval; losing the agent falls back to polling; it dies with the connection.
+
+Both SLURM transports: the agent is a subprocess (login node) or runs on an exec channel
+of the real SSH connection as the sandbox's user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.core.runtime import Runtime, get_runtime
+from tests.conftest import slurm_local_profile, ssh_profile
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def no_other_agents() -> None:
+    """Earlier tests' runtimes share the sandbox's SSH connection and may still hold its
+    agent slots (core/push.AGENTS_PER_CONNECTION) until their idle stop: end them."""
+    from clusterlab.core import push
+    from clusterlab.core import runtime as core
+
+    for runtime in list(core._runtimes.values()):
+        runtime.push.close()
+    deadline = time.monotonic() + 10
+    while any(push._agents.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.fixture(params=["slurm-local", "slurm-ssh"])
+def slow_profile(request: pytest.FixtureRequest, tmp_path: Path, sandbox: object) -> cl.Profile:
+    """A SLURM profile whose scheduler is asked only every 30 s at most."""
+    if request.param == "slurm-local":
+        profile = dataclasses.replace(slurm_local_profile(tmp_path), poll_interval=30.0)
+    else:
+        profile = ssh_profile(sandbox, name="pushssh", poll_interval=30.0)
+    cl.profiles.save(profile)
+    return profile
+
+
+def _wait(predicate: object, what: str, patience: float = 30) -> None:
+    deadline = time.monotonic() + patience
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def _sleepy(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)
+    return "woke"
+
+
+def _alive(pid: int) -> bool:
+    """The agent runs on this machine in both cases (sshd listens on 127.0.0.1)."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
+
+
+def test_a_jobs_end_is_pushed_while_the_scheduler_is_asked_every_30_s(
+    slow_profile: cl.Profile,
+) -> None:
+    """Polling alone (0.25 s backing off x1.5) needs ~8 polls to see a job that ends 4 s
+    after it starts; pushed, the Job ends with one or two scheduler polls."""
+    f = cl.cluster(slow_profile.name)(_sleepy)
+    job = f.submit(4)
+    runtime = get_runtime(slow_profile)
+    assert job.result(timeout=60) == "woke"
+    assert runtime.push.live
+    assert runtime.push.lines >= 2  # started + finished, at least
+    assert runtime.watcher.polls <= 2, f"{runtime.watcher.polls} scheduler polls"
+    assert job.state == cl.JobState.COMPLETED
+    assert job.started_at and job.ended_at and job.ended_at - job.started_at >= 4
+
+
+def _kill_agent(runtime: Runtime) -> None:
+    """Kill -9 the agent where it runs, as an administrator's kill or an OOM kill would."""
+    pid = runtime.push.pid
+    assert pid
+    res = runtime.transport.run(["kill", "-9", str(pid)])
+    assert res.returncode == 0, res.err
+
+
+def test_killing_the_agent_falls_back_to_polling_and_says_so_once(
+    sandbox: object, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    profile = ssh_profile(sandbox, name="pushkill", poll_interval=2.0)
+    cl.profiles.save(profile)
+    f = cl.cluster(profile.name)(_sleepy)
+    job = f.submit(3)
+    runtime = get_runtime(profile)
+    _wait(lambda: runtime.push.live and job.state == cl.JobState.RUNNING, "the job to run")
+    pid = runtime.push.pid
+    assert pid
+    _kill_agent(runtime)
+    assert job.result(timeout=60) == "woke"  # polling found it
+    _wait(lambda: not runtime.push.live, "the agent to be seen gone")
+    assert not _alive(pid)
+    second = f.submit(0)  # still polled (no new agent within RETRY_AFTER): still works
+    assert second.result(timeout=60) == "woke"
+    err = capfd.readouterr().err
+    assert err.count("falling back to polling") == 1, err
+    assert "status agent" in err
+
+
+def test_the_agent_ends_with_the_ssh_connection(sandbox: object) -> None:
+    profile = ssh_profile(sandbox, name="pushclose", poll_interval=30.0)
+    cl.profiles.save(profile)
+    f = cl.cluster(profile.name)(_sleepy)
+    assert f.submit(0).result(timeout=60) == "woke"
+    runtime = get_runtime(profile)
+    pid = runtime.push.pid
+    assert runtime.push.live and pid and _alive(pid)
+    runtime.transport.close()  # the kernel exits, or the network drops
+    _wait(lambda: not _alive(pid), "the agent to exit", patience=10)
+    user = sandbox.ssh_user  # type: ignore[attr-defined]
+    agents = subprocess.run(  # the agent's source is its command line
+        ["pgrep", "-u", user, "-f", "inotify_add_watch"], capture_output=True, text=True
+    ).stdout.split()
+    assert str(pid) not in agents
+    # and the runtime carries on: a new job reconnects, polls, and completes
+    assert f.submit(0).result(timeout=60) == "woke"
+
+
+def test_an_agent_that_cannot_start_leaves_jobs_to_polling(
+    sandbox: object, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The agent's command is replaced by one that fails at once (as a login node that
+    refuses another session, or a broken interpreter there, would): the job is polled."""
+    profile = slurm_local_profile(tmp_path, name="pushnostart")
+    cl.profiles.save(profile)
+    runtime = get_runtime(profile)
+    failing = ["sh", "-c", "echo no python here >&2; exit 3"]
+    runtime.push._argv = lambda roots: failing  # type: ignore[method-assign]
+    f = cl.cluster(profile.name)(_sleepy)
+    assert f.submit(0).result(timeout=60) == "woke"
+    _wait(lambda: runtime.push.stopped_reason != "", "the agent's failure")
+    err = capfd.readouterr().err
+    assert err.count("falling back to polling") == 1, err
+    assert "could not start (no python here)" in err

@@ -1,0 +1,163 @@
+"""The status agent (remote/agent.py) as a real process on this machine: what it pushes,
+what it refuses, and that it ends with its stdin. Run with Debian's /usr/bin/python3 (a
+different interpreter from the kernel's, as on a cluster), through the local transport's
+open_stream, in both its inotify and its stat-loop mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clusterlab.core.push import AGENT_SOURCE
+from clusterlab.transports.local import LocalTransport
+from clusterlab.transports.stream import Stream
+
+pytestmark = pytest.mark.timeout(60)
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+
+
+class Agent:
+    """An agent process and the JSON lines it printed, read on a thread."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.out: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.hello = self.next()
+
+    def _read(self) -> None:
+        for line in self.stream.lines():
+            self.out.put(json.loads(line))
+
+    def send(self, text: str) -> None:
+        self.stream.write(text.encode() + b"\n")
+
+    def next(self, timeout: float = 10) -> dict[str, Any]:
+        return self.out.get(timeout=timeout)
+
+    def lines(self, n: int) -> list[tuple[str, str, int, str]]:
+        got = [self.next() for _ in range(n)]
+        return [(Path(r["dir"]).name, r["file"], r["offset"], r["line"]) for r in got]
+
+    def quiet(self, seconds: float = 0.3) -> bool:
+        try:
+            extra = self.out.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        raise AssertionError(f"unexpected line from the agent: {extra}")
+
+
+@pytest.fixture(params=["inotify", "stat"])
+def agent(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Agent]:
+    if request.param == "stat":
+        monkeypatch.setenv("CLUSTERLAB_AGENT_STAT_ONLY", "1")
+    monkeypatch.chdir(tmp_path)  # where a shell, if any ran a name, would leave files
+    root = tmp_path / "jobs"
+    root.mkdir()
+    stream = LocalTransport().open_stream([PYTHON, "-c", AGENT_SOURCE, str(root)])
+    a = Agent(stream)
+    assert a.hello["inotify"] is (request.param == "inotify")
+    yield a
+    stream.close()
+
+
+def test_pushes_whole_lines_of_status_files_as_they_are_written(
+    agent: Agent, tmp_path: Path
+) -> None:
+    job = tmp_path / "jobs" / "j1"
+    job.mkdir()
+    (job / "status").write_text('{"event": "started"}\n')
+    agent.send(f"watch {job}")
+    assert agent.lines(1) == [("j1", "status", 0, '{"event": "started"}')]  # from the start
+    with open(job / "status", "a") as fh:
+        fh.write('{"event": "fin')  # a line being written is held back ...
+        fh.flush()
+        assert agent.quiet()
+        fh.write('ished"}\n')  # ... until it is whole
+    assert agent.lines(1) == [("j1", "status", 21, '{"event": "finished"}')]
+    (job / "status.3").write_text('{"event": "item-started"}\n')  # an array task's file
+    (job / "result.pkl").write_bytes(b"not a status file\n")
+    (job / "status.3.tmp").write_text("not a status file either\n")
+    assert agent.lines(1) == [("j1", "status.3", 0, '{"event": "item-started"}')]
+    assert agent.quiet()
+
+
+def test_unwatched_dirs_are_silent(agent: Agent, tmp_path: Path) -> None:
+    job = tmp_path / "jobs" / "j2"
+    job.mkdir()
+    agent.send(f"watch {job}")
+    agent.send(f"unwatch {job}")
+    agent.send(f"watch {tmp_path / 'jobs' / 'j3'}")  # not there (yet): no error, no lines
+    agent.send("ping")  # answered (refused) only after the commands before it were done
+    assert agent.next()["refused"] == "ping"
+    (job / "status").write_text('{"event": "started"}\n')
+    assert agent.quiet()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "relative/dir",
+        "{root}/../elsewhere",
+        "{root}/j1/",
+        "{root}//j1",
+        "{root}/j1/deeper",
+        "{root}",
+        "/etc",
+        "{root}/a\x1bb",
+        "{root}/.",
+    ],
+)
+def test_hostile_job_dirs_are_refused(agent: Agent, tmp_path: Path, path: str) -> None:
+    agent.send("watch " + path.format(root=tmp_path / "jobs"))
+    refused = agent.next()
+    assert "refused" in refused
+    assert refused["why"]
+
+
+def test_shell_syntax_in_a_name_is_only_a_name(agent: Agent, tmp_path: Path) -> None:
+    """A job dir named like a command is followed as a name and never run by a shell."""
+    marker = tmp_path / "pwned"
+    job = tmp_path / "jobs" / f"$(touch {marker.name}); `touch {marker.name}`"
+    job.mkdir()
+    agent.send(f"watch {job}")
+    (job / "status").write_text("{}\n")
+    assert agent.lines(1) == [(job.name, "status", 0, "{}")]
+    assert not marker.exists()
+
+
+def test_unknown_commands_are_refused(agent: Agent) -> None:
+    agent.send("rm -rf /")
+    assert agent.next()["why"].startswith("unknown command")
+
+
+def test_the_agent_exits_when_its_stdin_closes(agent: Agent) -> None:
+    pid = agent.hello["pid"]
+    assert Path(f"/proc/{pid}").exists()
+    assert isinstance(agent.stream, Stream)
+    agent.stream.write(b"")  # still open
+    proc = agent.stream.proc  # type: ignore[attr-defined]
+    assert proc.stdin is not None
+    proc.stdin.close()  # what a closed SSH channel does to it
+    assert proc.wait(timeout=5) == 0
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_an_agent_without_a_jobs_root_says_how_to_start_it() -> None:
+    stream = LocalTransport().open_stream([PYTHON, "-c", AGENT_SOURCE, "relative"])
+    assert list(stream.lines()) == []
+    stream.close()
+    assert "usage: agent.py JOBS_ROOT" in stream.stderr_text()
