@@ -23,7 +23,7 @@ def _finished_unwatched(profile: str) -> cl.Job:
         import time, clusterlab as cl
         job = cl.cluster({profile!r})(lambda: {{"answer": 42}}).submit()
         deadline = time.time() + 60
-        while job.state == cl.JobState.PENDING and time.time() < deadline:
+        while job.state in (cl.JobState.SUBMITTING, cl.JobState.PENDING) and time.time() < deadline:
             time.sleep(0.05)
         print(job.id, flush=True)
         """

@@ -18,6 +18,7 @@ import clusterlab as cl
 from clusterlab.core.runtime import get_runtime
 from tests.cluster import sandbox as sb
 from tests.conftest import slurm_local_profile, ssh_profile
+from tests.integration.test_conformance import until
 
 pytestmark = pytest.mark.sandbox
 
@@ -160,20 +161,24 @@ def test_connection_cut_while_a_large_argument_uploads(sandbox: object) -> None:
     assert f.submit(b"warm").result(timeout=120) == 4  # the session's one-off checks done
     thread = threading.Thread(target=cutter, daemon=True)
     thread.start()
-    outcomes = []
+    jobs = []
     try:
         for attempt in range(5):  # a new payload each time: each must be uploaded
-            try:
-                outcomes.append(f.submit(payload + bytes([attempt])))
-            except cl.TransportError as exc:
-                outcomes.append(exc)
+            jobs.append(f.submit(payload + bytes([attempt])))  # returns at once (SUBMITTING)
+        until(
+            lambda: all(j.state != cl.JobState.SUBMITTING for j in jobs),
+            "every submission to go through or fail",
+            timeout=300,
+        )
     finally:
         stop.set()
         thread.join()
-    assert any(isinstance(o, cl.TransportError) for o in outcomes), outcomes
-    for o in outcomes:
-        if isinstance(o, cl.TransportError):
-            assert "connection" in str(o) or "reach" in str(o), o
+    failed = [j for j in jobs if j.state == cl.JobState.FAILED]
+    assert failed, jobs
+    for job in failed:  # the cut reaches the job, with the sentence submit() raised before
+        assert "connection" in job.reason or "reach" in job.reason, job.reason
+        with pytest.raises(cl.ClusterlabError, match="connection|reach"):
+            job.result(timeout=10)
     assert f.submit(payload).result(timeout=180) == len(payload)  # and now it goes through
     root = get_runtime(profile).jobs_root().rsplit("/", 1)[0] + "/blobs"
     check = get_runtime(profile).transport.run(

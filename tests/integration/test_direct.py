@@ -88,6 +88,7 @@ def test_queued_jobs_outlive_the_client_that_queued_them(over_ssh: cl.Profile) -
         """
         f = cl.cluster(P)(lambda s: (time.sleep(s), time.time())[1])
         jobs = [f.submit(3), f.submit(3), f.submit(0), f.submit(0)]  # 2 run, 2 queued
+        while any(j.state == cl.JobState.SUBMITTING for j in jobs): time.sleep(0.02)  # accepted
         print(json.dumps([j.id for j in jobs]), flush=True)
         time.sleep(600)
         """,
@@ -146,6 +147,7 @@ def test_the_time_limit_is_enforced_on_the_host_without_a_client(over_ssh: cl.Pr
         over_ssh,
         """
         job = cl.cluster(P, time="0:03")(time.sleep).submit(120)
+        while any(j.state == cl.JobState.SUBMITTING for j in [job]): time.sleep(0.02)  # accepted
         print(json.dumps(job.id), flush=True)
         time.sleep(600)
         """,

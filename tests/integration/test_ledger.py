@@ -80,7 +80,10 @@ def test_local_job_still_queued_in_a_dead_kernel_is_lost_with_a_reason() -> None
         """
         import json, time, clusterlab as cl
         f = cl.cluster("one")(lambda x: (time.sleep(2), x)[1])
-        print(json.dumps([f.submit(1).id, f.submit(2).id, f.map([3, 4]).id]), flush=True)
+        jobs = [f.submit(1), f.submit(2), f.map([3, 4])]
+        while jobs[0].state != cl.JobState.RUNNING: time.sleep(0.02)  # accepted and started
+        while jobs[1].state == cl.JobState.SUBMITTING: time.sleep(0.02)  # accepted
+        print(json.dumps([j.id for j in jobs]), flush=True)
         time.sleep(600)
         """
     )
@@ -108,6 +111,7 @@ def test_cancel_from_another_process_stops_a_job_queued_in_a_live_kernel(tmp_pat
         import json, time, clusterlab as cl
         f = cl.cluster("one")(lambda x: (time.sleep(3), x)[1])
         first, queued = f.submit(1), f.submit(2)
+        while any(j.state == cl.JobState.SUBMITTING for j in (first, queued)): time.sleep(0.02)
         print(json.dumps([first.id, queued.id]), flush=True)
         first.result(timeout=60)
         try:

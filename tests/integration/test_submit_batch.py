@@ -64,8 +64,11 @@ def test_a_loop_of_submits_is_staged_in_few_round_trips(ssh: cl.Profile) -> None
     jobs = [f.submit(i) for i in range(200)]
     _wait_accepted(jobs)
     staging_trips = runtime.transport.round_trips - trips  # the watcher's polls included
-    assert runtime.batcher.batches - batches <= 10
-    assert staging_trips <= 30, staging_trips  # was one per job (200) before
+    # How many calls share a batch depends on how fast this loop runs against one staging
+    # round trip (on a loaded 2-core CI machine: ~10 per batch; idle: ~70); before, every
+    # call was its own round trip (200), so a quarter of that is a clear bound either way.
+    assert runtime.batcher.batches - batches <= 50
+    assert staging_trips <= 70, staging_trips  # the watcher's polls included
     assert len({j.native_id for j in jobs}) == 200
     assert [j.result(timeout=180) for j in jobs] == [i * i for i in range(200)]
 

@@ -116,6 +116,21 @@ class Batcher:
         with self._cond:
             return not self._queue and not self._busy
 
+    def wait_idle(self, timeout: float = EXIT_WAIT) -> bool:
+        """Wait until what was queued before now is submitted, so a ``map()`` (submitted on
+        the caller's thread) reaches the scheduler after the ``submit()`` calls made before
+        it, as the user wrote them (a FIFO queue such as the local one runs them in that
+        order). Returns whether the queue emptied in time; nothing is refused here."""
+        if threading.current_thread() is self._thread:
+            return self.idle()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while (self._queue or self._busy) and time.monotonic() < deadline:
+                if self._thread is None or not self._thread.is_alive():
+                    break
+                self._cond.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            return not self._queue and not self._busy
+
     def drain(self, timeout: float = EXIT_WAIT) -> bool:
         """Wait until everything queued was submitted; at the deadline, mark what is left
         FAILED (at exit nothing may stay SUBMITTING). Returns whether the queue emptied."""

@@ -279,6 +279,7 @@ def _submit_calls(
     staged: Staged,
 ) -> None:
     """Stage and submit ``calls`` as one or more native arrays of ``array``."""
+    runtime.batcher.wait_idle()  # the submit() calls made before this map go first
     deps.wait_for_ids()  # a job it waits for may still be SUBMITTING (milliseconds)
     natives, ids = deps.natives, deps.ids
     tasks = [[calls[i] for i in share] for share in plan.shares()]
