@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 
 from ..common import jobdir
@@ -19,6 +20,7 @@ from ..common.states import JobState
 from .base import Observation
 
 LAUNCHED = "launched"  # the job shell's pid, written as it starts (another kernel reads it)
+EMPTY_CMDLINE_RETRIES = 20
 QUEUED_IN_DEAD_KERNEL = (
     "it was still waiting to start when the kernel that queued it exited (local jobs are "
     "queued by their kernel); submit it again"
@@ -37,7 +39,13 @@ def _alive(pid: int, job_dir: str, command: bytes = b"runner.py") -> bool:
     if not proc.exists():
         return True  # no /proc: trust the pid
     try:
-        runner = command in (proc / "cmdline").read_bytes()
+        cmdline = (proc / "cmdline").read_bytes()
+        for _ in range(EMPTY_CMDLINE_RETRIES):  # empty for a moment while it execs
+            if cmdline:
+                break
+            time.sleep(0.01)
+            cmdline = (proc / "cmdline").read_bytes()
+        runner = command in cmdline
         cwd = os.path.realpath(proc / "cwd")  # work/, or the job dir just before chdir
         here = cwd in (os.path.realpath(job_dir), os.path.realpath(Path(job_dir) / jobdir.WORK))
     except OSError:
