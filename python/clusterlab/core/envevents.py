@@ -10,12 +10,12 @@ stops the build.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+
+from .events import Topic
 
 # The phases of a build, in order; ``done`` counts the ones finished (``total`` = all).
 PHASES = ("lock", "wheels", "upload", "install", "ready")
@@ -44,9 +44,10 @@ class EnvEvent:
 
 
 Listener = Callable[[EnvEvent], None]
-_listeners: list[Listener] = []
+_topic: Topic[EnvEvent] = Topic("an environment build")
 _lock = threading.Lock()
 _building: dict[tuple[str, str], EnvEvent] = {}  # the latest step of each unfinished build
+subscribe = _topic.subscribe
 
 
 def in_progress() -> list[EnvEvent]:
@@ -55,33 +56,15 @@ def in_progress() -> list[EnvEvent]:
         return list(_building.values())
 
 
-def subscribe(listener: Listener) -> Callable[[], None]:
-    """Call ``listener(event)`` for every build step; returns an unsubscribe function."""
-    with _lock:
-        _listeners.append(listener)
-
-    def unsubscribe() -> None:
-        with _lock:
-            if listener in _listeners:
-                _listeners.remove(listener)
-
-    return unsubscribe
-
-
 def publish(event: EnvEvent) -> None:
-    """Deliver ``event`` to every subscriber."""
+    """Remember unfinished builds (a panel that connects later is told at once), then
+    deliver ``event`` to every subscriber."""
     with _lock:
-        listeners = list(_listeners)
         if event.finished:
             _building.pop((event.profile, event.env), None)
         else:
             _building[(event.profile, event.env)] = event
-    for listener in listeners:
-        try:
-            listener(event)
-        except Exception:
-            print("clusterlab: an environment build listener failed:", file=sys.stderr)
-            traceback.print_exc()
+    _topic.publish(event)
 
 
 class BuildProgress:

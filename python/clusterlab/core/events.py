@@ -11,7 +11,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..common.states import JobState
 
@@ -28,31 +28,43 @@ class JobEvent:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+E = TypeVar("E")
+
+
+class Topic(Generic[E]):
+    """The subscribers of one kind of event (job changes, environment builds): publishers
+    never wait on or fail because of a subscriber, whose errors are reported on stderr."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._listeners: list[Callable[[E], None]] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, listener: Callable[[E], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event; returns an unsubscribe function."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def publish(self, event: E) -> None:
+        """Deliver ``event`` to every subscriber."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                print(f"clusterlab: {self._what} listener failed:", file=sys.stderr)
+                traceback.print_exc()
+
+
 Listener = Callable[[JobEvent], None]
-_listeners: list[Listener] = []
-_lock = threading.Lock()
-
-
-def subscribe(listener: Listener) -> Callable[[], None]:
-    """Call ``listener(event)`` for every job event; returns an unsubscribe function."""
-    with _lock:
-        _listeners.append(listener)
-
-    def unsubscribe() -> None:
-        with _lock:
-            if listener in _listeners:
-                _listeners.remove(listener)
-
-    return unsubscribe
-
-
-def publish(event: JobEvent) -> None:
-    """Deliver ``event`` to every subscriber."""
-    with _lock:
-        listeners = list(_listeners)
-    for listener in listeners:
-        try:
-            listener(event)
-        except Exception:
-            print("clusterlab: a job event listener failed:", file=sys.stderr)
-            traceback.print_exc()
+_jobs: Topic[JobEvent] = Topic("a job event")
+subscribe = _jobs.subscribe
+publish = _jobs.publish
