@@ -4,6 +4,7 @@
  * build on the local profile (cloudpickle alone, wheels from this machine).
  */
 import { expect, test } from '@jupyterlab/galata';
+import { notebook } from './job-helpers';
 
 const SETUP = `import os, sys, tempfile
 import clusterlab as cl
@@ -18,23 +19,6 @@ envsync.make_lock = small_lock
 os.environ['PIP_NO_INDEX'] = '1'
 cl.profiles.save(cl.Profile(name='uisync', scheduler='local', environment='sync',
                             remote_dir=tempfile.mkdtemp(prefix='cl-ui-envbuild-')))`;
-
-function notebook(cells: string[]): string {
-  return JSON.stringify({
-    cells: cells.map(source => ({
-      cell_type: 'code',
-      execution_count: null,
-      metadata: {},
-      outputs: [],
-      source
-    })),
-    metadata: {
-      kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  });
-}
 
 test('an environment build shows in the panel while the job is not there yet', async ({
   page,

@@ -5,45 +5,10 @@
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
+import { notebook, openPanel, waitReady } from './job-helpers';
 
 
 const BACKGROUND_PATH = '.clusterlab-panel';
-
-async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
-  const tab = page.locator('.jp-SideBar [data-id="clusterlab-sidebar"]');
-  await tab.waitFor();
-  const panel = page.locator('#clusterlab-sidebar');
-  if (!(await panel.isVisible())) {
-    await tab.click();
-  }
-  await expect(panel).toBeVisible();
-  return panel;
-}
-
-async function waitReady(panel: Locator, label?: RegExp): Promise<void> {
-  const bar = panel.locator('.jp-clusterlab-kernel');
-  await expect(bar).toHaveAttribute('data-status', 'ready', { timeout: 90000 });
-  if (label) {
-    await expect(bar).toContainText(label, { timeout: 90000 });
-  }
-}
-
-function notebook(cells: string[]): string {
-  return JSON.stringify({
-    cells: cells.map(source => ({
-      cell_type: 'code',
-      execution_count: null,
-      metadata: {},
-      outputs: [],
-      source
-    })),
-    metadata: {
-      kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  });
-}
 
 interface ISessionModel {
   id: string;
