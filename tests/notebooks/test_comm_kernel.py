@@ -6,23 +6,11 @@ from __future__ import annotations
 import queue
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def kernel() -> Iterator[Any]:
-    km, kc = start_new_kernel(kernel_name="python3")
-    try:
-        yield kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def comm_messages(kc: Any, comm_id: str, until: Any, timeout: float = 60) -> list[dict[str, Any]]:

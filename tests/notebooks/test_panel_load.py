@@ -8,12 +8,10 @@ that, the ``%load_ext clusterlab`` the docs tell users to run must print nothing
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -26,16 +24,6 @@ def panel_load_code() -> str:
         match = re.search(r"const LOAD_CODE\s*=\s*'([^']+)'", KERNEL_TS.read_text())
     assert match is not None, "LOAD_CODE not found in kernel.ts"
     return match.group(1)
-
-
-@pytest.fixture
-def kernel() -> Iterator[Any]:
-    km, kc = start_new_kernel(kernel_name="python3")
-    try:
-        yield kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def run(kc: Any, code: str, silent: bool = False) -> tuple[str, dict[str, Any]]:
