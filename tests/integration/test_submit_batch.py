@@ -8,6 +8,7 @@ cancel and dependencies; and the transport's round-trip count (never a time).
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -132,3 +133,106 @@ def test_a_dependency_that_was_never_submitted_fails_its_dependent(ssh: cl.Profi
     with pytest.raises(cl.ClusterlabError, match=f"dependency {first.id} .*already ended FAILED"):
         then.result(timeout=120)
     assert then.state == cl.JobState.FAILED
+
+
+def _say(x: int) -> int:
+    print(f"item {x}")
+    return x * x
+
+
+@pytest.fixture
+def one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calls of a test's loop land in one batch even on a loaded machine."""
+    from clusterlab.core import batcher
+
+    monkeypatch.setattr(batcher, "WINDOW", 0.3)
+    monkeypatch.setattr(batcher, "MAX_WAIT", 2.0)
+
+
+def _squeue(name: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["squeue", "--noheader", "--array", f"--name={name}", "--format=%i %T"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def test_alike_submits_are_one_array_yet_each_its_own_job(ssh: cl.Profile, one_batch: None) -> None:
+    f = cl.cluster(ssh.name, memory="50MB")(_say)
+    other = cl.cluster(ssh.name, memory="60MB")(_say)  # not alike: its own sbatch
+    jobs = [f.submit(0), other.submit(9), f.submit(1), f.submit(2), f.submit(3)]
+    _wait_accepted(jobs)
+    alike = [jobs[0], *jobs[2:]]
+    array = alike[0].native_id.split("_")[0]
+    assert [j.native_id for j in alike] == [f"{array}_{i}" for i in range(4)]
+    assert jobs[1].native_id.isdigit() and jobs[1].native_id != array
+    assert [j.result(timeout=120) for j in jobs] == [0, 81, 1, 4, 9]
+    assert [j.stdout() for j in jobs] == [f"item {x}\n" for x in (0, 9, 1, 2, 3)]
+    # each job dir keeps its own task's id: how a job of a dead kernel is found again
+    runtime = get_runtime(ssh)
+    answers = runtime.transport.read_files([f"{j.job_dir}/submitted" for j in alike])
+    assert [answers[f"{j.job_dir}/submitted"].strip() for j in alike] == [
+        j.native_id.encode() for j in alike
+    ]
+
+
+def test_a_task_of_an_alike_array_is_cancelled_alone_and_reattached_elsewhere(
+    ssh: cl.Profile, one_batch: None
+) -> None:
+    name = f"alike{time.time_ns() % 10**8}"
+    held = cl.cluster(ssh.name, name=name, extra=["--hold"])(_say)
+    jobs = [held.submit(i) for i in range(3)]
+    _wait_accepted(jobs)
+    try:
+        assert len({j.native_id.split("_")[0] for j in jobs}) == 1
+        then = cl.cluster(ssh.name, name=name)(_say).submit(jobs[2])  # waits for one task
+        deadline = time.monotonic() + 60
+        while not all("held by you" in j.reason for j in jobs):  # the pending reason, per job
+            assert time.monotonic() < deadline, [j.reason for j in jobs]
+            time.sleep(0.2)
+        while "waiting for the jobs it depends on" not in then.reason:
+            assert time.monotonic() < deadline, then.reason
+            time.sleep(0.2)
+        assert f"--dependency=afterok:{jobs[2].native_id}\n" in then.job_script()
+        assert jobs[1].cancel()
+        deadline = time.monotonic() + 60
+        while jobs[1].state != cl.JobState.CANCELLED:
+            assert time.monotonic() < deadline, jobs[1].state
+            time.sleep(0.1)
+        queued = _squeue(name)
+        assert queued.get(jobs[0].native_id) == "PENDING"
+        assert queued.get(jobs[2].native_id) == "PENDING"
+        assert queued.get(jobs[1].native_id) in (None, "CANCELLED")
+        # another process (a restarted kernel) finds them by id and releases them
+        script = (
+            "import sys, subprocess, clusterlab as cl\n"
+            "jobs = [cl.job(i) for i in sys.argv[1:]]\n"
+            "print([j.native_id for j in jobs], [j.state.value for j in jobs])\n"
+            "subprocess.run(['scontrol', 'release', *[j.native_id for j in jobs]], check=True)\n"
+            "print([j.result(timeout=120) for j in jobs])\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script, jobs[0].id, jobs[2].id],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=True,
+        ).stdout.splitlines()
+        assert out[0] == f"{[jobs[0].native_id, jobs[2].native_id]} ['PENDING', 'PENDING']"
+        assert out[1] == "[0, 4]"
+        assert then.result(timeout=120) == 16  # ran once that task had ended
+    finally:
+        subprocess.run(["scancel", f"--name={name}"], check=False)
+
+
+def test_without_coalescing_each_call_is_its_own_job(
+    ssh: cl.Profile, one_batch: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLUSTERLAB_COALESCE", "0")
+    f = cl.cluster(ssh.name)(_square)
+    jobs = [f.submit(i) for i in range(3)]
+    _wait_accepted(jobs)
+    assert all(j.native_id.isdigit() for j in jobs)
+    assert [j.result(timeout=120) for j in jobs] == [0, 1, 4]

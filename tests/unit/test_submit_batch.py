@@ -7,13 +7,16 @@ import io
 import subprocess
 import sys
 import tarfile
+from typing import Any
 
 import pytest
 
 import clusterlab as cl
-from clusterlab.backends.batch_submit import _outcomes, batch_tar
+from clusterlab.backends.base import ArraySpec, JobSpec
+from clusterlab.backends.batch_submit import _outcomes, _plan, batch_tar
 from clusterlab.core import ledger
 from clusterlab.core.runtime import get_runtime
+from tests.unit.script_samples import sample_spec
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -80,3 +83,66 @@ def test_a_map_after_a_submitting_job_waits_for_its_id() -> None:
     arr = cl.cluster("local")(abs).map([-1, -2], after=[first])
     assert arr.results(timeout=60) == [1, 2]
     assert first.result(timeout=60) == 5
+
+
+def _slurm(max_array: int = 1001) -> Any:
+    from clusterlab.backends.slurm import SlurmBackend
+    from clusterlab.transports.local import LocalTransport
+
+    backend = SlurmBackend(cl.Profile(name="t", scheduler="slurm"), LocalTransport())
+    backend._max_array = max_array  # as `scontrol show config` would have said
+    return backend
+
+
+def _specs(n: int, **res: object) -> list[JobSpec]:
+    out = []
+    for i in range(n):
+        spec = sample_spec([], job_dir=f"/jobs/j{len(res)}-{i}", **res)
+        out.append(spec)
+    return out
+
+
+def test_alike_jobs_of_a_batch_are_planned_as_one_array_in_task_order() -> None:
+    alike, other = _specs(3, memory="1GB"), _specs(1, memory="2GB")
+    specs = [alike[0], other[0], alike[1], alike[2]]
+    plan = _plan(_slurm(), specs)
+    assert [(e.array, e.members) for e in plan] == [(True, [0, 2, 3]), (False, [1])]
+    script = plan[0].files["array.sh"].decode()
+    assert "#SBATCH --array=0-2" in script and "#SBATCH --mem=1024M" in script
+    assert "#SBATCH --output=%a/stdout" in script and "--output=stdout\n" not in script
+    assert plan[0].files[".members"] == b"j1-0\nj1-1\nj1-2\n"  # task i's job dir on line i+1
+    assert plan[0].argv == ["sbatch", "--parsable", "array.sh"]
+
+
+def test_what_stays_a_job_of_its_own() -> None:
+    dep = sample_spec(["17"], job_dir="/jobs/dep")
+    named = _specs(2, extra=["--output=mine.txt"])
+    arr = _specs(2)
+    arr[1].array = ArraySpec(4)
+    plan = _plan(_slurm(), [dep, *named, *arr])
+    assert [(e.array, e.members) for e in plan] == [(False, [i]) for i in range(5)]
+    # the scheduler's array size splits a long run of alike jobs; a lone rest is a job
+    plan = _plan(_slurm(max_array=3), _specs(7))
+    assert [(e.array, e.members) for e in plan] == [
+        (True, [0, 1, 2]),
+        (True, [3, 4, 5]),
+        (False, [6]),
+    ]
+
+
+def test_coalescing_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLUSTERLAB_COALESCE", "0")
+    assert [e.array for e in _plan(_slurm(), _specs(4))] == [False] * 4
+
+
+def test_the_batch_tar_links_each_task_to_its_job_dir() -> None:
+    blob = batch_tar(
+        [("j0", {}, None), ("j1", {}, None), (".array-x", {"array.sh": b"s"}, ["sbatch"])],
+        ".l",
+        {".array-x/0": "../j0", ".array-x/1": "../j1"},
+    )
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        members = {m.name: m for m in tar}
+        assert members[".array-x/1"].issym() and members[".array-x/1"].linkname == "../j1"
+        assert "j0/.submit.argv" not in members  # submitted by the array, not on its own
+        assert tar.extractfile(members[".l"]).read() == b".array-x\n"  # type: ignore[union-attr]

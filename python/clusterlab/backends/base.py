@@ -243,6 +243,18 @@ class BatchBackend(Backend):
         output into the job dir here so it can be read while the job runs."""
         return []
 
+    def coalesce_key(self, spec: JobSpec) -> tuple[str, ...] | None:
+        """What single jobs must share to be submitted together as the tasks of one native
+        array (:mod:`.batch_submit`): their header lines without the output files. None: this
+        job stays a job of its own (an array, a dependency, a scheduler without the hook, or
+        ``extra`` options that name outputs or arrays themselves)."""
+        return None
+
+    def coalesced_header(self, key: tuple[str, ...], tasks: int) -> list[str]:
+        """Header lines of the array that runs ``tasks`` jobs sharing ``key``: task ``i``
+        runs the job linked as ``i`` in the submission directory (stdout/stderr included)."""
+        raise NotImplementedError(f"{self.kind} does not submit alike jobs as one array")
+
     def explain_submit_error(self, stderr: str) -> str:
         """Turn the scheduler's refusal into a sentence saying what to change."""
         return stderr.strip()

@@ -8,15 +8,28 @@ unpacks it and runs each command with ``xargs -0 sh -c 'exec "$@"'`` inside its 
 so no value is ever parsed by a shell. As with one job, the scheduler's answer is kept as
 ``submitted`` in the job dir (how a job of a dead kernel is found again), and each job's
 outcome comes back on its own: one refused job does not fail the others.
+
+Alike jobs become one array. The scheduler's cost is per submit command (on SLURM about
+6 ms each on 2 cores, so a loop of 1,000 ``submit()`` calls waited seconds for ``sbatch``),
+so jobs of a batch that the backend says are alike (:meth:`Backend.coalesce_key`: same
+header lines, no dependency, no array of their own) are submitted as the tasks of one
+native array: a submission dir ``.array-<token>/`` holds a link ``i -> ../<job dir>`` per
+task, the array's outputs are ``%a/stdout`` there (so each lands in its job's dir), and
+task ``i`` runs ``i/job.sh``, the job's own script. Each job keeps its dir, its ledger row,
+its ``cancel()`` (one task) and its reattach; only its scheduler id reads ``<array>_<i>``
+(written to its ``submitted`` file by the same script). ``CLUSTERLAB_COALESCE=0`` submits
+every job on its own.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import secrets
 import tarfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..common import jobdir
@@ -27,6 +40,10 @@ if TYPE_CHECKING:
 
 ARGV_FILE = ".submit.argv"
 LIST_PREFIX = ".batch-"
+ARRAY_PREFIX = ".array-"  # submission dir of alike jobs sent as one array
+MEMBERS_FILE = ".members"  # in it: the job dir of task i on line i + 1
+COALESCE_FROM = 2  # alike jobs in a batch from which they are one array
+DISABLE_VAR = "CLUSTERLAB_COALESCE"  # "0": every job is submitted on its own
 
 # $1 the jobs root, $2 the list of job dir names (inside the tar), $3 the output marker,
 # $4 how many submit commands run at once (each worker takes every $4-th job).
@@ -44,6 +61,16 @@ submit_one() {
     cat .submit.err
     rm -f .submit.err .submit.argv
     if [ "$code" -eq 0 ]; then mv -f .submitted.tmp submitted; else rm -f .submitted.tmp; fi
+    if [ "$code" -eq 0 ] && [ -f .members ]; then
+      # an array of alike jobs: each job dir keeps its own task's id, as a job's would
+      id=$(tail -n 1 submitted); id=${id%%;*}
+      case $id in ''|*[!0-9]*) ;; *)
+        t=0
+        while IFS= read -r m; do
+          printf '%s_%s\n' "$id" "$t" > "$root/$m/submitted"; t=$((t + 1))
+        done < .members ;;
+      esac
+    fi
   else
     printf '%s %s 97\n\n%s err\ncannot enter %s\n' "$mark" "$i" "$mark" "$root/$name"
   fi
@@ -77,8 +104,14 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def batch_tar(jobs: Sequence[tuple[str, Mapping[str, bytes], list[str]]], list_name: str) -> bytes:
-    """``(dir name, files, submit argv)`` per job, as one tar relative to the jobs root.
+def batch_tar(
+    jobs: Sequence[tuple[str, Mapping[str, bytes], list[str] | None]],
+    list_name: str,
+    links: Mapping[str, str] | None = None,
+) -> bytes:
+    """``(dir name, files, submit argv)`` per dir, as one tar relative to the jobs root;
+    the dirs with an argv are the list the script submits from, in order. ``links``:
+    symbolic links (path -> target) added after the dirs.
 
     A file whose bytes are the runner's is written once and hard-linked afterwards.
     """
@@ -103,10 +136,88 @@ def batch_tar(jobs: Sequence[tuple[str, Mapping[str, bytes], list[str]]], list_n
                     _add(tar, path, data, 0o700 if fname == "job.sh" else 0o600)
                     if fname == jobdir.RUNNER:
                         first_runner = path
-            _add(tar, f"{name}/{ARGV_FILE}", b"\0".join(a.encode() for a in argv), 0o600)
-        listing = "".join(f"{name}\n" for name, _, _ in jobs).encode()
+            if argv is not None:
+                _add(tar, f"{name}/{ARGV_FILE}", b"\0".join(a.encode() for a in argv), 0o600)
+        for path, target in (links or {}).items():
+            link = tarfile.TarInfo(path)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            tar.addfile(link)
+        listing = "".join(f"{name}\n" for name, _, argv in jobs if argv is not None).encode()
         _add(tar, list_name, listing, 0o600)
     return buf.getvalue()
+
+
+@dataclass
+class _Entry:
+    """One submit command of a batch: a job's own, or one array for alike jobs."""
+
+    name: str  # the dir (under the jobs root) it runs in
+    members: list[int]  # indexes of the jobs it submits (an array's, in task order)
+    files: dict[str, bytes] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+    array: bool = False
+
+
+def _coalescing(backend: BatchBackend) -> bool:
+    return os.environ.get(DISABLE_VAR, "1") != "0" and backend.task_id("1", 0) == "1_0"
+
+
+def _plan(backend: BatchBackend, specs: Sequence[JobSpec]) -> list[_Entry]:
+    """Which submit commands the batch needs: alike jobs (at least :data:`COALESCE_FROM`,
+    at most the scheduler's array size) as arrays, the others one by one, in the order of
+    their first job."""
+    on = _coalescing(backend)
+    keys = [backend.coalesce_key(s) if on else None for s in specs]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    limit = 0
+    if any(len(g) >= COALESCE_FROM for g in groups.values()):
+        try:
+            limit = backend.max_array_size()
+        except Exception:  # the limit unknown: submit them one by one, as before
+            limit = 0
+    chunks: dict[int, list[int]] = {}  # first job of an array -> its jobs
+    for members in groups.values():
+        for start in range(0, len(members), max(limit, 1)):
+            chunk = members[start : start + limit]
+            if limit >= COALESCE_FROM and len(chunk) >= COALESCE_FROM:
+                chunks[chunk[0]] = chunk
+    in_array = {i for chunk in chunks.values() for i in chunk}
+    entries: list[_Entry] = []
+    for i, spec in enumerate(specs):
+        if i in chunks:
+            key = keys[i]
+            assert key is not None
+            entries.append(_array_entry(backend, key, chunks[i], specs))
+        elif i not in in_array:
+            entries.append(_Entry(spec.job_dir.rpartition("/")[2], [i]))
+    return entries
+
+
+def _array_entry(
+    backend: BatchBackend, key: tuple[str, ...], members: list[int], specs: Sequence[JobSpec]
+) -> _Entry:
+    """The submission dir of alike jobs: its array script and ``.members``."""
+    names = [specs[i].job_dir.rpartition("/")[2] for i in members]
+    header = backend.coalesced_header(key, len(members))
+    script = "\n".join(
+        [
+            "#!/bin/sh",
+            *header,
+            f"# clusterlab: {len(members)} alike jobs as one array; task i runs the job",
+            "# whose dir is linked as i here, with that job's own script",
+            f'exec "./${{{backend.task_var}}}/job.sh"',
+        ]
+    )
+    entry = _Entry(f"{ARRAY_PREFIX}{secrets.token_hex(6)}", members, array=True)
+    entry.files = {
+        "array.sh": f"{script}\n".encode(),
+        MEMBERS_FILE: "".join(f"{n}\n" for n in names).encode(),
+    }
+    entry.argv = backend.submit_argv("array.sh", specs[members[0]])
+    return entry
 
 
 def _outcomes(stdout: bytes, marker: str, count: int) -> list[tuple[int, str, str] | None]:
@@ -131,18 +242,30 @@ def submit_batch(
     from .base import STAGE_FAILED
 
     root = jobs[0][0].job_dir.rsplit("/", 1)[0]
-    entries = []
-    for spec, files in jobs:
+    for spec, _ in jobs:
         parent, _, name = spec.job_dir.rpartition("/")
         if parent != root or not name or "\n" in name or name.startswith("."):
             raise ValueError(f"{spec.job_dir} is not a job dir under {root}")
+    plan = _plan(backend, [spec for spec, _ in jobs])
+    own = {e.members[0]: e for e in plan if not e.array}
+    dirs: list[tuple[str, Mapping[str, bytes], list[str] | None]] = []
+    for i, (spec, files) in enumerate(jobs):
+        name = spec.job_dir.rpartition("/")[2]
         staged = {**files, "job.sh": backend.job_script(spec).encode()}
-        entries.append((name, staged, backend.submit_argv("job.sh", spec)))
+        dirs.append((name, staged, backend.submit_argv("job.sh", spec) if i in own else None))
+    links: dict[str, str] = {}
+    for entry in plan:
+        if entry.array:
+            dirs.append((entry.name, entry.files, entry.argv))
+            for task, i in enumerate(entry.members):
+                links[f"{entry.name}/{task}"] = f"../{jobs[i][0].job_dir.rpartition('/')[2]}"
+    # the list is in the order of the dirs with an argv: the jobs' own, then the arrays
+    order = [e for e in plan if not e.array] + [e for e in plan if e.array]
     marker = f"--clusterlab-{secrets.token_hex(8)}--"
     list_name = f"{LIST_PREFIX}{secrets.token_hex(6)}"
-    par = str(PARALLEL if len(entries) >= PARALLEL_FROM else 1)
+    par = str(PARALLEL if len(order) >= PARALLEL_FROM else 1)
     res = backend.transport.script(
-        _STAGE_MANY, root, list_name, marker, par, stdin=batch_tar(entries, list_name)
+        _STAGE_MANY, root, list_name, marker, par, stdin=batch_tar(dirs, list_name, links)
     )
     label = backend.transport.label
     if res.returncode == STAGE_FAILED:
@@ -151,30 +274,45 @@ def submit_batch(
             f"{res.err.strip()}. Check the profile's remote_dir (free space, permissions)."
         )
         return [error] * len(jobs)
-    results: list[str | BaseException] = []
-    for (spec, _), outcome in zip(jobs, _outcomes(res.stdout, marker, len(jobs)), strict=True):
-        if outcome is None:
-            results.append(
-                SubmitError(
-                    f"{backend.kind}: the submission of {spec.job_id} on {label} ended "
-                    f"before the scheduler answered ({res.err.strip() or res.returncode}): "
-                    "submit it again"
-                )
-            )
-        elif outcome[0] == STAGE_FAILED:
-            results.append(
-                SubmitError(
-                    f"could not create the job directory {spec.job_dir} on {label}: "
-                    f"{outcome[2].strip()}. Check the profile's remote_dir (free space, "
-                    "permissions)."
-                )
-            )
-        elif outcome[0] != 0:
-            reason = backend.explain_submit_error(outcome[2])
-            results.append(SubmitError(f"{backend.kind} refused the job: {reason}"))
-        else:
-            try:
-                results.append(backend.parse_submit(outcome[1]))
-            except BaseException as exc:  # the sentence of a single submission
-                results.append(exc)
+    results: list[str | BaseException] = [SubmitError("not submitted")] * len(jobs)
+    for entry, outcome in zip(order, _outcomes(res.stdout, marker, len(order)), strict=True):
+        spec = jobs[entry.members[0]][0]
+        detail = res.err.strip() or str(res.returncode)
+        answer = _answer(backend, spec, outcome, f"{root}/{entry.name}", detail)
+        for task, i in enumerate(entry.members):
+            if isinstance(answer, str) and entry.array:
+                results[i] = backend.task_id(answer, task)
+            else:
+                results[i] = answer
     return results
+
+
+def _answer(
+    backend: BatchBackend,
+    spec: JobSpec,
+    outcome: tuple[int, str, str] | None,
+    where: str,
+    detail: str,
+) -> str | BaseException:
+    """The native id one submit command printed, or the exception a single submission
+    would have raised (for an array: every one of its jobs gets it)."""
+    from .base import STAGE_FAILED
+
+    label = backend.transport.label
+    if outcome is None:
+        return SubmitError(
+            f"{backend.kind}: the submission of {spec.job_id} on {label} ended "
+            f"before the scheduler answered ({detail}): submit it again"
+        )
+    if outcome[0] == STAGE_FAILED:
+        return SubmitError(
+            f"could not create the job directory {where} on {label}: "
+            f"{outcome[2].strip()}. Check the profile's remote_dir (free space, permissions)."
+        )
+    if outcome[0] != 0:
+        reason = backend.explain_submit_error(outcome[2])
+        return SubmitError(f"{backend.kind} refused the job: {reason}")
+    try:
+        return backend.parse_submit(outcome[1])
+    except BaseException as exc:  # the sentence of a single submission
+        return exc

@@ -14,6 +14,8 @@ from .base import BatchBackend, JobSpec
 from .script import script_token
 
 _ID_RE = re.compile(r"^\d+(_\d+)?\Z")
+# extra options that would clash with an array's own (--array, --output, --error)
+_NAMES_OUTPUT = re.compile(r"^(-[aoeD]|--(array|output|error|chdir)(=|\s|\Z))")
 _ACCOUNTING = re.compile(r"^AccountingStorageType\s*=\s*accounting_storage/(?!none)", re.M)
 
 STATE_MAP: dict[str, JobState] = {
@@ -175,6 +177,21 @@ class SlurmBackend(BatchBackend):
             opts.append(f"--dependency=afterok:{':'.join(spec.after)}")
         opts.extend(r.extra)
         return [f"#SBATCH {opt}" for opt in opts]
+
+    def coalesce_key(self, spec: JobSpec) -> tuple[str, ...] | None:
+        if spec.array or spec.after or any(_NAMES_OUTPUT.match(o) for o in spec.resources.extra):
+            return None
+        own = ("#SBATCH --output=", "#SBATCH --error=")
+        return tuple(line for line in self.directives(spec) if not line.startswith(own))
+
+    def coalesced_header(self, key: tuple[str, ...], tasks: int) -> list[str]:
+        # relative to the submission directory, where task i's link leads to its job dir
+        return [
+            *key,
+            f"#SBATCH --array=0-{tasks - 1}",
+            "#SBATCH --output=%a/stdout",
+            "#SBATCH --error=%a/stderr",
+        ]
 
     def submit_argv(self, script: str, spec: JobSpec) -> list[str]:
         return ["sbatch", "--parsable", script]
