@@ -150,3 +150,50 @@ def test_an_agent_that_cannot_start_leaves_jobs_to_polling(
     err = capfd.readouterr().err
     assert err.count("falling back to polling") == 1, err
     assert "could not start (no python here)" in err
+
+
+def _until_exists(path: str) -> str:
+    import os
+    import time
+
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return "released"
+
+
+def test_jobs_that_end_together_are_collected_together(
+    sandbox: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve jobs released at once by one file: over SSH the push thread downloads their
+    results in a few round trips, not one per job (what a loop of submit() meets as it
+    ends). On the login node a "round trip" is a local file read, settled as lines come."""
+    slow_profile = ssh_profile(sandbox, name="pushssh", poll_interval=30.0)
+    cl.profiles.save(slow_profile)
+    import os
+    import shutil
+    import tempfile
+    import threading
+
+    shared = tempfile.mkdtemp(prefix="clusterlab-barrier-", dir="/tmp")
+    os.chmod(shared, 0o755)  # noqa: S103 (the sandbox's SSH user must see the file)
+    barrier = f"{shared}/go"
+    runtime = get_runtime(slow_profile)
+    trips: list[str] = []
+    count = runtime.transport._count_round_trip
+
+    def counted() -> None:
+        if threading.current_thread().name.startswith("clusterlab-push-settle-"):
+            trips.append(threading.current_thread().name)
+        count()
+
+    monkeypatch.setattr(runtime.transport, "_count_round_trip", counted)
+    try:
+        f = cl.cluster(slow_profile.name, memory="50MB")(_until_exists)
+        jobs = [f.submit(barrier) for _ in range(12)]
+        _wait(lambda: all(j.state == cl.JobState.RUNNING for j in jobs), "12 running jobs", 90)
+        before = len(trips)
+        Path(barrier).touch()
+        assert [j.result(timeout=60) for j in jobs] == ["released"] * 12
+        assert len(trips) - before <= 6, f"{len(trips) - before} result downloads for 12 jobs"
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

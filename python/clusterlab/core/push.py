@@ -294,7 +294,12 @@ class Push:
                 return
             stream, gen, lines = started
             inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-            settler = threading.Thread(target=self._settle_loop, args=(inbox,), daemon=True)
+            settler = threading.Thread(
+                target=self._settle_loop,
+                args=(inbox,),
+                name=f"clusterlab-push-settle-{self.runtime.profile.name}",
+                daemon=True,
+            )
             settler.start()
             for line in lines:
                 inbox.put(line)
@@ -338,17 +343,18 @@ class Push:
         self.close()
 
     def _settle_loop(self, inbox: queue.SimpleQueue[bytes | None]) -> None:
-        """Take every line that has arrived, then settle each job dir they touched once
-        (a burst of item lines is one parse, not one per line)."""
+        """Take every line that has arrived, then settle every job they touched together:
+        a burst of item lines is one parse, and the results of jobs that ended together
+        are downloaded in one round trip, not one each."""
         while True:
             batch = [inbox.get()]
             while not inbox.empty():
                 batch.append(inbox.get())
             touched = self._take([b for b in batch if b is not None])
-            for job_dir, statuses in touched.items():
+            if touched:
                 try:
-                    self._settle(job_dir, statuses)
-                except Exception as exc:  # the next poll settles it: say why, keep going
+                    self._settle(touched)
+                except Exception as exc:  # the next poll settles them: say why, keep going
                     print(
                         f"clusterlab: a pushed status could not be used: {exc!r}", file=sys.stderr
                     )
@@ -384,13 +390,15 @@ class Push:
                 d: {n: bytes(b) for (dd, n), b in self._files.items() if dd == d} for d in touched
             }
 
-    def _settle(self, job_dir: str, statuses: dict[str, bytes]) -> None:
+    def _settle(self, touched: dict[str, dict[str, bytes]]) -> None:
         watcher = self.runtime.watcher
-        units = watcher.units_in(job_dir)
-        if not units:
-            return
-        observations = {
-            u.native_id: pushed_observation(u, watcher.last_seen.get(u.native_id), statuses)
-            for u in units
-        }
-        watcher.settle(units, observations)
+        units, observations = [], {}
+        for job_dir, statuses in touched.items():
+            for u in watcher.units_in(job_dir):
+                units.append(u)
+                observations[u.native_id] = pushed_observation(
+                    u, watcher.last_seen.get(u.native_id), statuses
+                )
+        if units:
+            self.runtime.backend.annotate(observations)
+            watcher.settle(units, observations)
