@@ -3,6 +3,7 @@ behaviour is in test_conformance.py): its environment, its refusals, and h_vmem.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,30 @@ def test_cores_come_from_the_parallel_environment_and_memory_caps_address_space(
     assert slots == "2" and limit == (200 + 1024) * 1024 * 1024  # 612M per slot, 2 slots
     slots, limit = f.submit(2000).result(timeout=120)
     assert limit < 0  # beyond its h_vmem the allocation fails, in Python's own terms
+
+
+def _boom() -> None:
+    raise RuntimeError("prep failed")
+
+
+def test_a_failed_dependency_is_pushed_not_left_to_the_next_poll(sge: cl.Profile) -> None:
+    """The guard's word reaches the dependent through the status agent too: with the
+    scheduler asked every 5 minutes, it ends CANCELLED without another scheduler poll."""
+    import concurrent.futures
+
+    slow = sge.replace(name="sgeslow", poll_interval=300.0)
+    cl.profiles.save(slow)
+    prep = cl.cluster(slow.name)(_boom).submit()
+    then = cl.cluster(slow.name)(abs).submit(-1, after=[prep])
+    with pytest.raises(RuntimeError, match="prep failed"):
+        prep.result(timeout=120)
+    watcher = get_runtime(slow).watcher
+    for _ in range(600):  # the poll that follows its submission has seen it
+        if then.native_id and then.native_id in watcher.last_seen:
+            break
+        time.sleep(0.05)
+    polls = watcher.polls
+    with pytest.raises(concurrent.futures.CancelledError):
+        then.result(timeout=120)
+    assert then.reason.startswith("dependency failed: job ")
+    assert watcher.polls == polls, "settled by a scheduler poll, not by the pushed line"

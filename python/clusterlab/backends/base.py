@@ -141,6 +141,12 @@ class Backend(ABC):
     def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
         """Observe many jobs and arrays at once (O(1) scheduler calls), by native id."""
 
+    def annotate(self, observations: Mapping[str, Observation]) -> None:
+        """Read the backend's own words in status files into ``observations`` (in place).
+        Polls call it, and so does push (core/push.py) for the lines it streams, so a word
+        written by the job script is seen as soon as it is written. Nothing by default."""
+        return None
+
     @abstractmethod
     def cancel(self, targets: Sequence[WatchTarget]) -> None:
         """Ask the scheduler to stop these jobs (pending or running; ``N`` of an array

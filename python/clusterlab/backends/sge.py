@@ -277,15 +277,18 @@ class SgeBackend(BatchBackend):
         return parse_qacct(text)  # history_argv's answer
 
     def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
-        """As every batch scheduler, plus the guard's word: a job whose dependency did not
-        succeed stopped before running (see :meth:`_guard`)."""
         out = super().poll(targets)
-        for obs in out.values():
+        self.annotate(out)
+        return out
+
+    def annotate(self, observations: Mapping[str, Observation]) -> None:
+        """The guard's word: a job whose dependency did not succeed stopped before running
+        (see :meth:`_guard`); Grid Engine itself only saw it end."""
+        for obs in observations.values():
             for seen in (obs, *obs.tasks.values()):
                 if _guard_failed(seen.status):
                     seen.cause = Cause.DEPENDENCY_NEVER_SATISFIED
                     seen.reason = REASON_MAP["dependency failed"]
-        return out
 
     def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
         return self._cmd(["qdel", *[n for n in native_ids if _ID_RE.match(n) or _TASK_RE.match(n)]])
