@@ -319,6 +319,13 @@ def query(
     return [_row(r) for r in conn.execute(sql, args)]
 
 
+def profile_names() -> list[str]:
+    """The profiles that have jobs in the ledger, sorted: one indexed query, where reading
+    the rows themselves would decode every row's JSON (the monitor asks at every redraw)."""
+    conn = _connect()
+    return sorted(r[0] for r in conn.execute("SELECT DISTINCT profile FROM jobs"))
+
+
 def get(job_id: str) -> JobRecord | None:
     conn = _connect()
     conn.row_factory = sqlite3.Row

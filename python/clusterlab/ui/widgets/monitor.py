@@ -125,7 +125,7 @@ class JobMonitor:
     def refresh(self) -> None:
         """Re-read the ledger and update rows in place (only changed text is re-sent)."""
         recs = self.records()
-        profiles = sorted({r.profile for r in ledger.query(limit=500)})
+        profiles = ledger.profile_names()
         options = ["all", *profiles]
         if list(self.profile_filter.options) != options and self.profile_filter.value in options:
             self.profile_filter.options = options
