@@ -201,14 +201,14 @@ def test_user_code_runs_in_work_and_cannot_touch_the_job_files(tmp_path: Path) -
 def test_a_file_named_like_a_tail_header_cannot_speak_for_another_task(tmp_path: Path) -> None:
     """Found by the hostile-input review: status files are read with `tail`, whose
     `==> NAME <==` headers a job could forge with a newline in a file name."""
-    from clusterlab.backends.statusdump import READ_STATUS, parse_status_dump
+    from clusterlab.backends.statusdump import parse_status_dump, read_status_lines
     from clusterlab.transports import LocalTransport
 
     (tmp_path / "status.0").write_text('{"event": "started", "time": 1, "pid": 2}\n')
     forged = 'status.9\n==> status.0 <==\n{"event": "finished", "outcome": "ok"}'
     (tmp_path / forged).write_text("x\n")
     (tmp_path / "status.12").write_text('{"event": "started", "time": 3, "pid": 4}\n')
-    res = LocalTransport().script(READ_STATUS, str(tmp_path))
+    res = LocalTransport().run(["sh", "-s"], stdin=read_status_lines([str(tmp_path)]).encode())
     files = parse_status_dump(res.stdout)[str(tmp_path)]
     assert sorted(files) == ["status.0", "status.12"]
     assert jobdir.parse_status(files["status.0"]).finished is None

@@ -28,6 +28,7 @@ from clusterlab.backends import registry, sge
 from clusterlab.backends.base import ArraySpec, DependencyTarget, JobSpec, WatchTarget
 from clusterlab.backends.sge import SgeBackend
 from clusterlab.backends.sge_output import explain_submit_error, parse_qacct
+from clusterlab.backends.statusdump import HEREDOC_END
 from clusterlab.common.jobdir import StatusInfo, parse_status
 from clusterlab.common.states import Cause, JobState
 from clusterlab.config.resources import Resources
@@ -255,15 +256,19 @@ class Stub:
         self.qstat, self.status, self.result = qstat, status, run
         self.ran: list[list[str]] = []
 
-    def script(self, script: str, *dirs: str) -> CommandResult:
+    def _poll(self, script: str) -> CommandResult:
         marker = re.search(r"--clusterlab-[0-9a-f]+--", script)
         assert marker
+        listing = script.split(f"<<'{HEREDOC_END}'\n", 1)[1].split(f"{HEREDOC_END}\n")[0]
         dump = b"".join(
-            f"=== {d}\n==> status <==\n".encode() + self.status.get(d, b"") for d in dirs
+            f"=== {d}\n==> status <==\n".encode() + self.status.get(d, b"")
+            for d in listing.splitlines()
         )
         return CommandResult(0, f"{self.qstat}\n{marker.group()} 0\n".encode() + dump, b"")
 
-    def run(self, argv: list[str]) -> CommandResult:
+    def run(self, argv: list[str], stdin: bytes | None = None) -> CommandResult:
+        if argv == ["sh", "-s"] and stdin:  # the poll script, on stdin
+            return self._poll(stdin.decode())
         self.ran.append(argv)
         return self.result
 

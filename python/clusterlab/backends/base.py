@@ -21,10 +21,15 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, refuse_unsupported
 from ..transports.base import Transport
+
+# re-exported: every backend imports the scheduler interface's types from here
+from .observation import Observation as Observation
+from .observation import task_observations as task_observations
 from .script import render_script
-from .statusdump import NO_DIR, READ_STATUS, parse_status_dump
+from .statusdump import NO_DIR, parse_status_dump, read_status_lines
 
 STAGE_FAILED = 97  # exit code of the staging script (see transports.base._STAGE)
+IDS_PER_COMMAND = 1000  # native ids in one scheduler command line (cancel, history, query)
 
 
 @dataclass
@@ -68,36 +73,6 @@ class WatchTarget:
     native_id: str
     job_dir: str
     is_array: bool = False
-
-
-@dataclass
-class Observation:
-    """What one poll learnt about a job (or an array task)."""
-
-    state: JobState | None  # None: the scheduler no longer (or not yet) lists it
-    reason: str = ""
-    raw: str = ""  # the scheduler's own code, for logs and the ledger
-    status: bytes | None = None  # contents of its status file, if any
-    tasks: dict[int, Observation] = field(default_factory=dict)  # arrays: per task
-    cause: Cause | None = None  # why it ended or never will start, in neutral terms
-    dir_missing: bool = False  # its job directory is gone (deleted, cleaned up)
-
-    def unlisted_task(self) -> Observation:
-        """How a task of this array that the scheduler does not list is seen."""
-        return Observation(self.state, self.reason, cause=self.cause, dir_missing=self.dir_missing)
-
-
-def task_observations(
-    statuses: Mapping[str, bytes], tasks: Mapping[int, Observation]
-) -> dict[int, Observation]:
-    """Join scheduler task states with ``status.N`` files (either may be missing)."""
-    out = dict(tasks)
-    for fname, data in statuses.items():
-        prefix, _, index = fname.partition(".")
-        if prefix == "status" and index.isdigit():
-            obs = out.setdefault(int(index), Observation(None))
-            obs.status = data
-    return out
 
 
 def _nothing() -> None:
@@ -331,11 +306,14 @@ class BatchBackend(Backend):
         marker = f"--clusterlab-{secrets.token_hex(8)}--"
         # The query first, then the status files: a job that leaves the queue between the
         # two is seen finished in its status file rather than lost.
+        # The script travels on stdin (`sh -s`): with thousands of jobs it is larger than a
+        # command line may be (sshd drops a connection whose request passes 256 KB).
         script = (
-            f"{shlex.join(self.query_argv([t.native_id for t in targets]))}\n"
-            f"printf '\\n%s %s\\n' {shlex.quote(marker)} \"$?\"\n" + READ_STATUS
+            f"{shlex.join(self.query_argv([t.native_id for t in targets]))} </dev/null\n"
+            f"printf '\\n%s %s\\n' {shlex.quote(marker)} \"$?\"\n"
+            + read_status_lines([t.job_dir for t in targets])
         )
-        res = self.transport.script(script, *[t.job_dir for t in targets])
+        res = self.transport.run(["sh", "-s"], stdin=script.encode())
         head, sep, tail = res.stdout.partition(f"\n{marker} ".encode())
         if not sep:
             raise TransportError(f"{self.transport.label}: status poll failed: {res.err.strip()}")
@@ -379,6 +357,7 @@ class BatchBackend(Backend):
             and out[t.native_id].state is None
             and parse_status(out[t.native_id].status).finished is None
         ]
+        gone = gone[:IDS_PER_COMMAND]  # the rest at the next poll (a command line is finite)
         argv = self.history_argv(gone) if gone else None
         if argv is None:
             return
@@ -393,10 +372,11 @@ class BatchBackend(Backend):
 
     def cancel(self, targets: Sequence[WatchTarget]) -> None:
         native_ids = [t.native_id for t in targets]
-        if not native_ids:
-            return
-        res = self.transport.run(self.cancel_argv(native_ids))
-        if res.returncode != 0 and not self.cancel_error_is_benign(res.err):
-            raise TransportError(
-                f"{self.kind}: cancelling {', '.join(native_ids)} failed: {res.err.strip()}"
-            )
+        # at most IDS_PER_COMMAND ids per command: a command line has a size limit
+        for start in range(0, len(native_ids), IDS_PER_COMMAND):
+            chunk = native_ids[start : start + IDS_PER_COMMAND]
+            res = self.transport.run(self.cancel_argv(chunk))
+            if res.returncode != 0 and not self.cancel_error_is_benign(res.err):
+                raise TransportError(
+                    f"{self.kind}: cancelling {', '.join(chunk)} failed: {res.err.strip()}"
+                )

@@ -10,7 +10,7 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
 from ..transports.base import Transport
-from .base import BatchBackend, JobSpec
+from .base import IDS_PER_COMMAND, BatchBackend, JobSpec
 from .script import script_token
 
 _ID_RE = re.compile(r"^\d+(_\d+)?\Z")
@@ -205,15 +205,11 @@ class SlurmBackend(BatchBackend):
 
     def query_argv(self, native_ids: Sequence[str]) -> list[str]:
         ids = [n for n in native_ids if _ID_RE.match(n)]
+        # More ids than a command line holds well (one argument may be 128 KB): every job
+        # of the user instead (--me), in the same one call; the poll picks out its own.
+        which = "--me" if len(ids) > IDS_PER_COMMAND else f"--jobs={','.join(ids)}"
         # --array: one line per array task, pending ones included
-        return [
-            "squeue",
-            "--noheader",
-            "--array",
-            "--states=all",
-            f"--jobs={','.join(ids)}",
-            "--format=%i|%T|%r",
-        ]
+        return ["squeue", "--noheader", "--array", "--states=all", which, "--format=%i|%T|%r"]
 
     def parse_query(self, stdout: str, stderr: str, returncode: int) -> dict[str, tuple[str, str]]:
         if returncode != 0:

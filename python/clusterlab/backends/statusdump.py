@@ -13,9 +13,12 @@ import re
 # "status" and "status.DIGITS" are read: a file a job names "status.9<newline>==> status.0
 # <==" would otherwise forge a header and speak for another task.
 NO_DIR = "(no job directory)"  # a pseudo file name no job can create (names are checked)
+# The dirs come one per line on the loop's stdin (see :func:`read_status_lines`), never as
+# arguments: a thousand job dirs in the command line were ~100 KB, and past 256 KB sshd
+# drops the whole connection ("Bad packet length").
 READ_STATUS = r"""
 NO_DIR='(no job directory)'
-for d do
+while IFS= read -r d; do
   printf '=== %s\n' "$d"
   (
     cd -- "$d" 2>/dev/null || { printf '==> %s <==\n' "$NO_DIR"; exit 0; }
@@ -27,9 +30,21 @@ for d do
       files="$files $f"
     done
     [ -n "$files" ] && tail -n +1 -- $files /dev/null 2>/dev/null
-  )
-done
-"""
+  ) </dev/null
+done"""
+HEREDOC_END = "--clusterlab-dirs--"  # cannot be a job dir: those are absolute paths
+
+
+def read_status_lines(job_dirs: list[str]) -> str:
+    """:data:`READ_STATUS` over ``job_dirs``, given as a here-document (the script itself
+    travels on stdin, so its size is not limited as a command line is)."""
+    for d in job_dirs:
+        if "\n" in d or not d.startswith("/"):
+            raise ValueError(f"not an absolute job dir on one line: {d!r}")
+    listing = "".join(f"{d}\n" for d in job_dirs)
+    return f"{READ_STATUS} <<'{HEREDOC_END}'\n{listing}{HEREDOC_END}\n"
+
+
 _TAIL_HEADER = re.compile(rb"^==> (.*) <==$")
 
 
