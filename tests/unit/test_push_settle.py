@@ -9,7 +9,7 @@ from clusterlab.backends.base import Observation
 from clusterlab.common.jobdir import parse_status
 from clusterlab.common.states import JobState
 from clusterlab.core.array import ArrayPart
-from clusterlab.core.push import pushed_observation
+from clusterlab.core.pushed import pushed_observation
 from clusterlab.core.settle import PRESENT, decide
 
 STARTED = b'{"event": "started", "time": 1.0, "host": "node1", "pid": 7}\n'

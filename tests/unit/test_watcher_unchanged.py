@@ -57,8 +57,7 @@ def test_single_jobs(tmp_path: Path, seen: list[events.JobEvent], monkeypatch: A
     runtime, replay = _runtime(tmp_path)
     res = parse_resources({"cores": 1})
     jobs = [Job(runtime, f"j{i}", "nap", str(100 + i), f"{tmp_path}/j{i}", res) for i in range(N)]
-    for job in jobs:
-        records.record_job(runtime, job)
+    records.record_jobs(runtime, jobs)
     poll = runtime.watcher.poll_once
     assert poll(list(jobs))  # type: ignore[arg-type]
     assert {(j.state, j.reason) for j in jobs} == {(JobState.PENDING, "waiting for resources")}

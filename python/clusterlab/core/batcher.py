@@ -220,27 +220,35 @@ class Batcher:
             for pending in ready:
                 self._refuse(pending, exc)
             return
+        accepted: list[tuple[Pending, str]] = []
         for pending, outcome in zip(ready, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 self._refuse(pending, outcome)
             else:
-                self._accept(pending, outcome)
+                accepted.append((pending, outcome))
+        self._accept(accepted)
 
-    def _accept(self, pending: Pending, native: str) -> None:
-        """The scheduler took the job: record it and watch it (or cancel it now, if the
-        user cancelled while it was being submitted)."""
-        job, runtime = pending.job, self.runtime
+    def _accept(self, accepted: list[tuple[Pending, str]]) -> None:
+        """The scheduler took these jobs: record them (one transaction) and watch them (or
+        cancel one now, if the user cancelled it while it was being submitted)."""
+        runtime = self.runtime
+        cancelled, watched = [], []
         with self._cond:
-            job.native_id = native
-            records.record_job(runtime, job)
-            cancelled = job.done()
-            if not cancelled:
-                job._set_state(JobState.PENDING, "submitted")
+            for pending, native in accepted:
+                pending.job.native_id = native
+            records.record_jobs(runtime, [p.job for p, _ in accepted])
+            for pending, _ in accepted:
+                job = pending.job
+                if job.done():
+                    cancelled.append(job)
+                else:
+                    job._set_state(JobState.PENDING, "submitted")
+                    watched.append(job)
         if cancelled:
-            runtime.backend.cancel([WatchTarget(native, job.job_dir)])
-            runtime.mark_dirty(job)  # the row says CANCELLED again
-        else:
-            runtime.watcher.add(job)
+            runtime.backend.cancel([WatchTarget(j.native_id, j.job_dir) for j in cancelled])
+            for job in cancelled:
+                runtime.mark_dirty(job)  # the row says CANCELLED again
+        runtime.watcher.add_many(list(watched))
 
     def _refuse(self, pending: Pending, exc: BaseException) -> None:
         """The job was not submitted: FAILED with the sentence, raised by ``result()``."""

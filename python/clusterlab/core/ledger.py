@@ -211,15 +211,28 @@ def _write(sql: str, rows: Sequence[Sequence[Any]], *more: tuple[str, Sequence[A
 
 def record(row: dict[str, Any]) -> None:
     """Insert a newly submitted job or array."""
-    cols = list(row)
+    record_many([row])
+
+
+def record_many(rows: Sequence[dict[str, Any]]) -> None:
+    """Insert newly submitted jobs (rows with the same columns) in one transaction: the
+    submission thread accepts a whole batch at once, and a transaction per row cost the
+    kernel ~0.4 ms of Python each."""
+    if not rows:
+        return
+    cols = list(rows[0])
     unknown = set(cols) - COLUMNS
     if unknown:
         raise ValueError(f"not ledger columns: {sorted(unknown)}")
-    values = [json.dumps(v) if isinstance(v, dict | list) else v for v in row.values()]
+    if any(list(row) != cols for row in rows):
+        raise ValueError("rows recorded together must have the same columns")
+    values = [
+        [json.dumps(v) if isinstance(v, dict | list) else v for v in row.values()] for row in rows
+    ]
     # Column names are checked against COLUMNS above; every value is a placeholder.
     names, marks = ", ".join(cols), ", ".join("?" * len(cols))
     sql = f"INSERT OR REPLACE INTO jobs ({names}) VALUES ({marks})"  # noqa: S608
-    _write(sql, [values])
+    _write(sql, values)
 
 
 def record_items(array_id: str, indices: Iterable[int], state: str) -> None:

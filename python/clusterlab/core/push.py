@@ -24,19 +24,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import Observation
-from ..common import jobdir
-from ..common.states import JobState
-from .array import ArrayPart
+from .pushed import pushed_observation
 
 if TYPE_CHECKING:
     from ..transports.stream import Stream
     from .runtime import Runtime
-    from .watcher import Unit
 
 AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py").read_text()
 START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher polls again
@@ -65,12 +60,6 @@ def _give_slot(transport: object) -> None:
 
 HELLO_WITHIN = 200  # lines of setup output (module load banners) before the agent's hello
 DISABLE_VAR = "CLUSTERLAB_PUSH"  # "0": never start the agent (poll only)
-_NOT_YET = (None, JobState.PENDING, JobState.COMPLETED)
-"""Scheduler views that a status file with lines in it overrides to RUNNING: the job has
-started (or ran) and its file speaks for it; a pushed line must not count as a poll that
-missed the job."""
-
-
 _exiting = threading.Event()
 atexit.register(_exiting.set)  # connections closing at exit end agents: nothing to say
 
@@ -80,27 +69,6 @@ def enabled(runtime: Runtime) -> bool:
     Kubernetes, whose pods keep them) and is not needed by the local scheduler (it sees
     its own processes end); CLUSTERLAB_PUSH=0 switches it off."""
     return os.environ.get(DISABLE_VAR, "1") != "0" and runtime.backend.push_status
-
-
-def pushed_observation(
-    unit: Unit, last: Observation | None, statuses: dict[str, bytes]
-) -> Observation:
-    """The last scheduler view of ``unit`` with its status files replaced by what the
-    agent pushed (``{"status" | "status.N": whole file so far}``)."""
-    if not isinstance(unit, ArrayPart):
-        base = last or Observation(None)
-        state = JobState.RUNNING if base.state in _NOT_YET else base.state
-        return replace(base, state=state, status=statuses.get(jobdir.STATUS, base.status))
-    base = last or Observation(JobState.PENDING)
-    tasks = dict(base.tasks)
-    for name, data in statuses.items():
-        task = jobdir.task_of_status_file(name)
-        if task is None:
-            continue
-        seen = tasks.get(task) or base.unlisted_task()
-        state = JobState.RUNNING if seen.state in _NOT_YET else seen.state
-        tasks[task] = replace(seen, state=state, status=data)
-    return replace(base, tasks=tasks)
 
 
 def _hello(lines: Iterator[bytes]) -> dict[str, Any] | None:
@@ -147,7 +115,11 @@ class Push:
     # -- what the watcher calls ---------------------------------------------------------------
     def watch(self, job_dir: str) -> None:
         """Follow ``job_dir``'s status files from now on (starting the agent if needed)."""
-        if not enabled(self.runtime):
+        self.watch_many([job_dir])
+
+    def watch_many(self, job_dirs: list[str]) -> None:
+        """:meth:`watch` for a batch of job dirs, in one write to the agent."""
+        if not enabled(self.runtime) or not job_dirs:
             return
         retired: Stream | None = None
         with self._lock:
@@ -155,15 +127,15 @@ class Push:
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None
-            new = job_dir not in self._dirs
-            self._dirs.add(job_dir)
-            root = posixpath.dirname(job_dir)
-            if root not in self._roots:  # (a jobs root this agent was not started with)
-                self._roots.add(root)
+            new = [d for d in dict.fromkeys(job_dirs) if d not in self._dirs]
+            self._dirs.update(new)
+            roots = {posixpath.dirname(d) for d in job_dirs} - self._roots
+            if roots:  # (a jobs root this agent was not started with)
+                self._roots.update(roots)
                 if self._stream is not None:
                     retired = self._retire()
             if self.live and new:
-                self._send(f"watch {job_dir}")
+                self._send("\n".join(f"watch {d}" for d in new))
             elif self._may_start() and _take_slot(self.runtime.transport):
                 self._starting, self._starting_since = True, time.monotonic()
                 overdue = threading.Timer(START_PATIENCE, self._start_overdue)

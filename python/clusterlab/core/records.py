@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..common import jobdir
@@ -77,26 +77,29 @@ def record_refused(job_id: str, exc: BaseException) -> None:
             exc.add_note(f"(the ledger could not record the refusal either: {ledger_exc})")
 
 
-def record_job(runtime: Runtime, job: Job) -> None:
-    """The row of a job the scheduler just accepted (replacing its intent)."""
-    ledger.record(
-        {
-            "id": job.id,
-            "kind": "job",
-            "profile": runtime.profile.name,
-            "profile_json": _profile_json(runtime),
-            "name": job.name,
-            "native_id": job.native_id,
-            "job_dir": job.job_dir,
-            "resources": job.resources.to_dict(),
-            "after": job.after_ids,
-            "submitted": job.submitted_at,
-            "state": JobState.PENDING.value,
-            "reason": "submitted",
-            # outputs=: a process that reattaches brings the files back too
-            "spec": {"outputs": list(job.outputs)} if job.outputs else {},
-        }
-    )
+def record_jobs(runtime: Runtime, jobs: Sequence[Job]) -> None:
+    """The rows of jobs the scheduler just accepted (replacing their intents), in one
+    transaction."""
+    ledger.record_many([_job_row(runtime, job) for job in jobs])
+
+
+def _job_row(runtime: Runtime, job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": "job",
+        "profile": runtime.profile.name,
+        "profile_json": _profile_json(runtime),
+        "name": job.name,
+        "native_id": job.native_id,
+        "job_dir": job.job_dir,
+        "resources": job.resources.to_dict(),
+        "after": job.after_ids,
+        "submitted": job.submitted_at,
+        "state": JobState.PENDING.value,
+        "reason": "submitted",
+        # outputs=: a process that reattaches brings the files back too
+        "spec": {"outputs": list(job.outputs)} if job.outputs else {},
+    }
 
 
 def record_array(

@@ -70,10 +70,17 @@ class Watcher:
     def add(self, unit: Unit, absence: Absence = PRESENT) -> None:
         """Watch a job or an array part from now on, and poll soon (``absence``: how long a
         reattached job was already missing)."""
+        self.add_many([unit], absence)
+
+    def add_many(self, units: list[Unit], absence: Absence = PRESENT) -> None:
+        """:meth:`add` for a batch (the submission thread's): one wake-up, one agent write."""
+        if not units:
+            return
         with self._lock:
-            self._units[self._key(unit)] = unit
-            if absence != PRESENT:
-                self._missing[self._key(unit)] = absence
+            for unit in units:
+                self._units[self._key(unit)] = unit
+                if absence != PRESENT:
+                    self._missing[self._key(unit)] = absence
             self._interval = MIN_INTERVAL
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -83,7 +90,7 @@ class Watcher:
                 )
                 self._thread.start()
         self._wake.set()
-        self.runtime.push.watch(unit.job_dir)
+        self.runtime.push.watch_many([unit.job_dir for unit in units])
 
     def nudge(self) -> None:
         """Something ended (the backend saw it): poll soon, but never sooner than the
