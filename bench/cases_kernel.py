@@ -34,14 +34,23 @@ from common import (
 )
 
 TOOL = "clusterlab in an ipykernel, monitor displayed"
+TOOL_SHARED = "… with the jobs at the kernel's CPU priority"
 SLEEP_S = 30
+# On a cluster the jobs run on compute nodes, not next to the kernel; the sandbox runs 16
+# job slots on the kernel's own 2 cores, and 16 Python jobs starting at once starve it.
+# The judged run lowers the jobs' CPU priority (nice 19: they still run, and use every idle
+# cycle), which leaves the kernel the machine a login node or laptop gives it; the other
+# run shares the cores as equals, to show what co-location costs.
+NICE = {TOOL: ["renice -n 19 -p $$ >/dev/null"], TOOL_SHARED: []}
 
 SETUP = """
 import collections, json, time
 import clusterlab as cl
 from IPython.display import display
 
-profile = cl.Profile(name="b-kernel", scheduler="slurm", remote_dir={remote_dir!r})
+profile = cl.Profile(
+    name="b-kernel", scheduler="slurm", remote_dir={remote_dir!r}, setup={setup!r}
+)
 mon = cl.monitor()
 display(mon)
 
@@ -57,10 +66,15 @@ for _ in range({n}):
     if time.perf_counter() - t0 > {budget}:
         break
 submit_s = time.perf_counter() - t0
+# sampling starts once the scheduler accepted them all (as before submission was
+# batched, when the loop itself waited for every sbatch): 1,000 jobs active, not arriving
+while any(j.state == cl.JobState.SUBMITTING for j in jobs):
+    time.sleep(0.01)
+accepted_s = time.perf_counter() - t0
 """
 
 STATS = (
-    "json.dumps({'submit_s': submit_s, 'submitted': len(jobs), "
+    "json.dumps({'submit_s': submit_s, 'accepted_s': accepted_s, 'submitted': len(jobs), "
     "'states': collections.Counter(j.state.value for j in jobs), "
     "'redraws': getattr(mon, 'redraws', None)})"
 )
@@ -131,7 +145,7 @@ def _cancel_by_name(name: str, timeout: float = 60) -> None:
         time.sleep(1)
 
 
-def one_run(ctx: Context) -> Record:
+def one_run(ctx: Context, tool: str) -> Record:
     from jupyter_client import KernelManager
 
     n, duration, budget = sizes(ctx)
@@ -149,7 +163,12 @@ def one_run(ctx: Context) -> Record:
     try:
         kc.wait_for_ready(timeout=60)
         code = SETUP.format(
-            remote_dir=str(home / "jobs"), job_name=job_name, n=n, sleep=SLEEP_S, budget=budget
+            remote_dir=str(home / "jobs"),
+            setup=NICE[tool],
+            job_name=job_name,
+            n=n,
+            sleep=SLEEP_S,
+            budget=budget,
         )
         t0 = time.perf_counter()
         _execute(kc, code, timeout=budget + 120)
@@ -165,7 +184,9 @@ def one_run(ctx: Context) -> Record:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
     return {
+        "tool": tool,
         "time_s": stats["submit_s"],
+        "accepted_s": stats["accepted_s"],
         "submit_cell_s": cell_s,
         "submitted": stats["submitted"],
         "asked": n,
@@ -185,7 +206,8 @@ def run_kernel(ctx: Context) -> dict[str, Any]:
     repeat = ctx.repeats(1)
     runs: list[Record] = []
     for _ in range(repeat):
-        attempt(runs, TOOL, None, lambda: one_run(ctx))
+        for tool in (TOOL, TOOL_SHARED):
+            attempt(runs, tool, None, lambda tool=tool: one_run(ctx, tool))  # type: ignore[misc]
     n, duration, _ = sizes(ctx)
     info = {"repeat": repeat, "jobs": n, "sample_s": duration, "sleep_s": SLEEP_S}
     return {"runs": runs, "info": info}
@@ -204,37 +226,44 @@ def assess_kernel(case: dict[str, Any]) -> None:
 def render_kernel(case: dict[str, Any]) -> str:
     meds = case["median"]
     v = {k: value(meds, TOOL, k) for k in _KEYS}
+    w = {k: value(meds, TOOL_SHARED, k) for k in _KEYS}
     targets = {t["what"].rsplit(", ", 1)[1]: t for t in case["targets"]}
+
+    def row(what: str, key: str, fmt: Any, judged: str = "") -> list[str]:
+        return [what, fmt(v[key]), fmt(w[key]), judged]
+
     rows = [
         [
             "jobs submitted (`submit()` in a loop)",
             f"{fmt_n(v['submitted'])} of {fmt_n(v['asked'])}",
+            f"{fmt_n(w['submitted'])} of {fmt_n(w['asked'])}",
             "",
         ],
-        ["time for all `submit()` calls", fmt_s(v["time_s"]), ""],
-        ["per `submit()`", _ms(v["submit_per_job_ms"]), ""],
-        ["trivial cells timed (every ~50 ms)", fmt_n(v["latency_samples"]), ""],
-        ["cell latency, median", _ms(v["latency_median_ms"]), ""],
-        [
-            "cell latency, p99",
-            _ms(v["latency_p99_ms"]),
-            f"< 100 ms: {verdict(targets['p99']['met'])}",
-        ],
-        [
-            "cell latency, max",
-            _ms(v["latency_max_ms"]),
-            f"< 100 ms: {verdict(targets['max']['met'])}",
-        ],
-        ["monitor redraws during the run", fmt_n(v["monitor_redraws"]), ""],
+        row("time for all `submit()` calls", "time_s", fmt_s),
+        row("per `submit()`", "submit_per_job_ms", _ms),
+        row("until the scheduler accepted all (then sampling starts)", "accepted_s", fmt_s),
+        row("trivial cells timed (every ~50 ms)", "latency_samples", fmt_n),
+        row("cell latency, median", "latency_median_ms", _ms),
+        row("cell latency, p99", "latency_p99_ms", _ms, f"< 100 ms: {_met(targets, 'p99')}"),
+        row("cell latency, max", "latency_max_ms", _ms, f"< 100 ms: {_met(targets, 'max')}"),
+        row("monitor redraws during the run", "monitor_redraws", fmt_n),
     ]
     rec = next((r for r in case["median"] if r["tool"] == TOOL), {})
     states = rec.get("states_after_sampling", "—")
+    head = ["Measure", "jobs at nice 19 (judged)", "jobs at the kernel's priority", "Target"]
     return (
-        md_table(["Measure", "Value (median of runs)", "Target"], rows)
+        md_table(head, rows)
         + f"\n\nJob states when sampling ended: `{states}` (each job sleeps {SLEEP_S} s; the "
-        "node has 16 slots, so most wait in the queue). All were cancelled afterwards."
+        "node has 16 slots, so most wait in the queue). All were cancelled afterwards. "
+        "The sandbox's 16 job slots share the kernel's 2 cores; on a cluster the jobs run "
+        "elsewhere, so the judged run starts them at nice 19 (a `setup` line), and the "
+        "other run shows what sharing the cores as equals costs."
         "\n\n![Latency of a trivial cell while jobs are active](images/bench-kernel.png)\n"
     )
+
+
+def _met(targets: dict[str, Any], key: str) -> str:
+    return verdict(targets[key]["met"]) if key in targets else "—"
 
 
 _KEYS = (
@@ -242,6 +271,7 @@ _KEYS = (
     "asked",
     "time_s",
     "submit_per_job_ms",
+    "accepted_s",
     "latency_samples",
     "latency_median_ms",
     "latency_p99_ms",
@@ -256,7 +286,8 @@ def plot_kernel(case: dict[str, Any], path: Path) -> None:
     runs = [r for r in case["runs"] if "latencies_ms" in r]
     fig, ax = plt.subplots(figsize=(7, 3))
     for i, run in enumerate(runs):
-        ax.plot(run["latencies_ms"], ".", markersize=3, label=f"run {i + 1}")
+        label = "nice 19" if run.get("tool", TOOL) == TOOL else "kernel's priority"
+        ax.plot(run["latencies_ms"], ".", markersize=3, label=f"run {i + 1}, jobs at {label}")
     ax.axhline(100, color="red", linestyle="--", linewidth=1, label="target 100 ms")
     ax.set_yscale("log")
     ax.set_xlabel("trivial cell # (one every ~50 ms)")
