@@ -5,49 +5,12 @@
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
-import * as fs from 'fs';
 import * as path from 'path';
+import { IMAGES, notebook, openPanel, sandbox, waitReady } from './job-helpers';
 
 test.describe.configure({ mode: 'serial' });
 
-interface ISandbox {
-  ssh_host: string;
-  ssh_port: number;
-  ssh_user: string;
-  ssh_key: string;
-  known_hosts: string;
-  remote_python: string;
-}
-
-function sandbox(): ISandbox {
-  const file = process.env.CLUSTERLAB_SANDBOX_JSON;
-  if (!file) {
-    throw new Error('CLUSTERLAB_SANDBOX_JSON is not set: run scripts/ui-test.sh');
-  }
-  return JSON.parse(fs.readFileSync(file, 'utf-8'));
-}
-
 const PROFILE = 'sbssh';
-const IMAGES = process.env.CLUSTERLAB_DOCS_IMAGES ?? path.join(__dirname, '..', '..', 'docs', 'images');
-
-async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
-  const tab = page.locator('.jp-SideBar [data-id="clusterlab-sidebar"]');
-  await tab.waitFor();
-  const panel = page.locator('#clusterlab-sidebar');
-  if (!(await panel.isVisible())) {
-    await tab.click();
-  }
-  await expect(panel).toBeVisible();
-  return panel;
-}
-
-async function waitReady(panel: Locator, label?: RegExp): Promise<void> {
-  const bar = panel.locator('.jp-clusterlab-kernel');
-  await expect(bar).toHaveAttribute('data-status', 'ready', { timeout: 90000 });
-  if (label) {
-    await expect(bar).toContainText(label, { timeout: 90000 });
-  }
-}
 
 async function field(panel: Locator, name: string): Promise<Locator> {
   return panel.locator(`#clusterlab-field-${name}`);
@@ -83,23 +46,6 @@ async function ensureProfile(panel: Locator): Promise<void> {
   if ((await item.count()) === 0) {
     await createSshProfile(panel);
   }
-}
-
-function notebook(cells: string[]): string {
-  return JSON.stringify({
-    cells: cells.map(source => ({
-      cell_type: 'code',
-      execution_count: null,
-      metadata: {},
-      outputs: [],
-      source
-    })),
-    metadata: {
-      kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  });
 }
 
 /** Run a cell without waiting for it (a %%cluster cell blocks until its job ends). */

@@ -1,6 +1,7 @@
 /**
- * Helpers of the jobs-view specs (jobs.spec.ts, walkthrough.spec.ts): open the panel,
- * upload notebooks, find a job's row by id. The sandbox facts come from scripts/ui-test.sh.
+ * Helpers every Galata spec shares (clusters, jobs, panel-form, envbuilds, walkthrough):
+ * open the panel, upload notebooks, find a job's row by id. The sandbox facts come from
+ * scripts/ui-test.sh.
  */
 import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
