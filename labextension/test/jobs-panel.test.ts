@@ -9,20 +9,11 @@ import {
   newlyEnded
 } from '../src/jobs';
 import { IJob } from '../src/protocol';
+import { job as pending } from './fixtures';
 
+/** A running job (the rows these tests start from). */
 function job(id: string, extra: Partial<IJob> = {}): IJob {
-  return {
-    id,
-    kind: 'job',
-    profile: 'hpc',
-    name: 'train',
-    state: 'RUNNING',
-    reason: '',
-    submitted: 100,
-    started: 100,
-    ended: null,
-    ...extra
-  };
+  return pending(id, { state: 'RUNNING', reason: '', started: 100, ...extra });
 }
 
 describe('a new row from an event', () => {

@@ -11,26 +11,8 @@ import {
   replaceJobs,
   resultSnippet
 } from '../src/jobs';
-import { IJob, IJobEvent } from '../src/protocol';
-
-function job(id: string, extra: Partial<IJob> = {}): IJob {
-  return {
-    id,
-    kind: 'job',
-    profile: 'hpc',
-    name: 'train',
-    state: 'PENDING',
-    reason: 'waiting for resources',
-    submitted: 100,
-    started: null,
-    ended: null,
-    ...extra
-  };
-}
-
-function event(id: string, state: string, extra: Partial<IJobEvent> = {}): IJobEvent {
-  return { id, profile: 'hpc', kind: 'job', state, reason: '', ...extra };
-}
+import { IJobEvent } from '../src/protocol';
+import { event, job } from './fixtures';
 
 describe('mergeEvents', () => {
   it('updates state and reason in place and keeps the order', () => {
