@@ -236,3 +236,24 @@ def test_without_coalescing_each_call_is_its_own_job(
     _wait_accepted(jobs)
     assert all(j.native_id.isdigit() for j in jobs)
     assert [j.result(timeout=120) for j in jobs] == [0, 1, 4]
+
+
+def test_gc_removes_the_array_dir_of_alike_jobs_once_their_dirs_are_gone(
+    ssh: cl.Profile, one_batch: None
+) -> None:
+    from clusterlab.backends.batch_submit import remove_spent_arrays
+
+    f = cl.cluster(ssh.name, memory="50MB")(_square)
+    jobs = [f.submit(i) for i in range(3)]
+    assert [j.result(timeout=120) for j in jobs] == [0, 1, 4]
+    runtime = get_runtime(ssh)
+    root, member = runtime.jobs_root(), jobs[0].job_dir.rsplit("/", 1)[1]
+    found = runtime.transport.script('grep -l -x -F -- "$2" "$1"/.array-*/.members', root, member)
+    array_dir = found.out.strip().rsplit("/", 1)[0]
+    assert array_dir.startswith(f"{root}/.array-"), found
+    assert runtime.transport.run(["touch", "-d", "2 days ago", "--", array_dir]).returncode == 0
+    assert remove_spent_arrays(runtime.backend, root) == []  # its jobs' dirs are still there
+    time.sleep(1.1)  # gc takes jobs that ended before now
+    removed = cl.jobs.gc(older_than="1s", profile=ssh.name)
+    assert {j.id for j in jobs} <= set(removed)
+    assert runtime.transport.run(["test", "-e", array_dir]).returncode != 0

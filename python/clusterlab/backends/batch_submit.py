@@ -147,6 +147,26 @@ def batch_tar(
     return buf.getvalue()
 
 
+# The submission dirs of arrays of alike jobs whose every job dir is gone (cleaned up,
+# collected by gc) and that are over a day old (never one being staged right now).
+_GC_ARRAYS = r"""
+find "$1" -maxdepth 1 -type d -name '.array-*' -mtime +0 | while IFS= read -r a; do
+  live=0
+  for link in "$a"/[0-9]*; do
+    if [ -e "$link" ]; then live=1; break; fi
+  done
+  if [ "$live" -eq 0 ]; then rm -rf -- "$a"; printf '%s\n' "$a"; fi
+done
+"""
+
+
+def remove_spent_arrays(backend: BatchBackend, jobs_root: str) -> list[str]:
+    """Remove the ``.array-*`` submission dirs whose jobs are all gone (what
+    ``cl.jobs.gc()`` calls after removing job dirs); the removed paths."""
+    res = backend.transport.script(_GC_ARRAYS, jobs_root)
+    return [line for line in res.out.splitlines() if line.strip()]
+
+
 @dataclass
 class _Entry:
     """One submit command of a batch: a job's own, or one array for alike jobs."""
