@@ -28,6 +28,19 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     yield tmp_path
 
 
+@pytest.fixture(autouse=True)
+def own_status_agents() -> Iterator[None]:
+    """Runtimes on one connection share its status agent (core/push.py) and what befell it
+    (a kill, a failed start, its 60 s before a retry): each test starts with none of that."""
+    yield
+    from clusterlab.core import push
+
+    for runtime in list(core._runtimes.values()):
+        runtime.push.close()
+        runtime.push._push = None
+    push._shared.clear()
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> object:
     """The real SLURM + sshd sandbox (started once per session, reused if already up)."""

@@ -135,15 +135,19 @@ def test_the_agent_ends_with_the_ssh_connection(sandbox: object) -> None:
 
 
 def test_an_agent_that_cannot_start_leaves_jobs_to_polling(
-    sandbox: object, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    sandbox: object,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The agent's command is replaced by one that fails at once (as a login node that
-    refuses another session, or a broken interpreter there, would): the job is polled."""
-    profile = slurm_local_profile(tmp_path, name="pushnostart")
+    refuses another session, or a broken interpreter there, would): the job is polled.
+    (A setup line of its own gives this profile an agent of its own to break.)"""
+    profile = slurm_local_profile(tmp_path, name="pushnostart", setup=["# no agent here"])
     cl.profiles.save(profile)
     runtime = get_runtime(profile)
     failing = ["sh", "-c", "echo no python here >&2; exit 3"]
-    runtime.push._argv = lambda roots: failing  # type: ignore[method-assign]
+    monkeypatch.setattr(runtime.push.shared, "_argv", lambda roots: failing)
     f = cl.cluster(profile.name)(_sleepy)
     assert f.submit(0).result(timeout=60) == "woke"
     _wait(lambda: runtime.push.stopped_reason != "", "the agent's failure")
@@ -197,3 +201,21 @@ def test_jobs_that_end_together_are_collected_together(
         assert len(trips) - before <= 6, f"{len(trips) - before} result downloads for 12 jobs"
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_profiles_on_one_connection_share_one_agent(sandbox: object) -> None:
+    """Three profiles of one host (as a user with one profile per partition or account):
+    one agent pushes for all three. Each runtime used to start its own, at most two per
+    connection (sshd's MaxSessions), so the third profile's jobs were only polled."""
+    from clusterlab.core import push
+
+    names = ["pushcpu", "pushgpu", "pushbig"]
+    for i, name in enumerate(names):
+        cl.profiles.save(ssh_profile(sandbox, name=name, poll_interval=30.0 + i))
+    runtimes = [get_runtime(cl.profiles.resolve(n)) for n in names]
+    jobs = [cl.cluster(n)(_sleepy).submit(1) for n in names]
+    assert [j.result(timeout=60) for j in jobs] == ["woke"] * 3
+    assert all(r.push.live for r in runtimes)
+    assert len({r.push.pid for r in runtimes}) == 1  # the same agent process
+    assert push._agents[id(runtimes[0].transport)] == 1
+    assert all(r.watcher.polls <= 2 for r in runtimes), [r.watcher.polls for r in runtimes]

@@ -2,11 +2,13 @@
 
 Without push the kernel learns that a job started or ended at its next poll, so a job's
 latency is set by the poll schedule (0.25 s backing off to ``poll_interval``). With it,
-one long-lived agent per runtime (:mod:`clusterlab.remote.agent`, stdlib only, started on
-an exec channel of the runtime's SSH connection, or as a subprocess for the local
-transport) follows the status files of the watched job dirs and prints each new line at
-once; :class:`Push` feeds it the job dirs and hands each batch of lines to the watcher,
-which settles that job (and downloads its result) at once. The scheduler is then asked
+one long-lived agent per connection (:mod:`clusterlab.remote.agent`, stdlib only, started
+on an exec channel of the SSH connection, or as a subprocess for the local transport)
+follows the status files of the watched job dirs and prints each new line at once;
+:class:`Push` feeds it the job dirs of every runtime (profile) on that connection and
+hands each batch of lines to the watcher of the runtime that owns the dir, which settles
+that job (and downloads its result) at once. :class:`PushHandle` is a runtime's view of
+it (``runtime.push``). The scheduler is then asked
 only on the gentle interval, for what only it knows (pending reasons, vanished jobs).
 
 If the agent cannot start or stops, this is said once on stderr and the watcher falls
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import posixpath
 import queue
 import sys
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .pushed import pushed_observation
 
 if TYPE_CHECKING:
+    from ..transports.base import Transport
     from ..transports.stream import Stream
     from .runtime import Runtime
 
@@ -38,9 +40,11 @@ START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher po
 RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
 IDLE_STOP = 15.0  # seconds without watched jobs before the agent is stopped
 AGENTS_PER_CONNECTION = 2
-"""Runtimes (profiles) that share one SSH connection each start their own agent, and each
-holds one of the connection's sessions (OpenSSH allows 10 by default, MaxSessions): past
-this many, a runtime's jobs are polled instead."""
+"""Runtimes (profiles) on one connection share its agent; only profiles whose setup lines or
+Python differ need one more, and each holds one of the connection's sessions (OpenSSH
+allows 10 by default, MaxSessions): past this many, such a runtime's jobs are polled."""
+_shared: dict[tuple[object, ...], Push] = {}  # (connection, agent command) -> its agent
+_shared_lock = threading.Lock()
 _agents: dict[int, int] = {}  # id(transport) -> agents running or starting on it
 _agents_lock = threading.Lock()
 
@@ -59,16 +63,8 @@ def _give_slot(transport: object) -> None:
 
 
 HELLO_WITHIN = 200  # lines of setup output (module load banners) before the agent's hello
-DISABLE_VAR = "CLUSTERLAB_PUSH"  # "0": never start the agent (poll only)
 _exiting = threading.Event()
 atexit.register(_exiting.set)  # connections closing at exit end agents: nothing to say
-
-
-def enabled(runtime: Runtime) -> bool:
-    """Push needs the job dirs' status files on the transport's machine (not true for
-    Kubernetes, whose pods keep them) and is not needed by the local scheduler (it sees
-    its own processes end); CLUSTERLAB_PUSH=0 switches it off."""
-    return os.environ.get(DISABLE_VAR, "1") != "0" and runtime.backend.push_status
 
 
 def _hello(lines: Iterator[bytes]) -> dict[str, Any] | None:
@@ -90,18 +86,20 @@ def _close_later(stream: Stream) -> None:
 
 
 class Push:
-    """The status agent of one runtime: started lazily, fed job dirs, lines to the watcher."""
+    """The status agent of one connection: started lazily, fed the job dirs of every
+    runtime on it, each line handed to the watcher of the runtime that owns its dir."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, transport: Transport, prefix: list[str]) -> None:
+        self.transport = transport
+        self._prefix = prefix  # sh -c PREAMBLE sh PYTHON...: the agent's source and roots follow
         self.live = False  # the agent is up and reading: the watcher polls gently
         self.pid: int | None = None  # the agent's process id (on the cluster side)
         self.inotify: bool | None = None  # what the agent follows files with
         self.lines = 0  # status lines received (tests and the bench count them)
         self.stopped_reason = ""  # why the last agent stopped ('' while none did)
         self._lock = threading.Lock()
-        self._dirs: set[str] = set()
-        self._files: dict[tuple[str, str], bytearray] = {}  # (dir, file) -> bytes so far
+        self._owners: dict[str, Runtime] = {}  # job dir -> the runtime whose watcher has it
+        self._files: dict[str, dict[str, bytearray]] = {}  # dir -> file -> bytes so far
         self._stream: Stream | None = None
         self._roots: set[str] = set()  # jobs roots the agent may follow dirs under
         self._generation = 0  # bumped when the running agent is retired on purpose
@@ -112,23 +110,17 @@ class Push:
         self._said = False
         self._idle_timer: threading.Timer | None = None
 
-    # -- what the watcher calls ---------------------------------------------------------------
-    def watch(self, job_dir: str) -> None:
-        """Follow ``job_dir``'s status files from now on (starting the agent if needed)."""
-        self.watch_many([job_dir])
-
-    def watch_many(self, job_dirs: list[str]) -> None:
-        """:meth:`watch` for a batch of job dirs, in one write to the agent."""
-        if not enabled(self.runtime) or not job_dirs:
-            return
+    # -- what the runtimes' handles call ----------------------------------------------------
+    def watch_many(self, job_dirs: list[str], runtime: Runtime) -> None:
+        """Follow these job dirs of ``runtime`` (starting the agent if needed)."""
         retired: Stream | None = None
         with self._lock:
             self._closed = False
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None
-            new = [d for d in dict.fromkeys(job_dirs) if d not in self._dirs]
-            self._dirs.update(new)
+            new = [d for d in dict.fromkeys(job_dirs) if d not in self._owners]
+            self._owners.update(dict.fromkeys(job_dirs, runtime))
             roots = {posixpath.dirname(d) for d in job_dirs} - self._roots
             if roots:  # (a jobs root this agent was not started with)
                 self._roots.update(roots)
@@ -136,14 +128,14 @@ class Push:
                     retired = self._retire()
             if self.live and new:
                 self._send("\n".join(f"watch {d}" for d in new))
-            elif self._may_start() and _take_slot(self.runtime.transport):
+            elif self._may_start() and _take_slot(self.transport):
                 self._starting, self._starting_since = True, time.monotonic()
                 overdue = threading.Timer(START_PATIENCE, self._start_overdue)
                 overdue.daemon = True
                 overdue.start()
                 threading.Thread(
                     target=self._serve,
-                    name=f"clusterlab-push-{self.runtime.profile.name}",
+                    name=f"clusterlab-push-{self.transport.label}",
                     daemon=True,
                 ).start()
         if retired is not None:
@@ -154,15 +146,21 @@ class Push:
         """Status lines are (or are about to be) pushed: the watcher need not poll for
         them. True while the agent runs, and for :data:`START_PATIENCE` while it starts
         (a poll racing its start would only ask the scheduler again)."""
-        return enabled(self.runtime) and (
-            self.live
-            or (self._starting and time.monotonic() - self._starting_since < START_PATIENCE)
+        return self.live or (
+            self._starting and time.monotonic() - self._starting_since < START_PATIENCE
         )
+
+    def _watchers_reset(self) -> None:
+        """Every runtime with dirs here polls now (what would have been pushed is not)."""
+        with self._lock:
+            runtimes = {id(r): r for r in self._owners.values()}
+        for runtime in runtimes.values():
+            runtime.watcher.reset()
 
     def _start_overdue(self) -> None:
         """An agent still starting after :data:`START_PATIENCE`: poll meanwhile."""
         if self._starting and not self.live:
-            self.runtime.watcher.reset()
+            self._watchers_reset()
 
     def _may_start(self) -> bool:
         """Not running, not starting, and not stopped within :data:`RETRY_AFTER`."""
@@ -172,22 +170,38 @@ class Push:
             and time.monotonic() - self._failed_at >= RETRY_AFTER
         )
 
-    def unwatch(self, job_dir: str) -> None:
-        """Stop following ``job_dir`` once no watched unit lives in it."""
-        if self.runtime.watcher.units_in(job_dir):
+    def unwatch(self, job_dir: str, runtime: Runtime) -> None:
+        """Stop following ``job_dir`` once no watched unit of ``runtime`` lives in it."""
+        if runtime.watcher.units_in(job_dir):
             return
         with self._lock:
-            if job_dir not in self._dirs:
+            if self._owners.get(job_dir) is not runtime:
                 return
-            self._dirs.discard(job_dir)
-            for key in [k for k in self._files if k[0] == job_dir]:
-                del self._files[key]
-            if self.live:
-                self._send(f"unwatch {job_dir}")
-            if not self._dirs and self._stream is not None and self._idle_timer is None:
-                self._idle_timer = threading.Timer(IDLE_STOP, self._stop_idle)
-                self._idle_timer.daemon = True
-                self._idle_timer.start()
+            self._drop([job_dir])
+
+    def detach(self, runtime: Runtime) -> None:
+        """``runtime`` is done with the agent: its dirs are dropped, and the agent stops
+        at once when no runtime has dirs left (it exits when its stdin closes)."""
+        stream = None
+        with self._lock:
+            self._drop([d for d, r in self._owners.items() if r is runtime])
+            if not self._owners:
+                self._closed = True
+                stream = self._retire()
+        if stream is not None:
+            _close_later(stream)
+
+    def _drop(self, job_dirs: list[str]) -> None:
+        """Forget dirs (caller holds the lock); idle stop once none is left."""
+        for job_dir in job_dirs:
+            del self._owners[job_dir]
+            self._files.pop(job_dir, None)
+        if self.live and job_dirs:
+            self._send("\n".join(f"unwatch {d}" for d in job_dirs))
+        if not self._owners and self._stream is not None and self._idle_timer is None:
+            self._idle_timer = threading.Timer(IDLE_STOP, self._stop_idle)
+            self._idle_timer.daemon = True
+            self._idle_timer.start()
 
     def close(self) -> None:
         """Stop the agent (it exits when its stdin closes)."""
@@ -208,8 +222,7 @@ class Push:
 
     # -- the agent ------------------------------------------------------------------------------
     def _argv(self, roots: list[str]) -> list[str]:
-        env = self.runtime.environment
-        return ["sh", "-c", env._preamble(), "sh", *env.python_argv(), "-c", AGENT_SOURCE, *roots]
+        return [*self._prefix, "-c", AGENT_SOURCE, *roots]
 
     def _send(self, command: str) -> None:
         """One command line to the agent (caller holds the lock); a failure ends it."""
@@ -225,7 +238,7 @@ class Push:
         while True:
             with self._lock:
                 gen, roots = self._generation, sorted(self._roots)
-            stream = self.runtime.transport.open_stream(self._argv(roots))
+            stream = self.transport.open_stream(self._argv(roots))
             try:
                 lines = stream.lines()
                 hello = _hello(lines)
@@ -239,9 +252,10 @@ class Push:
             with self._lock:
                 if gen == self._generation:
                     self._stream, self.live, self._starting = stream, True, False
+                    self._said = False  # a later failure is said again, once
                     self.pid, self.inotify = int(hello.get("pid", 0)), bool(hello.get("inotify"))
-                    for job_dir in sorted(self._dirs):
-                        self._send(f"watch {job_dir}")
+                    if self._owners:
+                        self._send("\n".join(f"watch {d}" for d in sorted(self._owners)))
                     return stream, gen, lines
                 closed = self._closed
                 if closed:
@@ -255,7 +269,7 @@ class Push:
         try:
             self._serve_once()
         finally:
-            _give_slot(self.runtime.transport)
+            _give_slot(self.transport)
 
     def _serve_once(self) -> None:
         stream: Stream | None = None
@@ -269,7 +283,7 @@ class Push:
             settler = threading.Thread(
                 target=self._settle_loop,
                 args=(inbox,),
-                name=f"clusterlab-push-settle-{self.runtime.profile.name}",
+                name=f"clusterlab-push-settle-{self.transport.label}",
                 daemon=True,
             )
             settler.start()
@@ -300,16 +314,16 @@ class Push:
             self._said = True
             what = "stopped" if was_live else "could not start"
             print(
-                f"clusterlab: the status agent on {self.runtime.transport.label} {what} "
-                f"({why}); falling back to polling the scheduler (every "
-                f"{self.runtime.profile.poll_interval:g} s at most). Jobs are not affected.",
+                f"clusterlab: the status agent on {self.transport.label} {what} ({why}); "
+                "falling back to polling the scheduler (every poll_interval of the profile "
+                "at most). Jobs are not affected.",
                 file=sys.stderr,
             )
-        self.runtime.watcher.reset()
+        self._watchers_reset()
 
     def _stop_idle(self) -> None:
         with self._lock:
-            if self._dirs or self._idle_timer is None:
+            if self._owners or self._idle_timer is None:
                 return
             self._idle_timer = None
         self.close()
@@ -350,27 +364,33 @@ class Push:
                     )
                     continue
                 job_dir, name = str(record.get("dir", "")), str(record.get("file", ""))
-                if job_dir not in self._dirs:
+                if job_dir not in self._owners:
                     continue
-                data = self._files.setdefault((job_dir, name), bytearray())
+                data = self._files.setdefault(job_dir, {}).setdefault(name, bytearray())
                 if record.get("offset") != len(data):  # a repeat (or a gap: polls cover it)
                     continue
                 data += str(record.get("line", "")).encode() + b"\n"
                 self.lines += 1
                 touched.setdefault(job_dir, set()).add(name)
-            return {
-                d: {n: bytes(b) for (dd, n), b in self._files.items() if dd == d} for d in touched
-            }
+            return {d: {n: bytes(b) for n, b in self._files[d].items()} for d in touched}
 
     def _settle(self, touched: dict[str, dict[str, bytes]]) -> None:
-        watcher = self.runtime.watcher
-        units, observations = [], {}
-        for job_dir, statuses in touched.items():
-            for u in watcher.units_in(job_dir):
-                units.append(u)
-                observations[u.native_id] = pushed_observation(
-                    u, watcher.last_seen.get(u.native_id), statuses
-                )
-        if units:
-            self.runtime.backend.annotate(observations)
-            watcher.settle(units, observations)
+        """Settle the touched dirs' jobs, each runtime's together (one result download)."""
+        with self._lock:
+            owners = {d: self._owners.get(d) for d in touched}
+        by_runtime: dict[int, tuple[Runtime, list[str]]] = {}
+        for job_dir, runtime in owners.items():
+            if runtime is not None:
+                by_runtime.setdefault(id(runtime), (runtime, []))[1].append(job_dir)
+        for runtime, dirs in by_runtime.values():
+            watcher = runtime.watcher
+            units, observations = [], {}
+            for job_dir in dirs:
+                for u in watcher.units_in(job_dir):
+                    units.append(u)
+                    observations[u.native_id] = pushed_observation(
+                        u, watcher.last_seen.get(u.native_id), touched[job_dir]
+                    )
+            if units:
+                runtime.backend.annotate(observations)
+                watcher.settle(units, observations)

@@ -32,7 +32,7 @@ from .blobs import BlobStore
 from .collect import Collector
 from .environment import RemoteEnvironment
 from .job import Job
-from .push import Push
+from .pushhandle import PushHandle
 from .watcher import Watcher
 
 RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.py").read_bytes()
@@ -67,7 +67,7 @@ class Runtime:
         self.ledger = records.LedgerWriter(self.arrays)
         self.collector = Collector(self)
         self.watcher = Watcher(self)
-        self.push = Push(self)  # the status agent, started with the first watched job
+        self.push = PushHandle(self)  # the connection's status agent, from the first job
         self.backend.on_change = self.watcher.nudge
         self._blobs: BlobStore | None = None
         self.batcher = Batcher(self)  # submit() hands its jobs to this thread
