@@ -97,6 +97,25 @@ def ssh_profile(info: object, name: str = "sbssh", **overrides: object) -> cl.Pr
     return cl.Profile(**fields)  # type: ignore[arg-type]
 
 
+def round_trips_of(
+    transport: object, thread_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """A list that grows by one for each round trip ``transport`` makes on a thread whose
+    name starts with ``thread_prefix`` (the submission thread's, push's settler...)."""
+    import threading
+
+    trips: list[str] = []
+    count = transport._count_round_trip  # type: ignore[attr-defined]
+
+    def counted() -> None:
+        if threading.current_thread().name.startswith(thread_prefix):
+            trips.append(threading.current_thread().name)
+        count()
+
+    monkeypatch.setattr(transport, "_count_round_trip", counted)
+    return trips
+
+
 def slurm_local_profile(tmp: Path, name: str = "sblocal", **overrides: object) -> cl.Profile:
     """A SLURM profile without SSH: JupyterLab on the login node (Open OnDemand style)."""
     return cl.Profile(

@@ -8,7 +8,10 @@ of the real SSH connection as the sandbox's user.
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pytest
 
 import clusterlab as cl
 from clusterlab.core.runtime import Runtime, get_runtime
-from tests.conftest import slurm_local_profile, ssh_profile
+from tests.conftest import round_trips_of, slurm_local_profile, ssh_profile
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -173,24 +176,11 @@ def test_jobs_that_end_together_are_collected_together(
     ends). On the login node a "round trip" is a local file read, settled as lines come."""
     slow_profile = ssh_profile(sandbox, name="pushssh", poll_interval=30.0)
     cl.profiles.save(slow_profile)
-    import os
-    import shutil
-    import tempfile
-    import threading
-
     shared = tempfile.mkdtemp(prefix="clusterlab-barrier-", dir="/tmp")
     os.chmod(shared, 0o755)  # noqa: S103 (the sandbox's SSH user must see the file)
     barrier = f"{shared}/go"
     runtime = get_runtime(slow_profile)
-    trips: list[str] = []
-    count = runtime.transport._count_round_trip
-
-    def counted() -> None:
-        if threading.current_thread().name.startswith("clusterlab-push-settle-"):
-            trips.append(threading.current_thread().name)
-        count()
-
-    monkeypatch.setattr(runtime.transport, "_count_round_trip", counted)
+    trips = round_trips_of(runtime.transport, "clusterlab-push-settle-", monkeypatch)
     try:
         f = cl.cluster(slow_profile.name, memory="50MB")(_until_exists)
         jobs = [f.submit(barrier) for _ in range(12)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 import clusterlab as cl
 from clusterlab.core import events, ledger
 from clusterlab.core.runtime import get_runtime
-from tests.conftest import ssh_profile
+from tests.conftest import round_trips_of, ssh_profile
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -64,15 +63,8 @@ def test_a_loop_of_submits_is_staged_in_few_round_trips(
     f = cl.cluster(ssh.name, memory="50MB")(_square)
     f.submit(0).result(timeout=120)  # connected, remote environment checked
     runtime = get_runtime(ssh)
-    staging: list[str] = []  # round trips of the submission thread (not polls, results)
-    count = runtime.transport._count_round_trip
-
-    def counted() -> None:
-        if threading.current_thread().name.startswith("clusterlab-submit-"):
-            staging.append(threading.current_thread().name)
-        count()
-
-    monkeypatch.setattr(runtime.transport, "_count_round_trip", counted)
+    # round trips of the submission thread (not polls, results)
+    staging = round_trips_of(runtime.transport, "clusterlab-submit-", monkeypatch)
     batches = runtime.batcher.batches
     jobs = [f.submit(i) for i in range(200)]
     _wait_accepted(jobs)
