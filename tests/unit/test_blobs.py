@@ -71,3 +71,19 @@ def test_a_cut_upload_leaves_nothing_under_the_content_address(tmp_path: Path) -
     assert forged.returncode == 98 and not (tmp_path / name).exists()
     whole = transport.script(_PUT, str(tmp_path), name, str(len(data)), stdin=data)
     assert whole.returncode == 0 and (tmp_path / name).read_bytes() == data
+
+
+def test_a_write_that_fails_says_so_not_a_cut_connection(tmp_path: Path) -> None:
+    """The checksum is taken while the bytes arrive (tee): a write that fails on the way
+    (here a file size limit, as a full disk would) is still told apart from a cut
+    connection (97: check the remote_dir, not 98: submit again), and nothing is kept."""
+    import hashlib
+
+    from clusterlab.core.blobs import _PUT
+
+    data = b"z" * 100_000
+    name = hashlib.sha256(data).hexdigest() + ".pkl"
+    limited = ["sh", "-c", 'ulimit -f 20; exec sh -c "$0" "$@"', _PUT]
+    res = LocalTransport().run([*limited, str(tmp_path), name, str(len(data))], stdin=data)
+    assert res.returncode == 97
+    assert list(tmp_path.iterdir()) == []

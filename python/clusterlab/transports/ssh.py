@@ -175,6 +175,7 @@ class SSHTransport(Transport):
                 banner_timeout=CONNECT_TIMEOUT,
                 auth_timeout=CONNECT_TIMEOUT,
                 sock=sock,
+                transport_factory=_aead_first,
             )
         except HostKeyError:
             client.close()
@@ -321,6 +322,23 @@ class SSHTransport(Transport):
     def close(self) -> None:
         with self._lock:
             self._close_clients()
+
+
+AEAD_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _aead_first(sock: Any, **kwargs: Any) -> paramiko.Transport:
+    """A paramiko transport that prefers AES-GCM when the server offers it. paramiko lists
+    it after AES-CTR, whose separate HMAC it computes in Python for every 32 KB packet: a
+    200 MB argument went up at ~260 MB/s with CTR and ~440 MB/s with GCM here. Servers
+    without GCM get paramiko's usual order."""
+    transport = paramiko.Transport(sock, **kwargs)
+    options = transport.get_security_options()
+    options.ciphers = (
+        *[c for c in AEAD_CIPHERS if c in options.ciphers],
+        *[c for c in options.ciphers if c not in AEAD_CIPHERS],
+    )
+    return transport
 
 
 def _drain_stderr(chan: paramiko.Channel, sink: list[bytes]) -> None:
