@@ -196,17 +196,29 @@ def _write(sql: str, rows: Sequence[Sequence[Any]], *more: tuple[str, Sequence[A
         return
     conn = _connect()
 
-    def transaction() -> None:
+    def body() -> None:
+        for statement, batch in batches:
+            conn.executemany(statement, batch)
+
+    transact(conn, body)
+
+
+def transact(conn: sqlite3.Connection, body: Callable[[], T]) -> T:
+    """Run ``body`` in one ``BEGIN IMMEDIATE`` transaction (rolled back if it raises),
+    retried while another process holds the database: the one way the ledger and the
+    shared poller's tables (core/sharedpoll.py) are written."""
+
+    def attempt() -> T:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement, batch in batches:
-                conn.executemany(statement, batch)
+            out = body()
             conn.execute("COMMIT")
+            return out
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
-    _retry(transaction)
+    return _retry(attempt)
 
 
 def record(row: dict[str, Any]) -> None:

@@ -108,18 +108,12 @@ class SharedPoll:
             conn = _conn()
 
             def drop() -> None:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    args = (self.cluster, self.token)
-                    conn.execute("DELETE FROM poll_targets WHERE cluster=? AND token=?", args)
-                    conn.execute("DELETE FROM poll_watchers WHERE cluster=? AND token=?", args)
-                    conn.execute("DELETE FROM poll_leases WHERE cluster=? AND holder=?", args)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                args = (self.cluster, self.token)
+                conn.execute("DELETE FROM poll_targets WHERE cluster=? AND token=?", args)
+                conn.execute("DELETE FROM poll_watchers WHERE cluster=? AND token=?", args)
+                conn.execute("DELETE FROM poll_leases WHERE cluster=? AND holder=?", args)
 
-            ledger._retry(drop)
+            ledger.transact(conn, drop)
         except (sqlite3.Error, OSError) as exc:  # at exit the data dir may be gone
             print(f"clusterlab: could not release the shared poll lease: {exc}", file=sys.stderr)
         self.holding = False
@@ -153,32 +147,26 @@ class SharedPoll:
         conn = _conn()
 
         def write() -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "INSERT OR REPLACE INTO poll_watchers (cluster, token, pid, expires) "
-                    "VALUES (?, ?, ?, ?)",
-                    (self.cluster, self.token, os.getpid(), now + self.ttl),
-                )
-                conn.executemany(
-                    "INSERT OR REPLACE INTO poll_targets "
-                    "(cluster, token, native_id, job_dir, is_array) VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (self.cluster, self.token, t.native_id, t.job_dir, int(t.is_array))
-                        for t in added
-                    ],
-                )
-                conn.executemany(
-                    "DELETE FROM poll_targets WHERE cluster=? AND token=? AND native_id=?",
-                    [(self.cluster, self.token, n) for n in gone],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            conn.execute(
+                "INSERT OR REPLACE INTO poll_watchers (cluster, token, pid, expires) "
+                "VALUES (?, ?, ?, ?)",
+                (self.cluster, self.token, os.getpid(), now + self.ttl),
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO poll_targets "
+                "(cluster, token, native_id, job_dir, is_array) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (self.cluster, self.token, t.native_id, t.job_dir, int(t.is_array))
+                    for t in added
+                ],
+            )
+            conn.executemany(
+                "DELETE FROM poll_targets WHERE cluster=? AND token=? AND native_id=?",
+                [(self.cluster, self.token, n) for n in gone],
+            )
 
         self._ledger = str(ledger.path())
-        ledger._retry(write)
+        ledger.transact(conn, write)
         self._registered = wanted
 
     def _take_lease(self) -> bool:
@@ -187,33 +175,27 @@ class SharedPoll:
         now = time.time()
 
         def take() -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(
-                    "SELECT holder, pid, expires FROM poll_leases WHERE cluster=?",
-                    (self.cluster,),
-                ).fetchone()
-                mine = row is None or row[0] == self.token
-                if not mine and (row[2] < now or not pid_alive(int(row[1]))):
-                    mine = True
-                if row is None:  # free: nothing stale to hide, readers may read at once
-                    conn.execute(
-                        "INSERT INTO poll_leases (cluster, holder, pid, expires, polled_at, ttl) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (self.cluster, self.token, os.getpid(), now + self.ttl, now, self.ttl),
-                    )
-                elif mine:  # renewed, or taken over (its last poll time stays as it was)
-                    conn.execute(
-                        "UPDATE poll_leases SET holder=?, pid=?, expires=?, ttl=? WHERE cluster=?",
-                        (self.token, os.getpid(), now + self.ttl, self.ttl, self.cluster),
-                    )
-                conn.execute("COMMIT")
-                return mine
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            row = conn.execute(
+                "SELECT holder, pid, expires FROM poll_leases WHERE cluster=?",
+                (self.cluster,),
+            ).fetchone()
+            mine = row is None or row[0] == self.token
+            if not mine and (row[2] < now or not pid_alive(int(row[1]))):
+                mine = True
+            if row is None:  # free: nothing stale to hide, readers may read at once
+                conn.execute(
+                    "INSERT INTO poll_leases (cluster, holder, pid, expires, polled_at, ttl) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.cluster, self.token, os.getpid(), now + self.ttl, now, self.ttl),
+                )
+            elif mine:  # renewed, or taken over (its last poll time stays as it was)
+                conn.execute(
+                    "UPDATE poll_leases SET holder=?, pid=?, expires=?, ttl=? WHERE cluster=?",
+                    (self.token, os.getpid(), now + self.ttl, self.ttl, self.cluster),
+                )
+            return mine
 
-        held = ledger._retry(take)
+        held = ledger.transact(conn, take)
         if held and not self.holding:
             self._published.clear()  # a new tenure publishes every row afresh
         self.holding = held
@@ -266,41 +248,35 @@ class SharedPoll:
         conn = _conn()
 
         def write() -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO poll_seen (cluster, native_id, observed, obs) "
-                    "VALUES (?, ?, ?, ?)",
-                    changed,
+            conn.executemany(
+                "INSERT OR REPLACE INTO poll_seen (cluster, native_id, observed, obs) "
+                "VALUES (?, ?, ?, ?)",
+                changed,
+            )
+            keep = set(union)
+            stale = [
+                (self.cluster, n)
+                for (n,) in conn.execute(
+                    "SELECT native_id FROM poll_seen WHERE cluster=?", (self.cluster,)
                 )
-                keep = set(union)
-                stale = [
-                    (self.cluster, n)
-                    for (n,) in conn.execute(
-                        "SELECT native_id FROM poll_seen WHERE cluster=?", (self.cluster,)
-                    )
-                    if n not in keep
-                ]
-                conn.executemany("DELETE FROM poll_seen WHERE cluster=? AND native_id=?", stale)
-                conn.execute(
-                    "DELETE FROM poll_watchers WHERE cluster=? AND expires<?",
-                    (self.cluster, now - self.ttl),
-                )
-                conn.execute(
-                    "DELETE FROM poll_targets WHERE cluster=? AND token NOT IN "
-                    "(SELECT token FROM poll_watchers WHERE cluster=?)",
-                    (self.cluster, self.cluster),
-                )
-                conn.execute(
-                    "UPDATE poll_leases SET polled_at=?, expires=? WHERE cluster=? AND holder=?",
-                    (now, now + self.ttl, self.cluster, self.token),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                if n not in keep
+            ]
+            conn.executemany("DELETE FROM poll_seen WHERE cluster=? AND native_id=?", stale)
+            conn.execute(
+                "DELETE FROM poll_watchers WHERE cluster=? AND expires<?",
+                (self.cluster, now - self.ttl),
+            )
+            conn.execute(
+                "DELETE FROM poll_targets WHERE cluster=? AND token NOT IN "
+                "(SELECT token FROM poll_watchers WHERE cluster=?)",
+                (self.cluster, self.cluster),
+            )
+            conn.execute(
+                "UPDATE poll_leases SET polled_at=?, expires=? WHERE cluster=? AND holder=?",
+                (now, now + self.ttl, self.cluster, self.token),
+            )
 
-        ledger._retry(write)
+        ledger.transact(conn, write)
 
     def _read(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
         """The holder's observations of ``targets``. When the holder has published nothing
