@@ -7,8 +7,6 @@ import re
 import time
 from collections import defaultdict
 
-from .backends.base import BatchBackend
-from .backends.batch_submit import remove_spent_arrays
 from .common.errors import ClusterlabError
 from .common.states import TERMINAL, JobState
 from .config.profile import Profile
@@ -73,8 +71,7 @@ class Jobs:
                 parts = rec.spec.get("parts") if rec.kind == "array" else None
                 dirs += [p["job_dir"] for p in parts] if parts else [rec.job_dir]
             remove_dirs(runtime, dirs)
-            if isinstance(runtime.backend, BatchBackend):  # alike jobs' array dirs, if spent
-                remove_spent_arrays(runtime.backend, runtime.jobs_root())
+            runtime.backend.remove_spent(runtime.jobs_root())
             for rec in recs:
                 ledger.mark_cleaned(rec.id)
                 cleaned.append(rec.id)

@@ -116,6 +116,12 @@ class Backend(ABC):
     def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
         """Observe many jobs and arrays at once (O(1) scheduler calls), by native id."""
 
+    def remove_spent(self, jobs_root: str) -> list[str]:
+        """Remove what submissions left next to the job dirs that no job needs any more
+        (``cl.jobs.gc()`` calls it after removing job dirs); the removed paths. Nothing by
+        default; batch schedulers remove the array dirs of alike jobs (.batch_submit)."""
+        return []
+
     def annotate(self, observations: Mapping[str, Observation]) -> None:
         """Read the backend's own words in status files into ``observations`` (in place).
         Polls call it, and so does push (core/push.py) for the lines it streams, so a word
@@ -279,6 +285,11 @@ class BatchBackend(Backend):
         if res.returncode != 0:
             raise SubmitError(f"{self.kind} refused the job: {self.explain_submit_error(res.err)}")
         return self.parse_submit(res.out)
+
+    def remove_spent(self, jobs_root: str) -> list[str]:
+        from .batch_submit import remove_spent_arrays
+
+        return remove_spent_arrays(self, jobs_root)
 
     def submit_many(
         self, jobs: Sequence[tuple[JobSpec, Mapping[str, bytes]]]
