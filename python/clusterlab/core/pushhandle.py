@@ -45,12 +45,9 @@ class PushHandle:
             self._push = push
         return self._push
 
-    def watch(self, job_dir: str) -> None:
-        """Follow ``job_dir``'s status files from now on (starting the agent if needed)."""
-        self.watch_many([job_dir])
-
     def watch_many(self, job_dirs: list[str]) -> None:
-        """:meth:`watch` for a batch of job dirs, in one write to the agent."""
+        """Follow these job dirs' status files from now on (starting the agent if
+        needed), in one write to the agent."""
         if enabled(self.runtime) and job_dirs:
             self.shared.watch_many(job_dirs, self.runtime)
 
