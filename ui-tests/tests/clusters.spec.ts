@@ -6,7 +6,7 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
 import * as path from 'path';
-import { IMAGES, notebook, openPanel, sandbox, waitReady } from './job-helpers';
+import { IMAGES, notebook, openPanel, sandbox, waitReady, widenSidebar } from './job-helpers';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -398,15 +398,7 @@ test('screenshots of the panel in the light and dark themes', async ({ page }) =
   const panel = await openPanel(page);
   await waitReady(panel);
   await ensureProfile(panel);
-  // A wider sidebar: drag the handle between it and the main area.
-  const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle').first();
-  const box = await handle.boundingBox();
-  if (box) {
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    await page.mouse.down();
-    await page.mouse.move(box.x + 160, box.y + box.height / 2, { steps: 5 });
-    await page.mouse.up();
-  }
+  await widenSidebar(page);
   await panel.locator(`.jp-clusterlab-profileItem[data-profile="${PROFILE}"]`).click();
   await panel.getByRole('button', { name: 'Test connection' }).click();
   const result = panel.locator('.jp-clusterlab-checkResult');

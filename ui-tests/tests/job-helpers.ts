@@ -48,6 +48,19 @@ export async function hidePanel(page: IJupyterLabPageFixture): Promise<void> {
   await expect(panel).toBeHidden();
 }
 
+/** Drag the handle between the left sidebar and the main area 160 px to the right, so
+ * the panel's screenshots show it wide. */
+export async function widenSidebar(page: IJupyterLabPageFixture): Promise<void> {
+  const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle').first();
+  const box = await handle.boundingBox();
+  if (box) {
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 160, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+  }
+}
+
 export async function waitReady(panel: Locator, label?: RegExp): Promise<void> {
   const bar = panel.locator('.jp-clusterlab-kernel');
   await expect(bar).toHaveAttribute('data-status', 'ready', { timeout: 90000 });

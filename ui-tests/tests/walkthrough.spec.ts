@@ -18,7 +18,8 @@ import {
   recordTiming,
   row,
   sandbox,
-  waitReady
+  waitReady,
+  widenSidebar
 } from './job-helpers';
 
 const PROFILE = 'sandbox';
@@ -120,14 +121,7 @@ test('walkthrough: profile from the form, a %%cluster cell and a map, logs and a
   const seconds = (Date.now() - start) / 1000;
 
   // Screenshots for docs/lab.md (not timed): the jobs view with a log and a traceback.
-  const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle').first();
-  const box = await handle.boundingBox();
-  if (box) {
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    await page.mouse.down();
-    await page.mouse.move(box.x + 160, box.y + box.height / 2, { steps: 5 });
-    await page.mouse.up();
-  }
+  await widenSidebar(page);
   await page.evaluate(() =>
     document.querySelector('#clusterlab-jobs')?.scrollIntoView({ block: 'start' })
   );
