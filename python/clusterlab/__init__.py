@@ -73,6 +73,9 @@ def _register_live_cards() -> None:
         from .ui import livecard
 
         livecard.register(shell)
+        from .ui import login_prompts  # one-time codes asked in the notebook
+
+        login_prompts.register(shell)
         try:  # environment builds show a bar (needs ipywidgets)
             from .ui.widgets import envbar
         except ImportError:

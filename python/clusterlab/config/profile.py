@@ -15,7 +15,7 @@ from typing import Any
 
 from ..backends import registry
 from ..common.errors import ProfileError
-from . import kind_fields, validators
+from . import kind_fields, login_fields, validators
 from .fieldmeta import SCHEDULER_KINDS as SCHEDULER_KINDS
 from .fieldmeta import meta as _meta
 
@@ -130,12 +130,19 @@ class Profile:
         default="~/.ssh/config",
         metadata=_meta(
             "SSH config file",
-            "OpenSSH client config read for HostName, User, Port, IdentityFile and ProxyJump.",
+            "OpenSSH client config for this host: with the ssh client all of it applies "
+            "(Match, Include, ProxyCommand, certificates...); with paramiko HostName, User, "
+            "Port, IdentityFile, CertificateFile, IdentitiesOnly, ProxyJump, ProxyCommand, "
+            "ConnectTimeout and ServerAliveInterval (the check names any other option).",
             "~/.ssh/config",
             kinds=REMOTE_KINDS,
             check=validators.check_ssh_config,
         ),
     )
+    # -- logging in: prompts, the shared login, the SSH client (config/login_fields.py) --
+    askpass: str = login_fields.askpass()
+    persist: int = login_fields.persist()
+    ssh_client: str = login_fields.ssh_client()
     remote_dir: str = field(
         default="",
         metadata=_meta(

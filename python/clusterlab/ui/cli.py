@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import profiles
+from ..common import prompts
 from ..common.errors import ClusterlabError, ProfileError, ResourceError
 from ..config.profile import SCHEDULER_KINDS, Profile, schema
 from ..config.resources import parse_pairs
@@ -162,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-i", "--interactive", action="store_true", help="prompt for each field")
         _add_field_options(p)
     prof.set_defaults(func=cmd_profile)
+    out = sub.add_parser(
+        "logout", help="end a profile's shared login (every notebook and the CLI ask again)"
+    )
+    out.add_argument("name")
+    out.set_defaults(func=cmd_logout)
     env = sub.add_parser("env", help="list or remove synced environments (environment='sync')")
     esub = env.add_subparsers(dest="action", required=True)
     esub.add_parser("list", help="the synced environments on a profile's cluster")
@@ -172,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(func=cmd_env)
     add_job_commands(sub)
     return parser
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    was = profiles.logout(args.name)
+    print(f"logged out of {args.name}" if was else f"{args.name}: no shared login was running")
+    return 0
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -192,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; errors are one clear line on stderr and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if prompts.has_terminal():  # a one-time code or password is asked on the terminal
+        prompts.register("terminal", prompts.terminal_answerer, prompts.has_terminal)
     try:
         code: int = args.func(args)
     except ProfileError as exc:

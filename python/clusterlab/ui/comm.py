@@ -3,9 +3,8 @@
 Protocol (version 1, documented in docs/comm-protocol.md): every message is JSON
 ``{"v": 1, "type": ..., "id": ..., "data": ...}``. A request gets exactly one reply with
 the same ``id`` and type ``<request type>.reply``, carrying ``ok`` and either ``data`` or
-``error`` (``{"message", "fields"?}``). The kernel also pushes, unprompted, ``job.event``
-(state changes, throttled), ``env.event`` (steps of an environment build, throttled;
-:mod:`.envrelay`) and ``check.line`` (progress of a ``profiles.check``).
+``error`` (``{"message", "fields"?}``). The kernel also pushes ``job.event`` (throttled),
+``env.event`` (:mod:`.envrelay`), ``check.line`` and ``login.prompt`` (:mod:`.comm_login`).
 
 Nothing here blocks the kernel: requests that touch a cluster (check, cancel, logs) run
 on a small thread pool and reply when done.
@@ -28,6 +27,7 @@ from ..common.usage import ArrayUsage, Usage
 from ..config.profile import SCHEDULER_KINDS, Profile, schema
 from ..core import events, ledger
 from ..core.live import live as live_objects
+from .comm_login import PanelPrompts
 from .envrelay import EnvEventRelay
 
 PROTOCOL_VERSION = 1
@@ -94,6 +94,7 @@ class CommHandler:
             "job.logs": (self.job_logs, True),
             "job.result": (self.job_result, True),
         }
+        self._login = PanelPrompts(self)  # login.* and profiles.login*: prompts as dialogs
 
     # -- transport --------------------------------------------------------------------------
     def send(self, type_: str, data: Any = None, id_: str | None = None, **extra: Any) -> None:
@@ -228,6 +229,7 @@ class CommHandler:
 
     def close(self) -> None:
         self._closed.set()
+        self._login.close()
         self._unsubscribe()
         self._env_relay.close()
 
