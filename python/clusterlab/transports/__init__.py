@@ -51,6 +51,10 @@ def get_transport(profile: Profile) -> Transport:
 
                 transport = SSHTransport(profile)
             _pool[key] = transport
+        # profiles with the same login share it: prompts name each of them
+        names = getattr(transport, "profile_names", None)
+        if isinstance(names, list) and profile.name not in names:
+            names.append(profile.name)
         return transport
 
 

@@ -23,7 +23,7 @@ def login_failure(log: str, where: str, profile: str) -> TransportError:
                 continue
             request = prompts.PromptRequest(str(note.get("prompt", "")), profile, where)
             if note.get("kind") == "unanswered":
-                if "password" in request.prompt.lower():
+                if re.search(r"'s password:\s*$", request.prompt):  # OpenSSH's own prompt
                     return prompts.PromptUnanswered(
                         f"{where}: authentication failed: the server did not accept your key "
                         f"and asks for a password ({request.prompt.strip()!r}), which nothing "

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import weakref
 from collections.abc import Sequence
 
 from ..common.errors import TransportError
@@ -107,6 +108,8 @@ class OpenSSHTransport(Transport):
         self.argv = argv
         where = f"{self.user}@{self.hostname}:{self.port}"
         key = hashlib.sha256("\0".join([*argv, profile.host]).encode()).hexdigest()[:20]
+        self.profile_names = [profile.name]
+        self._streams: weakref.WeakSet[LocalStream] = weakref.WeakSet()
         self.login = SharedLogin(
             argv,
             ["--", profile.host],
@@ -118,6 +121,10 @@ class OpenSSHTransport(Transport):
             connect_timeout=connect_timeout,
         )
 
+    def _run_logged_in(self) -> None:
+        self.login.profile = ", ".join(self.profile_names)
+        self.login.ensure()
+
     def _client_argv(self, argv: Sequence[str]) -> list[str]:
         import shlex
 
@@ -126,7 +133,7 @@ class OpenSSHTransport(Transport):
     def _run(
         self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
     ) -> CommandResult:
-        self.login.ensure()
+        self._run_logged_in()
         result = self._once(argv, stdin, timeout)
         if result.returncode == 255 and SharedLogin.master_was_gone(result.stderr):
             self.login.relogin()  # the command never ran: log in again, once, and retry
@@ -164,11 +171,16 @@ class OpenSSHTransport(Transport):
 
     def open_stream(self, argv: Sequence[str]) -> Stream:
         """``argv`` as a mux client whose pipes are the stream (closing stdin ends it)."""
-        self.login.ensure()
-        return LocalStream(self._client_argv(argv))
+        self._run_logged_in()
+        stream = LocalStream(self._client_argv(argv))
+        self._streams.add(stream)
+        return stream
 
     def close(self) -> None:
-        """Shared logins outlive this process; a private one (persist=0) ends here."""
+        """This process's long-lived commands end (as when it exits); the shared login
+        outlives it, a private one (persist=0) ends here."""
+        for stream in list(self._streams):
+            stream.close()
         if int(self.profile.persist) <= 0:
             self.login.logout()
 

@@ -23,8 +23,16 @@ class PromptingClient(paramiko.SSHClient):
 
     answer: Any = None  # (prompt, echo) -> answer
 
+    failure: Exception | None = None
+
     def _handler(self, title: str, instructions: str, prompt_list: Any) -> list[str]:
-        return [self.answer(prompt, echo) for prompt, echo in prompt_list]
+        """Runs on paramiko's own thread: an exception there breaks the transport, so a
+        prompt nobody answered is kept (and raised by the caller) and answered empty."""
+        try:
+            return [self.answer(prompt, echo) for prompt, echo in prompt_list]
+        except Exception as exc:  # re-raised by SSHTransport._client_for
+            self.failure = exc
+            return ["" for _ in prompt_list]
 
     def _auth(self, username: str, *args: Any) -> None:
         transport: paramiko.Transport = getattr(self, "_transport")  # noqa: B009 - untyped

@@ -81,12 +81,24 @@ class SharedLogin:
         self.askpass = askpass
         self.profile, self.host = profile, host
         self.connect_timeout = connect_timeout
-        name = key if persist > 0 else f"{key}-{os.getpid()}"
-        base = login_dir()
-        self.control_path = base / f"{name}.sock"
-        self._lock_path = base / f"{name}.lock"
-        self._info_path = base / f"{name}.json"
-        self._log_path = base / f"{name}.log"
+        self.name = key if persist > 0 else f"{key}-{os.getpid()}"
+
+    # The login dir is read at each use (CLUSTERLAB_LOGIN_DIR may change, e.g. per test).
+    @property
+    def control_path(self) -> Path:
+        return login_dir() / f"{self.name}.sock"
+
+    @property
+    def _lock_path(self) -> Path:
+        return login_dir() / f"{self.name}.lock"
+
+    @property
+    def _info_path(self) -> Path:
+        return login_dir() / f"{self.name}.json"
+
+    @property
+    def _log_path(self) -> Path:
+        return login_dir() / f"{self.name}.log"
 
     # -- what clients add ------------------------------------------------------------------
     def client_options(self) -> list[str]:

@@ -161,6 +161,8 @@ class SSHTransport(Transport):
             ) from None
         except paramiko.AuthenticationException as exc:
             client.close()
+            if client.failure is not None:  # a prompt nobody (or askpass) could answer
+                raise client.failure from None
             raise TransportError(
                 f"{where}: authentication failed ({exc}). Check the user name and that your "
                 "public key is in ~/.ssh/authorized_keys on the host (`ssh-copy-id` installs "

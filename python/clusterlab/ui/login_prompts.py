@@ -117,5 +117,9 @@ def register(shell: Any) -> None:
     if _cells is not None:
         return
     _cells = CellPrompts(shell)
+    with contextlib.suppress(Exception):  # imported inside a cell: that cell is running
+        parent = shell.kernel.get_parent("shell")
+        if isinstance(parent, dict) and parent.get("msg_type") == "execute_request":
+            _cells._pre(None)
     prompts.register("notebook", _cells.ask_with_widget, _cells.widget_available)
     prompts.register("running cell", _cells.ask_in_cell, _cells.input_available)
