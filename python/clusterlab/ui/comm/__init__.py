@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hello import PROTOCOL_VERSION
 from .router import CommHandler
-from .topic import EVENT_INTERVAL, RequestError
+from .topic import EVENT_INTERVAL, PROTOCOL_VERSION, RequestError
 
 TARGET = "clusterlab"
 
