@@ -18,6 +18,7 @@ import pytest
 import clusterlab as cl
 from clusterlab import profiles, transports
 from clusterlab.core import runtime as core
+from tests.skipreport import SkipReport
 
 # Shared SSH logins (ControlMaster sockets) of this test session live in their own
 # owner-only dir, ended at the session's end; a test that breaks logins uses its own.
@@ -154,6 +155,11 @@ def any_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
 def slurm_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
     """Both SLURM transports."""
     return _saved_profile(request, tmp_path)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every skip and its reason go to $CLUSTERLAB_SKIP_REPORT (scripts/check_skips.py)."""
+    config.pluginmanager.register(SkipReport(), "clusterlab-skipreport")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -77,10 +77,10 @@ def _register_live_cards() -> None:
 
         login_prompts.register(shell)
         try:  # environment builds show a bar (needs ipywidgets)
-            from .ui.widgets import envbar
+            from .ui.widgets import environment_bar
         except ImportError:
             return
-        envbar.register()
+        environment_bar.register()
 
 
 _register_live_cards()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from ..backends import registry
+from ..common import kinds as registry
 from .fieldmeta import meta as _meta
 
 SSH_CLIENTS = ("auto", "openssh", "paramiko")

@@ -13,26 +13,19 @@ import threading
 import uuid
 from typing import Any
 
-from .. import profiles
-from ..common import prompts
+from ... import profiles
+from ...common import prompts
+from .topic import Connection, Request, Topic, profile_name
 
 
 class PanelPrompts:
     """Prompts of this kernel's logins, asked in the panel connected to it."""
 
-    def __init__(self, handler: Any) -> None:
-        self.handler = handler
-        self.name = f"panel {id(handler):x}"
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.name = f"panel {id(conn):x}"
         self._waiting: dict[str, tuple[threading.Event, list[str | None]]] = {}
         self._lock = threading.Lock()
-        handler.handlers.update(
-            {
-                "login.answer": (self.answer, False),
-                "profiles.login": (self.login, True),
-                "profiles.logout": (self.logout, True),
-                "profiles.login_state": (self.state, True),
-            }
-        )
         prompts.register(self.name, self.ask)
 
     def ask(self, request: prompts.PromptRequest, timeout: float) -> str | None:
@@ -42,7 +35,7 @@ class PanelPrompts:
         with self._lock:
             self._waiting[prompt_id] = (event, box)
         try:
-            self.handler.send(
+            self.conn.send(
                 "login.prompt",
                 {
                     "prompt_id": prompt_id,
@@ -71,14 +64,14 @@ class PanelPrompts:
         return {"accepted": True}
 
     def login(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        return profiles.login(self.handler._name(data))
+        return profiles.login(profile_name(data))
 
     def logout(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        name = self.handler._name(data)
+        name = profile_name(data)
         return {"was_logged_in": profiles.logout(name), **profiles.login_state(name)}
 
     def state(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        return profiles.login_state(self.handler._name(data))
+        return profiles.login_state(profile_name(data))
 
     def close(self) -> None:
         prompts.unregister(self.name)
@@ -86,3 +79,16 @@ class PanelPrompts:
             waiting = list(self._waiting.values())
         for event, _ in waiting:
             event.set()  # the panel went away: the login says nobody answered
+
+
+def open_topic(conn: Connection) -> Topic:
+    panel = PanelPrompts(conn)
+    return Topic(
+        {
+            "login.answer": Request(panel.answer),
+            "profiles.login": Request(panel.login, slow=True),
+            "profiles.logout": Request(panel.logout, slow=True),
+            "profiles.login_state": Request(panel.state, slow=True),
+        },
+        close=panel.close,
+    )
