@@ -5,6 +5,7 @@ under a running cell."""
 
 from __future__ import annotations
 
+import os
 import queue
 import tempfile
 import time
@@ -25,7 +26,8 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(240)]
 @pytest.fixture
 def mfa(sandbox: object, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A saved profile of the one-time-code sshd with no askpass, and a login dir of this
-    test (set before the kernel starts, which inherits it)."""
+    test (tests name it before ``kernel``, which inherits it: else the shared login of an
+    earlier test would spare them the prompt)."""
     path = Path(tempfile.mkdtemp(prefix="cll-"))
     monkeypatch.setenv("CLUSTERLAB_LOGIN_DIR", str(path))
     profile = ssh_profile(
@@ -60,7 +62,7 @@ def _stdout(msg: Any) -> str:
     return ""
 
 
-def test_the_panel_dialog_answers_while_the_cell_runs(kernel: Any, mfa: Any) -> None:
+def test_the_panel_dialog_answers_while_the_cell_runs(mfa: Any, kernel: Any) -> None:
     kc = kernel
     kc.execute_interactive("%load_ext clusterlab", silent=True, store_history=False, timeout=60)
     # what JupyterLab does for the panel's comm: a subshell, so a busy cell does not block it
@@ -97,7 +99,7 @@ def test_the_panel_dialog_answers_while_the_cell_runs(kernel: Any, mfa: Any) -> 
     assert not any(code in str(m["content"]) for m in seen)  # the code is never echoed
 
 
-def test_a_blocking_cell_asks_under_itself_without_the_panel(kernel: Any, mfa: Any) -> None:
+def test_a_blocking_cell_asks_under_itself_without_the_panel(mfa: Any, kernel: Any) -> None:
     kc = kernel
     kc.execute("import clusterlab as cl\nprint('value', cl.cluster('mfa')(abs)(-6))",
                allow_stdin=True)  # fmt: skip
@@ -108,4 +110,52 @@ def test_a_blocking_cell_asks_under_itself_without_the_panel(kernel: Any, mfa: A
     assert request["content"]["password"] is True  # masked, as a secret is
     kc.input(logins.next_code(Path(mfa.base_dir)))
     printed, _ = _iopub_until(kc, lambda m: "value 6" in _stdout(m) and m)
+    assert printed
+
+
+def _comm_open_of(model: str, description: str = "") -> Any:
+    def match(msg: Any) -> Any:
+        if msg["msg_type"] != "comm_open":
+            return None
+        state = msg["content"]["data"].get("state", {})
+        if state.get("_model_name") == model and description in str(state.get("description")):
+            return msg["content"]["comm_id"]
+        return None
+
+    return match
+
+
+def test_a_login_while_no_cell_runs_asks_with_a_widget_under_the_last_cell(
+    mfa: Any, kernel: Any
+) -> None:
+    """The shared login dies while a map runs and the notebook is idle: the watcher logs in
+    again, and the prompt appears as a password field under the last cell."""
+    kc = kernel
+    code = (
+        "import time, clusterlab as cl\n"
+        "def slow(x):\n"
+        "    import time\n"
+        "    time.sleep(4)\n"
+        "    return x + 1\n"
+        "arr = cl.cluster('mfa')(slow).map(range(3))\n"
+        "from clusterlab.core.runtime import get_runtime\n"
+        "rt = get_runtime(cl.profiles.load('mfa'))\n"
+        "print('master', rt.transport.login.state().pid)\n"
+    )
+    kc.execute(code, allow_stdin=True)
+    first = kc.get_stdin_msg(timeout=120)  # the first login: the cell was running
+    assert first["msg_type"] == "input_request"
+    kc.input(logins.next_code(Path(mfa.base_dir)))
+    line, _ = _iopub_until(kc, lambda m: "master" in _stdout(m) and _stdout(m))
+    os.kill(int(line.split()[1]), 9)  # the login dies; the cell has ended
+    password, _ = _iopub_until(kc, _comm_open_of("PasswordModel"))
+    button, _ = _iopub_until(kc, _comm_open_of("ButtonModel", "Log in"))
+    answer = logins.next_code(Path(mfa.base_dir))
+    for comm_id, data in (
+        (password, {"method": "update", "state": {"value": answer}, "buffer_paths": []}),
+        (button, {"method": "custom", "content": {"event": "click"}}),
+    ):  # what the browser sends when a person types the code and clicks "Log in"
+        kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
+    kc.execute("print('results', arr.results(timeout=150))")
+    printed, _ = _iopub_until(kc, lambda m: "results [1, 2, 3]" in _stdout(m) and m, 180)
     assert printed
