@@ -316,3 +316,20 @@ def test_a_person_answers_through_the_registered_front_end(
     assert len(seen) == 1
     assert "One-time password" in seen[0].prompt and "person" in seen[0].profile
     assert str(sandbox.mfa_port) in seen[0].host  # type: ignore[attr-defined]
+
+
+def test_a_login_past_its_persist_time_asks_again_once(
+    sandbox: object, tmp_path: Path, login_dir: Path
+) -> None:
+    """persist bounds the shared login's life: past it, the next use logs in again."""
+    askpass = Askpass(tmp_path, sandbox.base_dir)  # type: ignore[attr-defined]
+    profile = mfa_profile(sandbox, askpass=askpass.command, persist=3)
+    transport = get_transport(profile)
+    assert transport.run(["echo", "a"]).out == "a\n"
+    state = cl.profiles.login_state(profile)
+    assert state["logged_in"] and state["left"] == "0 min"
+    time.sleep(4)
+    assert cl.profiles.login_state(profile)["state"] in ("expired", "needs a login")
+    assert transport.run(["echo", "b"]).out == "b\n"
+    assert transport.run(["echo", "c"]).out == "c\n"
+    assert len(askpass.prompts()) == 2
