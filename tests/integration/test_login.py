@@ -333,3 +333,19 @@ def test_a_login_past_its_persist_time_asks_again_once(
     assert transport.run(["echo", "b"]).out == "b\n"
     assert transport.run(["echo", "c"]).out == "c\n"
     assert len(askpass.prompts()) == 2
+
+
+def test_a_command_waits_for_a_free_session_of_the_shared_login(
+    sandbox: object, login_dir: Path
+) -> None:
+    """Every notebook of the user shares one connection, and sshd allows 10 sessions on it
+    (MaxSessions): with all of them held, a command waits for one instead of failing."""
+    transport = get_transport(ssh_profile(sandbox, name="sessions", persist=60))
+    transport.run(["true"])
+    held = [transport.open_stream(["sh", "-c", "echo up; sleep 4"]) for _ in range(10)]
+    try:
+        assert all(next(iter(stream.lines())) == b"up" for stream in held)  # all 10 held
+        assert transport.run(["echo", "got one"]).out == "got one\n"
+    finally:
+        for stream in held:
+            stream.close()

@@ -15,6 +15,8 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
+import time
 import weakref
 from collections.abc import Sequence
 
@@ -26,6 +28,9 @@ from .stream import LocalStream, Stream
 
 CONNECT_TIMEOUT = 15.0
 KEEPALIVE = 30
+SESSION_REFUSED = b"Session open refused"
+SESSION_PATIENCE = 60.0  # seconds a command waits for a free session of the shared login
+PARALLEL = 6  # commands of this process at once on the shared login (sshd: 10 sessions)
 
 
 def ssh_binary() -> str | None:
@@ -110,6 +115,7 @@ class OpenSSHTransport(Transport):
         key = hashlib.sha256("\0".join([*argv, profile.host]).encode()).hexdigest()[:20]
         self.profile_names = [profile.name]
         self._streams: weakref.WeakSet[LocalStream] = weakref.WeakSet()
+        self._sessions = threading.BoundedSemaphore(PARALLEL)
         self.login = SharedLogin(
             argv,
             ["--", profile.host],
@@ -134,7 +140,7 @@ class OpenSSHTransport(Transport):
         self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
     ) -> CommandResult:
         self._run_logged_in()
-        result = self._once(argv, stdin, timeout)
+        result = self._once_when_a_session_is_free(argv, stdin, timeout)
         if result.returncode == 255 and SharedLogin.master_was_gone(result.stderr):
             self.login.relogin()  # the command never ran: log in again, once, and retry
             result = self._once(argv, stdin, timeout)
@@ -149,6 +155,30 @@ class OpenSSHTransport(Transport):
                 f"({result.err.strip()[-200:]}); it will be re-opened for the next command"
             )
         return result
+
+    def _once_when_a_session_is_free(
+        self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
+    ) -> CommandResult:
+        """Every process of this user shares the login's one connection, and sshd allows
+        MaxSessions (10 by default) sessions on it: a refused session did not run, so wait
+        for one to end (status agents and other kernels hold some) and try again."""
+        waited = 0.0
+        pause = 0.05
+        while True:
+            with self._sessions:
+                result = self._once(argv, stdin, timeout)
+            if result.returncode != 255 or SESSION_REFUSED not in result.stderr:
+                return result
+            if waited >= SESSION_PATIENCE:
+                raise TransportError(
+                    f"{self.label}: the login host refused another session on the shared "
+                    f"login for {waited:.0f} s (sshd's MaxSessions, 10 by default, are all in "
+                    "use by this user's notebooks and their status agents); close some "
+                    "notebooks, or ask the admins to raise MaxSessions"
+                )
+            time.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 1.0)
 
     def _once(
         self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
