@@ -349,3 +349,23 @@ def test_a_command_waits_for_a_free_session_of_the_shared_login(
     finally:
         for stream in held:
             stream.close()
+
+
+def test_the_cli_asks_on_the_terminal(sandbox: object, login_dir: Path) -> None:
+    """`clusterlab profile check` in a terminal: the server's prompt, typed unseen."""
+    import pexpect  # IPython's dependency on POSIX: drives a real terminal
+
+    cl.profiles.save(mfa_profile(sandbox, name="tty"))
+    child = pexpect.spawn(
+        sys.executable, ["-m", "clusterlab.ui.cli", "profile", "check", "tty"],
+        env=dict(os.environ), timeout=120, encoding="utf-8",
+    )  # fmt: skip
+    user = sandbox.ssh_user  # type: ignore[attr-defined]
+    child.expect(rf"\[tty on {user}@127\.0\.0\.1:\d+\] .*One-time password")
+    code = logins.next_code(Path(sandbox.base_dir))  # type: ignore[attr-defined]
+    child.sendline(code)
+    child.expect("ready")
+    rest = child.read()
+    child.close()
+    assert child.exitstatus == 0
+    assert code not in (child.before or "") + rest  # not echoed
