@@ -196,3 +196,8 @@ def has_terminal() -> bool:
             return True
     except OSError:
         return False
+
+
+# A script or the CLI run from a terminal asks there; the lowest priority (front ends that
+# register later win), and unavailable without a controlling terminal (kernels, CI).
+register("terminal", terminal_answerer, has_terminal)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -327,15 +328,16 @@ def end_all(directory: Path) -> int:
 
 def _helper() -> Path:
     """An executable wrapper for SSH_ASKPASS (it takes a path, not a command line)."""
-    path = login_dir() / "askpass"
     script = Path(__file__).with_name("askpass.py")
     text = f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(script))} "$@"\n'
+    # one file per Python and installation: kernels of different venvs never overwrite it
+    path = login_dir() / f"askpass-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
     try:
         if path.read_text() == text:
             return path
     except OSError:
         pass
-    tmp = path.with_suffix(f".{os.getpid()}")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)

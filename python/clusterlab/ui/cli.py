@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import profiles
-from ..common import prompts
 from ..common.errors import ClusterlabError, ProfileError, ResourceError
 from ..config.profile import SCHEDULER_KINDS, Profile, schema
 from ..config.resources import parse_pairs
@@ -204,8 +203,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; errors are one clear line on stderr and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if prompts.has_terminal():  # a one-time code or password is asked on the terminal
-        prompts.register("terminal", prompts.terminal_answerer, prompts.has_terminal)
     try:
         code: int = args.func(args)
     except ProfileError as exc:
