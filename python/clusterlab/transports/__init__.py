@@ -59,9 +59,13 @@ def get_transport(profile: Profile) -> Transport:
 
 
 def chosen_client(profile: Profile) -> str:
-    """'openssh' or 'paramiko' for this profile ('auto': openssh when ssh exists)."""
+    """'openssh' or 'paramiko' for this profile ('auto': ``$CLUSTERLAB_SSH_CLIENT`` if set,
+    else openssh when the ssh command exists)."""
     if profile.ssh_client in ("openssh", "paramiko"):
         return profile.ssh_client
+    chosen = os.environ.get("CLUSTERLAB_SSH_CLIENT", "")  # a machine-wide choice for 'auto'
+    if chosen in ("openssh", "paramiko"):
+        return chosen
     from .openssh import ssh_binary
 
     return "openssh" if ssh_binary() and os.name == "posix" else "paramiko"
