@@ -68,10 +68,10 @@ def build(kind: str) -> tuple[Any, list[Any]]:
     """A runtime with 1,000 single jobs (``kind='jobs'``) or one 1,000-item array."""
     import clusterlab as cl
     from clusterlab.config.resources import parse_resources
-    from clusterlab.core import records
-    from clusterlab.core.array import ArrayJob, ArrayPart
-    from clusterlab.core.job import Job
-    from clusterlab.core.plan import Plan
+    from clusterlab.core.ledger import records
+    from clusterlab.core.model.array import ArrayJob, ArrayPart
+    from clusterlab.core.model.job import Job
+    from clusterlab.core.model.plan import Plan
     from clusterlab.core.runtime import Runtime
 
     tmp = Path(tempfile.mkdtemp(prefix="clusterlab-watchcost-"))

@@ -16,10 +16,10 @@ from .common.errors import ClusterlabError
 from .config.profile import Profile
 from .config.resources import Resources, parse_resources
 from .config.runopts import OPTION_NAMES, RunOptions, parse_run_options
-from .core.array import ArrayJob
-from .core.follow import follow_output
-from .core.job import Job
-from .core.submit import submit_call, submit_map
+from .core.model.array import ArrayJob
+from .core.model.job import Job
+from .core.submission.submit import submit_call, submit_map
+from .core.watching.follow import follow_output
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 from tests.conftest import slurm_state
 
 pytestmark = pytest.mark.timeout(300)

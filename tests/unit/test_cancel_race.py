@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import clusterlab as cl
 from clusterlab.config.resources import Resources
-from clusterlab.core.job import Job
+from clusterlab.core.model.job import Job
 from clusterlab.core.runtime import get_runtime
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from clusterlab.common import jobdir
-from clusterlab.core.payload import dumps_call, dumps_function, dumps_items, load_result
+from clusterlab.core.transfer.payload import dumps_call, dumps_function, dumps_items, load_result
 from clusterlab.remote import runner
 
 RUNNER = Path(runner.__file__)

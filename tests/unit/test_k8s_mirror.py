@@ -16,8 +16,8 @@ import pytest
 from clusterlab.backends import k8s_manifest as mf
 from clusterlab.backends.k8s_mirror import apply_log, parse_frames
 from clusterlab.common.jobdir import parse_status
-from clusterlab.core.payload import dumps_call, load_result
 from clusterlab.core.runtime import RUNNER_SOURCE
+from clusterlab.core.transfer.payload import dumps_call, load_result
 from clusterlab.remote import k8s_entry
 
 ENTRY = Path(k8s_entry.__file__).read_bytes()

@@ -11,7 +11,7 @@ import pytest
 
 import clusterlab as cl
 from clusterlab.common import jobdir
-from clusterlab.core.payload import dumps_call, load_result
+from clusterlab.core.transfer.payload import dumps_call, load_result
 from clusterlab.remote import runner
 
 

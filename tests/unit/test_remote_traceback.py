@@ -17,7 +17,7 @@ import pytest
 
 from clusterlab.common import jobdir
 from clusterlab.common.errors import RemoteTraceback, readable_traceback
-from clusterlab.core.payload import dumps_call, load_result
+from clusterlab.core.transfer.payload import dumps_call, load_result
 from clusterlab.remote import runner
 
 CELL = "/tmp/ipykernel_0/fake-cell.py"  # what ipykernel names a cell; no such file exists

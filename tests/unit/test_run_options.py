@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 import clusterlab as cl
 from clusterlab.common.errors import ProfileError
 from clusterlab.config.runopts import RunOptions, input_target, parse_run_options
-from clusterlab.core import localcode
-from clusterlab.core.payload import dumps_call, load_result
+from clusterlab.core.transfer import localcode
+from clusterlab.core.transfer.payload import dumps_call, load_result
 from tests.unit.test_hostile_input import (
     BACKENDS,
     FAST,
@@ -313,7 +313,7 @@ def test_a_large_argument_of_a_local_class_travels_by_value(project: Path, tmp_p
     """Large arguments become blobs (pickled apart from the call): theirs too."""
     from mymod_cl13 import Point
 
-    from clusterlab.core.blobs import _large
+    from clusterlab.core.transfer.blobs import _large
 
     data = _large(Point(b"x" * (2 * 1024 * 1024)))
     assert data is not None

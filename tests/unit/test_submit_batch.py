@@ -14,7 +14,7 @@ import pytest
 import clusterlab as cl
 from clusterlab.backends.base import ArraySpec, JobSpec
 from clusterlab.backends.batch_submit import _outcomes, _plan, batch_tar
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 from clusterlab.core.runtime import get_runtime
 from tests.unit.script_samples import sample_spec
 

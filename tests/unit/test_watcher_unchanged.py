@@ -17,10 +17,12 @@ import clusterlab as cl
 from clusterlab.backends.base import Observation, WatchTarget
 from clusterlab.common.states import JobState
 from clusterlab.config.resources import parse_resources
-from clusterlab.core import events, ledger, records
-from clusterlab.core.array import ArrayJob, ArrayPart
-from clusterlab.core.job import Job
-from clusterlab.core.plan import Plan
+from clusterlab.core.ledger import records
+from clusterlab.core.ledger import store as ledger
+from clusterlab.core.model import events
+from clusterlab.core.model.array import ArrayJob, ArrayPart
+from clusterlab.core.model.job import Job
+from clusterlab.core.model.plan import Plan
 from clusterlab.core.runtime import Runtime
 
 STARTED = b'{"event": "started", "time": 1700000000.0, "host": "node1", "pid": 42}\n'

@@ -85,7 +85,8 @@ class Backend(ABC):
     kind: str = ""
     preview_note = ""  # what an offline backend (a preview) had to assume, if anything
     # Worth a status agent on the transport's machine that pushes status lines as they
-    # are written (core/push.py): the job dirs are there and only polls would see them.
+    # are written (core/watching/agentlink.py): the job dirs are there and only polls
+    # would see them.
     push_status = True
 
     def __init__(self, profile: Profile, transport: Transport) -> None:
@@ -124,8 +125,9 @@ class Backend(ABC):
 
     def annotate(self, observations: Mapping[str, Observation]) -> None:
         """Read the backend's own words in status files into ``observations`` (in place).
-        Polls call it, and so does push (core/push.py) for the lines it streams, so a word
-        written by the job script is seen as soon as it is written. Nothing by default."""
+        Polls call it, and so does push (core/watching/agentlink.py) for the lines it
+        streams, so a word written by the job script is seen as soon as it is written.
+        Nothing by default."""
         return None
 
     @abstractmethod

@@ -1,4 +1,4 @@
-"""Many jobs staged and submitted in one round trip (what :mod:`clusterlab.core.batcher`
+"""Many jobs staged and submitted in one round trip (what :mod:`clusterlab.core.submission.batcher`
 hands a command-line scheduler).
 
 One tar stream carries every job's directory (the runner once, hard-linked into the

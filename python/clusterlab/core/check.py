@@ -17,8 +17,8 @@ import cloudpickle
 
 from ..common.errors import HostKeyError
 from ..config.profile import Profile
-from . import packages
-from .environment import check_jobs_root, minor_mismatch
+from .environment import packages
+from .environment.remote import check_jobs_root, minor_mismatch
 
 
 @dataclass

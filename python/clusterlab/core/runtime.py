@@ -4,8 +4,9 @@ A :class:`Runtime` exists once per profile (per its settings) in a process: it o
 profile's transport (one SSH connection), backend, watcher, result collector and ledger
 writer, so every job of a profile shares them however it was submitted (decorator,
 Executor, map, magic). What happens to jobs lives in the modules it wires: submission in
-:mod:`.submit`, watching in :mod:`.watcher`, collection in :mod:`.collect`, ledger rows
-and reattach in :mod:`.records`, pool mode in :mod:`.pool`.
+:mod:`.submission.submit`, watching in :mod:`.watching.watcher`, collection in
+:mod:`.watching.collect`, ledger rows and reattach in :mod:`.ledger.records`, pool mode in
+:mod:`.watching.workerpool`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ from ..config.paths import data_dir
 from ..config.profile import Profile
 from ..config.resources import parse_resources
 from ..transports import get_transport
-from . import ledger, pool, records
-from .array import ArrayJob
-from .batcher import Batcher
-from .blobs import BlobStore
-from .collect import Collector
-from .environment import RemoteEnvironment
-from .job import Job
-from .pushhandle import PushHandle
-from .watcher import Watcher
+from .environment.remote import RemoteEnvironment
+from .ledger import records
+from .ledger import store as ledger
+from .model.array import ArrayJob
+from .model.job import Job
+from .submission.batcher import Batcher
+from .transfer.blobs import BlobStore
+from .watching import workerpool
+from .watching.agenthandle import PushHandle
+from .watching.collect import Collector
+from .watching.watcher import Watcher
 
 RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.py").read_bytes()
 
@@ -113,7 +116,7 @@ class Runtime:
         if not targets:
             pooled = [j for j in pending if self._pooled(j)]
             if pooled:
-                pool.cancel_items(self.transport, pooled)
+                workerpool.cancel_items(self.transport, pooled)
             unique = {
                 j.native_id: WatchTarget(j.native_id, j.job_dir)
                 for j in pending

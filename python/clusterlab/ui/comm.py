@@ -26,8 +26,9 @@ from .. import profiles
 from ..common.errors import ClusterlabError, ProfileError
 from ..common.usage import ArrayUsage, Usage
 from ..config.profile import SCHEDULER_KINDS, Profile, schema
-from ..core import events, ledger
-from ..core.live import live as live_objects
+from ..core.ledger import store as ledger
+from ..core.model import events
+from ..core.model.alive import live as live_objects
 from .envrelay import EnvEventRelay
 
 PROTOCOL_VERSION = 1
@@ -346,7 +347,7 @@ class CommHandler:
         return {"id": target.id, "state": target.state.value}
 
     def job_logs(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        from ..core.array import ArrayJob
+        from ..core.model.array import ArrayJob
         from ..jobs import job
 
         stream = data.get("stream", "stdout")
