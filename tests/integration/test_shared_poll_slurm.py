@@ -31,7 +31,7 @@ KERNEL = textwrap.dedent(
     job = nap.submit(seconds, value)
     print(json.dumps({"native": job.native_id}), flush=True)
     result = job.result(timeout=120)
-    shared = job._runtime.watcher.shared  # this process's side of the shared poller
+    shared = job.engine.watcher.shared  # this process's side of the shared poller
     print(json.dumps({"result": result, "polls": shared.scheduler_polls,
                       "reads": shared.shared_reads}), flush=True)
     """

@@ -16,7 +16,7 @@ import pytest
 from clusterlab.backends import k8s_manifest as mf
 from clusterlab.backends.k8s_mirror import apply_log, parse_frames
 from clusterlab.common.jobdir import parse_status
-from clusterlab.core.runtime import RUNNER_SOURCE
+from clusterlab.core.submission.submit import RUNNER_SOURCE
 from clusterlab.core.transfer.payload import dumps_call, load_result
 from clusterlab.remote import k8s_entry
 

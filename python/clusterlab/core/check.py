@@ -19,6 +19,7 @@ from ..common.errors import HostKeyError
 from ..config.profile import Profile
 from .environment import packages
 from .environment.remote import check_jobs_root, minor_mismatch
+from .runtime import get_runtime
 
 
 @dataclass
@@ -88,8 +89,6 @@ _WHICH = 'for c do command -v -- "$c" >/dev/null 2>&1 && printf "%s\\n" "$c"; do
 def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = None) -> CheckReport:
     """Connect (auth, host key), find the scheduler's commands, check the job dir, the
     remote Python and cloudpickle, and the packages this kernel imported."""
-    from .runtime import get_runtime
-
     report = CheckReport(profile.name)
 
     def add(name: str, ok: bool, detail: str, level: str = "") -> bool:

@@ -19,7 +19,7 @@ from ..config.profile import Profile
 from ..config.resources import Resources, parse_resources, refuse_unsupported
 from ..transports import get_transport
 from .environment.remote import python_argv
-from .runtime import jobs_root
+from .transfer.staging import jobs_root
 
 JOB_ID = "JOBID"  # placeholders: a submission has the job's id and the function's name
 NAME = "FUNCTION"

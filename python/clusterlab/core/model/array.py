@@ -25,7 +25,7 @@ from .plan import Plan
 from .settle import Absence
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .host import JobHost
 
 
 @dataclass
@@ -45,15 +45,15 @@ class ArrayPart:
         return f"{self.array.id}/{self.native_id}"
 
     def new_item(
-        self, runtime: Runtime, index: int, task: int, resources: Resources, after: list[str]
+        self, host: JobHost, index: int, task: int, resources: Resources, after: list[str]
     ) -> Job:
         """The Job of item ``index``, run by ``task`` of this part (its id spelt by the
         backend: ``123_4`` on SLURM, ``123[4]`` on PBS)."""
         job = Job(
-            runtime,
+            host,
             f"{self.array.id}:{index}",
             f"{self.array.name}[{index}]",
-            runtime.backend.task_id(self.native_id, task),
+            host.task_id(self.native_id, task),
             self.job_dir,
             resources,
             after=after,
@@ -69,13 +69,13 @@ class ArrayPart:
 class ArrayJob:
     """The items of one ``map``, in input order."""
 
-    def __init__(self, runtime: Runtime, array_id: str, name: str, size: int, plan: Plan) -> None:
-        self._runtime = runtime
+    def __init__(self, host: JobHost, array_id: str, name: str, size: int, plan: Plan) -> None:
+        self.engine = host  # what runs it (engine-only: see .host.JobHost)
         self.id = array_id
         self.name = name
         self.size = size
         self._plan = plan
-        self.profile = runtime.profile.name
+        self.profile = host.profile.name
         self.parts: list[ArrayPart] = []
         self.elements: list[Job] = []
         self.submitted_at = time.time()
@@ -139,9 +139,7 @@ class ArrayJob:
     def rerun_failed(self) -> ArrayJob:
         """Resubmit only the failed items as a new array; their slots here are replaced,
         so ``results()`` then covers every item. Returns self."""
-        from ..submission.rerun import rerun
-
-        rerun(self._runtime, self, sorted(self.failed()))
+        self.engine.rerun(self, sorted(self.failed()))
         return self
 
     def cancel(self) -> bool:
@@ -149,7 +147,7 @@ class ArrayJob:
         pending = [j for j in self.elements if not j.done()]
         if pending:
             targets = [WatchTarget(p.native_id, p.job_dir, True) for p in self.parts]
-            self._runtime.cancel(pending, targets)
+            self.engine.cancel(pending, targets)
         return bool(pending)
 
     def done(self) -> bool:
@@ -157,7 +155,7 @@ class ArrayJob:
 
     def cleanup(self) -> None:
         """Delete the array's directories on the cluster."""
-        self._runtime.cleanup(self)
+        self.engine.cleanup(self)
 
     # -- state ------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

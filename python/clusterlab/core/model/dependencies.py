@@ -74,7 +74,7 @@ class Dependencies:
         """Wait for ``dep``; refuse what the scheduler cannot wait for, saying why."""
         if not isinstance(dep, Job | ArrayJob):
             raise TypeError(f"after= takes Jobs and ArrayJobs, not {type(dep).__name__}")
-        if dep._runtime.transport is not self.transport:
+        if dep.engine.transport is not self.transport:
             raise ClusterlabError(
                 f"{dep.id} runs on profile {dep.profile!r}, this job on {self.profile_name!r}: "
                 "a scheduler can only wait for its own jobs. Wait for it here instead: pass "

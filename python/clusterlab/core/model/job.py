@@ -15,12 +15,11 @@ from ...common.states import JobState
 from ...common.usage import Usage, request_hint
 from ...config.resources import Resources
 from ..transfer.payload import load_result
-from ..watching.follow import follow_output
 from .events import JobEvent, publish
 from .logs import Span, read_output
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .host import JobHost
 
 
 _NOT_AFTER_FAILED = frozenset({JobState.PENDING, JobState.RUNNING, JobState.LOST})
@@ -45,7 +44,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def __init__(
         self,
-        runtime: Runtime,
+        host: JobHost,
         job_id: str,
         name: str,
         native_id: str,
@@ -59,7 +58,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         array_native: str = "",
     ) -> None:
         super().__init__()
-        self._runtime = runtime
+        self.engine = host  # what runs it (engine-only: see .host.JobHost)
         self.id = job_id
         self.name = name
         self.native_id = native_id
@@ -70,7 +69,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self.index = index
         self.task = task
         self.array_native = array_native  # the native id of the array part it belongs to
-        self.profile = runtime.profile.name
+        self.profile = host.profile.name
         self.submitted_at = time.time()
         self.started_at: float | None = None
         self.ended_at: float | None = None
@@ -130,7 +129,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         """
         if self.done():
             return False
-        self._runtime.cancel([self])
+        self.engine.cancel([self])
         return True
 
     @property
@@ -157,8 +156,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         ``follow=True``: an iterator of new text as the job prints it, ending when the job
         has ended (an array item follows its task's log)."""
         if follow:
-            return (text for _, text in follow_output(self, ("stdout",)))
-        return read_output(self._runtime, self, jobdir.STDOUT)
+            return (text for _, text in self.engine.follow_output(self, ("stdout",)))
+        return read_output(self.engine, self, jobdir.STDOUT)
 
     @overload
     def stderr(self, follow: Literal[False] = False) -> str: ...
@@ -168,12 +167,12 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         """What the job wrote to stderr so far (an array item: only this item's);
         ``follow=True`` as for :meth:`stdout`."""
         if follow:
-            return (text for _, text in follow_output(self, ("stderr",)))
-        return read_output(self._runtime, self, jobdir.STDERR)
+            return (text for _, text in self.engine.follow_output(self, ("stderr",)))
+        return read_output(self.engine, self, jobdir.STDERR)
 
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
-        return self._runtime.read_log(self, jobdir.SCRIPT)
+        return self.engine.read_log(self, jobdir.SCRIPT)
 
     def forget_result(self) -> None:
         """Let go of the value held in memory (``result()`` then reads it again from the
@@ -186,7 +185,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def _read_result_again(self) -> Any:
         path = self.result_path
-        data = self._runtime.transport.read_files([path]).get(path)
+        data = self.engine.transport.read_files([path]).get(path)
         if data is None:
             raise ClusterlabError(
                 f"the result of job {self.id} was let go from memory and its file {path} "
@@ -199,7 +198,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def cleanup(self) -> None:
         """Delete the job's directory on the cluster (results and logs are gone after)."""
-        self._runtime.cleanup(self)
+        self.engine.cleanup(self)
 
     def after(self, *jobs: Any) -> NoReturn:
         """Always an error: see the message for the right form."""
@@ -248,7 +247,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         where an item's output lies in its task's log once it finished."""
         if report.usage is not None and report.usage != self._usage:
             self._usage = report.usage
-            self._runtime.mark_dirty(self)  # the ledger keeps it for other processes
+            self.engine.mark_dirty(self)  # the ledger keeps it for other processes
         if report.finished is not None and report.logs:
             self._logs = dict(report.logs)
 
@@ -310,7 +309,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         if state != self._job_state:
             self._final_here = state.finished
         self._job_state, self._job_reason = state, reason
-        self._runtime.mark_dirty(self)
+        self.engine.mark_dirty(self)
         publish(
             JobEvent(
                 self.id,

@@ -16,7 +16,7 @@ from ...common import jobdir
 from ...common.jobdir import StatusInfo, parse_status
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .host import JobHost
     from .job import Job
 
 Span = tuple[int, int | None]
@@ -24,30 +24,30 @@ Span = tuple[int, int | None]
 to the end of the file while the item runs."""
 
 
-def read_output(runtime: Runtime, job: Job, stream: str) -> str:
+def read_output(host: JobHost, job: Job, stream: str) -> str:
     """``stream`` (stdout or stderr) of ``job``: what it printed so far ('' before that)."""
     if not job.array_id:
-        return runtime.read_log(job, jobdir.log_file(stream))
+        return host.read_log(job, jobdir.log_file(stream))
     task, span = job.task, job._logs.get(stream)
     if span is None or span[1] is None:  # not known to have finished: ask its task now
-        found = locate(runtime, job, stream)
+        found = locate(host, job, stream)
         if found is None:
             return ""  # its task has not started it yet
         task, span = found
     if span is None:  # it started, but its runner recorded no offsets: the whole log
-        return runtime.read_log(job, jobdir.log_file(stream, task))
+        return host.read_log(job, jobdir.log_file(stream, task))
     path = f"{job.job_dir}/{jobdir.log_file(stream, task)}"
-    return (runtime.transport.read_range(path, *span) or b"").decode("utf-8", "replace")
+    return (host.transport.read_range(path, *span) or b"").decode("utf-8", "replace")
 
 
-def locate(runtime: Runtime, job: Job, stream: str) -> tuple[int, Span | None] | None:
+def locate(host: JobHost, job: Job, stream: str) -> tuple[int, Span | None] | None:
     """Which task's log holds the item's output and where: ``(task, span)``, span None when
     the runner recorded no offsets (a runner from before they existed, or logs that are no
     files: then the task's whole log is shown); None if no task started the item.
     One read of the task's status file (of every worker's, for a pool item)."""
-    tasks = _tasks(runtime, job)
+    tasks = _tasks(host, job)
     paths = {t: f"{job.job_dir}/{jobdir.status_file(t)}" for t in tasks}
-    files = runtime.transport.read_files(list(paths.values()))
+    files = host.transport.read_files(list(paths.values()))
     statuses = {t: parse_status(files.get(p)) for t, p in paths.items()}
     return pick(statuses, job.index, stream)
 
@@ -73,9 +73,9 @@ def pick(
     return task, item.logs.get(stream)
 
 
-def _tasks(runtime: Runtime, job: Job) -> list[int]:
+def _tasks(host: JobHost, job: Job) -> list[int]:
     """The tasks that may have run ``job``: its own, or every worker of its pool."""
-    array = runtime.arrays.get(job.array_id)
+    array = host.arrays.get(job.array_id)
     for part in array.parts if array is not None else []:
         if part.pool and part.jobs.get(job.index) is job:
             return list(range(len(part.task_items)))

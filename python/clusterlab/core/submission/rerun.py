@@ -6,6 +6,7 @@ kept in its ledger row, so also from a new kernel)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cloudpickle
 
@@ -14,9 +15,11 @@ from ...common.errors import ClusterlabError
 from ..model.alive import live
 from ..model.array import ArrayJob
 from ..model.dependencies import Dependencies
-from ..runtime import Runtime
 from ..transfer.staging import resolve
 from .submit import Call, _submit_calls, plan_for
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 
 def rerun(runtime: Runtime, array: ArrayJob, indices: Sequence[int]) -> None:

@@ -2,24 +2,26 @@
 job in the ledger at once and start watching it (single calls through the submission
 thread of :mod:`.batcher`, so ``submit()`` never waits for the cluster).
 
-One entry point per shape of work: :func:`submit_call` (one call, one scheduler job) and
-:func:`submit_map` (many calls, one native array cut into tasks by a :class:`Plan`);
+One function per shape of work: :func:`submit_job` (one call, one scheduler job) and
+:func:`submit_array` (many calls, one native array cut into tasks by a :class:`Plan`),
+which :mod:`clusterlab.core.entry` calls with a profile's runtime;
 :mod:`.rerun` resubmits failed items of an array with the calls read back from the cluster.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from importlib import resources as importlib_resources
+from typing import TYPE_CHECKING, Any
 
 from ...backends.base import ArraySpec, JobSpec
 from ...common import jobdir
 from ...common.errors import SubmitError
 from ...common.states import JobState
 from ...config import validators
-from ...config.profile import Profile
 from ...config.resources import Resources, refuse_unsupported
 from ...config.runopts import RunOptions
 from ..ledger import records
@@ -28,75 +30,22 @@ from ..model.array import ArrayJob, ArrayPart
 from ..model.dependencies import Dependencies
 from ..model.job import Job
 from ..model.plan import Plan, check_options, make_plan
-from ..runtime import RUNNER_SOURCE, Runtime, get_runtime, new_job_id
 from ..transfer.payload import dumps_call, dumps_function, dumps_items
 from ..transfer.staging import Staged, item_env, item_outputs, resolve, run_record
 from ..watching.workerpool import pool_files
 from .batcher import SUBMITTING_REASON, Pending
 
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
 Dependency = Job | ArrayJob
 Call = tuple[int, tuple[Any, ...], dict[str, Any], Any]  # (item index, args, kwargs, refs)
+RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.py").read_bytes()
 
 
-def submit_call(
-    profile: Profile,
-    fn: Callable[..., Any],
-    args: Sequence[Any],
-    kwargs: Mapping[str, Any],
-    resources: Resources | None = None,
-    name: str | None = None,
-    after: Iterable[Dependency] = (),
-    options: RunOptions | None = None,
-) -> Job:
-    """Submit ``fn(*args, **kwargs)`` with ``profile`` (the one entry point for every API)."""
-    if not callable(fn):
-        raise SubmitError(f"{fn!r} is not callable: submit a function")
-    runtime = get_runtime(profile)
-    res = resources or Resources()
-    return submit_job(runtime, fn, args, kwargs, res, name, after, options=options)
-
-
-def submit_map(
-    profile: Profile,
-    fn: Callable[..., Any],
-    items: Iterable[Any],
-    resources: Resources | None = None,
-    name: str | None = None,
-    after: Iterable[Dependency] = (),
-    chunksize: int | None = None,
-    max_concurrent: int = 0,
-    workers: int | None = None,
-    *,
-    more: Sequence[Iterable[Any]] = (),
-    fixed: Mapping[str, Any] | None = None,
-    strict: bool = True,
-    options: RunOptions | None = None,
-) -> ArrayJob:
-    """Submit ``fn(item, *more_items, **fixed)`` for every item as one array job (see
-    :mod:`clusterlab.core.model.plan`). Several iterables are zipped: of unequal lengths they are
-    refused when ``strict`` (a notebook typo), else cut to the shortest (``Executor.map``)."""
-    if not callable(fn):
-        raise SubmitError(f"{fn!r} is not callable: map a function")
-    columns = [list(items), *(list(column) for column in more)]
-    lengths = [len(column) for column in columns]
-    if strict and len(set(lengths)) > 1:
-        raise ValueError(
-            f"map() got iterables of different lengths ({', '.join(map(str, lengths))}): "
-            "give iterables of one length, or zip() them yourself to stop at the shortest"
-        )
-    return submit_array(
-        get_runtime(profile),
-        fn,
-        list(zip(*columns, strict=False)),
-        resources or Resources(),
-        name,
-        after,
-        chunksize,
-        max_concurrent,
-        workers,
-        fixed=fixed or {},
-        options=options,
-    )
+def new_job_id() -> str:
+    """Sortable and unique without coordination: time plus randomness."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def job_name(fn: Callable[..., Any], name: str | None) -> str:

@@ -14,16 +14,31 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ...backends import registry
 from ...common import jobdir
 from ...common.errors import SubmitError
+from ...config.paths import data_dir
+from ...config.profile import Profile
 from ...config.runopts import RunOptions, input_target, profile_options
 
 if TYPE_CHECKING:
     from ..model.job import Job
     from ..runtime import Runtime
+
+
+def jobs_root(profile: Profile, expand: Callable[[str], str]) -> str:
+    """``<remote_dir>/jobs``, ``~`` expanded by ``expand``. Schedulers that run jobs on
+    other machines default to ``~/.clusterlab`` (home is shared with compute nodes on
+    clusters); one that only runs them here (``local``) to this machine's data dir."""
+    remote_dir = profile.remote_dir
+    if not remote_dir:
+        elsewhere = registry.get(profile.scheduler).remote
+        remote_dir = "~/.clusterlab" if elsewhere else str(data_dir())
+    return expand(remote_dir).rstrip("/") + "/jobs"
 
 
 @dataclass
@@ -43,8 +58,6 @@ class Staged:
 def resolve(runtime: Runtime, call: RunOptions | None) -> Staged:
     """The profile's defaults with the call's options on top, checked and expanded (no
     upload yet: a call that cannot be pickled still fails before anything is sent)."""
-    from ..runtime import jobs_root  # (runtime wires the collector, which imports this)
-
     options = profile_options(runtime.profile).merged(call or RunOptions()).with_cwd()
     workdir = runtime.transport.expand(options.workdir) if options.workdir else ""
     if workdir:

@@ -21,6 +21,7 @@ from ...common import jobdir
 if TYPE_CHECKING:
     from ...transports.base import Transport
     from ..model.job import Job
+    from .watcher import Watcher
 
 FOLLOW_INTERVAL = 1.0  # seconds between two reads of followed logs, whatever poll_interval
 STREAMS = ("stdout", "stderr")
@@ -82,21 +83,22 @@ def read_followed(transport: Transport, followers: list[Follower]) -> None:
         found = found[len(ranges) :]
 
 
-def follow_output(job: Job, streams: tuple[str, ...] = STREAMS) -> Iterator[tuple[str, str]]:
+def follow_output(
+    watcher: Watcher, transport: Transport, job: Job, streams: tuple[str, ...] = STREAMS
+) -> Iterator[tuple[str, str]]:
     """``(stream, text)`` as ``job`` writes it, until it ended and its last output is read.
 
-    Waiting happens in the caller (it asked to follow); the reads happen on the watcher's
-    thread, except the last one, made once the job ended."""
-    runtime = job._runtime
-    follower = runtime.watcher.follow(job, streams)
+    Waiting happens in the caller (it asked to follow); the reads happen on ``watcher``'s
+    thread, except the last one, made once the job ended (``job.host.follow_output``)."""
+    follower = watcher.follow(job, streams)
     try:
         while True:
             ended = job.done()  # before reading, so the read after it is the complete one
             if ended:
-                follower.read_now(runtime.transport)
+                follower.read_now(transport)
             yield from follower.drain()
             if ended:
                 return
             concurrent.futures.wait([job], timeout=FOLLOW_INTERVAL / 2)
     finally:
-        runtime.watcher.unfollow(follower)
+        watcher.unfollow(follower)
