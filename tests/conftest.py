@@ -34,12 +34,12 @@ def own_status_agents() -> Iterator[None]:
     what befell it (a kill, a failed start, its 60 s before a retry): each test starts with
     none of that."""
     yield
-    from clusterlab.core.watching import agentlink as push
+    from clusterlab.core.watching import agenthandle
 
     for runtime in list(core._runtimes.values()):
         runtime.push.close()
         runtime.push._push = None
-    push._shared.clear()
+    agenthandle._shared.clear()
 
 
 @pytest.fixture(scope="session")

@@ -71,8 +71,8 @@ def test_single_jobs(tmp_path: Path, seen: list[events.JobEvent], monkeypatch: A
     assert not poll(list(jobs))  # type: ignore[arg-type]
     assert len(seen) == before  # nothing new: no event, nothing written
     # A job the user cancelled meanwhile is not "seen as before".
-    jobs[0]._set_state(JobState.CANCELLED, "cancelled by you")
-    jobs[0]._cancel_future()
+    jobs[0].set_state(JobState.CANCELLED, "cancelled by you")
+    jobs[0].cancel_future()
     poll(list(jobs))  # type: ignore[arg-type]
     assert jobs[0].state == JobState.CANCELLED
     # Gone from the queue with no final status: decided at every poll, lost after grace.

@@ -7,13 +7,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .validators import _LINE_BREAK_RE, _one_path, _text
+from .validators import LINE_BREAK_RE, one_path, text_field
 
 PBS_FLAVORS = ("auto", "pro", "torque")
 
 
 def check_pbs_flavor(value: Any) -> str:
-    text = _text(value, "auto").strip().lower() or "auto"
+    text = text_field(value, "auto").strip().lower() or "auto"
     if text not in PBS_FLAVORS:
         raise ValueError(
             "choose 'pro' (PBS Professional/OpenPBS), 'torque' (TORQUE) or 'auto' (ask "
@@ -27,7 +27,7 @@ _SGE_PE_RE = re.compile(r"^[A-Za-z0-9_.*][A-Za-z0-9_.*-]{0,63}\Z")
 
 def check_sge_pe(value: Any) -> str:
     """A Grid Engine parallel environment name (``qconf -spl``), wildcards allowed."""
-    text = _text(value, "smp").strip() or "smp"
+    text = text_field(value, "smp").strip() or "smp"
     if not _SGE_PE_RE.match(text):
         raise ValueError(
             "give the name of a parallel environment as `qconf -spl` lists it, e.g. 'smp' "
@@ -39,7 +39,7 @@ def check_sge_pe(value: Any) -> str:
 def check_sge_settings(value: Any) -> str:
     """Empty, or the path of Grid Engine's settings.sh on the cluster (absolute or ~/)."""
     example = "/opt/sge/default/common/settings.sh"
-    text = _one_path(value, example).strip()
+    text = one_path(value, example).strip()
     if text and not (text.startswith("/") or text.startswith("~/")):
         raise ValueError(
             f"{text[:40]!r} is a relative path: give the full path of the settings file, "
@@ -57,7 +57,7 @@ _LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?
 
 def check_image(value: Any) -> str:
     """A container image reference: [registry/]name[:tag][@digest]."""
-    text = _text(value, "python:3.11-slim").strip()
+    text = text_field(value, "python:3.11-slim").strip()
     if text and (not _IMAGE_RE.match(text) or len(text) > 512):
         raise ValueError(
             f"{text[:60]!r} is not an image reference: give [registry/]name[:tag], e.g. "
@@ -67,7 +67,7 @@ def check_image(value: Any) -> str:
 
 
 def check_namespace(value: Any) -> str:
-    text = _text(value, "ml-jobs").strip()
+    text = text_field(value, "ml-jobs").strip()
     if text and not _DNS_LABEL_RE.match(text):
         raise ValueError(
             f"{text[:70]!r} is not a namespace name: up to 63 lower-case letters, digits or "
@@ -77,7 +77,7 @@ def check_namespace(value: Any) -> str:
 
 
 def check_service_account(value: Any) -> str:
-    text = _text(value, "clusterlab-runner").strip()
+    text = text_field(value, "clusterlab-runner").strip()
     if text and not _DNS_SUBDOMAIN_RE.match(text):
         raise ValueError(
             f"{text[:70]!r} is not a service account name: lower-case letters, digits, '-' "
@@ -101,7 +101,7 @@ def check_node_selector(value: Any) -> list[str]:
     if isinstance(value, Mapping):
         pairs = [f"{k}={v}" for k, v in value.items()]
     elif isinstance(value, str):
-        pairs = [p for p in _LINE_BREAK_RE.split(value) if p.strip()]
+        pairs = [p for p in LINE_BREAK_RE.split(value) if p.strip()]
     elif isinstance(value, list | tuple):
         pairs = list(value)
     else:
@@ -121,11 +121,11 @@ def check_node_selector(value: Any) -> list[str]:
 
 
 def check_kubeconfig(value: Any) -> str:
-    return _one_path(value, "~/.kube/config")
+    return one_path(value, "~/.kube/config")
 
 
 def check_context(value: Any) -> str:
-    text = _text(value, "my-cluster").strip()
+    text = text_field(value, "my-cluster").strip()
     if any(not ch.isprintable() for ch in text) or len(text) > 512:
         raise ValueError("give a context name as `kubectl config get-contexts` lists it")
     return text

@@ -110,8 +110,8 @@ class Runtime:
         if targets:
             self.backend.cancel(targets)
         for job in pending:
-            job._set_state(JobState.CANCELLED, "cancelled by you")
-            job._cancel_future()
+            job.set_state(JobState.CANCELLED, "cancelled by you")
+            job.cancel_future()
             if not job.array_id:
                 self.watcher.discard(job)
         self.flush()

@@ -92,7 +92,7 @@ class RemoteEnvironment:
         cloudpickle version (None when missing), and with ``packages`` its installed
         distributions. With ``jobs_root``, the same round trip first checks that directory
         as :func:`check_jobs_root` does."""
-        script = self._preamble()
+        script = self.preamble()
         argv = [*python_argv(self.profile, self.transport), "-c", _PROBE]
         if packages:
             argv.append("--packages")
@@ -112,7 +112,7 @@ class RemoteEnvironment:
         self.info = info
         return info
 
-    def _preamble(self) -> str:
+    def preamble(self) -> str:
         """What runs before the job's Python, as in its script: the profile's env
         (quoted), then its setup lines; then ``exec "$@"``."""
         exports = [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
@@ -120,7 +120,7 @@ class RemoteEnvironment:
 
     def run_python(self, code: str, *args: str) -> CommandResult:
         """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip."""
-        script = self._preamble()
+        script = self.preamble()
         return self.transport.script(script, *self.python_argv(), "-c", code, *args)
 
     def ensure(

@@ -277,7 +277,7 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
         if rec.kind == "array":
             raise ClusterlabError(f"array {rec.id} ({rec.name}) was never submitted: {rec.reason}")
         job = Job(runtime, rec.id, rec.name, "", rec.job_dir, resources, after=rec.after)
-        job._restore(JobState(rec.state), rec.reason, rec.submitted, rec.started, rec.ended)
+        job.restore(JobState(rec.state), rec.reason, rec.submitted, rec.started, rec.ended)
         fail(job, job.state, rec.reason)
         live[rec.id] = job
         return job
@@ -334,8 +334,8 @@ def _cleaned(runtime: Runtime, rec: ledger.JobRecord, resources: Resources) -> J
         )
     job = Job(runtime, rec.id, rec.name, rec.native_id, rec.job_dir, resources, after=rec.after)
     used = rec.usage if isinstance(rec.usage, Usage) else None
-    job._restore(JobState(rec.state), rec.reason, rec.submitted, rec.started, rec.ended, used)
-    job._resolve(
+    job.restore(JobState(rec.state), rec.reason, rec.submitted, rec.started, rec.ended, used)
+    job.resolve(
         exception=JobError(
             f"job {rec.id} ({rec.name}) ended {rec.state}, but its files were deleted by "
             "cleanup (job.cleanup() or cl.jobs.gc()): its result and logs are gone",
@@ -358,7 +358,7 @@ def _restore(
     fail: Fail,
     usage: Usage | None = None,
 ) -> None:
-    job._restore(JobState(state), reason, submitted, started, ended, usage)
+    job.restore(JobState(state), reason, submitted, started, ended, usage)
     if job.state in (JobState.CANCELLED, JobState.TIMEOUT):
         fail(job, job.state, reason)  # nothing left to download
     # LOST is looked at once more: files that showed up late (NFS) revive the job.

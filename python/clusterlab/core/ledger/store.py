@@ -135,7 +135,7 @@ _local = threading.local()
 T = TypeVar("T")
 
 
-def _retry(action: Callable[[], T]) -> T:
+def retry(action: Callable[[], T]) -> T:
     """Run ``action``, retrying for a while when another process holds the database.
 
     sqlite's busy timeout covers most waits, but a few steps (switching to WAL, schema
@@ -158,7 +158,7 @@ def _retry(action: Callable[[], T]) -> T:
             delay = min(delay * 2, 0.5)
 
 
-def _connect() -> sqlite3.Connection:
+def connect() -> sqlite3.Connection:
     """This thread's connection to the current ledger file (tests switch data dirs)."""
     target = str(path())
     conn: sqlite3.Connection | None = getattr(_local, "conn", None)
@@ -166,10 +166,10 @@ def _connect() -> sqlite3.Connection:
         private_dir(path().parent)
         conn = sqlite3.connect(target, timeout=30.0, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=30000")
-        _retry(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+        retry(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         conn.execute("PRAGMA synchronous=NORMAL")
-        _retry(lambda: conn.executescript(SCHEMA))
-        _retry(lambda: _add_columns(conn))
+        retry(lambda: conn.executescript(SCHEMA))
+        retry(lambda: _add_columns(conn))
         path().chmod(0o600)
         _local.conn, _local.target = conn, target
     return conn
@@ -194,7 +194,7 @@ def _write(sql: str, rows: Sequence[Sequence[Any]], *more: tuple[str, Sequence[A
     batches = [(q, r) for q, r in ((sql, rows), *more) if r]
     if not batches:
         return
-    conn = _connect()
+    conn = connect()
 
     def body() -> None:
         for statement, batch in batches:
@@ -218,7 +218,7 @@ def transact(conn: sqlite3.Connection, body: Callable[[], T]) -> T:
             conn.execute("ROLLBACK")
             raise
 
-    return _retry(attempt)
+    return retry(attempt)
 
 
 def record(row: dict[str, Any]) -> None:
@@ -327,7 +327,7 @@ def query(
     profile: str | None = None, state: str | Sequence[str] | None = None, limit: int | None = None
 ) -> list[JobRecord]:
     """Jobs newest first, optionally filtered by profile and state(s)."""
-    conn = _connect()
+    conn = connect()
     conn.row_factory = sqlite3.Row
     sql, args = "SELECT * FROM jobs WHERE 1=1", list[Any]()
     if profile:
@@ -347,12 +347,12 @@ def query(
 def profile_names() -> list[str]:
     """The profiles that have jobs in the ledger, sorted: one indexed query, where reading
     the rows themselves would decode every row's JSON (the monitor asks at every redraw)."""
-    conn = _connect()
+    conn = connect()
     return sorted(r[0] for r in conn.execute("SELECT DISTINCT profile FROM jobs"))
 
 
 def get(job_id: str) -> JobRecord | None:
-    conn = _connect()
+    conn = connect()
     conn.row_factory = sqlite3.Row
     r = conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
     return _row(r) if r else None
@@ -363,7 +363,7 @@ ItemRow = tuple[int, str, str, float | None, float | None, Usage | None]
 
 def items(array_id: str) -> list[ItemRow]:
     """``(index, state, reason, started, ended, usage)`` of an array's items, in order."""
-    conn = _connect()
+    conn = connect()
     conn.row_factory = None
     rows = conn.execute(
         "SELECT idx, state, reason, started, ended, usage FROM items WHERE array_id=? ORDER BY idx",

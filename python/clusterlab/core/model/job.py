@@ -79,7 +79,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._final_here = False  # a final state set in this process (not restored)
         self._forgotten = False  # its value was let go: result() reads it again
         self._usage: Usage | None = None
-        self._logs: dict[str, Span] = {}  # array items: where their output lies (a poll saw)
+        # Engine-only: an array item's output spans in its task's logs (a poll saw them).
+        self.item_logs: dict[str, Span] = {}
         # outputs=: (working dir on the cluster, globs, local dir); fetched with the result
         self.outputs: tuple[str, list[str], str] | None = None
         self.output_files: list[str] = []  # local paths of the outputs it brought back
@@ -241,17 +242,21 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         usage = f"; {self._usage}" if self._usage else ""
         return f"<Job {self.id} {self.name} on {self.profile}: {self._job_state}{reason}{usage}>"
 
-    # -- what the watcher calls -------------------------------------------------------------
-    def _take(self, report: StatusInfo) -> None:
+    # -- engine-only ------------------------------------------------------------------------
+    # What the engine calls (watcher, collector, submission thread, ledger records, the
+    # runtime's cancel): public so that no module reaches into another's private names,
+    # but not part of the user API (docs/api.md lists what users call). Users cancel with
+    # cancel() and read state, reason and result().
+    def take_report(self, report: StatusInfo) -> None:
         """What the runner reported for this job (or item) in a poll: what it used, and
         where an item's output lies in its task's log once it finished."""
         if report.usage is not None and report.usage != self._usage:
             self._usage = report.usage
             self.engine.mark_dirty(self)  # the ledger keeps it for other processes
         if report.finished is not None and report.logs:
-            self._logs = dict(report.logs)
+            self.item_logs = dict(report.logs)
 
-    def _cancel_future(self) -> None:
+    def cancel_future(self) -> None:
         """Mark the future cancelled *and notified*: concurrent.futures.wait() and
         as_completed() only count a cancelled future as done after the notification."""
         # The watcher and a user's cancel() may both get here: notify exactly once
@@ -260,7 +265,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             if concurrent.futures.Future.cancel(self) and self._state == "CANCELLED":
                 self.set_running_or_notify_cancel()
 
-    def _resolve(self, value: Any = None, exception: BaseException | None = None) -> None:
+    def resolve(self, value: Any = None, exception: BaseException | None = None) -> None:
         """Set the outcome unless the future is already done (a user's cancel() may win
         the race with the watcher that collected the result)."""
         with self._condition:
@@ -271,7 +276,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             else:
                 self.set_result(value)
 
-    def _restore(
+    def restore(
         self,
         state: JobState,
         reason: str,
@@ -286,7 +291,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self.submitted_at, self.started_at, self.ended_at = submitted, started, ended
         self._usage = usage
 
-    def _set_state(self, state: JobState, reason: str) -> bool:
+    def set_state(self, state: JobState, reason: str) -> bool:
         """Record a transition and publish it; returns whether anything changed."""
         # A final state reached in this process is final (e.g. cancelled, then seen
         # "COMPLETING"). One restored from the ledger is only its last word until the job's

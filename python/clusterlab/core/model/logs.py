@@ -28,7 +28,7 @@ def read_output(host: JobHost, job: Job, stream: str) -> str:
     """``stream`` (stdout or stderr) of ``job``: what it printed so far ('' before that)."""
     if not job.array_id:
         return host.read_log(job, jobdir.log_file(stream))
-    task, span = job.task, job._logs.get(stream)
+    task, span = job.task, job.item_logs.get(stream)
     if span is None or span[1] is None:  # not known to have finished: ask its task now
         found = locate(host, job, stream)
         if found is None:

@@ -106,8 +106,8 @@ class Batcher:
                 if pending.job is job:
                     self._queue.remove(pending)
                     break
-            job._set_state(JobState.CANCELLED, "cancelled by you")
-            job._cancel_future()
+            job.set_state(JobState.CANCELLED, "cancelled by you")
+            job.cancel_future()
         self.runtime.flush()
         return True
 
@@ -242,7 +242,7 @@ class Batcher:
                 if job.done():
                     cancelled.append(job)
                 else:
-                    job._set_state(JobState.PENDING, "submitted")
+                    job.set_state(JobState.PENDING, "submitted")
                     watched.append(job)
         if cancelled:
             runtime.backend.cancel([WatchTarget(j.native_id, j.job_dir) for j in cancelled])
@@ -257,5 +257,5 @@ class Batcher:
             return
         records.record_refused(job.id, exc)
         reason = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-        job._set_state(JobState.FAILED, f"not submitted: {reason}")
-        job._resolve(exception=exc)
+        job.set_state(JobState.FAILED, f"not submitted: {reason}")
+        job.resolve(exception=exc)

@@ -16,7 +16,7 @@ from ..model.alive import live
 from ..model.array import ArrayJob
 from ..model.dependencies import Dependencies
 from ..transfer.staging import resolve
-from .submit import Call, _submit_calls, plan_for
+from .submit import Call, plan_for, submit_calls
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -54,4 +54,4 @@ def rerun(runtime: Runtime, array: ArrayJob, indices: Sequence[int]) -> None:
         runtime.ensure_ready(staged.options.environment)
         array.python = runtime.environment.python_argv(staged.options.environment)
     fn_bytes = files[fn_path] or b""
-    _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, 0, staged)
+    submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, 0, staged)

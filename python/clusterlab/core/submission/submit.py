@@ -133,7 +133,7 @@ def submit_job(
     if staged.options.outputs:  # fetched by the collector before the future resolves
         dest = staged.options.outputs_dir or "."
         job.outputs = (staged.workdir_of(job_dir), list(staged.options.outputs), dest)
-    job._set_state(JobState.SUBMITTING, SUBMITTING_REASON)
+    job.set_state(JobState.SUBMITTING, SUBMITTING_REASON)
     live[job_id] = job
     runtime.batcher.put(Pending(job, spec, files, {**blobs, **staged.blobs}, staged, deps))
     return job
@@ -181,7 +181,7 @@ def submit_array(
     array = ArrayJob(runtime, new_job_id(), name, len(calls), plan)
     array.staged = staged  # a rerun keeps the working dir, env, inputs and Python
     array.python = runtime.environment.python_argv(staged.options.environment)
-    _submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent, staged)
+    submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent, staged)
     return array
 
 
@@ -216,7 +216,7 @@ def plan_for(
     return plan
 
 
-def _submit_calls(
+def submit_calls(
     runtime: Runtime,
     array: ArrayJob,
     plan: Plan,

@@ -5,15 +5,30 @@ lines, Python) shares."""
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from ..environment.remote import python_argv
-from .agentlink import Push, _shared, _shared_lock
+from .agentlink import Push
 
 if TYPE_CHECKING:
+    from ...transports.base import Transport
     from ..runtime import Runtime
 
 DISABLE_VAR = "CLUSTERLAB_PUSH"  # "0": never start the agent (poll only)
+_shared: dict[tuple[object, ...], Push] = {}  # (connection, agent command) -> its agent
+_shared_lock = threading.Lock()
+
+
+def shared_agent(transport: Transport, prefix: list[str]) -> Push:
+    """The agent of ``transport``'s connection started with ``prefix`` (made on first use):
+    every runtime on one connection that starts Python the same way shares it."""
+    key = (id(transport), *prefix)
+    with _shared_lock:
+        push = _shared.get(key)
+        if push is None:
+            push = _shared[key] = Push(transport, prefix)
+        return push
 
 
 def enabled(runtime: Runtime) -> bool:
@@ -37,13 +52,8 @@ class PushHandle:
         if self._push is None:
             rt = self.runtime
             env = rt.environment
-            prefix = ["sh", "-c", env._preamble(), "sh", *python_argv(rt.profile, rt.transport)]
-            key = (id(rt.transport), *prefix)
-            with _shared_lock:
-                push = _shared.get(key)
-                if push is None:
-                    push = _shared[key] = Push(rt.transport, prefix)
-            self._push = push
+            prefix = ["sh", "-c", env.preamble(), "sh", *python_argv(rt.profile, rt.transport)]
+            self._push = shared_agent(rt.transport, prefix)
         return self._push
 
     def watch_many(self, job_dirs: list[str]) -> None:

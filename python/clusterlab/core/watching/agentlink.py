@@ -43,8 +43,6 @@ AGENTS_PER_CONNECTION = 2
 """Runtimes (profiles) on one connection share its agent; only profiles whose setup lines or
 Python differ need one more, and each holds one of the connection's sessions (OpenSSH
 allows 10 by default, MaxSessions): past this many, such a runtime's jobs are polled."""
-_shared: dict[tuple[object, ...], Push] = {}  # (connection, agent command) -> its agent
-_shared_lock = threading.Lock()
 _agents: dict[int, int] = {}  # id(transport) -> agents running or starting on it
 _agents_lock = threading.Lock()
 

@@ -96,28 +96,28 @@ class Collector:
                 if ok and job.outputs:
                     self._outputs(job)
                 if ok:
-                    job._set_state(JobState.COMPLETED, "")
+                    job.set_state(JobState.COMPLETED, "")
                     resolutions.append((job, "result", value))
                 else:
                     summary = f"{type(value).__name__}: {value}".splitlines()[0][:300]
-                    job._set_state(JobState.FAILED, f"raised {summary}")
+                    job.set_state(JobState.FAILED, f"raised {summary}")
                     resolutions.append((job, "exception", value))
             elif f.outcome == jobdir.ENV_ERROR:
-                job._set_state(JobState.FAILED, f.decision.reason)
+                job.set_state(JobState.FAILED, f.decision.reason)
                 why = f"{f.decision.reason} {missing_module_hint(f.decision.reason)}".strip()
                 resolutions.append((job, "exception", RemoteEnvironmentError(why)))
             else:
                 reason = f.decision.reason or "it ended without writing a result"
-                job._set_state(f.decision.state, reason)
+                job.set_state(f.decision.state, reason)
                 resolutions.append((job, "fail", (f.decision.state, reason)))
         self.runtime.flush()  # the ledger is current before anyone waiting on a result wakes
         for job, kind, value in resolutions:
             if kind == "fail":
                 self.fail(job, *value)
             elif kind == "result":
-                job._resolve(value)
+                job.resolve(value)
             else:
-                job._resolve(exception=value)
+                job.resolve(exception=value)
 
     def _outputs(self, job: Job) -> None:
         """outputs=: the files come back before the result does; a failure to fetch them
@@ -142,17 +142,17 @@ class Collector:
             elif tries >= DOWNLOAD_TRIES:
                 self.fail(f.job, JobState.LOST, f"could not download the result: {exc}")
             else:
-                f.job._set_state(f.job.state, f"downloading its result failed, retrying: {exc}")
+                f.job.set_state(f.job.state, f"downloading its result failed, retrying: {exc}")
 
     def fail(self, job: Job, state: JobState, reason: str) -> None:
         """End ``job`` without a result: cancelled futures are cancelled, anything else
         raises a JobError carrying the state, the reason and the tail of its stderr."""
-        if not job._set_state(state, reason):
+        if not job.set_state(state, reason):
             state, reason = job.state, job.reason  # e.g. a restored failure stays one
         if job.done():
             return
         if state == JobState.CANCELLED:
-            job._cancel_future()
+            job.cancel_future()
             return
         whose, tail = "the job's", ""
         try:
@@ -164,7 +164,7 @@ class Collector:
         except Exception as exc:
             tail = f"(stderr unavailable: {exc})"
         detail = f"\n--- last lines of {whose} stderr ---\n{tail}" if tail else ""
-        job._resolve(
+        job.resolve(
             exception=JobError(
                 f"job {job.id} ({job.name}) on {self.runtime.profile.name} ended {state}: "
                 f"{reason}{detail}",

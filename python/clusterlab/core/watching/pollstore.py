@@ -83,9 +83,9 @@ def shareable(backend: Backend) -> bool:
 
 
 def conn() -> sqlite3.Connection:
-    conn = ledger._connect()
+    conn = ledger.connect()
     if getattr(_schema_ready, "conn", None) is not conn:
-        ledger._retry(lambda: conn.executescript(SCHEMA))
+        ledger.retry(lambda: conn.executescript(SCHEMA))
         _schema_ready.conn = conn
     conn.row_factory = None
     return conn

@@ -200,7 +200,7 @@ class Watcher:
                 jobs = unit.jobs.values() if isinstance(unit, ArrayPart) else [unit]
                 for job in jobs:
                     if not job.done():
-                        job._set_state(job.state, f"cannot reach the scheduler, retrying ({exc})")
+                        job.set_state(job.state, f"cannot reach the scheduler, retrying ({exc})")
             self.runtime.flush()
             return False
         self.polls += 1
@@ -255,7 +255,7 @@ class Watcher:
         # The runner's own clock, not when we happened to look.
         job.started_at = job.started_at or status.started
         job.ended_at = job.ended_at or status.finished
-        job._take(status)
+        job.take_report(status)
         decision = decide(
             job.state, obs, status, self._missing.get(job.id, PRESENT), job.resources.time_s
         )
@@ -300,7 +300,7 @@ class Watcher:
                 job.started_at = job.started_at or (item.started if item else None)
                 job.ended_at = job.ended_at or (item.finished if item else None)
                 if item is not None:
-                    job._take(item)
+                    job.take_report(item)
                 decision = decide_item(
                     job.state,
                     index,
@@ -363,7 +363,7 @@ class Watcher:
             # final state, so the state never runs ahead of the result.
             finished.append(Finished(job, decision, outcome, digest))
             return True
-        return job._set_state(decision.state, decision.reason)
+        return job.set_state(decision.state, decision.reason)
 
 
 def _fingerprint(obs: Observation, state: JobState) -> tuple[object, ...]:

@@ -180,7 +180,7 @@ def observe_pool(
             job.host = workers[w].status.host or job.host
             job.started_at = item.started
             job.ended_at = item.finished
-            job._take(item)
+            job.take_report(item)
         decision = decide_pool_item(
             job.state, index, workers, part.missing.get(index, PRESENT), job.resources.time_s
         )
