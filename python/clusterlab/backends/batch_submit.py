@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING
 
 from ..common import jobdir
 from ..common.errors import SubmitError
+from .base import STAGE_FAILED, JobSpec
 
 if TYPE_CHECKING:
-    from .base import BatchBackend, JobSpec
+    from .batch import BatchBackend
 
 ARGV_FILE = ".submit.argv"
 LIST_PREFIX = ".batch-"
@@ -259,8 +260,6 @@ def submit_batch(
 ) -> list[str | BaseException]:
     """Stage and submit ``jobs`` (all in one parent directory) in one round trip; per job
     its native id, or the exception :meth:`BatchBackend.submit` would have raised."""
-    from .base import STAGE_FAILED
-
     root = jobs[0][0].job_dir.rsplit("/", 1)[0]
     for spec, _ in jobs:
         parent, _, name = spec.job_dir.rpartition("/")
@@ -316,8 +315,6 @@ def _answer(
 ) -> str | BaseException:
     """The native id one submit command printed, or the exception a single submission
     would have raised (for an array: every one of its jobs gets it)."""
-    from .base import STAGE_FAILED
-
     label = backend.transport.label
     if outcome is None:
         return SubmitError(

@@ -32,7 +32,8 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..transports.base import Transport
 from . import pbs_request
-from .base import BatchBackend, DependencyTarget, JobSpec
+from .base import DependencyTarget, JobSpec
+from .batch import BatchBackend
 from .script import lettered_token
 
 SERVER_DEFAULT_ARRAY_SIZE = 10000  # max_array_size's default

@@ -27,7 +27,8 @@ from ..common.errors import ResourceError, TransportError
 from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..transports.base import Transport
-from .base import BatchBackend, DependencyTarget, JobSpec
+from .base import DependencyTarget, JobSpec
+from .batch import BatchBackend
 from .pbs import (
     CAUSE_MAP,
     ID_RE,

@@ -14,7 +14,8 @@ import sqlite3
 import threading
 from typing import Any
 
-from ...backends.base import Backend, BatchBackend, Observation
+from ...backends.base import Backend, Observation
+from ...backends.batch import BatchBackend
 from ...common.states import Cause, JobState
 from ...config.profile import Profile
 from ..ledger import store as ledger
