@@ -11,7 +11,7 @@ from .common.errors import ClusterlabError
 from .common.states import TERMINAL, JobState
 from .config.profile import Profile
 from .core.ledger import store as ledger
-from .core.ledger.records import reconcile
+from .core.ledger.reattach import reconcile
 from .core.ledger.store import JobRecord
 from .core.model.alive import live as live_objects
 from .core.model.array import ArrayJob
@@ -41,7 +41,7 @@ class Jobs:
         """Ledger rows, newest first (jobs and arrays; array items are inside arrays).
 
         Rows left SUBMITTING by a process that died are settled first (see
-        ``clusterlab.core.ledger.records.reconcile``)."""
+        ``clusterlab.core.ledger.reattach.reconcile``)."""
         stale = ledger.query(profile=profile, state=JobState.SUBMITTING.value)
         for rec in stale:
             try:

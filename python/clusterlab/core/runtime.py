@@ -5,8 +5,8 @@ profile's transport (one SSH connection), backend, watcher, result collector and
 writer, so every job of a profile shares them however it was submitted (decorator,
 Executor, map, magic). What happens to jobs lives in the modules it wires: submission in
 :mod:`.submission.submit`, watching in :mod:`.watching.watcher`, collection in
-:mod:`.watching.collect`, ledger rows and reattach in :mod:`.ledger.records`, pool mode in
-:mod:`.watching.workerpool`.
+:mod:`.watching.collect`, ledger rows in :mod:`.ledger.records`, reattach in
+:mod:`.ledger.reattach`, pool mode in :mod:`.watching.workerpool`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ..transports import get_transport
 from .environment.remote import RemoteEnvironment
 from .ledger import records
 from .ledger import store as ledger
+from .ledger.reattach import reattach
 from .model.array import ArrayJob
 from .model.job import Job
 from .submission.batcher import Batcher
@@ -88,7 +89,7 @@ class Runtime:
 
     def reattach(self, rec: ledger.JobRecord) -> Job | ArrayJob:
         """A job or array of another process, rebuilt from its ledger row and watched."""
-        return records.reattach(self, rec, self.collector.fail)
+        return reattach(self, rec, self.collector.fail)
 
     # -- cancel / files ---------------------------------------------------------------------
     def cancel(self, jobs: Sequence[Job], targets: Sequence[WatchTarget] = ()) -> None:
