@@ -295,7 +295,8 @@ def test_the_runner_loads_a_local_modules_function(project: Path, tmp_path: Path
     (tmp_path / "job").mkdir()
     job = tmp_path / "job"
     (job / jobdir.PAYLOAD).write_bytes(dumps_call(double, (5,), {}, {}))
-    (job / jobdir.RUNNER).write_bytes(Path(runner.__file__).read_bytes())
+    for name in jobdir.RUNNER_FILES:  # the runner and its second file
+        (job / name).write_bytes((Path(runner.__file__).parent / name).read_bytes())
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, jobdir.RUNNER, str(job)], cwd=job, env=env, check=True)
     assert load_result((job / jobdir.RESULT).read_bytes()) == (True, 10)

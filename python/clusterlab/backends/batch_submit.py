@@ -114,10 +114,10 @@ def batch_tar(
     the dirs with an argv are the list the script submits from, in order. ``links``:
     symbolic links (path -> target) added after the dirs.
 
-    A file whose bytes are the runner's is written once and hard-linked afterwards.
+    The runner's files (``jobdir.RUNNER_FILES``) are written once and hard-linked afterwards.
     """
     buf = io.BytesIO()
-    first_runner = ""
+    first_runner: dict[str, str] = {}  # runner file -> the first job's copy in the tar
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, files, argv in jobs:
             info = tarfile.TarInfo(name)
@@ -129,14 +129,15 @@ def batch_tar(
                     sub = tarfile.TarInfo(path)
                     sub.type, sub.mode = tarfile.DIRTYPE, 0o700
                     tar.addfile(sub)
-                elif fname == jobdir.RUNNER and first_runner:
+                elif fname in jobdir.RUNNER_FILES and fname in first_runner:
                     link = tarfile.TarInfo(path)
-                    link.type, link.linkname, link.mode = tarfile.LNKTYPE, first_runner, 0o600
+                    link.type, link.linkname = tarfile.LNKTYPE, first_runner[fname]
+                    link.mode = 0o600
                     tar.addfile(link)
                 else:
                     _add(tar, path, data, 0o700 if fname == "job.sh" else 0o600)
-                    if fname == jobdir.RUNNER:
-                        first_runner = path
+                    if fname in jobdir.RUNNER_FILES:
+                        first_runner[fname] = path
             if argv is not None:
                 _add(tar, f"{name}/{ARGV_FILE}", b"\0".join(a.encode() for a in argv), 0o600)
         for path, target in (links or {}).items():

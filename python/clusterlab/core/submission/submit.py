@@ -40,7 +40,12 @@ if TYPE_CHECKING:
 
 Dependency = Job | ArrayJob
 Call = tuple[int, tuple[Any, ...], dict[str, Any], Any]  # (item index, args, kwargs, refs)
-RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.py").read_bytes()
+RUNNER_FILES = {
+    name: importlib_resources.files("clusterlab.remote").joinpath(name).read_bytes()
+    for name in jobdir.RUNNER_FILES
+}
+"""What every job dir receives besides its payload: the runner and its second file."""
+RUNNER_SOURCE = RUNNER_FILES[jobdir.RUNNER]
 
 
 def new_job_id() -> str:
@@ -116,7 +121,7 @@ def submit_job(
     name = job_name(fn, name)
     job_dir = f"{runtime.jobs_root()}/{job_id}"
     spec = _spec(runtime, job_id, name, job_dir, resources, [], staged)
-    files = {jobdir.PAYLOAD: payload, jobdir.RUNNER: RUNNER_SOURCE}
+    files = {jobdir.PAYLOAD: payload, **RUNNER_FILES}
     records.record_intent(
         runtime,
         {
@@ -279,7 +284,7 @@ def submit_calls(
             task_items = [[c[0] for c in chunk] for chunk in ptasks]
             files: dict[str, bytes] = {
                 jobdir.FUNCTION: fn_bytes,
-                jobdir.RUNNER: RUNNER_SOURCE,
+                **RUNNER_FILES,
                 f"{jobdir.ITEMS}/": b"",
                 f"{jobdir.RESULTS}/": b"",
             }
