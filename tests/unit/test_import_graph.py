@@ -12,6 +12,10 @@ the package fails here, naming the file and line:
   functions (they run too, and hiding a cycle is what they were used for); imports under
   ``if TYPE_CHECKING:`` never run and are not counted.
 
+- inside ``core/``, the rooms are floors too: a room imports from its own and lower
+  rooms only (``CORE_ROOMS``), and the wiring (``runtime``, ``entry``, ``check``,
+  ``preview``) sits on top.
+
 That no import goes up a layer (ui > api/jobs/profiles > core > backends > transports >
 config > common; remote/ imports nothing of clusterlab) is ``test_layers.py``'s rule.
 """
@@ -26,6 +30,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "python" / "clusterlab"
+
+# core's rooms, lowest first; core's own modules (runtime, entry, check, preview) wire them.
+CORE_ROOMS = ["environment", "transfer", "model", "ledger", "watching", "submission"]
 
 # (importing module, private name): why it may stay for now. Keep this short.
 ALLOWED_PRIVATE = {
@@ -225,6 +232,30 @@ def test_no_import_cycle() -> None:
     assert not found, "import cycles (module-level and function-local imports): " + "; ".join(
         " <-> ".join(c) for c in found
     )
+
+
+def _floor(module: str) -> int | None:
+    """Which floor of core ``module`` is on (None outside core)."""
+    parts = module.split(".")
+    if parts[0] != "core" or len(parts) < 2:
+        return None
+    if len(parts) == 2:  # core.runtime, core.entry, ...: the wiring, on top
+        return len(CORE_ROOMS)
+    return CORE_ROOMS.index(parts[1])
+
+
+def test_core_rooms_import_only_their_own_and_lower_rooms() -> None:
+    """Imports that run (module level and inside functions) go down the rooms."""
+    rooms = {m.split(".")[1] for m in MODULES if m.startswith("core.") and m.count(".") >= 2}
+    assert rooms == set(CORE_ROOMS), f"place {sorted(rooms ^ set(CORE_ROOMS))} in CORE_ROOMS"
+    up = []
+    for module, path in MODULES.items():
+        mine = _floor(module)
+        for imp in _imports(module, path):
+            theirs = _floor(imp.target)
+            if imp.kind != "type" and mine is not None and theirs is not None and theirs > mine:
+                up.append(f"{path.relative_to(PACKAGE)}:{imp.line} imports clusterlab.{imp.target}")
+    assert not up, "imports up core's rooms (CORE_ROOMS, lowest first): " + "; ".join(up)
 
 
 def test_the_cycle_finder_finds_cycles() -> None:

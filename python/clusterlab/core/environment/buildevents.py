@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from ..model.events import Topic
+from ...common.topics import Topic
 
 # The phases of a build, in order; ``done`` counts the ones finished (``total`` = all).
 PHASES = ("lock", "wheels", "upload", "install", "ready")

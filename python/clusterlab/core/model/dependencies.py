@@ -16,8 +16,6 @@ from typing import Any
 from ...backends.base import Backend, DependencyTarget
 from ...common.errors import ClusterlabError
 from ...common.states import JobState
-from ..ledger import store as ledger
-from .alive import live
 from .array import ArrayJob
 from .job import Job
 
@@ -125,21 +123,3 @@ class Dependencies:
             if (r := ref(value)) is not None:
                 refs["kwargs"][key], kwargs[key] = r, None
         return args, kwargs, refs
-
-
-def failure_reason(job: Job) -> str:
-    """Which dependency made ``job`` impossible, as a reason sentence."""
-    for dep_id in job.after_ids:
-        dep = live.get(dep_id)
-        if dep is not None:
-            if dep.state.finished and dep.state != JobState.COMPLETED:
-                return f"dependency failed: job {dep.id} ({dep.name}) ended {dep.state}"
-        else:
-            rec = ledger.get(dep_id)
-            if rec and rec.state in ("FAILED", "CANCELLED", "TIMEOUT", "LOST"):
-                return f"dependency failed: job {rec.id} ({rec.name}) ended {rec.state}"
-    names = [
-        f"job {i} ({dep.name})" if (dep := live.get(i)) is not None else f"job {i}"
-        for i in job.after_ids
-    ]
-    return f"dependency failed: {', '.join(names) or 'an earlier job'} did not complete"

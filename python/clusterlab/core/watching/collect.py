@@ -17,7 +17,8 @@ from ...common import jobdir
 from ...common.errors import JobError, RemoteEnvironmentError
 from ...common.states import JobState
 from ..environment.packages import missing_module_hint
-from ..model.dependencies import failure_reason
+from ..ledger import store as ledger
+from ..model.alive import live
 from ..model.settle import DEPENDENCY_FAILED, Decision
 from ..transfer.payload import load_result
 from ..transfer.staging import fetch_outputs
@@ -173,3 +174,21 @@ class Collector:
                 reason=reason,
             )
         )
+
+
+def failure_reason(job: Job) -> str:
+    """Which dependency made ``job`` impossible, as a reason sentence."""
+    for dep_id in job.after_ids:
+        dep = live.get(dep_id)
+        if dep is not None:
+            if dep.state.finished and dep.state != JobState.COMPLETED:
+                return f"dependency failed: job {dep.id} ({dep.name}) ended {dep.state}"
+        else:
+            rec = ledger.get(dep_id)
+            if rec and rec.state in ("FAILED", "CANCELLED", "TIMEOUT", "LOST"):
+                return f"dependency failed: job {rec.id} ({rec.name}) ended {rec.state}"
+    names = [
+        f"job {i} ({dep.name})" if (dep := live.get(i)) is not None else f"job {i}"
+        for i in job.after_ids
+    ]
+    return f"dependency failed: {', '.join(names) or 'an earlier job'} did not complete"
