@@ -86,7 +86,7 @@ def build(kind: str) -> tuple[Any, list[Any]]:
     if kind == "jobs":
         for i in range(1000):
             job = Job(runtime, f"j{i}", "nap", str(10_000 + i), f"{tmp}/jobs/j{i}", res)
-            records.record_job(runtime, job)
+            records.record_jobs(runtime.profile, [job])
             units.append(job)
     else:
         array = ArrayJob(runtime, "a1", "nap", 1000, Plan(1000, 1000, 1))
@@ -95,7 +95,7 @@ def build(kind: str) -> tuple[Any, list[Any]]:
             array.elements.append(part.new_item(runtime, i, i, res, []))
         array.parts.append(part)
         runtime.arrays[array.id] = array
-        records.record_array(runtime, array, list(range(1000)), res, [])
+        records.record_array(runtime.profile, array, list(range(1000)), res, [])
         units.append(part)
     return runtime, units
 

@@ -59,7 +59,7 @@ def test_single_jobs(tmp_path: Path, seen: list[events.JobEvent], monkeypatch: A
     runtime, replay = _runtime(tmp_path)
     res = parse_resources({"cores": 1})
     jobs = [Job(runtime, f"j{i}", "nap", str(100 + i), f"{tmp_path}/j{i}", res) for i in range(N)]
-    records.record_jobs(runtime, jobs)
+    records.record_jobs(runtime.profile, jobs)
     poll = runtime.watcher.poll_once
     assert poll(list(jobs))  # type: ignore[arg-type]
     assert {(j.state, j.reason) for j in jobs} == {(JobState.PENDING, "waiting for resources")}
@@ -93,7 +93,7 @@ def test_array_items(tmp_path: Path, seen: list[events.JobEvent]) -> None:
             array.elements.append(part.new_item(runtime, i, t, res, []))
     array.parts.append(part)
     runtime.arrays[array.id] = array
-    records.record_array(runtime, array, list(range(N)), res, [])
+    records.record_array(runtime.profile, array, list(range(N)), res, [])
     first_item = b'{"event": "item-started", "index": %d, "time": 1700000001.0}\n'
 
     def running(t: WatchTarget) -> Observation:

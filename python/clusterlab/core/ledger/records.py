@@ -25,23 +25,23 @@ from ..transfer.staging import run_record
 from . import store as ledger
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ...config.profile import Profile
 
 
-def _profile_json(runtime: Runtime) -> str:
-    return json.dumps(runtime.profile.to_dict(), sort_keys=True)
+def _profile_json(profile: Profile) -> str:
+    return json.dumps(profile.to_dict(), sort_keys=True)
 
 
 # -- intent first: a row exists before the scheduler hears of the job ------------------------
-def record_intent(runtime: Runtime, row: dict[str, Any]) -> None:
+def record_intent(profile: Profile, row: dict[str, Any]) -> None:
     """Write the job's row as SUBMITTING before it is submitted. If this kernel dies before
     the scheduler's answer is recorded, :func:`reconcile` finds the job by its job dir; if
     the ledger cannot be written (a full disk), nothing is submitted."""
     spec = {**row.get("spec", {}), "submitter": os.getpid()}
     intent = {
         **row,
-        "profile": runtime.profile.name,
-        "profile_json": _profile_json(runtime),
+        "profile": profile.name,
+        "profile_json": _profile_json(profile),
         "native_id": "",
         "spec": spec,
         "state": JobState.SUBMITTING.value,
@@ -68,18 +68,18 @@ def record_refused(job_id: str, exc: BaseException) -> None:
             exc.add_note(f"(the ledger could not record the refusal either: {ledger_exc})")
 
 
-def record_jobs(runtime: Runtime, jobs: Sequence[Job]) -> None:
+def record_jobs(profile: Profile, jobs: Sequence[Job]) -> None:
     """The rows of jobs the scheduler just accepted (replacing their intents), in one
     transaction."""
-    ledger.record_many([_job_row(runtime, job) for job in jobs])
+    ledger.record_many([_job_row(profile, job) for job in jobs])
 
 
-def _job_row(runtime: Runtime, job: Job) -> dict[str, Any]:
+def _job_row(profile: Profile, job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "kind": "job",
-        "profile": runtime.profile.name,
-        "profile_json": _profile_json(runtime),
+        "profile": profile.name,
+        "profile_json": _profile_json(profile),
         "name": job.name,
         "native_id": job.native_id,
         "job_dir": job.job_dir,
@@ -94,7 +94,7 @@ def _job_row(runtime: Runtime, job: Job) -> dict[str, Any]:
 
 
 def record_array(
-    runtime: Runtime, array: ArrayJob, new_items: list[int], resources: Resources, ids: list[str]
+    profile: Profile, array: ArrayJob, new_items: list[int], resources: Resources, ids: list[str]
 ) -> None:
     """The row of an array (rewritten whole when a rerun adds a part) and its new items."""
     parts: list[dict[str, Any]] = [
@@ -110,8 +110,8 @@ def record_array(
         {
             "id": array.id,
             "kind": "array",
-            "profile": runtime.profile.name,
-            "profile_json": _profile_json(runtime),
+            "profile": profile.name,
+            "profile_json": _profile_json(profile),
             "name": array.name,
             "native_id": ",".join(p["native_id"] for p in parts),
             "job_dir": parts[0]["job_dir"] if parts else "",

@@ -236,7 +236,7 @@ class Batcher:
         with self._cond:
             for pending, native in accepted:
                 pending.job.native_id = native
-            records.record_jobs(runtime, [p.job for p, _ in accepted])
+            records.record_jobs(runtime.profile, [p.job for p, _ in accepted])
             for pending, _ in accepted:
                 job = pending.job
                 if job.done():

@@ -123,7 +123,7 @@ def submit_job(
     spec = _spec(runtime, job_id, name, job_dir, resources, [], staged)
     files = {jobdir.PAYLOAD: payload, **RUNNER_FILES}
     records.record_intent(
-        runtime,
+        runtime.profile,
         {
             "id": job_id,
             "kind": "job",
@@ -254,7 +254,7 @@ def submit_calls(
     ]
     if not first_new:  # a new array: its row exists before the scheduler hears of it
         records.record_intent(
-            runtime,
+            runtime.profile,
             {
                 "id": array.id,
                 "kind": "array",
@@ -321,7 +321,7 @@ def _install(
     else:
         for i, job in new.items():
             array.elements[i] = job
-    records.record_array(runtime, array, sorted(new), resources, ids)
+    records.record_array(runtime.profile, array, sorted(new), resources, ids)
     live[array.id] = array
     runtime.arrays[array.id] = array
     for part in new_parts:

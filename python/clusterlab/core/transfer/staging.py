@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...backends import registry
 from ...common import jobdir
@@ -26,8 +26,10 @@ from ...config.profile import Profile
 from ...config.runopts import RunOptions, input_target, profile_options
 
 if TYPE_CHECKING:
+    from ...transports.base import Transport
+    from ..environment.remote import RemoteEnvironment
     from ..model.job import Job
-    from ..runtime import Runtime
+    from .blobs import BlobStore
 
 
 def jobs_root(profile: Profile, expand: Callable[[str], str]) -> str:
@@ -39,6 +41,23 @@ def jobs_root(profile: Profile, expand: Callable[[str], str]) -> str:
         elsewhere = registry.get(profile.scheduler).remote
         remote_dir = "~/.clusterlab" if elsewhere else str(data_dir())
     return expand(remote_dir).rstrip("/") + "/jobs"
+
+
+class StagingHost(Protocol):
+    """What staging needs of the runtime that submits: its profile, where files go
+    (transport, blob store) and the Python that lists a job's outputs."""
+
+    @property
+    def profile(self) -> Profile: ...
+
+    @property
+    def transport(self) -> Transport: ...
+
+    @property
+    def blobs(self) -> BlobStore: ...
+
+    @property
+    def environment(self) -> RemoteEnvironment: ...
 
 
 @dataclass
@@ -55,7 +74,7 @@ class Staged:
         return self.workdir or f"{job_dir}/{jobdir.WORK}"
 
 
-def resolve(runtime: Runtime, call: RunOptions | None) -> Staged:
+def resolve(runtime: StagingHost, call: RunOptions | None) -> Staged:
     """The profile's defaults with the call's options on top, checked and expanded (no
     upload yet: a call that cannot be pickled still fails before anything is sent)."""
     options = profile_options(runtime.profile).merged(call or RunOptions()).with_cwd()
@@ -107,7 +126,7 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def fetch_outputs(runtime: Runtime, job: Job) -> list[str]:
+def fetch_outputs(runtime: StagingHost, job: Job) -> list[str]:
     """Download the job's ``outputs`` globs into its local outputs dir; files already
     here with the same content are not downloaded again. Returns the local paths."""
     want = getattr(job, "outputs", None)
