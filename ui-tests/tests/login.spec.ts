@@ -11,7 +11,14 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { IMAGES, openNotebook, openPanel, sandbox, waitReady } from './job-helpers';
+import {
+  IMAGES,
+  ISandbox,
+  openNotebook,
+  openPanel,
+  sandbox,
+  waitReady
+} from './job-helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const PROFILE = 'mfa-ui';
@@ -35,6 +42,40 @@ function nextCode(baseDir: string): string {
   return code;
 }
 
+interface IMfaSandbox extends ISandbox {
+  mfa_port: number;
+  login_known_hosts: string;
+  base_dir: string;
+}
+
+/** The sandbox with its one-time-code sshd (tests/cluster/sandbox.py up starts it). */
+function mfaSandbox(): IMfaSandbox {
+  const s = sandbox() as Partial<IMfaSandbox> & ISandbox;
+  if (!s.mfa_port || !s.login_known_hosts || !s.base_dir) {
+    throw new Error(
+      'the sandbox has no one-time-code sshd (mfa_port): run tests/cluster/sandbox.py up'
+    );
+  }
+  return s as IMfaSandbox;
+}
+
+/** A cell that points this kernel's logins at `loginDir` and saves the profile of the
+ * one-time-code sshd, with no askpass (so the panel is asked). */
+function setupCell(s: IMfaSandbox, loginDir: string, persist: number): string {
+  return (
+    'import os\n' +
+    `os.environ["CLUSTERLAB_LOGIN_DIR"] = ${JSON.stringify(loginDir)}\n` +
+    'import clusterlab as cl\n' +
+    `cl.profiles.save(cl.Profile(name=${JSON.stringify(PROFILE)}, scheduler="slurm", ` +
+    `host=${JSON.stringify(s.ssh_host)}, port=${s.mfa_port}, ` +
+    `user=${JSON.stringify(s.ssh_user)}, key_file=${JSON.stringify(s.ssh_key)}, ` +
+    `known_hosts=${JSON.stringify(s.login_known_hosts)}, ` +
+    `python=${JSON.stringify(s.remote_python)}, askpass="", persist=${persist}, ` +
+    'ssh_client="openssh", poll_interval=1))\n' +
+    'print("saved")'
+  );
+}
+
 /** Whether any input or text area of the page holds `text` (a value is not in the HTML). */
 function inputHolding(page: IJupyterLabPageFixture, text: string): Promise<boolean> {
   return page.evaluate(
@@ -50,32 +91,12 @@ test('a one-time code typed in the panel dialog logs in; Log out ends it', async
   page,
   tmpPath
 }) => {
-  const s = sandbox() as ReturnType<typeof sandbox> & {
-    mfa_port?: number;
-    login_known_hosts?: string;
-    base_dir?: string;
-  };
-  if (!s.mfa_port || !s.login_known_hosts || !s.base_dir) {
-    throw new Error(
-      'the sandbox has no one-time-code sshd (mfa_port): run tests/cluster/sandbox.py up'
-    );
-  }
+  const s = mfaSandbox();
   // A login dir of this test only (short: it holds the master's socket), so a login
   // left by an earlier run cannot spare the prompt.
   const loginDir = fs.mkdtempSync('/tmp/cll-ui-');
   try {
-    await openNotebook(page, tmpPath, 'login.ipynb', [
-      'import os\n' +
-        `os.environ["CLUSTERLAB_LOGIN_DIR"] = ${JSON.stringify(loginDir)}\n` +
-        'import clusterlab as cl\n' +
-        `cl.profiles.save(cl.Profile(name=${JSON.stringify(PROFILE)}, scheduler="slurm", ` +
-        `host=${JSON.stringify(s.ssh_host)}, port=${s.mfa_port}, ` +
-        `user=${JSON.stringify(s.ssh_user)}, key_file=${JSON.stringify(s.ssh_key)}, ` +
-        `known_hosts=${JSON.stringify(s.login_known_hosts)}, ` +
-        `python=${JSON.stringify(s.remote_python)}, askpass="", persist=3600, ` +
-        'ssh_client="openssh"))\n' +
-        'print("saved")'
-    ]);
+    await openNotebook(page, tmpPath, 'login.ipynb', [setupCell(s, loginDir, 3600)]);
     const panel = await openPanel(page);
     await waitReady(panel, /login\.ipynb/);
     await page.notebook.runCell(0);
@@ -147,6 +168,45 @@ test('a one-time code typed in the panel dialog logs in; Log out ends it', async
     await expect(state).toHaveText('needs a login', { timeout: 30000 });
     await expect(row.getByRole('button', { name: `Log in to '${PROFILE}'` })).toBeVisible();
     expect(await page.content()).not.toContain(code);
+  } finally {
+    fs.rmSync(loginDir, { recursive: true, force: true });
+  }
+});
+
+test('a job submitted from a cell asks for the code in the panel and runs', async ({
+  page,
+  tmpPath
+}) => {
+  const s = mfaSandbox();
+  const loginDir = fs.mkdtempSync('/tmp/cll-ui-');
+  try {
+    await openNotebook(page, tmpPath, 'login-job.ipynb', [
+      setupCell(s, loginDir, 600),
+      `print('value', cl.cluster(${JSON.stringify(PROFILE)})(abs)(-4))`
+    ]);
+    const panel = await openPanel(page);
+    await waitReady(panel, /login-job\.ipynb/);
+    await page.notebook.runCell(0);
+    expect(await page.notebook.getCellTextOutput(0)).toContain('saved\n');
+
+    // The cell blocks on the login; the panel (over its subshell) gets the prompt.
+    const running = page.notebook.runCell(1);
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('One-time password', { timeout: 60000 });
+    const code = nextCode(s.base_dir);
+    await dialog.locator('input.jp-clusterlab-loginAnswer').fill(code);
+    await dialog.getByRole('button', { name: 'Log in' }).click();
+    await expect(dialog).toHaveCount(0);
+    await running;
+    expect(await page.notebook.getCellTextOutput(1)).toContain('value 4\n');
+    expect(await page.content()).not.toContain(code);
+    expect(await inputHolding(page, code)).toBe(false);
+
+    await page.evaluate(() => window.jupyterapp.commands.execute('clusterlab:refresh'));
+    const row = panel.locator(`.jp-clusterlab-login[data-profile="${PROFILE}"]`);
+    await expect(row.locator('.jp-clusterlab-loginState')).toHaveText(/^logged in, /);
+    await row.getByRole('button', { name: `Log out of '${PROFILE}'` }).click();
+    await expect(row.locator('.jp-clusterlab-loginState')).toHaveText('needs a login');
   } finally {
     fs.rmSync(loginDir, { recursive: true, force: true });
   }
