@@ -76,6 +76,26 @@ function setupCell(s: IMfaSandbox, loginDir: string, persist: number): string {
   );
 }
 
+/** End every shared login left in `loginDir` (a failed run's master would live on for
+ * its persist seconds), then remove the dir. */
+function endLogins(loginDir: string): void {
+  try {
+    execFileSync(
+      python(),
+      [
+        '-c',
+        'import pathlib, sys\n' +
+          'from clusterlab.transports import sharedlogin\n' +
+          'sharedlogin.end_all(pathlib.Path(sys.argv[1]))',
+        loginDir
+      ],
+      { stdio: 'inherit', timeout: 60000 }
+    );
+  } finally {
+    fs.rmSync(loginDir, { recursive: true, force: true });
+  }
+}
+
 /** Whether any input or text area of the page holds `text` (a value is not in the HTML). */
 function inputHolding(page: IJupyterLabPageFixture, text: string): Promise<boolean> {
   return page.evaluate(
@@ -169,7 +189,7 @@ test('a one-time code typed in the panel dialog logs in; Log out ends it', async
     await expect(row.getByRole('button', { name: `Log in to '${PROFILE}'` })).toBeVisible();
     expect(await page.content()).not.toContain(code);
   } finally {
-    fs.rmSync(loginDir, { recursive: true, force: true });
+    endLogins(loginDir);
   }
 });
 
@@ -208,6 +228,6 @@ test('a job submitted from a cell asks for the code in the panel and runs', asyn
     await row.getByRole('button', { name: `Log out of '${PROFILE}'` }).click();
     await expect(row.locator('.jp-clusterlab-loginState')).toHaveText('needs a login');
   } finally {
-    fs.rmSync(loginDir, { recursive: true, force: true });
+    endLogins(loginDir);
   }
 });
