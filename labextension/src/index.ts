@@ -18,6 +18,8 @@ import { clusterIcon } from './icons';
 import { endedMessage, resultSnippet } from './jobs';
 import { KernelLink } from './kernel';
 import { untrackSubshellStatus } from './kernelstatus';
+import { LoginPrompts } from './login';
+import { askInDialog } from './login-dialog';
 import { DEFAULT_SETTINGS, IPanelSettings, PanelModel } from './model';
 import { ClusterPanel } from './panel';
 
@@ -77,6 +79,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       timeout: DEFAULT_SETTINGS.requestTimeout * 1000
     });
     const model = new PanelModel(link);
+    // A login started in this kernel asks the panel for a one-time code or password.
+    const prompts = new LoginPrompts(
+      askInDialog,
+      (type, data, options) => link.request(type, data, options),
+      // the login goes on after the answer (the server checks it): read its state soon
+      prompt => setTimeout(() => void model.logins.refreshOne(prompt.profile), 3000)
+    );
+    link.pushed.connect((_, message) => prompts.handle(message));
 
     const activeNotebook = (): NotebookPanel | null => {
       const panel = tracker?.currentWidget ?? null;

@@ -15,6 +15,7 @@ import {
   replaceJobs
 } from './jobs';
 import { KernelLink } from './kernel';
+import { LoginStates, logsIn } from './login';
 import {
   ICheckLine,
   ICheckReport,
@@ -65,6 +66,10 @@ export class PanelModel {
     link.pushed.connect(this._onPushed, this);
     link.connected.connect(this._onConnected, this);
     link.changed.connect(() => this._changed.emit('link'), this);
+    this.logins = new LoginStates(
+      (type, data, options) => link.request(type, data, options),
+      () => this._changed.emit('profiles')
+    );
     this._poll = new Poll({
       auto: false,
       factory: () => this.refreshJobs(),
@@ -77,6 +82,9 @@ export class PanelModel {
       standby: 'when-hidden'
     });
   }
+
+  /** The login state of each profile that logs in to a host, and Log in / Log out. */
+  readonly logins: LoginStates;
 
   /** 'link' | 'profiles' | 'jobs' | 'settings': what changed. */
   get changed(): ISignal<this, string> {
@@ -197,6 +205,8 @@ export class PanelModel {
       );
       this._profiles = data.profiles;
       this._profilesError = '';
+      // Read each login's state as the list shows (never logs in, never prompts).
+      void this.logins.refresh(this._profiles.filter(logsIn).map(p => p.name));
     } catch (err) {
       this._profilesError = (err as Error).message;
     }

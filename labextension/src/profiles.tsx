@@ -103,6 +103,9 @@ export function ProfilesView(props: { model: PanelModel }): JSX.Element {
           profiles={model.profiles}
           selected={editing?.original ?? null}
           onSelect={select}
+          login={name => model.logins.get(name)}
+          onLogin={name => void model.logins.login(name)}
+          onLogout={name => void model.logins.logout(name)}
         />
       </div>
       {model.profilesError && (
