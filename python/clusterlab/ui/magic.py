@@ -20,7 +20,7 @@ from typing import Any
 import cloudpickle
 
 from ..api import cluster, wait_and_show
-from ..common.errors import ClusterlabError, SerializationError
+from ..common.errors import ClusterlabError, OurFramesHidden, SerializationError
 from ..core.job import Job
 from .cellvars import analyze
 
@@ -260,13 +260,15 @@ def load(ipython: Any) -> None:
             from IPython.core.error import UsageError
 
             __tracebackhide__ = True  # IPython shows the cell and the job's error
+            assert self.shell is not None
             try:
-                assert self.shell is not None
-                return run(line, cell, self.shell.user_ns, register_cell(line, cell, self.shell))
+                # A syntax error shows the cell's own line, not the frames that parsed it;
+                # a job's error or a sentence the user can act on, none of our frames.
+                name = register_cell(line, cell, self.shell)
+                with OurFramesHidden(also=(SyntaxError,)):
+                    return run(line, cell, self.shell.user_ns, name)
             except MagicUsageError as exc:
                 raise UsageError(str(exc)) from None
-            except SyntaxError as exc:  # the cell's own line, not the frames that parsed it
-                raise exc.with_traceback(None)  # noqa: B904 - the same error, not a new one
 
         @line_magic
         def cluster_jobs(self, line: str) -> Any:
