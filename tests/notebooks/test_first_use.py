@@ -37,12 +37,13 @@ def test_unreachable_host_is_one_sentence_and_submit_gives_a_failed_job() -> Non
         "%load_ext clusterlab\nimport clusterlab as cl",
         "%%cluster nosuch\nx = 1",
         "cl.cluster('nosuch')(abs)(1)",
+        "%%cluster nosuch --async\nx = 1",
         "job = cl.cluster('nosuch')(abs).submit(1)\n"
         "try:\n    job.result(timeout=60)\nexcept cl.ClusterlabError:\n    pass\n"
         "print(job.state.value, '|', job.reason)\n"
         "print([r.state for r in cl.jobs() if r.id == job.id])",
     )
-    for cell in cells[1:3]:
+    for cell in cells[1:4]:  # at once, --async too: nothing was submitted
         (err,) = errors(cell)
         assert err.ename == "TransportError"
         assert "cannot reach jdoe@nosuchhost.invalid:22" in err.evalue
@@ -50,11 +51,11 @@ def test_unreachable_host_is_one_sentence_and_submit_gives_a_failed_job() -> Non
         assert not OUR_FRAMES.search(tb), tb
         assert len(_frames(tb)) <= 1, tb  # at most the user's own line
         assert "Check the host name and port" in tb
-    assert errors(cells[3]) == [], text(cells[3])
-    state, reason = text(cells[3]).splitlines()[0].split(" | ")
+    assert errors(cells[4]) == [], text(cells[4])
+    state, reason = text(cells[4]).splitlines()[0].split(" | ")
     assert state == "FAILED"
     assert reason.startswith("not submitted: cannot reach jdoe@nosuchhost.invalid:22")
-    assert text(cells[3]).splitlines()[1] == "['FAILED']"  # the row the panel shows
+    assert text(cells[4]).splitlines()[1] == "['FAILED']"  # the row the panel shows
 
 
 def test_failed_jobs_notebook_traceback_has_no_clusterlab_frame() -> None:
