@@ -35,7 +35,8 @@ def monitor() -> JobMonitor:
 
 
 def row_text(m: JobMonitor, job_id: str) -> str:
-    return m._rows[job_id].info.value if job_id in m._rows else ""
+    row = m._rows.get(job_id)
+    return row.info.value + row.what.value if row is not None else ""
 
 
 def test_monitor_shows_jobs_and_their_states(monitor: JobMonitor) -> None:

@@ -24,7 +24,10 @@ from ...core.ledger import JobRecord
 # the right. Fixed columns gave the reason ~80 px at a notebook's usual width (one word a
 # line) and let an array's bar run under "Cancel"; this reads from 600 px up.
 _WHO = "display:flex;flex-wrap:wrap;align-items:baseline;column-gap:0.75em;row-gap:0.1em"
-_WHAT = "overflow-wrap:anywhere;line-height:1.35;margin-top:0.15em"
+_WHAT = (
+    "overflow-wrap:anywhere;line-height:1.35;display:-webkit-box;-webkit-box-orient:vertical;"
+    "-webkit-line-clamp:3;line-clamp:3;overflow:hidden"
+)
 _PRE = (
     "margin:0;padding:0.4em 0.6em;max-height:22em;overflow:auto;white-space:pre-wrap;"
     "overflow-wrap:anywhere;font-family:var(--jp-code-font-family,monospace);"
@@ -81,7 +84,7 @@ class JobMonitor:
         self.item_picker.observe(self._on_item, names="value")
         self._log_array: str | None = None
         # The log or result of one job, shown right under its row as selectable text.
-        self.detail = w.HTML(layout=w.Layout(width="100%"))
+        self.detail = w.HTML()
         self.detail_text = ""  # what self.detail shows, as plain text
         self.close_button = w.Button(
             description="Close", tooltip="Hide this log or result", layout=w.Layout(width="auto")
@@ -277,8 +280,8 @@ class _Row:
 
     def __init__(self, monitor: JobMonitor, rec: JobRecord) -> None:
         self.id = rec.id
-        self.info = w.HTML(layout=w.Layout(flex="1 1 auto"))
-        self.info.layout = w.Layout(flex="1 1 12em", min_width="0")
+        self.info = w.HTML(layout=w.Layout(flex="1 1 12em", min_width="0"))
+        self.what = w.HTML()  # reason or progress, under the row's whole width
         self.cancel_button = w.Button(description="Cancel", layout=w.Layout(width="auto"))
         self.log_button = w.Button(description="Log", layout=w.Layout(width="auto"))
         self.result_button = w.Button(description="Result", layout=w.Layout(width="auto"))
@@ -296,12 +299,10 @@ class _Row:
             layout=w.Layout(flex="0 0 auto"),
         )
         buttons.add_class("clusterlab-row-buttons")
-        self.box = w.HBox(
-            [self.info, buttons],
+        self.box = w.VBox(
+            [w.HBox([self.info, buttons], layout=w.Layout(align_items="center")), self.what],
             layout=w.Layout(
-                align_items="flex-start",
-                padding="0.25em 0",
-                border_bottom="1px solid var(--jp-border-color2, #ddd)",
+                padding="0.25em 0", border_bottom="1px solid var(--jp-border-color2, #ddd)"
             ),
         )
         self.box.add_class("clusterlab-row")
@@ -329,10 +330,18 @@ class _Row:
             f"<span style='opacity:0.8'>on {html.escape(rec.profile)}</span>"
             + (f"<span>{elapsed}</span>" if elapsed and elapsed != "-" else "")
             + "</div>"
-            + (f"<div class='clusterlab-what' style='{_WHAT}'>{detail}</div>" if detail else "")
         )
         if self.info.value != value:
             self.info.value = value
+        # At most three lines (a long sentence is whole in its tooltip and in Log/Result).
+        what = (
+            f"<div class='clusterlab-what' style='{_WHAT}' "
+            f"title='{html.escape(rec.reason, quote=True)}'>{detail}</div>"
+            if detail
+            else ""
+        )
+        if self.what.value != what:
+            self.what.value = what
         finished = rec.state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST")
         self.cancel_button.disabled = finished
 
