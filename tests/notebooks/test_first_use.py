@@ -73,3 +73,25 @@ def test_failed_jobs_notebook_traceback_has_no_clusterlab_frame() -> None:
         tb = plain(text(cell))
         assert "Remote traceback" in tb or "Cell In[" in tb
         assert not OUR_FRAMES.search(tb), tb
+
+
+def _displays(cell: object) -> list[str]:
+    """What a cell displayed: 'widget' (a progress bar) or 'card' (a job's card)."""
+    out = []
+    for o in cell.outputs:  # type: ignore[attr-defined]
+        data = o.get("data", {})
+        if "application/vnd.jupyter.widget-view+json" in data:
+            out.append("widget")
+        elif "clusterlab-card" in data.get("text/html", ""):
+            out.append("card")
+    return out
+
+
+def test_an_array_shown_by_the_cell_that_mapped_shows_its_progress_once() -> None:
+    cells = run_notebook(
+        "import clusterlab as cl\narr = cl.cluster('local')(abs).map([-1, -2, -3])\narr",
+        "arr.wait(120)\narr",
+    )
+    assert errors(cells[0]) == [] and errors(cells[1]) == []
+    assert _displays(cells[0]) == ["widget"]  # the bar map() shows; `arr` adds nothing
+    assert _displays(cells[1]) == ["card"]  # shown again later: its card

@@ -172,6 +172,12 @@ def names() -> tuple[str, ...]:
     return tuple(KINDS)
 
 
+def choices_help() -> str:
+    """Every kind as a form's help names it: "'slurm' (SLURM), 'sge' (Grid Engine), ..."
+    (generated, so a kind added here is in the help the moment it is in the menu)."""
+    return ", ".join(f"'{k.name}' ({k.label})" for k in KINDS.values())
+
+
 def remote_names() -> tuple[str, ...]:
     """Schedulers that may run on another machine (the SSH fields apply to them)."""
     return tuple(k.name for k in KINDS.values() if k.remote)

@@ -46,9 +46,9 @@ class Profile:
         default="local",
         metadata=_meta(
             "Scheduler",
-            "The batch system that runs jobs: 'slurm' if you use sbatch/squeue, 'local' to run "
-            "on this machine, 'kubernetes' for a cluster your kubeconfig reaches, 'direct' "
-            "for a machine with no batch system. Your cluster's documentation names it.",
+            f"The batch system that runs jobs: {registry.choices_help()}. The command you "
+            "submit with tells: sbatch is SLURM; qsub is PBS or Grid Engine (`qstat -help` "
+            "names which); your cluster's documentation names it too.",
             "slurm",
             check=validators.check_scheduler,
             widget="choice",
@@ -177,11 +177,11 @@ class Profile:
         default_factory=dict,
         metadata=_meta(
             "Environment variables",
-            "Variables set for every job, e.g. OMP_NUM_THREADS = '4'. Names are letters, "
-            "digits and '_'; values are one line of text, passed as data (quoted, never run "
-            "as shell code). A call adds to them with .options(env={...}) or %%cluster "
-            "--env NAME=VALUE.",
-            "{OMP_NUM_THREADS = '4'}",
+            "Variables set for every job, one NAME=value per line, e.g. OMP_NUM_THREADS=4. "
+            "Names are letters, digits and '_'; values are one line of text, passed as data "
+            "(quoted, never run as shell code). A call adds to them with "
+            ".options(env={...}) or %%cluster --env NAME=VALUE.",
+            "OMP_NUM_THREADS=4",
             check=validators.check_env,
             widget="env",
         ),
@@ -363,6 +363,14 @@ def schema() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def new_profile_values() -> dict[str, Any]:
+    """What a form's "New profile" starts from: every field's default and no name. The lab
+    panel builds the same from :func:`schema` (``newProfileValues``), so both forms agree."""
+    values = {spec["name"]: spec["default"] for spec in schema()}
+    values["name"] = ""
+    return values
 
 
 LOCAL = Profile(name="local", scheduler="local")
