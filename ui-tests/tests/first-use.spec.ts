@@ -137,3 +137,210 @@ test('cl.monitor() reads well at 870 px and at 600 px: rows of two lines, nothin
   expect(overlaps(rowBox, detailBox)).toBe(false);
   process.stdout.write(`monitor row heights (px) by width: ${JSON.stringify(measured)}\n`);
 });
+
+test('help bubbles are whole at the default sidebar width; Esc closes one, Enter and Space toggle it', async ({
+  page
+}) => {
+  const panel = await openPanel(page);
+  await waitReady(panel);
+  const side = (await panel.boundingBox()) as IBox;
+  expect(side.width).toBeLessThan(300); // JupyterLab's default sidebar (~250 px)
+  await panel.getByRole('button', { name: 'New profile' }).click();
+  await panel.locator('#clusterlab-field-scheduler').selectOption('slurm');
+  const helps = panel.locator('.jp-clusterlab-help');
+  const count = await helps.count();
+  expect(count).toBeGreaterThan(12);
+  const cut: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const help = helps.nth(i);
+    await help.scrollIntoViewIfNeeded();
+    await help.focus();
+    const label = (await help.getAttribute('aria-label')) ?? String(i);
+    const tipId = await help.getAttribute('aria-describedby');
+    const bubble = page.locator(`.jp-clusterlab-bubble[data-help="${tipId}"]`);
+    if ((await bubble.count()) !== 1) {
+      cut.push(`${label}: no bubble`);
+      continue;
+    }
+    const verdict = await bubble.evaluate(el => {
+      const r = el.getBoundingClientRect();
+      if (r.height < 10) {
+        return 'not open';
+      }
+      if (r.top < 0 || r.bottom > innerHeight || r.left < 0 || r.right > innerWidth) {
+        return 'outside the window';
+      }
+      if (el.scrollHeight > el.clientHeight + 1) {
+        return 'text hidden below its end';
+      }
+      const corners = [
+        [r.left + 3, r.top + 3],
+        [r.right - 3, r.top + 3],
+        [r.left + 3, r.bottom - 3],
+        [r.right - 3, r.bottom - 3]
+      ];
+      for (const [x, y] of corners) {
+        const hit = document.elementFromPoint(x, y);
+        if (!hit || !(hit === el || el.contains(hit))) {
+          return `cut at (${Math.round(x)}, ${Math.round(y)})`;
+        }
+      }
+      return 'whole';
+    });
+    if (verdict !== 'whole') {
+      cut.push(`${label}: ${verdict}`);
+    }
+  }
+  expect(cut).toEqual([]);
+
+  // WCAG 1.4.13 by keyboard: Esc closes the bubble (focus stays), Enter and Space toggle it.
+  const help = panel.locator('[data-field="python"] .jp-clusterlab-help');
+  // Whatever shows the text (a bubble of the page, or the field's own tooltip span).
+  const shownHeight = () =>
+    page.evaluate(() =>
+      Math.max(
+        0,
+        ...[...document.querySelectorAll('.jp-clusterlab-bubble, [data-field="python"] .jp-clusterlab-tip')].map(
+          el => el.getBoundingClientRect().height
+        )
+      )
+    );
+  await help.focus();
+  expect(await shownHeight()).toBeGreaterThan(10);
+  await page.keyboard.press('Escape');
+  expect(await shownHeight()).toBeLessThanOrEqual(1);
+  await expect(help).toBeFocused();
+  await expect(help).toHaveAttribute('aria-expanded', 'false');
+  await page.keyboard.press('Enter');
+  await expect(help).toHaveAttribute('aria-expanded', 'true');
+  expect(await shownHeight()).toBeGreaterThan(10);
+  await page.keyboard.press('Enter');
+  await expect(help).toHaveAttribute('aria-expanded', 'false');
+  await page.keyboard.press(' ');
+  await expect(help).toHaveAttribute('aria-expanded', 'true');
+});
+
+/** Every control's accessible name contains the words it shows (WCAG 2.5.3, which axe
+ * does not check): a name a speech user can say. Symbols ("?", "×") are not words. */
+async function labelNotInName(scope: Locator): Promise<string[]> {
+  return scope.locator('button, [role="button"], select, a[href]').evaluateAll(els =>
+    els
+      .filter(el => (el as HTMLElement).offsetParent !== null)
+      .map(el => {
+        const shown = ((el as HTMLElement).innerText ?? '').trim().replace(/\s+/g, ' ');
+        const labelled = el.getAttribute('aria-label');
+        const name = (labelled ?? shown).toLowerCase();
+        return { shown, name, tag: el.tagName };
+      })
+      .filter(c => /[a-z]/i.test(c.shown) && c.tag !== 'SELECT')
+      .filter(c => !c.name.includes(c.shown.toLowerCase()))
+      .map(c => `"${c.shown}" is named "${c.name}"`)
+  );
+}
+
+test('keyboard: safe choice first in dialogs, focus back on the row, one Tab stop for the list, names that say what they show', async ({
+  page,
+  tmpPath
+}) => {
+  const nbPath = `${tmpPath}/keys.ipynb`;
+  await page.contents.uploadContent(
+    notebook([
+      'import clusterlab as cl, time\n' +
+        'def boom(v):\n    raise ValueError(f"bad value {v}")\n' +
+        'bad = cl.cluster("local")(boom).submit(1)\n' +
+        'ok = cl.cluster("local")(abs).submit(-1)\n' +
+        'quiet = cl.cluster("local")(abs).map(range(-3, 0))\n' +
+        'gone = cl.cluster("local")(time.sleep).submit(300); gone.cancel()\n' +
+        'bad.exception(timeout=60); ok.result(timeout=60); quiet.wait(60)\n' +
+        'slow = cl.cluster("local")(time.sleep).submit(300)\n' +
+        'cl.profiles.save(cl.Profile(name="keepme", scheduler="local"))\n' +
+        'print("ids:", slow.id, bad.id, ok.id, gone.id, quiet.id)'
+    ]),
+    'text',
+    nbPath
+  );
+  await page.notebook.openByPath(nbPath);
+  await page.notebook.activate('keys.ipynb');
+  await page.notebook.runCell(0); // before the panel lists the profiles
+  const panel = await openPanel(page);
+  await waitReady(panel, /keys\.ipynb/);
+  const text = ((await page.notebook.getCellTextOutput(0)) ?? []).join('');
+  const [slowId, badId, okId, goneId, quietId] = /ids: ([^\n]+)/.exec(text)![1].trim().split(/\s+/);
+  const slow = row(panel, slowId);
+  await expect(slow).toHaveAttribute('data-state', 'RUNNING', { timeout: 30000 });
+  await expect(row(panel, quietId)).toHaveAttribute('data-state', 'COMPLETED', { timeout: 30000 });
+
+  // FAILED and CANCELLED rows offer no result to show or insert (a traceback instead).
+  const bad = row(panel, badId);
+  const gone = row(panel, goneId);
+  await expect(bad).toHaveAttribute('data-state', 'FAILED');
+  await expect(gone).toHaveAttribute('data-state', 'CANCELLED');
+  await expect(bad.getByRole('button', { name: /^Insert result/ })).toHaveCount(0);
+  await expect(bad.getByRole('button', { name: /^Show result/ })).toHaveCount(0);
+  await expect(bad.getByRole('button', { name: /^Show traceback: / })).toHaveCount(1);
+  await expect(gone.getByRole('button', { name: /^(Insert|Show) result/ })).toHaveCount(0);
+  await expect(row(panel, okId).getByRole('button', { name: /^Insert result: / })).toHaveCount(1);
+
+  // A finished job that printed nothing says so (not "no stdout yet").
+  await row(panel, okId).getByRole('button', { name: /^Show log: / }).click();
+  await expect(row(panel, okId).locator('.jp-clusterlab-logText')).toHaveText(
+    '(it printed nothing to stdout)'
+  );
+  // An array: one Item menu for its log and its result.
+  const quiet = row(panel, quietId);
+  await quiet.getByRole('button', { name: /^Show log: / }).click();
+  await quiet.getByRole('button', { name: /^Show result: / }).click();
+  await expect(quiet.getByLabel(/^Item/)).toHaveCount(1);
+
+  expect(await labelNotInName(panel)).toEqual([]);
+
+  // The list is one Tab stop: only the current job and its buttons are in the Tab order;
+  // Down moves to the next job.
+  const list = panel.locator('.jp-clusterlab-jobList');
+  const rowsInTabOrder = await list.evaluate(el => [
+    ...new Set(
+      [
+        ...el.querySelectorAll(
+          '[tabindex="0"], button:not([tabindex="-1"]), select:not([tabindex="-1"])'
+        )
+      ].map(e => e.closest('.jp-clusterlab-job')?.getAttribute('data-job-id'))
+    )
+  ]);
+  expect(rowsInTabOrder).toHaveLength(1); // with 5+ jobs listed
+  const rows = list.locator('.jp-clusterlab-job');
+  await rows.first().focus();
+  await page.keyboard.press('ArrowDown');
+  await expect(rows.nth(1)).toBeFocused();
+  await page.keyboard.press('ArrowUp');
+  await expect(rows.first()).toBeFocused();
+
+  // Cancel by keyboard: Enter opens the dialog on "Keep running"; Enter keeps it running.
+  const cancel = slow.getByRole('button', { name: new RegExp(`^Cancel: .* ${slowId}$`) });
+  await slow.focus();
+  await cancel.focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog).toContainText('Cancel this running job?');
+  await expect(dialog.getByRole('button', { name: 'Keep running' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(dialog).toHaveCount(0);
+  await expect(slow).toHaveAttribute('data-state', 'RUNNING');
+  // Now really: the Cancel job button, by keyboard; then focus is on the job's row.
+  await cancel.focus();
+  await page.keyboard.press('Enter');
+  await dialog.getByRole('button', { name: 'Cancel job' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(slow).toHaveAttribute('data-state', 'CANCELLED', { timeout: 30000 });
+  await expect(slow).toBeFocused();
+
+  // Delete profile: Enter keeps it.
+  const item = panel.locator('.jp-clusterlab-profileItem[data-profile="keepme"]');
+  await expect(item).toBeVisible({ timeout: 30000 });
+  await item.click();
+  await panel.getByRole('button', { name: 'Delete' }).click();
+  await expect(dialog).toContainText("Delete the profile 'keepme'?");
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(dialog).toHaveCount(0);
+  await expect(item).toBeVisible();
+});
