@@ -344,3 +344,42 @@ test('keyboard: safe choice first in dialogs, focus back on the row, one Tab sto
   await expect(dialog).toHaveCount(0);
   await expect(item).toBeVisible();
 });
+
+test('the panel has "Set up SSH key" and Export / Import, as the ipywidgets form has', async ({
+  page
+}) => {
+  const panel = await openPanel(page);
+  await waitReady(panel);
+  await panel.getByRole('button', { name: 'New profile' }).click();
+  await panel.locator('#clusterlab-field-scheduler').selectOption('slurm');
+  await panel.locator('#clusterlab-field-name').fill('nokey');
+  await panel.locator('#clusterlab-field-host').fill('nosuchhost.invalid');
+  await panel.locator('#clusterlab-field-user').fill('jdoe');
+  const key = panel.getByRole('group', { name: 'Set up SSH key' });
+  await key.getByLabel(/^Password on the host/).fill('secret');
+  await key.getByLabel(/^Key file/).fill(`${process.env.TMPDIR ?? '/tmp'}/first-use-key`);
+  await key.getByRole('button', { name: 'Set up SSH key' }).click();
+  await expect(key.getByRole('status')).toContainText(
+    'Key set-up failed: cannot reach jdoe@nosuchhost.invalid:22',
+    { timeout: 60000 }
+  );
+  await expect(key.getByLabel(/^Password on the host/)).toHaveValue(''); // not kept
+  await expect(key.locator('.jp-clusterlab-checkLine').first()).toContainText('key: ');
+
+  await panel.getByRole('button', { name: 'Save' }).click();
+  const item = panel.locator('.jp-clusterlab-profileItem[data-profile="nokey"]');
+  await expect(item).toBeVisible();
+  await panel.getByText('Export / Import profiles').click();
+  await panel.getByRole('button', { name: 'Export' }).click();
+  const box = panel.getByLabel(/^Exported profiles/);
+  await expect(box).toHaveValue(/nosuchhost\.invalid/);
+  const exported = await box.inputValue();
+  await item.click();
+  await panel.getByRole('button', { name: 'Delete' }).click();
+  await page.locator('.jp-Dialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(item).toHaveCount(0);
+  await box.fill(exported);
+  await panel.getByRole('button', { name: 'Import' }).click();
+  await expect(panel.locator('.jp-clusterlab-transfer [role="status"]')).toContainText('nokey');
+  await expect(item).toBeVisible();
+});
