@@ -4,7 +4,8 @@
  * this machine) is one sentence in the notebook and a FAILED row in the panel; the
  * ipywidgets monitor reads well at a usual notebook width (~870 px) and at 600 px.
  */
-import { expect, test } from '@jupyterlab/galata';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
 import * as path from 'path';
 import { IMAGES, notebook, openPanel, row, waitReady } from './job-helpers';
@@ -382,4 +383,157 @@ test('the panel has "Set up SSH key" and Export / Import, as the ipywidgets form
   await panel.getByRole('button', { name: 'Import' }).click();
   await expect(panel.locator('.jp-clusterlab-transfer [role="status"]')).toContainText('nokey');
   await expect(item).toBeVisible();
+});
+
+test('axe-core finds nothing in the panel, in the light and the dark theme', async ({
+  page,
+  tmpPath
+}) => {
+  // Jobs of every kind of row: completed, failed, cancelled, an array, one running.
+  const nbPath = `${tmpPath}/axe.ipynb`;
+  await page.contents.uploadContent(
+    notebook([
+      'import clusterlab as cl, time\n' +
+        'def boom(v):\n    raise ValueError(v)\n' +
+        'bad = cl.cluster("local")(boom).submit(1)\n' +
+        'arr = cl.cluster("local")(abs).map(range(-4, 0))\n' +
+        'slow = cl.cluster("local")(time.sleep).submit(120)\n' +
+        'bad.exception(timeout=60); arr.wait(60)\nprint("ids:", bad.id)'
+    ]),
+    'text',
+    nbPath
+  );
+  await page.notebook.openByPath(nbPath);
+  await page.notebook.activate('axe.ipynb');
+  await page.notebook.runCell(0);
+  const panel = await openPanel(page);
+  await waitReady(panel, /axe\.ipynb/);
+  const badId = /ids: (\S+)/.exec(((await page.notebook.getCellTextOutput(0)) ?? []).join(''))![1];
+  const bad = row(panel, badId);
+  await expect(bad).toHaveAttribute('data-state', 'FAILED', { timeout: 30000 });
+  const showTb = bad.getByRole('button', { name: /^Show traceback: / });
+  await bad.focus();
+  await showTb.focus();
+  await page.keyboard.press('Enter');
+  await expect(bad.locator('.jp-clusterlab-traceback')).toContainText('ValueError');
+  await panel.getByRole('button', { name: 'New profile' }).click();
+  await panel.locator('#clusterlab-field-scheduler').selectOption('slurm');
+  const found: Record<string, string[]> = {};
+  for (const theme of ['light', 'dark']) {
+    if (theme === 'dark') {
+      await page.theme.setDarkTheme();
+    }
+    const result = await new AxeBuilder({ page }).include('#clusterlab-sidebar').analyze();
+    expect(result.passes.length).toBeGreaterThan(10); // it did look at the panel
+    found[theme] = result.violations.map(
+      v =>
+        `${v.id} (${v.impact}): ${v.nodes
+          .slice(0, 3)
+          .map(n => n.target.join(' '))
+          .join(' | ')}`
+    );
+  }
+  await page.theme.setLightTheme();
+  expect(found).toEqual({ light: [], dark: [] });
+});
+
+/** Press Tab (Shift+Tab with `back`) until the focused element matches, at most `limit`
+ * times; what a keyboard user does to reach a control. */
+async function tabTo(
+  page: IJupyterLabPageFixture,
+  matches: (el: { tag: string; text: string; label: string; id: string }) => boolean,
+  limit = 80,
+  back = false
+): Promise<void> {
+  for (let i = 0; i < limit; i++) {
+    await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+    const el = await page.evaluate(() => {
+      const a = document.activeElement as HTMLElement | null;
+      return {
+        tag: a?.tagName ?? '',
+        text: (a?.innerText ?? '').trim(),
+        label: a?.getAttribute('aria-label') ?? '',
+        id: a?.id ?? ''
+      };
+    });
+    if (matches(el)) {
+      return;
+    }
+  }
+  throw new Error('the control was not reached with the keyboard');
+}
+
+test('keyboard only: make a profile, run a job from a notebook, cancel it, read a traceback', async ({
+  page,
+  tmpPath
+}) => {
+  const nbPath = `${tmpPath}/walk.ipynb`;
+  await page.contents.uploadContent(
+    notebook([
+      'import clusterlab as cl, time\n' +
+        'def boom(v):\n    raise ValueError(f"walk {v}")\n' +
+        'bad = cl.cluster("kbwalk")(boom).submit(7)\n' +
+        'slow = cl.cluster("kbwalk")(time.sleep).submit(300)\n' +
+        'print("ids:", slow.id, bad.id)'
+    ]),
+    'text',
+    nbPath
+  );
+  await page.notebook.openByPath(nbPath);
+  await page.notebook.activate('walk.ipynb');
+  // Open the panel with its shortcut, from the notebook.
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+Shift+Y');
+  const panel = page.locator('#clusterlab-sidebar');
+  await waitReady(panel, /walk\.ipynb/);
+  // New profile -> name -> Save, by Tab, typing and Enter.
+  await panel.locator('.jp-clusterlab-kernel').focus();
+  await tabTo(page, el => el.tag === 'BUTTON' && el.text === 'New profile');
+  await page.keyboard.press('Enter');
+  await tabTo(page, el => el.id === 'clusterlab-field-name');
+  await page.keyboard.type('kbwalk');
+  await tabTo(page, el => el.tag === 'BUTTON' && el.text === 'Save');
+  await page.keyboard.press('Enter');
+  await expect(panel.getByRole('status').filter({ hasText: "Saved 'kbwalk'" })).toBeVisible();
+  // Run the cell (Shift+Enter in the notebook).
+  await page.notebook.selectCells(0);
+  await page.keyboard.press('Shift+Enter');
+  await expect
+    .poll(async () => ((await page.notebook.getCellTextOutput(0)) ?? []).join(''), {
+      timeout: 60000
+    })
+    .toContain('ids:');
+  const text = ((await page.notebook.getCellTextOutput(0)) ?? []).join('');
+  const [slowId, badId] = /ids: ([^\n]+)/.exec(text)![1].trim().split(/\s+/);
+  const slow = row(panel, slowId);
+  await expect(slow).toHaveAttribute('data-state', 'RUNNING', { timeout: 60000 });
+  // Into the job list (one Tab stop), down to the running job, its Cancel, the dialog.
+  await panel.locator('.jp-clusterlab-search').focus();
+  await tabTo(page, el => el.tag === 'LI');
+  for (let i = 0; i < 30 && !(await slow.evaluate(el => el === document.activeElement)); i++) {
+    await page.keyboard.press('ArrowDown');
+  }
+  await expect(slow).toBeFocused();
+  await tabTo(page, el => el.label.startsWith('Cancel: '), 6);
+  await page.keyboard.press('Enter');
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog).toContainText('Cancel this running job?');
+  await page.keyboard.press('Tab'); // from "Keep running" to "Cancel job"
+  await expect(dialog.getByRole('button', { name: 'Cancel job' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(slow).toHaveAttribute('data-state', 'CANCELLED', { timeout: 30000 });
+  await expect(slow).toBeFocused();
+  // Up or down to the failed job, its traceback, read from the focused text.
+  const bad = row(panel, badId);
+  await expect(bad).toHaveAttribute('data-state', 'FAILED', { timeout: 60000 });
+  for (let i = 0; i < 30 && !(await bad.evaluate(el => el === document.activeElement)); i++) {
+    await page.keyboard.press('ArrowDown');
+  }
+  await expect(bad).toBeFocused();
+  await tabTo(page, el => el.label.startsWith('Show traceback: '), 6);
+  await page.keyboard.press('Enter');
+  await tabTo(page, el => el.tag === 'PRE', 8);
+  await expect
+    .poll(() => page.evaluate(() => (document.activeElement as HTMLElement).innerText))
+    .toContain('ValueError: walk 7');
 });
