@@ -121,9 +121,6 @@ test('cl.monitor() reads well at 870 px and at 600 px: rows of two lines, nothin
       expect(r.overflow, `row "${r.text}" overflows at ${width} px`).toBeLessThanOrEqual(1);
       expect(r.barUnderButton, `the bar runs under a button at ${width} px`).toBe(false);
     }
-    if (width === 870) {
-      await monitor.screenshot({ path: path.join(IMAGES, 'widget-monitor.png') });
-    }
   }
   // "Result" of the failed job opens right under its row, the traceback's last line once.
   const badRow = monitor.locator('.clusterlab-row').filter({ hasText: badId ?? '' });
@@ -193,6 +190,13 @@ test('help bubbles are whole at the default sidebar width; Esc closes one, Enter
     }
   }
   expect(cut).toEqual([]);
+  const python = panel.locator('[data-field="python"] .jp-clusterlab-help');
+  await python.scrollIntoViewIfNeeded();
+  await python.focus();
+  await page.screenshot({
+    path: path.join(IMAGES, 'help-bubble.png'),
+    clip: { x: 0, y: 0, width: side.x + side.width + 10, height: page.viewportSize()!.height }
+  });
 
   // WCAG 1.4.13 by keyboard: Esc closes the bubble (focus stays), Enter and Space toggle it.
   const help = panel.locator('[data-field="python"] .jp-clusterlab-help');
