@@ -225,6 +225,9 @@ function JobRow(props: {
   const terminal = isTerminal(job.state);
   const title = job.name || (job.kind === 'array' ? 'array' : 'job');
   const offers = resultActions(job);
+  // Refused before the scheduler saw it: no files, no log (its reason says why).
+  const neverSubmitted =
+    job.state === 'FAILED' && job.reason.startsWith('not submitted');
   // Names start with the visible words (WCAG 2.5.3), then say which job.
   const which = `${title} ${job.id}`;
   const tab = current ? 0 : -1;
@@ -308,16 +311,18 @@ function JobRow(props: {
             {cancelling ? 'Cancelling…' : 'Cancel'}
           </button>
         )}
-        <button
-          className="jp-clusterlab-button jp-mod-small"
-          tabIndex={tab}
-          aria-expanded={showLog}
-          aria-label={`${showLog ? 'Hide log' : 'Show log'}: ${which}`}
-          title={job.kind === 'array' ? 'The log of one item (pick it)' : undefined}
-          onClick={() => setShowLog(!showLog)}
-        >
-          {showLog ? 'Hide log' : 'Show log'}
-        </button>
+        {!neverSubmitted && (
+          <button
+            className="jp-clusterlab-button jp-mod-small"
+            tabIndex={tab}
+            aria-expanded={showLog}
+            aria-label={`${showLog ? 'Hide log' : 'Show log'}: ${which}`}
+            title={job.kind === 'array' ? 'The log of one item (pick it)' : undefined}
+            onClick={() => setShowLog(!showLog)}
+          >
+            {showLog ? 'Hide log' : 'Show log'}
+          </button>
+        )}
         {offers.show !== null && (
           <button
             className="jp-clusterlab-button jp-mod-small"

@@ -49,3 +49,10 @@ def test_logs_of_a_job_never_submitted_say_why_there_are_none(
         f"clusterlab: {refused_id} has no output: it was not submitted (cannot reach "
     ), err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_job_never_submitted_has_empty_logs_without_reaching_its_host(refused_id: str) -> None:
+    """The monitor's Log, the panel's Show log and job.stdout() of such a job: nothing to
+    read (it used to try the unreachable host and fail with its sentence)."""
+    job = cl.job(refused_id)
+    assert (job.stdout(), job.stderr()) == ("", "")

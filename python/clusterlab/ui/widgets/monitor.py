@@ -217,6 +217,8 @@ class JobMonitor:
                 text = out + (f"\n--- stderr ---\n{err}" if err else "")
                 if not text:  # say why there is nothing, as it stands now
                     text = "(no output yet)" if not target.done() else "(it printed nothing)"
+                    if target.reason.startswith("not submitted"):
+                        text = f"(no output: {target.reason})"
                 title = f"<b>log of {html.escape(target.id)}</b> ({target.state.value})"
                 self._show_detail(job_id, title, text[-20000:])
                 if target.done():
