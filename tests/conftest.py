@@ -17,6 +17,7 @@ import pytest
 import clusterlab as cl
 from clusterlab import profiles, transports
 from clusterlab.core import runtime as core
+from tests.skipreport import SkipReport
 
 
 @pytest.fixture(autouse=True)
@@ -149,6 +150,11 @@ def any_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
 def slurm_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
     """Both SLURM transports."""
     return _saved_profile(request, tmp_path)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every skip and its reason go to $CLUSTERLAB_SKIP_REPORT (scripts/check_skips.py)."""
+    config.pluginmanager.register(SkipReport(), "clusterlab-skipreport")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -74,10 +74,10 @@ def _register_live_cards() -> None:
 
         livecard.register(shell)
         try:  # environment builds show a bar (needs ipywidgets)
-            from .ui.widgets import envbar
+            from .ui.widgets import environment_bar
         except ImportError:
             return
-        envbar.register()
+        environment_bar.register()
 
 
 _register_live_cards()

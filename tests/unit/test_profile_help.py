@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from clusterlab.backends import registry
+from clusterlab.common import kinds as registry
 from clusterlab.config.profile import Profile, schema
 
 
@@ -22,7 +22,7 @@ def _field(name: str) -> dict:
 def test_scheduler_help_names_every_scheduler_of_the_menu() -> None:
     spec = _field("scheduler")
     assert spec["choices"] == list(registry.names())
-    for kind in registry.KINDS.values():
+    for kind in registry.kinds().values():
         assert f"'{kind.name}'" in spec["tooltip"], kind.name
         assert kind.label in spec["tooltip"], kind.label
 

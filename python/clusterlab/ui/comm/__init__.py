@@ -5,7 +5,7 @@ Protocol (version 1, documented in docs/comm-protocol.md): every message is JSON
 the same ``id`` and type ``<request type>.reply``, carrying ``ok`` and either ``data`` or
 ``error`` (``{"message", "fields"?}``). The kernel also pushes, unprompted, ``job.event``
 (state changes, throttled), ``env.event`` (steps of an environment build, throttled;
-:mod:`..envrelay`) and ``check.line`` (progress of a ``profiles.check``).
+:mod:`.environments`) and ``check.line`` (progress of a ``profiles.check``).
 
 :mod:`.router` holds the envelope, dispatch, replies and pushes; each topic (profiles,
 jobs, logs, results, environments) is its own module, listed in :mod:`.registry`, with
@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hello import PROTOCOL_VERSION
 from .router import CommHandler
-from .topic import EVENT_INTERVAL, RequestError
+from .topic import EVENT_INTERVAL, PROTOCOL_VERSION, RequestError
 
 TARGET = "clusterlab"
 

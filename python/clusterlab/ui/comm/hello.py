@@ -8,9 +8,7 @@ from typing import Any
 from ... import profiles
 from ..._version import __version__
 from ...config.profile import SCHEDULER_KINDS, schema
-from .topic import Connection, Request, Topic
-
-PROTOCOL_VERSION = 1
+from .topic import PROTOCOL_VERSION, Connection, Request, Topic
 
 
 def open_topic(conn: Connection) -> Topic:

@@ -3,7 +3,7 @@ returning a :class:`.topic.Topic`) and one line here."""
 
 from __future__ import annotations
 
-from . import envs, hello, jobs, logs, profiles, results
+from . import environments, hello, jobs, logs, profiles, results
 from .topic import Opener
 
 TOPICS: tuple[Opener, ...] = (
@@ -12,5 +12,5 @@ TOPICS: tuple[Opener, ...] = (
     jobs.open_topic,
     logs.open_topic,
     results.open_topic,
-    envs.open_topic,
+    environments.open_topic,
 )

@@ -13,8 +13,7 @@ from typing import Any
 
 from ...common.errors import ClusterlabError, ProfileError
 from . import registry
-from .hello import PROTOCOL_VERSION
-from .topic import Request, RequestError, Topic
+from .topic import PROTOCOL_VERSION, Request, RequestError, Topic
 
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="clusterlab-comm")
 

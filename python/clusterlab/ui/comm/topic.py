@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+PROTOCOL_VERSION = 1  # the envelope's "v" (docs/comm-protocol.md)
 EVENT_INTERVAL = 0.25  # seconds: at most 4 event batches a second, whatever the job count
 
 
