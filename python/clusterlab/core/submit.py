@@ -195,11 +195,11 @@ def submit_job(
         dest = staged.options.outputs_dir or "."
         job.outputs = (staged.workdir_of(job_dir), list(staged.options.outputs), dest)
     job._set_state(JobState.SUBMITTING, SUBMITTING_REASON)
+    live[job_id] = job  # cl.job(id) in this process is this object, refused or not
     if refused is not None:
         refuse(job, refused)
         runtime.flush()
         return job
-    live[job_id] = job
     runtime.batcher.put(Pending(job, spec, files, {**blobs, **staged.blobs}, staged, deps))
     return job
 
