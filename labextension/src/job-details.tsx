@@ -5,18 +5,19 @@
  */
 import * as React from 'react';
 
-import { itemIndices } from './jobs';
+import { isTerminal, itemIndices } from './jobs';
 import { PanelModel } from './model';
 import { IJob, IJobResult } from './protocol';
 
-/** The array item a view shows (a select), or nothing for a plain job. */
-function ItemPicker(props: {
+/** The array item the log and the result show (one select for both), or nothing for a
+ * plain job. */
+export function ItemPicker(props: {
   job: IJob;
   index: number;
   onChange: (index: number) => void;
-  what: string;
+  tabIndex?: number;
 }): JSX.Element | null {
-  const { job, index, onChange, what } = props;
+  const { job, index, onChange } = props;
   if (job.kind !== 'array') {
     return null;
   }
@@ -25,7 +26,8 @@ function ItemPicker(props: {
     <label className="jp-clusterlab-filter jp-clusterlab-itemPicker">
       <span>Item</span>
       <select
-        aria-label={`Array item whose ${what} to show`}
+        aria-label="Item: the array item whose log and result to show"
+        tabIndex={props.tabIndex}
         value={index}
         onChange={e => onChange(Number(e.target.value))}
       >
@@ -49,12 +51,14 @@ function targetId(job: IJob, index: number): string {
 export function JobLog(props: {
   model: PanelModel;
   job: IJob;
+  index: number;
   running: boolean;
+  tabIndex?: number;
 }): JSX.Element {
-  const { model, job, running } = props;
+  const { model, job, running, index } = props;
   const [stream, setStream] = React.useState<'stdout' | 'stderr'>('stdout');
-  const [index, setIndex] = React.useState(0);
   const [text, setText] = React.useState<string | null>(null);
+  const [ended, setEnded] = React.useState(false);
   const [note, setNote] = React.useState('');
   const id = targetId(job, index);
   React.useEffect(() => {
@@ -69,6 +73,7 @@ export function JobLog(props: {
           return;
         }
         setText(logs.text);
+        setEnded(isTerminal(logs.state));
         setNote(logs.truncated ? 'showing the end of the log' : '');
       } catch (err) {
         if (alive) {
@@ -91,7 +96,6 @@ export function JobLog(props: {
   return (
     <div className="jp-clusterlab-log">
       <div className="jp-clusterlab-logTabs" role="group" aria-label="Log stream">
-        <ItemPicker job={job} index={index} onChange={setIndex} what="log" />
         {(['stdout', 'stderr'] as const).map(s => (
           <button
             key={s}
@@ -100,6 +104,7 @@ export function JobLog(props: {
               (s === stream ? ' jp-mod-selected' : '')
             }
             aria-pressed={s === stream}
+            tabIndex={props.tabIndex}
             onClick={() => setStream(s)}
           >
             {s}
@@ -113,9 +118,12 @@ export function JobLog(props: {
       <pre
         className="jp-clusterlab-logText"
         aria-label={`${stream} of job ${id}`}
-        tabIndex={0}
+        tabIndex={props.tabIndex ?? 0}
       >
-        {text === null ? 'loading…' : text || `(no ${stream} yet)`}
+        {text === null
+          ? 'loading…'
+          : text ||
+            (ended ? `(it printed nothing to ${stream})` : `(no ${stream} yet)`)}
       </pre>
     </div>
   );
@@ -128,9 +136,13 @@ const OUTCOME_LABEL: Record<IJobResult['outcome'], string> = {
 };
 
 /** A finished job's value (repr) or traceback, read once per job or item. */
-export function JobResult(props: { model: PanelModel; job: IJob }): JSX.Element {
-  const { model, job } = props;
-  const [index, setIndex] = React.useState(0);
+export function JobResult(props: {
+  model: PanelModel;
+  job: IJob;
+  index: number;
+  tabIndex?: number;
+}): JSX.Element {
+  const { model, job, index } = props;
   const [result, setResult] = React.useState<IJobResult | null>(null);
   const [error, setError] = React.useState('');
   const id = targetId(job, index);
@@ -149,7 +161,6 @@ export function JobResult(props: { model: PanelModel; job: IJob }): JSX.Element 
   return (
     <div className="jp-clusterlab-result" data-outcome={result?.outcome ?? ''}>
       <div className="jp-clusterlab-logTabs">
-        <ItemPicker job={job} index={index} onChange={setIndex} what="result" />
         <span className="jp-clusterlab-resultLabel">
           {result ? (OUTCOME_LABEL[result.outcome] ?? result.outcome) : ''}
         </span>
@@ -168,7 +179,7 @@ export function JobResult(props: { model: PanelModel; job: IJob }): JSX.Element 
             (result?.outcome === 'error' ? ' jp-clusterlab-traceback' : '')
           }
           aria-label={`result of job ${id}`}
-          tabIndex={0}
+          tabIndex={props.tabIndex ?? 0}
         >
           {result === null ? 'loading…' : result.text}
         </pre>

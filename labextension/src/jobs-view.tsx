@@ -7,14 +7,15 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { JobLog, JobResult } from './job-details';
+import { ItemPicker, JobLog, JobResult } from './job-details';
 import {
   arrayProgress,
   elapsedSeconds,
   filterJobs,
   formatElapsed,
   isTerminal,
-  profileNames
+  profileNames,
+  resultActions
 } from './jobs';
 import { PanelModel } from './model';
 import { IJob, JOB_STATES } from './protocol';
@@ -131,11 +132,7 @@ export function JobsView(props: {
               : 'No job matches the filter.'}
         </div>
       ) : (
-        <ul className="jp-clusterlab-jobList" aria-label="Jobs">
-          {jobs.map(job => (
-            <JobRow key={job.id} job={job} now={now} model={model} actions={actions} />
-          ))}
-        </ul>
+        <JobList jobs={jobs} now={now} model={model} actions={actions} />
       )}
       {model.jobsTotal > model.jobs.length && (
         <div className="jp-clusterlab-muted">
@@ -146,27 +143,110 @@ export function JobsView(props: {
   );
 }
 
+/**
+ * The jobs as one Tab stop (a roving tabindex): Tab reaches the current job and its
+ * buttons, then leaves the list; Up/Down (Home/End) move between jobs. A long list no
+ * longer costs four Tab stops a job to get past.
+ */
+function JobList(props: {
+  jobs: IJob[];
+  now: number;
+  model: PanelModel;
+  actions: IJobActions;
+}): JSX.Element {
+  const { jobs } = props;
+  const [current, setCurrent] = React.useState<string | null>(null);
+  const list = React.useRef<HTMLUListElement>(null);
+  const currentId = jobs.some(j => j.id === current) ? current : (jobs[0]?.id ?? null);
+  const move = (from: string, key: string): boolean => {
+    const index = jobs.findIndex(j => j.id === from);
+    const target =
+      key === 'ArrowDown'
+        ? Math.min(index + 1, jobs.length - 1)
+        : key === 'ArrowUp'
+          ? Math.max(index - 1, 0)
+          : key === 'Home'
+            ? 0
+            : key === 'End'
+              ? jobs.length - 1
+              : -1;
+    if (target < 0) {
+      return false;
+    }
+    const id = jobs[target].id;
+    setCurrent(id);
+    list.current
+      ?.querySelector<HTMLElement>(
+        `.jp-clusterlab-job[data-job-id="${CSS.escape(id)}"]`
+      )
+      ?.focus();
+    return true;
+  };
+  return (
+    <ul
+      className="jp-clusterlab-jobList"
+      aria-label="Jobs (Up and Down move between jobs)"
+      ref={list}
+    >
+      {jobs.map(job => (
+        <JobRow
+          key={job.id}
+          job={job}
+          now={props.now}
+          model={props.model}
+          actions={props.actions}
+          current={job.id === currentId}
+          onFocusRow={() => setCurrent(job.id)}
+          onMove={key => move(job.id, key)}
+        />
+      ))}
+    </ul>
+  );
+}
+
 function JobRow(props: {
   job: IJob;
   now: number;
   model: PanelModel;
   actions: IJobActions;
+  current: boolean;
+  onFocusRow: () => void;
+  onMove: (key: string) => boolean;
 }): JSX.Element {
-  const { job, actions } = props;
+  const { job, actions, current } = props;
   const [showLog, setShowLog] = React.useState(false);
   const [showResult, setShowResult] = React.useState(false);
+  const [item, setItem] = React.useState(0);
   const [cancelling, setCancelling] = React.useState(false);
   const [error, setError] = React.useState('');
+  const rowRef = React.useRef<HTMLLIElement>(null);
   const progress = arrayProgress(job);
   const elapsed = formatElapsed(elapsedSeconds(job, props.now));
   const terminal = isTerminal(job.state);
   const title = job.name || (job.kind === 'array' ? 'array' : 'job');
+  const offers = resultActions(job);
+  // Refused before the scheduler saw it: no files, no log (its reason says why).
+  const neverSubmitted =
+    job.state === 'FAILED' && job.reason.startsWith('not submitted');
+  // Names start with the visible words (WCAG 2.5.3), then say which job.
+  const which = `${title} ${job.id}`;
+  const tab = current ? 0 : -1;
+  const resultShown = showResult && offers.show !== null;
   return (
     <li
+      ref={rowRef}
       className="jp-clusterlab-job"
       data-job-id={job.id}
       data-state={job.state}
-      aria-label={`${title} ${job.id}: ${job.state}`}
+      aria-label={`${which}: ${job.state}`}
+      tabIndex={tab}
+      onFocus={props.onFocusRow}
+      onKeyDown={e => {
+        const inField = (e.target as HTMLElement).closest('select, pre, input');
+        if (!inField && props.onMove(e.key)) {
+          e.preventDefault();
+        }
+      }}
     >
       <div className="jp-clusterlab-jobHead">
         <span className={`jp-clusterlab-state jp-mod-${job.state.toLowerCase()}`}>
@@ -209,7 +289,8 @@ function JobRow(props: {
           <button
             className="jp-clusterlab-button jp-mod-warn jp-mod-small"
             disabled={cancelling}
-            aria-label={`Cancel job ${job.id}`}
+            tabIndex={tab}
+            aria-label={`${cancelling ? 'Cancelling…' : 'Cancel'}: ${which}`}
             onClick={async () => {
               if (job.state === 'RUNNING' && !(await confirmCancel(job, title))) {
                 return;
@@ -222,59 +303,79 @@ function JobRow(props: {
                 setError((err as Error).message);
               } finally {
                 setCancelling(false);
+                // The Cancel button is gone once the job ended: keep focus on its row.
+                rowRef.current?.focus();
               }
             }}
           >
             {cancelling ? 'Cancelling…' : 'Cancel'}
           </button>
         )}
-        <button
-          className="jp-clusterlab-button jp-mod-small"
-          aria-expanded={showLog}
-          aria-label={`${showLog ? 'Hide' : 'Show'} log of job ${job.id}`}
-          title={job.kind === 'array' ? 'The log of one item (pick it)' : undefined}
-          onClick={() => setShowLog(!showLog)}
-        >
-          {showLog ? 'Hide log' : 'Show log'}
-        </button>
-        {terminal && (
+        {!neverSubmitted && (
           <button
             className="jp-clusterlab-button jp-mod-small"
-            aria-expanded={showResult}
-            aria-label={`${showResult ? 'Hide' : 'Show'} result of job ${job.id}`}
+            tabIndex={tab}
+            aria-expanded={showLog}
+            aria-label={`${showLog ? 'Hide log' : 'Show log'}: ${which}`}
+            title={job.kind === 'array' ? 'The log of one item (pick it)' : undefined}
+            onClick={() => setShowLog(!showLog)}
+          >
+            {showLog ? 'Hide log' : 'Show log'}
+          </button>
+        )}
+        {offers.show !== null && (
+          <button
+            className="jp-clusterlab-button jp-mod-small"
+            tabIndex={tab}
+            aria-expanded={resultShown}
+            aria-label={`${resultShown ? offers.show.replace('Show', 'Hide') : offers.show}: ${which}`}
             title="Its value (repr) or, if it failed, its traceback"
             onClick={() => setShowResult(!showResult)}
           >
-            {showResult
-              ? 'Hide result'
-              : job.state === 'FAILED' && job.kind !== 'array'
-                ? 'Show traceback'
-                : 'Show result'}
+            {resultShown ? offers.show.replace('Show', 'Hide') : offers.show}
           </button>
         )}
         <button
           className="jp-clusterlab-button jp-mod-small"
-          aria-label={`Copy job id ${job.id}`}
+          tabIndex={tab}
+          aria-label={`Copy id: ${which}`}
           onClick={() => actions.copyId(job.id)}
         >
           Copy id
         </button>
-        <button
-          className="jp-clusterlab-button jp-mod-small"
-          aria-label={`Insert the result of job ${job.id} into the notebook`}
-          title={`Insert cl.job("${job.id}").${job.kind === 'array' ? 'results' : 'result'}() into the active notebook`}
-          onClick={() => actions.insertResult(job.id, job.kind)}
-        >
-          Insert result
-        </button>
+        {offers.insert && (
+          <button
+            className="jp-clusterlab-button jp-mod-small"
+            tabIndex={tab}
+            aria-label={`Insert result: ${which}`}
+            title={`Insert cl.job("${job.id}").${job.kind === 'array' ? 'results' : 'result'}() into the active notebook`}
+            onClick={() => actions.insertResult(job.id, job.kind)}
+          >
+            Insert result
+          </button>
+        )}
       </div>
       {error && (
         <div className="jp-clusterlab-error" role="alert">
           {error}
         </div>
       )}
-      {showResult && terminal && <JobResult model={props.model} job={job} />}
-      {showLog && <JobLog model={props.model} job={job} running={!terminal} />}
+      {(showLog || resultShown) && job.kind === 'array' && (
+        // one item choice for the log and the result of an array
+        <ItemPicker job={job} index={item} onChange={setItem} tabIndex={tab} />
+      )}
+      {resultShown && (
+        <JobResult model={props.model} job={job} index={item} tabIndex={tab} />
+      )}
+      {showLog && (
+        <JobLog
+          model={props.model}
+          job={job}
+          index={item}
+          running={!terminal}
+          tabIndex={tab}
+        />
+      )}
     </li>
   );
 }
@@ -287,7 +388,8 @@ async function confirmCancel(job: IJob, title: string): Promise<boolean> {
     buttons: [
       Dialog.cancelButton({ label: 'Keep running' }),
       Dialog.warnButton({ label: 'Cancel job' })
-    ]
+    ],
+    defaultButton: 0 // Enter keeps it running: stopping takes a deliberate choice
   });
   return result.button.accept;
 }

@@ -261,3 +261,24 @@ export function itemIndices(job: IJob): number[] {
   const total = Math.max(job.size ?? 0, job.counts ? sumCounts(job.counts) : 0);
   return Array.from({ length: total }, (_, i) => i);
 }
+
+/** Which of "Show result" / "Insert result" a job offers: only what it has. A FAILED job
+ * has a traceback (no value to insert); a CANCELLED, TIMEOUT or LOST one has neither (its
+ * reason says why); an array has results per item once any item completed. */
+export function resultActions(job: IJob): { show: string | null; insert: boolean } {
+  if (!isTerminal(job.state)) {
+    return { show: null, insert: false };
+  }
+  if (job.kind === 'array') {
+    const some = (job.counts?.COMPLETED ?? 0) > 0 || job.state === 'COMPLETED';
+    const failed = (job.counts?.FAILED ?? 0) > 0;
+    return { show: some || failed ? 'Show result' : null, insert: some };
+  }
+  if (job.state === 'COMPLETED') {
+    return { show: 'Show result', insert: true };
+  }
+  if (job.state === 'FAILED' && !job.reason.startsWith('not submitted')) {
+    return { show: 'Show traceback', insert: false };
+  }
+  return { show: null, insert: false };
+}

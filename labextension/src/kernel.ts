@@ -365,7 +365,7 @@ export class KernelLink implements IDisposable {
       }
       if (channel === null) {
         // The kernel closed the comm: it lacks the target. Load the extension silently.
-        this._setStatus('loading', this._describe(kernel), `loading clusterlab`);
+        this._setStatus('loading', this._describe(kernel), '');
         await loadExtension(kernel);
         if (stale()) {
           return;

@@ -263,6 +263,45 @@ export class PanelModel {
     await this.refreshProfiles();
   }
 
+  /** Every saved profile as TOML (the ipywidgets form's Export). */
+  async exportProfiles(): Promise<string> {
+    const data = await this.link.request<{ text: string }>('profiles.export', {});
+    return data.text;
+  }
+
+  /** Save the profiles of an exported TOML text; their names. */
+  async importProfiles(text: string): Promise<string[]> {
+    const data = await this.link.request<{ profiles: string[] }>('profiles.import', {
+      text
+    });
+    await this.refreshProfiles();
+    return data.profiles;
+  }
+
+  /** Install a key on the profile's host with the password (used once, not kept), check
+   * key login, save the profile with the key; `onStep` sees each step. Its name. */
+  async setupKey(
+    profile: Profile,
+    password: string,
+    keyFile: string,
+    onStep: (text: string) => void
+  ): Promise<string> {
+    const data = await this.link.request<{ profile: Profile }>(
+      'profiles.setup_key',
+      { profile, password, key_file: keyFile },
+      {
+        timeout: 0, // connects with its own timeouts; it always replies
+        onProgress: message => {
+          if (message.type === 'key.step') {
+            onStep(String(message.data.text));
+          }
+        }
+      }
+    );
+    await this.refreshProfiles();
+    return String(data.profile.name);
+  }
+
   /** Test a profile (saved name or unsaved fields); `onLine` sees each step as it comes. */
   check(
     target: { name: string } | { profile: Profile },

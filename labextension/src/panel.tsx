@@ -61,7 +61,7 @@ function KernelBar(props: { model: PanelModel }): JSX.Element {
         <span className="jp-clusterlab-kernelState">
           {' '}
           ({text}
-          {link.detail ? `: ${link.detail}` : ''})
+          {link.detail && link.detail !== text ? `: ${link.detail}` : ''})
         </span>
       </span>
       {status === 'error' && (

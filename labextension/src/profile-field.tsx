@@ -24,7 +24,6 @@ export function Field(props: IFieldProps): JSX.Element {
   const errorId = `${id}-error`;
   const tip = tooltipText(field);
   const describedBy = error ? `${helpId} ${errorId}` : helpId;
-  const [above, setAbove] = React.useState(false);
   const common = {
     id,
     name: field.name,
@@ -108,20 +107,7 @@ export function Field(props: IFieldProps): JSX.Element {
         <label htmlFor={id} className="jp-clusterlab-label">
           {field.label}
         </label>
-        <span
-          className={'jp-clusterlab-help' + (above ? ' jp-mod-above' : '')}
-          tabIndex={0}
-          onMouseEnter={e => setAbove(tipGoesAbove(e.currentTarget))}
-          onFocus={e => setAbove(tipGoesAbove(e.currentTarget))}
-          title={tip}
-          aria-label={`Help: ${field.label}`}
-          role="button"
-        >
-          <span aria-hidden="true">?</span>
-          <span id={helpId} className="jp-clusterlab-tip" role="tooltip">
-            {tip}
-          </span>
-        </span>
+        <HelpMark label={field.label} tip={tip} tipId={helpId} />
       </div>
       {input}
       {error && (
@@ -134,20 +120,125 @@ export function Field(props: IFieldProps): JSX.Element {
 }
 
 /**
- * Whether a help mark's popup should open above its field: when it does not fit below
- * it inside the scrolled section (the last fields) and there is more room above.
+ * The "?" beside a label and its bubble (WCAG 1.4.13): it opens on hover and on keyboard
+ * focus, Enter or Space toggle it, Esc closes it without moving focus, and the pointer may
+ * move onto it. The open bubble is a copy of the help text placed on the page's body
+ * against the viewport, above or below the mark and as wide as the field: JupyterLab's
+ * panels have `contain: strict`, which clips anything inside them (even `position:
+ * fixed`), so a bubble inside the panel was cut at the 250 px sidebar's edges. The text
+ * in the field (visually hidden) stays the mark's accessible description.
  */
-function tipGoesAbove(help: HTMLElement): boolean {
-  const section = help.closest('.jp-clusterlab-section');
-  const field = help.closest('.jp-clusterlab-field');
-  const tip = help.querySelector('.jp-clusterlab-tip');
-  if (!section || !field || !tip) {
-    return false;
+function HelpMark(props: { label: string; tip: string; tipId: string }): JSX.Element {
+  const ref = React.useRef<HTMLSpanElement>(null);
+  const [open, setOpen] = React.useState(false);
+  const closing = React.useRef<ReturnType<typeof setTimeout> | null>(null);
+  const keep = () => {
+    if (closing.current !== null) {
+      clearTimeout(closing.current);
+      closing.current = null;
+    }
+  };
+  const show = () => {
+    keep();
+    setOpen(true);
+  };
+  const hide = () => {
+    keep();
+    setOpen(false);
+  };
+  // Leaving the mark for the bubble crosses a small gap: wait before closing.
+  const hideSoon = () => {
+    keep();
+    closing.current = setTimeout(() => setOpen(false), 300);
+  };
+  React.useEffect(() => keep, []);
+  React.useEffect(() => {
+    if (!open || !ref.current) {
+      return;
+    }
+    const bubble = document.createElement('div');
+    bubble.className = 'jp-clusterlab-bubble jp-mod-open';
+    bubble.setAttribute('role', 'tooltip');
+    bubble.setAttribute('aria-hidden', 'true'); // the field's own copy is the description
+    bubble.dataset.help = props.tipId;
+    bubble.textContent = props.tip;
+    Object.assign(bubble.style, tipPlacement(ref.current));
+    bubble.addEventListener('mouseenter', keep);
+    bubble.addEventListener('mouseleave', () => {
+      if (ref.current !== document.activeElement) {
+        hideSoon();
+      }
+    });
+    document.body.appendChild(bubble);
+    return () => bubble.remove();
+  }, [open, props.tip]);
+  return (
+    <span
+      ref={ref}
+      className={'jp-clusterlab-help' + (open ? ' jp-mod-open' : '')}
+      tabIndex={0}
+      role="button"
+      aria-label={`Help: ${props.label}`}
+      aria-expanded={open}
+      aria-describedby={props.tipId}
+      onMouseEnter={show}
+      onMouseLeave={() => {
+        if (ref.current !== document.activeElement) {
+          hideSoon();
+        }
+      }}
+      onFocus={show}
+      onBlur={hide}
+      onKeyDown={e => {
+        if (e.key === 'Escape' && open) {
+          e.preventDefault();
+          e.stopPropagation();
+          hide();
+        } else if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          if (open) {
+            hide();
+          } else {
+            show();
+          }
+        }
+      }}
+    >
+      <span aria-hidden="true">?</span>
+      <span id={props.tipId} className="jp-clusterlab-tip" role="tooltip">
+        {props.tip}
+      </span>
+    </span>
+  );
+}
+
+const TIP_GAP = 4;
+const TIP_MARGIN = 8;
+
+/** Where an open bubble goes: as wide as its field (inside the panel), below the mark if
+ * the viewport has room there for most tips or more room than above, else above; its
+ * height is capped by that room (it scrolls past it). */
+function tipPlacement(help: HTMLElement): Partial<CSSStyleDeclaration> {
+  const field = help.closest('.jp-clusterlab-field') ?? help;
+  const box = field.getBoundingClientRect();
+  const mark = help.getBoundingClientRect();
+  const below = window.innerHeight - mark.bottom - TIP_GAP - TIP_MARGIN;
+  const above = mark.top - TIP_GAP - TIP_MARGIN;
+  const left = Math.max(TIP_MARGIN, box.left);
+  const width = Math.min(
+    Math.max(160, box.width),
+    window.innerWidth - left - TIP_MARGIN
+  );
+  const style: Partial<CSSStyleDeclaration> = {
+    left: `${left}px`,
+    width: `${width}px`
+  };
+  if (below >= 240 || below >= above) {
+    style.top = `${mark.bottom + TIP_GAP}px`;
+    style.maxHeight = `${below}px`;
+  } else {
+    style.bottom = `${window.innerHeight - mark.top + TIP_GAP}px`;
+    style.maxHeight = `${above}px`;
   }
-  const box = section.getBoundingClientRect();
-  const row = help.getBoundingClientRect();
-  const height = tip.getBoundingClientRect().height;
-  const below = box.bottom - row.bottom;
-  const aboveRoom = field.getBoundingClientRect().top - box.top;
-  return height > below && aboveRoom > below;
+  return style;
 }

@@ -6,6 +6,7 @@
 import * as React from 'react';
 
 import { CheckView } from './check-view';
+import { KeySetup } from './key-setup';
 import { FormValues } from './form';
 import { PanelModel } from './model';
 import { Field } from './profile-field';
@@ -24,6 +25,8 @@ export interface IProfileFormProps {
   onDuplicate: (values: FormValues) => void;
   onSaved: (values: FormValues, name: string) => void;
   onDeleted: () => void;
+  /** Schedulers whose profiles may name a host (the SSH fields apply). */
+  remoteKinds: string[];
 }
 
 export function ProfileForm(props: IProfileFormProps): JSX.Element {
@@ -109,6 +112,16 @@ export function ProfileForm(props: IProfileFormProps): JSX.Element {
         <div ref={form.checkRef}>
           <CheckView check={check} />
         </div>
+      )}
+      {props.remoteKinds.includes(String(values.scheduler)) && Boolean(values.host) && (
+        <KeySetup
+          model={props.model}
+          schema={props.schema}
+          values={values}
+          onSaved={(name, keyFile) =>
+            props.onSaved({ ...values, key_file: keyFile }, name)
+          }
+        />
       )}
     </form>
   );

@@ -18,6 +18,7 @@ import {
 import { PanelModel } from './model';
 import { ProfileForm } from './profile-form';
 import { ProfileList } from './profile-list';
+import { ProfileTransfer } from './profile-transfer';
 import { IProfileItem } from './protocol';
 import { IEditing } from './use-profile-form';
 
@@ -153,8 +154,10 @@ export function ProfilesView(props: { model: PanelModel }): JSX.Element {
             open(values, name, name === 'local', `Saved '${name}'.`);
           }}
           onDeleted={() => setEditing(null)}
+          remoteKinds={hello.schema.find(f => f.name === 'host')?.kinds ?? []}
         />
       )}
+      <ProfileTransfer model={model} />
     </div>
   );
 }

@@ -198,7 +198,8 @@ export function useProfileForm(options: IProfileFormOptions): IProfileForm {
     const answer = await showDialog({
       title: 'Delete profile',
       body: `Delete the profile '${name}'? Jobs already submitted keep running.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })],
+      defaultButton: 0 // Enter keeps the profile: deleting takes a deliberate choice
     });
     if (!answer.button.accept) {
       return;

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import profiles
-from .common.errors import ClusterlabError
+from .common.errors import ClusterlabError, OurFramesHidden
 from .config.profile import Profile
 from .config.resources import Resources, parse_resources
 from .config.runopts import OPTION_NAMES, RunOptions, parse_run_options
@@ -59,12 +59,13 @@ def wait_and_show(job: Job) -> Any:
     """Block like a local call: the job's output shows while it runs, interrupting
     (Ctrl-C / "interrupt kernel") cancels the job; then its value or its exception."""
     __tracebackhide__ = True  # IPython shows the user's call and the job's error
-    try:
-        _show_output(job)
-    except KeyboardInterrupt:
-        job.cancel()
-        raise
-    return job.result()
+    with OurFramesHidden():
+        try:
+            _show_output(job)
+        except KeyboardInterrupt:
+            job.cancel()
+            raise
+        return job.result()
 
 
 class ClusterFunction(Generic[P, R]):
@@ -117,7 +118,8 @@ class ClusterFunction(Generic[P, R]):
         ``after=[a, b]`` waits for those jobs (SLURM ``afterok``); a Job passed as an
         argument is waited for too, and the function receives its result.
         """
-        return self._submit(args, kwargs, after)
+        with OurFramesHidden():  # a mistake the user can fix: the sentence, not our frames
+            return self._submit(args, kwargs, after)
 
     def _submit(
         self, args: Sequence[Any], kwargs: dict[str, Any], after: Sequence[Job | ArrayJob] = ()
@@ -154,22 +156,21 @@ class ClusterFunction(Generic[P, R]):
         (or ``CLUSTERLAB_PROGRESS=0``) turns it off. The option names above cannot be
         fixed arguments; bind those with ``functools.partial`` first.
         """
-        profile = profiles.resolve(self.profile)
-        deps = [*self.dependencies, *after]
-        array = submit_map(
-            profile,
-            self.fn,
-            items,
-            self.resources,
-            self.name,
-            deps,
-            chunksize=chunksize,
-            max_concurrent=max_concurrent,
-            workers=workers,
-            more=more_items,
-            fixed=fixed,
-            options=self.run,
-        )
+        with OurFramesHidden():  # a mistake the user can fix: the sentence, not our frames
+            array = submit_map(
+                profiles.resolve(self.profile),
+                self.fn,
+                items,
+                self.resources,
+                self.name,
+                [*self.dependencies, *after],
+                chunksize=chunksize,
+                max_concurrent=max_concurrent,
+                workers=workers,
+                more=more_items,
+                fixed=fixed,
+                options=self.run,
+            )
         _maybe_show_progress(array, progress)
         return array
 
@@ -179,10 +180,11 @@ class ClusterFunction(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         __tracebackhide__ = True  # IPython shows the user's call and the error
-        job = self._submit(args, kwargs)
-        if self.async_submit:
-            return job
-        return wait_and_show(job)
+        with OurFramesHidden():  # the user's line, then the sentence or the job's error
+            job = self._submit(args, kwargs)
+            if self.async_submit:
+                return job
+            return wait_and_show(job)
 
     def options(
         self, profile: str | Profile | None = None, **resources: Any
@@ -374,7 +376,8 @@ class Executor(concurrent.futures.Executor):
             try:
                 while jobs:
                     left = None if deadline is None else deadline - time.monotonic()
-                    yield _result_or_cancel(jobs.pop(), left)
+                    with OurFramesHidden():  # a job's error: the user's loop, then it
+                        yield _result_or_cancel(jobs.pop(), left)
             finally:
                 for job in jobs:
                     job.cancel()

@@ -16,10 +16,14 @@ from clusterlab.core.runtime import get_runtime
 
 
 def _refused(profile: cl.Profile, words: str) -> None:
+    """Nothing is submitted: the Job is FAILED with the sentence (issue 25: a submission
+    the user can fix gives a FAILED Job and its row, not a traceback from submit())."""
     cl.profiles.save(profile)
+    job = cl.cluster(profile.name)(abs).submit(-1)
     with pytest.raises(cl.RemoteEnvironmentError, match=words):
-        cl.cluster(profile.name)(abs).submit(-1)
-    assert cl.jobs() == []  # refused before anything was recorded or submitted
+        job.result(timeout=30)
+    assert job.state == cl.JobState.FAILED and job.reason.startswith("not submitted: ")
+    assert [r.state for r in cl.jobs()] == ["FAILED"]
 
 
 def test_a_parent_writable_by_others_is_refused(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def monitor() -> JobMonitor:
 
 
 def row_text(m: JobMonitor, job_id: str) -> str:
-    return m._rows[job_id].info.value if job_id in m._rows else ""
+    row = m._rows.get(job_id)
+    return row.info.value + row.what.value if row is not None else ""
 
 
 def test_monitor_shows_jobs_and_their_states(monitor: JobMonitor) -> None:
@@ -52,9 +53,9 @@ def test_monitor_shows_jobs_and_their_states(monitor: JobMonitor) -> None:
     assert monitor._rows[job.id].cancel_button.disabled  # nothing left to cancel
 
     monitor._rows[job.id].log_button.click()
-    eventually(lambda: "hello from talk" in monitor.detail.value)
+    eventually(lambda: "hello from talk" in monitor.detail_text)
     monitor._rows[job.id].result_button.click()
-    eventually(lambda: monitor.detail.value == "7")
+    eventually(lambda: monitor.detail_text == "7")
 
 
 def test_monitor_shows_usage_and_the_log_of_the_item_chosen(monitor: JobMonitor) -> None:
@@ -70,11 +71,11 @@ def test_monitor_shows_usage_and_the_log_of_the_item_chosen(monitor: JobMonitor)
     eventually(lambda: "peak memory" in row_text(monitor, job.id))
     eventually(lambda: "peak memory" in row_text(monitor, arr.id))
     monitor._rows[arr.id].log_button.click()  # an array: the first failed item's log
-    eventually(lambda: monitor.detail.value == "item 2 speaking\n")
+    eventually(lambda: monitor.detail_text == "item 2 speaking\n")
     assert monitor.item_picker.layout.display != "none" and monitor.item_picker.value == 2
     assert f"{arr.id}:2" in monitor.detail_title.value
     monitor.item_picker.value = 1
-    eventually(lambda: monitor.detail.value == "item 1 speaking\n")
+    eventually(lambda: monitor.detail_text == "item 1 speaking\n")
     monitor._rows[job.id].log_button.click()  # a single job: no item to choose
     eventually(lambda: monitor.item_picker.layout.display == "none")
 
@@ -100,8 +101,8 @@ def test_monitor_filters_and_shows_failures(monitor: JobMonitor) -> None:
     monitor.state_filter.value = "FAILED"
     assert [b for b in monitor.table.children] == [monitor._rows[bad.id].box]
     monitor._rows[bad.id].result_button.click()
-    eventually(lambda: "ValueError: nope" in monitor.detail.value)
-    assert "in boom" in monitor.detail.value  # the remote traceback
+    eventually(lambda: "ValueError: nope" in monitor.detail_text)
+    assert "in boom" in monitor.detail_text  # the remote traceback
 
 
 def test_monitor_redraws_are_throttled(monitor: JobMonitor) -> None:

@@ -235,7 +235,7 @@ test('cancel a long job from the panel', async ({ page, tmpPath }) => {
   await page.notebook.runCell(0);
   const row = panel.locator('.jp-clusterlab-job').first();
   await expect(row).toHaveAttribute('data-state', 'RUNNING', { timeout: 60000 });
-  await row.getByRole('button', { name: /^Cancel job/ }).click();
+  await row.getByRole('button', { name: /^Cancel: / }).click();
   // a running job: the panel asks first (jobs.spec.ts tests the dialog)
   await page.locator('.jp-Dialog').getByRole('button', { name: 'Cancel job' }).click();
   await expect(row).toHaveAttribute('data-state', 'CANCELLED', { timeout: 60000 });
@@ -259,7 +259,7 @@ test('the panel is answered while a blocking %%cluster cell runs', async ({ page
   await startCell(page, 0);
   const row = panel.locator('.jp-clusterlab-job').first();
   await expect(row).toHaveAttribute('data-state', 'RUNNING', { timeout: 60000 });
-  await row.getByRole('button', { name: /^Cancel job/ }).click();
+  await row.getByRole('button', { name: /^Cancel: / }).click();
   // a running job: the panel asks first (jobs.spec.ts tests the dialog)
   await page.locator('.jp-Dialog').getByRole('button', { name: 'Cancel job' }).click();
   await expect(row).toHaveAttribute('data-state', 'CANCELLED', { timeout: 15000 });
@@ -318,7 +318,7 @@ test.describe('kernel restart', () => {
       '5/5 done (5 completed)'
     );
     // "Insert result" on an array row inserts results() (result() raised AttributeError)
-    await row.getByRole('button', { name: /Insert the result of job/ }).click();
+    await row.getByRole('button', { name: /^Insert result: / }).click();
     const inserted = await page.evaluate(() => {
       const nb = (window.jupyterapp.shell.currentWidget as any).content;
       const sources: string[] = nb.widgets.map((w: any) => w.model.sharedModel.getSource());

@@ -94,13 +94,15 @@ test('placeholders are styled as placeholders, and the last field\'s tooltip is 
   const help = last.locator('.jp-clusterlab-help');
   await help.scrollIntoViewIfNeeded();
   await help.hover();
-  const tip = last.locator('.jp-clusterlab-tip');
+  // The open bubble lives on the page's body (the panel would clip it): issue 25.
+  const tip = page.locator(`.jp-clusterlab-bubble[data-help="${await help.getAttribute('aria-describedby')}"]`);
   await expect(tip).toBeVisible();
-  const section = await panel.locator('#clusterlab-profiles').boundingBox();
+  const viewport = page.viewportSize()!;
   const box = await tip.boundingBox();
   expect(box!.height).toBeGreaterThan(10);
-  expect(box!.y).toBeGreaterThanOrEqual(section!.y - 1);
-  expect(box!.y + box!.height).toBeLessThanOrEqual(section!.y + section!.height + 1);
+  expect(box!.y).toBeGreaterThanOrEqual(0);
+  expect(box!.y + box!.height).toBeLessThanOrEqual(viewport.height);
+  expect(await tip.evaluate(el => el.scrollHeight - el.clientHeight)).toBeLessThanOrEqual(1);
 });
 
 test('picking another profile with unsaved edits asks: cancel keeps, discard drops, save saves them', async ({

@@ -107,14 +107,14 @@ test('walkthrough: profile from the form, a %%cluster cell and a map, logs and a
   );
 
   // 5. One item's log, and the failed job's traceback.
-  await arr.getByRole('button', { name: `Show log of job ${arrId}` }).click();
-  await arr.getByLabel('Array item whose log to show').selectOption('4');
+  await arr.getByRole('button', { name: new RegExp(`^Show log: .* ${arrId}$`) }).click();
+  await arr.getByLabel(/^Item/).selectOption('4');
   await expect(arr.getByLabel(`stdout of job ${arrId}:4`, { exact: true })).toHaveText(
     'squaring 4'
   );
   const bad = row(panel, badId);
   await expect(bad).toHaveAttribute('data-state', 'FAILED');
-  await bad.getByRole('button', { name: `Show result of job ${badId}` }).click();
+  await bad.getByRole('button', { name: new RegExp(`^Show traceback: .* ${badId}$`) }).click();
   const tb = bad.getByLabel(`result of job ${badId}`, { exact: true });
   await expect(tb).toContainText('ValueError: 13 is unlucky');
   mark('log and traceback read');

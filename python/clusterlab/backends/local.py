@@ -67,6 +67,9 @@ def _private_log(path: Path) -> BinaryIO:
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
 
 
+STARTING = "starting"
+
+
 class LocalBackend(Backend):
     """Runs at most ``max_concurrent`` processes at once; the rest wait in order."""
 
@@ -78,6 +81,7 @@ class LocalBackend(Backend):
         self.slots = profile.max_concurrent or os.cpu_count() or 1
         self._jobs: dict[str, _LocalJob] = {}
         self._ids = itertools.count(1)
+        self._running = 0  # tasks holding a slot (changed on the loop thread only)
         self._sem: asyncio.Semaphore | None = None
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
@@ -121,8 +125,9 @@ class LocalBackend(Backend):
         if res.returncode != 0:
             what = "create the job directory" if res.returncode == STAGE_FAILED else "stage"
             raise SubmitError(f"could not {what} {spec.job_dir}: {res.err.strip()}")
+        # Not "waiting for a free slot" while slots are free: it starts at once.
         waiting = "waiting for the jobs it depends on" if spec.after else ""
-        reason = waiting or f"waiting for a free slot ({self.slots} jobs run at once)"
+        reason = waiting or (self._no_slot() or STARTING)
         indices = range(spec.array.tasks) if spec.array else [-1]
         self._jobs[native] = _LocalJob(
             {i: _Task(JobState.PENDING, reason) for i in indices}, spec.array is not None
@@ -171,65 +176,88 @@ class LocalBackend(Backend):
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.slots)
         task = job.tasks[index]
+        job_dir = Path(spec.job_dir)
+        if not task.state.finished and task.state == JobState.PENDING:  # what it waits for
+            if throttle.locked():
+                task.reason = "waiting: its array runs a limited number of tasks at once"
+            elif self._sem.locked():
+                task.reason = self._no_slot() or task.reason
         async with throttle, self._sem:
-            job_dir = Path(spec.job_dir)
-            marked = (job_dir / "cancel").exists() or (job_dir / f"cancel.{index}").exists()
-            if marked:  # cancelled from another process while it waited here
-                task.state, task.reason = JobState.CANCELLED, "cancelled before it started"
-            if task.cancel_requested or task.state.finished:
-                return
-            suffix = f".{index}" if job.is_array else ""
-            env = {**os.environ, TASK_VAR: str(index)} if job.is_array else None
-            with (
-                _private_log(job_dir / f"stdout{suffix}") as out,
-                _private_log(job_dir / f"stderr{suffix}") as err,
-            ):
-                try:
-                    task.proc = await asyncio.create_subprocess_exec(
-                        "/bin/sh",
-                        "job.sh",
-                        cwd=spec.job_dir,
-                        stdout=out,
-                        stderr=err,
-                        stdin=asyncio.subprocess.DEVNULL,
-                        start_new_session=True,
-                        env=env,
-                    )
-                except OSError as exc:
-                    task.state, task.reason = JobState.FAILED, f"could not start the job: {exc}"
-                    return
-            launched = os.open(
-                job_dir / f"{LAUNCHED}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
-            )
-            with os.fdopen(launched, "w") as pid_file:  # seen by other kernels (_launched)
-                pid_file.write(str(task.proc.pid))
-            if self._cancelled(task):  # cancelled while the process was being created
-                await self._kill(task.proc)
-                task.state, task.reason = JobState.CANCELLED, "cancelled by you before it started"
-                return
-            task.state, task.reason = JobState.RUNNING, ""
-            backstop = spec.resources.time_s + LIMIT_BACKSTOP if spec.resources.time_s else None
+            self._running += 1
             try:
-                code = await asyncio.wait_for(task.proc.wait(), timeout=backstop)
-            except asyncio.TimeoutError:
-                await self._kill(task.proc)
-                limit = format_time(spec.resources.time_s or 0)
-                task.state = JobState.TIMEOUT
-                task.reason = f"killed after reaching its time limit ({limit})"
-                return
-            if self._cancelled(task):
-                task.state, task.reason = JobState.CANCELLED, "cancelled by you"
-            elif code == TIMEOUT_EXIT and spec.resources.time_s:  # the script's own limit
-                limit = format_time(spec.resources.time_s)
-                task.state = JobState.TIMEOUT
-                task.reason = f"killed after reaching its time limit ({limit})"
-            elif code == 0:
-                task.state = JobState.COMPLETED
-            else:
-                task.state = JobState.FAILED
-                task.reason = (
-                    f"exited with code {code}" if code > 0 else f"killed by signal {-code}"
+                await self._run_in_slot(job, index, spec, task, job_dir)
+            finally:
+                self._running -= 1
+
+    def _no_slot(self) -> str:
+        """Why a job does not start now ('' when a slot is free)."""
+        if self._running < self.slots:
+            return ""
+        return f"waiting for a free slot ({self._running} of {self.slots} running)"
+
+    @staticmethod
+    def _marked(job_dir: Path, index: int) -> bool:
+        """Cancelled from another process (a marker in its job dir)."""
+        return (job_dir / "cancel").exists() or (job_dir / f"cancel.{index}").exists()
+
+    async def _run_in_slot(
+        self, job: _LocalJob, index: int, spec: JobSpec, task: _Task, job_dir: Path
+    ) -> None:
+        marked = self._marked(job_dir, index)
+        if marked:  # cancelled from another process while it waited here
+            task.state, task.reason = JobState.CANCELLED, "cancelled before it started"
+        if task.cancel_requested or task.state.finished:
+            return
+        suffix = f".{index}" if job.is_array else ""
+        env = {**os.environ, TASK_VAR: str(index)} if job.is_array else None
+        with (
+            _private_log(job_dir / f"stdout{suffix}") as out,
+            _private_log(job_dir / f"stderr{suffix}") as err,
+        ):
+            try:
+                task.proc = await asyncio.create_subprocess_exec(
+                    "/bin/sh",
+                    "job.sh",
+                    cwd=spec.job_dir,
+                    stdout=out,
+                    stderr=err,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    start_new_session=True,
+                    env=env,
                 )
+            except OSError as exc:
+                task.state, task.reason = JobState.FAILED, f"could not start the job: {exc}"
+                return
+        launched = os.open(
+            job_dir / f"{LAUNCHED}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+        )
+        with os.fdopen(launched, "w") as pid_file:  # seen by other kernels (_launched)
+            pid_file.write(str(task.proc.pid))
+        if self._cancelled(task):  # cancelled while the process was being created
+            await self._kill(task.proc)
+            task.state, task.reason = JobState.CANCELLED, "cancelled by you before it started"
+            return
+        task.state, task.reason = JobState.RUNNING, ""
+        backstop = spec.resources.time_s + LIMIT_BACKSTOP if spec.resources.time_s else None
+        try:
+            code = await asyncio.wait_for(task.proc.wait(), timeout=backstop)
+        except asyncio.TimeoutError:
+            await self._kill(task.proc)
+            limit = format_time(spec.resources.time_s or 0)
+            task.state = JobState.TIMEOUT
+            task.reason = f"killed after reaching its time limit ({limit})"
+            return
+        if self._cancelled(task) or self._marked(job_dir, index):  # here or elsewhere
+            task.state, task.reason = JobState.CANCELLED, "cancelled by you"
+        elif code == TIMEOUT_EXIT and spec.resources.time_s:  # the script's own limit
+            limit = format_time(spec.resources.time_s)
+            task.state = JobState.TIMEOUT
+            task.reason = f"killed after reaching its time limit ({limit})"
+        elif code == 0:
+            task.state = JobState.COMPLETED
+        else:
+            task.state = JobState.FAILED
+            task.reason = f"exited with code {code}" if code > 0 else f"killed by signal {-code}"
 
     @staticmethod
     def _cancelled(task: _Task) -> bool:

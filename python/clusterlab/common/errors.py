@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import linecache
 import re
 import sys
+from types import TracebackType
+from typing import Literal
 
 
 class ClusterlabError(Exception):
@@ -131,3 +134,40 @@ def readable_traceback(text: str) -> str:
             if source:
                 out.append(f"    {source}")
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def for_the_user(exc: BaseException) -> bool:
+    """Whether ``exc`` is meant for the user as it is: an error of ours whose message says
+    what to do, a job's own exception (its remote traceback is its cause) or a cancelled
+    job's. Anything else (a bug of ours) keeps its frames, to be reported."""
+    return isinstance(exc, (ClusterlabError, concurrent.futures.CancelledError)) or isinstance(
+        exc.__cause__, RemoteTraceback
+    )
+
+
+class OurFramesHidden:
+    """``with OurFramesHidden():`` around the work of a public entry point (``f(x)``,
+    ``job.result()``, ``%%cluster``): an error meant for the user leaves it without the
+    frames of clusterlab's machinery, so a notebook shows the user's line and the sentence
+    (and a job's remote traceback above it) instead of a page of internals.
+
+    It works because an exception leaving a ``with`` block is raised again with the
+    traceback it holds then, and the frames it then passes (the user's) are added anew;
+    IPython's ``__tracebackhide__`` cannot do this, as it always shows the innermost frame.
+    ``also``: more exception types to treat so (SyntaxError of a cell)."""
+
+    def __init__(self, also: tuple[type[BaseException], ...] = ()) -> None:
+        self.also = also
+
+    def __enter__(self) -> OurFramesHidden:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if exc is not None and (for_the_user(exc) or isinstance(exc, self.also)):
+            exc.__traceback__ = None
+        return False

@@ -52,7 +52,7 @@ def progress_bar(counts: dict[str, int], size: int) -> str:
     title = ", ".join(f"{counts[s]} {s.lower()}" for s in _BAR_ORDER if counts.get(s))
     done = counts.get("COMPLETED", 0)
     return (
-        f"<span title='{title}' style='display:inline-block;width:10em;"
+        f"<span title='{title}' style='display:inline-block;width:10em;max-width:60%;"
         "background:var(--jp-layout-color3, #ddd);line-height:0'>"
         f"{''.join(parts)}</span> {done}/{size}"
     )

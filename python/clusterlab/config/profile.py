@@ -203,11 +203,11 @@ class Profile:
         default_factory=dict,
         metadata=_meta(
             "Environment variables",
-            "Variables set for every job, e.g. OMP_NUM_THREADS = '4'. Names are letters, "
-            "digits and '_'; values are one line of text, passed as data (quoted, never run "
-            "as shell code). A call adds to them with .options(env={...}) or %%cluster "
-            "--env NAME=VALUE.",
-            "{OMP_NUM_THREADS = '4'}",
+            "Variables set for every job, one NAME=value per line, e.g. OMP_NUM_THREADS=4. "
+            "Names are letters, digits and '_'; values are one line of text, passed as data "
+            "(quoted, never run as shell code). A call adds to them with "
+            ".options(env={...}) or %%cluster --env NAME=VALUE.",
+            "OMP_NUM_THREADS=4",
             check=validators.check_env,
             widget="env",
         ),
@@ -386,6 +386,14 @@ def schema() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def new_profile_values() -> dict[str, Any]:
+    """What a form's "New profile" starts from: every field's default and no name. The lab
+    panel builds the same from :func:`schema` (``newProfileValues``), so both forms agree."""
+    values = {spec["name"]: spec["default"] for spec in schema()}
+    values["name"] = ""
+    return values
 
 
 LOCAL = Profile(name="local", scheduler="local")

@@ -236,10 +236,11 @@ _SCRIPT_VARS = {"JOB_DIR", "STATUS", "TASK", "code"}
 def check_env(value: Any) -> dict[str, str]:
     """Environment variables for the job: names are shell identifiers, values one line of
     text (numbers are written as text). Values are data: the job script quotes them."""
-    example = "e.g. {OMP_NUM_THREADS = '4', DATA = '/scratch/me/data'}"
+    example = "e.g. {'OMP_NUM_THREADS': '4', 'DATA': '/scratch/me/data'}"
     if value is None:
         return {}
     if isinstance(value, str):  # lines of NAME=VALUE, as a form types them
+        example = "one NAME=value per line, e.g. OMP_NUM_THREADS=4"
         value = value.splitlines()
     if isinstance(value, list | tuple):  # NAME=VALUE items, as the CLI and forms give them
         pairs: dict[str, Any] = {}

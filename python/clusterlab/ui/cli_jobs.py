@@ -204,6 +204,15 @@ def _follow(chunks: Iterator[str]) -> int:
     return 0
 
 
+def _not_submitted(target: Job | ArrayJob) -> str:
+    """Why a job never reached the scheduler ('' if it did): it has no files anywhere, so
+    there is nothing to read on its host, which may not even be reachable."""
+    prefix = "not submitted: "
+    if isinstance(target, Job) and target.done() and target.reason.startswith(prefix):
+        return target.reason[len(prefix) :]
+    return ""
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     """A job's stdout or stderr; with -f, follow it until the job ends."""
     target = resolve(args.job)
@@ -212,6 +221,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
             f"{target.id} is an array of {len(target)} items, each with its own log: "
             f"ask for one item, e.g. `clusterlab logs {target.id}:0`"
         )
+    if why := _not_submitted(target):
+        what = f"{target.id} has no output: it was not submitted"
+        print(f"clusterlab: {what} ({why})", file=sys.stderr)
+        return 1
     if args.follow:
         return _follow(target.stderr(follow=True) if args.stderr else target.stdout(follow=True))
     _write(target.stderr() if args.stderr else target.stdout())
@@ -262,7 +275,10 @@ def cmd_result(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130  # stop waiting; the job itself is not touched
     except Exception as exc:  # the job's own failure, whatever its type
-        _print_failure(target.id, exc)
+        if why := _not_submitted(target):
+            print(f"clusterlab: {target.id} was not submitted: {why}", file=sys.stderr)
+        else:
+            _print_failure(target.id, exc)
         return 1
     print(repr(value))
     return 0

@@ -45,8 +45,27 @@ class LiveCard:
         self.handle.update(self._html(self.target._repr_html_()))  # type: ignore[no-untyped-call]
 
 
+# Arrays whose progress bar ``map()`` showed, with the execution count of that cell.
+_progress_shown: dict[str, int] = {}
+
+
+def progress_shown(array: ArrayJob) -> None:
+    """``map()`` showed this array's bar in the running cell: ``arr = f.map(...); arr``
+    in that cell then shows nothing more (the bar is its live view already)."""
+    _progress_shown[array.id] = _execution_count()
+
+
+def _execution_count() -> int:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return int(getattr(shell, "execution_count", -1)) if shell is not None else -1
+
+
 def show(target: Target) -> None:
     """IPython's display hook for Jobs and ArrayJobs."""
+    if isinstance(target, ArrayJob) and _progress_shown.get(target.id) == _execution_count():
+        return  # the bar above is this array, live: a card would say it twice
     LiveCard(target)
 
 

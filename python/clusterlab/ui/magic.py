@@ -20,7 +20,8 @@ from typing import Any
 import cloudpickle
 
 from ..api import cluster, wait_and_show
-from ..common.errors import ClusterlabError, SerializationError
+from ..common.errors import ClusterlabError, OurFramesHidden, SerializationError
+from ..common.states import JobState
 from ..core.model.job import Job
 from .cellvars import analyze
 
@@ -41,6 +42,26 @@ class MagicUsageError(ClusterlabError, ValueError):
 def make_cell_runner() -> Callable[..., Any]:
     """The remote side of a cell. Built by a factory so cloudpickle ships it by value (the
     cluster needs only cloudpickle, not clusterlab)."""
+
+    class CellResult(dict):  # type: ignore[type-arg]
+        """What a cell gave: ``outputs`` (the names it assigned), ``skipped``, ``value``,
+        ``missing``. A mapping for the magic; shown (panel, monitor, ``cl.job(ID).result()``)
+        as the names the cell assigned, which is what the user asked for, not these keys.
+        Defined here so it travels by value: the cluster and this kernel need no import."""
+
+        def __repr__(self) -> str:
+            import reprlib
+
+            shorter = reprlib.Repr()
+            shorter.maxstring = shorter.maxother = 200
+            lines = [f"{name} = {shorter.repr(v)}" for name, v in self["outputs"].items()]
+            lines += [f"{n} stayed on the cluster ({why})" for n, why in self["skipped"].items()]
+            if self["value"] is not None:
+                lines.append(f"(the cell's last line gave {shorter.repr(self['value'])})")
+            return "\n".join(lines) or "(the cell assigned no names)"
+
+        def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+            printer.text(repr(self))  # IPython would print the dict's items instead
 
     def run_cell(
         code: str, inputs: dict[str, Any], outputs: list[str], filename: str, text: str
@@ -74,7 +95,7 @@ def make_cell_runner() -> Callable[..., Any]:
                 skipped[name] = f"{type(exc).__name__}: {exc}"
                 continue
             back[name] = ns[name]
-        return {"outputs": back, "skipped": skipped, "value": value, "missing": missing}
+        return CellResult(outputs=back, skipped=skipped, value=value, missing=missing)
 
     return run_cell
 
@@ -228,6 +249,8 @@ def run(line: str, source: str, user_ns: dict[str, Any], filename: str = "") -> 
     __tracebackhide__ = True  # IPython shows the cell and the job's error only
     cell = CellRun(line, source, user_ns, filename)
     job = cell.submit()
+    if job.state == JobState.FAILED:  # not submitted (host unreachable...): say so now
+        return job.result()
     if cell.opts["async_"]:
         user_ns["_cluster_job"] = job
         bound = "_cluster_job"
@@ -260,13 +283,15 @@ def load(ipython: Any) -> None:
             from IPython.core.error import UsageError
 
             __tracebackhide__ = True  # IPython shows the cell and the job's error
+            assert self.shell is not None
             try:
-                assert self.shell is not None
-                return run(line, cell, self.shell.user_ns, register_cell(line, cell, self.shell))
+                # A syntax error shows the cell's own line, not the frames that parsed it;
+                # a job's error or a sentence the user can act on, none of our frames.
+                name = register_cell(line, cell, self.shell)
+                with OurFramesHidden(also=(SyntaxError,)):
+                    return run(line, cell, self.shell.user_ns, name)
             except MagicUsageError as exc:
                 raise UsageError(str(exc)) from None
-            except SyntaxError as exc:  # the cell's own line, not the frames that parsed it
-                raise exc.with_traceback(None)  # noqa: B904 - the same error, not a new one
 
         @line_magic
         def cluster_jobs(self, line: str) -> Any:

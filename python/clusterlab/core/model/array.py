@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ...backends.base import WatchTarget
-from ...common.errors import SerializationError
+from ...common.errors import OurFramesHidden, SerializationError
 from ...common.states import JobState
 from ...common.usage import ArrayUsage, request_hint
 from ...config.resources import Resources
@@ -118,7 +118,8 @@ class ArrayJob:
                 if not return_exceptions:
                     if sys.version_info >= (3, 11):
                         exc.add_note(f"(item {i} of array {self.id}, {self.name})")
-                    raise exc.with_traceback(None)
+                    with OurFramesHidden(also=(BaseException,)):  # the item's own error
+                        raise exc
                 out.append(exc)
             else:
                 out.append(job.result())

@@ -9,7 +9,7 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from ...common import jobdir
-from ...common.errors import ClusterlabError, SerializationError
+from ...common.errors import ClusterlabError, OurFramesHidden, SerializationError
 from ...common.jobdir import StatusInfo
 from ...common.states import JobState
 from ...common.usage import Usage, request_hint
@@ -111,12 +111,11 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         ``__cause__``) without the frames of concurrent.futures' waiting: IPython then shows
         the user's call and the job's error, and calling twice does not stack frames."""
         __tracebackhide__ = True  # IPython hides the waiting machinery
-        try:
+        # Whatever the future raises is the job's own exception (or the wait's timeout):
+        # where it happened is in the remote traceback, printed above it, so it leaves
+        # without a frame of ours, even this one.
+        with OurFramesHidden(also=(BaseException,)):
             value = super().result(timeout)
-        except BaseException as exc:
-            # The job's own exception, raised again in this process: where it happened is in
-            # the remote traceback, printed above it.
-            raise exc.with_traceback(None)  # noqa: B904 - not a new error: no chaining
         if self._forgotten:  # Executor.map let it go: read it again from the cluster
             return self._read_result_again()
         return value

@@ -26,6 +26,8 @@ to the end of the file while the item runs."""
 
 def read_output(host: JobHost, job: Job, stream: str) -> str:
     """``stream`` (stdout or stderr) of ``job``: what it printed so far ('' before that)."""
+    if job.done() and not job.native_id:  # never reached a scheduler: no files anywhere
+        return ""  # (and its host may be unreachable: not asked)
     if not job.array_id:
         return host.read_log(job, jobdir.log_file(stream))
     task, span = job.task, job.item_logs.get(stream)

@@ -251,11 +251,14 @@ class Batcher:
         runtime.watcher.add_many(list(watched))
 
     def _refuse(self, pending: Pending, exc: BaseException) -> None:
-        """The job was not submitted: FAILED with the sentence, raised by ``result()``."""
-        job = pending.job
-        if job.cancelled():  # cancelled by the user meanwhile: its row says so already
-            return
-        records.record_refused(job.id, exc)
-        reason = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-        job.set_state(JobState.FAILED, f"not submitted: {reason}")
-        job.resolve(exception=exc)
+        refuse(pending.job, exc)
+
+
+def refuse(job: Job, exc: BaseException) -> None:
+    """The job was not submitted: FAILED with the sentence, raised by ``result()``."""
+    if job.cancelled():  # cancelled by the user meanwhile: its row says so already
+        return
+    records.record_refused(job.id, exc)
+    reason = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+    job.set_state(JobState.FAILED, f"not submitted: {reason}")
+    job.resolve(exception=exc)

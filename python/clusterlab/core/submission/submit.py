@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...backends.base import ArraySpec, JobSpec
 from ...common import jobdir
-from ...common.errors import SubmitError
+from ...common.errors import ClusterlabError, SubmitError
 from ...common.states import JobState
 from ...config import validators
 from ...config.resources import Resources, refuse_unsupported
@@ -31,9 +31,9 @@ from ..model.dependencies import Dependencies
 from ..model.job import Job
 from ..model.plan import Plan, check_options, make_plan
 from ..transfer.payload import dumps_call, dumps_function, dumps_items
-from ..transfer.staging import Staged, item_env, item_outputs, resolve, run_record
+from ..transfer.staging import Staged, item_env, item_outputs, jobs_root, resolve, run_record
 from ..watching.workerpool import pool_files
-from .batcher import SUBMITTING_REASON, Pending
+from .batcher import SUBMITTING_REASON, Pending, refuse
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -107,19 +107,29 @@ def submit_job(
 ) -> Job:
     """Serialize here, record the job as SUBMITTING and hand it to the submission thread
     (:mod:`.batcher`), which submits it with the calls made around the same time. What is
-    wrong with the call or the profile (checked once per runtime) raises here; what goes
-    wrong on the cluster reaches the Job (FAILED, ``result()`` raises the refusal)."""
+    wrong with the call raises here; what goes wrong on the cluster, reaching it included
+    (the profile's host, its Python, checked once per runtime), reaches the Job (FAILED
+    with the sentence, a ledger row every view shows; ``result()`` raises it)."""
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     staged = resolve(runtime, options)
     deps = _dependencies(runtime, after)
     args, kwargs, refs = deps.references(args, kwargs)
-    args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
-    payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
-    # Once per runtime: a profile that cannot work is refused before anything is recorded.
-    runtime.ensure_ready(staged.options.environment)
-    job_id = new_job_id()
     name = job_name(fn, name)
-    job_dir = f"{runtime.jobs_root()}/{job_id}"
+    # Once per runtime: a profile that cannot work (no such host, no Python there) gives a
+    # FAILED job below, recorded like a scheduler's refusal; a bug of ours still raises.
+    refused: ClusterlabError | None = None
+    try:
+        runtime.ensure_ready(staged.options.environment)
+    except ClusterlabError as exc:
+        refused = exc
+    blobs: dict[str, bytes] = {}
+    if refused is None:
+        args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
+    payload = dumps_call(fn, tuple(args), kwargs, refs)  # an unpicklable argument raises
+    job_id = new_job_id()
+    # The host may be unreachable: then the directory it would have had, as configured.
+    root = jobs_root(runtime.profile, str) if refused else runtime.jobs_root()
+    job_dir = f"{root}/{job_id}"
     spec = _spec(runtime, job_id, name, job_dir, resources, [], staged)
     files = {jobdir.PAYLOAD: payload, **RUNNER_FILES}
     records.record_intent(
@@ -139,7 +149,11 @@ def submit_job(
         dest = staged.options.outputs_dir or "."
         job.outputs = (staged.workdir_of(job_dir), list(staged.options.outputs), dest)
     job.set_state(JobState.SUBMITTING, SUBMITTING_REASON)
-    live[job_id] = job
+    live[job_id] = job  # cl.job(id) in this process is this object, refused or not
+    if refused is not None:
+        refuse(job, refused)
+        runtime.flush()
+        return job
     runtime.batcher.put(Pending(job, spec, files, {**blobs, **staged.blobs}, staged, deps))
     return job
 

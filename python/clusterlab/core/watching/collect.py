@@ -165,7 +165,8 @@ class Collector:
             return
         whose, tail = "the job's", ""
         try:
-            tail = job.stderr().strip()[-2000:]
+            # A job never submitted has no files (its host may be unreachable): no tail.
+            tail = job.stderr().strip()[-2000:] if job.native_id else ""
             if not tail and job.array_id:  # an item its task never reached: why it ended
                 whose = "its task's"
                 tail = self.runtime.read_log(job, jobdir.log_file(jobdir.STDERR, job.task))

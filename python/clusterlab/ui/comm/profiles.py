@@ -1,5 +1,7 @@
-"""``profiles.*``: list, read, validate, save (and rename), delete and check profiles.
-``profiles.check`` streams ``check.line`` pushes while it runs."""
+"""``profiles.*``: list, read, validate, save (and rename), delete and check profiles,
+export and import them (TOML, no secrets) and set up an SSH key (as the ipywidgets form
+does). ``profiles.check`` streams ``check.line`` pushes while it runs, and
+``profiles.setup_key`` ``key.step`` pushes."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from ... import profiles as store
 from ...common.errors import ProfileError
 from ...config.profile import Profile
-from .topic import Connection, Request, RequestError, Topic, profile_name
+from .topic import Connection, Request, RequestError, Topic, profile_name, required
 
 
 def _fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +59,38 @@ def delete(data: dict[str, Any], rid: str) -> dict[str, Any]:
     return {}
 
 
+def export(data: dict[str, Any], rid: str) -> dict[str, Any]:
+    """Every saved profile as TOML (never a secret: none is stored)."""
+    return {"text": store.export()}
+
+
+def import_(data: dict[str, Any], rid: str) -> dict[str, Any]:
+    text = required(data, "text", "exported profiles (TOML)")
+    try:
+        saved = store.import_profiles(text)
+    except ProfileError as exc:
+        raise RequestError(f"nothing imported: {exc}") from None
+    return {"profiles": [p.name for p in saved]}
+
+
 def open_topic(conn: Connection) -> Topic:
+    def setup_key(data: dict[str, Any], rid: str) -> dict[str, Any]:
+        """Install a key with the password (used once, in this call only), check key
+        login, save the profile with key_file; each step is pushed as ``key.step``."""
+        from ...sshkeys import setup_ssh_key
+
+        target = Profile.from_dict(_fields(data))
+        password = required(data, "password", "the host password, used once")
+        key_file = data.get("key_file") or "~/.ssh/id_ed25519"
+        if not isinstance(key_file, str):
+            raise RequestError("'key_file' must be a path such as ~/.ssh/id_ed25519")
+
+        def on_step(text: str) -> None:
+            conn.send("key.step", {"request": rid, "text": text})
+
+        saved = setup_ssh_key(target, password, key_file=key_file, on_step=on_step)
+        return {"profile": asdict(saved)}
+
     def check(data: dict[str, Any], rid: str) -> dict[str, Any]:
         if isinstance(data.get("profile"), dict):
             target: str | Profile = Profile.from_dict(data["profile"])
@@ -78,5 +111,8 @@ def open_topic(conn: Connection) -> Topic:
             "profiles.save": Request(save),
             "profiles.delete": Request(delete),
             "profiles.check": Request(check, slow=True),
+            "profiles.export": Request(export),
+            "profiles.import": Request(import_),
+            "profiles.setup_key": Request(setup_key, slow=True),
         }
     )

@@ -18,7 +18,7 @@ import ipywidgets as w
 
 from ... import profiles
 from ...common.errors import ClusterlabError, ProfileError, ResourceError
-from ...config.profile import Profile, schema
+from ...config.profile import Profile, new_profile_values, schema
 from ...config.resources import parse_pairs
 from ...core.check import CheckLine
 
@@ -180,13 +180,13 @@ class ConfigForm:
         self.load(self.chooser.value)
 
     def load(self, name: str) -> None:
-        profile = (
-            Profile(name="new-cluster", scheduler="slurm") if name == NEW else profiles.load(name)
-        )
+        # A new profile starts as the panel's does: the defaults, no name.
+        profile = None if name == NEW else profiles.load(name)
+        values = new_profile_values()
         self._loading = True
         try:
             for field in self.fields.values():
-                field.set(getattr(profile, field.name))
+                field.set(values[field.name] if profile is None else getattr(profile, field.name))
         finally:
             self._loading = False
         self._changed()
@@ -201,15 +201,19 @@ class ConfigForm:
         kind = self.fields["scheduler"].input.value
         for field in self.fields.values():
             field.row.layout.display = "flex" if kind in field.spec["kinds"] else "none"
-        self.validate()
+        self.validate(quiet_blank_name=True)
 
-    def validate(self) -> Profile | None:
-        """The profile if valid; otherwise each field shows its error."""
+    def validate(self, quiet_blank_name: bool = False) -> Profile | None:
+        """The profile if valid; otherwise each field shows its error. While typing
+        (``quiet_blank_name``) a new profile's empty name is not called wrong yet: Save
+        says so, as the panel does."""
         try:
             profile = Profile.from_dict(self.values())
         except ProfileError as exc:
+            quiet = quiet_blank_name and not self.fields["name"].get()
             for field in self.fields.values():
-                field.show_error(exc.errors.get(field.name))
+                error = exc.errors.get(field.name)
+                field.show_error(None if quiet and field.name == "name" else error)
             return None
         for field in self.fields.values():
             field.show_error(None)

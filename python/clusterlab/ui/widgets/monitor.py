@@ -20,8 +20,21 @@ from ...core.ledger import store as ledger
 from ...core.ledger.store import JobRecord
 from ...core.model import events
 
-_GRID = "display:grid;grid-template-columns:15em 7em 6em 7em 5em minmax(6em, 1fr)"
-_BUTTONS_WIDTH = "15em"
+# A row is two lines: who (id, state, name, profile, elapsed) wrapping as needed, then
+# what it is doing (reason or progress) over the row's whole width, with its buttons at
+# the right. Fixed columns gave the reason ~80 px at a notebook's usual width (one word a
+# line) and let an array's bar run under "Cancel"; this reads from 600 px up.
+_WHO = "display:flex;flex-wrap:wrap;align-items:baseline;column-gap:0.75em;row-gap:0.1em"
+_WHAT = (
+    "overflow-wrap:anywhere;line-height:1.35;display:-webkit-box;-webkit-box-orient:vertical;"
+    "-webkit-line-clamp:3;line-clamp:3;overflow:hidden"
+)
+_PRE = (
+    "margin:0;padding:0.4em 0.6em;max-height:22em;overflow:auto;white-space:pre-wrap;"
+    "overflow-wrap:anywhere;font-family:var(--jp-code-font-family,monospace);"
+    "font-size:var(--jp-code-font-size,12px);background:var(--jp-layout-color2,#f5f5f5);"
+    "border:1px solid var(--jp-border-color2,#ccc);border-radius:3px;user-select:text"
+)
 REDRAW_INTERVAL = 0.5  # seconds between redraws while events arrive
 LEDGER_INTERVAL = 3.0  # seconds between reads of the ledger for other kernels' jobs
 LOG_REFRESH = 2.0
@@ -71,30 +84,36 @@ class JobMonitor:
         )
         self.item_picker.observe(self._on_item, names="value")
         self._log_array: str | None = None
-        self.detail = w.Textarea(
-            layout=w.Layout(width="100%", height="12em", display="none"), disabled=True
+        # The log or result of one job, shown right under its row as selectable text.
+        self.detail = w.HTML()
+        self.detail_text = ""  # what self.detail shows, as plain text
+        self.close_button = w.Button(
+            description="Close", tooltip="Hide this log or result", layout=w.Layout(width="auto")
         )
+        self.close_button.on_click(lambda _: self.hide_detail())
+        self.detail_box = w.VBox(
+            [
+                w.HBox(
+                    [self.detail_title, self.item_picker, self.close_button],
+                    layout=w.Layout(align_items="center", flex_flow="row wrap"),
+                ),
+                self.detail,
+            ],
+            layout=w.Layout(margin="0 0 0.5em 1.5em"),
+        )
+        self.detail_box.add_class("clusterlab-detail")
+        self._detail_of: str | None = None  # the row the detail box sits under
         for dropdown in (self.state_filter, self.profile_filter):
             dropdown.observe(lambda _: self.refresh(), names="value")
-        header = w.HBox(
-            [
-                w.HTML(
-                    f"<div class='clusterlab-head' style='{_GRID};font-weight:bold'>"
-                    "<span>id</span><span>name</span><span>profile</span><span>state</span>"
-                    "<span>elapsed</span><span>reason / progress</span></div>",
-                    layout=w.Layout(flex="1 1 auto"),
-                ),
-                w.HTML(layout=w.Layout(width=_BUTTONS_WIDTH, flex="0 0 auto")),
-            ]
-        )
         self.widget = w.VBox(
             [
-                w.HBox([self.state_filter, self.profile_filter, self.status]),
-                header,
+                w.HBox(
+                    [self.state_filter, self.profile_filter, self.status],
+                    layout=w.Layout(flex_flow="row wrap", align_items="center"),
+                ),
                 self.table,
-                w.HBox([self.detail_title, self.item_picker]),
-                self.detail,
-            ]
+            ],
+            layout=w.Layout(max_width="100%"),
         )
         self.widget.add_class("clusterlab-monitor")
         self._unsubscribe = events.subscribe(lambda event: self._dirty.set())
@@ -130,17 +149,37 @@ class JobMonitor:
         options = ["all", *profiles]
         if list(self.profile_filter.options) != options and self.profile_filter.value in options:
             self.profile_filter.options = options
-        rows = []
+        rows: list[w.Widget] = []
         for rec in recs:
             row = self._rows.get(rec.id)
             if row is None:
                 row = self._rows[rec.id] = _Row(self, rec)
             row.update(rec)
             rows.append(row.box)
+            if rec.id == self._detail_of:
+                rows.append(self.detail_box)
         if [id(b) for b in self.table.children] != [id(b) for b in rows]:
             self.table.children = rows
         self.status.value = f"{len(recs)} job(s) &middot; updated {time.strftime('%H:%M:%S')}"
         self.redraws += 1
+
+    # -- the detail box under a row --------------------------------------------------------
+    def _show_detail(self, row_id: str, title: str, text: str) -> None:
+        """Show ``text`` under the row of ``row_id`` (an array item's under its array)."""
+        anchor = row_id.split(":", 1)[0]
+        if anchor != self._detail_of:
+            self._detail_of = anchor
+            self.refresh()
+        self.detail_title.value = title
+        self.detail.value = f"<pre style='{_PRE}'>{html.escape(text)}</pre>"
+        self.detail_text = text
+
+    def hide_detail(self) -> None:
+        """Close the log or result (the Close button)."""
+        self._log_job = self._log_array = None
+        self._detail_of = None
+        self.detail_text = self.detail.value = ""
+        self.refresh()
 
     # -- actions ----------------------------------------------------------------------------
     def cancel(self, job_id: str) -> concurrent.futures.Future[Any]:
@@ -177,9 +216,12 @@ class JobMonitor:
             while self._log_job == shown and not self._closed.is_set():
                 out, err = target.stdout(), target.stderr()
                 text = out + (f"\n--- stderr ---\n{err}" if err else "")
-                self.detail_title.value = f"<b>log of {html.escape(target.id)}</b> ({target.state})"
-                self.detail.value = text[-20000:]
-                self.detail.layout.display = "block"
+                if not text:  # say why there is nothing, as it stands now
+                    text = "(no output yet)" if not target.done() else "(it printed nothing)"
+                    if target.reason.startswith("not submitted"):
+                        text = f"(no output: {target.reason})"
+                title = f"<b>log of {html.escape(target.id)}</b> ({target.state.value})"
+                self._show_detail(job_id, title, text[-20000:])
                 if target.done():
                     break
                 time.sleep(LOG_REFRESH)
@@ -191,9 +233,10 @@ class JobMonitor:
             self.show_log(f"{self._log_array}:{change['new']}")
 
     def show_result(self, job_id: str) -> concurrent.futures.Future[Any]:
-        from ...common.errors import RemoteTraceback
+        """The value's repr or the traceback (once), as the lab panel shows it."""
         from ...core.model.array import ArrayJob
         from ...jobs import job
+        from ..job_result import result_text
 
         self._log_job = self._log_array = None
         self.item_picker.layout.display = "none"
@@ -201,21 +244,13 @@ class JobMonitor:
         def run() -> None:
             target = job(job_id)
             if not target.done():
-                text = f"{job_id} has not finished yet ({target.state})"
+                text = f"{job_id} has not finished yet ({target.state.value})"
             elif isinstance(target, ArrayJob):
                 values = target.results(return_exceptions=True)
                 text = "\n".join(f"[{i}] {v!r}" for i, v in enumerate(values))
-            elif target.cancelled():
-                text = f"cancelled: {target.reason}"
-            elif (exc := target.exception()) is not None:
-                cause = exc.__cause__
-                tb = cause.tb if isinstance(cause, RemoteTraceback) else ""
-                text = f"{tb}\n{type(exc).__name__}: {exc}"
             else:
-                text = repr(target.result())
-            self.detail_title.value = f"<b>result of {html.escape(job_id)}</b>"
-            self.detail.value = text
-            self.detail.layout.display = "block"
+                text = result_text(job_id)["text"]
+            self._show_detail(job_id, f"<b>result of {html.escape(job_id)}</b>", text)
 
         return _pool.submit(self._report(run))
 
@@ -248,10 +283,11 @@ class _Row:
 
     def __init__(self, monitor: JobMonitor, rec: JobRecord) -> None:
         self.id = rec.id
-        self.info = w.HTML(layout=w.Layout(flex="1 1 auto"))
-        self.cancel_button = w.Button(description="Cancel", layout=w.Layout(width="5.5em"))
-        self.log_button = w.Button(description="Log", layout=w.Layout(width="4em"))
-        self.result_button = w.Button(description="Result", layout=w.Layout(width="5.5em"))
+        self.info = w.HTML(layout=w.Layout(flex="1 1 12em", min_width="0"))
+        self.what = w.HTML()  # reason or progress, under the row's whole width
+        self.cancel_button = w.Button(description="Cancel", layout=w.Layout(width="auto"))
+        self.log_button = w.Button(description="Log", layout=w.Layout(width="auto"))
+        self.result_button = w.Button(description="Result", layout=w.Layout(width="auto"))
         self.cancel_button.on_click(lambda _: monitor.cancel(self.id))
         self.log_button.on_click(lambda _: monitor.show_log(self.id))
         self.result_button.on_click(lambda _: monitor.show_result(self.id))
@@ -263,9 +299,15 @@ class _Row:
             button.tooltip = tip
         buttons = w.HBox(
             [self.cancel_button, self.log_button, self.result_button],
-            layout=w.Layout(width=_BUTTONS_WIDTH, flex="0 0 auto"),
+            layout=w.Layout(flex="0 0 auto"),
         )
-        self.box = w.HBox([self.info, buttons])
+        buttons.add_class("clusterlab-row-buttons")
+        self.box = w.VBox(
+            [w.HBox([self.info, buttons], layout=w.Layout(align_items="center")), self.what],
+            layout=w.Layout(
+                padding="0.25em 0", border_bottom="1px solid var(--jp-border-color2, #ddd)"
+            ),
+        )
         self.box.add_class("clusterlab-row")
 
     def update(self, rec: JobRecord) -> None:
@@ -282,15 +324,27 @@ class _Row:
                 f" <small title='{html.escape(hint, quote=True)}'>"
                 f"{html.escape(str(rec.usage))}{mark}</small>"
             )
+        elapsed = elapsed_text(rec.elapsed)
         value = (
-            f"<div style='{_GRID}'>"
-            f"<span style='white-space:nowrap'><code>{html.escape(rec.id)}</code></span>"
-            f"<span>{html.escape(rec.name)}</span><span>{html.escape(rec.profile)}</span>"
+            f"<div class='clusterlab-who' style='{_WHO}'>"
+            f"<code style='white-space:nowrap'>{html.escape(rec.id)}</code>"
             f"<span style='color:{colour};font-weight:bold'>{rec.state}</span>"
-            f"<span>{elapsed_text(rec.elapsed)}</span><span>{detail}</span></div>"
+            f"<span>{html.escape(rec.name)}</span>"
+            f"<span style='opacity:0.8'>on {html.escape(rec.profile)}</span>"
+            + (f"<span>{elapsed}</span>" if elapsed and elapsed != "-" else "")
+            + "</div>"
         )
         if self.info.value != value:
             self.info.value = value
+        # At most three lines (a long sentence is whole in its tooltip and in Log/Result).
+        what = (
+            f"<div class='clusterlab-what' style='{_WHAT}' "
+            f"title='{html.escape(rec.reason, quote=True)}'>{detail}</div>"
+            if detail
+            else ""
+        )
+        if self.what.value != what:
+            self.what.value = what
         finished = rec.state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST")
         self.cancel_button.disabled = finished
 

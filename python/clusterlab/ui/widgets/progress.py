@@ -54,6 +54,9 @@ def in_kernel() -> bool:
 def show(array: ArrayJob) -> ArrayProgress:
     from IPython.display import display
 
+    from ..livecard import progress_shown
+
     progress = ArrayProgress(array)
     display(progress.widget)  # type: ignore[no-untyped-call]
+    progress_shown(array)
     return progress
