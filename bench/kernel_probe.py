@@ -19,7 +19,7 @@ from sandbox_profiles import setup
 def main() -> None:
     _, _, profiles = setup(poll_interval=5.0)
     import clusterlab as cl
-    from clusterlab.core import watcher
+    from clusterlab.core.watching import watcher
 
     profile = profiles["SLURM, local transport"]
     cl.profiles.save(profile)

@@ -4,7 +4,7 @@
 
 Needs the sandbox (tests/cluster/sandbox.py up). Cases: the local scheduler; SLURM via
 the local transport; SLURM over SSH, each with poll_interval 1 s, the default (5 s) and
-30 s (status pushed by the agent, core/push.py), and over SSH with push switched off
+30 s (status pushed by the agent, core/watching/agentlink.py), and over SSH with push switched off
 (CLUSTERLAB_PUSH=0: polling only); and `sbatch --wrap true` polled every 50 ms until
 COMPLETED (what no client can beat). Also counts transport round trips and watcher polls
 per job, which is what a busy login node and slurmctld feel, and "end -> value": from the

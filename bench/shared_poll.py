@@ -47,7 +47,7 @@ KERNEL = textwrap.dedent(
             time.sleep(0.2)
         print("ready", flush=True)
         sys.stdin.readline()  # the window is over (or the driver went away)
-        watcher = active[0]._runtime.watcher
+        watcher = active[0].engine.watcher
         shared = watcher.shared
         polls = shared.scheduler_polls if shared else watcher.polls
         reads = shared.shared_reads if shared else 0

@@ -68,10 +68,10 @@ def build(kind: str) -> tuple[Any, list[Any]]:
     """A runtime with 1,000 single jobs (``kind='jobs'``) or one 1,000-item array."""
     import clusterlab as cl
     from clusterlab.config.resources import parse_resources
-    from clusterlab.core import records
-    from clusterlab.core.array import ArrayJob, ArrayPart
-    from clusterlab.core.job import Job
-    from clusterlab.core.plan import Plan
+    from clusterlab.core.ledger import records
+    from clusterlab.core.model.array import ArrayJob, ArrayPart
+    from clusterlab.core.model.job import Job
+    from clusterlab.core.model.plan import Plan
     from clusterlab.core.runtime import Runtime
 
     tmp = Path(tempfile.mkdtemp(prefix="clusterlab-watchcost-"))
@@ -86,7 +86,7 @@ def build(kind: str) -> tuple[Any, list[Any]]:
     if kind == "jobs":
         for i in range(1000):
             job = Job(runtime, f"j{i}", "nap", str(10_000 + i), f"{tmp}/jobs/j{i}", res)
-            records.record_job(runtime, job)
+            records.record_jobs(runtime.profile, [job])
             units.append(job)
     else:
         array = ArrayJob(runtime, "a1", "nap", 1000, Plan(1000, 1000, 1))
@@ -95,7 +95,7 @@ def build(kind: str) -> tuple[Any, list[Any]]:
             array.elements.append(part.new_item(runtime, i, i, res, []))
         array.parts.append(part)
         runtime.arrays[array.id] = array
-        records.record_array(runtime, array, list(range(1000)), res, [])
+        records.record_array(runtime.profile, array, list(range(1000)), res, [])
         units.append(part)
     return runtime, units
 

@@ -36,15 +36,16 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 
 @pytest.fixture(autouse=True)
 def own_status_agents() -> Iterator[None]:
-    """Runtimes on one connection share its status agent (core/push.py) and what befell it
-    (a kill, a failed start, its 60 s before a retry): each test starts with none of that."""
+    """Runtimes on one connection share its status agent (core/watching/agentlink.py) and
+    what befell it (a kill, a failed start, its 60 s before a retry): each test starts with
+    none of that."""
     yield
-    from clusterlab.core import push
+    from clusterlab.core.watching import agenthandle
 
     for runtime in list(core._runtimes.values()):
         runtime.push.close()
         runtime.push._push = None
-    push._shared.clear()
+    agenthandle._shared.clear()
 
 
 @pytest.fixture(scope="session")

@@ -27,11 +27,11 @@ from .common.errors import (
 from .common.states import JobState
 from .common.usage import ArrayUsage, Usage
 from .config.profile import Profile
-from .core.array import ArrayJob, as_completed
 from .core.check import CheckLine, CheckReport
-from .core.events import JobEvent
-from .core.job import Job
-from .core.ledger import JobRecord
+from .core.ledger.store import JobRecord
+from .core.model.array import ArrayJob, as_completed
+from .core.model.events import JobEvent
+from .core.model.job import Job
 from .jobs import job, jobs
 from .profiles import envs, use
 

@@ -16,10 +16,9 @@ from .common.errors import ClusterlabError
 from .config.profile import Profile
 from .config.resources import Resources, parse_resources
 from .config.runopts import OPTION_NAMES, RunOptions, parse_run_options
-from .core.array import ArrayJob
-from .core.follow import follow_output
-from .core.job import Job
-from .core.submit import submit_call, submit_map
+from .core.entry import submit_call, submit_map
+from .core.model.array import ArrayJob
+from .core.model.job import Job
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,7 +27,7 @@ R = TypeVar("R")
 def _show_output(job: Job) -> None:
     """Print the job's output where a local call would have printed it, as it comes."""
     try:
-        for stream, text in follow_output(job):
+        for stream, text in job.engine.follow_output(job):
             target = sys.stdout if stream == "stdout" else sys.stderr
             target.write(text)
             target.flush()

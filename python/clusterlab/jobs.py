@@ -10,12 +10,12 @@ from collections import defaultdict
 from .common.errors import ClusterlabError
 from .common.states import TERMINAL, JobState
 from .config.profile import Profile
-from .core import ledger
-from .core.array import ArrayJob
-from .core.job import Job
-from .core.ledger import JobRecord
-from .core.live import live as live_objects
-from .core.records import reconcile
+from .core.ledger import store as ledger
+from .core.ledger.reattach import reconcile
+from .core.ledger.store import JobRecord
+from .core.model.alive import live as live_objects
+from .core.model.array import ArrayJob
+from .core.model.job import Job
 from .core.runtime import get_runtime, remove_dirs
 
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*\Z")
@@ -41,7 +41,7 @@ class Jobs:
         """Ledger rows, newest first (jobs and arrays; array items are inside arrays).
 
         Rows left SUBMITTING by a process that died are settled first (see
-        ``clusterlab.core.records.reconcile``)."""
+        ``clusterlab.core.ledger.reattach.reconcile``)."""
         stale = ledger.query(profile=profile, state=JobState.SUBMITTING.value)
         for rec in stale:
             try:

@@ -180,7 +180,7 @@ def envs(name: str | Profile | None = None) -> builtins.list[dict[str, Any]]:
     its ``hash``, ``path``, whether it is ``ready``, when it was ``built``, its pinned
     ``packages`` and the ``tool`` that installed them (``uv`` or ``pip``). Also
     ``cl.envs()``."""
-    from .core.envsync import list_envs
+    from .core.environment.sync import list_envs
     from .core.runtime import get_runtime
 
     runtime = get_runtime(resolve(name))
@@ -190,7 +190,7 @@ def envs(name: str | Profile | None = None) -> builtins.list[dict[str, Any]]:
 def remove_env(digest: str, name: str | Profile | None = None) -> None:
     """Delete one synced environment (its ``hash`` from :func:`envs`); the next sync job
     with that lock builds it again."""
-    from .core.envsync import remove_env as remove
+    from .core.environment.sync import remove_env as remove
     from .core.runtime import get_runtime
 
     runtime = get_runtime(resolve(name))

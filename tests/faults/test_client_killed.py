@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 from tests.conftest import slurm_local_profile
 
 pytestmark = pytest.mark.sandbox

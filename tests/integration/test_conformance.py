@@ -15,7 +15,7 @@ Every test runs once per dialect:
   127.0.0.1 whose pods are local processes in private mount namespaces; the profile
   reaches it through a kubeconfig, like a real cluster;
 - ``direct``: no scheduler, over the sandbox's real sshd as its throwaway user: the host
-  queue of clusterlab/remote/hostq.py, in a per-test remote_dir (tests/integration/
+  queue of clusterlab/remote/hostqueue.py, in a per-test remote_dir (tests/integration/
   direct_support.py; what only ``direct`` does is tested in test_direct.py).
 
 ``pytest -k fakepbs`` (or ``-m fakepbs``) runs the fake dialect alone, ``-k slurm`` the real
@@ -42,7 +42,7 @@ import pytest
 
 import clusterlab as cl
 from clusterlab.common.jobdir import status_file
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 from clusterlab.core.runtime import get_runtime
 
 from ..conftest import slurm_local_profile, ssh_profile

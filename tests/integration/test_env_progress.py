@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import envevents, envsync
+from clusterlab.core.environment import buildevents as envevents
+from clusterlab.core.environment import sync as envsync
 from clusterlab.ui.comm import CommHandler
 from clusterlab.ui.widgets.environment_bar import EnvBars
 from tests.unit.test_comm import RecordingComm

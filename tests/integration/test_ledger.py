@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 from tests.conftest import slurm_state
 
 pytestmark = pytest.mark.timeout(300)
@@ -184,7 +184,7 @@ def test_two_processes_write_the_ledger_at_once() -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from clusterlab.core import ledger
+        from clusterlab.core.ledger import store as ledger
         tag = sys.argv[1]
         for i in range(150):
             ledger.record({"id": f"{tag}-{i}", "kind": "job", "profile": "p",

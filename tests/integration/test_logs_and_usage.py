@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 
 from ..conftest import ssh_profile
 

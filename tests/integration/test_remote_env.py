@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import localcode
 from clusterlab.core.runtime import get_runtime
+from clusterlab.core.transfer import localcode
 from tests.conftest import ssh_profile
 
 pytestmark = pytest.mark.timeout(240)

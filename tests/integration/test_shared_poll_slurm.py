@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import clusterlab as cl
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 
 KERNEL = textwrap.dedent(
     """
@@ -31,7 +31,7 @@ KERNEL = textwrap.dedent(
     job = nap.submit(seconds, value)
     print(json.dumps({"native": job.native_id}), flush=True)
     result = job.result(timeout=120)
-    shared = job._runtime.watcher.shared  # this process's side of the shared poller
+    shared = job.engine.watcher.shared  # this process's side of the shared poller
     print(json.dumps({"result": result, "polls": shared.scheduler_polls,
                       "reads": shared.shared_reads}), flush=True)
     """
@@ -110,7 +110,7 @@ def test_killing_the_holder_hands_the_lease_over(slurm_profile: cl.Profile) -> N
 def test_lease_table_lives_in_the_private_ledger(tmp_path: Path) -> None:
     """The lease shares the ledger's file (0600), never a world-readable one."""
     from clusterlab.backends.base import WatchTarget
-    from clusterlab.core.sharedpoll import SharedPoll
+    from clusterlab.core.watching.sharedpoll import SharedPoll
 
     class Answer:
         def poll(self, targets: list[WatchTarget]) -> dict[str, object]:

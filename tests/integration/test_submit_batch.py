@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import events, ledger
+from clusterlab.core.ledger import store as ledger
+from clusterlab.core.model import events
 from clusterlab.core.runtime import get_runtime
 from tests.conftest import round_trips_of, ssh_profile
 
@@ -135,7 +136,7 @@ def _say(x: int) -> int:
 @pytest.fixture
 def one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """The calls of a test's loop land in one batch even on a loaded machine."""
-    from clusterlab.core import batcher
+    from clusterlab.core.submission import batcher
 
     monkeypatch.setattr(batcher, "WINDOW", 0.3)
     monkeypatch.setattr(batcher, "MAX_WAIT", 2.0)

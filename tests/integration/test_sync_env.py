@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import envsync
+from clusterlab.core.environment import sync as envsync
 from clusterlab.core.runtime import get_runtime
 from tests.conftest import ssh_profile
 

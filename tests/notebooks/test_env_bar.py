@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(300)
 SETUP = """\
 import os, sys, tempfile, time
 import clusterlab as cl
-from clusterlab.core import envsync
+from clusterlab.core.environment import sync as envsync
 
 def small_lock():  # cloudpickle alone: a short real build
     lock = envsync.Lock(python='%d.%d' % sys.version_info[:2])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 from clusterlab.ui.widgets import ConfigForm, JobMonitor
 from clusterlab.ui.widgets.monitor import REDRAW_INTERVAL
 

@@ -10,8 +10,8 @@ import cloudpickle
 import pytest
 
 import clusterlab as cl
-from clusterlab.core import blobs
-from clusterlab.core.blobs import BlobStore
+from clusterlab.core.transfer import blobs
+from clusterlab.core.transfer.blobs import BlobStore
 from clusterlab.transports import LocalTransport, get_transport
 
 
@@ -59,7 +59,7 @@ def test_a_cut_upload_leaves_nothing_under_the_content_address(tmp_path: Path) -
     the partial file was renamed to the blob's name and later jobs loaded it."""
     import hashlib
 
-    from clusterlab.core.blobs import _PUT
+    from clusterlab.core.transfer.blobs import _PUT
 
     data = b"x" * 100_000
     name = hashlib.sha256(data).hexdigest() + ".pkl"
@@ -79,7 +79,7 @@ def test_a_write_that_fails_says_so_not_a_cut_connection(tmp_path: Path) -> None
     connection (97: check the remote_dir, not 98: submit again), and nothing is kept."""
     import hashlib
 
-    from clusterlab.core.blobs import _PUT
+    from clusterlab.core.transfer.blobs import _PUT
 
     data = b"z" * 100_000
     name = hashlib.sha256(data).hexdigest() + ".pkl"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import clusterlab as cl
 from clusterlab.config.resources import Resources
-from clusterlab.core.job import Job
+from clusterlab.core.model.job import Job
 from clusterlab.core.runtime import get_runtime
 
 
@@ -39,7 +39,7 @@ def _job() -> Job:
 def test_cancelling_from_two_threads_at_once_notifies_once() -> None:
     for _ in range(200):
         job = _job()
-        assert _race(job._cancel_future, job._cancel_future) == []
+        assert _race(job.cancel_future, job.cancel_future) == []
         done, _ = concurrent.futures.wait([job], timeout=1)
         assert done == {job} and job.cancelled()
 
@@ -47,7 +47,7 @@ def test_cancelling_from_two_threads_at_once_notifies_once() -> None:
 def test_a_result_collected_while_the_user_cancels_never_raises() -> None:
     for _ in range(200):
         job = _job()
-        assert _race(job._cancel_future, lambda job=job: job._resolve(42)) == []
+        assert _race(job.cancel_future, lambda job=job: job.resolve(42)) == []
         assert job.cancelled() or job.result(timeout=0) == 42
 
 
@@ -56,10 +56,10 @@ def test_a_final_state_set_here_is_final_but_a_restored_one_may_be_corrected() -
     COMPLETED must not win); a state restored from the ledger is only its last word."""
     runtime = get_runtime(cl.Profile(name="fin", scheduler="local"))
     job = Job(runtime, "j1", "n", "1.1", "/nonexistent", Resources())
-    job._set_state(cl.JobState.CANCELLED, "cancelled by you")
-    assert not job._set_state(cl.JobState.COMPLETED, "")
+    job.set_state(cl.JobState.CANCELLED, "cancelled by you")
+    assert not job.set_state(cl.JobState.COMPLETED, "")
     assert job.state == cl.JobState.CANCELLED
     restored = Job(runtime, "j2", "n", "1.2", "/nonexistent", Resources())
-    restored._restore(cl.JobState.LOST, "left the queue", 0.0, None, None)
-    assert restored._set_state(cl.JobState.COMPLETED, "")
+    restored.restore(cl.JobState.LOST, "left the queue", 0.0, None, None)
+    assert restored.set_state(cl.JobState.COMPLETED, "")
     assert restored.state == cl.JobState.COMPLETED

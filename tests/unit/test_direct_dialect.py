@@ -19,7 +19,7 @@ from clusterlab.backends.direct_status import observe
 from clusterlab.common import kinds as registry
 from clusterlab.common.errors import SubmitError
 from clusterlab.common.states import Cause, JobState
-from clusterlab.remote import hostq
+from clusterlab.remote import hostqueue
 from clusterlab.transports import LocalTransport
 from tests.unit.script_samples import golden, sample_spec
 
@@ -44,7 +44,7 @@ def test_array_script_matches_golden_file() -> None:
     spec.array = ArraySpec(tasks=200, max_concurrent=5)
     script = backend().job_script(spec)
     assert script == golden("direct_array.sh", script)
-    assert f'TASK="${{{hostq.TASK_VAR}}}"' in script
+    assert f'TASK="${{{hostqueue.TASK_VAR}}}"' in script
 
 
 def test_registry_entry() -> None:
@@ -80,7 +80,7 @@ class Host:
     def __init__(self, root: Path) -> None:
         self.root = root
         (root / "queue" / "spool").mkdir(parents=True)
-        self.dispatcher = hostq.Dispatcher(str(root / "queue"))
+        self.dispatcher = hostqueue.Dispatcher(str(root / "queue"))
         self.order = 0
 
     def spool(self, native: str, script: str = "exit 0", **spec: object) -> Path:
@@ -88,7 +88,7 @@ class Host:
         job.mkdir(parents=True)
         (job / "job.sh").write_text(script + "\n")
         entry = {"native": native, "tasks": 0, "after": [], "limit": 1, "time": 0, **spec}
-        (job / hostq.SPEC).write_text(json.dumps(entry))
+        (job / hostqueue.SPEC).write_text(json.dumps(entry))
         self.order += 1
         (self.root / "queue" / "spool" / f"{self.order:020d}-{native}").write_text(f"{job}\n")
         return job
@@ -105,7 +105,7 @@ class Host:
 
 
 def _state(job: Path) -> list[dict[str, object]]:
-    return hostq.records((job / hostq.STATE).read_bytes())
+    return hostqueue.records((job / hostqueue.STATE).read_bytes())
 
 
 def test_one_at_a_time_in_order_with_the_reason_written(tmp_path: Path) -> None:
@@ -115,10 +115,10 @@ def test_one_at_a_time_in_order_with_the_reason_written(tmp_path: Path) -> None:
     host.dispatcher.last_scan = 0.0
     host.dispatcher.step()
     assert [r["event"] for r in _state(first)] == ["running"]
-    assert json.loads((second / hostq.WAIT).read_text()) == {"wait": "slots", "limit": 1}
+    assert json.loads((second / hostqueue.WAIT).read_text()) == {"wait": "slots", "limit": 1}
     host.settle()
     assert float((tmp_path / "b.start").read_text()) >= float((tmp_path / "a.end").read_text())
-    assert not (second / hostq.WAIT).exists()
+    assert not (second / hostqueue.WAIT).exists()
     assert not list((tmp_path / "queue" / "spool").iterdir())  # the spool empties
 
 
@@ -138,7 +138,7 @@ def test_task_dependencies_and_array_throttles(tmp_path: Path) -> None:
     array = host.spool("arr", 'test "$CLUSTERLAB_TASK" != 1', tasks=4, throttle=2, limit=8)
     host.dispatcher.last_scan = 0.0
     host.dispatcher.step()
-    assert json.loads((array / hostq.WAIT).read_text()) == {"wait": "throttle", "limit": 2}
+    assert json.loads((array / hostqueue.WAIT).read_text()) == {"wait": "throttle", "limit": 2}
     after_ok = host.spool("ok", "exit 0", after=["arr_0"], limit=8)
     after_bad = host.spool("bad", "exit 0", after=["arr_1"], limit=8)
     host.settle()
@@ -153,7 +153,7 @@ def test_a_cancelled_job_never_starts_and_its_dependents_fail(tmp_path: Path) ->
     blocker = host.spool("blocker", "sleep 0.3")
     queued = host.spool("queued", "exit 0")
     dependent = host.spool("dep", "exit 0", after=["queued"])
-    (queued / hostq.CANCEL).touch()
+    (queued / hostqueue.CANCEL).touch()
     host.settle()
     assert _state(queued) == [{**_state(queued)[0], "task": None, "cancelled": True}]
     assert _state(dependent)[-1]["dependency"] == "queued"
@@ -164,10 +164,10 @@ def test_a_task_that_ran_before_a_reboot_is_lost_and_the_queue_goes_on(tmp_path:
     host = Host(tmp_path)
     job = host.spool("old", "exit 0")
     running = {"task": -1, "event": "running", "pid": 1, "ticks": 1, "boot": "another-boot"}
-    (job / hostq.STATE).write_text(json.dumps(running) + "\n")
+    (job / hostqueue.STATE).write_text(json.dumps(running) + "\n")
     after = host.spool("next", "exit 0", after=["old"])
     host.settle()
-    assert _state(job)[-1]["lost"] == hostq.REBOOTED
+    assert _state(job)[-1]["lost"] == hostqueue.REBOOTED
     assert _state(after)[-1]["dependency"] == "old"
 
 
@@ -175,9 +175,15 @@ def test_a_running_task_of_an_earlier_dispatcher_is_adopted(tmp_path: Path) -> N
     host = Host(tmp_path)
     job = host.spool("adopted", "exit 0")
     proc = subprocess.Popen(["sleep", "0.5"])
-    ticks = (hostq.proc_stat(proc.pid) or (0, 0))[1]
-    running = {"task": -1, "event": "running", "pid": proc.pid, "ticks": ticks, "boot": hostq.BOOT}
-    (job / hostq.STATE).write_text(json.dumps(running) + "\n")
+    ticks = (hostqueue.proc_stat(proc.pid) or (0, 0))[1]
+    running = {
+        "task": -1,
+        "event": "running",
+        "pid": proc.pid,
+        "ticks": ticks,
+        "boot": hostqueue.BOOT,
+    }
+    (job / hostqueue.STATE).write_text(json.dumps(running) + "\n")
     (job / "status").write_text('{"event": "exit", "code": 0, "time": 1}\n')
     host.dispatcher.last_scan = 0.0
     host.dispatcher.step()
@@ -189,9 +195,9 @@ def test_a_running_task_of_an_earlier_dispatcher_is_adopted(tmp_path: Path) -> N
 
 
 def test_pid_reuse_is_not_mistaken_for_the_job() -> None:
-    assert hostq.alive(os.getpid(), 0, hostq.BOOT)
-    assert not hostq.alive(os.getpid(), 1, hostq.BOOT)  # same pid, another start time
-    assert not hostq.alive(os.getpid(), 0, "another-boot")
+    assert hostqueue.alive(os.getpid(), 0, hostqueue.BOOT)
+    assert not hostqueue.alive(os.getpid(), 1, hostqueue.BOOT)  # same pid, another start time
+    assert not hostqueue.alive(os.getpid(), 0, "another-boot")
 
 
 # -- files -> states and reasons -----------------------------------------------------------------
@@ -199,7 +205,9 @@ def _files(**files: object) -> dict[str, bytes]:
     out = {}
     for name, value in files.items():
         name = name.replace("_", ".") if name.startswith(("status_", "cancel_")) else name
-        name = {"spec": hostq.SPEC, "state": hostq.STATE, "wait": hostq.WAIT}.get(name, name)
+        name = {"spec": hostqueue.SPEC, "state": hostqueue.STATE, "wait": hostqueue.WAIT}.get(
+            name, name
+        )
         lines = value if isinstance(value, list) else [value]
         out[name] = "".join(json.dumps(v) + "\n" for v in lines).encode() if value else b""
     return out
@@ -223,7 +231,7 @@ def test_how_tasks_ended() -> None:
     ended = [
         {"task": 1, "event": "ended", "code": 124, "timeout": True},
         {"task": 2, "event": "ended", "code": 143, "cancelled": True},
-        {"task": 3, "event": "ended", "code": None, "lost": hostq.REBOOTED},
+        {"task": 3, "event": "ended", "code": None, "lost": hostqueue.REBOOTED},
         {"task": 4, "event": "ended", "code": 137},
         {"task": 5, "event": "ended", "code": 0},
     ]
@@ -232,7 +240,7 @@ def test_how_tasks_ended() -> None:
     assert tasks[0].state == JobState.RUNNING
     assert (tasks[1].state, tasks[1].cause) == (JobState.TIMEOUT, Cause.TIME_LIMIT)
     assert tasks[2].state == JobState.CANCELLED
-    assert (tasks[3].state, tasks[3].reason) == (JobState.LOST, hostq.REBOOTED)
+    assert (tasks[3].state, tasks[3].reason) == (JobState.LOST, hostqueue.REBOOTED)
     assert (tasks[4].state, tasks[4].reason) == (JobState.FAILED, "killed by SIGKILL")
     assert tasks[5].state is None  # left the queue: its status file decides
     assert tasks[6].state == JobState.PENDING

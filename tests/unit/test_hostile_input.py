@@ -38,9 +38,9 @@ from clusterlab.backends.local import LocalBackend
 from clusterlab.backends.slurm import SlurmBackend
 from clusterlab.common.errors import ProfileError, ResourceError
 from clusterlab.config.resources import Resources, parse_resources
-from clusterlab.core.environment import RemoteEnvironment
+from clusterlab.core.environment.remote import RemoteEnvironment
 from clusterlab.core.runtime import Runtime
-from clusterlab.core.submit import _spec
+from clusterlab.core.submission.submit import _spec
 from clusterlab.transports import LocalTransport
 from clusterlab.ui import magic
 from clusterlab.ui.comm import CommHandler

@@ -10,36 +10,41 @@ import sys
 from pathlib import Path
 
 from clusterlab.common import jobdir
-from clusterlab.core.payload import dumps_call, dumps_function, dumps_items, load_result
-from clusterlab.remote import runner
+from clusterlab.core.transfer.payload import dumps_call, dumps_function, dumps_items, load_result
+from clusterlab.remote import runner, runner_items
 
 RUNNER = Path(runner.__file__)
+RUNNER_ITEMS = Path(runner_items.__file__)
 
 
 def test_names_agree() -> None:
     pairs = {
         "STATUS": (runner.STATUS, jobdir.STATUS),
         "RESULT": (runner.RESULT, jobdir.RESULT),
-        "RESULTS": (runner.RESULTS, jobdir.RESULTS),
-        "ITEMS": (runner.ITEMS, jobdir.ITEMS),
+        "RESULTS": (runner_items.RESULTS, jobdir.RESULTS),
+        "ITEMS": (runner_items.ITEMS, jobdir.ITEMS),
         "PAYLOAD": (runner.PAYLOAD, jobdir.PAYLOAD),
         "FUNCTION": (runner.FUNCTION, jobdir.FUNCTION),
         "POOL": (runner.POOL, jobdir.POOL),
-        "CLAIMS": (runner.CLAIMS, jobdir.CLAIMS),
-        "WORKERS": (runner.WORKERS, jobdir.WORKERS),
-        "CANCELLED": (runner.CANCELLED, jobdir.CANCELLED_CLAIM),
+        "CLAIMS": (runner_items.CLAIMS, jobdir.CLAIMS),
+        "WORKERS": (runner_items.WORKERS, jobdir.WORKERS),
+        "CANCELLED": (runner_items.CANCELLED, jobdir.CANCELLED_CLAIM),
         "WORK": (runner.WORK, jobdir.WORK),
         "WORKDIR_VAR": (runner.WORKDIR_VAR, jobdir.WORKDIR_VAR),
-        "ITEM_DIRS_VAR": (runner.ITEM_DIRS_VAR, jobdir.ITEM_DIRS_VAR),
+        "ITEM_DIRS_VAR": (runner_items.ITEM_DIRS_VAR, jobdir.ITEM_DIRS_VAR),
+        "RUNNER_ITEMS": (runner.RUNNER_ITEMS, jobdir.RUNNER_ITEMS),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
     assert RUNNER.name == jobdir.RUNNER
+    assert RUNNER_ITEMS.name == jobdir.RUNNER_ITEMS
+    assert runner.items is sys.modules["clusterlab_runner_items"]  # loaded by path, beside it
 
 
 def _run(job_dir: Path, *task: str, logs: bool = False, env: dict[str, str] | None = None) -> int:
     """Run the runner in ``job_dir``; ``logs``: its output goes to the job's log files, as
     a job script's does (opened for appending, as the local scheduler opens them)."""
     (job_dir / jobdir.RUNNER).write_bytes(RUNNER.read_bytes())
+    (job_dir / jobdir.RUNNER_ITEMS).write_bytes(RUNNER_ITEMS.read_bytes())
     argv = [sys.executable, jobdir.RUNNER, str(job_dir), *task]
     if not logs:
         return subprocess.run(argv, cwd=job_dir, check=False, env=env).returncode

@@ -16,8 +16,8 @@ import pytest
 from clusterlab.backends import k8s_manifest as mf
 from clusterlab.backends.k8s_mirror import apply_log, parse_frames
 from clusterlab.common.jobdir import parse_status
-from clusterlab.core.payload import dumps_call, load_result
-from clusterlab.core.runtime import RUNNER_SOURCE
+from clusterlab.core.submission.submit import RUNNER_FILES
+from clusterlab.core.transfer.payload import dumps_call, load_result
 from clusterlab.remote import k8s_entry
 
 ENTRY = Path(k8s_entry.__file__).read_bytes()
@@ -39,7 +39,7 @@ def run_pod(
     """The entry as a pod runs it; returns (exit code, its log, the pod's job dir)."""
     pod_dir = tmp_path / "pod" / "jobs" / "j1"
     secret = tmp_path / "pod" / mf.PAYLOAD_DIR
-    secret_volume(secret, mf.pack({**files, "runner.py": RUNNER_SOURCE}, {}, [], ENTRY))
+    secret_volume(secret, mf.pack({**files, **RUNNER_FILES}, {}, [], ENTRY))
     env = {"PATH": os.environ["PATH"], "CLUSTERLAB_JOB_DIR": str(pod_dir)}
     if task is not None:
         env.update(CLUSTERLAB_ARRAY="1", JOB_COMPLETION_INDEX=str(task))
@@ -181,7 +181,7 @@ def test_a_job_that_cannot_start_exits_127_with_a_line(tmp_path: Path) -> None:
     files = {"payload.pkl": b"x"}
     pod_dir = tmp_path / "pod" / "jobs" / "j1"
     secret = tmp_path / "pod" / mf.PAYLOAD_DIR
-    data = mf.pack({**files, "runner.py": RUNNER_SOURCE}, {}, ["exit 5"], ENTRY)
+    data = mf.pack({**files, **RUNNER_FILES}, {}, ["exit 5"], ENTRY)
     secret_volume(secret, data)
     env = {"PATH": os.environ["PATH"], "CLUSTERLAB_JOB_DIR": str(pod_dir)}
     res = subprocess.run([sys.executable, str(secret / mf.ENTRY)], env=env, capture_output=True)

@@ -11,7 +11,7 @@ from clusterlab.backends.base import Observation
 from clusterlab.backends.k8s_status import THROTTLED, job_view, pod_view, throttled
 from clusterlab.common.jobdir import parse_status
 from clusterlab.common.states import Cause, JobState
-from clusterlab.core.settle import decide
+from clusterlab.core.model.settle import decide
 
 STARTED = b'{"event": "started", "time": 100.0, "host": "pod-1", "pid": 7}\n'
 TERM_EXIT = (

@@ -29,10 +29,8 @@ ALLOWED_UP: set[tuple[str, str]] = set()
 # The faces read events and the ledger; they never talk to a scheduler directly.
 FORBIDDEN = {"ui": ("backends", "transports")}
 MAX_LINES = 400
-# The runner ships to the cluster as one file (runner.py in each job dir), pool worker,
-# per-item log offsets, usage and per-item working dirs (a map's outputs=) included;
-# splitting it would add a file to every job's staging.
-LONGER = {"remote/runner.py": 510}
+# The runner ships to the cluster in two files (runner.py, runner_items.py in each job dir).
+LONGER: dict[str, int] = {}
 
 
 def _modules() -> list[tuple[str, Path]]:

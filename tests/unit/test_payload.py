@@ -7,7 +7,7 @@ import cloudpickle
 import pytest
 
 import clusterlab as cl
-from clusterlab.core.payload import dumps_call, load_result
+from clusterlab.core.transfer.payload import dumps_call, load_result
 
 
 def test_closure_and_lambda_pickle_by_value() -> None:

@@ -9,9 +9,9 @@ import pytest
 from clusterlab.backends.base import Observation
 from clusterlab.common.jobdir import StatusInfo, parse_status
 from clusterlab.common.states import JobState
-from clusterlab.core.plan import make_plan
-from clusterlab.core.pool import Worker, decide_pool_item
-from clusterlab.core.settle import GONE, PRESENT
+from clusterlab.core.model.plan import make_plan
+from clusterlab.core.model.settle import GONE, PRESENT
+from clusterlab.core.watching.workerpool import Worker, decide_pool_item
 
 
 def test_automatic_plan_runs_one_wave_on_the_free_slots() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from clusterlab.core.push import AGENT_SOURCE
+from clusterlab.core.watching.agentlink import AGENT_SOURCE
 from clusterlab.transports.local import LocalTransport
 from clusterlab.transports.stream import Stream
 

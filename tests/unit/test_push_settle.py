@@ -1,5 +1,5 @@
-"""How a pushed status file is combined with the scheduler's last view (core/push.py),
-then decided by the same rules as a poll (core/settle.py)."""
+"""How a pushed status file is combined with the scheduler's last view (core/watching/agentlink.py),
+then decided by the same rules as a poll (core/model/settle.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 from clusterlab.backends.base import Observation
 from clusterlab.common.jobdir import parse_status
 from clusterlab.common.states import JobState
-from clusterlab.core.array import ArrayPart
-from clusterlab.core.pushed import pushed_observation
-from clusterlab.core.settle import PRESENT, decide
+from clusterlab.core.model.array import ArrayPart
+from clusterlab.core.model.settle import PRESENT, decide
+from clusterlab.core.watching.agentstatus import pushed_observation
 
 STARTED = b'{"event": "started", "time": 1.0, "host": "node1", "pid": 7}\n'
 FINISHED = b'{"event": "finished", "time": 2.0, "outcome": "ok"}\n'

@@ -11,14 +11,15 @@ import pytest
 
 import clusterlab as cl
 from clusterlab.common import jobdir
-from clusterlab.core.payload import dumps_call, load_result
+from clusterlab.core.transfer.payload import dumps_call, load_result
 from clusterlab.remote import runner
 
 
 def _remote_outcome(tmp_path: Path, fn: object) -> tuple[bool, object]:
     """Run ``fn()`` with the real runner in a scratch job dir; the kernel's view of it."""
     (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(fn, (), {}, {}))  # type: ignore[arg-type]
-    (tmp_path / jobdir.RUNNER).write_bytes(Path(runner.__file__).read_bytes())
+    for name in jobdir.RUNNER_FILES:  # the runner and its second file
+        (tmp_path / name).write_bytes((Path(runner.__file__).parent / name).read_bytes())
     subprocess.run([sys.executable, jobdir.RUNNER, str(tmp_path)], cwd=tmp_path, check=False)
     return load_result((tmp_path / jobdir.RESULT).read_bytes())
 

@@ -17,7 +17,7 @@ import pytest
 
 from clusterlab.common import jobdir
 from clusterlab.common.errors import RemoteTraceback, readable_traceback
-from clusterlab.core.payload import dumps_call, load_result
+from clusterlab.core.transfer.payload import dumps_call, load_result
 from clusterlab.remote import runner
 
 CELL = "/tmp/ipykernel_0/fake-cell.py"  # what ipykernel names a cell; no such file exists
@@ -43,7 +43,8 @@ def cell() -> Iterator[dict[str, Any]]:
 
 def _remote_error(tmp_path: Path, fn: Callable[..., Any], *args: Any) -> BaseException:
     (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(fn, args, {}, {}))
-    (tmp_path / jobdir.RUNNER).write_bytes(Path(runner.__file__).read_bytes())
+    for name in jobdir.RUNNER_FILES:  # the runner and its second file
+        (tmp_path / name).write_bytes((Path(runner.__file__).parent / name).read_bytes())
     subprocess.run([sys.executable, jobdir.RUNNER, str(tmp_path)], cwd=tmp_path, check=False)
     ok, exc = load_result((tmp_path / jobdir.RESULT).read_bytes())
     assert not ok and isinstance(exc, BaseException)

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 import clusterlab as cl
 from clusterlab.common.errors import ProfileError
 from clusterlab.config.runopts import RunOptions, input_target, parse_run_options
-from clusterlab.core import localcode
-from clusterlab.core.payload import dumps_call, load_result
+from clusterlab.core.transfer import localcode
+from clusterlab.core.transfer.payload import dumps_call, load_result
 from tests.unit.test_hostile_input import (
     BACKENDS,
     FAST,
@@ -295,7 +295,8 @@ def test_the_runner_loads_a_local_modules_function(project: Path, tmp_path: Path
     (tmp_path / "job").mkdir()
     job = tmp_path / "job"
     (job / jobdir.PAYLOAD).write_bytes(dumps_call(double, (5,), {}, {}))
-    (job / jobdir.RUNNER).write_bytes(Path(runner.__file__).read_bytes())
+    for name in jobdir.RUNNER_FILES:  # the runner and its second file
+        (job / name).write_bytes((Path(runner.__file__).parent / name).read_bytes())
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, jobdir.RUNNER, str(job)], cwd=job, env=env, check=True)
     assert load_result((job / jobdir.RESULT).read_bytes()) == (True, 10)
@@ -313,7 +314,7 @@ def test_a_large_argument_of_a_local_class_travels_by_value(project: Path, tmp_p
     """Large arguments become blobs (pickled apart from the call): theirs too."""
     from mymod_cl13 import Point
 
-    from clusterlab.core.blobs import _large
+    from clusterlab.core.transfer.blobs import _large
 
     data = _large(Point(b"x" * (2 * 1024 * 1024)))
     assert data is not None

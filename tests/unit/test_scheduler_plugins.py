@@ -71,7 +71,7 @@ import contextlib, io, json, sys
 sys.path.insert(0, sys.argv[1])  # docs/_ext
 import clusterlab as cl
 from clusterlab.common.errors import ProfileError
-from clusterlab.core.pollstore import cluster_key
+from clusterlab.core.watching.pollstore import cluster_key
 from clusterlab.ui import cli
 from clusterlab.ui.comm import CommHandler
 import profile_fields

@@ -7,7 +7,7 @@ import pytest
 from clusterlab.backends.base import Observation
 from clusterlab.common.jobdir import parse_status
 from clusterlab.common.states import Cause, JobState
-from clusterlab.core.settle import (
+from clusterlab.core.model.settle import (
     DEPENDENCY_FAILED,
     GONE,
     MISSING_POLLS_BEFORE_LOST,

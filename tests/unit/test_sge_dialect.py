@@ -33,7 +33,7 @@ from clusterlab.common import kinds as registry
 from clusterlab.common.jobdir import StatusInfo, parse_status
 from clusterlab.common.states import Cause, JobState
 from clusterlab.config.resources import Resources
-from clusterlab.core.settle import DEPENDENCY_FAILED, decide
+from clusterlab.core.model.settle import DEPENDENCY_FAILED, decide
 from clusterlab.transports import LocalTransport
 from clusterlab.transports.base import CommandResult
 from tests.unit.script_samples import JOB_DIR, golden, sample_spec

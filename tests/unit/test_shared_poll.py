@@ -1,4 +1,4 @@
-"""The machine-wide poll lease (core/sharedpoll.py) on real SQLite ledger files.
+"""The machine-wide poll lease (core/watching/sharedpoll.py) on real SQLite ledger files.
 
 The watchers here are SharedPoll objects of one process standing in for kernels (each has
 its own token, as each kernel would); the scheduler is a recorded backend that counts the
@@ -19,9 +19,9 @@ import pytest
 import clusterlab as cl
 from clusterlab.backends.base import Observation, WatchTarget
 from clusterlab.common.states import Cause, JobState
-from clusterlab.core import pollstore
-from clusterlab.core.pollstore import cluster_key, decode, encode
-from clusterlab.core.sharedpoll import SharedPoll
+from clusterlab.core.watching import pollstore
+from clusterlab.core.watching.pollstore import cluster_key, decode, encode
+from clusterlab.core.watching.sharedpoll import SharedPoll
 
 
 class RecordedBackend:

@@ -14,7 +14,7 @@ import pytest
 import clusterlab as cl
 from clusterlab.backends.base import ArraySpec, JobSpec
 from clusterlab.backends.batch_submit import _outcomes, _plan, batch_tar
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 from clusterlab.core.runtime import get_runtime
 from tests.unit.script_samples import sample_spec
 
@@ -58,11 +58,13 @@ def test_exit_right_after_a_loop_of_submits_leaves_nothing_submitting() -> None:
 
 
 def test_the_batch_tar_holds_the_runner_once_and_each_submit_argv() -> None:
-    files = {"runner.py": b"R" * 5000, "payload.pkl": b"p"}
+    files = {"runner.py": b"R" * 5000, "runner_items.py": b"I" * 3000, "payload.pkl": b"p"}
     blob = batch_tar([("a", files, ["sbatch", "job.sh"]), ("b", files, ["x y", ""])], ".l")
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         members = {m.name: m for m in tar}
         assert members["b/runner.py"].islnk() and members["b/runner.py"].linkname == "a/runner.py"
+        items = members["b/runner_items.py"]  # the runner's second file, once too
+        assert items.islnk() and items.linkname == "a/runner_items.py"
         argv = tar.extractfile(members["b/.submit.argv"]).read()  # type: ignore[union-attr]
         assert argv == b"x y\0"  # NUL-separated: spaces and empty words survive
         assert tar.extractfile(members[".l"]).read() == b"a\nb\n"  # type: ignore[union-attr]

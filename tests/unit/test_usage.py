@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from clusterlab.common.usage import GB, MB, ArrayUsage, Usage, request_hint, usage_from_json
-from clusterlab.core import ledger
+from clusterlab.core.ledger import store as ledger
 
 
 def test_usage_reads_as_a_sentence() -> None:

@@ -17,10 +17,12 @@ import clusterlab as cl
 from clusterlab.backends.base import Observation, WatchTarget
 from clusterlab.common.states import JobState
 from clusterlab.config.resources import parse_resources
-from clusterlab.core import events, ledger, records
-from clusterlab.core.array import ArrayJob, ArrayPart
-from clusterlab.core.job import Job
-from clusterlab.core.plan import Plan
+from clusterlab.core.ledger import records
+from clusterlab.core.ledger import store as ledger
+from clusterlab.core.model import events
+from clusterlab.core.model.array import ArrayJob, ArrayPart
+from clusterlab.core.model.job import Job
+from clusterlab.core.model.plan import Plan
 from clusterlab.core.runtime import Runtime
 
 STARTED = b'{"event": "started", "time": 1700000000.0, "host": "node1", "pid": 42}\n'
@@ -57,7 +59,7 @@ def test_single_jobs(tmp_path: Path, seen: list[events.JobEvent], monkeypatch: A
     runtime, replay = _runtime(tmp_path)
     res = parse_resources({"cores": 1})
     jobs = [Job(runtime, f"j{i}", "nap", str(100 + i), f"{tmp_path}/j{i}", res) for i in range(N)]
-    records.record_jobs(runtime, jobs)
+    records.record_jobs(runtime.profile, jobs)
     poll = runtime.watcher.poll_once
     assert poll(list(jobs))  # type: ignore[arg-type]
     assert {(j.state, j.reason) for j in jobs} == {(JobState.PENDING, "waiting for resources")}
@@ -69,8 +71,8 @@ def test_single_jobs(tmp_path: Path, seen: list[events.JobEvent], monkeypatch: A
     assert not poll(list(jobs))  # type: ignore[arg-type]
     assert len(seen) == before  # nothing new: no event, nothing written
     # A job the user cancelled meanwhile is not "seen as before".
-    jobs[0]._set_state(JobState.CANCELLED, "cancelled by you")
-    jobs[0]._cancel_future()
+    jobs[0].set_state(JobState.CANCELLED, "cancelled by you")
+    jobs[0].cancel_future()
     poll(list(jobs))  # type: ignore[arg-type]
     assert jobs[0].state == JobState.CANCELLED
     # Gone from the queue with no final status: decided at every poll, lost after grace.
@@ -91,7 +93,7 @@ def test_array_items(tmp_path: Path, seen: list[events.JobEvent]) -> None:
             array.elements.append(part.new_item(runtime, i, t, res, []))
     array.parts.append(part)
     runtime.arrays[array.id] = array
-    records.record_array(runtime, array, list(range(N)), res, [])
+    records.record_array(runtime.profile, array, list(range(N)), res, [])
     first_item = b'{"event": "item-started", "index": %d, "time": 1700000001.0}\n'
 
     def running(t: WatchTarget) -> Observation:

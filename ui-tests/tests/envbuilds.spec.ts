@@ -8,7 +8,7 @@ import { notebook } from './job-helpers';
 
 const SETUP = `import os, sys, tempfile
 import clusterlab as cl
-from clusterlab.core import envsync
+from clusterlab.core.environment import sync as envsync
 
 def small_lock():
     lock = envsync.Lock(python='%d.%d' % sys.version_info[:2])

@@ -1,4 +1,4 @@
-"""Many jobs staged and submitted in one round trip (what :mod:`clusterlab.core.batcher`
+"""Many jobs staged and submitted in one round trip (what :mod:`clusterlab.core.submission.batcher`
 hands a command-line scheduler).
 
 One tar stream carries every job's directory (the runner once, hard-linked into the
@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING
 
 from ..common import jobdir
 from ..common.errors import SubmitError
+from .base import STAGE_FAILED, JobSpec
 
 if TYPE_CHECKING:
-    from .base import BatchBackend, JobSpec
+    from .batch import BatchBackend
 
 ARGV_FILE = ".submit.argv"
 LIST_PREFIX = ".batch-"
@@ -113,10 +114,10 @@ def batch_tar(
     the dirs with an argv are the list the script submits from, in order. ``links``:
     symbolic links (path -> target) added after the dirs.
 
-    A file whose bytes are the runner's is written once and hard-linked afterwards.
+    The runner's files (``jobdir.RUNNER_FILES``) are written once and hard-linked afterwards.
     """
     buf = io.BytesIO()
-    first_runner = ""
+    first_runner: dict[str, str] = {}  # runner file -> the first job's copy in the tar
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, files, argv in jobs:
             info = tarfile.TarInfo(name)
@@ -128,14 +129,15 @@ def batch_tar(
                     sub = tarfile.TarInfo(path)
                     sub.type, sub.mode = tarfile.DIRTYPE, 0o700
                     tar.addfile(sub)
-                elif fname == jobdir.RUNNER and first_runner:
+                elif fname in jobdir.RUNNER_FILES and fname in first_runner:
                     link = tarfile.TarInfo(path)
-                    link.type, link.linkname, link.mode = tarfile.LNKTYPE, first_runner, 0o600
+                    link.type, link.linkname = tarfile.LNKTYPE, first_runner[fname]
+                    link.mode = 0o600
                     tar.addfile(link)
                 else:
                     _add(tar, path, data, 0o700 if fname == "job.sh" else 0o600)
-                    if fname == jobdir.RUNNER:
-                        first_runner = path
+                    if fname in jobdir.RUNNER_FILES:
+                        first_runner[fname] = path
             if argv is not None:
                 _add(tar, f"{name}/{ARGV_FILE}", b"\0".join(a.encode() for a in argv), 0o600)
         for path, target in (links or {}).items():
@@ -259,8 +261,6 @@ def submit_batch(
 ) -> list[str | BaseException]:
     """Stage and submit ``jobs`` (all in one parent directory) in one round trip; per job
     its native id, or the exception :meth:`BatchBackend.submit` would have raised."""
-    from .base import STAGE_FAILED
-
     root = jobs[0][0].job_dir.rsplit("/", 1)[0]
     for spec, _ in jobs:
         parent, _, name = spec.job_dir.rpartition("/")
@@ -316,8 +316,6 @@ def _answer(
 ) -> str | BaseException:
     """The native id one submit command printed, or the exception a single submission
     would have raised (for an array: every one of its jobs gets it)."""
-    from .base import STAGE_FAILED
-
     label = backend.transport.label
     if outcome is None:
         return SubmitError(

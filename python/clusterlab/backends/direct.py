@@ -1,6 +1,6 @@
 """``direct``: a machine with no batch scheduler, over SSH or this machine itself.
 
-The queue lives ON THE HOST, not in the kernel: :mod:`clusterlab.remote.hostq` (stdlib
+The queue lives ON THE HOST, not in the kernel: :mod:`clusterlab.remote.hostqueue` (stdlib
 only) is installed once in ``<remote_dir>/queue/`` and runs there as a detached
 dispatcher, one per user and remote_dir (a ``flock`` singleton), that starts spooled jobs
 while fewer than ``max_concurrent`` run and records each task's life in its job dir. So a
@@ -31,14 +31,14 @@ from typing import Any
 from ..common.errors import SubmitError, TransportError
 from ..config.profile import Profile
 from ..config.resources import Resources, refuse_unsupported
-from ..remote import hostq
+from ..remote import hostqueue
 from ..transports.base import Transport
 from .base import STAGE_FAILED, Backend, JobSpec, Observation, WatchTarget
 from .direct_status import active, observe
 from .script import render_script, script_token
 from .statusdump import parse_status_dump
 
-HOSTQ_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("hostq.py").read_bytes()
+HOSTQ_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("hostqueue.py").read_bytes()
 HOSTQ_NAME = f"hostq-{hashlib.sha256(HOSTQ_SOURCE).hexdigest()[:16]}.py"
 STALE_SECONDS = 15.0  # a heartbeat this old, with work left: the dispatcher is gone
 KICK_EVERY = 15.0  # seconds between attempts to start it again
@@ -165,7 +165,7 @@ class DirectBackend(Backend):
 
     def _python(self) -> list[str]:
         """The interpreter for the dispatcher: the profile's (after its setup lines), else
-        ``python3`` on a remote host, else this kernel's (as for jobs, core.environment)."""
+        ``python3`` on a remote host, else this kernel's (as for jobs, core.environment.remote)."""
         if self.profile.python:
             argv = shlex.split(self.profile.python)
             return [self.transport.expand(argv[0]), *argv[1:]]
@@ -209,7 +209,7 @@ class DirectBackend(Backend):
                 f"# array: tasks 0-{spec.array.tasks - 1}"
                 + (f", at most {throttle} at once" if throttle else "")
             )
-        return render_script(spec, header, hostq.TASK_VAR, enforce_limit=True)
+        return render_script(spec, header, hostqueue.TASK_VAR, enforce_limit=True)
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
         native = posixpath.basename(spec.job_dir.rstrip("/"))
@@ -235,7 +235,7 @@ class DirectBackend(Backend):
         staged = {
             **files,
             "job.sh": self.job_script(spec).encode(),
-            hostq.SPEC: (json.dumps(entry) + "\n").encode(),
+            hostqueue.SPEC: (json.dumps(entry) + "\n").encode(),
         }
         name = f"{time.time_ns():020d}-{native}"
         for attempt in (1, 2):

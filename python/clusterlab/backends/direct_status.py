@@ -1,6 +1,6 @@
 """What the ``direct`` backend reads back from the host queue's files (pure, unit-tested).
 
-The dispatcher (:mod:`clusterlab.remote.hostq`) writes, per job dir, ``qstate`` (a JSON line
+The dispatcher (:mod:`clusterlab.remote.hostqueue`) writes, per job dir, ``qstate`` (a JSON line
 when a task starts and when it ends) and ``qwait`` (why its next task waits); the client
 writes ``queue.json`` and ``cancel``/``cancel.T`` markers. One poll reads them all (with the
 runner's status files); this module turns them into :class:`Observation`\\ s.
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..common.states import Cause, JobState
-from ..remote import hostq
+from ..remote import hostqueue
 from .base import Observation, task_observations
 from .statusdump import NO_DIR
 
@@ -29,7 +29,7 @@ STALE = (
 )
 CANCELLED = "cancelled by you"
 NOT_STARTED = "cancelled by you before it started"
-DEPENDENCY_FAILED = "dependency failed"  # core.settle's word: it names the job instead
+DEPENDENCY_FAILED = "dependency failed"  # core.model.settle's word: it names the job instead
 UNKNOWN_DEPENDENCY = (
     "dependency failed: {dep} is not a job of this host queue (a job of another profile or "
     "remote_dir, or its job directory was deleted), so it can never succeed here"
@@ -88,21 +88,21 @@ def observe(
 ) -> Observation:
     """One job's (or array's) observation from its job dir's files: ``queue.json``,
     ``qstate``, ``qwait``, ``cancel*`` and the runner's ``status*``."""
-    spec = _json(files.get(hostq.SPEC))
+    spec = _json(files.get(hostqueue.SPEC))
     last: dict[int, dict[str, Any]] = {}  # task -> its latest record
     whole: dict[str, Any] | None = None  # ends every task that never started
-    for rec in hostq.records(files.get(hostq.STATE, b"")):
+    for rec in hostqueue.records(files.get(hostqueue.STATE, b"")):
         task = rec.get("task")
         if task is None and rec.get("event") == "ended":
             whole = rec
         elif isinstance(task, int) and rec.get("event") in ("running", "ended"):
             last[task] = rec
     marked = {int(name[7:]) for name in files if name.startswith("cancel.") and name[7:].isdigit()}
-    waiting = pending(_json(files.get(hostq.WAIT)), running, stale)
+    waiting = pending(_json(files.get(hostqueue.WAIT)), running, stale)
 
     def one(task: int) -> Observation:
         rec = last.get(task)
-        cancelled = hostq.CANCEL in files or task in marked
+        cancelled = hostqueue.CANCEL in files or task in marked
         if rec is not None and rec["event"] == "ended":
             return ended(rec)
         if rec is not None:  # running; a cancel is being carried out

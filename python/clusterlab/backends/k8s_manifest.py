@@ -16,6 +16,7 @@ pod are decided here:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import posixpath
 import re
@@ -327,3 +328,9 @@ def to_yaml(value: Any, indent: int = 0) -> str:
             )
         return out
     return f"{pad}{_scalar(value)}\n"
+
+
+def owner_label(job_dir: str) -> str:
+    """The owner label of the jobs under one jobs root (what one poll lists)."""
+    root = posixpath.dirname(job_dir.rstrip("/"))
+    return hashlib.sha256(root.encode()).hexdigest()[:20]

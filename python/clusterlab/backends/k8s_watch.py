@@ -26,7 +26,7 @@ from ..common.jobdir import parse_status
 from ..common.states import Cause, JobState
 from .base import Observation, WatchTarget
 from .k8s_api import KubeApi, KubeError
-from .k8s_manifest import CONTAINER, INDEX, MANAGED, OWNER
+from .k8s_manifest import CONTAINER, INDEX, MANAGED, OWNER, owner_label
 from .k8s_mirror import apply_log
 from .k8s_status import THROTTLED, PodView, job_view, pod_view, throttled
 
@@ -121,8 +121,6 @@ class Poller:
     def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
         if not targets:
             return {}
-        from .kubernetes import owner_label
-
         owners = sorted({owner_label(t.job_dir) for t in targets})
         self._selectors = [f"{MANAGED}=clusterlab,{OWNER}={o}" for o in owners]
         self._views, self._jobs, self._live = {}, None, 0

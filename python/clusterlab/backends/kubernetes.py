@@ -26,7 +26,6 @@ A Job whose results are all back is deleted by the poll that brought them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -42,16 +41,11 @@ from ..transports.base import Transport
 from . import k8s_manifest as mf
 from .base import Backend, JobSpec, Observation, WatchTarget
 from .k8s_api import KubeApi, KubeError
+from .k8s_probe import probe
 from .k8s_watch import Poller, delete_job, read_json, task_pods, write_json
 
 ENTRY_SOURCE = importlib_resources.files("clusterlab.remote").joinpath(mf.ENTRY).read_bytes()
 STATE_FILE = "k8s.json"  # in the kernel's job dir: the manifest, the files, held or not
-
-
-def owner_label(job_dir: str) -> str:
-    """The owner label of the jobs under one jobs root (what one poll lists)."""
-    root = posixpath.dirname(job_dir.rstrip("/"))
-    return hashlib.sha256(root.encode()).hexdigest()[:20]
 
 
 class KubernetesBackend(Backend):
@@ -76,7 +70,7 @@ class KubernetesBackend(Backend):
             node_selector=tuple(
                 (k, v) for k, _, v in (pair.partition("=") for pair in p.node_selector)
             ),
-            owner=owner_label(job_dir),
+            owner=mf.owner_label(job_dir),
         )
 
     def job_script(self, spec: JobSpec) -> str:
@@ -87,8 +81,6 @@ class KubernetesBackend(Backend):
 
     def probe_environment(self) -> dict[str, Any] | None:
         """The image's Python and cloudpickle, from a short Job (see :mod:`.k8s_probe`)."""
-        from .k8s_probe import probe
-
         root = f"{self.profile.remote_dir or '/clusterlab'}/jobs/probe"
         return probe(self.api, self.target(root))
 

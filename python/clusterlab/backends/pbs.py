@@ -32,11 +32,12 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..transports.base import Transport
 from . import pbs_request
-from .base import BatchBackend, DependencyTarget, JobSpec
+from .base import DependencyTarget, JobSpec
+from .batch import BatchBackend
 from .script import lettered_token
 
 SERVER_DEFAULT_ARRAY_SIZE = 10000  # max_array_size's default
-_ID_RE = re.compile(r"^\d+(\[\d*\])?(\.[A-Za-z0-9_-][A-Za-z0-9_.-]*)?\Z")
+ID_RE = re.compile(r"^\d+(\[\d*\])?(\.[A-Za-z0-9_-][A-Za-z0-9_.-]*)?\Z")
 _TASK_RE = re.compile(r"^(\d+)\[(\d+)\](.*)\Z")
 # Unknown (gone) or finished jobs: PBS Pro's wording, then TORQUE's for a finished job.
 _BENIGN = re.compile(r"Unknown Job Id|Job has finished|Invalid state for job - COMPLETE")
@@ -131,7 +132,7 @@ _SUBMIT_ERRORS: list[tuple[str, str]] = [
 ]
 
 
-def _int(value: object) -> int | None:
+def int_or_none(value: object) -> int | None:
     try:
         return int(str(value))
     except ValueError:
@@ -158,7 +159,7 @@ def _codes(attrs: dict[str, object]) -> tuple[str, str]:
     """``(state code, reason code)`` of one job from its ``qstat -f -F json`` attributes."""
     state = str(attrs.get("job_state", ""))
     if state in ("F", "X"):
-        substate, code = _int(attrs.get("substate")), _int(attrs.get("Exit_status"))
+        substate, code = int_or_none(attrs.get("substate")), int_or_none(attrs.get("Exit_status"))
         if substate == 91:
             return f"{state}:terminated", "qdel"
         if code is None:  # deleted before it ran; by the server if a dependency failed
@@ -166,7 +167,7 @@ def _codes(attrs: dict[str, object]) -> tuple[str, str]:
         return f"{state}:{'failed' if code else 'finished'}", exit_reason(code)
     if state == "H":
         holds = str(attrs.get("Hold_Types", ""))
-        if attrs.get("depend") and ("s" in holds or _int(attrs.get("substate")) == 22):
+        if attrs.get("depend") and ("s" in holds or int_or_none(attrs.get("substate")) == 22):
             return state, "dependency"
         for letter, hold in (("u", "user"), ("o", "operator"), ("p", "bad password")):
             if letter in holds:
@@ -229,7 +230,7 @@ class PbsBackend(BatchBackend):
         opts += ["-o /dev/null", "-e /dev/null"]  # see preamble()
         opts += pbs_request.resource_options(r)
         if spec.after:
-            bad = [n for n in spec.after if not _ID_RE.match(n)]
+            bad = [n for n in spec.after if not ID_RE.match(n)]
             if bad:
                 raise ResourceError(f"{bad[0]!r} is not a PBS job id to wait for")
             after = self.dependency_ids([DependencyTarget(n) for n in spec.after])
@@ -249,12 +250,12 @@ class PbsBackend(BatchBackend):
 
     def parse_submit(self, stdout: str) -> str:
         native = stdout.strip().splitlines()[-1].strip() if stdout.strip() else ""
-        if not _ID_RE.match(native):
+        if not ID_RE.match(native):
             raise TransportError(f"qsub printed no job id: {stdout!r}")
         return native
 
     def query_argv(self, native_ids: Sequence[str]) -> list[str]:
-        ids = [n for n in native_ids if _ID_RE.match(n)]
+        ids = [n for n in native_ids if ID_RE.match(n)]
         if not ids:
             return ["true"]  # qstat without ids would list every job of the server
         history, _ = self._server_info()
@@ -281,7 +282,7 @@ class PbsBackend(BatchBackend):
         }
 
     def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
-        return ["qdel", *[n for n in native_ids if _ID_RE.match(n)]]
+        return ["qdel", *[n for n in native_ids if ID_RE.match(n)]]
 
     def cancel_error_is_benign(self, stderr: str) -> bool:
         lines = [ln for ln in stderr.splitlines() if ln.strip()]
@@ -341,6 +342,6 @@ class PbsBackend(BatchBackend):
                 doc = {}
             for attrs in (doc.get("Server") or {}).values() if isinstance(doc, dict) else []:
                 history = str(attrs.get("job_history_enable", "")).lower() == "true"
-                size = _int(attrs.get("max_array_size")) or size
+                size = int_or_none(attrs.get("max_array_size")) or size
             self._server = (history, size)
         return self._server

@@ -41,7 +41,7 @@ def render_script(
     quoted, and a missing interpreter is recorded in the status file so the job is settled
     with a sentence instead of an unexplained exit code. Array tasks read their index from
     the scheduler's variable (``task_var``). ``preamble`` lines (the backend's own, see
-    :meth:`BatchBackend.preamble`) run in the job dir before the setup lines.
+    :meth:`.batch.BatchBackend.preamble`) run in the job dir before the setup lines.
     ``enforce_limit``: the script stops the runner at the time limit itself (for
     schedulers without one of their own, ``local``).
     """

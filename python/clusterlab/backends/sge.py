@@ -35,7 +35,8 @@ from ..common.states import Cause
 from ..config.profile import Profile
 from ..config.resources import Resources
 from ..transports.base import Transport
-from .base import BatchBackend, DependencyTarget, JobSpec, Observation, WatchTarget
+from .base import DependencyTarget, JobSpec, Observation, WatchTarget
+from .batch import BatchBackend
 from .script import lettered_token
 from .sge_output import (
     CAUSE_MAP,

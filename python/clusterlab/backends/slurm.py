@@ -10,7 +10,8 @@ from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
 from ..transports.base import Transport
-from .base import IDS_PER_COMMAND, BatchBackend, JobSpec
+from .base import IDS_PER_COMMAND, JobSpec
+from .batch import BatchBackend
 from .script import script_token
 
 _ID_RE = re.compile(r"^\d+(_\d+)?\Z")

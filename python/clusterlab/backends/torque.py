@@ -27,15 +27,16 @@ from ..common.errors import ResourceError, TransportError
 from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from ..transports.base import Transport
-from .base import BatchBackend, DependencyTarget, JobSpec
+from .base import DependencyTarget, JobSpec
+from .batch import BatchBackend
 from .pbs import (
-    _ID_RE,
     CAUSE_MAP,
+    ID_RE,
     REASON_MAP,
     SERVER_DEFAULT_ARRAY_SIZE,
     PbsBackend,
-    _int,
     exit_reason,
+    int_or_none,
 )
 from .pbs_request import extra_option, placement_options, tasks_per_node
 from .script import lettered_token
@@ -70,7 +71,7 @@ def _codes(attrs: dict[str, str]) -> tuple[str, str]:
     """``(state code, reason code)`` of one job from its ``qstat -f -1`` attributes."""
     state = attrs.get("job_state", "")
     if state == "C":
-        code = _int(attrs.get("exit_status", "None"))
+        code = int_or_none(attrs.get("exit_status", "None"))
         if code is None:  # never ran: deleted, by the server when a dependency failed
             return "C:deleted", "dependency failed" if attrs.get("depend") else "deleted"
         return f"C:{'failed' if code else 'finished'}", exit_reason(code, TORQUE_EXIT_CODES)
@@ -130,7 +131,7 @@ class TorqueBackend(PbsBackend):
             opts.append(f"-l mem={r.memory_mb}mb")
         opts += placement_options(r, "TORQUE", "batch")
         if spec.after:
-            bad = [n for n in spec.after if not _ID_RE.match(n)]
+            bad = [n for n in spec.after if not ID_RE.match(n)]
             if bad:
                 raise ResourceError(f"{bad[0]!r} is not a TORQUE job id to wait for")
             # afterok: for jobs, afterokarray: for (whole) arrays
@@ -144,7 +145,7 @@ class TorqueBackend(PbsBackend):
         return [f"#PBS {opt}" for opt in opts]
 
     def query_argv(self, native_ids: Sequence[str]) -> list[str]:
-        ids = [n for n in native_ids if _ID_RE.match(n)]
+        ids = [n for n in native_ids if ID_RE.match(n)]
         return ["qstat", "-f", "-1", "-t", *ids] if ids else ["true"]
 
     def parse_query(self, stdout: str, stderr: str, returncode: int) -> dict[str, tuple[str, str]]:
@@ -167,7 +168,7 @@ class TorqueBackend(PbsBackend):
             for line in res.out.splitlines() if res.returncode == 0 else []:
                 key, _, value = line.strip().partition(" = ")
                 if key == "max_job_array_size":
-                    size = _int(value) or 0
+                    size = int_or_none(value) or 0
             self._server = (False, size or SERVER_DEFAULT_ARRAY_SIZE)
         return self._server
 

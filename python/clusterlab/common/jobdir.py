@@ -16,6 +16,8 @@ from .usage import Usage
 
 # -- files the kernel stages ---------------------------------------------------------------
 RUNNER = "runner.py"
+RUNNER_ITEMS = "runner_items.py"  # the runner's second file (array items), beside it
+RUNNER_FILES = (RUNNER, RUNNER_ITEMS)
 SCRIPT = "job.sh"  # the rendered batch script, exactly as submitted
 PAYLOAD = "payload.pkl"  # one call: (fn, args, kwargs, refs)
 FUNCTION = "fn.pkl"  # an array's function

@@ -18,8 +18,9 @@ import cloudpickle
 from ..common.errors import HostKeyError
 from ..config.profile import Profile
 from ..transports.login_state import login_lines
-from . import packages
-from .environment import check_jobs_root, minor_mismatch
+from .environment import packages
+from .environment.remote import check_jobs_root, minor_mismatch
+from .runtime import get_runtime
 
 
 @dataclass
@@ -89,8 +90,6 @@ _WHICH = 'for c do command -v -- "$c" >/dev/null 2>&1 && printf "%s\\n" "$c"; do
 def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = None) -> CheckReport:
     """Connect (auth, host key), find the scheduler's commands, check the job dir, the
     remote Python and cloudpickle, and the packages this kernel imported."""
-    from .runtime import get_runtime
-
     report = CheckReport(profile.name)
 
     def add(name: str, ok: bool, detail: str, level: str = "") -> bool:

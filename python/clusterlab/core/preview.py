@@ -18,8 +18,8 @@ from ..backends.base import ArraySpec, JobSpec
 from ..config.profile import Profile
 from ..config.resources import Resources, parse_resources, refuse_unsupported
 from ..transports import get_transport
-from .environment import python_argv
-from .runtime import jobs_root
+from .environment.remote import python_argv
+from .transfer.staging import jobs_root
 
 JOB_ID = "JOBID"  # placeholders: a submission has the job's id and the function's name
 NAME = "FUNCTION"

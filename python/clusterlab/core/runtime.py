@@ -4,59 +4,46 @@ A :class:`Runtime` exists once per profile (per its settings) in a process: it o
 profile's transport (one SSH connection), backend, watcher, result collector and ledger
 writer, so every job of a profile shares them however it was submitted (decorator,
 Executor, map, magic). What happens to jobs lives in the modules it wires: submission in
-:mod:`.submit`, watching in :mod:`.watcher`, collection in :mod:`.collect`, ledger rows
-and reattach in :mod:`.records`, pool mode in :mod:`.pool`.
+:mod:`.submission.submit`, watching in :mod:`.watching.watcher`, collection in
+:mod:`.watching.collect`, ledger rows in :mod:`.ledger.records`, reattach in
+:mod:`.ledger.reattach`, pool mode in :mod:`.watching.workerpool`.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-import time
-from collections.abc import Callable, Sequence
-from importlib import resources as importlib_resources
+from collections.abc import Iterator, Sequence
 
 from ..backends import make_backend
 from ..backends.base import WatchTarget
-from ..common import kinds as registry
 from ..common.errors import ClusterlabError
 from ..common.states import JobState
-from ..config.paths import data_dir
 from ..config.profile import Profile
 from ..config.resources import parse_resources
 from ..transports import get_transport
-from . import ledger, pool, records
-from .array import ArrayJob
-from .batcher import Batcher
-from .blobs import BlobStore
-from .collect import Collector
-from .environment import RemoteEnvironment
-from .job import Job
-from .pushhandle import PushHandle
-from .watcher import Watcher
-
-RUNNER_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("runner.py").read_bytes()
-
-
-def new_job_id() -> str:
-    """Sortable and unique without coordination: time plus randomness."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-
-
-def jobs_root(profile: Profile, expand: Callable[[str], str]) -> str:
-    """``<remote_dir>/jobs``, ``~`` expanded by ``expand``. Schedulers that run jobs on
-    other machines default to ``~/.clusterlab`` (home is shared with compute nodes on
-    clusters); one that only runs them here (``local``) to this machine's data dir."""
-    remote_dir = profile.remote_dir
-    if not remote_dir:
-        elsewhere = registry.get(profile.scheduler).remote
-        remote_dir = "~/.clusterlab" if elsewhere else str(data_dir())
-    return expand(remote_dir).rstrip("/") + "/jobs"
+from .environment.remote import RemoteEnvironment
+from .ledger import records
+from .ledger import store as ledger
+from .ledger.reattach import reattach
+from .model.array import ArrayJob
+from .model.job import Job
+from .submission.batcher import Batcher
+from .submission.rerun import rerun
+from .transfer.blobs import BlobStore
+from .transfer.staging import jobs_root
+from .watching import workerpool
+from .watching.agenthandle import PushHandle
+from .watching.collect import Collector
+from .watching.follow import STREAMS, follow_output
+from .watching.watcher import Watcher
 
 
 class Runtime:
-    """A profile's live machinery: transport, backend, watcher, collector, ledger writer."""
+    """A profile's live machinery: transport, backend, watcher, collector, ledger writer.
+
+    It is the :class:`~.model.host.JobHost` of the jobs submitted through it: they ask it
+    to cancel, clean up, rerun and follow output, and nothing else of it."""
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
@@ -82,7 +69,7 @@ class Runtime:
         return self._blobs
 
     def jobs_root(self) -> str:
-        """``<remote_dir>/jobs`` on the target (see :func:`jobs_root`)."""
+        """``<remote_dir>/jobs`` on the target (see :func:`.transfer.staging.jobs_root`)."""
         return jobs_root(self.profile, self.transport.expand)
 
     def ensure_ready(self, environment: str | None = None) -> None:
@@ -102,7 +89,7 @@ class Runtime:
 
     def reattach(self, rec: ledger.JobRecord) -> Job | ArrayJob:
         """A job or array of another process, rebuilt from its ledger row and watched."""
-        return records.reattach(self, rec, self.collector.fail)
+        return reattach(self, rec, self.collector.fail)
 
     # -- cancel / files ---------------------------------------------------------------------
     def cancel(self, jobs: Sequence[Job], targets: Sequence[WatchTarget] = ()) -> None:
@@ -114,7 +101,7 @@ class Runtime:
         if not targets:
             pooled = [j for j in pending if self._pooled(j)]
             if pooled:
-                pool.cancel_items(self.transport, pooled)
+                workerpool.cancel_items(self.transport, pooled)
             unique = {
                 j.native_id: WatchTarget(j.native_id, j.job_dir)
                 for j in pending
@@ -124,11 +111,25 @@ class Runtime:
         if targets:
             self.backend.cancel(targets)
         for job in pending:
-            job._set_state(JobState.CANCELLED, "cancelled by you")
-            job._cancel_future()
+            job.set_state(JobState.CANCELLED, "cancelled by you")
+            job.cancel_future()
             if not job.array_id:
                 self.watcher.discard(job)
         self.flush()
+
+    def rerun(self, array: ArrayJob, indices: Sequence[int]) -> None:
+        """Resubmit items ``indices`` of ``array`` (see :mod:`.submission.rerun`)."""
+        rerun(self, array, indices)
+
+    def follow_output(
+        self, job: Job, streams: tuple[str, ...] = STREAMS
+    ) -> Iterator[tuple[str, str]]:
+        """``(stream, text)`` as ``job`` writes it, read on the watcher's thread."""
+        return follow_output(self.watcher, self.transport, job, streams)
+
+    def task_id(self, native_id: str, task: int) -> str:
+        """The scheduler's id of ``task`` of the array ``native_id``."""
+        return self.backend.task_id(native_id, task)
 
     def _pooled(self, job: Job) -> bool:
         array = self.arrays.get(job.array_id)

@@ -1,7 +1,9 @@
 """The job runner: runs on the cluster with only the standard library and cloudpickle.
 
 Usage: ``python runner.py JOB_DIR`` for one call, ``python runner.py JOB_DIR TASK`` for task
-TASK of an array. It is copied into every job dir, so it must not import clusterlab.
+TASK of an array. It is copied into every job dir, so it must not import clusterlab; what
+only array items need (log offsets, per-item dirs, pool mode) is its second file,
+``runner_items.py``, shipped beside it (see that file for why a second file).
 
 It records the job's life in ``status`` (``status.TASK`` for an array task; one JSON object
 per line: started, heartbeat, item-started/item-finished, finished) and leaves each outcome
@@ -36,13 +38,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import pickle
-import resource
 import signal
 import socket
-import stat
 import sys
 import threading
 import time
@@ -52,19 +53,30 @@ from collections.abc import Callable
 from typing import Any
 
 HEARTBEAT_SECONDS = 30.0
-POOL_HEARTBEAT_SECONDS = 1.0  # a pool worker touches workers/W this often
-POOL_STALE_SECONDS = 10.0  # ...and is taken for dead when it has not for this long
-POOL_IDLE_SECONDS = 0.5  # how often the keeper looks for items to retry
-CANCELLED = "cancelled"  # a claim the kernel wrote: no worker may run the item
 
 # The job-dir contract as the runner knows it. The kernel's copy is clusterlab/common/
 # jobdir.py; tests/unit/test_jobdir_contract.py proves that the two agree.
-STATUS, RESULT, RESULTS, ITEMS = "status", "result.pkl", "results", "items"
-PAYLOAD, FUNCTION, POOL, CLAIMS, WORKERS = "payload.pkl", "fn.pkl", "pool.json", "claims", "workers"
+STATUS, RESULT, POOL = "status", "result.pkl", "pool.json"
+PAYLOAD, FUNCTION = "payload.pkl", "fn.pkl"
 WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
-ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"  # a map with outputs=: each item in its own dir
-_OUTCOME = {True: "ok", False: "error"}
+RUNNER_ITEMS = "runner_items.py"  # the runner's second file, beside it in every job dir
+
+
+def _load_items() -> Any:
+    """``runner_items.py`` from beside this file, loaded by its path: not through
+    ``sys.path`` (``python -I`` leaves the script's dir out of it, and a user's module of
+    the same name must neither shadow it nor be shadowed)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), RUNNER_ITEMS)
+    spec = importlib.util.spec_from_file_location("clusterlab_runner_items", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+items = _load_items()
 
 
 class _Job:
@@ -113,63 +125,6 @@ def _write_result(path: str, outcome: Any, dumps: Callable[[Any], bytes], sync: 
             os.fsync(dir_fd)
         os.close(dir_fd)
     return hashlib.sha256(data).hexdigest()
-
-
-def _usage(since: float, cpu_before: float = 0.0) -> dict[str, Any]:
-    """Seconds and CPU seconds since then, and the peak RSS in bytes of this process and of
-    the children it waited for (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
-    me, kids = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime - cpu_before
-    rss = max(me.ru_maxrss, kids.ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
-    return {"elapsed": time.monotonic() - since, "cpu_time": cpu, "max_rss": rss}
-
-
-def _log_ends() -> dict[str, int]:
-    """Where stdout and stderr end now, Python's buffers flushed: an item's output lies
-    between two such marks whatever wrote it (print, os.write, a subprocess). A terminal or a
-    pipe has no end (no marks: the kernel shows the whole log)."""
-    ends = {}
-    for key, fd, name in (("out", 1, "stdout"), ("err", 2, "stderr")):
-        for stream in (getattr(sys, name), getattr(sys, f"__{name}__")):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        with contextlib.suppress(OSError):
-            info = os.fstat(fd)
-            if stat.S_ISREG(info.st_mode):
-                ends[key] = info.st_size
-    return ends
-
-
-def _enter_item_dir(index: int) -> str:
-    """A map with ``outputs=``: the item runs in ``<dir>/<index>`` (named by the kernel) with
-    the input files linked in, so items writing one name keep their own copy. -> old cwd"""
-    home, spec = os.getcwd(), json.loads(os.environ.get(ITEM_DIRS_VAR) or "{}")
-    if spec:
-        here = os.path.join(spec["dir"], str(index))
-        for name in ["", *spec["inputs"]]:  # "": the item's dir itself
-            link = os.path.join(here, name)
-            os.makedirs(os.path.dirname(link), mode=0o700, exist_ok=True)
-            if name and not os.path.lexists(link):
-                os.symlink(os.path.join(home, name), link)
-        os.chdir(here)
-    return home
-
-
-class _Item:
-    """One item's stretch of its task: ``item-started`` now; ``item-finished`` (where its
-    output lies in the task's log files, what it used) when :meth:`finished`."""
-
-    def __init__(self, job: _Job, index: int, **fields: Any) -> None:
-        self.job, self.index, self.clock = job, index, time.monotonic()
-        self.logs, self.cpu = _log_ends(), _usage(0.0)["cpu_time"]
-        job.status("item-started", index=index, **self.logs, **fields)
-        self.home = _enter_item_dir(index)
-
-    def finished(self, **fields: Any) -> None:
-        os.chdir(self.home)
-        ends, usage = _log_ends(), _usage(self.clock, self.cpu)
-        logs = {k: [start, ends[k]] for k, start in self.logs.items() if k in ends}
-        self.job.status("item-finished", index=self.index, usage=usage, **logs, **fields)
 
 
 def _signalled(job: _Job, signum: int) -> None:
@@ -268,167 +223,22 @@ def _call(
         return False, _write_result(result_path, ("error", record), cloudpickle.dumps, sync)
 
 
-class _Pool:
-    """One worker of a pool: claims items one at a time and runs them (see module doc)."""
+def _pool_item(pool: Any, fn: Any, cloudpickle: Any, index: int) -> tuple[bool, str]:
+    """Run item ``index`` that ``pool`` claimed and write its result: (ok, sha256)."""
+    path = os.path.join(pool.job.dir, items.RESULTS, f"{index}.pkl")
+    try:
+        _, args, kwargs, refs = pool.call(index)
+    except Exception as exc:
+        err = RuntimeError(_load_message(exc))
+        return False, _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
+    return _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
 
-    def __init__(self, job: _Job, fn: Any, cloudpickle: Any, shares: list[list[int]]) -> None:
-        self.job = job
-        self.fn = fn
-        self.cloudpickle = cloudpickle
-        self.me = str(job.task)
-        self.shares = shares
-        self.own = shares[int(self.me)] if int(self.me) < len(shares) else []
-        self.share_of = {i: s for s, indices in enumerate(shares) for i in indices}
-        self.all = sorted(self.share_of)
-        self.loaded: dict[int, dict[int, Any]] = {}
-        self.claims = os.path.join(job.dir, CLAIMS)
-        self.results = os.path.join(job.dir, RESULTS)
-        self.beat_path = os.path.join(job.dir, WORKERS, self.me)
-        self.stopping = threading.Event()
-        self.all_ok = True
 
-    # -- liveness ---------------------------------------------------------------------------
-    def start_heartbeat(self) -> None:
-        with open(self.beat_path, "w"):
-            pass
-
-        def beat() -> None:
-            while not self.stopping.wait(POOL_HEARTBEAT_SECONDS):
-                try:
-                    os.utime(self.beat_path)
-                except OSError:
-                    return
-
-        threading.Thread(target=beat, daemon=True).start()
-
-        def on_term(signum: int, frame: Any) -> None:
-            # Killed (scancel, preemption): say so at once, so an idle worker retries the
-            # item now instead of after POOL_STALE_SECONDS.
-            self.stopping.set()
-            with contextlib.suppress(OSError):
-                os.unlink(self.beat_path)
-            self.job.status("stopped", signal=signum)
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-
-        signal.signal(signal.SIGTERM, on_term)
-
-    def alive(self, worker: str) -> bool:
-        if worker in (self.me, ""):
-            return True  # "" : a claim being written right now
-        try:
-            age = time.time() - os.stat(os.path.join(self.job.dir, WORKERS, worker)).st_mtime
-        except OSError:
-            return False
-        return age < POOL_STALE_SECONDS
-
-    # -- claims -----------------------------------------------------------------------------
-    def claim(self, name: str) -> bool:
-        try:
-            fd = os.open(
-                os.path.join(self.claims, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
-            )
-        except FileExistsError:
-            return False
-        try:
-            os.write(fd, self.me.encode())
-        finally:
-            os.close(fd)
-        return True
-
-    def owner(self, name: str) -> str:
-        try:
-            with open(os.path.join(self.claims, name)) as fh:
-                return fh.read().strip()
-        except OSError:
-            return ""
-
-    def keep_watch(self) -> bool:
-        """Become (or stay) the one idle worker that waits for retries; False: leave."""
-        if self.claim("keeper"):
-            return True
-        keeper = self.owner("keeper")
-        if keeper == self.me or self.alive(keeper):
-            return keeper == self.me
-        tmp = os.path.join(self.claims, f".keeper.{self.me}")
-        with open(tmp, "w") as fh:
-            fh.write(self.me)
-        os.replace(tmp, os.path.join(self.claims, "keeper"))
-        return True
-
-    # -- running ----------------------------------------------------------------------------
-    def call(self, index: int) -> Any:
-        share = self.share_of[index]
-        if share not in self.loaded:
-            with open(os.path.join(self.job.dir, ITEMS, f"{share}.pkl"), "rb") as fh:
-                self.loaded[share] = {c[0]: c for c in self.cloudpickle.load(fh)}
-        return self.loaded[share][index]
-
-    def run(self, index: int, attempt: int) -> None:
-        item = _Item(self.job, index, attempt=attempt)
-        path = os.path.join(self.results, f"{index}.pkl")
-        try:
-            _, args, kwargs, refs = self.call(index)
-        except Exception as exc:
-            err = RuntimeError(_load_message(exc))
-            ok = False
-            digest = _write_result(path, ("error", _error_record(err, pickle.dumps)), pickle.dumps)
-        else:
-            ok, digest = _call(self.fn, args, kwargs, refs, path, self.cloudpickle, sync=False)
-        item.finished(outcome=_OUTCOME[ok], sha256=digest)
-        self.all_ok = self.all_ok and ok
-
-    def give_up(self, index: int) -> None:
-        """Both attempts' workers stopped: the item fails with a sentence, not silence."""
-        err = RuntimeError(
-            f"item {index} was started twice and both times its worker stopped before it "
-            "finished (killed, out of memory, or its node failed): see the workers' stderr"
-        )
-        path = os.path.join(self.results, f"{index}.pkl")
-        record = _error_record(err, self.cloudpickle.dumps)
-        _write_result(path, ("error", record), self.cloudpickle.dumps)
-        self.job.status("item-finished", index=index, outcome="error", gave_up=True)
-        self.all_ok = False
-
-    def work(self) -> bool:
-        for index in self.own:  # forward; a failed claim means thieves took the rest
-            if self.stopping.is_set() or not self.claim(str(index)):
-                break
-            self.run(index, 1)
-        while not self.stopping.is_set():
-            claimed = set(os.listdir(self.claims))
-            took = False
-            for index in reversed(self.all):  # steal from the ends of the shares
-                if str(index) not in claimed and self.claim(str(index)):
-                    self.run(index, 1)
-                    took = True
-            if took:
-                continue
-            done = {n[:-4] for n in os.listdir(self.results) if n.endswith(".pkl")}
-            waiting = False
-            for index in self.all:
-                if str(index) in done or self.owner(str(index)) == CANCELLED:
-                    continue
-                retry = f"{index}.retry"
-                if retry in claimed:
-                    second = self.owner(retry)
-                    if second == CANCELLED:
-                        continue  # the kernel stopped caring about it
-                    if not self.alive(second):
-                        self.give_up(index)
-                    else:
-                        waiting = True
-                elif not self.alive(self.owner(str(index))) and self.claim(retry):
-                    self.run(index, 2)
-                    took = True
-                else:
-                    waiting = True
-            if took:
-                continue
-            if not waiting or not self.keep_watch():
-                break
-            time.sleep(POOL_IDLE_SECONDS)
-        return self.all_ok
+def _item_error(job_dir: str, cloudpickle: Any, index: int, message: str) -> None:
+    """Item ``index`` fails with ``message`` (a pool gave it up)."""
+    path = os.path.join(job_dir, items.RESULTS, f"{index}.pkl")
+    record = _error_record(RuntimeError(message), cloudpickle.dumps)
+    _write_result(path, ("error", record), cloudpickle.dumps)
 
 
 def _load_message(exc: BaseException) -> str:
@@ -469,7 +279,8 @@ def main(job_dir: str, task: str | None = None) -> int:
             except Exception as exc:
                 return job.env_error(_load_message(exc))
             ok, digest = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
-            job.status("finished", outcome=_OUTCOME[ok], sha256=digest, usage=_usage(job.clock))
+            finished = items.usage(job.clock)
+            job.status("finished", outcome=items.OUTCOME[ok], sha256=digest, usage=finished)
             return 0 if ok else 1
         pool_path = os.path.join(job_dir, POOL)
         try:
@@ -477,27 +288,34 @@ def main(job_dir: str, task: str | None = None) -> int:
                 fn = cloudpickle.load(fh)
             if os.path.exists(pool_path):
                 with open(pool_path) as fh:
-                    pool = _Pool(job, fn, cloudpickle, json.load(fh)["shares"])
+                    shares = json.load(fh)["shares"]
+                pool: Any = items.Pool(
+                    job,
+                    cloudpickle,
+                    shares,
+                    execute=lambda index: _pool_item(pool, fn, cloudpickle, index),
+                    fail=lambda index, message: _item_error(job_dir, cloudpickle, index, message),
+                )
                 if pool.own:  # load its share now: a missing module is an env_error
                     pool.call(pool.own[0])
             else:
-                with open(os.path.join(job_dir, ITEMS, f"{task}.pkl"), "rb") as fh:
-                    items = cloudpickle.load(fh)
+                with open(os.path.join(job_dir, items.ITEMS, f"{task}.pkl"), "rb") as fh:
+                    calls = cloudpickle.load(fh)
         except Exception as exc:
             return job.env_error(_load_message(exc))
         if os.path.exists(pool_path):
             pool.start_heartbeat()
             ok = pool.work()
-            job.status("finished", outcome=_OUTCOME[ok], usage=_usage(job.clock))
+            job.status("finished", outcome=items.OUTCOME[ok], usage=items.usage(job.clock))
             return 0 if ok else 1
         all_ok = True
-        for index, args, kwargs, refs in items:
-            item = _Item(job, index)
-            path = os.path.join(job_dir, RESULTS, f"{index}.pkl")
+        for index, args, kwargs, refs in calls:
+            item = items.Item(job, index)
+            path = os.path.join(job_dir, items.RESULTS, f"{index}.pkl")
             ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
-            item.finished(outcome=_OUTCOME[ok], sha256=digest)
+            item.finished(outcome=items.OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
-        job.status("finished", outcome=_OUTCOME[all_ok], usage=_usage(job.clock))
+        job.status("finished", outcome=items.OUTCOME[all_ok], usage=items.usage(job.clock))
         return 0 if all_ok else 1
     finally:
         stop.set()

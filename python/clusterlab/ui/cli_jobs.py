@@ -19,10 +19,10 @@ from typing import Any
 from ..common.errors import ClusterlabError, RemoteTraceback
 from ..common.states import JobState
 from ..common.style import elapsed_text
-from ..core import ledger
-from ..core.array import ArrayJob
-from ..core.job import Job
-from ..core.ledger import JobRecord
+from ..core.ledger import store as ledger
+from ..core.ledger.store import JobRecord
+from ..core.model.array import ArrayJob
+from ..core.model.job import Job
 from ..jobs import job as find_job
 from ..jobs import jobs as list_jobs
 

@@ -36,7 +36,7 @@ def result_text(job_id: str) -> dict[str, Any]:
     """``{id, state, outcome, text, truncated}``; outcome is ``value`` (text is its repr),
     ``error`` (text is its traceback) or ``cancelled`` (text says why). Raises
     ClusterlabError, with what to do, for an array, an unknown id or a job still running."""
-    from ..core.array import ArrayJob
+    from ..core.model.array import ArrayJob
     from ..jobs import job
 
     target = job(job_id)

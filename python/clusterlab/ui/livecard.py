@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core import events
-from ..core.array import ArrayJob
-from ..core.job import Job
+from ..core.model import events
+from ..core.model.array import ArrayJob
+from ..core.model.job import Job
 from .redraw import EventRedraw
 
 INTERVAL = 0.5  # seconds between two redraws of one card

@@ -21,7 +21,7 @@ import cloudpickle
 
 from ..api import cluster, wait_and_show
 from ..common.errors import ClusterlabError, SerializationError
-from ..core.job import Job
+from ..core.model.job import Job
 from .cellvars import analyze
 
 _CELLS = itertools.count(1)  # names cells run outside IPython: <cluster-cell-N>

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ..core import events
+from ..core.model import events
 
 
 class EventRedraw:

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...core import envevents
-from ...core.envevents import EnvEvent
+from ...core.environment import buildevents
+from ...core.environment.buildevents import EnvEvent
 from .topic import EVENT_INTERVAL, Connection, Topic
 
 Send = Callable[[str, Any], None]
@@ -31,9 +31,9 @@ class EnvEventRelay:
         self._pending: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        for event in envevents.in_progress():
+        for event in buildevents.in_progress():
             self._on_event(event)
-        self._unsubscribe = envevents.subscribe(self._on_event)
+        self._unsubscribe = buildevents.subscribe(self._on_event)
         threading.Thread(target=self._flush, daemon=True, name="clusterlab-envrelay").start()
 
     def _on_event(self, event: EnvEvent) -> None:

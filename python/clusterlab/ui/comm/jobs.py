@@ -16,8 +16,9 @@ from typing import Any
 
 from ...common.errors import ClusterlabError
 from ...common.usage import ArrayUsage, Usage
-from ...core import events, ledger
-from ...core.live import live as live_objects
+from ...core.ledger import store as ledger
+from ...core.model import events
+from ...core.model.alive import live as live_objects
 from .topic import EVENT_INTERVAL, Connection, Request, RequestError, Topic, job_id
 
 REATTACH_EVERY = 30.0  # seconds before an unwatched active job is reattached again

@@ -10,7 +10,7 @@ LOG_TAIL_BYTES = 64 * 1024
 
 
 def logs(data: dict[str, Any], rid: str) -> dict[str, Any]:
-    from ...core.array import ArrayJob
+    from ...core.model.array import ArrayJob
     from ...jobs import job
 
     stream = data.get("stream", "stdout")

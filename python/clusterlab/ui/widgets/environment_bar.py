@@ -16,8 +16,8 @@ import time
 
 import ipywidgets as w
 
-from ...core import envevents
-from ...core.envevents import EnvEvent
+from ...core.environment import buildevents
+from ...core.environment.buildevents import EnvEvent
 
 INTERVAL = 0.5
 
@@ -46,7 +46,7 @@ class EnvBuildBar:
             e = self.event
         took = (e.time if e.finished else time.time()) - e.started
         self.bar.max, self.bar.value = e.total, e.total if e.phase == "ready" else e.done
-        self.bar.bar_style = {"ready": "success", envevents.FAILED: "danger"}.get(e.phase, "info")
+        self.bar.bar_style = {"ready": "success", buildevents.FAILED: "danger"}.get(e.phase, "info")
         self.label.value = (
             f"<span class='clusterlab-envbar'>environment <code>{html.escape(e.env)}</code> "
             f"on {html.escape(e.profile)}: <b>{html.escape(e.phase)}</b> "
@@ -72,7 +72,7 @@ class EnvBars:
         self.bars: dict[tuple[str, str], EnvBuildBar] = {}
         self._show = show
         self._lock = threading.Lock()
-        self.unsubscribe = envevents.subscribe(self.on_event)
+        self.unsubscribe = buildevents.subscribe(self.on_event)
 
     def on_event(self, event: EnvEvent) -> None:
         key = (event.profile, event.env)

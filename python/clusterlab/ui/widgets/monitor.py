@@ -16,8 +16,9 @@ from typing import Any
 import ipywidgets as w
 
 from ...common.style import STATE_COLOURS, elapsed_text, progress_bar
-from ...core import events, ledger
-from ...core.ledger import JobRecord
+from ...core.ledger import store as ledger
+from ...core.ledger.store import JobRecord
+from ...core.model import events
 
 _GRID = "display:grid;grid-template-columns:15em 7em 6em 7em 5em minmax(6em, 1fr)"
 _BUTTONS_WIDTH = "15em"
@@ -155,7 +156,7 @@ class JobMonitor:
         """Show the log tail of ``job_id``, refreshing while it runs. For an array, the log
         of one item, chosen with :attr:`item_picker` (first: a failed, else a running
         item), as every item has its own."""
-        from ...core.array import ArrayJob
+        from ...core.model.array import ArrayJob
         from ...jobs import job
 
         self._log_job = job_id
@@ -191,7 +192,7 @@ class JobMonitor:
 
     def show_result(self, job_id: str) -> concurrent.futures.Future[Any]:
         from ...common.errors import RemoteTraceback
-        from ...core.array import ArrayJob
+        from ...core.model.array import ArrayJob
         from ...jobs import job
 
         self._log_job = self._log_array = None

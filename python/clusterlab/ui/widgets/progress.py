@@ -12,7 +12,7 @@ from ...common.style import progress_bar
 from ..redraw import EventRedraw
 
 if TYPE_CHECKING:
-    from ...core.array import ArrayJob
+    from ...core.model.array import ArrayJob
 
 INTERVAL = 0.5
 

@@ -1,0 +1,194 @@
+"""Collecting what a poll saw finish: results downloaded in one round trip for all of
+them, futures resolved, the ledger written before anyone waiting wakes up.
+
+A job that ended without a result (cancelled, timed out, lost, killed) is failed with a
+:class:`JobError` that says how it ended and ends with the last lines of its stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ...common import jobdir
+from ...common.errors import JobError, RemoteEnvironmentError
+from ...common.states import JobState
+from ..environment.packages import missing_module_hint
+from ..ledger import store as ledger
+from ..model.alive import live
+from ..model.settle import DEPENDENCY_FAILED, Decision
+from ..transfer.payload import load_result
+from ..transfer.staging import fetch_outputs
+
+if TYPE_CHECKING:
+    from ..model.job import Job
+    from ..runtime import Runtime
+
+DOWNLOAD_TRIES = 3  # polls that may fail to fetch a finished job's result before it is LOST
+
+
+class CorruptResult(Exception):
+    """A result file whose bytes do not match the sha256 its runner recorded."""
+
+    def __str__(self) -> str:
+        return (
+            "its result file does not match the checksum its runner recorded (truncated, "
+            "corrupted or replaced), so it was not loaded"
+        )
+
+
+def _intact(data: bytes | None, digest: str) -> bool:
+    """True unless the runner recorded a checksum that these bytes do not have."""
+    return data is None or not digest or hashlib.sha256(data).hexdigest() == digest
+
+
+@dataclass
+class Finished:
+    """A job (or item) the poll saw end; ``outcome`` is what its runner reported."""
+
+    job: Job
+    decision: Decision
+    outcome: str  # ok | error | env_error | no_python | "" (no report)
+    digest: str = ""  # the result file's sha256 as its runner recorded it ("" before 0.x)
+
+
+class Collector:
+    """Turns finished jobs into resolved futures, for one runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._download_failures: dict[str, int] = {}
+
+    def collect(self, finished: Sequence[Finished]) -> None:
+        """Resolve finished jobs: results fetched in one round trip for all of them."""
+        reads = [
+            f
+            for f in finished
+            if f.outcome in (jobdir.OK, jobdir.ERROR)
+            or (f.outcome == jobdir.ENV_ERROR and not f.job.array_id)
+        ]
+        read_ids = {id(f) for f in reads}
+        files: dict[str, bytes | None] = {}
+        if reads:
+            try:
+                files = self.runtime.transport.read_files([f.job.result_path for f in reads])
+            except Exception as exc:
+                self._download_failed(finished, exc)
+                return
+        corrupt = [f for f in reads if not _intact(files.get(f.job.result_path), f.digest)]
+        if corrupt:
+            self._download_failed(corrupt, CorruptResult())
+            bad = {id(f) for f in corrupt}
+            finished = [f for f in finished if id(f) not in bad]
+        resolutions: list[tuple[Job, str, Any]] = []  # (job, "result"|"exception"|"fail", v)
+        # Jobs cancelled for a failed dependency go last: by then the dependency's own
+        # state (settled in the same poll) is set and the reason can name how it ended.
+        finished = sorted(finished, key=lambda f: f.decision.reason == DEPENDENCY_FAILED)
+        for f in finished:
+            if f.decision.reason == DEPENDENCY_FAILED:
+                f.decision.reason = failure_reason(f.job)
+            job = f.job
+            data = files.get(job.result_path) if id(f) in read_ids else None
+            if data is not None:
+                ok, value = load_result(data)
+                if ok and job.outputs:
+                    self._outputs(job)
+                if ok:
+                    job.set_state(JobState.COMPLETED, "")
+                    resolutions.append((job, "result", value))
+                else:
+                    summary = f"{type(value).__name__}: {value}".splitlines()[0][:300]
+                    job.set_state(JobState.FAILED, f"raised {summary}")
+                    resolutions.append((job, "exception", value))
+            elif f.outcome == jobdir.ENV_ERROR:
+                job.set_state(JobState.FAILED, f.decision.reason)
+                why = f"{f.decision.reason} {missing_module_hint(f.decision.reason)}".strip()
+                resolutions.append((job, "exception", RemoteEnvironmentError(why)))
+            else:
+                reason = f.decision.reason or "it ended without writing a result"
+                job.set_state(f.decision.state, reason)
+                resolutions.append((job, "fail", (f.decision.state, reason)))
+        self.runtime.flush()  # the ledger is current before anyone waiting on a result wakes
+        for job, kind, value in resolutions:
+            if kind == "fail":
+                self.fail(job, *value)
+            elif kind == "result":
+                job.resolve(value)
+            else:
+                job.resolve(exception=value)
+
+    def _outputs(self, job: Job) -> None:
+        """outputs=: the files come back before the result does; a failure to fetch them
+        is said (the value is still good), not raised."""
+        try:
+            fetch_outputs(self.runtime, job)
+        except Exception as exc:
+            warnings.warn(
+                f"job {job.id}: its outputs could not be downloaded ({exc}); they are still "
+                f"in {job.outputs[0] if job.outputs else '?'} on the cluster",
+                stacklevel=2,
+            )
+
+    def _download_failed(self, finished: Sequence[Finished], exc: Exception) -> None:
+        """A dropped connection: the next poll sees them finished again and retries; only
+        a download that keeps failing settles them LOST, with the reason."""
+        for f in finished:
+            tries = self._download_failures.get(f.job.id, 0) + 1
+            self._download_failures[f.job.id] = tries
+            if tries >= DOWNLOAD_TRIES and isinstance(exc, CorruptResult):
+                self.fail(f.job, JobState.FAILED, str(exc))
+            elif tries >= DOWNLOAD_TRIES:
+                self.fail(f.job, JobState.LOST, f"could not download the result: {exc}")
+            else:
+                f.job.set_state(f.job.state, f"downloading its result failed, retrying: {exc}")
+
+    def fail(self, job: Job, state: JobState, reason: str) -> None:
+        """End ``job`` without a result: cancelled futures are cancelled, anything else
+        raises a JobError carrying the state, the reason and the tail of its stderr."""
+        if not job.set_state(state, reason):
+            state, reason = job.state, job.reason  # e.g. a restored failure stays one
+        if job.done():
+            return
+        if state == JobState.CANCELLED:
+            job.cancel_future()
+            return
+        whose, tail = "the job's", ""
+        try:
+            tail = job.stderr().strip()[-2000:]
+            if not tail and job.array_id:  # an item its task never reached: why it ended
+                whose = "its task's"
+                tail = self.runtime.read_log(job, jobdir.log_file(jobdir.STDERR, job.task))
+                tail = tail.strip()[-2000:]
+        except Exception as exc:
+            tail = f"(stderr unavailable: {exc})"
+        detail = f"\n--- last lines of {whose} stderr ---\n{tail}" if tail else ""
+        job.resolve(
+            exception=JobError(
+                f"job {job.id} ({job.name}) on {self.runtime.profile.name} ended {state}: "
+                f"{reason}{detail}",
+                job_id=job.id,
+                state=state.value,
+                reason=reason,
+            )
+        )
+
+
+def failure_reason(job: Job) -> str:
+    """Which dependency made ``job`` impossible, as a reason sentence."""
+    for dep_id in job.after_ids:
+        dep = live.get(dep_id)
+        if dep is not None:
+            if dep.state.finished and dep.state != JobState.COMPLETED:
+                return f"dependency failed: job {dep.id} ({dep.name}) ended {dep.state}"
+        else:
+            rec = ledger.get(dep_id)
+            if rec and rec.state in ("FAILED", "CANCELLED", "TIMEOUT", "LOST"):
+                return f"dependency failed: job {rec.id} ({rec.name}) ended {rec.state}"
+    names = [
+        f"job {i} ({dep.name})" if (dep := live.get(i)) is not None else f"job {i}"
+        for i in job.after_ids
+    ]
+    return f"dependency failed: {', '.join(names) or 'an earlier job'} did not complete"

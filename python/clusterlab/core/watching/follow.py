@@ -1,0 +1,104 @@
+"""Live output: what a running job prints, brought back while it runs.
+
+A :class:`Follower` remembers how far it has read a job's stdout and stderr. The watcher
+reads the new bytes of every followed log in ONE round trip after each of its polls (on
+its thread, on its schedule, at least every :data:`FOLLOW_INTERVAL`), so a blocking call,
+``%%cluster``, ``job.stdout(follow=True)`` and ``clusterlab logs -f`` all show output as
+it comes without a command per reader or a wait in the kernel's thread.
+"""
+
+from __future__ import annotations
+
+import codecs
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ...common import jobdir
+
+if TYPE_CHECKING:
+    from ...transports.base import Transport
+    from ..model.job import Job
+    from .watcher import Watcher
+
+FOLLOW_INTERVAL = 1.0  # seconds between two reads of followed logs, whatever poll_interval
+STREAMS = ("stdout", "stderr")
+
+
+class Follower:
+    """New text of one job's logs, in the order it was read; ``(stream, text)`` chunks."""
+
+    def __init__(self, job: Job, streams: tuple[str, ...] = STREAMS) -> None:
+        self.job = job
+        task = job.task if job.array_id else None  # an item follows its task's log
+        self.paths = {s: f"{job.job_dir}/{jobdir.log_file(s, task)}" for s in streams}
+        self.offsets = dict.fromkeys(streams, 0)
+        self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in streams}
+        self.chunks: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
+    def ranges(self) -> list[tuple[str, int, int | None]]:
+        with self._lock:
+            return [(self.paths[s], self.offsets[s], None) for s in self.paths]
+
+    def feed(
+        self, asked: list[tuple[str, int, int | None]], found: list[tuple[int, bytes] | None]
+    ) -> None:
+        """Take what a read of ``asked`` (from :meth:`ranges`) found, in the same order.
+        The watcher and a final read may overlap: bytes from a passed offset are dropped."""
+        with self._lock:
+            for stream, (_, start, _), got in zip(self.paths, asked, found, strict=True):
+                if got and got[1] and start == self.offsets[stream]:
+                    self.offsets[stream] += len(got[1])
+                    text = self._decoders[stream].decode(got[1])
+                    if text:
+                        self.chunks.put((stream, text))
+
+    def read_now(self, transport: Transport) -> None:
+        """One read in the caller's thread (the last output of a job that ended)."""
+        while True:
+            asked = self.ranges()
+            found = transport.read_ranges(asked)
+            self.feed(asked, found)
+            if all(not got or not got[1] for got in found):
+                return  # a log longer than one read takes several
+
+    def drain(self) -> Iterator[tuple[str, str]]:
+        """The chunks read so far, oldest first."""
+        while True:
+            try:
+                yield self.chunks.get_nowait()
+            except queue.Empty:
+                return
+
+
+def read_followed(transport: Transport, followers: list[Follower]) -> None:
+    """New output of every follower, in one round trip."""
+    asked = [f.ranges() for f in followers]
+    found = transport.read_ranges([r for ranges in asked for r in ranges])
+    for follower, ranges in zip(followers, asked, strict=True):
+        follower.feed(ranges, found[: len(ranges)])
+        found = found[len(ranges) :]
+
+
+def follow_output(
+    watcher: Watcher, transport: Transport, job: Job, streams: tuple[str, ...] = STREAMS
+) -> Iterator[tuple[str, str]]:
+    """``(stream, text)`` as ``job`` writes it, until it ended and its last output is read.
+
+    Waiting happens in the caller (it asked to follow); the reads happen on ``watcher``'s
+    thread, except the last one, made once the job ended (``job.host.follow_output``)."""
+    follower = watcher.follow(job, streams)
+    try:
+        while True:
+            ended = job.done()  # before reading, so the read after it is the complete one
+            if ended:
+                follower.read_now(transport)
+            yield from follower.drain()
+            if ended:
+                return
+            concurrent.futures.wait([job], timeout=FOLLOW_INTERVAL / 2)
+    finally:
+        watcher.unfollow(follower)
