@@ -181,15 +181,22 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
         )
     rows = packages.diff(info.get("packages", {}))
     if rows:
-        pins = " ".join(f"{name}=={here}" for name, here, _ in rows)
+        pins = " ".join(f"{name}=={here}" for name, here, _, _ in rows)
+        sent = sum(1 for row in rows if row[3] == "sent")
         add(
             "packages",
             True,
-            f"{len(rows)} package(s) this kernel imported are missing or differ there; a "
-            f"function that uses one fails there. Install them with `{info['executable']} -m "
-            f"pip install --user {pins}`, or use environment='sync':\n" + packages.table(rows),
+            f"{len(rows)} package(s) are missing or differ there ({sent} needed by the "
+            "functions this kernel sent, the rest imported by the kernel); a function that "
+            f"uses one fails there. Install them with `{info['executable']} -m pip install "
+            f"--user {pins}`, or use environment='sync':\n" + packages.table(rows),
             "warning",
         )
     else:
-        add("packages", True, "every package this kernel imported is there, same versions")
+        add(
+            "packages",
+            True,
+            "every package the functions this kernel sent and the kernel import is there, "
+            "same versions",
+        )
     return report

@@ -17,6 +17,7 @@ from ...common import kinds as registry
 from ...common.errors import RemoteEnvironmentError
 from ...config.profile import Profile
 from ...transports.base import CommandResult, Transport
+from . import packages
 
 if TYPE_CHECKING:
     from ..transfer.blobs import BlobStore
@@ -142,9 +143,9 @@ class RemoteEnvironment:
                     check_jobs_root(self.transport, jobs_root)
                 self._checked = True
             if (environment or self.profile.environment) == "sync":
-                # The lock is what the kernel imported: locked again (~0.1 s, and one
-                # `test -f` there) only when a new top-level module was imported since.
-                modules = frozenset(m for m in sys.modules if "." not in m)
+                # The lock is what the shipped code and the kernel import: locked again
+                # (~0.1 s, and one `test -f` there) only when either grew since.
+                modules = self._lock_key()
                 if self.sync_python is None or modules != self._sync_modules:
                     from .sync import ensure_synced  # the build is its own module
 
@@ -152,7 +153,14 @@ class RemoteEnvironment:
                     remote_dir = jobs_root.rsplit("/", 1)[0]
                     self.sync_python = ensure_synced(self, remote_dir, store)
                     # (after the build, whose own stdlib imports must not look new)
-                    self._sync_modules = frozenset(m for m in sys.modules if "." not in m)
+                    self._sync_modules = self._lock_key()
+
+    @staticmethod
+    def _lock_key() -> frozenset[str]:
+        """What the lock is made of: the kernel's top-level modules and the distributions
+        the shipped code needs (a new function importing a new package changes it)."""
+        shipped = {f"shipped:{key}" for key in packages.shipped_distributions()}
+        return frozenset(m for m in sys.modules if "." not in m) | shipped
 
     def _verify(self, info: dict[str, Any]) -> None:
         if info["cloudpickle"] is None:

@@ -24,12 +24,14 @@ from ...common.states import JobState
 from ...config import validators
 from ...config.resources import Resources, refuse_unsupported
 from ...config.runopts import RunOptions
+from ..environment import codescan, packages
 from ..ledger import records
 from ..model.alive import live
 from ..model.array import ArrayJob, ArrayPart
 from ..model.dependencies import Dependencies
 from ..model.job import Job
 from ..model.plan import Plan, check_options, make_plan
+from ..transfer.localcode import is_local
 from ..transfer.payload import dumps_call, dumps_function, dumps_items
 from ..transfer.staging import Staged, item_env, item_outputs, resolve, run_record
 from ..watching.workerpool import pool_files
@@ -51,6 +53,14 @@ RUNNER_SOURCE = RUNNER_FILES[jobdir.RUNNER]
 def new_job_id() -> str:
     """Sortable and unique without coordination: time plus randomness."""
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def note_needs(fn: Callable[..., Any], *values: Any) -> None:
+    """What the function and its arguments import, read from their code, joins what
+    this kernel has sent (the sync lock and preflight's package table read it)."""
+    needs = codescan.needs_of(fn, *values, by_value=is_local)
+    what = getattr(fn, "__name__", None) or type(fn).__name__
+    packages.note_shipped(needs, f"the function {what!r}")
 
 
 def job_name(fn: Callable[..., Any], name: str | None) -> str:
@@ -115,6 +125,7 @@ def submit_job(
     args, kwargs, refs = deps.references(args, kwargs)
     args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
     payload = dumps_call(fn, tuple(args), kwargs, refs)  # fails before anything remote
+    note_needs(fn, args, kwargs)
     # Once per runtime: a profile that cannot work is refused before anything is recorded.
     runtime.ensure_ready(staged.options.environment)
     job_id = new_job_id()
@@ -179,6 +190,7 @@ def submit_array(
         refs["kwargs"] = dict(fixed_refs["kwargs"])
         calls.append((index, tuple(item_args), {}, refs))
     fn_bytes = dumps_function(fn)  # fails before anything remote
+    note_needs(fn, [c[1] for c in calls])
     if calls:
         runtime.ensure_ready(staged.options.environment)
         runtime.blobs.upload(staged.blobs)
