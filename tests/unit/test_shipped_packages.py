@@ -145,6 +145,14 @@ def test_a_module_that_travels_by_value_is_read_for_its_imports(tmp_path: Path) 
     assert needs.optional == {"no_such_optional"}
 
 
+def test_a_cells_text_is_read_for_its_imports() -> None:
+    needs = codescan.source_needs(
+        "import toolz\ntry:\n    import zz\nexcept Exception:\n    pass\n"
+    )
+    assert needs.required == {"toolz"} and needs.optional == {"zz"}
+    assert codescan.source_needs("def broken(:\n").all() == set()
+
+
 def test_code_without_source_counts_every_import_as_required() -> None:
     code = compile("try:\n    import dd\nexcept ImportError:\n    pass\n", "<gone>", "exec")
     fn = types.FunctionType(code, {"__name__": "__main__"})  # a notebook cell

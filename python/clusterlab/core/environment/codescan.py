@@ -60,7 +60,9 @@ class Needs:
 
 
 _TRY = (ast.Try, getattr(ast, "TryStar", ast.Try))  # try/except*: Python 3.11+
-_IGNORED = {"__main__", "__future__", "builtins", "__mp_main__"}
+# clusterlab itself is never a package a job needs: what of it is shipped (the cell
+# runner) travels by value, and the runner is copied into every job dir.
+_IGNORED = {"__main__", "__future__", "builtins", "__mp_main__", "clusterlab"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -247,6 +249,19 @@ def _code_names(code: types.CodeType) -> set[str]:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
     return names
+
+
+def source_needs(source: str) -> Needs:
+    """The modules a cell's source imports (a cell travels as text, run by the cell
+    runner: its code objects do not exist here). Unparsable source needs nothing: the
+    cell's own SyntaxError is what the user will see."""
+    needs = Needs()
+    try:
+        every, optional = _imported([ast.parse(source)])
+    except (SyntaxError, ValueError):
+        return needs
+    needs.add(every, optional)
+    return needs
 
 
 def needs_of(*objs: Any, by_value: Callable[[str], bool] = lambda name: False) -> Needs:
