@@ -182,7 +182,9 @@ class Profile:
             "The Python that runs your functions on the cluster; it needs cloudpickle "
             "(pip install cloudpickle) and should match your notebook's Python minor "
             "version. Empty means this kernel's Python when jobs start from this machine "
-            "(no login host), 'python3' over SSH and in a container image.",
+            "(no login host), 'python3' over SSH and in a container image. A conda, mamba, "
+            "micromamba or pixi environment: 'conda:NAME' or 'conda:/path/to/prefix' "
+            "(run through the tool's own `run`, which activates it).",
             "~/venv/bin/python",
             check=validators.check_python,
         ),

@@ -16,6 +16,7 @@ from typing import Any
 import cloudpickle
 
 from ..common.errors import HostKeyError
+from ..config import pythonspec
 from ..config.profile import Profile
 from ..transports.login_state import login_lines
 from .environment import packages
@@ -158,10 +159,13 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
         return report
     local = ".".join(map(str, sys.version_info[:3]))
     problem = minor_mismatch(info["python"])
+    how = pythonspec.describe(profile.python) if profile.python else ""
     add(
         "python",
         not problem,
-        problem or f"{info['executable']} is Python {info['python']} (this kernel: {local})",
+        problem
+        or f"{info['executable']} is Python {info['python']} (this kernel: {local})"
+        + (f"; {how}" if how else ""),
     )
     if info["cloudpickle"] is None:
         add(

@@ -11,11 +11,10 @@ placeholders and, on a remote host, ``~`` is left for the remote side (a submitt
 
 from __future__ import annotations
 
-import shlex
-
 from ..backends import make_backend
 from ..backends.base import ArraySpec, JobSpec
 from ..config.profile import Profile
+from ..config.pythonspec import python_command
 from ..config.resources import Resources, parse_resources, refuse_unsupported
 from ..transports import get_transport
 from .environment.remote import python_argv
@@ -34,7 +33,7 @@ def preview_script(
     refuse_unsupported(merged, profile.scheduler)
     transport = get_transport(profile)
     if profile.is_remote:  # expanding ~ over SSH would connect: leave it to the host
-        python = shlex.split(profile.python) if profile.python else ["python3"]
+        python = python_command(profile.python) if profile.python else ["python3"]
         root = jobs_root(profile, lambda path: path)
     else:
         python, root = python_argv(profile, transport), jobs_root(profile, transport.expand)

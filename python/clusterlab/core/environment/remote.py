@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ...common import kinds as registry
 from ...common.errors import RemoteEnvironmentError
 from ...config.profile import Profile
+from ...config.pythonspec import python_command, tool_of
 from ...transports.base import CommandResult, Transport
 from . import packages
 
@@ -47,9 +48,8 @@ print(json.dumps(out))
 def python_argv(profile: Profile, transport: Transport) -> list[str]:
     """The job's interpreter: the profile's, else ``python3`` on a remote host, else this
     kernel's own Python on this machine."""
-    if profile.python:
-        argv = shlex.split(profile.python)
-        return [transport.expand(argv[0]), *argv[1:]]
+    if profile.python:  # a command line, or a conda/mamba/pixi env run by its tool
+        return python_command(profile.python, transport.expand)
     return ["python3"] if profile.is_remote else [sys.executable]
 
 
@@ -94,7 +94,8 @@ class RemoteEnvironment:
         distributions. With ``jobs_root``, the same round trip first checks that directory
         as :func:`check_jobs_root` does."""
         script = self.preamble()
-        argv = [*python_argv(self.profile, self.transport), "-c", _PROBE]
+        command = python_argv(self.profile, self.transport)
+        argv = [*command, "-c", _PROBE]
         if packages:
             argv.append("--packages")
         if jobs_root is None:
@@ -102,6 +103,17 @@ class RemoteEnvironment:
         else:
             res = self.transport.script(_SAFE_DIR + "shift\n" + script, jobs_root, *argv)
             _dir_verdict(self.transport, jobs_root, res)
+        found = tool_of(self.profile.python)
+        if res.returncode != 0 and found is not None:
+            tool, target = found
+            raise RemoteEnvironmentError(
+                f"`{shlex.join(command)}` could not run on "
+                f"{self.transport.label} (exit {res.returncode}: {res.err.strip()[-300:]}). "
+                f"{tool} must be a program on PATH after the profile's setup lines (add one "
+                f"such as 'export PATH=$HOME/miniconda3/condabin:$PATH'; a shell function "
+                f"from `{tool} init` is not enough), and the environment {target!r} must "
+                f"exist there with python in it (`{tool} env list`)."
+            )
         if res.returncode != 0:
             raise RemoteEnvironmentError(
                 f"{argv[0]} could not run on {self.transport.label} "
