@@ -11,7 +11,7 @@ import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...common import jobdir
 from ...common.errors import JobError, RemoteEnvironmentError
@@ -21,11 +21,10 @@ from ..ledger import store as ledger
 from ..model.alive import live
 from ..model.settle import DEPENDENCY_FAILED, Decision
 from ..transfer.payload import load_result
-from ..transfer.staging import fetch_outputs
+from ..transfer.staging import StagingHost, fetch_outputs
 
 if TYPE_CHECKING:
     from ..model.job import Job
-    from ..runtime import Runtime
 
 DOWNLOAD_TRIES = 3  # polls that may fail to fetch a finished job's result before it is LOST
 
@@ -55,10 +54,19 @@ class Finished:
     digest: str = ""  # the result file's sha256 as its runner recorded it ("" before 0.x)
 
 
+class CollectHost(StagingHost, Protocol):
+    """What the collector needs of its runtime: what staging needs (outputs are fetched
+    with results), its job dirs' logs, and writing the ledger before futures resolve."""
+
+    def read_log(self, job: Job, name: str) -> str: ...
+
+    def flush(self) -> None: ...
+
+
 class Collector:
     """Turns finished jobs into resolved futures, for one runtime."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: CollectHost) -> None:
         self.runtime = runtime
         self._download_failures: dict[str, int] = {}
 
