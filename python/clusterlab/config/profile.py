@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common import kinds as registry
 from ..common.errors import ProfileError
-from . import login_fields, validators
+from . import container_fields, login_fields, validators
 from .fieldmeta import meta as _meta
 from .fieldmeta import with_kind_fields
 
@@ -241,6 +241,9 @@ class Profile:
             choices=validators.ENVIRONMENTS,
         ),
     )
+    # -- a container around the job's Python (config/container_fields.py) ------------------
+    container: str = container_fields.container()
+    container_engine: str = container_fields.container_engine()
     resources: dict[str, Any] = field(
         default_factory=dict,
         metadata=_meta(

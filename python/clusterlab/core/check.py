@@ -152,6 +152,13 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
         )
     except Exception as exc:
         add("job directory", False, str(exc))
+    container = runtime.environment.container
+    if container is not None:
+        try:
+            add("container", True, f"{container.engine()} runs {container.image}")
+        except Exception as exc:
+            add("container", False, str(exc))
+            return report
     try:
         info = runtime.backend.probe_environment() or runtime.environment.probe(packages=True)
     except Exception as exc:

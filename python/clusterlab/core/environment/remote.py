@@ -19,6 +19,7 @@ from ...config.profile import Profile
 from ...config.pythonspec import python_command, tool_of
 from ...transports.base import CommandResult, Transport
 from . import packages
+from .container import Container
 
 if TYPE_CHECKING:
     from ..transfer.blobs import BlobStore
@@ -50,7 +51,7 @@ def python_argv(profile: Profile, transport: Transport) -> list[str]:
     kernel's own Python on this machine."""
     if profile.python:  # a command line, or a conda/mamba/pixi env run by its tool
         return python_command(profile.python, transport.expand)
-    return ["python3"] if profile.is_remote else [sys.executable]
+    return ["python3"] if profile.is_remote or profile.container else [sys.executable]
 
 
 def minor_mismatch(remote_version: str) -> str:
@@ -80,6 +81,7 @@ class RemoteEnvironment:
         self.info: dict[str, Any] = {}  # the last probe's answer
         self.sync_python: list[str] | None = None  # the synced env of the current lock
         self._sync_modules: frozenset[str] = frozenset()  # top-level modules it was locked at
+        self.container = Container(profile, transport) if profile.container else None
 
     def python_argv(self, environment: str | None = None) -> list[str]:
         """The argv of the job's Python: the synced env's once built (``sync``), else the
@@ -94,7 +96,7 @@ class RemoteEnvironment:
         distributions. With ``jobs_root``, the same round trip first checks that directory
         as :func:`check_jobs_root` does."""
         script = self.preamble()
-        command = python_argv(self.profile, self.transport)
+        command = self.contained(python_argv(self.profile, self.transport))
         argv = [*command, "-c", _PROBE]
         if packages:
             argv.append("--packages")
@@ -131,10 +133,16 @@ class RemoteEnvironment:
         exports = [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
         return "\n".join([*exports, *self.profile.setup, 'exec "$@"'])
 
+    def contained(self, python: list[str], binds: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+        """``python`` as it runs: in the profile's container (``binds`` mounted), if any."""
+        return self.container.wrap(python, binds) if self.container else python
+
     def run_python(self, code: str, *args: str) -> CommandResult:
-        """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip."""
+        """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip.
+        In a container, the absolute paths among ``args`` are bound."""
         script = self.preamble()
-        return self.transport.script(script, *self.python_argv(), "-c", code, *args)
+        python = self.contained(self.python_argv(), [a for a in args if a.startswith("/")])
+        return self.transport.script(script, *python, "-c", code, *args)
 
     def ensure(
         self, jobs_root: str, environment: str | None = None, store: BlobStore | None = None
@@ -144,12 +152,18 @@ class RemoteEnvironment:
         remote host, or a local profile's python), it has cloudpickle and this kernel's minor
         version, else the job is refused with the fix. One round trip for both. With
         ``environment='sync'``, the synced environment is built (once) or reused."""
+        if (environment or self.profile.environment) == "sync" and self.container:
+            raise RemoteEnvironmentError(
+                "environment='sync' builds a venv of the cluster's Python; with a "
+                "container the image holds the packages: use environment='existing' "
+                "(and an image with what the functions import), or no container"
+            )
         with self._lock:  # one probe even when many threads submit at once
             if not self._checked:
                 # Jobs of a login node (SLURM without a host) run on other nodes, whose
                 # Python this machine's may not be; a local profile's python runs here.
                 here = not registry.get(self.profile.scheduler).remote
-                if self.profile.is_remote or (self.profile.python and here):
+                if self.profile.is_remote or ((self.profile.python or self.container) and here):
                     self._verify(self.probe(jobs_root))
                 else:
                     check_jobs_root(self.transport, jobs_root)

@@ -90,15 +90,26 @@ def _spec(
     extra_env: Mapping[str, str] | None = None,
 ) -> JobSpec:
     staged = staged or resolve(runtime, None)
+    env = {**staged.env, **(extra_env or {})}
+    merged = runtime.default_resources.merged(resources)
+    python = list(python or runtime.environment.python_argv(staged.options.environment))
+    if runtime.environment.container is not None:  # the job dir, blobs, workdir: same paths
+        python = runtime.environment.container.wrap(
+            python,
+            binds=[runtime.jobs_root().rsplit("/", 1)[0], staged.workdir],
+            pwd=job_dir,
+            env_names=[*env, jobdir.WORKDIR_VAR, jobdir.ITEM_DIRS_VAR],
+            gpus=bool(merged.gpus),
+        )
     return JobSpec(
         job_id=job_id,
         name=name,
         job_dir=job_dir,
-        resources=runtime.default_resources.merged(resources),
-        python=list(python or runtime.environment.python_argv(staged.options.environment)),
+        resources=merged,
+        python=python,
         setup=list(runtime.profile.setup),
         after=after,
-        env={**staged.env, **(extra_env or {})},
+        env=env,
         workdir=staged.workdir,
         inputs=staged.inputs,
     )
