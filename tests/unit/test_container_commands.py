@@ -81,3 +81,8 @@ def test_good_containers_are_kept() -> None:
         "localhost:5000/a/b@sha256:" + "0" * 64,
     ):
         assert cl.Profile(name="c", scheduler="local", container=value).container == value
+
+
+def test_kubernetes_refuses_container_and_points_at_its_image_field() -> None:
+    with pytest.raises(cl.ProfileError, match="runs its pods in 'image'"):
+        cl.Profile(name="k", scheduler="kubernetes", image="python:3.11", container="python:3.11")
