@@ -14,6 +14,7 @@ import pytest
 
 import clusterlab as cl
 from tests.cluster import podman_image
+from tests.conftest import slurm_local_profile
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,15 +30,30 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     return podman_image.build(work)
 
 
+@pytest.mark.parametrize("kind", ["local", "slurm-local"])
 def test_a_job_runs_in_the_container_with_its_result_logs_files_and_outputs(
-    image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    image: str,
+    kind: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """On this machine, and as a job of the sandbox's real SLURM (slurmd runs the script)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.csv").write_text("a\nb\n")
     back = tmp_path / "back"
-    cl.profiles.save(
-        cl.Profile(name="ctr", scheduler="local", container=image, remote_dir=str(tmp_path / "rd"))
-    )
+    fields = {
+        "container": image,
+        "env": {"CONTAINERS_CONF": os.environ["CONTAINERS_CONF"]},  # the job's podman too
+    }
+    if kind == "local":
+        profile = cl.Profile(
+            name="ctr", scheduler="local", remote_dir=str(tmp_path / "rd"), **fields
+        )  # type: ignore[arg-type]
+    else:
+        request.getfixturevalue("sandbox")
+        profile = slurm_local_profile(tmp_path, name="ctr", **fields)
+    cl.profiles.save(profile)
 
     def inside(n: int) -> dict[str, object]:
         import os
