@@ -22,14 +22,6 @@ def needs_of(*objs: object) -> codescan.Needs:
     return codescan.needs_of(*objs, by_value=lambda top: top == "tests")
 
 
-@pytest.fixture(autouse=True)
-def fresh_record(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with nothing sent by this kernel."""
-    monkeypatch.setattr(packages, "_shipped", {})
-    monkeypatch.setattr(packages, "_warned", set())
-    monkeypatch.setattr(packages, "_modules_noted", set())
-
-
 def imports_in_body() -> str:
     import toolz
 
