@@ -190,3 +190,21 @@ def test_the_table_separates_what_the_functions_need_from_what_the_kernel_import
     assert text.splitlines()[0] == "needed by the functions this kernel sent:"
     assert "imported by the kernel:" in text
     assert text.index("toolz") < text.index("imported by the kernel:")
+
+
+def test_an_unreadable_object_never_stops_a_submission(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading code is a help: when it fails, the submission goes on with a warning."""
+    from clusterlab.core.submission import submit
+
+    def broken(*objs: object, by_value: object) -> codescan.Needs:
+        raise RuntimeError("a strange object")
+
+    monkeypatch.setattr(codescan, "needs_of", broken)
+    with pytest.warns(UserWarning, match=r"could not read what 'imports_in_body' imports"):
+        submit.note_needs(imports_in_body)
+
+
+def test_a_type_without_a_module_name_needs_nothing() -> None:
+    odd = type("Odd", (), {})
+    odd.__module__ = None  # type: ignore[assignment]  (as some extension types have)
+    assert needs_of(len, [odd()]).all() == set()

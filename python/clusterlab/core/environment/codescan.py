@@ -46,9 +46,11 @@ class Needs:
     required: set[str] = field(default_factory=set)
     optional: set[str] = field(default_factory=set)
 
-    def add(self, modules: Iterable[str], optional: Iterable[str] = ()) -> None:
+    def add(self, modules: Iterable[Any], optional: Iterable[str] = ()) -> None:
         guarded = set(optional)
         for name in modules:
+            if not isinstance(name, str):  # a C type's odd __module__: nothing to find
+                continue
             top = name.split(".")[0]
             if not top or top in _IGNORED or top in _stdlib():
                 continue
@@ -184,7 +186,7 @@ class _Scan:
 
     def function(self, fn: types.FunctionType, depth: int) -> None:
         module = getattr(fn, "__module__", None)
-        if not self.travels(module):
+        if not isinstance(module, str | None) or not self.travels(module):
             self.needs.add([module or ""])  # installed code: its distribution brings it
             return
         self.code(fn.__code__)
@@ -199,8 +201,9 @@ class _Scan:
             self.obj(default, depth + 1)
 
     def klass(self, cls: type, depth: int) -> None:
-        if not self.travels(cls.__module__):
-            self.needs.add([cls.__module__])
+        module = getattr(cls, "__module__", None)
+        if not isinstance(module, str) or not self.travels(module):
+            self.needs.add([module] if isinstance(module, str) else [])
             return
         for base in cls.__bases__:
             self.obj(base, depth + 1)

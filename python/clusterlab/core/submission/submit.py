@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
@@ -58,8 +59,17 @@ def new_job_id() -> str:
 def note_needs(fn: Callable[..., Any], *values: Any) -> None:
     """What the function and its arguments import, read from their code, joins what
     this kernel has sent (the sync lock and preflight's package table read it)."""
-    needs = codescan.needs_of(fn, *values, by_value=is_local)
     what = getattr(fn, "__name__", None) or type(fn).__name__
+    try:
+        needs = codescan.needs_of(fn, *values, by_value=is_local)
+    except Exception as exc:  # reading code must never stop a submission: say so, go on
+        warnings.warn(
+            f"clusterlab: could not read what {what!r} imports ({type(exc).__name__}: "
+            f"{exc}); a sync environment holds what this kernel imported, so import what "
+            "the function needs in the notebook",
+            stacklevel=3,
+        )
+        return
     packages.note_shipped(needs, f"the function {what!r}")
 
 
