@@ -86,3 +86,13 @@ def test_good_containers_are_kept() -> None:
 def test_kubernetes_refuses_container_and_points_at_its_image_field() -> None:
     with pytest.raises(cl.ProfileError, match="runs its pods in 'image'"):
         cl.Profile(name="k", scheduler="kubernetes", image="python:3.11", container="python:3.11")
+
+
+def test_the_preview_shows_the_wrapped_python_and_says_how_the_engine_is_picked() -> None:
+    from clusterlab.core.preview import preview_script
+
+    profile = cl.Profile(name="c", scheduler="slurm", host="login.example.edu", container="py:3.11")
+    script = preview_script(profile)
+    assert "# container_engine='auto': the cluster's first of apptainer" in script
+    assert "podman run --rm -i --network host -v '~/.clusterlab:~/.clusterlab'" in script
+    assert 'py:3.11 python3 runner.py "$JOB_DIR"' in script
