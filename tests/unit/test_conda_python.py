@@ -84,3 +84,11 @@ def test_no_conda_here_refuses_the_job_and_preflight_says_what_to_do() -> None:
     assert "condabin" in message and "'ml' must exist there" in message
     lines = {ln.name: ln for ln in cl.profiles.check("condaless").lines}
     assert not lines["python"].ok and "conda must be a program on PATH" in lines["python"].detail
+
+
+def test_sync_is_left_to_venvs() -> None:
+    cl.profiles.save(
+        cl.Profile(name="condasync", scheduler="local", python="conda:ml", environment="sync")
+    )
+    with pytest.raises(cl.RemoteEnvironmentError, match="builds a venv, not a conda environment"):
+        cl.cluster("condasync")(abs).submit(-1)

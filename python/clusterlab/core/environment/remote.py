@@ -158,6 +158,13 @@ class RemoteEnvironment:
                 "container the image holds the packages: use environment='existing' "
                 "(and an image with what the functions import), or no container"
             )
+        tool = tool_of(self.profile.python)
+        if (environment or self.profile.environment) == "sync" and tool is not None:
+            raise RemoteEnvironmentError(
+                f"environment='sync' builds a venv, not a {tool[0]} environment: with "
+                f"python={self.profile.python!r} use environment='existing' and install "
+                f"what preflight lists into {tool[1]!r} ({tool[0]} install ...)"
+            )
         with self._lock:  # one probe even when many threads submit at once
             if not self._checked:
                 # Jobs of a login node (SLURM without a host) run on other nodes, whose
