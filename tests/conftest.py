@@ -35,6 +35,17 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 
 
 @pytest.fixture(autouse=True)
+def nothing_sent_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What "this kernel sent" (core/environment/packages.py) starts empty in each test,
+    as in a new kernel: a package one test's function needed is not another's."""
+    from clusterlab.core.environment import packages
+
+    monkeypatch.setattr(packages, "_shipped", {})
+    monkeypatch.setattr(packages, "_warned", set())
+    monkeypatch.setattr(packages, "_modules_noted", set())
+
+
+@pytest.fixture(autouse=True)
 def own_status_agents() -> Iterator[None]:
     """Runtimes on one connection share its status agent (core/watching/agentlink.py) and
     what befell it (a kill, a failed start, its 60 s before a retry): each test starts with

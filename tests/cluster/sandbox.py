@@ -24,7 +24,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("slurm-wlm", "munge", "openssh-server", "python3-venv", "libpam-oath", "oathtool")
+PACKAGES = (
+    "slurm-wlm",
+    "munge",
+    "openssh-server",
+    "python3-venv",
+    "libpam-oath",  # the one-time-code sshd (tests/cluster/logins.py)
+    "oathtool",
+    "podman",  # jobs in containers (tests/integration/test_container.py)
+    "runc",
+    "fuse-overlayfs",
+    "uidmap",
+)
 # CPython's concurrent.futures tests, which tests/integration/test_executor_conformance.py
 # runs against cl.Executor (installed when Debian has them for this Python).
 TESTSUITE = f"libpython{sys.version_info.major}.{sys.version_info.minor}-testsuite"

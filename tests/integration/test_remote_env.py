@@ -106,6 +106,10 @@ def test_a_job_missing_a_module_says_which_package_to_install(sandbox: object) -
     notes = "\n".join(getattr(info.value, "__notes__", []))
     pin = f"PyYAML=={metadata.version('PyYAML')}"
     assert f"pip install --user {pin}" in notes and "environment='sync'" in notes
+    # preflight lists it as needed by a function sent, apart from what the kernel imported
+    line = next(ln for ln in cl.profiles.check("mm2").lines if ln.name == "packages")
+    sent = line.detail.split("needed by the functions this kernel sent:\n")[1]
+    assert "PyYAML" in sent.split("imported by the kernel:")[0]
     # in the load step: the function's argument needs it
     job = f(repr)(yaml.YAMLObject())
     with pytest.raises(cl.RemoteEnvironmentError, match=rf"could not be loaded.*yaml.*{pin}"):

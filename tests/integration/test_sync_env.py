@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,14 +52,44 @@ KERNEL = textwrap.dedent(
 )
 
 
-def run_kernel(tmp_path: Path, *args: str) -> dict[str, object]:
+# Issue 28: what the functions import, read from their code. The kernel imported traitlets
+# (its own machinery) but never toolz, which only a nested function's body imports.
+KERNEL_SHIPPED = textwrap.dedent(
+    """
+    import json, sys
+    import traitlets
+    import clusterlab as cl
+
+    def uses_traitlets():
+        import traitlets
+        return traitlets.__version__
+
+    def uses_toolz():
+        def inner():
+            import toolz
+            return toolz.__version__
+        return inner()
+
+    out = {}
+    for fn in (uses_traitlets, uses_toolz):
+        try:
+            out[fn.__name__] = cl.cluster("sync")(fn)()
+        except Exception as exc:
+            out[fn.__name__] = f"{type(exc).__name__}: {exc}"
+    out["kernel imported toolz"] = "toolz" in sys.modules
+    print(json.dumps(out))
+    """
+)
+
+
+def run_kernel(tmp_path: Path, *args: str, code: str = KERNEL) -> dict[str, object]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(Path(cl.__file__).parents[1]), os.getcwd()]),
         "PIP_NO_INDEX": "1",  # here too: no index traffic; wheels are cached or repacked
     }
     res = subprocess.run(
-        [sys.executable, "-c", KERNEL, *args],
+        [sys.executable, "-c", code, *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -168,3 +199,46 @@ def test_sync_builds_with_uv_when_the_cluster_has_it_and_reuses_it(
     assert len(envs) == 1 and envs[0]["ready"] and envs[0]["tool"] == "uv"
     runtime = get_runtime(profile)
     runtime.transport.run(["rm", "-rf", "--", runtime.jobs_root().rsplit("/", 1)[0]])
+
+
+@pytest.fixture(scope="module")
+def shipped_run(
+    sandbox: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, object]]:
+    """One kernel session on a sync profile sending both functions (two locks, two envs),
+    with its own config and data dirs (module-scoped: the per-test ones are not set yet)."""
+    home = tmp_path_factory.mktemp("shipped")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLUSTERLAB_CONFIG_DIR", str(home / "config"))
+        mp.setenv("CLUSTERLAB_DATA_DIR", str(home / "data"))
+        mp.setattr(cl.profiles, "_session_default", None)
+        profile = ssh_profile(
+            sandbox,
+            name="sync",
+            environment="sync",
+            remote_dir=f"~/.cl28-sync-{uuid.uuid4().hex[:8]}",
+            env={"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_RETRIES": "0"},
+        )
+        cl.profiles.save(profile)
+        try:
+            yield run_kernel(home, code=KERNEL_SHIPPED)
+        finally:
+            runtime = get_runtime(profile)
+            runtime.transport.run(["rm", "-rf", "--", runtime.jobs_root().rsplit("/", 1)[0]])
+
+
+def test_a_function_importing_the_kernels_own_machinery_gets_it_by_sync(
+    shipped_run: dict[str, object],
+) -> None:
+    """traitlets was left out of every lock as 'kernel-only', so a function importing it
+    failed with ModuleNotFoundError on a sync profile."""
+    assert shipped_run["uses_traitlets"] == __import__("traitlets").__version__
+
+
+def test_a_package_only_the_functions_body_imports_is_in_the_sync_env(
+    shipped_run: dict[str, object],
+) -> None:
+    """The lock held only what the kernel imported: toolz, imported by a nested function
+    inside the body and never by the kernel, was missing there."""
+    assert shipped_run["kernel imported toolz"] is False
+    assert shipped_run["uses_toolz"] == __import__("toolz").__version__

@@ -20,7 +20,6 @@ import hashlib
 import json
 import posixpath
 import re
-import shlex
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 from ..common.errors import SubmitError, TransportError
 from ..config.profile import Profile
+from ..config.pythonspec import python_command
 from ..config.resources import Resources, refuse_unsupported
 from ..remote import hostqueue
 from ..transports.base import Transport
@@ -167,8 +167,7 @@ class DirectBackend(Backend):
         """The interpreter for the dispatcher: the profile's (after its setup lines), else
         ``python3`` on a remote host, else this kernel's (as for jobs, core.environment.remote)."""
         if self.profile.python:
-            argv = shlex.split(self.profile.python)
-            return [self.transport.expand(argv[0]), *argv[1:]]
+            return python_command(self.profile.python, self.transport.expand)
         return ["python3"] if self.profile.is_remote else [sys.executable]
 
     def _boot(self) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import shlex
 from collections.abc import Mapping, Sequence
 from importlib import resources as importlib_resources
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 from ..common import jobdir
 from ..common.errors import SubmitError, TransportError
 from ..config.profile import Profile
+from ..config.pythonspec import python_command
 from ..transports.base import Transport
 from . import k8s_manifest as mf
 from .base import Backend, JobSpec, Observation, WatchTarget
@@ -65,7 +65,7 @@ class KubernetesBackend(Backend):
         return mf.Target(
             namespace=p.namespace or self.api.namespace,
             image=p.image,
-            python=tuple(shlex.split(p.python) or ["python3"]),
+            python=tuple(python_command(p.python) if p.python else ["python3"]),
             service_account=p.service_account,
             node_selector=tuple(
                 (k, v) for k, _, v in (pair.partition("=") for pair in p.node_selector)

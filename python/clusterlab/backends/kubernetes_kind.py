@@ -214,6 +214,11 @@ def check_profile(profile: Any, errors: dict[str, str]) -> None:
             "a kubernetes profile needs the container image its pods run (with python3 "
             "and cloudpickle), e.g. 'ghcr.io/me/clusterlab-py311:1.0'"
         )
+    if profile.container and "container" not in errors:  # a pod is a container already
+        errors["container"] = (
+            "a kubernetes profile runs its pods in 'image': put the container image there "
+            "and leave 'container' empty"
+        )
 
 
 KIND = SchedulerKind(

@@ -60,3 +60,15 @@ def with_kind_fields(before: str) -> Callable[[type[T]], type[T]]:
         return dataclasses.dataclass(cls)
 
     return build
+
+
+def fields_table(values: dict[str, Any]) -> str:
+    """A profile's fields as the HTML table a notebook shows for it (escaped)."""
+    from html import escape
+
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{escape(k)}</th>"
+        f"<td style='text-align:left'>{escape(str(v))}</td></tr>"
+        for k, v in values.items()
+    )
+    return f"<table class='clusterlab-profile'>{rows}</table>"

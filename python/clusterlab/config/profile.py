@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..common import kinds as registry
 from ..common.errors import ProfileError
-from . import login_fields, validators
+from . import container_fields, login_fields, validators
+from .fieldmeta import fields_table, with_kind_fields
 from .fieldmeta import meta as _meta
-from .fieldmeta import with_kind_fields
 
 SCHEDULER_KINDS = registry.names()
 """Schedulers a profile may name, from the ``clusterlab.schedulers`` entry points."""
@@ -182,7 +182,9 @@ class Profile:
             "The Python that runs your functions on the cluster; it needs cloudpickle "
             "(pip install cloudpickle) and should match your notebook's Python minor "
             "version. Empty means this kernel's Python when jobs start from this machine "
-            "(no login host), 'python3' over SSH and in a container image.",
+            "(no login host), 'python3' over SSH and in a container image. A conda, mamba, "
+            "micromamba or pixi environment: 'conda:NAME' or 'conda:/path/to/prefix' "
+            "(run through the tool's own `run`, which activates it).",
             "~/venv/bin/python",
             check=validators.check_python,
         ),
@@ -239,6 +241,9 @@ class Profile:
             choices=validators.ENVIRONMENTS,
         ),
     )
+    # -- a container around the job's Python (config/container_fields.py) ------------------
+    container: str = container_fields.container()
+    container_engine: str = container_fields.container_engine()
     resources: dict[str, Any] = field(
         default_factory=dict,
         metadata=_meta(
@@ -348,14 +353,7 @@ class Profile:
         return cls(**dict(data))
 
     def _repr_html_(self) -> str:
-        from html import escape
-
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{escape(k)}</th>"
-            f"<td style='text-align:left'>{escape(str(v))}</td></tr>"
-            for k, v in self.to_dict().items()
-        )
-        return f"<table class='clusterlab-profile'>{rows}</table>"
+        return fields_table(self.to_dict())
 
     if TYPE_CHECKING:
 

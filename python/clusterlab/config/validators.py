@@ -12,6 +12,7 @@ from typing import Any
 
 from ..common import kinds as registry
 from ..common.errors import ResourceError
+from . import pythonspec
 from .resources import parse_resources, refuse_unsupported
 
 _PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -127,7 +128,9 @@ def check_remote_dir(value: Any) -> str:
     return text
 
 
-_PYTHON_EXAMPLE = "e.g. 'python3', '~/venv/bin/python' or \"'/opt/my python/bin/python3' -u\""
+_PYTHON_EXAMPLE = (
+    "e.g. 'python3', '~/venv/bin/python', \"'/opt/my python/bin/python3' -u\" or 'conda:myenv'"
+)
 
 
 def check_python(value: Any) -> str:
@@ -136,6 +139,10 @@ def check_python(value: Any) -> str:
     text = one_path(value, "~/venv/bin/python").strip(" \t")
     if not text:
         return ""
+    tool = pythonspec.tool_of(text)
+    if tool is not None:  # "conda:NAME", a prefix path, "pixi:PROJECT"
+        pythonspec.check_tool_env(*tool)
+        return text
     try:
         argv = shlex.split(text)
     except ValueError as exc:

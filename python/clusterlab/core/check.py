@@ -16,6 +16,7 @@ from typing import Any
 import cloudpickle
 
 from ..common.errors import HostKeyError
+from ..config import pythonspec
 from ..config.profile import Profile
 from ..transports.login_state import login_lines
 from .environment import packages
@@ -151,6 +152,13 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
         )
     except Exception as exc:
         add("job directory", False, str(exc))
+    container = runtime.environment.container
+    if container is not None:
+        try:
+            add("container", True, f"{container.engine()} runs {container.image}")
+        except Exception as exc:
+            add("container", False, str(exc))
+            return report
     try:
         info = runtime.backend.probe_environment() or runtime.environment.probe(packages=True)
     except Exception as exc:
@@ -158,10 +166,13 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
         return report
     local = ".".join(map(str, sys.version_info[:3]))
     problem = minor_mismatch(info["python"])
+    how = pythonspec.describe(profile.python) if profile.python else ""
     add(
         "python",
         not problem,
-        problem or f"{info['executable']} is Python {info['python']} (this kernel: {local})",
+        problem
+        or f"{info['executable']} is Python {info['python']} (this kernel: {local})"
+        + (f"; {how}" if how else ""),
     )
     if info["cloudpickle"] is None:
         add(
@@ -181,15 +192,22 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
         )
     rows = packages.diff(info.get("packages", {}))
     if rows:
-        pins = " ".join(f"{name}=={here}" for name, here, _ in rows)
+        pins = " ".join(f"{name}=={here}" for name, here, _, _ in rows)
+        sent = sum(1 for row in rows if row[3] == "sent")
         add(
             "packages",
             True,
-            f"{len(rows)} package(s) this kernel imported are missing or differ there; a "
-            f"function that uses one fails there. Install them with `{info['executable']} -m "
-            f"pip install --user {pins}`, or use environment='sync':\n" + packages.table(rows),
+            f"{len(rows)} package(s) are missing or differ there ({sent} needed by the "
+            "functions this kernel sent, the rest imported by the kernel); a function that "
+            f"uses one fails there. Install them with `{info['executable']} -m pip install "
+            f"--user {pins}`, or use environment='sync':\n" + packages.table(rows),
             "warning",
         )
     else:
-        add("packages", True, "every package this kernel imported is there, same versions")
+        add(
+            "packages",
+            True,
+            "every package the functions this kernel sent and the kernel import is there, "
+            "same versions",
+        )
     return report

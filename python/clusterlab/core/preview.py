@@ -11,11 +11,12 @@ placeholders and, on a remote host, ``~`` is left for the remote side (a submitt
 
 from __future__ import annotations
 
-import shlex
-
 from ..backends import make_backend
 from ..backends.base import ArraySpec, JobSpec
+from ..common import jobdir
+from ..config import containerspec
 from ..config.profile import Profile
+from ..config.pythonspec import python_command
 from ..config.resources import Resources, parse_resources, refuse_unsupported
 from ..transports import get_transport
 from .environment.remote import python_argv
@@ -23,6 +24,10 @@ from .transfer.staging import jobs_root
 
 JOB_ID = "JOBID"  # placeholders: a submission has the job's id and the function's name
 NAME = "FUNCTION"
+AUTO_NOTE = (
+    "container_engine='auto': the cluster's first of apptainer, singularity, podman, "
+    "docker runs the image (preflight names it); shown here with {engine}"
+)
 
 
 def preview_script(
@@ -34,10 +39,26 @@ def preview_script(
     refuse_unsupported(merged, profile.scheduler)
     transport = get_transport(profile)
     if profile.is_remote:  # expanding ~ over SSH would connect: leave it to the host
-        python = shlex.split(profile.python) if profile.python else ["python3"]
+        python = python_command(profile.python) if profile.python else ["python3"]
         root = jobs_root(profile, lambda path: path)
     else:
         python, root = python_argv(profile, transport), jobs_root(profile, transport.expand)
+    workdir = profile.workdir if profile.is_remote else transport.expand(profile.workdir)
+    notes: list[str] = []
+    if profile.container:  # as a submission wraps it; 'auto' is picked on the cluster
+        engine = profile.container_engine
+        if engine == "auto":
+            engine = "apptainer" if profile.container.endswith(".sif") else "podman"
+            notes.append(AUTO_NOTE.format(engine=engine))
+        python = containerspec.wrap(
+            engine,
+            profile.container,
+            python,
+            binds=[root.rsplit("/", 1)[0], workdir],
+            pwd=f"{root}/{JOB_ID}",
+            env_names=[*profile.env, jobdir.WORKDIR_VAR, jobdir.ITEM_DIRS_VAR],
+            gpus=bool(merged.gpus),
+        )
     spec = JobSpec(
         job_id=JOB_ID,
         name=NAME,
@@ -47,7 +68,7 @@ def preview_script(
         setup=list(profile.setup),
         env=dict(profile.env),
         # a submission expands ~ first; a preview of a remote host shows it as typed
-        workdir=profile.workdir if profile.is_remote else transport.expand(profile.workdir),
+        workdir=workdir,
     )
     if tasks:
         spec.array = ArraySpec(tasks, max_concurrent)
@@ -56,7 +77,8 @@ def preview_script(
         script = backend.job_script(spec)
     finally:
         backend.close()
-    if backend.preview_note:
+    notes += [backend.preview_note] if backend.preview_note else []
+    if notes:
         shebang, _, rest = script.partition("\n")
-        script = f"{shebang}\n# {backend.preview_note}\n{rest}"
+        script = shebang + "\n" + "".join(f"# {note}\n" for note in notes) + rest
     return script

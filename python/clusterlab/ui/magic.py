@@ -22,6 +22,7 @@ import cloudpickle
 from ..api import cluster, wait_and_show
 from ..common.errors import ClusterlabError, OurFramesHidden, SerializationError
 from ..common.states import JobState
+from ..core.environment import codescan, packages
 from ..core.model.job import Job
 from .cellvars import analyze
 
@@ -227,6 +228,8 @@ class CellRun:
             make_cell_runner()
         )
         names = [*self.outputs, *(n for n in self.deletes if n not in self.outputs)]
+        # the cell's imports, read from its text (the sync lock and preflight's table)
+        packages.note_shipped(codescan.source_needs(self.code), "the cell")
         return fn.submit(self.code, self.inputs, names, self.filename, self.text)
 
     def assign(self, result: dict[str, Any]) -> None:

@@ -1,11 +1,13 @@
 """The lock of ``environment="sync"`` and the wheels that build it, on this machine.
 
-The lock is every distribution this kernel has imported (its own machinery left out, see
-:data:`.packages.KERNEL_ONLY`), their requirements (optional extras left out) and
-cloudpickle, each pinned to the version installed here; local or editable projects are
-built as wheels (``pip wheel``) and pinned by their content. Wheels come from this
-machine's cache, else ``pip download`` (the index configured here), else they are
-repacked from the installed files (:func:`repack`: the exact bits this kernel runs).
+The lock is every distribution the functions this kernel sent import (read from their
+code, :mod:`.codescan`) and every one the kernel has imported (its own machinery left out
+unless shipped code imports it, see :data:`.packages.KERNEL_ONLY`), their requirements
+(optional extras left out) and cloudpickle, each pinned to the version installed here;
+local or editable projects are built as wheels (``pip wheel``) and pinned by their
+content. Wheels come from this machine's cache, else ``pip download`` (the index
+configured here), else they are repacked from the installed files (:func:`repack`: the
+exact bits this kernel runs).
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ def _local_project(dist: metadata.Distribution) -> str | None:
 
 
 def make_lock() -> Lock:
-    """This kernel's lock: imported distributions, their requirements, cloudpickle."""
+    """This kernel's lock: what the shipped code and the kernel import, their
+    requirements, cloudpickle."""
     lock = Lock(python=f"{sys.version_info[0]}.{sys.version_info[1]}")
-    todo = [*packages.imported_distributions(), "cloudpickle"]
+    todo = [*packages.shipped_distributions(), *packages.imported_distributions(), "cloudpickle"]
     while todo:
         key = packages.normalize(todo.pop())
         if key in lock.pins or key in _NEVER:

@@ -1,19 +1,34 @@
-"""Which installed distributions the kernel's code uses, and what the cluster lacks.
+"""Which installed distributions the shipped code and the kernel use, and what the cluster
+lacks.
 
-The kernel's imported top-level modules (``sys.modules``) are mapped to distributions with
-``importlib.metadata.packages_distributions``; the cluster answers with its installed
-distributions in the probe's round trip (:mod:`.remote`). Only what this kernel has
-*imported* is compared (plus, for a sync lock, their requirements): a full environment
-is large and mostly irrelevant to the functions sent.
+Two sources, kept apart because they mean different things:
+
+- *needed by the functions this kernel sent*: the modules read from the code of every
+  function, cell and argument submitted (:mod:`.codescan`), recorded at each submission
+  by :func:`note_shipped`. Nothing is left out: a function that imports traitlets gets
+  traitlets, although the kernel's machinery uses it too.
+- *imported by the kernel*: its top-level modules (``sys.modules``), the kernel's own
+  machinery (:data:`KERNEL_ONLY`) left out, since a job rarely needs it and it is large.
+
+Modules map to distributions with ``importlib.metadata.packages_distributions``; the
+cluster answers with its installed distributions in the probe's round trip
+(:mod:`.remote`). A required module that maps to no distribution (and is neither stdlib
+nor code that travels by value) is named in a warning once: the cluster must have it some
+other way.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import threading
+import warnings
 from importlib import metadata
 
-# The kernel's own machinery and clusterlab's: imported here, never by a job's function.
+from .codescan import Needs
+
+# The kernel's own machinery and clusterlab's: left out of what the kernel imported (a job
+# rarely needs them), never out of what the shipped code imports.
 KERNEL_ONLY = {
     "clusterlab", "ipykernel", "ipython", "jupyter-client", "jupyter-core", "pyzmq",
     "tornado", "traitlets", "comm", "debugpy", "ipywidgets", "widgetsnbextension",
@@ -30,48 +45,138 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+_owners_cache: dict[str, list[str]] | None = None
+_owners_missed: set[str] = set()  # modules looked up in vain since the last read
+
+
+def _owners(modules: set[str]) -> dict[str, list[str]]:
+    """``packages_distributions()`` (about 0.1 s: it reads every installed RECORD), read
+    once and again only when a module not looked up in vain before is missing from it
+    (a package installed during the session)."""
+    global _owners_cache
+    if _owners_cache is not None and not (modules - _owners_cache.keys() - _owners_missed):
+        return _owners_cache
+    try:
+        _owners_cache = dict(metadata.packages_distributions())
+    except Exception as exc:  # a broken installed metadata file: say so, lock the rest
+        warnings.warn(f"clusterlab: cannot map modules to distributions: {exc}", stacklevel=3)
+        return {}
+    _owners_missed.clear()
+    _owners_missed.update(modules - _owners_cache.keys())
+    return _owners_cache
+
+
+def distributions_of(modules: set[str] | list[str]) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """``(normalized name -> (name, version), modules that map to no distribution)`` for
+    top-level module names (the stdlib and private names skipped)."""
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
+    wanted = {m for m in modules if m not in stdlib and not m.startswith("_")}
+    owners = _owners(wanted)
+    found: dict[str, tuple[str, str]] = {}
+    unmapped: set[str] = set()
+    for module in wanted:
+        dists = owners.get(module, ())
+        if not dists:
+            unmapped.add(module)
+        for dist in dists:
+            key = normalize(dist)
+            if key in found:
+                continue
+            try:
+                found[key] = (dist, metadata.version(dist))
+            except metadata.PackageNotFoundError:
+                continue
+    return found, unmapped
+
+
 def imported_distributions() -> dict[str, tuple[str, str]]:
     """``normalized name -> (name, version)`` of every distribution whose top-level
     modules this process has imported (the stdlib and the kernel's machinery left out)."""
-    try:
-        owners = metadata.packages_distributions()
-    except Exception:
-        return {}
-    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
-    out: dict[str, tuple[str, str]] = {}
-    for module in list(sys.modules):
-        if "." in module or module in stdlib or module.startswith("_"):
-            continue
-        for dist in owners.get(module, ()):
-            key = normalize(dist)
-            if key in out or key in KERNEL_ONLY:
-                continue
-            try:
-                out[key] = (dist, metadata.version(dist))
-            except metadata.PackageNotFoundError:
-                continue
-    return out
+    found, _ = distributions_of([m for m in list(sys.modules) if "." not in m])
+    return {k: v for k, v in found.items() if k not in KERNEL_ONLY}
 
 
-def diff(remote: dict[str, str]) -> list[tuple[str, str, str]]:
-    """``(package, version here, version there or 'missing')`` for each imported
-    distribution the cluster lacks or has at another version, sorted by name."""
+# What the functions this kernel sent need: normalized name -> (name, version), and the
+# modules already warned about (once per kernel).
+_shipped: dict[str, tuple[str, str]] = {}
+_warned: set[str] = set()
+_modules_noted: set[str] = set()
+_shipped_lock = threading.Lock()
+
+
+def note_shipped(needs: Needs, what: str) -> set[str]:
+    """Record the distributions that shipped code (``what``: its name, for the warning)
+    needs; warn once about a required module no installed distribution provides. Returns
+    the normalized names it added (empty when nothing new: the lock stays as it was)."""
+    with _shipped_lock:
+        new = needs.all() - _modules_noted
+        _modules_noted.update(new)
+    if not new:  # the usual case: the same function again (no lookup at all)
+        return set()
+    found, unmapped = distributions_of(new)
+    with _shipped_lock:
+        added = {k for k in found if k not in _shipped}
+        _shipped.update(found)
+        unknown = sorted((unmapped & needs.required) - _warned)  # optional ones: silent
+        _warned.update(unknown)
+    if unknown:
+        warnings.warn(
+            f"clusterlab: {what} imports {', '.join(map(repr, unknown))}, which no "
+            "distribution installed here provides, so environment='sync' cannot bring "
+            "it and the package checks cannot see it: the cluster must have it (install "
+            "it there), or import it at the notebook's top level if it is a module of "
+            "your own (then it travels with the function).",
+            stacklevel=2,
+        )
+    return added
+
+
+def shipped_distributions() -> dict[str, tuple[str, str]]:
+    """What the functions this kernel sent need (see :func:`note_shipped`)."""
+    with _shipped_lock:
+        return dict(_shipped)
+
+
+def diff(remote: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """``(package, version here, version there or 'missing', why)`` for each distribution
+    the cluster lacks or has at another version; ``why`` is ``"sent"`` (needed by the
+    functions this kernel sent) or ``"imported"`` (imported by the kernel only). Sorted:
+    the sent ones first, then by name."""
+    sent = shipped_distributions()
+    imported = imported_distributions()
     rows = []
-    for key, (name, here) in sorted(imported_distributions().items()):
-        there = remote.get(key)
-        if there != here:
-            rows.append((name, here, there or "missing"))
+    for why, dists in (("sent", sent), ("imported", imported)):
+        for key, (name, here) in sorted(dists.items()):
+            if why == "imported" and key in sent:
+                continue
+            there = remote.get(key)
+            if there != here:
+                rows.append((name, here, there or "missing", why))
     return rows
 
 
-def table(rows: list[tuple[str, str, str]]) -> str:
-    """The rows as a small fixed-width table (package, here, there)."""
+SECTIONS = {
+    "sent": "needed by the functions this kernel sent",
+    "imported": "imported by the kernel",
+}
+
+
+def table(rows: list[tuple[str, str, str, str]]) -> str:
+    """The rows as small fixed-width tables (package, here, there), one per section of
+    :data:`SECTIONS` that has rows, each under its title."""
     head = ("package", "here", "there")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [head, *rows]
-    )
+    cells = [r[:3] for r in rows]
+    widths = [max(len(r[i]) for r in [head, *cells]) for i in range(3)]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+
+    out: list[str] = []
+    for why, title in SECTIONS.items():
+        part = [r[:3] for r in rows if r[3] == why]
+        if part:
+            out += [f"{title}:", line(head), *map(line, part)]
+    return "\n".join(out)
 
 
 _MISSING_RE = re.compile(r"No module named '([\w.]+)'")
@@ -99,7 +204,7 @@ def missing_module_hint(message: str) -> str:
             f"The cluster's Python lacks {top!r} (the distribution {pin} here): install it "
             f"there with `python -m pip install --user {pin}` (with the Python the profile "
             "uses), or submit with environment='sync' to get this kernel's packages there "
-            "(a sync environment holds what this kernel has imported: import it here first)."
+            "(a sync environment holds what the functions sent and this kernel import)."
         )
     local = sys.modules.get(top)
     if local is not None and getattr(local, "__file__", None):

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 from ...common import kinds as registry
 from ...common.errors import RemoteEnvironmentError
 from ...config.profile import Profile
+from ...config.pythonspec import python_command, tool_of
 from ...transports.base import CommandResult, Transport
+from . import packages
+from .container import Container
 
 if TYPE_CHECKING:
     from ..transfer.blobs import BlobStore
@@ -46,10 +49,9 @@ print(json.dumps(out))
 def python_argv(profile: Profile, transport: Transport) -> list[str]:
     """The job's interpreter: the profile's, else ``python3`` on a remote host, else this
     kernel's own Python on this machine."""
-    if profile.python:
-        argv = shlex.split(profile.python)
-        return [transport.expand(argv[0]), *argv[1:]]
-    return ["python3"] if profile.is_remote else [sys.executable]
+    if profile.python:  # a command line, or a conda/mamba/pixi env run by its tool
+        return python_command(profile.python, transport.expand)
+    return ["python3"] if profile.is_remote or profile.container else [sys.executable]
 
 
 def minor_mismatch(remote_version: str) -> str:
@@ -79,6 +81,7 @@ class RemoteEnvironment:
         self.info: dict[str, Any] = {}  # the last probe's answer
         self.sync_python: list[str] | None = None  # the synced env of the current lock
         self._sync_modules: frozenset[str] = frozenset()  # top-level modules it was locked at
+        self.container = Container(profile, transport) if profile.container else None
 
     def python_argv(self, environment: str | None = None) -> list[str]:
         """The argv of the job's Python: the synced env's once built (``sync``), else the
@@ -93,7 +96,8 @@ class RemoteEnvironment:
         distributions. With ``jobs_root``, the same round trip first checks that directory
         as :func:`check_jobs_root` does."""
         script = self.preamble()
-        argv = [*python_argv(self.profile, self.transport), "-c", _PROBE]
+        command = self.contained(python_argv(self.profile, self.transport))
+        argv = [*command, "-c", _PROBE]
         if packages:
             argv.append("--packages")
         if jobs_root is None:
@@ -101,6 +105,17 @@ class RemoteEnvironment:
         else:
             res = self.transport.script(_SAFE_DIR + "shift\n" + script, jobs_root, *argv)
             _dir_verdict(self.transport, jobs_root, res)
+        found = tool_of(self.profile.python)
+        if res.returncode != 0 and found is not None:
+            tool, target = found
+            raise RemoteEnvironmentError(
+                f"`{shlex.join(command)}` could not run on "
+                f"{self.transport.label} (exit {res.returncode}: {res.err.strip()[-300:]}). "
+                f"{tool} must be a program on PATH after the profile's setup lines (add one "
+                f"such as 'export PATH=$HOME/miniconda3/condabin:$PATH'; a shell function "
+                f"from `{tool} init` is not enough), and the environment {target!r} must "
+                f"exist there with python in it (`{tool} env list`)."
+            )
         if res.returncode != 0:
             raise RemoteEnvironmentError(
                 f"{argv[0]} could not run on {self.transport.label} "
@@ -118,10 +133,16 @@ class RemoteEnvironment:
         exports = [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
         return "\n".join([*exports, *self.profile.setup, 'exec "$@"'])
 
+    def contained(self, python: list[str], binds: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+        """``python`` as it runs: in the profile's container (``binds`` mounted), if any."""
+        return self.container.wrap(python, binds) if self.container else python
+
     def run_python(self, code: str, *args: str) -> CommandResult:
-        """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip."""
+        """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip.
+        In a container, the absolute paths among ``args`` are bound."""
         script = self.preamble()
-        return self.transport.script(script, *self.python_argv(), "-c", code, *args)
+        python = self.contained(self.python_argv(), [a for a in args if a.startswith("/")])
+        return self.transport.script(script, *python, "-c", code, *args)
 
     def ensure(
         self, jobs_root: str, environment: str | None = None, store: BlobStore | None = None
@@ -131,20 +152,33 @@ class RemoteEnvironment:
         remote host, or a local profile's python), it has cloudpickle and this kernel's minor
         version, else the job is refused with the fix. One round trip for both. With
         ``environment='sync'``, the synced environment is built (once) or reused."""
+        if (environment or self.profile.environment) == "sync" and self.container:
+            raise RemoteEnvironmentError(
+                "environment='sync' builds a venv of the cluster's Python; with a "
+                "container the image holds the packages: use environment='existing' "
+                "(and an image with what the functions import), or no container"
+            )
+        tool = tool_of(self.profile.python)
+        if (environment or self.profile.environment) == "sync" and tool is not None:
+            raise RemoteEnvironmentError(
+                f"environment='sync' builds a venv, not a {tool[0]} environment: with "
+                f"python={self.profile.python!r} use environment='existing' and install "
+                f"what preflight lists into {tool[1]!r} ({tool[0]} install ...)"
+            )
         with self._lock:  # one probe even when many threads submit at once
             if not self._checked:
                 # Jobs of a login node (SLURM without a host) run on other nodes, whose
                 # Python this machine's may not be; a local profile's python runs here.
                 here = not registry.get(self.profile.scheduler).remote
-                if self.profile.is_remote or (self.profile.python and here):
+                if self.profile.is_remote or ((self.profile.python or self.container) and here):
                     self._verify(self.probe(jobs_root))
                 else:
                     check_jobs_root(self.transport, jobs_root)
                 self._checked = True
             if (environment or self.profile.environment) == "sync":
-                # The lock is what the kernel imported: locked again (~0.1 s, and one
-                # `test -f` there) only when a new top-level module was imported since.
-                modules = frozenset(m for m in sys.modules if "." not in m)
+                # The lock is what the shipped code and the kernel import: locked again
+                # (~0.1 s, and one `test -f` there) only when either grew since.
+                modules = self._lock_key()
                 if self.sync_python is None or modules != self._sync_modules:
                     from .sync import ensure_synced  # the build is its own module
 
@@ -152,7 +186,14 @@ class RemoteEnvironment:
                     remote_dir = jobs_root.rsplit("/", 1)[0]
                     self.sync_python = ensure_synced(self, remote_dir, store)
                     # (after the build, whose own stdlib imports must not look new)
-                    self._sync_modules = frozenset(m for m in sys.modules if "." not in m)
+                    self._sync_modules = self._lock_key()
+
+    @staticmethod
+    def _lock_key() -> frozenset[str]:
+        """What the lock is made of: the kernel's top-level modules and the distributions
+        the shipped code needs (a new function importing a new package changes it)."""
+        shipped = {f"shipped:{key}" for key in packages.shipped_distributions()}
+        return frozenset(m for m in sys.modules if "." not in m) | shipped
 
     def _verify(self, info: dict[str, Any]) -> None:
         if info["cloudpickle"] is None:

@@ -1,7 +1,8 @@
 """``environment="sync"``: a cached environment on the cluster with this kernel's packages.
 
-The lock is every distribution this kernel has imported (its own machinery left out, see
-:data:`.packages.KERNEL_ONLY`), their requirements, and cloudpickle, each pinned to the
+The lock is every distribution the functions sent import and this kernel has imported
+(the kernel's own machinery left out unless shipped code uses it, see :mod:`.lock`),
+their requirements, and cloudpickle, each pinned to the
 version installed here; local or editable projects among them are built as wheels here and
 pinned by their content. Its sha256 names ``<remote_dir>/envs/<hash>/``: a venv of the
 cluster's Python, built once (``uv`` when the cluster has it, else ``venv`` + pip) in a
@@ -14,8 +15,9 @@ they come from this machine (:mod:`.lock`: the wheel cache, ``pip download``, ``
 wheel`` for local projects, or repacked from the installed files) and are uploaded
 through the content-addressed blob store, so compute nodes need no index and an
 unchanged wheel is never sent twice; otherwise the cluster's own index is used (local
-projects still travel as wheels). Locking only what was imported keeps the env small and
-relevant; a package imported later changes the lock (a new env at the next submission).
+projects still travel as wheels). Locking only what is imported keeps the env small and
+relevant; a package imported later, here or by a newly sent function, changes the lock (a
+new env at the next submission).
 """
 
 from __future__ import annotations

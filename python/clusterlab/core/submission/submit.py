@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
@@ -24,12 +25,14 @@ from ...common.states import JobState
 from ...config import validators
 from ...config.resources import Resources, refuse_unsupported
 from ...config.runopts import RunOptions
+from ..environment import codescan, packages
 from ..ledger import records
 from ..model.alive import live
 from ..model.array import ArrayJob, ArrayPart
 from ..model.dependencies import Dependencies
 from ..model.job import Job
 from ..model.plan import Plan, check_options, make_plan
+from ..transfer.localcode import is_local
 from ..transfer.payload import dumps_call, dumps_function, dumps_items
 from ..transfer.staging import Staged, item_env, item_outputs, jobs_root, resolve, run_record
 from ..watching.workerpool import pool_files
@@ -51,6 +54,23 @@ RUNNER_SOURCE = RUNNER_FILES[jobdir.RUNNER]
 def new_job_id() -> str:
     """Sortable and unique without coordination: time plus randomness."""
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def note_needs(fn: Callable[..., Any], *values: Any) -> None:
+    """What the function and its arguments import, read from their code, joins what
+    this kernel has sent (the sync lock and preflight's package table read it)."""
+    what = getattr(fn, "__name__", None) or type(fn).__name__
+    try:
+        needs = codescan.needs_of(fn, *values, by_value=is_local)
+    except Exception as exc:  # reading code must never stop a submission: say so, go on
+        warnings.warn(
+            f"clusterlab: could not read what {what!r} imports ({type(exc).__name__}: "
+            f"{exc}); a sync environment holds what this kernel imported, so import what "
+            "the function needs in the notebook",
+            stacklevel=3,
+        )
+        return
+    packages.note_shipped(needs, f"the function {what!r}")
 
 
 def job_name(fn: Callable[..., Any], name: str | None) -> str:
@@ -80,15 +100,26 @@ def _spec(
     extra_env: Mapping[str, str] | None = None,
 ) -> JobSpec:
     staged = staged or resolve(runtime, None)
+    env = {**staged.env, **(extra_env or {})}
+    merged = runtime.default_resources.merged(resources)
+    python = list(python or runtime.environment.python_argv(staged.options.environment))
+    if runtime.environment.container is not None:  # the job dir, blobs, workdir: same paths
+        python = runtime.environment.container.wrap(
+            python,
+            binds=[runtime.jobs_root().rsplit("/", 1)[0], staged.workdir],
+            pwd=job_dir,
+            env_names=[*env, jobdir.WORKDIR_VAR, jobdir.ITEM_DIRS_VAR],
+            gpus=bool(merged.gpus),
+        )
     return JobSpec(
         job_id=job_id,
         name=name,
         job_dir=job_dir,
-        resources=runtime.default_resources.merged(resources),
-        python=list(python or runtime.environment.python_argv(staged.options.environment)),
+        resources=merged,
+        python=python,
         setup=list(runtime.profile.setup),
         after=after,
-        env={**staged.env, **(extra_env or {})},
+        env=env,
         workdir=staged.workdir,
         inputs=staged.inputs,
     )
@@ -126,6 +157,7 @@ def submit_job(
     if refused is None:
         args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
     payload = dumps_call(fn, tuple(args), kwargs, refs)  # an unpicklable argument raises
+    note_needs(fn, args, kwargs)
     job_id = new_job_id()
     # The host may be unreachable: then the directory it would have had, as configured.
     root = jobs_root(runtime.profile, str) if refused else runtime.jobs_root()
@@ -193,6 +225,7 @@ def submit_array(
         refs["kwargs"] = dict(fixed_refs["kwargs"])
         calls.append((index, tuple(item_args), {}, refs))
     fn_bytes = dumps_function(fn)  # fails before anything remote
+    note_needs(fn, [c[1] for c in calls])
     if calls:
         runtime.ensure_ready(staged.options.environment)
         runtime.blobs.upload(staged.blobs)

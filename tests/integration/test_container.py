@@ -1,0 +1,125 @@
+"""``container=``: a job's Python in an image (issue 28 item 2), for real with Debian's
+podman on this machine and an image built offline by tests/cluster/podman_image.py (a
+root filesystem `podman import`ed: no registry). The local backend; the job script, the
+probe and the output listing all run through the same wrapped command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import clusterlab as cl
+from tests.cluster import podman_image
+from tests.conftest import slurm_local_profile
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if shutil.which("podman") is None:
+        if os.environ.get("CLUSTERLAB_REQUIRE_SANDBOX") == "1":
+            pytest.fail("podman is not installed: apt-get install podman runc (Debian 12)")
+        pytest.skip("podman is not installed (apt-get install podman runc)")
+    work = tmp_path_factory.mktemp("image")
+    os.environ["CONTAINERS_CONF"] = str(podman_image.containers_conf(work / "containers.conf"))
+    return podman_image.build(work)
+
+
+@pytest.mark.parametrize("kind", ["local", "slurm-local"])
+def test_a_job_runs_in_the_container_with_its_result_logs_files_and_outputs(
+    image: str,
+    kind: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """On this machine, and as a job of the sandbox's real SLURM (slurmd runs the script)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.csv").write_text("a\nb\n")
+    back = tmp_path / "back"
+    fields = {
+        "container": image,
+        "env": {"CONTAINERS_CONF": os.environ["CONTAINERS_CONF"]},  # the job's podman too
+    }
+    if kind == "local":
+        profile = cl.Profile(
+            name="ctr", scheduler="local", remote_dir=str(tmp_path / "rd"), **fields
+        )  # type: ignore[arg-type]
+    else:
+        request.getfixturevalue("sandbox")
+        profile = slurm_local_profile(tmp_path, name="ctr", **fields)
+    cl.profiles.save(profile)
+
+    def inside(n: int) -> dict[str, object]:
+        import os
+        import sys
+
+        with open("in.csv") as fh:
+            rows = fh.read().splitlines()
+        os.makedirs("plots", exist_ok=True)
+        with open("plots/summary.txt", "w") as fh:
+            fh.write(f"{len(rows)} rows, run {n}\n")
+        print("hello from the container", flush=True)
+        return {
+            "rows": len(rows),
+            "container": os.path.exists("/etc/clusterlab-test-image"),  # only in the image
+            "seed": os.environ.get("SEED"),
+            "site": sys.path[-1],
+        }
+
+    f = cl.cluster("ctr")(inside).options(
+        files=["in.csv"], outputs=["plots/*.txt"], outputs_dir=str(back), env={"SEED": "7"}
+    )
+    job = f.submit(1)
+    out = job.result(timeout=240)
+    assert out["rows"] == 2 and out["container"] is True and out["seed"] == "7"
+    assert not os.path.exists(podman_image.MARKER)  # (this machine is not the image)
+    assert "hello from the container" in job.stdout()
+    assert job.output_files == [str(back / "plots" / "summary.txt")]
+    assert (back / "plots" / "summary.txt").read_text() == "2 rows, run 1\n"
+    lines = {ln.name: ln for ln in cl.profiles.check("ctr").lines}
+    assert lines["container"].ok and f"podman runs {image}" in lines["container"].detail
+    assert lines["python"].ok and sys.version.split()[0] in lines["python"].detail
+
+
+def test_a_map_runs_each_item_in_the_container(image: str, tmp_path: Path) -> None:
+    cl.profiles.save(
+        cl.Profile(name="ctrmap", scheduler="local", container=image, remote_dir=str(tmp_path))
+    )
+
+    def square(x: int) -> tuple[int, bool]:
+        import os
+
+        return x * x, os.path.exists("/etc/clusterlab-test-image")
+
+    assert cl.cluster("ctrmap")(square).map(range(3)).results() == [
+        (0, True),
+        (1, True),
+        (4, True),
+    ]
+
+
+def test_a_missing_engine_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    cl.profiles.save(
+        cl.Profile(
+            name="noeng",
+            scheduler="local",
+            container="localhost/whatever:1",
+            container_engine="apptainer",
+        )
+    )
+    with pytest.raises(cl.RemoteEnvironmentError, match=r"apptainer is not on PATH there"):
+        cl.cluster("noeng")(abs).submit(-1)
+
+
+def test_sync_with_a_container_is_refused() -> None:
+    cl.profiles.save(
+        cl.Profile(name="ctrsync", scheduler="local", container="localhost/x:1", environment="sync")
+    )
+    with pytest.raises(cl.RemoteEnvironmentError, match="the image holds the packages"):
+        cl.cluster("ctrsync")(abs).submit(-1)
