@@ -257,11 +257,14 @@ def check_size(data: Mapping[str, bytes], refs: Mapping[str, bytes]) -> None:
     )
 
 
-def secret_manifest(
-    name: str, target: Target, data: Mapping[str, bytes], owner_uid: str
-) -> dict[str, Any]:
-    """The Secret of Job ``name``, owned by it (deleting the Job deletes the Secret)."""
-    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": owner_uid}
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """A reference to Job ``name``: what it owns goes when it is deleted."""
+    return {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
+
+
+def secret_manifest(name: str, target: Target, data: Mapping[str, bytes]) -> dict[str, Any]:
+    """The Secret of Job ``name``, immutable. It is created before the Job (whose uid does
+    not exist yet), so its owner reference is added once the Job is created."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -269,7 +272,6 @@ def secret_manifest(
             "name": name,
             "namespace": target.namespace,
             "labels": labels(target, name),
-            "ownerReferences": [owner],
         },
         "type": "Opaque",
         "immutable": True,
