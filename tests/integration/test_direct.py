@@ -235,3 +235,37 @@ def test_a_remote_dir_full_of_shell_characters_is_only_ever_a_value(
         assert not list(tmp_path.rglob("pwned*"))
     finally:
         drain(profile)
+
+
+@pytest.mark.parametrize("code", ['"x"', "null", "1e999"])
+def test_a_malformed_exit_line_neither_kills_the_dispatcher_nor_blocks_the_queue(
+    here: cl.Profile, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    """A job's code can write its own status file. A malformed "exit" line there, read by a
+    dispatcher that adopted the job, must not kill it (every revival would die again and
+    no later job of this remote_dir would start). A dispatcher.log past 1 MiB is cut when
+    a dispatcher starts (docs/direct.md)."""
+    monkeypatch.setattr(direct, "STALE_SECONDS", 1.0)
+    monkeypatch.setattr(direct, "KICK_EVERY", 0.0)
+    line = '{"event": "exit", "code": ' + code + "}\n"
+
+    def forge(text: str) -> int:
+        with open(os.path.join(os.getcwd(), os.pardir, "status"), "a") as fh:
+            fh.write(text)
+        time.sleep(2)
+        return 1
+
+    f = cl.cluster(here.name)(forge)
+    forged = f.submit(line)
+    queue = Path(get_runtime(here).jobs_root()).parent / "queue"
+    status = Path(forged.job_dir) / "status"
+    until(lambda: status.exists() and line in status.read_text(), "the forged line")
+    os.kill(int((queue / "pid").read_text()), signal.SIGKILL)
+    log = queue / "dispatcher.log"
+    log.write_bytes(b"an old line\n" * 200_000)  # 2.4 MB
+    later = cl.cluster(here.name)(abs).submit(-7)  # starts a dispatcher that adopts `forged`
+    assert later.result(timeout=120) == 7
+    forged.exception(timeout=120)  # its own garbage may fail it (jobdir.parse_status): its call
+    assert forged.state.finished
+    assert log.stat().st_size < 1024 * 1024
+    assert "Traceback" not in log.read_text()
