@@ -39,6 +39,7 @@ AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py
 START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher polls again
 RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
 IDLE_STOP = 15.0  # seconds without watched jobs before the agent is stopped
+INBOX_LINES = 10_000  # pushed lines waiting to be settled, at most
 AGENTS_PER_CONNECTION = 2
 """Runtimes (profiles) on one connection share its agent; only profiles whose setup lines or
 Python differ need one more, and each holds one of the connection's sessions (OpenSSH
@@ -100,6 +101,10 @@ class Push:
         self._lock = threading.Lock()
         self._owners: dict[str, Runtime] = {}  # job dir -> the runtime whose watcher has it
         self._files: dict[str, dict[str, bytearray]] = {}  # dir -> file -> bytes so far
+        # dir -> file -> an immutable copy of _files, made again only when a line is added
+        # (a batch hands out every file of a dir it touched: 2,000 tasks' status.N files
+        # would otherwise be copied at every batch)
+        self._snaps: dict[str, dict[str, bytes]] = {}
         self._stream: Stream | None = None
         self._roots: set[str] = set()  # jobs roots the agent may follow dirs under
         self._generation = 0  # bumped when the running agent is retired on purpose
@@ -196,6 +201,7 @@ class Push:
         for job_dir in job_dirs:
             del self._owners[job_dir]
             self._files.pop(job_dir, None)
+            self._snaps.pop(job_dir, None)
         if self.live and job_dirs:
             self._send("\n".join(f"unwatch {d}" for d in job_dirs))
         if not self._owners and self._stream is not None and self._idle_timer is None:
@@ -218,6 +224,7 @@ class Push:
         stream, self._stream = self._stream, None
         self.live = False
         self._files.clear()
+        self._snaps.clear()
         return stream
 
     # -- the agent ------------------------------------------------------------------------------
@@ -279,7 +286,9 @@ class Push:
             if started is None:
                 return
             stream, gen, lines = started
-            inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+            # Bounded: a settle slower than the agent holds the reader back (and the agent
+            # with it, through the channel's window) instead of queueing without end.
+            inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=INBOX_LINES)
             settler = threading.Thread(
                 target=self._settle_loop,
                 args=(inbox,),
@@ -304,6 +313,7 @@ class Push:
                 self._stream = None
                 self.live = False
                 self._files.clear()
+                self._snaps.clear()
                 self._failed_at = time.monotonic()
                 self.stopped_reason = why
         if stream is not None:
@@ -328,7 +338,7 @@ class Push:
             self._idle_timer = None
         self.close()
 
-    def _settle_loop(self, inbox: queue.SimpleQueue[bytes | None]) -> None:
+    def _settle_loop(self, inbox: queue.Queue[bytes | None]) -> None:
         """Take every line that has arrived, then settle every job they touched together:
         a burst of item lines is one parse, and the results of jobs that ended together
         are downloaded in one round trip, not one each."""
@@ -336,14 +346,12 @@ class Push:
             batch = [inbox.get()]
             while not inbox.empty():
                 batch.append(inbox.get())
-            touched = self._take([b for b in batch if b is not None])
-            if touched:
-                try:
+            try:  # this thread must not die: the reader would then wait on it forever
+                touched = self._take([b for b in batch if b is not None])
+                if touched:
                     self._settle(touched)
-                except Exception as exc:  # the next poll settles them: say why, keep going
-                    print(
-                        f"clusterlab: a pushed status could not be used: {exc!r}", file=sys.stderr
-                    )
+            except Exception as exc:  # the next poll settles them: say why, keep going
+                print(f"clusterlab: a pushed status could not be used: {exc!r}", file=sys.stderr)
             if None in batch:
                 return
 
@@ -353,8 +361,10 @@ class Push:
         with self._lock:
             for line in raw:
                 try:
-                    record: dict[str, Any] = json.loads(line)
+                    record = json.loads(line)
                 except ValueError:
+                    continue
+                if not isinstance(record, dict):  # not the agent's (a setup line's echo)
                     continue
                 if "refused" in record:
                     print(
@@ -372,7 +382,13 @@ class Push:
                 data += str(record.get("line", "")).encode() + b"\n"
                 self.lines += 1
                 touched.setdefault(job_dir, set()).add(name)
-            return {d: {n: bytes(b) for n, b in self._files[d].items()} for d in touched}
+            out = {}
+            for job_dir, names in touched.items():
+                snaps = self._snaps.setdefault(job_dir, {})
+                for name in names:
+                    snaps[name] = bytes(self._files[job_dir][name])
+                out[job_dir] = dict(snaps)
+            return out
 
     def _settle(self, touched: dict[str, dict[str, bytes]]) -> None:
         """Settle the touched dirs' jobs, each runtime's together (one result download)."""

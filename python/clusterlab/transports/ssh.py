@@ -23,7 +23,7 @@ from ..common.errors import HostKeyError, TransportError
 from ..config.profile import Profile
 from . import known_hosts as kh
 from .base import CommandResult, Transport, timeout_message
-from .stream import Stream
+from .stream import Stream, bounded_lines
 
 CONNECT_TIMEOUT = 15.0
 SEND_PIECE = 256 * 1024  # bytes per sendall() call when streaming stdin
@@ -380,10 +380,7 @@ class ChannelStream(Stream):
 
     def lines(self) -> Iterator[bytes]:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            while line := self._out.readline():
-                if not line.endswith(b"\n"):
-                    return  # the channel closed mid-line: the command ended
-                yield line.rstrip(b"\n")
+            yield from bounded_lines(self._out.readline)  # a cut last line: it ended
 
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
