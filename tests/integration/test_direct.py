@@ -24,6 +24,7 @@ import pytest
 
 import clusterlab as cl
 from clusterlab.backends import direct
+from clusterlab.backends.base import WatchTarget
 from clusterlab.common.jobdir import status_file
 from clusterlab.core.runtime import get_runtime
 
@@ -269,3 +270,22 @@ def test_a_malformed_exit_line_neither_kills_the_dispatcher_nor_blocks_the_queue
     assert forged.state.finished
     assert log.stat().st_size < 1024 * 1024
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.sandbox
+def test_a_poll_of_thousands_of_job_dirs_fits_any_command_line(over_ssh: cl.Profile) -> None:
+    """Over SSH the poll's command is one argument of the remote shell (at most 128 KiB):
+    3,000 watched job dirs in it failed the whole poll. They travel on stdin now."""
+    runtime = get_runtime(over_ssh)
+    job = cl.cluster(over_ssh.name)(abs).submit(-3)
+    assert job.result(timeout=120) == 3
+    root = runtime.jobs_root()
+    targets = [WatchTarget(job.native_id, job.job_dir)]
+    targets += [
+        WatchTarget(f"{i:06d}-gone", f"{root}/20261206-000000-{i:06d}-a-long-enough-name")
+        for i in range(3000)
+    ]
+    seen = runtime.backend.poll(targets)
+    assert len(seen) == 3001
+    assert seen[job.native_id].status and b'"finished"' in seen[job.native_id].status
+    assert all(seen[t.native_id].dir_missing for t in targets[1:])

@@ -95,12 +95,15 @@ touch -c -- "$q/spool"
 
 _KICK = "q=$1 hostq=$2 boot=$3; shift 3\n" + _WAKE
 
-# The heartbeat, then each job dir's files (as statusdump.READ_STATUS: "=== DIR", tail headers).
+# The heartbeat, then each job dir's files (as statusdump.READ_STATUS: "=== DIR", tail
+# headers). The dirs come one per line on stdin, never as arguments: over SSH the whole
+# command is one argument of the remote shell (128 KiB at most, ~1,800 job dirs), and past
+# 256 KB sshd drops the connection.
 _POLL = r"""
-q=$1; shift
+q=$1
 printf 'NOW %s\n' "$(date +%s)"
 if [ -f "$q/alive" ]; then printf 'ALIVE '; head -n 1 -- "$q/alive"; fi
-for d do
+while IFS= read -r d; do
   printf '=== %s\n' "$d"
   (
     cd -- "$d" 2>/dev/null || { printf '==> %s <==\n' '(no job directory)'; exit 0; }
@@ -115,7 +118,7 @@ for d do
       files="$files $f"
     done
     [ -n "$files" ] && tail -n +1 -- $files /dev/null 2>/dev/null
-  )
+  ) </dev/null
 done
 """
 
@@ -261,7 +264,11 @@ class DirectBackend(Backend):
         for t in targets:
             groups.setdefault(queue_dir(t.job_dir), []).append(t)
         for q, group in groups.items():
-            res = self.transport.script(_POLL, q, *[t.job_dir for t in group])
+            dirs = [t.job_dir for t in group]
+            if any("\n" in d for d in dirs):
+                raise ValueError(f"job dirs cannot hold newlines: {dirs}")
+            stdin = "".join(f"{d}\n" for d in dirs).encode()
+            res = self.transport.script(_POLL, q, stdin=stdin)
             head, _, dump = res.stdout.partition(b"\n=== ")
             if not head.startswith(b"NOW "):
                 raise TransportError(
