@@ -347,6 +347,7 @@ class CommHandler:
 
     def job_logs(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
         from ..core.array import ArrayJob
+        from ..core.logs import read_tail
         from ..jobs import job
 
         stream = data.get("stream", "stdout")
@@ -355,12 +356,19 @@ class CommHandler:
         target = job(self._id(data))
         if isinstance(target, ArrayJob):
             raise RequestError("logs belong to array items: ask for 'ARRAYID:INDEX'")
-        text = target.stdout() if stream == "stdout" else target.stderr()
+        before = data.get("before")
+        if before is not None and (
+            not isinstance(before, int) or isinstance(before, bool) or before < 0
+        ):
+            raise RequestError("'before' must be a byte offset (a whole number >= 0)")
+        text, start, size = read_tail(target._runtime, target, stream, LOG_TAIL_BYTES, before)
         return {
             "id": target.id,
             "stream": stream,
-            "text": text[-LOG_TAIL_BYTES:],
-            "truncated": len(text) > LOG_TAIL_BYTES,
+            "text": text,
+            "start": start,
+            "size": size,
+            "truncated": start > 0,
             "state": target.state.value,
         }
 
