@@ -103,7 +103,8 @@ def test_sync_builds_once_offline_and_the_next_session_reuses_it(
     ]
     runtime = get_runtime(profile)
     leftovers = runtime.transport.script('ls -A "$1"', str(Path(envs[0]["path"]).parent)).out
-    assert leftovers.split() == [envs[0]["hash"]]  # no temp build dir left behind
+    lock_file = f".{envs[0]['hash']}.lock"  # the build's flock: kept, empty, for later builds
+    assert sorted(leftovers.split()) == [lock_file, envs[0]["hash"]]  # no temp build dir
     cl.profiles.remove_env(envs[0]["hash"], "sync")
     assert cl.envs("sync") == []
     # a package imported later in a session changes the lock: a second env, built then
@@ -133,7 +134,7 @@ def test_a_failed_build_leaves_nothing_marked_ready(
     with pytest.raises(cl.RemoteEnvironmentError, match="failed; nothing was kept"):
         cl.cluster("syncfail")(abs).submit(-1)
     envs_dir = tmp_path / "rd" / "envs"
-    assert list(envs_dir.iterdir()) == []
+    assert [p.name for p in envs_dir.iterdir() if not p.name.endswith(".lock")] == []
     assert cl.envs("syncfail") == []
 
 
@@ -168,3 +169,76 @@ def test_sync_builds_with_uv_when_the_cluster_has_it_and_reuses_it(
     assert len(envs) == 1 and envs[0]["ready"] and envs[0]["tool"] == "uv"
     runtime = get_runtime(profile)
     runtime.transport.run(["rm", "-rf", "--", runtime.jobs_root().rsplit("/", 1)[0]])
+
+
+def _fake_uv(where: Path) -> Path:
+    """A ``uv`` whose venv is a real stdlib venv and whose install records itself, then
+    waits for ``go`` to exist (a long install held open by the test)."""
+    uv = where / "uv"
+    uv.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = venv ]; then exec {sys.executable} -m venv --without-pip "$5"; fi\n'
+        f'echo install >> "{where}/installs"\n'
+        f'while [ ! -e "{where}/go" ]; do sleep 0.05; done\n'
+    )
+    uv.chmod(0o755)
+    return uv
+
+
+def _start_build(final: Path, uv: Path, lock: str) -> subprocess.Popen[str]:
+    spec = {
+        "dir": str(final),
+        "pins": [],
+        "wheels": [],
+        "offline": True,
+        "uv": str(uv),
+        "lock": lock,
+        "limit": 300,
+        "heartbeat": 0.2,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", envsync._BUILD, json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_build_of_a_lock_joins_the_running_one_and_never_removes_a_ready_env(
+    tmp_path: Path,
+) -> None:
+    """Two builds of one lock (two kernels, or a retry after SSH gave up on a silent
+    install): the second used to build too and then delete the env the first had made
+    ready, under the jobs using it. Now it waits for the running build and joins it."""
+    import threading
+    import time
+
+    final = tmp_path / "envs" / "0123456789abcdef"
+    uv = _fake_uv(tmp_path)
+    first = _start_build(final, uv, "first")
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "installs").exists():  # the first build is installing
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    second = _start_build(final, uv, "second")
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(second.stdout or []), daemon=True)
+    reader.start()
+    while second.poll() is None and not any("waiting for the build" in s for s in said):
+        assert time.monotonic() < deadline  # (the old script built at once, beside it)
+        time.sleep(0.05)
+    inodes = set()
+    (tmp_path / "go").touch()
+    while first.poll() is None or second.poll() is None:
+        if (final / "ready").exists():  # once ready, the env is never replaced
+            inodes.add(final.stat().st_ino)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    reader.join(10)
+    inodes.add(final.stat().st_ino)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert (tmp_path / "installs").read_text().count("install") == 1  # built once
+    assert len(inodes) == 1 and (final / "ready").exists()
+    assert (final / "lock.txt").read_text() == "first"
+    assert any("joined" in s for s in said)
+    assert any("installing (" in s or "waiting for the build" in s for s in said)

@@ -118,10 +118,12 @@ class RemoteEnvironment:
         exports = [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
         return "\n".join([*exports, *self.profile.setup, 'exec "$@"'])
 
-    def run_python(self, code: str, *args: str) -> CommandResult:
-        """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip."""
+    def run_python(self, code: str, *args: str, timeout: float | None = None) -> CommandResult:
+        """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip.
+        ``timeout``: for a command known to be long (an env build), else the default."""
         script = self._preamble()
-        return self.transport.script(script, *self.python_argv(), "-c", code, *args)
+        argv = ["sh", "-c", script, "sh", *self.python_argv(), "-c", code, *args]
+        return self.transport.run(argv, timeout=timeout)
 
     def ensure(
         self, jobs_root: str, environment: str | None = None, store: BlobStore | None = None

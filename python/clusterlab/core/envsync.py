@@ -46,21 +46,58 @@ _WHERE = (
     "'python': '%d.%d' % sys.version_info[:2], 'uv': shutil.which('uv')}))\n"
 )
 
-# Build the env (stdlib only, run by the cluster's Python): a venv in a temp dir next to
-# the final one, wheels linked in from the blob store, install, fix script shebangs, rename,
-# then the ready marker. Any failure removes the temp dir; exit 3 with the reason.
+# Build the env (stdlib only, run by the cluster's Python). One build per lock at a time:
+# an exclusive flock on <envs>/.<hash>.lock, held for the whole build, so a second build
+# of the same lock (another kernel, or a retry after the connection dropped) waits for the
+# running one and then finds it ready: it joins instead of building again. Under the lock:
+# a ready env is never touched; a venv in a temp dir next to the final one gets the wheels
+# linked in from the blob store, installs, fixes script shebangs and is marked ready
+# BEFORE it is renamed into place, so the final dir is ready from its first instant. A
+# line is printed every HEARTBEAT s while it waits or installs (SSH gives up on a command
+# silent for 120 s, while the build would go on), and the whole build is limited to
+# spec["limit"] s. Any failure removes the temp dir; exit 3 with the reason.
 _BUILD = r"""
-import json, os, shutil, subprocess, sys, tempfile
+import fcntl, json, os, shutil, subprocess, sys, tempfile, threading, time
 spec = json.loads(sys.argv[1])
 final = spec["dir"]
 parent = os.path.dirname(final)
 os.makedirs(parent, mode=0o700, exist_ok=True)
-if os.path.exists(os.path.join(final, "ready")):
+ready = os.path.join(final, "ready")
+if os.path.exists(ready):
     sys.exit(0)
+t0 = time.monotonic()
+doing = ["waiting for the build of this environment that is already running"]
+def say(text):
+    try:
+        print("clusterlab-build:", text, flush=True)
+    except OSError:  # the client left (a dropped connection): the build goes on
+        pass
+def beat():
+    while True:
+        time.sleep(spec.get("heartbeat", 30))
+        say("%s (%d s)" % (doing[0], time.monotonic() - t0))
+threading.Thread(target=beat, daemon=True).start()
+lock = os.open(os.path.join(parent, "." + os.path.basename(final) + ".lock"),
+               os.O_RDWR | os.O_CREAT, 0o600)
+try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    say(doing[0])
+    fcntl.flock(lock, fcntl.LOCK_EX)
+if os.path.exists(ready):  # the build this one waited for made it
+    say("joined: built by the build that was running")
+    sys.exit(0)
+doing[0] = "installing"
 tmp = tempfile.mkdtemp(prefix=".build-", dir=parent)
 def run(argv):
-    print("+", " ".join(argv[:6]), "...", flush=True)
-    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    say("+ " + " ".join(argv[:6]) + " ...")
+    left = spec["limit"] - (time.monotonic() - t0)
+    try:
+        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=max(1.0, left))
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("it took longer than %d s (the build's limit); nothing was kept"
+                           % spec["limit"])
     if res.returncode != 0:
         raise RuntimeError(res.stdout[-2000:])
 try:
@@ -100,23 +137,19 @@ try:
                 fh.write(data.replace(tmp.encode(), final.encode()))
     with open(os.path.join(tmp, "lock.txt"), "w") as fh:
         fh.write(spec["lock"])
-    if os.path.exists(final):  # an earlier build that never became ready
-        shutil.rmtree(final)
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        if not os.path.exists(os.path.join(final, "ready")):
-            raise
-        shutil.rmtree(tmp)  # another kernel finished the same env first
-        sys.exit(0)
-    with open(os.path.join(final, "ready"), "w") as fh:
-        fh.write(json.dumps({"built": __import__("time").time(), "packages": len(spec["pins"]),
+    with open(os.path.join(tmp, "ready"), "w") as fh:
+        fh.write(json.dumps({"built": time.time(), "packages": len(spec["pins"]),
                              "tool": "uv" if uv else "pip"}))
+    if os.path.exists(final):  # not ready (checked under the lock): an older, broken try
+        shutil.rmtree(final)
+    os.rename(tmp, final)
 except Exception as exc:
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"BUILD FAILED: {exc}", file=sys.stderr)
     sys.exit(3)
 """
+BUILD_LIMIT = 3600.0  # seconds one build may take on the cluster (docs/remote-environment.md)
+HEARTBEAT = 30.0  # seconds between the build's progress lines (SSH gives up after 120 s)
 
 
 def _say(text: str) -> None:
@@ -200,9 +233,11 @@ def _build(
         "offline": offline and len(wheels) == len(lock.pins),
         "uv": where.get("uv"),
         "lock": lock.text(),
+        "limit": BUILD_LIMIT,
+        "heartbeat": HEARTBEAT,
     }
     progress.step("install", f"installing {len(pins)} packages with {tool} on {transport.label}")
-    res = env.run_python(_BUILD, json.dumps(spec))
+    res = env.run_python(_BUILD, json.dumps(spec), timeout=BUILD_LIMIT + 120)
     if res.returncode != 0:
         raise RemoteEnvironmentError(
             f"building the environment {final} on {transport.label} failed; nothing was "
