@@ -242,3 +242,23 @@ def test_a_second_build_of_a_lock_joins_the_running_one_and_never_removes_a_read
     assert (final / "lock.txt").read_text() == "first"
     assert any("joined" in s for s in said)
     assert any("installing (" in s or "waiting for the build" in s for s in said)
+
+
+def test_a_build_longer_than_the_command_limit_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remote command may stay silent CLUSTERLAB_COMMAND_TIMEOUT seconds (120 by
+    default); a build (venv + pip) takes longer and used to be given up while it went on
+    (a retry then built a second time). It has its own, stated limit (BUILD_LIMIT)."""
+    profile = cl.Profile(
+        name="syncslow", scheduler="local", environment="sync", remote_dir=str(tmp_path / "rd")
+    )
+    cl.profiles.save(profile)
+    lock = envsync.Lock(python=f"{sys.version_info[0]}.{sys.version_info[1]}")
+    monkeypatch.setattr(envsync, "make_lock", lambda: lock)
+    monkeypatch.setattr(envsync, "build_wheels", lambda lock, download: {})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("CLUSTERLAB_COMMAND_TIMEOUT", "1")  # less than `python -m venv` takes
+    runtime = get_runtime(profile)
+    envsync.ensure_synced(runtime.environment, str(tmp_path / "rd"), runtime.blobs)
+    assert [e["ready"] for e in cl.envs("syncslow")] == [True]
