@@ -260,11 +260,11 @@ def test_a_dependency_the_queue_does_not_know_never_succeeds(tmp_path: Path) -> 
 
 def test_cancel_markers_name_the_task(tmp_path: Path) -> None:
     q, jobs = tmp_path / "queue", tmp_path / "jobs"
-    (q / "spool").mkdir(parents=True)
+    (q / os.uname().nodename / "spool").mkdir(parents=True)
     (q / "hostq-x.py").write_text("")
     for name in ("a", "b"):
         (jobs / name).mkdir(parents=True)
     b = backend(remote_dir=str(tmp_path))
-    b._installed[str(q)] = (1, True)
+    b._installed[str(q)] = (1, True, os.uname().nodename)
     b.cancel([WatchTarget("a", str(jobs / "a"), True), WatchTarget("b_3", str(jobs / "b"))])
     assert (jobs / "a" / "cancel").exists() and (jobs / "b" / "cancel.3").exists()

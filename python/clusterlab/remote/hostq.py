@@ -1,6 +1,7 @@
 """The host queue of the ``direct`` scheduler (no batch system), stdlib only: installed as
 ``<remote_dir>/queue/hostq-<sha>.py`` and started as ``python hostq-<sha>.py serve QDIR``
-when none runs, it takes its own session and ``QDIR/lock`` (flock: one per user and
+(QDIR: ``<remote_dir>/queue/<host>``, the queue of the host it runs on, which it checks)
+when none runs, it takes its own session and ``QDIR/lock`` (flock: one per user, host and
 remote_dir), starts spooled jobs in order while fewer than their ``limit`` run, and exits
 when the spool is empty. The queue is files on the host (see docs/direct.md), so jobs
 survive the kernel, the connection and the dispatcher (a new one adopts running jobs)."""
@@ -202,7 +203,8 @@ class Dispatcher:
 
     def __init__(self, qdir: str) -> None:
         self.q, self.spool = qdir, os.path.join(qdir, SPOOL)
-        self.jobs_root = os.path.join(os.path.dirname(qdir), "jobs")
+        # QDIR is <remote_dir>/queue/<host>: the jobs are in <remote_dir>/jobs
+        self.jobs_root = os.path.join(os.path.dirname(os.path.dirname(qdir)), "jobs")
         self.jobs: dict[str, Job] = {}  # spool entry -> job
         self.sweeps: list[tuple[int, float]] = []  # (session, when): SIGKILL what is left
         affinity = getattr(os, "sched_getaffinity", None)  # the cores this user may use
@@ -405,6 +407,11 @@ def cut_log(path: str) -> None:
 def serve(qdir: str) -> int:
     """The dispatcher: its own session (a login ending does not end it), the lock or leave."""
     qdir = os.path.abspath(qdir)
+    host = os.uname().nodename
+    if os.path.basename(qdir) != host:  # another host's queue (a shared remote_dir)
+        print(f"not serving {qdir}: it is the queue of host {os.path.basename(qdir)!r}, "
+              f"and this is {host!r}", file=sys.stderr, flush=True)  # fmt: skip
+        return 3
     _quietly(os.setsid)
     os.chdir("/")
     os.umask(0o077)
