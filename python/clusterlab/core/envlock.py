@@ -99,12 +99,30 @@ def wheel_cache() -> Path:
 
 
 def wheel_for(cache: Path, name: str, version: str) -> Path | None:
-    """The wheel of ``name==version`` in ``cache`` (wheel names normalize '-' to '_')."""
-    stem = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}-"
+    """The wheel of ``name==version`` in ``cache`` that this interpreter can install: its
+    tags are checked (the cache may also hold a cp311 wheel of the same version when this
+    kernel runs 3.12), the most specific tag first, as pip would choose."""
+    from packaging.tags import sys_tags
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        want = Version(version)
+    except InvalidVersion:
+        return None  # not a version pip could install either
+    rank = {tag: i for i, tag in enumerate(sys_tags())}
+    best: tuple[int, Path] | None = None
     for path in cache.glob("*.whl"):
-        if path.name.lower().startswith(stem):
-            return path
-    return None
+        try:
+            wname, wversion, _, tags = parse_wheel_filename(path.name)
+        except InvalidWheelFilename:
+            continue
+        if canonicalize_name(wname) != canonicalize_name(name) or wversion != want:
+            continue
+        score = min((rank[t] for t in tags if t in rank), default=None)
+        if score is not None and (best is None or score < best[0]):
+            best = (score, path)
+    return best[1] if best else None
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess[str]:

@@ -78,6 +78,7 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
         keys = client.get_host_keys()
+        kh.refuse_other_type(keys, hostname, key, self.known_hosts)
         keys.add(hostname, key.get_name(), key)
         directory = os.path.dirname(self.known_hosts)
         if directory:
