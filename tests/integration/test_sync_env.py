@@ -262,3 +262,60 @@ def test_a_build_longer_than_the_command_limit_is_waited_for(
     runtime = get_runtime(profile)
     envsync.ensure_synced(runtime.environment, str(tmp_path / "rd"), runtime.blobs)
     assert [e["ready"] for e in cl.envs("syncslow")] == [True]
+
+
+def _cross_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> cl.Profile:
+    """A local profile whose 'cluster' says it runs another platform (the kernel's own
+    platform string is changed), with a lock of one pure package, six."""
+    import six
+
+    profile = cl.Profile(
+        name=name, scheduler="local", environment="sync", remote_dir=str(tmp_path / "rd")
+    )
+    cl.profiles.save(profile)
+    lock = envsync.Lock(python=f"{sys.version_info[0]}.{sys.version_info[1]}")
+    lock.pins["six"] = ("six", six.__version__)
+    monkeypatch.setattr(envsync, "make_lock", lambda: lock)
+    monkeypatch.setattr(envsync.sysconfig, "get_platform", lambda: "macosx-14.0-arm64")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # nothing comes from an index in this test
+    return profile
+
+
+def test_another_platform_never_installs_by_name_from_the_clusters_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no wheel for the cluster's platform here, the build used to install the pins
+    by name from the cluster's index, without hashes (dependency confusion for private
+    names). Now it is refused, naming the packages and where to put their wheels."""
+    profile = _cross_platform(monkeypatch, tmp_path, "syncplat")
+    with pytest.raises(cl.RemoteEnvironmentError) as info:
+        envsync.ensure_synced(
+            get_runtime(profile).environment, str(tmp_path / "rd"), get_runtime(profile).blobs
+        )
+    text = str(info.value)
+    assert "no wheel for the cluster's platform" in text and "six==" in text
+    assert "dependency confusion" in text and "wheelhouse" in text
+    assert cl.envs("syncplat") == []
+
+
+def test_another_platform_installs_from_its_wheelhouse_folder_with_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusterlab.core import envlock
+
+    profile = _cross_platform(monkeypatch, tmp_path, "syncplat2")
+    runtime = get_runtime(profile)
+    where = runtime.environment.run_python(envsync._WHERE)
+    platform = json.loads(where.out.strip().splitlines()[-1])["platform"]
+    folder = envlock.platform_cache(platform)
+    envlock.repack("six", folder)  # a pure wheel: installs on any platform
+    envsync.ensure_synced(runtime.environment, str(tmp_path / "rd"), runtime.blobs)
+    envs = cl.envs("syncplat2")
+    assert [e["ready"] for e in envs] == [True]
+    reqs = subprocess.run(
+        [f"{envs[0]['path']}/bin/python", "-c", "import six; print(six.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert reqs.stdout.strip() == __import__("six").__version__

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..common.errors import RemoteEnvironmentError
 from .envevents import BuildProgress
-from .envlock import Lock, build_wheels, make_lock, wheel_cache, wheel_for
+from .envlock import (
+    Lock,
+    build_wheels,
+    make_lock,
+    platform_cache,
+    wheel_cache,
+    wheel_for,
+    wheels_for_platform,
+)
 
 if TYPE_CHECKING:
     from .blobs import BlobStore
@@ -118,7 +126,8 @@ try:
     reqs = os.path.join(tmp, "requirements.txt")
     with open(reqs, "w") as fh:
         fh.write("\n".join(spec["pins"]) + "\n")
-    source = ["--find-links", wheels] + (["--no-index"] if spec["offline"] else [])
+    source = ["--find-links", wheels, "--require-hashes"] + (
+        ["--no-index"] if spec["offline"] else [])
     if uv:
         run([uv, "pip", "install", "--quiet", "--python", py] + source + ["-r", reqs])
     else:
@@ -205,11 +214,25 @@ def _build(
     _say(
         f"building the environment {lock.digest()} on {transport.label} "
         f"({len(lock.pins)} packages, {tool}, "
-        f"{'from wheels uploaded from here' if offline else 'from the cluster index'}); "
+        "from wheels uploaded from here, pinned by sha256); "
         "this happens once per set of package versions"
     )
     progress.step("wheels", f"collecting the wheels of {len(lock.pins)} packages here")
-    wheels = build_wheels(lock, download=offline)
+    if offline:
+        wheels = build_wheels(lock, download=True)
+    else:
+        wheels, lacking = wheels_for_platform(lock, where["platform"])
+        if lacking:
+            raise RemoteEnvironmentError(
+                f"no wheel for the cluster's platform {where['platform']} of "
+                f"{', '.join(lacking)}: clusterlab installs only packages it can pin by "
+                "sha256 (wheels it has here). Installing these by name from the cluster's "
+                "index would let whoever publishes that name there decide what runs "
+                "(dependency confusion, for private package names). Put their wheels for "
+                f"{where['platform']} in {platform_cache(where['platform'])} (`pip download "
+                "--platform ... --only-binary=:all: -d DIR`), or install them on the "
+                "cluster and use environment='existing'"
+            )
     blobs: dict[str, bytes] = {}
     placed: list[tuple[str, str]] = []
     for wheel in wheels.values():
@@ -225,12 +248,19 @@ def _build(
         f"uploaded {sent / 1024:.0f} KiB of wheels ({len(blobs)} wheels in the lock; those "
         "already on the cluster were not sent)"
     )
-    pins = [f"{name}=={version}" for name, version in lock.pins.values()]
+    # Every pin with the sha256 of the wheel uploaded for it: pip (and uv) then refuse
+    # anything else, whatever an index or a stray file in the wheels dir offers.
+    digests = {key: hashlib.sha256(w.read_bytes()).hexdigest() for key, w in wheels.items()}
+    # (A pin without a wheel keeps no hash, and --require-hashes makes the install fail.)
+    pins = [
+        f"{name}=={version}" + (f" --hash=sha256:{digests[key]}" if key in digests else "")
+        for key, (name, version) in lock.pins.items()
+    ]
     spec = {
         "dir": final,
         "pins": pins,
         "wheels": placed,
-        "offline": offline and len(wheels) == len(lock.pins),
+        "offline": True,  # every pin has its wheel here (else refused above)
         "uv": where.get("uv"),
         "lock": lock.text(),
         "limit": BUILD_LIMIT,
