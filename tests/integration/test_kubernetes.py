@@ -411,3 +411,57 @@ def test_a_secret_planted_before_a_held_job_is_released_is_refused(
         [],
         [first.native_id],
     )
+
+
+def test_a_pod_planted_with_our_labels_is_not_read(fake: FakeKube, tmp_path: Path) -> None:
+    """A co-tenant who sees our pod creates one with the same labels whose log forges a
+    failed status. Only pods owned by the Job this job created are read: the job's own
+    result comes back."""
+    import base64
+    import threading
+
+    forged = b'{"event": "started", "time": 1}\n{"event": "finished", "outcome": "error"}\n'
+    frame = f"@cl1 status 0 {base64.b64encode(forged).decode()}"
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name)(lambda: (time.sleep(4), "mine")[1]).submit()
+    planted: list[int] = []
+
+    def plant() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ours = [
+                o
+                for o in fake.objects("pods", "team-a")
+                if o["metadata"].get("labels", {}).get("clusterlab.io/job") == job.native_id
+            ]
+            if ours:
+                time.sleep(1.2)  # creation times have whole seconds: ours is older
+                labels = {
+                    k: v
+                    for k, v in ours[0]["metadata"]["labels"].items()
+                    if k.startswith(("app.kubernetes.io", "clusterlab.io"))
+                }
+                pod = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": f"{job.native_id}-planted", "labels": labels},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {
+                                "name": "job",
+                                "image": "evil",
+                                "command": [sys.executable, "-c", f"print({frame!r})"],
+                            }
+                        ],
+                    },
+                }
+                planted.append(_as_cotenant(fake, "pods", pod))
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=plant, daemon=True)
+    thread.start()
+    assert job.result(timeout=120) == "mine"
+    thread.join(10)
+    assert planted == [201]
