@@ -8,11 +8,9 @@ follows the status files of the watched job dirs and prints each new line at onc
 :class:`Push` feeds it the job dirs of every runtime (profile) on that connection and
 hands each batch of lines to the watcher of the runtime that owns the dir, which settles
 that job (and downloads its result) at once. :class:`PushHandle` is a runtime's view of
-it (``runtime.push``). The scheduler is then asked
-only on the gentle interval, for what only it knows (pending reasons, vanished jobs).
-
-If the agent cannot start or stops, this is said once on stderr and the watcher falls
-back to its polling schedule; a job never fails because of the agent.
+it (``runtime.push``). The scheduler is then asked only on the gentle interval, for what
+only it knows (pending reasons, vanished jobs). If the agent cannot start or stops, this
+is said once on stderr and the watcher polls; a job never fails because of the agent.
 """
 
 from __future__ import annotations
@@ -41,9 +39,9 @@ RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
 IDLE_STOP = 15.0  # seconds without watched jobs before the agent is stopped
 INBOX_LINES = 10_000  # pushed lines waiting to be settled, at most
 AGENTS_PER_CONNECTION = 2
-"""Runtimes (profiles) on one connection share its agent; only profiles whose setup lines or
-Python differ need one more, and each holds one of the connection's sessions (OpenSSH
-allows 10 by default, MaxSessions): past this many, such a runtime's jobs are polled."""
+"""Runtimes on one connection share its agent; profiles whose setup lines or Python differ
+need one more, each holding one of the connection's sessions (OpenSSH allows 10 by
+default): past this many, such a runtime's jobs are polled."""
 _shared: dict[tuple[object, ...], Push] = {}  # (connection, agent command) -> its agent
 _shared_lock = threading.Lock()
 _agents: dict[int, int] = {}  # id(transport) -> agents running or starting on it
@@ -101,10 +99,7 @@ class Push:
         self._lock = threading.Lock()
         self._owners: dict[str, Runtime] = {}  # job dir -> the runtime whose watcher has it
         self._files: dict[str, dict[str, bytearray]] = {}  # dir -> file -> bytes so far
-        # dir -> file -> an immutable copy of _files, made again only when a line is added
-        # (a batch hands out every file of a dir it touched: 2,000 tasks' status.N files
-        # would otherwise be copied at every batch)
-        self._snaps: dict[str, dict[str, bytes]] = {}
+        self._snaps: dict[str, dict[str, bytes]] = {}  # copies of _files, redone when touched
         self._stream: Stream | None = None
         self._roots: set[str] = set()  # jobs roots the agent may follow dirs under
         self._generation = 0  # bumped when the running agent is retired on purpose
@@ -223,8 +218,7 @@ class Push:
         self._generation += 1
         stream, self._stream = self._stream, None
         self.live = False
-        self._files.clear()
-        self._snaps.clear()
+        self._files, self._snaps = {}, {}
         return stream
 
     # -- the agent ------------------------------------------------------------------------------
@@ -286,8 +280,7 @@ class Push:
             if started is None:
                 return
             stream, gen, lines = started
-            # Bounded: a settle slower than the agent holds the reader back (and the agent
-            # with it, through the channel's window) instead of queueing without end.
+            # bounded: a slow settle holds the reader (and the agent) back
             inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=INBOX_LINES)
             settler = threading.Thread(
                 target=self._settle_loop,
@@ -312,8 +305,7 @@ class Push:
             if not deliberate:
                 self._stream = None
                 self.live = False
-                self._files.clear()
-                self._snaps.clear()
+                self._files, self._snaps = {}, {}
                 self._failed_at = time.monotonic()
                 self.stopped_reason = why
         if stream is not None:
@@ -340,8 +332,7 @@ class Push:
 
     def _settle_loop(self, inbox: queue.Queue[bytes | None]) -> None:
         """Take every line that has arrived, then settle every job they touched together:
-        a burst of item lines is one parse, and the results of jobs that ended together
-        are downloaded in one round trip, not one each."""
+        one parse per burst, one download for the results of jobs that ended together."""
         while True:
             batch = [inbox.get()]
             while not inbox.empty():
@@ -382,13 +373,10 @@ class Push:
                 data += str(record.get("line", "")).encode() + b"\n"
                 self.lines += 1
                 touched.setdefault(job_dir, set()).add(name)
-            out = {}
-            for job_dir, names in touched.items():
+            for job_dir, names in touched.items():  # only touched files are copied again
                 snaps = self._snaps.setdefault(job_dir, {})
-                for name in names:
-                    snaps[name] = bytes(self._files[job_dir][name])
-                out[job_dir] = dict(snaps)
-            return out
+                snaps.update({n: bytes(self._files[job_dir][n]) for n in names})
+            return {d: dict(self._snaps[d]) for d in touched}
 
     def _settle(self, touched: dict[str, dict[str, bytes]]) -> None:
         """Settle the touched dirs' jobs, each runtime's together (one result download)."""

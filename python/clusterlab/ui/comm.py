@@ -33,7 +33,6 @@ from .envrelay import EnvEventRelay
 PROTOCOL_VERSION = 1
 TARGET = "clusterlab"
 EVENT_INTERVAL = 0.25  # seconds: at most 4 event batches a second, whatever the job count
-LOG_TAIL_BYTES = 64 * 1024
 
 REATTACH_EVERY = 30.0  # seconds before an unwatched active job is reattached again
 _ACTIVE = {"SUBMITTING", "PENDING", "RUNNING"}
@@ -347,8 +346,8 @@ class CommHandler:
 
     def job_logs(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
         from ..core.array import ArrayJob
-        from ..core.logs import read_tail
         from ..jobs import job
+        from .job_logs import log_reply
 
         stream = data.get("stream", "stdout")
         if stream not in ("stdout", "stderr"):
@@ -357,20 +356,9 @@ class CommHandler:
         if isinstance(target, ArrayJob):
             raise RequestError("logs belong to array items: ask for 'ARRAYID:INDEX'")
         before = data.get("before")
-        if before is not None and (
-            not isinstance(before, int) or isinstance(before, bool) or before < 0
-        ):
+        if before is not None and (type(before) is not int or before < 0):
             raise RequestError("'before' must be a byte offset (a whole number >= 0)")
-        text, start, size = read_tail(target._runtime, target, stream, LOG_TAIL_BYTES, before)
-        return {
-            "id": target.id,
-            "stream": stream,
-            "text": text,
-            "start": start,
-            "size": size,
-            "truncated": start > 0,
-            "state": target.state.value,
-        }
+        return log_reply(target, stream, before)
 
     def job_result(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
         """A finished job's value (repr) or traceback, for the panel (ui/job_result.py)."""
