@@ -465,3 +465,41 @@ def test_a_pod_planted_with_our_labels_is_not_read(fake: FakeKube, tmp_path: Pat
     assert job.result(timeout=120) == "mine"
     thread.join(10)
     assert planted == [201]
+
+
+def test_the_jobs_of_a_kernel_that_never_returns_expire(fake: FakeKube, tmp_path: Path) -> None:
+    """A kernel submits and is killed: nobody watches its Job, which stayed in the
+    namespace until some process watched it again. ttlSecondsAfterFinished lets Kubernetes
+    delete it (with its pods and Secret); a later cl.job(id) ends it with a sentence."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    p = profile(fake, tmp_path)
+    script = (
+        "import json, sys, time\n"
+        "import clusterlab as cl\n"
+        "from clusterlab.backends import k8s_manifest\n"
+        "k8s_manifest.JOB_TTL = 2  # seconds, for this test\n"
+        f"job = cl.cluster({p.name!r})(abs).submit(-8)\n"
+        "while job.state == cl.JobState.SUBMITTING: time.sleep(0.02)\n"
+        "print(json.dumps(job.id), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    assert kernel.stdout is not None
+    job_id = json.loads(kernel.stdout.readline())
+    kernel.send_signal(signal.SIGKILL)
+    kernel.wait()
+    until(lambda: bool(fake.objects("jobs", "team-a")), "the Job to be created")
+    job = fake.objects("jobs", "team-a")[0]
+    assert job["spec"]["ttlSecondsAfterFinished"] == 2
+    until(lambda: not fake.objects("jobs", "team-a"), "the finished Job to expire", 60)
+    until(lambda: not fake.objects("secrets", "team-a"), "its Secret to go with it", 60)
+    again = cl.job(job_id)
+    with pytest.raises(cl.ClusterlabError):
+        again.result(timeout=120)
+    assert again.state.finished and again.reason

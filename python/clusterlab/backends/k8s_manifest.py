@@ -40,6 +40,11 @@ CONTAINER = "job"
 GPU_RESOURCE = "nvidia.com/gpu"
 MAX_SECRET_BYTES = 1024 * 1024  # a Secret's data may hold 1 MiB (etcd's object limit)
 MAX_INDEXED_COMPLETIONS = 100_000  # the API refuses larger Indexed Jobs
+JOB_TTL = 7 * 86400
+"""``ttlSecondsAfterFinished``: Kubernetes deletes a finished Job (its pods, and its Secret
+by owner) this long after it ended, also when no kernel ever comes back to collect it. A
+watching kernel deletes it as soon as its results are in; ``cl.job(id)`` must reattach
+within this time, after which the pods' logs, and so the results, are gone."""
 # Directories an emptyDir at the job root would hide from the image: refused as roots.
 _SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin"}
 _SYSTEM_DIRS |= {"/sys", "/usr", "/var", "/opt", "/home", "/root", "/run", "/srv"}
@@ -145,7 +150,7 @@ def job_manifest(spec: JobSpec, target: Target) -> dict[str, Any]:
         {"name": "CLUSTERLAB_JOB_DIR", "value": spec.job_dir},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
-    job_spec: dict[str, Any] = {}
+    job_spec: dict[str, Any] = {"ttlSecondsAfterFinished": JOB_TTL}
     if spec.array:
         tasks, limit = spec.array.tasks, spec.array.max_concurrent
         if tasks > MAX_INDEXED_COMPLETIONS:
