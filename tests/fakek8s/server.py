@@ -289,6 +289,8 @@ class Handler(BaseHTTPRequestHandler):
         if (kind, ns, meta["name"]) in cluster.objects:
             singular = {"jobs": "jobs.batch", "pods": "pods", "secrets": "secrets"}[kind]
             raise ApiError(409, "AlreadyExists", f'{singular} "{meta["name"]}" already exists')
+        if kind == "pods":  # a pod created directly (not by a Job): the kubelet starts it
+            obj["status"] = {"phase": "Pending"}
         if kind == "jobs":
             obj.setdefault("status", {})
             obj["spec"].setdefault("parallelism", 1)
