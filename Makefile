@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 SANDBOX := tests/cluster/sandbox.py
 SGE := tests/cluster/sge.py
 export CLUSTERLAB_SANDBOX_DIR ?= /tmp/clusterlab-sandbox
+# Where pytest and vitest say what they skipped, for `make skip-check`.
+REPORTS := build/test-reports
 
 .PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean \
-	labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak install-check sge sge-down
+	skip-check labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak install-check sge sge-down
 # jlpm (yarn 3) comes with jupyter-builder in the venv.
 JLPM := PATH="$(abspath $(VENV))/bin:$$PATH" YARN_ENABLE_TELEMETRY=0 jlpm
 
@@ -18,6 +20,7 @@ help:
 	@echo "make lint | typecheck | docs | pytest | sandbox | sandbox-down | sge | sge-down | clean"
 	@echo "make lab-dev  build the lab extension and link it into the venv (editable install)"
 	@echo "make lint-ts | test-ts | ui-test   TypeScript lint, unit tests, browser tests"
+	@echo "make skip-check   list the tests pytest and vitest skipped (after them); fail on one with no reason"
 	@echo "make screenshots   browser tests that also refresh docs/images/ for docs/lab.md"
 	@echo "make bench   side-by-side benchmarks on the sandbox (tens of minutes); rewrites docs/performance.md"
 	@echo "make soak    1,000 jobs watched for 10 minutes: the kernel's memory and threads (docs/reliability.md)"
@@ -63,7 +66,9 @@ docs: install-dev
 pytest: install-dev
 	$(PY) $(SANDBOX) up >/dev/null
 	$(PY) $(SGE) up >/dev/null
-	CLUSTERLAB_REQUIRE_SANDBOX=1 $(PY) -m pytest -p no:cacheprovider
+	rm -f $(REPORTS)/pytest-skips.json
+	CLUSTERLAB_SKIP_REPORT=$(REPORTS)/pytest-skips.json CLUSTERLAB_REQUIRE_SANDBOX=1 \
+		$(PY) -m pytest -p no:cacheprovider
 
 # -- JupyterLab extension (labextension/, package.json, ui-tests/) ------------------------
 labext lab-dev: install-dev
@@ -80,7 +85,12 @@ lint-ts: install-dev
 
 test-ts: install-dev
 	VENV=$(VENV) scripts/labext.sh deps
-	$(JLPM) test
+	rm -f $(REPORTS)/vitest.json
+	$(JLPM) test --reporter=default --reporter=json --outputFile.json=$(REPORTS)/vitest.json
+
+# Every skipped test of pytest and vitest, with its reason; fails on a skip without one.
+skip-check:
+	$(PY) scripts/check_skips.py $(REPORTS)/pytest-skips.json $(REPORTS)/vitest.json
 
 # Builds the extension, starts the sandbox and drives a real JupyterLab in Debian's chromium.
 ui-test: install-dev
@@ -90,7 +100,7 @@ ui-test: install-dev
 screenshots: install-dev
 	UPDATE_SCREENSHOTS=1 VENV=$(VENV) scripts/ui-test.sh
 
-test: lint typecheck docs pytest lint-ts test-ts ui-test install-check
+test: lint typecheck docs pytest lint-ts test-ts skip-check ui-test install-check
 
 # `pip install clusterlab` into a new venv: widgets, a job, the CLI and the lab extension.
 install-check: install-dev

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,11 @@ import pytest
 import clusterlab as cl
 from clusterlab import profiles, transports
 from clusterlab.core import runtime as core
+from tests.skipreport import SkipReport
+
+# Shared SSH logins (ControlMaster sockets) of this test session live in their own
+# owner-only dir, ended at the session's end; a test that breaks logins uses its own.
+os.environ.setdefault("CLUSTERLAB_LOGIN_DIR", tempfile.mkdtemp(prefix="cl-login-"))
 
 
 @pytest.fixture(autouse=True)
@@ -151,9 +157,17 @@ def slurm_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
     return _saved_profile(request, tmp_path)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every skip and its reason go to $CLUSTERLAB_SKIP_REPORT (scripts/check_skips.py)."""
+    config.pluginmanager.register(SkipReport(), "clusterlab-skipreport")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for runtime in list(core._runtimes.values()):
         runtime.push.close()  # before their connections: a deliberate stop says nothing
     transports.close_all()
+    from clusterlab.transports import sharedlogin
+
+    sharedlogin.end_all(Path(os.environ["CLUSTERLAB_LOGIN_DIR"]))
     for runtime in list(core._runtimes.values()):
         runtime.backend.close()

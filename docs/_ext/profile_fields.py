@@ -210,27 +210,33 @@ class SlurmJobScriptDirective(SphinxDirective):
         return [block]
 
 
+def scheduler_support() -> tuple[list[str], list[list[Any]]]:
+    """The scheduler x feature table as text, one row per registered kind (entry points
+    of the ``clusterlab.schedulers`` group, third-party ones included)."""
+    from clusterlab.common import kinds as registry
+
+    rows: list[list[Any]] = []
+    for kind in registry.kinds().values():
+        marks = ["yes" if feature in kind.features else "no" for feature in registry.FEATURES]
+        rows.append([(kind.name, f" ({kind.label}): {kind.summary}"), *marks])
+    return ["scheduler", *registry.FEATURES], rows
+
+
 class SchedulerSupportDirective(SphinxDirective):
-    """The feature x scheduler table, from what ``clusterlab.backends.registry`` declares."""
+    """The feature x scheduler table, from what the registered kinds declare."""
 
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from clusterlab.backends import registry
+        from clusterlab.common import kinds as registry
 
         if registry.__file__:
             self.env.note_dependency(registry.__file__)
-        kinds = list(registry.KINDS.values())
-        headers = ["scheduler", *registry.FEATURES]
+        headers, text_rows = scheduler_support()
         rows: list[list[nodes.Node]] = []
-        for kind in kinds:
-            cells: list[nodes.Node] = [
-                _para(nodes.literal(text=kind.name), nodes.Text(f" ({kind.label}): {kind.summary}"))
-            ]
-            cells += [
-                _para(nodes.Text("yes" if feature in kind.features else "no"))
-                for feature in registry.FEATURES
-            ]
+        for (name, what), *marks in text_rows:
+            cells: list[nodes.Node] = [_para(nodes.literal(text=name), nodes.Text(what))]
+            cells += [_para(nodes.Text(mark)) for mark in marks]
             rows.append(cells)
         return [_table(headers, [40] + [12] * len(registry.FEATURES), rows)]
 
@@ -242,11 +248,11 @@ class ResourceSupportDirective(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from clusterlab.backends import registry
+        from clusterlab.common import kinds as registry
 
         if registry.__file__:
             self.env.note_dependency(registry.__file__)
-        kinds = list(registry.KINDS.values())
+        kinds = list(registry.kinds().values())
         rows: list[list[nodes.Node]] = []
         for feature in registry.RESOURCE_FEATURES:
             cells: list[nodes.Node] = [_para(nodes.Text(feature))]

@@ -1,28 +1,23 @@
 /**
  * The panel's link to a kernel: the active notebook's kernel, or a background python3
- * kernel the panel starts and owns when no notebook is open. Opens the `clusterlab`
- * comm, loading the extension silently into a kernel that lacks the comm target, and
- * reconnects after a restart or a kernel change.
+ * kernel the panel starts and owns when no notebook is open. Follows the current
+ * notebook, restarts and kernel changes, and reconnects; the `clusterlab` comm itself
+ * (hello, loading the extension, requests) is comm-channel.ts's job.
  */
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { COMM_TARGET, IHello, IMessage, PROTOCOL_VERSION } from './protocol';
-import { IRequestOptions, RequestError, RequestTracker } from './requests';
+import { CommChannel, checkProtocol, loadExtension, withTimeout } from './comm-channel';
+import { COMM_TARGET, IHello, IMessage } from './protocol';
+import { IRequestOptions, RequestError } from './requests';
+
+export { LOAD_CODE } from './comm-channel';
 
 export type LinkStatus =
   'connecting' | 'loading' | 'ready' | 'busy-restarting' | 'error';
 
-/**
- * What the panel runs in a kernel that lacks the comm target: the `%%cluster` magic and
- * the comm, without `%load_ext` (which would mark the extension loaded, so the user's own
- * `%load_ext clusterlab`, as the docs say, printed "already loaded"). Binds no names.
- */
-export const LOAD_CODE = "__import__('clusterlab')._load_for_panel(get_ipython())";
-/** What a person would type for the same, in error messages. */
-const LOAD_TEXT = '%load_ext clusterlab';
 /** The background kernel's session path: a reload (or a second tab) reuses its kernel. */
 export const BACKGROUND_PATH = '.clusterlab-panel';
 
@@ -31,14 +26,6 @@ export interface IKernelLinkOptions {
   tracker: INotebookTracker | null;
   /** Default request timeout, milliseconds. */
   timeout?: number;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class KernelLink implements IDisposable {
@@ -145,17 +132,17 @@ export class KernelLink implements IDisposable {
     if (!this._started) {
       void this.start(); // a request is a need: connect now
     }
-    if (this._status !== 'ready' || !this._tracker_) {
+    if (this._status !== 'ready' || !this._channel) {
       await this._settled(this.timeout);
     }
-    if (!this._tracker_) {
+    if (!this._channel) {
       throw new RequestError(
         `not connected to a kernel: ${this._detail || this._status}`,
         {},
         'disconnected'
       );
     }
-    return this._tracker_.request<T>(type, data, {
+    return this._channel.request<T>(type, data, {
       timeout: this.timeout,
       ...options
     });
@@ -371,36 +358,34 @@ export class KernelLink implements IDisposable {
       if (stale()) {
         return;
       }
-      let hello = await this._openComm(kernel);
+      let channel = await this._openChannel(kernel);
       if (stale()) {
+        channel?.close('reconnecting');
         return;
       }
-      if (hello === null) {
+      if (channel === null) {
         // The kernel closed the comm: it lacks the target. Load the extension silently.
         this._setStatus('loading', this._describe(kernel), `loading clusterlab`);
-        await this._loadExtension(kernel);
+        await loadExtension(kernel);
         if (stale()) {
           return;
         }
-        hello = await this._openComm(kernel);
+        channel = await this._openChannel(kernel);
         if (stale()) {
+          channel?.close('reconnecting');
           return;
         }
-        if (hello === null) {
+        if (channel === null) {
           throw new Error(
             `the kernel has no '${COMM_TARGET}' comm target even after loading clusterlab`
           );
         }
       }
-      if (hello.protocol !== PROTOCOL_VERSION) {
-        throw new Error(
-          `the kernel speaks protocol ${hello.protocol}, the panel ${PROTOCOL_VERSION}: ` +
-            'update clusterlab'
-        );
-      }
-      this._hello = hello;
+      this._channel = channel;
+      checkProtocol(channel.hello);
+      this._hello = channel.hello;
       this._setStatus('ready', this._describe(kernel), '');
-      this._connected.emit(hello);
+      this._connected.emit(channel.hello);
     } catch (err) {
       if (!stale()) {
         this._closeComm((err as Error).message);
@@ -409,28 +394,14 @@ export class KernelLink implements IDisposable {
     }
   }
 
-  /** Open the comm and say hello; null when the kernel closed it (no such target). */
-  private async _openComm(kernel: Kernel.IKernelConnection): Promise<IHello | null> {
-    const comm = kernel.createComm(COMM_TARGET);
-    const tracker = new RequestTracker(data => {
-      if (comm.isDisposed) {
-        throw new Error('the comm is closed');
-      }
-      comm.send(data as any);
-    }, this.timeout);
-    let closed = false;
-    comm.onMsg = msg => {
-      const data = msg.content.data as unknown as IMessage;
-      if (!tracker.handle(data)) {
-        this._pushed.emit(data);
-      }
-    };
-    comm.onClose = () => {
-      closed = true;
-      tracker.rejectAll('the kernel closed the clusterlab comm');
-      if (this._comm === comm) {
-        this._comm = null;
-        this._tracker_ = null;
+  private _openChannel(kernel: Kernel.IKernelConnection): Promise<CommChannel | null> {
+    return CommChannel.open(kernel, this.timeout, {
+      onPush: message => this._pushed.emit(message),
+      onClose: channel => {
+        if (this._channel !== channel) {
+          return;
+        }
+        this._channel = null;
         if (this._status === 'ready') {
           this._setStatus(
             'error',
@@ -439,68 +410,13 @@ export class KernelLink implements IDisposable {
           );
         }
       }
-    };
-    // JupyterLab sends comm messages over a kernel subshell (JEP 91) when the kernel
-    // supports it, so requests are served while a cell runs; open the comm only once
-    // that subshell exists, or the first messages go to the (possibly busy) main shell.
-    const started = (comm as Partial<{ subshellStarted: Promise<void> }>)
-      .subshellStarted;
-    if (kernel.supportsSubshells && started) {
-      await Promise.race([
-        started.catch(() => undefined),
-        new Promise(resolve => setTimeout(resolve, 10000))
-      ]);
-    }
-    if (comm.isDisposed) {
-      return null;
-    }
-    comm.open({});
-    try {
-      const hello = await tracker.request<IHello>('hello', {}, { timeout: 30000 });
-      this._comm = comm;
-      this._tracker_ = tracker;
-      return hello;
-    } catch (err) {
-      if (closed || (err instanceof RequestError && err.kind === 'disconnected')) {
-        return null;
-      }
-      if (!comm.isDisposed) {
-        comm.close();
-      }
-      throw err;
-    }
-  }
-
-  private async _loadExtension(kernel: Kernel.IKernelConnection): Promise<void> {
-    const future = kernel.requestExecute({
-      code: LOAD_CODE,
-      silent: true,
-      store_history: false
     });
-    const reply = await future.done;
-    const content = reply.content as KernelMessage.IExecuteReplyMsg['content'];
-    if (content.status !== 'ok') {
-      const error = content as KernelMessage.IReplyErrorContent;
-      throw new Error(
-        `${LOAD_TEXT} failed in this kernel (${error.ename}: ${error.evalue}); ` +
-          "install clusterlab in the kernel's environment"
-      );
-    }
   }
 
   private _closeComm(reason: string): void {
-    const comm = this._comm;
-    const tracker = this._tracker_;
-    this._comm = null;
-    this._tracker_ = null;
-    tracker?.rejectAll(reason);
-    if (comm && !comm.isDisposed) {
-      try {
-        comm.close();
-      } catch {
-        // the kernel is gone
-      }
-    }
+    const channel = this._channel;
+    this._channel = null;
+    channel?.close(reason);
   }
 
   private _setStatus(status: LinkStatus, label: string, detail: string): void {
@@ -518,8 +434,7 @@ export class KernelLink implements IDisposable {
   private _watched: NotebookPanel | null = null;
   private _kernel: Kernel.IKernelConnection | null = null;
   private _background: Kernel.IKernelConnection | null = null;
-  private _comm: Kernel.IComm | null = null;
-  private _tracker_: RequestTracker | null = null;
+  private _channel: CommChannel | null = null;
   private _hello: IHello | null = null;
   private _status: LinkStatus = 'connecting';
   private _label = 'no kernel yet';

@@ -1,5 +1,4 @@
 import { spawnSync } from 'child_process';
-import * as fs from 'fs';
 import * as path from 'path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
@@ -222,24 +221,57 @@ describe('debounce', () => {
 });
 
 // The real schema from the kernel side, when the checkout's Python can import clusterlab.
-const python = path.join(__dirname, '..', '..', '.venv', 'bin', 'python');
-const real = fs.existsSync(python)
-  ? spawnSync(
-      python,
-      [
-        '-c',
-        'import json; from clusterlab.profile import schema; print(json.dumps(schema()))'
-      ],
-      { encoding: 'utf-8' }
-    )
-  : null;
+/**
+ * The profile schema as the kernel sends it (`clusterlab.config.profile.schema()`), read
+ * with the checkout's Python (`make install-dev`; CLUSTERLAB_PYTHON names another). The
+ * contract between the panel's form and the kernel: when it cannot be read, these tests
+ * fail and say why, never skip.
+ */
+function kernelSchema(): IFieldSchema[] {
+  const python =
+    process.env.CLUSTERLAB_PYTHON ??
+    path.join(__dirname, '..', '..', '.venv', 'bin', 'python');
+  const run = spawnSync(
+    python,
+    [
+      '-c',
+      'import json; from clusterlab.config.profile import schema; print(json.dumps(schema()))'
+    ],
+    { encoding: 'utf-8', timeout: 120000 }
+  );
+  if (run.error || run.status !== 0) {
+    const why = run.error
+      ? run.error.message
+      : (run.stderr || '').trim().split('\n').pop();
+    throw new Error(
+      `cannot read the kernel's profile schema with ${python} (${why}): run ` +
+        '`make install-dev` (or set CLUSTERLAB_PYTHON to a Python with clusterlab)'
+    );
+  }
+  return JSON.parse(run.stdout) as IFieldSchema[];
+}
 
-describe.skipIf(!real || real.status !== 0)('the kernel schema', () => {
-  const schema: IFieldSchema[] =
-    real && real.status === 0 ? JSON.parse(real.stdout) : [];
+let cachedSchema: IFieldSchema[] | null = null;
 
+/** Read once; each test that needs it fails with the reason when it cannot be read. */
+function schemaOnce(): IFieldSchema[] {
+  cachedSchema ??= kernelSchema();
+  return cachedSchema;
+}
+
+describe('the kernel schema', () => {
   it('has a tooltip and a known type for every field', () => {
-    const types = ['text', 'choice', 'int', 'float', 'bool', 'lines', 'resources'];
+    const schema = schemaOnce();
+    const types = [
+      'text',
+      'choice',
+      'int',
+      'float',
+      'bool',
+      'lines',
+      'env',
+      'resources'
+    ];
     for (const field of schema) {
       expect(field.tooltip, field.name).toBeTruthy();
       expect(types, field.name).toContain(field.type);
@@ -247,13 +279,18 @@ describe.skipIf(!real || real.status !== 0)('the kernel schema', () => {
   });
 
   it('shows SSH fields only for slurm and round-trips its defaults', () => {
+    const schema = schemaOnce();
     expect(visibleFields(schema, 'local').map(x => x.name)).not.toContain('host');
     expect(visibleFields(schema, 'slurm').map(x => x.name)).toContain('host');
     const values = toFormValues(schema, { name: 'x', scheduler: 'slurm' });
     const { profile, errors } = fromFormValues(schema, values);
     expect(errors).toEqual({});
     for (const field of visibleFields(schema, 'slurm')) {
-      if (field.name !== 'name' && field.name !== 'scheduler') {
+      if (field.type === 'env') {
+        // sent as NAME=VALUE lines (the kernel reads them into its table): none
+        expect(field.default, field.name).toEqual({});
+        expect(profile[field.name], field.name).toEqual([]);
+      } else if (field.name !== 'name' && field.name !== 'scheduler') {
         expect(profile[field.name], field.name).toEqual(field.default);
       }
     }

@@ -73,11 +73,14 @@ def _register_live_cards() -> None:
         from .ui import livecard
 
         livecard.register(shell)
+        from .ui import login_prompts  # one-time codes asked in the notebook
+
+        login_prompts.register(shell)
         try:  # environment builds show a bar (needs ipywidgets)
-            from .ui.widgets import envbar
+            from .ui.widgets import environment_bar
         except ImportError:
             return
-        envbar.register()
+        environment_bar.register()
 
 
 _register_live_cards()

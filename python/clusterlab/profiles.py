@@ -149,6 +149,32 @@ def check(name: str | Profile, on_line: Any = None) -> Any:
     return run_check(resolve(name), on_line=on_line)
 
 
+def logout(name: str | Profile) -> bool:
+    """End the profile's shared login for every notebook, the panel and the CLI on this
+    machine (the next use asks again); True if one was running."""
+    from .transports import logout as end
+
+    return end(resolve(name))
+
+
+def login(name: str | Profile) -> dict[str, Any]:
+    """Log in now (answering prompts where the call came from) and say how: the panel's
+    "Log in" action. Returns :func:`login_state`."""
+    from .transports import get_transport
+
+    profile = resolve(name)
+    get_transport(profile).run(["true"])
+    return login_state(profile)
+
+
+def login_state(name: str | Profile) -> dict[str, Any]:
+    """``{"shared": bool, "logged_in": bool, "expires": epoch | None, "methods": [...]}``
+    without logging in (never prompts)."""
+    from .transports.login_state import describe
+
+    return describe(resolve(name))
+
+
 def envs(name: str | Profile | None = None) -> builtins.list[dict[str, Any]]:
     """The synced environments (``environment="sync"``) on a profile's cluster: for each,
     its ``hash``, ``path``, whether it is ``ready``, when it was ``built``, its pinned

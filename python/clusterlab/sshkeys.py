@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from . import profiles
 from .common.errors import TransportError
 from .config.profile import Profile
-from .transports.ssh import SSHTransport, resolve_endpoint
+from .transports.ssh import SSHTransport
+from .transports.ssh_endpoint import resolve_endpoint
 
 # Append the key once; values arrive as "$1", never inside the script.
 _INSTALL = r"""

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("slurm-wlm", "munge", "openssh-server", "python3-venv")
+PACKAGES = ("slurm-wlm", "munge", "openssh-server", "python3-venv", "libpam-oath", "oathtool")
 # CPython's concurrent.futures tests, which tests/integration/test_executor_conformance.py
 # runs against cl.Executor (installed when Debian has them for this Python).
 TESTSUITE = f"libpython{sys.version_info.major}.{sys.version_info.minor}-testsuite"
@@ -51,6 +51,13 @@ class SandboxInfo:
     node_cpus: int
     node_memory_mb: int
     hostname: str
+    # site-like logins (tests/cluster/logins.py): key + TOTP code, certificates only
+    mfa_port: int = 0
+    cert_port: int = 0
+    login_known_hosts: str = ""
+    cert_key: str = ""
+    user_ca: str = ""
+    otp_secret: str = ""
 
 
 def base_dir() -> Path:
@@ -426,6 +433,74 @@ def ensure_sshd(port: int, timeout: float = 10.0) -> int:
     raise RuntimeError(f"sshd not listening on {port}\n--- sshd.log ---\n{_tail(_p('sshd_log'))}")
 
 
+def ensure_login_sshds(name: str, old: SandboxInfo | None) -> dict[str, object]:
+    """The one-time-code sshd and the certificate-only sshd, beside the plain one."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.cluster import logins
+
+    material = logins.ensure_material(base_dir(), name)
+    d = base_dir() / "login"
+    ports = {}
+    for kind, wanted in (
+        ("mfa", old.mfa_port if old else 0),
+        ("cert", old.cert_port if old else 0),
+    ):
+        conf = d / f"{kind}_sshd_config"
+        pidfile = d / f"{kind}_sshd.pid"
+
+        def text(port: int, kind: str = kind) -> str:
+            if kind == "mfa":
+                return logins.mfa_conf_text(base_dir(), port, _p("host_key"), _p("conf"))
+            return logins.cert_conf_text(base_dir(), port, _p("conf"))
+
+        exe_name = logins.PAM_SERVICE if kind == "mfa" else "sshd"  # as it retitles itself
+        if not wanted and conf.exists():  # sandbox.json written by an older checkout
+            wanted = next((int(ln.split()[1]) for ln in conf.read_text().splitlines()
+                           if ln.startswith("Port ")), 0)  # fmt: skip
+        alive = _pid(pidfile, exe_name) is not None
+        if (
+            alive
+            and wanted
+            and conf.exists()
+            and conf.read_text() == text(wanted)
+            and _port_open(wanted)
+        ):
+            ports[kind] = wanted
+            continue
+        _stop(pidfile, exe_name)
+        port = _pick_port(wanted)
+        conf.write_text(text(port))
+        exe = d / logins.PAM_SERVICE if kind == "mfa" else Path("/usr/sbin/sshd")
+        _run(exe, "-t", "-f", conf)
+        log = _p("sshd_log").with_name(f"{kind}_sshd.log")
+        subprocess.Popen(
+            [str(exe), "-D", "-f", str(conf), "-E", str(log)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while not (_port_open(port) and _pid(pidfile, exe_name)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} sshd not listening on {port}\n{_tail(log)}")
+            time.sleep(0.02)
+        ports[kind] = port
+    known = d / "known_hosts"
+    known.write_text(
+        logins.known_hosts_lines(base_dir(), ports["mfa"], ports["cert"], _p("host_key"))
+    )
+    known.chmod(0o644)
+    return {
+        "mfa_port": ports["mfa"],
+        "cert_port": ports["cert"],
+        "login_known_hosts": str(known),
+        "cert_key": material["cert_key"],
+        "user_ca": material["user_ca"],
+        "otp_secret": material["otp_secret"],
+    }
+
+
 def _write_known_hosts(port: int) -> None:
     """paramiko/OpenSSH look up non-22 ports as `[host]:port`."""
     key_type, key_b64 = _p("host_key").with_suffix(".pub").read_text().split()[:2]
@@ -463,6 +538,7 @@ def up() -> SandboxInfo:
     ensure_uv(name, home)
     port = ensure_sshd(old.ssh_port if old else 0)
     _write_known_hosts(port)
+    login_parts = ensure_login_sshds(name, old)
     info = SandboxInfo(
         base_dir=str(base_dir()),
         slurm_conf=str(_p("conf")),
@@ -477,6 +553,7 @@ def up() -> SandboxInfo:
         node_cpus=NODE_CPUS,
         node_memory_mb=memory,
         hostname=host,
+        **login_parts,  # type: ignore[arg-type]
     )
     _p("json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info
@@ -487,6 +564,8 @@ def down() -> None:
     if _pid(_p("ctld_pid"), "slurmctld"):
         _run("scancel", "--partition", PARTITION, check=False, env=_slurm_env(), timeout=10)
     _stop(_p("sshd_pid"), "sshd")
+    for kind, exe in (("mfa", "clusterlab-mfa-sshd"), ("cert", "sshd")):
+        _stop(base_dir() / "login" / f"{kind}_sshd.pid", exe)
     _stop(_p("slurmd_pid"), "slurmd")
     _stop(_p("ctld_pid"), "slurmctld")
 

@@ -33,11 +33,19 @@ def test_marker_lines_beside_the_host_key_are_fine(sandbox: object, tmp_path: Pa
     assert get_runtime(profile).transport.run(["true"]).returncode == 0
 
 
+@pytest.mark.parametrize("client", ["openssh", "paramiko"])
 def test_a_host_known_only_through_a_certificate_authority_is_explained(
-    sandbox: object, tmp_path: Path
+    sandbox: object, tmp_path: Path, client: str
 ) -> None:
-    profile = _profile(sandbox, tmp_path, _ca_line(tmp_path, "*"))
-    with pytest.raises(cl.HostKeyError, match="cannot check host certificates.*ssh-keyscan"):
+    """This host presents no certificate, so a CA line cannot vouch for it: refused with
+    its fingerprint (paramiko cannot check host certificates at all, and says so)."""
+    profile = _profile(sandbox, tmp_path, _ca_line(tmp_path, "*")).replace(ssh_client=client)
+    expected = (
+        "cannot check host certificates.*ssh-keyscan"
+        if client == "paramiko"
+        else "is not known \\(ssh-ed25519 SHA256:.*ssh-keyscan.*@cert-authority"
+    )
+    with pytest.raises(cl.HostKeyError, match=expected):
         get_runtime(profile).transport.run(["true"])
 
 

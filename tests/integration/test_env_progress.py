@@ -16,7 +16,7 @@ import pytest
 import clusterlab as cl
 from clusterlab.core import envevents, envsync
 from clusterlab.ui.comm import CommHandler
-from clusterlab.ui.widgets.envbar import EnvBars
+from clusterlab.ui.widgets.environment_bar import EnvBars
 from tests.unit.test_comm import RecordingComm
 
 pytestmark = pytest.mark.timeout(240)

@@ -68,9 +68,12 @@ def test_wrong_key_is_an_authentication_error(sandbox: object, tmp_path: Path) -
         get_transport(profile).run(["true"])
 
 
-def test_ssh_config_alias_and_proxyjump(sandbox: object, tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["openssh", "paramiko"])
+def test_ssh_config_alias_and_proxyjump(sandbox: object, tmp_path: Path, client: str) -> None:
     cfg = tmp_path / "ssh_config"
     cfg.write_text(
+        # the ssh binary checks a jump host against the config's known hosts, as ssh does
+        f"Host *\n  UserKnownHostsFile {sandbox.known_hosts}\n\n"  # type: ignore[attr-defined]
         f"Host jumpbox\n  HostName 127.0.0.1\n  Port {sandbox.ssh_port}\n"  # type: ignore[attr-defined]
         f"  User {sandbox.ssh_user}\n  IdentityFile {sandbox.ssh_key}\n\n"  # type: ignore[attr-defined]
         f"Host sbx\n  HostName 127.0.0.1\n  Port {sandbox.ssh_port}\n"  # type: ignore[attr-defined]
@@ -82,24 +85,34 @@ def test_ssh_config_alias_and_proxyjump(sandbox: object, tmp_path: Path) -> None
         scheduler="slurm",
         host="sbx",
         ssh_config=str(cfg),
-        known_hosts=sandbox.known_hosts,
+        known_hosts=sandbox.known_hosts,  # type: ignore[attr-defined]
         python=sandbox.remote_python,  # type: ignore[attr-defined]
+        ssh_client=client,
     )
     cl.profiles.save(profile)
     report = cl.profiles.check("viaconfig")
     assert report.ok, str(report)
     transport = get_runtime(profile).transport
-    assert len(transport._clients) == 2  # type: ignore[attr-defined]  # jump host + target
+    if client == "paramiko":
+        assert len(transport._clients) == 2  # type: ignore[attr-defined]  # jump host + target
+    else:
+        assert transport.config["proxyjump"] == ["jumpbox"]  # type: ignore[attr-defined]
     assert cl.cluster("viaconfig")(lambda: 5)() == 5
 
 
-def test_dropped_connection_is_reopened(sandbox: object) -> None:
-    profile = ssh_profile(sandbox, name="drop")
+@pytest.mark.parametrize("client", ["openssh", "paramiko"])
+def test_dropped_connection_is_reopened(sandbox: object, client: str) -> None:
+    profile = ssh_profile(sandbox, name="drop", ssh_client=client, persist=0)
     cl.profiles.save(profile)
     f = cl.cluster("drop")(lambda x: x + 1)
     assert f(1) == 2
     transport = get_runtime(profile).transport
-    transport._clients[-1].get_transport().close()  # type: ignore[attr-defined]
+    if client == "paramiko":
+        transport._clients[-1].get_transport().close()  # type: ignore[attr-defined]
+    else:
+        pid = transport.login.state().pid  # type: ignore[attr-defined]
+        assert pid
+        os.kill(pid, 9)  # the shared login dies (a crash, an admin's kill)
     assert f(2) == 3
 
 

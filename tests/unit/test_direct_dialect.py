@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.backends import registry
 from clusterlab.backends.base import ArraySpec, WatchTarget
 from clusterlab.backends.direct import DirectBackend, queue_dir
-from clusterlab.backends.hostqueue import observe
+from clusterlab.backends.direct_status import observe
+from clusterlab.common import kinds as registry
 from clusterlab.common.errors import SubmitError
 from clusterlab.common.states import Cause, JobState
 from clusterlab.remote import hostq

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import clusterlab as cl
-from clusterlab.backends import registry
+from clusterlab.common import kinds as registry
 from clusterlab.common.errors import ProfileError
 from clusterlab.config.profile import schema
 

@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterlab as cl
-from clusterlab.backends import registry
 from clusterlab.backends.base import ArraySpec, DependencyTarget, JobSpec
 from clusterlab.backends.pbs import CAUSE_MAP, REASON_MAP, STATE_MAP, PbsBackend
+from clusterlab.common import kinds as registry
 from clusterlab.common.states import Cause, JobState
 from clusterlab.config.resources import parse_resources
 from clusterlab.transports import LocalTransport

@@ -24,11 +24,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterlab as cl
-from clusterlab.backends import registry, sge
+from clusterlab.backends import sge
 from clusterlab.backends.base import ArraySpec, DependencyTarget, JobSpec, WatchTarget
 from clusterlab.backends.sge import SgeBackend
 from clusterlab.backends.sge_output import explain_submit_error, parse_qacct
 from clusterlab.backends.statusdump import HEREDOC_END
+from clusterlab.common import kinds as registry
 from clusterlab.common.jobdir import StatusInfo, parse_status
 from clusterlab.common.states import Cause, JobState
 from clusterlab.config.resources import Resources

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 import clusterlab as cl
-from clusterlab.backends import registry
 from clusterlab.backends.base import ArraySpec, JobSpec
 from clusterlab.backends.pbs import PbsBackend
 from clusterlab.backends.torque import TorqueBackend, detect_flavor, parse_qstat_f
+from clusterlab.common import kinds as registry
 from clusterlab.common.states import Cause, JobState
 from clusterlab.transports import LocalTransport
 from clusterlab.transports.base import CommandResult

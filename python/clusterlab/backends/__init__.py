@@ -1,8 +1,10 @@
-"""Scheduler backends. A backend knows one scheduler and nothing about notebooks; the kinds
-a profile may name are listed once, in :mod:`clusterlab.backends.registry`.
+"""Scheduler backends. A backend knows one scheduler and nothing about notebooks. Each
+kind a profile may name is a ``*_kind.py`` module here (its fields, checks and features,
+naming its backend), registered in the ``clusterlab.schedulers`` entry-point group and
+read through :mod:`clusterlab.common.kinds`.
 
-This package's ``__init__`` imports nothing, so that the configuration layer can read the
-registry (plain data) without pulling in the backends, which themselves read profiles.
+This package's ``__init__`` imports nothing, so that loading the kinds (which the Profile
+class does) never pulls in the backends, which themselves read profiles.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ def make_backend(profile: Profile, transport: Transport, offline: bool = False) 
 
     ``offline``: for rendering only (a preview), never connecting; a backend that had to
     assume something it would ask the cluster about says so in ``preview_note``."""
-    from . import registry
+    from ..common import kinds
 
-    if offline and profile.scheduler == "pbs":
-        from .torque import make_offline_pbs_backend
-
-        return make_offline_pbs_backend(profile, transport)
-    return registry.get(profile.scheduler).load()(profile, transport)
+    backend: Backend = kinds.get(profile.scheduler).load(offline)(profile, transport)
+    return backend

@@ -34,7 +34,7 @@ from ..config.resources import Resources, refuse_unsupported
 from ..remote import hostq
 from ..transports.base import Transport
 from .base import STAGE_FAILED, Backend, JobSpec, Observation, WatchTarget
-from .hostqueue import active, observe
+from .direct_status import active, observe
 from .script import render_script, script_token
 from .statusdump import parse_status_dump
 

@@ -10,20 +10,40 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import TYPE_CHECKING, Any
 
-from ..backends import registry
+from ..common import kinds as registry
 from ..common.errors import ProfileError
-from . import kind_fields, validators
-from .fieldmeta import SCHEDULER_KINDS as SCHEDULER_KINDS
+from . import login_fields, validators
 from .fieldmeta import meta as _meta
+from .fieldmeta import with_kind_fields
 
+SCHEDULER_KINDS = registry.names()
+"""Schedulers a profile may name, from the ``clusterlab.schedulers`` entry points."""
 REMOTE_KINDS = registry.remote_names()
 """Kinds that may run on another machine (over SSH) and so use the SSH fields."""
 
+if TYPE_CHECKING:  # the checker sees the declared fields; kinds' fields read as Any
+    from dataclasses import dataclass as _profile_dataclass
+else:  # the registered kinds' fields join before max_concurrent
+    _profile_dataclass = with_kind_fields(before="max_concurrent")
 
-@dataclass
+
+_HOSTLESS = tuple(k for k in SCHEDULER_KINDS if k not in REMOTE_KINDS)
+
+
+def _quoted(names: tuple[str, ...]) -> str:
+    return " and ".join(f"'{n}'" for n in names)
+
+
+def _scheduler_help() -> str:
+    """The Scheduler field's tooltip, from the registry: every kind, as people say it."""
+    choices = ", ".join(f"'{k.name}' for {k.label}" for k in registry.kinds().values())
+    return f"The batch system that runs jobs: {choices}. Your cluster's documentation names it."
+
+
+@_profile_dataclass
 class Profile:
     """A named cluster: where jobs go, how to reach it, and default resources.
 
@@ -46,10 +66,8 @@ class Profile:
         default="local",
         metadata=_meta(
             "Scheduler",
-            "The batch system that runs jobs: 'slurm' if you use sbatch/squeue, 'local' to run "
-            "on this machine, 'kubernetes' for a cluster your kubeconfig reaches, 'direct' "
-            "for a machine with no batch system. Your cluster's documentation names it.",
-            "slurm",
+            _scheduler_help(),
+            (REMOTE_KINDS or SCHEDULER_KINDS)[0],
             check=validators.check_scheduler,
             widget="choice",
             choices=SCHEDULER_KINDS,
@@ -130,12 +148,19 @@ class Profile:
         default="~/.ssh/config",
         metadata=_meta(
             "SSH config file",
-            "OpenSSH client config read for HostName, User, Port, IdentityFile and ProxyJump.",
+            "OpenSSH client config for this host: with the ssh client all of it applies "
+            "(Match, Include, ProxyCommand, certificates...); with paramiko HostName, User, "
+            "Port, IdentityFile, CertificateFile, IdentitiesOnly, ProxyJump, ProxyCommand, "
+            "ConnectTimeout and ServerAliveInterval (the check names any other option).",
             "~/.ssh/config",
             kinds=REMOTE_KINDS,
             check=validators.check_ssh_config,
         ),
     )
+    # -- logging in: prompts, the shared login, the SSH client (config/login_fields.py) --
+    askpass: str = login_fields.askpass()
+    persist: int = login_fields.persist()
+    ssh_client: str = login_fields.ssh_client()
     remote_dir: str = field(
         default="",
         metadata=_meta(
@@ -143,8 +168,9 @@ class Profile:
             "Where job files (payload, logs, results) are kept on the cluster; must be on a "
             "file system the compute nodes see (home or scratch). Created with mode 0700. "
             "An absolute path or one starting with ~/. Empty means ~/.clusterlab, or "
-            "clusterlab's data dir for 'local' and 'kubernetes' (whose pods get an empty "
-            "volume at the same path, and results come back through their logs).",
+            f"clusterlab's data dir for {_quoted(_HOSTLESS)}, which take no login host (a "
+            "container scheduler's pods get an empty volume at that path, and results come "
+            "back through their logs).",
             "~/.clusterlab",
             check=validators.check_remote_dir,
         ),
@@ -156,7 +182,7 @@ class Profile:
             "The Python that runs your functions on the cluster; it needs cloudpickle "
             "(pip install cloudpickle) and should match your notebook's Python minor "
             "version. Empty means this kernel's Python when jobs start from this machine "
-            "(local, or SLURM without a host), 'python3' over SSH and in a kubernetes image.",
+            "(no login host), 'python3' over SSH and in a container image.",
             "~/venv/bin/python",
             check=validators.check_python,
         ),
@@ -219,7 +245,7 @@ class Profile:
             "Default resources",
             "Requested for every job unless a decorator or call overrides them: cores (per "
             "task), memory ('8GB', per node), time ('1:00:00'), gpus (2, or 'a100:2' for a "
-            "type), nodes, tasks (the job's code starts them with srun or mpiexec; it runs "
+            "type), nodes, tasks (the job's code starts them, e.g. with mpiexec; it runs "
             "once), partition (or queue), account, qos, constraint (node features such as "
             "'skylake'), and extra for any other scheduler option, one per item "
             "(['--exclusive', '--mail-type=END']; write extra= once per option in a form "
@@ -229,23 +255,16 @@ class Profile:
             widget="resources",
         ),
     )
-    pbs_flavor: str = kind_fields.pbs_flavor()
-    image: str = kind_fields.image()
-    namespace: str = kind_fields.namespace()
-    service_account: str = kind_fields.service_account()
-    node_selector: list[str] = kind_fields.node_selector()  # noqa: RUF009 - a field()
-    kubeconfig: str = kind_fields.kubeconfig()
-    context: str = kind_fields.context()
-    sge_pe: str = kind_fields.sge_pe()
-    sge_settings: str = kind_fields.sge_settings()
+    # -- here the registered scheduler kinds' own fields join (with_kind_fields) ----------
     max_concurrent: int = field(
         default=0,
         metadata=_meta(
             "Jobs at once",
-            "Most jobs of this profile running at the same time on the local machine "
-            "(for 'direct': on its host); 0 means one per CPU core.",
+            "Most jobs of this profile running at the same time on the machine that runs "
+            "them (this one, or the host of a scheduler clusterlab queues jobs on itself); "
+            "0 means one per CPU core.",
             "4",
-            kinds=("local", "direct"),
+            kinds=registry.self_queued_names(),
             check=validators.check_non_negative,
             widget="int",
         ),
@@ -283,11 +302,10 @@ class Profile:
             problem = validators.resources_problem(self.resources, self.scheduler)
             if problem:
                 errors["resources"] = problem
-        if self.scheduler == "kubernetes" and not self.image and "image" not in errors:
-            errors["image"] = (
-                "a kubernetes profile needs the container image its pods run (with python3 "
-                "and cloudpickle), e.g. 'ghcr.io/me/clusterlab-py311:1.0'"
-            )
+        if "scheduler" not in errors:
+            check_kind = registry.get(self.scheduler).check_profile
+            if check_kind is not None:
+                check_kind(self, errors)
         if self.trust_on_first_use and "known_hosts" not in errors:
             problem = validators.remembering_file_problem(self.known_hosts)
             if problem:
@@ -338,6 +356,11 @@ class Profile:
             for k, v in self.to_dict().items()
         )
         return f"<table class='clusterlab-profile'>{rows}</table>"
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            """A registered scheduler kind's field (pbs_flavor, image, ...)."""
 
     def replace(self, **changes: Any) -> Profile:
         """A validated copy with some fields changed (profiles are edited by copying)."""

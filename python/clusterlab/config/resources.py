@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ..backends import registry
+from ..common import kinds as registry
 from ..common.errors import ResourceError
 
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*$", re.IGNORECASE)
@@ -206,7 +206,7 @@ class Resources:
         return self.tasks or self.nodes or 1
 
     def needs(self) -> dict[str, str]:
-        """The scheduler features (``clusterlab.backends.registry``) this request
+        """The scheduler features (``clusterlab.common.kinds``) this request
         needs, each with the resource that asks for it, so a scheduler that lacks one
         refuses it by name."""
         out: dict[str, str] = {}

@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends import registry
+from ..common import kinds as registry
 from ..common.errors import ResourceError
 from .resources import parse_resources, refuse_unsupported
 
@@ -19,10 +19,10 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{0,253}\Z")
 _USER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}\Z")
 
 
-_LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")  # what sh, TOML and editors call a line break
+LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")  # what sh, TOML and editors call a line break
 
 
-def _text(value: Any, example: str, optional: bool = True) -> str:
+def text_value(value: Any, example: str, optional: bool = True) -> str:
     """A text field's value: a str (or a path object); None is empty when optional.
     Anything else is refused rather than turned into text by str() ("['a']")."""
     if value is None and optional:
@@ -53,7 +53,7 @@ def _whole(value: Any, problem: str) -> int:
 
 
 def check_name(value: Any) -> str:
-    text = _text(value, "hpc", optional=False)
+    text = text_value(value, "hpc", optional=False)
     if not _PROFILE_NAME_RE.match(text):
         raise ValueError(
             "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit "
@@ -67,14 +67,14 @@ def check_scheduler(value: Any) -> str:
 
 
 def check_host(value: Any) -> str:
-    text = _text(value, "login.example.edu").strip()
+    text = text_value(value, "login.example.edu").strip()
     if not _HOST_RE.match(text) or text.startswith("-"):
         raise ValueError("give a host name or address such as 'login.example.edu' (no spaces)")
     return text
 
 
 def check_user(value: Any) -> str:
-    text = _text(value, "jdoe").strip()
+    text = text_value(value, "jdoe").strip()
     if text and not _USER_RE.match(text):
         raise ValueError("give a login name such as 'jdoe' (letters, digits, '_', '.', '-')")
     return text
@@ -87,9 +87,9 @@ def check_port(value: Any) -> int:
     return port
 
 
-def _one_path(value: Any, example: str) -> str:
+def one_path(value: Any, example: str) -> str:
     """A path as one line that cannot be mistaken for an option."""
-    text = _text(value, example)
+    text = text_value(value, example)
     if any(ch in text for ch in "\n\r\0"):
         raise ValueError(
             f"a path cannot contain line breaks or NUL characters: give one path, e.g. {example!r}"
@@ -103,21 +103,21 @@ def _one_path(value: Any, example: str) -> str:
 
 
 def check_key_file(value: Any) -> str:
-    return _one_path(value, "~/.ssh/id_ed25519")
+    return one_path(value, "~/.ssh/id_ed25519")
 
 
 def check_known_hosts(value: Any) -> str:
-    return _one_path(value, "~/.ssh/known_hosts")
+    return one_path(value, "~/.ssh/known_hosts")
 
 
 def check_ssh_config(value: Any) -> str:
-    return _one_path(value, "~/.ssh/config")
+    return one_path(value, "~/.ssh/config")
 
 
 def check_remote_dir(value: Any) -> str:
     """Empty (the default), absolute, or under the home directory ('~' or '~/...'): a
     relative directory would depend on where each command happens to start."""
-    text = _one_path(value, "~/.clusterlab")
+    text = one_path(value, "~/.clusterlab")
     if text and not (text.startswith("/") or text == "~" or text.startswith("~/")):
         raise ValueError(
             f"{text[:40]!r} is a relative path: give an absolute path such as "
@@ -133,7 +133,7 @@ _PYTHON_EXAMPLE = "e.g. 'python3', '~/venv/bin/python' or \"'/opt/my python/bin/
 def check_python(value: Any) -> str:
     """A command line: the interpreter (a name on PATH, an absolute path or '~/...'),
     then its arguments, split like a shell would (quotes group, nothing is expanded)."""
-    text = _one_path(value, "~/venv/bin/python").strip(" \t")
+    text = one_path(value, "~/venv/bin/python").strip(" \t")
     if not text:
         return ""
     try:
@@ -190,7 +190,7 @@ def check_setup(value: Any) -> list[str]:
             raise ValueError(f"each setup line must be text, not {line!r:.40}: {example}")
         if "\0" in line:
             raise ValueError(f"setup lines cannot contain NUL characters: {example}")
-        out.extend(part for part in _LINE_BREAK_RE.split(line) if part.strip())
+        out.extend(part for part in LINE_BREAK_RE.split(line) if part.strip())
     problem = _unterminated("\n".join(out))
     if problem:
         raise ValueError(
@@ -265,7 +265,7 @@ def check_env(value: Any) -> dict[str, str]:
         if isinstance(val, bool) or not isinstance(val, str | int | float):
             raise ValueError(f"the value of {name} must be text or a number: {example}")
         text = str(val)
-        if "\0" in text or _LINE_BREAK_RE.search(text):
+        if "\0" in text or LINE_BREAK_RE.search(text):
             raise ValueError(
                 f"the value of {name} must be one line (no line breaks or NUL): {example}"
             )
@@ -276,7 +276,7 @@ def check_env(value: Any) -> dict[str, str]:
 def check_workdir(value: Any) -> str:
     """Where user code runs: empty (a ``work/`` dir of each job), an absolute path or one
     under the home directory (``~/...``), as :func:`check_remote_dir` accepts."""
-    text = _one_path(value, "~/project").strip()
+    text = one_path(value, "~/project").strip()
     if text and not (text.startswith("/") or text == "~" or text.startswith("~/")):
         raise ValueError(
             f"{text[:40]!r} is a relative path: give an absolute path such as "
@@ -290,7 +290,7 @@ ENVIRONMENTS = ("existing", "sync")
 
 
 def check_environment(value: Any) -> str:
-    text = _text(value, "existing").strip().lower() or "existing"
+    text = text_value(value, "existing").strip().lower() or "existing"
     if text not in ENVIRONMENTS:
         raise ValueError(
             "choose 'existing' (the cluster's Python as set up by python/setup) or 'sync' "

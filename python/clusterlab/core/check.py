@@ -17,6 +17,7 @@ import cloudpickle
 
 from ..common.errors import HostKeyError
 from ..config.profile import Profile
+from ..transports.login_state import login_lines
 from . import packages
 from .environment import check_jobs_root, minor_mismatch
 
@@ -112,12 +113,17 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
         add("host key", False, str(exc))
         return report
     except Exception as exc:
-        auth = "auth" in str(exc).lower() or "key" in type(exc).__name__.lower()
+        auth = (
+            "auth" in str(exc).lower()
+            or "key" in type(exc).__name__.lower()
+            or "log in" in str(exc).lower()
+        )
         add("auth" if auth else "connect", False, str(exc))
         return report
     add("connect", True, f"{where} (home {home}, round trip {elapsed:.0f} ms)")
     if profile.is_remote:
-        add("auth", True, f"logged in as {profile.user or 'the ssh config user'} with a key")
+        for name, ok, detail, level in login_lines(profile, runtime.transport):
+            add(name, ok, detail, level)
         add("host key", True, f"matches {profile.known_hosts}")
     try:
         describe = runtime.backend.describe()

@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..backends import registry
+from ..common import kinds as registry
 from ..common.errors import RemoteEnvironmentError
 from ..config.profile import Profile
 from ..transports.base import CommandResult, Transport

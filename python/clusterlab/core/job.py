@@ -29,7 +29,8 @@ _NOT_AFTER_FAILED = frozenset({JobState.PENDING, JobState.RUNNING, JobState.LOST
 def fixed_dependencies_error(what: str, name: str) -> ClusterlabError:
     """Dependencies are fixed at submission (the scheduler cannot add them later)."""
     return ClusterlabError(
-        f"{what} is already submitted: dependencies are fixed at submission, as in SLURM. "
+        f"{what} is already submitted: dependencies are fixed at submission, as on a batch "
+        "scheduler. "
         f"Declare them when submitting: {name}.after(a, b).submit(x), "
         f"{name}.submit(x, after=[a, b]) or {name}.map(items, after=[a])."
     )

@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from ..backends.base import Backend, BatchBackend, Observation
+from ..common import kinds
 from ..common.states import Cause, JobState
 from ..config.profile import Profile
 from . import ledger
@@ -71,8 +72,7 @@ def cluster_key(profile: Profile) -> str:
         profile.remote_dir,
         list(profile.setup),
         sorted(profile.env.items()),
-        profile.pbs_flavor,
-        profile.sge_settings,
+        *kinds.cluster_key_parts(profile),
     ]
     return hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:32]
 

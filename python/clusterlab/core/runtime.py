@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import resources as importlib_resources
 
-from ..backends import make_backend, registry
+from ..backends import make_backend
 from ..backends.base import WatchTarget
+from ..common import kinds as registry
 from ..common.errors import ClusterlabError
 from ..common.states import JobState
 from ..config.paths import data_dir

@@ -8,6 +8,7 @@ interpolated into shell code.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from ..config.profile import Profile
@@ -32,18 +33,56 @@ def get_transport(profile: Profile) -> Transport:
             profile.known_hosts,
             profile.trust_on_first_use,
             profile.ssh_config,
+            profile.askpass,
+            profile.persist,
+            chosen_client(profile),
         )
     with _pool_lock:
         transport = _pool.get(key)
         if transport is None:
             if key[0] == "local":
                 transport = LocalTransport()
+            elif key[-1] == "openssh":
+                from .openssh import OpenSSHTransport, ssh_binary
+
+                transport = OpenSSHTransport(profile, ssh_binary() or "ssh")
             else:
                 from .ssh import SSHTransport
 
                 transport = SSHTransport(profile)
             _pool[key] = transport
+        # profiles with the same login share it: prompts name each of them
+        names = getattr(transport, "profile_names", None)
+        if isinstance(names, list) and profile.name not in names:
+            names.append(profile.name)
         return transport
+
+
+def chosen_client(profile: Profile) -> str:
+    """'openssh' or 'paramiko' for this profile ('auto': ``$CLUSTERLAB_SSH_CLIENT`` if set,
+    else openssh when the ssh command exists)."""
+    if profile.ssh_client in ("openssh", "paramiko"):
+        return profile.ssh_client
+    chosen = os.environ.get("CLUSTERLAB_SSH_CLIENT", "")  # a machine-wide choice for 'auto'
+    if chosen in ("openssh", "paramiko"):
+        return chosen
+    from .openssh import ssh_binary
+
+    return "openssh" if ssh_binary() and os.name == "posix" else "paramiko"
+
+
+def logout(profile: Profile) -> bool:
+    """End the profile's shared login (every process using it); True if one was running.
+    A paramiko connection is per process: this process's is closed."""
+    if not profile.is_remote:
+        return False
+    transport = get_transport(profile)
+    from .openssh import OpenSSHTransport
+
+    if isinstance(transport, OpenSSHTransport):
+        return transport.login.logout()
+    transport.close()
+    return True
 
 
 def close_all() -> None:
@@ -54,4 +93,12 @@ def close_all() -> None:
         _pool.clear()
 
 
-__all__ = ["CommandResult", "LocalTransport", "Transport", "close_all", "get_transport"]
+__all__ = [
+    "CommandResult",
+    "LocalTransport",
+    "Transport",
+    "chosen_client",
+    "close_all",
+    "get_transport",
+    "logout",
+]

@@ -14,18 +14,19 @@ import os
 import shlex
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import paramiko
 
+from ..common import prompts
 from ..common.errors import HostKeyError, TransportError
 from ..config.profile import Profile
 from . import known_hosts as kh
 from .base import CommandResult, Transport, timeout_message
+from .paramiko_auth import PromptingClient, answer_prompt
+from .ssh_endpoint import CONNECT_TIMEOUT, Endpoint, certified_key, resolve_endpoint
 from .stream import Stream, bounded_lines
 
-CONNECT_TIMEOUT = 15.0
 SEND_PIECE = 256 * 1024  # bytes per sendall() call when streaming stdin
 WINDOW = 16 * 1024 * 1024  # per-channel window: large uploads and downloads stream
 
@@ -89,51 +90,6 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
             fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
-@dataclass
-class Endpoint:
-    """Where to connect after ~/.ssh/config is applied."""
-
-    alias: str
-    hostname: str
-    port: int
-    user: str
-    key_files: list[str] = field(default_factory=list)
-    proxy_jump: str = ""
-
-
-def resolve_endpoint(profile: Profile, alias: str | None = None) -> Endpoint:
-    """Apply ~/.ssh/config to a host alias; the profile's own non-empty fields win."""
-    alias = alias or profile.host
-    config_path = os.path.expanduser(profile.ssh_config)
-    cfg: dict[str, Any] = {}
-    if profile.ssh_config and os.path.isfile(config_path):
-        cfg = dict(paramiko.SSHConfig.from_path(config_path).lookup(alias))
-    is_main = alias == profile.host
-    user = (profile.user if is_main else "") or cfg.get("user") or _local_user()
-    # A non-default port on the profile wins; otherwise the config's Port, else 22.
-    port = profile.port if is_main and profile.port != 22 else int(cfg.get("port", 22))
-    keys = [os.path.expanduser(profile.key_file)] if profile.key_file else []
-    keys += [
-        os.path.expanduser(k)
-        for k in cfg.get("identityfile", [])
-        if os.path.exists(os.path.expanduser(k))
-    ]
-    return Endpoint(
-        alias=alias,
-        hostname=cfg.get("hostname", alias),
-        port=port,
-        user=user,
-        key_files=keys,
-        proxy_jump=cfg.get("proxyjump", "") if cfg.get("proxyjump", "none") != "none" else "",
-    )
-
-
-def _local_user() -> str:
-    import getpass
-
-    return getpass.getuser()
-
-
 class SSHTransport(Transport):
     """A paramiko connection, opened lazily, shared by every job to the host."""
 
@@ -151,7 +107,9 @@ class SSHTransport(Transport):
     ) -> paramiko.SSHClient:
         """A connected client; host key verified. ``password`` is for key set-up only."""
         known_hosts = os.path.expanduser(self.profile.known_hosts)
-        client = paramiko.SSHClient()
+        client = PromptingClient()
+        where = f"{ep.user}@{ep.hostname}:{ep.port}"
+        client.answer = lambda prompt, echo: answer_prompt(self.profile, where, prompt, echo)
         markers = kh.Markers()
         for path in ("/etc/ssh/ssh_known_hosts", known_hosts):
             if os.path.isfile(path):
@@ -164,21 +122,25 @@ class SSHTransport(Transport):
         client.set_missing_host_key_policy(policy)
         where = f"{ep.user}@{ep.hostname}:{ep.port}"
         try:
+            if sock is None and ep.proxy_command:
+                sock = paramiko.ProxyCommand(ep.proxy_command)
+            pkey = certified_key(ep) if password is None else None
             client.connect(
                 ep.hostname,
                 port=ep.port,
                 username=ep.user,
-                key_filename=None if password else cast(Any, ep.key_files or None),
+                pkey=pkey,
+                key_filename=None if password or pkey else cast(Any, ep.key_files or None),
                 password=password,
-                allow_agent=password is None,
+                allow_agent=password is None and not ep.identities_only,
                 look_for_keys=password is None and not ep.key_files,
-                timeout=CONNECT_TIMEOUT,
-                banner_timeout=CONNECT_TIMEOUT,
-                auth_timeout=CONNECT_TIMEOUT,
+                timeout=ep.connect_timeout,
+                banner_timeout=ep.connect_timeout,
+                auth_timeout=ep.connect_timeout,
                 sock=sock,
                 transport_factory=_aead_first,
             )
-        except HostKeyError:
+        except (HostKeyError, prompts.PromptUnanswered):
             client.close()
             raise
         except paramiko.BadHostKeyException as exc:
@@ -200,6 +162,8 @@ class SSHTransport(Transport):
             ) from None
         except paramiko.AuthenticationException as exc:
             client.close()
+            if client.failure is not None:  # a prompt nobody (or askpass) could answer
+                raise client.failure from None
             raise TransportError(
                 f"{where}: authentication failed ({exc}). Check the user name and that your "
                 "public key is in ~/.ssh/authorized_keys on the host (`ssh-copy-id` installs "
@@ -238,7 +202,7 @@ class SSHTransport(Transport):
                 )
         transport = self._clients[-1].get_transport()
         assert transport is not None
-        transport.set_keepalive(30)
+        transport.set_keepalive(self.endpoint.keepalive)
         return transport
 
     def _hop(self, spec: str) -> Endpoint:

@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-i", "--interactive", action="store_true", help="prompt for each field")
         _add_field_options(p)
     prof.set_defaults(func=cmd_profile)
+    out = sub.add_parser(
+        "logout", help="end a profile's shared login (every notebook and the CLI ask again)"
+    )
+    out.add_argument("name")
+    out.set_defaults(func=cmd_logout)
     env = sub.add_parser("env", help="list or remove synced environments (environment='sync')")
     esub = env.add_subparsers(dest="action", required=True)
     esub.add_parser("list", help="the synced environments on a profile's cluster")
@@ -172,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(func=cmd_env)
     add_job_commands(sub)
     return parser
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    was = profiles.logout(args.name)
+    print(f"logged out of {args.name}" if was else f"{args.name}: no shared login was running")
+    return 0
 
 
 def cmd_env(args: argparse.Namespace) -> int:

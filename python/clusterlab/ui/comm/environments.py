@@ -1,10 +1,12 @@
-"""The comm's ``env.event`` pushes: environment builds (``environment="sync"``), for the
-lab panel, which otherwise shows nothing while a job waits for its environment (the job's
-ledger row only exists once the environment is ready and the job is submitted).
+"""The ``env.event`` push: steps of Python environment builds (``environment="sync"``),
+for the lab panel, which otherwise shows nothing while a job waits for its environment
+(the job's ledger row only exists once the environment is ready and the job is
+submitted). No requests.
 
 Build steps are collected and sent at most every ``interval`` seconds with only the
 latest step of each build (see docs/comm-protocol.md); a build in progress when the panel
-connects is sent at once.
+connects is sent at once. (``env`` in the wire name is the environment *build*, not the
+profile's ``env`` variables.)
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core import envevents
-from ..core.envevents import EnvEvent
+from ...core import envevents
+from ...core.envevents import EnvEvent
+from .topic import EVENT_INTERVAL, Connection, Topic
 
 Send = Callable[[str, Any], None]
 
@@ -47,3 +50,8 @@ class EnvEventRelay:
     def close(self) -> None:
         self._closed.set()
         self._unsubscribe()
+
+
+def open_topic(conn: Connection) -> Topic:
+    relay = EnvEventRelay(conn.send, EVENT_INTERVAL)
+    return Topic({}, close=relay.close)

@@ -1,0 +1,82 @@
+"""The ``pbs`` scheduler kind: PBS Professional, OpenPBS and TORQUE (:mod:`.pbs`,
+:mod:`.torque`), with its ``pbs_flavor`` profile field. Registered in clusterlab's
+``clusterlab.schedulers`` entry points."""
+
+from __future__ import annotations
+
+from dataclasses import field
+from typing import Any
+
+from ..common.kinds import (
+    ARRAYS,
+    CONSTRAINT,
+    DEPENDENCIES,
+    GPU_TYPES,
+    NODES,
+    QOS,
+    REMOTE,
+    TASKS,
+    THROTTLE,
+    KindField,
+    SchedulerKind,
+)
+from ..config.fieldmeta import meta
+from ..config.validators import text_value
+
+NAME = "pbs"
+PBS_FLAVORS = ("auto", "pro", "torque")
+
+
+def check_pbs_flavor(value: Any) -> str:
+    text = text_value(value, "auto").strip().lower() or "auto"
+    if text not in PBS_FLAVORS:
+        raise ValueError(
+            "choose 'pro' (PBS Professional/OpenPBS), 'torque' (TORQUE) or 'auto' (ask "
+            "`qstat --version`)"
+        )
+    return text
+
+
+PBS_FLAVOR = KindField(
+    "pbs_flavor",
+    "str",
+    field(
+        default="auto",
+        metadata=meta(
+            "PBS flavor",
+            "Which PBS the cluster runs: 'pro' (PBS Professional or OpenPBS: qsub -J, "
+            "select=), 'torque' (TORQUE/Moab: qsub -t, nodes=N:ppn=C), or 'auto' to ask "
+            "`qstat --version` once when the profile is first used.",
+            "auto",
+            kinds=(NAME,),
+            check=check_pbs_flavor,
+            widget="choice",
+            choices=PBS_FLAVORS,
+        ),
+    ),
+)
+
+KIND = SchedulerKind(
+    NAME,
+    "PBS Pro / TORQUE",
+    "qsub/qstat/qdel of PBS Professional, OpenPBS or TORQUE (pbs_flavor), on a login "
+    "node or over SSH",
+    "clusterlab.backends.torque:make_pbs_backend",
+    # afterok names whole arrays only: waiting for one item waits for its whole map
+    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE, NODES, TASKS}),
+    refusals={
+        QOS: "PBS has no QOS; a job's priority and limits come from its queue, so "
+        "ask for one with queue='...' (ask your admins which) and leave qos out",
+        CONSTRAINT: "PBS has no node features to constrain on; sites name node "
+        "types as a queue or a resource of the select chunk, so ask your admins "
+        "and use queue='...' or extra=['-l ...'] instead",
+        GPU_TYPES: "PBS has no standard GPU type; ask for a count (gpus=2 becomes "
+        "ngpus=2) and choose the model the site's way, usually a queue such as "
+        "queue='gpu_a100' (ask your admins)",
+    },
+    fields=(PBS_FLAVOR,),
+    # PBS Pro and TORQUE on one host are different scheduler instances
+    cluster_key=("pbs_flavor",),
+    offline_backend="clusterlab.backends.torque:make_offline_pbs_backend",
+    order=20,
+)

@@ -1,0 +1,17 @@
+"""The comm's topics, in one list: a new topic is its module (with an ``open_topic(conn)``
+returning a :class:`.topic.Topic`) and one line here."""
+
+from __future__ import annotations
+
+from . import environments, hello, jobs, login, logs, profiles, results
+from .topic import Opener
+
+TOPICS: tuple[Opener, ...] = (
+    hello.open_topic,
+    profiles.open_topic,
+    jobs.open_topic,
+    logs.open_topic,
+    results.open_topic,
+    environments.open_topic,
+    login.open_topic,
+)
