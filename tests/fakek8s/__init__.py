@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class FakeKube:
         self.users = {"Bearer alice-token": "alice", "Bearer bob-token": "bob"}
         self.forbidden: set[tuple[str, str, str]] = set()  # (user, verb, resource)
         self.calls: list[tuple[str, str, dict[str, str]]] = []
+        # fake-only: called with (kind, object) after each create (a co-tenant's reaction)
+        self.on_create: Callable[[str, dict[str, Any]], None] | None = None
         handler = type("FakeKubeHandler", (Handler,), {"fake": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True

@@ -19,6 +19,8 @@ enough to catch mistakes in the manifests and in reading pod states:
   exceeds it (terminated reason OOMKilled, exit 137); the pod's ``activeDeadlineSeconds``
   ends it with reason DeadlineExceeded; stdout+stderr form the pod's log (capped like the
   kubelet's ``containerLogMaxSize``);
+- the TTL controller: a finished Job with ``ttlSecondsAfterFinished`` is deleted that
+  long after it finished (Background);
 - garbage collection by ownerReferences: deleting a Job with propagationPolicy Background
   or Foreground deletes its pods (SIGTERM, then SIGKILL after the grace period) and
   Secrets; Orphan (the batch/v1 default!) leaves them running.

@@ -74,6 +74,10 @@ def _job(cluster: Cluster, job: dict[str, Any]) -> None:
             del cluster.objects[("jobs", meta["namespace"], meta["name"])]
         return
     if _finished(job):
+        ttl = spec.get("ttlSecondsAfterFinished")
+        ended = meta.setdefault("_ended", time.time())
+        if ttl is not None and time.time() - ended >= int(ttl):  # the TTL controller
+            cluster.delete("jobs", meta["namespace"], meta["name"], "Background", None)
         return
     if spec.get("suspend"):
         status["conditions"] = [_condition("Suspended", "JobSuspended", "Job suspended")]

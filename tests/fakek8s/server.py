@@ -10,6 +10,10 @@ Served on 127.0.0.1 (a random port) by the standard library's http.server:
   NAME/log (``container``, ``sinceSeconds``, ``sinceTime``, ``tailLines``, ``limitBytes``,
   ``timestamps``)
 - ``/api/v1/namespaces/NS/secrets``: POST (1 MiB limit, key syntax), GET/DELETE NAME
+  (DeleteOptions ``preconditions.uid``: 409 when it differs), PATCH NAME (a JSON merge
+  patch of ``metadata.ownerReferences``/``labels``; ``data`` of an immutable Secret: 422)
+- ``FakeKube.on_create`` (fake-only): called with (kind, object) after each create, as a
+  co-tenant watching the namespace would react
 - fake-only: ``POST /fakek8s/evict/NS/POD`` (node-pressure eviction of a pod)
 
 Bearer tokens are checked (401 otherwise); ``FakeKube.forbid`` makes a verb on a
@@ -173,6 +177,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
     def _route(
         self, method: str, path: str, query: dict[str, str], body: Any, user: str
     ) -> tuple[int, Any, dict[str, str]]:
@@ -188,7 +195,9 @@ class Handler(BaseHTTPRequestHandler):
         if not m:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         ns, kind, name, sub = m.group("ns"), m.group("kind"), m.group("name"), m.group("sub")
-        verb = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete"}[method]
+        verb = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete"}.get(
+            method, "patch"
+        )
         resource = f"{kind}/log" if sub else kind
         if (user, verb, resource) in self.fake.forbidden:
             raise ApiError(
@@ -201,7 +210,12 @@ class Handler(BaseHTTPRequestHandler):
             if ns not in cluster.namespaces:
                 raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
             if method == "POST" and not name:
-                return 201, self._create(cluster, kind, ns, body), {}
+                created = self._create(cluster, kind, ns, body)
+        if method == "POST" and not name:
+            if self.fake.on_create is not None:  # outside the lock: it calls the API
+                self.fake.on_create(kind, created)
+            return 201, created, {}
+        with cluster.lock:
             if method == "GET" and not name:
                 items = [
                     public(o)
@@ -227,8 +241,18 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, self._log(cluster, obj, query), {}
             if method == "GET":
                 return 200, public(obj), {}
+            if method == "PATCH":
+                return 200, self._patch(obj, body), {}
             if method == "DELETE":
                 options = body or {}
+                want = (options.get("preconditions") or {}).get("uid")
+                if want and want != obj["metadata"]["uid"]:
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f"Precondition failed: UID in precondition: {want}, UID in object "
+                        f"meta: {obj['metadata']['uid']}",
+                    )
                 policy = query.get("propagationPolicy") or options.get("propagationPolicy")
                 headers = {}
                 if kind == "jobs" and not policy:
@@ -265,6 +289,8 @@ class Handler(BaseHTTPRequestHandler):
         if (kind, ns, meta["name"]) in cluster.objects:
             singular = {"jobs": "jobs.batch", "pods": "pods", "secrets": "secrets"}[kind]
             raise ApiError(409, "AlreadyExists", f'{singular} "{meta["name"]}" already exists')
+        if kind == "pods":  # a pod created directly (not by a Job): the kubelet starts it
+            obj["status"] = {"phase": "Pending"}
         if kind == "jobs":
             obj.setdefault("status", {})
             obj["spec"].setdefault("parallelism", 1)
@@ -273,6 +299,18 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 obj["spec"].setdefault("backoffLimit", 6)
         return public(cluster.new(kind, obj))
+
+    @staticmethod
+    def _patch(obj: dict[str, Any], body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body must be a JSON object")
+        if "data" in body and obj.get("immutable"):
+            raise ApiError(422, "Invalid", "field is immutable when `immutable` is set")
+        for key, value in (body.get("metadata") or {}).items():
+            if key not in ("ownerReferences", "labels"):
+                raise ApiError(422, "Invalid", f"metadata.{key} cannot be patched here (fake)")
+            obj["metadata"][key] = value
+        return public(obj)
 
     @staticmethod
     def _log(cluster: Cluster, pod: dict[str, Any], query: dict[str, str]) -> bytes:

@@ -55,3 +55,34 @@ def test_a_revoked_host_key_is_refused_even_when_listed(sandbox: object, tmp_pat
     profile = _profile(sandbox, tmp_path, known + revoked)
     with pytest.raises(cl.HostKeyError, match="marked @revoked"):
         get_runtime(profile).transport.run(["true"])
+
+
+def test_trust_on_first_use_refuses_a_key_of_a_new_type_for_a_known_host(
+    sandbox: object, tmp_path: Path
+) -> None:
+    """The host is known by an ECDSA key; it offers ed25519 (the sandbox sshd's only
+    key). OpenSSH refuses; so does clusterlab, leaving known_hosts as it was: paramiko
+    (>= 3.4) raises BadHostKeyException before the trust-on-first-use policy is asked,
+    and the policy itself refuses such a key too (known_hosts.refuse_other_type)."""
+    import paramiko
+
+    known = Path(sandbox.known_hosts).read_text()  # type: ignore[attr-defined]
+    host = known.split()[0]  # "[127.0.0.1]:PORT"
+    other = paramiko.ECDSAKey.generate()
+    text = f"{host} {other.get_name()} {other.get_base64()}\n"
+    kh = tmp_path / "known_hosts"
+    kh.write_text(text)
+    profile = ssh_profile(sandbox, name="tofutype", known_hosts=str(kh), trust_on_first_use=True)
+    with pytest.raises(cl.HostKeyError, match=r"has CHANGED|knows it by a ecdsa"):
+        get_runtime(profile).transport.run(["true"])
+    assert kh.read_text() == text
+
+
+def test_trust_on_first_use_still_adds_a_host_it_has_never_seen(
+    sandbox: object, tmp_path: Path
+) -> None:
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    profile = ssh_profile(sandbox, name="tofunew", known_hosts=str(kh), trust_on_first_use=True)
+    assert get_runtime(profile).transport.run(["true"]).returncode == 0
+    assert "ssh-ed25519" in kh.read_text()

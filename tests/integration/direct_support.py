@@ -41,19 +41,22 @@ def here_profile(tmp_path: Path, name: str = "dhere", **overrides: object) -> cl
     return cl.Profile(**fields)  # type: ignore[arg-type]
 
 
-# Cancel every spooled job, wait for the spool to empty and the dispatcher to let go of
-# its lock, then remove the whole remote_dir.
+# For each host's queue: cancel every spooled job, wait for the spool to empty and the
+# dispatcher to let go of its lock; then remove the whole remote_dir.
 _DRAIN = r"""
-root=$1 q=$1/queue
-[ -d "$q/spool" ] || { rm -rf -- "$root"; exit 0; }
-for e in "$q"/spool/*; do
-  [ -f "$e" ] && read -r d < "$e" && [ -d "$d" ] && : > "$d/cancel"
+root=$1
+for q in "$root"/queue/*/; do
+  q=${q%/}
+  [ -d "$q/spool" ] || continue
+  for e in "$q"/spool/*; do
+    [ -f "$e" ] && read -r d < "$e" && [ -d "$d" ] && : > "$d/cancel"
+  done
+  touch -c -- "$q/spool"
+  read -r pid 2>/dev/null < "$q/pid" && kill -s URG "$pid" 2>/dev/null
+  i=0
+  while [ "$i" -lt 150 ] && [ -n "$(ls -A -- "$q/spool")" ]; do sleep 0.2; i=$((i + 1)); done
+  timeout 30 flock "$q/lock" true
 done
-touch -c -- "$q/spool"
-read -r pid 2>/dev/null < "$q/pid" && kill -s URG "$pid" 2>/dev/null
-i=0
-while [ "$i" -lt 150 ] && [ -n "$(ls -A -- "$q/spool")" ]; do sleep 0.2; i=$((i + 1)); done
-timeout 30 flock "$q/lock" true
 rm -rf -- "$root"
 """
 

@@ -19,13 +19,16 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import clusterlab as cl
 from clusterlab.backends import direct
+from clusterlab.backends.base import WatchTarget
 from clusterlab.common.jobdir import status_file
 from clusterlab.core.runtime import get_runtime
+from clusterlab.transports.local import LocalTransport
 
 from .direct_support import direct_profile, drain, here_profile
 from .test_conformance import gone, max_overlap, until
@@ -204,7 +207,7 @@ def test_a_killed_dispatcher_is_replaced_and_adopts_the_running_job(
     f = cl.cluster(here.name)(lambda s: (time.sleep(s), s)[1])
     running, waiting = f.submit(3), f.submit(0)
     until(lambda: running.state == cl.JobState.RUNNING, "the first job to run")
-    queue = Path(get_runtime(here).jobs_root()).parent / "queue"
+    queue = Path(get_runtime(here).jobs_root()).parent / "queue" / os.uname().nodename
     first = int((queue / "pid").read_text())
     os.kill(first, signal.SIGKILL)
     assert running.result(timeout=120) == 3 and waiting.result(timeout=120) == 0
@@ -235,3 +238,101 @@ def test_a_remote_dir_full_of_shell_characters_is_only_ever_a_value(
         assert not list(tmp_path.rglob("pwned*"))
     finally:
         drain(profile)
+
+
+@pytest.mark.parametrize("code", ['"x"', "null", "1e999"])
+def test_a_malformed_exit_line_neither_kills_the_dispatcher_nor_blocks_the_queue(
+    here: cl.Profile, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    """A job's code can write its own status file. A malformed "exit" line there, read by a
+    dispatcher that adopted the job, must not kill it (every revival would die again and
+    no later job of this remote_dir would start). A dispatcher.log past 1 MiB is cut when
+    a dispatcher starts (docs/direct.md)."""
+    monkeypatch.setattr(direct, "STALE_SECONDS", 1.0)
+    monkeypatch.setattr(direct, "KICK_EVERY", 0.0)
+    line = '{"event": "exit", "code": ' + code + "}\n"
+
+    def forge(text: str) -> int:
+        with open(os.path.join(os.getcwd(), os.pardir, "status"), "a") as fh:
+            fh.write(text)
+        time.sleep(2)
+        return 1
+
+    f = cl.cluster(here.name)(forge)
+    forged = f.submit(line)
+    queue = Path(get_runtime(here).jobs_root()).parent / "queue" / os.uname().nodename
+    status = Path(forged.job_dir) / "status"
+    until(lambda: status.exists() and line in status.read_text(), "the forged line")
+    os.kill(int((queue / "pid").read_text()), signal.SIGKILL)
+    log = queue / "dispatcher.log"
+    log.write_bytes(b"an old line\n" * 200_000)  # 2.4 MB
+    later = cl.cluster(here.name)(abs).submit(-7)  # starts a dispatcher that adopts `forged`
+    assert later.result(timeout=120) == 7
+    forged.exception(timeout=120)  # its own garbage may fail it (jobdir.parse_status): its call
+    assert forged.state.finished
+    assert log.stat().st_size < 1024 * 1024
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.sandbox
+def test_a_poll_of_thousands_of_job_dirs_fits_any_command_line(over_ssh: cl.Profile) -> None:
+    """Over SSH the poll's command is one argument of the remote shell (at most 128 KiB):
+    3,000 watched job dirs in it failed the whole poll. They travel on stdin now."""
+    runtime = get_runtime(over_ssh)
+    job = cl.cluster(over_ssh.name)(abs).submit(-3)
+    assert job.result(timeout=120) == 3
+    root = runtime.jobs_root()
+    targets = [WatchTarget(job.native_id, job.job_dir)]
+    targets += [
+        WatchTarget(f"{i:06d}-gone", f"{root}/20261206-000000-{i:06d}-a-long-enough-name")
+        for i in range(3000)
+    ]
+    seen = runtime.backend.poll(targets)
+    assert len(seen) == 3001
+    assert seen[job.native_id].status and b'"finished"' in seen[job.native_id].status
+    assert all(seen[t.native_id].dir_missing for t in targets[1:])
+
+
+class _OtherHost(LocalTransport):
+    """This machine seen as another host sharing the remote_dir (an NFS home): every
+    command, and the dispatcher it starts, runs in a UTS namespace named
+    clusterlab-hostb."""
+
+    label = "hostb"
+
+    def _run(self, argv: Any, stdin: bytes | None, timeout: float | None) -> Any:
+        host = 'hostname clusterlab-hostb && exec "$@"'
+        return super()._run(["unshare", "-u", "sh", "-c", host, "sh", *argv], stdin, timeout)
+
+
+def test_two_hosts_sharing_a_remote_dir_each_run_their_own_jobs(
+    here: cl.Profile, tmp_path: Path
+) -> None:
+    """The queue is keyed by host: a job submitted through host B is run by B's
+    dispatcher, not by A's (which had taken the shared queue's lock), and neither touches
+    the other's jobs."""
+    probe = subprocess.run(["unshare", "-u", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -u is not allowed here: {probe.stderr.decode().strip()}")
+    other = here_profile(tmp_path, name="dhostb", max_concurrent=1)
+    cl.profiles.save(other)
+    runtime = get_runtime(other)
+    transport = _OtherHost()
+    runtime.transport = transport
+    runtime.backend = direct.DirectBackend(other, transport)
+    runtime.environment.transport = transport
+
+    def where(pause: float) -> str:
+        import socket
+        import time
+
+        time.sleep(pause)
+        return socket.gethostname()
+
+    on_a = cl.cluster(here.name)(where).submit(2)
+    until(lambda: on_a.state == cl.JobState.RUNNING, "A's job to run")
+    on_b = cl.cluster(other.name)(where).submit(0)
+    assert on_b.result(timeout=120) == "clusterlab-hostb"
+    assert on_a.result(timeout=120) == os.uname().nodename
+    queues = sorted(p.name for p in (tmp_path / "direct" / "queue").iterdir() if p.is_dir())
+    assert queues == sorted(["clusterlab-hostb", os.uname().nodename])

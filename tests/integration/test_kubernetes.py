@@ -281,3 +281,225 @@ def test_without_the_client_library_the_fix_is_said(
     api = k8s_api.KubeApi(fake.kubeconfig)
     with pytest.raises(cl.ClusterlabError, match=r"pip install 'clusterlab\[kubernetes\]'"):
         api.request("GET", "/version")
+
+
+def _as_cotenant(fake: FakeKube, resource: str, body: dict) -> int:
+    """POST ``body`` as another user of the namespace (bob, allowed to create): the status."""
+    import json as _json
+    import urllib.error
+    import urllib.request
+
+    group = "/apis/batch/v1" if resource == "jobs" else "/api/v1"
+    req = urllib.request.Request(  # noqa: S310 - the loopback fake
+        f"{fake.url}{group}/namespaces/team-a/{resource}",
+        data=_json.dumps(body).encode(),
+        headers={"Authorization": "Bearer bob-token", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback fake
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _planted_entry(marker: Path) -> str:
+    """What a co-tenant's planted code would do: leave a mark (and could forge frames)."""
+    import base64
+
+    code = f"open({str(marker)!r}, 'w').write('ran')\n"
+    return base64.b64encode(code.encode()).decode()
+
+
+def test_a_cotenant_cannot_plant_the_jobs_secret(fake: FakeKube, tmp_path: Path) -> None:
+    """A co-tenant who sees our Job appear and creates Secret cl-<id> first would choose
+    the code our pod runs; the Secret is created before the Job, so their create fails."""
+    marker = tmp_path / "planted-code-ran"
+    answers: list[int] = []
+
+    def react(kind: str, obj: dict) -> None:
+        if kind != "jobs" or obj["metadata"]["labels"].get("app.kubernetes.io/managed-by") is None:
+            return
+        name = obj["metadata"]["name"]
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name},
+            "data": {"k8s_entry.py": _planted_entry(marker)},
+        }
+        answers.append(_as_cotenant(fake, "secrets", secret))
+
+    fake.on_create = react
+    p = profile(fake, tmp_path)
+    assert cl.cluster(p.name)(abs).submit(-5).result(timeout=120) == 5
+    assert answers == [409]  # ours was there first
+    assert not marker.exists()
+
+
+def test_a_job_planted_under_our_name_is_refused_never_adopted(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    marker = tmp_path / "planted-code-ran"
+
+    def react(kind: str, obj: dict) -> None:
+        if kind != "secrets" or "app.kubernetes.io/managed-by" not in obj["metadata"].get(
+            "labels", {}
+        ):
+            return
+        name = obj["metadata"]["name"]
+        _as_cotenant(
+            fake,
+            "secrets",
+            {"metadata": {"name": f"{name}-x"}, "data": {"e.py": _planted_entry(marker)}},
+        )
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {
+                                "name": "job",
+                                "image": "evil",
+                                "command": [sys.executable, "/in/e.py"],
+                                "volumeMounts": [{"name": "s", "mountPath": "/in"}],
+                            }
+                        ],
+                        "volumes": [{"name": "s", "secret": {"secretName": f"{name}-x"}}],
+                    }
+                }
+            },
+        }
+        _as_cotenant(fake, "jobs", job)
+
+    fake.on_create = react
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name)(abs).submit(-6)
+    with pytest.raises(SubmitError, match=r"a Job named cl-\S+ already exists .* did not create"):
+        job.result(timeout=120)
+    assert job.state == cl.JobState.FAILED
+    ours = [
+        s for s in fake.objects("secrets", "team-a") if not s["metadata"]["name"].endswith("-x")
+    ]
+    assert ours == []  # our Secret is not left behind
+    planted = fake.objects("jobs", "team-a")
+    assert len(planted) == 1  # theirs is left alone: never deleted, never watched
+    fake.on_create = None
+
+
+def test_a_secret_planted_before_a_held_job_is_released_is_refused(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    """A held job's name is known (its Job is listed by nobody yet, but the id is in
+    notebooks and logs): a Secret planted under it before release is never used."""
+    marker = tmp_path / "planted-code-ran"
+    p = profile(fake, tmp_path)
+    first = cl.cluster(p.name)(lambda: (time.sleep(3), 1)[1]).submit()
+    held = cl.cluster(p.name)(abs).submit(-2, after=[first])
+    until(lambda: held.reason == "waiting for the jobs it depends on", "the held reason")
+    name = held.native_id
+    secret = {"metadata": {"name": name}, "data": {"k8s_entry.py": _planted_entry(marker)}}
+    assert _as_cotenant(fake, "secrets", secret) == 201
+    assert first.result(timeout=120) == 1
+    with pytest.raises(cl.ClusterlabError, match=rf"a Secret named {name} already exists"):
+        held.result(timeout=120)
+    assert not marker.exists()
+    assert [j["metadata"]["name"] for j in fake.objects("jobs", "team-a")] in (
+        [],
+        [first.native_id],
+    )
+
+
+def test_a_pod_planted_with_our_labels_is_not_read(fake: FakeKube, tmp_path: Path) -> None:
+    """A co-tenant who sees our pod creates one with the same labels whose log forges a
+    failed status. Only pods owned by the Job this job created are read: the job's own
+    result comes back."""
+    import base64
+    import threading
+
+    forged = b'{"event": "started", "time": 1}\n{"event": "finished", "outcome": "error"}\n'
+    frame = f"@cl1 status 0 {base64.b64encode(forged).decode()}"
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name)(lambda: (time.sleep(4), "mine")[1]).submit()
+    planted: list[int] = []
+
+    def plant() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ours = [
+                o
+                for o in fake.objects("pods", "team-a")
+                if o["metadata"].get("labels", {}).get("clusterlab.io/job") == job.native_id
+            ]
+            if ours:
+                time.sleep(1.2)  # creation times have whole seconds: ours is older
+                labels = {
+                    k: v
+                    for k, v in ours[0]["metadata"]["labels"].items()
+                    if k.startswith(("app.kubernetes.io", "clusterlab.io"))
+                }
+                pod = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": f"{job.native_id}-planted", "labels": labels},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {
+                                "name": "job",
+                                "image": "evil",
+                                "command": [sys.executable, "-c", f"print({frame!r})"],
+                            }
+                        ],
+                    },
+                }
+                planted.append(_as_cotenant(fake, "pods", pod))
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=plant, daemon=True)
+    thread.start()
+    assert job.result(timeout=120) == "mine"
+    thread.join(10)
+    assert planted == [201]
+
+
+def test_the_jobs_of_a_kernel_that_never_returns_expire(fake: FakeKube, tmp_path: Path) -> None:
+    """A kernel submits and is killed: nobody watches its Job, which stayed in the
+    namespace until some process watched it again. ttlSecondsAfterFinished lets Kubernetes
+    delete it (with its pods and Secret); a later cl.job(id) ends it with a sentence."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    p = profile(fake, tmp_path)
+    script = (
+        "import json, sys, time\n"
+        "import clusterlab as cl\n"
+        "from clusterlab.backends import k8s_manifest\n"
+        "k8s_manifest.JOB_TTL = 2  # seconds, for this test\n"
+        f"job = cl.cluster({p.name!r})(abs).submit(-8)\n"
+        "while job.state == cl.JobState.SUBMITTING: time.sleep(0.02)\n"
+        "print(json.dumps(job.id), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    assert kernel.stdout is not None
+    job_id = json.loads(kernel.stdout.readline())
+    kernel.send_signal(signal.SIGKILL)
+    kernel.wait()
+    until(lambda: bool(fake.objects("jobs", "team-a")), "the Job to be created")
+    job = fake.objects("jobs", "team-a")[0]
+    assert job["spec"]["ttlSecondsAfterFinished"] == 2
+    until(lambda: not fake.objects("jobs", "team-a"), "the finished Job to expire", 60)
+    until(lambda: not fake.objects("secrets", "team-a"), "its Secret to go with it", 60)
+    again = cl.job(job_id)
+    with pytest.raises(cl.ClusterlabError):
+        again.result(timeout=120)
+    assert again.state.finished and again.reason

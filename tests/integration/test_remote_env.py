@@ -222,3 +222,32 @@ def test_a_reattached_job_brings_its_outputs_back(tmp_path: Path) -> None:
     job = cl.job(job_id)
     assert isinstance(job, cl.Job) and job.result(timeout=60) == 1
     assert (back / "made.txt").read_text() == "made"
+
+
+def test_symbolic_links_among_outputs(any_profile: cl.Profile, tmp_path: Path) -> None:
+    """A link to a file of the working directory comes back as that file; a link that
+    leads out of it (or nowhere) is refused with a sentence. Before, any link made the
+    whole download fail (tar keeps links as links: KeyError), so no output came back."""
+    back = tmp_path / "back"
+
+    def write(n: int) -> int:
+        with open("real.txt", "w") as fh:
+            fh.write(f"run {n}\n")
+        os.symlink("real.txt", "alias.txt")
+        os.symlink("/etc/hostname", "outside.txt")
+        os.symlink("missing-file", "dangling.txt")
+        return n
+
+    f = cl.cluster(any_profile.name)(write).options(outputs=["*.txt"], outputs_dir=str(back))
+    with pytest.warns(UserWarning) as said:
+        job = f.submit(3)
+        assert job.result(timeout=120) == 3
+    text = " ".join(str(w.message) for w in said)
+    assert "'outside.txt'" in text and "outside the directory" in text
+    assert "'dangling.txt'" in text and "a symbolic link to nothing" in text
+    assert "could not be downloaded" not in text
+    assert (back / "real.txt").read_text() == "run 3\n"
+    assert (back / "alias.txt").read_text() == "run 3\n"
+    assert not (back / "alias.txt").is_symlink()
+    assert not (back / "outside.txt").exists() and not (back / "dangling.txt").exists()
+    assert sorted(Path(p).name for p in job.output_files) == ["alias.txt", "real.txt"]

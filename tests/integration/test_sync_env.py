@@ -134,7 +134,8 @@ def test_sync_builds_once_offline_and_the_next_session_reuses_it(
     ]
     runtime = get_runtime(profile)
     leftovers = runtime.transport.script('ls -A "$1"', str(Path(envs[0]["path"]).parent)).out
-    assert leftovers.split() == [envs[0]["hash"]]  # no temp build dir left behind
+    lock_file = f".{envs[0]['hash']}.lock"  # the build's flock: kept, empty, for later builds
+    assert sorted(leftovers.split()) == [lock_file, envs[0]["hash"]]  # no temp build dir
     cl.profiles.remove_env(envs[0]["hash"], "sync")
     assert cl.envs("sync") == []
     # a package imported later in a session changes the lock: a second env, built then
@@ -164,7 +165,7 @@ def test_a_failed_build_leaves_nothing_marked_ready(
     with pytest.raises(cl.RemoteEnvironmentError, match="failed; nothing was kept"):
         cl.cluster("syncfail")(abs).submit(-1)
     envs_dir = tmp_path / "rd" / "envs"
-    assert list(envs_dir.iterdir()) == []
+    assert [p.name for p in envs_dir.iterdir() if not p.name.endswith(".lock")] == []
     assert cl.envs("syncfail") == []
 
 
@@ -242,3 +243,153 @@ def test_a_package_only_the_functions_body_imports_is_in_the_sync_env(
     inside the body and never by the kernel, was missing there."""
     assert shipped_run["kernel imported toolz"] is False
     assert shipped_run["uses_toolz"] == __import__("toolz").__version__
+
+
+def _fake_uv(where: Path) -> Path:
+    """A ``uv`` whose venv is a real stdlib venv and whose install records itself, then
+    waits for ``go`` to exist (a long install held open by the test)."""
+    uv = where / "uv"
+    uv.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = venv ]; then exec {sys.executable} -m venv --without-pip "$5"; fi\n'
+        f'echo install >> "{where}/installs"\n'
+        f'while [ ! -e "{where}/go" ]; do sleep 0.05; done\n'
+    )
+    uv.chmod(0o755)
+    return uv
+
+
+def _start_build(final: Path, uv: Path, lock: str) -> subprocess.Popen[str]:
+    spec = {
+        "dir": str(final),
+        "pins": [],
+        "wheels": [],
+        "offline": True,
+        "uv": str(uv),
+        "lock": lock,
+        "limit": 300,
+        "heartbeat": 0.2,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", envsync._BUILD, json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_build_of_a_lock_joins_the_running_one_and_never_removes_a_ready_env(
+    tmp_path: Path,
+) -> None:
+    """Two builds of one lock (two kernels, or a retry after SSH gave up on a silent
+    install): the second used to build too and then delete the env the first had made
+    ready, under the jobs using it. Now it waits for the running build and joins it."""
+    import threading
+    import time
+
+    final = tmp_path / "envs" / "0123456789abcdef"
+    uv = _fake_uv(tmp_path)
+    first = _start_build(final, uv, "first")
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "installs").exists():  # the first build is installing
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    second = _start_build(final, uv, "second")
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(second.stdout or []), daemon=True)
+    reader.start()
+    while second.poll() is None and not any("waiting for the build" in s for s in said):
+        assert time.monotonic() < deadline  # (the old script built at once, beside it)
+        time.sleep(0.05)
+    inodes = set()
+    (tmp_path / "go").touch()
+    while first.poll() is None or second.poll() is None:
+        if (final / "ready").exists():  # once ready, the env is never replaced
+            inodes.add(final.stat().st_ino)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    reader.join(10)
+    inodes.add(final.stat().st_ino)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert (tmp_path / "installs").read_text().count("install") == 1  # built once
+    assert len(inodes) == 1 and (final / "ready").exists()
+    assert (final / "lock.txt").read_text() == "first"
+    assert any("joined" in s for s in said)
+    assert any("installing (" in s or "waiting for the build" in s for s in said)
+
+
+def test_a_build_longer_than_the_command_limit_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remote command may stay silent CLUSTERLAB_COMMAND_TIMEOUT seconds (120 by
+    default); a build (venv + pip) takes longer and used to be given up while it went on
+    (a retry then built a second time). It has its own, stated limit (BUILD_LIMIT)."""
+    profile = cl.Profile(
+        name="syncslow", scheduler="local", environment="sync", remote_dir=str(tmp_path / "rd")
+    )
+    cl.profiles.save(profile)
+    lock = envsync.Lock(python=f"{sys.version_info[0]}.{sys.version_info[1]}")
+    monkeypatch.setattr(envsync, "make_lock", lambda: lock)
+    monkeypatch.setattr(envsync, "build_wheels", lambda lock, download: {})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("CLUSTERLAB_COMMAND_TIMEOUT", "1")  # less than `python -m venv` takes
+    runtime = get_runtime(profile)
+    envsync.ensure_synced(runtime.environment, str(tmp_path / "rd"), runtime.blobs)
+    assert [e["ready"] for e in cl.envs("syncslow")] == [True]
+
+
+def _cross_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> cl.Profile:
+    """A local profile whose 'cluster' says it runs another platform (the kernel's own
+    platform string is changed), with a lock of one pure package, six."""
+    import six
+
+    profile = cl.Profile(
+        name=name, scheduler="local", environment="sync", remote_dir=str(tmp_path / "rd")
+    )
+    cl.profiles.save(profile)
+    lock = envsync.Lock(python=f"{sys.version_info[0]}.{sys.version_info[1]}")
+    lock.pins["six"] = ("six", six.__version__)
+    monkeypatch.setattr(envsync, "make_lock", lambda: lock)
+    monkeypatch.setattr(envsync.sysconfig, "get_platform", lambda: "macosx-14.0-arm64")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # nothing comes from an index in this test
+    return profile
+
+
+def test_another_platform_never_installs_by_name_from_the_clusters_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no wheel for the cluster's platform here, the build used to install the pins
+    by name from the cluster's index, without hashes (dependency confusion for private
+    names). Now it is refused, naming the packages and where to put their wheels."""
+    profile = _cross_platform(monkeypatch, tmp_path, "syncplat")
+    with pytest.raises(cl.RemoteEnvironmentError) as info:
+        envsync.ensure_synced(
+            get_runtime(profile).environment, str(tmp_path / "rd"), get_runtime(profile).blobs
+        )
+    text = str(info.value)
+    assert "no wheel for the cluster's platform" in text and "six==" in text
+    assert "dependency confusion" in text and "wheelhouse" in text
+    assert cl.envs("syncplat") == []
+
+
+def test_another_platform_installs_from_its_wheelhouse_folder_with_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusterlab.core.environment import lock as envlock
+
+    profile = _cross_platform(monkeypatch, tmp_path, "syncplat2")
+    runtime = get_runtime(profile)
+    where = runtime.environment.run_python(envsync._WHERE)
+    platform = json.loads(where.out.strip().splitlines()[-1])["platform"]
+    folder = envlock.platform_cache(platform)
+    envlock.repack("six", folder)  # a pure wheel: installs on any platform
+    envsync.ensure_synced(runtime.environment, str(tmp_path / "rd"), runtime.blobs)
+    envs = cl.envs("syncplat2")
+    assert [e["ready"] for e in envs] == [True]
+    reqs = subprocess.run(
+        [f"{envs[0]['path']}/bin/python", "-c", "import six; print(six.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert reqs.stdout.strip() == __import__("six").__version__

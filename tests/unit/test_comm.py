@@ -7,6 +7,7 @@ handler through a real kernel.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -257,3 +258,49 @@ def test_a_job_whose_kernel_is_gone_is_watched_by_the_panel_until_it_ends(
             break
         time.sleep(0.5)
     assert [(j["id"], j["state"]) for j in again] == [(job_id, "COMPLETED")], again
+
+
+def test_job_logs_reads_only_the_tail_and_pages_back(handler: Any) -> None:
+    """ "Show log" of a job with a 256 MB stdout brings 64 KiB, not the file: the kernel
+    read the whole log to keep its end (a 10 GB stdout exhausted it). Earlier pages come
+    with "before"."""
+    from clusterlab.core.runtime import get_runtime
+
+    h, comm = handler
+    job = cl.cluster("local")(print).submit("first line")
+    assert job.result(timeout=60) is None
+    path = os.path.join(job.job_dir, "stdout")
+    with open(path, "r+b") as fh:  # sparse: no disk used; the end is real text
+        fh.truncate(256 * 1024 * 1024)
+        fh.seek(0, os.SEEK_END)
+        fh.write("the end é\n".encode())
+    transport = get_runtime(cl.profiles.load("local")).transport
+    biggest = [0]
+    real_files, real_ranges = transport.read_files, transport.read_ranges
+
+    def files(paths: Any) -> Any:
+        got = real_files(paths)
+        biggest[0] = max([biggest[0], *(len(v or b"") for v in got.values())])
+        return got
+
+    def ranges(spans: Any, *args: Any, **kw: Any) -> Any:
+        got = real_ranges(spans, *args, **kw)
+        biggest[0] = max([biggest[0], *(len(g[1]) for g in got if g)])
+        return got
+
+    transport.read_files = files  # type: ignore[method-assign]
+    transport.read_ranges = ranges  # type: ignore[method-assign]
+    try:
+        logs = request(h, comm, "job.logs", {"id": job.id}, "g")["data"]
+        size = 256 * 1024 * 1024 + len("the end é\n".encode())
+        assert logs["text"].endswith("the end é\n") and logs["truncated"] is True
+        assert biggest[0] < 1024 * 1024  # the tail travelled, not the file
+        assert logs["size"] == size and logs["start"] == size - 64 * 1024
+        first = request(h, comm, "job.logs", {"id": job.id, "before": 11}, "p")["data"]
+        assert first["text"] == "first line\n" and first["start"] == 0
+        assert first["truncated"] is False
+        bad = request(h, comm, "job.logs", {"id": job.id, "before": "x"}, "b")
+        assert not bad["ok"] and "byte offset" in bad["error"]["message"]
+    finally:
+        transport.read_files = real_files  # type: ignore[method-assign]
+        transport.read_ranges = real_ranges  # type: ignore[method-assign]

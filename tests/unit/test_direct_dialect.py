@@ -79,8 +79,9 @@ class Host:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "queue" / "spool").mkdir(parents=True)
-        self.dispatcher = hostqueue.Dispatcher(str(root / "queue"))
+        self.q = root / "queue" / os.uname().nodename  # this host's queue in the remote_dir
+        (self.q / "spool").mkdir(parents=True)
+        self.dispatcher = hostqueue.Dispatcher(str(self.q))
         self.order = 0
 
     def spool(self, native: str, script: str = "exit 0", **spec: object) -> Path:
@@ -90,7 +91,7 @@ class Host:
         entry = {"native": native, "tasks": 0, "after": [], "limit": 1, "time": 0, **spec}
         (job / hostqueue.SPEC).write_text(json.dumps(entry))
         self.order += 1
-        (self.root / "queue" / "spool" / f"{self.order:020d}-{native}").write_text(f"{job}\n")
+        (self.q / "spool" / f"{self.order:020d}-{native}").write_text(f"{job}\n")
         return job
 
     def settle(self, until: float = 10) -> None:
@@ -119,7 +120,7 @@ def test_one_at_a_time_in_order_with_the_reason_written(tmp_path: Path) -> None:
     host.settle()
     assert float((tmp_path / "b.start").read_text()) >= float((tmp_path / "a.end").read_text())
     assert not (second / hostqueue.WAIT).exists()
-    assert not list((tmp_path / "queue" / "spool").iterdir())  # the spool empties
+    assert not list((host.q / "spool").iterdir())  # the spool empties
 
 
 def test_a_failed_dependency_ends_its_dependents(tmp_path: Path) -> None:
@@ -268,11 +269,11 @@ def test_a_dependency_the_queue_does_not_know_never_succeeds(tmp_path: Path) -> 
 
 def test_cancel_markers_name_the_task(tmp_path: Path) -> None:
     q, jobs = tmp_path / "queue", tmp_path / "jobs"
-    (q / "spool").mkdir(parents=True)
+    (q / os.uname().nodename / "spool").mkdir(parents=True)
     (q / "hostq-x.py").write_text("")
     for name in ("a", "b"):
         (jobs / name).mkdir(parents=True)
     b = backend(remote_dir=str(tmp_path))
-    b._installed[str(q)] = (1, True)
+    b._installed[str(q)] = (1, True, os.uname().nodename)
     b.cancel([WatchTarget("a", str(jobs / "a"), True), WatchTarget("b_3", str(jobs / "b"))])
     assert (jobs / "a" / "cancel").exists() and (jobs / "b" / "cancel.3").exists()

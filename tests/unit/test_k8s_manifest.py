@@ -140,9 +140,10 @@ def test_the_secret_carries_files_under_valid_keys_and_says_where_they_go() -> N
     assert sorted(config["dirs"]) == ["items", "results"]
     assert config["setup"] == ["module x"]
     assert data[mf.ENTRY] == b"E"
-    secret = mf.secret_manifest("cl-a", backend().target(JOB_DIR), data, "uid-1")
+    secret = mf.secret_manifest("cl-a", backend().target(JOB_DIR), data)
     assert secret["immutable"] is True and secret["type"] == "Opaque"
-    assert secret["metadata"]["ownerReferences"][0]["uid"] == "uid-1"  # deleted with the Job
+    assert "ownerReferences" not in secret["metadata"]  # made before its Job: linked after
+    assert mf.owner_reference("cl-a", "uid-1")["uid"] == "uid-1"
     assert base64.b64decode(secret["data"]["items_3.pkl"]) == b"i"
 
 

@@ -190,3 +190,33 @@ def test_a_job_that_cannot_start_exits_127_with_a_line(tmp_path: Path) -> None:
     kernel.mkdir()
     apply_log(str(kernel), res.stdout, full=True)
     assert parse_status((kernel / "status").read_bytes()).exit_code == 5
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"@cl1 result.pkl = 1000000000000000",  # a result size no pod can send
+        b"@cl1 stdout 1000000000000000 eA==",  # a byte far past any output cap
+        b"@cl1 status 1099511627776 eA==",
+        b"@cl1 result.pkl " + b"9" * 5000 + b" eA==",  # int() of this raises ValueError
+        b"@cl1 stdout = 5",  # a size frame for a stream file
+    ],
+)
+def test_forged_frames_are_dropped_before_anything_is_allocated(
+    tmp_path: Path, frame: bytes
+) -> None:
+    """A pod's log is written by code in the pod: a frame announcing a huge file or a far
+    offset must not make the kernel allocate (or write) that much."""
+    job_dir = tmp_path / "j"
+    job_dir.mkdir()
+    log = b"@cl1 stdout 0 aGkK\n" + frame + b"\n"
+    read = apply_log(str(job_dir), log, full=True)
+    assert read.refused == 1
+    assert (job_dir / "stdout").read_bytes() == b"hi\n"
+    assert not (job_dir / "result.pkl").exists()
+    assert sum(f.stat().st_size for f in job_dir.iterdir()) == 3
+
+
+def test_an_end_frame_with_an_absurd_code_is_read_as_no_code(tmp_path: Path) -> None:
+    read = apply_log(str(tmp_path), b"@cl1 . = -" + b"9" * 5000 + b"\n", full=True)
+    assert read.ended and read.code is None

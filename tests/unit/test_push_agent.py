@@ -161,3 +161,24 @@ def test_an_agent_without_a_jobs_root_says_how_to_start_it() -> None:
     assert list(stream.lines()) == []
     stream.close()
     assert "usage: agent.py JOBS_ROOT" in stream.stderr_text()
+
+
+def test_only_regular_files_are_read(agent: Agent, tmp_path: Path) -> None:
+    """A FIFO named status.1 (opened without O_NONBLOCK it waits for a writer forever) and
+    a directory named status.2 (reading it raised and ended the agent) are passed over:
+    the agent goes on pushing the real status lines, of this job and of others."""
+    job = tmp_path / "jobs" / "j1"
+    job.mkdir()
+    os.mkfifo(job / "status.1")
+    (job / "status.2").mkdir()
+    (job / "status.0").write_text('{"event": "started"}\n')
+    agent.send(f"watch {job}")
+    assert agent.lines(1) == [("j1", "status.0", 0, '{"event": "started"}')]
+    other = tmp_path / "jobs" / "j2"
+    other.mkdir()
+    (other / "status").write_text('{"event": "finished"}\n')
+    agent.send(f"watch {other}")
+    assert agent.lines(1) == [("j2", "status", 0, '{"event": "finished"}')]
+    with open(job / "status.0", "a") as fh:
+        fh.write('{"event": "item-finished"}\n')
+    assert agent.lines(1) == [("j1", "status.0", 21, '{"event": "item-finished"}')]

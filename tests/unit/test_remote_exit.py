@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,29 @@ def test_a_job_exiting_through_the_api_raises_remote_error() -> None:
     with pytest.raises(cl.RemoteError, match=r"sys\.exit\(4\)") as info:
         cl.cluster("local")(leave).submit().result(timeout=60)
     assert info.value.exit_code == 4
+
+
+def test_a_job_dir_deleted_while_the_runner_starts_is_not_recreated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job dir is deleted right after the runner said "started" (the window of
+    tests/faults/test_daemons.py's deleted-directory test). The runner created work/ with
+    makedirs, which made the job dir again: the poll then saw a dir without status and
+    the job ended "exited with an error" about 1 run in 7, instead of "its job directory
+    is gone". Now nothing is recreated and the runner stops."""
+    import shutil
+
+    job_dir = tmp_path / "jobs" / "j1"
+    job_dir.mkdir(parents=True)
+    monkeypatch.delenv(runner.WORKDIR_VAR, raising=False)
+    real = runner._Job.status
+
+    def then_deleted(self: Any, event: str, **fields: Any) -> None:
+        real(self, event, **fields)
+        if event == "started":
+            shutil.rmtree(job_dir)
+
+    monkeypatch.setattr(runner._Job, "status", then_deleted)
+    monkeypatch.chdir(tmp_path)
+    assert runner.main(str(job_dir)) == runner.JOB_DIR_GONE
+    assert not job_dir.exists()

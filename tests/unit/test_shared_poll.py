@@ -173,3 +173,39 @@ def test_release_at_exit_leaves_other_data_dirs_alone(
     monkeypatch.setenv("CLUSTERLAB_DATA_DIR", str(elsewhere))
     a.release()
     assert not elsewhere.exists()
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"s": "SUSPENDED"},  # a state a newer clusterlab added
+        {"v": 1, "s": "RUNNING", "c": "quota_exceeded"},  # a cause it added
+        {"v": 2, "s": "RUNNING", "x": {"new": "layout"}},  # a newer row version
+        ["not", "an", "object"],
+    ],
+)
+def test_rows_this_version_cannot_read_make_it_poll_those_jobs_alone(
+    row: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newer clusterlab's kernel holds the lease and writes rows an older one cannot
+    decode: the older kernel's poll raised for ever ("cannot reach the scheduler,
+    retrying"). Now it polls those jobs itself and says why, once."""
+    import json
+
+    a, _ = watcher()
+    b, b_backend = watcher()
+    a.poll([t("1")])
+    b.poll([t("2"), t("3")])
+    a.poll([t("1")])  # publishes 2 and 3 for b
+    conn = pollstore.conn()
+    with conn:
+        conn.execute(
+            "UPDATE poll_seen SET obs=?, observed=observed+1 WHERE native_id='2'",
+            (json.dumps(row),),
+        )
+    seen = b.poll([t("2"), t("3")])
+    assert seen["2"].state == JobState.RUNNING and seen["3"].state == JobState.RUNNING
+    assert b_backend.asked == [["2"]]  # only the unreadable one, by b itself
+    assert "polls those jobs on its own" in capsys.readouterr().err
+    b.poll([t("2"), t("3")])
+    assert "polls those jobs on its own" not in capsys.readouterr().err  # said once

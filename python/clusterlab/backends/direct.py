@@ -50,13 +50,15 @@ _DEPENDENCY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(_\d+)?\Z")
 # never overwritten), then what the host offers: its CPUs, and coreutils timeout.
 _INSTALL = r"""
 umask 077
-q=$1 f=$2
-mkdir -p -- "$q/spool" && chmod 700 -- "$q" "$q/spool" || exit 3
+q=$1 f=$2 host=$(uname -n)
+case $host in ''|*/*|.*) echo "clusterlab: unusable host name '$host'" >&2; exit 3 ;; esac
+mkdir -p -- "$q/$host/spool" && chmod 700 -- "$q" "$q/$host" "$q/$host/spool" || exit 3
 if [ -f "$f" ]; then cat > /dev/null
 else cat > "$f.tmp.$$" && mv -f -- "$f.tmp.$$" "$f" || exit 3
 fi
 getconf _NPROCESSORS_ONLN 2>/dev/null || echo 0
 if command -v timeout >/dev/null 2>&1; then echo timeout; else echo no-timeout; fi
+printf '%s\n' "$host"
 """
 
 # Wake the dispatcher (SIGURG: ignored by any other process that got its pid), or start
@@ -95,12 +97,15 @@ touch -c -- "$q/spool"
 
 _KICK = "q=$1 hostq=$2 boot=$3; shift 3\n" + _WAKE
 
-# The heartbeat, then each job dir's files (as statusdump.READ_STATUS: "=== DIR", tail headers).
+# The heartbeat, then each job dir's files (as statusdump.READ_STATUS: "=== DIR", tail
+# headers). The dirs come one per line on stdin, never as arguments: over SSH the whole
+# command is one argument of the remote shell (128 KiB at most, ~1,800 job dirs), and past
+# 256 KB sshd drops the connection.
 _POLL = r"""
-q=$1; shift
+q=$1
 printf 'NOW %s\n' "$(date +%s)"
 if [ -f "$q/alive" ]; then printf 'ALIVE '; head -n 1 -- "$q/alive"; fi
-for d do
+while IFS= read -r d; do
   printf '=== %s\n' "$d"
   (
     cd -- "$d" 2>/dev/null || { printf '==> %s <==\n' '(no job directory)'; exit 0; }
@@ -115,7 +120,7 @@ for d do
       files="$files $f"
     done
     [ -n "$files" ] && tail -n +1 -- $files /dev/null 2>/dev/null
-  )
+  ) </dev/null
 done
 """
 
@@ -132,7 +137,9 @@ class DirectBackend(Backend):
 
     def __init__(self, profile: Profile, transport: Transport) -> None:
         super().__init__(profile, transport)
-        self._installed: dict[str, tuple[int, bool]] = {}  # queue dir -> (cpus, timeout)
+        # queue dir -> (cpus, timeout, the host's name): each host has its own queue in
+        # it, <remote_dir>/queue/<host>/ (two hosts may share a remote_dir on NFS)
+        self._installed: dict[str, tuple[int, bool, str]] = {}
         self._kicked: dict[str, float] = {}  # queue dir -> when we last woke or started it
         self._lock = threading.Lock()
 
@@ -141,7 +148,7 @@ class DirectBackend(Backend):
         remote_dir = self.profile.remote_dir or "~/.clusterlab"
         return self.transport.expand(remote_dir).rstrip("/") + "/queue"
 
-    def _install(self, q: str, again: bool = False) -> tuple[int, bool]:
+    def _install(self, q: str, again: bool = False) -> tuple[int, bool, str]:
         with self._lock:
             if again:
                 self._installed.pop(q, None)
@@ -149,14 +156,20 @@ class DirectBackend(Backend):
                 path = f"{q}/{HOSTQ_NAME}"
                 res = self.transport.script(_INSTALL, q, path, stdin=HOSTQ_SOURCE)
                 lines = res.out.split()
-                if res.returncode != 0 or len(lines) < 2 or not lines[0].isdigit():
+                if res.returncode != 0 or len(lines) < 3 or not lines[0].isdigit():
                     raise TransportError(
                         f"{self.transport.label}: could not set up the host queue in {q}: "
                         f"{(res.err or res.out).strip() or res.returncode}. Check the "
                         "profile's remote_dir (free space, permissions)."
                     )
-                self._installed[q] = (int(lines[0]), lines[1] == "timeout")
+                self._installed[q] = (int(lines[0]), lines[1] == "timeout", lines[2])
             return self._installed[q]
+
+    def _host_queue(self, q: str) -> str:
+        """This host's queue in the queue dir ``q``: ``q/<uname -n>``. Keyed by host, so
+        hosts that share a remote_dir (an NFS home) never run, signal or settle each
+        other's jobs (a pid means nothing on another host)."""
+        return f"{q}/{self._install(q)[2]}"
 
     @property
     def slots(self) -> int:
@@ -176,12 +189,14 @@ class DirectBackend(Backend):
         return f'{{\n{setup}\n}} >&2\nexec "$@"' if setup.strip() else 'exec "$@"'
 
     def _wake_args(self, q: str) -> list[str]:
+        """For the scripts of this host's queue ``q`` (the script lies in its parent)."""
         self._kicked[q] = time.monotonic()
-        return [q, f"{q}/{HOSTQ_NAME}", self._boot(), *self._python()]
+        return [q, f"{posixpath.dirname(q)}/{HOSTQ_NAME}", self._boot(), *self._python()]
 
     def describe(self) -> str:
         q = self._default_queue()
-        cpus, has_timeout = self._install(q)
+        cpus, has_timeout, host = self._install(q)
+        q = f"{q}/{host}"
         limit = self.profile.max_concurrent
         at_once = f"{limit} at once" if limit else f"one per core ({cpus} at once)"
         note = "" if has_timeout else "; WARNING: no `timeout` command there, time limits fail"
@@ -220,8 +235,7 @@ class DirectBackend(Backend):
                 f"direct: cannot wait for {', '.join(bad)}: the host queue waits only for "
                 "jobs of its own (the same profile's remote_dir)"
             )
-        q = queue_dir(spec.job_dir)
-        self._install(q)
+        q = self._host_queue(queue_dir(spec.job_dir))
         entry = {
             "v": 1,
             "native": native,
@@ -230,6 +244,7 @@ class DirectBackend(Backend):
             "after": list(spec.after),
             "limit": self.profile.max_concurrent,
             "time": spec.resources.time_s or 0,
+            "host": posixpath.basename(q),
         }
         staged = {
             **files,
@@ -242,7 +257,7 @@ class DirectBackend(Backend):
             res = self.transport.stage(spec.job_dir, staged, then=then, executable=["job.sh"])
             if res.returncode != MISSING_SCRIPT or attempt == 2:
                 break
-            self._install(q, again=True)  # the queue dir was deleted: set it up again
+            self._install(posixpath.dirname(q), again=True)  # its queue dir was deleted
         if res.returncode == STAGE_FAILED:
             raise SubmitError(
                 f"could not create the job directory {spec.job_dir} on {self.transport.label}: "
@@ -259,8 +274,13 @@ class DirectBackend(Backend):
         groups: dict[str, list[WatchTarget]] = {}
         for t in targets:
             groups.setdefault(queue_dir(t.job_dir), []).append(t)
-        for q, group in groups.items():
-            res = self.transport.script(_POLL, q, *[t.job_dir for t in group])
+        for base, group in groups.items():
+            q = self._host_queue(base)
+            dirs = [t.job_dir for t in group]
+            if any("\n" in d for d in dirs):
+                raise ValueError(f"job dirs cannot hold newlines: {dirs}")
+            stdin = "".join(f"{d}\n" for d in dirs).encode()
+            res = self.transport.script(_POLL, q, stdin=stdin)
             head, _, dump = res.stdout.partition(b"\n=== ")
             if not head.startswith(b"NOW "):
                 raise TransportError(
@@ -285,7 +305,7 @@ class DirectBackend(Backend):
             return
         res = self.transport.script(_KICK, *self._wake_args(q))
         if res.returncode == MISSING_SCRIPT:
-            self._install(q, again=True)
+            self._install(posixpath.dirname(q), again=True)
             self.transport.script(_KICK, *self._wake_args(q))
 
     def cancel(self, targets: Sequence[WatchTarget]) -> None:
@@ -294,13 +314,14 @@ class DirectBackend(Backend):
             split = self.split_task_id(t.native_id)
             marker = f"{t.job_dir}/cancel" + (f".{split[1]}" if split else "")
             groups.setdefault(queue_dir(t.job_dir), []).append(marker)
-        for q, markers in groups.items():
+        for base, markers in groups.items():
+            q = self._host_queue(base)
             if any("\n" in m for m in markers):
                 raise ValueError(f"job dirs cannot hold newlines: {markers}")
             stdin = "".join(f"{m}\n" for m in markers).encode()
             res = self.transport.script(_CANCEL, *self._wake_args(q), stdin=stdin)
             if res.returncode == MISSING_SCRIPT:
-                self._install(q, again=True)
+                self._install(base, again=True)
                 res = self.transport.script(_CANCEL, *self._wake_args(q), stdin=stdin)
             if res.returncode != 0:
                 raise TransportError(f"direct: cancelling failed: {res.err.strip()}")

@@ -24,7 +24,7 @@ THROTTLE = "waiting under the array's concurrency limit (%N): at most {limit} of
 SLOTS = "waiting for a free slot ({running} of {limit} running)"
 STALE = (
     "the host queue's dispatcher is not running (it could not start, it was killed, or the "
-    "host restarted): clusterlab starts it again; see <remote_dir>/queue/dispatcher.log "
+    "host restarted): clusterlab starts it again; see <remote_dir>/queue/<host>/dispatcher.log "
     "if this persists"
 )
 CANCELLED = "cancelled by you"

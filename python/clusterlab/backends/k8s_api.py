@@ -175,7 +175,10 @@ class KubeApi:
                 headers[auth["key"]] = auth["value"]
         data = None
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            merge = method == "PATCH"  # a JSON merge patch: only the fields it names change
+            headers["Content-Type"] = (
+                "application/merge-patch+json" if merge else "application/json"
+            )
             data = json.dumps(body).encode()
         url = self._config.host.rstrip("/") + path
         if query:
@@ -230,7 +233,8 @@ def _error(status: int, data: bytes, namespace: str) -> KubeError:
         message = (
             f"Kubernetes does not let you do this in namespace {namespace!r} (403 Forbidden: "
             f"{message}); clusterlab needs jobs (create, list, delete), pods (list, delete), "
-            "pods/log (get) and secrets (create): ask your admins for a Role with these"
+            "pods/log (get) and secrets (create, get, patch, delete): ask your admins for a "
+            "Role with these"
         )
     elif status == 404 and "namespaces" in message and f'"{namespace}"' in message:
         message = (

@@ -41,6 +41,11 @@ CONTAINER = "job"
 GPU_RESOURCE = "nvidia.com/gpu"
 MAX_SECRET_BYTES = 1024 * 1024  # a Secret's data may hold 1 MiB (etcd's object limit)
 MAX_INDEXED_COMPLETIONS = 100_000  # the API refuses larger Indexed Jobs
+JOB_TTL = 7 * 86400
+"""``ttlSecondsAfterFinished``: Kubernetes deletes a finished Job (its pods, and its Secret
+by owner) this long after it ended, also when no kernel ever comes back to collect it. A
+watching kernel deletes it as soon as its results are in; ``cl.job(id)`` must reattach
+within this time, after which the pods' logs, and so the results, are gone."""
 # Directories an emptyDir at the job root would hide from the image: refused as roots.
 _SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin"}
 _SYSTEM_DIRS |= {"/sys", "/usr", "/var", "/opt", "/home", "/root", "/run", "/srv"}
@@ -146,7 +151,7 @@ def job_manifest(spec: JobSpec, target: Target) -> dict[str, Any]:
         {"name": "CLUSTERLAB_JOB_DIR", "value": spec.job_dir},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
-    job_spec: dict[str, Any] = {}
+    job_spec: dict[str, Any] = {"ttlSecondsAfterFinished": JOB_TTL}
     if spec.array:
         tasks, limit = spec.array.tasks, spec.array.max_concurrent
         if tasks > MAX_INDEXED_COMPLETIONS:
@@ -258,11 +263,14 @@ def check_size(data: Mapping[str, bytes], refs: Mapping[str, bytes]) -> None:
     )
 
 
-def secret_manifest(
-    name: str, target: Target, data: Mapping[str, bytes], owner_uid: str
-) -> dict[str, Any]:
-    """The Secret of Job ``name``, owned by it (deleting the Job deletes the Secret)."""
-    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": owner_uid}
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """A reference to Job ``name``: what it owns goes when it is deleted."""
+    return {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}
+
+
+def secret_manifest(name: str, target: Target, data: Mapping[str, bytes]) -> dict[str, Any]:
+    """The Secret of Job ``name``, immutable. It is created before the Job (whose uid does
+    not exist yet), so its owner reference is added once the Job is created."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -270,7 +278,6 @@ def secret_manifest(
             "name": name,
             "namespace": target.namespace,
             "labels": labels(target, name),
-            "ownerReferences": [owner],
         },
         "type": "Opaque",
         "immutable": True,

@@ -16,6 +16,11 @@ Two rules keep the copy honest:
 
 What cannot be had is said, not invented: bytes that rotated out of the pod's log (the
 kubelet keeps ``containerLogMaxSize``, 10 MiB by default) become a gap of newlines.
+
+The log is written by code in a pod, so every frame is bounded before anything is
+allocated: a result of at most :data:`MAX_RESULT` bytes (the entry sends at most 3 MiB),
+a file offset of at most :data:`MAX_STREAM` (the entry caps output at 2 MiB), numbers of
+at most 19 digits. A frame past a bound is dropped and counted in ``LogRead.refused``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ from ..common import jobdir
 MAGIC = b"@cl1 "
 _NAME = re.compile(r"^(?:(?:status|stdout|stderr)(?:\.\d+)?|result\.pkl|results/\d+\.pkl)\Z")
 _RESULT = re.compile(r"^(?:result\.pkl|results/\d+\.pkl)\Z")
+_NUMBER = re.compile(r"^[0-9]{1,19}\Z")  # int() of a longer string raises; and no file is
+MAX_RESULT = 4 * 1024 * 1024  # bytes of one result file (remote/k8s_entry.py: 3 MiB)
+MAX_STREAM = 64 * 1024 * 1024  # where a status/output file may end (the entry caps at 2 MiB)
+_FILL = 1024 * 1024  # newlines written at a time for a gap
 
 
 @dataclass
@@ -42,6 +51,7 @@ class LogRead:
     code: int | None = None  # the runner's exit code, from that frame
     gap: bool = False  # something could not be placed: read the whole log next time
     written: int = 0  # bytes written to the job dir
+    refused: int = 0  # frames past a bound (a forged or broken log), dropped
     pieces: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
 
@@ -57,18 +67,28 @@ def parse_frames(log: bytes) -> LogRead:
             continue
         _, name, where, body = parts
         if name == "." and where == "=":
-            read.ended, read.code = True, int(body) if body.lstrip("-").isdigit() else None
+            digits = _NUMBER.match(body.removeprefix("-"))
+            read.ended, read.code = True, int(body) if digits else None
         elif not _NAME.match(name):
             continue
-        elif where == "=" and body.isdigit():
+        elif where == "=" and _NUMBER.match(body):
+            if int(body) > MAX_RESULT or not _RESULT.match(name):
+                read.refused += 1
+                continue
             read.sizes[name] = int(body)
-        elif where.isdigit():
+        elif _NUMBER.match(where):
             try:
                 data = base64.b64decode(body, validate=True)
             except (binascii.Error, ValueError):
                 read.gap = True
                 continue
+            limit = MAX_RESULT if _RESULT.match(name) else MAX_STREAM
+            if int(where) + len(data) > limit:
+                read.refused += 1
+                continue
             read.pieces.setdefault(name, []).append((int(where), data))
+        elif where.isdigit() or (where == "=" and body.isdigit()):
+            read.refused += 1
     return read
 
 
@@ -113,8 +133,10 @@ def _place(
             if not full:
                 read.gap = True
                 return
-            _write_at(path, have, b"\n" * (offset - have))  # rotated out of the pod's log
-            have = offset
+            while have < offset:  # rotated out of the pod's log; written a MiB at a time
+                step = min(_FILL, offset - have)
+                _write_at(path, have, b"\n" * step)
+                have += step
         new = data[have - offset :]
         if not new:
             continue

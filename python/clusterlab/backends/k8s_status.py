@@ -35,6 +35,7 @@ class PodView:
     tasks: int = 1
     throttle: int = 0
     uid: str = ""
+    owners: tuple[str, ...] = ()  # uids of its ownerReferences (its Job's)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -192,6 +193,9 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     view.index = index
     view.created = str(meta.get("creationTimestamp") or "")
     view.uid = str(meta.get("uid") or "")
+    refs = meta.get("ownerReferences")
+    refs = refs if isinstance(refs, list) else []
+    view.owners = tuple(str(_dict(r).get("uid") or "") for r in refs)
     view.tasks = max(1, _int(notes.get(TASKS), 1))
     view.throttle = _int(notes.get(THROTTLE))
     return view

@@ -82,6 +82,23 @@ def delete_job(api: KubeApi, name: str) -> None:
             raise TransportError(f"kubernetes: deleting Job {name} failed: {exc}") from None
 
 
+def delete_secret(api: KubeApi, name: str, uid: str | None) -> None:
+    """Delete the Secret this job created (``uid``), and no other of that name. Its owner
+    reference does this when the Job goes; this covers a missing reference (no patch
+    rights) and a Job that was never created."""
+    if not uid:
+        return
+    try:
+        api.request(
+            "DELETE",
+            api.ns_path("", "secrets", name),
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}},
+        )
+    except KubeError as exc:
+        if exc.status not in (404, 409):  # 409: the uid differs: not ours
+            raise TransportError(f"kubernetes: deleting Secret {name} failed: {exc}") from None
+
+
 def task_pods(items: Iterable[Any], task: int) -> list[str]:
     """Names of the pods of completion index ``task`` among raw pods."""
     out = []
@@ -159,6 +176,8 @@ class Poller:
         if state.get("state") == "refused":
             return _obs(JobState.FAILED, str(state.get("reason")), "Refused")
         pods = self._views.get(t.native_id, [])
+        if state.get("job_uid"):  # pods with our labels that our Job did not make: ignored
+            pods = [p for p in pods if state["job_uid"] in p.owners]
         tasks: list[int | None] = [None]
         if t.is_array:
             tasks = list(range(int(state.get("tasks") or 0)))
@@ -188,6 +207,7 @@ class Poller:
         if ended == len(tasks) and state.get("state") != "deleted":
             with contextlib.suppress(ClusterlabError):  # kubectl can delete a leftover
                 delete_job(self.api, t.native_id)
+                delete_secret(self.api, t.native_id, state.get("secret_uid"))
                 state["state"] = "deleted"
                 write_json(os.path.join(t.job_dir, "k8s.json"), state)
         if not t.is_array:

@@ -34,7 +34,7 @@ from importlib import resources as importlib_resources
 from typing import Any
 
 from ..common import jobdir
-from ..common.errors import SubmitError, TransportError
+from ..common.errors import ClusterlabError, SubmitError, TransportError
 from ..config.profile import Profile
 from ..config.pythonspec import python_command
 from ..transports.base import Transport
@@ -42,7 +42,7 @@ from . import k8s_manifest as mf
 from .base import Backend, JobSpec, Observation, WatchTarget
 from .k8s_api import KubeApi, KubeError
 from .k8s_probe import probe
-from .k8s_watch import Poller, delete_job, read_json, task_pods, write_json
+from .k8s_watch import Poller, delete_job, delete_secret, read_json, task_pods, write_json
 
 ENTRY_SOURCE = importlib_resources.files("clusterlab.remote").joinpath(mf.ENTRY).read_bytes()
 STATE_FILE = "k8s.json"  # in the kernel's job dir: the manifest, the files, held or not
@@ -131,7 +131,13 @@ class KubernetesBackend(Backend):
         return str(name)
 
     def create(self, job_dir: str, state: dict[str, Any]) -> None:
-        """Create the Job and its Secret from the staged files (now, or when released)."""
+        """Create the Secret, then the Job, from the staged files (now, or when released).
+
+        The Secret comes first and is never adopted: a namespace may be shared, and a
+        co-tenant who may create Secrets (the stock ``edit`` role) and sees our Job could
+        otherwise plant ``cl-<id>`` first and choose the code the pod runs, whose log the
+        kernel unpickles. What exists under our names is used only when its uid is the one
+        this job recorded when it created it (a retry after an interrupted create)."""
         files = dict.fromkeys(state["dirs"], b"")
         for rel in state["files"]:
             with open(os.path.join(job_dir, rel), "rb") as fh:
@@ -141,24 +147,62 @@ class KubernetesBackend(Backend):
         mf.check_size(data, refs)
         job = state["job"]
         name = job["metadata"]["name"]
-        path = self.api.ns_path("batch/v1", "jobs")
+        state_path = os.path.join(job_dir, STATE_FILE)
+        secret = mf.secret_manifest(name, self._target_of(job), data)
+        secret_uid = self._create_own(
+            "", "secrets", secret, state.get("secret_uid"), "the job's Secret"
+        )
+        state["secret_uid"] = secret_uid
+        write_json(state_path, state)
         try:
-            created = self.api.request("POST", path, body=job)
+            job_uid = self._create_own("batch/v1", "jobs", job, state.get("job_uid"), "the Job")
+        except ClusterlabError:
+            delete_secret(self.api, name, secret_uid)
+            raise
+        state.update(job_uid=job_uid, state="created")
+        write_json(state_path, state)
+        owner = mf.owner_reference(name, job_uid)
+        try:  # deleting the Job (kubectl too) then deletes its Secret
+            self.api.request(
+                "PATCH",
+                self.api.ns_path("", "secrets", name),
+                body={"metadata": {"ownerReferences": [owner]}},
+            )
         except KubeError as exc:
-            if exc.status != 409:  # 409: created before a crash; go on with it
-                raise SubmitError(f"Kubernetes refused the Job: {exc}") from None
-            created = self.api.request("GET", self.api.ns_path("batch/v1", "jobs", name))
-        secret = mf.secret_manifest(name, self._target_of(job), data, created["metadata"]["uid"])
-        try:
-            self.api.request("POST", self.api.ns_path("", "secrets"), body=secret)
-        except KubeError as exc:
-            if exc.status != 409:
-                delete_job(self.api, name)
-                raise SubmitError(f"Kubernetes refused the job's Secret: {exc}") from None
-        state["state"] = "created"
-        write_json(os.path.join(job_dir, STATE_FILE), state)
+            if exc.status != 403:  # without patch rights clusterlab deletes it itself
+                raise SubmitError(
+                    f"Kubernetes refused to link the Secret to its Job: {exc}"
+                ) from None
+        secret["metadata"]["ownerReferences"] = [owner]
         with open(os.path.join(job_dir, jobdir.SCRIPT), "w") as fh:
             fh.write(mf.shown(job, secret))
+
+    def _create_own(
+        self, group: str, resource: str, body: dict[str, Any], known: str | None, what: str
+    ) -> str:
+        """Create ``body``; its uid. An object of that name made by anyone else (or by us
+        without the uid recorded) is refused with a sentence, never used."""
+        name = body["metadata"]["name"]
+        try:
+            created = self.api.request("POST", self.api.ns_path(group, resource), body=body)
+        except KubeError as exc:
+            if exc.status != 409:
+                raise SubmitError(f"Kubernetes refused {what}: {exc}") from None
+            existing = self.api.request("GET", self.api.ns_path(group, resource, name))
+            uid = str((existing.get("metadata") or {}).get("uid") or "")
+            if known and uid == known:
+                return uid  # ours: created before this create was interrupted
+            ns = body["metadata"]["namespace"]
+            kind = body["kind"].lower()
+            raise SubmitError(
+                f"a {body['kind']} named {name} already exists in namespace {ns!r} and "
+                "clusterlab did not create it for this job: it never uses one it did not "
+                "make, since whoever made it would choose what the pod runs and what your "
+                "kernel loads. If it is a leftover of yours, delete it (`kubectl delete "
+                f"{kind} {name} -n {ns}`) and submit again; if others can create {kind}s in "
+                "this namespace, use a namespace of your own (see the security page)"
+            ) from None
+        return str((created.get("metadata") or {}).get("uid") or "")
 
     def _target_of(self, job: Mapping[str, Any]) -> mf.Target:
         meta = job["metadata"]
@@ -177,8 +221,11 @@ class KubernetesBackend(Backend):
                 state["state"] = "cancelled"
                 write_json(state_path, state)
                 continue
+            if state.get("state") == "refused":  # nothing of ours exists under its name
+                continue
             if split is None:
                 delete_job(self.api, t.native_id)
+                delete_secret(self.api, t.native_id, state.get("secret_uid"))
                 continue
             name, task = split
             with open(os.path.join(t.job_dir, f"k8s-cancel.{task}"), "w"):

@@ -31,6 +31,7 @@ import json
 import os
 import select
 import signal
+import stat
 import struct
 import sys
 import time
@@ -190,12 +191,16 @@ class Agent:
 
     def read_new(self, followed: Followed, name: str, offset: int) -> None:
         path = os.path.join(followed.path, name)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:  # O_NONBLOCK: opening a FIFO named status.N must not wait for a writer
+            fd = os.open(path, flags)
         except OSError:
             return
         try:
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # a FIFO, a directory, a device: not ours
+                return
+            size = st.st_size
             if size <= offset:
                 return
             os.lseek(fd, offset, os.SEEK_SET)

@@ -1,6 +1,7 @@
 """The host queue of the ``direct`` scheduler (no batch system), stdlib only: installed as
 ``<remote_dir>/queue/hostq-<sha>.py`` and started as ``python hostq-<sha>.py serve QDIR``
-when none runs, it takes its own session and ``QDIR/lock`` (flock: one per user and
+(QDIR: ``<remote_dir>/queue/<host>``, the queue of the host it runs on, which it checks)
+when none runs, it takes its own session and ``QDIR/lock`` (flock: one per user, host and
 remote_dir), starts spooled jobs in order while fewer than their ``limit`` run, and exits
 when the spool is empty. The queue is files on the host (see docs/direct.md), so jobs
 survive the kernel, the connection and the dispatcher (a new one adopts running jobs)."""
@@ -13,6 +14,7 @@ import json
 import os
 import select
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -20,12 +22,13 @@ from typing import Any
 
 TASK_VAR = "CLUSTERLAB_TASK"
 SPEC, STATE, WAIT, CANCEL = "queue.json", "qstate", "qwait", "cancel"
-SPOOL, LOCK, PID, ALIVE = "spool", "lock", "pid", "alive"
+SPOOL, LOCK, PID, ALIVE, LOG = "spool", "lock", "pid", "alive", "dispatcher.log"
 TIMEOUT_EXIT = 124  # coreutils timeout in job.sh: the job reached its time limit
 KILL_GRACE = 2.0  # SIGTERM, then SIGKILL this much later
 BUSY_TICK, IDLE_TICK = 0.05, 1.0
 HEARTBEAT = RESCAN = 2.0  # the heartbeat is written, cancel markers looked for, this often
 HAVE_PROC = os.path.isdir("/proc/self")
+LOG_MAX, LOG_KEEP = 1024 * 1024, 256 * 1024  # dispatcher.log: cut to its last 256 KiB at 1 MiB
 REBOOTED, UNWATCHED = "the host restarted while it ran", "it ended unwatched, not saying how"
 
 
@@ -90,13 +93,23 @@ def kill_session(sid: int, sig: int) -> None:
     _quietly(os.killpg, sid, sig)
 
 
+def _code(value: object) -> int | None:
+    """An exit code from a status line, or None for anything else ("x", null, 1e999, a
+    bool): the file is in the job's directory, where the job's own code can write."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
+        return value
+    return None
+
+
 def exit_code(path: str) -> int | None:
     """How a job script saw its runner end (its "exit" line in the status file at
-    ``path``), else the runner's own verdict; None when the file says neither."""
+    ``path``), else the runner's own verdict; None when the file says neither. A malformed
+    line is skipped, never fatal: a dispatcher that died on it would die again on every
+    revival, and no job of its remote_dir would start."""
     code = None
     for rec in records(_read(path)):
-        if rec.get("event") == "exit":
-            code = int(rec.get("code", -1))
+        if rec.get("event") == "exit" and _code(rec.get("code", -1)) is not None:
+            code = _code(rec.get("code", -1))
         elif rec.get("event") == "finished" and code is None:
             code = 0 if rec.get("outcome") == "ok" else 1
     return code
@@ -190,7 +203,8 @@ class Dispatcher:
 
     def __init__(self, qdir: str) -> None:
         self.q, self.spool = qdir, os.path.join(qdir, SPOOL)
-        self.jobs_root = os.path.join(os.path.dirname(qdir), "jobs")
+        # QDIR is <remote_dir>/queue/<host>: the jobs are in <remote_dir>/jobs
+        self.jobs_root = os.path.join(os.path.dirname(os.path.dirname(qdir)), "jobs")
         self.jobs: dict[str, Job] = {}  # spool entry -> job
         self.sweeps: list[tuple[int, float]] = []  # (session, when): SIGKILL what is left
         affinity = getattr(os, "sched_getaffinity", None)  # the cores this user may use
@@ -369,15 +383,39 @@ class Dispatcher:
         if running != self.beat_running or now - self.last_beat >= HEARTBEAT:
             self.beat_running, self.last_beat = running, now
             beat = {"time": now, "pid": os.getpid(), "running": running, "boot": BOOT}
+            cut_log(os.path.join(self.q, LOG))
             _quietly(_write_atomic, os.path.join(self.q, ALIVE), json.dumps(beat) + "\n")
+
+
+def cut_log(path: str) -> None:
+    """Keep ``dispatcher.log`` (this dispatcher's stderr, opened for appending by the
+    script that started it) under :data:`LOG_MAX`: past it, only its last
+    :data:`LOG_KEEP` bytes stay. Cut in place, so the appending writers go on at its end."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_size > LOG_MAX:
+                tail = os.pread(fd, LOG_KEEP, st.st_size - LOG_KEEP)
+                tail = tail[tail.find(b"\n") + 1 :]  # from a line's start
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, b"[older lines cut: the log is kept under 1 MiB]\n" + tail, 0)
+        finally:
+            os.close(fd)
 
 
 def serve(qdir: str) -> int:
     """The dispatcher: its own session (a login ending does not end it), the lock or leave."""
     qdir = os.path.abspath(qdir)
+    host = os.uname().nodename
+    if os.path.basename(qdir) != host:  # another host's queue (a shared remote_dir)
+        print(f"not serving {qdir}: it is the queue of host {os.path.basename(qdir)!r}, "
+              f"and this is {host!r}", file=sys.stderr, flush=True)  # fmt: skip
+        return 3
     _quietly(os.setsid)
     os.chdir("/")
     os.umask(0o077)
+    cut_log(os.path.join(qdir, LOG))
     lock_fd = os.open(os.path.join(qdir, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

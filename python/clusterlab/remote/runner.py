@@ -77,6 +77,7 @@ def _load_items() -> Any:
 
 
 items = _load_items()
+JOB_DIR_GONE = 97  # exit code: the job dir was deleted (as job.sh's failed cd)
 
 
 class _Job:
@@ -266,8 +267,18 @@ def main(job_dir: str, task: str | None = None) -> int:
             "profile's python at an environment that has it)"
         )
     signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
-    work = os.environ.get(WORKDIR_VAR) or os.path.join(job_dir, WORK)
-    os.makedirs(work, mode=0o700, exist_ok=True)
+    work = os.environ.get(WORKDIR_VAR)  # the profile's (a project dir, never the job dir)
+    if work:
+        os.makedirs(work, mode=0o700, exist_ok=True)
+    else:
+        work = os.path.join(job_dir, WORK)
+        try:  # mkdir, not makedirs: a job dir deleted while the job started stays deleted
+            os.mkdir(work, 0o700)  # (recreating it made the job's end depend on timing)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            sys.stderr.write(f"clusterlab: the job directory {job_dir} is gone; stopping\n")
+            return JOB_DIR_GONE
     os.chdir(work)  # the profile's workdir, never among clusterlab's own files
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(job, stop), daemon=True).start()

@@ -133,6 +133,8 @@ def parse_files(blob: bytes) -> dict[str, bytes]:
         return out
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
         for member in tar:
+            if not member.isreg():  # a link (tar keeps it a link): extractfile would look
+                continue  # for its target in the archive and raise KeyError for all files
             fh = tar.extractfile(member)
             if fh is not None:
                 out[member.name] = fh.read()

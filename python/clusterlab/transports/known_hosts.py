@@ -58,3 +58,31 @@ def refuse_revoked(markers: Markers, key: paramiko.PKey, where: str, path: str) 
             f"the SSH host key of {where} is marked @revoked in {path}: refusing to connect. "
             "Ask your admins for the host's new key."
         )
+
+
+def refuse_other_type(
+    known: paramiko.HostKeys, hostname: str, key: paramiko.PKey, path: str
+) -> None:
+    """Trust on first use is for hosts with no key at all. A host already known by a key
+    of another type that now offers this one is refused, as OpenSSH does: a first
+    connection can be trusted, a changed server cannot (someone in between may offer
+    the type that was not recorded)."""
+    entries = known.lookup(hostname)
+    others = sorted(set(entries.keys()) - {key.get_name()}) if entries is not None else []
+    if others:
+        raise HostKeyError(
+            f"{hostname} offered a {key.get_name()} host key ({fingerprint(key)}), but "
+            f"{path} knows it by a {', '.join(others)} key: trust on first use only adds "
+            "keys of hosts it has never seen, so this is refused. If the host really has a "
+            f"new key, check its fingerprint with your admins and add it (`ssh-keyscan -t "
+            f"{key.get_name()} HOST >> {path}`)."
+        )
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """``SHA256:...`` as OpenSSH prints it."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

@@ -25,7 +25,7 @@ from . import known_hosts as kh
 from .base import CommandResult, Transport, timeout_message
 from .paramiko_auth import PromptingClient, answer_prompt
 from .ssh_endpoint import CONNECT_TIMEOUT, Endpoint, certified_key, resolve_endpoint
-from .stream import Stream
+from .stream import Stream, bounded_lines
 
 SEND_PIECE = 256 * 1024  # bytes per sendall() call when streaming stdin
 WINDOW = 16 * 1024 * 1024  # per-channel window: large uploads and downloads stream
@@ -79,6 +79,7 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
         keys = client.get_host_keys()
+        kh.refuse_other_type(keys, hostname, key, self.known_hosts)
         keys.add(hostname, key.get_name(), key)
         directory = os.path.dirname(self.known_hosts)
         if directory:
@@ -344,10 +345,7 @@ class ChannelStream(Stream):
 
     def lines(self) -> Iterator[bytes]:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            while line := self._out.readline():
-                if not line.endswith(b"\n"):
-                    return  # the channel closed mid-line: the command ended
-                yield line.rstrip(b"\n")
+            yield from bounded_lines(self._out.readline)  # a cut last line: it ended
 
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):

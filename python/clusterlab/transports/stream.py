@@ -20,6 +20,24 @@ from typing import IO
 from ..common.errors import TransportError
 
 STDERR_KEPT = 4096  # bytes of the command's stderr kept to explain why it ended
+MAX_LINE = 8 << 20  # a line the agent may print: 1 MiB of status text, JSON-escaped
+
+
+def bounded_lines(readline: Callable[[int], bytes], limit: int = MAX_LINE) -> Iterator[bytes]:
+    """Lines (without their newline), never holding more than ``limit`` bytes of one: a
+    longer line (not the agent's; a runaway program's output) is skipped to its end. A
+    last line cut short by the end of the stream is dropped (the command ended)."""
+    skipping = False
+    while line := readline(limit + 1):
+        if not line.endswith(b"\n"):
+            if len(line) <= limit:
+                return
+            skipping = True
+            continue
+        if skipping:
+            skipping = False
+            continue
+        yield line[:-1]
 
 
 class Stream(ABC):
@@ -97,8 +115,7 @@ class LocalStream(Stream):
 
     def lines(self) -> Iterator[bytes]:
         assert self.proc.stdout
-        for line in self.proc.stdout:
-            yield line.rstrip(b"\n")
+        yield from bounded_lines(self.proc.stdout.readline)
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -102,12 +102,30 @@ def wheel_cache() -> Path:
 
 
 def wheel_for(cache: Path, name: str, version: str) -> Path | None:
-    """The wheel of ``name==version`` in ``cache`` (wheel names normalize '-' to '_')."""
-    stem = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}-"
+    """The wheel of ``name==version`` in ``cache`` that this interpreter can install: its
+    tags are checked (the cache may also hold a cp311 wheel of the same version when this
+    kernel runs 3.12), the most specific tag first, as pip would choose."""
+    from packaging.tags import sys_tags
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        want = Version(version)
+    except InvalidVersion:
+        return None  # not a version pip could install either
+    rank = {tag: i for i, tag in enumerate(sys_tags())}
+    best: tuple[int, Path] | None = None
     for path in cache.glob("*.whl"):
-        if path.name.lower().startswith(stem):
-            return path
-    return None
+        try:
+            wname, wversion, _, tags = parse_wheel_filename(path.name)
+        except InvalidWheelFilename:
+            continue
+        if canonicalize_name(wname) != canonicalize_name(name) or wversion != want:
+            continue
+        score = min((rank[t] for t in tags if t in rank), default=None)
+        if score is not None and (best is None or score < best[0]):
+            best = (score, path)
+    return best[1] if best else None
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -193,3 +211,67 @@ def build_wheels(lock: Lock, download: bool) -> dict[str, Path]:
                 )
             found[key] = wheel
     return found
+
+
+def platform_tags(platform: str) -> list[str]:
+    """pip's ``--platform`` values for a ``sysconfig.get_platform()`` string of another
+    machine: manylinux tags newest first for Linux, the string itself (``_`` for ``-``
+    and ``.``) otherwise. Pure wheels (``none-any``) are taken whatever the platform."""
+    plain = re.sub(r"[-.]", "_", platform)
+    if platform.startswith("linux-"):
+        arch = platform[len("linux-") :].replace("-", "_")
+        tags = [f"manylinux_2_{minor}_{arch}" for minor in range(39, 16, -1)]
+        return [*tags, f"manylinux2014_{arch}", f"linux_{arch}"]
+    return [plain]
+
+
+def platform_cache(platform: str) -> Path:
+    """Wheels for another machine's platform: a folder of the wheelhouse of its own (what
+    pip download fetched for it, and what you put there by hand)."""
+    path = wheel_cache() / "platforms" / re.sub(r"[^A-Za-z0-9_.-]", "_", platform)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def wheels_for_platform(lock: Lock, platform: str) -> tuple[dict[str, Path], list[str]]:
+    """Wheels for a cluster of another platform: local projects built here (pure ones
+    install anywhere), the rest from :func:`platform_cache`, else ``pip download
+    --platform`` with the index configured here. Returns (wheels, pins with none)."""
+    found = {k: w for k, w in build_wheels(lock, download=False).items()}
+    cache = platform_cache(platform)
+
+    def have(name: str, version: str) -> Path | None:
+        from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            want = Version(version)
+        except InvalidVersion:
+            return None
+        for path in sorted(cache.glob("*.whl")):
+            try:
+                wname, wversion, _, _ = parse_wheel_filename(path.name)
+            except InvalidWheelFilename:
+                continue
+            if canonicalize_name(wname) == canonicalize_name(name) and wversion == want:
+                return path
+        return None
+
+    missing = [f"{n}=={v}" for k, (n, v) in lock.pins.items() if k not in found and not have(n, v)]
+    if missing:  # one pip run for all, for the cluster's platform and Python
+        plat = [arg for tag in platform_tags(platform) for arg in ("--platform", tag)]
+        _pip(
+            "download", "--no-deps", "--only-binary=:all:", *plat,
+            "--python-version", lock.python, "--implementation", "cp",
+            "-d", str(cache), *missing,
+        )  # fmt: skip
+    lacking = []
+    for key, (name, version) in lock.pins.items():
+        if key in found:
+            continue
+        wheel = have(name, version)
+        if wheel is None:
+            lacking.append(f"{name}=={version}")
+        else:
+            found[key] = wheel
+    return found, lacking

@@ -137,12 +137,14 @@ class RemoteEnvironment:
         """``python`` as it runs: in the profile's container (``binds`` mounted), if any."""
         return self.container.wrap(python, binds) if self.container else python
 
-    def run_python(self, code: str, *args: str) -> CommandResult:
+    def run_python(self, code: str, *args: str, timeout: float | None = None) -> CommandResult:
         """Run a stdlib ``code`` with the job's Python (after the setup lines): one trip.
-        In a container, the absolute paths among ``args`` are bound."""
+        In a container, the absolute paths among ``args`` are bound. ``timeout``: for a
+        command known to be long (an env build), else the default."""
         script = self.preamble()
         python = self.contained(self.python_argv(), [a for a in args if a.startswith("/")])
-        return self.transport.script(script, *python, "-c", code, *args)
+        return self.transport.run(["sh", "-c", script, "sh", *python, "-c", code, *args],
+                                  timeout=timeout)  # fmt: skip
 
     def ensure(
         self, jobs_root: str, environment: str | None = None, store: BlobStore | None = None

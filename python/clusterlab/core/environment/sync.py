@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 from ...common.errors import RemoteEnvironmentError
 from .buildevents import BuildProgress
-from .lock import Lock, build_wheels, make_lock, wheel_cache, wheel_for
+from .lock import (
+    Lock,
+    build_wheels,
+    make_lock,
+    platform_cache,
+    wheel_cache,
+    wheel_for,
+    wheels_for_platform,
+)
 
 if TYPE_CHECKING:
     from ..transfer.blobs import BlobStore
@@ -48,21 +56,58 @@ _WHERE = (
     "'python': '%d.%d' % sys.version_info[:2], 'uv': shutil.which('uv')}))\n"
 )
 
-# Build the env (stdlib only, run by the cluster's Python): a venv in a temp dir next to
-# the final one, wheels linked in from the blob store, install, fix script shebangs, rename,
-# then the ready marker. Any failure removes the temp dir; exit 3 with the reason.
+# Build the env (stdlib only, run by the cluster's Python). One build per lock at a time:
+# an exclusive flock on <envs>/.<hash>.lock, held for the whole build, so a second build
+# of the same lock (another kernel, or a retry after the connection dropped) waits for the
+# running one and then finds it ready: it joins instead of building again. Under the lock:
+# a ready env is never touched; a venv in a temp dir next to the final one gets the wheels
+# linked in from the blob store, installs, fixes script shebangs and is marked ready
+# BEFORE it is renamed into place, so the final dir is ready from its first instant. A
+# line is printed every HEARTBEAT s while it waits or installs (SSH gives up on a command
+# silent for 120 s, while the build would go on), and the whole build is limited to
+# spec["limit"] s. Any failure removes the temp dir; exit 3 with the reason.
 _BUILD = r"""
-import json, os, shutil, subprocess, sys, tempfile
+import fcntl, json, os, shutil, subprocess, sys, tempfile, threading, time
 spec = json.loads(sys.argv[1])
 final = spec["dir"]
 parent = os.path.dirname(final)
 os.makedirs(parent, mode=0o700, exist_ok=True)
-if os.path.exists(os.path.join(final, "ready")):
+ready = os.path.join(final, "ready")
+if os.path.exists(ready):
     sys.exit(0)
+t0 = time.monotonic()
+doing = ["waiting for the build of this environment that is already running"]
+def say(text):
+    try:
+        print("clusterlab-build:", text, flush=True)
+    except OSError:  # the client left (a dropped connection): the build goes on
+        pass
+def beat():
+    while True:
+        time.sleep(spec.get("heartbeat", 30))
+        say("%s (%d s)" % (doing[0], time.monotonic() - t0))
+threading.Thread(target=beat, daemon=True).start()
+lock = os.open(os.path.join(parent, "." + os.path.basename(final) + ".lock"),
+               os.O_RDWR | os.O_CREAT, 0o600)
+try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    say(doing[0])
+    fcntl.flock(lock, fcntl.LOCK_EX)
+if os.path.exists(ready):  # the build this one waited for made it
+    say("joined: built by the build that was running")
+    sys.exit(0)
+doing[0] = "installing"
 tmp = tempfile.mkdtemp(prefix=".build-", dir=parent)
 def run(argv):
-    print("+", " ".join(argv[:6]), "...", flush=True)
-    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    say("+ " + " ".join(argv[:6]) + " ...")
+    left = spec["limit"] - (time.monotonic() - t0)
+    try:
+        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=max(1.0, left))
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("it took longer than %d s (the build's limit); nothing was kept"
+                           % spec["limit"])
     if res.returncode != 0:
         raise RuntimeError(res.stdout[-2000:])
 try:
@@ -83,7 +128,8 @@ try:
     reqs = os.path.join(tmp, "requirements.txt")
     with open(reqs, "w") as fh:
         fh.write("\n".join(spec["pins"]) + "\n")
-    source = ["--find-links", wheels] + (["--no-index"] if spec["offline"] else [])
+    source = ["--find-links", wheels, "--require-hashes"] + (
+        ["--no-index"] if spec["offline"] else [])
     if uv:
         run([uv, "pip", "install", "--quiet", "--python", py] + source + ["-r", reqs])
     else:
@@ -102,23 +148,19 @@ try:
                 fh.write(data.replace(tmp.encode(), final.encode()))
     with open(os.path.join(tmp, "lock.txt"), "w") as fh:
         fh.write(spec["lock"])
-    if os.path.exists(final):  # an earlier build that never became ready
-        shutil.rmtree(final)
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        if not os.path.exists(os.path.join(final, "ready")):
-            raise
-        shutil.rmtree(tmp)  # another kernel finished the same env first
-        sys.exit(0)
-    with open(os.path.join(final, "ready"), "w") as fh:
-        fh.write(json.dumps({"built": __import__("time").time(), "packages": len(spec["pins"]),
+    with open(os.path.join(tmp, "ready"), "w") as fh:
+        fh.write(json.dumps({"built": time.time(), "packages": len(spec["pins"]),
                              "tool": "uv" if uv else "pip"}))
+    if os.path.exists(final):  # not ready (checked under the lock): an older, broken try
+        shutil.rmtree(final)
+    os.rename(tmp, final)
 except Exception as exc:
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"BUILD FAILED: {exc}", file=sys.stderr)
     sys.exit(3)
 """
+BUILD_LIMIT = 3600.0  # seconds one build may take on the cluster (docs/remote-environment.md)
+HEARTBEAT = 30.0  # seconds between the build's progress lines (SSH gives up after 120 s)
 
 
 def _say(text: str) -> None:
@@ -174,11 +216,25 @@ def _build(
     _say(
         f"building the environment {lock.digest()} on {transport.label} "
         f"({len(lock.pins)} packages, {tool}, "
-        f"{'from wheels uploaded from here' if offline else 'from the cluster index'}); "
+        "from wheels uploaded from here, pinned by sha256); "
         "this happens once per set of package versions"
     )
     progress.step("wheels", f"collecting the wheels of {len(lock.pins)} packages here")
-    wheels = build_wheels(lock, download=offline)
+    if offline:
+        wheels = build_wheels(lock, download=True)
+    else:
+        wheels, lacking = wheels_for_platform(lock, where["platform"])
+        if lacking:
+            raise RemoteEnvironmentError(
+                f"no wheel for the cluster's platform {where['platform']} of "
+                f"{', '.join(lacking)}: clusterlab installs only packages it can pin by "
+                "sha256 (wheels it has here). Installing these by name from the cluster's "
+                "index would let whoever publishes that name there decide what runs "
+                "(dependency confusion, for private package names). Put their wheels for "
+                f"{where['platform']} in {platform_cache(where['platform'])} (`pip download "
+                "--platform ... --only-binary=:all: -d DIR`), or install them on the "
+                "cluster and use environment='existing'"
+            )
     blobs: dict[str, bytes] = {}
     placed: list[tuple[str, str]] = []
     for wheel in wheels.values():
@@ -194,17 +250,26 @@ def _build(
         f"uploaded {sent / 1024:.0f} KiB of wheels ({len(blobs)} wheels in the lock; those "
         "already on the cluster were not sent)"
     )
-    pins = [f"{name}=={version}" for name, version in lock.pins.values()]
+    # Every pin with the sha256 of the wheel uploaded for it: pip (and uv) then refuse
+    # anything else, whatever an index or a stray file in the wheels dir offers.
+    digests = {key: hashlib.sha256(w.read_bytes()).hexdigest() for key, w in wheels.items()}
+    # (A pin without a wheel keeps no hash, and --require-hashes makes the install fail.)
+    pins = [
+        f"{name}=={version}" + (f" --hash=sha256:{digests[key]}" if key in digests else "")
+        for key, (name, version) in lock.pins.items()
+    ]
     spec = {
         "dir": final,
         "pins": pins,
         "wheels": placed,
-        "offline": offline and len(wheels) == len(lock.pins),
+        "offline": True,  # every pin has its wheel here (else refused above)
         "uv": where.get("uv"),
         "lock": lock.text(),
+        "limit": BUILD_LIMIT,
+        "heartbeat": HEARTBEAT,
     }
     progress.step("install", f"installing {len(pins)} packages with {tool} on {transport.label}")
-    res = env.run_python(_BUILD, json.dumps(spec))
+    res = env.run_python(_BUILD, json.dumps(spec), timeout=BUILD_LIMIT + 120)
     if res.returncode != 0:
         raise RemoteEnvironmentError(
             f"building the environment {final} on {transport.label} failed; nothing was "

@@ -42,6 +42,43 @@ def read_output(host: JobHost, job: Job, stream: str) -> str:
     return (host.transport.read_range(path, *span) or b"").decode("utf-8", "replace")
 
 
+def read_tail(
+    host: JobHost, job: Job, stream: str, limit: int, before: int | None = None
+) -> tuple[str, int, int]:
+    """At most ``limit`` bytes of ``stream`` ending at byte ``before`` (None: its end),
+    read as a byte range: ``(text, where it starts, how long the stream is)``. The panel
+    shows a log's end, and a 10 GB stdout must not travel (or sit in the kernel) for it;
+    an earlier page is asked for with ``before`` = the start of the one shown."""
+    if job.done() and not job.native_id:  # never reached a scheduler: no files anywhere
+        return "", 0, 0
+    task: int | None = None
+    span: Span | None = None
+    if job.array_id:
+        task, span = job.task, job.item_logs.get(stream)
+        if span is None or span[1] is None:
+            found = locate(host, job, stream)
+            if found is None:
+                return "", 0, 0
+            task, span = found
+    path = f"{job.job_dir}/{jobdir.log_file(stream, task)}"
+    lo, hi = span if span is not None else (0, None)
+    if hi is None:  # to the end of the file as it is now: its size first
+        got = host.transport.read_ranges([(path, 0, 0)])[0]
+        if got is None:
+            return "", 0, 0
+        hi = got[0]
+    length = max(0, hi - lo)
+    end = length if before is None else max(0, min(before, length))
+    start = max(0, end - limit)
+    data = host.transport.read_range(path, lo + start, lo + end) or b""
+    if start > 0:  # begin at a character, not inside one
+        cut = 0
+        while cut < min(3, len(data)) and 0x80 <= data[cut] < 0xC0:
+            cut += 1
+        data, start = data[cut:], start + cut
+    return data.decode("utf-8", "replace"), start, length
+
+
 def locate(host: JobHost, job: Job, stream: str) -> tuple[int, Span | None] | None:
     """Which task's log holds the item's output and where: ``(task, span)``, span None when
     the runner recorded no offsets (a runner from before they existed, or logs that are no

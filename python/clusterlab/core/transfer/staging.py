@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -101,20 +102,42 @@ def resolve(runtime: StagingHost, call: RunOptions | None) -> Staged:
     return Staged(options, workdir, dict(options.env), inputs, blobs)
 
 
-# Lists files matching globs ($2...) under a directory ($1) as JSON [path, size, sha256].
+# Lists files matching globs ($2...) under a directory ($1) as JSON: "files" [name, size,
+# sha256, source] and "refused" [name, why]. A symbolic link to a file inside the directory
+# is listed under its own name with the file it points to as the source (what is read);
+# one that leads out of the directory (or nowhere) is refused, never followed: what comes
+# back is what the job left in its directory, and one odd name never fails the others.
 _LIST_OUTPUTS = r"""
 import glob, hashlib, json, os, sys
 os.chdir(sys.argv[1])
-seen = []
+top = os.path.realpath(".")
+seen, refused, names = [], [], set()
 for pattern in sys.argv[2:]:
     for path in sorted(glob.glob(pattern, recursive=True)):
-        if os.path.isfile(path) and path not in (s[0] for s in seen):
-            h = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            seen.append([path.replace(os.sep, "/"), os.path.getsize(path), h.hexdigest()])
-print(json.dumps(seen))
+        if path in names:
+            continue
+        real = os.path.realpath(path)
+        inside = real.startswith(top + os.sep)
+        if os.path.islink(path) or not inside:
+            if not os.path.exists(path):
+                names.add(path)
+                refused.append([path, "a symbolic link to nothing"])
+                continue
+            if not inside:
+                names.add(path)
+                refused.append([path, "a symbolic link to " + real + ", outside the directory"])
+                continue
+        if not os.path.isfile(real):
+            continue
+        names.add(path)
+        h = hashlib.sha256()
+        with open(real, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        source = os.path.relpath(real, top)
+        seen.append([path.replace(os.sep, "/"), os.path.getsize(real), h.hexdigest(),
+                     source.replace(os.sep, "/")])
+print(json.dumps({"files": seen, "refused": refused}))
 """
 
 
@@ -137,28 +160,40 @@ def fetch_outputs(runtime: StagingHost, job: Job) -> list[str]:
     if res.returncode != 0:
         raise SubmitError(f"could not list the outputs in {workdir}: {res.err.strip()[-300:]}")
     listed = json.loads(res.out.strip().splitlines()[-1])
+    for name, why in listed["refused"]:
+        warnings.warn(
+            f"job {job.id}: output {name!r} in {workdir} is {why}: not downloaded (write the "
+            "file itself into the job's working directory)",
+            stacklevel=2,
+        )
     local: list[str] = []
-    wanted: dict[str, str] = {}
-    for rel, _size, digest in listed:
+    wanted: dict[str, list[str]] = {}  # remote source -> local targets (links share one)
+    for rel, _size, digest, source in listed["files"]:
         target = os.path.normpath(os.path.join(dest, rel))
         if not target.startswith(os.path.join(dest, "")):
             continue  # a name that would land outside the outputs dir
         local.append(target)
         if not (os.path.isfile(target) and _sha256(target) == digest):
-            wanted[f"{workdir}/{rel}"] = target
+            wanted.setdefault(f"{workdir}/{source}", []).append(target)
     if wanted:
         files = runtime.transport.read_files(list(wanted))
-        for remote, target in wanted.items():
+        for remote, targets in wanted.items():
             data = files.get(remote)
             if data is None:
                 continue
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".clusterlab-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
+            for target in targets:
+                _write_local(target, data)
     job.output_files = local
     return local
+
+
+def _write_local(target: str, data: bytes) -> None:
+    """One downloaded output, replaced atomically."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".clusterlab-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, target)
 
 
 # -- what an array keeps for reruns and per-item outputs ---------------------------------------

@@ -8,11 +8,9 @@ follows the status files of the watched job dirs and prints each new line at onc
 :class:`Push` feeds it the job dirs of every runtime (profile) on that connection and
 hands each batch of lines to the watcher of the runtime that owns the dir, which settles
 that job (and downloads its result) at once. :class:`PushHandle` is a runtime's view of
-it (``runtime.push``). The scheduler is then asked
-only on the gentle interval, for what only it knows (pending reasons, vanished jobs).
-
-If the agent cannot start or stops, this is said once on stderr and the watcher falls
-back to its polling schedule; a job never fails because of the agent.
+it (``runtime.push``). The scheduler is then asked only on the gentle interval, for what
+only it knows (pending reasons, vanished jobs). If the agent cannot start or stops, this
+is said once on stderr and the watcher polls; a job never fails because of the agent.
 """
 
 from __future__ import annotations
@@ -39,6 +37,7 @@ AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py
 START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher polls again
 RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
 IDLE_STOP = 15.0  # seconds without watched jobs before the agent is stopped
+INBOX_LINES = 10_000  # pushed lines waiting to be settled, at most
 AGENTS_PER_CONNECTION = 2
 """Runtimes (profiles) on one connection share its agent; only profiles whose setup lines or
 Python differ need one more, and each holds one of the connection's sessions (OpenSSH
@@ -98,6 +97,7 @@ class Push:
         self._lock = threading.Lock()
         self._owners: dict[str, Runtime] = {}  # job dir -> the runtime whose watcher has it
         self._files: dict[str, dict[str, bytearray]] = {}  # dir -> file -> bytes so far
+        self._snaps: dict[str, dict[str, bytes]] = {}  # copies of _files, redone when touched
         self._stream: Stream | None = None
         self._roots: set[str] = set()  # jobs roots the agent may follow dirs under
         self._generation = 0  # bumped when the running agent is retired on purpose
@@ -194,6 +194,7 @@ class Push:
         for job_dir in job_dirs:
             del self._owners[job_dir]
             self._files.pop(job_dir, None)
+            self._snaps.pop(job_dir, None)
         if self.live and job_dirs:
             self._send("\n".join(f"unwatch {d}" for d in job_dirs))
         if not self._owners and self._stream is not None and self._idle_timer is None:
@@ -215,7 +216,7 @@ class Push:
         self._generation += 1
         stream, self._stream = self._stream, None
         self.live = False
-        self._files.clear()
+        self._files, self._snaps = {}, {}
         return stream
 
     # -- the agent ------------------------------------------------------------------------------
@@ -277,7 +278,8 @@ class Push:
             if started is None:
                 return
             stream, gen, lines = started
-            inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+            # bounded: a slow settle holds the reader (and the agent) back
+            inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=INBOX_LINES)
             settler = threading.Thread(
                 target=self._settle_loop,
                 args=(inbox,),
@@ -301,7 +303,7 @@ class Push:
             if not deliberate:
                 self._stream = None
                 self.live = False
-                self._files.clear()
+                self._files, self._snaps = {}, {}
                 self._failed_at = time.monotonic()
                 self.stopped_reason = why
         if stream is not None:
@@ -326,22 +328,19 @@ class Push:
             self._idle_timer = None
         self.close()
 
-    def _settle_loop(self, inbox: queue.SimpleQueue[bytes | None]) -> None:
+    def _settle_loop(self, inbox: queue.Queue[bytes | None]) -> None:
         """Take every line that has arrived, then settle every job they touched together:
-        a burst of item lines is one parse, and the results of jobs that ended together
-        are downloaded in one round trip, not one each."""
+        one parse per burst, one download for the results of jobs that ended together."""
         while True:
             batch = [inbox.get()]
             while not inbox.empty():
                 batch.append(inbox.get())
-            touched = self._take([b for b in batch if b is not None])
-            if touched:
-                try:
+            try:  # this thread must not die: the reader would then wait on it forever
+                touched = self._take([b for b in batch if b is not None])
+                if touched:
                     self._settle(touched)
-                except Exception as exc:  # the next poll settles them: say why, keep going
-                    print(
-                        f"clusterlab: a pushed status could not be used: {exc!r}", file=sys.stderr
-                    )
+            except Exception as exc:  # the next poll settles them: say why, keep going
+                print(f"clusterlab: a pushed status could not be used: {exc!r}", file=sys.stderr)
             if None in batch:
                 return
 
@@ -351,8 +350,10 @@ class Push:
         with self._lock:
             for line in raw:
                 try:
-                    record: dict[str, Any] = json.loads(line)
+                    record = json.loads(line)
                 except ValueError:
+                    continue
+                if not isinstance(record, dict):  # not the agent's (a setup line's echo)
                     continue
                 if "refused" in record:
                     print(
@@ -370,7 +371,10 @@ class Push:
                 data += str(record.get("line", "")).encode() + b"\n"
                 self.lines += 1
                 touched.setdefault(job_dir, set()).add(name)
-            return {d: {n: bytes(b) for n, b in self._files[d].items()} for d in touched}
+            for job_dir, names in touched.items():  # only touched files are copied again
+                snaps = self._snaps.setdefault(job_dir, {})
+                snaps.update({n: bytes(self._files[job_dir][n]) for n in names})
+            return {d: dict(self._snaps[d]) for d in touched}
 
     def _settle(self, touched: dict[str, dict[str, bytes]]) -> None:
         """Settle the touched dirs' jobs, each runtime's together (one result download)."""

@@ -201,3 +201,18 @@ def failure_reason(job: Job) -> str:
         for i in job.after_ids
     ]
     return f"dependency failed: {', '.join(names) or 'an earlier job'} did not complete"
+
+
+_FAILED = ("FAILED", "CANCELLED", "TIMEOUT", "LOST")
+
+
+def a_dependency_failed(job: Job) -> bool:
+    """Whether a job ``job`` waits for ended without success (live, else in the ledger)."""
+    for dep_id in job.after_ids:
+        dep = live.get(dep_id)
+        if dep is not None and dep.state.finished and dep.state != JobState.COMPLETED:
+            return True
+        rec = ledger.get(dep_id) if dep is None else None
+        if rec is not None and rec.state in _FAILED:
+            return True
+    return False

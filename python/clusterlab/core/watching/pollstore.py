@@ -103,9 +103,20 @@ def pid_alive(pid: int) -> bool:
 
 
 # -- observations as JSON ------------------------------------------------------------------
+ROW_VERSION = 1
+"""The version of the rows :func:`encode` writes (``"v"``; a row without one is version 1).
+Raise it when a row changes in a way an older clusterlab would misread: kernels of
+different versions share the ledger, and one that cannot read a row polls that job on its
+own (:class:`Unreadable`) instead of failing its watcher's polls for ever."""
+
+
+class Unreadable(ValueError):
+    """A row this clusterlab cannot read (a newer version's, or damaged)."""
+
+
 def encode(obs: Observation) -> dict[str, Any]:
     """An Observation as JSON-able data (status bytes as latin-1 text: lossless)."""
-    out: dict[str, Any] = {"s": obs.state.value if obs.state else None}
+    out: dict[str, Any] = {"v": ROW_VERSION, "s": obs.state.value if obs.state else None}
     if obs.reason:
         out["r"] = obs.reason
     if obs.raw:
@@ -121,15 +132,28 @@ def encode(obs: Observation) -> dict[str, Any]:
     return out
 
 
-def decode(data: dict[str, Any]) -> Observation:
-    """Inverse of :func:`encode`."""
+def decode(data: Any) -> Observation:
+    """Inverse of :func:`encode`; :class:`Unreadable` for a row of a newer version or one
+    with values this version does not know (an enum value added later)."""
+    if not isinstance(data, dict):
+        raise Unreadable(f"not an observation: {type(data).__name__}")
+    version = data.get("v", 1)
+    if version != ROW_VERSION:
+        raise Unreadable(f"written by a clusterlab with row version {version!r}")
+    try:
+        return _decode(data)
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError) as exc:
+        raise Unreadable(str(exc)) from None
+
+
+def _decode(data: dict[str, Any]) -> Observation:
     status = data.get("b")
     return Observation(
         state=JobState(data["s"]) if data.get("s") else None,
         reason=data.get("r", ""),
         raw=data.get("w", ""),
         status=status.encode("latin-1") if status is not None else None,
-        tasks={int(k): decode(v) for k, v in data.get("t", {}).items()},
+        tasks={int(k): _decode(v) for k, v in data.get("t", {}).items()},
         cause=Cause(data["c"]) if data.get("c") else None,
         dir_missing=bool(data.get("m", False)),
     )

@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from ...backends.base import Backend, Observation, WatchTarget
 from ...config.profile import Profile
 from ..ledger import store as ledger
-from .pollstore import cluster_key, decode, encode, pid_alive, shareable
+from .pollstore import Unreadable, cluster_key, decode, encode, pid_alive, shareable
 from .pollstore import conn as _conn
 
 
@@ -71,6 +71,7 @@ class SharedPoll:
         self._decoded: dict[str, tuple[float, Observation]] = {}
         self._ledger: str | None = None  # the ledger we registered in, until released
         self._broken = False
+        self._said_unreadable = False
         atexit.register(self.release)
 
     # -- the watcher's one call ---------------------------------------------------------
@@ -293,28 +294,49 @@ class SharedPoll:
         wanted = {t.native_id for t in targets}
         out: dict[str, Observation] = {}
         decoded: dict[str, tuple[float, Observation]] = {}
+        unreadable: list[WatchTarget] = []
         for native, observed, text in conn.execute(
             "SELECT native_id, observed, obs FROM poll_seen WHERE cluster=?", (self.cluster,)
         ):
             if native in wanted:
                 hit = self._decoded.get(native)  # unchanged rows are not decoded again
-                obs = hit[1] if hit and hit[0] == observed else decode(json.loads(text))
+                try:
+                    obs = hit[1] if hit and hit[0] == observed else decode(json.loads(text))
+                except (Unreadable, ValueError):  # a newer clusterlab's row: poll it alone
+                    unreadable.append(next(t for t in targets if t.native_id == native))
+                    continue
                 decoded[native] = (observed, obs)
                 out[native] = obs
         self._decoded = decoded
         self.shared_reads += 1
         now = time.monotonic()
         overdue = []
+        skip = {t.native_id for t in unreadable}
         for t in targets:
-            if t.native_id in out:
+            if t.native_id in out or t.native_id in skip:
                 self._unseen_since.pop(t.native_id, None)
             elif now - self._unseen_since.setdefault(t.native_id, now) > self.ttl:
                 overdue.append(t)
+        if unreadable:
+            self._say_unreadable()
+            out.update(self._direct(unreadable))
+            for t in unreadable:
+                self._unseen_since.pop(t.native_id, None)
         if overdue:
             out.update(self._direct(overdue))
             for t in overdue:
                 self._unseen_since[t.native_id] = now
         return out
+
+    def _say_unreadable(self) -> None:
+        if not self._said_unreadable:
+            self._said_unreadable = True
+            print(
+                "clusterlab: another kernel on this machine (a newer clusterlab) shares "
+                "scheduler polls in a form this one cannot read; this kernel polls those "
+                "jobs on its own (upgrade clusterlab in this kernel to share again)",
+                file=sys.stderr,
+            )
 
 
 def for_backend(backend: Backend, profile: Profile, max_interval: float) -> SharedPoll | None:

@@ -19,8 +19,8 @@ from ...common.jobdir import StatusInfo, parse_status
 from ...common.states import JobState
 from ..model.array import ArrayPart
 from ..model.job import Job
-from ..model.settle import PRESENT, Absence, Decision, decide, decide_item
-from .collect import Finished
+from ..model.settle import DEPENDENCY_FAILED, PRESENT, Absence, Decision, decide, decide_item
+from .collect import Finished, a_dependency_failed
 from .follow import FOLLOW_INTERVAL, Follower, read_followed
 from .sharedpoll import for_backend
 from .workerpool import observe_pool
@@ -259,6 +259,7 @@ class Watcher:
         decision = decide(
             job.state, obs, status, self._missing.get(job.id, PRESENT), job.resources.time_s
         )
+        decision = _deleted_for_dependency(job, decision, status.started is not None)
         self._missing[job.id] = decision.absence
         target = WatchTarget(job.native_id, job.job_dir)
         changed = self._apply(
@@ -309,6 +310,8 @@ class Watcher:
                     part.missing.get(index, PRESENT),
                     job.resources.time_s,
                 )
+                started = item is not None and item.started is not None
+                decision = _deleted_for_dependency(job, decision, started)
                 part.missing[index] = decision.absence
                 report = item if item and item.finished else task_status
                 changed |= self._apply(
@@ -368,3 +371,14 @@ class Watcher:
 
 def _fingerprint(obs: Observation, state: JobState) -> tuple[object, ...]:
     return (obs.state, obs.reason, obs.raw, obs.status, obs.cause, obs.dir_missing, state)
+
+
+def _deleted_for_dependency(job: Job, decision: Decision, started: bool) -> Decision:
+    """A job that left the queue before it ran while a job it waits for failed was deleted
+    by the scheduler for that (PBS does, and without job history keeps no trace of it): it
+    ends CANCELLED for its dependency (the collector names which), not LOST."""
+    if decision.state != JobState.LOST or started or not job.after_ids:
+        return decision
+    if not a_dependency_failed(job):
+        return decision
+    return Decision(JobState.CANCELLED, DEPENDENCY_FAILED, decision.absence)
