@@ -55,8 +55,10 @@ def test_unreachable_host_is_a_clear_error(sandbox: object) -> None:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
     profile = ssh_profile(sandbox, name="down", port=closed_port)
+    job = cl.cluster(profile)(abs).submit(1)  # a Job that turns FAILED with the sentence
     with pytest.raises(cl.TransportError, match="cannot reach .*Check the host name and port"):
-        cl.cluster(profile)(abs).submit(1)
+        job.result(timeout=60)
+    assert job.state == cl.JobState.FAILED
 
 
 def test_wrong_key_is_an_authentication_error(sandbox: object, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The lab panel's silent load into a real kernel, then the user's own ``%load_ext``.
 
-The panel runs the code of ``LOAD_CODE`` in labextension/src/kernel.ts (read from there, so
+The panel runs the code of ``LOAD_CODE`` in labextension/src/comm-channel.ts (read from there, so
 this tests what the panel really sends) into a kernel that lacks the comm target. After
 that, the ``%load_ext clusterlab`` the docs tell users to run must print nothing and work.
 """
@@ -15,14 +15,14 @@ import pytest
 
 pytestmark = pytest.mark.timeout(180)
 
-KERNEL_TS = Path(__file__).resolve().parents[2] / "labextension" / "src" / "kernel.ts"
+KERNEL_TS = Path(__file__).resolve().parents[2] / "labextension" / "src" / "comm-channel.ts"
 
 
 def panel_load_code() -> str:
     match = re.search(r'export const LOAD_CODE\s*=\s*"([^"]+)"', KERNEL_TS.read_text())
     if match is None:  # the old form, a single-quoted string
         match = re.search(r"const LOAD_CODE\s*=\s*'([^']+)'", KERNEL_TS.read_text())
-    assert match is not None, "LOAD_CODE not found in kernel.ts"
+    assert match is not None, "LOAD_CODE not found in comm-channel.ts"
     return match.group(1)
 
 
