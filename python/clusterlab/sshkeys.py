@@ -77,7 +77,7 @@ def setup_ssh_key(
     key_path, public_line = ensure_key(key_file)
     step(f"key: {key_path} ({public_line.split()[0]})")
     ep = resolve_endpoint(p)
-    client = SSHTransport(p)._client_for(ep, password=password)  # verifies the host key
+    client = SSHTransport(p).client_for(ep, password=password)  # verifies the host key
     try:
         step(f"logged in to {ep.user}@{ep.hostname}:{ep.port} with the password")
         _, stdout, stderr = client.exec_command(

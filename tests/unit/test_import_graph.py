@@ -35,11 +35,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "python" / "clusterlab"
 CORE_ROOMS = ["environment", "transfer", "model", "ledger", "watching", "submission"]
 
 # (importing module, private name): why it may stay for now. Keep this short.
-ALLOWED_PRIVATE = {
-    # sshkeys installs a key with a password login; transports/ssh.py is being reworked
-    # by the login issue, which gives the client a public way in.
-    ("sshkeys", "_client_for"): "transports/ssh.py is being reworked (login issue)",
-}
+ALLOWED_PRIVATE: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ class PromptingClient(paramiko.SSHClient):
         prompt nobody answered is kept (and raised by the caller) and answered empty."""
         try:
             return [self.answer(prompt, echo) for prompt, echo in prompt_list]
-        except Exception as exc:  # re-raised by SSHTransport._client_for
+        except Exception as exc:  # re-raised by SSHTransport.client_for
             self.failure = exc
             return ["" for _ in prompt_list]
 

@@ -102,10 +102,11 @@ class SSHTransport(Transport):
         self._clients: list[paramiko.SSHClient] = []  # jump hosts first, target last
 
     # -- connection -------------------------------------------------------------------------
-    def _client_for(
+    def client_for(
         self, ep: Endpoint, sock: Any = None, password: str | None = None
     ) -> paramiko.SSHClient:
-        """A connected client; host key verified. ``password`` is for key set-up only."""
+        """A connected client for one hop, host key verified. Public for the key set-up
+        (sshkeys.py), which logs in once with a password (never stored) to install a key."""
         known_hosts = os.path.expanduser(self.profile.known_hosts)
         client = PromptingClient()
         where = f"{ep.user}@{ep.hostname}:{ep.port}"
@@ -191,7 +192,7 @@ class SSHTransport(Transport):
         chain.append(self.endpoint)
         sock = None
         for i, ep in enumerate(chain):
-            client = self._client_for(ep, sock)
+            client = self.client_for(ep, sock)
             self._clients.append(client)
             if i + 1 < len(chain):
                 nxt = chain[i + 1]
