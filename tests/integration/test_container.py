@@ -121,5 +121,7 @@ def test_sync_with_a_container_is_refused() -> None:
     cl.profiles.save(
         cl.Profile(name="ctrsync", scheduler="local", container="localhost/x:1", environment="sync")
     )
+    job = cl.cluster("ctrsync")(abs).submit(-1)  # a profile that cannot work: a FAILED job
     with pytest.raises(cl.RemoteEnvironmentError, match="the image holds the packages"):
-        cl.cluster("ctrsync")(abs).submit(-1)
+        job.result(timeout=180)
+    assert job.state == cl.JobState.FAILED

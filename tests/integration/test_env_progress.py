@@ -93,8 +93,10 @@ def test_a_failed_build_says_so_in_the_bar_and_the_panel(
     cl.profiles.save(
         cl.Profile(name="envf", scheduler="local", environment="sync", remote_dir=str(tmp_path))
     )
+    job = cl.cluster("envf")(abs).submit(-1)  # a profile that cannot work: a FAILED job
     with pytest.raises(cl.RemoteEnvironmentError, match="no wheel of no-such-dist==1.0"):
-        cl.cluster("envf")(abs).submit(-1)
+        job.result(timeout=180)
+    assert job.state == cl.JobState.FAILED
     assert [e.phase for e in seen] == ["lock", "wheels", "failed"]
     assert "no wheel of no-such-dist==1.0" in seen[-1].message
     bar = bars.bars[("envf", lock.digest())]

@@ -66,8 +66,10 @@ def test_a_python_minor_mismatch_is_refused_with_its_sentence(
     cl.profiles.save(profile)
     here = sys.version_info.minor
     sentence = rf"the cluster's Python is 3\.{other}\.1 but this kernel runs 3\.{here}"
+    job = cl.cluster("mm")(abs).submit(-1)  # a profile that cannot work: a FAILED job
     with pytest.raises(cl.RemoteEnvironmentError, match=sentence + r".*Point the profile's python"):
-        cl.cluster("mm")(abs).submit(-1)
+        job.result(timeout=180)
+    assert job.state == cl.JobState.FAILED
     lines = {ln.name: ln for ln in cl.profiles.check("mm").lines}
     assert lines["python"].level == "error" and "cannot be loaded" in lines["python"].detail
 

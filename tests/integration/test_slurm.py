@@ -102,8 +102,10 @@ def test_missing_python_on_the_node_is_explained(sandbox: object, tmp_path: obje
 def test_missing_remote_python_refused_at_submit(sandbox: object) -> None:
     profile = ssh_profile(sandbox, name="nopy", python="/nonexistent/bin/python3")
     cl.profiles.save(profile)
+    job = cl.cluster("nopy")(abs).submit(1)  # a profile that cannot work: a FAILED job
     with pytest.raises(cl.RemoteEnvironmentError, match="could not run.*Set the profile's python"):
-        cl.cluster("nopy")(abs).submit(1)
+        job.result(timeout=180)
+    assert job.state == cl.JobState.FAILED
     report = cl.profiles.check("nopy")
     assert not report.ok
     assert [ln.name for ln in report.lines if not ln.ok] == ["python"]
@@ -115,11 +117,13 @@ def test_missing_cloudpickle_says_what_to_install(sandbox: object) -> None:
     assert probe.returncode != 0, "this test needs a python3 without cloudpickle"
     profile = ssh_profile(sandbox, name="nocp", python="/usr/bin/python3")
     cl.profiles.save(profile)
+    job = cl.cluster("nocp")(abs).submit(1)  # a profile that cannot work: a FAILED job
     with pytest.raises(
         cl.RemoteEnvironmentError,
         match=r"cloudpickle is not installed.*pip install --user cloudpickle",
     ):
-        cl.cluster("nocp")(abs).submit(1)
+        job.result(timeout=180)
+    assert job.state == cl.JobState.FAILED
     lines = {ln.name: ln for ln in cl.profiles.check("nocp").lines}
     assert not lines["cloudpickle"].ok and lines["python"].ok
 

@@ -162,8 +162,10 @@ def test_a_failed_build_leaves_nothing_marked_ready(
     monkeypatch.setattr(envsync, "make_lock", lambda: lock)
     monkeypatch.setattr(envsync, "build_wheels", lambda lock, download: {})  # nothing to upload
     monkeypatch.setenv("PIP_NO_INDEX", "1")
+    job = cl.cluster("syncfail")(abs).submit(-1)  # a profile that cannot work: a FAILED job
     with pytest.raises(cl.RemoteEnvironmentError, match="failed; nothing was kept"):
-        cl.cluster("syncfail")(abs).submit(-1)
+        job.result(timeout=180)
+    assert job.state == cl.JobState.FAILED
     envs_dir = tmp_path / "rd" / "envs"
     assert [p.name for p in envs_dir.iterdir() if not p.name.endswith(".lock")] == []
     assert cl.envs("syncfail") == []
