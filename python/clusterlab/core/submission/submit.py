@@ -149,6 +149,7 @@ def submit_job(
     # Once per runtime: a profile that cannot work (no such host, no Python there) gives a
     # FAILED job below, recorded like a scheduler's refusal; a bug of ours still raises.
     refused: ClusterlabError | None = None
+    note_needs(fn, args, kwargs)  # before the check: a sync env is built with what it needs
     try:
         runtime.ensure_ready(staged.options.environment)
     except ClusterlabError as exc:
@@ -157,7 +158,6 @@ def submit_job(
     if refused is None:
         args, kwargs, refs, blobs = runtime.blobs.externalize(args, kwargs, refs)
     payload = dumps_call(fn, tuple(args), kwargs, refs)  # an unpicklable argument raises
-    note_needs(fn, args, kwargs)
     job_id = new_job_id()
     # The host may be unreachable: then the directory it would have had, as configured.
     root = jobs_root(runtime.profile, str) if refused else runtime.jobs_root()
