@@ -71,8 +71,10 @@ def test_a_loop_of_submits_is_staged_in_few_round_trips(
     _wait_accepted(jobs)
     # How many calls share a batch depends on how fast this loop runs against one staging
     # round trip (on a loaded 2-core CI machine: ~10 per batch; idle: ~70); before, every
-    # call was its own round trip (200), so a quarter of that is a clear bound either way.
-    assert runtime.batcher.batches - batches <= 50
+    # call was its own round trip (200). On the shared ssh login a staging round trip is
+    # ~3x shorter than paramiko's, so batches are smaller under load (60 of 200 seen on a
+    # loaded CI run): half of 200 still tells batching from none.
+    assert runtime.batcher.batches - batches <= 100
     assert len(staging) <= 50, len(staging)  # one per batch: stage + submit together
     assert len({j.native_id for j in jobs}) == 200
     assert [j.result(timeout=180) for j in jobs] == [i * i for i in range(200)]

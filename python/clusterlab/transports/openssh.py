@@ -149,7 +149,9 @@ class OpenSSHTransport(Transport):
                 f"{self.label}: the shared login ended and could not be re-established "
                 f"({result.err.strip()[-200:]})"
             )
-        if result.returncode == 255 and not result.stdout and _ssh_failed(result.stderr):
+        if result.returncode == 255 and (
+            _ssh_failed(result.stderr) or not self.login.alive()
+        ):  # the mux client exits 255 (often silently) when the login dies under it
             raise TransportError(
                 f"{self.label}: the connection dropped while running `{argv[0]}` "
                 f"({result.err.strip()[-200:]}); it will be re-opened for the next command"

@@ -133,6 +133,10 @@ class SharedLogin:
         expires = started + self.persist if started and self.persist > 0 else None
         return LoginState(True, started, expires, pid, tuple(info.get("methods", ())))
 
+    def alive(self) -> bool:
+        """Whether the master answers now (after a command's exit 255: did it die?)."""
+        return self._check() is not None
+
     def ensure(self) -> None:
         """Make sure a master runs (logging in, with prompts, if needed)."""
         if self.control_path.exists() and not self._expired():
