@@ -75,7 +75,8 @@ def test_a_loop_of_submits_is_staged_in_few_round_trips(
     # ~3x shorter than paramiko's, so batches are smaller under load (60 of 200 seen on a
     # loaded CI run): half of 200 still tells batching from none.
     assert runtime.batcher.batches - batches <= 100
-    assert len(staging) <= 50, len(staging)  # one per batch: stage + submit together
+    made = runtime.batcher.batches - batches
+    assert len(staging) <= made + 5, (len(staging), made)  # one per batch: stage + submit
     assert len({j.native_id for j in jobs}) == 200
     assert [j.result(timeout=180) for j in jobs] == [i * i for i in range(200)]
 
