@@ -216,7 +216,8 @@ const TIP_GAP = 4;
 const TIP_MARGIN = 8;
 
 /** Where an open bubble goes: as wide as its field (inside the panel), below the mark if
- * the viewport has room there for most tips or more room than above, else above; its
+ * the viewport has room there for the longest tips (Default resources needs ~370 px at the
+ * default sidebar width) or more room than above, else above; its
  * height is capped by that room (it scrolls past it). */
 function tipPlacement(help: HTMLElement): Partial<CSSStyleDeclaration> {
   const field = help.closest('.jp-clusterlab-field') ?? help;
@@ -233,7 +234,7 @@ function tipPlacement(help: HTMLElement): Partial<CSSStyleDeclaration> {
     left: `${left}px`,
     width: `${width}px`
   };
-  if (below >= 240 || below >= above) {
+  if (below >= 400 || below >= above) {
     style.top = `${mark.bottom + TIP_GAP}px`;
     style.maxHeight = `${below}px`;
   } else {
