@@ -28,6 +28,17 @@ def _report(kind: str, prompt: str, detail: str = "") -> None:
           file=sys.stderr, flush=True)  # fmt: skip
 
 
+def command_argv(command: str) -> list[str]:
+    """The profile's ``askpass`` as argv: split like a shell would, never run by one;
+    ``~`` in the program's path expanded."""
+    import shlex
+
+    argv = shlex.split(command)
+    if argv:
+        argv[0] = os.path.expanduser(argv[0])
+    return argv
+
+
 def ask_command(argv: list[str], prompt: str) -> tuple[bytes | None, str]:
     """Run an askpass command (no shell, the prompt as its last argument): (its stdout, "")
     or (None, why it failed). Also used in-process by the paramiko transport."""

@@ -14,6 +14,33 @@ from .base import MAX_RANGE, CommandResult, Transport, check_range, timeout_mess
 from .stream import LocalStream, Stream
 
 
+def run_process(
+    argv: Sequence[str],
+    stdin: bytes | None,
+    timeout: float | None,
+    label: str,
+    shown: Sequence[str],
+) -> CommandResult:
+    """Run ``argv`` in its own session (a command given up is stopped with its children);
+    past ``timeout`` it is killed and TransportError names ``shown`` (what the caller
+    asked to run, e.g. the remote command an ``ssh`` process carries)."""
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(stdin or b"", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise TransportError(timeout_message(label, shown, timeout or 0)) from None
+    return CommandResult(proc.returncode, out, err)
+
+
 class LocalTransport(Transport):
     """``subprocess.run`` with an argv list, never through a shell."""
 
@@ -23,23 +50,9 @@ class LocalTransport(Transport):
         self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
     ) -> CommandResult:
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # a command given up is stopped with its children
-            )
+            return run_process(argv, stdin, timeout, self.label, argv)
         except FileNotFoundError as exc:
             return CommandResult(127, b"", f"{argv[0]}: command not found ({exc})".encode())
-        try:
-            out, err = proc.communicate(stdin or b"", timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise TransportError(timeout_message(self.label, argv, timeout or 0)) from None
-        return CommandResult(proc.returncode, out, err)
 
     def open_stream(self, argv: Sequence[str]) -> Stream:
         """A subprocess in its own session, talking in lines over pipes."""

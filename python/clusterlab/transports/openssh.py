@@ -9,11 +9,9 @@ included), and values never pass through a local shell.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -22,7 +20,8 @@ from collections.abc import Sequence
 
 from ..common.errors import TransportError
 from ..config.profile import Profile
-from .base import CommandResult, Transport, timeout_message
+from .base import CommandResult, Transport
+from .local import run_process
 from .sharedlogin import SharedLogin, config_path
 from .stream import LocalStream, Stream
 
@@ -185,21 +184,7 @@ class OpenSSHTransport(Transport):
     def _once(
         self, argv: Sequence[str], stdin: bytes | None, timeout: float | None
     ) -> CommandResult:
-        proc = subprocess.Popen(
-            self._client_argv(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            out, err = proc.communicate(stdin or b"", timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise TransportError(timeout_message(self.label, argv, timeout or 0)) from None
-        return CommandResult(proc.returncode, out, err)
+        return run_process(self._client_argv(argv), stdin, timeout, self.label, argv)
 
     def open_stream(self, argv: Sequence[str]) -> Stream:
         """``argv`` as a mux client whose pipes are the stream (closing stdin ends it)."""

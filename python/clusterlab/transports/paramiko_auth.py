@@ -5,15 +5,13 @@ instead of it) answered by the profile's askpass command or the front end that c
 
 from __future__ import annotations
 
-import os
-import shlex
 from typing import Any
 
 import paramiko
 
 from ..common import prompts
 from ..config.profile import Profile
-from .askpass import ask_command
+from .askpass import ask_command, command_argv
 
 
 class PromptingClient(paramiko.SSHClient):
@@ -53,9 +51,7 @@ class PromptingClient(paramiko.SSHClient):
 def answer_prompt(profile: Profile, where: str, prompt: str, echo: bool) -> str:
     """One server prompt: the profile's askpass command, else whoever can ask."""
     if profile.askpass:
-        argv = shlex.split(profile.askpass)
-        argv[0] = os.path.expanduser(argv[0])
-        out, why = ask_command(argv, prompt)
+        out, why = ask_command(command_argv(profile.askpass), prompt)
         if out is None:
             raise prompts.PromptUnanswered(
                 f"{where} asks {prompt.strip()!r} to log in (profile {profile.name!r}) "

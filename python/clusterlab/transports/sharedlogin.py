@@ -33,6 +33,7 @@ from typing import Any
 from ..common import prompts
 from ..common.errors import TransportError
 from ..common.logindir import login_dir
+from .askpass import command_argv
 from .login_errors import login_failure, methods_used
 
 IDLE_WHEN_PRIVATE = 60  # persist=0: a per-process master ends this long after its last use
@@ -108,7 +109,7 @@ class SharedLogin:
             "-o",
             "ControlMaster=no",
             "-o",
-            f"ControlPath={_config_path(self.control_path)}",
+            f"ControlPath={config_path(self.control_path)}",
             "-o",
             "BatchMode=yes",
             # if the master is gone, fail at once instead of logging in a second time
@@ -178,7 +179,7 @@ class SharedLogin:
             [
                 *self.ssh_argv,
                 "-o",
-                f"ControlPath={_config_path(self.control_path)}",
+                f"ControlPath={config_path(self.control_path)}",
                 "-O",
                 op,
                 *self.target,
@@ -229,7 +230,7 @@ class SharedLogin:
             "-o",
             "ControlMaster=yes",
             "-o",
-            f"ControlPath={_config_path(self.control_path)}",
+            f"ControlPath={config_path(self.control_path)}",
             "-o",
             f"ControlPersist={persist}",
             "-o",
@@ -250,7 +251,7 @@ class SharedLogin:
         env.pop("CLUSTERLAB_PROMPT_SOCKET", None)
         can_ask = False
         if self.askpass:
-            env["CLUSTERLAB_ASKPASS_CMD"] = json.dumps(_askpass_argv(self.askpass))
+            env["CLUSTERLAB_ASKPASS_CMD"] = json.dumps(command_argv(self.askpass))
         elif prompts.current() is not None:
             env["CLUSTERLAB_PROMPT_SOCKET"] = prompts.server().path
             can_ask = True
@@ -320,7 +321,7 @@ def end_all(directory: Path) -> int:
         if sock.name.startswith("prompt-"):
             continue
         done = subprocess.run(
-            ["ssh", "-o", f"ControlPath={_config_path(sock)}", "-O", "exit", "clusterlab"],
+            ["ssh", "-o", f"ControlPath={config_path(sock)}", "-O", "exit", "clusterlab"],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=15,
@@ -349,14 +350,7 @@ def _helper() -> Path:
     return path
 
 
-def _askpass_argv(command: str) -> list[str]:
-    argv = shlex.split(command)
-    if argv:
-        argv[0] = os.path.expanduser(argv[0])
-    return argv
-
-
-def _config_path(path: Path | str) -> str:
+def config_path(path: Path | str) -> str:
     """A path as an ssh -o value: ``%`` escaped (ssh expands tokens), quoted for spaces."""
     text = str(path)
     if '"' in text or "\n" in text:
@@ -364,6 +358,3 @@ def _config_path(path: Path | str) -> str:
             f"{text!r}: a path with a double quote or a line break cannot be given to ssh"
         )
     return '"' + text.replace("%", "%%") + '"'
-
-
-config_path = _config_path
