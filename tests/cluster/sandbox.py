@@ -43,6 +43,11 @@ PARTITION = "debug"
 NODE_CPUS = 16  # oversubscribes the real cores via SlurmdParameters=config_overrides
 USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
 HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictModes
+# Bumped whenever `up` builds a different sandbox. A checkout with an older number finds
+# the newer sandbox running and reuses it as it is instead of rebuilding it its own way
+# (several clones of the project share one machine's sandbox, and Slurm's fixed ports
+# allow only one; a rebuild with `slurmctld -c` would cancel everybody's jobs).
+SANDBOX_VERSION = 1
 
 
 @dataclass
@@ -69,6 +74,7 @@ class SandboxInfo:
     cert_key: str = ""
     user_ca: str = ""
     otp_secret: str = ""
+    sandbox_version: int = 0
 
 
 def base_dir() -> Path:
@@ -525,9 +531,28 @@ def _write_known_hosts(port: int) -> None:
 def load_info() -> SandboxInfo | None:
     """The info written by the last `up`, or None (does not check liveness)."""
     try:
-        return SandboxInfo(**json.loads(_p("json").read_text()))
-    except (OSError, ValueError, TypeError):
+        data = json.loads(_p("json").read_text())
+        known = set(SandboxInfo.__dataclass_fields__)
+        # A newer sandbox may store fields this checkout does not know yet.
+        return SandboxInfo(**{k: v for k, v in data.items() if k in known})
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
+
+
+def _reuse_newer(old: SandboxInfo) -> SandboxInfo:
+    """A newer checkout's sandbox, used as it runs; refused with a sentence if it is down."""
+    healthy = (
+        _pid(_p("ctld_pid"), "slurmctld") is not None
+        and node_state(old.hostname) in USABLE_STATES
+        and _port_open(old.ssh_port)
+    )
+    if not healthy:
+        raise RuntimeError(
+            f"the sandbox in {base_dir()} was built by a newer checkout (version "
+            f"{old.sandbox_version}, this one knows {SANDBOX_VERSION}) and is not running: "
+            "run that checkout's `tests/cluster/sandbox.py up`, or `down` it first"
+        )
+    return old
 
 
 def up() -> SandboxInfo:
@@ -537,6 +562,8 @@ def up() -> SandboxInfo:
     base_dir().mkdir(mode=0o755, parents=True, exist_ok=True)
     base_dir().chmod(0o755)  # the test user must read slurm.conf
     old = load_info()
+    if old and old.sandbox_version > SANDBOX_VERSION:
+        return _reuse_newer(old)
     ensure_packages()
     ensure_munge()
     host = _run("hostname", "-s").stdout.strip()
@@ -565,6 +592,7 @@ def up() -> SandboxInfo:
         node_memory_mb=memory,
         hostname=host,
         **login_parts,  # type: ignore[arg-type]
+        sandbox_version=SANDBOX_VERSION,
     )
     _p("json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info
