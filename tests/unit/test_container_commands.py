@@ -83,11 +83,6 @@ def test_good_containers_are_kept() -> None:
         assert cl.Profile(name="c", scheduler="local", container=value).container == value
 
 
-def test_kubernetes_refuses_container_and_points_at_its_image_field() -> None:
-    with pytest.raises(cl.ProfileError, match="runs its pods in 'image'"):
-        cl.Profile(name="k", scheduler="kubernetes", image="python:3.11", container="python:3.11")
-
-
 def test_the_preview_shows_the_wrapped_python_and_says_how_the_engine_is_picked() -> None:
     from clusterlab.core.preview import preview_script
 

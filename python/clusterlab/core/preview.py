@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..backends import make_backend
 from ..backends.base import ArraySpec, JobSpec
 from ..common import jobdir
+from ..common import kinds as registry
 from ..config import containerspec
 from ..config.profile import Profile
 from ..config.pythonspec import python_command
@@ -45,7 +46,8 @@ def preview_script(
         python, root = python_argv(profile, transport), jobs_root(profile, transport.expand)
     workdir = profile.workdir if profile.is_remote else transport.expand(profile.workdir)
     notes: list[str] = []
-    if profile.container:  # as a submission wraps it; 'auto' is picked on the cluster
+    wrapped = profile.container and not registry.get(profile.scheduler).runs_in_image
+    if wrapped:  # as a submission wraps it; 'auto' is picked on the cluster
         engine = profile.container_engine
         if engine == "auto":
             engine = "apptainer" if profile.container.endswith(".sif") else "podman"

@@ -81,7 +81,10 @@ class RemoteEnvironment:
         self.info: dict[str, Any] = {}  # the last probe's answer
         self.sync_python: list[str] | None = None  # the synced env of the current lock
         self._sync_modules: frozenset[str] = frozenset()  # top-level modules it was locked at
-        self.container = Container(profile, transport) if profile.container else None
+        # A kind whose jobs are containers already (Kubernetes' pods) runs `container` as
+        # its image itself: no engine around the job's Python there.
+        wrapped = profile.container and not registry.get(profile.scheduler).runs_in_image
+        self.container = Container(profile, transport) if wrapped else None
 
     def python_argv(self, environment: str | None = None) -> list[str]:
         """The argv of the job's Python: the synced env's once built (``sync``), else the
