@@ -1,7 +1,9 @@
 """``container=``: a job's Python in an image (issue 28 item 2), for real with Debian's
 podman on this machine and an image built offline by tests/cluster/podman_image.py (a
-root filesystem `podman import`ed: no registry). The local backend; the job script, the
-probe and the output listing all run through the same wrapped command."""
+root filesystem `podman import`ed: no registry). The local backend, SLURM without SSH (as
+root), and, as the sandbox's SSH user with rootless podman (tests/cluster/podman_user.py),
+``direct`` over SSH and the real Grid Engine; the job script, the probe and the output
+listing all run through the same wrapped command."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from tests.cluster import podman_image
-from tests.conftest import slurm_local_profile
+from clusterlab.core.runtime import get_runtime
+from tests.cluster import podman_image, podman_user
+from tests.conftest import slurm_local_profile, ssh_profile
+from tests.integration.direct_support import direct_profile, drain
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -30,29 +34,75 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     return podman_image.build(work)
 
 
-@pytest.mark.parametrize("kind", ["local", "slurm-local"])
+@pytest.fixture(scope="module")
+def user_image(sandbox: object, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The image in the sandbox SSH user's own (rootless) podman: what jobs run as that
+    user (direct over SSH, Grid Engine) use."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed: apt-get install podman runc uidmap (Debian 12)")
+    user = sandbox.ssh_user  # type: ignore[attr-defined]
+    return podman_user.ensure(user, tmp_path_factory.mktemp("user-image"))
+
+
+def _profile(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> cl.Profile:
+    """A profile of ``kind`` whose jobs run in the test image (found by the fixture that
+    puts it where those jobs' podman looks), with a cleanup of what it leaves there."""
+    if kind == "local":
+        image = request.getfixturevalue("image")
+        env = {"CONTAINERS_CONF": os.environ["CONTAINERS_CONF"]}  # the job's podman too
+        return cl.Profile(
+            name="ctr", scheduler="local", remote_dir=str(tmp_path / "rd"), container=image, env=env
+        )
+    if kind == "slurm-local":
+        image = request.getfixturevalue("image")
+        request.getfixturevalue("sandbox")
+        env = {"CONTAINERS_CONF": os.environ["CONTAINERS_CONF"]}
+        return slurm_local_profile(tmp_path, name="ctr", container=image, env=env)
+    image = request.getfixturevalue("user_image")  # the user's ~/.config/containers/
+    info = request.getfixturevalue("sandbox")
+    if kind == "direct":  # python="": the image's python3, not the host's venv
+        profile = direct_profile(info, name="ctr", container=image, python="")
+        request.addfinalizer(lambda: drain(profile))
+        return profile
+    cell = request.getfixturevalue("sge_cell")
+    remote_dir = f"~/.clusterlab-sge/{tmp_path.name}"
+    profile = ssh_profile(
+        info,
+        "ctr",
+        scheduler="sge",
+        sge_settings=cell.settings,  # type: ignore[attr-defined]
+        remote_dir=remote_dir,
+        container=image,
+        python="",
+    )
+    where = remote_dir.replace("~", info.user_home, 1)  # type: ignore[attr-defined]
+    request.addfinalizer(lambda: get_runtime(profile).transport.run(["rm", "-rf", "--", where]))
+    return profile
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "local",
+        pytest.param("slurm-local", marks=pytest.mark.sandbox),
+        pytest.param("direct", marks=[pytest.mark.sandbox, pytest.mark.direct]),
+        pytest.param("sge", marks=[pytest.mark.sandbox, pytest.mark.sge]),
+    ],
+)
 def test_a_job_runs_in_the_container_with_its_result_logs_files_and_outputs(
-    image: str,
     kind: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    """On this machine, and as a job of the sandbox's real SLURM (slurmd runs the script)."""
+    """On this machine, as a job of the sandbox's real SLURM (slurmd runs the script as
+    root), and as the sandbox's SSH user in its rootless podman: on the host ``direct``
+    reaches over SSH and as a real Grid Engine job."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.csv").write_text("a\nb\n")
     back = tmp_path / "back"
-    fields = {
-        "container": image,
-        "env": {"CONTAINERS_CONF": os.environ["CONTAINERS_CONF"]},  # the job's podman too
-    }
-    if kind == "local":
-        profile = cl.Profile(
-            name="ctr", scheduler="local", remote_dir=str(tmp_path / "rd"), **fields
-        )  # type: ignore[arg-type]
-    else:
-        request.getfixturevalue("sandbox")
-        profile = slurm_local_profile(tmp_path, name="ctr", **fields)
+    profile = _profile(kind, tmp_path, request)
+    image = profile.container
     cl.profiles.save(profile)
 
     def inside(n: int) -> dict[str, object]:
