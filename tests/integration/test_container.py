@@ -154,6 +154,43 @@ def test_a_map_runs_each_item_in_the_container(image: str, tmp_path: Path) -> No
     ]
 
 
+def _local(name: str, image: str, tmp_path: Path, **fields: object) -> cl.Profile:
+    env = {"CONTAINERS_CONF": os.environ["CONTAINERS_CONF"]}
+    profile = cl.Profile(
+        name=name, scheduler="local", container=image, env=env, remote_dir=str(tmp_path), **fields
+    )  # type: ignore[arg-type]
+    cl.profiles.save(profile)
+    return profile
+
+
+def test_an_image_without_python_is_named_with_the_command_to_try_by_hand(
+    image: str, tmp_path: Path
+) -> None:
+    """The engine ran but the image has no python3: the sentence names the image and the
+    command that shows it, not 'module load python' (which cannot change an image)."""
+    bare = podman_image.build_without_python(tmp_path)
+    _local("nopy", bare, tmp_path)
+    with pytest.raises(cl.RemoteEnvironmentError) as info:
+        cl.cluster("nopy")(abs).submit(-1).result(timeout=120)
+    text = str(info.value)
+    assert f"podman could not run python3 in the image {bare}" in text
+    assert f"Try `podman run --rm {bare} python3 -V` there" in text
+    assert "module load" not in text
+
+
+def test_an_image_without_cloudpickle_says_to_add_it_to_the_image(
+    image: str, tmp_path: Path
+) -> None:
+    """(python3 -S leaves site-packages, where the image has cloudpickle, off the path.)
+    pip install --user there would not last: the next container starts from the image."""
+    _local("nocp", image, tmp_path, python="python3 -S")
+    with pytest.raises(cl.RemoteEnvironmentError) as info:
+        cl.cluster("nocp")(abs).submit(-1).result(timeout=120)
+    text = str(info.value)
+    assert f"cloudpickle is not installed for /usr/bin/python3 in the image {image}" in text
+    assert "add it to the image" in text and "--user" not in text
+
+
 def test_a_missing_engine_is_refused_with_what_to_do(tmp_path: Path) -> None:
     cl.profiles.save(
         cl.Profile(

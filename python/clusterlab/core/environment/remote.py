@@ -119,6 +119,11 @@ class RemoteEnvironment:
                 f"from `{tool} init` is not enough), and the environment {target!r} must "
                 f"exist there with python in it (`{tool} env list`)."
             )
+        if res.returncode != 0 and self.container is not None:
+            python = python_argv(self.profile, self.transport)
+            raise RemoteEnvironmentError(
+                self.container.could_not_run(python, res.returncode, res.err)
+            )
         if res.returncode != 0:
             raise RemoteEnvironmentError(
                 f"{argv[0]} could not run on {self.transport.label} "
@@ -201,6 +206,8 @@ class RemoteEnvironment:
         return frozenset(m for m in sys.modules if "." not in m) | shipped
 
     def _verify(self, info: dict[str, Any]) -> None:
+        if info["cloudpickle"] is None and self.container is not None:
+            raise RemoteEnvironmentError(self.container.no_cloudpickle(info["executable"]))
         if info["cloudpickle"] is None:
             raise RemoteEnvironmentError(
                 f"cloudpickle is not installed for {info['executable']} on "
