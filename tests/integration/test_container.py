@@ -163,6 +163,18 @@ def _local(name: str, image: str, tmp_path: Path, **fields: object) -> cl.Profil
     return profile
 
 
+def test_a_docker_uri_as_the_architecture_writes_it_runs(image: str, tmp_path: Path) -> None:
+    """container="docker://NAME" (the public API's own example) is the image NAME."""
+    _local("hub", f"docker://{image}", tmp_path)
+    marker = podman_image.MARKER
+
+    def where() -> str:
+        with open(marker) as fh:
+            return fh.read().strip()
+
+    assert cl.cluster("hub")(where).submit().result(timeout=120) == image
+
+
 def test_an_image_without_python_is_named_with_the_command_to_try_by_hand(
     image: str, tmp_path: Path
 ) -> None:

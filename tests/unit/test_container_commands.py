@@ -44,6 +44,29 @@ def test_podman_and_docker_mount_pass_variables_and_gpus_their_own_way() -> None
 
 
 @pytest.mark.parametrize(
+    ("engine", "image", "given"),
+    [
+        # Apptainer reads a bare name as a file: a registry image needs its docker:// URI
+        # ("apptainer exec docker://python:3.11 python3", as its documentation writes it).
+        (
+            "apptainer",
+            "docker.io/library/python:3.11-slim",
+            "docker://docker.io/library/python:3.11-slim",
+        ),
+        ("singularity", "docker://python:3.11", "docker://python:3.11"),
+        ("apptainer", "oci-archive:/i.tar", "oci-archive:/i.tar"),
+        ("podman", "docker://python:3.11", "docker://python:3.11"),  # podman's transport
+        ("docker", "docker://python:3.11", "python:3.11"),  # the docker CLI has none
+    ],
+)
+def test_each_engine_gets_a_registry_image_as_it_spells_one(
+    engine: str, image: str, given: str
+) -> None:
+    argv = cs.wrap(engine, image, PY)
+    assert argv[-2:] == [given, "python3"]
+
+
+@pytest.mark.parametrize(
     ("image", "found", "engine"),
     [
         ("py:3.11", ["docker", "podman"], "podman"),
@@ -79,6 +102,7 @@ def test_good_containers_are_kept() -> None:
         "docker.io/library/python:3.11-slim",
         "~/py.sif",
         "localhost:5000/a/b@sha256:" + "0" * 64,
+        "docker://python:3.11",  # as ARCHITECTURE.md writes it
     ):
         assert cl.Profile(name="c", scheduler="local", container=value).container == value
 

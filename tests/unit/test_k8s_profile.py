@@ -42,6 +42,9 @@ def test_container_names_the_pods_image_when_image_is_empty() -> None:
     same = k8s(image="ghcr.io/me/py311:1", container="ghcr.io/me/py311:1")
     assert pod_image(same) == "ghcr.io/me/py311:1"
     assert pod_image(k8s()) == "python:3.11"
+    hub = cl.Profile(name="k", scheduler="kubernetes", container="docker://python:3.11")
+    assert pod_image(hub) == "python:3.11"  # a pod's image has no transport prefix
+    assert pod_image(k8s(container="docker://python:3.11")) == "python:3.11"  # the same image
 
 
 @pytest.mark.parametrize(

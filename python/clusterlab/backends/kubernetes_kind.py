@@ -18,6 +18,7 @@ from ..common.kinds import (
     KindField,
     SchedulerKind,
 )
+from ..config.containerspec import registry_reference
 from ..config.fieldmeta import meta
 from ..config.validators import LINE_BREAK_RE, one_path, text_value
 
@@ -212,7 +213,7 @@ def pod_image(profile: Any) -> str:
     """The image the pods run: ``image``, else the profile's ``container`` (the field every
     kind has; a profile moved to Kubernetes keeps working). :func:`check_profile` refuses a
     profile where both are set to different images."""
-    return str(profile.image or profile.container)
+    return registry_reference(str(profile.image or profile.container))
 
 
 def check_profile(profile: Any, errors: dict[str, str]) -> None:
@@ -233,7 +234,7 @@ def check_profile(profile: Any, errors: dict[str, str]) -> None:
             "be a pod's image: push it to a registry the cluster can pull from (e.g. "
             "`podman push`) and give its reference, e.g. 'ghcr.io/me/clusterlab-py311:1.0'"
         )
-    elif profile.image and profile.image != container:
+    elif profile.image and profile.image != registry_reference(container):
         errors["container"] = (
             f"on Kubernetes 'image' and 'container' both name the pods' image, and they "
             f"differ ({profile.image!r} and {container!r}): keep one of them, or set both "
@@ -241,7 +242,7 @@ def check_profile(profile: Any, errors: dict[str, str]) -> None:
         )
     else:
         try:
-            check_image(container)
+            check_image(registry_reference(container))
         except ValueError as exc:
             errors["container"] = str(exc)
 

@@ -25,6 +25,10 @@ import re
 ENGINES = ("apptainer", "singularity", "podman", "docker")
 SIF_ENGINES = ("apptainer", "singularity")
 ARCHIVES = ("oci-archive:", "docker-archive:")
+# A registry image spelled as Apptainer (and podman) take it: 'docker://python:3.11' is
+# Docker Hub's python:3.11 for every engine. The docker CLI and Kubernetes take the
+# reference without it (both default to Docker Hub too).
+DOCKER = "docker://"
 # [registry[:port]/]path[:tag][@sha256:digest], as image references are written
 _REF_RE = re.compile(
     r"^(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[\w][\w.-]{0,127})?"
@@ -56,8 +60,13 @@ def check_image(text: str) -> None:
                 f"the engines split their mount lists on them), {EXAMPLE}"
             )
         return
-    if not _REF_RE.match(text):
+    if not _REF_RE.match(text.removeprefix(DOCKER)):
         raise ValueError(f"{text[:60]!r} is not an image reference or a file, {EXAMPLE}")
+
+
+def registry_reference(image: str) -> str:
+    """``image`` as the docker CLI and Kubernetes spell it: without ``docker://``."""
+    return image.removeprefix(DOCKER)
 
 
 def check_engine(text: str) -> None:
@@ -100,6 +109,8 @@ def wrap(
     """The argv that runs ``python`` (its argv inside the image) in ``image``."""
     binds = list(dict.fromkeys(b for b in binds if b))
     if engine in SIF_ENGINES:
+        if not is_file_image(image) and not image.startswith(DOCKER):
+            image = DOCKER + image  # (a bare reference is a file name to apptainer)
         argv = [engine, "exec"]
         if binds:
             argv += ["--bind", ",".join(binds)]
@@ -108,6 +119,8 @@ def wrap(
         if gpus:
             argv.append("--nv")
         return [*argv, image, *python]
+    if engine == "docker":  # (podman, like apptainer, takes the docker:// transport)
+        image = registry_reference(image)
     argv = [engine, "run", "--rm", "-i", "--network", "host"]
     for path in binds:
         argv += ["-v", f"{path}:{path}"]
