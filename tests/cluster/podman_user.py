@@ -66,18 +66,24 @@ def ensure_subids(user: str) -> None:
 
 
 def write_conf(user: str) -> Path:
-    """The user's containers.conf (0600 in a 0700 dir, owned by the user)."""
+    """The user's containers.conf (0600 in a 0700 dir, owned by the user), replaced in one
+    rename and only when it differs: jobs of other test sessions may be reading it."""
     entry = pwd.getpwnam(user)
     conf_dir = Path(entry.pw_dir) / ".config" / "containers"
     for path in (conf_dir.parent, conf_dir):
         path.mkdir(mode=0o700, exist_ok=True)
         os.chown(path, entry.pw_uid, entry.pw_gid)
         path.chmod(0o700)
-    conf = podman_image.containers_conf(conf_dir / "containers.conf")
-    with conf.open("a") as fh:
+    conf = conf_dir / "containers.conf"
+    tmp = podman_image.containers_conf(conf_dir / f".containers.conf.{os.getpid()}")
+    with tmp.open("a") as fh:
         fh.write('events_logger = "file"\n')  # (in [engine]: no journald here)
-    os.chown(conf, entry.pw_uid, entry.pw_gid)
-    conf.chmod(0o600)
+    if conf.exists() and conf.read_text() == tmp.read_text():
+        tmp.unlink()
+        return conf
+    os.chown(tmp, entry.pw_uid, entry.pw_gid)
+    tmp.chmod(0o600)
+    os.replace(tmp, conf)
     return conf
 
 
