@@ -1,14 +1,16 @@
 """``container=``: a job's Python in an image (issue 28 item 2), for real with Debian's
 podman on this machine and an image built offline by tests/cluster/podman_image.py (a
 root filesystem `podman import`ed: no registry). The local backend, SLURM without SSH (as
-root), and, as the sandbox's SSH user with rootless podman (tests/cluster/podman_user.py),
-``direct`` over SSH and the real Grid Engine; the job script, the probe and the output
-listing all run through the same wrapped command."""
+root), the FAKE PBS of tests/fakepbs (its jobs run here as root), and, as the sandbox's
+SSH user with rootless podman (tests/cluster/podman_user.py), ``direct`` over SSH and the
+real Grid Engine; the job script, the probe and the output listing all run through the
+same wrapped command."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tests.conftest import slurm_local_profile, ssh_profile
 from tests.integration.direct_support import direct_profile, drain
 
 pytestmark = pytest.mark.timeout(300)
+FAKEPBS_BIN = Path(__file__).resolve().parents[1] / "fakepbs" / "bin"
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,24 @@ def _profile(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> cl.Pr
         request.getfixturevalue("sandbox")
         env = {"CONTAINERS_CONF": os.environ["CONTAINERS_CONF"]}
         return slurm_local_profile(tmp_path, name="ctr", container=image, env=env)
+    if kind == "fakepbs":  # the FAKE PBS Professional of tests/fakepbs: jobs run as root
+        image = request.getfixturevalue("image")
+        home = tmp_path / "fakepbs"
+        home.mkdir()
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.setenv("FAKEPBS_HOME", str(home))
+        monkeypatch.setenv("PATH", f"{FAKEPBS_BIN}{os.pathsep}{os.environ['PATH']}")
+        fake = [sys.executable, str(FAKEPBS_BIN / "fakepbs.py"), "_shutdown"]
+        request.addfinalizer(lambda: subprocess.run(fake, check=True, timeout=60))
+        env = {"CONTAINERS_CONF": os.environ["CONTAINERS_CONF"]}
+        return cl.Profile(
+            name="ctr",
+            scheduler="pbs",
+            remote_dir=str(tmp_path / "pbsjobs"),
+            poll_interval=1,
+            container=image,
+            env=env,
+        )
     image = request.getfixturevalue("user_image")  # the user's ~/.config/containers/
     info = request.getfixturevalue("sandbox")
     if kind == "direct":  # python="": the image's python3, not the host's venv
@@ -85,6 +106,7 @@ def _profile(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> cl.Pr
     [
         "local",
         pytest.param("slurm-local", marks=pytest.mark.sandbox),
+        pytest.param("fakepbs", marks=pytest.mark.fakepbs),
         pytest.param("direct", marks=[pytest.mark.sandbox, pytest.mark.direct]),
         pytest.param("sge", marks=[pytest.mark.sandbox, pytest.mark.sge]),
     ],
