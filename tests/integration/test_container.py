@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,14 @@ from tests.integration.direct_support import direct_profile, drain
 
 pytestmark = pytest.mark.timeout(300)
 FAKEPBS_BIN = Path(__file__).resolve().parents[1] / "fakepbs" / "bin"
+
+
+def until(predicate: Callable[[], object], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +167,42 @@ def test_a_job_runs_in_the_container_with_its_result_logs_files_and_outputs(
     lines = {ln.name: ln for ln in cl.profiles.check("ctr").lines}
     assert lines["container"].ok and f"podman runs {image}" in lines["container"].detail
     assert lines["python"].ok and sys.version.split()[0] in lines["python"].detail
+
+
+def _runners() -> str:
+    """The command lines of the runners running now, in containers or not (the processes
+    matter: on Grid Engine the scheduler's kill also ends podman's monitor, conmon, so
+    `podman ps` goes on listing a container whose process has ended)."""
+    ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=True)
+    return "\n".join(line for line in ps.stdout.splitlines() if "runner.py" in line)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "local",
+        pytest.param("slurm-local", marks=pytest.mark.sandbox),
+        pytest.param("fakepbs", marks=pytest.mark.fakepbs),
+        pytest.param("direct", marks=[pytest.mark.sandbox, pytest.mark.direct]),
+        pytest.param("sge", marks=[pytest.mark.sandbox, pytest.mark.sge]),  # qdel: SIGKILL
+    ],
+)
+def test_a_cancelled_job_leaves_no_container_running(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The container is the engine's, not the scheduler's: killing the job's processes
+    killed the engine's client (whose relay of SIGTERM the scheduler's kill interrupts,
+    and which cannot relay a SIGKILL at all), and the container ran on, unseen, long after
+    the job was CANCELLED. (And the runner is PID 1 there, where a signal it sends itself
+    with the default action is ignored.)"""
+    profile = _profile(kind, tmp_path, request)
+    cl.profiles.save(profile)
+    job = cl.cluster(profile.name)(time.sleep).submit(600)
+    until(lambda: job.state == cl.JobState.RUNNING, "the job to run")
+    assert f"python3 runner.py {job.job_dir}" in _runners()  # (the container's command)
+    job.cancel()
+    until(lambda: job.state == cl.JobState.CANCELLED, "the job to be cancelled")
+    until(lambda: job.id not in _runners(), "its runner (and container) to stop")
 
 
 def test_a_map_runs_each_item_in_the_container(image: str, tmp_path: Path) -> None:

@@ -32,8 +32,10 @@ def test_singularity_is_the_same_command_without_gpus() -> None:
 def test_podman_and_docker_mount_pass_variables_and_gpus_their_own_way() -> None:
     argv = cs.wrap("podman", "localhost/py:1", PY, ["/rd", ""], "/rd/j", ["SEED", "SEED"], True)
     assert argv == [
+        *("flock", "-s", "-o", "/rd/j/container.lock"),  # see test_container.py's cancels
         *("podman", "run", "--rm", "-i", "--network", "host", "-v", "/rd:/rd", "-w", "/rd/j"),
-        *("-e", "SEED", "--device", "nvidia.com/gpu=all", "localhost/py:1", "python3"),
+        *("-e", "CLUSTERLAB_OUTSIDE_LOCK=/rd/j/container.lock", "-e", "SEED"),
+        *("--device", "nvidia.com/gpu=all", "localhost/py:1", "python3"),
     ]
     assert cs.wrap("docker", "py:3.11", PY, gpus=True)[-4:] == [
         "--gpus",

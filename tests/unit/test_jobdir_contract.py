@@ -32,6 +32,7 @@ def test_names_agree() -> None:
         "WORK": (runner.WORK, jobdir.WORK),
         "WORKDIR_VAR": (runner.WORKDIR_VAR, jobdir.WORKDIR_VAR),
         "ITEM_DIRS_VAR": (runner_items.ITEM_DIRS_VAR, jobdir.ITEM_DIRS_VAR),
+        "OUTSIDE_LOCK_VAR": (runner.OUTSIDE_LOCK_VAR, jobdir.OUTSIDE_LOCK_VAR),
         "RUNNER_ITEMS": (runner.RUNNER_ITEMS, jobdir.RUNNER_ITEMS),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}

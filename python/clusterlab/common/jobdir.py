@@ -37,6 +37,11 @@ WORK = "work"  # the working directory of user code, inside the job dir
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"  # set by the job script when the profile names a workdir
 # A map with outputs=: JSON {"dir", "inputs"}; each item runs in <dir>/<index> (inputs linked)
 ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"
+# In a podman/docker container: the job's processes outside it hold a shared lock on this
+# file of the job dir (named by the variable), so the runner inside can tell when they were
+# killed and the engine's container was left running (config/containerspec.py).
+OUTSIDE_LOCK = "container.lock"
+OUTSIDE_LOCK_VAR = "CLUSTERLAB_OUTSIDE_LOCK"
 STDOUT = "stdout"
 STDERR = "stderr"
 

@@ -9,9 +9,12 @@ and the variables the job script exports are passed in:
 
 - Apptainer / Singularity: ``apptainer exec --bind P1,P2 --pwd JOBDIR [--nv] IMAGE
   python`` (they pass the environment through and share the host's network);
-- Podman / Docker: ``podman run --rm -i --network host -v P:P ... -w JOBDIR -e NAME ...
-  [--device nvidia.com/gpu=all | --gpus all] IMAGE python`` (``--network host`` as a
-  batch job has; ``-e NAME`` without a value copies the variable from the job script).
+- Podman / Docker: ``flock -s -o JOBDIR/container.lock podman run --rm -i --network host
+  -v P:P ... -w JOBDIR -e CLUSTERLAB_OUTSIDE_LOCK=... -e NAME ... [--device
+  nvidia.com/gpu=all | --gpus all] IMAGE python`` (``--network host`` as a batch job has;
+  ``-e NAME`` without a value copies the variable from the job script). The container is
+  the engine's, not the job's: the lock, held while the job's own processes live, lets
+  the runner inside end when a scheduler SIGKILLs them (util-linux ``flock``).
 
 Which engine: the profile's ``container_engine``, else the first of apptainer,
 singularity, podman, docker found on the cluster (a ``.sif`` file only with apptainer or
@@ -21,6 +24,8 @@ singularity), found once per session and named by preflight.
 from __future__ import annotations
 
 import re
+
+from ..common import jobdir
 
 ENGINES = ("apptainer", "singularity", "podman", "docker")
 SIF_ENGINES = ("apptainer", "singularity")
@@ -125,7 +130,12 @@ def wrap(
     for path in binds:
         argv += ["-v", f"{path}:{path}"]
     if pwd:
-        argv += ["-w", pwd]
+        # The container is the engine's: a SIGKILL of the job kills only the engine's
+        # client. flock holds a shared lock on a job-dir file while the job's processes
+        # live; the runner inside ends when it can lock it alone (remote/runner.py).
+        lock = f"{pwd}/{jobdir.OUTSIDE_LOCK}"
+        argv = ["flock", "-s", "-o", lock, *argv, "-w", pwd]
+        argv += ["-e", f"{jobdir.OUTSIDE_LOCK_VAR}={lock}"]
     for name in dict.fromkeys(env_names):
         argv += ["-e", name]
     if gpus:

@@ -60,6 +60,8 @@ STATUS, RESULT, POOL = "status", "result.pkl", "pool.json"
 PAYLOAD, FUNCTION = "payload.pkl", "fn.pkl"
 WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
+OUTSIDE_LOCK_VAR = "CLUSTERLAB_OUTSIDE_LOCK"  # in a container: see _outside_watch
+OUTSIDE_POLL_SECONDS = 1.0
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file, beside it in every job dir
 
 
@@ -132,8 +134,30 @@ def _signalled(job: _Job, signum: int) -> None:
     """Cancelled, preempted or at the time limit: record it (a later kernel settles the job
     by this line when the scheduler has forgotten it), then die of the signal as before."""
     job.status("exit", code=128 + signum, signal=signal.Signals(signum).name[3:])
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+    items.die_of(signum)
+
+
+def _outside_watch(job: _Job, path: str) -> None:
+    """In a podman/docker container the runner is the engine's, not the scheduler's: a
+    scheduler that kills the job's processes (Grid Engine's qdel and time limits send
+    SIGKILL at once; SLURM and clusterlab's own queue after a grace) kills the engine's
+    client, which cannot pass a SIGKILL on, and the container would run on, unseen. Those
+    processes hold a shared lock on ``path`` (``flock -s`` in the job's command line):
+    once this process can lock it exclusively, none of them is left, so it ends too."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    while True:
+        time.sleep(OUTSIDE_POLL_SECONDS)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue
+        job.status("exit", code=128 + signal.SIGKILL, signal="KILL")
+        os._exit(128 + signal.SIGKILL)
 
 
 def _heartbeat(job: _Job, stop: threading.Event) -> None:
@@ -267,6 +291,9 @@ def main(job_dir: str, task: str | None = None) -> int:
             "profile's python at an environment that has it)"
         )
     signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
+    if os.environ.get(OUTSIDE_LOCK_VAR):
+        watch = (job, os.environ[OUTSIDE_LOCK_VAR])
+        threading.Thread(target=_outside_watch, args=watch, daemon=True).start()
     work = os.environ.get(WORKDIR_VAR)  # the profile's (a project dir, never the job dir)
     if work:
         os.makedirs(work, mode=0o700, exist_ok=True)
