@@ -114,3 +114,15 @@ def ensure(user: str, work: Path) -> str:
             f"{(probe.stderr or probe.stdout).strip()[-500:]}"
         )
     return image
+
+
+def remove_containers(user: str, needle: str) -> None:
+    """Remove ``user``'s containers whose command names ``needle`` (a job's id): a
+    scheduler's kill that also ends podman's monitor (Grid Engine kills every process of
+    the job's group id, conmon's too) leaves podman's record of the ended container, and
+    its copy of the image, behind."""
+    listing = ("podman", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}")
+    out = _as_user(user, *listing).stdout
+    ids = [line.split()[0] for line in out.splitlines() if needle in line]
+    if ids:
+        _as_user(user, "podman", "rm", "-f", *ids)

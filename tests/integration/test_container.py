@@ -198,6 +198,8 @@ def test_a_cancelled_job_leaves_no_container_running(
     profile = _profile(kind, tmp_path, request)
     cl.profiles.save(profile)
     job = cl.cluster(profile.name)(time.sleep).submit(600)
+    if profile.user:  # (what Grid Engine's kill leaves of podman's record: see the helper)
+        request.addfinalizer(lambda: podman_user.remove_containers(profile.user, job.id))
     until(lambda: job.state == cl.JobState.RUNNING, "the job to run")
     assert f"python3 runner.py {job.job_dir}" in _runners()  # (the container's command)
     job.cancel()
