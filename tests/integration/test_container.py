@@ -273,6 +273,26 @@ def test_an_image_without_cloudpickle_says_to_add_it_to_the_image(
     assert "add it to the image" in text and "--user" not in text
 
 
+def test_a_node_without_the_engine_fails_the_job_with_its_name(image: str, tmp_path: Path) -> None:
+    """The login node has podman (preflight found it) but the node the job runs on does
+    not: the job fails naming podman, not 'the profile's python command was not found'
+    (the job's command starts with flock, which that node has). The setup line plays
+    that node: in the job (JOB_DIR is set there) PATH holds flock and the shell's tools
+    only."""
+    node = tmp_path / "nodebin"
+    node.mkdir()
+    for tool in ("flock", "date", "cat", "mkdir", "rm", "mv", "cp", "ln", "timeout"):
+        if shutil.which(tool):
+            (node / tool).symlink_to(shutil.which(tool))  # type: ignore[arg-type]
+    setup = [f'[ -z "${{JOB_DIR:-}}" ] || PATH={node}']
+    _local("nonode", image, tmp_path, setup=setup)
+    job = cl.cluster("nonode")(abs).submit(-1)
+    with pytest.raises(cl.ClusterlabError, match="podman was not found on PATH where the job ran"):
+        job.result(timeout=120)
+    assert job.state == cl.JobState.FAILED
+    assert "module load podman" in job.reason
+
+
 def test_a_missing_engine_is_refused_with_what_to_do(tmp_path: Path) -> None:
     cl.profiles.save(
         cl.Profile(

@@ -46,6 +46,7 @@ def preview_script(
         python, root = python_argv(profile, transport), jobs_root(profile, transport.expand)
     workdir = profile.workdir if profile.is_remote else transport.expand(profile.workdir)
     notes: list[str] = []
+    needs: list[str] = []
     wrapped = profile.container and not registry.get(profile.scheduler).runs_in_image
     if wrapped:  # as a submission wraps it; 'auto' is picked on the cluster
         engine = profile.container_engine
@@ -61,6 +62,7 @@ def preview_script(
             env_names=[*profile.env, jobdir.WORKDIR_VAR, jobdir.ITEM_DIRS_VAR],
             gpus=bool(merged.gpus),
         )
+        needs = [engine] if engine != python[0] else []
     spec = JobSpec(
         job_id=JOB_ID,
         name=NAME,
@@ -71,6 +73,7 @@ def preview_script(
         env=dict(profile.env),
         # a submission expands ~ first; a preview of a remote host shows it as typed
         workdir=workdir,
+        needs=needs,
     )
     if tasks:
         spec.array = ArraySpec(tasks, max_concurrent)

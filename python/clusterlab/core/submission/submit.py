@@ -103,7 +103,9 @@ def _spec(
     env = {**staged.env, **(extra_env or {})}
     merged = runtime.default_resources.merged(resources)
     python = list(python or runtime.environment.python_argv(staged.options.environment))
+    needs: list[str] = []
     if runtime.environment.container is not None:  # the job dir, blobs, workdir: same paths
+        needs = [runtime.environment.container.engine()]
         python = runtime.environment.container.wrap(
             python,
             binds=[runtime.jobs_root().rsplit("/", 1)[0], staged.workdir],
@@ -122,6 +124,7 @@ def _spec(
         env=env,
         workdir=staged.workdir,
         inputs=staged.inputs,
+        needs=[n for n in needs if n != python[0]],
     )
 
 
