@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 import clusterlab as cl
 from clusterlab.core.model.alive import live
 from clusterlab.ui.comm import CommHandler
@@ -130,5 +132,63 @@ def test_a_large_array_item_is_not_loaded_until_load() -> None:
         big = request(h, comm, "job.result", {"id": f"{arr.id}:1"}, "b")["data"]
         assert big["loaded"] is False and big["size"] > RESULT_LOAD_BYTES
         assert arr.id not in live
+    finally:
+        h.close()
+
+
+def test_a_job_watched_for_a_gone_kernel_is_not_unpickled_when_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The panel reattaches an active job whose kernel is gone, so its ending reaches the
+    panel. Its value was then downloaded and unpickled in the panel's kernel (the user's
+    notebook kernel, often) when it ended, whatever its size and although nobody asked.
+    Now only its state is watched; "Show result" measures it and "Load" reads it."""
+    import subprocess
+    import sys
+
+    from clusterlab.core.watching import collect
+
+    unpickled: list[int] = []
+    real_load = collect.load_result
+
+    def spy(data: bytes) -> Any:  # records, then does the real thing
+        unpickled.append(len(data))
+        return real_load(data)
+
+    monkeypatch.setattr(collect, "load_result", spy)
+    script = (
+        "import os, time, clusterlab as cl\n"
+        "def big(n):\n"
+        "    import time\n"
+        "    time.sleep(3)\n"
+        "    return bytes(n)\n"
+        "job = cl.cluster('local')(big).submit(3_000_000)\n"
+        "while [r.state for r in cl.jobs()] != ['RUNNING']: time.sleep(0.05)\n"
+        "print(job.id, flush=True)\n"
+        "os._exit(0)  # its kernel is gone, its job runs on\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    job_id = out.stdout.split()[-1]
+    h, comm = _handler()
+    try:
+        listed = request(h, comm, "jobs.list", {}, "l0")["data"]["jobs"]
+        assert [(j["id"], j["state"]) for j in listed] == [(job_id, "RUNNING")]
+        deadline = time.time() + 90
+        for n in range(10**6):  # the panel lists again every few seconds
+            rows = request(h, comm, "jobs.list", {}, f"l{n + 1}")["data"]["jobs"]
+            if rows[0]["state"] != "RUNNING" or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert rows[0]["state"] == "COMPLETED", rows
+        assert unpickled == []  # watched to its end without reading its value
+
+        shown = request(h, comm, "job.result", {"id": job_id}, "r1")["data"]
+        assert (shown["loaded"], shown["text"]) == (False, "")
+        assert shown["size"] > RESULT_LOAD_BYTES
+        loaded = request(h, comm, "job.result", {"id": job_id, "load": True}, "r2")["data"]
+        assert loaded["loaded"] and loaded["text"].startswith("b'\\x00")
+        assert cl.job(job_id).result() == bytes(3_000_000)  # asked for: read from its file
     finally:
         h.close()

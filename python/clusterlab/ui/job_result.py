@@ -133,9 +133,15 @@ def _completed_elsewhere(job_id: str) -> tuple[Any, str] | None:
     from ..config.profile import Profile
     from ..core.ledger import store as ledger
     from ..core.model.alive import live
+    from ..core.model.job import Job
     from ..core.runtime import get_runtime
 
     base, sep, index = job_id.partition(":")
+    held = live.get(job_id)
+    if held is None and sep and base in live:
+        held = _item(live[base], index)
+    if isinstance(held, Job) and held.done() and held.result_unread:
+        return held.engine.transport, held.result_path  # completed, value left unread
     if job_id in live or base in live:
         return None
     rec = ledger.get(base)
@@ -162,6 +168,14 @@ def _completed_elsewhere(job_id: str) -> tuple[Any, str] | None:
         path = f"{dirs[-1]}/{jobdir.item_result(item)}"  # a rerun's part replaces earlier ones
     runtime = get_runtime(Profile.from_dict(json.loads(rec.profile_json)))
     return runtime.transport, path
+
+
+def _item(array: Any, index: str) -> Any:
+    """Item ``index`` of a held array (None when it has no such item)."""
+    elements = getattr(array, "elements", None)
+    if not elements or not (index.isascii() and index.isdigit()) or int(index) >= len(elements):
+        return None
+    return elements[int(index)]
 
 
 def _read_file(job_id: str, transport: Any, path: str, *, load: bool) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from ...core.ledger import cleared as cleared_marks
 from ...core.ledger import store as ledger
 from ...core.model import events
 from ...core.model.alive import live as live_objects
+from ...core.model.alive import watch_only
 from .topic import EVENT_INTERVAL, Connection, Request, RequestError, Topic, job_id
 
 REATTACH_EVERY = 30.0  # seconds before an unwatched active job is reattached again
@@ -49,6 +50,9 @@ def _record(rec: ledger.JobRecord) -> dict[str, Any]:
 def _reattach(job_id: str) -> None:
     from ...jobs import job
 
+    # Watched for its state only: its value is not read into this kernel when it ends
+    # (job.result reads it, bounded, when the panel asks).
+    watch_only.add(job_id)
     try:
         job(job_id)  # watched from now on; its watcher publishes what happens
     except ClusterlabError as exc:  # e.g. its host is unreachable: tried again later
