@@ -2,7 +2,8 @@
  * The panel's link to a kernel: the active notebook's kernel, or a background python3
  * kernel the panel starts and owns when no notebook is open. Follows the current
  * notebook, restarts and kernel changes, and reconnects; the `clusterlab` comm itself
- * (hello, loading the extension, requests) is comm-channel.ts's job.
+ * (hello, loading the extension, requests) is comm-channel.ts's job, the status and
+ * requests every link has are link-base.ts's.
  *
  * Two modes. `start()` (the panel was shown) may cost something: it loads clusterlab into
  * the notebook's kernel or starts a background kernel. `watch()` (from page load, so
@@ -15,18 +16,17 @@
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
-import { ISignal, Signal } from '@lumino/signaling';
+import { Signal } from '@lumino/signaling';
 
 import { existingBackground, openBackground } from './background-kernel';
-import { CommChannel, checkProtocol, loadExtension, withTimeout } from './comm-channel';
+import { CommChannel, loadExtension, withTimeout } from './comm-channel';
 import { ClusterlabUseWatcher } from './kernel-use';
-import { COMM_TARGET, IHello, IMessage } from './protocol';
-import { IRequestOptions, RequestError } from './requests';
+import { CommLink } from './link-base';
+import { COMM_TARGET } from './protocol';
 
 export { LOAD_CODE } from './comm-channel';
 
-export type LinkStatus =
-  'connecting' | 'loading' | 'ready' | 'busy-restarting' | 'error';
+export type { LinkStatus } from './link-base';
 
 export { BACKGROUND_PATH } from './background-kernel';
 
@@ -37,53 +37,14 @@ export interface IKernelLinkOptions {
   timeout?: number;
 }
 
-export class KernelLink implements IDisposable {
+export class KernelLink extends CommLink implements IDisposable {
   constructor(options: IKernelLinkOptions) {
+    super(options.timeout ?? 60000);
     this._sessions = options.sessions;
     this._tracker = options.tracker;
-    this.timeout = options.timeout ?? 60000;
     if (this._tracker) {
       this._tracker.currentChanged.connect(this._onCurrentChanged, this);
     }
-  }
-
-  /** Milliseconds a request waits for its reply. */
-  timeout: number;
-
-  get isDisposed(): boolean {
-    return this._disposed;
-  }
-
-  /** Changes of status, label or hello. */
-  get changed(): ISignal<this, void> {
-    return this._changed;
-  }
-
-  /** Pushed messages (`job.event`, ...) that are not replies to a request. */
-  get pushed(): ISignal<this, IMessage> {
-    return this._pushed;
-  }
-
-  /** Emitted with the new `hello` each time the comm (re)connects. */
-  get connected(): ISignal<this, IHello> {
-    return this._connected;
-  }
-
-  get status(): LinkStatus {
-    return this._status;
-  }
-
-  /** Human text: which kernel, and any error. */
-  get label(): string {
-    return this._label;
-  }
-
-  get detail(): string {
-    return this._detail;
-  }
-
-  get hello(): IHello | null {
-    return this._hello;
   }
 
   get kernel(): Kernel.IKernelConnection | null {
@@ -153,51 +114,11 @@ export class KernelLink implements IDisposable {
     }
   }
 
-  /** Send a request; resolves with the reply's `data`, rejects with a RequestError. */
-  async request<T = any>(
-    type: string,
-    data: Record<string, unknown> = {},
-    options: IRequestOptions = {}
-  ): Promise<T> {
+  /** A request is a need: connect now (unless watching, which answers it when it can). */
+  protected _onNeed(): void {
     if (!this._started && !this._watching) {
-      void this.start(); // a request is a need: connect now
+      void this.start();
     }
-    if (this._status !== 'ready' || !this._channel) {
-      await this._settled(this.timeout);
-    }
-    if (!this._channel) {
-      throw new RequestError(
-        `not connected to a kernel: ${this._detail || this._status}`,
-        {},
-        'disconnected'
-      );
-    }
-    return this._channel.request<T>(type, data, {
-      timeout: this.timeout,
-      ...options
-    });
-  }
-
-  /** Resolves when the link is ready or has failed (or after `timeout` ms). */
-  private _settled(timeout: number): Promise<void> {
-    const settled = () => this._status === 'ready' || this._status === 'error';
-    if (settled()) {
-      return Promise.resolve();
-    }
-    return new Promise<void>(resolve => {
-      const done = () => {
-        clearTimeout(timer);
-        this._changed.disconnect(check);
-        resolve();
-      };
-      const check = () => {
-        if (settled() || this._disposed) {
-          done();
-        }
-      };
-      const timer = setTimeout(done, timeout);
-      this._changed.connect(check);
-    });
   }
 
   dispose(): void {
@@ -375,22 +296,13 @@ export class KernelLink implements IDisposable {
     ++this._connectGeneration; // a connect still in flight is superseded
     this._closeComm('switching kernels');
     try {
-      this._adopt(kernel, channel);
+      this._adopt(this._describe(kernel), channel);
     } catch (err) {
       this._closeComm((err as Error).message);
       this._setStatus('error', this._describe(kernel), (err as Error).message);
       return;
     }
     this._releaseBackground();
-  }
-
-  /** Make `channel` the link's comm (its protocol checked: throws) and say so. */
-  private _adopt(kernel: Kernel.IKernelConnection, channel: CommChannel): void {
-    this._channel = channel;
-    checkProtocol(channel.hello);
-    this._hello = channel.hello;
-    this._setStatus('ready', this._describe(kernel), '');
-    this._connected.emit(channel.hello);
   }
 
   /** Follow `kernel`'s status (restarts, death) instead of the previous kernel's. */
@@ -508,7 +420,7 @@ export class KernelLink implements IDisposable {
           );
         }
       }
-      this._adopt(kernel, channel);
+      this._adopt(this._describe(kernel), channel);
     } catch (err) {
       if (!stale()) {
         this._closeComm((err as Error).message);
@@ -517,39 +429,6 @@ export class KernelLink implements IDisposable {
     }
   }
 
-  private _openChannel(kernel: Kernel.IKernelConnection): Promise<CommChannel | null> {
-    return CommChannel.open(kernel, this.timeout, {
-      onPush: message => this._pushed.emit(message),
-      onClose: channel => {
-        if (this._channel !== channel) {
-          return;
-        }
-        this._channel = null;
-        if (this._status === 'ready') {
-          this._setStatus(
-            'error',
-            this._label,
-            'the kernel closed the clusterlab comm'
-          );
-        }
-      }
-    });
-  }
-
-  private _closeComm(reason: string): void {
-    const channel = this._channel;
-    this._channel = null;
-    channel?.close(reason);
-  }
-
-  private _setStatus(status: LinkStatus, label: string, detail: string): void {
-    this._status = status;
-    this._label = label;
-    this._detail = detail;
-    this._changed.emit();
-  }
-
-  private _disposed = false;
   private _started = false;
   private _watching = false;
   /** While watching: a kernel without clusterlab, tried again once a cell used it. */
@@ -564,16 +443,8 @@ export class KernelLink implements IDisposable {
   private _watched: NotebookPanel | null = null;
   private _kernel: Kernel.IKernelConnection | null = null;
   private _background: Kernel.IKernelConnection | null = null;
-  private _channel: CommChannel | null = null;
-  private _hello: IHello | null = null;
-  private _status: LinkStatus = 'connecting';
-  private _label = 'no kernel yet';
-  private _detail = '';
   private _where = '';
   private _restarting = false;
   private _followGeneration = 0;
   private _connectGeneration = 0;
-  private readonly _changed = new Signal<this, void>(this);
-  private readonly _pushed = new Signal<this, IMessage>(this);
-  private readonly _connected = new Signal<this, IHello>(this);
 }
