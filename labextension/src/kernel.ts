@@ -233,9 +233,8 @@ export class KernelLink extends CommLink implements IDisposable {
    * already (an earlier visit started it); none is started. */
   private async _watchBackground(generation: number): Promise<void> {
     if (!this._background || this._background.isDisposed) {
-      const session = await existingBackground(this._sessions);
+      const session = await this._backgroundFor(false);
       if (generation !== this._followGeneration || this._disposed || this._started) {
-        session?.dispose();
         return;
       }
       if (!session) {
@@ -244,7 +243,6 @@ export class KernelLink extends CommLink implements IDisposable {
         }
         return;
       }
-      this._backgroundSession = session;
       this._background = session.kernel;
     }
     if (this._background) {
@@ -319,9 +317,45 @@ export class KernelLink extends CommLink implements IDisposable {
 
   /** Reuse the panel's session if the server has it (page reload), else start one. */
   private async _startBackground(): Promise<Kernel.IKernelConnection> {
-    const session = await openBackground(this._sessions);
-    this._backgroundSession = session;
-    return session.kernel!;
+    const session = await this._backgroundFor(true);
+    if (!session?.kernel) {
+      throw new Error('the session has no kernel');
+    }
+    return session.kernel;
+  }
+
+  /**
+   * The background session (`create`: started if the server has none), one lookup or
+   * start at a time. Follows run concurrently (closing a notebook changes the current
+   * widget and its kernel at once); a second start would find the first one's session
+   * and connect to it again, and JupyterLab gives a second connection no comms.
+   */
+  private async _backgroundFor(
+    create: boolean
+  ): Promise<Session.ISessionConnection | null> {
+    while (this._backgroundPending) {
+      await this._backgroundPending.catch(() => null);
+    }
+    const held = this._backgroundSession;
+    if (held && !held.isDisposed && held.kernel && !held.kernel.isDisposed) {
+      return held;
+    }
+    const pending = (
+      create ? openBackground(this._sessions) : existingBackground(this._sessions)
+    ).then(session => {
+      if (session) {
+        this._backgroundSession = session;
+      }
+      return session;
+    });
+    this._backgroundPending = pending;
+    try {
+      return await pending;
+    } finally {
+      if (this._backgroundPending === pending) {
+        this._backgroundPending = null;
+      }
+    }
   }
 
   /** Shut the background kernel down once a notebook's kernel serves the panel. */
@@ -439,6 +473,7 @@ export class KernelLink extends CommLink implements IDisposable {
   });
   private readonly _sessions: Session.IManager;
   private _backgroundSession: Session.ISessionConnection | null = null;
+  private _backgroundPending: Promise<Session.ISessionConnection | null> | null = null;
   private readonly _tracker: INotebookTracker | null;
   private _watched: NotebookPanel | null = null;
   private _kernel: Kernel.IKernelConnection | null = null;
