@@ -65,8 +65,13 @@ test('Clear finished is kept in the ledger: another browser lists the same jobs'
   const other = await context.newPage();
   try {
     await other.goto(page.url());
-    await other.locator('.jp-SideBar [data-id="clusterlab-sidebar"]').click();
+    // Its layout is restored from the same workspace: the panel may be open already.
+    await other.locator('.jp-NotebookPanel, .jp-Launcher').first().waitFor();
     const otherPanel = other.locator('#clusterlab-sidebar');
+    if (!(await otherPanel.isVisible())) {
+      await other.locator('.jp-SideBar [data-id="clusterlab-sidebar"]').click();
+    }
+    await expect(otherPanel).toBeVisible();
     await waitReady(otherPanel);
     await expect(otherPanel.getByRole('button', { name: /^Show \d+ cleared/ })).toBeVisible();
     await expect(row(otherPanel, id)).toHaveCount(0);
