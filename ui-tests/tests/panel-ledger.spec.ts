@@ -4,6 +4,7 @@
  * ledger, so another browser agrees; a large result is measured, not loaded, until
  * "Load". Local profile only: no SSH sandbox needed.
  */
+import AxeBuilder from '@axe-core/playwright';
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 
 import { openNotebook, openPanel, printedIds, row, waitReady } from './job-helpers';
@@ -105,6 +106,9 @@ test('a large result shows its size and loads only on Load', async ({ page, tmpP
   const unloaded = job.locator('.jp-clusterlab-resultUnloaded');
   await expect(unloaded).toContainText('The value is 2.9 MB: it was not loaded');
   await expect(job.getByLabel(`result of job ${id}`, { exact: true })).toHaveCount(0);
+  // The new view (sentence, size, Load) passes axe-core as the rest of the panel does.
+  const axe = await new AxeBuilder({ page }).include('#clusterlab-sidebar').analyze();
+  expect(axe.violations.map(v => `${v.id}: ${v.help}`)).toEqual([]);
   await unloaded.getByRole('button', { name: /^Load: result of job/ }).click();
   const text = job.getByLabel(`result of job ${id}`, { exact: true });
   await expect(text).toContainText("b'\\x00\\x00");
