@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { isTerminal, itemIndices } from './jobs';
+import { formatBytes, isTerminal, itemIndices } from './jobs';
 import { PanelModel } from './model';
 import { IJob, IJobResult } from './protocol';
 
@@ -135,7 +135,8 @@ const OUTCOME_LABEL: Record<IJobResult['outcome'], string> = {
   cancelled: 'No result'
 };
 
-/** A finished job's value (repr) or traceback, read once per job or item. */
+/** A finished job's value (bounded repr) or traceback, read once per job or item. A value
+ * too large for the kernel to read unasked comes with its size and a "Load" button. */
 export function JobResult(props: {
   model: PanelModel;
   job: IJob;
@@ -145,6 +146,7 @@ export function JobResult(props: {
   const { model, job, index } = props;
   const [result, setResult] = React.useState<IJobResult | null>(null);
   const [error, setError] = React.useState('');
+  const [loading, setLoading] = React.useState(false);
   const id = targetId(job, index);
   React.useEffect(() => {
     let alive = true;
@@ -158,12 +160,28 @@ export function JobResult(props: {
       alive = false;
     };
   }, [id, job.state]);
+  const load = async () => {
+    setLoading(true);
+    setError('');
+    try {
+      setResult(await model.result(id, true));
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setLoading(false);
+    }
+  };
+  const size = formatBytes(result?.size);
+  const unloaded = result !== null && result.loaded === false;
   return (
     <div className="jp-clusterlab-result" data-outcome={result?.outcome ?? ''}>
       <div className="jp-clusterlab-logTabs">
         <span className="jp-clusterlab-resultLabel">
           {result ? (OUTCOME_LABEL[result.outcome] ?? result.outcome) : ''}
         </span>
+        {size && result?.outcome === 'value' && (
+          <span className="jp-clusterlab-muted jp-clusterlab-resultSize">{size}</span>
+        )}
         {result?.truncated && (
           <span className="jp-clusterlab-muted">showing the start</span>
         )}
@@ -171,6 +189,23 @@ export function JobResult(props: {
       {error ? (
         <div className="jp-clusterlab-error" role="alert">
           {error}
+        </div>
+      ) : unloaded ? (
+        <div className="jp-clusterlab-resultUnloaded">
+          <p>
+            The value is {size || 'large'}: it was not loaded, so the panel&apos;s
+            kernel does not hold it. Load reads it into that kernel (as much memory as
+            the value takes) and shows the start of its repr.
+          </p>
+          <button
+            className="jp-clusterlab-button jp-mod-small"
+            tabIndex={props.tabIndex}
+            disabled={loading}
+            aria-label={`${loading ? 'Loading…' : 'Load'}: result of job ${id} (${size})`}
+            onClick={() => void load()}
+          >
+            {loading ? 'Loading…' : 'Load'}
+          </button>
         </div>
       ) : (
         <pre

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  clearFinished,
   endedMessage,
+  formatBytes,
   filterJobs,
   itemIndices,
   mergeEvents,
@@ -90,14 +90,13 @@ describe('newlyEnded and endedMessage', () => {
   });
 });
 
-describe('clearFinished', () => {
-  it('adds every ended job to the cleared ids, keeps active ones and old ids', () => {
-    const ids = clearFinished(
-      [job('a'), job('b', { state: 'COMPLETED' }), job('c', { state: 'FAILED' })],
-      ['old']
-    );
-    expect(ids.sort()).toEqual(['b', 'c', 'old']);
-    expect(clearFinished([job('b', { state: 'LOST' })], ['b', 'x'], 1)).toEqual(['b']);
+describe('formatBytes', () => {
+  it('says a result file size as people read it', () => {
+    expect(formatBytes(61)).toBe('61 B');
+    expect(formatBytes(3_000_045)).toBe('2.9 MB');
+    expect(formatBytes(5 * 1024 ** 3)).toBe('5.0 GB');
+    expect(formatBytes(null)).toBe('');
+    expect(formatBytes(undefined)).toBe('');
   });
 });
 

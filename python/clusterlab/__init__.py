@@ -65,8 +65,10 @@ set_progress_display(_show_progress)
 
 
 def _register_live_cards() -> None:
-    """In a kernel, Job and ArrayJob cards a cell displays update themselves, and an
-    environment build shows a progress bar."""
+    """In a kernel, Job and ArrayJob cards a cell displays update themselves, an
+    environment build shows a progress bar, and the lab panel's comm target exists: the
+    panel then watches this kernel's jobs from page load (job-end notifications) without
+    loading anything into it (labextension/src/kernel.ts, ``watch``)."""
     ipython = sys.modules.get("IPython")  # never imported here just to ask
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None and getattr(shell, "kernel", None) is not None:
@@ -76,6 +78,9 @@ def _register_live_cards() -> None:
         from .ui import login_prompts  # one-time codes asked in the notebook
 
         login_prompts.register(shell)
+        from .ui import comm as lab_comm
+
+        lab_comm.register()
         try:  # environment builds show a bar (needs ipywidgets)
             from .ui.widgets import environment_bar
         except ImportError:

@@ -748,6 +748,8 @@ FUZZED_TYPES = [
     "profiles.save",
     "profiles.delete",
     "jobs.list",
+    "jobs.clear",
+    "jobs.unclear",
     "job.cancel",
     "job.logs",
     "job.result",
@@ -766,6 +768,8 @@ REQUEST_DATA = st.one_of(
             "limit": JSON,
             "state": JSON,
             "stream": JSON,
+            "load": JSON,
+            "include_cleared": JSON,
         },
     ),
 )

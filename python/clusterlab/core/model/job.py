@@ -184,6 +184,20 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
                 self._result = None
                 self._forgotten = True
 
+    @property
+    def result_unread(self) -> bool:
+        """True when it completed but its value is not in memory (let go, or never read:
+        a job watched only for its state); ``result()`` then reads it from the cluster."""
+        return self._forgotten
+
+    def resolve_unread(self) -> None:
+        """Complete it without reading its value (see :attr:`result_unread`)."""
+        with self._condition:
+            if self.done():
+                return
+            self._forgotten = True
+            self.set_result(None)
+
     def _read_result_again(self) -> Any:
         path = self.result_path
         data = self.engine.transport.read_files([path]).get(path)
