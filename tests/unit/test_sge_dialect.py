@@ -108,7 +108,6 @@ def test_resources_in_grid_engine_terms() -> None:
         ({"gpus": 1}, "no standard GPU resource"),
         ({"gpus": "a100:1"}, "no standard GPU resource, typed or not"),
         ({"nodes": 2}, "MPI parallel environment"),
-        ({"tasks": 4}, "starts no MPI tasks"),
         ({"qos": "high"}, "Grid Engine has no QOS"),
         ({"constraint": "skylake"}, "no standard node features"),
         ({"extra": ["--qos=high"]}, "looks like a SLURM option"),

@@ -157,7 +157,7 @@ class SgeBackend(BatchBackend):
             opts += ["-o /dev/null", "-e /dev/null"]  # per-task files: see preamble()
         else:
             opts += [f"-o {jobdir.STDOUT}", f"-e {jobdir.STDERR}"]
-        slots = r.cores or 1
+        slots = (r.cores or 1) * r.task_count  # tasks=N: every task's cores, one host
         if slots > 1:
             opts.append(f"-pe {self.profile.sge_pe} {slots}")
         if r.memory_mb:  # h_vmem is per slot

@@ -92,7 +92,9 @@ KIND = SchedulerKind(
     "qsub/qstat/qdel of (Son of / Sun / Open) Grid Engine, on a login node or over SSH",
     "clusterlab.backends.sge:SgeBackend",
     # -hold_jid names whole arrays only: waiting for one item waits for its whole map
-    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE}),
+    # tasks=N: the slots of N tasks in the profile's sge_pe, started on the job's host
+    # (mpirun where the PE gives hosts and it exists, else N processes: runner_tasks.py)
+    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE, TASKS}),
     refusals={
         QOS: "Grid Engine has no QOS; priority and limits come from queues and "
         "projects, so ask for a queue='...' or a project with extra=['-P NAME'] "
@@ -106,9 +108,6 @@ KIND = SchedulerKind(
         NODES: "clusterlab gives a Grid Engine job cores on one host (-pe with the "
         "profile's sge_pe); a job across hosts needs the site's MPI parallel "
         "environment: leave nodes out and pass extra=['-pe mpi 32'] instead",
-        TASKS: "clusterlab starts no MPI tasks on Grid Engine; for an MPI job pass "
-        "the site's parallel environment with extra=['-pe mpi 32'] and leave "
-        "tasks out",
     },
     fields=(SGE_PE, SGE_SETTINGS),
     # the settings file chooses the cell: two cells on one host are two clusters

@@ -17,7 +17,8 @@ from .usage import Usage
 # -- files the kernel stages ---------------------------------------------------------------
 RUNNER = "runner.py"
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file (array items), beside it
-RUNNER_FILES = (RUNNER, RUNNER_ITEMS)
+RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs and the clusterlab stand-in
+RUNNER_FILES = (RUNNER, RUNNER_ITEMS, RUNNER_TASKS)
 SCRIPT = "job.sh"  # the rendered batch script, exactly as submitted
 PAYLOAD = "payload.pkl"  # one call: (fn, args, kwargs, refs)
 FUNCTION = "fn.pkl"  # an array's function
@@ -39,6 +40,14 @@ WORKDIR_VAR = "CLUSTERLAB_WORKDIR"  # set by the job script when the profile nam
 ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"
 STDOUT = "stdout"
 STDERR = "stderr"
+# A tasks=N job: rank R's outcome in ranks/R.pkl, its output (R > 0) in ranks/R.stdout and
+# ranks/R.stderr; rank 0 writes to the job's own log files and result.pkl is the job's.
+RANKS = "ranks"
+# What the job script sets for the runner: the task count (N > 1) and the launcher.
+TASKS_VAR = "CLUSTERLAB_TASKS"
+LAUNCHER_VAR = "CLUSTERLAB_LAUNCHER"
+NODE_VAR = "CLUSTERLAB_NODE"  # in a task: the index of its node in the job
+ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # in a task: 0 on the job's first run
 
 # -- status events (one JSON object per line) ------------------------------------------------
 STARTED, HEARTBEAT, FINISHED, STOPPED = "started", "heartbeat", "finished", "stopped"
@@ -59,6 +68,16 @@ def status_file(task: int | str | None = None) -> str:
 def log_file(stream: str, task: int | str | None = None) -> str:
     """``stdout``/``stderr`` of a job, ``stdout.TASK`` of an array task."""
     return stream if task is None else f"{stream}.{task}"
+
+
+def rank_result(rank: int) -> str:
+    """Where rank ``rank`` of a tasks=N job leaves its outcome, relative to the job dir."""
+    return f"{RANKS}/{rank}.pkl"
+
+
+def rank_log(stream: str, rank: int) -> str:
+    """Rank ``rank``'s stdout/stderr: the job's own for rank 0, ``ranks/R.stdout`` else."""
+    return stream if rank == 0 else f"{RANKS}/{rank}.{stream}"
 
 
 def item_result(index: int) -> str:

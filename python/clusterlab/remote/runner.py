@@ -3,7 +3,9 @@
 Usage: ``python runner.py JOB_DIR`` for one call, ``python runner.py JOB_DIR TASK`` for task
 TASK of an array. It is copied into every job dir, so it must not import clusterlab; what
 only array items need (log offsets, per-item dirs, pool mode) is its second file,
-``runner_items.py``, shipped beside it (see that file for why a second file).
+``runner_items.py``, shipped beside it (see that file for why a second file); what only
+multi-task jobs need (launching the tasks, each rank's run) and the stand-in for
+``import clusterlab`` is its third, ``runner_tasks.py``.
 
 It records the job's life in ``status`` (``status.TASK`` for an array task; one JSON object
 per line: started, heartbeat, item-started/item-finished, finished) and leaves each outcome
@@ -61,14 +63,15 @@ PAYLOAD, FUNCTION = "payload.pkl", "fn.pkl"
 WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file, beside it in every job dir
+RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs, the clusterlab stand-in
 
 
-def _load_items() -> Any:
-    """``runner_items.py`` from beside this file, loaded by its path: not through
-    ``sys.path`` (``python -I`` leaves the script's dir out of it, and a user's module of
-    the same name must neither shadow it nor be shadowed)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), RUNNER_ITEMS)
-    spec = importlib.util.spec_from_file_location("clusterlab_runner_items", path)
+def _load_beside(name: str, module_name: str) -> Any:
+    """A runner file from beside this one (``runner_items.py``, ``runner_tasks.py``), loaded
+    by its path: not through ``sys.path`` (``python -I`` leaves the script's dir out of it,
+    and a user's module of the same name must neither shadow it nor be shadowed)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -76,7 +79,9 @@ def _load_items() -> Any:
     return module
 
 
-items = _load_items()
+items = _load_beside(RUNNER_ITEMS, "clusterlab_runner_items")
+# multi-task jobs (tasks=N) and cl.task() where clusterlab is not installed
+tasks = _load_beside(RUNNER_TASKS, "clusterlab_runner_tasks")
 JOB_DIR_GONE = 97  # exit code: the job dir was deleted (as job.sh's failed cd)
 
 
@@ -250,7 +255,17 @@ def _load_message(exc: BaseException) -> str:
     )
 
 
+def no_cloudpickle() -> str:
+    return (
+        f"cloudpickle is not installed for {sys.executable} on {socket.gethostname()}: "
+        f"run `{sys.executable} -m pip install --user cloudpickle` there (or point the "
+        "profile's python at an environment that has it)"
+    )
+
+
 def main(job_dir: str, task: str | None = None) -> int:
+    if task is None and tasks.is_rank():  # one task of a tasks=N job (runner_tasks.py)
+        return int(tasks.rank_main(job_dir, sys.modules[__name__]))
     job = _Job(job_dir, task)
     job.status(
         "started",
@@ -261,11 +276,8 @@ def main(job_dir: str, task: str | None = None) -> int:
     try:
         import cloudpickle
     except ImportError:
-        return job.env_error(
-            f"cloudpickle is not installed for {sys.executable} on {socket.gethostname()}: "
-            f"run `{sys.executable} -m pip install --user cloudpickle` there (or point the "
-            "profile's python at an environment that has it)"
-        )
+        return job.env_error(no_cloudpickle())
+    tasks.provide_clusterlab()  # a function naming clusterlab loads where it is not installed
     signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
     work = os.environ.get(WORKDIR_VAR)  # the profile's (a project dir, never the job dir)
     if work:
@@ -283,6 +295,8 @@ def main(job_dir: str, task: str | None = None) -> int:
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(job, stop), daemon=True).start()
     try:
+        if task is None and tasks.launching():  # tasks=N: start them, settle by them
+            return int(tasks.launch(job, sys.modules[__name__]))
         if task is None:
             try:
                 with open(os.path.join(job_dir, PAYLOAD), "rb") as fh:

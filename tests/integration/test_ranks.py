@@ -1,0 +1,161 @@
+"""Multi-task functions (tasks=N): the function runs once per task, launched the
+scheduler's way, each task knowing its rank (cl.task(), RANK, WORLD_SIZE, LOCAL_RANK,
+MASTER_ADDR, MASTER_PORT); job.result() is rank 0's value, job.task_results() every
+rank's; a rank that raises fails the job with its exception, naming the rank, and the
+other ranks are stopped; each rank's output is job.stdout(rank=R).
+
+On the local backend (N processes) and on the real SLURM sandbox (srun inside the batch
+script), through both transports; over SSH the cluster's Python has no clusterlab, so
+cl.task() there is the runner's stand-in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import clusterlab as cl
+from clusterlab.common.errors import RemoteTraceback
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _where_am_i(tag: str) -> dict[str, Any]:
+    """What a task sees (shipped by value: a module of this checkout is local code)."""
+    import os
+    import socket
+
+    import clusterlab as cl
+
+    t = cl.task()
+    print(f"{tag}: rank {t.rank} says hello")
+    env = os.environ
+    return {
+        "task": (t.rank, t.world_size, t.local_rank, t.node, t.attempt),
+        "env": (env["RANK"], env["WORLD_SIZE"], env["LOCAL_RANK"]),
+        "master": (env["MASTER_ADDR"], env["MASTER_PORT"]),
+        "host": socket.gethostname(),
+        "has_clusterlab_installed": hasattr(cl, "Profile"),
+    }
+
+
+def _local_profile() -> cl.Profile:
+    profile = cl.Profile(name="ranks", scheduler="local", poll_interval=0.5, max_concurrent=2)
+    cl.profiles.save(profile)
+    return profile
+
+
+def _check_ranks(job: cl.Job, n: int) -> list[dict[str, Any]]:
+    ranks = job.task_results()
+    assert job.result() == ranks[0]  # the job's value is rank 0's
+    assert [r["task"][:2] for r in ranks] == [(rank, n) for rank in range(n)]
+    assert [r["env"] for r in ranks] == [
+        (str(rank), str(n), str(ranks[rank]["task"][2])) for rank in range(n)
+    ]
+    assert all(r["task"][4] == 0 for r in ranks)  # attempt 0: the first run
+    masters = {r["master"] for r in ranks}
+    assert len(masters) == 1  # every rank meets at the same address and port
+    assert int(masters.pop()[1]) > 0
+    for rank in range(n):  # each rank's output on its own, rank 0's as the job's
+        assert job.stdout(rank=rank).splitlines() == [f"t: rank {rank} says hello"]
+    assert job.stdout() == job.stdout(rank=0)
+    return ranks
+
+
+def test_four_tasks_on_the_local_backend() -> None:
+    _local_profile()
+    job = cl.cluster("ranks", tasks=4)(_where_am_i).submit("t")
+    ranks = _check_ranks(job, 4)
+    assert [r["task"][2] for r in ranks] == [0, 1, 2, 3]  # one host: local rank = rank
+    assert "4 tasks started with processes" in job.stderr()
+    with pytest.raises(cl.ClusterlabError, match="ran 4 tasks, ranks 0 to 3"):
+        job.stdout(rank=4)
+
+
+def _fails_on_rank_two(pid_dir: str) -> int:
+    import os
+    import time
+
+    import clusterlab as cl
+
+    rank = cl.task().rank
+    with open(os.path.join(pid_dir, str(rank)), "w") as fh:
+        fh.write(str(os.getpid()))
+    if rank == 2:
+        while len(os.listdir(pid_dir)) < 3:  # the others have started
+            time.sleep(0.05)
+        raise KeyError("rank two has no key")
+    time.sleep(600)  # stopped long before this ends
+    return rank
+
+
+def test_a_rank_that_raises_fails_the_job_and_stops_the_others(tmp_path: Path) -> None:
+    _local_profile()
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    job = cl.cluster("ranks", tasks=3)(_fails_on_rank_two).submit(str(pids))
+    with pytest.raises(KeyError, match="rank two has no key") as caught:
+        job.result(timeout=120)
+    assert job.state == cl.JobState.FAILED
+    assert "raised in rank 2 of 3" in "\n".join(getattr(caught.value, "__notes__", []))
+    cause = caught.value.__cause__
+    assert isinstance(cause, RemoteTraceback) and "[rank 2 of 3" in str(cause)
+    for name in ("0", "1"):  # the ranks that were still sleeping are gone
+        pid = int((pids / name).read_text())
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def _counts_runs(marker: str) -> tuple[int, int]:
+    import clusterlab as cl
+
+    with open(marker, "a") as fh:
+        fh.write("ran\n")
+    return cl.task().rank, cl.task().world_size
+
+
+def test_launcher_none_runs_the_function_once(tmp_path: Path) -> None:
+    _local_profile()
+    marker = tmp_path / "runs"
+    job = cl.cluster("ranks", tasks=3, launcher="none")(_counts_runs).submit(str(marker))
+    assert job.result(timeout=60) == (0, 1)  # it starts its own tasks
+    assert marker.read_text() == "ran\n"
+    assert job.task_results() == [(0, 1)]
+
+
+def test_slurm_tasks_start_with_srun(slurm_profile: cl.Profile) -> None:
+    job = cl.cluster(slurm_profile.name, tasks=3, cores=1, memory="100MB")(_where_am_i).submit("t")
+    ranks = _check_ranks(job, 3)
+    assert "3 tasks started with srun" in job.stderr()
+    assert "#SBATCH --ntasks=3" in job.job_script()
+    # over SSH the cluster's Python has only cloudpickle: cl.task() is the runner's stand-in
+    over_ssh = slurm_profile.host not in ("", "localhost")
+    assert {r["has_clusterlab_installed"] for r in ranks} == {not over_ssh}
+
+
+def test_a_failing_slurm_rank_fails_the_job_naming_it(sandbox: object, tmp_path: Path) -> None:
+    from tests.conftest import slurm_local_profile
+
+    cl.profiles.save(slurm_local_profile(tmp_path, name="srank"))
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    job = cl.cluster("srank", tasks=3, cores=1, memory="100MB")(_fails_on_rank_two)
+    with pytest.raises(KeyError, match="rank two has no key") as caught:
+        job.submit(str(pids)).result(timeout=180)
+    assert "[rank 2 of 3" in str(caught.value.__cause__)
+    for name in ("0", "1"):  # srun's --kill-on-bad-exit stopped the sleeping ranks
+        pid = int((pids / name).read_text())
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_cluster_cell_runs_on_every_task() -> None:
+    from clusterlab.ui.magic import run
+
+    _local_profile()
+    ns: dict[str, Any] = {}
+    run("ranks --tasks 3", "import clusterlab as cl\nt = cl.task()\nsize = t.world_size\n", ns)
+    assert ns["size"] == 3  # rank 0's names come back
+    assert ns["t"].rank == 0
