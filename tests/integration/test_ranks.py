@@ -11,6 +11,8 @@ cl.task() there is the runner's stand-in."""
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,64 @@ def _counts_runs(marker: str) -> tuple[int, int]:
     with open(marker, "a") as fh:
         fh.write("ran\n")
     return cl.task().rank, cl.task().world_size
+
+
+def _sleeps(pid_dir: str) -> None:
+    import os
+    import time
+
+    import clusterlab as cl
+
+    with open(os.path.join(pid_dir, str(cl.task().rank)), "w") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(600)
+
+
+def test_cancel_stops_every_rank(tmp_path: Path) -> None:
+    _local_profile()
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    job = cl.cluster("ranks", tasks=3)(_sleeps).submit(str(pids))
+    deadline = time.monotonic() + 60
+    while len(list(pids.iterdir())) < 3:
+        assert time.monotonic() < deadline, "the ranks did not start"
+        time.sleep(0.1)
+    assert job.cancel()
+    assert job.state == cl.JobState.CANCELLED
+    for path in pids.iterdir():  # no rank is left running
+        pid = int(path.read_text())
+        deadline = time.monotonic() + 30
+        while _alive(pid):
+            assert time.monotonic() < deadline, f"rank {path.name} still runs"
+            time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return stat[0] != "Z"  # a zombie has ended
+
+
+@pytest.fixture
+def direct_ssh(sandbox: object) -> Iterator[cl.Profile]:
+    from tests.integration.direct_support import direct_profile, drain
+
+    profile = direct_profile(sandbox, name="rdirect", max_concurrent=2)
+    cl.profiles.save(profile)
+    yield profile
+    drain(profile)
+
+
+def test_direct_host_runs_every_task(direct_ssh: cl.Profile) -> None:
+    """No scheduler: the runner starts the tasks as processes on the SSH host, whose
+    Python has only cloudpickle (cl.task() is the runner's stand-in)."""
+    job = cl.cluster(direct_ssh.name, tasks=2)(_where_am_i).submit("t")
+    ranks = _check_ranks(job, 2)
+    assert {r["has_clusterlab_installed"] for r in ranks} == {False}
+    assert "2 tasks started with processes" in job.stderr()
 
 
 def test_launcher_none_runs_the_function_once(tmp_path: Path) -> None:
