@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,23 @@ def test_cl_task_works_where_the_cluster_python_has_only_cloudpickle(tmp_path: P
     assert ok and value == cl.TaskInfo(rank=0, world_size=2, local_rank=0, node=0, attempt=0)
     ok, other = load_result((tmp_path / jobdir.rank_result(1)).read_bytes())
     assert ok and (other.rank, other.world_size) == (1, 2)
+
+
+def test_tasks_on_several_hosts_without_a_launcher_that_reaches_them_are_refused(
+    tmp_path: Path,
+) -> None:
+    """A PBS job of 2 hosts on a cluster without mpirun: N processes would all crowd the
+    first host, so the job fails with what to do (this machine has no mpirun)."""
+    assert shutil.which("mpirun") is None
+    for source in (runner.__file__, runner_items.__file__, runner_tasks.__file__):
+        (tmp_path / Path(source).name).write_bytes(Path(source).read_bytes())
+    (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(_make_reporter(), (), {}, {}))
+    nodefile = tmp_path / "nodes"
+    nodefile.write_text("node1\nnode1\nnode2\nnode2\n")
+    env = {**os.environ, "PBS_NODEFILE": str(nodefile), jobdir.TASKS_VAR: "4"}
+    env.pop("SLURM_JOB_ID", None)
+    done = subprocess.run([sys.executable, jobdir.RUNNER, str(tmp_path)], cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    ok, error = load_result((tmp_path / jobdir.RESULT).read_bytes())
+    assert not ok and "the job has 2 hosts but no launcher that reaches them" in str(error)
+    assert "load the module that provides mpirun" in str(error)

@@ -128,6 +128,17 @@ def _hosts_file() -> str:
     return os.environ.get("PE_HOSTFILE") or os.environ.get("PBS_NODEFILE") or ""
 
 
+def host_count() -> int:
+    """How many hosts the scheduler gave the job (1 when it does not say)."""
+    if os.environ.get("SLURM_JOB_NUM_NODES", "").isdigit():
+        return int(os.environ["SLURM_JOB_NUM_NODES"])
+    try:
+        with open(_hosts_file()) as fh:  # PE_HOSTFILE: "host slots queue ..."; PBS: a host a line
+            return max(1, len({line.split()[0] for line in fh if line.strip()}))
+    except (OSError, IndexError):
+        return 1
+
+
 def choose_launcher() -> str:
     """The launcher asked for, or for ``auto`` the scheduler's own: srun in a SLURM
     allocation, mpirun where a parallel environment named hosts, else processes."""
@@ -339,6 +350,14 @@ def launch(job: Any, runner: Any) -> int:
                 f"launcher={which!r}, but {which} is not on PATH on {socket.gethostname()}: "
                 "load the module that provides it in the profile's setup lines, or leave "
                 "launcher out"
+            )
+        )
+    if which == "processes" and host_count() > 1:  # they would all crowd the first host
+        return int(
+            job.env_error(
+                f"the job has {host_count()} hosts but no launcher that reaches them (no "
+                "srun or mpirun on PATH): load the module that provides mpirun in the "
+                "profile's setup lines, or ask for nodes=1"
             )
         )
     os.makedirs(os.path.join(job.dir, RANKS), mode=0o700, exist_ok=True)
