@@ -63,7 +63,7 @@ def test_each_gpu_goes_to_one_job_at_a_time(two_gpus: str, tmp_path: Path) -> No
     assert sorted([first.result(timeout=60), second.result(timeout=60)]) == ["0", "1"]
     assert third.result(timeout=60) in ("0", "1")
     assert no_gpu.result(timeout=60) == ""
-    both = cl.cluster(two_gpus, gpus=2)(_holds_until).submit(str(gate))
+    both = cl.cluster(two_gpus, gpus="a100:2")(_holds_until).submit(str(gate))  # type: any
     assert both.result(timeout=60) == "0,1"
 
 

@@ -40,6 +40,7 @@ def test_names_agree() -> None:
         "LAUNCHER_VAR": (runner_tasks.LAUNCHER_VAR, jobdir.LAUNCHER_VAR),
         "NODE_VAR": (runner_tasks.NODE_VAR, jobdir.NODE_VAR),
         "ATTEMPT_VAR": (runner_tasks.ATTEMPT_VAR, jobdir.ATTEMPT_VAR),
+        "LAUNCHERS": (runner_tasks.LAUNCHERS, jobdir.LAUNCHERS),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
     assert RUNNER.name == jobdir.RUNNER

@@ -213,8 +213,9 @@ def test_what_local_cannot_do_is_refused_at_submission_before_anything_runs() ->
         with pytest.raises(cl.ResourceError, match="leave .* out to run"):
             cl.cluster("local")(abs).options(**asked).map([1, 2])
     assert cl.jobs() == []
-    # qos, constraint and a GPU type are accepted there, as partition and account are
-    f = cl.cluster("local", qos="high", constraint="skylake", gpus="a100:1")(abs)
+    # qos and constraint are accepted there, as partition and account are (gpus are
+    # handed out or refused: tests/integration/test_local_gpus.py)
+    f = cl.cluster("local", qos="high", constraint="skylake")(abs)
     assert f.submit(-3).result(timeout=60) == 3
 
 

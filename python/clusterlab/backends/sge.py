@@ -141,12 +141,13 @@ class SgeBackend(BatchBackend):
     # -- the script ---------------------------------------------------------------------------
     def directives(self, spec: JobSpec) -> list[str]:
         r = spec.resources
-        if r.gpus:  # a count: the registry's refusals cover types, nodes, tasks, qos...
+        gpu_name = self.profile.sge_gpu_resource
+        if r.gpus and not gpu_name:  # a count: the registry refuses types, nodes, qos...
             raise ResourceError(
                 f"the 'sge' scheduler cannot take gpus={r.gpus}: Grid Engine has no standard "
-                "GPU resource; sites name their own (often -l gpu=N, or a GPU queue), so ask "
-                "your admins and pass it with extra=['-l gpu=1'] or queue='gpu.q', leaving "
-                "gpus out"
+                "GPU resource; sites name their own (often -l gpu=N, or a GPU queue): set the "
+                "profile's sge_gpu_resource to its name (`qconf -sc` lists it), or pass it "
+                "with extra=['-l gpu=1'] or queue='gpu.q', leaving gpus out"
             )
         # -w e: a request no queue could ever run is refused now, not left waiting
         opts = [f"-N {lettered_token(spec.name)}", "-S /bin/sh", "-cwd", "-w e"]
@@ -164,6 +165,8 @@ class SgeBackend(BatchBackend):
             opts.append(f"-l h_vmem={math.ceil((r.memory_mb + HEADROOM_MB) / slots)}M")
         if r.time_s:
             opts.append(f"-l h_rt={_hms(r.time_s)}")
+        if r.gpus:  # the site's consumable, as the profile names it
+            opts.append(f"-l {gpu_name}={r.gpus}")
         if r.partition:
             opts.append(f"-q {r.partition}")
         if r.account:

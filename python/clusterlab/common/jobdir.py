@@ -46,6 +46,11 @@ RANKS = "ranks"
 # What the job script sets for the runner: the task count (N > 1) and the launcher.
 TASKS_VAR = "CLUSTERLAB_TASKS"
 LAUNCHER_VAR = "CLUSTERLAB_LAUNCHER"
+# How a tasks=N job starts its tasks (the resource launcher=; the runner's copy is
+# remote/runner_tasks.py): "auto" is the scheduler's way (srun in a SLURM allocation,
+# mpirun where a parallel environment names hosts, else N processes on the job's host);
+# "none" runs the function once (it starts its own tasks).
+LAUNCHERS = ("auto", "srun", "mpirun", "processes", "none")
 NODE_VAR = "CLUSTERLAB_NODE"  # in a task: the index of its node in the job
 ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # in a task: 0 on the job's first run
 

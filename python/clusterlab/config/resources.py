@@ -15,6 +15,7 @@ from typing import Any
 
 from ..common import kinds as registry
 from ..common.errors import ResourceError
+from ..common.jobdir import LAUNCHERS
 
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*$", re.IGNORECASE)
 _UNITS_MB = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 * 1024}
@@ -251,12 +252,6 @@ class Resources:
             if value is not None:
                 out[key] = value
         return out
-
-
-LAUNCHERS = ("auto", "srun", "mpirun", "processes", "none")
-"""How a tasks=N job starts its tasks (the runner's copy: remote/runner_tasks.py): ``auto``
-is the scheduler's way (srun on SLURM, mpirun in a parallel environment, else N processes
-on the job's host); ``none`` runs the function once (it starts its own tasks)."""
 
 
 def _launcher(value: Any) -> str:
