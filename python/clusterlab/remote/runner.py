@@ -255,6 +255,11 @@ def _load_message(exc: BaseException) -> str:
     )
 
 
+# What runner_tasks.py runs of this file: a rank runs one call as a single job does.
+write_result, run_call, error_record = _write_result, _call, _error_record
+load_message, signalled = _load_message, _signalled
+
+
 def no_cloudpickle() -> str:
     return (
         f"cloudpickle is not installed for {sys.executable} on {socket.gethostname()}: "

@@ -242,14 +242,14 @@ def rank_main(job_dir: str, runner: Any) -> int:
     try:
         import cloudpickle
     except ImportError:
-        runner._write_result(path, ("env_error", runner.no_cloudpickle()), pickle.dumps)
+        runner.write_result(path, ("env_error", runner.no_cloudpickle()), pickle.dumps)
         return 2
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         with open(os.path.join(job_dir, runner.PAYLOAD), "rb") as fh:
             fn, args, kwargs, refs = cloudpickle.load(fh)
     except Exception as exc:
-        runner._write_result(path, ("env_error", runner._load_message(exc)), pickle.dumps)
+        runner.write_result(path, ("env_error", runner.load_message(exc)), pickle.dumps)
         return 2
     where = f"rank {rank} of {world} (on {socket.gethostname()})"
 
@@ -263,7 +263,7 @@ def rank_main(job_dir: str, runner: Any) -> int:
                 setattr(exc, "__notes__", notes)  # noqa: B010 (add_note is 3.11+)
             raise
 
-    ok, _ = runner._call(ranked, args, kwargs, refs, path, cloudpickle)
+    ok, _ = runner.run_call(ranked, args, kwargs, refs, path, cloudpickle)
     sys.stdout.flush()
     sys.stderr.flush()
     return 0 if ok else 1
@@ -376,11 +376,11 @@ def launch(job: Any, runner: Any) -> int:
 
     def on_term(signum: int, _frame: Any) -> None:  # cancelled or preempted: ranks first
         started.stop()
-        runner._signalled(job, signum)
+        runner.signalled(job, signum)
 
     signal.signal(signal.SIGTERM, on_term)
     codes = started.wait()
-    signal.signal(signal.SIGTERM, lambda signum, _: runner._signalled(job, signum))
+    signal.signal(signal.SIGTERM, lambda signum, _: runner.signalled(job, signum))
     return _settle(job, n, codes, runner)
 
 
@@ -398,13 +398,13 @@ def _settle(job: Any, n: int, codes: dict[int, int], runner: Any) -> int:
         others = "; the other ranks were stopped" if len(failed) < n else ""
         record["traceback"] = f"[rank {rank} of {n}{others}]\n{record['traceback']}"
         outcome: Any = ("error", record)
-        digest = runner._write_result(result_path, outcome, pickle.dumps)
+        digest = runner.write_result(result_path, outcome, pickle.dumps)
         job.status("finished", outcome="error", sha256=digest, usage=usage, rank=rank)
         return 1
     missing = [r for r, found in outcomes.items() if found is None]
     if not missing:
         data = outcomes[0][2]  # type: ignore[index]
-        digest = runner._write_result(result_path, data, lambda raw: raw)
+        digest = runner.write_result(result_path, data, lambda raw: raw)
         job.status("finished", outcome="ok", sha256=digest, usage=usage)
         return 0
     rank = missing[0]
@@ -413,7 +413,7 @@ def _settle(job: Any, n: int, codes: dict[int, int], runner: Any) -> int:
         f"rank {rank} of {n} {_exit_words(code)} without a result (killed, out of memory, or "
         f"its node failed): see job.stderr(rank={rank}); the other ranks were stopped"
     )
-    record = runner._error_record(err, pickle.dumps)
-    digest = runner._write_result(result_path, ("error", record), pickle.dumps)
+    record = runner.error_record(err, pickle.dumps)
+    digest = runner.write_result(result_path, ("error", record), pickle.dumps)
     job.status("finished", outcome="error", sha256=digest, usage=usage, rank=rank)
     return 1
