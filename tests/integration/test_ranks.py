@@ -219,3 +219,65 @@ def test_a_cluster_cell_runs_on_every_task() -> None:
     run("ranks --tasks 3", "import clusterlab as cl\nt = cl.task()\nsize = t.world_size\n", ns)
     assert ns["size"] == 3  # rank 0's names come back
     assert ns["t"].rank == 0
+
+
+def _allreduce(value: int) -> dict[str, Any]:
+    """A real collective over MASTER_ADDR/MASTER_PORT, with the standard library only:
+    rank 0 listens, every other rank sends its value and reads back the sum."""
+    import os
+    import socket
+    import time
+
+    import clusterlab as cl
+
+    t = cl.task()
+    addr, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    mine = value + t.rank
+    if t.rank == 0:
+        with socket.create_server(("", port)) as server:
+            server.settimeout(120)
+            peers = [server.accept()[0] for _ in range(t.world_size - 1)]
+            total = mine + sum(int(p.recv(64)) for p in peers)
+            for p in peers:
+                p.sendall(str(total).encode())
+                p.close()
+    else:
+        deadline = time.monotonic() + 120
+        while True:  # rank 0 may not listen yet
+            try:
+                conn = socket.create_connection((addr, port), timeout=10)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        with conn:
+            conn.sendall(str(mine).encode())
+            total = int(conn.recv(64))
+    host = socket.gethostname()
+    return {"rank": t.rank, "local": t.local_rank, "node": t.node, "host": host, "sum": total}
+
+
+def test_four_ranks_on_two_nodes_agree_on_an_allreduce(sandbox: object) -> None:
+    """nodes=2, tasks_per_node=2 on the sandbox's two namespace nodes (version 2): srun
+    puts two ranks on each node, each node with its own hostname, and all four meet at
+    rank 0's node (MASTER_ADDR resolves to its bridge address there) and agree on the sum."""
+    from tests.conftest import ssh_profile
+
+    partition = getattr(sandbox, "multi_partition", "")
+    names = list(getattr(sandbox, "node_names", []))
+    if not partition or len(names) < 2:
+        pytest.fail(
+            "the sandbox has no two namespace nodes (SANDBOX_VERSION >= 2 with "
+            "multi_partition): bring the version-2 sandbox up (tests/cluster/sandbox.py)"
+        )
+    cl.profiles.save(ssh_profile(sandbox, name="twonodes"))
+    f = cl.cluster("twonodes", nodes=2, tasks_per_node=2, memory="100MB", partition=partition)
+    job = f(_allreduce).submit(10)
+    ranks = job.task_results(timeout=180)
+    assert [r["sum"] for r in ranks] == [10 * 4 + 0 + 1 + 2 + 3] * 4
+    assert [r["rank"] for r in ranks] == [0, 1, 2, 3]
+    hosts = {r["node"]: r["host"] for r in ranks}
+    assert sorted(hosts.values()) == sorted(names[:2])  # one hostname per node
+    assert [(r["node"], r["local"]) for r in ranks] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert "4 tasks started with srun" in job.stderr()
