@@ -281,3 +281,28 @@ def test_four_ranks_on_two_nodes_agree_on_an_allreduce(sandbox: object) -> None:
     assert sorted(hosts.values()) == sorted(names[:2])  # one hostname per node
     assert [(r["node"], r["local"]) for r in ranks] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert "4 tasks started with srun" in job.stderr()
+
+
+def _nested(marker: str) -> Any:
+    """Rank 0 submits an ordinary job of its own from inside its task."""
+    import clusterlab as cl
+
+    def once(marker: str) -> int:
+        with open(marker, "a") as fh:
+            fh.write("ran\n")
+        return cl.task().world_size
+
+    if cl.task().rank != 0:
+        return None
+    return cl.cluster("local")(once)(marker)
+
+
+def test_a_job_submitted_from_inside_a_task_is_an_ordinary_job(tmp_path: Path) -> None:
+    """The variables that make the runner a task (or a launcher) do not leak into a job a
+    task submits: that job ran as rank 0 of 3 tasks of its own (a launcher again) or as a
+    stray rank, instead of once."""
+    _local_profile()
+    marker = tmp_path / "runs"
+    job = cl.cluster("ranks", tasks=3)(_nested).submit(str(marker))
+    assert job.result(timeout=120) == 1
+    assert marker.read_text() == "ran\n"

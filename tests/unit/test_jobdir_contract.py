@@ -39,6 +39,7 @@ def test_names_agree() -> None:
         "TASKS_VAR": (runner_tasks.TASKS_VAR, jobdir.TASKS_VAR),
         "LAUNCHER_VAR": (runner_tasks.LAUNCHER_VAR, jobdir.LAUNCHER_VAR),
         "NODE_VAR": (runner_tasks.NODE_VAR, jobdir.NODE_VAR),
+        "TASK_INFO_VAR": (runner_tasks.TASK_INFO_VAR, jobdir.TASK_INFO_VAR),
         "ATTEMPT_VAR": (runner_tasks.ATTEMPT_VAR, jobdir.ATTEMPT_VAR),
         "LAUNCHERS": (runner_tasks.LAUNCHERS, jobdir.LAUNCHERS),
     }

@@ -64,7 +64,7 @@ def test_a_map_with_tasks_is_refused_with_what_to_do_instead() -> None:
 
 
 def test_cl_task_outside_a_job_is_rank_0_of_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", jobdir.NODE_VAR, jobdir.ATTEMPT_VAR):
+    for name in (jobdir.TASK_INFO_VAR, jobdir.ATTEMPT_VAR):
         monkeypatch.delenv(name, raising=False)
     assert cl.task() == cl.TaskInfo(rank=0, world_size=1, local_rank=0, node=0, attempt=0)
 

@@ -52,6 +52,7 @@ LAUNCHER_VAR = "CLUSTERLAB_LAUNCHER"
 # "none" runs the function once (it starts its own tasks).
 LAUNCHERS = ("auto", "srun", "mpirun", "processes", "none")
 NODE_VAR = "CLUSTERLAB_NODE"  # in a task: the index of its node in the job
+TASK_INFO_VAR = "CLUSTERLAB_TASK_INFO"  # in a task: "rank,world_size,local_rank,node"
 ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # in a task: 0 on the job's first run
 
 # -- status events (one JSON object per line) ------------------------------------------------

@@ -282,7 +282,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         import cloudpickle
     except ImportError:
         return job.env_error(no_cloudpickle())
-    tasks.provide_clusterlab()  # a function naming clusterlab loads where it is not installed
+    tasks.prepare_job()  # no outer task; clusterlab importable where it is not installed
     signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
     work = os.environ.get(WORKDIR_VAR)  # the profile's (a project dir, never the job dir)
     if work:

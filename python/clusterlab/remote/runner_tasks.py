@@ -55,6 +55,7 @@ LAUNCHER_VAR = "CLUSTERLAB_LAUNCHER"  # auto | srun | mpirun | processes | none
 ROLE_VAR = "CLUSTERLAB_TASK_ROLE"  # "rank" in a task the launcher started
 RANK_VAR = "CLUSTERLAB_RANK"  # the processes launcher names each task's rank
 NODE_VAR = "CLUSTERLAB_NODE"  # the index of the task's node in the job
+TASK_INFO_VAR = "CLUSTERLAB_TASK_INFO"  # in a task: "rank,world_size,local_rank,node"
 ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # 0 on the first run of a job (requeues count up)
 LAUNCHERS = ("auto", "srun", "mpirun", "processes", "none")
 STOP_GRACE_SECONDS = 5.0  # TERM, then KILL: the other ranks when one failed
@@ -82,18 +83,21 @@ def _int_env(name: str, default: int) -> int:
 
 def task() -> TaskInfo:
     """This task's rank, world size, local rank, node index and attempt (a single task:
-    rank 0 of 1), read from the variables the runner sets."""
-    return TaskInfo(
-        rank=_int_env("RANK", 0),
-        world_size=_int_env("WORLD_SIZE", 1),
-        local_rank=_int_env("LOCAL_RANK", 0),
-        node=_int_env(NODE_VAR, 0),
-        attempt=_int_env(ATTEMPT_VAR, 0),
-    )
+    rank 0 of 1), read from the variable the runner sets in each task."""
+    parts = os.environ.get(TASK_INFO_VAR, "").split(",")
+    rank, world, local, node = (int(p) for p in parts) if len(parts) == 4 else (0, 1, 0, 0)
+    return TaskInfo(rank, world, local, node, attempt=_int_env(ATTEMPT_VAR, 0))
 
 
 # What the stand-in module holds; other runner parts may add to it (e.g. checkpoints).
 SHIM_ATTRIBUTES: dict[str, Any] = {"task": task, "TaskInfo": TaskInfo}
+
+
+def prepare_job() -> None:
+    """Before an ordinary job (or a launcher) loads its function: no task it runs in (a
+    job submitted from inside a task is rank 0 of 1), and ``import clusterlab`` works."""
+    os.environ.pop(TASK_INFO_VAR, None)
+    provide_clusterlab()
 
 
 def provide_clusterlab() -> None:
@@ -227,6 +231,8 @@ def rank_main(job_dir: str, runner: Any) -> int:
     """One task: set the variables collectives read, run the function, leave the outcome
     in ranks/RANK.pkl. 0 on success, 1 when the function raised, 2 when it could not load."""
     rank, world, local, local_size, node = _rank_layout()
+    for name in (ROLE_VAR, TASKS_VAR, LAUNCHER_VAR, RANK_VAR, "CLUSTERLAB_LOCAL_RANK"):
+        os.environ.pop(name, None)  # a job this task submits is an ordinary job, not a rank
     os.environ.update(
         {
             "RANK": str(rank),
@@ -234,6 +240,7 @@ def rank_main(job_dir: str, runner: Any) -> int:
             "LOCAL_RANK": str(local),
             "LOCAL_WORLD_SIZE": str(local_size),
             NODE_VAR: str(node),
+            TASK_INFO_VAR: f"{rank},{world},{local},{node}",
         }
     )
     _redirect(job_dir, rank)
