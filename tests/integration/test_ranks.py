@@ -306,3 +306,34 @@ def test_a_job_submitted_from_inside_a_task_is_an_ordinary_job(tmp_path: Path) -
     job = cl.cluster("ranks", tasks=3)(_nested).submit(str(marker))
     assert job.result(timeout=120) == 1
     assert marker.read_text() == "ran\n"
+
+
+def _item_on_ranks(x: int) -> tuple[int, int, int]:
+    import clusterlab as cl
+
+    t = cl.task()
+    print(f"item {x} rank {t.rank}")
+    return x, t.rank, t.world_size
+
+
+def test_each_map_item_runs_on_every_task() -> None:
+    """.map() with tasks=2: every item runs on 2 ranks; its value is rank 0's, its
+    task_results() every rank's, its logs per rank (rank 0's within its task's log)."""
+    _local_profile()
+    arr = cl.cluster("ranks", tasks=2)(_item_on_ranks).map([5, 6, 7], chunksize=2)
+    assert arr.results(timeout=120) == [(5, 0, 2), (6, 0, 2), (7, 0, 2)]
+    assert arr[1].task_results() == [(6, 0, 2), (6, 1, 2)]
+    assert arr[1].stdout() == "item 6 rank 0\n"  # its own stretch of the shared task log
+    assert arr[1].stdout(rank=1) == "item 6 rank 1\n"
+    assert arr[2].stdout(rank=1) == "item 7 rank 1\n"
+
+
+def test_slurm_map_items_run_on_srun_tasks(sandbox: object, tmp_path: Path) -> None:
+    from tests.conftest import slurm_local_profile
+
+    cl.profiles.save(slurm_local_profile(tmp_path, name="smap"))
+    f = cl.cluster("smap", tasks=2, cores=1, memory="100MB")(_item_on_ranks)
+    arr = f.map([1, 2])
+    assert arr.results(timeout=180) == [(1, 0, 2), (2, 0, 2)]
+    assert arr[0].task_results() == [(1, 0, 2), (1, 1, 2)]
+    assert "2 tasks started with srun" in arr[0].stderr()

@@ -199,6 +199,10 @@ def test_job_logs_of_each_rank(handler: Any) -> None:
     assert not bad["ok"] and "ran 3 tasks, ranks 0 to 2" in bad["error"]["message"]
     plain = request(h, comm, "job.logs", {"id": cl.cluster("local")(abs).submit(-1).id}, "d")
     assert plain["data"]["ranks"] == 1
+    arr = cl.cluster("local", tasks=2)(lambda _: speak()).map([0, 1], chunksize=2)  # one task
+    assert arr.results(timeout=60) == [None, None]
+    item = request(h, comm, "job.logs", {"id": f"{arr.id}:1", "rank": 1}, "e")["data"]
+    assert (item["text"], item["ranks"]) == ("rank 1 speaking\n", 2)
 
 
 def test_events_are_throttled(handler: Any) -> None:

@@ -35,7 +35,7 @@ MAX_LINES = 400
 # host's queue only).
 # The runner's third file (multi-task jobs) holds the launcher, a rank's run and the
 # clusterlab stand-in: shipped as one file, loaded by path, it cannot import a sibling.
-LONGER: dict[str, int] = {"remote/hostqueue.py": 440, "remote/runner_tasks.py": 440}
+LONGER: dict[str, int] = {"remote/hostqueue.py": 440, "remote/runner_tasks.py": 470}
 
 
 def _modules() -> list[tuple[str, Path]]:

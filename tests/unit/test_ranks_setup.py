@@ -57,9 +57,9 @@ def test_the_job_script_tells_the_runner_only_for_several_tasks() -> None:
     assert task_env(parse_resources({"nodes": 2}))[jobdir.LAUNCHER_VAR] == "auto"
 
 
-def test_a_map_with_tasks_is_refused_with_what_to_do_instead() -> None:
-    with pytest.raises(ResourceError, match=r"submit one multi-task job per item instead"):
-        cl.cluster("local", tasks=2)(abs).map([1, 2])
+def test_a_pool_with_tasks_is_refused_with_what_to_do_instead() -> None:
+    with pytest.raises(ResourceError, match=r"a pool's workers take items one at a time"):
+        cl.cluster("local", tasks=2)(abs).map([1, 2], workers=2)
     assert cl.jobs() == []
 
 

@@ -76,14 +76,21 @@ def log_file(stream: str, task: int | str | None = None) -> str:
     return stream if task is None else f"{stream}.{task}"
 
 
-def rank_result(rank: int) -> str:
-    """Where rank ``rank`` of a tasks=N job leaves its outcome, relative to the job dir."""
-    return f"{RANKS}/{rank}.pkl"
+def ranks_dir(index: int | None = None) -> str:
+    """Where the ranks of a tasks=N job (``ranks``) or of its map item ``index``
+    (``results/INDEX.ranks``) leave their files, relative to the job dir."""
+    return RANKS if index is None else f"{RESULTS}/{index}.ranks"
 
 
-def rank_log(stream: str, rank: int) -> str:
-    """Rank ``rank``'s stdout/stderr: the job's own for rank 0, ``ranks/R.stdout`` else."""
-    return stream if rank == 0 else f"{RANKS}/{rank}.{stream}"
+def rank_result(rank: int, index: int | None = None) -> str:
+    """Where rank ``rank`` of a tasks=N job (or map item) leaves its outcome."""
+    return f"{ranks_dir(index)}/{rank}.pkl"
+
+
+def rank_log(stream: str, rank: int, index: int | None = None) -> str:
+    """Rank ``rank``'s stdout/stderr: the job's own for rank 0 of a job, ``R.stdout`` in
+    its ranks dir else (rank 0 of a map item writes to its task's log, as any item)."""
+    return stream if rank == 0 and index is None else f"{ranks_dir(index)}/{rank}.{stream}"
 
 
 def item_result(index: int) -> str:

@@ -342,7 +342,10 @@ def main(job_dir: str, task: str | None = None) -> int:
         for index, args, kwargs, refs in calls:
             item = items.Item(job, index)
             path = os.path.join(job_dir, items.RESULTS, f"{index}.pkl")
-            ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
+            if tasks.launching():  # tasks=N: the item runs on N tasks (runner_tasks.py)
+                ok, digest = tasks.launch_item(job, index, path, sys.modules[__name__])
+            else:
+                ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
             item.finished(outcome=items.OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
         job.status("finished", outcome=items.OUTCOME[all_ok], usage=items.usage(job.clock))

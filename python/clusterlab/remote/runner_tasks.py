@@ -56,6 +56,7 @@ ROLE_VAR = "CLUSTERLAB_TASK_ROLE"  # "rank" in a task the launcher started
 RANK_VAR = "CLUSTERLAB_RANK"  # the processes launcher names each task's rank
 NODE_VAR = "CLUSTERLAB_NODE"  # the index of the task's node in the job
 TASK_INFO_VAR = "CLUSTERLAB_TASK_INFO"  # in a task: "rank,world_size,local_rank,node"
+ITEM_VAR = "CLUSTERLAB_ITEM"  # in a task of a map item: "ARRAY_TASK ITEM_INDEX"
 ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # 0 on the first run of a job (requeues count up)
 LAUNCHERS = ("auto", "srun", "mpirun", "processes", "none")
 STOP_GRACE_SECONDS = 5.0  # TERM, then KILL: the other ranks when one failed
@@ -214,12 +215,30 @@ def _slurm_tasks_here() -> int:
     return counts[node] if node < len(counts) else 0
 
 
-def _redirect(job_dir: str, rank: int) -> None:
-    """Rank R > 0 writes to ranks/R.stdout and ranks/R.stderr (rank 0 keeps the job's)."""
+def ranks_path(job_dir: str, index: str | int | None) -> str:
+    """Where the ranks of a job (``ranks/``) or of map item ``index`` leave their files."""
+    return os.path.join(job_dir, RANKS if index is None else f"results/{index}.ranks")
+
+
+def _the_call(job_dir: str, item: str, cloudpickle: Any, runner: Any) -> Any:
+    """(fn, args, kwargs, refs): the job's payload, or map item ``item`` of its array task."""
+    if not item:
+        with open(os.path.join(job_dir, runner.PAYLOAD), "rb") as fh:
+            return cloudpickle.load(fh)
+    task, index = item.split()
+    with open(os.path.join(job_dir, runner.FUNCTION), "rb") as fh:
+        fn = cloudpickle.load(fh)
+    with open(os.path.join(job_dir, runner.items.ITEMS, f"{task}.pkl"), "rb") as fh:
+        calls = cloudpickle.load(fh)
+    return (fn, *next(c for c in calls if c[0] == int(index))[1:])
+
+
+def _redirect(ranks_dir: str, rank: int) -> None:
+    """Rank R > 0 writes to R.stdout and R.stderr in its ranks dir (rank 0 keeps the job's)."""
     if rank == 0:
         return
     for fd, stream in ((1, "stdout"), (2, "stderr")):
-        path = os.path.join(job_dir, RANKS, f"{rank}.{stream}")
+        path = os.path.join(ranks_dir, f"{rank}.{stream}")
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with contextlib.suppress(Exception):
             (sys.stdout if fd == 1 else sys.stderr).flush()
@@ -243,8 +262,10 @@ def rank_main(job_dir: str, runner: Any) -> int:
             TASK_INFO_VAR: f"{rank},{world},{local},{node}",
         }
     )
-    _redirect(job_dir, rank)
-    path = os.path.join(job_dir, RANKS, f"{rank}.pkl")
+    item = os.environ.pop(ITEM_VAR, "")
+    ranks_dir = ranks_path(job_dir, item.split()[1] if item else None)
+    _redirect(ranks_dir, rank)
+    path = os.path.join(ranks_dir, f"{rank}.pkl")
     provide_clusterlab()
     try:
         import cloudpickle
@@ -253,8 +274,7 @@ def rank_main(job_dir: str, runner: Any) -> int:
         return 2
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        with open(os.path.join(job_dir, runner.PAYLOAD), "rb") as fh:
-            fn, args, kwargs, refs = cloudpickle.load(fh)
+        fn, args, kwargs, refs = _the_call(job_dir, item, cloudpickle, runner)
     except Exception as exc:
         runner.write_result(path, ("env_error", runner.load_message(exc)), pickle.dumps)
         return 2
@@ -332,9 +352,9 @@ def _start(which: str, n: int, job_dir: str, env: dict[str, str]) -> _Started:
     return _Started(procs, per_rank=True)
 
 
-def _outcome(job_dir: str, rank: int) -> tuple[str, Any, bytes] | None:
+def _outcome(ranks_dir: str, rank: int) -> tuple[str, Any, bytes] | None:
     try:
-        with open(os.path.join(job_dir, RANKS, f"{rank}.pkl"), "rb") as fh:
+        with open(os.path.join(ranks_dir, f"{rank}.pkl"), "rb") as fh:
             data = fh.read()
         kind, body = pickle.loads(data)
     except (OSError, EOFError, pickle.UnpicklingError):
@@ -346,30 +366,27 @@ def _exit_words(code: int) -> str:
     return f"exited with code {code}" if code >= 0 else f"was killed by signal {-code}"
 
 
-def launch(job: Any, runner: Any) -> int:
-    """Start the job's tasks, wait for them, and settle the job by their outcomes."""
+def _run_ranks(job: Any, runner: Any, ranks_dir: str, extra: dict[str, str]) -> Any:
+    """Start the tasks and wait for them: their exit codes, or why they cannot start."""
     n, which = count(), choose_launcher()
     if which not in LAUNCHERS or which == "auto":
-        return int(job.env_error(f"launcher={which!r} is unknown: use one of {LAUNCHERS}"))
+        return f"launcher={which!r} is unknown: use one of {LAUNCHERS}"
     if which in ("srun", "mpirun") and not shutil.which(which):
-        return int(
-            job.env_error(
-                f"launcher={which!r}, but {which} is not on PATH on {socket.gethostname()}: "
-                "load the module that provides it in the profile's setup lines, or leave "
-                "launcher out"
-            )
+        return (
+            f"launcher={which!r}, but {which} is not on PATH on {socket.gethostname()}: "
+            "load the module that provides it in the profile's setup lines, or leave "
+            "launcher out"
         )
     if which == "processes" and host_count() > 1:  # they would all crowd the first host
-        return int(
-            job.env_error(
-                f"the job has {host_count()} hosts but no launcher that reaches them (no "
-                "srun or mpirun on PATH): load the module that provides mpirun in the "
-                "profile's setup lines, or ask for nodes=1"
-            )
+        return (
+            f"the job has {host_count()} hosts but no launcher that reaches them (no "
+            "srun or mpirun on PATH): load the module that provides mpirun in the "
+            "profile's setup lines, or ask for nodes=1"
         )
-    os.makedirs(os.path.join(job.dir, RANKS), mode=0o700, exist_ok=True)
+    os.makedirs(ranks_dir, mode=0o700, exist_ok=True)
     env = {
         **os.environ,
+        **extra,
         ROLE_VAR: "rank",
         TASKS_VAR: str(n),
         "MASTER_ADDR": master_addr(),
@@ -388,39 +405,60 @@ def launch(job: Any, runner: Any) -> int:
     signal.signal(signal.SIGTERM, on_term)
     codes = started.wait()
     signal.signal(signal.SIGTERM, lambda signum, _: runner.signalled(job, signum))
-    return _settle(job, n, codes, runner)
+    return codes
 
 
-def _settle(job: Any, n: int, codes: dict[int, int], runner: Any) -> int:
-    outcomes = {rank: _outcome(job.dir, rank) for rank in range(n)}
+def launch(job: Any, runner: Any) -> int:
+    """Start the job's tasks, wait for them, and settle the job by their outcomes."""
+    codes = _run_ranks(job, runner, ranks_path(job.dir, None), {})
+    if isinstance(codes, str):
+        return int(job.env_error(codes))
+    kind, body, rank = _verdict(ranks_path(job.dir, None), count(), codes, runner)
+    if kind == "env_error":
+        return int(job.env_error(body))
     usage = runner.items.usage(job.clock)
-    result_path = os.path.join(job.dir, runner.RESULT)
+    path = os.path.join(job.dir, runner.RESULT)
+    digest = runner.write_result(path, body, (lambda raw: raw) if kind == "ok" else pickle.dumps)
+    job.status("finished", outcome=kind, sha256=digest, usage=usage, rank=rank)
+    return 0 if kind == "ok" else 1
+
+
+def launch_item(job: Any, index: int, path: str, runner: Any) -> tuple[bool, str]:
+    """Map item ``index`` of this array task on every task: (ok, its result's sha256)."""
+    ranks_dir = ranks_path(job.dir, index)
+    codes = _run_ranks(job, runner, ranks_dir, {ITEM_VAR: f"{job.task} {index}"})
+    if isinstance(codes, str):
+        kind, body = "error", ("error", runner.error_record(RuntimeError(codes), pickle.dumps))
+    else:
+        kind, body, _ = _verdict(ranks_dir, count(), codes, runner)
+    if kind == "env_error":
+        kind, body = "error", ("error", runner.error_record(RuntimeError(body), pickle.dumps))
+    digest = runner.write_result(path, body, (lambda raw: raw) if kind == "ok" else pickle.dumps)
+    return kind == "ok", digest
+
+
+def _verdict(ranks_dir: str, n: int, codes: dict[int, int], runner: Any) -> tuple[str, Any, Any]:
+    """How the tasks ended, as (kind, what to write, the rank it is about): ``ok`` with
+    rank 0's result file as is, ``error`` with the failing rank's exception, or
+    ``env_error`` with the sentence of a rank that could not load the function."""
+    outcomes = {rank: _outcome(ranks_dir, rank) for rank in range(n)}
     for rank, found in outcomes.items():
         if found is not None and found[0] == "env_error":
-            return int(job.env_error(f"rank {rank} of {n}: {found[1]}"))
+            return "env_error", f"rank {rank} of {n}: {found[1]}", rank
     failed = [r for r, found in outcomes.items() if found is not None and found[0] == "error"]
     if failed:
         rank = failed[0]
         record = dict(outcomes[rank][1])  # type: ignore[index]
         others = "; the other ranks were stopped" if len(failed) < n else ""
         record["traceback"] = f"[rank {rank} of {n}{others}]\n{record['traceback']}"
-        outcome: Any = ("error", record)
-        digest = runner.write_result(result_path, outcome, pickle.dumps)
-        job.status("finished", outcome="error", sha256=digest, usage=usage, rank=rank)
-        return 1
+        return "error", ("error", record), rank
     missing = [r for r, found in outcomes.items() if found is None]
     if not missing:
-        data = outcomes[0][2]  # type: ignore[index]
-        digest = runner.write_result(result_path, data, lambda raw: raw)
-        job.status("finished", outcome="ok", sha256=digest, usage=usage)
-        return 0
+        return "ok", outcomes[0][2], None  # type: ignore[index]
     rank = missing[0]
     code = codes.get(rank, codes.get(-1, 1))
     err = RuntimeError(
         f"rank {rank} of {n} {_exit_words(code)} without a result (killed, out of memory, or "
         f"its node failed): see job.stderr(rank={rank}); the other ranks were stopped"
     )
-    record = runner.error_record(err, pickle.dumps)
-    digest = runner.write_result(result_path, ("error", record), pickle.dumps)
-    job.status("finished", outcome="error", sha256=digest, usage=usage, rank=rank)
-    return 1
+    return "error", ("error", runner.error_record(err, pickle.dumps)), rank

@@ -21,12 +21,10 @@ if TYPE_CHECKING:
 
 
 def rank_count(job: Job) -> int:
-    """How many ranks ran the function: 1 for a job of one task, an array item, or
-    ``launcher='none'`` (the function ran once and started its own tasks)."""
+    """How many ranks ran the function (a map item: how many ran it): 1 for a job of one
+    task or ``launcher='none'`` (the function ran once and started its own tasks)."""
     r = job.resources
-    if job.array_id or r.launcher == "none":
-        return 1
-    return r.task_count
+    return 1 if r.launcher == "none" else r.task_count
 
 
 def check_rank(job: Job, rank: int) -> None:
@@ -43,14 +41,18 @@ def log_name(job: Job, stream: str, rank: int | None) -> str | None:
     if rank is None:
         return None
     check_rank(job, rank)
-    return jobdir.rank_log(stream, rank) if rank else None
+    return jobdir.rank_log(stream, rank, _index(job)) if rank else None
+
+
+def _index(job: Job) -> int | None:
+    return job.index if job.array_id else None
 
 
 def task_results(host: JobHost, job: Job, first: Any) -> list[Any]:
     """Every rank's value in rank order, ``first`` (rank 0's, already fetched) included:
     one read for the others. A rank's exception is raised (the job then failed)."""
     n = rank_count(job)
-    paths = [f"{job.job_dir}/{jobdir.rank_result(rank)}" for rank in range(1, n)]
+    paths = [f"{job.job_dir}/{jobdir.rank_result(rank, _index(job))}" for rank in range(1, n)]
     files = host.transport.read_files(paths) if paths else {}
     out = [first]
     for rank, path in enumerate(paths, start=1):

@@ -19,13 +19,13 @@ def task_env(resources: Resources) -> dict[str, str]:
     }
 
 
-def refuse_ranked_map(resources: Resources) -> None:
-    """An array's tasks run items one after another, not ranks: ``.map()`` with tasks=N
-    (N > 1) is refused with what to do instead, rather than running each item once."""
-    if resources.task_count > 1 and resources.launcher != "none":
+def refuse_ranked_map(resources: Resources, workers: int | None) -> None:
+    """Each item of a map with tasks=N runs on N tasks, one item after another in its
+    array task; a pool's workers claim items one by one, which several tasks per item
+    cannot share: that combination is refused with what to do instead."""
+    if workers and resources.task_count > 1 and resources.launcher != "none":
         raise ResourceError(
-            f".map() with tasks={resources.task_count}: the items of a map run one task "
-            "each; submit one multi-task job per item instead ([f.submit(x) for x in "
-            "items]), or pass launcher='none' to run each item once in an allocation of "
-            f"{resources.task_count} tasks where your code starts its own"
+            f".map(workers={workers}) with tasks={resources.task_count}: a pool's workers "
+            "take items one at a time and cannot run each on several tasks; leave workers "
+            "out (each item then runs on every task of its array task)"
         )

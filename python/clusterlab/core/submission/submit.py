@@ -213,7 +213,7 @@ def submit_array(
     loaded on the cluster)."""
     check_options(chunksize, workers, max_concurrent)
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
-    refuse_ranked_map(runtime.default_resources.merged(resources))
+    refuse_ranked_map(runtime.default_resources.merged(resources), workers)
     staged = resolve(runtime, options)
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)

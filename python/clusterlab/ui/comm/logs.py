@@ -36,9 +36,11 @@ def logs(data: dict[str, Any], rid: str) -> dict[str, Any]:
         raise RequestError("'before' must be a byte offset (a whole number >= 0)")
     # Only those bytes are read from the cluster (core.model.logs.read_tail): a job with a
     # 10 GB stdout costs the kernel 64 KiB, not the file.
-    # rank R > 0 writes ranks/R.stdout in the job dir; read_tail takes it as the stream
-    name = jobdir.rank_log(stream, rank)
-    text, start, size = read_tail(target.engine, target, name, LOG_TAIL_BYTES, before)
+    # rank R > 0 writes its own file (ranks/R.stdout); rank 0 the job's (or item's) log
+    index = target.index if target.array_id and rank else None
+    name = jobdir.rank_log(stream, rank, index)
+    args = (target.engine, target, name, LOG_TAIL_BYTES, before)
+    text, start, size = read_tail(*args, whole=bool(rank))
     return {
         "id": target.id,
         "stream": stream,
