@@ -48,6 +48,8 @@ def test_names_agree() -> None:
     assert RUNNER_ITEMS.name == jobdir.RUNNER_ITEMS
     assert RUNNER_TASKS.name == jobdir.RUNNER_TASKS
     assert runner.tasks is sys.modules["clusterlab_runner_tasks"]
+    for index in (None, 3):  # where the ranks of a job and of a map item leave their files
+        assert runner_tasks.ranks_path("/j", index) == f"/j/{jobdir.ranks_dir(index)}"
     assert runner.items is sys.modules["clusterlab_runner_items"]  # loaded by path, beside it
 
 
