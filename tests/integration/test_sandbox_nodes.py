@@ -176,3 +176,44 @@ def test_sshare_and_associations_exist_for_the_user(sandbox: object) -> None:
     rows = [ln.split("|") for ln in share.splitlines()]
     assert {r[0].strip() for r in rows} == set(info.accounts)  # type: ignore[attr-defined]
     assert all(r[2] != "" for r in rows), share
+
+
+# --------------------------------------------------------------------------- Grid Engine
+
+
+def _sge(info: object, cell: object, command: str, check: bool = True) -> str:
+    """A Grid Engine command as the sandbox user, with the cell's settings sourced."""
+    settings = cell.settings  # type: ignore[attr-defined]
+    return _ssh(info, f". {settings} && cd && {command}", check=check).stdout
+
+
+@pytest.mark.sge
+@pytest.mark.parametrize("pe", ["pe", "mpi_pe"])
+def test_a_multi_slot_job_runs_in_each_parallel_environment(
+    sandbox: object, sge_cell: object, pe: str
+) -> None:
+    name = getattr(sge_cell, pe)
+    # The job script comes on stdin (a -b y command line loses its quoting); -N: a job
+    # name made from the command would be refused.
+    script = "echo $NSLOTS $PE > sge-slots.$JOB_ID"
+    out = _sge(
+        sandbox,
+        sge_cell,
+        f"echo '{script}' | qsub -sync y -terse -N slots -pe {name} 3 -j y -o /dev/null "
+        ">/dev/null && cat sge-slots.* && rm -f sge-slots.*",
+    )
+    assert out.split() == ["3", name]
+
+
+@pytest.mark.sge
+def test_the_limited_queue_shows_and_enforces_its_limit(sandbox: object, sge_cell: object) -> None:
+    queue = sge_cell.limited_queue  # type: ignore[attr-defined]
+    limit = sge_cell.limited_h_rt  # type: ignore[attr-defined]
+    shown = _sge(sandbox, sge_cell, f"qconf -sq {queue}")
+    assert re.search(rf"^h_rt\s+{limit}$", shown, re.M), shown
+    refused = _ssh(
+        sandbox,
+        f". {sge_cell.settings} && qsub -w e -q {queue} -l h_rt=01:00:00 -b y true",  # type: ignore[attr-defined]
+        check=False,
+    )
+    assert refused.returncode != 0 and "no suitable queues" in refused.stderr, refused.stderr
