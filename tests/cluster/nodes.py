@@ -24,6 +24,11 @@ SUBNET_PREFIX = "10.77.0"
 HOST_ADDRESS = f"{SUBNET_PREFIX}.1"
 NODE_CPUS = 4  # declared (config_overrides), small enough for a test to fill a node
 NODE_MEMORY_MB = 4000
+# Counted GPUs (no hardware): each is a character device node aliasing /dev/null, which
+# is all slurmd checks, so `--gpus=a100:1` is scheduled, counted and accounted for like on
+# a GPU cluster (SLURM_GPUS_ON_NODE, CUDA_VISIBLE_DEVICES), and an unknown type refused.
+GPU_TYPE = "a100"
+GPUS_PER_NODE = 2
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,29 @@ def ensure_network(controller: str, nodes: list[Node]) -> None:
         if not hosts.exists() or hosts.read_text() != text:
             hosts.write_text(text)
             hosts.chmod(0o644)
+
+
+def ensure_gpu_devices(directory: Path, nodes: list[Node]) -> dict[str, list[Path]]:
+    """The fake GPU device files of every node (made once: c 1 3, like /dev/null)."""
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    devices: dict[str, list[Path]] = {}
+    for node in nodes:
+        paths = [directory / f"{node.name}-gpu{i}" for i in range(GPUS_PER_NODE)]
+        for path in paths:
+            if not path.is_char_device():
+                path.unlink(missing_ok=True)
+                subprocess.run(["mknod", "-m", "666", str(path), "c", "1", "3"], check=True)
+        devices[node.name] = paths
+    return devices
+
+
+def gres_conf_text(directory: Path, nodes: list[Node]) -> str:
+    """gres.conf (read from slurm.conf's directory): each node's GPUs and their files."""
+    last = GPUS_PER_NODE - 1
+    return "".join(
+        f"NodeName={n.name} Name=gpu Type={GPU_TYPE} File={directory}/{n.name}-gpu[0-{last}]\n"
+        for n in nodes
+    )
 
 
 def slurmd_argv(node: Node, conf: Path) -> list[str]:

@@ -65,7 +65,7 @@ HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictM
 # the newer sandbox running and reuses it as it is instead of rebuilding it its own way
 # (several clones of the project share one machine's sandbox, and Slurm's fixed ports
 # allow only one; a rebuild with `slurmctld -c` would cancel everybody's jobs).
-SANDBOX_VERSION = 2
+SANDBOX_VERSION = 3
 
 
 @dataclass
@@ -110,6 +110,9 @@ class SandboxInfo:
     accounts: list[str] = field(default_factory=list)  # the ssh user's, default first
     default_account: str = ""
     cluster_name: str = ""
+    # version 3: counted GPUs on the namespace nodes (gres, no hardware)
+    gpu_type: str = ""
+    gpus_per_node: int = 0
 
 
 def base_dir() -> Path:
@@ -136,6 +139,7 @@ def _p(name: str) -> Path:
         "slurmd_log": b / "log" / f"slurmd-{_host()}.log",
         "sshd_log": b / "log" / "sshd.log",
         "jobcomp": b / "log" / "jobcomp.log",
+        "gpus": b / "slurm" / "gpus",  # the namespace nodes' fake GPU device files
         "sshd_conf": b / "ssh" / "sshd_config",
         "host_key": b / "ssh" / "ssh_host_ed25519_key",
         "client_key": b / "ssh" / "client_ed25519",
@@ -273,7 +277,8 @@ def slurm_conf_text(host: str, memory_mb: int) -> str:
     names = ",".join(n.name for n in extra)
     node_lines = "".join(
         f"NodeName={n.name} NodeAddr={n.address} CPUs={nodes.NODE_CPUS} "
-        f"RealMemory={nodes.NODE_MEMORY_MB} State=UNKNOWN\n"
+        f"RealMemory={nodes.NODE_MEMORY_MB} Gres=gpu:{nodes.GPU_TYPE}:{nodes.GPUS_PER_NODE} "
+        "State=UNKNOWN\n"
         for n in extra
     )
     part = f"MaxTime=INFINITE State=UP Nodes={names}"
@@ -294,6 +299,7 @@ SlurmctldHost={host}
 SlurmUser=root
 AuthType=auth/munge
 AuthInfo=cred_expire={CRED_EXPIRE_S}
+GresTypes=gpu
 StateSaveLocation={_p("state")}
 SlurmdSpoolDir={_p("spool")}/%n
 SlurmctldPidFile={_p("ctld_pid")}
@@ -365,7 +371,10 @@ def ensure_slurm(host: str, memory_mb: int, user: str, timeout: float = 30.0) ->
     text = slurm_conf_text(host, memory_mb)
     extra = nodes.node_list()
     names = [host] + [n.name for n in extra]
+    gres = _p("conf").with_name("gres.conf")
+    gres_text = nodes.gres_conf_text(_p("gpus"), extra)
     changed = not conf.exists() or conf.read_text() != text
+    changed = changed or not gres.exists() or gres.read_text() != gres_text
     if changed:
         _stop(_p("slurmd_pid_v1"), "slurmd")  # a version-1 sandbox's only slurmd
         for name in names:
@@ -374,6 +383,9 @@ def ensure_slurm(host: str, memory_mb: int, user: str, timeout: float = 30.0) ->
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text(text)
         conf.chmod(0o644)
+        gres.write_text(gres_text)
+        gres.chmod(0o644)
+    nodes.ensure_gpu_devices(_p("gpus"), extra)
     for d in (_p("state"), _p("ctld_pid").parent, _p("ctld_log").parent):
         d.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -466,11 +478,30 @@ _VENV_CHECK = (
 )
 
 
+def _venv_has_packages(venv: Path) -> bool:
+    """Whether the venv's site-packages holds REMOTE_PACKAGES' metadata (at the pinned
+    versions): a few stat calls, where starting its Python to import numpy takes ~0.5 s
+    of every warm `up` (once per test session of every checkout)."""
+    for site in venv.glob("lib/python3*/site-packages"):
+        found = {d.name.split("-")[0].lower(): d.name for d in site.glob("*.dist-info")}
+        ok = True
+        for req in REMOTE_PACKAGES:
+            pkg, _, pinned = req.partition("==")
+            have = found.get(pkg.lower().replace("-", "_"))
+            if have is None or (pinned and not have.startswith(f"{pkg}-{pinned}.")):
+                ok = False
+        if ok:
+            return True
+    return False
+
+
 def ensure_venv(name: str, home: Path) -> Path:
     """The user cannot run root's pyenv Python, so it gets a venv with cloudpickle (and
     numpy, which the payload benchmark sends), and an older packaging (see
     REMOTE_PACKAGES). Idempotent: a venv that passes the check is kept as it is."""
     py = home / "venv" / "bin" / "python"
+    if py.exists() and _venv_has_packages(home / "venv"):
+        return py
     check = ("runuser", "-u", name, "--", py, "-c", _VENV_CHECK)
     if py.exists() and _run(*check, check=False, cwd="/").returncode == 0:
         return py
@@ -734,6 +765,8 @@ def up() -> SandboxInfo:
         accounts=list(accounting.ACCOUNTS),
         default_account=accounting.ACCOUNTS[0],
         cluster_name=CLUSTER_NAME,
+        gpu_type=nodes.GPU_TYPE,
+        gpus_per_node=nodes.GPUS_PER_NODE,
     )
     _p("json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info
