@@ -21,6 +21,12 @@ DBD_PORT = 6819  # slurmdbd's default
 DB_NAME = "slurm_acct_db"
 DB_USER = "slurm"
 ACCOUNTS = ("clusterlab", "clusterlab-extra")  # the user's default account comes first
+# QOS the user may choose ("normal", SLURM's own, is the default); slurm.conf's
+# AccountingStorageEnforce=associations,limits,qos makes SLURM refuse others and their
+# limits, as real sites do.
+EXTRA_QOS = "quick"
+EXTRA_QOS_MAX_WALL = "00:30:00"
+QOS = ("normal", EXTRA_QOS)
 
 
 def _run(*cmd: str | Path, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
@@ -204,17 +210,12 @@ StorageLoc={DB_NAME}
     # ------------------------------------------------------------------ associations
 
     def ensure_associations(self, cluster: str, user: str) -> None:
-        """The cluster, the accounts and the user's associations (default: ACCOUNTS[0]).
-        A stamp inside the data dir (gone with the database) skips the check when warm."""
+        """The cluster, the accounts, the QOS and the user's associations (default account
+        ACCOUNTS[0], QOS QOS). A stamp inside the data dir (gone with the database) skips
+        the check when warm."""
         stamp = self.data / "clusterlab-associations"
-        wanted = f"{cluster} {user} {','.join(ACCOUNTS)}\n"
+        wanted = f"{cluster} {user} {','.join(ACCOUNTS)} {','.join(QOS)} DenyOnLimit\n"
         if stamp.exists() and stamp.read_text() == wanted:
-            return
-        have = self._sacctmgr(
-            "-n", "-P", "show", "assoc", f"cluster={cluster}", f"user={user}", "format=account"
-        ).stdout.split()
-        if set(ACCOUNTS) <= set(have):
-            stamp.write_text(wanted)
             return
         clusters = self._sacctmgr("-n", "-P", "show", "cluster", "format=cluster").stdout.split()
         if cluster not in clusters:
@@ -228,12 +229,29 @@ StorageLoc={DB_NAME}
             "-i", "add", "user", user, f"account={','.join(ACCOUNTS)}",
             f"DefaultAccount={ACCOUNTS[0]}", f"cluster={cluster}", check=False,
         )  # fmt: skip
-        have = self._sacctmgr(
-            "-n", "-P", "show", "assoc", f"cluster={cluster}", f"user={user}", "format=account"
-        ).stdout.split()
-        if not set(ACCOUNTS) <= set(have):
+        qos = self._sacctmgr("-n", "-P", "show", "qos", "format=name").stdout.split()
+        if EXTRA_QOS not in qos:
+            self._sacctmgr("-i", "add", "qos", EXTRA_QOS)
+        # DenyOnLimit: a request over the limit is refused at submit instead of pending
+        # forever (reason QOSMaxWallDurationPerJobLimit).
+        settings = (f"MaxWall={EXTRA_QOS_MAX_WALL}", "Priority=100", "Flags=DenyOnLimit")
+        self._sacctmgr("-i", "modify", "qos", "where", f"name={EXTRA_QOS}", "set", *settings)
+        self._sacctmgr(
+            "-i", "modify", "user", "where", f"name={user}", f"cluster={cluster}",
+            "set", f"qos={','.join(QOS)}", check=False,
+        )  # fmt: skip
+        have = self._user_assocs(cluster, user)
+        if have != {a: set(QOS) for a in ACCOUNTS}:
             raise RuntimeError(f"sacctmgr did not create {user}'s associations (has {have})")
         stamp.write_text(wanted)
+
+    def _user_assocs(self, cluster: str, user: str) -> dict[str, set[str]]:
+        """The user's accounts, each with its allowed QOS."""
+        out = self._sacctmgr(
+            "-n", "-P", "show", "assoc", f"cluster={cluster}", f"user={user}", "format=account,qos"
+        ).stdout
+        rows = [line.split("|") for line in out.splitlines() if "|" in line]
+        return {acc: set(filter(None, qos.split(","))) for acc, qos in rows}
 
 
 def _stop(pidfile: Path, exe: str, timeout: float = 10.0) -> None:

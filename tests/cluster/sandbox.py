@@ -65,7 +65,7 @@ HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictM
 # the newer sandbox running and reuses it as it is instead of rebuilding it its own way
 # (several clones of the project share one machine's sandbox, and Slurm's fixed ports
 # allow only one; a rebuild with `slurmctld -c` would cancel everybody's jobs).
-SANDBOX_VERSION = 3
+SANDBOX_VERSION = 4
 
 
 @dataclass
@@ -113,6 +113,10 @@ class SandboxInfo:
     # version 3: counted GPUs on the namespace nodes (gres, no hardware)
     gpu_type: str = ""
     gpus_per_node: int = 0
+    # version 4: a second QOS; associations, QOS and their limits enforced at submit
+    qos: list[str] = field(default_factory=list)  # the user's, default first
+    limited_qos: str = ""
+    limited_qos_max_wall: str = ""
 
 
 def base_dir() -> Path:
@@ -313,6 +317,7 @@ JobAcctGatherFrequency=task=1
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost={host}
 AccountingStoragePort={accounting.DBD_PORT}
+AccountingStorageEnforce=associations,limits,qos
 PriorityType=priority/multifactor
 PriorityWeightFairshare=10000
 PriorityWeightAge=1000
@@ -767,6 +772,9 @@ def up() -> SandboxInfo:
         cluster_name=CLUSTER_NAME,
         gpu_type=nodes.GPU_TYPE,
         gpus_per_node=nodes.GPUS_PER_NODE,
+        qos=list(accounting.QOS),
+        limited_qos=accounting.EXTRA_QOS,
+        limited_qos_max_wall=accounting.EXTRA_QOS_MAX_WALL,
     )
     _p("json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info

@@ -193,6 +193,28 @@ def test_sshare_and_associations_exist_for_the_user(sandbox: object) -> None:
     assert all(r[2] != "" for r in rows), share
 
 
+def test_the_user_may_choose_a_second_qos(sandbox: object) -> None:
+    info = sandbox
+    user, qos = info.ssh_user, info.limited_qos  # type: ignore[attr-defined]
+    shown = _ssh(info, f"sacctmgr -n -P show qos {qos} format=name,maxwall").stdout.strip()
+    assert shown == f"{qos}|{info.limited_qos_max_wall}"  # type: ignore[attr-defined]
+    assoc = _ssh(info, f"sacctmgr -n -P show assoc user={user} format=qos").stdout.split()
+    assert all(set(row.split(",")) == set(info.qos) for row in assoc), assoc  # type: ignore[attr-defined]
+    job = _ssh(info, f"sbatch --parsable --wait --qos={qos} -o /dev/null --wrap true").stdout
+    assert _ssh(info, f"sacct -n -P -X -j {job.strip()} --format=QOS,State").stdout.split() == [
+        f"{qos}|COMPLETED"
+    ]
+    refused = _ssh(info, "sbatch --qos=no-such-qos --wrap true", check=False)
+    assert refused.returncode != 0 and "invalid qos" in refused.stderr.lower(), refused.stderr
+    over = _ssh(info, f"sbatch --qos={qos} -t 2:00:00 --wrap true", check=False)
+    assert over.returncode != 0 and "limit" in over.stderr.lower(), over.stderr
+
+
+def test_an_account_the_user_lacks_is_refused_at_submit(sandbox: object) -> None:
+    refused = _ssh(sandbox, "sbatch --account=no-such-account --wrap true", check=False)
+    assert refused.returncode != 0 and "invalid account" in refused.stderr.lower()
+
+
 # --------------------------------------------------------------------------- Grid Engine
 
 
