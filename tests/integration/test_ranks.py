@@ -337,3 +337,35 @@ def test_slurm_map_items_run_on_srun_tasks(sandbox: object, tmp_path: Path) -> N
     assert arr.results(timeout=180) == [(1, 0, 2), (2, 0, 2)]
     assert arr[0].task_results() == [(1, 0, 2), (1, 1, 2)]
     assert "2 tasks started with srun" in arr[0].stderr()
+
+
+def _gpus_seen() -> tuple[int, str, str]:
+    import os
+    import socket
+
+    import clusterlab as cl
+
+    return cl.task().rank, socket.gethostname(), os.environ.get("CUDA_VISIBLE_DEVICES", "")
+
+
+def test_slurm_gpus_are_the_request_on_every_node(sandbox: object) -> None:
+    """gpus='TYPE:N' is SLURM's per-node GPU request (--gres): on the sandbox's counted
+    GPUs (version 3: device files, no hardware) every rank of a 2-node job sees its node's
+    N GPUs in CUDA_VISIBLE_DEVICES, as slurmd sets it; more than a node has is refused at
+    submission with a sentence."""
+    from tests.conftest import ssh_profile
+
+    kind, per_node = getattr(sandbox, "gpu_type", ""), getattr(sandbox, "gpus_per_node", 0)
+    if not kind or per_node < 1:
+        pytest.fail("the sandbox has no counted GPUs (SANDBOX_VERSION >= 3): bring it up")
+    partition = sandbox.multi_partition  # type: ignore[attr-defined]
+    cl.profiles.save(ssh_profile(sandbox, name="gpunodes", resources={"partition": partition}))
+    f = cl.cluster("gpunodes", nodes=2, memory="100MB", gpus=f"{kind}:{per_node}")(_gpus_seen)
+    job = f.submit()
+    ranks = job.task_results(timeout=180)
+    assert [r[0] for r in ranks] == [0, 1] and len({r[1] for r in ranks}) == 2
+    assert all(len(r[2].split(",")) == per_node for r in ranks), ranks
+    assert f"#SBATCH --gres=gpu:{kind}:{per_node}" in job.job_script()
+    too_many = cl.cluster("gpunodes", gpus=f"{kind}:{per_node + 1}")(abs).submit(-1)
+    with pytest.raises(cl.SubmitError, match="no node can satisfy the request"):
+        too_many.result(timeout=120)
