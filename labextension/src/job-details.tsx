@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { formatBytes, isTerminal, itemIndices } from './jobs';
+import { formatBytes, isTerminal, itemIndices, rankChoices } from './jobs';
 import { PanelModel } from './model';
 import { IJob, IJobResult } from './protocol';
 
@@ -57,10 +57,13 @@ export function JobLog(props: {
 }): JSX.Element {
   const { model, job, running, index } = props;
   const [stream, setStream] = React.useState<'stdout' | 'stderr'>('stdout');
+  const [rank, setRank] = React.useState(0);
+  const [ranks, setRanks] = React.useState(1);
   const [text, setText] = React.useState<string | null>(null);
   const [ended, setEnded] = React.useState(false);
   const [note, setNote] = React.useState('');
   const id = targetId(job, index);
+  React.useEffect(() => setRank(0), [id]);
   React.useEffect(() => {
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | null = null;
@@ -68,10 +71,11 @@ export function JobLog(props: {
     setNote('');
     const load = async () => {
       try {
-        const logs = await model.logs(id, stream);
+        const logs = await model.logs(id, stream, rank);
         if (!alive) {
           return;
         }
+        setRanks(logs.ranks ?? 1);
         setText(logs.text);
         setEnded(isTerminal(logs.state));
         setNote(logs.truncated ? 'showing the end of the log' : '');
@@ -92,7 +96,9 @@ export function JobLog(props: {
         clearTimeout(timer);
       }
     };
-  }, [id, stream, running]);
+  }, [id, stream, rank, running]);
+  const choices = rankChoices(ranks);
+  const whose = choices.length ? ` of rank ${rank}` : '';
   return (
     <div className="jp-clusterlab-log">
       <div className="jp-clusterlab-logTabs" role="group" aria-label="Log stream">
@@ -110,6 +116,23 @@ export function JobLog(props: {
             {s}
           </button>
         ))}
+        {choices.length > 0 && (
+          <label className="jp-clusterlab-filter jp-clusterlab-rankPicker">
+            <span>Rank</span>
+            <select
+              aria-label="Rank: the task whose log to show"
+              tabIndex={props.tabIndex}
+              value={rank}
+              onChange={e => setRank(Number(e.target.value))}
+            >
+              {choices.map(c => (
+                <option key={c.value} value={c.value}>
+                  {c.label}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         {running && (
           <span className="jp-clusterlab-muted">refreshing while the job runs</span>
         )}
@@ -117,7 +140,7 @@ export function JobLog(props: {
       {note && <div className="jp-clusterlab-muted">{note}</div>}
       <pre
         className="jp-clusterlab-logText"
-        aria-label={`${stream} of job ${id}`}
+        aria-label={`${stream}${whose} of job ${id}`}
         tabIndex={props.tabIndex ?? 0}
       >
         {text === null

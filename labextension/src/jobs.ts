@@ -265,6 +265,18 @@ export function formatBytes(bytes: number | null | undefined): string {
 }
 
 /** Item indices of an array row, for the log and result pickers. */
+/** The ranks a log view offers: none (no picker) for a job of one task, else 0..ranks-1,
+ * rank 0 named as the job's own log (what `job.stdout()` shows). */
+export function rankChoices(ranks: number): { value: number; label: string }[] {
+  if (!(ranks > 1)) {
+    return [];
+  }
+  return Array.from({ length: ranks }, (_, r) => ({
+    value: r,
+    label: r === 0 ? 'rank 0 (the job’s)' : `rank ${r}`
+  }));
+}
+
 export function itemIndices(job: IJob): number[] {
   const total = Math.max(job.size ?? 0, job.counts ? sumCounts(job.counts) : 0);
   return Array.from({ length: total }, (_, i) => i);

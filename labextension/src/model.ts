@@ -327,8 +327,9 @@ export class PanelModel {
     this._changed.emit('jobs');
   }
 
-  logs(id: string, stream: 'stdout' | 'stderr'): Promise<IJobLogs> {
-    return this.link.request('job.logs', { id, stream });
+  /** A job's (or item's) log; `rank` picks one rank of a job of several tasks. */
+  logs(id: string, stream: 'stdout' | 'stderr', rank = 0): Promise<IJobLogs> {
+    return this.link.request('job.logs', { id, stream, rank });
   }
 
   /** A finished job's value (bounded repr) or traceback; an array's is per item

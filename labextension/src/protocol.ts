@@ -134,6 +134,10 @@ export interface ICheckReport {
 export interface IJobLogs {
   id: string;
   stream: 'stdout' | 'stderr';
+  /** The rank whose log this is (0: the job's own) and how many the job ran (1 unless
+   * it was submitted with tasks=N). */
+  rank: number;
+  ranks: number;
   text: string;
   truncated: boolean;
   state: string;

@@ -6,7 +6,8 @@ import {
   filterJobs,
   itemIndices,
   mergeEvents,
-  newlyEnded
+  newlyEnded,
+  rankChoices
 } from '../src/jobs';
 import { IJob } from '../src/protocol';
 import { job as pending } from './fixtures';
@@ -105,6 +106,20 @@ describe('itemIndices', () => {
     expect(itemIndices(job('a', { kind: 'array', size: 3 }))).toEqual([0, 1, 2]);
     expect(itemIndices(job('a', { kind: 'array', counts: { PENDING: 2 } }))).toEqual([
       0, 1
+    ]);
+  });
+});
+
+describe('the ranks of a multi-task job', () => {
+  it('offers no rank picker for a job of one task', () => {
+    expect(rankChoices(1)).toEqual([]);
+    expect(rankChoices(0)).toEqual([]);
+  });
+  it('offers every rank, rank 0 as the job’s own log', () => {
+    expect(rankChoices(3)).toEqual([
+      { value: 0, label: 'rank 0 (the job’s)' },
+      { value: 1, label: 'rank 1' },
+      { value: 2, label: 'rank 2' }
     ]);
   });
 });

@@ -34,6 +34,7 @@ from .core.model.events import JobEvent
 from .core.model.job import Job
 from .jobs import job, jobs
 from .profiles import envs, use
+from .ranks import TaskInfo, task
 
 
 def monitor(profile: str | None = None, state: str | None = None, limit: int = 50) -> object:
@@ -134,6 +135,7 @@ __all__ = [
     "ResourceError",
     "SerializationError",
     "SubmitError",
+    "TaskInfo",
     "TransportError",
     "Usage",
     "__version__",
@@ -145,5 +147,6 @@ __all__ = [
     "jobs",
     "monitor",
     "profiles",
+    "task",
     "use",
 ]
