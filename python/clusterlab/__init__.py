@@ -34,6 +34,7 @@ from .core.model.events import JobEvent
 from .core.model.job import Job
 from .jobs import job, jobs
 from .profiles import envs, use
+from .remote import checkpoint
 
 
 def monitor(profile: str | None = None, state: str | None = None, limit: int = 50) -> object:
@@ -133,6 +134,7 @@ __all__ = [
     "Usage",
     "__version__",
     "as_completed",
+    "checkpoint",
     "cluster",
     "config_widget",
     "envs",

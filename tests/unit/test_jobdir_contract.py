@@ -11,7 +11,7 @@ from pathlib import Path
 
 from clusterlab.common import jobdir
 from clusterlab.core.transfer.payload import dumps_call, dumps_function, dumps_items, load_result
-from clusterlab.remote import runner, runner_items
+from clusterlab.remote import checkpoint, runner, runner_items, shim
 
 RUNNER = Path(runner.__file__)
 RUNNER_ITEMS = Path(runner_items.__file__)
@@ -33,6 +33,12 @@ def test_names_agree() -> None:
         "WORKDIR_VAR": (runner.WORKDIR_VAR, jobdir.WORKDIR_VAR),
         "ITEM_DIRS_VAR": (runner_items.ITEM_DIRS_VAR, jobdir.ITEM_DIRS_VAR),
         "RUNNER_ITEMS": (runner.RUNNER_ITEMS, jobdir.RUNNER_ITEMS),
+        "RUNNER_SHIM": (runner.RUNNER_SHIM, jobdir.RUNNER_SHIM),
+        "CHECKPOINT": (runner.CHECKPOINT, jobdir.CHECKPOINT),
+        "CHECKPOINTS": (runner.CHECKPOINTS, jobdir.CHECKPOINTS),
+        "CHECKPOINT_VAR": (runner.CHECKPOINT_VAR, jobdir.CHECKPOINT_VAR),
+        "CHECKPOINT_VAR (checkpoint)": (checkpoint.CHECKPOINT_VAR, jobdir.CHECKPOINT_VAR),
+        "RUNNER_CHECKPOINT": (shim.PROVIDED["checkpoint"], jobdir.RUNNER_CHECKPOINT),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
     assert RUNNER.name == jobdir.RUNNER
@@ -43,8 +49,8 @@ def test_names_agree() -> None:
 def _run(job_dir: Path, *task: str, logs: bool = False, env: dict[str, str] | None = None) -> int:
     """Run the runner in ``job_dir``; ``logs``: its output goes to the job's log files, as
     a job script's does (opened for appending, as the local scheduler opens them)."""
-    (job_dir / jobdir.RUNNER).write_bytes(RUNNER.read_bytes())
-    (job_dir / jobdir.RUNNER_ITEMS).write_bytes(RUNNER_ITEMS.read_bytes())
+    for name in jobdir.RUNNER_FILES:  # the runner and the files shipped beside it
+        (job_dir / name).write_bytes((RUNNER.parent / name).read_bytes())
     argv = [sys.executable, jobdir.RUNNER, str(job_dir), *task]
     if not logs:
         return subprocess.run(argv, cwd=job_dir, check=False, env=env).returncode

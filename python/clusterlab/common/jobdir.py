@@ -17,7 +17,9 @@ from .usage import Usage
 # -- files the kernel stages ---------------------------------------------------------------
 RUNNER = "runner.py"
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file (array items), beside it
-RUNNER_FILES = (RUNNER, RUNNER_ITEMS)
+RUNNER_SHIM = "shim.py"  # clusterlab's names on a cluster without clusterlab (cl.checkpoint)
+RUNNER_CHECKPOINT = "checkpoint.py"  # cl.checkpoint as the shim provides it
+RUNNER_FILES = (RUNNER, RUNNER_ITEMS, RUNNER_SHIM, RUNNER_CHECKPOINT)
 SCRIPT = "job.sh"  # the rendered batch script, exactly as submitted
 PAYLOAD = "payload.pkl"  # one call: (fn, args, kwargs, refs)
 FUNCTION = "fn.pkl"  # an array's function
@@ -38,6 +40,9 @@ WORKDIR_VAR = "CLUSTERLAB_WORKDIR"  # set by the job script when the profile nam
 # A map with outputs=: JSON {"dir", "inputs"}; each item runs in <dir>/<index> (inputs linked)
 ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"
 STDOUT = "stdout"
+CHECKPOINT = "checkpoint.pkl"  # cl.checkpoint.save() of a job's call
+CHECKPOINTS = "checkpoints"  # checkpoints/INDEX.pkl: an array item's
+CHECKPOINT_VAR = "CLUSTERLAB_CHECKPOINT"  # the runner tells cl.checkpoint where, per call
 STDERR = "stderr"
 
 # -- status events (one JSON object per line) ------------------------------------------------

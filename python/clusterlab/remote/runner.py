@@ -61,14 +61,17 @@ PAYLOAD, FUNCTION = "payload.pkl", "fn.pkl"
 WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file, beside it in every job dir
+RUNNER_SHIM = "shim.py"  # clusterlab's names for functions where clusterlab is not installed
+CHECKPOINT, CHECKPOINTS = "checkpoint.pkl", "checkpoints"  # a job's; checkpoints/INDEX.pkl
+CHECKPOINT_VAR = "CLUSTERLAB_CHECKPOINT"  # where the running call keeps its checkpoint
 
 
-def _load_items() -> Any:
-    """``runner_items.py`` from beside this file, loaded by its path: not through
-    ``sys.path`` (``python -I`` leaves the script's dir out of it, and a user's module of
-    the same name must neither shadow it nor be shadowed)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), RUNNER_ITEMS)
-    spec = importlib.util.spec_from_file_location("clusterlab_runner_items", path)
+def _load_items(filename: str = RUNNER_ITEMS, name: str = "clusterlab_runner_items") -> Any:
+    """``runner_items.py`` (or another runner file) from beside this file, loaded by its
+    path: not through ``sys.path`` (``python -I`` leaves the script's dir out of it, and a
+    user's module of the same name must neither shadow it nor be shadowed)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -224,8 +227,16 @@ def _call(
         return False, _write_result(result_path, ("error", record), cloudpickle.dumps, sync)
 
 
+def _checkpoint_at(job_dir: str, index: int | None = None) -> None:
+    """Where ``cl.checkpoint`` keeps the next call's checkpoint: the job's, or an array
+    item's own (items of one task run one after another in one process)."""
+    name = CHECKPOINT if index is None else os.path.join(CHECKPOINTS, f"{index}.pkl")
+    os.environ[CHECKPOINT_VAR] = os.path.join(job_dir, name)
+
+
 def _pool_item(pool: Any, fn: Any, cloudpickle: Any, index: int) -> tuple[bool, str]:
     """Run item ``index`` that ``pool`` claimed and write its result: (ok, sha256)."""
+    _checkpoint_at(pool.job.dir, index)
     path = os.path.join(pool.job.dir, items.RESULTS, f"{index}.pkl")
     try:
         _, args, kwargs, refs = pool.call(index)
@@ -267,6 +278,10 @@ def main(job_dir: str, task: str | None = None) -> int:
             "profile's python at an environment that has it)"
         )
     signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
+    # cl.checkpoint where the cluster's Python lacks clusterlab (before any unpickling)
+    _load_items(RUNNER_SHIM, "clusterlab_runner_shim").install(
+        os.path.dirname(os.path.abspath(__file__))
+    )
     work = os.environ.get(WORKDIR_VAR)  # the profile's (a project dir, never the job dir)
     if work:
         os.makedirs(work, mode=0o700, exist_ok=True)
@@ -289,6 +304,7 @@ def main(job_dir: str, task: str | None = None) -> int:
                     fn, args, kwargs, refs = cloudpickle.load(fh)
             except Exception as exc:
                 return job.env_error(_load_message(exc))
+            _checkpoint_at(job_dir)
             ok, digest = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
             finished = items.usage(job.clock)
             job.status("finished", outcome=items.OUTCOME[ok], sha256=digest, usage=finished)
@@ -323,6 +339,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         for index, args, kwargs, refs in calls:
             item = items.Item(job, index)
             path = os.path.join(job_dir, items.RESULTS, f"{index}.pkl")
+            _checkpoint_at(job_dir, index)
             ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
             item.finished(outcome=items.OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
