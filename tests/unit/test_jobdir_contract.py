@@ -11,7 +11,7 @@ from pathlib import Path
 
 from clusterlab.common import jobdir
 from clusterlab.core.transfer.payload import dumps_call, dumps_function, dumps_items, load_result
-from clusterlab.remote import checkpoint, runner, runner_items, shim
+from clusterlab.remote import attempts, checkpoint, runner, runner_items, shim
 
 RUNNER = Path(runner.__file__)
 RUNNER_ITEMS = Path(runner_items.__file__)
@@ -34,6 +34,9 @@ def test_names_agree() -> None:
         "ITEM_DIRS_VAR": (runner_items.ITEM_DIRS_VAR, jobdir.ITEM_DIRS_VAR),
         "RUNNER_ITEMS": (runner.RUNNER_ITEMS, jobdir.RUNNER_ITEMS),
         "RUNNER_SHIM": (runner.RUNNER_SHIM, jobdir.RUNNER_SHIM),
+        "RUNNER_ATTEMPTS": (runner.RUNNER_ATTEMPTS, jobdir.RUNNER_ATTEMPTS),
+        "ATTEMPTS": (attempts.POLICY, jobdir.ATTEMPTS),
+        "ATTEMPT_VAR": (attempts.ATTEMPT_VAR, jobdir.ATTEMPT_VAR),
         "CHECKPOINT": (runner.CHECKPOINT, jobdir.CHECKPOINT),
         "CHECKPOINTS": (runner.CHECKPOINTS, jobdir.CHECKPOINTS),
         "CHECKPOINT_VAR": (runner.CHECKPOINT_VAR, jobdir.CHECKPOINT_VAR),

@@ -61,6 +61,7 @@ PAYLOAD, FUNCTION = "payload.pkl", "fn.pkl"
 WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file, beside it in every job dir
+RUNNER_ATTEMPTS = "attempts.py"  # requeue and retries, beside it
 RUNNER_SHIM = "shim.py"  # clusterlab's names for functions where clusterlab is not installed
 CHECKPOINT, CHECKPOINTS = "checkpoint.pkl", "checkpoints"  # a job's; checkpoints/INDEX.pkl
 CHECKPOINT_VAR = "CLUSTERLAB_CHECKPOINT"  # where the running call keeps its checkpoint
@@ -80,6 +81,7 @@ def _load_items(filename: str = RUNNER_ITEMS, name: str = "clusterlab_runner_ite
 
 
 items = _load_items()
+attempts = _load_items(RUNNER_ATTEMPTS, "clusterlab_runner_attempts")  # requeue, retries
 JOB_DIR_GONE = 97  # exit code: the job dir was deleted (as job.sh's failed cd)
 
 
@@ -263,11 +265,13 @@ def _load_message(exc: BaseException) -> str:
 
 def main(job_dir: str, task: str | None = None) -> int:
     job = _Job(job_dir, task)
+    before = attempts.runs_before(job.status_path)  # a requeued job runs its script again
     job.status(
         "started",
         host=socket.gethostname(),
         pid=os.getpid(),
         python=sys.version.split()[0],
+        attempt=before + 1,
     )
     try:
         import cloudpickle
@@ -282,6 +286,15 @@ def main(job_dir: str, task: str | None = None) -> int:
     _load_items(RUNNER_SHIM, "clusterlab_runner_shim").install(
         os.path.dirname(os.path.abspath(__file__))
     )
+    try:
+        tries = attempts.Attempts(
+            job.status, attempts.load_policy(job_dir, cloudpickle.loads), before
+        )
+    except Exception as exc:
+        return job.env_error(_load_message(exc))
+    tries.install(lambda signum: _signalled(job, signum))
+    if too_many := tries.over_limit():
+        return job.env_error(too_many)
     work = os.environ.get(WORKDIR_VAR)  # the profile's (a project dir, never the job dir)
     if work:
         os.makedirs(work, mode=0o700, exist_ok=True)
@@ -305,6 +318,7 @@ def main(job_dir: str, task: str | None = None) -> int:
             except Exception as exc:
                 return job.env_error(_load_message(exc))
             _checkpoint_at(job_dir)
+            fn = tries.retrying(fn)
             ok, digest = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
             finished = items.usage(job.clock)
             job.status("finished", outcome=items.OUTCOME[ok], sha256=digest, usage=finished)
@@ -312,7 +326,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         pool_path = os.path.join(job_dir, POOL)
         try:
             with open(os.path.join(job_dir, FUNCTION), "rb") as fh:
-                fn = cloudpickle.load(fh)
+                fn = tries.retrying(cloudpickle.load(fh))
             if os.path.exists(pool_path):
                 with open(pool_path) as fh:
                     shares = json.load(fh)["shares"]

@@ -1,0 +1,45 @@
+"""What a call's requeue/retry policy adds to its submission: the policy file the runner
+reads, and the job script's warning before the time limit (see config/attempts.py for
+the options, remote/attempts.py for what the runner does with them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import cloudpickle
+
+from ...common import jobdir
+from ...common.errors import SerializationError, SubmitError
+from ...config.attempts import AttemptPolicy
+
+if TYPE_CHECKING:
+    from ...backends.base import Backend
+
+
+def check_policy(policy: AttemptPolicy, backend: Backend, scheduler: str) -> None:
+    """Refuse what this scheduler cannot do, before anything is staged."""
+    if policy.requeue and not backend.requeue_argv():
+        raise SubmitError(
+            f"requeue=True needs a scheduler that requeues a running job; {scheduler} here "
+            "does not: use retries=N (reruns after a failure outside the function, resuming "
+            "from cl.checkpoint), or a SLURM profile"
+        )
+
+
+def policy_files(policy: AttemptPolicy, backend: Backend) -> dict[str, bytes]:
+    """The runner's copy of the policy (nothing for a call that runs once)."""
+    if not policy.active:
+        return {}
+    shipped = {**policy.for_runner(), "requeue_argv": backend.requeue_argv()}
+    try:
+        return {jobdir.ATTEMPTS: cloudpickle.dumps(shipped)}
+    except Exception as exc:  # on_signal, or an exception class of retry_on
+        raise SerializationError(
+            f"on_signal= or retry_on= cannot be sent to the cluster ({type(exc).__name__}: "
+            f"{exc}): give a plain function and exception classes"
+        ) from exc
+
+
+def requeue_grace(policy: AttemptPolicy) -> int:
+    """Seconds before the time limit the job is warned; 0 without requeue."""
+    return policy.grace_s if policy.requeue else 0
