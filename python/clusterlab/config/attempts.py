@@ -12,6 +12,8 @@ double from ``retry_backoff`` seconds. Checked here, at the call, so a typo fail
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -57,6 +59,21 @@ class AttemptPolicy:
     def for_runner(self) -> dict[str, Any]:
         """What the runner reads (pickled by value into the job dir)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def attempt_text(attempts: int, most: int) -> str:
+    """'attempt 2 of 4' for a job that ran or may run more than once, else ''."""
+    if most <= 1 and attempts <= 1:
+        return ""
+    return f"attempt {max(1, attempts)} of {max(most, attempts)}"
+
+
+def history_of(text: str | None) -> dict[str, Any]:
+    """A ledger's history cell (JSON ``{"max", "runs"}``); {} when empty or unreadable."""
+    with contextlib.suppress(ValueError):
+        value = json.loads(text) if text else {}
+        return value if isinstance(value, dict) else {}
+    return {}
 
 
 def _count(name: str, value: Any) -> int:

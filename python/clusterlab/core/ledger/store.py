@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from ...common.errors import ClusterlabError
 from ...common.usage import ArrayUsage, Usage, request_hint, usage_from_json
+from ...config.attempts import attempt_text, history_of
 from ...config.paths import data_dir, private_dir
 from ...config.resources import parse_resources
 
@@ -120,11 +121,8 @@ class JobRecord:
 
     @property
     def attempt_text(self) -> str:
-        """ "attempt 2 of 4" once it ran more than once or may; "" for a job that runs once."""
-        most = int(self.history.get("max") or 1)
-        if most <= 1 and self.attempts <= 1:
-            return ""
-        return f"attempt {max(1, self.attempts)} of {max(most, self.attempts)}"
+        """'attempt 2 of 4' once it ran more than once or may; '' for a job that runs once."""
+        return attempt_text(self.attempts, int(self.history.get("max") or 1))
 
     @property
     def elapsed(self) -> float | None:
@@ -334,16 +332,8 @@ def _row(r: sqlite3.Row) -> JobRecord:
         spec=json.loads(r["spec"]),
         cleaned=bool(r["cleaned"]),
         usage=_usage(r["usage"]),
-        history=_history(r["history"]),
+        history=history_of(r["history"]),
     )
-
-
-def _history(text: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _usage(text: str | None) -> Usage | ArrayUsage | None:
