@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import cloudpickle
-
 from ...common import jobdir
-from ...common.errors import SerializationError, SubmitError
+from ...common.errors import SubmitError
 from ...config.attempts import AttemptPolicy
+from ..transfer.payload import dumps_settings
 
 if TYPE_CHECKING:
     from ...backends.base import Backend
@@ -31,13 +30,7 @@ def policy_files(policy: AttemptPolicy, backend: Backend) -> dict[str, bytes]:
     if not policy.active:
         return {}
     shipped = {**policy.for_runner(), "requeue_argv": backend.requeue_argv()}
-    try:
-        return {jobdir.ATTEMPTS: cloudpickle.dumps(shipped)}
-    except Exception as exc:  # on_signal, or an exception class of retry_on
-        raise SerializationError(
-            f"on_signal= or retry_on= cannot be sent to the cluster ({type(exc).__name__}: "
-            f"{exc}): give a plain function and exception classes"
-        ) from exc
+    return {jobdir.ATTEMPTS: dumps_settings("on_signal= or retry_on=", shipped)}
 
 
 def requeue_grace(policy: AttemptPolicy) -> int:
