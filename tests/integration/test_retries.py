@@ -67,3 +67,60 @@ def test_each_attempt_is_in_the_ledger_and_the_cli(
     out = capsys.readouterr().out
     assert "attempt 2 of 4" in out
     assert "raised ConnectionResetError: flaky server, try 1" in out
+
+
+def _killed_once() -> tuple[str, object]:
+    """Its first run waits to be killed (the test kills its process with -9)."""
+    import time
+
+    attempt = os.environ["CLUSTERLAB_ATTEMPT"]
+    if attempt == "0":
+        cl.checkpoint.save("before the kill")
+        time.sleep(300)
+    return attempt, cl.checkpoint.load()
+
+
+def _kill_first_run(job: cl.Job) -> None:
+    """SIGKILL to the runner of the job's first run (its pid from its status file, once
+    it saved its checkpoint), as the OOM killer or an administrator would."""
+    import json
+    import signal
+    import time
+
+    from clusterlab.common import jobdir
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if job.job_dir and os.path.exists(os.path.join(job.job_dir, jobdir.CHECKPOINT)):
+            break
+        time.sleep(0.2)
+    with open(os.path.join(job.job_dir, jobdir.STATUS)) as fh:
+        started = [json.loads(line) for line in fh if '"started"' in line]
+    os.kill(int(started[0]["pid"]), signal.SIGKILL)
+
+
+def test_a_job_killed_from_outside_is_submitted_again(any_profile: cl.Profile) -> None:
+    """retries= without retry_on: the process killed -9 is a failure outside the
+    function; the same Job runs again and resumes from its checkpoint."""
+    f = cl.cluster(any_profile.name, memory="100MB", retries=2, retry_backoff=0.5)
+    job = f(_killed_once).submit()
+    try:
+        _kill_first_run(job)
+        assert job.result(timeout=180) == ("1", "before the kill")
+    finally:
+        job.cancel()
+    assert job.attempts == 2
+    assert str(job.history[0]["cause"]).startswith("rerun after: killed with SIGKILL")
+    (rec,) = [r for r in cl.jobs() if r.id == job.id]
+    assert rec.attempt_text == "attempt 2 of 3" and rec.state == "COMPLETED"
+
+
+def test_without_retries_a_killed_job_fails(any_profile: cl.Profile) -> None:
+    job = cl.cluster(any_profile.name, memory="100MB")(_killed_once).submit()
+    try:
+        _kill_first_run(job)
+        with pytest.raises(cl.JobError, match="killed with SIGKILL"):
+            job.result(timeout=180)
+    finally:
+        job.cancel()
+    assert job.attempts == 1

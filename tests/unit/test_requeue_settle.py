@@ -85,3 +85,17 @@ def test_retry_lines_are_runs_of_one_process() -> None:
         (2, ""),
     ]
     assert status.started == 100.0  # the process's start, unchanged
+
+
+def test_which_ends_are_outside_the_function() -> None:
+    from clusterlab.core.model.settle import Decision
+    from clusterlab.core.submission.retry import outside_failure
+
+    killed = Decision(JobState.FAILED, "killed with SIGKILL: most often ...")
+    assert outside_failure(killed, "")
+    assert outside_failure(Decision(JobState.LOST, "left the queue"), "")
+    assert outside_failure(Decision(JobState.CANCELLED, "stopped by SIGTERM (...)"), "")
+    assert not outside_failure(Decision(JobState.FAILED, ""), "error")  # the function raised
+    assert not outside_failure(Decision(JobState.FAILED, "cloudpickle is missing"), "env_error")
+    assert not outside_failure(Decision(JobState.CANCELLED, "cancelled (by you)"), "")
+    assert not outside_failure(Decision(JobState.TIMEOUT, "killed after its time limit"), "")

@@ -191,6 +191,7 @@ def submit_job(
         refuse(job, refused)
         runtime.flush()
         return job
+    runtime.retrier.remember(job, spec, policy)
     runtime.batcher.put(Pending(job, spec, files, {**blobs, **staged.blobs}, staged, deps))
     return job
 
