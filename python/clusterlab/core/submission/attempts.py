@@ -21,7 +21,7 @@ def check_policy(policy: AttemptPolicy, backend: Backend, scheduler: str) -> Non
         raise SubmitError(
             f"requeue=True needs a scheduler that requeues a running job; {scheduler} here "
             "does not: use retries=N (reruns after a failure outside the function, resuming "
-            "from cl.checkpoint), or a SLURM profile"
+            "from cl.checkpoint), or a scheduler that requeues (see the docs' preemption page)"
         )
 
 
