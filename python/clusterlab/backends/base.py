@@ -177,6 +177,12 @@ class Backend(ABC):
         none, and then ``requeue=True`` is refused at submission."""
         return []
 
+    def can_resubmit(self) -> bool:
+        """Whether a job dir that ran may be submitted again as is (``retries=``): the
+        scheduler keeps nothing of the earlier run in the job dir that would make the new
+        submission look ended."""
+        return True
+
     def probe_environment(self) -> dict[str, Any] | None:
         """A container image's Python (python, cloudpickle, executable); None: ask the transport."""
         return None

@@ -23,6 +23,12 @@ def check_policy(policy: AttemptPolicy, backend: Backend, scheduler: str) -> Non
             "does not: use retries=N (reruns after a failure outside the function, resuming "
             "from cl.checkpoint), or a scheduler that requeues (see the docs' preemption page)"
         )
+    if policy.retries and not policy.retry_on and not backend.can_resubmit():
+        raise SubmitError(
+            f"retries= submits a job that failed outside its function again; {scheduler} "
+            "cannot run a job dir twice: add retry_on=(ExceptionType, ...) to rerun the "
+            "function's own errors where it runs, or use another scheduler"
+        )
 
 
 def policy_files(policy: AttemptPolicy, backend: Backend) -> dict[str, bytes]:

@@ -63,7 +63,7 @@ class Retrier:
 
     def remember(self, job: Job, spec: JobSpec, policy: AttemptPolicy) -> None:
         """At submission: a job with ``retries`` may be submitted again with ``spec``."""
-        if policy.retries:
+        if policy.retries and self.runtime.backend.can_resubmit():
             self._plans[job.id] = _Plan(replace(spec), policy)
 
     def waiting(self, job: Job) -> bool:
