@@ -106,3 +106,22 @@ def test_a_save_replaces_the_previous_one_whole(
     cl.checkpoint.save({"step": 2})
     assert cl.checkpoint.load() == {"step": 2}
     assert sorted(p.name for p in target.parent.iterdir()) == [jobdir.CHECKPOINT]  # no temps
+
+
+def test_the_shim_joins_another_runner_parts_stand_in(tmp_path: Path) -> None:
+    """The multi-task runner part installs its own ``clusterlab`` stand-in (cl.task()):
+    whichever comes first, the function sees both names."""
+    python, env = _cloudpickle_only(tmp_path)
+    script = (
+        "import sys, types\n"
+        "other = types.ModuleType('clusterlab'); other.task = lambda: 'rank 0'\n"
+        "sys.modules['clusterlab'] = other\n"
+        f"sys.path.insert(0, {str(REMOTE)!r})\n"
+        "import shim\n"
+        f"shim.install({str(REMOTE)!r})\n"
+        "import clusterlab as cl\n"
+        "from clusterlab.remote.checkpoint import load\n"
+        "print(cl.task(), cl.checkpoint.load('none'), load('none'))\n"
+    )
+    out = subprocess.run([*python, "-c", script], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["rank", "0", "none", "none"], out.stderr

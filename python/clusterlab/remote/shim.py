@@ -44,14 +44,27 @@ def _load(name: str, path: str) -> types.ModuleType:
     return module
 
 
+def _stand_in() -> types.ModuleType | None:
+    """A ``clusterlab`` another runner part already put into ``sys.modules`` (a module
+    with no file: not the real package), to which these names are added."""
+    module = sys.modules.get(PACKAGE)
+    if module is not None and getattr(module, "__file__", None) is None:
+        return module
+    return None
+
+
 def install(runner_dir: str) -> types.ModuleType | None:
     """Make ``import clusterlab`` give the runner-side names; None when the real package
-    is there (then it is used)."""
-    if not needed():
-        return None
-    package = types.ModuleType(PACKAGE, "clusterlab's names for a function running on a cluster")
-    package.__path__ = []  # a package: 'clusterlab.checkpoint' is importable too
-    remote = types.ModuleType(f"{PACKAGE}.remote")
+    is there (then it is used). Another runner part's stand-in gets these names too, so
+    the order in which the runner's parts install theirs does not matter."""
+    package = _stand_in()
+    if package is None:
+        if not needed():
+            return None
+        package = types.ModuleType(PACKAGE, "clusterlab's names for a function on a cluster")
+    if not hasattr(package, "__path__"):
+        package.__path__ = []  # a package: 'clusterlab.checkpoint' is importable too
+    remote = sys.modules.get(f"{PACKAGE}.remote") or types.ModuleType(f"{PACKAGE}.remote")
     remote.__path__ = []
     sys.modules[PACKAGE] = package
     sys.modules[f"{PACKAGE}.remote"] = remote
