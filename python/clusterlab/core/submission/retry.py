@@ -90,9 +90,13 @@ class Retrier:
         """If the job may run again after this end, schedule its new submission (True);
         False: the end stands."""
         plan = self._plans.get(job.id)
-        if plan is None or job.done() or not outside_failure(decision, status.outcome):
+        if plan is None:
+            return False
+        if job.done() or not outside_failure(decision, status.outcome):
+            self._plans.pop(job.id, None)  # its end stands: nothing more to submit
             return False
         if plan.reruns >= plan.policy.retries:
+            self._plans.pop(job.id, None)
             return False
         plan.reruns += 1
         plan.floor = len(status.runs)
