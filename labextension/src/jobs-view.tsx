@@ -282,6 +282,10 @@ function JobRow(props: {
         <span>{job.profile}</span>
         {job.native_id ? <span> · #{job.native_id}</span> : null}
         {elapsed ? <span className="jp-clusterlab-elapsed"> · {elapsed}</span> : null}
+        {job.attempt_text ? (
+          // requeued or retried: "attempt 2 of 3" (the CLI's status shows each run)
+          <span className="jp-clusterlab-attempt"> · {job.attempt_text}</span>
+        ) : null}
       </div>
       {job.reason && !progress && (
         // an array's reason is its counts: the progress line says them already

@@ -80,6 +80,9 @@ export function mergeEvents(
     if (event.counts) {
       next.counts = event.counts;
     }
+    if (event.attempt_text) {
+      next.attempt_text = event.attempt_text;
+    }
     if (event.usage_text) {
       next.usage_text = event.usage_text;
       next.usage_hint = event.usage_hint ?? '';

@@ -91,6 +91,8 @@ export interface IJob {
   usage_text?: string;
   /** Set when its request was far from what it used: "used 0.4 GB of 16 GB ...". */
   usage_hint?: string;
+  /** "attempt 2 of 4" for a job that requeues or retries; absent or "" otherwise. */
+  attempt_text?: string;
   [key: string]: unknown;
 }
 
@@ -109,6 +111,7 @@ export interface IJobEvent {
   counts?: Record<string, number>;
   usage_text?: string;
   usage_hint?: string;
+  attempt_text?: string;
 }
 
 export interface IJobEventBatch {

@@ -35,6 +35,7 @@ from .core.model.job import Job
 from .jobs import job, jobs
 from .profiles import envs, use
 from .ranks import TaskInfo, task
+from .remote import checkpoint
 
 
 def monitor(profile: str | None = None, state: str | None = None, limit: int = 50) -> object:
@@ -140,6 +141,7 @@ __all__ = [
     "Usage",
     "__version__",
     "as_completed",
+    "checkpoint",
     "cluster",
     "config_widget",
     "envs",

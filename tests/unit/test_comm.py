@@ -330,3 +330,34 @@ def test_job_logs_reads_only_the_tail_and_pages_back(handler: Any) -> None:
     finally:
         transport.read_files = real_files  # type: ignore[method-assign]
         transport.read_ranges = real_ranges  # type: ignore[method-assign]
+
+
+def test_rows_and_events_say_which_attempt_a_retried_job_is(handler: Any) -> None:
+    """The panel shows "attempt 2 of 3" from the row and from live events."""
+    h, comm = handler
+
+    def flaky() -> int:
+        import clusterlab as cl
+
+        tries = cl.checkpoint.load(0)
+        cl.checkpoint.save(tries + 1)
+        if tries == 0:
+            raise OSError("first try fails")
+        return tries
+
+    f = cl.cluster("local", retries=2, retry_on=OSError, retry_backoff=0)(flaky)
+    job = f.submit()
+    assert job.result(timeout=60) == 1
+    done = comm.wait_for(
+        lambda m: (
+            m["type"] == "job.event"
+            and any(
+                e["id"] == job.id and e.get("attempt_text") == "attempt 2 of 3"
+                for e in m["data"]["events"]
+            )
+        )
+    )
+    assert done["data"]["events"]
+    rows = {r["id"]: r for r in request(h, comm, "jobs.list", {}, "l")["data"]["jobs"]}
+    assert rows[job.id]["attempt_text"] == "attempt 2 of 3"
+    assert rows[job.id]["history"]["runs"][0]["cause"] == "raised OSError: first try fails"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from clusterlab.common import jobdir
 from clusterlab.core.transfer.payload import dumps_call, dumps_function, dumps_items, load_result
-from clusterlab.remote import runner, runner_items, runner_tasks
+from clusterlab.remote import attempts, checkpoint, runner, runner_items, runner_tasks, shim
 
 RUNNER = Path(runner.__file__)
 RUNNER_ITEMS = Path(runner_items.__file__)
@@ -41,8 +41,17 @@ def test_names_agree() -> None:
         "LAUNCHER_VAR": (runner_tasks.LAUNCHER_VAR, jobdir.LAUNCHER_VAR),
         "NODE_VAR": (runner_tasks.NODE_VAR, jobdir.NODE_VAR),
         "TASK_INFO_VAR": (runner_tasks.TASK_INFO_VAR, jobdir.TASK_INFO_VAR),
-        "ATTEMPT_VAR": (runner_tasks.ATTEMPT_VAR, jobdir.ATTEMPT_VAR),
+        "ATTEMPT_VAR (tasks)": (runner_tasks.ATTEMPT_VAR, jobdir.ATTEMPT_VAR),
         "LAUNCHERS": (runner_tasks.LAUNCHERS, jobdir.LAUNCHERS),
+        "RUNNER_SHIM": (runner.RUNNER_SHIM, jobdir.RUNNER_SHIM),
+        "RUNNER_ATTEMPTS": (runner.RUNNER_ATTEMPTS, jobdir.RUNNER_ATTEMPTS),
+        "ATTEMPTS": (attempts.POLICY, jobdir.ATTEMPTS),
+        "ATTEMPT_VAR": (attempts.ATTEMPT_VAR, jobdir.ATTEMPT_VAR),
+        "CHECKPOINT": (runner.CHECKPOINT, jobdir.CHECKPOINT),
+        "CHECKPOINTS": (runner.CHECKPOINTS, jobdir.CHECKPOINTS),
+        "CHECKPOINT_VAR": (runner.CHECKPOINT_VAR, jobdir.CHECKPOINT_VAR),
+        "CHECKPOINT_VAR (checkpoint)": (checkpoint.CHECKPOINT_VAR, jobdir.CHECKPOINT_VAR),
+        "RUNNER_CHECKPOINT": (shim.PROVIDED["checkpoint"], jobdir.RUNNER_CHECKPOINT),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
     assert RUNNER.name == jobdir.RUNNER
@@ -57,8 +66,8 @@ def test_names_agree() -> None:
 def _run(job_dir: Path, *task: str, logs: bool = False, env: dict[str, str] | None = None) -> int:
     """Run the runner in ``job_dir``; ``logs``: its output goes to the job's log files, as
     a job script's does (opened for appending, as the local scheduler opens them)."""
-    for source in (RUNNER, RUNNER_ITEMS, RUNNER_TASKS):
-        (job_dir / source.name).write_bytes(source.read_bytes())
+    for name in jobdir.RUNNER_FILES:  # the runner and the files shipped beside it
+        (job_dir / name).write_bytes((RUNNER.parent / name).read_bytes())
     argv = [sys.executable, jobdir.RUNNER, str(job_dir), *task]
     if not logs:
         return subprocess.run(argv, cwd=job_dir, check=False, env=env).returncode

@@ -80,8 +80,7 @@ def render_script(
         # could not say so itself (its Python killed for memory, or crashed): the "exit"
         # line is what a later kernel settles such a job by. A signal to the whole job
         # (cancel, time limit) ends this shell too; the runner records that one itself.
-        f"{limit}{shlex.join(spec.python)} runner.py {runner_args}",
-        "code=$?",
+        *_runner_lines(f"{limit}{shlex.join(spec.python)} runner.py {runner_args}", spec),
         'printf \'{"event": "exit", "code": %d, "time": %s}\\n\' "$code" "$(date +%s)" '
         '>> "$STATUS"',
         'exit "$code"',
@@ -103,6 +102,21 @@ def _needs_lines(program: str) -> list[str]:
         f"  printf '%s\\n' {shlex.quote('clusterlab: ' + message)} >&2",
         "  exit 127 ;;",
         "esac",
+    ]
+
+
+def _runner_lines(command: str, spec: JobSpec) -> list[str]:
+    """Run the runner and keep its exit code in ``code``. A requeue job's warning (USR2)
+    reaches only this shell (``--signal=B:``, so that no step of the user's own is
+    signalled): the runner then runs in the background and the shell passes USR2 on;
+    ``wait`` returns early for a trapped signal, so it waits again until the runner ended."""
+    if not spec.requeue_grace:
+        return [command, "code=$?"]
+    return [
+        "trap 'kill -USR2 \"$runner\" 2>/dev/null' USR2",
+        f"{command} &",
+        "runner=$!",
+        'while :; do wait "$runner"; code=$?; kill -0 "$runner" 2>/dev/null || break; done',
     ]
 
 

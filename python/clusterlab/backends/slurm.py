@@ -178,11 +178,21 @@ class SlurmBackend(BatchBackend):
             opts.append(f"--constraint={r.constraint}")
         if spec.after:
             opts.append(f"--dependency=afterok:{':'.join(spec.after)}")
+        if spec.requeue_grace:
+            # Preemption requeues it; USR2 warns the batch shell (which passes it on to the
+            # runner) before the time limit; a rerun appends to its logs instead of
+            # truncating the first run's.
+            opts += ["--requeue", f"--signal=B:USR2@{spec.requeue_grace}", "--open-mode=append"]
         opts.extend(r.extra)
         return [f"#SBATCH {opt}" for opt in opts]
 
     def coalesce_key(self, spec: JobSpec) -> tuple[str, ...] | None:
-        if spec.array or spec.after or any(_NAMES_OUTPUT.match(o) for o in spec.resources.extra):
+        if (
+            spec.array
+            or spec.after
+            or spec.requeue_grace
+            or any(_NAMES_OUTPUT.match(o) for o in spec.resources.extra)
+        ):
             return None
         own = ("#SBATCH --output=", "#SBATCH --error=")
         return tuple(line for line in self.directives(spec) if not line.startswith(own))
@@ -198,6 +208,11 @@ class SlurmBackend(BatchBackend):
 
     def submit_argv(self, script: str, spec: JobSpec) -> list[str]:
         return ["sbatch", "--parsable", script]
+
+    def requeue_argv(self) -> list[str]:
+        """What the runner runs to requeue its own job when warned (the job's id from
+        its environment, expanded by the runner; no shell)."""
+        return ["scontrol", "requeue", "$SLURM_JOB_ID"]
 
     def parse_submit(self, stdout: str) -> str:
         # --parsable prints "jobid" or "jobid;cluster"

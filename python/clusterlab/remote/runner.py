@@ -67,6 +67,11 @@ OUTSIDE_POLL_SECONDS = 1.0
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file, beside it in every job dir
 RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs, the clusterlab stand-in
 
+RUNNER_ATTEMPTS = "attempts.py"  # requeue and retries, beside it
+RUNNER_SHIM = "shim.py"  # clusterlab's names for functions where clusterlab is not installed
+CHECKPOINT, CHECKPOINTS = "checkpoint.pkl", "checkpoints"  # a job's; checkpoints/INDEX.pkl
+CHECKPOINT_VAR = "CLUSTERLAB_CHECKPOINT"  # where the running call keeps its checkpoint
+
 
 def _load_beside(name: str, module_name: str) -> Any:
     """A runner file from beside this one (``runner_items.py``, ``runner_tasks.py``), loaded
@@ -84,6 +89,7 @@ def _load_beside(name: str, module_name: str) -> Any:
 items = _load_beside(RUNNER_ITEMS, "clusterlab_runner_items")
 # multi-task jobs (tasks=N) and cl.task() where clusterlab is not installed
 tasks = _load_beside(RUNNER_TASKS, "clusterlab_runner_tasks")
+attempts = _load_beside(RUNNER_ATTEMPTS, "clusterlab_runner_attempts")  # requeue, retries
 JOB_DIR_GONE = 97  # exit code: the job dir was deleted (as job.sh's failed cd)
 
 
@@ -253,8 +259,16 @@ def _call(
         return False, _write_result(result_path, ("error", record), cloudpickle.dumps, sync)
 
 
+def _checkpoint_at(job_dir: str, index: int | None = None) -> None:
+    """Where ``cl.checkpoint`` keeps the next call's checkpoint: the job's, or an array
+    item's own (items of one task run one after another in one process)."""
+    name = CHECKPOINT if index is None else os.path.join(CHECKPOINTS, f"{index}.pkl")
+    os.environ[CHECKPOINT_VAR] = os.path.join(job_dir, name)
+
+
 def _pool_item(pool: Any, fn: Any, cloudpickle: Any, index: int) -> tuple[bool, str]:
     """Run item ``index`` that ``pool`` claimed and write its result: (ok, sha256)."""
+    _checkpoint_at(pool.job.dir, index)
     path = os.path.join(pool.job.dir, items.RESULTS, f"{index}.pkl")
     try:
         _, args, kwargs, refs = pool.call(index)
@@ -292,15 +306,25 @@ def no_cloudpickle() -> str:
     )
 
 
+def _install_shim() -> None:
+    """cl.checkpoint where the cluster's Python lacks clusterlab (before any unpickling)."""
+    _load_beside(RUNNER_SHIM, "clusterlab_runner_shim").install(
+        os.path.dirname(os.path.abspath(__file__))
+    )
+
+
 def main(job_dir: str, task: str | None = None) -> int:
     if task is None and tasks.is_rank():  # one task of a tasks=N job (runner_tasks.py)
+        _install_shim()  # a rank's function may name cl.checkpoint too
         return int(tasks.rank_main(job_dir, sys.modules[__name__]))
     job = _Job(job_dir, task)
+    before = attempts.runs_before(job.status_path)  # a requeued job runs its script again
     job.status(
         "started",
         host=socket.gethostname(),
         pid=os.getpid(),
         python=sys.version.split()[0],
+        attempt=before + 1,
     )
     try:
         import cloudpickle
@@ -311,6 +335,16 @@ def main(job_dir: str, task: str | None = None) -> int:
     if os.environ.get(OUTSIDE_LOCK_VAR):
         watch = (job, os.environ[OUTSIDE_LOCK_VAR])
         threading.Thread(target=_outside_watch, args=watch, daemon=True).start()
+    _install_shim()
+    try:
+        tries = attempts.Attempts(
+            job.status, attempts.load_policy(job_dir, cloudpickle.loads), before
+        )
+    except Exception as exc:
+        return job.env_error(_load_message(exc))
+    tries.install(lambda signum: _signalled(job, signum))
+    if too_many := tries.over_limit():
+        return job.env_error(too_many)
     work = os.environ.get(WORKDIR_VAR)  # the profile's (a project dir, never the job dir)
     if work:
         os.makedirs(work, mode=0o700, exist_ok=True)
@@ -335,6 +369,8 @@ def main(job_dir: str, task: str | None = None) -> int:
                     fn, args, kwargs, refs = cloudpickle.load(fh)
             except Exception as exc:
                 return job.env_error(_load_message(exc))
+            _checkpoint_at(job_dir)
+            fn = tries.retrying(fn)
             ok, digest = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
             finished = items.usage(job.clock)
             job.status("finished", outcome=items.OUTCOME[ok], sha256=digest, usage=finished)
@@ -342,7 +378,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         pool_path = os.path.join(job_dir, POOL)
         try:
             with open(os.path.join(job_dir, FUNCTION), "rb") as fh:
-                fn = cloudpickle.load(fh)
+                fn = tries.retrying(cloudpickle.load(fh))
             if os.path.exists(pool_path):
                 with open(pool_path) as fh:
                     shares = json.load(fh)["shares"]
@@ -369,6 +405,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         for index, args, kwargs, refs in calls:
             item = items.Item(job, index)
             path = os.path.join(job_dir, items.RESULTS, f"{index}.pkl")
+            _checkpoint_at(job_dir, index)
             if tasks.launching():  # tasks=N: the item runs on N tasks (runner_tasks.py)
                 ok, digest = tasks.launch_item(job, index, path, sys.modules[__name__])
             else:

@@ -104,9 +104,16 @@ def prepare_job() -> None:
 def provide_clusterlab() -> None:
     """``import clusterlab`` works in the job: the real package where it is installed,
     else a stand-in with what runs on the cluster (see the module docstring)."""
-    if "clusterlab" in sys.modules or importlib.util.find_spec("clusterlab") is not None:
+    existing = sys.modules.get("clusterlab")
+    if existing is not None and getattr(existing, "__file__", None):
         return  # the real one (imported when the function needs it) reads the same variables
-    shim = types.ModuleType("clusterlab", "clusterlab's cluster side, from the job's runner")
+    if existing is None and importlib.util.find_spec("clusterlab") is not None:
+        return
+    # Another runner part's stand-in (cl.checkpoint, shim.py) gets these names too, so the
+    # order in which the parts install theirs does not matter.
+    shim = existing or types.ModuleType(
+        "clusterlab", "clusterlab's cluster side, from the job's runner"
+    )
     for name, value in SHIM_ATTRIBUTES.items():
         if isinstance(value, type):
             value.__module__ = "clusterlab"  # pickled by reference as clusterlab.X

@@ -86,6 +86,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         # outputs=: (working dir on the cluster, globs, local dir); fetched with the result
         self.outputs: tuple[str, list[str], str] | None = None
         self.output_files: list[str] = []  # local paths of the outputs it brought back
+        self.max_attempts = 1  # runs its requeue/retry policy allows (config/attempts.py)
+        self._history: list[dict[str, object]] = []  # every run, as its status file tells
 
     # -- where its files are ----------------------------------------------------------------
     @property
@@ -280,9 +282,29 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     # runtime's cancel): public so that no module reaches into another's private names,
     # but not part of the user API (docs/api.md lists what users call). Users cancel with
     # cancel() and read state, reason and result().
+    @property
+    def attempts(self) -> int:
+        """How many times it ran (or runs now): 1 plus each requeue and each retry; 0
+        before it first started."""
+        return len(self._history)
+
+    @property
+    def history(self) -> list[dict[str, object]]:
+        """Each run: ``attempt`` (1, 2, ...), ``host``, ``started``/``ended`` (epoch
+        seconds), and ``cause``: why it ended to run again ("preempted by a job of higher
+        priority", "time limit warning", "raised OSError: ..."); "" for the last run."""
+        return [dict(run) for run in self._history]
+
+    def restore_history(self, history: list[dict[str, object]], max_attempts: int) -> None:
+        """From the ledger (a reattached job)."""
+        self._history, self.max_attempts = [dict(r) for r in history], max(1, max_attempts)
+
     def take_report(self, report: StatusInfo) -> None:
-        """What the runner reported for this job (or item) in a poll: what it used, and
-        where an item's output lies in its task's log once it finished."""
+        """What the runner reported for this job (or item) in a poll: what it used, where
+        an item's output lies in its task's log once it finished, and its runs so far."""
+        if report.runs and report.runs != self._history:
+            self._history = [dict(run) for run in report.runs]
+            self.engine.mark_dirty(self)
         if report.usage is not None and report.usage != self._usage:
             self._usage = report.usage
             self.engine.mark_dirty(self)  # the ledger keeps it for other processes

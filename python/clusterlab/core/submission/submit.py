@@ -36,6 +36,7 @@ from ..transfer.localcode import is_local
 from ..transfer.payload import dumps_call, dumps_function, dumps_items
 from ..transfer.staging import Staged, item_env, item_outputs, jobs_root, resolve, run_record
 from ..watching.workerpool import pool_files
+from .attempts import check_policy, policy_files, requeue_grace
 from .batcher import SUBMITTING_REASON, Pending, refuse
 from .ranks import refuse_ranked_map, task_env
 
@@ -126,6 +127,7 @@ def _spec(
         workdir=staged.workdir,
         inputs=staged.inputs,
         needs=[n for n in needs if n != python[0]],
+        requeue_grace=requeue_grace(staged.options.attempts),
     )
 
 
@@ -147,6 +149,8 @@ def submit_job(
     with the sentence, a ledger row every view shows; ``result()`` raises it)."""
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     staged = resolve(runtime, options)
+    policy = staged.options.attempts
+    check_policy(policy, runtime.backend, runtime.profile.scheduler)
     deps = _dependencies(runtime, after)
     args, kwargs, refs = deps.references(args, kwargs)
     name = job_name(fn, name)
@@ -167,7 +171,7 @@ def submit_job(
     root = jobs_root(runtime.profile, str) if refused else runtime.jobs_root()
     job_dir = f"{root}/{job_id}"
     spec = _spec(runtime, job_id, name, job_dir, resources, [], staged)
-    files = {jobdir.PAYLOAD: payload, **RUNNER_FILES}
+    files = {jobdir.PAYLOAD: payload, **RUNNER_FILES, **policy_files(policy, runtime.backend)}
     records.record_intent(
         runtime.profile,
         {
@@ -181,6 +185,7 @@ def submit_job(
         },
     )
     job = Job(runtime, job_id, name, "", job_dir, spec.resources, after=deps.ids)
+    job.max_attempts = policy.max_attempts
     if staged.options.outputs:  # fetched by the collector before the future resolves
         dest = staged.options.outputs_dir or "."
         job.outputs = (staged.workdir_of(job_dir), list(staged.options.outputs), dest)
@@ -190,6 +195,7 @@ def submit_job(
         refuse(job, refused)
         runtime.flush()
         return job
+    runtime.retrier.remember(job, spec, policy)
     runtime.batcher.put(Pending(job, spec, files, {**blobs, **staged.blobs}, staged, deps))
     return job
 
@@ -218,6 +224,7 @@ def submit_array(
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     refuse_ranked_map(runtime.default_resources.merged(resources), workers)
     staged = resolve(runtime, options)
+    check_policy(staged.options.attempts, runtime.backend, runtime.profile.scheduler)
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)
     _, fixed_values, fixed_refs = deps.references([], fixed or {})
@@ -337,6 +344,7 @@ def submit_calls(
             files: dict[str, bytes] = {
                 jobdir.FUNCTION: fn_bytes,
                 **RUNNER_FILES,
+                **policy_files(staged.options.attempts, runtime.backend),
                 f"{jobdir.ITEMS}/": b"",
                 f"{jobdir.RESULTS}/": b"",
             }

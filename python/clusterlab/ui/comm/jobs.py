@@ -20,6 +20,7 @@ from typing import Any
 
 from ...common.errors import ClusterlabError
 from ...common.usage import ArrayUsage, Usage
+from ...config.attempts import attempt_text
 from ...core.ledger import cleared as cleared_marks
 from ...core.ledger import store as ledger
 from ...core.model import events
@@ -44,7 +45,14 @@ def _record(rec: ledger.JobRecord) -> dict[str, Any]:
     out.pop("profile_json")
     out.pop("usage")  # absent until known, as in job.event entries
     out["elapsed"] = rec.elapsed
+    out["attempt_text"] = rec.attempt_text  # "attempt 2 of 3" (history: each run)
     return {**out, **usage_data(rec.usage, rec.usage_hint)}
+
+
+def _attempt(job: Any) -> dict[str, str]:
+    """A live job's "attempt 2 of 3" (requeues, retries); nothing for one that runs once."""
+    text = attempt_text(getattr(job, "attempts", 0), getattr(job, "max_attempts", 1))
+    return {"attempt_text": text} if text else {}
 
 
 def _reattach(job_id: str) -> None:
@@ -174,6 +182,7 @@ class _JobsTopic:
                             "reason": event.reason,
                             "native_id": event.native_id,
                             **(usage_data(live.usage, live.usage_hint) if live is not None else {}),
+                            **(_attempt(live) if live is not None else {}),
                         }
                     )
             self.conn.send("job.event", {"events": batch, "time": time.time()})
