@@ -11,10 +11,12 @@ import sys
 from . import profiles
 from ._version import __version__
 from .api import ClusterFunction, Executor, cluster, set_progress_display
+from .common.clusterinfo import ClusterInfo, Partition
 from .common.errors import (
     ClusterlabError,
     HostKeyError,
     JobError,
+    LimitError,
     ProfileError,
     RemoteEnvironmentError,
     RemoteError,
@@ -32,6 +34,7 @@ from .core.ledger.store import JobRecord
 from .core.model.array import ArrayJob, as_completed
 from .core.model.events import JobEvent
 from .core.model.job import Job
+from .discovery import cluster_info
 from .jobs import job, jobs
 from .profiles import envs, use
 
@@ -113,6 +116,7 @@ __all__ = [
     "CheckLine",
     "CheckReport",
     "ClusterFunction",
+    "ClusterInfo",
     "ClusterlabError",
     "Executor",
     "HostKeyError",
@@ -121,6 +125,8 @@ __all__ = [
     "JobEvent",
     "JobRecord",
     "JobState",
+    "LimitError",
+    "Partition",
     "Profile",
     "ProfileError",
     "RemoteEnvironmentError",
@@ -134,6 +140,7 @@ __all__ = [
     "__version__",
     "as_completed",
     "cluster",
+    "cluster_info",
     "config_widget",
     "envs",
     "job",

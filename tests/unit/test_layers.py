@@ -21,7 +21,7 @@ LAYERS = [
     {"transports"},
     {"backends"},
     {"core"},
-    {"api", "jobs", "profiles", "sshkeys"},
+    {"api", "jobs", "profiles", "sshkeys", "discovery"},
     {"ui"},
 ]
 # Nothing may import up a layer (the scheduler kinds' registry is common.kinds).

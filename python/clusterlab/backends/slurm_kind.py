@@ -20,4 +20,5 @@ KIND = SchedulerKind(
     "clusterlab.backends.slurm:SlurmBackend",
     frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE, *RESOURCE_FEATURES}),
     order=10,
+    discovery="clusterlab.backends.slurm_discovery:discover",
 )

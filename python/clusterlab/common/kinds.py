@@ -79,6 +79,9 @@ class SchedulerKind:
     queues_itself: bool = False  # clusterlab queues its jobs, max_concurrent at a time
     offline_backend: str = ""  # "module:factory" for a preview that must not connect
     order: int = 100  # place in menus, forms and docs (clusterlab's own: 0-50)
+    # "module:function" that learns the cluster's partitions, limits and accounts in one
+    # round trip, given the kind's backend (clusterlab.core.discovery); "": it cannot.
+    discovery: str = ""
 
     @property
     def remote(self) -> bool:
@@ -92,6 +95,14 @@ class SchedulerKind:
         module, _, name = spec.partition(":")
         backend: Callable[..., Any] = getattr(importlib.import_module(module), name)
         return backend
+
+    def discoverer(self) -> Callable[..., Any] | None:
+        """The kind's discovery function (``discover(backend) -> ClusterInfo``), or None."""
+        if not self.discovery:
+            return None
+        module, _, name = self.discovery.partition(":")
+        found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return found
 
 
 _lock = threading.Lock()

@@ -1,0 +1,160 @@
+"""Discovery on the real sandbox: ``cl.cluster_info`` and ``clusterlab cluster info`` show
+the sandbox's partitions as SLURM has them, in one round trip, shared through this
+machine's cache; a request over a partition's limit is refused before SLURM hears of it,
+and a discovery that failed never blocks a submission."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+import clusterlab as cl
+from clusterlab import profiles
+from clusterlab.core.discovery import cache
+from clusterlab.core.runtime import get_runtime
+from tests.conftest import round_trips_of
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _queued_ids() -> set[str]:
+    argv = ["squeue", "--noheader", "--states=all", "--format=%i"]
+    return set(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split())
+
+
+def _scontrol_partition(name: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["scontrol", "show", "partition", "-o", name], capture_output=True, text=True, check=True
+    ).stdout
+    return dict(w.split("=", 1) for w in out.split() if "=" in w)
+
+
+def test_cluster_info_shows_the_sandbox_partitions_in_one_round_trip(
+    slurm_profile: cl.Profile, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips = round_trips_of(get_runtime(slurm_profile).transport, "MainThread", monkeypatch)
+    info = cl.cluster_info(slurm_profile.name)
+    assert len(trips) == 1  # sinfo, scontrol, squeue and sacctmgr in one command
+    assert info.default == sandbox.partition
+    part = info.partition(sandbox.partition)
+    assert part is not None
+    assert part.cores_per_node == sandbox.node_cpus
+    assert part.memory_per_node == sandbox.node_memory_mb
+    assert part.nodes >= 1 and 0 <= part.idle_nodes <= part.nodes
+    limit = _scontrol_partition(sandbox.partition)["MaxTime"]
+    assert (part.max_time is None) == (limit == "UNLIMITED")
+    if info.accounts:  # a sandbox with slurmdbd
+        assert not [w for w in info.why if "accounts unknown" in w]
+    else:
+        assert any("accounts unknown: sacctmgr says" in w for w in info.why)
+    # asked again: this machine's cache answers, the cluster is not asked
+    assert cl.cluster_info(slurm_profile.name) == info and len(trips) == 1
+
+
+def test_cli_reads_what_a_kernel_discovered(sandbox: Any, tmp_path: Any) -> None:
+    from tests.conftest import ssh_profile
+
+    profile = ssh_profile(sandbox, name="sbinfo")
+    profiles.save(profile)
+    info = cl.cluster_info("sbinfo")
+    out = subprocess.run(
+        [sys.executable, "-m", "clusterlab.ui.cli", "cluster", "info", "sbinfo", "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    ).stdout
+    seen = json.loads(out)
+    assert seen["default"] == sandbox.partition
+    assert seen["fetched_at"] == info.fetched_at  # the kernel's discovery, not a new one
+    table = subprocess.run(
+        [sys.executable, "-m", "clusterlab.ui.cli", "cluster", "info", "sbinfo"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"{sandbox.partition}*" in table and "default partition:" in table
+
+
+def test_an_old_discovery_answers_at_once_and_is_refreshed_in_the_background(
+    slurm_profile: cl.Profile,
+) -> None:
+    first = cl.cluster_info(slurm_profile.name)
+    path = cache.cache_path(slurm_profile)
+    record = json.loads(path.read_text())
+    record["written"] -= 3600  # an hour old
+    path.write_text(json.dumps(record))
+    again = cl.cluster_info(slurm_profile.name)
+    assert again.fetched_at == first.fetched_at  # answered from the old file
+    deadline = time.monotonic() + 60
+    while json.loads(path.read_text())["written"] <= record["written"]:
+        assert time.monotonic() < deadline, "the background refresh never wrote the file"
+        time.sleep(0.1)
+    assert cl.cluster_info(slurm_profile.name).fetched_at > first.fetched_at
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_request_over_the_partitions_limit_is_refused_before_slurm_hears_of_it(
+    slurm_profile: cl.Profile, sandbox: Any
+) -> None:
+    before = _queued_ids()
+    too_many = sandbox.node_cpus + 1
+    job = cl.cluster(slurm_profile.name, cores=too_many)(abs).submit(1)
+    with pytest.raises(cl.LimitError) as err:
+        job.result(timeout=60)
+    assert str(err.value) == (
+        f"cores={too_many} is over partition '{sandbox.partition}''s {sandbox.node_cpus} "
+        f"cores per node: ask for at most cores={sandbox.node_cpus}"
+    ) or "cores per node: choose '" in str(err.value)  # a sandbox with several partitions
+    assert job.state == cl.JobState.FAILED and "over partition" in job.reason
+    with pytest.raises(cl.LimitError, match="is over partition"):
+        cl.cluster(slurm_profile.name, cores=too_many)(abs).map([1, 2])
+    assert _queued_ids() - before == set()  # SLURM never saw them
+
+
+def test_a_failed_discovery_never_blocks_a_submission(slurm_profile: cl.Profile) -> None:
+    cache._write(slurm_profile, None, "could not ask: the login node did not answer")
+    assert cache.for_submission(slurm_profile, get_runtime(slurm_profile).backend) == (
+        None,
+        "could not ask: the login node did not answer",
+    )
+    job = cl.cluster(slurm_profile.name, time="0:05:00")(abs).submit(-3)
+    assert job.result(timeout=120) == 3
+
+
+def test_grid_engine_queues_and_a_refusal_over_a_queues_slots(
+    sge_cell: Any, sandbox: Any, tmp_path: Any
+) -> None:
+    from tests.conftest import ssh_profile
+
+    profile = ssh_profile(
+        sandbox,
+        "sgeinfo",
+        scheduler="sge",
+        sge_settings=sge_cell.settings,
+        remote_dir=f"~/.clusterlab-sge/{tmp_path.name}",
+    )
+    profiles.save(profile)
+    info = cl.cluster_info("sgeinfo")
+    env = {**os.environ, "SGE_ROOT": "/var/lib/gridengine"}
+    queues = subprocess.run(
+        ["sh", "-c", '. "$1"; qconf -sql', "sh", sge_cell.settings],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.split()
+    assert [p.name for p in info.partitions] == queues
+    assert info.default is None  # Grid Engine picks a queue itself
+    first = info.partitions[0]
+    assert first.nodes >= 1 and first.cores_per_node
+    too_many = first.cores_per_node + 1
+    job = cl.cluster("sgeinfo", cores=too_many, partition=first.name)(abs).submit(1)
+    with pytest.raises(cl.LimitError, match=f"cores={too_many} is over partition '{first.name}'"):
+        job.result(timeout=60)
