@@ -26,6 +26,7 @@ from .common.errors import (
     SubmitError,
     TransportError,
 )
+from .common.estimate import Estimate
 from .common.states import JobState
 from .common.usage import ArrayUsage, Usage
 from .config.profile import Profile
@@ -34,7 +35,7 @@ from .core.ledger.store import JobRecord
 from .core.model.array import ArrayJob, as_completed
 from .core.model.events import JobEvent
 from .core.model.job import Job
-from .discovery import cluster_info
+from .discovery import cluster_info, estimate
 from .jobs import job, jobs
 from .profiles import envs, use
 
@@ -118,6 +119,7 @@ __all__ = [
     "ClusterFunction",
     "ClusterInfo",
     "ClusterlabError",
+    "Estimate",
     "Executor",
     "HostKeyError",
     "Job",
@@ -143,6 +145,7 @@ __all__ = [
     "cluster_info",
     "config_widget",
     "envs",
+    "estimate",
     "job",
     "jobs",
     "monitor",

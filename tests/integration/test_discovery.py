@@ -158,3 +158,25 @@ def test_grid_engine_queues_and_a_refusal_over_a_queues_slots(
     job = cl.cluster("sgeinfo", cores=too_many, partition=first.name)(abs).submit(1)
     with pytest.raises(cl.LimitError, match=f"cores={too_many} is over partition '{first.name}'"):
         job.result(timeout=60)
+
+
+def test_estimate_on_an_idle_partition_starts_now_and_a_too_big_one_says_why(
+    slurm_profile: cl.Profile, sandbox: Any
+) -> None:
+    before = _queued_ids()
+    est = cl.estimate(slurm_profile.name, cores=1, time="0:05:00")
+    assert est.start is not None, est.reason
+    assert est.partition == sandbox.partition and est.pending is not None
+    assert (est.fair_share is None) == any("no fair share" in w for w in est.why)
+    over = cl.cluster(slurm_profile.name)(abs).options(cores=sandbox.node_cpus + 1).estimate()
+    assert over.start is None and "is over partition" in over.reason
+    assert _queued_ids() - before == set()  # --test-only queues nothing
+
+
+def test_grid_engine_cannot_estimate_and_says_so(sge_cell: Any, sandbox: Any) -> None:
+    from tests.conftest import ssh_profile
+
+    profile = ssh_profile(sandbox, "sgeest", scheduler="sge", sge_settings=sge_cell.settings)
+    profiles.save(profile)
+    est = cl.estimate("sgeest", cores=1)
+    assert est.start is None and est.reason.startswith("Grid Engine has no way to predict")

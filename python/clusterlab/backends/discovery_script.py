@@ -67,10 +67,12 @@ def run(
     transport: Transport,
     commands: Sequence[tuple[str, str]],
     wrap: Callable[[list[str]], list[str]] | None = None,
+    args: Sequence[str] = (),
 ) -> dict[str, Section]:
     """Run the commands in one round trip; raise if the script itself could not run.
-    ``wrap``: how the backend runs a scheduler command (Grid Engine sources its settings)."""
-    argv = ["sh", "-c", build(commands)]
+    ``wrap``: how the backend runs a scheduler command (Grid Engine sources its settings);
+    ``args``: values the commands read as ``"$@"`` (never part of the script's text)."""
+    argv = ["sh", "-c", build(commands), "sh", *args]
     res = transport.run(wrap(argv) if wrap else argv)
     sections = parse(res.out)
     if not sections:

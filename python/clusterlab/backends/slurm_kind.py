@@ -21,4 +21,5 @@ KIND = SchedulerKind(
     frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE, *RESOURCE_FEATURES}),
     order=10,
     discovery="clusterlab.backends.slurm_discovery:discover",
+    estimate="clusterlab.backends.slurm_estimate:estimate",
 )

@@ -82,6 +82,9 @@ class SchedulerKind:
     # "module:function" that learns the cluster's partitions, limits and accounts in one
     # round trip, given the kind's backend (clusterlab.core.discovery); "": it cannot.
     discovery: str = ""
+    # "module:function" saying when a job would start (``estimate(backend, resources) ->
+    # Estimate``, from the scheduler's own test); "": the kind cannot say.
+    estimate: str = ""
 
     @property
     def remote(self) -> bool:
@@ -98,11 +101,20 @@ class SchedulerKind:
 
     def discoverer(self) -> Callable[..., Any] | None:
         """The kind's discovery function (``discover(backend) -> ClusterInfo``), or None."""
-        if not self.discovery:
-            return None
-        module, _, name = self.discovery.partition(":")
-        found: Callable[..., Any] = getattr(importlib.import_module(module), name)
-        return found
+        return _imported(self.discovery)
+
+    def estimator(self) -> Callable[..., Any] | None:
+        """The kind's start-time estimator (``estimate(backend, resources)``), or None."""
+        return _imported(self.estimate)
+
+
+def _imported(spec: str) -> Callable[..., Any] | None:
+    """``module:name`` imported, or None for ""."""
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return found
 
 
 _lock = threading.Lock()
