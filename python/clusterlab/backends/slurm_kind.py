@@ -22,4 +22,5 @@ KIND = SchedulerKind(
     order=10,
     discovery="clusterlab.backends.slurm_discovery:discover",
     estimate="clusterlab.backends.slurm_estimate:estimate",
+    accounting="clusterlab.backends.slurm_accounting:usage",
 )

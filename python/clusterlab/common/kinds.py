@@ -85,6 +85,9 @@ class SchedulerKind:
     # "module:function" saying when a job would start (``estimate(backend, resources) ->
     # Estimate``, from the scheduler's own test); "": the kind cannot say.
     estimate: str = ""
+    # "module:function" reading the scheduler's accounting of finished jobs
+    # (``usage(backend, native_ids) -> {id: Accounted}``); "": it keeps none we can read.
+    accounting: str = ""
 
     @property
     def remote(self) -> bool:
@@ -106,6 +109,10 @@ class SchedulerKind:
     def estimator(self) -> Callable[..., Any] | None:
         """The kind's start-time estimator (``estimate(backend, resources)``), or None."""
         return _imported(self.estimate)
+
+    def accountant(self) -> Callable[..., Any] | None:
+        """The kind's accounting reader (``usage(backend, native_ids)``), or None."""
+        return _imported(self.accounting)
 
 
 def _imported(spec: str) -> Callable[..., Any] | None:

@@ -9,10 +9,11 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from ...common import jobdir
+from ...common.efficiency import Efficiency, judge, request_hint, suggested
 from ...common.errors import ClusterlabError, OurFramesHidden, SerializationError
 from ...common.jobdir import StatusInfo
 from ...common.states import JobState
-from ...common.usage import Usage, request_hint
+from ...common.usage import Usage
 from ...config.resources import Resources
 from ..transfer.payload import load_result
 from .events import JobEvent, publish
@@ -146,6 +147,39 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         "used 0.4 GB of 16 GB requested memory: memory='1GB' would do"."""
         r = self.resources
         return request_hint(self._usage, r.memory_mb, r.time_s, r.cores)
+
+    def efficiency(self, source: str = "") -> Efficiency:
+        """How well its request fitted what it used: ``.cpu``, ``.memory``, ``.time``
+        (used/asked, 0..1), ``.advice`` (what to ask for next time) and ``.suggested``.
+        From its runner's measurements; from the scheduler's accounting (SLURM ``sacct``)
+        when the runner wrote none (a job killed for memory or time) or ``source="sacct"``
+        (which outlives the job dir)."""
+        r = self.resources
+        if self._usage is not None and source != "sacct":
+            return judge(self._usage, r.memory_mb, r.time_s, r.cores)
+        if not self.done():
+            return Efficiency(advice=f"job {self.id} has not finished: ask again when it has")
+        native = self.engine.task_id(self.native_id, self.task) if self.array_id else self.native_id
+        try:
+            found = self.engine.accounted([native]).get(native) if native else None
+        except ClusterlabError as exc:
+            runner = "its runner wrote none and " if self._usage is None else ""
+            return Efficiency(advice=f"no usage known: {runner}{exc}")
+        if found is None:
+            return Efficiency(advice="no usage known: neither its runner nor accounting has any")
+        return judge(
+            found.usage,
+            r.memory_mb or found.memory_mb,
+            r.time_s or found.time_s,
+            r.cores or found.cores,
+            source="sacct",
+            ended=found.state,
+        )
+
+    def suggested_resources(self) -> dict[str, Any]:
+        """The resources to pass to ``.options()`` next time: this job's request with
+        what :meth:`efficiency` advises changed (``{}`` when nothing is known)."""
+        return suggested(self.resources, self.efficiency())
 
     @overload
     def stdout(self, follow: Literal[False] = False) -> str: ...
