@@ -180,3 +180,35 @@ def test_grid_engine_cannot_estimate_and_says_so(sge_cell: Any, sandbox: Any) ->
     profiles.save(profile)
     est = cl.estimate("sgeest", cores=1)
     assert est.start is None and est.reason.startswith("Grid Engine has no way to predict")
+
+
+FAKEPBS_BIN = __import__("pathlib").Path(__file__).resolve().parents[1] / "fakepbs" / "bin"
+
+
+@pytest.mark.fakepbs
+def test_pbs_queue_limits_from_the_fake_refuse_a_longer_walltime(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "fakepbs"
+    home.mkdir()
+    monkeypatch.setenv("FAKEPBS_HOME", str(home))
+    monkeypatch.setenv("FAKEPBS_MAX_WALLTIME", "24:00:00")
+    monkeypatch.setenv("PATH", f"{FAKEPBS_BIN}{os.pathsep}{os.environ['PATH']}")
+    profile = cl.Profile(name="pbsinfo", scheduler="pbs", remote_dir=str(tmp_path / "pbsjobs"))
+    profiles.save(profile)
+    info = cl.cluster_info("pbsinfo")
+    assert info.default == "workq" and [p.name for p in info.partitions] == ["workq"]
+    workq = info.partitions[0]
+    assert workq.max_time is not None and workq.max_time.total_seconds() == 24 * 3600
+    assert workq.nodes == 1 and workq.cores_per_node == os.cpu_count()
+    job = cl.cluster("pbsinfo", time="30:00:00")(abs).submit(-1)
+    with pytest.raises(cl.LimitError) as err:
+        job.result(timeout=60)
+    assert str(err.value) == (
+        "time 1-06:00:00 is over partition 'workq''s 1-00:00:00: ask for a shorter time"
+    )
+    assert not list(home.glob("jobs/*.json"))  # qsub was never run
+    ok = cl.cluster("pbsinfo", time="1:00:00")(abs).submit(-2)
+    assert ok.result(timeout=120) == 2
+    est = cl.estimate("pbsinfo", time="1:00:00")
+    assert est.start is None and "has no way to predict start times" in est.reason

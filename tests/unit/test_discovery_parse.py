@@ -105,3 +105,33 @@ def test_sge_queues_from_qconf_and_qstat() -> None:
 def test_built_in_kinds_with_a_command_line_scheduler_can_discover() -> None:
     assert kinds.get("slurm").discoverer() is slurm_discovery.discover
     assert kinds.get("sge").discoverer() is sge_discovery.discover
+
+
+def test_pbs_queues_nodes_and_default_from_the_json_forms() -> None:
+    from clusterlab.backends import pbs_discovery
+
+    text = (SAMPLES / "pbs_sections.txt").read_text()
+    info = pbs_discovery.parse(discovery_script.parse(text))
+    assert [p.name for p in info.partitions] == ["workq", "gpuq"]  # the routing queue: not
+    assert info.default == "workq"
+    workq, gpuq = info.partitions
+    assert workq.max_time == timedelta(hours=24) and gpuq.max_time == timedelta(hours=48)
+    assert (workq.nodes, workq.idle_nodes, workq.mixed_nodes, workq.allocated_nodes) == (
+        3,  # cn01-03; gn01 serves gpuq only
+        1,
+        1,
+        0,
+    )
+    assert workq.cores_per_node == 32 and workq.memory_per_node == 192000
+    assert workq.pending == 4  # queued and held
+    assert gpuq.nodes == 4 and gpuq.gpu_nodes == 1 and gpuq.gpus == {"": 4}  # cn01-03 too
+    assert gpuq.memory_per_node == 256 * 1024 and gpuq.max_nodes == 2
+
+
+def test_torque_has_no_json_and_says_so() -> None:
+    from clusterlab.backends import pbs_discovery
+
+    mark = "@@clusterlab-discovery@@ queues"
+    text = f"{mark}\nqstat: invalid option -- 'F'\n{mark} status 2\n"
+    with pytest.raises(ResourceError, match="TORQUE has none"):
+        pbs_discovery.parse(discovery_script.parse(text))
