@@ -212,3 +212,36 @@ def test_pbs_queue_limits_from_the_fake_refuse_a_longer_walltime(
     assert ok.result(timeout=120) == 2
     est = cl.estimate("pbsinfo", time="1:00:00")
     assert est.start is None and "has no way to predict start times" in est.reason
+
+
+def test_the_panels_comm_gets_pickers_and_a_start_estimate(sandbox: Any) -> None:
+    """``cluster.info`` fills the form's pickers (each option's tooltip is its summary);
+    a profile whose cluster cannot be asked gets ``info: null`` and why, not an error."""
+    from clusterlab.ui.comm import CommHandler
+    from tests.conftest import ssh_profile
+    from tests.unit.test_comm import RecordingComm, request
+
+    profiles.save(ssh_profile(sandbox, name="sbform"))
+    profiles.save(cl.Profile(name="nohost", scheduler="slurm", host="127.0.0.1", port=1))
+    comm = RecordingComm()
+    h = CommHandler(comm)
+    try:
+        reply = request(h, comm, "cluster.info", {"name": "sbform"}, "i1")
+        assert reply["ok"] and reply["data"]["info"]["default"] == sandbox.partition
+        part = next(
+            p for p in reply["data"]["info"]["partitions"] if p["name"] == sandbox.partition
+        )
+        assert part["summary"].startswith(f"{sandbox.partition}: max ")
+        down = request(h, comm, "cluster.info", {"name": "nohost"}, "i2")
+        assert down["ok"] and down["data"]["info"] is None and "127.0.0.1" in down["data"]["why"]
+        est = request(
+            h, comm, "cluster.estimate", {"name": "sbform", "resources": {"cores": 1}}, "e1"
+        )
+        assert est["ok"] and est["data"]["estimate"]["start"] is not None
+        assert est["data"]["estimate"]["text"].startswith("would start at ")
+        bad = request(
+            h, comm, "cluster.estimate", {"name": "sbform", "resources": {"cores": "x"}}, "e2"
+        )
+        assert not bad["ok"] and "cores='x'" in bad["error"]["message"]
+    finally:
+        h.close()
