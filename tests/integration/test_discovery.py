@@ -245,3 +245,33 @@ def test_the_panels_comm_gets_pickers_and_a_start_estimate(sandbox: Any) -> None
         assert not bad["ok"] and "cores='x'" in bad["error"]["message"]
     finally:
         h.close()
+
+
+def test_the_widget_forms_pickers_show_limits_write_resources_and_estimate(
+    sandbox: Any,
+) -> None:
+    from clusterlab.ui.widgets import ConfigForm
+    from tests.conftest import ssh_profile
+
+    profiles.save(ssh_profile(sandbox, name="sbpick"))
+    form = ConfigForm("sbpick")
+    form.pickers.lookup().join(timeout=120)
+    partition = form.pickers.pickers["partition"]
+    labels = dict((value, label) for label, value in partition.options)
+    assert labels[sandbox.partition].startswith(f"{sandbox.partition}: max ")
+    assert "nodes idle" in labels[sandbox.partition]
+    partition.value = sandbox.partition  # a click on the option
+    assert f"partition={sandbox.partition}" in form.fields["resources"].input.value
+    assert form.validate() is not None
+    form.pickers.when().join(timeout=120)
+    assert "would start at" in form.pickers.status.value
+    partition.value = ""  # back to "as in resources": the key is removed
+    assert "partition=" not in form.fields["resources"].input.value
+
+    profiles.save(cl.Profile(name="nopick", scheduler="slurm", host="127.0.0.1", port=1))
+    down = ConfigForm("nopick")
+    down.pickers.lookup().join(timeout=120)
+    assert "type the partition and account in resources: could not ask" in (
+        down.pickers.status.value
+    )
+    assert [v for _, v in down.pickers.pickers["partition"].options] == [""]
