@@ -275,3 +275,49 @@ def test_the_widget_forms_pickers_show_limits_write_resources_and_estimate(
         down.pickers.status.value
     )
     assert [v for _, v in down.pickers.pickers["partition"].options] == [""]
+
+
+@pytest.mark.fakek8s
+def test_kubernetes_allocatable_and_quota_from_the_fake(tmp_path: Any) -> None:
+    from tests.fakek8s import FakeKube, fake_node, fake_quota
+
+    fake = FakeKube(tmp_path / "fakek8s")
+    try:
+        fake.nodes = [
+            fake_node("cpu-1", cpu="8", memory="32Gi"),
+            fake_node("gpu-1", cpu="16", memory="64Gi", gpus=4),
+            fake_node("down-1", cpu="64", memory="256Gi", ready=False),
+        ]
+        fake.quotas["team-b"] = [
+            fake_quota(
+                "team-b", {"limits.cpu": "12", "limits.memory": "48Gi"}, {"limits.cpu": "2"}
+            )
+        ]
+        profile = cl.Profile(
+            name="k8sinfo",
+            scheduler="kubernetes",
+            image="python:3.11-slim",
+            python=sys.executable,
+            kubeconfig=fake.kubeconfig,
+            remote_dir=str(tmp_path / "k8sjobs"),
+            namespace="team-b",
+        )
+        profiles.save(profile)
+        info = cl.cluster_info("k8sinfo")
+        (ns,) = info.partitions
+        assert ns.name == "team-b" and info.default == "team-b"
+        assert (ns.nodes, ns.idle_nodes) == (3, 2)  # down-1 is not Ready
+        assert ns.cores_per_node == 10  # the largest ready node's 16, capped by quota 12 - 2
+        assert ns.memory_per_node == 48 * 1024 and ns.gpus == {"": 4}
+        assert any("quota left: cpu 10" in w for w in info.why)
+        job = cl.cluster("k8sinfo", cores=11)(abs).submit(-1)
+        with pytest.raises(cl.LimitError, match="cores=11 is over partition 'team-b''s 10"):
+            job.result(timeout=60)
+        assert not [c for c in fake.calls if c[0] == "POST"]  # nothing was created
+
+        fake.forbidden.add(("alice", "list", "nodes"))  # a namespaced user
+        again = cl.cluster_info("k8sinfo", refresh=True)
+        assert again.partitions[0].cores_per_node == 10  # the quota still bounds it
+        assert any("nodes unknown: " in w and "forbidden" in w for w in again.why)
+    finally:
+        fake.stop()

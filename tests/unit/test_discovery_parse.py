@@ -135,3 +135,21 @@ def test_torque_has_no_json_and_says_so() -> None:
     text = f"{mark}\nqstat: invalid option -- 'F'\n{mark} status 2\n"
     with pytest.raises(ResourceError, match="TORQUE has none"):
         pbs_discovery.parse(discovery_script.parse(text))
+
+
+def test_kubernetes_quantities_and_quota_left() -> None:
+    from clusterlab.backends import k8s_discovery as k
+
+    assert k.quantity("3500m") == 3.5 and k.quantity("16Gi") == 16 * 1024**3
+    assert k.quantity("2") == 2 and k.quantity("1k") == 1000 and k.quantity("x") is None
+    node = {
+        "status": {
+            "allocatable": {"cpu": "7500m", "memory": "30Gi", "nvidia.com/gpu": "2"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        }
+    }
+    quota = {"status": {"hard": {"requests.memory": "8Gi"}, "used": {"requests.memory": "6Gi"}}}
+    info = k.parse("ns", [node], [quota], [])
+    (p,) = info.partitions
+    assert (p.cores_per_node, p.memory_per_node, p.gpus) == (7, 2 * 1024, {"": 2})
+    assert "quota left: memory 2.0 GiB" in info.why[0]

@@ -231,4 +231,5 @@ KIND = SchedulerKind(
     fields=(IMAGE, NAMESPACE, SERVICE_ACCOUNT, NODE_SELECTOR, KUBECONFIG, CONTEXT),
     check_profile=check_profile,
     order=30,
+    discovery="clusterlab.backends.k8s_discovery:discover",
 )
