@@ -289,9 +289,7 @@ def test_kubernetes_allocatable_and_quota_from_the_fake(tmp_path: Any) -> None:
             fake_node("down-1", cpu="64", memory="256Gi", ready=False),
         ]
         fake.quotas["team-b"] = [
-            fake_quota(
-                "team-b", {"limits.cpu": "12", "limits.memory": "48Gi"}, {"limits.cpu": "2"}
-            )
+            fake_quota("team-b", {"limits.cpu": "12", "limits.memory": "48Gi"}, {"limits.cpu": "2"})
         ]
         profile = cl.Profile(
             name="k8sinfo",
