@@ -319,3 +319,38 @@ def test_kubernetes_allocatable_and_quota_from_the_fake(tmp_path: Any) -> None:
         assert any("nodes unknown: " in w and "forbidden" in w for w in again.why)
     finally:
         fake.stop()
+
+
+def test_a_time_over_a_limited_partition_names_one_that_fits(
+    slurm_profile: cl.Profile, sandbox: Any
+) -> None:
+    """The issue's own example, on the sandbox's partition with a MaxTime (version 2)."""
+    limited = getattr(sandbox, "limited_partition", "")
+    if not limited:
+        pytest.skip("this sandbox has one partition without limits (needs sandbox version 2)")
+    from clusterlab.config.resources import format_time, parse_time
+
+    limit = parse_time(sandbox.limited_max_time)
+    info = cl.cluster_info(slurm_profile.name)
+    part = info.partition(limited)
+    assert part is not None and part.max_time is not None
+    assert part.max_time.total_seconds() == limit
+    assert part.max_nodes == sandbox.limited_max_nodes
+    longer = format_time(limit + 3600)
+    before = _queued_ids()
+    job = cl.cluster(slurm_profile.name, partition=limited, time=longer)(abs).submit(-1)
+    with pytest.raises(cl.LimitError) as err:
+        job.result(timeout=60)
+    said = str(err.value)
+    assert said.startswith(
+        f"time {longer} is over partition '{limited}''s {format_time(limit)}: choose '"
+    ) or said.endswith("ask for a shorter time"), said
+    fits = [
+        p.name
+        for p in info.partitions
+        if p.max_time is None or p.max_time.total_seconds() >= limit + 3600
+    ]
+    assert all(f"'{n}'" in said for n in fits[:3] if n != limited)
+    assert _queued_ids() - before == set()
+    est = cl.estimate(slurm_profile.name, partition=limited, time=longer)
+    assert est.start is None and est.reason == said
