@@ -354,3 +354,31 @@ def test_a_time_over_a_limited_partition_names_one_that_fits(
     assert _queued_ids() - before == set()
     est = cl.estimate(slurm_profile.name, partition=limited, time=longer)
     assert est.start is None and est.reason == said
+
+
+def test_estimate_on_a_full_partition_is_later_than_now(
+    slurm_profile: cl.Profile, sandbox: Any
+) -> None:
+    """A job that needs the whole node while another job holds part of it: SLURM's
+    backfill says it would start when that one's time limit ends, not now (the holder is
+    cancelled at once; other tests' jobs on the shared node can only make it later)."""
+    import datetime
+
+    info = cl.cluster_info(slurm_profile.name, refresh=True)
+    part = info.partition(sandbox.partition)
+    assert part is not None and part.nodes == 1 and part.cores_per_node
+    holder = cl.cluster(slurm_profile.name, cores=1, time="0:10:00")(time.sleep).submit(600)
+    try:
+        deadline = time.monotonic() + 120
+        while holder.state != cl.JobState.RUNNING:
+            assert time.monotonic() < deadline, f"the holder never ran: {holder.reason}"
+            time.sleep(0.2)
+        idle = cl.estimate(slurm_profile.name, cores=1, time="0:05:00")
+        full = cl.estimate(slurm_profile.name, cores=part.cores_per_node, time="0:05:00")
+        assert full.start is not None, full.reason
+        assert full.partition == sandbox.partition
+        now = datetime.datetime.now(datetime.timezone.utc)
+        assert full.start > now + datetime.timedelta(minutes=5)  # after the holder's limit
+        assert idle.start is not None and idle.start < full.start
+    finally:
+        holder.cancel()
