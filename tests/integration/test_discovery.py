@@ -23,9 +23,14 @@ from tests.conftest import round_trips_of
 pytestmark = pytest.mark.timeout(240)
 
 
-def _queued_ids() -> set[str]:
-    argv = ["squeue", "--noheader", "--states=all", "--format=%i"]
-    return set(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split())
+def _queued(name: str) -> list[str]:
+    """SLURM's ids of jobs named ``name`` in any state (other tests share the sandbox)."""
+    argv = ["squeue", "--noheader", "--states=all", f"--name={name}", "--format=%i"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+
+
+def _unique(stem: str) -> str:
+    return f"{stem}{time.time_ns() % 10**10}"
 
 
 def _scontrol_partition(name: str) -> dict[str, str]:
@@ -103,9 +108,9 @@ def test_an_old_discovery_answers_at_once_and_is_refreshed_in_the_background(
 def test_a_request_over_the_partitions_limit_is_refused_before_slurm_hears_of_it(
     slurm_profile: cl.Profile, sandbox: Any
 ) -> None:
-    before = _queued_ids()
+    name = _unique("limit")
     too_many = sandbox.node_cpus + 1
-    job = cl.cluster(slurm_profile.name, cores=too_many)(abs).submit(1)
+    job = cl.cluster(slurm_profile.name, cores=too_many, name=name)(abs).submit(1)
     with pytest.raises(cl.LimitError) as err:
         job.result(timeout=60)
     assert str(err.value) == (
@@ -114,8 +119,8 @@ def test_a_request_over_the_partitions_limit_is_refused_before_slurm_hears_of_it
     ) or "cores per node: choose '" in str(err.value)  # a sandbox with several partitions
     assert job.state == cl.JobState.FAILED and "over partition" in job.reason
     with pytest.raises(cl.LimitError, match="is over partition"):
-        cl.cluster(slurm_profile.name, cores=too_many)(abs).map([1, 2])
-    assert _queued_ids() - before == set()  # SLURM never saw them
+        cl.cluster(slurm_profile.name, cores=too_many, name=name)(abs).map([1, 2])
+    assert _queued(name) == []  # SLURM never saw them
 
 
 def test_a_failed_discovery_never_blocks_a_submission(slurm_profile: cl.Profile) -> None:
@@ -163,14 +168,13 @@ def test_grid_engine_queues_and_a_refusal_over_a_queues_slots(
 def test_estimate_on_an_idle_partition_starts_now_and_a_too_big_one_says_why(
     slurm_profile: cl.Profile, sandbox: Any
 ) -> None:
-    before = _queued_ids()
     est = cl.estimate(slurm_profile.name, cores=1, time="0:05:00")
     assert est.start is not None, est.reason
     assert est.partition == sandbox.partition and est.pending is not None
     assert (est.fair_share is None) == any("no fair share" in w for w in est.why)
     over = cl.cluster(slurm_profile.name)(abs).options(cores=sandbox.node_cpus + 1).estimate()
     assert over.start is None and "is over partition" in over.reason
-    assert _queued_ids() - before == set()  # --test-only queues nothing
+    assert _queued("wrap") == []  # sbatch --test-only --wrap queued nothing
 
 
 def test_grid_engine_cannot_estimate_and_says_so(sge_cell: Any, sandbox: Any) -> None:
@@ -337,8 +341,8 @@ def test_a_time_over_a_limited_partition_names_one_that_fits(
     assert part.max_time.total_seconds() == limit
     assert part.max_nodes == sandbox.limited_max_nodes
     longer = format_time(limit + 3600)
-    before = _queued_ids()
-    job = cl.cluster(slurm_profile.name, partition=limited, time=longer)(abs).submit(-1)
+    name = _unique("limited")
+    job = cl.cluster(slurm_profile.name, partition=limited, time=longer, name=name)(abs).submit(-1)
     with pytest.raises(cl.LimitError) as err:
         job.result(timeout=60)
     said = str(err.value)
@@ -351,7 +355,7 @@ def test_a_time_over_a_limited_partition_names_one_that_fits(
         if p.max_time is None or p.max_time.total_seconds() >= limit + 3600
     ]
     assert all(f"'{n}'" in said for n in fits[:3] if n != limited)
-    assert _queued_ids() - before == set()
+    assert _queued(name) == []
     est = cl.estimate(slurm_profile.name, partition=limited, time=longer)
     assert est.start is None and est.reason == said
 

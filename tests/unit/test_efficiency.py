@@ -71,6 +71,10 @@ def test_sacct_rows_give_usage_what_was_given_and_how_it_ended() -> None:
     task = found["42_3"]
     assert task.usage.elapsed == 86405 and task.usage.cpu_time == 172810
     assert task.usage.max_rss == int(1.5 * GB) and task.memory_mb == 16 * 1024
+    assert (
+        oom.peak_known
+        and not slurm_accounting.parse("7|COMPLETED|00:00:00|00:00.05||1G|cpu=1|1")["7"].peak_known
+    )  # a job shorter than a sample: no MaxRSS, so no memory judged
     eff = judge(oom.usage, oom.memory_mb, oom.time_s, oom.cores, "sacct", oom.state)
     assert eff.source == "sacct" and eff.memory == pytest.approx(4012345 / 4096000)
     assert eff.advice == (

@@ -61,6 +61,7 @@ def parse(text: str) -> dict[str, Accounted]:
             cores=int(tres_map["cpu"]) if tres_map.get("cpu", "").isdigit() else None,
             time_s=int(t) if (t := _duration(limit)) else None,
             state=state.split()[0] if state else "",
+            peak_known=job in peak,
         )
     return out
 

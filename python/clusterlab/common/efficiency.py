@@ -65,6 +65,7 @@ class Accounted:
     cores: int | None = None
     time_s: int | None = None
     state: str = ""
+    peak_known: bool = True  # False: no step sampled its memory (shorter than a sample)
 
 
 def _ratio(used: float, asked: float | None) -> float | None:

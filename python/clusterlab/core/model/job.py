@@ -167,9 +167,14 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             return Efficiency(advice=f"no usage known: {runner}{exc}")
         if found is None:
             return Efficiency(advice="no usage known: neither its runner nor accounting has any")
+        if found.state in ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "COMPLETING"):
+            return Efficiency(  # slurmctld tells slurmdbd a moment after the job ended
+                advice=f"accounting has not recorded its end yet (it says {found.state}): "
+                "ask again in a few seconds"
+            )
         return judge(
             found.usage,
-            r.memory_mb or found.memory_mb,
+            (r.memory_mb or found.memory_mb) if found.peak_known else None,
             r.time_s or found.time_s,
             r.cores or found.cores,
             source="sacct",
