@@ -386,3 +386,27 @@ def test_estimate_on_a_full_partition_is_later_than_now(
         assert idle.start is not None and idle.start < full.start
     finally:
         holder.cancel()
+
+
+def test_your_accounts_and_fair_share_from_accounting(sandbox: Any) -> None:
+    if not getattr(sandbox, "accounting", False):
+        pytest.skip("this sandbox keeps no accounting (needs sandbox version 2: slurmdbd)")
+    from tests.conftest import ssh_profile
+
+    profiles.save(ssh_profile(sandbox, name="sbacct"))
+    info = cl.cluster_info("sbacct", refresh=True)
+    assert set(sandbox.accounts) <= set(info.accounts)
+    assert not [w for w in info.why if "accounts unknown" in w]
+    name = _unique("acct")
+    job = cl.cluster("sbacct", account="nosuchaccount", name=name)(abs).submit(-1)
+    with pytest.raises(cl.LimitError) as err:
+        job.result(timeout=60)
+    assert str(err.value).startswith(
+        "account 'nosuchaccount' is not one of yours on this cluster: choose one of "
+    )
+    assert all(f"'{a}'" in str(err.value) for a in sandbox.accounts)
+    assert _queued(name) == []
+    other = sandbox.accounts[-1]
+    assert cl.cluster("sbacct", account=other)(abs).submit(-2).result(timeout=120) == 2
+    est = cl.estimate("sbacct", cores=1)
+    assert est.fair_share is not None and 0 <= est.fair_share <= 1, est.why
