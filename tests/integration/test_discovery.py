@@ -157,6 +157,24 @@ def test_grid_engine_queues_and_a_refusal_over_a_queues_slots(
     ).stdout.split()
     assert [p.name for p in info.partitions] == queues
     assert info.default is None  # Grid Engine picks a queue itself
+    limited = getattr(sge_cell, "limited_queue", "")
+    if limited:  # the cell's queue with an h_rt limit: a longer time names another queue
+        from clusterlab.config.resources import format_time, parse_time
+
+        limit = parse_time(sge_cell.limited_h_rt)
+        short = info.partition(limited)
+        assert short is not None and short.max_time is not None
+        assert short.max_time.total_seconds() == limit
+        assert short.cores_per_node == sge_cell.limited_slots
+        longer = format_time(limit + 60)
+        late = cl.cluster("sgeinfo", partition=limited, time=longer)(abs).submit(-1)
+        with pytest.raises(cl.LimitError) as err:
+            late.result(timeout=60)
+        others = [p.name for p in info.partitions if p.name != limited and p.max_time is None]
+        assert str(err.value).startswith(
+            f"time {longer} is over partition '{limited}''s {format_time(limit)}: choose "
+            f"'{others[0]}'"
+        ), str(err.value)
     first = info.partitions[0]
     assert first.nodes >= 1 and first.cores_per_node
     too_many = first.cores_per_node + 1
