@@ -8,6 +8,7 @@ import pytest
 
 from clusterlab.backends import slurm_accounting
 from clusterlab.common.efficiency import judge, request_hint, suggested
+from clusterlab.common.states import Cause
 from clusterlab.common.usage import GB, MB, ArrayUsage, Usage
 from clusterlab.config.resources import parse_resources
 
@@ -66,7 +67,8 @@ SACCT = """\
 def test_sacct_rows_give_usage_what_was_given_and_how_it_ended() -> None:
     found = slurm_accounting.parse(SACCT)
     oom = found["41"]
-    assert oom.state == "OUT_OF_MEMORY" and oom.memory_mb == 4000 and oom.cores == 2
+    assert oom.state == "OUT_OF_MEMORY" and oom.cause == Cause.OUT_OF_MEMORY and oom.final
+    assert oom.memory_mb == 4000 and oom.cores == 2
     assert oom.usage == Usage(130.0, 118.5, 4012345 * 1024) and oom.time_s == 3600
     task = found["42_3"]
     assert task.usage.elapsed == 86405 and task.usage.cpu_time == 172810
@@ -75,8 +77,10 @@ def test_sacct_rows_give_usage_what_was_given_and_how_it_ended() -> None:
         oom.peak_known
         and not slurm_accounting.parse("7|COMPLETED|00:00:00|00:00.05||1G|cpu=1|1")["7"].peak_known
     )  # a job shorter than a sample: no MaxRSS, so no memory judged
-    eff = judge(oom.usage, oom.memory_mb, oom.time_s, oom.cores, "sacct", oom.state)
-    assert eff.source == "sacct" and eff.memory == pytest.approx(4012345 / 4096000)
+    assert found["42_3"].cause is None
+    assert not slurm_accounting.parse("8|PENDING|00:00:00|00:00:00||1G|cpu=1|1")["8"].final
+    eff = judge(oom.usage, oom.memory_mb, oom.time_s, oom.cores, "accounting", "out_of_memory")
+    assert eff.source == "accounting" and eff.memory == pytest.approx(4012345 / 4096000)
     assert eff.advice == (
         "ran out of memory of 3.9 GB: ask for more, e.g. memory='8GB'; "
         "kept about 0.9 of 2 requested cores busy"

@@ -13,9 +13,12 @@ from typing import Any
 
 from ..common.efficiency import Accounted
 from ..common.errors import ClusterlabError
+from ..common.states import Cause
 from ..common.usage import Usage
 from .base import IDS_PER_COMMAND
 
+_NOT_ENDED = ("PENDING", "RUNNING", "REQUEUED", "RESIZING", "SUSPENDED", "COMPLETING")
+_CAUSES = {"OUT_OF_MEMORY": Cause.OUT_OF_MEMORY, "TIMEOUT": Cause.TIME_LIMIT}
 FORMAT = "JobID,State,Elapsed,TotalCPU,MaxRSS,ReqMem,AllocTRES,Timelimit"
 _ID_RE = re.compile(r"^\d+(_\d+)?$")
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)")
@@ -54,13 +57,16 @@ def parse(text: str) -> dict[str, Accounted]:
     out: dict[str, Accounted] = {}
     for job, cols in rows.items():
         _, state, elapsed, total_cpu, _, req_mem, tres, limit = cols[:8]
+        word = state.split()[0] if state else ""
         tres_map = dict(p.split("=", 1) for p in tres.split(",") if "=" in p)
         out[job] = Accounted(
             usage=Usage(_duration(elapsed) or 0.0, _duration(total_cpu) or 0.0, peak.get(job, 0)),
             memory_mb=_memory_mb(tres_map.get("mem", "")) or _memory_mb(req_mem),
             cores=int(tres_map["cpu"]) if tres_map.get("cpu", "").isdigit() else None,
             time_s=int(t) if (t := _duration(limit)) else None,
-            state=state.split()[0] if state else "",
+            state=word,
+            final=word not in _NOT_ENDED,
+            cause=_CAUSES.get(word),
             peak_known=job in peak,
         )
     return out

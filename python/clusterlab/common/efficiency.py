@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .states import Cause
 from .usage import GB, MB, ArrayUsage, Usage, memory_text, seconds_text
 
 
@@ -27,7 +28,7 @@ class Efficiency:
     the limit), ``gpu`` (unknown to clusterlab's sources today: None). For an array, the
     largest item's (``cpu`` and ``memory``), with the median item's in ``median``.
     ``advice`` says what to ask for next time ('' when the request fitted); ``source``
-    is where the numbers come from ("runner", "sacct"), ``suggested`` the resources to
+    is where the numbers come from ("runner", "accounting"), ``suggested`` the resources to
     pass to ``.options()`` next time."""
 
     cpu: float | None = None
@@ -41,7 +42,7 @@ class Efficiency:
     items: int = 1
     median: dict[str, float | None] = field(default_factory=dict)
     suggested: dict[str, Any] = field(default_factory=dict)
-    ended: str = ""  # how it ended, when the source says (sacct: "OUT_OF_MEMORY")
+    ended: str = ""  # a neutral Cause value when it was killed: "out_of_memory", "time_limit"
 
     def __str__(self) -> str:
         parts = [f"{name} {value:.0%}" for name, value in self._ratios() if value is not None]
@@ -58,13 +59,16 @@ class Efficiency:
 class Accounted:
     """What the scheduler's accounting recorded for one job or array task: its usage,
     what it was given (memory in MiB, cores, the time limit in seconds; None: unknown)
-    and how it ended (the scheduler's state word, e.g. "OUT_OF_MEMORY")."""
+    whether the accounting has its end yet (``final``), how it ended when the scheduler
+    killed it (a neutral :class:`~.states.Cause`) and the scheduler's own word for it."""
 
     usage: Usage
     memory_mb: int | None = None
     cores: int | None = None
     time_s: int | None = None
-    state: str = ""
+    state: str = ""  # the scheduler's word, shown to people as it says it
+    final: bool = True  # False: accounting still shows it queued or running
+    cause: Cause | None = None  # killed for memory or time: OUT_OF_MEMORY, TIME_LIMIT
     peak_known: bool = True  # False: no step sampled its memory (shorter than a sample)
 
 
@@ -117,10 +121,10 @@ def judge(
     judged_time = None if array or ended in _KILLED else time_s
     hints, suggested = _advise(peak, typical, memory_mb, judged_time, cores)
     lead = _ended_advice(ended, peak, memory_mb)
-    if ended == "OUT_OF_MEMORY":
+    if ended == Cause.OUT_OF_MEMORY.value:
         hints = [h for h in hints if "requested memory" not in h]
         suggested["memory"] = f"{_more_memory_gb(memory_mb)}GB"
-    elif ended == "TIMEOUT" and time_s:
+    elif ended == Cause.TIME_LIMIT.value and time_s:
         suggested["time"] = _minutes(2 * time_s)
     return Efficiency(
         cpu=min(1.0, max(cpu_known)) if cpu_known else None,
@@ -142,7 +146,7 @@ def judge(
     )
 
 
-_KILLED = ("OUT_OF_MEMORY", "TIMEOUT")
+_KILLED = (Cause.OUT_OF_MEMORY.value, Cause.TIME_LIMIT.value)
 
 
 def _more_memory_gb(memory_mb: int | None) -> int:
@@ -151,11 +155,11 @@ def _more_memory_gb(memory_mb: int | None) -> int:
 
 
 def _ended_advice(ended: str, peak: Usage | None, memory_mb: int | None) -> str:
-    if ended == "OUT_OF_MEMORY":
+    if ended == Cause.OUT_OF_MEMORY.value:
         asked = f" of {memory_text(memory_mb * MB)}" if memory_mb else ""
         more = _more_memory_gb(memory_mb)
         return f"ran out of memory{asked}: ask for more, e.g. memory='{more}GB'"
-    if ended == "TIMEOUT":
+    if ended == Cause.TIME_LIMIT.value:
         return "ran out of time: ask for a longer time (time=...) or save checkpoints"
     return ""
 

@@ -151,11 +151,12 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     def efficiency(self, source: str = "") -> Efficiency:
         """How well its request fitted what it used: ``.cpu``, ``.memory``, ``.time``
         (used/asked, 0..1), ``.advice`` (what to ask for next time) and ``.suggested``.
-        From its runner's measurements; from the scheduler's accounting (SLURM ``sacct``)
-        when the runner wrote none (a job killed for memory or time) or ``source="sacct"``
+        From its runner's measurements; from the scheduler's accounting (where the kind
+        reads one) when the runner wrote none (a job killed for memory or time) or
+        ``source="accounting"``
         (which outlives the job dir)."""
         r = self.resources
-        if self._usage is not None and source != "sacct":
+        if self._usage is not None and source != "accounting":
             return judge(self._usage, r.memory_mb, r.time_s, r.cores)
         if not self.done():
             return Efficiency(advice=f"job {self.id} has not finished: ask again when it has")
@@ -167,7 +168,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             return Efficiency(advice=f"no usage known: {runner}{exc}")
         if found is None:
             return Efficiency(advice="no usage known: neither its runner nor accounting has any")
-        if found.state in ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "COMPLETING"):
+        if not found.final:
             return Efficiency(  # slurmctld tells slurmdbd a moment after the job ended
                 advice=f"accounting has not recorded its end yet (it says {found.state}): "
                 "ask again in a few seconds"
@@ -177,8 +178,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             (r.memory_mb or found.memory_mb) if found.peak_known else None,
             r.time_s or found.time_s,
             r.cores or found.cores,
-            source="sacct",
-            ended=found.state,
+            source="accounting",
+            ended=found.cause.value if found.cause else "",
         )
 
     def suggested_resources(self) -> dict[str, Any]:
