@@ -192,7 +192,7 @@ def test_estimate_on_an_idle_partition_starts_now_and_a_too_big_one_says_why(
     assert (est.fair_share is None) == any("no fair share" in w for w in est.why)
     over = cl.cluster(slurm_profile.name)(abs).options(cores=sandbox.node_cpus + 1).estimate()
     assert over.start is None and "is over partition" in over.reason
-    assert _queued("wrap") == []  # sbatch --test-only --wrap queued nothing
+    assert _queued("clusterlab-estimate") == []  # sbatch --test-only queued nothing
 
 
 def test_grid_engine_cannot_estimate_and_says_so(sge_cell: Any, sandbox: Any) -> None:

@@ -42,5 +42,6 @@ def test_the_jobs_own_options_reach_sbatch_as_arguments_not_script_text() -> Non
     backend = SlurmBackend(Profile(name="x", scheduler="slurm"), LocalTransport())
     opts = slurm_estimate.options(backend, parse_resources({"cores": 4, "time": "1:00:00"}))
     assert "--cpus-per-task=4" in opts and "--time=01:00:00" in opts
-    assert not [o for o in opts if o.startswith(("--output", "--error", "--job-name"))]
+    assert not [o for o in opts if o.startswith(("--output", "--error"))]
+    assert [o for o in opts if o.startswith("--job-name")] == ["--job-name=clusterlab-estimate"]
     assert "$@" in discovery_script.build(slurm_estimate.COMMANDS)

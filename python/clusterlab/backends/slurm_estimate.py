@@ -19,6 +19,7 @@ COMMANDS = (
     ("share", "sshare -hP -U -o Account,User,FairShare"),
 )
 _START_RE = re.compile(r"to start at (\S+)(?:.* in partition (\S+))?")
+JOB_NAME = "clusterlab-estimate"  # --test-only queues nothing; the name says who asked
 _OWN = ("--output=", "--error=", "--job-name=")
 
 
@@ -26,7 +27,7 @@ def options(backend: Any, resources: Resources) -> list[str]:
     """The sbatch options a job with ``resources`` is submitted with (no output files)."""
     spec = JobSpec(job_id="estimate", name="estimate", job_dir="/", resources=resources, python=[])
     lines = [d.removeprefix("#SBATCH ") for d in backend.directives(spec)]
-    return [o for o in lines if not o.startswith(_OWN)]
+    return [f"--job-name={JOB_NAME}", *(o for o in lines if not o.startswith(_OWN))]
 
 
 def estimate(backend: Any, resources: Resources) -> Estimate:
