@@ -47,7 +47,7 @@ autodoc_inherit_docstrings = False  # Executor.submit would inherit RST-invalid 
 # targets, so their names are ignored here; clusterlab's own names must all resolve.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(collections\.abc|typing|pathlib|concurrent\.futures|asyncio|enum)\..*"),
+    (r"py:.*", r"(collections\.abc|typing|pathlib|concurrent\.futures|asyncio|enum|datetime)\..*"),
     (r"py:.*", r"paramiko(\..*)?"),
     # The generic parameters of ClusterFunction[P, R].
     (r"py:.*", r"(clusterlab\.api\.|typing\.~?)?(P|R)(\.args|\.kwargs)?"),

@@ -6,6 +6,7 @@
 import * as React from 'react';
 
 import { CheckView } from './check-view';
+import { ClusterPickers } from './cluster-pickers';
 import { KeySetup } from './key-setup';
 import { FormValues } from './form';
 import { PanelModel } from './model';
@@ -66,6 +67,14 @@ export function ProfileForm(props: IProfileFormProps): JSX.Element {
           onChange={value => form.change(field.name, value)}
         />
       ))}
+      {editing.original !== null && values.scheduler !== 'local' && (
+        <ClusterPickers
+          model={props.model}
+          name={editing.original}
+          resources={String(values.resources ?? '')}
+          onResources={text => form.change('resources', text)}
+        />
+      )}
       <div className="jp-clusterlab-actions">
         <button
           type="submit"

@@ -11,10 +11,12 @@ import sys
 from . import profiles
 from ._version import __version__
 from .api import ClusterFunction, Executor, cluster, set_progress_display
+from .common.clusterinfo import ClusterInfo, Partition
 from .common.errors import (
     ClusterlabError,
     HostKeyError,
     JobError,
+    LimitError,
     ProfileError,
     RemoteEnvironmentError,
     RemoteError,
@@ -24,6 +26,7 @@ from .common.errors import (
     SubmitError,
     TransportError,
 )
+from .common.estimate import Estimate
 from .common.states import JobState
 from .common.usage import ArrayUsage, Usage
 from .config.profile import Profile
@@ -32,6 +35,7 @@ from .core.ledger.store import JobRecord
 from .core.model.array import ArrayJob, as_completed
 from .core.model.events import JobEvent
 from .core.model.job import Job
+from .discovery import cluster_info, estimate
 from .jobs import job, jobs
 from .profiles import envs, use
 from .ranks import TaskInfo, task
@@ -120,7 +124,9 @@ __all__ = [
     "CheckLine",
     "CheckReport",
     "ClusterFunction",
+    "ClusterInfo",
     "ClusterlabError",
+    "Estimate",
     "Executor",
     "HostKeyError",
     "Job",
@@ -128,6 +134,8 @@ __all__ = [
     "JobEvent",
     "JobRecord",
     "JobState",
+    "LimitError",
+    "Partition",
     "Profile",
     "ProfileError",
     "RemoteEnvironmentError",
@@ -143,8 +151,10 @@ __all__ = [
     "as_completed",
     "checkpoint",
     "cluster",
+    "cluster_info",
     "config_widget",
     "envs",
+    "estimate",
     "job",
     "jobs",
     "monitor",

@@ -13,12 +13,14 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import profiles
 from .common.errors import ClusterlabError, OurFramesHidden
+from .common.estimate import Estimate
 from .config.profile import Profile
 from .config.resources import Resources, parse_resources
 from .config.runopts import OPTION_NAMES, RunOptions, parse_run_options
 from .core.entry import submit_call, submit_map
 from .core.model.array import ArrayJob
 from .core.model.job import Job
+from .discovery import estimate_for
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,9 +42,8 @@ _progress_display: ProgressDisplay | None = None
 
 
 def set_progress_display(display: ProgressDisplay | None) -> None:
-    """Register how a map shows its progress (the notebook layer registers a widget; the
-    API never imports a UI). ``display(array, forced)``: ``forced`` is True when the
-    caller passed ``progress=True``, so it shows even outside a kernel."""
+    """Register how a map shows its progress (the notebook layer's widget: the API never
+    imports a UI). ``display(array, forced)``: forced by ``progress=True``, even outside."""
     global _progress_display
     _progress_display = display
 
@@ -207,6 +208,10 @@ class ClusterFunction(Generic[P, R]):
             changes["profile"] = _named(profile)
         return self._copy(**changes)
 
+    def estimate(self) -> Estimate:
+        """When a call with these resources would start (see :func:`clusterlab.estimate`)."""
+        return estimate_for(self.profile, self.resources)
+
     def __repr__(self) -> str:
         where = (
             self.profile.name if isinstance(self.profile, Profile) else self.profile or "default"
@@ -222,8 +227,7 @@ def _split_run(values: dict[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
 
 
 def _named(profile: Any) -> str | Profile:
-    """A Profile, or the name of one that exists; otherwise refused with the known names
-    and the closest one, where the profile is named."""
+    """A Profile, or the name of one that exists (else refused with the closest name)."""
     if isinstance(profile, Profile):
         return profile
     if not isinstance(profile, str):

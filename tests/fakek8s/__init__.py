@@ -52,6 +52,35 @@ def unshare_works() -> str:
     return "" if res.returncode == 0 else f"unshare -m failed: {res.stderr.strip()}"
 
 
+def fake_node(name: str, cpu: str, memory: str, gpus: int = 0, ready: bool = True) -> dict:
+    """A Node object as ``kubectl get node -o json`` shows one (the fields discovery reads)."""
+    allocatable = {"cpu": cpu, "memory": memory, "pods": "110"}
+    if gpus:
+        allocatable["nvidia.com/gpu"] = str(gpus)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {},
+        "status": {
+            "allocatable": allocatable,
+            "capacity": dict(allocatable),
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def fake_quota(namespace: str, hard: dict[str, str], used: dict[str, str]) -> dict:
+    """A ResourceQuota object with its status, as the real server keeps it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "compute", "namespace": namespace},
+        "spec": {"hard": hard},
+        "status": {"hard": hard, "used": used},
+    }
+
+
 class FakeKube:
     """A fake API server on 127.0.0.1 and its cluster; ``calls`` logs every request."""
 
@@ -64,6 +93,12 @@ class FakeKube:
         self.calls: list[tuple[str, str, dict[str, str]]] = []
         # fake-only: called with (kind, object) after each create (a co-tenant's reaction)
         self.on_create: Callable[[str, dict[str, Any]], None] | None = None
+        # fake-only: the cluster's nodes (GET /api/v1/nodes) and each namespace's
+        # ResourceQuota objects (GET .../resourcequotas), as the real server lists them
+        self.nodes: list[dict[str, Any]] = [
+            fake_node("fake-node-1", cpu=str(os.cpu_count() or 1), memory="16Gi")
+        ]
+        self.quotas: dict[str, list[dict[str, Any]]] = {}
         handler = type("FakeKubeHandler", (Handler,), {"fake": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True

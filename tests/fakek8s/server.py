@@ -191,6 +191,9 @@ class Handler(BaseHTTPRequestHandler):
             with cluster.lock:
                 evict(cluster, self._get(cluster, "pods", m.group(1), m.group(2)))
             return 200, {}, {}
+        listed = self._cluster_lists(method, path, user)
+        if listed is not None:
+            return 200, listed, {}
         m = ROUTE.match(path)
         if not m:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -268,6 +271,26 @@ class Handler(BaseHTTPRequestHandler):
                 )
                 return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}, headers
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported here")
+
+    def _cluster_lists(self, method: str, path: str, user: str) -> dict[str, Any] | None:
+        """``GET /api/v1/nodes`` and ``GET .../namespaces/NS/resourcequotas`` (read-only)."""
+        m = re.match(
+            r"^/api/v1/(?:namespaces/(?P<ns>[^/]+)/)?(?P<kind>nodes|resourcequotas)$", path
+        )
+        if not m or method != "GET" or (m.group("kind") == "nodes") == bool(m.group("ns")):
+            return None
+        kind, ns = m.group("kind"), m.group("ns")
+        if (user, "list", kind) in self.fake.forbidden:
+            where = f' in the namespace "{ns}"' if ns else " at the cluster scope"
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{kind} is forbidden: User "{user}" cannot list resource "{kind}" in API '
+                f'group ""{where}',
+            )
+        items = self.fake.nodes if kind == "nodes" else self.fake.quotas.get(ns or "", [])
+        name = "NodeList" if kind == "nodes" else "ResourceQuotaList"
+        return {"kind": name, "apiVersion": "v1", "metadata": {}, "items": copy.deepcopy(items)}
 
     @staticmethod
     def _get(cluster: Cluster, kind: str, ns: str, name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import clusterlab as cl
+from clusterlab.core.discovery.cache import CHECK_ENV
 from clusterlab.core.runtime import get_runtime
 from tests.conftest import slurm_local_profile, slurm_state, ssh_profile
 
@@ -21,7 +22,11 @@ def _queued_ids(user: str | None = None) -> set[str]:
     return set(out.split())
 
 
-def test_impossible_request_is_refused_at_submit(slurm_profile: cl.Profile) -> None:
+def test_impossible_request_is_refused_at_submit(
+    slurm_profile: cl.Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SLURM's own refusal, as where discovery is off or failed (test_discovery.py: ours)
+    monkeypatch.setenv(CHECK_ENV, "0")
     before = _queued_ids()
     f = cl.cluster(slurm_profile.name, memory="100000GB")(abs)
     with pytest.raises(cl.SubmitError, match="no node can satisfy the request.*ask for less"):
@@ -29,7 +34,10 @@ def test_impossible_request_is_refused_at_submit(slurm_profile: cl.Profile) -> N
     assert _queued_ids() - before == set()  # nothing left pending forever
 
 
-def test_unknown_partition_is_explained(slurm_profile: cl.Profile) -> None:
+def test_unknown_partition_is_explained(
+    slurm_profile: cl.Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHECK_ENV, "0")  # SLURM's refusal (discovery's: test_discovery.py)
     with pytest.raises(cl.SubmitError, match="the partition does not exist"):
         cl.cluster(slurm_profile.name, partition="nosuchpart")(abs).submit(1).result(timeout=60)
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import clusterlab as cl
+from clusterlab.core.discovery.cache import CHECK_ENV
 from clusterlab.core.ledger import store as ledger
 from clusterlab.core.model import events
 from clusterlab.core.runtime import get_runtime
@@ -81,7 +82,10 @@ def test_a_loop_of_submits_is_staged_in_few_round_trips(
     assert [j.result(timeout=180) for j in jobs] == [i * i for i in range(200)]
 
 
-def test_a_refused_submission_reaches_the_job_with_the_same_sentence(ssh: cl.Profile) -> None:
+def test_a_refused_submission_reaches_the_job_with_the_same_sentence(
+    ssh: cl.Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHECK_ENV, "0")  # the scheduler's refusal in a batch, not discovery's
     good = cl.cluster(ssh.name)(_square)
     bad = cl.cluster(ssh.name, partition="nosuchpart")(abs)
     jobs = [good.submit(2), bad.submit(-1), good.submit(3)]  # one batch
@@ -123,7 +127,10 @@ def test_a_dependency_on_a_submitting_job(ssh: cl.Profile) -> None:
     assert f"--dependency=afterok:{first.native_id}" in then.job_script()
 
 
-def test_a_dependency_that_was_never_submitted_fails_its_dependent(ssh: cl.Profile) -> None:
+def test_a_dependency_that_was_never_submitted_fails_its_dependent(
+    ssh: cl.Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHECK_ENV, "0")  # refused by the scheduler while still SUBMITTING
     first = cl.cluster(ssh.name, partition="nosuchpart")(abs).submit(-1)
     then = cl.cluster(ssh.name)(_square).submit(first)
     with pytest.raises(cl.ClusterlabError, match=f"dependency {first.id} .*already ended FAILED"):

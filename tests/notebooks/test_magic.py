@@ -218,3 +218,18 @@ def test_map_shows_a_progress_bar_in_a_kernel_unless_turned_off() -> None:
     ]
     assert len(widgets) == 1 and "[1, 2, 3]" in text(cells[0])
     assert [o.output_type for o in cells[1].outputs] == ["stream"]
+
+
+def test_a_cell_over_a_partitions_limit_is_refused_before_submission(
+    request: pytest.FixtureRequest,
+) -> None:
+    sandbox = request.getfixturevalue("sandbox")
+    cl.profiles.save(ssh_profile(sandbox, name="sblimit"))
+    too_many = sandbox.node_cpus + 1
+    cells = run_notebook(
+        "%load_ext clusterlab",
+        f"%%cluster sblimit --cores {too_many}\nx = 1",
+    )
+    assert errors(cells[1]), text(cells[1])
+    assert "LimitError" in text(cells[1])
+    assert f"cores={too_many} is over partition '{sandbox.partition}''s" in text(cells[1])

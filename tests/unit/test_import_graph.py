@@ -32,7 +32,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "python" / "clusterlab"
 
 # core's rooms, lowest first; core's own modules (runtime, entry, check, preview) wire them.
-CORE_ROOMS = ["environment", "transfer", "model", "ledger", "watching", "submission"]
+CORE_ROOMS = ["environment", "transfer", "model", "ledger", "watching", "discovery", "submission"]
 
 # (importing module, private name): why it may stay for now. Keep this short.
 ALLOWED_PRIVATE: dict[tuple[str, str], str] = {}

@@ -8,7 +8,8 @@ import sqlite3
 
 import pytest
 
-from clusterlab.common.usage import GB, MB, ArrayUsage, Usage, request_hint, usage_from_json
+from clusterlab.common.efficiency import request_hint
+from clusterlab.common.usage import GB, MB, ArrayUsage, Usage, usage_from_json
 from clusterlab.core.ledger import store as ledger
 
 

@@ -258,4 +258,5 @@ KIND = SchedulerKind(
     check_profile=check_profile,
     runs_in_image=True,
     order=30,
+    discovery="clusterlab.backends.k8s_discovery:discover",
 )

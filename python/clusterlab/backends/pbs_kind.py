@@ -79,4 +79,5 @@ KIND = SchedulerKind(
     cluster_key=("pbs_flavor",),
     offline_backend="clusterlab.backends.torque:make_offline_pbs_backend",
     order=20,
+    discovery="clusterlab.backends.pbs_discovery:discover",
 )

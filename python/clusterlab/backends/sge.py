@@ -113,7 +113,7 @@ class SgeBackend(BatchBackend):
         self._limits: tuple[int, dict[str, int]] | None = None  # max_aj_tasks, slots/queue
         self._asked: dict[str, float] = {}  # job id -> when qacct was last asked about it
 
-    def _cmd(self, argv: Sequence[str]) -> list[str]:
+    def scheduler_argv(self, argv: Sequence[str]) -> list[str]:
         """``argv`` run after sourcing the profile's settings file, if it names one."""
         settings = self.profile.sge_settings
         return ["sh", "-c", _SOURCE, "sh", settings, *argv] if settings else list(argv)
@@ -240,7 +240,7 @@ class SgeBackend(BatchBackend):
 
     # -- submit, query, cancel ----------------------------------------------------------------
     def submit_argv(self, script: str, spec: JobSpec) -> list[str]:
-        return self._cmd(["qsub", "-terse", script])
+        return self.scheduler_argv(["qsub", "-terse", script])
 
     def parse_submit(self, stdout: str) -> str:
         # -terse: "5" for a job, "5.1-4:1" for an array
@@ -256,7 +256,7 @@ class SgeBackend(BatchBackend):
         return native
 
     def query_argv(self, native_ids: Sequence[str]) -> list[str]:
-        return self._cmd(["sh", "-c", _QSTAT])
+        return self.scheduler_argv(["sh", "-c", _QSTAT])
 
     def history_argv(self, native_ids: Sequence[str]) -> list[str] | None:
         """``qacct -j`` for jobs gone from qstat without a final status line, each at most
@@ -270,7 +270,7 @@ class SgeBackend(BatchBackend):
             if _ID_RE.match(n) and now - self._asked.get(n, -HISTORY_EVERY) >= HISTORY_EVERY
         ]
         self._asked.update(dict.fromkeys(ids, now))
-        return self._cmd(["sh", "-c", _QACCT, "sh", *ids]) if ids else None
+        return self.scheduler_argv(["sh", "-c", _QACCT, "sh", *ids]) if ids else None
 
     def parse_query(self, stdout: str, stderr: str, returncode: int) -> dict[str, tuple[str, str]]:
         if returncode != 0:
@@ -295,7 +295,8 @@ class SgeBackend(BatchBackend):
                     seen.reason = REASON_MAP["dependency failed"]
 
     def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
-        return self._cmd(["qdel", *[n for n in native_ids if _ID_RE.match(n) or _TASK_RE.match(n)]])
+        valid = [n for n in native_ids if _ID_RE.match(n) or _TASK_RE.match(n)]
+        return self.scheduler_argv(["qdel", *valid])
 
     def cancel(self, targets: Sequence[WatchTarget]) -> None:
         """qdel says on stdout that a job no longer exists: that is nothing left to cancel."""
@@ -311,7 +312,7 @@ class SgeBackend(BatchBackend):
     def describe(self) -> str:
         """The version, once qstat has reached a qmaster: Debian's wrappers answer
         ``-help`` even when they talk to a cell that does not run."""
-        res = self.transport.run(self._cmd(["sh", "-c", _DESCRIBE]))
+        res = self.transport.run(self.scheduler_argv(["sh", "-c", _DESCRIBE]))
         first = res.out.strip().splitlines()[0] if res.out.strip() else ""
         if res.returncode != 0 or "usage" in first.lower() or not first:
             said = " ".join(ln.strip() for ln in res.err.splitlines() if ln.strip())
@@ -345,7 +346,7 @@ class SgeBackend(BatchBackend):
 
     def _read_limits(self) -> tuple[int, dict[str, int]]:
         if self._limits is None:
-            res = self.transport.run(self._cmd(["sh", "-c", _LIMITS]))
+            res = self.transport.run(self.scheduler_argv(["sh", "-c", _LIMITS]))
             size, slots = 75000, {}  # Grid Engine's default max_aj_tasks
             for line in res.out.splitlines():
                 parts = line.split()

@@ -142,4 +142,5 @@ KIND = SchedulerKind(
     # the settings file chooses the cell: two cells on one host are two clusters
     cluster_key=("sge_settings",),
     order=40,
+    discovery="clusterlab.backends.sge_discovery:discover",
 )

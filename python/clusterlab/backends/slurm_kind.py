@@ -20,4 +20,7 @@ KIND = SchedulerKind(
     "clusterlab.backends.slurm:SlurmBackend",
     frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE, *RESOURCE_FEATURES}),
     order=10,
+    discovery="clusterlab.backends.slurm_discovery:discover",
+    estimate="clusterlab.backends.slurm_estimate:estimate",
+    accounting="clusterlab.backends.slurm_accounting:usage",
 )

@@ -44,6 +44,11 @@ class SubmitError(ClusterlabError):
     """The scheduler refused the job; nothing is left queued."""
 
 
+class LimitError(SubmitError):
+    """The request breaks a limit the cluster's discovery knows (a partition's time, its
+    nodes' cores or memory): refused before the scheduler is asked, with what to choose."""
+
+
 class RemoteEnvironmentError(ClusterlabError):
     """The remote side lacks Python or cloudpickle (the message says what to install)."""
 

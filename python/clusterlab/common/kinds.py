@@ -82,6 +82,15 @@ class SchedulerKind:
     runs_in_image: bool = False
     offline_backend: str = ""  # "module:factory" for a preview that must not connect
     order: int = 100  # place in menus, forms and docs (clusterlab's own: 0-50)
+    # "module:function" that learns the cluster's partitions, limits and accounts in one
+    # round trip, given the kind's backend (clusterlab.core.discovery); "": it cannot.
+    discovery: str = ""
+    # "module:function" saying when a job would start (``estimate(backend, resources) ->
+    # Estimate``, from the scheduler's own test); "": the kind cannot say.
+    estimate: str = ""
+    # "module:function" reading the scheduler's accounting of finished jobs
+    # (``usage(backend, native_ids) -> {id: Accounted}``); "": it keeps none we can read.
+    accounting: str = ""
 
     @property
     def remote(self) -> bool:
@@ -95,6 +104,27 @@ class SchedulerKind:
         module, _, name = spec.partition(":")
         backend: Callable[..., Any] = getattr(importlib.import_module(module), name)
         return backend
+
+    def discoverer(self) -> Callable[..., Any] | None:
+        """The kind's discovery function (``discover(backend) -> ClusterInfo``), or None."""
+        return _imported(self.discovery)
+
+    def estimator(self) -> Callable[..., Any] | None:
+        """The kind's start-time estimator (``estimate(backend, resources)``), or None."""
+        return _imported(self.estimate)
+
+    def accountant(self) -> Callable[..., Any] | None:
+        """The kind's accounting reader (``usage(backend, native_ids)``), or None."""
+        return _imported(self.accounting)
+
+
+def _imported(spec: str) -> Callable[..., Any] | None:
+    """``module:name`` imported, or None for ""."""
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return found
 
 
 _lock = threading.Lock()

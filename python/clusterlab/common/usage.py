@@ -3,9 +3,8 @@
 The runner writes these in its status lines (``finished``: the whole job or array task;
 ``item-finished``: one item). They are plain data, stored with the job in the ledger, so
 a restarted kernel or the CLI shows them without asking the cluster. An array reports a
-summary of its items (:class:`ArrayUsage`), and :func:`request_hint` says when a request
-was far too big or too small, because resources asked for and not used are what keeps
-jobs waiting in the queue.
+summary of its items (:class:`ArrayUsage`); :mod:`.efficiency` judges them against the
+request.
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ def memory_text(size: int) -> str:
     return f"{max(size / MB, 0):.0f} MB"
 
 
-def _seconds(value: float) -> str:
+def seconds_text(value: float) -> str:
+    """ "3.2s", "4m12s", "1h03m": a duration as the usage sentences write it."""
     if value < 60:
         return f"{value:.1f}s"
     total = int(value)
@@ -52,7 +52,7 @@ class Usage:
 
     def __str__(self) -> str:
         return (
-            f"elapsed {_seconds(self.elapsed)}, CPU {_seconds(self.cpu_time)}, "
+            f"elapsed {seconds_text(self.elapsed)}, CPU {seconds_text(self.cpu_time)}, "
             f"peak memory {memory_text(self.max_rss)}"
         )
 
@@ -123,40 +123,3 @@ def usage_from_json(data: object) -> Usage | ArrayUsage | None:
     if isinstance(data, Mapping) and "items" in data:
         return ArrayUsage.from_dict(data)
     return Usage.from_dict(data)
-
-
-def request_hint(
-    used: Usage | ArrayUsage | None,
-    memory_mb: int | None,
-    time_s: int | None,
-    cores: int | None,
-) -> str:
-    """A sentence when the request was far from what was used ('' when it fitted).
-
-    For an array the peaks of its items are compared; its time limit holds for a whole
-    task (a chunk of items one after the other), so time is only compared for jobs.
-    """
-    if used is None:
-        return ""
-    peak = used.max if isinstance(used, ArrayUsage) else used
-    hints = []
-    if memory_mb:
-        asked = memory_mb * MB
-        of = f"used {memory_text(peak.max_rss)} of {memory_text(asked)} requested memory"
-        if peak.max_rss > 0.9 * asked:
-            hints.append(f"{of}: close to the limit, ask for more (memory=...)")
-        elif peak.max_rss < 0.25 * asked and asked - peak.max_rss >= GB:
-            enough = max(1, math.ceil(1.5 * peak.max_rss / GB))
-            hints.append(f"{of}: memory='{enough}GB' would do and may start sooner")
-    if time_s and isinstance(used, Usage):
-        of = f"ran {_seconds(peak.elapsed)} of its {_seconds(time_s)} time limit"
-        if peak.elapsed > 0.9 * time_s:
-            hints.append(f"{of}: close to the limit, ask for more (time=...)")
-        elif peak.elapsed < 0.1 * time_s and time_s >= 3600:
-            hints.append(f"{of}: a shorter limit may start sooner")
-    typical = used.mean if isinstance(used, ArrayUsage) else used
-    if cores and cores > 1 and typical.elapsed >= 10:
-        busy = typical.cpu_time / typical.elapsed
-        if busy < 0.5 * cores:
-            hints.append(f"kept about {busy:.1f} of {cores} requested cores busy")
-    return "; ".join(hints)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from ..backends import make_backend
 from ..backends.base import WatchTarget
+from ..common import kinds
+from ..common.efficiency import Accounted
 from ..common.errors import ClusterlabError
 from ..common.states import JobState
 from ..config.profile import Profile
@@ -128,6 +130,15 @@ class Runtime:
     ) -> Iterator[tuple[str, str]]:
         """``(stream, text)`` as ``job`` writes it, read on the watcher's thread."""
         return follow_output(self.watcher, self.transport, job, streams)
+
+    def accounted(self, native_ids: Sequence[str]) -> Mapping[str, Accounted]:
+        """The scheduler's accounting of finished jobs (the kind's reader, one command)."""
+        kind = kinds.get(self.profile.scheduler)
+        reader = kind.accountant()
+        if reader is None:
+            raise ClusterlabError(f"clusterlab cannot read {kind.label}'s accounting")
+        found: Mapping[str, Accounted] = reader(self.backend, native_ids)
+        return found
 
     def task_id(self, native_id: str, task: int) -> str:
         """The scheduler's id of ``task`` of the array ``native_id``."""

@@ -16,6 +16,7 @@ from .. import profiles
 from ..common.errors import ClusterlabError, ProfileError, ResourceError
 from ..config.profile import SCHEDULER_KINDS, Profile, schema
 from ..config.resources import parse_pairs
+from .cli_cluster import add_cluster_commands
 from .cli_jobs import add_job_commands
 
 
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--profile", metavar="P", help="the profile (default: the session's)")
     env.set_defaults(func=cmd_env)
     add_job_commands(sub)
+    add_cluster_commands(sub)
     return parser
 
 

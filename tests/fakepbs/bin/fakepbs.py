@@ -666,9 +666,9 @@ def qstat(argv: list[str]) -> int:
     if TORQUE:
         return qstat_torque(argv)
     try:
-        pairs, ids = getopt.getopt(argv, "fF:xtB")
+        pairs, ids = getopt.getopt(argv, "fF:xtBQ")
     except getopt.GetoptError as exc:
-        raise Refused(f"{exc.msg} (fakepbs implements -f -F json -x -t -B)", 2) from None
+        raise Refused(f"{exc.msg} (fakepbs implements -f -F json -x -t -B -Q)", 2) from None
     flags = {k for k, _ in pairs}
     if ("-F", "json") not in pairs or "-f" not in flags:
         raise Refused("fakepbs prints only the long JSON form: qstat -f -F json", 2)
@@ -684,6 +684,9 @@ def qstat(argv: list[str]) -> int:
                 "max_array_size": MAX_ARRAY_SIZE,
             }
         }
+        return _print(doc)
+    if "-Q" in flags:
+        doc["Queue"] = {q: queue_attributes(q) for q in QUEUES}
         return _print(doc)
     if "-x" in flags and not history:
         print("qstat: PBS is not configured to maintain job history", file=sys.stderr)
@@ -717,6 +720,81 @@ def qstat(argv: list[str]) -> int:
         doc["Jobs"] = jobs
     _print(doc)
     return rc
+
+
+def _live_jobs() -> list[dict]:
+    names = sorted(os.listdir(os.path.join(home(), "jobs")))
+    return [j for n in names if n.endswith(".json") and (j := load(n[:-5])) and not finished(j)]
+
+
+def queue_attributes(queue: str) -> dict:
+    """``qstat -Qf -F json`` of one queue, as PBS Pro prints it (resources_max only when
+    ``FAKEPBS_MAX_WALLTIME`` sets the queue's walltime limit)."""
+    jobs = _live_jobs()
+    count = {s: sum(1 for j in jobs if j["state"] == s) for s in "QHWRE"}
+    doc: dict = {
+        "queue_type": "Execution",
+        "total_jobs": len(jobs),
+        "state_count": f"Transit:0 Queued:{count['Q']} Held:{count['H']} Waiting:{count['W']} "
+        f"Running:{count['R']} Exiting:{count['E']} Begun:0 ",
+        "resources_assigned": {"ncpus": _assigned_ncpus(jobs), "nodect": 0},
+        "hasnodes": "True",
+        "enabled": "True",
+        "started": "True",
+    }
+    if os.environ.get("FAKEPBS_MAX_WALLTIME"):
+        doc["resources_max"] = {"walltime": os.environ["FAKEPBS_MAX_WALLTIME"]}
+    return doc
+
+
+def _assigned_ncpus(jobs: list[dict]) -> int:
+    return sum(j["res"]["ncpus"] for j in jobs if j["state"] == "R")
+
+
+def _node() -> tuple[str, int, int]:
+    """The fake's one node: the host's short name, its CPUs and memory in MiB
+    (``FAKEPBS_NCPUS``/``FAKEPBS_MEM_MB`` override them)."""
+    ncpus = int(os.environ.get("FAKEPBS_NCPUS") or os.cpu_count() or 1)
+    mem = os.environ.get("FAKEPBS_MEM_MB")
+    if not mem:
+        with open("/proc/meminfo") as fh:
+            kb = next(int(line.split()[1]) for line in fh if line.startswith("MemTotal:"))
+        mem = str(kb // 1024)
+    return socket.gethostname().split(".")[0], ncpus, int(mem)
+
+
+def pbsnodes(argv: list[str]) -> int:
+    """``pbsnodes -a -F json`` as PBS Pro prints it, for the fake's one node."""
+    if "-a" not in argv or "json" not in argv:
+        raise Refused("fakepbs prints only pbsnodes -a -F json", 2)
+    if TORQUE:
+        raise Refused("pbsnodes: -F is not an option of TORQUE's pbsnodes", 2)
+    name, ncpus, mem = _node()
+    used = _assigned_ncpus(_live_jobs())
+    doc: dict = {"timestamp": int(time.time()), "pbs_version": VERSION.split()[2]}
+    doc["pbs_server"] = SERVER
+    doc["nodes"] = {
+        name: {
+            "Mom": name,
+            "Port": 15002,
+            "pbs_version": VERSION.split()[2],
+            "ntype": "PBS",
+            "state": "job-busy" if used >= ncpus else "free",
+            "pcpus": ncpus,
+            "resources_available": {
+                "arch": "linux",
+                "host": name,
+                "mem": f"{mem}mb",
+                "ncpus": ncpus,
+                "ngpus": int(os.environ.get("FAKEPBS_NGPUS", "0")),
+                "vnode": name,
+            },
+            "resources_assigned": {"mem": "0kb", "ncpus": used, "vmem": "0kb"},
+            "resv_enable": "True",
+            "sharing": "default_shared",
+        }
+    }
+    return _print(doc)
 
 
 def _print(doc: dict) -> int:
@@ -789,7 +867,7 @@ def main(tool: str, argv: list[str]) -> int:
         if tool == "_shutdown":
             shutdown()
             return 0
-        return {"qsub": qsub, "qstat": qstat, "qdel": qdel}[tool](argv)
+        return {"qsub": qsub, "qstat": qstat, "qdel": qdel, "pbsnodes": pbsnodes}[tool](argv)
     except Refused as exc:
         print(f"{tool}: {exc}", file=sys.stderr)
         return exc.code

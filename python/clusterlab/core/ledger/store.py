@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ...common.efficiency import request_hint
 from ...common.errors import ClusterlabError
-from ...common.usage import ArrayUsage, Usage, request_hint, usage_from_json
+from ...common.usage import ArrayUsage, Usage, usage_from_json
 from ...config.attempts import attempt_text, history_of
 from ...config.paths import data_dir, private_dir
 from ...config.resources import parse_resources

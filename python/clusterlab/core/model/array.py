@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ...backends.base import WatchTarget
+from ...common.efficiency import Efficiency, judge, request_hint, suggested
 from ...common.errors import OurFramesHidden, SerializationError
 from ...common.states import JobState
-from ...common.usage import ArrayUsage, request_hint
+from ...common.usage import ArrayUsage
 from ...config.resources import Resources
 from .job import Job, fixed_dependencies_error
 from .plan import Plan
@@ -198,6 +199,18 @@ class ArrayJob:
             return ""
         r = self.elements[0].resources
         return request_hint(self.usage, r.memory_mb, r.time_s, r.cores)
+
+    def efficiency(self) -> Efficiency:
+        """:meth:`Job.efficiency` over all its items that reported a usage: ``.cpu`` and
+        ``.memory`` of the largest item, ``.median`` of the median one, ``.advice``."""
+        if not self.elements:
+            return Efficiency(advice="the array has no items")
+        r = self.elements[0].resources
+        return judge([j.usage for j in self.elements if j.usage], r.memory_mb, r.time_s, r.cores)
+
+    def suggested_resources(self) -> dict[str, Any]:
+        """The resources to pass to ``.options()`` for the next map like this one."""
+        return suggested(self.elements[0].resources, self.efficiency()) if self.elements else {}
 
     @property
     def plan_record(self) -> Plan:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ...backends.base import WatchTarget
+    from ...common.efficiency import Accounted
     from ...config.profile import Profile
     from ...transports.base import Transport
     from .array import ArrayJob
@@ -53,6 +54,11 @@ class JobHost(Protocol):
 
     def read_log(self, job: Job, name: str) -> str:
         """A file of the job dir as text ('' when it does not exist yet)."""
+        ...
+
+    def accounted(self, native_ids: Sequence[str]) -> Mapping[str, Accounted]:
+        """What the scheduler's accounting recorded about these finished jobs (raises
+        ClusterlabError with the reason when it keeps none or cannot be asked)."""
         ...
 
     def task_id(self, native_id: str, task: int) -> str:

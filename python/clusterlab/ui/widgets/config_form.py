@@ -21,6 +21,7 @@ from ...common.errors import ClusterlabError, ProfileError, ResourceError
 from ...config.profile import Profile, new_profile_values, schema
 from ...config.resources import parse_pairs
 from ...core.check import CheckLine
+from .cluster_pickers import ClusterPickers
 
 NEW = "(new profile)"
 
@@ -157,10 +158,12 @@ class ConfigForm:
         self.import_button = w.Button(description="Import")
         self.export_button.on_click(lambda _: self.export())
         self.import_button.on_click(lambda _: self.import_())
+        self.pickers = ClusterPickers(self.validate, self.fields["resources"].input)
         self.widget = w.VBox(
             [
                 self.chooser,
                 *[f.row for f in self.fields.values()],
+                self.pickers.widget,
                 w.HBox(
                     [self.save_button, self.delete_button, self.duplicate_button, self.test_button]
                 ),
