@@ -24,7 +24,7 @@ from clusterlab.common.errors import ResourceError
 from clusterlab.config.resources import parse_resources
 from clusterlab.core.submission.ranks import task_env
 from clusterlab.core.transfer.payload import dumps_call, load_result
-from clusterlab.remote import runner, runner_items, runner_tasks
+from clusterlab.remote import runner
 from clusterlab.transports import LocalTransport
 from tests.unit.script_samples import sample_spec
 
@@ -81,8 +81,8 @@ def _make_reporter() -> object:
 def test_cl_task_works_where_the_cluster_python_has_only_cloudpickle(tmp_path: Path) -> None:
     """``python -S`` with only cloudpickle's dir on its path cannot import clusterlab; the
     runner provides the stand-in, to the launcher and to every rank it starts."""
-    for source in (runner.__file__, runner_items.__file__, runner_tasks.__file__):
-        (tmp_path / Path(source).name).write_bytes(Path(source).read_bytes())
+    for name in jobdir.RUNNER_FILES:  # the runner and the files shipped beside it
+        (tmp_path / name).write_bytes((Path(runner.__file__).parent / name).read_bytes())
     (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(_make_reporter(), (), {}, {}))
     site = str(Path(cloudpickle.__file__).parent.parent)
     env = {**os.environ, "PYTHONPATH": site, jobdir.TASKS_VAR: "2", jobdir.LAUNCHER_VAR: "auto"}
@@ -110,8 +110,8 @@ def test_tasks_on_several_hosts_without_a_launcher_that_reaches_them_are_refused
     """A PBS job of 2 hosts on a cluster without mpirun: N processes would all crowd the
     first host, so the job fails with what to do (this machine has no mpirun)."""
     assert shutil.which("mpirun") is None
-    for source in (runner.__file__, runner_items.__file__, runner_tasks.__file__):
-        (tmp_path / Path(source).name).write_bytes(Path(source).read_bytes())
+    for name in jobdir.RUNNER_FILES:  # the runner and the files shipped beside it
+        (tmp_path / name).write_bytes((Path(runner.__file__).parent / name).read_bytes())
     (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(_make_reporter(), (), {}, {}))
     nodefile = tmp_path / "nodes"
     nodefile.write_text("node1\nnode1\nnode2\nnode2\n")

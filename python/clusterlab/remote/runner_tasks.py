@@ -109,11 +109,8 @@ def provide_clusterlab() -> None:
         return  # the real one (imported when the function needs it) reads the same variables
     if existing is None and importlib.util.find_spec("clusterlab") is not None:
         return
-    # Another runner part's stand-in (cl.checkpoint, shim.py) gets these names too, so the
-    # order in which the parts install theirs does not matter.
-    shim = existing or types.ModuleType(
-        "clusterlab", "clusterlab's cluster side, from the job's runner"
-    )
+    # Another runner part's stand-in (shim.py: cl.checkpoint) gets these names too.
+    shim = existing or types.ModuleType("clusterlab", "clusterlab's cluster side, runner-made")
     for name, value in SHIM_ATTRIBUTES.items():
         if isinstance(value, type):
             value.__module__ = "clusterlab"  # pickled by reference as clusterlab.X

@@ -9,8 +9,16 @@ options (which may name a partition or a time of their own) it is not checked at
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...common.clusterinfo import ClusterInfo, Partition, format_limit, format_mb
+from ...common.errors import LimitError
 from ...config.resources import Resources
+from .cache import for_submission
+
+if TYPE_CHECKING:
+    from ...backends.base import Backend
+    from ...config.profile import Profile
 
 
 def _alternatives(info: ClusterInfo, r: Resources, current: str) -> list[str]:
@@ -107,3 +115,13 @@ def check(info: ClusterInfo | None, r: Resources) -> str:
         return ""
     what, smaller = misfits[0]
     return f"{what}: {_instead(info, r, partition.name, smaller)}"
+
+
+def refuse(profile: Profile, backend: Backend, resources: Resources) -> None:
+    """Raise a LimitError when discovery knows the request cannot run on this cluster,
+    without asking the scheduler; a discovery that failed checks nothing, so a submission
+    never waits on it."""
+    info, _ = for_submission(profile, backend)
+    sentence = check(info, resources)
+    if sentence:
+        raise LimitError(sentence)

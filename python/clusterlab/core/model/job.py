@@ -9,13 +9,14 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from ...common import jobdir
-from ...common.efficiency import Efficiency, judge, request_hint, suggested
+from ...common.efficiency import Efficiency, request_hint, suggested
 from ...common.errors import ClusterlabError, OurFramesHidden, SerializationError
 from ...common.jobdir import StatusInfo
 from ...common.states import JobState
 from ...common.usage import Usage
 from ...config.resources import Resources
 from ..transfer.payload import load_result
+from .efficiency import efficiency_of
 from .events import JobEvent, publish
 from .logs import Span, read_output
 from .ranks import log_name, task_results
@@ -156,34 +157,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         (used/asked, 0..1), ``.advice`` (what to ask for next time) and ``.suggested``.
         From its runner's measurements; from the scheduler's accounting (where the kind
         reads one) when the runner wrote none (a job killed for memory or time) or
-        ``source="accounting"``
-        (which outlives the job dir)."""
-        r = self.resources
-        if self._usage is not None and source != "accounting":
-            return judge(self._usage, r.memory_mb, r.time_s, r.cores)
-        if not self.done():
-            return Efficiency(advice=f"job {self.id} has not finished: ask again when it has")
-        native = self.engine.task_id(self.native_id, self.task) if self.array_id else self.native_id
-        try:
-            found = self.engine.accounted([native]).get(native) if native else None
-        except ClusterlabError as exc:
-            runner = "its runner wrote none and " if self._usage is None else ""
-            return Efficiency(advice=f"no usage known: {runner}{exc}")
-        if found is None:
-            return Efficiency(advice="no usage known: neither its runner nor accounting has any")
-        if not found.final:
-            return Efficiency(  # slurmctld tells slurmdbd a moment after the job ended
-                advice=f"accounting has not recorded its end yet (it says {found.state}): "
-                "ask again in a few seconds"
-            )
-        return judge(
-            found.usage,
-            (r.memory_mb or found.memory_mb) if found.peak_known else None,
-            r.time_s or found.time_s,
-            r.cores or found.cores,
-            source="accounting",
-            ended=found.cause.value if found.cause else "",
-        )
+        ``source="accounting"`` (which outlives the job dir)."""
+        return efficiency_of(self, self._usage, source)
 
     def suggested_resources(self) -> dict[str, Any]:
         """The resources to pass to ``.options()`` next time: this job's request with

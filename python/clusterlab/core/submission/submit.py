@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from ...backends.base import ArraySpec, JobSpec
 from ...common import jobdir
-from ...common.errors import ClusterlabError, LimitError, SubmitError
+from ...common.errors import ClusterlabError, SubmitError
 from ...common.states import JobState
 from ...config import validators
 from ...config.resources import Resources, refuse_unsupported
 from ...config.runopts import RunOptions
-from ..discovery import cache, limits
+from ..discovery import limits
 from ..environment import codescan, packages
 from ..ledger import records
 from ..model.alive import live
@@ -161,7 +161,7 @@ def submit_job(
     note_needs(fn, args, kwargs)  # before the check: a sync env is built with what it needs
     try:
         runtime.ensure_ready(staged.options.environment)
-        refuse_over_limits(runtime, runtime.default_resources.merged(resources))
+        limits.refuse(runtime.profile, runtime.backend, runtime.default_resources.merged(resources))
     except ClusterlabError as exc:
         refused = exc
     blobs: dict[str, bytes] = {}
@@ -242,7 +242,7 @@ def submit_array(
     note_needs(fn, [c[1] for c in calls])
     if calls:
         runtime.ensure_ready(staged.options.environment)
-        refuse_over_limits(runtime, runtime.default_resources.merged(resources))
+        limits.refuse(runtime.profile, runtime.backend, runtime.default_resources.merged(resources))
         runtime.blobs.upload(staged.blobs)
     plan = plan_for(runtime, len(calls), resources, chunksize, workers, max_concurrent)
     array = ArrayJob(runtime, new_job_id(), name, len(calls), plan)
@@ -250,16 +250,6 @@ def submit_array(
     array.python = runtime.environment.python_argv(staged.options.environment)
     submit_calls(runtime, array, plan, fn_bytes, calls, resources, deps, max_concurrent, staged)
     return array
-
-
-def refuse_over_limits(runtime: Runtime, resources: Resources) -> None:
-    """Raise a LimitError when discovery knows the request cannot run on this cluster
-    (:mod:`..discovery.limits`), without asking the scheduler; a discovery that failed
-    checks nothing, so a submission never waits on it."""
-    info, _ = cache.for_submission(runtime.profile, runtime.backend)
-    sentence = limits.check(info, resources)
-    if sentence:
-        raise LimitError(sentence)
 
 
 def plan_for(
