@@ -244,11 +244,12 @@ def ensure_packages() -> None:
     need_suite = suite.stdout.strip() != "installed"
     if missing or need_suite:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run("apt-get", "update", env=env, capture_output=False)
+        lock = ("-o", "DPkg::Lock::Timeout=600")  # a fresh machine's installer may hold it
+        _run("apt-get", *lock, "update", env=env, capture_output=False)
         if need_suite and _apt_knows(TESTSUITE):
             missing.append(TESTSUITE)
         if missing:
-            _run("apt-get", "install", "-y", *missing, env=env, capture_output=False)
+            _run("apt-get", *lock, "install", "-y", *missing, env=env, capture_output=False)
 
 
 def _apt_knows(package: str) -> bool:
