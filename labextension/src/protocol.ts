@@ -91,6 +91,8 @@ export interface IJob {
   usage_text?: string;
   /** Set when its request was far from what it used: "used 0.4 GB of 16 GB ...". */
   usage_hint?: string;
+  /** "attempt 2 of 4" for a job that requeues or retries; absent or "" otherwise. */
+  attempt_text?: string;
   [key: string]: unknown;
 }
 
@@ -109,6 +111,7 @@ export interface IJobEvent {
   counts?: Record<string, number>;
   usage_text?: string;
   usage_hint?: string;
+  attempt_text?: string;
 }
 
 export interface IJobEventBatch {
@@ -134,6 +137,10 @@ export interface ICheckReport {
 export interface IJobLogs {
   id: string;
   stream: 'stdout' | 'stderr';
+  /** The rank whose log this is (0: the job's own) and how many the job ran (1 unless
+   * it was submitted with tasks=N). */
+  rank: number;
+  ranks: number;
   text: string;
   truncated: boolean;
   state: string;
@@ -143,8 +150,14 @@ export interface IJobLogs {
 export interface IJobResult {
   id: string;
   state: string;
-  /** value: `text` is its repr; error: its traceback; cancelled: why it has none */
+  /** value: `text` is its repr (at most 2,000 characters); error: its traceback;
+   * cancelled: why it has none */
   outcome: 'value' | 'error' | 'cancelled';
   text: string;
   truncated: boolean;
+  /** The result file's length in bytes; null when unknown (older kernels: absent). */
+  size?: number | null;
+  /** False when the value is over the kernel's threshold and was not read (`text` is
+   * empty): ask again with `load: true` to read it. Absent from older kernels. */
+  loaded?: boolean;
 }

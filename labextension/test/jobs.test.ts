@@ -60,6 +60,17 @@ describe('mergeEvents', () => {
     expect(later[0].usage_text).toBe(out[0].usage_text); // kept when an event has none
   });
 
+  it('shows the attempt of a requeued or retried job ("attempt 2 of 3")', () => {
+    const out = mergeEvents(
+      [job('a', { state: 'RUNNING', started: 150 })],
+      [event('a', 'PENDING', { attempt_text: 'attempt 2 of 3' })],
+      210
+    );
+    expect(out[0].attempt_text).toBe('attempt 2 of 3');
+    const later = mergeEvents(out, [event('a', 'RUNNING')], 220);
+    expect(later[0].attempt_text).toBe('attempt 2 of 3'); // kept when an event has none
+  });
+
   it('applies a batch in order (last event wins)', () => {
     const out = mergeEvents(
       [job('a')],

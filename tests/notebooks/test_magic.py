@@ -83,6 +83,17 @@ def test_async_cell_assigns_when_done() -> None:
     assert text(cells[2]).split() == ["Job", "15"]
 
 
+def test_retries_and_requeue_reach_the_cells_job() -> None:
+    cells = run_notebook(
+        "%load_ext clusterlab",
+        "%%cluster local --async --retries 2\ny = 1",
+        "_cluster_job.result(timeout=120)\nprint(_cluster_job.max_attempts, _cluster_job.attempts)",
+        "%%cluster local --requeue\ny = 2",
+    )
+    assert text(cells[2]).split() == ["3", "1"]  # may run 3 times; ran once
+    assert "requeue=True needs a scheduler that requeues" in text(cells[3])
+
+
 def test_async_cell_binds_the_job_to_its_name() -> None:
     cells = run_notebook(
         "%load_ext clusterlab",

@@ -49,6 +49,12 @@ class JobSpec:
     env: dict[str, str] = field(default_factory=dict)  # exported (quoted) before setup
     workdir: str = ""  # where user code runs; "" is the job dir's work/
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (stored file, dest in workdir)
+    # Programs the command runs besides python[0] (a container engine behind flock),
+    # checked on PATH where the job runs, so a node without one fails with its name.
+    needs: list[str] = field(default_factory=list)
+    # requeue=True: seconds before the time limit the job is warned (USR2, passed on to the
+    # runner by the job script); 0: no requeue (config/attempts.py)
+    requeue_grace: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,18 @@ class Backend(ABC):
     def max_array_size(self) -> int:
         """Most tasks one native array may have; larger maps are split."""
         return 1_000_000
+
+    def requeue_argv(self) -> list[str]:
+        """The command a running job runs to requeue itself when warned of its time limit
+        (``$VAR`` names expanded from the job's environment); [] where the scheduler has
+        none, and then ``requeue=True`` is refused at submission."""
+        return []
+
+    def can_resubmit(self) -> bool:
+        """Whether a job dir that ran may be submitted again as is (``retries=``): the
+        scheduler keeps nothing of the earlier run in the job dir that would make the new
+        submission look ended."""
+        return True
 
     def probe_environment(self) -> dict[str, Any] | None:
         """A container image's Python (python, cloudpickle, executable); None: ask the transport."""

@@ -135,6 +135,11 @@ class DirectBackend(Backend):
 
     kind = "direct"
 
+    def can_resubmit(self) -> bool:
+        # The host queue's record of a run lives in the job dir (qstate): a second
+        # submission of it would be read as already ended.
+        return False
+
     def __init__(self, profile: Profile, transport: Transport) -> None:
         super().__init__(profile, transport)
         # queue dir -> (cpus, timeout, the host's name): each host has its own queue in

@@ -34,6 +34,7 @@ from .base import (
     WatchTarget,
     task_observations,
 )
+from .local_gpus import VISIBLE_VAR, GpuClaims, take_gpus, visible_gpus
 from .local_orphans import LAUNCHED, kill_orphans, orphan_observation
 from .script import render_script
 
@@ -86,6 +87,13 @@ class LocalBackend(Backend):
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
+        self._gpus: GpuClaims | None = None
+
+    def gpu_claims(self) -> GpuClaims:
+        """This machine's GPUs (looked for once per backend), shared out one job each."""
+        if self._gpus is None:
+            self._gpus = GpuClaims(visible_gpus())
+        return self._gpus
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         """The scheduler's event loop, started on first use (and again after close())."""
@@ -115,6 +123,8 @@ class LocalBackend(Backend):
         return render_script(spec, task_var=TASK_VAR, enforce_limit=True)
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
+        if spec.resources.gpus:
+            self.gpu_claims().check(spec.resources.gpus)
         native = f"{os.getpid()}.{next(self._ids)}"
         staged = {
             **files,
@@ -209,7 +219,23 @@ class LocalBackend(Backend):
         if task.cancel_requested or task.state.finished:
             return
         suffix = f".{index}" if job.is_array else ""
-        env = {**os.environ, TASK_VAR: str(index)} if job.is_array else None
+        env = {**os.environ, TASK_VAR: str(index)} if job.is_array else dict(os.environ)
+        gpus = await take_gpus(self.gpu_claims(), spec.resources.gpus or 0, env, task)
+        try:
+            await self._spawn_and_wait(job, index, spec, task, job_dir, suffix, env)
+        finally:
+            self.gpu_claims().release(gpus)
+
+    async def _spawn_and_wait(
+        self,
+        job: _LocalJob,
+        index: int,
+        spec: JobSpec,
+        task: _Task,
+        job_dir: Path,
+        suffix: str,
+        env: dict[str, str],
+    ) -> None:
         with (
             _private_log(job_dir / f"stdout{suffix}") as out,
             _private_log(job_dir / f"stderr{suffix}") as err,
@@ -233,6 +259,8 @@ class LocalBackend(Backend):
         )
         with os.fdopen(launched, "w") as pid_file:  # seen by other kernels (_launched)
             pid_file.write(str(task.proc.pid))
+        if env.get(VISIBLE_VAR):
+            self.gpu_claims().hand_over(env[VISIBLE_VAR].split(","), task.proc.pid)
         if self._cancelled(task):  # cancelled while the process was being created
             await self._kill(task.proc)
             task.state, task.reason = JobState.CANCELLED, "cancelled by you before it started"

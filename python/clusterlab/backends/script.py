@@ -5,6 +5,7 @@ every other value is quoted or reduced to a safe token."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Sequence
@@ -74,17 +75,49 @@ def render_script(
         '  echo "clusterlab: the profile\'s python command was not found" >&2',
         "  exit 127 ;;",
         "esac",
+        *(line for program in spec.needs for line in _needs_lines(program)),
         # The runner runs as a child, not exec'd, so that how it ended is recorded when it
         # could not say so itself (its Python killed for memory, or crashed): the "exit"
         # line is what a later kernel settles such a job by. A signal to the whole job
         # (cancel, time limit) ends this shell too; the runner records that one itself.
-        f"{limit}{shlex.join(spec.python)} runner.py {runner_args}",
-        "code=$?",
+        *_runner_lines(f"{limit}{shlex.join(spec.python)} runner.py {runner_args}", spec),
         'printf \'{"event": "exit", "code": %d, "time": %s}\\n\' "$code" "$(date +%s)" '
         '>> "$STATUS"',
         'exit "$code"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _needs_lines(program: str) -> list[str]:
+    """Stop with a sentence naming ``program`` when it is not on PATH where the job runs
+    (a node without the container engine the login node has)."""
+    message = (
+        f"{program} was not found on PATH where the job ran (after the profile's setup "
+        f"lines): add a setup line that provides it there (e.g. 'module load {program}')"
+    )
+    record = json.dumps({"event": "finished", "outcome": "env_error", "message": message})
+    return [
+        f"case $(command -v -- {shlex.quote(program)} 2>/dev/null) in /*) ;; *)",
+        f"  printf '%s\\n' {shlex.quote(record)} >> \"$STATUS\"",
+        f"  printf '%s\\n' {shlex.quote('clusterlab: ' + message)} >&2",
+        "  exit 127 ;;",
+        "esac",
+    ]
+
+
+def _runner_lines(command: str, spec: JobSpec) -> list[str]:
+    """Run the runner and keep its exit code in ``code``. A requeue job's warning (USR2)
+    reaches only this shell (``--signal=B:``, so that no step of the user's own is
+    signalled): the runner then runs in the background and the shell passes USR2 on;
+    ``wait`` returns early for a trapped signal, so it waits again until the runner ended."""
+    if not spec.requeue_grace:
+        return [command, "code=$?"]
+    return [
+        "trap 'kill -USR2 \"$runner\" 2>/dev/null' USR2",
+        f"{command} &",
+        "runner=$!",
+        'while :; do wait "$runner"; code=$?; kill -0 "$runner" 2>/dev/null || break; done',
+    ]
 
 
 def _workdir_lines(spec: JobSpec) -> list[str]:

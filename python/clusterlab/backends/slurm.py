@@ -155,8 +155,10 @@ class SlurmBackend(BatchBackend):
             opts += ["--output=stdout", "--error=stderr"]
         if r.nodes:
             opts.append(f"--nodes={r.nodes}")
-        # the runner runs once, as the batch step; its code starts the tasks with srun
+        # the runner runs once, as the batch step, and starts the tasks with srun
         opts.append(f"--ntasks={r.task_count}")
+        if r.tasks_per_node:
+            opts.append(f"--ntasks-per-node={r.tasks_per_node}")
         if r.cores:
             opts.append(f"--cpus-per-task={r.cores}")
         if r.memory_mb:
@@ -176,11 +178,21 @@ class SlurmBackend(BatchBackend):
             opts.append(f"--constraint={r.constraint}")
         if spec.after:
             opts.append(f"--dependency=afterok:{':'.join(spec.after)}")
+        if spec.requeue_grace:
+            # Preemption requeues it; USR2 warns the batch shell (which passes it on to the
+            # runner) before the time limit; a rerun appends to its logs instead of
+            # truncating the first run's.
+            opts += ["--requeue", f"--signal=B:USR2@{spec.requeue_grace}", "--open-mode=append"]
         opts.extend(r.extra)
         return [f"#SBATCH {opt}" for opt in opts]
 
     def coalesce_key(self, spec: JobSpec) -> tuple[str, ...] | None:
-        if spec.array or spec.after or any(_NAMES_OUTPUT.match(o) for o in spec.resources.extra):
+        if (
+            spec.array
+            or spec.after
+            or spec.requeue_grace
+            or any(_NAMES_OUTPUT.match(o) for o in spec.resources.extra)
+        ):
             return None
         own = ("#SBATCH --output=", "#SBATCH --error=")
         return tuple(line for line in self.directives(spec) if not line.startswith(own))
@@ -196,6 +208,11 @@ class SlurmBackend(BatchBackend):
 
     def submit_argv(self, script: str, spec: JobSpec) -> list[str]:
         return ["sbatch", "--parsable", script]
+
+    def requeue_argv(self) -> list[str]:
+        """What the runner runs to requeue its own job when warned (the job's id from
+        its environment, expanded by the runner; no shell)."""
+        return ["scontrol", "requeue", "$SLURM_JOB_ID"]
 
     def parse_submit(self, stdout: str) -> str:
         # --parsable prints "jobid" or "jobid;cluster"

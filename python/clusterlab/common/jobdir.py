@@ -17,7 +17,19 @@ from .usage import Usage
 # -- files the kernel stages ---------------------------------------------------------------
 RUNNER = "runner.py"
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file (array items), beside it
-RUNNER_FILES = (RUNNER, RUNNER_ITEMS)
+RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs and the clusterlab stand-in
+RUNNER_SHIM = "shim.py"  # clusterlab's names on a cluster without clusterlab (cl.checkpoint)
+RUNNER_CHECKPOINT = "checkpoint.py"  # cl.checkpoint as the shim provides it
+RUNNER_ATTEMPTS = "attempts.py"  # the runner's side of requeue and retries
+RUNNER_FILES = (
+    RUNNER,
+    RUNNER_ITEMS,
+    RUNNER_TASKS,
+    RUNNER_SHIM,
+    RUNNER_CHECKPOINT,
+    RUNNER_ATTEMPTS,
+)
+ATTEMPTS = "attempts.pkl"  # a call's requeue/retry policy, when it has one
 SCRIPT = "job.sh"  # the rendered batch script, exactly as submitted
 PAYLOAD = "payload.pkl"  # one call: (fn, args, kwargs, refs)
 FUNCTION = "fn.pkl"  # an array's function
@@ -37,13 +49,38 @@ WORK = "work"  # the working directory of user code, inside the job dir
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"  # set by the job script when the profile names a workdir
 # A map with outputs=: JSON {"dir", "inputs"}; each item runs in <dir>/<index> (inputs linked)
 ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"
+# In a podman/docker container: the job's processes outside it hold a shared lock on this
+# file of the job dir (named by the variable), so the runner inside can tell when they were
+# killed and the engine's container was left running (config/containerspec.py).
+OUTSIDE_LOCK = "container.lock"
+OUTSIDE_LOCK_VAR = "CLUSTERLAB_OUTSIDE_LOCK"
 STDOUT = "stdout"
+CHECKPOINT = "checkpoint.pkl"  # cl.checkpoint.save() of a job's call
+CHECKPOINTS = "checkpoints"  # checkpoints/INDEX.pkl: an array item's
+CHECKPOINT_VAR = "CLUSTERLAB_CHECKPOINT"  # the runner tells cl.checkpoint where, per call
 STDERR = "stderr"
+# A tasks=N job: rank R's outcome in ranks/R.pkl, its output (R > 0) in ranks/R.stdout and
+# ranks/R.stderr; rank 0 writes to the job's own log files and result.pkl is the job's.
+RANKS = "ranks"
+# What the job script sets for the runner: the task count (N > 1) and the launcher.
+TASKS_VAR = "CLUSTERLAB_TASKS"
+LAUNCHER_VAR = "CLUSTERLAB_LAUNCHER"
+# How a tasks=N job starts its tasks (the resource launcher=; the runner's copy is
+# remote/runner_tasks.py): "auto" is the scheduler's way (srun in a SLURM allocation,
+# mpirun where a parallel environment names hosts, else N processes on the job's host);
+# "none" runs the function once (it starts its own tasks).
+LAUNCHERS = ("auto", "srun", "mpirun", "processes", "none")
+NODE_VAR = "CLUSTERLAB_NODE"  # in a task: the index of its node in the job
+TASK_INFO_VAR = "CLUSTERLAB_TASK_INFO"  # in a task: "rank,world_size,local_rank,node"
+ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # in a task: 0 on the job's first run
 
 # -- status events (one JSON object per line) ------------------------------------------------
 STARTED, HEARTBEAT, FINISHED, STOPPED = "started", "heartbeat", "finished", "stopped"
 EXIT = "exit"  # written by the job script after the runner ended, however it ended
 ITEM_STARTED, ITEM_FINISHED = "item-started", "item-finished"
+RETRY = "retry"  # the runner reruns the function (retry_on): {attempt, cause, delay}
+REQUEUE = "requeue"  # this run ends to run again (warned, preempted): {cause}
+REQUEUED_BY_SCHEDULER = "requeued by the scheduler (preempted or its node failed)"
 # Where an item's output lies in its task's log files: the offset in ``out``/``err`` when
 # it starts, ``[start, end]`` when it finished (bytes; missing when the logs are no files).
 ITEM_LOG_FIELDS = {"out": STDOUT, "err": STDERR}
@@ -59,6 +96,23 @@ def status_file(task: int | str | None = None) -> str:
 def log_file(stream: str, task: int | str | None = None) -> str:
     """``stdout``/``stderr`` of a job, ``stdout.TASK`` of an array task."""
     return stream if task is None else f"{stream}.{task}"
+
+
+def ranks_dir(index: int | None = None) -> str:
+    """Where the ranks of a tasks=N job (``ranks``) or of its map item ``index``
+    (``results/INDEX.ranks``) leave their files, relative to the job dir."""
+    return RANKS if index is None else f"{RESULTS}/{index}.ranks"
+
+
+def rank_result(rank: int, index: int | None = None) -> str:
+    """Where rank ``rank`` of a tasks=N job (or map item) leaves its outcome."""
+    return f"{ranks_dir(index)}/{rank}.pkl"
+
+
+def rank_log(stream: str, rank: int, index: int | None = None) -> str:
+    """Rank ``rank``'s stdout/stderr: the job's own for rank 0 of a job, ``R.stdout`` in
+    its ranks dir else (rank 0 of a map item writes to its task's log, as any item)."""
+    return stream if rank == 0 and index is None else f"{ranks_dir(index)}/{rank}.{stream}"
 
 
 def item_result(index: int) -> str:
@@ -99,6 +153,11 @@ class StatusInfo:
     # array items: stream -> (start, end) of its output in its task's file; end None while
     # it runs (its output so far reaches the end of the file)
     logs: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    # Every run so far (job.history): {"attempt", "host", "started", "ended", "cause"};
+    # a later "started" line (a requeued or rerun job) begins a new one, and the fields
+    # above then describe the newest run only.
+    runs: list[dict[str, object]] = field(default_factory=list)
+    requeued: str = ""  # this run ends to run again, for this cause (a "requeue" line)
 
 
 def _number(value: object, default: float | None = None) -> float | None:
@@ -130,6 +189,8 @@ def parse_status(data: bytes | None) -> StatusInfo:
 
 def _apply(info: StatusInfo, record: dict[str, object]) -> None:
     event = record.get("event")
+    if event in (STARTED, RETRY, REQUEUE):
+        _run_record(info, str(event), record)
     if event == STARTED:
         info.started = _number(record.get("time"))
         info.host = str(record.get("host", ""))
@@ -161,6 +222,53 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
             span = _log_span(record.get(key))
             if span is not None:
                 item.logs[stream] = span
+
+
+def _run_record(info: StatusInfo, event: str, record: dict[str, object]) -> None:
+    """Keep ``info.runs`` (the job's history): a new run at each "started" (after the
+    first: a requeue or a rerun, whose cause the previous run's lines tell) and each
+    "retry"; a "requeue" line names why the current run ends."""
+    when = _number(record.get("time"))
+    if event == REQUEUE:
+        info.requeued = str(record.get("cause", "")) or REQUEUED_BY_SCHEDULER
+        if info.runs:
+            info.runs[-1]["cause"] = info.requeued
+        return
+    if info.runs:
+        last = info.runs[-1]
+        last["ended"] = last.get("ended") or info.exited or info.finished or when
+        if event == RETRY:
+            last["cause"] = str(record.get("cause", ""))
+        elif not last.get("cause"):
+            last["cause"] = _ended_by(info)
+    if event == STARTED and info.started is not None:
+        # the newest run is judged alone: the previous one's end is history now
+        info.finished = info.exited = info.exit_code = info.usage = None
+        info.outcome = info.message = info.digest = info.exit_signal = info.requeued = ""
+        info.stopped = False
+    attempt = record.get("attempt")
+    number = attempt if isinstance(attempt, int) and attempt > 0 else len(info.runs) + 1
+    host = str(record.get("host", info.host)) if event == STARTED else info.host
+    info.runs.append({"attempt": number, "host": host, "started": when, "ended": None, "cause": ""})
+
+
+def _ended_by(info: StatusInfo) -> str:
+    """Why a run that said nothing about it ended, as its lines tell."""
+    if info.finished is not None:
+        return f"it ended ({info.outcome or 'unknown'}) and was run again"
+    if info.exit_signal or (info.exit_code or 0) > 128:
+        name = info.exit_signal or _signal_of(info.exit_code or 0)
+        return f"stopped by SIG{name} and requeued by the scheduler"
+    return REQUEUED_BY_SCHEDULER
+
+
+def _signal_of(code: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(code - 128).name[3:]
+    except ValueError:
+        return str(code - 128)
 
 
 def _offset(value: object) -> int | None:

@@ -15,8 +15,17 @@ from typing import Any
 
 from ..common.errors import ProfileError
 from . import validators
+from .attempts import ATTEMPT_OPTIONS, AttemptPolicy, parse_attempts
 
-OPTION_NAMES = ("workdir", "env", "environment", "files", "outputs", "outputs_dir")
+OPTION_NAMES = (
+    "workdir",
+    "env",
+    "environment",
+    "files",
+    "outputs",
+    "outputs_dir",
+    *ATTEMPT_OPTIONS,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class RunOptions:
     files: tuple[str, ...] = ()  # local paths, uploaded into the working dir
     outputs: tuple[str, ...] = ()  # globs in the working dir, downloaded with the result
     outputs_dir: str | None = None  # where outputs land here (default: the cwd at submit)
+    attempts: AttemptPolicy = field(default_factory=AttemptPolicy)  # requeue, retries
 
     def merged(self, other: RunOptions) -> RunOptions:
         """``other`` on top of this (env tables are combined, later wins)."""
@@ -39,6 +49,7 @@ class RunOptions:
             files=(*self.files, *other.files),
             outputs=(*self.outputs, *other.outputs),
             outputs_dir=other.outputs_dir if other.outputs_dir is not None else self.outputs_dir,
+            attempts=self.attempts.merged(other.attempts),
         )
 
     def with_cwd(self) -> RunOptions:
@@ -107,6 +118,11 @@ def parse_run_options(values: Mapping[str, Any]) -> RunOptions:
                 "'*.png' or 'results/**/*.csv' (no absolute paths, no '..')",
             )
     kw["files"], kw["outputs"] = files, outputs
+    try:
+        kw["attempts"] = parse_attempts({k: v for k, v in values.items() if k in ATTEMPT_OPTIONS})
+    except ValueError as exc:
+        name = next(k for k in ATTEMPT_OPTIONS if k in values and values[k] is not None)
+        raise _fail(name, str(exc)) from None
     if values.get("outputs_dir") is not None:
         kw["outputs_dir"] = os.path.abspath(os.path.expanduser(os.fspath(values["outputs_dir"])))
     return RunOptions(**kw)

@@ -30,6 +30,7 @@ from .model.array import ArrayJob
 from .model.job import Job
 from .submission.batcher import Batcher
 from .submission.rerun import rerun
+from .submission.retry import Retrier
 from .transfer.blobs import BlobStore
 from .transfer.staging import jobs_root
 from .watching import workerpool
@@ -55,6 +56,7 @@ class Runtime:
         self.ledger = records.LedgerWriter(self.arrays)
         self.collector = Collector(self)
         self.watcher = Watcher(self)
+        self.retrier = Retrier(self)  # retries=N: jobs submitted again after outside failures
         self.push = PushHandle(self)  # the connection's status agent, from the first job
         self.backend.on_change = self.watcher.nudge
         self._blobs: BlobStore | None = None

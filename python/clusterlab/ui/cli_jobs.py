@@ -54,6 +54,8 @@ def _clip(text: str, width: int) -> str:
 
 def _table_row(rec: JobRecord) -> list[str]:
     detail = array_progress(rec.counts, rec.size) if rec.kind == "array" else rec.reason
+    if rec.kind != "array" and rec.attempts > 1:  # "attempt 2 of 3: waiting for resources"
+        detail = f"{rec.attempt_text}: {detail}" if detail else rec.attempt_text
     elapsed = human_duration(rec.elapsed)
     return [rec.id, _clip(rec.name, 30), rec.profile, rec.state, elapsed, _clip(detail, 70)]
 
@@ -121,6 +123,15 @@ def _record_fields(rec: JobRecord) -> dict[str, Any]:
         fields[key] = _when(fields[key])
     fields["elapsed"] = human_duration(rec.elapsed)
     fields.update(_usage_fields(rec.usage, rec.usage_hint))
+    fields.pop("history")
+    if rec.attempt_text:
+        fields["attempts"] = rec.attempt_text
+        for run in rec.history.get("runs") or []:  # one line per run, with why it ended
+            cause = str(run.get("cause") or ("" if run.get("ended") is None else "ended"))
+            where = f" on {run['host']}" if run.get("host") else ""
+            fields[f"attempt {run.get('attempt')}"] = f"{_when(run.get('started'))}{where}" + (
+                f": {cause}" if cause else ""
+            )
     return fields
 
 
@@ -225,9 +236,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         what = f"{target.id} has no output: it was not submitted"
         print(f"clusterlab: {what} ({why})", file=sys.stderr)
         return 1
+    read = target.stderr if args.stderr else target.stdout
     if args.follow:
-        return _follow(target.stderr(follow=True) if args.stderr else target.stdout(follow=True))
-    _write(target.stderr() if args.stderr else target.stdout())
+        return _follow(read(follow=True, rank=args.rank))
+    _write(read(rank=args.rank))
     return 0
 
 
@@ -323,6 +335,9 @@ def add_job_commands(sub: Any) -> None:
     p.add_argument("--stderr", action="store_true", help="print stderr instead of stdout")
     p.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new output until it ends"
+    )
+    p.add_argument(
+        "--rank", type=int, default=None, help="a job of several tasks: this rank's (default 0)"
     )
     p.set_defaults(func=cmd_logs)
     p = sub.add_parser("cancel", help="cancel jobs or whole arrays, pending or running")

@@ -136,7 +136,8 @@ def parse_line(line: str) -> dict[str, Any]:
         usage="%%cluster [PROFILE] [--cores N] [--memory M] [--time T] [--gpus G|TYPE:G] "
         "[--nodes N] [--tasks N] [--partition P] [--account A] [--qos Q] [--constraint C] "
         "[--name NAME] [--async] [--in a,b] [--out x,y] [--workdir DIR] [--env NAME=VALUE] "
-        "[--environment existing|sync] [--files a.csv,b.csv] [--outputs '*.png']",
+        "[--environment existing|sync] [--files a.csv,b.csv] [--outputs '*.png'] "
+        "[--retries N] [--requeue] [--max-requeues N]",
     )
     parser.add_argument("profile", nargs="?")
     for opt in ("cores", "nodes", "tasks"):
@@ -152,6 +153,10 @@ def parse_line(line: str) -> dict[str, Any]:
     parser.add_argument("--environment")
     parser.add_argument("--files", dest="upload")
     parser.add_argument("--outputs", dest="download")
+    # run again after failures outside the cell / preemption (docs/preemption.md)
+    parser.add_argument("--retries", type=int)
+    parser.add_argument("--requeue", action="store_true")
+    parser.add_argument("--max-requeues", dest="max_requeues", type=int)
     try:
         args, unknown = parser.parse_known_args(shlex.split(line))
     except (argparse.ArgumentError, SystemExit, ValueError) as exc:
@@ -222,8 +227,12 @@ class CellRun:
             "environment": self.opts["environment"],
             "files": _split(self.opts["upload"]),
             "outputs": _split(self.opts["download"]),
+            "requeue": self.opts.get("requeue"),
         }
         run = {k: v for k, v in run.items() if v}
+        for count in ("retries", "max_requeues"):  # 0 is a value here
+            if self.opts.get(count) is not None:
+                run[count] = self.opts[count]
         fn = cluster(self.opts["profile"], name=self.opts["name"] or "cell", **resources, **run)(
             make_cell_runner()
         )

@@ -105,6 +105,7 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
             job.outputs = (workdir, list(patterns), dest)
         used = rec.usage if isinstance(rec.usage, Usage) else None
         _restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended, fail, used)
+        job.restore_history(list(rec.history.get("runs") or []), int(rec.history.get("max") or 1))
         live[rec.id] = job
         if not job.done():
             runtime.watcher.add(job, GONE if job.state in _SETTLE_AT_ONCE else PRESENT)

@@ -162,6 +162,7 @@ class LedgerWriter:
         item_rows = []
         usage_rows: list[tuple[str, str]] = []
         item_usage: list[tuple[str, str, int]] = []
+        history_rows: list[tuple[str, str]] = []
         arrays: set[str] = set()
         for job in dirty:
             used = ledger.usage_json(job.usage)
@@ -177,6 +178,9 @@ class LedgerWriter:
                 )
                 if used:
                     usage_rows.append((used, job.id))
+                if job.attempts or job.max_attempts > 1:
+                    runs = {"max": job.max_attempts, "runs": job.history}
+                    history_rows.append((json.dumps(runs), job.id))
         finished = []
         for array_id in arrays:
             array = self._arrays.get(array_id) or live.get(array_id)
@@ -201,6 +205,8 @@ class LedgerWriter:
         ledger.update_items(item_rows)
         ledger.update_jobs(jobs_rows)
         ledger.update_usage(usage_rows, item_usage)
+        if history_rows:
+            ledger.update_history(history_rows)
         for array_id in finished:  # written: the runtime need not keep it (nor its results)
             self._arrays.pop(array_id, None)
 

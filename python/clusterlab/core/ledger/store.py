@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from ...common.errors import ClusterlabError
 from ...common.usage import ArrayUsage, Usage, request_hint, usage_from_json
+from ...config.attempts import attempt_text, history_of
 from ...config.paths import data_dir, private_dir
 from ...config.resources import parse_resources
 
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     reason TEXT NOT NULL DEFAULT '',
     counts TEXT NOT NULL DEFAULT '{}',
     cleaned INTEGER NOT NULL DEFAULT 0,
-    usage TEXT                       -- what it used (JSON; an array: its items' summary)
+    usage TEXT,                      -- what it used (JSON; an array: its items' summary)
+    history TEXT                     -- its runs: {"max": attempts allowed, "runs": [...]}
 );
 CREATE INDEX IF NOT EXISTS jobs_profile ON jobs(profile);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
@@ -58,7 +60,7 @@ CREATE TABLE IF NOT EXISTS items (
 );
 """
 # Columns added since the first release: a ledger written before gains them when opened.
-ADDED_COLUMNS = (("jobs", "usage", "TEXT"), ("items", "usage", "TEXT"))
+ADDED_COLUMNS = (("jobs", "usage", "TEXT"), ("items", "usage", "TEXT"), ("jobs", "history", "TEXT"))
 
 
 COLUMNS = frozenset(
@@ -109,6 +111,18 @@ class JobRecord:
     spec: dict[str, Any] = field(default_factory=dict)
     cleaned: bool = False
     usage: Usage | ArrayUsage | None = None  # what it used, once known (an array: summary)
+    # a job's runs (requeues, retries): {"max": attempts allowed, "runs": [job.history]}
+    history: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def attempts(self) -> int:
+        """How many times it ran (1 plus each requeue and retry); 0 before it started."""
+        return len(self.history.get("runs") or [])
+
+    @property
+    def attempt_text(self) -> str:
+        """'attempt 2 of 4' once it ran more than once or may; '' for a job that runs once."""
+        return attempt_text(self.attempts, int(self.history.get("max") or 1))
 
     @property
     def elapsed(self) -> float | None:
@@ -288,6 +302,11 @@ def update_usage(
     )
 
 
+def update_history(jobs: Sequence[tuple[str, str]]) -> None:
+    """Jobs' runs (``(history_json, id)``), in one transaction."""
+    _write("UPDATE jobs SET history=? WHERE id=?", jobs)
+
+
 def mark_cleaned(job_id: str) -> None:
     _write("UPDATE jobs SET cleaned=1 WHERE id=?", [(job_id,)])
 
@@ -313,6 +332,7 @@ def _row(r: sqlite3.Row) -> JobRecord:
         spec=json.loads(r["spec"]),
         cleaned=bool(r["cleaned"]),
         usage=_usage(r["usage"]),
+        history=history_of(r["history"]),
     )
 
 

@@ -17,6 +17,7 @@ from ...config.resources import Resources
 from ..transfer.payload import load_result
 from .events import JobEvent, publish
 from .logs import Span, read_output
+from .ranks import log_name, task_results
 
 if TYPE_CHECKING:
     from .host import JobHost
@@ -85,6 +86,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         # outputs=: (working dir on the cluster, globs, local dir); fetched with the result
         self.outputs: tuple[str, list[str], str] | None = None
         self.output_files: list[str] = []  # local paths of the outputs it brought back
+        self.max_attempts = 1  # runs its requeue/retry policy allows (config/attempts.py)
+        self._history: list[dict[str, object]] = []  # every run, as its status file tells
 
     # -- where its files are ----------------------------------------------------------------
     @property
@@ -148,28 +151,46 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         return request_hint(self._usage, r.memory_mb, r.time_s, r.cores)
 
     @overload
-    def stdout(self, follow: Literal[False] = False) -> str: ...
+    def stdout(self, follow: Literal[False] = False, rank: int | None = None) -> str: ...
     @overload
-    def stdout(self, follow: Literal[True]) -> Iterator[str]: ...
-    def stdout(self, follow: bool = False) -> str | Iterator[str]:
+    def stdout(self, follow: Literal[True], rank: int | None = None) -> Iterator[str]: ...
+    def stdout(self, follow: bool = False, rank: int | None = None) -> str | Iterator[str]:
         """What the job printed so far (read from its job dir). For an array item, only
         this item's output, although the items of a task share its log file.
         ``follow=True``: an iterator of new text as the job prints it, ending when the job
-        has ended (an array item follows its task's log)."""
-        if follow:
-            return (text for _, text in self.engine.follow_output(self, ("stdout",)))
-        return read_output(self.engine, self, jobdir.STDOUT)
+        has ended (an array item follows its task's log). A job of several tasks: rank 0's
+        output (and the launcher's), ``rank=R`` for rank R's."""
+        return self._log(jobdir.STDOUT, follow, rank)
 
     @overload
-    def stderr(self, follow: Literal[False] = False) -> str: ...
+    def stderr(self, follow: Literal[False] = False, rank: int | None = None) -> str: ...
     @overload
-    def stderr(self, follow: Literal[True]) -> Iterator[str]: ...
-    def stderr(self, follow: bool = False) -> str | Iterator[str]:
+    def stderr(self, follow: Literal[True], rank: int | None = None) -> Iterator[str]: ...
+    def stderr(self, follow: bool = False, rank: int | None = None) -> str | Iterator[str]:
         """What the job wrote to stderr so far (an array item: only this item's);
-        ``follow=True`` as for :meth:`stdout`."""
+        ``follow=True`` and ``rank=R`` as for :meth:`stdout`."""
+        return self._log(jobdir.STDERR, follow, rank)
+
+    def _log(self, stream: str, follow: bool, rank: int | None) -> str | Iterator[str]:
+        name = log_name(self, stream, rank)
+        if name is not None:  # rank R > 0: its own file, whole (followed: at the end)
+            if follow:
+                return iter([self._rank_log_when_done(name)])
+            return self.engine.read_log(self, name)
         if follow:
-            return (text for _, text in self.engine.follow_output(self, ("stderr",)))
-        return read_output(self.engine, self, jobdir.STDERR)
+            return (text for _, text in self.engine.follow_output(self, (stream,)))
+        return read_output(self.engine, self, stream)
+
+    def _rank_log_when_done(self, name: str) -> str:
+        concurrent.futures.wait([self])
+        return self.engine.read_log(self, name)
+
+    def task_results(self, timeout: float | None = None) -> list[Any]:
+        """Every rank's value, in rank order, for a job of several tasks (``tasks=N``);
+        ``[result()]`` for a job of one. Raises as :meth:`result` does when a rank failed."""
+        __tracebackhide__ = True
+        first = self.result(timeout)
+        return task_results(self.engine, self, first)
 
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
@@ -183,6 +204,20 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             if self.done() and not self.cancelled() and self.exception(0) is None:
                 self._result = None
                 self._forgotten = True
+
+    @property
+    def result_unread(self) -> bool:
+        """True when it completed but its value is not in memory (let go, or never read:
+        a job watched only for its state); ``result()`` then reads it from the cluster."""
+        return self._forgotten
+
+    def resolve_unread(self) -> None:
+        """Complete it without reading its value (see :attr:`result_unread`)."""
+        with self._condition:
+            if self.done():
+                return
+            self._forgotten = True
+            self.set_result(None)
 
     def _read_result_again(self) -> Any:
         path = self.result_path
@@ -247,9 +282,29 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
     # runtime's cancel): public so that no module reaches into another's private names,
     # but not part of the user API (docs/api.md lists what users call). Users cancel with
     # cancel() and read state, reason and result().
+    @property
+    def attempts(self) -> int:
+        """How many times it ran (or runs now): 1 plus each requeue and each retry; 0
+        before it first started."""
+        return len(self._history)
+
+    @property
+    def history(self) -> list[dict[str, object]]:
+        """Each run: ``attempt`` (1, 2, ...), ``host``, ``started``/``ended`` (epoch
+        seconds), and ``cause``: why it ended to run again ("preempted by a job of higher
+        priority", "time limit warning", "raised OSError: ..."); "" for the last run."""
+        return [dict(run) for run in self._history]
+
+    def restore_history(self, history: list[dict[str, object]], max_attempts: int) -> None:
+        """From the ledger (a reattached job)."""
+        self._history, self.max_attempts = [dict(r) for r in history], max(1, max_attempts)
+
     def take_report(self, report: StatusInfo) -> None:
-        """What the runner reported for this job (or item) in a poll: what it used, and
-        where an item's output lies in its task's log once it finished."""
+        """What the runner reported for this job (or item) in a poll: what it used, where
+        an item's output lies in its task's log once it finished, and its runs so far."""
+        if report.runs and report.runs != self._history:
+            self._history = [dict(run) for run in report.runs]
+            self.engine.mark_dirty(self)
         if report.usage is not None and report.usage != self._usage:
             self._usage = report.usage
             self.engine.mark_dirty(self)  # the ledger keeps it for other processes

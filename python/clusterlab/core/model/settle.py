@@ -149,6 +149,8 @@ def decide(
             "it the job's result and logs; submit it again",
             cancel=obs.state in (JobState.PENDING, JobState.RUNNING),
         )
+    if status.requeued and (requeued := _requeued(current, obs, status, absence, now)):
+        return requeued
     if obs.cause == Cause.DEPENDENCY_NEVER_SATISFIED:
         # A scheduler may leave such a job pending forever: end it here, and there.
         return Decision(JobState.CANCELLED, DEPENDENCY_FAILED, cancel=True)
@@ -193,6 +195,33 @@ def decide(
     if state == JobState.RUNNING and status.host:
         reason = f"running on {status.host}"
     return Decision(state, reason)
+
+
+def _requeued(
+    current: JobState, obs: Observation, status: StatusInfo, absence: Absence, now: float | None
+) -> Decision | None:
+    """A run that said it ends to run again (warned of its time limit and requeued, or
+    preempted with requeue on) is not the job's end: while the scheduler still holds the
+    job (pending again, or the run still stopping) it waits for its next run. None: the
+    scheduler's own end (cancelled, failed, timed out) decides as for any job."""
+    waiting = f"requeued ({status.requeued}): waiting to run again"
+    if obs.state == JobState.RUNNING and status.exited is None:
+        return Decision(JobState.RUNNING, f"{status.requeued}: stopping to be requeued")
+    if obs.state in (JobState.PENDING, JobState.RUNNING) or obs.cause == Cause.PREEMPTED:
+        return Decision(JobState.PENDING, waiting)
+    if obs.state is None or obs.state == JobState.COMPLETED:
+        # between two runs a scheduler may briefly not list it; never forever (LOST)
+        now = time.time() if now is None else now
+        absence = absence.again(now)
+        if absence.long_enough(now):
+            return Decision(
+                JobState.LOST,
+                f"it was to be requeued ({status.requeued}) but left the queue without "
+                "running again; its last checkpoint is in its job dir: submit it again",
+                absence,
+            )
+        return Decision(current if not current.finished else JobState.PENDING, waiting, absence)
+    return None
 
 
 def decide_item(

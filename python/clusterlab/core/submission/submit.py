@@ -36,7 +36,9 @@ from ..transfer.localcode import is_local
 from ..transfer.payload import dumps_call, dumps_function, dumps_items
 from ..transfer.staging import Staged, item_env, item_outputs, jobs_root, resolve, run_record
 from ..watching.workerpool import pool_files
+from .attempts import check_policy, policy_files, requeue_grace
 from .batcher import SUBMITTING_REASON, Pending, refuse
+from .ranks import refuse_ranked_map, task_env
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -47,7 +49,7 @@ RUNNER_FILES = {
     name: importlib_resources.files("clusterlab.remote").joinpath(name).read_bytes()
     for name in jobdir.RUNNER_FILES
 }
-"""What every job dir receives besides its payload: the runner and its second file."""
+"""What every job dir receives besides its payload: the runner and its other files."""
 RUNNER_SOURCE = RUNNER_FILES[jobdir.RUNNER]
 
 
@@ -100,10 +102,12 @@ def _spec(
     extra_env: Mapping[str, str] | None = None,
 ) -> JobSpec:
     staged = staged or resolve(runtime, None)
-    env = {**staged.env, **(extra_env or {})}
     merged = runtime.default_resources.merged(resources)
+    env = {**staged.env, **(extra_env or {}), **task_env(merged)}
     python = list(python or runtime.environment.python_argv(staged.options.environment))
+    needs: list[str] = []
     if runtime.environment.container is not None:  # the job dir, blobs, workdir: same paths
+        needs = [runtime.environment.container.engine()]
         python = runtime.environment.container.wrap(
             python,
             binds=[runtime.jobs_root().rsplit("/", 1)[0], staged.workdir],
@@ -122,6 +126,8 @@ def _spec(
         env=env,
         workdir=staged.workdir,
         inputs=staged.inputs,
+        needs=[n for n in needs if n != python[0]],
+        requeue_grace=requeue_grace(staged.options.attempts),
     )
 
 
@@ -143,6 +149,8 @@ def submit_job(
     with the sentence, a ledger row every view shows; ``result()`` raises it)."""
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
     staged = resolve(runtime, options)
+    policy = staged.options.attempts
+    check_policy(policy, runtime.backend, runtime.profile.scheduler)
     deps = _dependencies(runtime, after)
     args, kwargs, refs = deps.references(args, kwargs)
     name = job_name(fn, name)
@@ -163,7 +171,7 @@ def submit_job(
     root = jobs_root(runtime.profile, str) if refused else runtime.jobs_root()
     job_dir = f"{root}/{job_id}"
     spec = _spec(runtime, job_id, name, job_dir, resources, [], staged)
-    files = {jobdir.PAYLOAD: payload, **RUNNER_FILES}
+    files = {jobdir.PAYLOAD: payload, **RUNNER_FILES, **policy_files(policy, runtime.backend)}
     records.record_intent(
         runtime.profile,
         {
@@ -177,6 +185,7 @@ def submit_job(
         },
     )
     job = Job(runtime, job_id, name, "", job_dir, spec.resources, after=deps.ids)
+    job.max_attempts = policy.max_attempts
     if staged.options.outputs:  # fetched by the collector before the future resolves
         dest = staged.options.outputs_dir or "."
         job.outputs = (staged.workdir_of(job_dir), list(staged.options.outputs), dest)
@@ -186,6 +195,7 @@ def submit_job(
         refuse(job, refused)
         runtime.flush()
         return job
+    runtime.retrier.remember(job, spec, policy)
     runtime.batcher.put(Pending(job, spec, files, {**blobs, **staged.blobs}, staged, deps))
     return job
 
@@ -212,7 +222,9 @@ def submit_array(
     loaded on the cluster)."""
     check_options(chunksize, workers, max_concurrent)
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
+    refuse_ranked_map(runtime.default_resources.merged(resources), workers)
     staged = resolve(runtime, options)
+    check_policy(staged.options.attempts, runtime.backend, runtime.profile.scheduler)
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)
     _, fixed_values, fixed_refs = deps.references([], fixed or {})
@@ -332,6 +344,7 @@ def submit_calls(
             files: dict[str, bytes] = {
                 jobdir.FUNCTION: fn_bytes,
                 **RUNNER_FILES,
+                **policy_files(staged.options.attempts, runtime.backend),
                 f"{jobdir.ITEMS}/": b"",
                 f"{jobdir.RESULTS}/": b"",
             }

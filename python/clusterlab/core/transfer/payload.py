@@ -131,6 +131,18 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
     return data
 
 
+def dumps_settings(what: str, value: Any) -> bytes:
+    """Settings that hold the user's code (``on_signal=``, ``retry_on=``), pickled the way
+    the function is (local modules by value)."""
+    try:
+        return _dumps(value)
+    except Exception as exc:
+        raise SerializationError(
+            f"{what} cannot be sent to the cluster ({type(exc).__name__}: {exc}): give "
+            "plain functions and classes"
+        ) from exc
+
+
 def dumps_items(name: str, items: list[tuple[int, tuple[Any, ...], dict[str, Any], Any]]) -> bytes:
     """One task's items ``(index, args, kwargs, refs)``, naming an item that cannot pickle."""
     try:

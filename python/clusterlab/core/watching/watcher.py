@@ -245,12 +245,13 @@ class Watcher:
     def _observe_job(
         self, job: Job, obs: Observation, finished: list[Finished], to_cancel: list[WatchTarget]
     ) -> bool:
-        if job.done():
+        retrier = self.runtime.retrier
+        if job.done() or retrier.waiting(job):  # (waiting: to be submitted again)
             return False
         seen = self._seen.setdefault(job.id, {})
         if self._unchanged(seen, 0, obs, job.state):
             return False
-        status = self._parse(job.id, 0, obs.status)
+        status = retrier.current(job, self._parse(job.id, 0, obs.status))
         job.host = status.host or job.host
         # The runner's own clock, not when we happened to look.
         job.started_at = job.started_at or status.started
@@ -260,6 +261,9 @@ class Watcher:
             job.state, obs, status, self._missing.get(job.id, PRESENT), job.resources.time_s
         )
         decision = _deleted_for_dependency(job, decision, status.started is not None)
+        if decision.state.finished and retrier.take(job, decision, status):  # retries=N
+            self._missing.pop(job.id, None)
+            return True
         self._missing[job.id] = decision.absence
         target = WatchTarget(job.native_id, job.job_dir)
         changed = self._apply(
