@@ -15,6 +15,9 @@ machine's /etc/hosts.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +139,19 @@ def slurmd_argv(node: Node, conf: Path) -> list[str]:
         "unshare", "--mount", "--uts", "--propagation", "private",
         "sh", "-c", script, "sh", node.name, str(conf), str(hosts),
     ]  # fmt: skip
+
+
+def kill_node(node: Node) -> list[int]:
+    """SIGKILL every process in the node's network namespace (its slurmd, slurmstepds and
+    the jobs' tasks): the node fails as a machine would. slurmctld marks it DOWN within
+    SlurmdTimeout (+ a ping interval), its jobs end NODE_FAIL (or are requeued); the next
+    sandbox `up` starts its slurmd again. Returns the pids killed."""
+    out = _ip("netns", "pids", node.netns, check=False).stdout.split()
+    pids = [int(p) for p in out if p.isdigit()]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # ended on its own meanwhile
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 def remove_network(nodes: list[Node]) -> None:

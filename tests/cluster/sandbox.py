@@ -58,6 +58,9 @@ LIMITED_PARTITION = "short"
 LIMITED_MAX_TIME = "00:10:00"
 LIMITED_MAX_NODES = 1
 CLUSTER_NAME = "clusterlab"
+# A node whose slurmd stops answering is DOWN (its jobs NODE_FAIL) after this, not 300 s:
+# node-failure tests (nodes.kill_node) take ~1 minute. Generous for a loaded 2-core box.
+SLURMD_TIMEOUT_S = 30
 CRED_EXPIRE_S = 20  # a requeued job may restart ~50 s after preemption (120 s by default)
 USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
 HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictModes
@@ -65,7 +68,7 @@ HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictM
 # the newer sandbox running and reuses it as it is instead of rebuilding it its own way
 # (several clones of the project share one machine's sandbox, and Slurm's fixed ports
 # allow only one; a rebuild with `slurmctld -c` would cancel everybody's jobs).
-SANDBOX_VERSION = 4
+SANDBOX_VERSION = 5
 
 
 @dataclass
@@ -117,6 +120,8 @@ class SandboxInfo:
     qos: list[str] = field(default_factory=list)  # the user's, default first
     limited_qos: str = ""
     limited_qos_max_wall: str = ""
+    # version 5: SlurmdTimeout (a node killed with nodes.kill_node is DOWN within it)
+    slurmd_timeout_s: int = 0
 
 
 def base_dir() -> Path:
@@ -239,11 +244,12 @@ def ensure_packages() -> None:
     need_suite = suite.stdout.strip() != "installed"
     if missing or need_suite:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run("apt-get", "update", env=env, capture_output=False)
+        lock = ("-o", "DPkg::Lock::Timeout=600")  # a fresh machine's installer may hold it
+        _run("apt-get", *lock, "update", env=env, capture_output=False)
         if need_suite and _apt_knows(TESTSUITE):
             missing.append(TESTSUITE)
         if missing:
-            _run("apt-get", "install", "-y", *missing, env=env, capture_output=False)
+            _run("apt-get", *lock, "install", "-y", *missing, env=env, capture_output=False)
 
 
 def _apt_knows(package: str) -> bool:
@@ -330,6 +336,7 @@ MpiDefault=none
 MailProg=/bin/true
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 KillWait=2
+SlurmdTimeout={SLURMD_TIMEOUT_S}
 EnforcePartLimits=ALL
 MinJobAge=300
 MaxArraySize=1001
@@ -775,6 +782,7 @@ def up() -> SandboxInfo:
         qos=list(accounting.QOS),
         limited_qos=accounting.EXTRA_QOS,
         limited_qos_max_wall=accounting.EXTRA_QOS_MAX_WALL,
+        slurmd_timeout_s=SLURMD_TIMEOUT_S,
     )
     _p("json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info
