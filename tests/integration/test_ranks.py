@@ -367,5 +367,45 @@ def test_slurm_gpus_are_the_request_on_every_node(sandbox: object) -> None:
     assert all(len(r[2].split(",")) == per_node for r in ranks), ranks
     assert f"#SBATCH --gres=gpu:{kind}:{per_node}" in job.job_script()
     too_many = cl.cluster("gpunodes", gpus=f"{kind}:{per_node + 1}")(abs).submit(-1)
-    with pytest.raises(cl.SubmitError, match="no node can satisfy the request"):
+    # refused before SLURM hears of it (discovery knows the nodes' GPUs), naming the limit
+    with pytest.raises(cl.SubmitError, match=f"GPUs per node .*{kind} x{per_node}"):
         too_many.result(timeout=120)
+    os.environ["CLUSTERLAB_CHECK_LIMITS"] = "0"  # and SLURM's own refusal, without the check
+    try:
+        refused = cl.cluster("gpunodes", gpus=f"{kind}:{per_node + 1}")(abs).submit(-1)
+    finally:
+        del os.environ["CLUSTERLAB_CHECK_LIMITS"]
+    with pytest.raises(cl.SubmitError, match="no node can satisfy the request"):
+        refused.result(timeout=120)
+
+
+def _sleeps_long() -> None:
+    import time
+
+    time.sleep(600)
+
+
+def test_a_cancelled_slurm_job_of_several_tasks_leaves_nothing_running(
+    slurm_profile: cl.Profile,
+) -> None:
+    """Before the fix the batch runner's SIGTERM handler waited on srun while the runner's
+    own wait on srun held Popen's lock: it deadlocked, and the runner went on writing
+    heartbeats after the cancel (SLURM's linuxproc tracking never killed it)."""
+    import subprocess
+
+    job = cl.cluster(slurm_profile.name, tasks=2)(_sleeps_long).submit()
+    status = Path(job.job_dir) / "status"
+    deadline = time.monotonic() + 120
+    while not (status.exists() and '"launched"' in status.read_text()):
+        assert time.monotonic() < deadline, "the tasks did not start"
+        time.sleep(0.2)
+    time.sleep(1)  # srun has started the ranks
+    assert job.cancel()
+    deadline = time.monotonic() + 45
+    while True:
+        left = subprocess.run(["pgrep", "-f", job.job_dir], capture_output=True, text=True)
+        if not left.stdout.strip():
+            break
+        assert time.monotonic() < deadline, f"still running after the cancel: {left.stdout}"
+        time.sleep(0.5)
+    assert job.state == cl.JobState.CANCELLED

@@ -40,7 +40,7 @@ MAX_LINES = 400
 # shipped files and main() is the one place that orders them.
 LONGER: dict[str, int] = {
     "remote/hostqueue.py": 440,
-    "remote/runner_tasks.py": 470,
+    "remote/runner_tasks.py": 490,
     "remote/runner.py": 430,
 }
 

@@ -362,6 +362,7 @@ def main(job_dir: str, task: str | None = None) -> int:
     threading.Thread(target=_heartbeat, args=(job, stop), daemon=True).start()
     try:
         if task is None and tasks.launching():  # tasks=N: start them, settle by them
+            _checkpoint_at(job_dir)  # every rank's cl.checkpoint: the job's (ranks inherit it)
             return int(tasks.launch(job, sys.modules[__name__]))
         if task is None:
             try:

@@ -43,6 +43,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 from typing import Any
@@ -321,6 +322,14 @@ class _Started:
                     proc.kill()
                 proc.wait()
 
+    def signal_all(self, signum: int) -> None:
+        """Safe in a signal handler: no Popen.wait, whose lock the interrupted wait holds
+        (a handler that waited on srun deadlocked, and a cancelled job's runner lived on)."""
+        for proc in self.procs:
+            if proc.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.kill(proc.pid, signum)
+
     def wait(self) -> dict[int, int]:
         """Exit codes (by rank for processes; {-1: code} for one srun/mpirun). As soon as one
         rank fails, the others are stopped."""
@@ -402,12 +411,19 @@ def _run_ranks(job: Any, runner: Any, ranks_dir: str, extra: dict[str, str]) -> 
     sys.stderr.flush()
     started = _start(which, n, job.dir, env)
 
+    stopping: list[int] = []
+
     def on_term(signum: int, _frame: Any) -> None:  # cancelled or preempted: ranks first
-        started.stop()
-        runner.signalled(job, signum)
+        stopping.append(signum)
+        started.signal_all(signal.SIGTERM)
+        kill = threading.Timer(STOP_GRACE_SECONDS, started.signal_all, (signal.SIGKILL,))
+        kill.daemon = True
+        kill.start()
 
     signal.signal(signal.SIGTERM, on_term)
-    codes = started.wait()
+    codes = started.wait()  # returns once the ranks (or srun/mpirun) ended
+    if stopping:
+        runner.signalled(job, stopping[0])  # records the signal, then dies of it
     signal.signal(signal.SIGTERM, lambda signum, _: runner.signalled(job, signum))
     return codes
 
