@@ -420,11 +420,15 @@ def _run_ranks(job: Any, runner: Any, ranks_dir: str, extra: dict[str, str]) -> 
         kill.daemon = True
         kill.start()
 
-    signal.signal(signal.SIGTERM, on_term)
+    # The runner's own handler (record the exit and die; with requeue=True: note the
+    # preemption first) runs once the ranks have ended.
+    previous = signal.signal(signal.SIGTERM, on_term)
     codes = started.wait()  # returns once the ranks (or srun/mpirun) ended
     if stopping:
+        if callable(previous):
+            previous(stopping[0], None)
         runner.signalled(job, stopping[0])  # records the signal, then dies of it
-    signal.signal(signal.SIGTERM, lambda signum, _: runner.signalled(job, signum))
+    signal.signal(signal.SIGTERM, previous)
     return codes
 
 
