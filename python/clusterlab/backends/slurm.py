@@ -301,16 +301,20 @@ class SlurmBackend(BatchBackend):
 # line of sinfo; several lines when a partition's nodes differ).
 _LIMITS = """
 scontrol show config | grep '^MaxArraySize'
-sinfo --noheader --format='CPUS %C' "$@"
+sinfo --noheader --format='CPUS %P %C' "$@"
 """
 
 
 def _usable_cpus(out: str) -> int:
-    """Allocated + idle CPUs (not drained/down) from ``CPUS A/I/O/T`` lines."""
-    total = 0
+    """Allocated + idle CPUs (not drained/down) from ``CPUS PARTITION A/I/O/T`` lines: of
+    the default partition (``debug*``) when several are listed (a job without a partition
+    runs there, and a node in two partitions would count twice), else of every line."""
+    rows: list[tuple[str, int]] = []
     for line in out.splitlines():
-        if line.startswith("CPUS "):
-            counts = line[5:].split("/")
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "CPUS":
+            counts = parts[2].split("/")
             if len(counts) == 4 and all(c.isdigit() for c in counts):
-                total += int(counts[0]) + int(counts[1])
-    return total
+                rows.append((parts[1], int(counts[0]) + int(counts[1])))
+    default = [cpus for name, cpus in rows if name.endswith("*")]
+    return sum(default) if default else sum(cpus for _, cpus in rows)
