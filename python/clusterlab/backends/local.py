@@ -5,6 +5,8 @@ a time limit or a cancel behaves the same way everywhere. Each runs in its own s
 a cancel or time limit kills the whole process group, and a job survives a kernel restart
 (a later process settles it from its status file). Dependencies follow SLURM's
 ``afterok``: a job starts when all it waits for completed, and is cancelled if one did not.
+Every job is also spooled in this machine's host queue (:mod:`.local_queue`), whose
+dispatcher takes over what a killed kernel had still queued.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from ..common.errors import SubmitError
 from ..common.states import JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
+from ..remote import hostqueue
 from ..transports.base import Transport
+from . import local_queue
 from .base import (
     STAGE_FAILED,
     Backend,
@@ -34,7 +38,7 @@ from .base import (
     WatchTarget,
     task_observations,
 )
-from .local_orphans import LAUNCHED, kill_orphans, orphan_observation
+from .local_orphans import LAUNCHED, kill_orphans, orphan_observation, owner_alive
 from .script import render_script
 
 KILL_GRACE_SECONDS = 2.0
@@ -86,6 +90,7 @@ class LocalBackend(Backend):
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
+        self._spooled: dict[str, tuple[str, str]] = {}  # native -> (job dir, spool entry)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         """The scheduler's event loop, started on first use (and again after close())."""
@@ -116,10 +121,19 @@ class LocalBackend(Backend):
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
         native = f"{os.getpid()}.{next(self._ids)}"
+        queued = local_queue.spec(
+            spec.job_dir,
+            spec.array.tasks if spec.array else 0,
+            spec.array.max_concurrent or 0 if spec.array else 0,
+            [local_queue.dependency(dep, self._spooled) for dep in spec.after],
+            self.slots,
+            spec.resources.time_s or 0,
+        )
         staged = {
             **files,
             "job.sh": self.job_script(spec).encode(),
             jobdir.SUBMITTED: native.encode(),  # found again if this kernel dies now
+            "queue.json": queued,  # the host queue takes it over if this kernel dies
         }
         res = self.transport.stage(spec.job_dir, staged, executable=["job.sh"])
         if res.returncode != 0:
@@ -132,6 +146,8 @@ class LocalBackend(Backend):
         self._jobs[native] = _LocalJob(
             {i: _Task(JobState.PENDING, reason) for i in indices}, spec.array is not None
         )
+        entry = local_queue.spool(spec.job_dir)
+        self._spooled[native] = (spec.job_dir, entry)
         asyncio.run_coroutine_threadsafe(self._run_job(native, spec), self._running_loop())
         return native
 
@@ -153,6 +169,9 @@ class LocalBackend(Backend):
                     for task in job.tasks.values():
                         if not task.state.finished:
                             task.state, task.reason = JobState.CANCELLED, "dependency failed"
+                    local_queue.record(
+                        spec.job_dir, task=None, event="ended", dependency=dep, known=True
+                    )
                     return
             throttle = asyncio.Semaphore(
                 spec.array.max_concurrent if spec.array and spec.array.max_concurrent else 10**9
@@ -160,6 +179,9 @@ class LocalBackend(Backend):
             await asyncio.gather(*(self._run_and_tell(job, i, spec, throttle) for i in job.tasks))
         finally:
             job.done.set()
+            job_dir, entry = self._spooled.get(native, (spec.job_dir, ""))
+            if entry:
+                local_queue.unspool(job_dir, entry)
 
     async def _run_and_tell(
         self, job: _LocalJob, index: int, spec: JobSpec, throttle: asyncio.Semaphore
@@ -168,6 +190,9 @@ class LocalBackend(Backend):
         try:
             await self._run_task(job, index, spec, throttle)
         finally:
+            task = job.tasks[index]
+            code = task.proc.returncode if task.proc is not None else None
+            local_queue.record_end(spec.job_dir, index, task.state, code, task.reason)
             self.on_change()
 
     async def _run_task(
@@ -210,6 +235,7 @@ class LocalBackend(Backend):
             return
         suffix = f".{index}" if job.is_array else ""
         env = {**os.environ, TASK_VAR: str(index)} if job.is_array else None
+        local_queue.record(spec.job_dir, task=index, event="claimed")
         with (
             _private_log(job_dir / f"stdout{suffix}") as out,
             _private_log(job_dir / f"stderr{suffix}") as err,
@@ -228,6 +254,11 @@ class LocalBackend(Backend):
             except OSError as exc:
                 task.state, task.reason = JobState.FAILED, f"could not start the job: {exc}"
                 return
+        ticks = (hostqueue.proc_stat(task.proc.pid) or (0, 0))[1]
+        local_queue.record(
+            spec.job_dir, task=index, event="running", pid=task.proc.pid, ticks=ticks,
+            boot=hostqueue.BOOT,
+        )  # fmt: skip
         launched = os.open(
             job_dir / f"{LAUNCHED}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
         )
@@ -283,6 +314,10 @@ class LocalBackend(Backend):
             files = {p.name: p.read_bytes() for p in Path(t.job_dir).glob("status*")}
             gone = not Path(t.job_dir).is_dir()
             job = self._jobs.get(t.native_id)
+            if job is None and local_queue.spooled(t.job_dir) and not owner_alive(t.native_id):
+                # its kernel is gone: the host queue runs (or ran) what it had not started
+                out[t.native_id] = local_queue.taken_over(t.job_dir, t.is_array)
+                continue
             if t.is_array:
                 if job is None:
                     started = {

@@ -22,8 +22,8 @@ from .base import Observation
 LAUNCHED = "launched"  # the job shell's pid, written as it starts (another kernel reads it)
 EMPTY_CMDLINE_RETRIES = 20
 QUEUED_IN_DEAD_KERNEL = (
-    "it was still waiting to start when the kernel that queued it exited (local jobs are "
-    "queued by their kernel); submit it again"
+    "it was still waiting to start when the kernel that queued it exited, and it was queued "
+    "by a clusterlab without this machine's host queue (local_queue); submit it again"
 )
 
 
@@ -53,7 +53,7 @@ def _alive(pid: int, job_dir: str, command: bytes = b"runner.py") -> bool:
     return runner and here
 
 
-def _owner_alive(native_id: str) -> bool:
+def owner_alive(native_id: str) -> bool:
     """Local ids are ``PID.N``: is the kernel that queued the job still running?"""
     pid = native_id.partition(".")[0]
     return pid.isdigit() and pid_alive(int(pid))
@@ -82,7 +82,7 @@ def orphan_observation(
     if status is None and _launched(job_dir, suffix):
         return Observation(JobState.RUNNING, "starting", status=status)
     if status is None:
-        if _owner_alive(native_id):
+        if owner_alive(native_id):
             return Observation(JobState.PENDING, "queued by another kernel on this machine")
         return Observation(JobState.LOST, QUEUED_IN_DEAD_KERNEL)
     return Observation(None, status=status)
