@@ -84,10 +84,17 @@ def ended(rec: Mapping[str, Any]) -> Observation:
 
 
 def observe(
-    files: Mapping[str, bytes], is_array: bool, running: int = 0, stale: bool = False
+    files: Mapping[str, bytes],
+    is_array: bool,
+    running: int = 0,
+    stale: bool = False,
+    queued: bool = True,
 ) -> Observation:
     """One job's (or array's) observation from its job dir's files: ``queue.json``,
-    ``qstate``, ``qwait``, ``cancel*`` and the runner's ``status*``."""
+    ``qstate``, ``qwait``, ``cancel*`` and the runner's ``status*``. ``queued``: its
+    entry is still in the spool. A job out of the spool whose task has no ``qstate`` line
+    left the queue unrecorded (the dispatcher could not write: a full disk): its status
+    file settles it, or it turns LOST after the grace, instead of waiting forever."""
     spec = _json(files.get(hostqueue.SPEC))
     last: dict[int, dict[str, Any]] = {}  # task -> its latest record
     whole: dict[str, Any] | None = None  # ends every task that never started
@@ -116,7 +123,9 @@ def observe(
             if whole.get("dependency"):
                 return Observation(JobState.CANCELLED, DEPENDENCY_FAILED, "dependency")
             return Observation(JobState.CANCELLED, NOT_STARTED, "cancelled")
-        return Observation(JobState.CANCELLED, NOT_STARTED, "cancelled") if cancelled else waiting
+        if cancelled:
+            return Observation(JobState.CANCELLED, NOT_STARTED, "cancelled")
+        return waiting if queued else Observation(None, "", "left the queue unrecorded")
 
     if is_array:
         count = int(spec.get("tasks") or 0)

@@ -180,8 +180,10 @@ def taken_over(job_dir: str, is_array: bool) -> Observation:
     woken = time.monotonic() - _started.get(str(q), float("-inf")) < STALE_SECONDS
     stale = time.time() - when > STALE_SECONDS and not woken
     running = int(beat.get("running") or 0) if isinstance(beat, dict) and not stale else 0
-    obs = observe(files, is_array, running, stale)
-    if stale and active(obs) and any(not n.startswith(".") for n in os.listdir(q / "spool")):
+    entries = [n for n in os.listdir(q / hostqueue.SPOOL) if not n.startswith(".")]
+    queued = any(n.partition("-")[2] == d.name for n in entries)
+    obs = observe(files, is_array, running, stale, queued)
+    if stale and active(obs) and entries:
         wake(q)
     if not d.is_dir():
         for seen in (obs, *obs.tasks.values()):
