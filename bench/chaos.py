@@ -234,7 +234,8 @@ def figures(run: Run, wall: dict[str, float]) -> list[dict[str, Any]]:
         res = json.loads(path.read_text()) if path.exists() else None
         items = run.args.items + run.args.singles
         good = lost = dup = 0
-        reruns = list(res["reruns"]) if res else []
+        noted = run.run / f"reruns.{backend}.jsonl"  # by every kernel, the killed one too
+        reruns = [json.loads(x) for x in noted.read_text().splitlines()] if noted.exists() else []
         for kind, count in (("map", run.args.items), ("single", run.args.singles)):
             got = (res or {}).get("map" if kind == "map" else "singles", {})
             for i in range(count):

@@ -76,6 +76,13 @@ def submit(run: Path, conf: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _rerun(run: Path, backend: str, what: str, out: dict[str, Any]) -> None:
+    """Note a rerun at once (a file the run reads even if this kernel is killed later)."""
+    out["reruns"].append(what)
+    with open(run / f"reruns.{backend}.jsonl", "a") as fh:
+        fh.write(json.dumps(what) + "\n")
+
+
 def _outcome(job: Any, timeout: float) -> tuple[bool, Any]:
     try:
         return True, job.result(timeout=timeout)
@@ -103,7 +110,7 @@ def _collect(run: Path, conf: dict[str, Any], backend: str, ids: dict[str, Any])
             break
         for i in failed:
             out["reasons"].setdefault(f"map {i}", f"{arr[i].state}: {arr[i].reason}")
-            out["reruns"].append(f"map {i}")
+            _rerun(run, backend, f"map {i}", out)
         time.sleep(RERUN_AFTER)
         try:
             arr.rerun_failed()
@@ -123,7 +130,7 @@ def _collect(run: Path, conf: dict[str, Any], backend: str, ids: dict[str, Any])
             if ok or not job.done():
                 break
             out["reasons"].setdefault(f"single {i}", value)
-            out["reruns"].append(f"single {i}")
+            _rerun(run, backend, f"single {i}", out)
             time.sleep(RERUN_AFTER)
             job = single.submit(i)
             ok, value = _outcome(job, max(1.0, deadline - time.time()))
