@@ -46,9 +46,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--items", type=int, default=1000, help="map items per backend")
     ap.add_argument("--singles", type=int, default=200, help="single jobs per backend")
     ap.add_argument("--backends", default="slurm,sge,direct")
-    ap.add_argument("--item-seconds", type=float, default=0.5)
-    ap.add_argument("--single-seconds", type=float, default=3.0)
-    ap.add_argument("--window", type=float, default=240.0, help="faults fall in [10 s, this]")
+    ap.add_argument("--item-seconds", type=float, default=1.0)
+    ap.add_argument("--single-seconds", type=float, default=6.0)
+    ap.add_argument("--window", type=float, default=300.0, help="faults fall in [10 s, this]")
     ap.add_argument("--faults", default="sshd_restart=2,agent_kill=3,connection_cut=3,"
                     "slurmctld_restart=2,kernel_kill=1,disk_full=1")  # fmt: skip
     ap.add_argument("--deadline", type=float, default=1080.0, help="seconds for the whole run")

@@ -110,31 +110,35 @@ def _collect(run: Path, conf: dict[str, Any], backend: str, ids: dict[str, Any])
             break
         for i in failed:
             out["reasons"].setdefault(f"map {i}", f"{arr[i].state}: {arr[i].reason}")
-            _rerun(run, backend, f"map {i}", out)
         time.sleep(RERUN_AFTER)
         try:
             arr.rerun_failed()
         except cl.SubmitError as exc:  # refused (a full disk): nothing ran; again later
             out["reasons"].setdefault("map rerun", str(exc)[:400])
             continue
+        for i in failed:
+            _rerun(run, backend, f"map {i}", out)
         arr.wait(max(1.0, deadline - time.time()))
     for i, job in enumerate(arr.elements):
         out["map"][i] = _outcome(job, 1)
     single = cl.cluster(backend, time="00:30:00")(
         make_work(conf["mark_dir"], backend, "single", conf["single_seconds"])
     )
-    for i, job_id in enumerate(ids["singles"]):
-        job = cl.job(job_id)
-        ok, value = _outcome(job, max(1.0, deadline - time.time()))
-        for _ in range(RERUNS):
-            if ok or not job.done():
-                break
-            out["reasons"].setdefault(f"single {i}", value)
-            _rerun(run, backend, f"single {i}", out)
-            time.sleep(RERUN_AFTER)
-            job = single.submit(i)
-            ok, value = _outcome(job, max(1.0, deadline - time.time()))
-        out["singles"][i] = (ok, value)
+    jobs = {i: cl.job(job_id) for i, job_id in enumerate(ids["singles"])}
+    for i, job in jobs.items():
+        out["singles"][i] = _outcome(job, max(1.0, deadline - time.time()))
+    for _ in range(RERUNS):  # the failed ones again, together
+        failed = [i for i, (ok, _) in out["singles"].items() if not ok and jobs[i].done()]
+        if not failed:
+            break
+        time.sleep(RERUN_AFTER)
+        for i in failed:
+            out["reasons"].setdefault(f"single {i}", out["singles"][i][1])
+            jobs[i] = single.submit(i)
+        for i in failed:
+            out["singles"][i] = ok, value = _outcome(jobs[i], max(1.0, deadline - time.time()))
+            if ok or "not submitted" not in str(value):  # it may have run
+                _rerun(run, backend, f"single {i}", out)
     out["t_end"] = time.time()
     _write(run / f"results.{backend}.json", out)
 
