@@ -215,6 +215,17 @@ def leftovers(run: Run) -> list[str]:
             res = subprocess.run(["squeue", "-h", "-j", base, "-o", "%i %T"],
                                  capture_output=True, text=True, check=False)  # fmt: skip
             found += [f"squeue: {line}" for line in res.stdout.splitlines() if line.strip()]
+    sge_ids = {
+        part.split(".")[0]
+        for row in cl.jobs(profile="sge")
+        for part in (row.native_id or "").split(",")
+    }
+    if run.sge is not None and sge_ids:
+        from tests.cluster import sge
+
+        listed = sge._sge("qstat", "-u", "*", check=False).stdout.splitlines()[2:]
+        found += [f"qstat: {line}" for line in listed if line.split()[:1] and
+                  line.split()[0] in sge_ids]  # fmt: skip
     roots = [str(d).encode() for d in run.remote_dirs]
     for pid, _, cmd in faults._procs():
         try:
@@ -257,7 +268,13 @@ def figures(run: Run, wall: dict[str, float]) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]], injected: Counter[str], seed: int, args: Any) -> str:
     cols = ["backend", "items", "results", "lost", "duplicated", "rerun after a failure",
-            "wall time (s)"]  # fmt: skip
+            "faults it went through", "wall time (s)"]  # fmt: skip
+    only = {"slurmctld_restart": "slurm", "disk_full": "direct"}  # the rest hit every one
+    for r in rows:
+        r["faults it went through"] = ", ".join(
+            f"{k} {injected[k]}" for k in KINDS if injected.get(k) and only.get(k, r["backend"])
+            == r["backend"]
+        ) or "none"  # fmt: skip
     lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     lines += ["", "| fault | injected |", "| --- | --- |"]
