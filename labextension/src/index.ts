@@ -193,6 +193,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     // The kernel link (and a background kernel when no notebook is open) starts when the
     // panel is first shown, not on every page load: see also the restored layout below.
+    // Before that it only watches kernels that have clusterlab (model.watch()), so the
+    // notifications below work from page load without costing a kernel anything.
     panel.shown.connect(() => model.start());
     shell.add(panel, 'left', { rank: 750, type: 'Clusters' });
     // A job that ends while the panel is hidden: say so (success or error colour), with a
@@ -256,6 +258,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     void app.restored.then(() => {
       if (panel.isVisible) {
         model.start(); // the restored layout shows the panel
+      } else {
+        model.watch(); // job-end notifications from page load, at no cost
       }
     });
   }

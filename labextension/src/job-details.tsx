@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { isTerminal, itemIndices } from './jobs';
+import { formatBytes, isTerminal, itemIndices, rankChoices } from './jobs';
 import { PanelModel } from './model';
 import { IJob, IJobResult } from './protocol';
 
@@ -57,10 +57,13 @@ export function JobLog(props: {
 }): JSX.Element {
   const { model, job, running, index } = props;
   const [stream, setStream] = React.useState<'stdout' | 'stderr'>('stdout');
+  const [rank, setRank] = React.useState(0);
+  const [ranks, setRanks] = React.useState(1);
   const [text, setText] = React.useState<string | null>(null);
   const [ended, setEnded] = React.useState(false);
   const [note, setNote] = React.useState('');
   const id = targetId(job, index);
+  React.useEffect(() => setRank(0), [id]);
   React.useEffect(() => {
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | null = null;
@@ -68,10 +71,11 @@ export function JobLog(props: {
     setNote('');
     const load = async () => {
       try {
-        const logs = await model.logs(id, stream);
+        const logs = await model.logs(id, stream, rank);
         if (!alive) {
           return;
         }
+        setRanks(logs.ranks ?? 1);
         setText(logs.text);
         setEnded(isTerminal(logs.state));
         setNote(logs.truncated ? 'showing the end of the log' : '');
@@ -92,7 +96,9 @@ export function JobLog(props: {
         clearTimeout(timer);
       }
     };
-  }, [id, stream, running]);
+  }, [id, stream, rank, running]);
+  const choices = rankChoices(ranks);
+  const whose = choices.length ? ` of rank ${rank}` : '';
   return (
     <div className="jp-clusterlab-log">
       <div className="jp-clusterlab-logTabs" role="group" aria-label="Log stream">
@@ -110,6 +116,23 @@ export function JobLog(props: {
             {s}
           </button>
         ))}
+        {choices.length > 0 && (
+          <label className="jp-clusterlab-filter jp-clusterlab-rankPicker">
+            <span>Rank</span>
+            <select
+              aria-label="Rank: the task whose log to show"
+              tabIndex={props.tabIndex}
+              value={rank}
+              onChange={e => setRank(Number(e.target.value))}
+            >
+              {choices.map(c => (
+                <option key={c.value} value={c.value}>
+                  {c.label}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         {running && (
           <span className="jp-clusterlab-muted">refreshing while the job runs</span>
         )}
@@ -117,7 +140,7 @@ export function JobLog(props: {
       {note && <div className="jp-clusterlab-muted">{note}</div>}
       <pre
         className="jp-clusterlab-logText"
-        aria-label={`${stream} of job ${id}`}
+        aria-label={`${stream}${whose} of job ${id}`}
         tabIndex={props.tabIndex ?? 0}
       >
         {text === null
@@ -135,7 +158,8 @@ const OUTCOME_LABEL: Record<IJobResult['outcome'], string> = {
   cancelled: 'No result'
 };
 
-/** A finished job's value (repr) or traceback, read once per job or item. */
+/** A finished job's value (bounded repr) or traceback, read once per job or item. A value
+ * too large for the kernel to read unasked comes with its size and a "Load" button. */
 export function JobResult(props: {
   model: PanelModel;
   job: IJob;
@@ -145,6 +169,7 @@ export function JobResult(props: {
   const { model, job, index } = props;
   const [result, setResult] = React.useState<IJobResult | null>(null);
   const [error, setError] = React.useState('');
+  const [loading, setLoading] = React.useState(false);
   const id = targetId(job, index);
   React.useEffect(() => {
     let alive = true;
@@ -158,12 +183,28 @@ export function JobResult(props: {
       alive = false;
     };
   }, [id, job.state]);
+  const load = async () => {
+    setLoading(true);
+    setError('');
+    try {
+      setResult(await model.result(id, true));
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setLoading(false);
+    }
+  };
+  const size = formatBytes(result?.size);
+  const unloaded = result !== null && result.loaded === false;
   return (
     <div className="jp-clusterlab-result" data-outcome={result?.outcome ?? ''}>
       <div className="jp-clusterlab-logTabs">
         <span className="jp-clusterlab-resultLabel">
           {result ? (OUTCOME_LABEL[result.outcome] ?? result.outcome) : ''}
         </span>
+        {size && result?.outcome === 'value' && (
+          <span className="jp-clusterlab-muted jp-clusterlab-resultSize">{size}</span>
+        )}
         {result?.truncated && (
           <span className="jp-clusterlab-muted">showing the start</span>
         )}
@@ -171,6 +212,23 @@ export function JobResult(props: {
       {error ? (
         <div className="jp-clusterlab-error" role="alert">
           {error}
+        </div>
+      ) : unloaded ? (
+        <div className="jp-clusterlab-resultUnloaded">
+          <p>
+            The value is {size || 'large'}: it was not loaded, so the panel&apos;s
+            kernel does not hold it. Load reads it into that kernel (as much memory as
+            the value takes) and shows the start of its repr.
+          </p>
+          <button
+            className="jp-clusterlab-button jp-mod-small"
+            tabIndex={props.tabIndex}
+            disabled={loading}
+            aria-label={`${loading ? 'Loading…' : 'Load'}: result of job ${id} (${size})`}
+            onClick={() => void load()}
+          >
+            {loading ? 'Loading…' : 'Load'}
+          </button>
         </div>
       ) : (
         <pre

@@ -42,6 +42,21 @@ export function JobsView(props: {
     return () => clearInterval(timer);
   }, [active]);
 
+  const [clearing, setClearing] = React.useState(false);
+  const [clearError, setClearError] = React.useState('');
+  // Clear finished / Show cleared ask the kernel (the marks are in the ledger).
+  const listAction = async (action: () => Promise<void>) => {
+    setClearing(true);
+    setClearError('');
+    try {
+      await action();
+    } catch (err) {
+      setClearError(`Could not change the cleared jobs: ${(err as Error).message}`);
+    } finally {
+      setClearing(false);
+    }
+  };
+
   const jobs = filterJobs(model.shownJobs, model.filter);
   const finished = model.shownJobs.filter(j => isTerminal(j.state)).length;
   const cleared = model.clearedCount;
@@ -102,22 +117,28 @@ export function JobsView(props: {
       <div className="jp-clusterlab-listActions">
         <button
           className="jp-clusterlab-button jp-mod-small"
-          disabled={finished === 0}
-          title="Hide every finished job from this list (in this browser). The ledger keeps them: cl.jobs(), cl.job(id) and the clusterlab command still find them."
-          onClick={() => model.clearFinished()}
+          disabled={finished === 0 || clearing}
+          title="Hide every finished job from this list, in every browser and kernel (the mark is kept in the job ledger). The ledger keeps the jobs: cl.jobs(), cl.job(id) and the clusterlab command still list them."
+          onClick={() => void listAction(() => model.clearFinished())}
         >
           Clear finished{finished ? ` (${finished})` : ''}
         </button>
         {cleared > 0 && (
           <button
             className="jp-clusterlab-button jp-mod-small"
-            title="Show the jobs that Clear finished hid"
-            onClick={() => model.unclear()}
+            disabled={clearing}
+            title="Show the jobs that Clear finished hid (in every browser)"
+            onClick={() => void listAction(() => model.unclear())}
           >
             Show {cleared} cleared
           </button>
         )}
       </div>
+      {clearError && (
+        <div className="jp-clusterlab-error" role="alert">
+          {clearError}
+        </div>
+      )}
       {model.jobsError && (
         <div className="jp-clusterlab-error" role="alert">
           Could not list jobs: {model.jobsError}

@@ -245,18 +245,38 @@ export function endedMessage(job: IJob): string {
   return `${what} ended ${job.state}${detail}`;
 }
 
-/** Ids a "Clear finished" hides: every ended job listed now, added to those cleared
- * before (kept to the newest `max`, which outlives any listing). */
-export function clearFinished(
-  jobs: readonly IJob[],
-  cleared: readonly string[],
-  max = 5000
-): string[] {
-  const ids = jobs.filter(j => isTerminal(j.state)).map(j => j.id);
-  return [...new Set([...ids, ...cleared])].slice(0, max);
+/** A size in bytes as people read it: '812 B', '2.9 MB', '1.2 GB' (powers of 1024, as
+ * the usage line says memory and resource requests are written). */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes) || bytes < 0) {
+    return '';
+  }
+  if (bytes < 1024) {
+    return `${Math.round(bytes)} B`;
+  }
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Item indices of an array row, for the log and result pickers. */
+/** The ranks a log view offers: none (no picker) for a job of one task, else 0..ranks-1,
+ * rank 0 named as the job's own log (what `job.stdout()` shows). */
+export function rankChoices(ranks: number): { value: number; label: string }[] {
+  if (!(ranks > 1)) {
+    return [];
+  }
+  return Array.from({ length: ranks }, (_, r) => ({
+    value: r,
+    label: r === 0 ? 'rank 0 (the job’s)' : `rank ${r}`
+  }));
+}
+
 export function itemIndices(job: IJob): number[] {
   const total = Math.max(job.size ?? 0, job.counts ? sumCounts(job.counts) : 0);
   return Array.from({ length: total }, (_, i) => i);

@@ -2,24 +2,33 @@
  * The panel's link to a kernel: the active notebook's kernel, or a background python3
  * kernel the panel starts and owns when no notebook is open. Follows the current
  * notebook, restarts and kernel changes, and reconnects; the `clusterlab` comm itself
- * (hello, loading the extension, requests) is comm-channel.ts's job.
+ * (hello, loading the extension, requests) is comm-channel.ts's job, the status and
+ * requests every link has are link-base.ts's.
+ *
+ * Two modes. `start()` (the panel was shown) may cost something: it loads clusterlab into
+ * the notebook's kernel or starts a background kernel. `watch()` (from page load, so
+ * job-end notifications work before the panel is ever opened) costs nothing: it only
+ * opens the comm to a kernel that already has clusterlab (it registers the comm target on
+ * import), keeps the link it has rather than drop it for a kernel without clusterlab, and
+ * tries such a kernel again after a cell that mentions clusterlab ran there. It never
+ * starts a kernel and never runs code in one.
  */
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
-import { ISignal, Signal } from '@lumino/signaling';
+import { Signal } from '@lumino/signaling';
 
-import { CommChannel, checkProtocol, loadExtension, withTimeout } from './comm-channel';
-import { COMM_TARGET, IHello, IMessage } from './protocol';
-import { IRequestOptions, RequestError } from './requests';
+import { existingBackground, openBackground } from './background-kernel';
+import { CommChannel, loadExtension, withTimeout } from './comm-channel';
+import { ClusterlabUseWatcher } from './kernel-use';
+import { CommLink } from './link-base';
+import { COMM_TARGET } from './protocol';
 
 export { LOAD_CODE } from './comm-channel';
 
-export type LinkStatus =
-  'connecting' | 'loading' | 'ready' | 'busy-restarting' | 'error';
+export type { LinkStatus } from './link-base';
 
-/** The background kernel's session path: a reload (or a second tab) reuses its kernel. */
-export const BACKGROUND_PATH = '.clusterlab-panel';
+export { BACKGROUND_PATH } from './background-kernel';
 
 export interface IKernelLinkOptions {
   sessions: Session.IManager;
@@ -28,53 +37,14 @@ export interface IKernelLinkOptions {
   timeout?: number;
 }
 
-export class KernelLink implements IDisposable {
+export class KernelLink extends CommLink implements IDisposable {
   constructor(options: IKernelLinkOptions) {
+    super(options.timeout ?? 60000);
     this._sessions = options.sessions;
     this._tracker = options.tracker;
-    this.timeout = options.timeout ?? 60000;
     if (this._tracker) {
       this._tracker.currentChanged.connect(this._onCurrentChanged, this);
     }
-  }
-
-  /** Milliseconds a request waits for its reply. */
-  timeout: number;
-
-  get isDisposed(): boolean {
-    return this._disposed;
-  }
-
-  /** Changes of status, label or hello. */
-  get changed(): ISignal<this, void> {
-    return this._changed;
-  }
-
-  /** Pushed messages (`job.event`, ...) that are not replies to a request. */
-  get pushed(): ISignal<this, IMessage> {
-    return this._pushed;
-  }
-
-  /** Emitted with the new `hello` each time the comm (re)connects. */
-  get connected(): ISignal<this, IHello> {
-    return this._connected;
-  }
-
-  get status(): LinkStatus {
-    return this._status;
-  }
-
-  /** Human text: which kernel, and any error. */
-  get label(): string {
-    return this._label;
-  }
-
-  get detail(): string {
-    return this._detail;
-  }
-
-  get hello(): IHello | null {
-    return this._hello;
   }
 
   get kernel(): Kernel.IKernelConnection | null {
@@ -86,9 +56,29 @@ export class KernelLink implements IDisposable {
     return this._kernel !== null && this._kernel === this._background;
   }
 
-  /** True once `start()` was called: before, the link neither follows nor starts kernels. */
+  /** True once `start()` was called: before, the link neither starts kernels nor loads
+   * clusterlab into one (it may watch, see `watch()`). */
   get isStarted(): boolean {
     return this._started;
+  }
+
+  /** True while the link only watches (`watch()` called, `start()` not yet). */
+  get isWatching(): boolean {
+    return this._watching && !this._started;
+  }
+
+  /**
+   * Follow the current notebook's kernel, or the panel's background kernel if one runs
+   * already, but only when it has clusterlab: no kernel is started and no code is run.
+   * Called at page load so pushed job events and the job list (and the notifications
+   * they drive) work before the panel is shown. Idempotent; `start()` takes over.
+   */
+  async watch(): Promise<void> {
+    if (this._started || this._watching) {
+      return;
+    }
+    this._watching = true;
+    await this._follow();
   }
 
   /**
@@ -101,6 +91,7 @@ export class KernelLink implements IDisposable {
       return;
     }
     this._started = true;
+    this._useWatcher.stop();
     await this._follow();
   }
 
@@ -123,51 +114,11 @@ export class KernelLink implements IDisposable {
     }
   }
 
-  /** Send a request; resolves with the reply's `data`, rejects with a RequestError. */
-  async request<T = any>(
-    type: string,
-    data: Record<string, unknown> = {},
-    options: IRequestOptions = {}
-  ): Promise<T> {
-    if (!this._started) {
-      void this.start(); // a request is a need: connect now
+  /** A request is a need: connect now (unless watching, which answers it when it can). */
+  protected _onNeed(): void {
+    if (!this._started && !this._watching) {
+      void this.start();
     }
-    if (this._status !== 'ready' || !this._channel) {
-      await this._settled(this.timeout);
-    }
-    if (!this._channel) {
-      throw new RequestError(
-        `not connected to a kernel: ${this._detail || this._status}`,
-        {},
-        'disconnected'
-      );
-    }
-    return this._channel.request<T>(type, data, {
-      timeout: this.timeout,
-      ...options
-    });
-  }
-
-  /** Resolves when the link is ready or has failed (or after `timeout` ms). */
-  private _settled(timeout: number): Promise<void> {
-    const settled = () => this._status === 'ready' || this._status === 'error';
-    if (settled()) {
-      return Promise.resolve();
-    }
-    return new Promise<void>(resolve => {
-      const done = () => {
-        clearTimeout(timer);
-        this._changed.disconnect(check);
-        resolve();
-      };
-      const check = () => {
-        if (settled() || this._disposed) {
-          done();
-        }
-      };
-      const timer = setTimeout(done, timeout);
-      this._changed.connect(check);
-    });
   }
 
   dispose(): void {
@@ -183,6 +134,7 @@ export class KernelLink implements IDisposable {
       this._tracker.currentChanged.disconnect(this._onCurrentChanged, this);
     }
     this._watchNotebook(null);
+    this._useWatcher.stop();
     // The background session is left running: a reload of the page reuses it.
     this._backgroundSession?.dispose();
     Signal.clearData(this);
@@ -191,7 +143,7 @@ export class KernelLink implements IDisposable {
   // -- kernel choice ------------------------------------------------------------------------
 
   private _onCurrentChanged(): void {
-    if (this._started) {
+    if (this._started || this._watching) {
       void this._follow();
     }
   }
@@ -213,7 +165,7 @@ export class KernelLink implements IDisposable {
   }
 
   private _onKernelChanged(): void {
-    if (this._started) {
+    if (this._started || this._watching) {
       void this._follow();
     }
   }
@@ -223,10 +175,17 @@ export class KernelLink implements IDisposable {
       return;
     }
     const generation = ++this._followGeneration;
+    const passive = !this._started;
     const panel = this._tracker?.currentWidget ?? null;
     this._watchNotebook(panel);
     if (panel) {
-      this._setStatus('connecting', `${panel.context.path}`, 'waiting for the kernel');
+      if (!passive || this._status !== 'ready') {
+        this._setStatus(
+          'connecting',
+          `${panel.context.path}`,
+          'waiting for the kernel'
+        );
+      }
       try {
         await panel.sessionContext.ready;
       } catch {
@@ -236,11 +195,19 @@ export class KernelLink implements IDisposable {
         return;
       }
       const kernel = panel.sessionContext.session?.kernel ?? null;
+      if (kernel && passive) {
+        await this._watchKernel(kernel, panel.context.path, generation);
+        return;
+      }
       if (kernel) {
         await this._use(kernel, panel.context.path);
         this._releaseBackground();
         return;
       }
+    }
+    if (passive) {
+      await this._watchBackground(generation);
+      return;
     }
     // No notebook (or one without a kernel): a background kernel owned by the panel.
     if (!this._background || this._background.isDisposed) {
@@ -262,25 +229,133 @@ export class KernelLink implements IDisposable {
     await this._use(this._background, 'background kernel');
   }
 
+  /** Watching without a notebook kernel: the panel's background kernel if it runs
+   * already (an earlier visit started it); none is started. */
+  private async _watchBackground(generation: number): Promise<void> {
+    if (!this._background || this._background.isDisposed) {
+      const session = await this._backgroundFor(false);
+      if (generation !== this._followGeneration || this._disposed || this._started) {
+        return;
+      }
+      if (!session) {
+        if (this._status !== 'ready') {
+          this._setStatus('connecting', 'no kernel yet', 'connects when shown');
+        }
+        return;
+      }
+      this._background = session.kernel;
+    }
+    if (this._background) {
+      await this._watchKernel(this._background, 'background kernel', generation);
+    }
+  }
+
+  /**
+   * Watching: use `kernel` only if it has clusterlab's comm target already. Otherwise
+   * keep the link as it is and try again after a cell that mentions clusterlab ran there.
+   */
+  private async _watchKernel(
+    kernel: Kernel.IKernelConnection,
+    where: string,
+    generation: number
+  ): Promise<void> {
+    if (kernel === this._kernel && this._status === 'ready') {
+      this._useWatcher.stop();
+      return;
+    }
+    // Armed before the probe: a cell that takes clusterlab in while the probe is under way
+    // (comms are served on a subshell, beside the running cell) still brings a retry.
+    this._useWatcher.watch(kernel);
+    let channel: CommChannel | null = null;
+    try {
+      await withTimeout(kernel.info, this.timeout, 'the kernel does not answer');
+      channel = await this._openChannel(kernel);
+    } catch {
+      channel = null; // a kernel that does not answer is not watched
+    }
+    const stale =
+      generation !== this._followGeneration || this._disposed || this._started;
+    if (stale) {
+      channel?.close('superseded');
+      return;
+    }
+    if (channel === null) {
+      if (this._status !== 'ready') {
+        this._setStatus(
+          'connecting',
+          where,
+          'waiting for a kernel that uses clusterlab'
+        );
+      }
+      return;
+    }
+    this._useWatcher.stop();
+    this._switchTo(kernel, where);
+    ++this._connectGeneration; // a connect still in flight is superseded
+    this._closeComm('switching kernels');
+    try {
+      this._adopt(this._describe(kernel), channel);
+    } catch (err) {
+      this._closeComm((err as Error).message);
+      this._setStatus('error', this._describe(kernel), (err as Error).message);
+      return;
+    }
+    this._releaseBackground();
+  }
+
+  /** Follow `kernel`'s status (restarts, death) instead of the previous kernel's. */
+  private _switchTo(kernel: Kernel.IKernelConnection, where: string): void {
+    this._where = where;
+    if (this._kernel && this._kernel !== kernel) {
+      this._kernel.statusChanged.disconnect(this._onStatus, this);
+    }
+    if (this._kernel !== kernel) {
+      kernel.statusChanged.connect(this._onStatus, this);
+    }
+    this._kernel = kernel;
+  }
+
   /** Reuse the panel's session if the server has it (page reload), else start one. */
   private async _startBackground(): Promise<Kernel.IKernelConnection> {
-    let session: Session.ISessionConnection | null = null;
-    const existing = await this._sessions.findByPath(BACKGROUND_PATH);
-    if (existing && existing.kernel) {
-      session = this._sessions.connectTo({ model: existing });
-    } else {
-      session = await this._sessions.startNew({
-        path: BACKGROUND_PATH,
-        name: 'Clusters panel',
-        type: 'clusterlab',
-        kernel: { name: 'python3' }
-      });
-    }
-    this._backgroundSession = session;
-    if (!session.kernel) {
+    const session = await this._backgroundFor(true);
+    if (!session?.kernel) {
       throw new Error('the session has no kernel');
     }
     return session.kernel;
+  }
+
+  /**
+   * The background session (`create`: started if the server has none), one lookup or
+   * start at a time. Follows run concurrently (closing a notebook changes the current
+   * widget and its kernel at once); a second start would find the first one's session
+   * and connect to it again, and JupyterLab gives a second connection no comms.
+   */
+  private async _backgroundFor(
+    create: boolean
+  ): Promise<Session.ISessionConnection | null> {
+    while (this._backgroundPending) {
+      await this._backgroundPending.catch(() => null);
+    }
+    const held = this._backgroundSession;
+    if (held && !held.isDisposed && held.kernel && !held.kernel.isDisposed) {
+      return held;
+    }
+    const pending = (
+      create ? openBackground(this._sessions) : existingBackground(this._sessions)
+    ).then(session => {
+      if (session) {
+        this._backgroundSession = session;
+      }
+      return session;
+    });
+    this._backgroundPending = pending;
+    try {
+      return await pending;
+    } finally {
+      if (this._backgroundPending === pending) {
+        this._backgroundPending = null;
+      }
+    }
   }
 
   /** Shut the background kernel down once a notebook's kernel serves the panel. */
@@ -300,13 +375,7 @@ export class KernelLink implements IDisposable {
       this._setStatus('ready', this._describe(kernel), '');
       return;
     }
-    if (this._kernel && this._kernel !== kernel) {
-      this._kernel.statusChanged.disconnect(this._onStatus, this);
-    }
-    if (this._kernel !== kernel) {
-      kernel.statusChanged.connect(this._onStatus, this);
-    }
-    this._kernel = kernel;
+    this._switchTo(kernel, where);
     await this._connect(kernel);
   }
 
@@ -334,7 +403,11 @@ export class KernelLink implements IDisposable {
       }
     } else if (this._restarting && (status === 'idle' || status === 'busy')) {
       this._restarting = false;
-      void this._connect(kernel);
+      if (this._started) {
+        void this._connect(kernel);
+      } else {
+        void this._follow(); // watching: a restarted kernel has no clusterlab until used
+      }
     }
   }
 
@@ -381,11 +454,7 @@ export class KernelLink implements IDisposable {
           );
         }
       }
-      this._channel = channel;
-      checkProtocol(channel.hello);
-      this._hello = channel.hello;
-      this._setStatus('ready', this._describe(kernel), '');
-      this._connected.emit(channel.hello);
+      this._adopt(this._describe(kernel), channel);
     } catch (err) {
       if (!stale()) {
         this._closeComm((err as Error).message);
@@ -394,56 +463,23 @@ export class KernelLink implements IDisposable {
     }
   }
 
-  private _openChannel(kernel: Kernel.IKernelConnection): Promise<CommChannel | null> {
-    return CommChannel.open(kernel, this.timeout, {
-      onPush: message => this._pushed.emit(message),
-      onClose: channel => {
-        if (this._channel !== channel) {
-          return;
-        }
-        this._channel = null;
-        if (this._status === 'ready') {
-          this._setStatus(
-            'error',
-            this._label,
-            'the kernel closed the clusterlab comm'
-          );
-        }
-      }
-    });
-  }
-
-  private _closeComm(reason: string): void {
-    const channel = this._channel;
-    this._channel = null;
-    channel?.close(reason);
-  }
-
-  private _setStatus(status: LinkStatus, label: string, detail: string): void {
-    this._status = status;
-    this._label = label;
-    this._detail = detail;
-    this._changed.emit();
-  }
-
-  private _disposed = false;
   private _started = false;
+  private _watching = false;
+  /** While watching: a kernel without clusterlab, tried again once a cell used it. */
+  private readonly _useWatcher = new ClusterlabUseWatcher(() => {
+    if (!this._started && !this._disposed) {
+      void this._follow();
+    }
+  });
   private readonly _sessions: Session.IManager;
   private _backgroundSession: Session.ISessionConnection | null = null;
+  private _backgroundPending: Promise<Session.ISessionConnection | null> | null = null;
   private readonly _tracker: INotebookTracker | null;
   private _watched: NotebookPanel | null = null;
   private _kernel: Kernel.IKernelConnection | null = null;
   private _background: Kernel.IKernelConnection | null = null;
-  private _channel: CommChannel | null = null;
-  private _hello: IHello | null = null;
-  private _status: LinkStatus = 'connecting';
-  private _label = 'no kernel yet';
-  private _detail = '';
   private _where = '';
   private _restarting = false;
   private _followGeneration = 0;
   private _connectGeneration = 0;
-  private readonly _changed = new Signal<this, void>(this);
-  private readonly _pushed = new Signal<this, IMessage>(this);
-  private readonly _connected = new Signal<this, IHello>(this);
 }

@@ -6,14 +6,7 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import {
-  clearFinished,
-  IJobFilter,
-  isTerminal,
-  mergeEvents,
-  newlyEnded,
-  replaceJobs
-} from './jobs';
+import { IJobFilter, isTerminal, mergeEvents, newlyEnded, replaceJobs } from './jobs';
 import { KernelLink } from './kernel';
 import { LoginStates, logsIn } from './login';
 import {
@@ -48,21 +41,16 @@ export const DEFAULT_SETTINGS: IPanelSettings = {
   requestTimeout: 60
 };
 
-/** Where "Clear finished" keeps the ids it hides (this browser only; see docs/lab.md). */
+/** Where "Clear finished" was kept before it moved to the ledger: emptied on load. */
 export const CLEARED_KEY = 'clusterlab:cleared-jobs';
-
-function loadCleared(): string[] {
-  try {
-    const raw = globalThis.localStorage?.getItem(CLEARED_KEY);
-    const ids = raw ? JSON.parse(raw) : [];
-    return Array.isArray(ids) ? ids.filter(i => typeof i === 'string') : [];
-  } catch {
-    return []; // storage disabled or corrupt: nothing hidden
-  }
-}
 
 export class PanelModel {
   constructor(readonly link: KernelLink) {
+    try {
+      globalThis.localStorage?.removeItem(CLEARED_KEY); // the ledger keeps it now
+    } catch {
+      // storage disabled: nothing was kept there
+    }
     link.pushed.connect(this._onPushed, this);
     link.connected.connect(this._onConnected, this);
     link.changed.connect(() => this._changed.emit('link'), this);
@@ -108,33 +96,31 @@ export class PanelModel {
     return this._jobs;
   }
 
-  /** The jobs the list shows: all but those hidden by "Clear finished". */
+  /** The jobs the list shows: the kernel's `jobs.list` leaves out those "Clear
+   * finished" hid (kept in the ledger, so every browser and kernel agrees). */
   get shownJobs(): IJob[] {
-    return this._jobs.filter(j => !this._cleared.has(j.id));
+    return this._jobs;
   }
 
-  /** How many listed jobs "Clear finished" hid. */
+  /** How many jobs "Clear finished" hid (the last `jobs.list` says). */
   get clearedCount(): number {
-    return this._jobs.filter(j => this._cleared.has(j.id)).length;
+    return this._cleared;
   }
 
   /**
-   * Hide every finished job from the list. Only the panel forgets them (in this
-   * browser's storage): the ledger keeps their rows, so `cl.jobs()`, `cl.job(id)` and
-   * the `clusterlab` command still find them.
+   * Hide every finished job from the list of every panel: the mark is kept in the
+   * ledger (`jobs.clear`), whose rows stay, so `cl.jobs()`, `cl.job(id)` and the
+   * `clusterlab` command still find them.
    */
-  clearFinished(): void {
-    const ids = clearFinished(this._jobs, [...this._cleared]);
-    this._cleared = new Set(ids);
-    this._saveCleared();
-    this._changed.emit('jobs');
+  async clearFinished(): Promise<void> {
+    await this.link.request('jobs.clear');
+    await this.refreshJobs();
   }
 
-  /** Show the jobs "Clear finished" hid again. */
-  unclear(): void {
-    this._cleared = new Set();
-    this._saveCleared();
-    this._changed.emit('jobs');
+  /** Show the jobs "Clear finished" hid again (in every panel). */
+  async unclear(): Promise<void> {
+    await this.link.request('jobs.unclear');
+    await this.refreshJobs();
   }
 
   get jobsTotal(): number {
@@ -194,6 +180,17 @@ export class PanelModel {
     }
   }
 
+  /**
+   * From page load, before the panel is shown: follow a kernel that already has
+   * clusterlab (see `KernelLink.watch`), so job-end notifications work without opening
+   * the panel and without starting or loading anything.
+   */
+  watch(): void {
+    if (!this.link.isStarted) {
+      void this.link.watch();
+    }
+  }
+
   async refresh(): Promise<void> {
     await Promise.all([this.refreshProfiles(), this.refreshJobs()]);
   }
@@ -221,14 +218,14 @@ export class PanelModel {
     const events: IJobEvent[] = [];
     this._inflight.push(events);
     try {
-      const data = await this.link.request<{ jobs: IJob[]; total: number }>(
-        'jobs.list',
-        {
-          limit: 500
-        }
-      );
+      const data = await this.link.request<{
+        jobs: IJob[];
+        total: number;
+        cleared?: number;
+      }>('jobs.list', { limit: 500 });
       this._setJobs(replaceJobs(data.jobs, events, Date.now() / 1000));
       this._jobsTotal = data.total;
+      this._cleared = data.cleared ?? 0;
       this._jobsError = '';
       this._changed.emit('jobs');
     } catch (err) {
@@ -330,13 +327,15 @@ export class PanelModel {
     this._changed.emit('jobs');
   }
 
-  logs(id: string, stream: 'stdout' | 'stderr'): Promise<IJobLogs> {
-    return this.link.request('job.logs', { id, stream });
+  /** A job's (or item's) log; `rank` picks one rank of a job of several tasks. */
+  logs(id: string, stream: 'stdout' | 'stderr', rank = 0): Promise<IJobLogs> {
+    return this.link.request('job.logs', { id, stream, rank });
   }
 
-  /** A finished job's value (repr) or traceback; an array's is per item (`ID:INDEX`). */
-  result(id: string): Promise<IJobResult> {
-    return this.link.request('job.result', { id });
+  /** A finished job's value (bounded repr) or traceback; an array's is per item
+   * (`ID:INDEX`). A large value is only measured unless `load` (the "Load" button). */
+  result(id: string, load = false): Promise<IJobResult> {
+    return this.link.request('job.result', load ? { id, load } : { id });
   }
 
   get activeJobs(): number {
@@ -383,14 +382,6 @@ export class PanelModel {
     }
   }
 
-  private _saveCleared(): void {
-    try {
-      globalThis.localStorage?.setItem(CLEARED_KEY, JSON.stringify([...this._cleared]));
-    } catch (err) {
-      console.warn('clusterlab: could not remember the cleared jobs', err);
-    }
-  }
-
   private _refreshSoon(): void {
     if (this._soon !== null) {
       return;
@@ -407,7 +398,7 @@ export class PanelModel {
   private _jobs: IJob[] = [];
   private _jobsTotal = 0;
   private _listed = false;
-  private _cleared = new Set<string>(loadCleared());
+  private _cleared = 0;
   private readonly _ended = new Signal<this, IJob[]>(this);
   private _jobsError = '';
   private _selected: string | null = null;

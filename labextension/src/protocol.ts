@@ -134,6 +134,10 @@ export interface ICheckReport {
 export interface IJobLogs {
   id: string;
   stream: 'stdout' | 'stderr';
+  /** The rank whose log this is (0: the job's own) and how many the job ran (1 unless
+   * it was submitted with tasks=N). */
+  rank: number;
+  ranks: number;
   text: string;
   truncated: boolean;
   state: string;
@@ -143,8 +147,14 @@ export interface IJobLogs {
 export interface IJobResult {
   id: string;
   state: string;
-  /** value: `text` is its repr; error: its traceback; cancelled: why it has none */
+  /** value: `text` is its repr (at most 2,000 characters); error: its traceback;
+   * cancelled: why it has none */
   outcome: 'value' | 'error' | 'cancelled';
   text: string;
   truncated: boolean;
+  /** The result file's length in bytes; null when unknown (older kernels: absent). */
+  size?: number | null;
+  /** False when the value is over the kernel's threshold and was not read (`text` is
+   * empty): ask again with `load: true` to read it. Absent from older kernels. */
+  loaded?: boolean;
 }

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  clearFinished,
   endedMessage,
+  formatBytes,
   filterJobs,
   itemIndices,
   mergeEvents,
-  newlyEnded
+  newlyEnded,
+  rankChoices
 } from '../src/jobs';
 import { IJob } from '../src/protocol';
 import { job as pending } from './fixtures';
@@ -90,14 +91,13 @@ describe('newlyEnded and endedMessage', () => {
   });
 });
 
-describe('clearFinished', () => {
-  it('adds every ended job to the cleared ids, keeps active ones and old ids', () => {
-    const ids = clearFinished(
-      [job('a'), job('b', { state: 'COMPLETED' }), job('c', { state: 'FAILED' })],
-      ['old']
-    );
-    expect(ids.sort()).toEqual(['b', 'c', 'old']);
-    expect(clearFinished([job('b', { state: 'LOST' })], ['b', 'x'], 1)).toEqual(['b']);
+describe('formatBytes', () => {
+  it('says a result file size as people read it', () => {
+    expect(formatBytes(61)).toBe('61 B');
+    expect(formatBytes(3_000_045)).toBe('2.9 MB');
+    expect(formatBytes(5 * 1024 ** 3)).toBe('5.0 GB');
+    expect(formatBytes(null)).toBe('');
+    expect(formatBytes(undefined)).toBe('');
   });
 });
 
@@ -106,6 +106,20 @@ describe('itemIndices', () => {
     expect(itemIndices(job('a', { kind: 'array', size: 3 }))).toEqual([0, 1, 2]);
     expect(itemIndices(job('a', { kind: 'array', counts: { PENDING: 2 } }))).toEqual([
       0, 1
+    ]);
+  });
+});
+
+describe('the ranks of a multi-task job', () => {
+  it('offers no rank picker for a job of one task', () => {
+    expect(rankChoices(1)).toEqual([]);
+    expect(rankChoices(0)).toEqual([]);
+  });
+  it('offers every rank, rank 0 as the job’s own log', () => {
+    expect(rankChoices(3)).toEqual([
+      { value: 0, label: 'rank 0 (the job’s)' },
+      { value: 1, label: 'rank 1' },
+      { value: 2, label: 'rank 2' }
     ]);
   });
 });

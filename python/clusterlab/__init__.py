@@ -34,6 +34,7 @@ from .core.model.events import JobEvent
 from .core.model.job import Job
 from .jobs import job, jobs
 from .profiles import envs, use
+from .ranks import TaskInfo, task
 
 
 def monitor(profile: str | None = None, state: str | None = None, limit: int = 50) -> object:
@@ -65,8 +66,10 @@ set_progress_display(_show_progress)
 
 
 def _register_live_cards() -> None:
-    """In a kernel, Job and ArrayJob cards a cell displays update themselves, and an
-    environment build shows a progress bar."""
+    """In a kernel, Job and ArrayJob cards a cell displays update themselves, an
+    environment build shows a progress bar, and the lab panel's comm target exists: the
+    panel then watches this kernel's jobs from page load (job-end notifications) without
+    loading anything into it (labextension/src/kernel.ts, ``watch``)."""
     ipython = sys.modules.get("IPython")  # never imported here just to ask
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None and getattr(shell, "kernel", None) is not None:
@@ -76,6 +79,9 @@ def _register_live_cards() -> None:
         from .ui import login_prompts  # one-time codes asked in the notebook
 
         login_prompts.register(shell)
+        from .ui import comm as lab_comm
+
+        lab_comm.register()
         try:  # environment builds show a bar (needs ipywidgets)
             from .ui.widgets import environment_bar
         except ImportError:
@@ -129,6 +135,7 @@ __all__ = [
     "ResourceError",
     "SerializationError",
     "SubmitError",
+    "TaskInfo",
     "TransportError",
     "Usage",
     "__version__",
@@ -140,5 +147,6 @@ __all__ = [
     "jobs",
     "monitor",
     "profiles",
+    "task",
     "use",
 ]

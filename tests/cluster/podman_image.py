@@ -93,3 +93,21 @@ def build(work: Path) -> str:
         capture_output=True,
     )
     return IMAGE
+
+
+NO_PYTHON = "localhost/clusterlab-test-nopython:1"
+
+
+def build_without_python(work: Path) -> str:
+    """An image with no Python at all (one marker file), for the sentence a job gets when
+    the image cannot run the profile's python; returns its name."""
+    if subprocess.run(["podman", "image", "exists", NO_PYTHON]).returncode == 0:
+        return NO_PYTHON
+    root = work / "nopython"
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / MARKER.lstrip("/")).write_text(NO_PYTHON + "\n")
+    tar = work / "nopython.tar"
+    with tarfile.open(tar, "w") as tf:
+        tf.add(root / "etc", arcname="etc")
+    subprocess.run(["podman", "import", str(tar), NO_PYTHON], check=True, capture_output=True)
+    return NO_PYTHON

@@ -11,6 +11,7 @@ Usage: python tests/cluster/sandbox.py up|down|status|env
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pwd
@@ -20,13 +21,19 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `tests.cluster` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.cluster import accounting, nodes
 
 PACKAGES = (
     "slurm-wlm",
     "munge",
+    "slurmdbd",  # accounting: sacct, sshare, sacctmgr (tests/cluster/accounting.py)
+    "mariadb-server",
     "openssh-server",
     "python3-venv",
     "libpam-oath",  # the one-time-code sshd (tests/cluster/logins.py)
@@ -39,15 +46,26 @@ PACKAGES = (
 # CPython's concurrent.futures tests, which tests/integration/test_executor_conformance.py
 # runs against cl.Executor (installed when Debian has them for this Python).
 TESTSUITE = f"libpython{sys.version_info.major}.{sys.version_info.minor}-testsuite"
-PARTITION = "debug"
+PARTITION = "debug"  # the main node's default partition, which every older test uses
 NODE_CPUS = 16  # oversubscribes the real cores via SlurmdParameters=config_overrides
+# Partitions on the namespace nodes (tests/cluster/nodes.py). `multi` is for jobs that
+# span both nodes; `low` jobs are requeued when a `high` job needs their nodes; `short`
+# carries limits a discovery or refusal test can read.
+MULTI_PARTITION = "multi"
+PREEMPT_LOW = "low"
+PREEMPT_HIGH = "high"
+LIMITED_PARTITION = "short"
+LIMITED_MAX_TIME = "00:10:00"
+LIMITED_MAX_NODES = 1
+CLUSTER_NAME = "clusterlab"
+CRED_EXPIRE_S = 20  # a requeued job may restart ~50 s after preemption (120 s by default)
 USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
 HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictModes
 # Bumped whenever `up` builds a different sandbox. A checkout with an older number finds
 # the newer sandbox running and reuses it as it is instead of rebuilding it its own way
 # (several clones of the project share one machine's sandbox, and Slurm's fixed ports
 # allow only one; a rebuild with `slurmctld -c` would cancel everybody's jobs).
-SANDBOX_VERSION = 1
+SANDBOX_VERSION = 4
 
 
 @dataclass
@@ -75,6 +93,30 @@ class SandboxInfo:
     user_ca: str = ""
     otp_secret: str = ""
     sandbox_version: int = 0
+    # version 2: namespace nodes, partitions with preemption and limits, accounting
+    nodes: int = 1  # slurmd count, main node included
+    node_names: list[str] = field(default_factory=list)  # the namespace nodes' names
+    node_addresses: list[str] = field(default_factory=list)  # their bridge addresses
+    multinode_cpus: int = 0  # CPUs each namespace node declares
+    multinode_memory_mb: int = 0
+    multi_partition: str = ""  # spans every namespace node, never preempted
+    preempt_low: str = ""  # PreemptMode=REQUEUE, lower PriorityTier
+    preempt_high: str = ""  # preempts `preempt_low` jobs on the same nodes
+    limited_partition: str = ""  # MaxTime/MaxNodes limits below
+    limited_max_time: str = ""
+    limited_max_nodes: int = 0
+    cred_expire_s: int = 0
+    accounting: bool = False  # slurmdbd + MariaDB: sacct, sshare, sacctmgr work
+    accounts: list[str] = field(default_factory=list)  # the ssh user's, default first
+    default_account: str = ""
+    cluster_name: str = ""
+    # version 3: counted GPUs on the namespace nodes (gres, no hardware)
+    gpu_type: str = ""
+    gpus_per_node: int = 0
+    # version 4: a second QOS; associations, QOS and their limits enforced at submit
+    qos: list[str] = field(default_factory=list)  # the user's, default first
+    limited_qos: str = ""
+    limited_qos_max_wall: str = ""
 
 
 def base_dir() -> Path:
@@ -94,18 +136,26 @@ def _p(name: str) -> Path:
         "state": b / "slurm" / "state",
         "spool": b / "slurm" / "spool",
         "ctld_pid": b / "run" / "slurmctld.pid",
-        "slurmd_pid": b / "run" / "slurmd.pid",
+        "slurmd_pid": b / "run" / f"slurmd-{_host()}.pid",  # SlurmdPidFile's %n
+        "slurmd_pid_v1": b / "run" / "slurmd.pid",  # before the namespace nodes
         "sshd_pid": b / "run" / "sshd.pid",
         "ctld_log": b / "log" / "slurmctld.log",
-        "slurmd_log": b / "log" / "slurmd.log",
+        "slurmd_log": b / "log" / f"slurmd-{_host()}.log",
         "sshd_log": b / "log" / "sshd.log",
         "jobcomp": b / "log" / "jobcomp.log",
+        "gpus": b / "slurm" / "gpus",  # the namespace nodes' fake GPU device files
         "sshd_conf": b / "ssh" / "sshd_config",
         "host_key": b / "ssh" / "ssh_host_ed25519_key",
         "client_key": b / "ssh" / "client_ed25519",
         "known_hosts": b / "ssh" / "known_hosts",
         "json": b / "sandbox.json",
     }[name]
+
+
+@functools.lru_cache(maxsize=1)
+def _host() -> str:
+    """The short hostname: SlurmctldHost and the main node's NodeName."""
+    return _run("hostname", "-s").stdout.strip()
 
 
 def _run(*cmd: str | Path, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -225,22 +275,52 @@ def _node_memory_mb() -> int:
 
 
 def slurm_conf_text(host: str, memory_mb: int) -> str:
-    """A slurm.conf tuned for fast tests (see /work/shared/ENVIRONMENT.md)."""
+    """A slurm.conf tuned for fast tests (see /work/shared/ENVIRONMENT.md), with the
+    namespace nodes, their partitions, preemption and accounting (version 2)."""
+    extra = nodes.node_list()
+    names = ",".join(n.name for n in extra)
+    node_lines = "".join(
+        f"NodeName={n.name} NodeAddr={n.address} CPUs={nodes.NODE_CPUS} "
+        f"RealMemory={nodes.NODE_MEMORY_MB} Gres=gpu:{nodes.GPU_TYPE}:{nodes.GPUS_PER_NODE} "
+        "State=UNKNOWN\n"
+        for n in extra
+    )
+    part = f"MaxTime=INFINITE State=UP Nodes={names}"
+    partitions = "".join(
+        f"PartitionName={line}\n"
+        for line in (
+            f"{PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP PreemptMode=OFF",
+            f"{MULTI_PARTITION} {part} PreemptMode=OFF",
+            f"{PREEMPT_LOW} {part} PriorityTier=1 PreemptMode=REQUEUE",
+            f"{PREEMPT_HIGH} {part} PriorityTier=2 PreemptMode=OFF",
+            f"{LIMITED_PARTITION} Nodes={names} MaxTime={LIMITED_MAX_TIME} "
+            f"MaxNodes={LIMITED_MAX_NODES} State=UP PreemptMode=OFF",
+        )
+    )
     return f"""\
-ClusterName=clusterlab
+ClusterName={CLUSTER_NAME}
 SlurmctldHost={host}
 SlurmUser=root
 AuthType=auth/munge
+AuthInfo=cred_expire={CRED_EXPIRE_S}
+GresTypes=gpu
 StateSaveLocation={_p("state")}
-SlurmdSpoolDir={_p("spool")}
+SlurmdSpoolDir={_p("spool")}/%n
 SlurmctldPidFile={_p("ctld_pid")}
-SlurmdPidFile={_p("slurmd_pid")}
+SlurmdPidFile={_p("ctld_pid").parent}/slurmd-%n.pid
 SlurmctldLogFile={_p("ctld_log")}
-SlurmdLogFile={_p("slurmd_log")}
+SlurmdLogFile={_p("ctld_log").parent}/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost={host}
+AccountingStoragePort={accounting.DBD_PORT}
+AccountingStorageEnforce=associations,limits,qos
+PriorityType=priority/multifactor
+PriorityWeightFairshare=10000
+PriorityWeightAge=1000
 JobCompType=jobcomp/filetxt
 JobCompLoc={_p("jobcomp")}
 SelectType=select/cons_tres
@@ -255,9 +335,11 @@ MinJobAge=300
 MaxArraySize=1001
 ReturnToService=2
 SlurmdParameters=config_overrides
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 NodeName={host} CPUs={NODE_CPUS} RealMemory={memory_mb} State=UNKNOWN
-PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP
-"""
+{node_lines}\
+{partitions}"""
 
 
 def node_state(host: str) -> str | None:
@@ -269,43 +351,96 @@ def node_state(host: str) -> str | None:
     return out.stdout.strip() or None
 
 
-def ensure_slurm(host: str, memory_mb: int, timeout: float = 30.0) -> None:
-    """Reuse healthy daemons; otherwise (re)start them and wait for a usable node."""
+def node_states() -> dict[str, str]:
+    """Every node's long state in one sinfo call (a node in several partitions is one)."""
+    try:
+        out = _run("sinfo", "-h", "-N", "-o", "%N %T", env=_slurm_env(), timeout=5)
+    except (subprocess.SubprocessError, OSError):
+        return {}
+    return dict(ln.split()[:2] for ln in out.stdout.splitlines() if len(ln.split()) >= 2)
+
+
+def _node_pidfile(name: str) -> Path:
+    return _p("ctld_pid").parent / f"slurmd-{name}.pid"
+
+
+def _accounting() -> accounting.Accounting:
+    return accounting.Accounting(base_dir(), _p("conf"))
+
+
+def ensure_slurm(host: str, memory_mb: int, user: str, timeout: float = 30.0) -> None:
+    """Reuse healthy daemons; otherwise (re)start them and wait until every node (the
+    main one and the namespace ones) is usable. Accounting (MariaDB, slurmdbd, the
+    user's associations) is made ready before slurmctld starts, so it registers at once."""
     conf = _p("conf")
     text = slurm_conf_text(host, memory_mb)
+    extra = nodes.node_list()
+    names = [host] + [n.name for n in extra]
+    gres = _p("conf").with_name("gres.conf")
+    gres_text = nodes.gres_conf_text(_p("gpus"), extra)
     changed = not conf.exists() or conf.read_text() != text
+    changed = changed or not gres.exists() or gres.read_text() != gres_text
     if changed:
-        _stop(_p("slurmd_pid"), "slurmd")
+        _stop(_p("slurmd_pid_v1"), "slurmd")  # a version-1 sandbox's only slurmd
+        for name in names:
+            _stop(_node_pidfile(name), "slurmd")
         _stop(_p("ctld_pid"), "slurmctld")
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text(text)
         conf.chmod(0o644)
-    for d in (_p("state"), _p("spool"), _p("ctld_pid").parent, _p("ctld_log").parent):
+        gres.write_text(gres_text)
+        gres.chmod(0o644)
+    nodes.ensure_gpu_devices(_p("gpus"), extra)
+    for d in (_p("state"), _p("ctld_pid").parent, _p("ctld_log").parent):
         d.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (_p("spool") / name).mkdir(parents=True, exist_ok=True)
+    acct = _accounting()
+    acct.ensure_database()
+    acct.ensure_slurmdbd(host)
+    acct.ensure_associations(CLUSTER_NAME, user)
     ctld_ok = _pid(_p("ctld_pid"), "slurmctld") is not None
-    slurmd_ok = _pid(_p("slurmd_pid"), "slurmd") is not None
-    if ctld_ok and slurmd_ok and node_state(host) in USABLE_STATES:
-        return
+    alive = {name: _pid(_node_pidfile(name), "slurmd") is not None for name in names}
+    if ctld_ok and all(alive.values()):
+        states = node_states()
+        if all(states.get(name) in USABLE_STATES for name in names):
+            return
+    nodes.ensure_network(host, extra)
     if not ctld_ok:
-        # A fresh slurmctld only sees the node once slurmd registers (seconds when
-        # slurmd is left running), so restart slurmd too: registration is immediate.
-        _stop(_p("slurmd_pid"), "slurmd")
-        slurmd_ok = False
-        _run("/usr/sbin/slurmctld", "-c", "-f", conf, env=_slurm_env())
-    if not slurmd_ok:
-        _run("/usr/sbin/slurmd", "-f", conf, env=_slurm_env())
+        # A fresh slurmctld only sees a node once its slurmd registers (seconds when
+        # slurmd is left running), so restart the slurmds too: registration is immediate.
+        for name in names:
+            _stop(_node_pidfile(name), "slurmd")
+        alive = dict.fromkeys(names, False)
+        _start("/usr/sbin/slurmctld", "-c", "-f", conf)
+    if not alive[host]:
+        _start("/usr/sbin/slurmd", "-f", conf)
+    for node in extra:
+        if not alive[node.name]:
+            _start(*nodes.slurmd_argv(node, conf))
     deadline = time.monotonic() + timeout
-    state = None
+    states = {}
     while time.monotonic() < deadline:
-        state = node_state(host)
-        if state in USABLE_STATES:
+        states = node_states()
+        if all(states.get(name) in USABLE_STATES for name in names):
             return
         time.sleep(0.1)
-    raise RuntimeError(
-        f"SLURM node {host} not usable after {timeout}s (sinfo state: {state!r})\n"
-        f"--- slurmctld.log ---\n{_tail(_p('ctld_log'))}\n"
-        f"--- slurmd.log ---\n{_tail(_p('slurmd_log'))}"
+    logs = "".join(
+        f"--- slurmd-{name}.log ---\n{_tail(_p('ctld_log').parent / f'slurmd-{name}.log')}\n"
+        for name in names
+        if states.get(name) not in USABLE_STATES
     )
+    raise RuntimeError(
+        f"SLURM nodes not usable after {timeout}s (sinfo states: {states!r})\n"
+        f"--- slurmctld.log ---\n{_tail(_p('ctld_log'))}\n{logs}"
+    )
+
+
+def _start(*argv: str | Path) -> None:
+    """Start a daemon that forks into the background; its stderr in the error if not."""
+    done = _run(*argv, check=False, env=_slurm_env())
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} failed: {done.stderr.strip()}")
 
 
 def ensure_user(name: str) -> Path:
@@ -348,11 +483,30 @@ _VENV_CHECK = (
 )
 
 
+def _venv_has_packages(venv: Path) -> bool:
+    """Whether the venv's site-packages holds REMOTE_PACKAGES' metadata (at the pinned
+    versions): a few stat calls, where starting its Python to import numpy takes ~0.5 s
+    of every warm `up` (once per test session of every checkout)."""
+    for site in venv.glob("lib/python3*/site-packages"):
+        found = {d.name.split("-")[0].lower(): d.name for d in site.glob("*.dist-info")}
+        ok = True
+        for req in REMOTE_PACKAGES:
+            pkg, _, pinned = req.partition("==")
+            have = found.get(pkg.lower().replace("-", "_"))
+            if have is None or (pinned and not have.startswith(f"{pkg}-{pinned}.")):
+                ok = False
+        if ok:
+            return True
+    return False
+
+
 def ensure_venv(name: str, home: Path) -> Path:
     """The user cannot run root's pyenv Python, so it gets a venv with cloudpickle (and
     numpy, which the payload benchmark sends), and an older packaging (see
     REMOTE_PACKAGES). Idempotent: a venv that passes the check is kept as it is."""
     py = home / "venv" / "bin" / "python"
+    if py.exists() and _venv_has_packages(home / "venv"):
+        return py
     check = ("runuser", "-u", name, "--", py, "-c", _VENV_CHECK)
     if py.exists() and _run(*check, check=False, cwd="/").returncode == 0:
         return py
@@ -564,19 +718,26 @@ def up() -> SandboxInfo:
     old = load_info()
     if old and old.sandbox_version > SANDBOX_VERSION:
         return _reuse_newer(old)
+    if old and old.sandbox_version < SANDBOX_VERSION:
+        # Stamp the new version first: an older checkout whose `up` runs while this one
+        # rebuilds then waits for (reuses) this sandbox instead of rewriting slurm.conf.
+        _p("json").write_text(
+            json.dumps({**asdict(old), "sandbox_version": SANDBOX_VERSION}, indent=2) + "\n"
+        )
     ensure_packages()
     ensure_munge()
-    host = _run("hostname", "-s").stdout.strip()
+    host = _host()
     memory = old.node_memory_mb if old and old.hostname == host else _node_memory_mb()
-    ensure_slurm(host, memory)
     name = user_name()
     home = ensure_user(name)
+    ensure_slurm(host, memory, name)
     ensure_keys(name, home)
     python = ensure_venv(name, home)
     ensure_uv(name, home)
     port = ensure_sshd(old.ssh_port if old else 0)
     _write_known_hosts(port)
     login_parts = ensure_login_sshds(name, old)
+    extra = nodes.node_list()
     info = SandboxInfo(
         base_dir=str(base_dir()),
         slurm_conf=str(_p("conf")),
@@ -593,20 +754,50 @@ def up() -> SandboxInfo:
         hostname=host,
         **login_parts,  # type: ignore[arg-type]
         sandbox_version=SANDBOX_VERSION,
+        nodes=1 + len(extra),
+        node_names=[n.name for n in extra],
+        node_addresses=[n.address for n in extra],
+        multinode_cpus=nodes.NODE_CPUS,
+        multinode_memory_mb=nodes.NODE_MEMORY_MB,
+        multi_partition=MULTI_PARTITION,
+        preempt_low=PREEMPT_LOW,
+        preempt_high=PREEMPT_HIGH,
+        limited_partition=LIMITED_PARTITION,
+        limited_max_time=LIMITED_MAX_TIME,
+        limited_max_nodes=LIMITED_MAX_NODES,
+        cred_expire_s=CRED_EXPIRE_S,
+        accounting=True,
+        accounts=list(accounting.ACCOUNTS),
+        default_account=accounting.ACCOUNTS[0],
+        cluster_name=CLUSTER_NAME,
+        gpu_type=nodes.GPU_TYPE,
+        gpus_per_node=nodes.GPUS_PER_NODE,
+        qos=list(accounting.QOS),
+        limited_qos=accounting.EXTRA_QOS,
+        limited_qos_max_wall=accounting.EXTRA_QOS_MAX_WALL,
     )
     _p("json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info
 
 
 def down() -> None:
-    """Cancel jobs and stop sshd, slurmd and slurmctld (munged is left running)."""
+    """Cancel jobs, stop every daemon the sandbox started and remove the namespace
+    nodes' network (munged is left running; the database files stay for the next up)."""
+    extra = nodes.node_list()
     if _pid(_p("ctld_pid"), "slurmctld"):
-        _run("scancel", "--partition", PARTITION, check=False, env=_slurm_env(), timeout=10)
+        for part in (PARTITION, MULTI_PARTITION, PREEMPT_LOW, PREEMPT_HIGH, LIMITED_PARTITION):
+            _run("scancel", "--partition", part, check=False, env=_slurm_env(), timeout=10)
     _stop(_p("sshd_pid"), "sshd")
     for kind, exe in (("mfa", "clusterlab-mfa-sshd"), ("cert", "sshd")):
         _stop(base_dir() / "login" / f"{kind}_sshd.pid", exe)
-    _stop(_p("slurmd_pid"), "slurmd")
+    _stop(_p("slurmd_pid_v1"), "slurmd")
+    for name in [_host()] + [n.name for n in extra]:
+        _stop(_node_pidfile(name), "slurmd")
     _stop(_p("ctld_pid"), "slurmctld")
+    acct = _accounting()
+    acct.stop_slurmdbd()
+    acct.stop_database()
+    nodes.remove_network(extra)
 
 
 def status() -> dict[str, object]:
@@ -618,10 +809,16 @@ def status() -> dict[str, object]:
         "munged": _munge_ok(),
         "slurmctld_pid": _pid(_p("ctld_pid"), "slurmctld"),
         "slurmd_pid": _pid(_p("slurmd_pid"), "slurmd"),
+        "node_slurmd_pids": {
+            n.name: _pid(_node_pidfile(n.name), "slurmd") for n in nodes.node_list()
+        },
+        "slurmdbd_pid": _pid(_accounting().dbd_pid, "slurmdbd"),
+        "mariadb_pid": _pid(_accounting().db_pid, "mariadbd"),
         "sshd_pid": _pid(_p("sshd_pid"), "sshd"),
         "ssh_port": port,
         "ssh_listening": bool(port and _port_open(port)),
         "node_state": node_state(info.hostname) if info and _p("conf").exists() else None,
+        "node_states": node_states() if _p("conf").exists() else {},
     }
 
 

@@ -39,6 +39,13 @@ BIN = Path("/usr/lib/gridengine")  # the real binaries ($SGE_ROOT/bin/lx-amd64 l
 QUEUE = "all.q"
 PE = "smp"
 SLOTS = 16  # oversubscribes the real cores, as the SLURM sandbox does
+# Added to a running cell (ensure_extras), outside the fingerprinted files, so a checkout
+# whose sge.py predates them reuses the cell instead of rebuilding it without them.
+MPI_PE = "mpi"  # slots spread over hosts ($fill_up), tasks started under the execd
+LIMITED_QUEUE = "short.q"  # a queue with a run-time limit, for discovery and refusals
+LIMITED_H_RT = "00:10:00"
+LIMITED_SLOTS = 4
+LIMITED_SEQ_NO = 10  # all.q (seq_no 0) is filled first: short.q takes only the overflow
 
 
 @dataclass
@@ -55,6 +62,10 @@ class SgeInfo:
     queue: str
     pe: str
     slots: int
+    mpi_pe: str = ""
+    limited_queue: str = ""
+    limited_h_rt: str = ""
+    limited_slots: int = 0
 
 
 def base_dir() -> Path:
@@ -383,6 +394,47 @@ initial_state         default
     }
 
 
+def _extra_files(files: dict[str, str]) -> dict[str, str]:
+    """The `mpi` PE and the limited queue, as qconf -Ap/-Aq files (the queue is all.q's
+    file with its own name, sequence number, slots, PEs and h_rt)."""
+    smp = files[f"base:templates/pe/{PE}"]
+    mpi = (
+        smp.replace(f"pe_name            {PE}", f"pe_name            {MPI_PE}")
+        .replace("allocation_rule    $pe_slots", "allocation_rule    $fill_up")
+        .replace("control_slaves     FALSE", "control_slaves     TRUE")
+        .replace("job_is_first_task  TRUE", "job_is_first_task  FALSE")
+    )
+    queue = []
+    for line in files[f"base:templates/cqueues/{QUEUE}"].splitlines():
+        key = line.split(" ", 1)[0]
+        value = {
+            "qname": LIMITED_QUEUE,
+            "seq_no": str(LIMITED_SEQ_NO),
+            "slots": str(LIMITED_SLOTS),
+            "pe_list": f"{PE} {MPI_PE}",
+            "h_rt": LIMITED_H_RT,
+        }.get(key)
+        queue.append(line if value is None else f"{key:<22}{value}")
+    return {MPI_PE: mpi, LIMITED_QUEUE: "\n".join(queue) + "\n"}
+
+
+def ensure_extras(files: dict[str, str]) -> None:
+    """Add what is missing of the extras to the running cell (idempotent, additive)."""
+    extra = _extra_files(files)
+    where = _p("templates") / "extras"
+    where.mkdir(mode=0o755, parents=True, exist_ok=True)
+    for name, text in extra.items():
+        (where / name).write_text(text)
+    if MPI_PE not in _sge("qconf", "-spl").stdout.split():
+        _sge("qconf", "-Ap", str(where / MPI_PE))
+    shown = _sge("qconf", "-sq", QUEUE).stdout
+    pe_list = next((ln.split()[1:] for ln in shown.splitlines() if ln.startswith("pe_list")), [])
+    if MPI_PE not in pe_list:
+        _sge("qconf", "-aattr", "queue", "pe_list", MPI_PE, QUEUE)
+    if LIMITED_QUEUE not in _sge("qconf", "-sql").stdout.split():
+        _sge("qconf", "-Aq", str(where / LIMITED_QUEUE))
+
+
 def _fingerprint(files: dict[str, str]) -> str:
     blob = json.dumps({"files": files, "base": str(base_dir()), "cell": cell()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -521,8 +573,10 @@ def _stop(pid: int | None, timeout: float = 15) -> None:
 
 def load_info() -> SgeInfo | None:
     try:
-        return SgeInfo(**json.loads(_p("json").read_text()))
-    except (OSError, ValueError, TypeError):
+        data = json.loads(_p("json").read_text())
+        known = set(SgeInfo.__dataclass_fields__)  # a newer sge.py may store more fields
+        return SgeInfo(**{k: v for k, v in data.items() if k in known})
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
@@ -551,6 +605,7 @@ def up() -> SgeInfo:
     elif _queue_state(host) != "":
         usable = lambda: _queue_state(host) == ""  # noqa: E731
         _wait(f"the queue {QUEUE}@{host} is not usable", usable, _p("spool") / "messages")
+    ensure_extras(files)
     qmaster, execd = ports()
     info = SgeInfo(
         base_dir=str(base_dir()),
@@ -563,6 +618,10 @@ def up() -> SgeInfo:
         queue=QUEUE,
         pe=PE,
         slots=SLOTS,
+        mpi_pe=MPI_PE,
+        limited_queue=LIMITED_QUEUE,
+        limited_h_rt=LIMITED_H_RT,
+        limited_slots=LIMITED_SLOTS,
     )
     _p("json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info

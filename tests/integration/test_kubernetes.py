@@ -217,6 +217,22 @@ def test_check_runs_the_image(fake: FakeKube, tmp_path: Path) -> None:
     assert not fake.objects("jobs", "team-a")  # the probe Job is gone
 
 
+def test_the_profiles_container_is_the_pods_image(fake: FakeKube, tmp_path: Path) -> None:
+    """``container`` (the field every kind has) names the pod's image when ``image`` is
+    empty: the pod runs that image as it is (no podman or apptainer wrapped inside it)."""
+    p = profile(fake, tmp_path, image="", container="ghcr.io/me/clusterlab-py311:1.0")
+    waiting = cl.cluster(p.name)(time.sleep).submit(300)
+    until(lambda: waiting.state == cl.JobState.RUNNING, "the job to run")
+    (pod,) = fake.objects("pods", "team-a")
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == "ghcr.io/me/clusterlab-py311:1.0"
+    assert container["command"][0] == sys.executable  # the image's python, not an engine
+    waiting.cancel()
+    assert cl.cluster(p.name)(abs).submit(-5).result(timeout=120) == 5
+    script = waiting.job_script()
+    assert 'image: "ghcr.io/me/clusterlab-py311:1.0"' in script and "podman" not in script
+
+
 def test_profile_show_script_prints_the_manifest(
     fake: FakeKube, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -99,3 +99,24 @@ def test_a_failed_dependency_is_pushed_not_left_to_the_next_poll(sge: cl.Profile
         then.result(timeout=120)
     assert then.reason.startswith("dependency failed: job ")
     assert watcher.polls == polls, "settled by a scheduler poll, not by the pushed line"
+
+
+def test_tasks_take_every_slot_and_run_as_processes_on_the_host(sge: cl.Profile) -> None:
+    """tasks=3 with cores=2: one job of 6 slots in the profile's parallel environment; no
+    mpirun on this cell, so the runner starts 3 processes on the job's host, and says so.
+    The cluster's Python has no clusterlab: cl.task() is the runner's stand-in."""
+
+    def where() -> tuple[int, int, str, str]:
+        import os
+
+        import clusterlab as cl
+
+        t = cl.task()
+        return t.rank, t.world_size, os.environ["NSLOTS"], os.environ["MASTER_PORT"]
+
+    job = cl.cluster(sge.name, tasks=3, cores=2)(where).submit()
+    ranks = job.task_results(timeout=120)
+    assert [r[:3] for r in ranks] == [(0, 3, "6"), (1, 3, "6"), (2, 3, "6")]
+    assert len({r[3] for r in ranks}) == 1
+    assert "#$ -pe smp 6" in job.job_script()
+    assert "3 tasks started with processes" in job.stderr()

@@ -35,7 +35,8 @@ def test_unknown_partition_is_explained(slurm_profile: cl.Profile) -> None:
 
 
 def test_tasks_are_an_allocation_the_function_runs_once_in(sandbox: object, tmp_path: Any) -> None:
-    """tasks=2: the function runs once, as the batch step, and its srun starts two tasks.
+    """tasks=2, launcher='none': the function runs once, as the batch step, and its srun
+    starts two tasks (without launcher='none' clusterlab starts them: test_ranks.py).
     (qos and a GPU type cannot be shown here: without accounting SLURM ignores --qos and
     the sandbox has no GPU; test_slurm_script.py asserts how they are rendered.)"""
     profile = slurm_local_profile(tmp_path, name="tasks")
@@ -52,7 +53,8 @@ def test_tasks_are_an_allocation_the_function_runs_once_in(sandbox: object, tmp_
         started = subprocess.run(argv, capture_output=True, text=True, check=True)
         return os.environ["SLURM_NTASKS"], sorted(started.stdout.split())
 
-    job = cl.cluster("tasks", tasks=2, cores=1, memory="100MB")(_ranks).submit(str(marker))
+    f = cl.cluster("tasks", tasks=2, cores=1, memory="100MB", launcher="none")(_ranks)
+    job = f.submit(str(marker))
     assert job.result(timeout=120) == ("2", ["0", "1"])
     assert marker.read_text() == "ran\n"
     assert "\n#SBATCH --ntasks=2\n#SBATCH --cpus-per-task=1\n" in job.job_script()

@@ -65,3 +65,20 @@ def test_panel_protocol_over_a_real_kernel(kernel: Any) -> None:
     assert listed["type"] == "jobs.list.reply"
     assert listed["data"]["jobs"][0]["id"] == job_id
     assert listed["data"]["jobs"][0]["state"] == "COMPLETED"
+
+
+def test_importing_clusterlab_in_a_kernel_registers_the_panel_comm(kernel: Any) -> None:
+    """Issue 25, defect 9: the panel, before it is shown, only watches kernels that have
+    the comm target, and runs nothing in them; a notebook that just does
+    ``import clusterlab as cl`` (no ``%load_ext``) must have it, or its jobs' endings are
+    never announced. Before, the target existed only after ``%load_ext``."""
+    kc = kernel
+    kc.execute_interactive("import clusterlab as cl", timeout=60)
+    comm_id = uuid.uuid4().hex
+    kc.shell_channel.send(
+        kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": "clusterlab", "data": {}})
+    )
+    hello = {"v": 1, "type": "hello", "id": "h1"}
+    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": hello}))
+    (reply,) = comm_messages(kc, comm_id, lambda s: any(m.get("id") == "h1" for m in s))
+    assert reply["ok"] and reply["data"]["protocol"] == 1

@@ -39,6 +39,21 @@ def row_text(m: JobMonitor, job_id: str) -> str:
     return row.info.value + row.what.value if row is not None else ""
 
 
+def test_monitor_result_of_a_large_value_not_in_memory_says_so(monitor: JobMonitor) -> None:
+    """A value let go from memory (``forget_result``, as Executor.map does; a job the lab
+    panel watches for a gone kernel is the same) and over the panel's threshold is not
+    read again just to show it: the monitor says its size and how to read it (it showed
+    an empty result once job.result stopped loading such values)."""
+    job = cl.cluster("local")(bytes).submit(3_000_000)
+    assert len(job.result(timeout=60)) == 3_000_000
+    job.forget_result()
+    eventually(lambda: "COMPLETED" in row_text(monitor, job.id))
+    monitor._rows[job.id].result_button.click()
+    eventually(lambda: monitor.detail_text != "")
+    assert monitor.detail_text.startswith("(a value of 3,000,0")
+    assert f"cl.job({job.id!r}).result() reads it" in monitor.detail_text
+
+
 def test_monitor_shows_jobs_and_their_states(monitor: JobMonitor) -> None:
     @cl.cluster("local")
     def talk() -> int:

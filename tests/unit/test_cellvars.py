@@ -106,10 +106,10 @@ def test_magic_line_takes_every_resource() -> None:
     assert parse_line("--gpus 2")["gpus"] == "2"  # a count, as the decorator takes it
 
 
-def test_a_cell_asking_local_for_tasks_is_refused_before_it_runs() -> None:
+def test_a_cell_asking_local_for_nodes_is_refused_before_it_runs() -> None:
     import clusterlab as cl
     from clusterlab.ui.magic import run
 
-    with pytest.raises(cl.ResourceError, match="the 'local' scheduler cannot take tasks=2"):
-        run("local --tasks 2", "x = 1", {})
+    with pytest.raises(cl.ResourceError, match="the 'local' scheduler cannot take nodes=2"):
+        run("local --nodes 2", "x = 1", {})
     assert cl.jobs() == []

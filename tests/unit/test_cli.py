@@ -93,6 +93,25 @@ def test_interactive_add_prompts_with_tooltips(
     assert (p.scheduler, p.host, p.user) == ("slurm", "login.example.edu", "me")
 
 
+def test_interactive_add_takes_the_profile_default_scheduler_on_enter(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enter at the scheduler prompt gave 'slurm' while every other way to make a profile
+    (the Profile default, the lab panel, the widget) gives 'local', and the prompt did
+    not say which one Enter would take."""
+    prompts: list[str] = []
+
+    def answer(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return ""
+
+    monkeypatch.setattr("builtins.input", answer)
+    code, _, _ = run(capsys, "profile", "add", "mine", "-i")
+    assert code == 0
+    assert cl.profiles.load("mine").scheduler == cl.Profile(name="x").scheduler == "local"
+    assert prompts[0].startswith("scheduler (") and prompts[0].endswith("[local]: ")
+
+
 def test_several_extra_options_are_all_kept_and_shown_in_the_script(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

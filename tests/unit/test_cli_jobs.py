@@ -252,6 +252,31 @@ def test_logs_of_array_items_and_the_whole_array(capsys: pytest.CaptureFixture[s
     assert "is an array of 2 items" in err and f"clusterlab logs {arr.id}:0" in err
 
 
+def make_ranked() -> Callable[[], int]:
+    def ranked() -> int:
+        import sys
+
+        import clusterlab as cl
+
+        rank = cl.task().rank
+        print(f"out of rank {rank}")
+        print(f"err of rank {rank}", file=sys.stderr)
+        return rank
+
+    return ranked
+
+
+def test_logs_of_each_rank(capsys: pytest.CaptureFixture[str]) -> None:
+    job = cl.cluster("local", tasks=3)(make_ranked()).submit()
+    assert job.result(timeout=60) == 0
+    assert run(capsys, "logs", job.id, "--rank", "2") == (0, "out of rank 2\n", "")
+    code, out, _ = run(capsys, "logs", job.id, "--rank", "1", "--stderr")
+    assert code == 0 and out == "err of rank 1\n"
+    assert run(capsys, "logs", job.id)[1] == "out of rank 0\n"  # rank 0's is the job's
+    code, out, err = run(capsys, "logs", job.id, "--rank", "3")
+    assert code != 0 and "ran 3 tasks, ranks 0 to 2" in err
+
+
 def test_logs_follow_prints_until_the_job_ends(capsys: pytest.CaptureFixture[str]) -> None:
     job = local(make_chatty()).submit(3)
     wait_until(lambda: "hello" in job.stdout())

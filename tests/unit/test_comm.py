@@ -179,6 +179,32 @@ def test_rows_and_events_say_what_jobs_used_and_item_logs_are_their_own(handler:
     assert logs["data"]["text"] == "item 3 speaking\n"
 
 
+def test_job_logs_of_each_rank(handler: Any) -> None:
+    """The panel shows a multi-task job's logs per rank: the reply says how many ranks
+    there are, and 'rank' picks one (rank 0's is the job's own)."""
+    h, comm = handler
+
+    def speak() -> None:
+        import clusterlab as cl
+
+        print(f"rank {cl.task().rank} speaking")
+
+    job = cl.cluster("local", tasks=3)(speak).submit()
+    job.result(timeout=60)
+    first = request(h, comm, "job.logs", {"id": job.id}, "a")["data"]
+    assert (first["text"], first["rank"], first["ranks"]) == ("rank 0 speaking\n", 0, 3)
+    second = request(h, comm, "job.logs", {"id": job.id, "rank": 2}, "b")["data"]
+    assert (second["text"], second["rank"]) == ("rank 2 speaking\n", 2)
+    bad = request(h, comm, "job.logs", {"id": job.id, "rank": 3}, "c")
+    assert not bad["ok"] and "ran 3 tasks, ranks 0 to 2" in bad["error"]["message"]
+    plain = request(h, comm, "job.logs", {"id": cl.cluster("local")(abs).submit(-1).id}, "d")
+    assert plain["data"]["ranks"] == 1
+    arr = cl.cluster("local", tasks=2)(lambda _: speak()).map([0, 1], chunksize=2)  # one task
+    assert arr.results(timeout=60) == [None, None]
+    item = request(h, comm, "job.logs", {"id": f"{arr.id}:1", "rank": 1}, "e")["data"]
+    assert (item["text"], item["ranks"]) == ("rank 1 speaking\n", 2)
+
+
 def test_events_are_throttled(handler: Any) -> None:
     _, comm = handler
     arr = cl.cluster("local")(abs).map(range(-30, 0))

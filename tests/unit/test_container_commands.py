@@ -32,8 +32,10 @@ def test_singularity_is_the_same_command_without_gpus() -> None:
 def test_podman_and_docker_mount_pass_variables_and_gpus_their_own_way() -> None:
     argv = cs.wrap("podman", "localhost/py:1", PY, ["/rd", ""], "/rd/j", ["SEED", "SEED"], True)
     assert argv == [
+        *("flock", "-s", "-o", "/rd/j/container.lock"),  # see test_container.py's cancels
         *("podman", "run", "--rm", "-i", "--network", "host", "-v", "/rd:/rd", "-w", "/rd/j"),
-        *("-e", "SEED", "--device", "nvidia.com/gpu=all", "localhost/py:1", "python3"),
+        *("-e", "CLUSTERLAB_OUTSIDE_LOCK=/rd/j/container.lock", "-e", "SEED"),
+        *("--device", "nvidia.com/gpu=all", "localhost/py:1", "python3"),
     ]
     assert cs.wrap("docker", "py:3.11", PY, gpus=True)[-4:] == [
         "--gpus",
@@ -41,6 +43,29 @@ def test_podman_and_docker_mount_pass_variables_and_gpus_their_own_way() -> None
         "py:3.11",
         "python3",
     ]
+
+
+@pytest.mark.parametrize(
+    ("engine", "image", "given"),
+    [
+        # Apptainer reads a bare name as a file: a registry image needs its docker:// URI
+        # ("apptainer exec docker://python:3.11 python3", as its documentation writes it).
+        (
+            "apptainer",
+            "docker.io/library/python:3.11-slim",
+            "docker://docker.io/library/python:3.11-slim",
+        ),
+        ("singularity", "docker://python:3.11", "docker://python:3.11"),
+        ("apptainer", "oci-archive:/i.tar", "oci-archive:/i.tar"),
+        ("podman", "docker://python:3.11", "docker://python:3.11"),  # podman's transport
+        ("docker", "docker://python:3.11", "python:3.11"),  # the docker CLI has none
+    ],
+)
+def test_each_engine_gets_a_registry_image_as_it_spells_one(
+    engine: str, image: str, given: str
+) -> None:
+    argv = cs.wrap(engine, image, PY)
+    assert argv[-2:] == [given, "python3"]
 
 
 @pytest.mark.parametrize(
@@ -79,13 +104,9 @@ def test_good_containers_are_kept() -> None:
         "docker.io/library/python:3.11-slim",
         "~/py.sif",
         "localhost:5000/a/b@sha256:" + "0" * 64,
+        "docker://python:3.11",  # as ARCHITECTURE.md writes it
     ):
         assert cl.Profile(name="c", scheduler="local", container=value).container == value
-
-
-def test_kubernetes_refuses_container_and_points_at_its_image_field() -> None:
-    with pytest.raises(cl.ProfileError, match="runs its pods in 'image'"):
-        cl.Profile(name="k", scheduler="kubernetes", image="python:3.11", container="python:3.11")
 
 
 def test_the_preview_shows_the_wrapped_python_and_says_how_the_engine_is_picked() -> None:

@@ -49,7 +49,7 @@ def test_array_script_matches_golden_file() -> None:
 
 def test_registry_entry() -> None:
     kind = registry.get("direct")
-    assert kind.features == set(registry.FEATURES)
+    assert kind.features == {*registry.FEATURES, registry.TASKS}  # tasks: N processes
     assert kind.load() is DirectBackend
     cl.Profile(name="d", scheduler="direct", max_concurrent=3)  # the field applies
     cl.Profile(name="d", scheduler="direct", host="login.example.edu")  # over SSH

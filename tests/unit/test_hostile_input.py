@@ -408,6 +408,8 @@ BENIGN: dict[str, Any] = {
     "gpus": 1,
     "nodes": 1,
     "tasks": 1,
+    "tasks_per_node": 1,
+    "launcher": "auto",
     "partition": "p",
     "queue": "q",
     "account": "a",
@@ -533,6 +535,8 @@ def test_any_resource_is_refused_or_becomes_exactly_its_directive(
     assert make_job_dir(spec)
     attr = {"memory": "memory_mb", "time": "time_s", "queue": "partition"}.get(key, key)
     benign: Any = ["--x"] * len(parsed.extra) if key == "extra" else BENIGN[key]
+    if key in ("nodes", "tasks", "tasks_per_node"):  # several tasks add the runner's lines
+        benign = getattr(parsed, key)  # a whole number that parsed is harmless as it is
     requested = bool(getattr(parsed, attr))  # None, gpus=0, extra=[]: no directive
     clean = spec_for(valid(resources={key: benign} if requested else {}, **base))
     for backend, (script, code) in zip(BACKENDS, run_scripts(spec, where).values(), strict=True):
@@ -748,6 +752,8 @@ FUZZED_TYPES = [
     "profiles.save",
     "profiles.delete",
     "jobs.list",
+    "jobs.clear",
+    "jobs.unclear",
     "job.cancel",
     "job.logs",
     "job.result",
@@ -766,6 +772,8 @@ REQUEST_DATA = st.one_of(
             "limit": JSON,
             "state": JSON,
             "stream": JSON,
+            "load": JSON,
+            "include_cleared": JSON,
         },
     ),
 )

@@ -148,11 +148,19 @@ def _private_uses(module: str, path: Path) -> list[str]:
     bound = {imp.bound for imp in imports if imp.name is None}
     tree = ast.parse(path.read_text())
     mine = DEFINED.get(module, set())
+    # names bound to other packages' modules ("import os": os._exit is the stdlib's own)
+    outside = {
+        alias.asname or alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.split(".")[0] != "clusterlab"
+    }
     for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute) or not _private(node.attr):
             continue
         value = node.value
-        if isinstance(value, ast.Name) and value.id in ("self", "cls"):
+        if isinstance(value, ast.Name) and value.id in ("self", "cls", *outside):
             continue
         if isinstance(value, ast.Call) and ast.unparse(value.func) == "super":
             continue

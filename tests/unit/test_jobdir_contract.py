@@ -11,10 +11,11 @@ from pathlib import Path
 
 from clusterlab.common import jobdir
 from clusterlab.core.transfer.payload import dumps_call, dumps_function, dumps_items, load_result
-from clusterlab.remote import runner, runner_items
+from clusterlab.remote import runner, runner_items, runner_tasks
 
 RUNNER = Path(runner.__file__)
 RUNNER_ITEMS = Path(runner_items.__file__)
+RUNNER_TASKS = Path(runner_tasks.__file__)
 
 
 def test_names_agree() -> None:
@@ -32,19 +33,32 @@ def test_names_agree() -> None:
         "WORK": (runner.WORK, jobdir.WORK),
         "WORKDIR_VAR": (runner.WORKDIR_VAR, jobdir.WORKDIR_VAR),
         "ITEM_DIRS_VAR": (runner_items.ITEM_DIRS_VAR, jobdir.ITEM_DIRS_VAR),
+        "OUTSIDE_LOCK_VAR": (runner.OUTSIDE_LOCK_VAR, jobdir.OUTSIDE_LOCK_VAR),
         "RUNNER_ITEMS": (runner.RUNNER_ITEMS, jobdir.RUNNER_ITEMS),
+        "RUNNER_TASKS": (runner.RUNNER_TASKS, jobdir.RUNNER_TASKS),
+        "RANKS": (runner_tasks.RANKS, jobdir.RANKS),
+        "TASKS_VAR": (runner_tasks.TASKS_VAR, jobdir.TASKS_VAR),
+        "LAUNCHER_VAR": (runner_tasks.LAUNCHER_VAR, jobdir.LAUNCHER_VAR),
+        "NODE_VAR": (runner_tasks.NODE_VAR, jobdir.NODE_VAR),
+        "TASK_INFO_VAR": (runner_tasks.TASK_INFO_VAR, jobdir.TASK_INFO_VAR),
+        "ATTEMPT_VAR": (runner_tasks.ATTEMPT_VAR, jobdir.ATTEMPT_VAR),
+        "LAUNCHERS": (runner_tasks.LAUNCHERS, jobdir.LAUNCHERS),
     }
     assert {k: a for k, (a, _) in pairs.items()} == {k: b for k, (_, b) in pairs.items()}
     assert RUNNER.name == jobdir.RUNNER
     assert RUNNER_ITEMS.name == jobdir.RUNNER_ITEMS
+    assert RUNNER_TASKS.name == jobdir.RUNNER_TASKS
+    assert runner.tasks is sys.modules["clusterlab_runner_tasks"]
+    for index in (None, 3):  # where the ranks of a job and of a map item leave their files
+        assert runner_tasks.ranks_path("/j", index) == f"/j/{jobdir.ranks_dir(index)}"
     assert runner.items is sys.modules["clusterlab_runner_items"]  # loaded by path, beside it
 
 
 def _run(job_dir: Path, *task: str, logs: bool = False, env: dict[str, str] | None = None) -> int:
     """Run the runner in ``job_dir``; ``logs``: its output goes to the job's log files, as
     a job script's does (opened for appending, as the local scheduler opens them)."""
-    (job_dir / jobdir.RUNNER).write_bytes(RUNNER.read_bytes())
-    (job_dir / jobdir.RUNNER_ITEMS).write_bytes(RUNNER_ITEMS.read_bytes())
+    for source in (RUNNER, RUNNER_ITEMS, RUNNER_TASKS):
+        (job_dir / source.name).write_bytes(source.read_bytes())
     argv = [sys.executable, jobdir.RUNNER, str(job_dir), *task]
     if not logs:
         return subprocess.run(argv, cwd=job_dir, check=False, env=env).returncode

@@ -34,6 +34,35 @@ def test_a_kubernetes_profile_needs_an_image() -> None:
     assert info.value.field == "image"
 
 
+def test_container_names_the_pods_image_when_image_is_empty() -> None:
+    from clusterlab.backends.kubernetes_kind import pod_image
+
+    p = cl.Profile(name="k", scheduler="kubernetes", container="ghcr.io/me/py311:1")
+    assert pod_image(p) == "ghcr.io/me/py311:1"
+    same = k8s(image="ghcr.io/me/py311:1", container="ghcr.io/me/py311:1")
+    assert pod_image(same) == "ghcr.io/me/py311:1"
+    assert pod_image(k8s()) == "python:3.11"
+    hub = cl.Profile(name="k", scheduler="kubernetes", container="docker://python:3.11")
+    assert pod_image(hub) == "python:3.11"  # a pod's image has no transport prefix
+    assert pod_image(k8s(container="docker://python:3.11")) == "python:3.11"  # the same image
+
+
+@pytest.mark.parametrize(
+    ("container", "sentence"),
+    [
+        ("ghcr.io/me/other:2", "'image' and 'container' both name the pods' image"),
+        ("~/images/py311.sif", "a pod pulls its image from a registry"),
+        ("oci-archive:/shared/py311.tar", "push it to a registry the cluster can pull from"),
+    ],
+)
+def test_a_container_that_cannot_be_the_pods_image_is_refused(
+    container: str, sentence: str
+) -> None:
+    with pytest.raises(ProfileError, match=sentence) as info:
+        k8s(container=container)
+    assert info.value.field == "container"
+
+
 def test_node_selector_takes_lines_or_a_dict() -> None:
     assert k8s(node_selector={"pool": "gpu"}).node_selector == ["pool=gpu"]
     assert k8s(node_selector="a.io/b=c\nd=e").node_selector == ["a.io/b=c", "d=e"]

@@ -178,7 +178,7 @@ def test_tasks_default_to_one_per_node() -> None:
         ("pbs", {"constraint": "skylake"}, "cannot take constraint='skylake': PBS has no node"),
         ("pbs", {"gpus": "a100:2"}, "cannot take gpus='a100:2': PBS has no standard GPU type"),
         ("local", {"nodes": 2}, "the 'local' scheduler cannot take nodes=2: it runs each job"),
-        ("local", {"tasks": 4}, "cannot take tasks=4: it starts no tasks for your code"),
+        ("local", {"nodes": 2, "tasks": 4}, "cannot take nodes=2: it runs each job"),
     ],
 )
 def test_what_a_scheduler_cannot_do_is_refused(
@@ -202,17 +202,20 @@ def test_what_a_scheduler_can_do_passes() -> None:
     # local runs a decorator written for a cluster, as it does with partition and account
     refuse_unsupported(parse_resources({"qos": "high", "constraint": "x", "gpus": "a:1"}), "local")
     refuse_unsupported(parse_resources({"nodes": 1, "tasks": 1}), "local")
+    for one_host in ("local", "direct", "sge"):  # tasks=N: N processes on the job's host
+        refuse_unsupported(parse_resources({"tasks": 4}), one_host)
 
 
 def test_what_local_cannot_do_is_refused_at_submission_before_anything_runs() -> None:
-    for asked in ({"nodes": 2}, {"tasks": 3}):
+    for asked in ({"nodes": 2}, {"nodes": 2, "tasks": 3}):
         with pytest.raises(cl.ResourceError, match="the 'local' scheduler cannot take"):
             cl.cluster("local", **asked)(abs).submit(-1)
         with pytest.raises(cl.ResourceError, match="leave .* out to run"):
             cl.cluster("local")(abs).options(**asked).map([1, 2])
     assert cl.jobs() == []
-    # qos, constraint and a GPU type are accepted there, as partition and account are
-    f = cl.cluster("local", qos="high", constraint="skylake", gpus="a100:1")(abs)
+    # qos and constraint are accepted there, as partition and account are (gpus are
+    # handed out or refused: tests/integration/test_local_gpus.py)
+    f = cl.cluster("local", qos="high", constraint="skylake")(abs)
     assert f.submit(-3).result(timeout=60) == 3
 
 

@@ -108,7 +108,6 @@ def test_resources_in_grid_engine_terms() -> None:
         ({"gpus": 1}, "no standard GPU resource"),
         ({"gpus": "a100:1"}, "no standard GPU resource, typed or not"),
         ({"nodes": 2}, "MPI parallel environment"),
-        ({"tasks": 4}, "starts no MPI tasks"),
         ({"qos": "high"}, "Grid Engine has no QOS"),
         ({"constraint": "skylake"}, "no standard node features"),
         ({"extra": ["--qos=high"]}, "looks like a SLURM option"),
@@ -454,3 +453,14 @@ def test_profile_fields_for_grid_engine() -> None:
         cl.Profile(name="g", scheduler="sge", sge_pe="smp 4")
     kind = registry.get("sge")
     assert kind.remote and registry.TASK_DEPENDENCIES not in kind.features
+
+
+def test_gpus_become_the_sites_resource_once_the_profile_names_it() -> None:
+    """Grid Engine has no standard GPU resource: with the profile's sge_gpu_resource set,
+    gpus=N is `-l NAME=N`; without it, the refusal says to set it."""
+    named = backend(sge_gpu_resource="gpu")
+    assert "#$ -l gpu=2" in named.directives(sample_spec([], gpus=2))
+    with pytest.raises(cl.ResourceError, match="set the profile's sge_gpu_resource"):
+        backend().directives(sample_spec([], gpus=2))
+    with pytest.raises(cl.ProfileError, match="as `qconf -sc` lists it"):
+        cl.Profile(name="g", scheduler="sge", sge_gpu_resource="gpu=1 -l x")

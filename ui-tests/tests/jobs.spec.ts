@@ -255,3 +255,32 @@ test('cancelling a running job asks first; a job that ends while the panel is hi
   await expect(page.locator('#clusterlab-sidebar')).toBeVisible();
   await expect(row(panel, quickId)).toHaveAttribute('data-state', 'COMPLETED');
 });
+
+test('each rank of a multi-task job has its own log in the panel', async ({ page, tmpPath }) => {
+  // Fails without the rank picker (issue 26): the panel showed only the job's own log.
+  await openNotebook(page, tmpPath, 'ranks.ipynb', [
+    [
+      'import clusterlab as cl',
+      'def speak():',
+      '    import clusterlab as cl',
+      '    print(f"rank {cl.task().rank} speaking")',
+      "job = cl.cluster('local', tasks=3)(speak).submit()",
+      'job.result(timeout=60)',
+      "print('ids:', job.id)"
+    ].join('\n')
+  ]);
+  const panel = await openPanel(page);
+  await waitReady(panel, /ranks\.ipynb/);
+  await page.notebook.runCell(0);
+  const [jobId] = await printedIds(page, 0);
+  const job = row(panel, jobId);
+  await expect(job).toHaveAttribute('data-state', 'COMPLETED', { timeout: 30000 });
+  await job.getByRole('button', { name: new RegExp(`^Show log: .* ${jobId}$`) }).click();
+  await expect(job.getByLabel(`stdout of rank 0 of job ${jobId}`, { exact: true })).toHaveText(
+    'rank 0 speaking'
+  );
+  await job.getByLabel(/^Rank/).selectOption('2');
+  await expect(job.getByLabel(`stdout of rank 2 of job ${jobId}`, { exact: true })).toHaveText(
+    'rank 2 speaking'
+  );
+});

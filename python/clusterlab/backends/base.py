@@ -49,6 +49,9 @@ class JobSpec:
     env: dict[str, str] = field(default_factory=dict)  # exported (quoted) before setup
     workdir: str = ""  # where user code runs; "" is the job dir's work/
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (stored file, dest in workdir)
+    # Programs the command runs besides python[0] (a container engine behind flock),
+    # checked on PATH where the job runs, so a node without one fails with its name.
+    needs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,13 @@ KIND = SchedulerKind(
     "jobs run as processes on an SSH host (or this machine) with no batch system, "
     "queued on that host, a few at a time",
     "clusterlab.backends.direct:DirectBackend",
-    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE}),
+    # tasks=N: N processes of the function on the host (remote/runner_tasks.py)
+    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, REMOTE, TASKS}),
     # as on 'local': a decorator written for a cluster runs here too
     ignores=frozenset({QOS, CONSTRAINT, GPU_TYPES}),
     refusals={
         NODES: "it runs each job as one process on one host; use a SLURM or PBS "
         "profile for several nodes, or leave nodes out to run it there",
-        TASKS: "it starts no tasks for your code (no srun or mpiexec there); use a "
-        "SLURM or PBS profile for several tasks, or leave tasks out to run the "
-        "function once",
     },
     queues_itself=True,
     order=50,

@@ -43,6 +43,7 @@ from .base import Backend, JobSpec, Observation, WatchTarget
 from .k8s_api import KubeApi, KubeError
 from .k8s_probe import probe
 from .k8s_watch import Poller, delete_job, delete_secret, read_json, task_pods, write_json
+from .kubernetes_kind import pod_image
 
 ENTRY_SOURCE = importlib_resources.files("clusterlab.remote").joinpath(mf.ENTRY).read_bytes()
 STATE_FILE = "k8s.json"  # in the kernel's job dir: the manifest, the files, held or not
@@ -64,7 +65,7 @@ class KubernetesBackend(Backend):
         p = self.profile
         return mf.Target(
             namespace=p.namespace or self.api.namespace,
-            image=p.image,
+            image=pod_image(p),
             python=tuple(python_command(p.python) if p.python else ["python3"]),
             service_account=p.service_account,
             node_selector=tuple(
@@ -91,8 +92,10 @@ class KubernetesBackend(Backend):
                 "workers= (pool mode) needs a file system shared by the workers, and "
                 "Kubernetes pods share none: map with chunksize= instead"
             )
-        if not self.profile.image:
-            raise SubmitError("the profile has no image: set one (python3 with cloudpickle)")
+        if not pod_image(self.profile):
+            raise SubmitError(
+                "the profile has no image: set 'image' or 'container' (python3 with cloudpickle)"
+            )
         try:
             manifest = mf.job_manifest(spec, self.target(spec.job_dir))
         except ValueError as exc:

@@ -18,6 +18,7 @@ from ..common.kinds import (
     KindField,
     SchedulerKind,
 )
+from ..config.containerspec import registry_reference
 from ..config.fieldmeta import meta
 from ..config.validators import LINE_BREAK_RE, one_path, text_value
 
@@ -115,7 +116,8 @@ IMAGE = KindField(
             "Container image",
             "The image every pod runs: python3 with cloudpickle and what your functions import, "
             "ideally the notebook's Python minor version (e.g. FROM python:3.11-slim plus "
-            "'pip install cloudpickle numpy'), pushed where the cluster can pull it.",
+            "'pip install cloudpickle numpy'), pushed where the cluster can pull it. The "
+            "profile's 'container' does the same when this is empty.",
             "ghcr.io/me/clusterlab-py311:1.0",
             kinds=(NAME,),
             check=check_image,
@@ -207,18 +209,42 @@ CONTEXT = KindField(
 )
 
 
+def pod_image(profile: Any) -> str:
+    """The image the pods run: ``image``, else the profile's ``container`` (the field every
+    kind has; a profile moved to Kubernetes keeps working). :func:`check_profile` refuses a
+    profile where both are set to different images."""
+    return registry_reference(str(profile.image or profile.container))
+
+
 def check_profile(profile: Any, errors: dict[str, str]) -> None:
-    """A kubernetes profile runs nothing without an image."""
-    if not profile.image and "image" not in errors:
+    """A kubernetes profile runs nothing without an image; ``image`` and ``container``
+    both name the pod's image, so they must not disagree."""
+    if not pod_image(profile) and "image" not in errors:
         errors["image"] = (
             "a kubernetes profile needs the container image its pods run (with python3 "
-            "and cloudpickle), e.g. 'ghcr.io/me/clusterlab-py311:1.0'"
+            "and cloudpickle), e.g. 'ghcr.io/me/clusterlab-py311:1.0' (in 'image' or "
+            "'container')"
         )
-    if profile.container and "container" not in errors:  # a pod is a container already
+    container = profile.container
+    if not container or "container" in errors:
+        return
+    if container.startswith(("/", "~/", "oci-archive:", "docker-archive:")):
         errors["container"] = (
-            "a kubernetes profile runs its pods in 'image': put the container image there "
-            "and leave 'container' empty"
+            f"a pod pulls its image from a registry, so {container[:60]!r} (a file) cannot "
+            "be a pod's image: push it to a registry the cluster can pull from (e.g. "
+            "`podman push`) and give its reference, e.g. 'ghcr.io/me/clusterlab-py311:1.0'"
         )
+    elif profile.image and profile.image != registry_reference(container):
+        errors["container"] = (
+            f"on Kubernetes 'image' and 'container' both name the pods' image, and they "
+            f"differ ({profile.image!r} and {container!r}): keep one of them, or set both "
+            "to the same image"
+        )
+    else:
+        try:
+            check_image(registry_reference(container))
+        except ValueError as exc:
+            errors["container"] = str(exc)
 
 
 KIND = SchedulerKind(
@@ -230,5 +256,6 @@ KIND = SchedulerKind(
     frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES}),
     fields=(IMAGE, NAMESPACE, SERVICE_ACCOUNT, NODE_SELECTOR, KUBECONFIG, CONTEXT),
     check_profile=check_profile,
+    runs_in_image=True,
     order=30,
 )

@@ -27,7 +27,6 @@ from ..common.errors import SubmitError
 from ..common.states import JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
-from ..remote import hostqueue
 from ..transports.base import Transport
 from . import local_queue
 from .base import (
@@ -38,7 +37,14 @@ from .base import (
     WatchTarget,
     task_observations,
 )
-from .local_orphans import LAUNCHED, kill_orphans, orphan_observation, owner_alive
+from .local_gpus import VISIBLE_VAR, GpuClaims, take_gpus, visible_gpus
+from .local_orphans import (
+    LAUNCHED,
+    kill_orphans,
+    orphan_array,
+    orphan_observation,
+    owner_alive,
+)
 from .script import render_script
 
 KILL_GRACE_SECONDS = 2.0
@@ -91,6 +97,13 @@ class LocalBackend(Backend):
         self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
         self._spooled: dict[str, tuple[str, str]] = {}  # native -> (job dir, spool entry)
+        self._gpus: GpuClaims | None = None
+
+    def gpu_claims(self) -> GpuClaims:
+        """This machine's GPUs (looked for once per backend), shared out one job each."""
+        if self._gpus is None:
+            self._gpus = GpuClaims(visible_gpus())
+        return self._gpus
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         """The scheduler's event loop, started on first use (and again after close())."""
@@ -120,15 +133,10 @@ class LocalBackend(Backend):
         return render_script(spec, task_var=TASK_VAR, enforce_limit=True)
 
     def submit(self, spec: JobSpec, files: Mapping[str, bytes]) -> str:
+        if spec.resources.gpus:
+            self.gpu_claims().check(spec.resources.gpus)
         native = f"{os.getpid()}.{next(self._ids)}"
-        queued = local_queue.spec(
-            spec.job_dir,
-            spec.array.tasks if spec.array else 0,
-            spec.array.max_concurrent or 0 if spec.array else 0,
-            [local_queue.dependency(dep, self._spooled) for dep in spec.after],
-            self.slots,
-            spec.resources.time_s or 0,
-        )
+        queued = local_queue.spec_of(spec, self.slots, self._spooled)
         staged = {
             **files,
             "job.sh": self.job_script(spec).encode(),
@@ -234,7 +242,23 @@ class LocalBackend(Backend):
         if task.cancel_requested or task.state.finished:
             return
         suffix = f".{index}" if job.is_array else ""
-        env = {**os.environ, TASK_VAR: str(index)} if job.is_array else None
+        env = {**os.environ, TASK_VAR: str(index)} if job.is_array else dict(os.environ)
+        gpus = await take_gpus(self.gpu_claims(), spec.resources.gpus or 0, env, task)
+        try:
+            await self._spawn_and_wait(job, index, spec, task, job_dir, suffix, env)
+        finally:
+            self.gpu_claims().release(gpus)
+
+    async def _spawn_and_wait(
+        self,
+        job: _LocalJob,
+        index: int,
+        spec: JobSpec,
+        task: _Task,
+        job_dir: Path,
+        suffix: str,
+        env: dict[str, str],
+    ) -> None:
         local_queue.record(spec.job_dir, task=index, event="claimed")
         with (
             _private_log(job_dir / f"stdout{suffix}") as out,
@@ -254,16 +278,14 @@ class LocalBackend(Backend):
             except OSError as exc:
                 task.state, task.reason = JobState.FAILED, f"could not start the job: {exc}"
                 return
-        ticks = (hostqueue.proc_stat(task.proc.pid) or (0, 0))[1]
-        local_queue.record(
-            spec.job_dir, task=index, event="running", pid=task.proc.pid, ticks=ticks,
-            boot=hostqueue.BOOT,
-        )  # fmt: skip
+        local_queue.started(spec.job_dir, index, task.proc.pid)
         launched = os.open(
             job_dir / f"{LAUNCHED}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
         )
         with os.fdopen(launched, "w") as pid_file:  # seen by other kernels (_launched)
             pid_file.write(str(task.proc.pid))
+        if env.get(VISIBLE_VAR):
+            self.gpu_claims().hand_over(env[VISIBLE_VAR].split(","), task.proc.pid)
         if self._cancelled(task):  # cancelled while the process was being created
             await self._kill(task.proc)
             task.state, task.reason = JobState.CANCELLED, "cancelled by you before it started"
@@ -318,39 +340,16 @@ class LocalBackend(Backend):
                 # its kernel is gone: the host queue runs (or ran) what it had not started
                 out[t.native_id] = local_queue.taken_over(t.job_dir, t.is_array)
                 continue
-            if t.is_array:
-                if job is None:
-                    started = {
-                        int(p.name.partition(".")[2])
-                        for p in Path(t.job_dir).glob(f"{LAUNCHED}.*")
-                        if p.name.partition(".")[2].isdigit()
-                    }
-                    started |= {
-                        int(name.partition(".")[2])
-                        for name in files
-                        if name.partition(".")[2].isdigit()
-                    }
-                    tasks = {
-                        i: orphan_observation(
-                            files.get(f"status.{i}"), t.native_id, t.job_dir, f".{i}"
-                        )
-                        for i in started
-                    }
-                else:
-                    tasks = {
-                        i: Observation(task.state, task.reason, task.state.value)
-                        for i, task in job.tasks.items()
-                    }
-                # Tasks with no status file never started: for another kernel's array, they
-                # take the array's own view (queued while that kernel lives, else LOST).
-                unlisted = orphan_observation(None, t.native_id, t.job_dir) if job is None else None
-                out[t.native_id] = Observation(
-                    unlisted.state if unlisted else None,
-                    unlisted.reason if unlisted else "",
-                    tasks=task_observations(files, tasks),
-                )
+            if job is None and t.is_array:
+                out[t.native_id] = orphan_array(files, t.native_id, t.job_dir)
             elif job is None:
                 out[t.native_id] = orphan_observation(files.get("status"), t.native_id, t.job_dir)
+            elif t.is_array:
+                tasks = {
+                    i: Observation(task.state, task.reason, task.state.value)
+                    for i, task in job.tasks.items()
+                }
+                out[t.native_id] = Observation(None, "", tasks=task_observations(files, tasks))
             else:
                 task = job.tasks[-1]
                 out[t.native_id] = Observation(

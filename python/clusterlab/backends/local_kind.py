@@ -21,15 +21,13 @@ KIND = SchedulerKind(
     "this machine",
     "jobs run as processes on the machine of the kernel, a few at a time",
     "clusterlab.backends.local:LocalBackend",
-    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES}),
+    # tasks=N: N processes of the function on this machine (remote/runner_tasks.py)
+    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES, TASKS}),
     # like partition and account: a decorator written for a cluster runs here too
     ignores=frozenset({QOS, CONSTRAINT, GPU_TYPES}),
     refusals={
         NODES: "it runs each job as one process on this machine; use a SLURM or "
         "PBS profile for several nodes, or leave nodes out to run it here",
-        TASKS: "it starts no tasks for your code (no srun or mpiexec here); use a "
-        "SLURM or PBS profile for several tasks, or leave tasks out to run the "
-        "function once here",
     },
     queues_itself=True,
     order=0,

@@ -17,7 +17,7 @@ from ..common import jobdir
 from ..common.jobdir import parse_status
 from ..common.processes import pid_alive
 from ..common.states import JobState
-from .base import Observation
+from .base import Observation, task_observations
 
 LAUNCHED = "launched"  # the job shell's pid, written as it starts (another kernel reads it)
 EMPTY_CMDLINE_RETRIES = 20
@@ -86,6 +86,24 @@ def orphan_observation(
             return Observation(JobState.PENDING, "queued by another kernel on this machine")
         return Observation(JobState.LOST, QUEUED_IN_DEAD_KERNEL)
     return Observation(None, status=status)
+
+
+def orphan_array(files: dict[str, bytes], native_id: str, job_dir: str) -> Observation:
+    """An array of another process: each task that started (a ``launched.N`` or a status
+    file) as :func:`orphan_observation` says; tasks with neither never started and take
+    the array's own view (queued while that kernel lives, else LOST)."""
+    started = {
+        int(p.name.partition(".")[2])
+        for p in Path(job_dir).glob(f"{LAUNCHED}.*")
+        if p.name.partition(".")[2].isdigit()
+    }
+    started |= {int(n.partition(".")[2]) for n in files if n.partition(".")[2].isdigit()}
+    tasks = {
+        i: orphan_observation(files.get(f"status.{i}"), native_id, job_dir, f".{i}")
+        for i in started
+    }
+    unlisted = orphan_observation(None, native_id, job_dir)
+    return Observation(unlisted.state, unlisted.reason, tasks=task_observations(files, tasks))
 
 
 def kill_orphans(job_dir: str, task: str) -> None:

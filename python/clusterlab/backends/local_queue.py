@@ -27,7 +27,7 @@ from typing import Any
 from ..common.errors import SubmitError
 from ..common.states import JobState
 from ..remote import hostqueue
-from .base import Observation
+from .base import JobSpec, Observation
 from .direct_status import active, observe
 
 STALE_SECONDS = 15.0  # a heartbeat this old while work is queued: start the dispatcher again
@@ -61,6 +61,24 @@ def spec(
         "owner": _OWNER,
     }
     return (json.dumps(entry) + "\n").encode()
+
+
+def spec_of(job: JobSpec, slots: int, spooled: Mapping[str, tuple[str, str]]) -> bytes:
+    """:func:`spec` for a job the local backend submits (``slots``: its limit)."""
+    return spec(
+        job.job_dir,
+        job.array.tasks if job.array else 0,
+        (job.array.max_concurrent or 0) if job.array else 0,
+        [dependency(dep, spooled) for dep in job.after],
+        slots,
+        job.resources.time_s or 0,
+    )
+
+
+def started(job_dir: str, index: int, pid: int) -> None:
+    """The kernel started task ``index`` as ``pid``: a dispatcher taking over adopts it."""
+    ticks = (hostqueue.proc_stat(pid) or (0, 0))[1]
+    record(job_dir, task=index, event="running", pid=pid, ticks=ticks, boot=hostqueue.BOOT)
 
 
 def dependency(native: str, spooled: Mapping[str, tuple[str, str]]) -> str:

@@ -5,6 +5,7 @@ every other value is quoted or reduced to a safe token."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Sequence
@@ -74,6 +75,7 @@ def render_script(
         '  echo "clusterlab: the profile\'s python command was not found" >&2',
         "  exit 127 ;;",
         "esac",
+        *(line for program in spec.needs for line in _needs_lines(program)),
         # The runner runs as a child, not exec'd, so that how it ended is recorded when it
         # could not say so itself (its Python killed for memory, or crashed): the "exit"
         # line is what a later kernel settles such a job by. A signal to the whole job
@@ -85,6 +87,23 @@ def render_script(
         'exit "$code"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _needs_lines(program: str) -> list[str]:
+    """Stop with a sentence naming ``program`` when it is not on PATH where the job runs
+    (a node without the container engine the login node has)."""
+    message = (
+        f"{program} was not found on PATH where the job ran (after the profile's setup "
+        f"lines): add a setup line that provides it there (e.g. 'module load {program}')"
+    )
+    record = json.dumps({"event": "finished", "outcome": "env_error", "message": message})
+    return [
+        f"case $(command -v -- {shlex.quote(program)} 2>/dev/null) in /*) ;; *)",
+        f"  printf '%s\\n' {shlex.quote(record)} >> \"$STATUS\"",
+        f"  printf '%s\\n' {shlex.quote('clusterlab: ' + message)} >&2",
+        "  exit 127 ;;",
+        "esac",
+    ]
 
 
 def _workdir_lines(spec: JobSpec) -> list[str]:

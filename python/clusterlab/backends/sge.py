@@ -141,12 +141,13 @@ class SgeBackend(BatchBackend):
     # -- the script ---------------------------------------------------------------------------
     def directives(self, spec: JobSpec) -> list[str]:
         r = spec.resources
-        if r.gpus:  # a count: the registry's refusals cover types, nodes, tasks, qos...
+        gpu_name = self.profile.sge_gpu_resource
+        if r.gpus and not gpu_name:  # a count: the registry refuses types, nodes, qos...
             raise ResourceError(
                 f"the 'sge' scheduler cannot take gpus={r.gpus}: Grid Engine has no standard "
-                "GPU resource; sites name their own (often -l gpu=N, or a GPU queue), so ask "
-                "your admins and pass it with extra=['-l gpu=1'] or queue='gpu.q', leaving "
-                "gpus out"
+                "GPU resource; sites name their own (often -l gpu=N, or a GPU queue): set the "
+                "profile's sge_gpu_resource to its name (`qconf -sc` lists it), or pass it "
+                "with extra=['-l gpu=1'] or queue='gpu.q', leaving gpus out"
             )
         # -w e: a request no queue could ever run is refused now, not left waiting
         opts = [f"-N {lettered_token(spec.name)}", "-S /bin/sh", "-cwd", "-w e"]
@@ -157,13 +158,15 @@ class SgeBackend(BatchBackend):
             opts += ["-o /dev/null", "-e /dev/null"]  # per-task files: see preamble()
         else:
             opts += [f"-o {jobdir.STDOUT}", f"-e {jobdir.STDERR}"]
-        slots = r.cores or 1
+        slots = (r.cores or 1) * r.task_count  # tasks=N: every task's cores, one host
         if slots > 1:
             opts.append(f"-pe {self.profile.sge_pe} {slots}")
         if r.memory_mb:  # h_vmem is per slot
             opts.append(f"-l h_vmem={math.ceil((r.memory_mb + HEADROOM_MB) / slots)}M")
         if r.time_s:
             opts.append(f"-l h_rt={_hms(r.time_s)}")
+        if r.gpus:  # the site's consumable, as the profile names it
+            opts.append(f"-l {gpu_name}={r.gpus}")
         if r.partition:
             opts.append(f"-q {r.partition}")
         if r.account:

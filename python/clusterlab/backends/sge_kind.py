@@ -26,6 +26,7 @@ from ..config.validators import one_path, text_value
 
 NAME = "sge"
 _SGE_PE_RE = re.compile(r"^[A-Za-z0-9_.*][A-Za-z0-9_.*-]{0,63}\Z")
+_SGE_RESOURCE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 
 
 def check_sge_pe(value: Any) -> str:
@@ -35,6 +36,17 @@ def check_sge_pe(value: Any) -> str:
         raise ValueError(
             "give the name of a parallel environment as `qconf -spl` lists it, e.g. 'smp' "
             "(letters, digits, '_', '.', '-', '*')"
+        )
+    return text
+
+
+def check_sge_gpu_resource(value: Any) -> str:
+    """Empty, or the name of the site's GPU resource (``qconf -sc``), e.g. ``gpu``."""
+    text = text_value(value, "gpu").strip()
+    if text and not _SGE_RESOURCE_RE.match(text):
+        raise ValueError(
+            "give the name of the GPU resource as `qconf -sc` lists it, e.g. 'gpu' "
+            "(letters, digits, '_', '.', '-')"
         )
     return text
 
@@ -68,6 +80,23 @@ SGE_PE = KindField(
     ),
 )
 
+SGE_GPU_RESOURCE = KindField(
+    "sge_gpu_resource",
+    "str",
+    field(
+        default="",
+        metadata=meta(
+            "GPU resource",
+            "The name your Grid Engine site gives its GPUs (a consumable in `qconf -sc`, "
+            "often 'gpu'): a job asking for gpus=N is submitted with `-l NAME=N`. Grid "
+            "Engine has no standard one, so gpus= is refused until this is set.",
+            "gpu",
+            kinds=(NAME,),
+            check=check_sge_gpu_resource,
+        ),
+    ),
+)
+
 SGE_SETTINGS = KindField(
     "sge_settings",
     "str",
@@ -92,7 +121,9 @@ KIND = SchedulerKind(
     "qsub/qstat/qdel of (Son of / Sun / Open) Grid Engine, on a login node or over SSH",
     "clusterlab.backends.sge:SgeBackend",
     # -hold_jid names whole arrays only: waiting for one item waits for its whole map
-    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE}),
+    # tasks=N: the slots of N tasks in the profile's sge_pe, started on the job's host
+    # (mpirun where the PE gives hosts and it exists, else N processes: runner_tasks.py)
+    frozenset({ARRAYS, THROTTLE, DEPENDENCIES, REMOTE, TASKS}),
     refusals={
         QOS: "Grid Engine has no QOS; priority and limits come from queues and "
         "projects, so ask for a queue='...' or a project with extra=['-P NAME'] "
@@ -106,11 +137,8 @@ KIND = SchedulerKind(
         NODES: "clusterlab gives a Grid Engine job cores on one host (-pe with the "
         "profile's sge_pe); a job across hosts needs the site's MPI parallel "
         "environment: leave nodes out and pass extra=['-pe mpi 32'] instead",
-        TASKS: "clusterlab starts no MPI tasks on Grid Engine; for an MPI job pass "
-        "the site's parallel environment with extra=['-pe mpi 32'] and leave "
-        "tasks out",
     },
-    fields=(SGE_PE, SGE_SETTINGS),
+    fields=(SGE_PE, SGE_GPU_RESOURCE, SGE_SETTINGS),
     # the settings file chooses the cell: two cells on one host are two clusters
     cluster_key=("sge_settings",),
     order=40,

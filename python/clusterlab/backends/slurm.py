@@ -155,8 +155,10 @@ class SlurmBackend(BatchBackend):
             opts += ["--output=stdout", "--error=stderr"]
         if r.nodes:
             opts.append(f"--nodes={r.nodes}")
-        # the runner runs once, as the batch step; its code starts the tasks with srun
+        # the runner runs once, as the batch step, and starts the tasks with srun
         opts.append(f"--ntasks={r.task_count}")
+        if r.tasks_per_node:
+            opts.append(f"--ntasks-per-node={r.tasks_per_node}")
         if r.cores:
             opts.append(f"--cpus-per-task={r.cores}")
         if r.memory_mb:

@@ -17,7 +17,8 @@ from .usage import Usage
 # -- files the kernel stages ---------------------------------------------------------------
 RUNNER = "runner.py"
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file (array items), beside it
-RUNNER_FILES = (RUNNER, RUNNER_ITEMS)
+RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs and the clusterlab stand-in
+RUNNER_FILES = (RUNNER, RUNNER_ITEMS, RUNNER_TASKS)
 SCRIPT = "job.sh"  # the rendered batch script, exactly as submitted
 PAYLOAD = "payload.pkl"  # one call: (fn, args, kwargs, refs)
 FUNCTION = "fn.pkl"  # an array's function
@@ -37,8 +38,27 @@ WORK = "work"  # the working directory of user code, inside the job dir
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"  # set by the job script when the profile names a workdir
 # A map with outputs=: JSON {"dir", "inputs"}; each item runs in <dir>/<index> (inputs linked)
 ITEM_DIRS_VAR = "CLUSTERLAB_ITEM_DIRS"
+# In a podman/docker container: the job's processes outside it hold a shared lock on this
+# file of the job dir (named by the variable), so the runner inside can tell when they were
+# killed and the engine's container was left running (config/containerspec.py).
+OUTSIDE_LOCK = "container.lock"
+OUTSIDE_LOCK_VAR = "CLUSTERLAB_OUTSIDE_LOCK"
 STDOUT = "stdout"
 STDERR = "stderr"
+# A tasks=N job: rank R's outcome in ranks/R.pkl, its output (R > 0) in ranks/R.stdout and
+# ranks/R.stderr; rank 0 writes to the job's own log files and result.pkl is the job's.
+RANKS = "ranks"
+# What the job script sets for the runner: the task count (N > 1) and the launcher.
+TASKS_VAR = "CLUSTERLAB_TASKS"
+LAUNCHER_VAR = "CLUSTERLAB_LAUNCHER"
+# How a tasks=N job starts its tasks (the resource launcher=; the runner's copy is
+# remote/runner_tasks.py): "auto" is the scheduler's way (srun in a SLURM allocation,
+# mpirun where a parallel environment names hosts, else N processes on the job's host);
+# "none" runs the function once (it starts its own tasks).
+LAUNCHERS = ("auto", "srun", "mpirun", "processes", "none")
+NODE_VAR = "CLUSTERLAB_NODE"  # in a task: the index of its node in the job
+TASK_INFO_VAR = "CLUSTERLAB_TASK_INFO"  # in a task: "rank,world_size,local_rank,node"
+ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # in a task: 0 on the job's first run
 
 # -- status events (one JSON object per line) ------------------------------------------------
 STARTED, HEARTBEAT, FINISHED, STOPPED = "started", "heartbeat", "finished", "stopped"
@@ -59,6 +79,23 @@ def status_file(task: int | str | None = None) -> str:
 def log_file(stream: str, task: int | str | None = None) -> str:
     """``stdout``/``stderr`` of a job, ``stdout.TASK`` of an array task."""
     return stream if task is None else f"{stream}.{task}"
+
+
+def ranks_dir(index: int | None = None) -> str:
+    """Where the ranks of a tasks=N job (``ranks``) or of its map item ``index``
+    (``results/INDEX.ranks``) leave their files, relative to the job dir."""
+    return RANKS if index is None else f"{RESULTS}/{index}.ranks"
+
+
+def rank_result(rank: int, index: int | None = None) -> str:
+    """Where rank ``rank`` of a tasks=N job (or map item) leaves its outcome."""
+    return f"{ranks_dir(index)}/{rank}.pkl"
+
+
+def rank_log(stream: str, rank: int, index: int | None = None) -> str:
+    """Rank ``rank``'s stdout/stderr: the job's own for rank 0 of a job, ``R.stdout`` in
+    its ranks dir else (rank 0 of a map item writes to its task's log, as any item)."""
+    return stream if rank == 0 and index is None else f"{ranks_dir(index)}/{rank}.{stream}"
 
 
 def item_result(index: int) -> str:

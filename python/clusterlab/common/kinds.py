@@ -77,6 +77,9 @@ class SchedulerKind:
     check_profile: ProfileCheck | None = None  # checks across fields, after each field's
     cluster_key: tuple[str, ...] = ()  # fields that choose the scheduler instance
     queues_itself: bool = False  # clusterlab queues its jobs, max_concurrent at a time
+    # Its jobs run in a container image already (a pod): a profile's `container` names that
+    # image, and no engine (podman, apptainer) is wrapped around the job's Python.
+    runs_in_image: bool = False
     offline_backend: str = ""  # "module:factory" for a preview that must not connect
     order: int = 100  # place in menus, forms and docs (clusterlab's own: 0-50)
 

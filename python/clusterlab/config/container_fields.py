@@ -34,7 +34,8 @@ def container() -> Any:
             "Run the job's Python inside this image: a reference ('docker.io/library/"
             "python:3.11-slim'), a .sif file, or 'oci-archive:/path/image.tar'. The job "
             "dir, clusterlab's remote dir and the working dir are bound at the same paths; "
-            "the Python command is then the image's ('python3' when empty).",
+            "the Python command is then the image's ('python3' when empty). A scheduler "
+            "whose jobs are containers already (pods) runs this image itself.",
             "docker.io/library/python:3.11-slim",
             check=check_container,
         ),

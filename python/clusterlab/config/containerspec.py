@@ -9,9 +9,12 @@ and the variables the job script exports are passed in:
 
 - Apptainer / Singularity: ``apptainer exec --bind P1,P2 --pwd JOBDIR [--nv] IMAGE
   python`` (they pass the environment through and share the host's network);
-- Podman / Docker: ``podman run --rm -i --network host -v P:P ... -w JOBDIR -e NAME ...
-  [--device nvidia.com/gpu=all | --gpus all] IMAGE python`` (``--network host`` as a
-  batch job has; ``-e NAME`` without a value copies the variable from the job script).
+- Podman / Docker: ``flock -s -o JOBDIR/container.lock podman run --rm -i --network host
+  -v P:P ... -w JOBDIR -e CLUSTERLAB_OUTSIDE_LOCK=... -e NAME ... [--device
+  nvidia.com/gpu=all | --gpus all] IMAGE python`` (``--network host`` as a batch job has;
+  ``-e NAME`` without a value copies the variable from the job script). The container is
+  the engine's, not the job's: the lock, held while the job's own processes live, lets
+  the runner inside end when a scheduler SIGKILLs them (util-linux ``flock``).
 
 Which engine: the profile's ``container_engine``, else the first of apptainer,
 singularity, podman, docker found on the cluster (a ``.sif`` file only with apptainer or
@@ -22,9 +25,15 @@ from __future__ import annotations
 
 import re
 
+from ..common import jobdir
+
 ENGINES = ("apptainer", "singularity", "podman", "docker")
 SIF_ENGINES = ("apptainer", "singularity")
 ARCHIVES = ("oci-archive:", "docker-archive:")
+# A registry image spelled as Apptainer (and podman) take it: 'docker://python:3.11' is
+# Docker Hub's python:3.11 for every engine. The docker CLI and Kubernetes take the
+# reference without it (both default to Docker Hub too).
+DOCKER = "docker://"
 # [registry[:port]/]path[:tag][@sha256:digest], as image references are written
 _REF_RE = re.compile(
     r"^(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[\w][\w.-]{0,127})?"
@@ -56,8 +65,13 @@ def check_image(text: str) -> None:
                 f"the engines split their mount lists on them), {EXAMPLE}"
             )
         return
-    if not _REF_RE.match(text):
+    if not _REF_RE.match(text.removeprefix(DOCKER)):
         raise ValueError(f"{text[:60]!r} is not an image reference or a file, {EXAMPLE}")
+
+
+def registry_reference(image: str) -> str:
+    """``image`` as the docker CLI and Kubernetes spell it: without ``docker://``."""
+    return image.removeprefix(DOCKER)
 
 
 def check_engine(text: str) -> None:
@@ -100,6 +114,8 @@ def wrap(
     """The argv that runs ``python`` (its argv inside the image) in ``image``."""
     binds = list(dict.fromkeys(b for b in binds if b))
     if engine in SIF_ENGINES:
+        if not is_file_image(image) and not image.startswith(DOCKER):
+            image = DOCKER + image  # (a bare reference is a file name to apptainer)
         argv = [engine, "exec"]
         if binds:
             argv += ["--bind", ",".join(binds)]
@@ -108,11 +124,18 @@ def wrap(
         if gpus:
             argv.append("--nv")
         return [*argv, image, *python]
+    if engine == "docker":  # (podman, like apptainer, takes the docker:// transport)
+        image = registry_reference(image)
     argv = [engine, "run", "--rm", "-i", "--network", "host"]
     for path in binds:
         argv += ["-v", f"{path}:{path}"]
     if pwd:
-        argv += ["-w", pwd]
+        # The container is the engine's: a SIGKILL of the job kills only the engine's
+        # client. flock holds a shared lock on a job-dir file while the job's processes
+        # live; the runner inside ends when it can lock it alone (remote/runner.py).
+        lock = f"{pwd}/{jobdir.OUTSIDE_LOCK}"
+        argv = ["flock", "-s", "-o", lock, *argv, "-w", pwd]
+        argv += ["-e", f"{jobdir.OUTSIDE_LOCK_VAR}={lock}"]
     for name in dict.fromkeys(env_names):
         argv += ["-e", name]
     if gpus:

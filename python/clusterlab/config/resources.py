@@ -15,6 +15,7 @@ from typing import Any
 
 from ..common import kinds as registry
 from ..common.errors import ResourceError
+from ..common.jobdir import LAUNCHERS
 
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*$", re.IGNORECASE)
 _UNITS_MB = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 * 1024}
@@ -182,6 +183,8 @@ class Resources:
     gpu_type: str | None = None  # set only with gpus: gpus="a100:2"
     nodes: int | None = None
     tasks: int | None = None
+    tasks_per_node: int | None = None
+    launcher: str | None = None  # how the tasks start: LAUNCHERS; None is "auto"
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
@@ -202,8 +205,13 @@ class Resources:
 
     @property
     def task_count(self) -> int:
-        """Tasks in the job's allocation: ``tasks``, else one per node, else one."""
-        return self.tasks or self.nodes or 1
+        """Tasks in the job's allocation: ``tasks``, else ``tasks_per_node`` on each node,
+        else one per node, else one."""
+        if self.tasks:
+            return self.tasks
+        if self.tasks_per_node:
+            return self.tasks_per_node * (self.nodes or 1)
+        return self.nodes or 1
 
     def needs(self) -> dict[str, str]:
         """The scheduler features (``clusterlab.common.kinds``) this request
@@ -218,8 +226,9 @@ class Resources:
             out[registry.GPU_TYPES] = f"gpus='{self.gpu_type}:{self.gpus}'"
         if (self.nodes or 1) > 1:
             out[registry.NODES] = f"nodes={self.nodes}"
-        if (self.tasks or 1) > 1:
-            out[registry.TASKS] = f"tasks={self.tasks}"
+        if self.task_count > 1:
+            asked = f"tasks={self.tasks}" if self.tasks else f"tasks_per_node={self.tasks_per_node}"
+            out[registry.TASKS] = asked
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,6 +241,8 @@ class Resources:
             ("gpus", f"{self.gpu_type}:{self.gpus}" if self.gpu_type else self.gpus),
             ("nodes", self.nodes),
             ("tasks", self.tasks),
+            ("tasks_per_node", self.tasks_per_node),
+            ("launcher", self.launcher),
             ("partition", self.partition),
             ("account", self.account),
             ("qos", self.qos),
@@ -243,6 +254,16 @@ class Resources:
         return out
 
 
+def _launcher(value: Any) -> str:
+    if not isinstance(value, str) or value not in LAUNCHERS:
+        raise ResourceError(
+            f"launcher={value!r}: use one of {', '.join(map(repr, LAUNCHERS))} ('auto', the "
+            "default, starts the tasks the scheduler's way; 'none' runs your function once "
+            "and lets it start its own, e.g. with torchrun)"
+        )
+    return value
+
+
 # key -> (parser, Resources field or fields). "queue" is PBS/SGE's word for a partition.
 _PARSERS: dict[str, tuple[Any, str | tuple[str, ...]]] = {
     "cores": (lambda v: _positive_int("cores", v), "cores"),
@@ -251,6 +272,8 @@ _PARSERS: dict[str, tuple[Any, str | tuple[str, ...]]] = {
     "gpus": (_gpus, ("gpus", "gpu_type")),
     "nodes": (lambda v: _positive_int("nodes", v), "nodes"),
     "tasks": (lambda v: _positive_int("tasks", v), "tasks"),
+    "tasks_per_node": (lambda v: _positive_int("tasks_per_node", v), "tasks_per_node"),
+    "launcher": (lambda v: _launcher(v), "launcher"),
     "partition": (lambda v: _name("partition", v), "partition"),
     "queue": (lambda v: _name("queue", v), "partition"),
     "account": (lambda v: _name("account", v), "account"),
@@ -348,6 +371,13 @@ def check_layout(resources: Resources) -> None:
             f"tasks={resources.tasks} on nodes={resources.nodes}: every node needs at least "
             f"one task; ask for tasks={resources.nodes} or more, or leave tasks out (one per "
             "node)"
+        )
+    per_node = resources.tasks_per_node
+    if per_node and resources.tasks and resources.tasks != per_node * (resources.nodes or 1):
+        raise ResourceError(
+            f"tasks={resources.tasks} with tasks_per_node={per_node} on "
+            f"nodes={resources.nodes or 1}: the two disagree; give tasks= alone, or "
+            f"tasks_per_node= with nodes= (tasks={per_node * (resources.nodes or 1)})"
         )
 
 

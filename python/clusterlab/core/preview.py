@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..backends import make_backend
 from ..backends.base import ArraySpec, JobSpec
 from ..common import jobdir
+from ..common import kinds as registry
 from ..config import containerspec
 from ..config.profile import Profile
 from ..config.pythonspec import python_command
@@ -45,7 +46,9 @@ def preview_script(
         python, root = python_argv(profile, transport), jobs_root(profile, transport.expand)
     workdir = profile.workdir if profile.is_remote else transport.expand(profile.workdir)
     notes: list[str] = []
-    if profile.container:  # as a submission wraps it; 'auto' is picked on the cluster
+    needs: list[str] = []
+    wrapped = profile.container and not registry.get(profile.scheduler).runs_in_image
+    if wrapped:  # as a submission wraps it; 'auto' is picked on the cluster
         engine = profile.container_engine
         if engine == "auto":
             engine = "apptainer" if profile.container.endswith(".sif") else "podman"
@@ -59,6 +62,7 @@ def preview_script(
             env_names=[*profile.env, jobdir.WORKDIR_VAR, jobdir.ITEM_DIRS_VAR],
             gpus=bool(merged.gpus),
         )
+        needs = [engine] if engine != python[0] else []
     spec = JobSpec(
         job_id=JOB_ID,
         name=NAME,
@@ -69,6 +73,7 @@ def preview_script(
         env=dict(profile.env),
         # a submission expands ~ first; a preview of a remote host shows it as typed
         workdir=workdir,
+        needs=needs,
     )
     if tasks:
         spec.array = ArraySpec(tasks, max_concurrent)

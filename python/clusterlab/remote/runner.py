@@ -3,7 +3,9 @@
 Usage: ``python runner.py JOB_DIR`` for one call, ``python runner.py JOB_DIR TASK`` for task
 TASK of an array. It is copied into every job dir, so it must not import clusterlab; what
 only array items need (log offsets, per-item dirs, pool mode) is its second file,
-``runner_items.py``, shipped beside it (see that file for why a second file).
+``runner_items.py``, shipped beside it (see that file for why a second file); what only
+multi-task jobs need (launching the tasks, each rank's run) and the stand-in for
+``import clusterlab`` is its third, ``runner_tasks.py``.
 
 It records the job's life in ``status`` (``status.TASK`` for an array task; one JSON object
 per line: started, heartbeat, item-started/item-finished, finished) and leaves each outcome
@@ -60,15 +62,18 @@ STATUS, RESULT, POOL = "status", "result.pkl", "pool.json"
 PAYLOAD, FUNCTION = "payload.pkl", "fn.pkl"
 WORK = "work"  # user code runs here (or in $CLUSTERLAB_WORKDIR), never among our own files
 WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
+OUTSIDE_LOCK_VAR = "CLUSTERLAB_OUTSIDE_LOCK"  # in a container: see _outside_watch
+OUTSIDE_POLL_SECONDS = 1.0
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file, beside it in every job dir
+RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs, the clusterlab stand-in
 
 
-def _load_items() -> Any:
-    """``runner_items.py`` from beside this file, loaded by its path: not through
-    ``sys.path`` (``python -I`` leaves the script's dir out of it, and a user's module of
-    the same name must neither shadow it nor be shadowed)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), RUNNER_ITEMS)
-    spec = importlib.util.spec_from_file_location("clusterlab_runner_items", path)
+def _load_beside(name: str, module_name: str) -> Any:
+    """A runner file from beside this one (``runner_items.py``, ``runner_tasks.py``), loaded
+    by its path: not through ``sys.path`` (``python -I`` leaves the script's dir out of it,
+    and a user's module of the same name must neither shadow it nor be shadowed)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -76,7 +81,9 @@ def _load_items() -> Any:
     return module
 
 
-items = _load_items()
+items = _load_beside(RUNNER_ITEMS, "clusterlab_runner_items")
+# multi-task jobs (tasks=N) and cl.task() where clusterlab is not installed
+tasks = _load_beside(RUNNER_TASKS, "clusterlab_runner_tasks")
 JOB_DIR_GONE = 97  # exit code: the job dir was deleted (as job.sh's failed cd)
 
 
@@ -132,8 +139,30 @@ def _signalled(job: _Job, signum: int) -> None:
     """Cancelled, preempted or at the time limit: record it (a later kernel settles the job
     by this line when the scheduler has forgotten it), then die of the signal as before."""
     job.status("exit", code=128 + signum, signal=signal.Signals(signum).name[3:])
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+    items.die_of(signum)
+
+
+def _outside_watch(job: _Job, path: str) -> None:
+    """In a podman/docker container the runner is the engine's, not the scheduler's: a
+    scheduler that kills the job's processes (Grid Engine's qdel and time limits send
+    SIGKILL at once; SLURM and clusterlab's own queue after a grace) kills the engine's
+    client, which cannot pass a SIGKILL on, and the container would run on, unseen. Those
+    processes hold a shared lock on ``path`` (``flock -s`` in the job's command line):
+    once this process can lock it exclusively, none of them is left, so it ends too."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    while True:
+        time.sleep(OUTSIDE_POLL_SECONDS)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue
+        job.status("exit", code=128 + signal.SIGKILL, signal="KILL")
+        os._exit(128 + signal.SIGKILL)
 
 
 def _heartbeat(job: _Job, stop: threading.Event) -> None:
@@ -250,7 +279,22 @@ def _load_message(exc: BaseException) -> str:
     )
 
 
+# What runner_tasks.py runs of this file: a rank runs one call as a single job does.
+write_result, run_call, error_record = _write_result, _call, _error_record
+load_message, signalled = _load_message, _signalled
+
+
+def no_cloudpickle() -> str:
+    return (
+        f"cloudpickle is not installed for {sys.executable} on {socket.gethostname()}: "
+        f"run `{sys.executable} -m pip install --user cloudpickle` there (or point the "
+        "profile's python at an environment that has it)"
+    )
+
+
 def main(job_dir: str, task: str | None = None) -> int:
+    if task is None and tasks.is_rank():  # one task of a tasks=N job (runner_tasks.py)
+        return int(tasks.rank_main(job_dir, sys.modules[__name__]))
     job = _Job(job_dir, task)
     job.status(
         "started",
@@ -261,12 +305,12 @@ def main(job_dir: str, task: str | None = None) -> int:
     try:
         import cloudpickle
     except ImportError:
-        return job.env_error(
-            f"cloudpickle is not installed for {sys.executable} on {socket.gethostname()}: "
-            f"run `{sys.executable} -m pip install --user cloudpickle` there (or point the "
-            "profile's python at an environment that has it)"
-        )
+        return job.env_error(no_cloudpickle())
+    tasks.prepare_job()  # no outer task; clusterlab importable where it is not installed
     signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
+    if os.environ.get(OUTSIDE_LOCK_VAR):
+        watch = (job, os.environ[OUTSIDE_LOCK_VAR])
+        threading.Thread(target=_outside_watch, args=watch, daemon=True).start()
     work = os.environ.get(WORKDIR_VAR)  # the profile's (a project dir, never the job dir)
     if work:
         os.makedirs(work, mode=0o700, exist_ok=True)
@@ -283,6 +327,8 @@ def main(job_dir: str, task: str | None = None) -> int:
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(job, stop), daemon=True).start()
     try:
+        if task is None and tasks.launching():  # tasks=N: start them, settle by them
+            return int(tasks.launch(job, sys.modules[__name__]))
         if task is None:
             try:
                 with open(os.path.join(job_dir, PAYLOAD), "rb") as fh:
@@ -323,7 +369,10 @@ def main(job_dir: str, task: str | None = None) -> int:
         for index, args, kwargs, refs in calls:
             item = items.Item(job, index)
             path = os.path.join(job_dir, items.RESULTS, f"{index}.pkl")
-            ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
+            if tasks.launching():  # tasks=N: the item runs on N tasks (runner_tasks.py)
+                ok, digest = tasks.launch_item(job, index, path, sys.modules[__name__])
+            else:
+                ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
             item.finished(outcome=items.OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
         job.status("finished", outcome=items.OUTCOME[all_ok], usage=items.usage(job.clock))

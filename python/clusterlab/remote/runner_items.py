@@ -28,6 +28,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+
+def die_of(signum: int) -> None:
+    """End this process as ``signum`` would have by default. As PID 1 of a container
+    (``container=`` with podman or docker) the kernel ignores a default-handled signal
+    the process sends itself, so the runner would go on running after a cancel that it
+    has just recorded: it exits with the shell's code for the signal instead."""
+    signal.signal(signum, signal.SIG_DFL)
+    if os.getpid() == 1:
+        os._exit(128 + signum)
+    os.kill(os.getpid(), signum)
+
+
 # The job-dir contract as the runner knows it (kernel's copy: clusterlab/common/jobdir.py;
 # tests/unit/test_jobdir_contract.py proves that they agree).
 RESULTS, ITEMS, CLAIMS, WORKERS = "results", "items", "claims", "workers"
@@ -144,8 +156,7 @@ class Pool:
             with contextlib.suppress(OSError):
                 os.unlink(self.beat_path)
             self.job.status("stopped", signal=signum)
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+            die_of(signum)
 
         signal.signal(signal.SIGTERM, on_term)
 

@@ -61,10 +61,13 @@ def _prompt(profile_fields: dict[str, Any]) -> dict[str, Any]:
     """Ask for every field that applies to the chosen scheduler, showing its tooltip."""
     values = dict(profile_fields)
     specs = schema()
+    # Enter takes the profile's own default (as the lab panel's and the widget's new
+    # profile do), and the prompt says which one that is.
+    default = next(str(s["default"]) for s in specs if s["name"] == "scheduler")
     scheduler = (
         values.get("scheduler")
-        or input(f"scheduler [{'/'.join(SCHEDULER_KINDS)}]: ").strip()
-        or "slurm"
+        or input(f"scheduler ({'/'.join(SCHEDULER_KINDS)}) [{default}]: ").strip()
+        or default
     )
     values["scheduler"] = scheduler
     for spec in specs:

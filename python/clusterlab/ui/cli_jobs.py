@@ -225,9 +225,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         what = f"{target.id} has no output: it was not submitted"
         print(f"clusterlab: {what} ({why})", file=sys.stderr)
         return 1
+    read = target.stderr if args.stderr else target.stdout
     if args.follow:
-        return _follow(target.stderr(follow=True) if args.stderr else target.stdout(follow=True))
-    _write(target.stderr() if args.stderr else target.stdout())
+        return _follow(read(follow=True, rank=args.rank))
+    _write(read(rank=args.rank))
     return 0
 
 
@@ -323,6 +324,9 @@ def add_job_commands(sub: Any) -> None:
     p.add_argument("--stderr", action="store_true", help="print stderr instead of stdout")
     p.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new output until it ends"
+    )
+    p.add_argument(
+        "--rank", type=int, default=None, help="a job of several tasks: this rank's (default 0)"
     )
     p.set_defaults(func=cmd_logs)
     p = sub.add_parser("cancel", help="cancel jobs or whole arrays, pending or running")

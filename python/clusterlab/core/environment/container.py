@@ -69,3 +69,32 @@ class Container:
         return containerspec.wrap(
             self.engine(), self.image, python, list(binds), pwd, list(env_names), gpus
         )
+
+    def could_not_run(self, python: list[str], returncode: int, err: str) -> str:
+        """The sentence for a probe that failed in the container: the engine's own words
+        and the one command that shows, by hand, whether the engine or the image is at
+        fault (the profile's python is the image's, so 'module load python' is no fix)."""
+        engine = self.engine()
+        by_hand = shlex.join([engine, "run", "--rm", self.image, *python, "-V"])
+        if engine in containerspec.SIF_ENGINES:
+            by_hand = shlex.join([engine, "exec", self.image, *python, "-V"])
+        return (
+            f"{engine} could not run {python[0]} in the image {self.image} on "
+            f"{self.transport.label} (exit {returncode}: {err.strip()[-300:]}). Try "
+            f"`{by_hand}` there as the profile's user: the image needs python3 with "
+            "cloudpickle (or set the profile's python to the interpreter's path inside the "
+            f"image), and {engine} must work for that user"
+            + (" (rootless podman: `podman info`, and subuid/subgid ranges for the user)"
+               if engine == "podman" else "")
+            + "."
+        )  # fmt: skip
+
+    def no_cloudpickle(self, executable: str) -> str:
+        """The sentence for an image whose Python lacks cloudpickle: a container starts
+        from its image each time, so installing into it there would not last."""
+        return (
+            f"cloudpickle is not installed for {executable} in the image {self.image}: add it "
+            "to the image (e.g. 'RUN python3 -m pip install cloudpickle' in its "
+            "Containerfile, or `pip install cloudpickle` before `apptainer build`), or use "
+            "an image that has it"
+        )

@@ -81,7 +81,10 @@ class RemoteEnvironment:
         self.info: dict[str, Any] = {}  # the last probe's answer
         self.sync_python: list[str] | None = None  # the synced env of the current lock
         self._sync_modules: frozenset[str] = frozenset()  # top-level modules it was locked at
-        self.container = Container(profile, transport) if profile.container else None
+        # A kind whose jobs are containers already (Kubernetes' pods) runs `container` as
+        # its image itself: no engine around the job's Python there.
+        wrapped = profile.container and not registry.get(profile.scheduler).runs_in_image
+        self.container = Container(profile, transport) if wrapped else None
 
     def python_argv(self, environment: str | None = None) -> list[str]:
         """The argv of the job's Python: the synced env's once built (``sync``), else the
@@ -115,6 +118,11 @@ class RemoteEnvironment:
                 f"such as 'export PATH=$HOME/miniconda3/condabin:$PATH'; a shell function "
                 f"from `{tool} init` is not enough), and the environment {target!r} must "
                 f"exist there with python in it (`{tool} env list`)."
+            )
+        if res.returncode != 0 and self.container is not None:
+            python = python_argv(self.profile, self.transport)
+            raise RemoteEnvironmentError(
+                self.container.could_not_run(python, res.returncode, res.err)
             )
         if res.returncode != 0:
             raise RemoteEnvironmentError(
@@ -198,6 +206,8 @@ class RemoteEnvironment:
         return frozenset(m for m in sys.modules if "." not in m) | shipped
 
     def _verify(self, info: dict[str, Any]) -> None:
+        if info["cloudpickle"] is None and self.container is not None:
+            raise RemoteEnvironmentError(self.container.no_cloudpickle(info["executable"]))
         if info["cloudpickle"] is None:
             raise RemoteEnvironmentError(
                 f"cloudpickle is not installed for {info['executable']} on "

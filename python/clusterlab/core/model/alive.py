@@ -15,3 +15,9 @@ if TYPE_CHECKING:
     from .job import Job
 
 live: weakref.WeakValueDictionary[str, Job | ArrayJob] = weakref.WeakValueDictionary()
+
+#: Ids of jobs and arrays this process reattached only to watch them (the lab panel does,
+#: for active jobs whose kernel is gone, so their endings reach it): when they complete,
+#: their values stay on the cluster instead of being downloaded and unpickled here, where
+#: nobody asked for them (``result()`` reads one when asked, as after ``forget_result``).
+watch_only: set[str] = set()

@@ -17,6 +17,7 @@ from ...config.resources import Resources
 from ..transfer.payload import load_result
 from .events import JobEvent, publish
 from .logs import Span, read_output
+from .ranks import log_name, task_results
 
 if TYPE_CHECKING:
     from .host import JobHost
@@ -148,28 +149,46 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         return request_hint(self._usage, r.memory_mb, r.time_s, r.cores)
 
     @overload
-    def stdout(self, follow: Literal[False] = False) -> str: ...
+    def stdout(self, follow: Literal[False] = False, rank: int | None = None) -> str: ...
     @overload
-    def stdout(self, follow: Literal[True]) -> Iterator[str]: ...
-    def stdout(self, follow: bool = False) -> str | Iterator[str]:
+    def stdout(self, follow: Literal[True], rank: int | None = None) -> Iterator[str]: ...
+    def stdout(self, follow: bool = False, rank: int | None = None) -> str | Iterator[str]:
         """What the job printed so far (read from its job dir). For an array item, only
         this item's output, although the items of a task share its log file.
         ``follow=True``: an iterator of new text as the job prints it, ending when the job
-        has ended (an array item follows its task's log)."""
-        if follow:
-            return (text for _, text in self.engine.follow_output(self, ("stdout",)))
-        return read_output(self.engine, self, jobdir.STDOUT)
+        has ended (an array item follows its task's log). A job of several tasks: rank 0's
+        output (and the launcher's), ``rank=R`` for rank R's."""
+        return self._log(jobdir.STDOUT, follow, rank)
 
     @overload
-    def stderr(self, follow: Literal[False] = False) -> str: ...
+    def stderr(self, follow: Literal[False] = False, rank: int | None = None) -> str: ...
     @overload
-    def stderr(self, follow: Literal[True]) -> Iterator[str]: ...
-    def stderr(self, follow: bool = False) -> str | Iterator[str]:
+    def stderr(self, follow: Literal[True], rank: int | None = None) -> Iterator[str]: ...
+    def stderr(self, follow: bool = False, rank: int | None = None) -> str | Iterator[str]:
         """What the job wrote to stderr so far (an array item: only this item's);
-        ``follow=True`` as for :meth:`stdout`."""
+        ``follow=True`` and ``rank=R`` as for :meth:`stdout`."""
+        return self._log(jobdir.STDERR, follow, rank)
+
+    def _log(self, stream: str, follow: bool, rank: int | None) -> str | Iterator[str]:
+        name = log_name(self, stream, rank)
+        if name is not None:  # rank R > 0: its own file, whole (followed: at the end)
+            if follow:
+                return iter([self._rank_log_when_done(name)])
+            return self.engine.read_log(self, name)
         if follow:
-            return (text for _, text in self.engine.follow_output(self, ("stderr",)))
-        return read_output(self.engine, self, jobdir.STDERR)
+            return (text for _, text in self.engine.follow_output(self, (stream,)))
+        return read_output(self.engine, self, stream)
+
+    def _rank_log_when_done(self, name: str) -> str:
+        concurrent.futures.wait([self])
+        return self.engine.read_log(self, name)
+
+    def task_results(self, timeout: float | None = None) -> list[Any]:
+        """Every rank's value, in rank order, for a job of several tasks (``tasks=N``);
+        ``[result()]`` for a job of one. Raises as :meth:`result` does when a rank failed."""
+        __tracebackhide__ = True
+        first = self.result(timeout)
+        return task_results(self.engine, self, first)
 
     def job_script(self) -> str:
         """The script that was submitted for this job, exactly."""
@@ -183,6 +202,20 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
             if self.done() and not self.cancelled() and self.exception(0) is None:
                 self._result = None
                 self._forgotten = True
+
+    @property
+    def result_unread(self) -> bool:
+        """True when it completed but its value is not in memory (let go, or never read:
+        a job watched only for its state); ``result()`` then reads it from the cluster."""
+        return self._forgotten
+
+    def resolve_unread(self) -> None:
+        """Complete it without reading its value (see :attr:`result_unread`)."""
+        with self._condition:
+            if self.done():
+                return
+            self._forgotten = True
+            self.set_result(None)
 
     def _read_result_again(self) -> Any:
         path = self.result_path

@@ -43,17 +43,18 @@ def read_output(host: JobHost, job: Job, stream: str) -> str:
 
 
 def read_tail(
-    host: JobHost, job: Job, stream: str, limit: int, before: int | None = None
+    host: JobHost, job: Job, stream: str, limit: int, before: int | None = None, whole: bool = False
 ) -> tuple[str, int, int]:
     """At most ``limit`` bytes of ``stream`` ending at byte ``before`` (None: its end),
     read as a byte range: ``(text, where it starts, how long the stream is)``. The panel
     shows a log's end, and a 10 GB stdout must not travel (or sit in the kernel) for it;
-    an earlier page is asked for with ``before`` = the start of the one shown."""
+    an earlier page is asked for with ``before`` = the start of the one shown.
+    ``whole``: ``stream`` is a file of its own in the job dir (a rank's log), not shared."""
     if job.done() and not job.native_id:  # never reached a scheduler: no files anywhere
         return "", 0, 0
     task: int | None = None
     span: Span | None = None
-    if job.array_id:
+    if job.array_id and not whole:
         task, span = job.task, job.item_logs.get(stream)
         if span is None or span[1] is None:
             found = locate(host, job, stream)

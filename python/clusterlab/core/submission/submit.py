@@ -37,6 +37,7 @@ from ..transfer.payload import dumps_call, dumps_function, dumps_items
 from ..transfer.staging import Staged, item_env, item_outputs, jobs_root, resolve, run_record
 from ..watching.workerpool import pool_files
 from .batcher import SUBMITTING_REASON, Pending, refuse
+from .ranks import refuse_ranked_map, task_env
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -47,7 +48,7 @@ RUNNER_FILES = {
     name: importlib_resources.files("clusterlab.remote").joinpath(name).read_bytes()
     for name in jobdir.RUNNER_FILES
 }
-"""What every job dir receives besides its payload: the runner and its second file."""
+"""What every job dir receives besides its payload: the runner and its other files."""
 RUNNER_SOURCE = RUNNER_FILES[jobdir.RUNNER]
 
 
@@ -100,10 +101,12 @@ def _spec(
     extra_env: Mapping[str, str] | None = None,
 ) -> JobSpec:
     staged = staged or resolve(runtime, None)
-    env = {**staged.env, **(extra_env or {})}
     merged = runtime.default_resources.merged(resources)
+    env = {**staged.env, **(extra_env or {}), **task_env(merged)}
     python = list(python or runtime.environment.python_argv(staged.options.environment))
+    needs: list[str] = []
     if runtime.environment.container is not None:  # the job dir, blobs, workdir: same paths
+        needs = [runtime.environment.container.engine()]
         python = runtime.environment.container.wrap(
             python,
             binds=[runtime.jobs_root().rsplit("/", 1)[0], staged.workdir],
@@ -122,6 +125,7 @@ def _spec(
         env=env,
         workdir=staged.workdir,
         inputs=staged.inputs,
+        needs=[n for n in needs if n != python[0]],
     )
 
 
@@ -212,6 +216,7 @@ def submit_array(
     loaded on the cluster)."""
     check_options(chunksize, workers, max_concurrent)
     refuse_unsupported(runtime.default_resources.merged(resources), runtime.profile.scheduler)
+    refuse_ranked_map(runtime.default_resources.merged(resources), workers)
     staged = resolve(runtime, options)
     deps = _dependencies(runtime, after)
     name = job_name(fn, name)

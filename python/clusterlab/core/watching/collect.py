@@ -18,7 +18,7 @@ from ...common.errors import JobError, RemoteEnvironmentError
 from ...common.states import JobState
 from ..environment.packages import missing_module_hint
 from ..ledger import store as ledger
-from ..model.alive import live
+from ..model.alive import live, watch_only
 from ..model.settle import DEPENDENCY_FAILED, Decision
 from ..transfer.payload import load_result
 from ..transfer.staging import StagingHost, fetch_outputs
@@ -71,12 +71,17 @@ class Collector:
         self._download_failures: dict[str, int] = {}
 
     def collect(self, finished: Sequence[Finished]) -> None:
-        """Resolve finished jobs: results fetched in one round trip for all of them."""
+        """Resolve finished jobs: results fetched in one round trip for all of them (not
+        the values of jobs watched only for their state, see ``alive.watch_only``)."""
+        unread = {id(f) for f in finished if _watched_only(f)}
         reads = [
             f
             for f in finished
-            if f.outcome in (jobdir.OK, jobdir.ERROR)
-            or (f.outcome == jobdir.ENV_ERROR and not f.job.array_id)
+            if id(f) not in unread
+            and (
+                f.outcome in (jobdir.OK, jobdir.ERROR)
+                or (f.outcome == jobdir.ENV_ERROR and not f.job.array_id)
+            )
         ]
         read_ids = {id(f) for f in reads}
         files: dict[str, bytes | None] = {}
@@ -100,7 +105,10 @@ class Collector:
                 f.decision.reason = failure_reason(f.job)
             job = f.job
             data = files.get(job.result_path) if id(f) in read_ids else None
-            if data is not None:
+            if id(f) in unread:
+                job.set_state(JobState.COMPLETED, "")
+                resolutions.append((job, "unread", None))
+            elif data is not None:
                 ok, value = load_result(data)
                 if ok and job.outputs:
                     self._outputs(job)
@@ -121,7 +129,9 @@ class Collector:
                 resolutions.append((job, "fail", (f.decision.state, reason)))
         self.runtime.flush()  # the ledger is current before anyone waiting on a result wakes
         for job, kind, value in resolutions:
-            if kind == "fail":
+            if kind == "unread":
+                job.resolve_unread()
+            elif kind == "fail":
                 self.fail(job, *value)
             elif kind == "result":
                 job.resolve(value)
@@ -183,6 +193,17 @@ class Collector:
                 reason=reason,
             )
         )
+
+
+def _watched_only(f: Finished) -> bool:
+    """A job that completed with a value nobody here asked for: reattached only to watch
+    its state (``alive.watch_only``), without outputs to bring back."""
+    job = f.job
+    return (
+        f.outcome == jobdir.OK
+        and not job.outputs
+        and (job.id in watch_only or (bool(job.array_id) and job.array_id in watch_only))
+    )
 
 
 def failure_reason(job: Job) -> str:

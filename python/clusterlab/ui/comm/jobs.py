@@ -1,6 +1,10 @@
-"""``jobs.list`` and ``job.cancel``, and the ``job.event`` push: state changes of every
-job, collected and sent at most every :data:`.topic.EVENT_INTERVAL` seconds with only
-the newest state of each job or array.
+"""``jobs.list``, ``jobs.clear``, ``jobs.unclear`` and ``job.cancel``, and the
+``job.event`` push: state changes of every job, collected and sent at most every
+:data:`.topic.EVENT_INTERVAL` seconds with only the newest state of each job or array.
+
+"Clear finished" is kept in the ledger (:mod:`...core.ledger.cleared`), so every panel
+(other browsers, other kernels) lists the same jobs; ``jobs.list`` leaves the cleared ones
+out unless asked for them and says how many it left out.
 
 ``jobs.list`` also reattaches, in the background, active jobs nobody in this kernel
 watches (their kernel restarted or closed), so their endings reach the panel.
@@ -16,9 +20,11 @@ from typing import Any
 
 from ...common.errors import ClusterlabError
 from ...common.usage import ArrayUsage, Usage
+from ...core.ledger import cleared as cleared_marks
 from ...core.ledger import store as ledger
 from ...core.model import events
 from ...core.model.alive import live as live_objects
+from ...core.model.alive import watch_only
 from .topic import EVENT_INTERVAL, Connection, Request, RequestError, Topic, job_id
 
 REATTACH_EVERY = 30.0  # seconds before an unwatched active job is reattached again
@@ -44,6 +50,9 @@ def _record(rec: ledger.JobRecord) -> dict[str, Any]:
 def _reattach(job_id: str) -> None:
     from ...jobs import job
 
+    # Watched for its state only: its value is not read into this kernel when it ends
+    # (job.result reads it, bounded, when the panel asks).
+    watch_only.add(job_id)
     try:
         job(job_id)  # watched from now on; its watcher publishes what happens
     except ClusterlabError as exc:  # e.g. its host is unreachable: tried again later
@@ -93,9 +102,17 @@ class _JobsTopic:
                 "'state' must be a state or a list of states, e.g. 'RUNNING' or "
                 "['PENDING', 'RUNNING']"
             )
+        include = data.get("include_cleared", False)
+        if not isinstance(include, bool):
+            raise RequestError("'include_cleared' must be true or false")
         rows = ledger.query(profile=profile or None, state=states or None)
+        hidden = 0
+        if not include:
+            marks = cleared_marks.cleared_ids()
+            shown = [r for r in rows if r.id not in marks]
+            hidden, rows = len(rows) - len(shown), shown
         self._watch_unwatched(rows[:limit])
-        return {"jobs": [_record(r) for r in rows[:limit]], "total": len(rows)}
+        return {"jobs": [_record(r) for r in rows[:limit]], "total": len(rows), "cleared": hidden}
 
     def _watch_unwatched(self, rows: list[ledger.JobRecord]) -> None:
         """Rows the ledger calls active that nobody in this kernel watches (the kernel that
@@ -162,9 +179,24 @@ class _JobsTopic:
             self.conn.send("job.event", {"events": batch, "time": time.time()})
 
 
+def clear(data: dict[str, Any], rid: str) -> dict[str, Any]:
+    """ "Clear finished": every finished job leaves every panel's list (not the ledger)."""
+    return {"cleared": cleared_marks.clear_finished()}
+
+
+def unclear(data: dict[str, Any], rid: str) -> dict[str, Any]:
+    """ "Show N cleared": the cleared jobs are listed again."""
+    return {"shown": cleared_marks.show_cleared()}
+
+
 def open_topic(conn: Connection) -> Topic:
     topic = _JobsTopic(conn)
     return Topic(
-        {"jobs.list": Request(topic.list_), "job.cancel": Request(cancel, slow=True)},
+        {
+            "jobs.list": Request(topic.list_),
+            "jobs.clear": Request(clear),
+            "jobs.unclear": Request(unclear),
+            "job.cancel": Request(cancel, slow=True),
+        },
         close=topic.close,
     )

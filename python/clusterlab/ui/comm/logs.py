@@ -1,5 +1,5 @@
 """``job.logs``: the end of a job's stdout or stderr (an array's logs are per item), or an
-earlier page of it (``before``)."""
+earlier page of it (``before``); a job of several tasks has one log per rank (``rank``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ LOG_TAIL_BYTES = 64 * 1024
 
 
 def logs(data: dict[str, Any], rid: str) -> dict[str, Any]:
+    from ...common import jobdir
+    from ...common.errors import ClusterlabError
     from ...core.model.array import ArrayJob
     from ...core.model.logs import read_tail
+    from ...core.model.ranks import check_rank, rank_count
     from ...jobs import job
 
     stream = data.get("stream", "stdout")
@@ -21,15 +24,28 @@ def logs(data: dict[str, Any], rid: str) -> dict[str, Any]:
     target = job(job_id(data))
     if isinstance(target, ArrayJob):
         raise RequestError("logs belong to array items: ask for 'ARRAYID:INDEX'")
+    rank = data.get("rank", 0)
+    if type(rank) is not int:
+        raise RequestError("'rank' must be a whole number (0 for rank 0, the job's own log)")
+    try:
+        check_rank(target, rank)
+    except ClusterlabError as exc:
+        raise RequestError(str(exc)) from None
     before = data.get("before")
     if before is not None and (type(before) is not int or before < 0):
         raise RequestError("'before' must be a byte offset (a whole number >= 0)")
     # Only those bytes are read from the cluster (core.model.logs.read_tail): a job with a
     # 10 GB stdout costs the kernel 64 KiB, not the file.
-    text, start, size = read_tail(target.engine, target, stream, LOG_TAIL_BYTES, before)
+    # rank R > 0 writes its own file (ranks/R.stdout); rank 0 the job's (or item's) log
+    index = target.index if target.array_id and rank else None
+    name = jobdir.rank_log(stream, rank, index)
+    args = (target.engine, target, name, LOG_TAIL_BYTES, before)
+    text, start, size = read_tail(*args, whole=bool(rank))
     return {
         "id": target.id,
         "stream": stream,
+        "rank": rank,
+        "ranks": rank_count(target),
         "text": text,
         "start": start,
         "size": size,

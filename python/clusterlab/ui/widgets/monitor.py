@@ -249,7 +249,13 @@ class JobMonitor:
                 values = target.results(return_exceptions=True)
                 text = "\n".join(f"[{i}] {v!r}" for i, v in enumerate(values))
             else:
-                text = result_text(job_id)["text"]
+                shown = result_text(job_id)
+                text = shown["text"]
+                if not shown["loaded"]:  # too large to read just to show it
+                    text = (
+                        f"(a value of {shown['size']:,} bytes, not loaded to show it: "
+                        f"cl.job({job_id!r}).result() reads it)"
+                    )
             self._show_detail(job_id, f"<b>result of {html.escape(job_id)}</b>", text)
 
         return _pool.submit(self._report(run))
