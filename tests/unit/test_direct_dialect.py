@@ -359,3 +359,12 @@ def test_a_claimed_task_that_already_ran_is_settled_by_its_status(tmp_path: Path
     host.settle()
     assert not (tmp_path / "runs").exists()
     assert _state(job)[-1] == {**_state(job)[-1], "event": "ended", "code": 3, "ok": False}
+
+
+def test_a_python_that_could_not_write_says_the_disk_may_be_full() -> None:
+    """Exit code 120 (CPython could not flush its output at exit): the chaos run's full
+    disk failed 156 direct jobs with a bare "exited with code 120"."""
+    ended = {"task": -1, "event": "ended", "code": 120}
+    obs = observe(_files(spec={"tasks": 0}, state=[ended]), False)
+    assert obs.state == JobState.FAILED
+    assert "could not write its output or result (is the disk" in obs.reason

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
+from ..common import jobdir
 from ..common.states import Cause, JobState
 from ..remote import hostqueue
 from .base import Observation, task_observations
@@ -71,6 +72,8 @@ def ended(rec: Mapping[str, Any]) -> Observation:
         return Observation(JobState.LOST, str(rec["lost"]), raw)
     if rec.get("error"):
         return Observation(JobState.FAILED, str(rec["error"]), raw)
+    if code == jobdir.PYTHON_COULD_NOT_WRITE:  # a full disk, most often
+        return Observation(JobState.FAILED, jobdir.COULD_NOT_WRITE, raw)
     if isinstance(code, int) and code != 0:
         killed = code - 128 if 128 < code < 160 else 0
         try:
