@@ -162,6 +162,7 @@ class Run:
         return "submitting kernel SIGKILLed; a new one reattached"
 
     def cleanup(self) -> None:
+        faults.connection_cut(self.run / "login")  # the shared login's master (8 h) too
         if self.mounted:
             subprocess.run(["umount", "-l", str(self.disk)], check=False)
         shutil.rmtree(Path(self.info.user_home) / "cl-chaos" / self.token, ignore_errors=True)
