@@ -9,7 +9,7 @@ export CLUSTERLAB_SANDBOX_DIR ?= /tmp/clusterlab-sandbox
 REPORTS := build/test-reports
 
 .PHONY: help install install-dev sandbox sandbox-down demo test lint typecheck docs pytest clean \
-	skip-check labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak install-check sge sge-down
+	skip-check labext lab-dev lab lint-ts test-ts ui-test screenshots bench soak chaos install-check sge sge-down
 # jlpm (yarn 3) comes with jupyter-builder in the venv.
 JLPM := PATH="$(abspath $(VENV))/bin:$$PATH" YARN_ENABLE_TELEMETRY=0 jlpm
 
@@ -24,6 +24,7 @@ help:
 	@echo "make screenshots   browser tests that also refresh docs/images/ for docs/lab.md"
 	@echo "make bench   side-by-side benchmarks on the sandbox (tens of minutes); rewrites docs/performance.md"
 	@echo "make soak    1,000 jobs watched for 10 minutes: the kernel's memory and threads (docs/reliability.md)"
+	@echo "make chaos   maps and jobs on SLURM, Grid Engine, direct while daemons restart (shared: announce it)"
 
 # The Python package installs editable without building the lab extension (no Node
 # needed); `make lab-dev` builds it and links it into the venv. `pip install .` (a wheel)
@@ -118,6 +119,11 @@ bench: install-dev sandbox
 # 1,000 jobs watched for 10 minutes on the sandbox; not part of `make test`.
 soak: install-dev sandbox
 	$(PY) bench/soak.py
+
+# Restarts the sandbox's sshd and slurmctld: not part of `make test`. CHAOS_ARGS=--docs
+# writes the table into docs/reliability.md; --seed N replays a fault schedule.
+chaos: install-dev sandbox sge
+	$(PY) bench/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache

@@ -125,8 +125,19 @@ def dialect(
         subprocess.run(fake, check=True, timeout=60)
     if d.name == "sge":  # ...and its job directories
         run = get_runtime(d.profile).transport.run
-        qdel = '. "$1"; qdel -u "$(id -un)" >/dev/null 2>&1; exit 0'
-        run(["sh", "-c", qdel, "sh", d.profile.sge_settings])
+        # only this test's jobs: the cell and its user are shared (another session's
+        # tests, the chaos run), so `qdel -u` would end their jobs too
+        ids = sorted(
+            {
+                part.split(".")[0]
+                for row in cl.jobs(profile=d.profile.name)
+                for part in (row.native_id or "").split(",")
+                if part.split(".")[0].isdigit()
+            }
+        )
+        if ids:
+            qdel = '. "$1"; shift; qdel "$@" >/dev/null 2>&1; exit 0'
+            run(["sh", "-c", qdel, "sh", d.profile.sge_settings, *ids])
         run(["rm", "-rf", "--", str(d.shared)])
     if d.name == "direct":
         drain(d.profile, d.shared)

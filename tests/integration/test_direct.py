@@ -336,3 +336,28 @@ def test_two_hosts_sharing_a_remote_dir_each_run_their_own_jobs(
     assert on_a.result(timeout=120) == os.uname().nodename
     queues = sorted(p.name for p in (tmp_path / "direct" / "queue").iterdir() if p.is_dir())
     assert queues == sorted(["clusterlab-hostb", os.uname().nodename])
+
+
+def test_a_job_that_left_the_queue_unrecorded_ends_instead_of_waiting_for_ever(
+    here: cl.Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk filled up under a queued job (the chaos run): the dispatcher started it
+    and saw it end but could write none of its qstate lines, and the runner no status
+    line; the ended job left the spool. The client saw no line and said "queued on the
+    host, about to start" for ever. Out of the spool with nothing written, it is missing
+    from the queue: LOST after the grace, with a sentence. (Polled, with no status agent:
+    as in that run, where it was killed; here qstate and status are directories, so every
+    write fails as on a full disk.)"""
+    monkeypatch.setenv("CLUSTERLAB_PUSH", "0")
+    monkeypatch.setenv("CLUSTERLAB_LOST_GRACE", "1")
+    f = cl.cluster(here.name)(lambda s: (time.sleep(s), s)[1])
+    blocker = f.submit(2)  # one slot: the second waits for it
+    unrecorded = f.submit(0)
+    until(lambda: unrecorded.state == cl.JobState.PENDING, "the second job to be queued")
+    for name in ("qstate", "status"):
+        (Path(unrecorded.job_dir) / name).mkdir()
+    assert blocker.result(timeout=60) == 2
+    with pytest.raises(cl.JobError):
+        unrecorded.result(timeout=60)
+    assert unrecorded.state == cl.JobState.LOST
+    assert "left the queue without reporting a result" in unrecorded.reason

@@ -74,34 +74,44 @@ def test_reattach_after_the_submitting_process_was_killed(any_profile: cl.Profil
     assert ledger.get(job_id).state == "COMPLETED"  # type: ignore[union-attr]
 
 
-def test_local_job_still_queued_in_a_dead_kernel_is_lost_with_a_reason() -> None:
+def test_local_jobs_still_queued_in_a_killed_kernel_start_and_finish() -> None:
+    """Issue 29, finding 14: a local job still waiting for its slot, an array and a
+    dependent job whose kernel is SIGKILLed start after it died (the host queue takes them
+    over), each once, and a new process gets every result."""
     cl.profiles.save(cl.Profile(name="one", scheduler="local", max_concurrent=1))
     script = textwrap.dedent(
         """
-        import json, time, clusterlab as cl
-        f = cl.cluster("one")(lambda x: (time.sleep(2), x)[1])
+        import json, os, time, clusterlab as cl
+        f = cl.cluster("one")(lambda x: (time.sleep(2), (x, os.getpid()))[1])
         jobs = [f.submit(1), f.submit(2), f.map([3, 4])]
+        jobs.append(f.submit(jobs[1]))  # waits for job 2 and is passed its result
         while jobs[0].state != cl.JobState.RUNNING: time.sleep(0.02)  # accepted and started
-        while jobs[1].state == cl.JobState.SUBMITTING: time.sleep(0.02)  # accepted
+        while any(j.state == cl.JobState.SUBMITTING for j in jobs): time.sleep(0.02)
         print(json.dumps([j.id for j in jobs]), flush=True)
         time.sleep(600)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    running_id, queued_id, array_id = json.loads(proc.stdout.readline())
-    time.sleep(1)
+    running_id, queued_id, array_id, after_id = json.loads(proc.stdout.readline())
+    time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert cl.job(running_id).result(timeout=60) == 1  # its process outlived the kernel
+    assert cl.job(running_id).result(timeout=60)[0] == 1  # its process outlived the kernel
     queued = cl.job(queued_id)
-    with pytest.raises(cl.JobError, match="waiting to start when the kernel that queued it exited"):
-        queued.result(timeout=60)
-    assert queued.state == cl.JobState.LOST
+    assert queued.result(timeout=60)[0] == 2
     items = cl.job(array_id)
     assert isinstance(items, cl.ArrayJob)
-    assert items.results(timeout=60, return_exceptions=True)
-    assert all("waiting to start when the kernel" in j.reason for j in items)
+    assert [r[0] for r in items.results(timeout=60)] == [3, 4]
+    assert cl.job(after_id).result(timeout=60)[0] == (2, queued.result()[1])
+    # one slot, held by the first job when the kernel died: the others started after it,
+    # each exactly once
+    for job in (queued, items[0], cl.job(after_id)):
+        statuses = sorted(Path(job.job_dir).glob("status*"))
+        assert statuses
+        for path in statuses:
+            events = [json.loads(line) for line in path.read_text().splitlines()]
+            assert [e["event"] for e in events].count("started") == 1, (path, events)
 
 
 def test_cancel_from_another_process_stops_a_job_queued_in_a_live_kernel(tmp_path: Path) -> None:

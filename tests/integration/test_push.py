@@ -209,3 +209,45 @@ def test_profiles_on_one_connection_share_one_agent(sandbox: object) -> None:
     assert len({r.push.pid for r in runtimes}) == 1  # the same agent process
     assert push._agents[id(runtimes[0].transport)] == 1
     assert all(r.watcher.polls <= 2 for r in runtimes), [r.watcher.polls for r in runtimes]
+
+
+def test_a_jobs_root_that_arrives_while_the_agent_starts_is_followed_too(
+    sandbox: object, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Two profiles of one host, each with its own remote_dir (SLURM and direct, say):
+    the second's jobs root arrived while the agent started for the first was still
+    starting, so that agent knew only the first root and refused the second's dirs ("not
+    a job directory directly under ..."): their lines were never pushed (the chaos run)."""
+    token = os.urandom(4).hex()
+    names = [f"roots{token}a", f"roots{token}b"]
+    for name in names:
+        cl.profiles.save(
+            ssh_profile(
+                sandbox,
+                name=name,
+                remote_dir=f"~/cl-roots/{name}",
+                poll_interval=30.0,
+                setup=["sleep 2"],  # the agent takes 2 s to say hello
+            )
+        )
+    runtimes = [get_runtime(cl.profiles.resolve(n)) for n in names]
+    dirs = [f"{r.jobs_root()}/job1" for r in runtimes]
+    for d in dirs:  # a status line in each
+        res = runtimes[0].transport.script(
+            'mkdir -p "$1" && printf \'{"event": "started"}\\n\' > "$1/status"', d
+        )
+        assert res.returncode == 0, res.err
+    try:
+        link = runtimes[0].push.shared
+        assert link is runtimes[1].push.shared  # one connection, one agent
+        link.watch_many(dirs[:1], runtimes[0])  # starts the agent with the first root
+        time.sleep(0.5)  # (it is in its setup lines now)
+        assert link.pushing and not link.live
+        link.watch_many(dirs[1:], runtimes[1])  # a second root while it starts
+        _wait(lambda: link.lines >= 2, "both dirs' lines to be pushed")
+        assert "refused" not in capfd.readouterr().err
+    finally:
+        link.close()
+        home = sandbox.user_home  # type: ignore[attr-defined]
+        runtimes[0].transport.run(["rm", "-rf", "--", f"{home}/cl-roots/{names[0]}",
+                                   f"{home}/cl-roots/{names[1]}"])  # fmt: skip

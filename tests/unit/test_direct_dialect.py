@@ -277,3 +277,94 @@ def test_cancel_markers_name_the_task(tmp_path: Path) -> None:
     b._installed[str(q)] = (1, True, os.uname().nodename)
     b.cancel([WatchTarget("a", str(jobs / "a"), True), WatchTarget("b_3", str(jobs / "b"))])
     assert (jobs / "a" / "cancel").exists() and (jobs / "b" / "cancel.3").exists()
+
+
+# -- local jobs held for their kernel (issue 29, finding 14) -------------------------------------
+def _owner() -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    """A stand-in for the kernel that spooled a local job (killed to play its death)."""
+    proc = subprocess.Popen(["sleep", "60"])
+    ticks = (hostqueue.proc_stat(proc.pid) or (0, 0))[1]
+    return proc, {"pid": proc.pid, "ticks": ticks, "boot": hostqueue.BOOT}
+
+
+def test_a_local_job_is_held_while_its_kernel_lives_and_run_once_it_died(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    kernel, owner = _owner()
+    try:
+        job = host.spool("held", f"echo ran >> {tmp_path}/runs", owner=owner)
+        for _ in range(3):
+            host.dispatcher.last_scan = 0.0
+            host.dispatcher.step()
+        assert not (job / hostqueue.STATE).exists()  # its kernel runs it: nothing started here
+        assert host.dispatcher.held
+    finally:
+        kernel.kill()
+        kernel.wait()
+    host.settle()
+    assert (tmp_path / "runs").read_text() == "ran\n"
+    assert [r["event"] for r in _state(job)] == ["running", "ended"]
+    assert not list((host.q / "spool").iterdir())
+
+
+def test_a_held_job_its_kernel_finished_and_took_out_is_forgotten(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    kernel, owner = _owner()
+    try:
+        job = host.spool("done-by-kernel", f"echo ran >> {tmp_path}/runs", owner=owner)
+        host.dispatcher.last_scan = 0.0
+        host.dispatcher.step()
+        for entry in (host.q / "spool").iterdir():
+            entry.unlink()  # what the kernel does when the job ended
+        host.dispatcher.last_scan = 0.0
+        host.dispatcher.step()
+        assert not host.dispatcher.held and not host.dispatcher.jobs  # so it may exit
+    finally:
+        kernel.kill()
+        kernel.wait()
+    host.settle()
+    assert not (tmp_path / "runs").exists() and not (job / hostqueue.STATE).exists()
+
+
+def test_a_task_its_kernel_started_as_it_died_is_adopted_not_started_again(
+    tmp_path: Path,
+) -> None:
+    """The kernel writes "claimed", starts the shell, then "running" with its pid: killed
+    in between, the dispatcher finds the process by its working directory."""
+    host = Host(tmp_path)
+    kernel, owner = _owner()
+    kernel.kill()
+    kernel.wait()
+    job = host.spool("claimed", f"echo ran >> {tmp_path}/runs", owner=owner)
+    (job / hostqueue.STATE).write_text(json.dumps({"task": -1, "event": "claimed"}) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != hostqueue.TASK_VAR}
+    shell = subprocess.Popen(["sleep", "0.5"], cwd=job, env=env)  # the shell it started
+    host.dispatcher.last_scan = 0.0
+    host.dispatcher.step()
+    assert [(r["event"], r.get("pid")) for r in _state(job)][1:] == [("running", shell.pid)]
+    shell.wait()
+    (job / "status").write_text('{"event": "exit", "code": 0, "time": 1}\n')
+    host.settle()
+    assert not (tmp_path / "runs").exists()  # never run a second time
+    assert _state(job)[-1] == {**_state(job)[-1], "event": "ended", "code": 0, "ok": True}
+
+
+def test_a_claimed_task_that_already_ran_is_settled_by_its_status(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    kernel, owner = _owner()
+    kernel.kill()
+    kernel.wait()
+    job = host.spool("ran", f"echo ran >> {tmp_path}/runs", owner=owner)
+    (job / hostqueue.STATE).write_text(json.dumps({"task": -1, "event": "claimed"}) + "\n")
+    (job / "status").write_text('{"event": "exit", "code": 3, "time": 1}\n')
+    host.settle()
+    assert not (tmp_path / "runs").exists()
+    assert _state(job)[-1] == {**_state(job)[-1], "event": "ended", "code": 3, "ok": False}
+
+
+def test_a_python_that_could_not_write_says_the_disk_may_be_full() -> None:
+    """Exit code 120 (CPython could not flush its output at exit): the chaos run's full
+    disk failed 156 direct jobs with a bare "exited with code 120"."""
+    ended = {"task": -1, "event": "ended", "code": 120}
+    obs = observe(_files(spec={"tasks": 0}, state=[ended]), False)
+    assert obs.state == JobState.FAILED
+    assert "could not write its output or result (is the disk" in obs.reason

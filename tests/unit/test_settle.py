@@ -127,6 +127,7 @@ def _exited(code: int, sig: str = "", started: float = 1000.0, ended: float = 10
         (137, "", 30, JobState.TIMEOUT, "time limit"),
         (139, "", None, JobState.FAILED, "killed by SIGSEGV"),
         (1, "", None, JobState.FAILED, "exited with code 1 without reporting a result"),
+        (120, "", None, JobState.FAILED, "could not write its output or result (is the disk"),
     ],
 )
 def test_how_a_job_ended_while_no_one_watched(

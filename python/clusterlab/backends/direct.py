@@ -105,6 +105,7 @@ _POLL = r"""
 q=$1
 printf 'NOW %s\n' "$(date +%s)"
 if [ -f "$q/alive" ]; then printf 'ALIVE '; head -n 1 -- "$q/alive"; fi
+for e in "$q"/spool/*; do [ -f "$e" ] && printf 'SPOOL %s\n' "${e##*/}"; done
 while IFS= read -r d; do
   printf '=== %s\n' "$d"
   (
@@ -291,14 +292,17 @@ class DirectBackend(Backend):
                 raise TransportError(
                     f"{self.transport.label}: status poll failed: {res.err.strip()}"
                 )
-            now, heartbeat = _header(head.decode("utf-8", "replace"))
+            now, heartbeat, spooled = _header(head.decode("utf-8", "replace"))
             files = parse_status_dump(b"=== " + dump if dump else b"")
             silent = heartbeat is None or now - float(heartbeat.get("time") or 0) > STALE_SECONDS
             woken = time.monotonic() - self._kicked.get(q, float("-inf")) < STALE_SECONDS
             stale = silent and not woken  # one we just woke or started may not have beaten yet
             running = int(heartbeat.get("running") or 0) if heartbeat and not stale else 0
             for t in group:
-                out[t.native_id] = observe(files.get(t.job_dir, {}), t.is_array, running, stale)
+                queued = posixpath.basename(t.job_dir.rstrip("/")) in spooled
+                out[t.native_id] = observe(
+                    files.get(t.job_dir, {}), t.is_array, running, stale, queued
+                )
             if stale and any(active(out[t.native_id]) for t in group):
                 self._revive(q)
         return out
@@ -332,9 +336,10 @@ class DirectBackend(Backend):
                 raise TransportError(f"direct: cancelling failed: {res.err.strip()}")
 
 
-def _header(text: str) -> tuple[float, dict[str, Any] | None]:
-    """(the host's clock, the dispatcher's heartbeat or None) from the poll's first lines."""
-    now, beat = time.time(), None
+def _header(text: str) -> tuple[float, dict[str, Any] | None, set[str]]:
+    """(the host's clock, the dispatcher's heartbeat or None, the job dir names in the
+    spool) from the poll's first lines."""
+    now, beat, spooled = time.time(), None, set()
     for line in text.splitlines():
         if line.startswith("NOW ") and line[4:].strip().isdigit():
             now = float(line[4:])
@@ -343,4 +348,6 @@ def _header(text: str) -> tuple[float, dict[str, Any] | None]:
                 beat = json.loads(line[6:])
             except ValueError:
                 beat = None
-    return now, beat if isinstance(beat, dict) else None
+        elif line.startswith("SPOOL "):
+            spooled.add(line[6:].partition("-")[2])  # <time_ns>-<job dir name>
+    return now, beat if isinstance(beat, dict) else None, spooled

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
+from ..common import jobdir
 from ..common.states import Cause, JobState
 from ..remote import hostqueue
 from .base import Observation, task_observations
@@ -71,6 +72,8 @@ def ended(rec: Mapping[str, Any]) -> Observation:
         return Observation(JobState.LOST, str(rec["lost"]), raw)
     if rec.get("error"):
         return Observation(JobState.FAILED, str(rec["error"]), raw)
+    if code == jobdir.PYTHON_COULD_NOT_WRITE:  # a full disk, most often
+        return Observation(JobState.FAILED, jobdir.COULD_NOT_WRITE, raw)
     if isinstance(code, int) and code != 0:
         killed = code - 128 if 128 < code < 160 else 0
         try:
@@ -84,10 +87,17 @@ def ended(rec: Mapping[str, Any]) -> Observation:
 
 
 def observe(
-    files: Mapping[str, bytes], is_array: bool, running: int = 0, stale: bool = False
+    files: Mapping[str, bytes],
+    is_array: bool,
+    running: int = 0,
+    stale: bool = False,
+    queued: bool = True,
 ) -> Observation:
     """One job's (or array's) observation from its job dir's files: ``queue.json``,
-    ``qstate``, ``qwait``, ``cancel*`` and the runner's ``status*``."""
+    ``qstate``, ``qwait``, ``cancel*`` and the runner's ``status*``. ``queued``: its
+    entry is still in the spool. A job out of the spool whose task has no ``qstate`` line
+    left the queue unrecorded (the dispatcher could not write: a full disk): its status
+    file settles it, or it turns LOST after the grace, instead of waiting forever."""
     spec = _json(files.get(hostqueue.SPEC))
     last: dict[int, dict[str, Any]] = {}  # task -> its latest record
     whole: dict[str, Any] | None = None  # ends every task that never started
@@ -116,7 +126,9 @@ def observe(
             if whole.get("dependency"):
                 return Observation(JobState.CANCELLED, DEPENDENCY_FAILED, "dependency")
             return Observation(JobState.CANCELLED, NOT_STARTED, "cancelled")
-        return Observation(JobState.CANCELLED, NOT_STARTED, "cancelled") if cancelled else waiting
+        if cancelled:
+            return Observation(JobState.CANCELLED, NOT_STARTED, "cancelled")
+        return waiting if queued else Observation(None, "", "left the queue unrecorded")
 
     if is_array:
         count = int(spec.get("tasks") or 0)

@@ -5,6 +5,8 @@ a time limit or a cancel behaves the same way everywhere. Each runs in its own s
 a cancel or time limit kills the whole process group, and a job survives a kernel restart
 (a later process settles it from its status file). Dependencies follow SLURM's
 ``afterok``: a job starts when all it waits for completed, and is cancelled if one did not.
+Every job is also spooled in this machine's host queue (:mod:`.local_queue`), whose
+dispatcher takes over what a killed kernel had still queued.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..common.states import JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
 from ..transports.base import Transport
+from . import local_queue
 from .base import (
     STAGE_FAILED,
     Backend,
@@ -35,7 +38,13 @@ from .base import (
     task_observations,
 )
 from .local_gpus import VISIBLE_VAR, GpuClaims, take_gpus, visible_gpus
-from .local_orphans import LAUNCHED, kill_orphans, orphan_observation
+from .local_orphans import (
+    LAUNCHED,
+    kill_orphans,
+    orphan_array,
+    orphan_observation,
+    owner_alive,
+)
 from .script import render_script
 
 KILL_GRACE_SECONDS = 2.0
@@ -87,6 +96,7 @@ class LocalBackend(Backend):
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
+        self._spooled: dict[str, tuple[str, str]] = {}  # native -> (job dir, spool entry)
         self._gpus: GpuClaims | None = None
 
     def gpu_claims(self) -> GpuClaims:
@@ -126,10 +136,12 @@ class LocalBackend(Backend):
         if spec.resources.gpus:
             self.gpu_claims().check(spec.resources.gpus)
         native = f"{os.getpid()}.{next(self._ids)}"
+        queued = local_queue.spec_of(spec, self.slots, self._spooled)
         staged = {
             **files,
             "job.sh": self.job_script(spec).encode(),
             jobdir.SUBMITTED: native.encode(),  # found again if this kernel dies now
+            "queue.json": queued,  # the host queue takes it over if this kernel dies
         }
         res = self.transport.stage(spec.job_dir, staged, executable=["job.sh"])
         if res.returncode != 0:
@@ -142,6 +154,8 @@ class LocalBackend(Backend):
         self._jobs[native] = _LocalJob(
             {i: _Task(JobState.PENDING, reason) for i in indices}, spec.array is not None
         )
+        entry = local_queue.spool(spec.job_dir)
+        self._spooled[native] = (spec.job_dir, entry)
         asyncio.run_coroutine_threadsafe(self._run_job(native, spec), self._running_loop())
         return native
 
@@ -163,6 +177,9 @@ class LocalBackend(Backend):
                     for task in job.tasks.values():
                         if not task.state.finished:
                             task.state, task.reason = JobState.CANCELLED, "dependency failed"
+                    local_queue.record(
+                        spec.job_dir, task=None, event="ended", dependency=dep, known=True
+                    )
                     return
             throttle = asyncio.Semaphore(
                 spec.array.max_concurrent if spec.array and spec.array.max_concurrent else 10**9
@@ -170,6 +187,9 @@ class LocalBackend(Backend):
             await asyncio.gather(*(self._run_and_tell(job, i, spec, throttle) for i in job.tasks))
         finally:
             job.done.set()
+            job_dir, entry = self._spooled.get(native, (spec.job_dir, ""))
+            if entry:
+                local_queue.unspool(job_dir, entry)
 
     async def _run_and_tell(
         self, job: _LocalJob, index: int, spec: JobSpec, throttle: asyncio.Semaphore
@@ -178,6 +198,9 @@ class LocalBackend(Backend):
         try:
             await self._run_task(job, index, spec, throttle)
         finally:
+            task = job.tasks[index]
+            code = task.proc.returncode if task.proc is not None else None
+            local_queue.record_end(spec.job_dir, index, task.state, code, task.reason)
             self.on_change()
 
     async def _run_task(
@@ -236,6 +259,7 @@ class LocalBackend(Backend):
         suffix: str,
         env: dict[str, str],
     ) -> None:
+        local_queue.record(spec.job_dir, task=index, event="claimed")
         with (
             _private_log(job_dir / f"stdout{suffix}") as out,
             _private_log(job_dir / f"stderr{suffix}") as err,
@@ -254,6 +278,7 @@ class LocalBackend(Backend):
             except OSError as exc:
                 task.state, task.reason = JobState.FAILED, f"could not start the job: {exc}"
                 return
+        local_queue.started(spec.job_dir, index, task.proc.pid)
         launched = os.open(
             job_dir / f"{LAUNCHED}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
         )
@@ -311,39 +336,20 @@ class LocalBackend(Backend):
             files = {p.name: p.read_bytes() for p in Path(t.job_dir).glob("status*")}
             gone = not Path(t.job_dir).is_dir()
             job = self._jobs.get(t.native_id)
-            if t.is_array:
-                if job is None:
-                    started = {
-                        int(p.name.partition(".")[2])
-                        for p in Path(t.job_dir).glob(f"{LAUNCHED}.*")
-                        if p.name.partition(".")[2].isdigit()
-                    }
-                    started |= {
-                        int(name.partition(".")[2])
-                        for name in files
-                        if name.partition(".")[2].isdigit()
-                    }
-                    tasks = {
-                        i: orphan_observation(
-                            files.get(f"status.{i}"), t.native_id, t.job_dir, f".{i}"
-                        )
-                        for i in started
-                    }
-                else:
-                    tasks = {
-                        i: Observation(task.state, task.reason, task.state.value)
-                        for i, task in job.tasks.items()
-                    }
-                # Tasks with no status file never started: for another kernel's array, they
-                # take the array's own view (queued while that kernel lives, else LOST).
-                unlisted = orphan_observation(None, t.native_id, t.job_dir) if job is None else None
-                out[t.native_id] = Observation(
-                    unlisted.state if unlisted else None,
-                    unlisted.reason if unlisted else "",
-                    tasks=task_observations(files, tasks),
-                )
+            if job is None and local_queue.spooled(t.job_dir) and not owner_alive(t.native_id):
+                # its kernel is gone: the host queue runs (or ran) what it had not started
+                out[t.native_id] = local_queue.taken_over(t.job_dir, t.is_array)
+                continue
+            if job is None and t.is_array:
+                out[t.native_id] = orphan_array(files, t.native_id, t.job_dir)
             elif job is None:
                 out[t.native_id] = orphan_observation(files.get("status"), t.native_id, t.job_dir)
+            elif t.is_array:
+                tasks = {
+                    i: Observation(task.state, task.reason, task.state.value)
+                    for i, task in job.tasks.items()
+                }
+                out[t.native_id] = Observation(None, "", tasks=task_observations(files, tasks))
             else:
                 task = job.tasks[-1]
                 out[t.native_id] = Observation(

@@ -17,13 +17,13 @@ from ..common import jobdir
 from ..common.jobdir import parse_status
 from ..common.processes import pid_alive
 from ..common.states import JobState
-from .base import Observation
+from .base import Observation, task_observations
 
 LAUNCHED = "launched"  # the job shell's pid, written as it starts (another kernel reads it)
 EMPTY_CMDLINE_RETRIES = 20
 QUEUED_IN_DEAD_KERNEL = (
-    "it was still waiting to start when the kernel that queued it exited (local jobs are "
-    "queued by their kernel); submit it again"
+    "it was still waiting to start when the kernel that queued it exited, and it was queued "
+    "by a clusterlab without this machine's host queue (local_queue); submit it again"
 )
 
 
@@ -53,7 +53,7 @@ def _alive(pid: int, job_dir: str, command: bytes = b"runner.py") -> bool:
     return runner and here
 
 
-def _owner_alive(native_id: str) -> bool:
+def owner_alive(native_id: str) -> bool:
     """Local ids are ``PID.N``: is the kernel that queued the job still running?"""
     pid = native_id.partition(".")[0]
     return pid.isdigit() and pid_alive(int(pid))
@@ -82,10 +82,28 @@ def orphan_observation(
     if status is None and _launched(job_dir, suffix):
         return Observation(JobState.RUNNING, "starting", status=status)
     if status is None:
-        if _owner_alive(native_id):
+        if owner_alive(native_id):
             return Observation(JobState.PENDING, "queued by another kernel on this machine")
         return Observation(JobState.LOST, QUEUED_IN_DEAD_KERNEL)
     return Observation(None, status=status)
+
+
+def orphan_array(files: dict[str, bytes], native_id: str, job_dir: str) -> Observation:
+    """An array of another process: each task that started (a ``launched.N`` or a status
+    file) as :func:`orphan_observation` says; tasks with neither never started and take
+    the array's own view (queued while that kernel lives, else LOST)."""
+    started = {
+        int(p.name.partition(".")[2])
+        for p in Path(job_dir).glob(f"{LAUNCHED}.*")
+        if p.name.partition(".")[2].isdigit()
+    }
+    started |= {int(n.partition(".")[2]) for n in files if n.partition(".")[2].isdigit()}
+    tasks = {
+        i: orphan_observation(files.get(f"status.{i}"), native_id, job_dir, f".{i}")
+        for i in started
+    }
+    unlisted = orphan_observation(None, native_id, job_dir)
+    return Observation(unlisted.state, unlisted.reason, tasks=task_observations(files, tasks))
 
 
 def kill_orphans(job_dir: str, task: str) -> None:

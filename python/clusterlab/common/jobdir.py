@@ -31,6 +31,11 @@ RUNNER_FILES = (
 )
 ATTEMPTS = "attempts.pkl"  # a call's requeue/retry policy, when it has one
 SCRIPT = "job.sh"  # the rendered batch script, exactly as submitted
+PYTHON_COULD_NOT_WRITE = 120  # CPython's exit code when flushing stdout/stderr fails at exit
+COULD_NOT_WRITE = (
+    "its Python exited with code 120: it could not write its output or result (is the "
+    "disk where its job directory lives full, or over quota?); free space and run it again"
+)
 PAYLOAD = "payload.pkl"  # one call: (fn, args, kwargs, refs)
 FUNCTION = "fn.pkl"  # an array's function
 POOL = "pool.json"  # pool mode: the workers' shares

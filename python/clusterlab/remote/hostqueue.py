@@ -4,7 +4,12 @@
 when none runs, it takes its own session and ``QDIR/lock`` (flock: one per user, host and
 remote_dir), starts spooled jobs in order while fewer than their ``limit`` run, and exits
 when the spool is empty. The queue is files on the host (see docs/direct.md), so jobs
-survive the kernel, the connection and the dispatcher (a new one adopts running jobs)."""
+survive the kernel, the connection and the dispatcher (a new one adopts running jobs).
+
+The ``local`` scheduler spools its jobs here too, with an ``owner`` (the kernel that runs
+them itself while it lives): such a job is *held* until that kernel is gone, then taken over
+(tasks the kernel started are adopted, the rest start here), so a job still queued in a
+killed kernel runs anyway."""
 
 from __future__ import annotations
 
@@ -137,11 +142,20 @@ class Job:
         self.whole = self.gone = False  # all unstarted tasks ended; its job dir was deleted
         self.next = 0  # position in indices of the next task to consider
         self.wait: object = ()  # unknown: the first set_wait writes or removes the file
+        owner = spec.get("owner")  # the local kernel that runs it while it lives
+        self.owner = (
+            (int(owner["pid"]), int(owner.get("ticks") or 0), str(owner.get("boot") or ""))
+            if isinstance(owner, dict)
+            else None
+        )
+        self.claimed: set[int] = set()  # tasks the owner was about to start
         for rec in records(_read(os.path.join(directory, STATE))):
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 task, event = rec["task"], rec["event"]
                 if task is None and event == "ended":
                     self.whole = True
+                elif event == "claimed":
+                    self.claimed.add(int(task))
                 elif event == "running":
                     self.running[int(task)] = Run(int(rec["pid"]), rec["ticks"], rec["boot"])
                 elif event == "ended":
@@ -198,6 +212,45 @@ class Job:
                 _quietly(_write_atomic, path, json.dumps(wait) + "\n")
 
 
+def _started_here(job_dir: str, task: int) -> int | None:
+    """A process of this job's task still running (its shell in the job dir, or the runner
+    in ``work/``): found by working directory and task variable in /proc."""
+    if not HAVE_PROC:
+        return None
+    here = {os.path.realpath(job_dir), os.path.realpath(os.path.join(job_dir, "work"))}
+    want = f"{TASK_VAR}={task}".encode() if task >= 0 else None
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.path.realpath(f"/proc/{name}/cwd") not in here:
+                continue
+            env = _read(f"/proc/{name}/environ").split(b"\0")
+        except OSError:
+            continue
+        tasks = [e for e in env if e.startswith(TASK_VAR.encode() + b"=")]
+        if (want is None and not tasks) or (want is not None and want in tasks):
+            return int(name)
+    return None
+
+
+def adopt_claimed(job: Job) -> None:
+    """Tasks the owner claimed but never recorded as running (it died between starting
+    the shell and writing the record): adopt the process if it still runs, settle by the
+    status file if it ran, else leave the task to start here. Never start one twice."""
+    for task in sorted(job.claimed - set(job.running) - set(job.ended)):
+        pid = _started_here(job.dir, task)
+        if pid is not None:
+            ticks = (proc_stat(pid) or (0, 0))[1]
+            job.running[task] = Run(pid, ticks, BOOT)
+            job.record(task=task, event="running", pid=pid, ticks=ticks, boot=BOOT)
+            continue
+        status = os.path.join(job.dir, "status" if task < 0 else f"status.{task}")
+        if os.path.exists(status):
+            code = exit_code(status)
+            job.finish(task, code, **({} if code is not None else {"lost": UNWATCHED}))
+
+
 class Dispatcher:
     """Starts spooled jobs in order while slots are free; records how each task ended."""
 
@@ -206,6 +259,7 @@ class Dispatcher:
         # QDIR is <remote_dir>/queue/<host>: the jobs are in <remote_dir>/jobs
         self.jobs_root = os.path.join(os.path.dirname(os.path.dirname(qdir)), "jobs")
         self.jobs: dict[str, Job] = {}  # spool entry -> job
+        self.held: dict[str, Job] = {}  # spool entry -> job its live owner (a kernel) runs
         self.sweeps: list[tuple[int, float]] = []  # (session, when): SIGKILL what is left
         affinity = getattr(os, "sched_getaffinity", None)  # the cores this user may use
         self.cpus = len(affinity(0)) if affinity else os.cpu_count() or 1
@@ -215,7 +269,7 @@ class Dispatcher:
         tick = BUSY_TICK
         while True:
             changed = self.step()
-            if not self.jobs and not self.sweeps:
+            if not self.jobs and not self.sweeps and not self.held:
                 # The spool is empty: stop. The lock is released before looking again, so a
                 # job spooled meanwhile is seen here or by the dispatcher its submit starts.
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
@@ -235,6 +289,7 @@ class Dispatcher:
         if mtime != self.spool_mtime or now - self.last_scan > RESCAN:
             self.spool_mtime, self.last_scan = mtime, now
             changed = self.scan() | self.look_for_cancels(now)
+        changed |= self.take_over()
         changed |= self.reap()
         for sid, _ in [s for s in self.sweeps if now >= s[1]]:
             kill_session(sid, signal.SIGKILL)  # what a cancelled job left in its session
@@ -250,15 +305,49 @@ class Dispatcher:
 
     def scan(self) -> bool:
         new = False
-        for name in sorted(os.listdir(self.spool)):
-            if not name.startswith(".") and name not in self.jobs:
+        names = sorted(os.listdir(self.spool))
+        for name in set(self.held) - set(names):  # its owner finished it and took it out
+            del self.held[name]
+        for name in names:
+            if not name.startswith(".") and name not in self.jobs and name not in self.held:
                 path = os.path.join(self.spool, name)
                 try:
-                    self.jobs[name], new = Job(_read(path).decode().strip()), True
+                    job = Job(_read(path).decode().strip())
                 except (OSError, ValueError, KeyError, TypeError) as exc:
                     print(f"dropping spool entry {name}: {exc!r}", file=sys.stderr, flush=True)
                     _quietly(os.unlink, path)
+                    continue
+                if job.owner is not None:
+                    self.held[name] = job
+                else:
+                    self.jobs[name], new = job, True
         return new
+
+    def take_over(self) -> bool:
+        """Held jobs whose owner (a local kernel) is gone become ours: read afresh (the
+        owner wrote what it started and ended), the tasks it was starting as it died
+        settled (see :func:`adopt_claimed`), the rest queued here in their turn."""
+        verdicts: dict[tuple[int, int, str], bool] = {}
+        taken = False
+        for name, held in sorted(self.held.items()):
+            owner = held.owner
+            if owner is None:
+                continue
+            if owner not in verdicts:
+                verdicts[owner] = alive(*owner)
+            if verdicts[owner]:
+                continue
+            del self.held[name]
+            try:
+                job = Job(held.dir)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                print(f"dropping spool entry {name}: {exc!r}", file=sys.stderr, flush=True)
+                _quietly(os.unlink, os.path.join(self.spool, name))
+                continue
+            job.owner = None
+            adopt_claimed(job)
+            self.jobs[name], taken = job, True
+        return taken
 
     def look_for_cancels(self, now: float) -> bool:
         """Stop running tasks the client marked; a marked job never starts another task

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from ...backends.base import Observation
+from ...common import jobdir
 from ...common.jobdir import StatusInfo
 from ...common.states import Cause, JobState
 from ...config.resources import format_time
@@ -114,6 +115,8 @@ def exit_decision(status: StatusInfo, time_limit_s: int | None) -> Decision:
         )
     if killed:
         return Decision(JobState.FAILED, f"killed by {killed}; see job.stderr()")
+    if code == jobdir.PYTHON_COULD_NOT_WRITE:
+        return Decision(JobState.FAILED, jobdir.COULD_NOT_WRITE)
     return Decision(
         JobState.FAILED,
         f"its Python exited with code {code} without reporting a result; see job.stderr()",

@@ -124,6 +124,8 @@ class Push:
                 self._roots.update(roots)
                 if self._stream is not None:
                     retired = self._retire()
+                elif self._starting:  # it was started without this root: start it again
+                    self._generation += 1  # (_start sees it and starts one with every root)
             if self.live and new:
                 self._send("\n".join(f"watch {d}" for d in new))
             elif self._may_start() and _take_slot(self.transport):
