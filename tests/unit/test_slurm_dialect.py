@@ -1,5 +1,3 @@
-
-
 def test_capacity_without_a_partition_is_the_default_partitions() -> None:
     """A job without a partition runs in the default one: counting every partition's CPUs
     (the old one-line sinfo) planned 24 array tasks for the sandbox's 16-CPU default
