@@ -265,3 +265,21 @@ def test_set_up_ssh_key_with_a_one_off_password(sandbox: object, tmp_path: Path)
         assert cl.cluster("keyed")(lambda: 3)() == 3  # jobs now log in with the key
     finally:
         subprocess.run(["usermod", "-p", "*", user], check=True)
+
+
+def test_monitor_orders_the_most_wasted_request_first(monitor: JobMonitor) -> None:
+    """Issue 27: "the monitor sorts by waste". A job that asked for 2 GB and 2 cores and
+    used a few MB and no CPU comes first; one that asked for nothing (nothing to judge)
+    comes last, though it is the newest."""
+    wasteful = cl.cluster("local", memory="2GB", cores=2)(abs).submit(-1)
+    wasteful.result(timeout=60)
+    plain = cl.cluster("local")(abs).submit(-2)
+    plain.result(timeout=60)
+    eventually(lambda: "COMPLETED" in row_text(monitor, plain.id))
+    ids = [r.id for r in monitor.records()]
+    assert ids.index(plain.id) < ids.index(wasteful.id)  # newest first by default
+    monitor.order.value = "waste"
+    ids = [r.id for r in monitor.records()]
+    assert ids.index(wasteful.id) < ids.index(plain.id)
+    boxes = list(monitor.table.children)
+    assert boxes.index(monitor._rows[wasteful.id].box) < boxes.index(monitor._rows[plain.id].box)

@@ -220,3 +220,18 @@ def request_hint(
     """A sentence when the request was far from what was used ('' when it fitted): the
     advice of :func:`judge`, which every view shows."""
     return judge(used, memory_mb, time_s, cores).advice
+
+
+def waste(used: Usage | ArrayUsage | None, memory_mb: int | None, cores: int | None) -> float:
+    """How much of what was explicitly asked for went unused, 0..1 (the larger of memory
+    and cores), for ordering jobs "most wasted first"; -1 when nothing asked was measured
+    (a running job, or one that asked for neither), so those sort last."""
+    if used is None or not (memory_mb or cores):
+        return -1.0
+    found = judge(used, memory_mb, None, cores)
+    unused = [
+        1.0 - ratio
+        for ratio, asked in ((found.memory, memory_mb), (found.cpu, cores))
+        if asked and ratio is not None
+    ]
+    return max(unused) if unused else -1.0

@@ -15,7 +15,10 @@ from typing import Any
 
 import ipywidgets as w
 
+from ...common.efficiency import waste
+from ...common.errors import ClusterlabError
 from ...common.style import STATE_COLOURS, elapsed_text, progress_bar
+from ...config.resources import parse_resources
 from ...core.ledger import store as ledger
 from ...core.ledger.store import JobRecord
 from ...core.model import events
@@ -69,6 +72,14 @@ class JobMonitor:
             description="State",
             layout=w.Layout(width="220px"),
         )
+        # "most wasted first": the jobs whose request was furthest from what they used
+        # (common.efficiency.waste), to right-size the next run.
+        self.order = w.Dropdown(
+            options=[("newest first", "newest"), ("most wasted first", "waste")],
+            value="newest",
+            description="Order",
+            layout=w.Layout(width="220px"),
+        )
         self.profile_filter = w.Dropdown(
             options=["all"], value="all", description="Profile", layout=w.Layout(width="220px")
         )
@@ -103,12 +114,12 @@ class JobMonitor:
         )
         self.detail_box.add_class("clusterlab-detail")
         self._detail_of: str | None = None  # the row the detail box sits under
-        for dropdown in (self.state_filter, self.profile_filter):
+        for dropdown in (self.state_filter, self.profile_filter, self.order):
             dropdown.observe(lambda _: self.refresh(), names="value")
         self.widget = w.VBox(
             [
                 w.HBox(
-                    [self.state_filter, self.profile_filter, self.status],
+                    [self.state_filter, self.profile_filter, self.order, self.status],
                     layout=w.Layout(flex_flow="row wrap", align_items="center"),
                 ),
                 self.table,
@@ -140,7 +151,10 @@ class JobMonitor:
     def records(self) -> list[JobRecord]:
         state = None if self.state_filter.value == "all" else self.state_filter.value
         profile = None if self.profile_filter.value == "all" else self.profile_filter.value
-        return ledger.query(profile=profile, state=state, limit=self.limit)
+        recs = ledger.query(profile=profile, state=state, limit=self.limit)
+        if self.order.value == "waste":
+            recs.sort(key=_waste, reverse=True)  # stable: newest first among equals
+        return recs
 
     def refresh(self) -> None:
         """Re-read the ledger and update rows in place (only changed text is re-sent)."""
@@ -353,6 +367,14 @@ class _Row:
             self.what.value = what
         finished = rec.state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST")
         self.cancel_button.disabled = finished
+
+
+def _waste(rec: JobRecord) -> float:
+    try:
+        r = parse_resources(rec.resources)
+    except ClusterlabError:  # a row written by hand or by another release
+        return -1.0
+    return waste(rec.usage, r.memory_mb, r.cores)
 
 
 def _first_item_to_read(array: Any) -> int:
