@@ -486,3 +486,16 @@ def test_registry_entry() -> None:
     assert set(kind.refusals) == {registry.QOS, registry.CONSTRAINT, registry.GPU_TYPES}
     assert not kind.ignores
     assert cl.Profile(name="p", scheduler="PBS", host="login.example.edu").scheduler == "pbs"
+
+
+def test_gpus_use_the_profiles_gpu_resource_name() -> None:
+    """Sites that define their own GPU chunk resource (not PBS's ngpus) name it in the
+    profile's pbs_gpu_resource; gpus=N asks for that, per chunk."""
+    named = PbsBackend(
+        cl.Profile(name="t", scheduler="pbs", pbs_gpu_resource="gpu"), LocalTransport()
+    )
+    named._server = (True, 10000)
+    assert "#PBS -l select=2:ncpus=1:gpu=3" in named.directives(spec(nodes=2, gpus=3))
+    assert cl.Profile(name="t", scheduler="pbs").pbs_gpu_resource == "ngpus"
+    with pytest.raises(ValueError, match="name of the GPU resource"):
+        cl.Profile(name="g", scheduler="pbs", pbs_gpu_resource="gpu=1 -l x")

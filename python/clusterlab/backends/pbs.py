@@ -228,7 +228,7 @@ class PbsBackend(BatchBackend):
             n, limit = spec.array.tasks, spec.array.max_concurrent
             opts.append(f"-J {f'0-{n - 1}' if n > 1 else '0-1:2'}{f'%{limit}' if limit else ''}")
         opts += ["-o /dev/null", "-e /dev/null"]  # see preamble()
-        opts += pbs_request.resource_options(r)
+        opts += pbs_request.resource_options(r, self.profile.pbs_gpu_resource)
         if spec.after:
             bad = [n for n in spec.after if not ID_RE.match(n)]
             if bad:

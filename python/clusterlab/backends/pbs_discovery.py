@@ -30,7 +30,8 @@ _DOWN = ("down", "offline", "stale", "state-unknown", "unresolvable")
 
 def discover(backend: Any) -> ClusterInfo:
     """Ask the PBS server behind ``backend`` once."""
-    return parse(discovery_script.run(backend.transport, COMMANDS))
+    gpu_resource = getattr(backend.profile, "pbs_gpu_resource", "") or "ngpus"
+    return parse(discovery_script.run(backend.transport, COMMANDS), gpu_resource)
 
 
 def _json(section: discovery_script.Section | None, what: str) -> dict[str, Any]:
@@ -47,8 +48,12 @@ def _json(section: discovery_script.Section | None, what: str) -> dict[str, Any]
     return doc if isinstance(doc, dict) else {}
 
 
-def parse(sections: dict[str, discovery_script.Section]) -> ClusterInfo:
-    """A :class:`ClusterInfo` from the script's sections (kept apart for the unit tests)."""
+def parse(
+    sections: dict[str, discovery_script.Section], gpu_resource: str = "ngpus"
+) -> ClusterInfo:
+    """A :class:`ClusterInfo` from the script's sections (kept apart for the unit tests);
+    nodes' GPUs are counted under ``gpu_resource`` (the profile's ``pbs_gpu_resource``:
+    a site with its own name lists no ngpus, and its GPUs would look absent)."""
     queues = _json(sections.get("queues"), "qstat -Qf -F json").get("Queue", {})
     nodes = _json(sections.get("nodes"), "pbsnodes -a -F json").get("nodes", {})
     why: list[str] = []
@@ -63,7 +68,7 @@ def parse(sections: dict[str, discovery_script.Section]) -> ClusterInfo:
         if q.get("queue_type", "Execution") != "Execution":
             continue  # a routing queue sends jobs on; its targets are listed themselves
         mine = [n for n in nodes.values() if n.get("queue", name) == name]
-        partitions.append(_queue(name, q, mine, name == default))
+        partitions.append(_queue(name, q, mine, name == default, gpu_resource))
     return ClusterInfo(
         scheduler="pbs",
         partitions=tuple(partitions),
@@ -71,7 +76,9 @@ def parse(sections: dict[str, discovery_script.Section]) -> ClusterInfo:
     )
 
 
-def _queue(name: str, q: dict[str, Any], nodes: list[dict[str, Any]], default: bool) -> Partition:
+def _queue(
+    name: str, q: dict[str, Any], nodes: list[dict[str, Any]], default: bool, gpu_resource: str
+) -> Partition:
     limits = q.get("resources_max", {}) or {}
     states = [str(n.get("state", "")) for n in nodes]
     avail = [n.get("resources_available", {}) or {} for n in nodes]
@@ -80,7 +87,7 @@ def _queue(name: str, q: dict[str, Any], nodes: list[dict[str, Any]], default: b
     memory = max((_mb(str(a.get("mem", ""))) or 0 for a in avail), default=0) or None
     if limits.get("mem") and memory:
         memory = min(memory, _mb(str(limits["mem"])) or memory)
-    gpus = max((int(a.get("ngpus", 0) or 0) for a in avail), default=0)
+    gpus = max((int(a.get(gpu_resource, 0) or 0) for a in avail), default=0)
     counts = dict(re.findall(r"(\w+):(\d+)", str(q.get("state_count", ""))))
     free = [s == "free" and u == 0 for s, u in zip(states, used, strict=True) if s not in _DOWN]
     return Partition(
@@ -94,7 +101,7 @@ def _queue(name: str, q: dict[str, Any], nodes: list[dict[str, Any]], default: b
         cores_per_node=cpus,
         memory_per_node=memory,
         gpus={"": gpus} if gpus else {},
-        gpu_nodes=sum(1 for a in avail if int(a.get("ngpus", 0) or 0)),
+        gpu_nodes=sum(1 for a in avail if int(a.get(gpu_resource, 0) or 0)),
         pending=sum(int(counts.get(k, 0)) for k in ("Queued", "Held", "Waiting")),
         default=default,
         state="up" if q.get("enabled") == "True" and q.get("started") == "True" else "down",

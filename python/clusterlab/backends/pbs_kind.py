@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import field
 from typing import Any
 
@@ -25,6 +26,8 @@ from ..config.validators import text_value
 
 NAME = "pbs"
 PBS_FLAVORS = ("auto", "pro", "torque")
+DEFAULT_GPU_RESOURCE = "ngpus"  # PBS Professional's built-in name; sites may define their own
+_PBS_RESOURCE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 
 
 def check_pbs_flavor(value: Any) -> str:
@@ -33,6 +36,18 @@ def check_pbs_flavor(value: Any) -> str:
         raise ValueError(
             "choose 'pro' (PBS Professional/OpenPBS), 'torque' (TORQUE) or 'auto' (ask "
             "`qstat --version`)"
+        )
+    return text
+
+
+def check_pbs_gpu_resource(value: Any) -> str:
+    """The name of the site's GPU chunk resource (``qmgr -c 'list resource'``); empty
+    means PBS Professional's own ``ngpus``."""
+    text = text_value(value, DEFAULT_GPU_RESOURCE).strip() or DEFAULT_GPU_RESOURCE
+    if not _PBS_RESOURCE_RE.match(text):
+        raise ValueError(
+            "give the name of the GPU resource as `qmgr -c 'list resource'` lists it, e.g. "
+            "'ngpus' or 'gpu' (a letter, then letters, digits, '_' or '-')"
         )
     return text
 
@@ -56,6 +71,24 @@ PBS_FLAVOR = KindField(
     ),
 )
 
+PBS_GPU_RESOURCE = KindField(
+    "pbs_gpu_resource",
+    "str",
+    field(
+        default=DEFAULT_GPU_RESOURCE,
+        metadata=meta(
+            "GPU resource",
+            "The name your PBS Professional site gives GPUs in a select chunk: a job asking "
+            "for gpus=N is submitted with `-l select=...:NAME=N`. PBS's own is 'ngpus'; "
+            "some sites define another (`qmgr -c 'list resource'` lists them). TORQUE "
+            "writes `nodes=N:ppn=C:gpus=N` whatever this says.",
+            DEFAULT_GPU_RESOURCE,
+            kinds=(NAME,),
+            check=check_pbs_gpu_resource,
+        ),
+    ),
+)
+
 KIND = SchedulerKind(
     NAME,
     "PBS Pro / TORQUE",
@@ -71,10 +104,10 @@ KIND = SchedulerKind(
         "types as a queue or a resource of the select chunk, so ask your admins "
         "and use queue='...' or extra=['-l ...'] instead",
         GPU_TYPES: "PBS has no standard GPU type; ask for a count (gpus=2 becomes "
-        "ngpus=2) and choose the model the site's way, usually a queue such as "
-        "queue='gpu_a100' (ask your admins)",
+        "ngpus=2, or the profile's pbs_gpu_resource) and choose the model the "
+        "site's way, usually a queue such as queue='gpu_a100' (ask your admins)",
     },
-    fields=(PBS_FLAVOR,),
+    fields=(PBS_FLAVOR, PBS_GPU_RESOURCE),
     # PBS Pro and TORQUE on one host are different scheduler instances
     cluster_key=("pbs_flavor",),
     offline_backend="clusterlab.backends.torque:make_offline_pbs_backend",

@@ -47,9 +47,10 @@ def tasks_per_node(r: Resources, scheduler: str, unit: str) -> int:
     return per_node
 
 
-def select(r: Resources) -> list[str]:
+def select(r: Resources, gpu_resource: str = "ngpus") -> list[str]:
     """``-l select=...`` (and ``-l place=scatter`` for several nodes), or nothing when the
-    request leaves the size to the server's defaults."""
+    request leaves the size to the server's defaults. GPUs are ``gpu_resource`` (the
+    profile's ``pbs_gpu_resource``: sites that define their own name use it, not ngpus)."""
     if not (r.cores or r.memory_mb or r.gpus or r.nodes or r.tasks):
         return []
     chunks = r.nodes or 1
@@ -60,16 +61,16 @@ def select(r: Resources) -> list[str]:
     if r.memory_mb:
         chunk.append(f"mem={r.memory_mb}mb")
     if r.gpus:
-        chunk.append(f"ngpus={r.gpus}")
+        chunk.append(f"{gpu_resource}={r.gpus}")
     opts = [f"-l select={':'.join(chunk)}"]
     if chunks > 1:
         opts.append("-l place=scatter")  # one chunk per node, as SLURM's --nodes
     return opts
 
 
-def resource_options(r: Resources) -> list[str]:
+def resource_options(r: Resources, gpu_resource: str = "ngpus") -> list[str]:
     """Every resource line but the extras: size, walltime, queue, account."""
-    return select(r) + placement_options(r, "PBS", "workq")
+    return select(r, gpu_resource) + placement_options(r, "PBS", "workq")
 
 
 def placement_options(r: Resources, scheduler: str, example_queue: str) -> list[str]:

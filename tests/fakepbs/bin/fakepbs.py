@@ -18,6 +18,8 @@ deleted by the server (F, no Exit_status); dependencies name whole arrays only
 error texts and exit codes of unknown (15001 -> 153) and finished (15139 -> 35) jobs.
 Deviations: jobs inherit qsub's environment (like ``qsub -V``); one queue, ``workq``;
 no node model (nothing waits for cores); afterok is the only dependency type.
+``FAKEPBS_NGPUS=N`` gives the node N GPUs, under the name ``FAKEPBS_GPU_RESOURCE`` (default
+``ngpus``; another is a site-defined chunk resource, as a site's resourcedef adds one).
 
 ``FAKEPBS_FLAVOR=torque`` speaks TORQUE 6 instead (Adaptive Computing's TORQUE docs:
 qsub/qstat/qdel man pages, "Job Arrays", "Job Exit Status"): ``qsub -t 0-9%N`` arrays
@@ -65,6 +67,11 @@ RESOURCES = (
 )
 WALLTIME_CODE = -11 if TORQUE else -29  # TORQUE's walltime exit_status, PBS Pro's KILL_WALLTIME
 END_JOB, END_SUB = ("C", "C") if TORQUE else ("F", "X")  # how a finished (sub)job shows
+
+
+def gpu_resource() -> str:
+    """The name this site gives its GPUs (PBS's built-in ngpus unless told otherwise)."""
+    return os.environ.get("FAKEPBS_GPU_RESOURCE") or "ngpus"
 
 
 class Refused(Exception):
@@ -178,6 +185,7 @@ def parse_resources(texts: list[str]) -> dict:
         spec = dict(item.partition("=")[::2] for item in specs)
         # built-in chunk resources (mpiprocs: MPI ranks per chunk, tasks= asks for them)
         known = {"ncpus", "mem", "ngpus", "mpiprocs", "ompthreads", "host", "vnode"}
+        known.add(gpu_resource())  # a site-defined GPU resource is a chunk resource too
         if not count.isdigit() or set(spec) - known:
             raise Refused(f"Unknown resource in select={res['select']}", 2)
         ncpus += int(count) * int(spec.get("ncpus", "1"))
@@ -786,7 +794,7 @@ def pbsnodes(argv: list[str]) -> int:
                 "host": name,
                 "mem": f"{mem}mb",
                 "ncpus": ncpus,
-                "ngpus": int(os.environ.get("FAKEPBS_NGPUS", "0")),
+                gpu_resource(): int(os.environ.get("FAKEPBS_NGPUS", "0")),
                 "vnode": name,
             },
             "resources_assigned": {"mem": "0kb", "ncpus": used, "vmem": "0kb"},
