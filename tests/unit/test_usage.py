@@ -114,3 +114,25 @@ def test_a_ledger_of_an_earlier_release_gains_the_usage_columns() -> None:
     assert rec is not None and rec.state == "COMPLETED" and rec.usage is None
     ledger.update_usage([(ledger.usage_json(Usage(1, 2, 3)), "old")])  # type: ignore[list-item]
     assert ledger.get("old").usage == Usage(1, 2, 3)  # type: ignore[union-attr]
+
+
+def test_gpu_usage_round_trips_and_garbage_is_left_out() -> None:
+    """The runner's GPU fields reach the kernel; a job's own garbage in its status file
+    does not (the rest of its usage stays)."""
+    record = {"elapsed": 10, "cpu_time": 5, "max_rss": 1024, "gpus": 2}
+    used = Usage.from_dict({**record, "gpu_memory": 3 * 1024**3, "gpu_utilization": 0.25})
+    assert used is not None and Usage.from_dict(used.to_dict()) == used
+    assert str(used).endswith("; GPU (2) peak 3 GB, 25% busy")
+    for bad in ({"gpu_memory": "x"}, {"gpu_memory": -1}, {"gpu_memory": 1, "gpu_utilization": 7}):
+        kept = Usage.from_dict({**record, **bad})
+        assert kept is not None and kept.gpus == 0 and "GPU" not in str(kept)
+
+
+def test_an_arrays_gpu_summary() -> None:
+    a = Usage(1, 1, 1, gpus=1, gpu_memory=4 * 1024**3, gpu_utilization=0.9)
+    b = Usage(1, 1, 1, gpus=1, gpu_memory=2 * 1024**3, gpu_utilization=0.5)
+    summary = ArrayUsage.of([a, b, Usage(1, 1, 1)])
+    assert summary is not None
+    assert (summary.max.gpu_memory, summary.max.gpu_utilization) == (4 * 1024**3, 0.9)
+    assert (summary.mean.gpu_memory, summary.mean.gpu_utilization) == (3 * 1024**3, 0.7)
+    assert ArrayUsage.from_dict(summary.to_dict()) == summary

@@ -25,8 +25,9 @@ from .usage import GB, MB, ArrayUsage, Usage, memory_text, seconds_text
 class Efficiency:
     """Used over asked, each 0..1 (None when unknown or not asked): ``cpu`` (CPU seconds
     over elapsed x cores), ``memory`` (peak over the request), ``time`` (elapsed over
-    the limit), ``gpu`` (unknown to clusterlab's sources today: None). For an array, the
-    largest item's (``cpu`` and ``memory``), with the median item's in ``median``.
+    the limit), ``gpu`` (the mean utilisation of its GPUs as the runner sampled them with
+    ``nvidia-smi``; None without GPUs or nvidia-smi). For an array, the largest item's
+    (``cpu``, ``memory`` and ``gpu``), with the median item's in ``median``.
     ``advice`` says what to ask for next time ('' when the request fitted); ``source``
     is where the numbers come from ("runner", "accounting"), ``suggested`` the resources to
     pass to ``.options()`` next time."""
@@ -126,8 +127,10 @@ def judge(
         suggested["memory"] = f"{_more_memory_gb(memory_mb)}GB"
     elif ended == Cause.TIME_LIMIT.value and time_s:
         suggested["time"] = _minutes(2 * time_s)
+    gpu_known = [u.gpu_utilization for u in items if u.gpus and u.gpu_utilization is not None]
     return Efficiency(
         cpu=min(1.0, max(cpu_known)) if cpu_known else None,
+        gpu=max(gpu_known) if gpu_known else None,
         memory=_ratio(peak.max_rss, memory_mb * MB if memory_mb else None),
         time=None if array else _ratio(peak.elapsed, time_s),
         advice="; ".join([lead, *hints] if lead else hints),

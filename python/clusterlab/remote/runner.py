@@ -360,6 +360,7 @@ def main(job_dir: str, task: str | None = None) -> int:
     os.chdir(work)  # the profile's workdir, never among clusterlab's own files
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(job, stop), daemon=True).start()
+    items.start_gpu_sampling()  # only where the job has GPUs and nvidia-smi exists
     try:
         if task is None and tasks.launching():  # tasks=N: start them, settle by them
             _checkpoint_at(job_dir)  # every rank's cl.checkpoint: the job's (ranks inherit it)
@@ -373,7 +374,7 @@ def main(job_dir: str, task: str | None = None) -> int:
             _checkpoint_at(job_dir)
             fn = tries.retrying(fn)
             ok, digest = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
-            finished = items.usage(job.clock)
+            finished = items.usage(job.clock, final=True)
             job.status("finished", outcome=items.OUTCOME[ok], sha256=digest, usage=finished)
             return 0 if ok else 1
         pool_path = os.path.join(job_dir, POOL)
@@ -400,7 +401,9 @@ def main(job_dir: str, task: str | None = None) -> int:
         if os.path.exists(pool_path):
             pool.start_heartbeat()
             ok = pool.work()
-            job.status("finished", outcome=items.OUTCOME[ok], usage=items.usage(job.clock))
+            job.status(
+                "finished", outcome=items.OUTCOME[ok], usage=items.usage(job.clock, final=True)
+            )
             return 0 if ok else 1
         all_ok = True
         for index, args, kwargs, refs in calls:
@@ -413,7 +416,9 @@ def main(job_dir: str, task: str | None = None) -> int:
                 ok, digest = _call(fn, args, kwargs, refs, path, cloudpickle, sync=False)
             item.finished(outcome=items.OUTCOME[ok], sha256=digest)
             all_ok = all_ok and ok
-        job.status("finished", outcome=items.OUTCOME[all_ok], usage=items.usage(job.clock))
+        job.status(
+            "finished", outcome=items.OUTCOME[all_ok], usage=items.usage(job.clock, final=True)
+        )
         return 0 if all_ok else 1
     finally:
         stop.set()

@@ -20,8 +20,10 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -51,13 +53,107 @@ POOL_IDLE_SECONDS = 0.5  # how often the keeper looks for items to retry
 OUTCOME = {True: "ok", False: "error"}
 
 
-def usage(since: float, cpu_before: float = 0.0) -> dict[str, Any]:
+GPU_SAMPLE_SECONDS = 5.0  # how often the job's GPUs are sampled while it runs
+GPU_FIRST_SAMPLE_SECONDS = 1.0  # the first sample: after the function has started
+GPU_QUERY = ("--query-gpu=memory.used,utilization.gpu", "--format=csv,noheader,nounits")
+GPU_QUERY_TIMEOUT = 10.0  # a hung driver must not hold the job
+
+
+class GpuSampler:
+    """Peak memory and mean utilisation of the job's GPUs (``CUDA_VISIBLE_DEVICES``), from
+    ``nvidia-smi`` every few seconds in a thread while the job runs. Why sampling:
+    neither the kernel nor rusage can see GPU memory or load, and the scheduler's
+    accounting rarely records them. A job without GPUs (no ``CUDA_VISIBLE_DEVICES``, or no
+    ``nvidia-smi`` on the node) starts no thread and reports nothing."""
+
+    def __init__(self) -> None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        self.ids = [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+        self.smi = shutil.which("nvidia-smi") if self.ids else None
+        self.peak = 0  # bytes on the fullest of its GPUs
+        self.busy: list[float] = []  # one mean over its GPUs per sample, 0..1
+        self.readings = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        if self.smi:
+            threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        wait = GPU_FIRST_SAMPLE_SECONDS
+        while self.smi and not self.stopping.wait(wait):
+            self.sample()
+            wait = GPU_SAMPLE_SECONDS
+
+    def sample(self, busy: bool = True) -> None:
+        """One reading; ``busy=False`` counts its memory only (the last one, taken after
+        the function returned, would make the GPUs look idler than they were)."""
+        if not self.smi:
+            return
+        argv = [self.smi, *GPU_QUERY, f"--id={','.join(self.ids)}"]
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=GPU_QUERY_TIMEOUT, check=False
+            )
+            said = done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}"
+            problem = said if done.returncode else ""
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            problem = str(exc)
+        if problem:  # said once in the job's stderr; the job itself goes on
+            self.smi = None
+            sys.stderr.write(f"clusterlab: nvidia-smi failed ({problem[:200]}): no GPU usage\n")
+            return
+        memory, load = [], []
+        for line in done.stdout.splitlines():
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) != 2:
+                continue
+            with contextlib.suppress(ValueError):  # "[N/A]" (e.g. a MIG slice): unknown
+                memory.append(int(float(parts[0]) * 1024 * 1024))  # MiB
+            with contextlib.suppress(ValueError):
+                load.append(float(parts[1]) / 100)
+        with self.lock:
+            self.readings += 1
+            self.peak = max([self.peak, *memory])
+            if busy and load:
+                self.busy.append(sum(load) / len(load))
+
+    def fields(self) -> dict[str, Any]:
+        """What to add to a usage record: nothing while nothing was read."""
+        with self.lock:
+            if not self.readings:
+                return {}
+            mean = sum(self.busy) / len(self.busy) if self.busy else None
+            return {"gpus": len(self.ids), "gpu_memory": self.peak, "gpu_utilization": mean}
+
+    def stop(self) -> dict[str, Any]:
+        """End the sampling with a last reading of memory; the fields for ``finished``."""
+        self.stopping.set()
+        self.sample(busy=False)
+        return self.fields()
+
+
+GPUS: GpuSampler | None = None  # this process's, once the runner started it
+
+
+def start_gpu_sampling() -> None:
+    global GPUS
+    GPUS = GpuSampler()
+    GPUS.start()
+
+
+def usage(since: float, cpu_before: float = 0.0, final: bool = False) -> dict[str, Any]:
     """Seconds and CPU seconds since then, and the peak RSS in bytes of this process and of
-    the children it waited for (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    the children it waited for (``ru_maxrss``: KiB on Linux, bytes on macOS); with GPUs,
+    their peak memory and mean utilisation so far (``final``: the sampling ends here)."""
     me, kids = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime - cpu_before
     rss = max(me.ru_maxrss, kids.ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
-    return {"elapsed": time.monotonic() - since, "cpu_time": cpu, "max_rss": rss}
+    used = {"elapsed": time.monotonic() - since, "cpu_time": cpu, "max_rss": rss}
+    if GPUS is not None:
+        used.update(GPUS.stop() if final else GPUS.fields())
+    return used
 
 
 def log_ends() -> dict[str, int]:

@@ -440,7 +440,7 @@ def launch(job: Any, runner: Any) -> int:
     kind, body, rank = _verdict(ranks_path(job.dir, None), count(), codes, runner)
     if kind == "env_error":
         return int(job.env_error(body))
-    usage = runner.items.usage(job.clock)
+    usage = runner.items.usage(job.clock, final=True)
     path = os.path.join(job.dir, runner.RESULT)
     digest = runner.write_result(path, body, (lambda raw: raw) if kind == "ok" else pickle.dumps)
     job.status("finished", outcome=kind, sha256=digest, usage=usage, rank=rank)
