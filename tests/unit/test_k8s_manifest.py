@@ -179,3 +179,20 @@ def test_results_named_in_pickles_are_found(tmp_path) -> None:
 def test_yaml_scalars_are_quoted_when_yaml_would_misread_them(value: object, text: str) -> None:
     assert mf.to_yaml({"k": value}) == f"k: {text}\n"
     assert yaml.safe_load(mf.to_yaml({"k": value})) == {"k": value}
+
+
+@pytest.mark.parametrize(
+    ("asked", "says"),
+    [
+        ({"tasks": 4}, "cannot take tasks=4: a Kubernetes job is one pod, and clusterlab starts"),
+        ({"nodes": 2}, "cannot take nodes=2: a Kubernetes job is one pod on one node"),
+    ],
+)
+def test_tasks_and_nodes_are_refused_with_what_to_do(asked: dict, says: str) -> None:
+    from clusterlab.config.resources import parse_resources, refuse_unsupported
+
+    with pytest.raises(ValueError) as err:
+        refuse_unsupported(parse_resources(asked), "kubernetes")
+    assert (says in str(err.value) and "torch.multiprocessing.spawn" in str(err.value)) or (
+        "nodes" in asked and "use a scheduler that spans nodes" in str(err.value)
+    )

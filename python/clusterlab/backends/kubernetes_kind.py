@@ -13,7 +13,9 @@ from typing import Any
 from ..common.kinds import (
     ARRAYS,
     DEPENDENCIES,
+    NODES,
     TASK_DEPENDENCIES,
+    TASKS,
     THROTTLE,
     KindField,
     SchedulerKind,
@@ -254,6 +256,14 @@ KIND = SchedulerKind(
     "clusterlab.backends.kubernetes:KubernetesBackend",
     # no afterok in Kubernetes: dependents are held by the kernel (see docs)
     frozenset({ARRAYS, THROTTLE, DEPENDENCIES, TASK_DEPENDENCIES}),
+    refusals={
+        TASKS: "a Kubernetes job is one pod, and clusterlab starts no ranks across "
+        "pods: leave tasks out and start the processes in the function (e.g. "
+        "torch.multiprocessing.spawn, or mpirun/torchrun with launcher='none' on a "
+        "batch scheduler), or use a scheduler that launches tasks (SLURM, Grid Engine, PBS)",
+        NODES: "a Kubernetes job is one pod on one node: leave nodes out, or use a "
+        "scheduler that spans nodes (SLURM, PBS)",
+    },
     fields=(IMAGE, NAMESPACE, SERVICE_ACCOUNT, NODE_SELECTOR, KUBECONFIG, CONTEXT),
     check_profile=check_profile,
     runs_in_image=True,
