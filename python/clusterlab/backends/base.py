@@ -180,6 +180,14 @@ class Backend(ABC):
         none, and then ``requeue=True`` is refused at submission."""
         return []
 
+    def requeues_by_resubmission(self) -> bool:
+        """Whether ``requeue=True`` means: a run that was stopped to run again (SIGTERM
+        with requeue on: the runner notes it) is submitted again by the watcher, up to
+        ``max_requeues``: for a scheduler that stops jobs but cannot requeue them
+        (Kubernetes deletes an evicted or preempted pod). False: ``requeue_argv`` or
+        nothing."""
+        return False
+
     def can_resubmit(self) -> bool:
         """Whether a job dir that ran may be submitted again as is (``retries=``): the
         scheduler keeps nothing of the earlier run in the job dir that would make the new

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import time
 from collections.abc import Mapping, Sequence
 from importlib import resources as importlib_resources
 from typing import Any
@@ -46,6 +47,7 @@ from .k8s_watch import Poller, delete_job, delete_secret, read_json, task_pods, 
 from .kubernetes_kind import pod_image
 
 ENTRY_SOURCE = importlib_resources.files("clusterlab.remote").joinpath(mf.ENTRY).read_bytes()
+EARLIER_RUN_GONE_S = 60.0  # a resubmission waits this long for its earlier Job to go
 STATE_FILE = "k8s.json"  # in the kernel's job dir: the manifest, the files, held or not
 
 
@@ -59,6 +61,11 @@ class KubernetesBackend(Backend):
         super().__init__(profile, transport)
         self.api = KubeApi(profile.kubeconfig, profile.context, profile.namespace)
         self.poller = Poller(self)
+
+    def requeues_by_resubmission(self) -> bool:
+        """Kubernetes cannot requeue a pod: an evicted or preempted one gets SIGTERM and is
+        deleted; with requeue=True the watcher submits the job again (docs/kubernetes.md)."""
+        return True
 
     # -- what is submitted ----------------------------------------------------------------
     def target(self, job_dir: str) -> mf.Target:
@@ -101,6 +108,7 @@ class KubernetesBackend(Backend):
         except ValueError as exc:
             raise SubmitError(str(exc)) from None
         name = manifest["metadata"]["name"]
+        earlier = self._clear_earlier_run(spec.job_dir, name)
         after = []
         for native in spec.after:
             split = self.split_task_id(native)
@@ -111,8 +119,9 @@ class KubernetesBackend(Backend):
             "name": name,
             "tasks": spec.array.tasks if spec.array else 0,
             "job": manifest,
-            "files": [n for n in files if not n.endswith("/")],
-            "dirs": [n for n in files if n.endswith("/")],
+            # submitted again (retries=, requeue=True): the files staged the first time
+            "files": [n for n in files if not n.endswith("/")] or earlier.get("files", []),
+            "dirs": [n for n in files if n.endswith("/")] or earlier.get("dirs", []),
             "setup": list(spec.setup),
             "after": after,
             "state": "held" if after else "new",
@@ -132,6 +141,43 @@ class KubernetesBackend(Backend):
         if not after:
             self.create(spec.job_dir, state)
         return str(name)
+
+    def _clear_earlier_run(self, job_dir: str, name: str) -> dict[str, Any]:
+        """A job submitted again (retries=, requeue=True) keeps its name: its earlier Job
+        and Secret go first (deleted only by the uids this job recorded: ours), or the new
+        ones would be refused as someone else's. The earlier run's state ({}: none)."""
+        earlier = read_json(os.path.join(job_dir, STATE_FILE))
+        job_uid, secret_uid = earlier.get("job_uid"), earlier.get("secret_uid")
+        if not job_uid and not secret_uid:
+            return {}  # a first submission
+        for group, resource, uid in (("batch/v1", "jobs", job_uid), ("", "secrets", secret_uid)):
+            if not uid:
+                continue
+            path = self.api.ns_path(group, resource, name)
+            body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+            try:
+                self.api.request("DELETE", path, {"propagationPolicy": "Background"}, body=body)
+            except KubeError as exc:
+                if exc.status not in (404, 409):  # gone, or not ours (another uid)
+                    raise SubmitError(f"could not delete its earlier {resource}: {exc}") from None
+            deadline = time.monotonic() + EARLIER_RUN_GONE_S
+            while self._exists(path, uid):
+                if time.monotonic() > deadline:
+                    raise SubmitError(
+                        f"its earlier run's {resource[:-1]} {name} is still being deleted "
+                        f"after {EARLIER_RUN_GONE_S:g} s: wait a minute and submit it again"
+                    )
+                time.sleep(0.2)
+        return earlier
+
+    def _exists(self, path: str, uid: str) -> bool:
+        try:
+            found = self.api.request("GET", path)
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise SubmitError(f"could not read {path}: {exc}") from None
+        return str((found.get("metadata") or {}).get("uid") or "") == uid
 
     def create(self, job_dir: str, state: dict[str, Any]) -> None:
         """Create the Secret, then the Job, from the staged files (now, or when released).

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def check_policy(policy: AttemptPolicy, backend: Backend, scheduler: str) -> None:
     """Refuse what this scheduler cannot do, before anything is staged."""
-    if policy.requeue and not backend.requeue_argv():
+    if policy.requeue and not (backend.requeue_argv() or backend.requeues_by_resubmission()):
         raise SubmitError(
             f"requeue=True needs a scheduler that requeues a running job; {scheduler} here "
             "does not: use retries=N (reruns after a failure outside the function, resuming "

@@ -8,6 +8,11 @@ reruns them in place, cheaper than a new submission. What needs the scheduler ag
 here. Resubmission needs the job's spec, which this process keeps from its submission:
 a job reattached by another kernel is not resubmitted (its failure stands, with the
 sentence), nor a job submitted as an array item.
+
+``requeue=True`` on a scheduler that stops jobs but cannot requeue them (Kubernetes: an
+evicted or preempted pod gets SIGTERM and is deleted; ``requeues_by_resubmission``) is
+done here too: a run whose runner noted that it stops to run again is submitted again,
+up to ``max_requeues``, with that note ("preempted ...") as its cause.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 RERUN_CAUSE = "rerun after: "
+REQUEUE_CAUSE = "requeued after: "  # requeue=True where the scheduler deleted the run
 _FUNCTION_SAID = (jobdir.OK, jobdir.ERROR, jobdir.ENV_ERROR, jobdir.NO_PYTHON)
 
 
@@ -48,6 +54,7 @@ class _Plan:
     spec: JobSpec
     policy: AttemptPolicy
     reruns: int = 0
+    requeues: int = 0  # submitted again after a noted requeue (requeues_by_resubmission)
     floor: int = 0  # runs in the status file when it was last submitted
     causes: dict[int, str] = field(default_factory=dict)  # attempt -> why it was rerun
     waiting: bool = False  # between its failure and its new submission
@@ -62,9 +69,28 @@ class Retrier:
         self._lock = threading.Lock()
 
     def remember(self, job: Job, spec: JobSpec, policy: AttemptPolicy) -> None:
-        """At submission: a job with ``retries`` may be submitted again with ``spec``."""
-        if policy.retries and self.runtime.backend.can_resubmit():
+        """At submission: a job with ``retries`` (or ``requeue`` where the scheduler cannot
+        requeue) may be submitted again with ``spec``."""
+        backend = self.runtime.backend
+        if (policy.retries and backend.can_resubmit()) or self._requeues(policy):
             self._plans[job.id] = _Plan(replace(spec), policy)
+
+    def _requeues(self, policy: AttemptPolicy) -> bool:
+        return policy.requeue and self.runtime.backend.requeues_by_resubmission()
+
+    def stopped_to_requeue(
+        self, job: Job, scheduler_state: JobState | None, status: StatusInfo
+    ) -> bool:
+        """Its run said it stops to run again and the scheduler no longer holds it, where
+        the scheduler does not requeue (a deleted pod): it is to be submitted again now,
+        not waited for as a scheduler's own requeue would be (settle's ``_requeued``)."""
+        plan = self._plans.get(job.id)
+        return (
+            plan is not None
+            and self._requeues(plan.policy)
+            and bool(status.requeued)
+            and scheduler_state not in (JobState.PENDING, JobState.RUNNING)
+        )
 
     def waiting(self, job: Job) -> bool:
         """Between a failure and its new submission: nothing to decide about it."""
@@ -92,17 +118,26 @@ class Retrier:
         plan = self._plans.get(job.id)
         if plan is None:
             return False
-        if job.done() or not outside_failure(decision, status.outcome):
+        outside = outside_failure(decision, status.outcome)
+        # Where the scheduler deletes what it stops (a pod), the runner's note may be lost
+        # with it: with requeue on, any end outside the function counts as a requeue.
+        requeue = self._requeues(plan.policy) and (bool(status.requeued) or outside)
+        if job.done() or not (requeue or outside):
             self._plans.pop(job.id, None)  # its end stands: nothing more to submit
             return False
-        if plan.reruns >= plan.policy.retries:
+        if requeue and plan.requeues < plan.policy.max_requeues:
+            plan.requeues += 1
+            cause = status.requeued or f"{REQUEUE_CAUSE}{decision.reason}"
+            delay = 0.0  # stopped from outside: no backoff, as SLURM requeues at once
+        elif plan.reruns < plan.policy.retries:
+            plan.reruns += 1
+            cause, delay = RERUN_CAUSE + decision.reason, plan.policy.delay(plan.reruns)
+        else:
             self._plans.pop(job.id, None)
             return False
-        plan.reruns += 1
         plan.floor = len(status.runs)
-        plan.causes[plan.floor or 1] = RERUN_CAUSE + decision.reason
+        plan.causes[plan.floor or 1] = cause
         plan.waiting = True
-        delay = plan.policy.delay(plan.reruns)
         text = attempt_text(plan.floor + 1, job.max_attempts)
         job.set_state(
             JobState.PENDING, f"{text}: submitting again in {delay:g} s ({decision.reason})"

@@ -261,6 +261,8 @@ class Watcher:
             job.state, obs, status, self._missing.get(job.id, PRESENT), job.resources.time_s
         )
         decision = _deleted_for_dependency(job, decision, status.started is not None)
+        if not decision.state.finished and retrier.stopped_to_requeue(job, obs.state, status):
+            decision = Decision(JobState.FAILED, status.requeued)  # requeue=True, pod deleted
         if decision.state.finished and retrier.take(job, decision, status):  # retries=N
             self._missing.pop(job.id, None)
             return True
