@@ -9,11 +9,11 @@ runner's status files); this module turns them into :class:`Observation`\\ s.
 from __future__ import annotations
 
 import json
-import signal
 from collections.abc import Mapping
 from typing import Any
 
 from ..common import jobdir
+from ..common.processes import killed_by
 from ..common.states import Cause, JobState
 from ..remote import hostqueue
 from .base import Observation, task_observations
@@ -76,12 +76,7 @@ def ended(rec: Mapping[str, Any]) -> Observation:
         return Observation(JobState.FAILED, jobdir.COULD_NOT_WRITE, raw)
     if isinstance(code, int) and code != 0:
         killed = code - 128 if 128 < code < 160 else 0
-        try:
-            how = (
-                f"killed by {signal.Signals(killed).name}" if killed else f"exited with code {code}"
-            )
-        except ValueError:
-            how = f"killed by signal {killed}"
+        how = killed_by(killed) if killed else f"exited with code {code}"
         return Observation(JobState.FAILED, how, raw)
     return Observation(None, "", raw)
 

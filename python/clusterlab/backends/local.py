@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 from ..common import jobdir
 from ..common.errors import SubmitError
+from ..common.processes import killed_by
 from ..common.states import JobState
 from ..config.profile import Profile
 from ..config.resources import Resources, format_time
@@ -310,7 +311,7 @@ class LocalBackend(Backend):
             task.state = JobState.COMPLETED
         else:
             task.state = JobState.FAILED
-            task.reason = f"exited with code {code}" if code > 0 else f"killed by signal {-code}"
+            task.reason = f"exited with code {code}" if code > 0 else killed_by(-code)
 
     @staticmethod
     def _cancelled(task: _Task) -> bool:
