@@ -34,7 +34,8 @@ def _finished_unwatched(profile: str) -> cl.Job:
     job_id = out.stdout.split()[-1]
     job_dir = Path(cl.jobs()[0].job_dir)
     deadline = time.time() + 60
-    while b'"finished"' not in (job_dir / "status").read_bytes() and time.time() < deadline:
+    status = job_dir / "status"  # written by the runner a moment after the job started
+    while time.time() < deadline and not (status.exists() and b'"finished"' in status.read_bytes()):
         time.sleep(0.1)
     return job_id  # type: ignore[return-value]
 
