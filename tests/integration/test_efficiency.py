@@ -70,3 +70,36 @@ def test_efficiency_from_accounting_after_the_job_dir_was_deleted(
     assert eff.peak_memory is not None and eff.peak_memory >= 64 * 1024 * 1024
     assert eff.cpu is not None and eff.cpu <= 0.5  # one busy core at most of 2
     assert "memory='1GB' would do" in eff.advice
+
+
+@pytest.mark.sge
+def test_efficiency_from_grid_engines_accounting_after_the_job_dir_was_deleted(
+    sge_cell: Any, sandbox: Any, tmp_path: Any
+) -> None:
+    """qacct is Grid Engine's ground truth once the runner's files are gone (and the only
+    one for a job killed at h_rt or h_vmem): before, efficiency said clusterlab cannot
+    read Grid Engine's accounting."""
+    from tests.conftest import ssh_profile
+
+    profile = ssh_profile(
+        sandbox,
+        "sgeacct",
+        scheduler="sge",
+        sge_settings=sge_cell.settings,
+        remote_dir=f"~/.clusterlab-sge/{tmp_path.name}",
+    )
+    cl.profiles.save(profile)
+    job = cl.cluster("sgeacct", memory="2GB", cores=2)(_hold).submit(5)
+    assert job.result(timeout=180) == 6
+    job.cleanup()
+    eff = job.efficiency(source="accounting")
+    deadline = time.monotonic() + 60
+    while "nor accounting has any" in eff.advice:  # qmaster writes the record a moment later
+        assert time.monotonic() < deadline, eff.advice
+        time.sleep(0.5)
+        eff = job.efficiency(source="accounting")
+    assert eff.source == "accounting" and eff.ended == "", eff.advice
+    assert eff.peak_memory is not None and eff.peak_memory >= 64 * 1024 * 1024
+    assert eff.memory is not None and 0 < eff.memory < 0.25
+    assert eff.cpu is not None and eff.cpu <= 0.5  # one busy core at most of 2
+    assert "memory='1GB' would do" in eff.advice

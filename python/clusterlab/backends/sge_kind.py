@@ -143,4 +143,5 @@ KIND = SchedulerKind(
     cluster_key=("sge_settings",),
     order=40,
     discovery="clusterlab.backends.sge_discovery:discover",
+    accounting="clusterlab.backends.sge_accounting:usage",
 )
