@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.errors import SubmitError
+from ..common.processes import pid_alive
 from ..config.paths import data_dir, private_dir
 
 VISIBLE_VAR = "CUDA_VISIBLE_DEVICES"
@@ -43,16 +44,6 @@ def visible_gpus() -> list[str]:
         return []
     lines = [ln for ln in listed.stdout.splitlines() if ln.startswith("GPU ")]
     return [ln.split(":", 1)[0].split()[1] for ln in lines]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class GpuClaims:
@@ -93,7 +84,7 @@ class GpuClaims:
                 break
             path = self.dir / gpu
             owner = self._owner(path)
-            if owner and not _alive(owner):  # its job ended without releasing it
+            if owner and not pid_alive(owner):  # its job ended without releasing it
                 path.unlink(missing_ok=True)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
