@@ -145,6 +145,25 @@ def slurm_local_profile(tmp: Path, name: str = "sblocal", **overrides: object) -
     )
 
 
+def sge_profile(sandbox: object, sge_cell: object, name: str, tmp_name: str) -> cl.Profile:
+    """A Grid Engine profile reaching the sandbox's cell over SSH, its jobs under a dir of
+    its own (``~/.clusterlab-sge/<tmp_name>``, removed by :func:`remove_sge_dir`)."""
+    return ssh_profile(
+        sandbox,
+        name,
+        scheduler="sge",
+        sge_settings=sge_cell.settings,  # type: ignore[attr-defined]
+        remote_dir=f"~/.clusterlab-sge/{tmp_name}",
+    )
+
+
+def remove_sge_dir(sandbox: object, profile: cl.Profile, tmp_name: str) -> None:
+    from clusterlab.core.runtime import get_runtime
+
+    home = sandbox.user_home  # type: ignore[attr-defined]
+    get_runtime(profile).transport.run(["rm", "-rf", "--", f"{home}/.clusterlab-sge/{tmp_name}"])
+
+
 def _saved_profile(request: pytest.FixtureRequest, tmp_path: Path) -> cl.Profile:
     if request.param == "local":
         profile = cl.Profile(name="loc", scheduler="local", poll_interval=1.0, max_concurrent=8)

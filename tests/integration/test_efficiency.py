@@ -79,16 +79,9 @@ def test_efficiency_from_grid_engines_accounting_after_the_job_dir_was_deleted(
     """qacct is Grid Engine's ground truth once the runner's files are gone (and the only
     one for a job killed at h_rt or h_vmem): before, efficiency said clusterlab cannot
     read Grid Engine's accounting."""
-    from tests.conftest import ssh_profile
+    from tests.conftest import sge_profile
 
-    profile = ssh_profile(
-        sandbox,
-        "sgeacct",
-        scheduler="sge",
-        sge_settings=sge_cell.settings,
-        remote_dir=f"~/.clusterlab-sge/{tmp_path.name}",
-    )
-    cl.profiles.save(profile)
+    cl.profiles.save(sge_profile(sandbox, sge_cell, "sgeacct", tmp_path.name))
     job = cl.cluster("sgeacct", memory="2GB", cores=2)(_hold).submit(5)
     assert job.result(timeout=180) == 6
     job.cleanup()

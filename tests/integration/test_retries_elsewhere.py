@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 import clusterlab as cl
-from clusterlab.core.runtime import get_runtime
 
-from ..conftest import ssh_profile
+from ..conftest import remove_sge_dir, sge_profile
 from .direct_support import drain, here_profile
 from .test_retries import _kill_first_run, _killed_once
 
@@ -22,19 +21,10 @@ pytestmark = [pytest.mark.timeout(300)]
 
 @pytest.fixture
 def elsewhere(sandbox: object, sge_cell: object, tmp_path: Path) -> Iterator[cl.Profile]:
-    profile = ssh_profile(
-        sandbox,
-        "sge",
-        scheduler="sge",
-        sge_settings=sge_cell.settings,  # type: ignore[attr-defined]
-        remote_dir=f"~/.clusterlab-sge/{tmp_path.name}",
-    )
+    profile = sge_profile(sandbox, sge_cell, "sge", tmp_path.name)
     cl.profiles.save(profile)
     yield profile
-    home = sandbox.user_home  # type: ignore[attr-defined]
-    get_runtime(profile).transport.run(
-        ["rm", "-rf", "--", f"{home}/.clusterlab-sge/{tmp_path.name}"]
-    )
+    remove_sge_dir(sandbox, profile, tmp_path.name)
 
 
 def test_a_killed_job_is_submitted_again_and_resumes(elsewhere: cl.Profile) -> None:

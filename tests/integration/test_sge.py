@@ -12,26 +12,17 @@ import pytest
 import clusterlab as cl
 from clusterlab.core.runtime import get_runtime
 
-from ..conftest import ssh_profile
+from ..conftest import remove_sge_dir, sge_profile
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.sge, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
 def sge(sge_cell: object, sandbox: object, tmp_path: Path) -> Iterator[cl.Profile]:
-    profile = ssh_profile(
-        sandbox,
-        "sge",
-        scheduler="sge",
-        sge_settings=sge_cell.settings,  # type: ignore[attr-defined]
-        remote_dir=f"~/.clusterlab-sge/{tmp_path.name}",
-    )
+    profile = sge_profile(sandbox, sge_cell, "sge", tmp_path.name)
     cl.profiles.save(profile)
     yield profile
-    home = sandbox.user_home  # type: ignore[attr-defined]
-    get_runtime(profile).transport.run(
-        ["rm", "-rf", "--", f"{home}/.clusterlab-sge/{tmp_path.name}"]
-    )
+    remove_sge_dir(sandbox, profile, tmp_path.name)
 
 
 def test_check_says_when_the_commands_reach_no_cell(sge: cl.Profile) -> None:
