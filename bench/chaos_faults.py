@@ -47,16 +47,7 @@ def sshd_restart() -> str:
     port = sb.load_info().ssh_port  # type: ignore[union-attr]
     sb._stop(sb._p("sshd_pid"), "sshd")
     time.sleep(SSHD_DOWN)
-    subprocess.Popen(
-        ["/usr/sbin/sshd", "-D", "-f", str(sb._p("sshd_conf")), "-E", str(sb._p("sshd_log"))],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + 20
-    while not sb._port_open(port) and time.time() < deadline:
-        time.sleep(0.1)
+    sb.ensure_sshd(port, timeout=20)  # the same config and port again
     return f"sshd stopped for {SSHD_DOWN:.0f} s and started again (up: {sb._port_open(port)})"
 
 

@@ -68,16 +68,7 @@ def test_sshd_down_for_20_seconds(sandbox: object) -> None:
         assert not any(j.done() for j in jobs)  # unreachable is not finished, nor LOST
         time.sleep(10)
     finally:  # the same daemon, config and port again (sshd reuses its address)
-        subprocess.Popen(
-            ["/usr/sbin/sshd", "-D", "-f", str(sb._p("sshd_conf")), "-E", str(sb._p("sshd_log"))],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.time() + 10
-        while not sb._port_open(port) and time.time() < deadline:
-            time.sleep(0.05)
+        sb.ensure_sshd(port)
     assert [j.result(timeout=180) for j in jobs] == [0, 10, 20, 30]
     assert _ran(profile, jobs) == [0, 1, 2, 3]  # each ran exactly once
 
