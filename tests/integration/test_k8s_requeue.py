@@ -60,3 +60,38 @@ def test_a_deleted_pod_is_submitted_again_with_requeue(
         job.cancel()
     assert value[1] is False  # a second pod ran it again and returned
     assert job.state == cl.JobState.COMPLETED
+
+
+def _killed_once(marker: str) -> tuple[str, str]:
+    """Its first run prints and dies of SIGKILL (outside its function's control); a later
+    run prints, takes a few seconds (so the kernel polls it while it runs) and returns."""
+    import signal
+    import time
+
+    print("run", os.environ["CLUSTERLAB_ATTEMPT"], flush=True)
+    if not os.path.exists(marker):
+        with open(marker, "w"):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(4)
+    return os.environ["CLUSTERLAB_ATTEMPT"], "done"
+
+
+def test_a_retried_pod_continues_the_earlier_runs_files(
+    fake: FakeKube, tmp_path: Path, outside: Path
+) -> None:
+    """The new pod of a job submitted again starts with the earlier run's status and
+    output: the job is not taken for ended by the earlier run's exit (its new Job was
+    deleted on sight and the job ended LOST), it counts its attempts on, and its output
+    holds both runs."""
+    p = profile(fake, tmp_path)
+    job = cl.cluster(p.name, retries=1, retry_backoff=0)(_killed_once).submit(
+        str(outside / "first-run")
+    )
+    try:
+        value = job.result(timeout=200)
+    finally:
+        job.cancel()
+    assert value == ("1", "done")  # CLUSTERLAB_ATTEMPT counts from 0
+    assert [run["attempt"] for run in job.history] == [1, 2]
+    assert job.stdout().splitlines() == ["run 0", "run 1"]

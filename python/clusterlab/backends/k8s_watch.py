@@ -110,9 +110,10 @@ def task_pods(items: Iterable[Any], task: int) -> list[str]:
     return out
 
 
-def _final(status: bytes | None) -> bool:
-    """Whether a task's status says how it ended (its files are then all here)."""
-    info = parse_status(status)
+def _final(status: bytes | None, floor: int = 0) -> bool:
+    """Whether a task's status says how it ended (its files are then all here); ``floor``:
+    the bytes of earlier runs of a job submitted again, whose end is not this run's."""
+    info = parse_status(status[floor:] if status else status)
     return info.finished is not None or info.exited is not None
 
 
@@ -202,7 +203,10 @@ class Poller:
             else:
                 seen[task] = self._podless(t.native_id)
             seen[task].status = _read(os.path.join(t.job_dir, jobdir.status_file(task)))
-            if _final(seen[task].status) or os.path.exists(os.path.join(t.job_dir, end_file(task))):
+            floor = int(state.get("status_floor") or 0) if task is None else 0
+            if _final(seen[task].status, floor) or os.path.exists(
+                os.path.join(t.job_dir, end_file(task))
+            ):
                 ended += 1
         if ended == len(tasks) and state.get("state") != "deleted":
             with contextlib.suppress(ClusterlabError):  # kubectl can delete a leftover
@@ -302,7 +306,8 @@ class Poller:
             return "failed"
         if state.get("state") == "held":
             return "wait"
-        info = parse_status(_read(os.path.join(where, jobdir.status_file(task))))
+        status = _read(os.path.join(where, jobdir.status_file(task))) or b""
+        info = parse_status(status[int(state.get("status_floor") or 0) if task is None else 0 :])
         if info.finished is not None:
             return "ok" if info.outcome == jobdir.OK else "failed"
         if info.exited is not None or read_json(os.path.join(where, end_file(task))):

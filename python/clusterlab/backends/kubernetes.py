@@ -26,6 +26,7 @@ A Job whose results are all back is deleted by the poll that brought them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
@@ -43,12 +44,22 @@ from . import k8s_manifest as mf
 from .base import Backend, JobSpec, Observation, WatchTarget
 from .k8s_api import KubeApi, KubeError
 from .k8s_probe import probe
-from .k8s_watch import Poller, delete_job, delete_secret, read_json, task_pods, write_json
+from .k8s_watch import (
+    Poller,
+    delete_job,
+    delete_secret,
+    end_file,
+    read_json,
+    task_pods,
+    write_json,
+)
 from .kubernetes_kind import pod_image
 
 ENTRY_SOURCE = importlib_resources.files("clusterlab.remote").joinpath(mf.ENTRY).read_bytes()
 EARLIER_RUN_GONE_S = 60.0  # a resubmission waits this long for its earlier Job to go
 STATE_FILE = "k8s.json"  # in the kernel's job dir: the manifest, the files, held or not
+_STREAMS = (jobdir.STATUS, jobdir.STDOUT, jobdir.STDERR)
+CARRIED_OUTPUT_MAX = 256 * 1024  # an earlier run's stdout+stderr a resubmitted pod starts with
 
 
 class KubernetesBackend(Backend):
@@ -109,6 +120,7 @@ class KubernetesBackend(Backend):
             raise SubmitError(str(exc)) from None
         name = manifest["metadata"]["name"]
         earlier = self._clear_earlier_run(spec.job_dir, name)
+        carried = carry_earlier_run(spec.job_dir) if earlier else []
         after = []
         for native in spec.after:
             split = self.split_task_id(native)
@@ -119,12 +131,21 @@ class KubernetesBackend(Backend):
             "name": name,
             "tasks": spec.array.tasks if spec.array else 0,
             "job": manifest,
-            # submitted again (retries=, requeue=True): the files staged the first time
-            "files": [n for n in files if not n.endswith("/")] or earlier.get("files", []),
+            # submitted again (retries=, requeue=True): the files staged the first time,
+            # and the earlier run's status (and output) to continue from
+            "files": [
+                *(
+                    [n for n in files if not n.endswith("/")]
+                    or [n for n in earlier.get("files", []) if n not in _STREAMS]
+                ),
+                *carried,
+            ],
             "dirs": [n for n in files if n.endswith("/")] or earlier.get("dirs", []),
             "setup": list(spec.setup),
             "after": after,
             "state": "held" if after else "new",
+            # the status file's bytes of earlier runs: only what follows is this run's end
+            "status_floor": _size(os.path.join(spec.job_dir, jobdir.STATUS)) if earlier else 0,
         }
         staged = {
             **files,
@@ -302,6 +323,33 @@ class KubernetesBackend(Backend):
             f"Kubernetes {version.get('gitVersion', '?')} at {self.api.server}, namespace "
             f"{self.profile.namespace or self.api.namespace}"
         )
+
+
+def carry_earlier_run(job_dir: str) -> list[str]:
+    """A job submitted again keeps its name and job dir, but its new pod starts with an
+    empty one: it is given the earlier run's status file (so the runner counts attempts
+    and the kernel keeps the history) and its output while small, so that the new pod's
+    files continue at the offsets the kernel's copies already have. Output too large for
+    the Secret is moved aside (``stdout.earlier``); the new run's output starts afresh.
+    The earlier run's end record goes: it is not this run's. Returns the files to carry."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(job_dir, end_file(None)))
+    carried = [jobdir.STATUS] if os.path.exists(os.path.join(job_dir, jobdir.STATUS)) else []
+    streams = [
+        n for n in (jobdir.STDOUT, jobdir.STDERR) if os.path.exists(os.path.join(job_dir, n))
+    ]
+    if sum(_size(os.path.join(job_dir, n)) for n in streams) <= CARRIED_OUTPUT_MAX:
+        return carried + streams
+    for name in streams:
+        os.replace(os.path.join(job_dir, name), os.path.join(job_dir, f"{name}.earlier"))
+    return carried
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def referenced_files(job_dir: str, files: Mapping[str, bytes]) -> dict[str, bytes]:
