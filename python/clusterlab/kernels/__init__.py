@@ -2,7 +2,7 @@
 
 ``cl.kernels.install("hpc", cores=4, time="2:00:00")`` makes the kernelspec
 ``clusterlab-hpc`` ("Python on hpc (SLURM, 4 cores, 2 h)"); choosing it in JupyterLab or
-nbclient starts ipykernel in a job of that profile (:mod:`.provisioner`). ``list()`` and
+nbclient starts ipykernel in a job of that profile (``kernels.provisioner``). ``list()`` and
 ``remove(name)`` show and undo installs. See docs/kernels.md.
 """
 
