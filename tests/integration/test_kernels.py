@@ -4,6 +4,8 @@ JupyterLab drives it: jupyter_client's KernelManager with a kernelspec from
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
 import stat
 import subprocess
@@ -165,19 +167,60 @@ def test_a_cluster_python_without_ipykernel_is_named(sandbox: Any, jupyter_dirs:
         km.start_kernel()
 
 
-def test_a_kernel_that_cannot_start_in_time_is_cancelled(
-    kernel_profile: cl.Profile,
+def test_a_kernel_that_dies_at_start_says_why(
+    kernel_profile: cl.Profile, sandbox: Any, tmp_path: Path
 ) -> None:
+    """ipykernel that cannot start (here a module shadowing its launcher on PYTHONPATH):
+    its own output is in the error, and the allocation is given back."""
+    from jupyter_client.manager import KernelManager
+
+    from clusterlab.core.runtime import get_runtime
+
+    shadow = f"{sandbox.user_home}/kernel-shadow-{tmp_path.name}"
+    profile = kernel_profile.replace(name="kernbroken", env={"PYTHONPATH": shadow})
+    cl.profiles.save(profile)
+    transport = get_runtime(profile).transport
+    crash = "raise SystemExit('this ipykernel_launcher cannot start')"
+    made = transport.run(
+        ["sh", "-c", 'mkdir -p -- "$1" && printf "%s\\n" "$2" > "$1/ipykernel_launcher.py"',
+         "sh", shadow, crash]
+    )  # fmt: skip
+    assert made.returncode == 0, made.err
+    try:
+        info = cl.kernels.install("kernbroken", cores=1, memory="200MB", time="0:05:00")
+        km = KernelManager(kernel_name=info.name)
+        with pytest.raises(
+            RuntimeError,
+            match=r"(?s)exited with code 1 before it listened; its last output:\n"
+            r".*this ipykernel_launcher cannot start",
+        ):
+            km.start_kernel()
+        prov: Any = km.provisioner
+        assert not _active(prov.job.native_id)
+    finally:
+        transport.run(["rm", "-rf", "--", shadow])
+
+
+def test_a_kernel_that_cannot_start_in_time_is_cancelled(
+    kernel_profile: cl.Profile, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The queue's reason reaches the server's log and the failure's sentence; the job
+    does not stay queued."""
     from jupyter_client.manager import KernelManager
 
     info = cl.kernels.install(
         "kern", name="late", cores=1, time="0:05:00", extra=["--begin=now+3600"],
-        start_timeout=3,
+        start_timeout=8,
     )  # fmt: skip
     km = KernelManager(kernel_name=info.name)
-    with pytest.raises(TimeoutError, match="did not start within 3 s .*it was cancelled"):
+    caplog.set_level(logging.INFO)
+    waiting = r"pending: waiting for its requested start time"
+    with pytest.raises(
+        TimeoutError, match=rf"did not start within 8 s \({waiting}\); it was cancel"
+    ):
         km.start_kernel()
-    job = km.provisioner.job if km.provisioner else None
+    assert re.search(rf"kernel job \d+ {waiting}", caplog.text)
+    job = km.provisioner.job if km.provisioner else None  # type: ignore[attr-defined]
     native = job.native_id if job is not None else ""
     assert native
     assert not _active(native)

@@ -30,6 +30,7 @@ from .forwards import Forwards
 from .specs import DEFAULT_START_TIMEOUT
 
 WAIT_STEP = 0.5  # seconds between looks at the control dir while a kernel starts
+LOG_TAIL = 2000  # characters of a kernel's output shown when it ended before it listened
 STOP_GRACE = 10.0  # seconds the supervisor has to end the job before it is cancelled
 
 _MKDIR = 'umask 077; mkdir -p -- "$1" && chmod 700 -- "$1"'
@@ -140,9 +141,13 @@ class ClusterlabProvisioner(KernelProvisionerBase):
         self._run(_COMMAND, self.control, text, str(next(self._commands)))
 
     def _read(self, name: str) -> bytes | None:
-        path = f"{self.control}/{name}"
-        found: dict[str, bytes | None] = self._transport().read_files([path])
-        return found[path]
+        return self._read_many([name])[name]
+
+    def _read_many(self, names: list[str]) -> dict[str, bytes | None]:
+        """Files of the control dir by name, in one round trip (None: not there)."""
+        paths = {f"{self.control}/{name}": name for name in names}
+        found: dict[str, bytes | None] = self._transport().read_files(list(paths))
+        return {name: found[path] for path, name in paths.items()}
 
     def _exit_code(self) -> int | None:
         if self.job is not None and self.job.done():
@@ -224,10 +229,20 @@ class ClusterlabProvisioner(KernelProvisionerBase):
         job = self.job
         started = time.monotonic()
         said = ""
+        names = [f"ready-{self.generation}.json", f"exit-{self.generation}"]
+        names.append(f"kernel-{self.generation}.log")
         while True:
-            text = self._read(f"ready-{self.generation}.json")
-            if text:
-                return dict(json.loads(text))
+            found = self._read_many(names)
+            if found[names[0]]:
+                return dict(json.loads(found[names[0]] or b"{}"))
+            code = found[names[1]]
+            if code is not None:
+                output = (found[names[2]] or b"").decode(errors="replace").strip()
+                raise RuntimeError(
+                    f"the kernel on the cluster (job {job.native_id or job.id}, {self.profile}) "
+                    f"exited with code {code.decode().strip()} before it listened; "
+                    f"its last output:\n{output[-LOG_TAIL:] or '(none)'}"
+                )
             if job.done():
                 try:
                     value = job.result()

@@ -13,6 +13,7 @@ Files in the control dir (the contract with :mod:`.provisioner`):
   ``connection-<g>.json``  the connection file of kernel generation ``g`` (0600; the key)
   ``ready-<g>.json``       ``{"ip", "ports", "pid", "host"}`` once kernel ``g`` listens
   ``exit-<g>``             kernel ``g``'s exit code once it ended
+  ``kernel-<g>.log``       kernel ``g``'s stdout and stderr (why it ended, if it did)
 The key arrives as an argument (in the job's pickled payload, 0600 in the 0700 job dir),
 never in the batch script.
 """
@@ -24,6 +25,7 @@ from typing import Any
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 IDLE_LIMIT = 600.0  # seconds with no kernel and no command before the job ends by itself
 POLL = 0.1
+START_LIMIT = 120.0  # seconds a kernel may take to listen before it is reported anyway
 
 
 def no_ipykernel_message(python: str) -> str:
@@ -90,8 +92,16 @@ def supervise(control: str, key: str, idle_limit: float = IDLE_LIMIT) -> str:
             cwd=os.getcwd(),
         )
         os.close(log)
-        ready = {"ip": ip, "ports": ports, "pid": proc.pid, "host": socket.gethostname()}
-        write(f"ready-{gen}.json", json.dumps(ready))
+        deadline = time.time() + START_LIMIT
+        while proc.poll() is None and time.time() < deadline:  # listening yet?
+            try:
+                socket.create_connection((ip, ports[0]), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(POLL)
+        if proc.poll() is None:  # else the loop reports its exit (and the provisioner why)
+            ready = {"ip": ip, "ports": ports, "pid": proc.pid, "host": socket.gethostname()}
+            write(f"ready-{gen}.json", json.dumps(ready))
         return proc
 
     def end(proc: subprocess.Popen[bytes]) -> None:
