@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from . import profiles
+from . import kernels, profiles
 from ._version import __version__
 from .api import ClusterFunction, Executor, cluster, set_progress_display
 from .common.clusterinfo import ClusterInfo, Partition
@@ -157,6 +157,7 @@ __all__ = [
     "estimate",
     "job",
     "jobs",
+    "kernels",
     "monitor",
     "profiles",
     "task",

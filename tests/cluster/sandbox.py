@@ -528,6 +528,28 @@ def ensure_venv(name: str, home: Path) -> Path:
     return py
 
 
+KERNEL_PACKAGES = ("cloudpickle", "ipykernel")
+
+
+def ensure_kernel_venv(name: str, home: Path | str) -> Path:
+    """A second venv for the test user with ipykernel (the notebook-kernel tests, issue 31):
+    apart from ``venv``, whose missing packages other tests rely on (and whose lack of
+    ipykernel the kernel tests show). Idempotent: a venv that imports both is kept."""
+    home = Path(home)
+    py = home / "kernelvenv" / "bin" / "python"
+    check = ("runuser", "-u", name, "--", py, "-c", "import cloudpickle, ipykernel")
+    if py.exists() and _run(*check, check=False, cwd="/").returncode == 0:
+        return py
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
+    _run("/usr/bin/python3", "-m", "venv", home / "kernelvenv", env=env)
+    _run(py, "-m", "pip", "install", "-q", "--disable-pip-version-check", *KERNEL_PACKAGES, env=env)
+    _run("chown", "-R", f"{name}:{name}", home / "kernelvenv")
+    _run(*check, cwd="/")
+    return py
+
+
 def uv_dir(home: Path | str) -> Path:
     """Where the test user's ``uv`` lives: not on its PATH, so a profile chooses it (a
     setup line ``export PATH=<this>:$PATH``) and every other sync test builds with pip."""

@@ -21,7 +21,7 @@ LAYERS = [
     {"transports"},
     {"backends"},
     {"core"},
-    {"api", "jobs", "profiles", "ranks", "sshkeys", "discovery"},
+    {"api", "jobs", "profiles", "ranks", "sshkeys", "discovery", "kernels"},
     {"ui"},
 ]
 # Nothing may import up a layer (the scheduler kinds' registry is common.kinds).

@@ -18,6 +18,7 @@ from ..config.profile import SCHEDULER_KINDS, Profile, schema
 from ..config.resources import parse_pairs
 from .cli_cluster import add_cluster_commands
 from .cli_jobs import add_job_commands
+from .cli_kernel import add_kernel_commands
 
 
 def _field_value(spec: dict[str, Any], text: str | list[str]) -> Any:
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(func=cmd_env)
     add_job_commands(sub)
     add_cluster_commands(sub)
+    add_kernel_commands(sub)
     return parser
 
 
