@@ -28,14 +28,13 @@ own ``mpirun``/``torchrun``).
 
 ``cl.task()`` works where the cluster's Python has only cloudpickle: a function naming
 ``clusterlab`` is pickled with a reference to the module, imported when the function is
-loaded; where it is not installed, :func:`provide_clusterlab` puts a stand-in named
-``clusterlab`` in ``sys.modules`` with what runs on the cluster (``task``, ``TaskInfo``).
+loaded; where it is not installed, the runner's one stand-in (``shim.py``) gets
+:data:`SHIM_ATTRIBUTES` (``task``, ``TaskInfo``) from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import pickle
 import shutil
@@ -45,7 +44,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from typing import Any
 
 # The job-dir and environment contract as the runner knows it (kernel's copy:
@@ -91,32 +89,14 @@ def task() -> TaskInfo:
     return TaskInfo(rank, world, local, node, attempt=_int_env(ATTEMPT_VAR, 0))
 
 
-# What the stand-in module holds; other runner parts may add to it (e.g. checkpoints).
+# What this part gives the runner's ``clusterlab`` stand-in (shim.py's install).
 SHIM_ATTRIBUTES: dict[str, Any] = {"task": task, "TaskInfo": TaskInfo}
 
 
 def prepare_job() -> None:
     """Before an ordinary job (or a launcher) loads its function: no task it runs in (a
-    job submitted from inside a task is rank 0 of 1), and ``import clusterlab`` works."""
+    job submitted from inside a task is rank 0 of 1)."""
     os.environ.pop(TASK_INFO_VAR, None)
-    provide_clusterlab()
-
-
-def provide_clusterlab() -> None:
-    """``import clusterlab`` works in the job: the real package where it is installed,
-    else a stand-in with what runs on the cluster (see the module docstring)."""
-    existing = sys.modules.get("clusterlab")
-    if existing is not None and getattr(existing, "__file__", None):
-        return  # the real one (imported when the function needs it) reads the same variables
-    if existing is None and importlib.util.find_spec("clusterlab") is not None:
-        return
-    # Another runner part's stand-in (shim.py: cl.checkpoint) gets these names too.
-    shim = existing or types.ModuleType("clusterlab", "clusterlab's cluster side, runner-made")
-    for name, value in SHIM_ATTRIBUTES.items():
-        if isinstance(value, type):
-            value.__module__ = "clusterlab"  # pickled by reference as clusterlab.X
-        setattr(shim, name, value)
-    sys.modules["clusterlab"] = shim
 
 
 # -- which tasks --------------------------------------------------------------------------------
@@ -271,7 +251,6 @@ def rank_main(job_dir: str, runner: Any) -> int:
     ranks_dir = ranks_path(job_dir, item.split()[1] if item else None)
     _redirect(ranks_dir, rank)
     path = os.path.join(ranks_dir, f"{rank}.pkl")
-    provide_clusterlab()
     try:
         import cloudpickle
     except ImportError:
