@@ -18,6 +18,7 @@ import clusterlab as cl
 from clusterlab.common import jobdir
 from clusterlab.core.ledger import store as ledger
 from clusterlab.core.model.alive import live
+from clusterlab.core.submission import plans
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -188,6 +189,7 @@ def test_a_job_reattached_after_a_kernel_restart_is_submitted_again(
     assert str(job.history[0]["cause"]).startswith("rerun after: killed with SIGKILL")
     (rec,) = [r for r in cl.jobs() if r.id == job_id]
     assert rec.attempt_text == "attempt 2 of 2" and rec.state == "COMPLETED"
+    assert plans.load(job_id) is None  # its rerun plan is forgotten once it ended for good
 
 
 def test_two_kernels_watching_a_killed_job_submit_it_again_once(any_profile: cl.Profile) -> None:
