@@ -17,6 +17,7 @@ from .core.model.alive import live as live_objects
 from .core.model.array import ArrayJob
 from .core.model.job import Job
 from .core.runtime import get_runtime, remove_dirs
+from .core.submission import plans
 
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*\Z")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -74,6 +75,7 @@ class Jobs:
             runtime.backend.remove_spent(runtime.jobs_root())
             for rec in recs:
                 ledger.mark_cleaned(rec.id)
+                plans.drop(rec.id)  # what a rerun would have needed, if nobody saw its end
                 cleaned.append(rec.id)
         return cleaned
 

@@ -42,6 +42,7 @@ PACKAGES = (
     "runc",
     "fuse-overlayfs",
     "uidmap",
+    "openmpi-bin",  # launcher="mpirun" (tests/integration/test_mpirun.py)
 )
 # CPython's concurrent.futures tests, which tests/integration/test_executor_conformance.py
 # runs against cl.Executor (installed when Debian has them for this Python).

@@ -217,7 +217,10 @@ def test_two_processes_write_the_ledger_at_once() -> None:
 
 
 def test_cleanup_and_gc_delete_only_finished_job_dirs(any_profile: cl.Profile) -> None:
+    from clusterlab.backends.base import JobSpec
+    from clusterlab.config.attempts import AttemptPolicy
     from clusterlab.core.runtime import get_runtime
+    from clusterlab.core.submission import plans
 
     runtime = get_runtime(any_profile)
     f = cl.cluster(any_profile.name)(abs)
@@ -234,8 +237,13 @@ def test_cleanup_and_gc_delete_only_finished_job_dirs(any_profile: cl.Profile) -
     assert not exists(done.job_dir) and exists(old.job_dir)
     assert ledger.get(done.id).cleaned  # type: ignore[union-attr]
     time.sleep(0.2)
+    # what a rerun of old would need, had its end gone unwatched (retries=, a kernel gone)
+    policy = AttemptPolicy(retries=1)
+    spec = JobSpec(old.id, old.name, old.job_dir, old.resources, ["python3"])
+    plans.save(old.id, plans.Plan(spec, policy))
     cleaned = cl.jobs.gc(older_than=0)
     assert old.id in cleaned and running.id not in cleaned
+    assert plans.load(old.id) is None  # forgotten with the job's files
     assert not exists(old.job_dir) and exists(running.job_dir)
     running.cancel()
     # a new process reattaching to a cleaned job is told where its result went

@@ -3,11 +3,22 @@ with a doubling wait, each run in job.history; other errors are not."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from types import SimpleNamespace
 
 import pytest
 
 import clusterlab as cl
+from clusterlab.common import jobdir
+from clusterlab.core.ledger import store as ledger
+from clusterlab.core.model.alive import live
+from clusterlab.core.submission import plans
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -124,3 +135,94 @@ def test_without_retries_a_killed_job_fails(any_profile: cl.Profile) -> None:
     finally:
         job.cancel()
     assert job.attempts == 1
+
+
+def _status_events(job_dir: str) -> list[str]:
+    try:
+        with open(os.path.join(job_dir, jobdir.STATUS)) as fh:
+            return [json.loads(line).get("event", "") for line in fh if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def test_a_job_reattached_after_a_kernel_restart_is_submitted_again(
+    any_profile: cl.Profile,
+) -> None:
+    """The kernel that submitted a retries= job dies; the job's run is then killed -9; a
+    new kernel (this process) reattaches to it after that failure and, as the first
+    kernel would have, submits it again: it resumes from its checkpoint, one result."""
+    script = textwrap.dedent(
+        f"""
+        import json, time
+        import clusterlab as cl
+        from tests.integration.test_retries import _killed_once
+        f = cl.cluster({any_profile.name!r}, memory="100MB", retries=1, retry_backoff=0.5)
+        job = f(_killed_once).submit()
+        print(json.dumps(job.id), flush=True)
+        time.sleep(600)
+        """
+    )
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert kernel.stdout is not None
+    job_id = json.loads(kernel.stdout.readline())
+    deadline = time.monotonic() + 120
+    while not (ledger.get(job_id) or SimpleNamespace(native_id="")).native_id:
+        assert time.monotonic() < deadline, "the first kernel never submitted the job"
+        time.sleep(0.2)
+    rec = ledger.get(job_id)
+    assert rec is not None
+    try:
+        _kill_first_run(SimpleNamespace(job_dir=rec.job_dir))  # type: ignore[arg-type]
+        kernel.send_signal(signal.SIGKILL)  # the kernel is gone before anyone sees the end
+        kernel.wait()
+        while "exit" not in _status_events(rec.job_dir):  # the job script saw the kill
+            assert time.monotonic() < deadline + 60, "the killed run never ended"
+            time.sleep(0.2)
+        assert job_id not in live
+        job = cl.job(job_id)  # a new kernel reattaches after the failure
+        assert isinstance(job, cl.Job)
+        assert job.result(timeout=180) == ("1", "before the kill")
+    finally:
+        kernel.kill()
+        cl.job(job_id).cancel()
+    assert job.attempts == 2
+    assert str(job.history[0]["cause"]).startswith("rerun after: killed with SIGKILL")
+    (rec,) = [r for r in cl.jobs() if r.id == job_id]
+    assert rec.attempt_text == "attempt 2 of 2" and rec.state == "COMPLETED"
+    assert plans.load(job_id) is None  # its rerun plan is forgotten once it ended for good
+
+
+def test_two_kernels_watching_a_killed_job_submit_it_again_once(any_profile: cl.Profile) -> None:
+    """The submitting kernel lives on while another reattached to the same job: both see
+    its run killed -9; one submits it again, the other follows the new submission, and
+    both get the one result of the job's second (and last) run."""
+    script = textwrap.dedent(
+        f"""
+        import json
+        import clusterlab as cl
+        from tests.integration.test_retries import _killed_once
+        f = cl.cluster({any_profile.name!r}, memory="100MB", retries=2, retry_backoff=0.5)
+        job = f(_killed_once).submit()
+        print(json.dumps(job.id), flush=True)
+        print(json.dumps([job.result(timeout=180), job.attempts]), flush=True)
+        """
+    )
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert kernel.stdout is not None
+    job_id = json.loads(kernel.stdout.readline())
+    deadline = time.monotonic() + 120
+    while not (ledger.get(job_id) or SimpleNamespace(native_id="")).native_id:
+        assert time.monotonic() < deadline, "the first kernel never submitted the job"
+        time.sleep(0.2)
+    try:
+        job = cl.job(job_id)  # this kernel watches it too
+        assert isinstance(job, cl.Job)
+        _kill_first_run(job)
+        assert job.result(timeout=180) == ("1", "before the kill")
+        theirs = json.loads(kernel.stdout.readline())
+    finally:
+        kernel.kill()
+        cl.job(job_id).cancel()
+    assert theirs == [["1", "before the kill"], 2]
+    assert job.attempts == 2
+    assert _status_events(job.job_dir).count("started") == 2  # submitted again once

@@ -92,22 +92,25 @@ def test_a_failed_dependency_is_pushed_not_left_to_the_next_poll(sge: cl.Profile
     assert watcher.polls == polls, "settled by a scheduler poll, not by the pushed line"
 
 
-def test_tasks_take_every_slot_and_run_as_processes_on_the_host(sge: cl.Profile) -> None:
-    """tasks=3 with cores=2: one job of 6 slots in the profile's parallel environment; no
-    mpirun on this cell, so the runner starts 3 processes on the job's host, and says so.
+def test_tasks_take_every_slot_and_start_with_mpirun_in_the_pe(sge: cl.Profile) -> None:
+    """tasks=3 with cores=2: one job of 6 slots in the profile's parallel environment; the
+    cell has Open MPI's mpirun (openmpi-bin), so the runner starts the 3 tasks with it
+    in the PE's slots (each rank numbered by Open MPI), and says so.
     The cluster's Python has no clusterlab: cl.task() is the runner's stand-in."""
 
-    def where() -> tuple[int, int, str, str]:
+    def where() -> tuple[int, int, str, str, str]:
         import os
 
         import clusterlab as cl
 
         t = cl.task()
-        return t.rank, t.world_size, os.environ["NSLOTS"], os.environ["MASTER_PORT"]
+        env = os.environ
+        mpi = env.get("OMPI_COMM_WORLD_RANK", "")
+        return t.rank, t.world_size, env["NSLOTS"], mpi, env["MASTER_PORT"]
 
     job = cl.cluster(sge.name, tasks=3, cores=2)(where).submit()
     ranks = job.task_results(timeout=120)
-    assert [r[:3] for r in ranks] == [(0, 3, "6"), (1, 3, "6"), (2, 3, "6")]
-    assert len({r[3] for r in ranks}) == 1
+    assert [r[:4] for r in ranks] == [(0, 3, "6", "0"), (1, 3, "6", "1"), (2, 3, "6", "2")]
+    assert len({r[4] for r in ranks}) == 1
     assert "#$ -pe smp 6" in job.job_script()
-    assert "3 tasks started with processes" in job.stderr()
+    assert "3 tasks started with mpirun" in job.stderr()

@@ -108,20 +108,21 @@ def test_a_save_replaces_the_previous_one_whole(
     assert sorted(p.name for p in target.parent.iterdir()) == [jobdir.CHECKPOINT]  # no temps
 
 
-def test_the_shim_joins_another_runner_parts_stand_in(tmp_path: Path) -> None:
-    """The multi-task runner part installs its own ``clusterlab`` stand-in (cl.task()):
-    whichever comes first, the function sees both names."""
+def test_one_stand_in_gives_cl_task_and_cl_checkpoint(tmp_path: Path) -> None:
+    """The runner's one ``clusterlab`` stand-in (shim.install) holds runner_tasks.py's
+    names (cl.task(), cl.TaskInfo, renamed into clusterlab so that they pickle as the real
+    package's) beside cl.checkpoint; a second install adds to the first."""
     python, env = _cloudpickle_only(tmp_path)
     script = (
-        "import sys, types\n"
-        "other = types.ModuleType('clusterlab'); other.task = lambda: 'rank 0'\n"
-        "sys.modules['clusterlab'] = other\n"
+        "import sys\n"
         f"sys.path.insert(0, {str(REMOTE)!r})\n"
-        "import shim\n"
-        f"shim.install({str(REMOTE)!r})\n"
+        "import runner_tasks, shim\n"
+        f"first = shim.install({str(REMOTE)!r})\n"
+        f"assert shim.install({str(REMOTE)!r}, runner_tasks.SHIM_ATTRIBUTES) is first\n"
         "import clusterlab as cl\n"
         "from clusterlab.remote.checkpoint import load\n"
-        "print(cl.task(), cl.checkpoint.load('none'), load('none'))\n"
+        "t = cl.task()\n"
+        "print(t.rank, t.world_size, type(t).__module__, cl.checkpoint.load('none'), load('-'))\n"
     )
     out = subprocess.run([*python, "-c", script], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == ["rank", "0", "none", "none"], out.stderr
+    assert out.stdout.split() == ["0", "1", "clusterlab", "none", "-"], out.stderr

@@ -108,14 +108,18 @@ def test_tasks_on_several_hosts_without_a_launcher_that_reaches_them_are_refused
     tmp_path: Path,
 ) -> None:
     """A PBS job of 2 hosts on a cluster without mpirun: N processes would all crowd the
-    first host, so the job fails with what to do (this machine has no mpirun)."""
-    assert shutil.which("mpirun") is None
+    first host, so the job fails with what to do (the runner's PATH is an empty dir: this
+    machine's mpirun is not on it)."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    assert shutil.which("mpirun", path=str(empty)) is None
     for name in jobdir.RUNNER_FILES:  # the runner and the files shipped beside it
         (tmp_path / name).write_bytes((Path(runner.__file__).parent / name).read_bytes())
     (tmp_path / jobdir.PAYLOAD).write_bytes(dumps_call(_make_reporter(), (), {}, {}))
     nodefile = tmp_path / "nodes"
     nodefile.write_text("node1\nnode1\nnode2\nnode2\n")
     env = {**os.environ, "PBS_NODEFILE": str(nodefile), jobdir.TASKS_VAR: "4"}
+    env["PATH"] = str(empty)
     env.pop("SLURM_JOB_ID", None)
     done = subprocess.run([sys.executable, jobdir.RUNNER, str(tmp_path)], cwd=tmp_path, env=env)
     assert done.returncode == 2

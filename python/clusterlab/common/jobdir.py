@@ -17,7 +17,7 @@ from .usage import Usage
 # -- files the kernel stages ---------------------------------------------------------------
 RUNNER = "runner.py"
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file (array items), beside it
-RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs and the clusterlab stand-in
+RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs and cl.task()
 RUNNER_SHIM = "shim.py"  # clusterlab's names on a cluster without clusterlab (cl.checkpoint)
 RUNNER_CHECKPOINT = "checkpoint.py"  # cl.checkpoint as the shim provides it
 RUNNER_ATTEMPTS = "attempts.py"  # the runner's side of requeue and retries

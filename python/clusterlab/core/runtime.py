@@ -30,6 +30,7 @@ from .ledger import store as ledger
 from .ledger.reattach import reattach
 from .model.array import ArrayJob
 from .model.job import Job
+from .submission import plans
 from .submission.batcher import Batcher
 from .submission.rerun import rerun
 from .submission.retry import Retrier
@@ -168,6 +169,7 @@ class Runtime:
             dirs = [target.job_dir]
         remove_dirs(self, dirs)
         ledger.mark_cleaned(target.id)
+        plans.drop(target.id)  # a job whose end nobody watched kept what a rerun needed
 
 
 def remove_dirs(runtime: Runtime, dirs: Sequence[str]) -> None:

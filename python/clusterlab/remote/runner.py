@@ -4,8 +4,8 @@ Usage: ``python runner.py JOB_DIR`` for one call, ``python runner.py JOB_DIR TAS
 TASK of an array. It is copied into every job dir, so it must not import clusterlab; what
 only array items need (log offsets, per-item dirs, pool mode) is its second file,
 ``runner_items.py``, shipped beside it (see that file for why a second file); what only
-multi-task jobs need (launching the tasks, each rank's run) and the stand-in for
-``import clusterlab`` is its third, ``runner_tasks.py``.
+multi-task jobs need (launching the tasks, each rank's run, ``cl.task()``) is its third,
+``runner_tasks.py``; ``shim.py`` is the one stand-in for ``import clusterlab``.
 
 It records the job's life in ``status`` (``status.TASK`` for an array task; one JSON object
 per line: started, heartbeat, item-started/item-finished, finished) and leaves each outcome
@@ -65,7 +65,7 @@ WORKDIR_VAR = "CLUSTERLAB_WORKDIR"
 OUTSIDE_LOCK_VAR = "CLUSTERLAB_OUTSIDE_LOCK"  # in a container: see _outside_watch
 OUTSIDE_POLL_SECONDS = 1.0
 RUNNER_ITEMS = "runner_items.py"  # the runner's second file, beside it in every job dir
-RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs, the clusterlab stand-in
+RUNNER_TASKS = "runner_tasks.py"  # its third: multi-task jobs and cl.task()
 
 RUNNER_ATTEMPTS = "attempts.py"  # requeue and retries, beside it
 RUNNER_SHIM = "shim.py"  # clusterlab's names for functions where clusterlab is not installed
@@ -87,7 +87,7 @@ def _load_beside(name: str, module_name: str) -> Any:
 
 
 items = _load_beside(RUNNER_ITEMS, "clusterlab_runner_items")
-# multi-task jobs (tasks=N) and cl.task() where clusterlab is not installed
+# multi-task jobs (tasks=N) and cl.task()
 tasks = _load_beside(RUNNER_TASKS, "clusterlab_runner_tasks")
 attempts = _load_beside(RUNNER_ATTEMPTS, "clusterlab_runner_attempts")  # requeue, retries
 JOB_DIR_GONE = 97  # exit code: the job dir was deleted (as job.sh's failed cd)
@@ -307,15 +307,16 @@ def no_cloudpickle() -> str:
 
 
 def _install_shim() -> None:
-    """cl.checkpoint where the cluster's Python lacks clusterlab (before any unpickling)."""
+    """cl.checkpoint, cl.task() and cl.TaskInfo where the cluster's Python lacks
+    clusterlab (before any unpickling): the one stand-in, shim.py."""
     _load_beside(RUNNER_SHIM, "clusterlab_runner_shim").install(
-        os.path.dirname(os.path.abspath(__file__))
+        os.path.dirname(os.path.abspath(__file__)), tasks.SHIM_ATTRIBUTES
     )
 
 
 def main(job_dir: str, task: str | None = None) -> int:
     if task is None and tasks.is_rank():  # one task of a tasks=N job (runner_tasks.py)
-        _install_shim()  # a rank's function may name cl.checkpoint too
+        _install_shim()  # a rank's function may name cl.task() and cl.checkpoint
         return int(tasks.rank_main(job_dir, sys.modules[__name__]))
     job = _Job(job_dir, task)
     before = attempts.runs_before(job.status_path)  # a requeued job runs its script again
@@ -330,7 +331,7 @@ def main(job_dir: str, task: str | None = None) -> int:
         import cloudpickle
     except ImportError:
         return job.env_error(no_cloudpickle())
-    tasks.prepare_job()  # no outer task; clusterlab importable where it is not installed
+    tasks.prepare_job()  # no outer task (a job submitted from inside a task)
     signal.signal(signal.SIGTERM, lambda signum, _: _signalled(job, signum))
     if os.environ.get(OUTSIDE_LOCK_VAR):
         watch = (job, os.environ[OUTSIDE_LOCK_VAR])

@@ -28,14 +28,13 @@ own ``mpirun``/``torchrun``).
 
 ``cl.task()`` works where the cluster's Python has only cloudpickle: a function naming
 ``clusterlab`` is pickled with a reference to the module, imported when the function is
-loaded; where it is not installed, :func:`provide_clusterlab` puts a stand-in named
-``clusterlab`` in ``sys.modules`` with what runs on the cluster (``task``, ``TaskInfo``).
+loaded; where it is not installed, the runner's one stand-in (``shim.py``) gets
+:data:`SHIM_ATTRIBUTES` (``task``, ``TaskInfo``) from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import pickle
 import shutil
@@ -45,7 +44,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from typing import Any
 
 # The job-dir and environment contract as the runner knows it (kernel's copy:
@@ -91,32 +89,14 @@ def task() -> TaskInfo:
     return TaskInfo(rank, world, local, node, attempt=_int_env(ATTEMPT_VAR, 0))
 
 
-# What the stand-in module holds; other runner parts may add to it (e.g. checkpoints).
+# What this part gives the runner's ``clusterlab`` stand-in (shim.py's install).
 SHIM_ATTRIBUTES: dict[str, Any] = {"task": task, "TaskInfo": TaskInfo}
 
 
 def prepare_job() -> None:
     """Before an ordinary job (or a launcher) loads its function: no task it runs in (a
-    job submitted from inside a task is rank 0 of 1), and ``import clusterlab`` works."""
+    job submitted from inside a task is rank 0 of 1)."""
     os.environ.pop(TASK_INFO_VAR, None)
-    provide_clusterlab()
-
-
-def provide_clusterlab() -> None:
-    """``import clusterlab`` works in the job: the real package where it is installed,
-    else a stand-in with what runs on the cluster (see the module docstring)."""
-    existing = sys.modules.get("clusterlab")
-    if existing is not None and getattr(existing, "__file__", None):
-        return  # the real one (imported when the function needs it) reads the same variables
-    if existing is None and importlib.util.find_spec("clusterlab") is not None:
-        return
-    # Another runner part's stand-in (shim.py: cl.checkpoint) gets these names too.
-    shim = existing or types.ModuleType("clusterlab", "clusterlab's cluster side, runner-made")
-    for name, value in SHIM_ATTRIBUTES.items():
-        if isinstance(value, type):
-            value.__module__ = "clusterlab"  # pickled by reference as clusterlab.X
-        setattr(shim, name, value)
-    sys.modules["clusterlab"] = shim
 
 
 # -- which tasks --------------------------------------------------------------------------------
@@ -271,7 +251,6 @@ def rank_main(job_dir: str, runner: Any) -> int:
     ranks_dir = ranks_path(job_dir, item.split()[1] if item else None)
     _redirect(ranks_dir, rank)
     path = os.path.join(ranks_dir, f"{rank}.pkl")
-    provide_clusterlab()
     try:
         import cloudpickle
     except ImportError:
@@ -347,6 +326,34 @@ class _Started:
         return codes
 
 
+def _through_env(env: dict[str, str]) -> list[str]:
+    """``env NAME=VALUE ...`` before each rank's command: the variables the runner set for
+    its tasks reach every rank whatever the MPI (an mpirun forwards only some variables to
+    the ranks it starts on other nodes, each MPI its own way: Open MPI ``-x``, MPICH
+    ``-genv``)."""
+    ours = [name for name in (ROLE_VAR, TASKS_VAR, ATTEMPT_VAR, ITEM_VAR) if name in env]
+    ours += ["MASTER_ADDR", "MASTER_PORT"]
+    return ["env", *(f"{name}={env[name]}" for name in ours if name in env)]
+
+
+def _mpirun_env(env: dict[str, str]) -> dict[str, str]:
+    """What Open MPI needs to start the tasks the user asked for (other MPIs ignore these
+    variables; a value the user set in the profile's env wins):
+
+    - run as root (a container's Jupyter often is), Open MPI refuses unless told twice
+      that it is meant; the user's kernel already runs everything as root;
+    - with no scheduler allocation (the local and direct backends) Open MPI counts one
+      slot per core and refuses more ranks than cores, where the processes launcher would
+      start them: the job asked for N tasks on this host, so N are started."""
+    env = dict(env)
+    if os.geteuid() == 0:
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    if not (_hosts_file() or env.get("SLURM_JOB_ID")):
+        env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+    return env
+
+
 def _start(which: str, n: int, job_dir: str, env: dict[str, str]) -> _Started:
     runner_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runner.py")
     # the launcher's own interpreter flags (-I, -S...): every rank runs as it does
@@ -356,8 +363,8 @@ def _start(which: str, n: int, job_dir: str, env: dict[str, str]) -> _Started:
         argv = ["srun", f"--ntasks={n}", "--kill-on-bad-exit=1", "--export=ALL", *me]
         return _Started([subprocess.Popen(argv, env=env)], per_rank=False)
     if which == "mpirun":
-        argv = ["mpirun", "-np", str(n), *me]
-        return _Started([subprocess.Popen(argv, env=env)], per_rank=False)
+        argv = ["mpirun", "-np", str(n), *_through_env(env), *me]
+        return _Started([subprocess.Popen(argv, env=_mpirun_env(env))], per_rank=False)
     procs = []
     for rank in range(n):
         mine = {RANK_VAR: str(rank), "CLUSTERLAB_LOCAL_RANK": str(rank), NODE_VAR: "0"}
@@ -479,6 +486,15 @@ def _verdict(ranks_dir: str, n: int, codes: dict[int, int], runner: Any) -> tupl
     missing = [r for r, found in outcomes.items() if found is None]
     if not missing:
         return "ok", outcomes[0][2], None  # type: ignore[index]
+    if len(missing) == n and -1 in codes and codes[-1] != 0:
+        # srun/mpirun itself refused or failed before a task ran: blaming rank 0 would
+        # send the user to an empty rank log, while the launcher's words are in stderr
+        which = choose_launcher()
+        err = RuntimeError(
+            f"{which} {_exit_words(codes[-1])} before any of the {n} tasks left a result: "
+            f"its own message is in job.stderr()"
+        )
+        return "error", ("error", runner.error_record(err, pickle.dumps)), None
     rank = missing[0]
     code = codes.get(rank, codes.get(-1, 1))
     err = RuntimeError(

@@ -6,9 +6,11 @@ module) travels by reference: unpickling it imports ``clusterlab``. Where cluste
 installed (the local backend, a cluster with it) the real package answers. Where it is
 not, the runner calls :func:`install` before it loads the function: a small module named
 ``clusterlab`` is put into ``sys.modules`` whose attributes are the runner-side modules
-shipped beside the runner (stdlib only). Each entry of :data:`PROVIDED` is one name of the
-public API and the file beside the runner that implements it; another runner-side name
-(``cl.task()``) joins by adding its entry.
+shipped beside the runner (stdlib only) and the names other runner parts give it. Each
+entry of :data:`PROVIDED` is one module of the public API and the file beside the runner
+that implements it (``cl.checkpoint``); ``names`` are single objects of a runner part the
+runner has loaded already (``cl.task()`` and ``cl.TaskInfo`` from ``runner_tasks.py``).
+This is the one stand-in: the launcher, each rank and an ordinary job all get it here.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import importlib.util
 import os
 import sys
 import types
+from collections.abc import Mapping
+from typing import Any
 
 PROVIDED = {"checkpoint": "checkpoint.py"}
 """Public name -> the runner-side file (beside the runner) that provides it."""
@@ -53,10 +57,12 @@ def _stand_in() -> types.ModuleType | None:
     return None
 
 
-def install(runner_dir: str) -> types.ModuleType | None:
-    """Make ``import clusterlab`` give the runner-side names; None when the real package
-    is there (then it is used). Another runner part's stand-in gets these names too, so
-    the order in which the runner's parts install theirs does not matter."""
+def install(runner_dir: str, names: Mapping[str, Any] | None = None) -> types.ModuleType | None:
+    """Make ``import clusterlab`` give the runner-side names (:data:`PROVIDED`'s modules
+    and ``names``); None when the real package is there (then it is used, and reads the
+    same variables). A stand-in already in ``sys.modules`` gets the names too, so a
+    second call adds to the first. A class among ``names`` is renamed into ``clusterlab``:
+    pickled by reference there, it unpickles in the kernel as the real package's class."""
     package = _stand_in()
     if package is None:
         if not needed():
@@ -77,4 +83,8 @@ def install(runner_dir: str) -> types.ModuleType | None:
         sys.modules[f"{PACKAGE}.{name}"] = module
         setattr(package, name, module)
         setattr(remote, name, module)
+    for name, value in (names or {}).items():
+        if isinstance(value, type):
+            value.__module__ = PACKAGE
+        setattr(package, name, value)
     return package
