@@ -307,8 +307,7 @@ def no_cloudpickle() -> str:
 
 
 def _install_shim() -> None:
-    """cl.checkpoint, cl.task() and cl.TaskInfo where the cluster's Python lacks
-    clusterlab (before any unpickling): the one stand-in, shim.py."""
+    """cl.checkpoint, cl.task(), cl.TaskInfo without clusterlab there (before unpickling)."""
     _load_beside(RUNNER_SHIM, "clusterlab_runner_shim").install(
         os.path.dirname(os.path.abspath(__file__)), tasks.SHIM_ATTRIBUTES
     )
