@@ -33,14 +33,15 @@ MAX_LINES = 400
 # The host queue's dispatcher is installed on the host as one content-addressed file (it
 # cannot import a sibling), with its own guards (malformed exit lines, the log cut, its
 # host's queue only) and the local scheduler's jobs held for their kernel, then taken over.
-# The runner's third file (multi-task jobs) holds the launcher, a rank's run and the
-# clusterlab stand-in: shipped as one file, loaded by path, it cannot import a sibling.
+# The runner's third file (multi-task jobs) holds the launchers (srun, mpirun with Open
+# MPI's settings, plain processes), a rank's run and cl.task(): shipped as one file, loaded
+# by path, it cannot import a sibling.
 # runner.py's main() wires the parts that run each call (attempts, the clusterlab stand-in,
 # multi-task launch, the container's lock watch, checkpoints): the parts live in their own
 # shipped files and main() is the one place that orders them.
 LONGER: dict[str, int] = {
     "remote/hostqueue.py": 530,
-    "remote/runner_tasks.py": 490,
+    "remote/runner_tasks.py": 510,
     "remote/runner.py": 430,
 }
 
