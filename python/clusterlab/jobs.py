@@ -57,7 +57,7 @@ class Jobs:
         """Delete the cluster files of jobs that ended more than ``older_than`` ago.
 
         Only finished jobs are touched; the ledger keeps their rows (marked cleaned).
-        A job whose result stayed on the cluster (a :class:`RemoteResult` not fetched
+        A job whose result stayed on the cluster (a :class:`~clusterlab.RemoteResult` not fetched
         yet) is kept whatever its age: its result exists nowhere else; ``job.cleanup()``
         removes it. Returns the ids whose files were removed.
         """
