@@ -82,7 +82,7 @@ class RemoteResult:
         job.set_state(
             job.state, f"its result ({size_text(total)}) was fetched; it is still at {self.path}"
         )
-        ok, value = load_result(bytes(data))
+        ok, value = load_result(data)  # unpickled in place: no second copy of 2 GB
         del data
         if not ok:
             raise value
