@@ -35,6 +35,7 @@ from .core.ledger.store import JobRecord
 from .core.model.array import ArrayJob, as_completed
 from .core.model.events import JobEvent
 from .core.model.job import Job
+from .core.model.remoteresult import RemoteResult
 from .discovery import cluster_info, estimate
 from .jobs import job, jobs
 from .profiles import envs, use
@@ -140,6 +141,7 @@ __all__ = [
     "ProfileError",
     "RemoteEnvironmentError",
     "RemoteError",
+    "RemoteResult",
     "RemoteTraceback",
     "ResourceError",
     "SerializationError",

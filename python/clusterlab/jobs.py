@@ -16,6 +16,7 @@ from .core.ledger.store import JobRecord
 from .core.model.alive import live as live_objects
 from .core.model.array import ArrayJob
 from .core.model.job import Job
+from .core.model.remoteresult import REMOTE_REASON
 from .core.runtime import get_runtime, remove_dirs
 from .core.submission import plans
 
@@ -57,11 +58,15 @@ class Jobs:
         """Delete the cluster files of jobs that ended more than ``older_than`` ago.
 
         Only finished jobs are touched; the ledger keeps their rows (marked cleaned).
-        Returns the ids whose files were removed.
+        A job whose result stayed on the cluster (a :class:`~clusterlab.RemoteResult` not fetched
+        yet) is kept whatever its age: its result exists nowhere else; ``job.cleanup()``
+        removes it. Returns the ids whose files were removed.
         """
         cutoff = time.time() - parse_age(older_than)
         groups: dict[str, list[JobRecord]] = defaultdict(list)
         for rec in ledger.query(profile=profile, state=[s.value for s in TERMINAL]):
+            if rec.reason.startswith(REMOTE_REASON):
+                continue
             if not rec.cleaned and rec.ended is not None and rec.ended < cutoff:
                 groups[rec.profile_json].append(rec)
         cleaned = []

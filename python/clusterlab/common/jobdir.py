@@ -150,6 +150,7 @@ class StatusInfo:
     attempt: int = 1  # pool items: 2 when this is the retry
     stopped: bool = False  # a pool worker that was killed (it said so on SIGTERM)
     digest: str = ""  # sha256 of the result file, as the runner wrote it
+    size: int = -1  # the result file's size in bytes, as the runner wrote it (-1: unknown)
     exited: float | None = None  # when the job script saw the runner end (the "exit" line)
     exit_code: int | None = None  # the runner's exit code as the shell saw it
     exit_signal: str = ""  # a signal the job script itself received (TERM, INT)
@@ -169,6 +170,11 @@ def _number(value: object, default: float | None = None) -> float | None:
     return (
         float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
     )
+
+
+def _count(value: object) -> int:
+    """A byte count from a status line; -1 when missing or not a whole number >= 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else -1
 
 
 def parse_status(data: bytes | None) -> StatusInfo:
@@ -205,6 +211,7 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
         info.outcome = str(record.get("outcome", ""))
         info.message = str(record.get("message", ""))
         info.digest = str(record.get("sha256", ""))
+        info.size = _count(record.get("size"))
         info.usage = Usage.from_dict(record.get("usage"))
     elif event == STOPPED:
         info.stopped = True
@@ -222,6 +229,7 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
             item.finished = _number(record.get("time"), 0.0)
             item.outcome = str(record.get("outcome", ""))
             item.digest = str(record.get("sha256", ""))
+            item.size = _count(record.get("size"))
             item.usage = Usage.from_dict(record.get("usage"))
         for key, stream in ITEM_LOG_FIELDS.items():
             span = _log_span(record.get(key))
@@ -250,6 +258,7 @@ def _run_record(info: StatusInfo, event: str, record: dict[str, object]) -> None
         # the newest run is judged alone: the previous one's end is history now
         info.finished = info.exited = info.exit_code = info.usage = None
         info.outcome = info.message = info.digest = info.exit_signal = info.requeued = ""
+        info.size = -1
         info.stopped = False
     attempt = record.get("attempt")
     number = attempt if isinstance(attempt, int) and attempt > 0 else len(info.runs) + 1

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common import kinds as registry
 from ..common.errors import ProfileError
-from . import container_fields, login_fields, validators
+from . import container_fields, login_fields, resultlimit, validators
 from .fieldmeta import fields_table, with_kind_fields
 from .fieldmeta import meta as _meta
 
@@ -274,6 +274,7 @@ class Profile:
             widget="int",
         ),
     )
+    result_limit: str = resultlimit.result_limit()
     poll_interval: float = field(
         default=5.0,
         metadata=_meta(

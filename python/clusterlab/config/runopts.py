@@ -16,6 +16,7 @@ from typing import Any
 from ..common.errors import ProfileError
 from . import validators
 from .attempts import ATTEMPT_OPTIONS, AttemptPolicy, parse_attempts
+from .resultlimit import DEFAULT_RESULT_LIMIT, limit_bytes
 
 OPTION_NAMES = (
     "workdir",
@@ -24,6 +25,7 @@ OPTION_NAMES = (
     "files",
     "outputs",
     "outputs_dir",
+    "result_limit",
     *ATTEMPT_OPTIONS,
 )
 
@@ -39,6 +41,7 @@ class RunOptions:
     outputs: tuple[str, ...] = ()  # globs in the working dir, downloaded with the result
     outputs_dir: str | None = None  # where outputs land here (default: the cwd at submit)
     attempts: AttemptPolicy = field(default_factory=AttemptPolicy)  # requeue, retries
+    result_limit: int | None = None  # bytes; a larger result stays on the cluster (0: none)
 
     def merged(self, other: RunOptions) -> RunOptions:
         """``other`` on top of this (env tables are combined, later wins)."""
@@ -50,6 +53,9 @@ class RunOptions:
             outputs=(*self.outputs, *other.outputs),
             outputs_dir=other.outputs_dir if other.outputs_dir is not None else self.outputs_dir,
             attempts=self.attempts.merged(other.attempts),
+            result_limit=(
+                other.result_limit if other.result_limit is not None else self.result_limit
+            ),
         )
 
     def with_cwd(self) -> RunOptions:
@@ -123,6 +129,11 @@ def parse_run_options(values: Mapping[str, Any]) -> RunOptions:
     except ValueError as exc:
         name = next(k for k in ATTEMPT_OPTIONS if k in values and values[k] is not None)
         raise _fail(name, str(exc)) from None
+    if values.get("result_limit") is not None:
+        try:
+            kw["result_limit"] = limit_bytes(values["result_limit"])
+        except ValueError as exc:
+            raise _fail("result_limit", str(exc)) from None
     if values.get("outputs_dir") is not None:
         kw["outputs_dir"] = os.path.abspath(os.path.expanduser(os.fspath(values["outputs_dir"])))
     return RunOptions(**kw)
@@ -134,4 +145,5 @@ def profile_options(profile: Any) -> RunOptions:
         workdir=profile.workdir or None,
         env=dict(profile.env),
         environment=profile.environment,
+        result_limit=limit_bytes(getattr(profile, "result_limit", DEFAULT_RESULT_LIMIT)),
     )

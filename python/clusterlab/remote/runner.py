@@ -374,8 +374,8 @@ def main(job_dir: str, task: str | None = None) -> int:
             _checkpoint_at(job_dir)
             fn = tries.retrying(fn)
             ok, digest = _call(fn, args, kwargs, refs, os.path.join(job_dir, RESULT), cloudpickle)
-            finished = items.usage(job.clock, final=True)
-            job.status("finished", outcome=items.OUTCOME[ok], sha256=digest, usage=finished)
+            finished = {"usage": items.usage(job.clock, final=True), **items.sized(job_dir, RESULT)}
+            job.status("finished", outcome=items.OUTCOME[ok], sha256=digest, **finished)
             return 0 if ok else 1
         pool_path = os.path.join(job_dir, POOL)
         try:

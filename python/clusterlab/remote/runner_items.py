@@ -143,6 +143,15 @@ def start_gpu_sampling() -> None:
     GPUS.start()
 
 
+def sized(directory: str, name: str) -> dict[str, int]:
+    """``{"size": bytes}`` of a result file for its "finished" line (the kernel leaves a
+    result over its ``result_limit`` on the cluster, unread); ``{}`` when it has none."""
+    try:
+        return {"size": os.path.getsize(os.path.join(directory, name))}
+    except OSError:
+        return {}
+
+
 def usage(since: float, cpu_before: float = 0.0, final: bool = False) -> dict[str, Any]:
     """Seconds and CPU seconds since then, and the peak RSS in bytes of this process and of
     the children it waited for (``ru_maxrss``: KiB on Linux, bytes on macOS); with GPUs,
@@ -201,7 +210,8 @@ class Item:
         os.chdir(self.home)
         ends, used = log_ends(), usage(self.clock, self.cpu)
         logs = {k: [start, ends[k]] for k, start in self.logs.items() if k in ends}
-        self.job.status("item-finished", index=self.index, usage=used, **logs, **fields)
+        size = sized(os.path.join(self.job.dir, RESULTS), f"{self.index}.pkl")
+        self.job.status("item-finished", index=self.index, usage=used, **logs, **size, **fields)
 
 
 class Pool:

@@ -450,7 +450,8 @@ def launch(job: Any, runner: Any) -> int:
     usage = runner.items.usage(job.clock, final=True)
     path = os.path.join(job.dir, runner.RESULT)
     digest = runner.write_result(path, body, (lambda raw: raw) if kind == "ok" else pickle.dumps)
-    job.status("finished", outcome=kind, sha256=digest, usage=usage, rank=rank)
+    size = runner.items.sized(job.dir, runner.RESULT)
+    job.status("finished", outcome=kind, sha256=digest, usage=usage, rank=rank, **size)
     return 0 if kind == "ok" else 1
 
 

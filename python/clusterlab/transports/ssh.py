@@ -24,6 +24,7 @@ from ..config.profile import Profile
 from . import known_hosts as kh
 from .base import CommandResult, Transport, timeout_message
 from .paramiko_auth import PromptingClient, answer_prompt
+from .rekey import RekeySafeTransport
 from .ssh_endpoint import CONNECT_TIMEOUT, Endpoint, certified_key, resolve_endpoint
 from .stream import Stream, bounded_lines
 
@@ -298,7 +299,7 @@ def _aead_first(sock: Any, **kwargs: Any) -> paramiko.Transport:
     it after AES-CTR, whose separate HMAC it computes in Python for every 32 KB packet: a
     200 MB argument went up at ~260 MB/s with CTR and ~440 MB/s with GCM here. Servers
     without GCM get paramiko's usual order."""
-    transport = paramiko.Transport(sock, **kwargs)
+    transport = RekeySafeTransport(sock, **kwargs)  # see rekey.py: paramiko issue #822
     options = transport.get_security_options()
     options.ciphers = (
         *[c for c in AEAD_CIPHERS if c in options.ciphers],

@@ -230,6 +230,9 @@ class CellRun:
             "requeue": self.opts.get("requeue"),
         }
         run = {k: v for k, v in run.items() if v}
+        # The cell's variables are assigned here, so they come back whatever their size
+        # (a result_limit would leave them on the cluster as a RemoteResult, unassignable).
+        run["result_limit"] = 0
         for count in ("retries", "max_requeues"):  # 0 is a value here
             if self.opts.get(count) is not None:
                 run[count] = self.opts[count]

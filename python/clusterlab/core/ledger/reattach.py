@@ -103,6 +103,8 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
         if rec.spec.get("outputs"):
             workdir, patterns, dest = rec.spec["outputs"]
             job.outputs = (workdir, list(patterns), dest)
+        limit = rec.spec.get("result_limit")
+        job.result_limit = limit if isinstance(limit, int) else None
         used = rec.usage if isinstance(rec.usage, Usage) else None
         _restore(job, rec.state, rec.reason, rec.submitted, rec.started, rec.ended, fail, used)
         job.restore_history(list(rec.history.get("runs") or []), int(rec.history.get("max") or 1))
@@ -127,6 +129,7 @@ def reattach(runtime: Runtime, rec: ledger.JobRecord, fail: Fail) -> Job | Array
                 job = part.new_item(runtime, index, task, resources, rec.after)
                 if array.staged is not None:
                     job.outputs = item_outputs(array.staged, part.job_dir, array.id, index)
+                    job.result_limit = array.staged.options.result_limit
                 state, reason, started, ended, used = states.get(
                     index, ("PENDING", "", None, None, None)
                 )

@@ -88,8 +88,12 @@ def _job_row(profile: Profile, job: Job) -> dict[str, Any]:
         "submitted": job.submitted_at,
         "state": JobState.PENDING.value,
         "reason": "submitted",
-        # outputs=: a process that reattaches brings the files back too
-        "spec": {"outputs": list(job.outputs)} if job.outputs else {},
+        # outputs=: a process that reattaches brings the files back too; result_limit:
+        # it finds the same result on the cluster (a RemoteResult) as this one did
+        "spec": {
+            **({"outputs": list(job.outputs)} if job.outputs else {}),
+            **({"result_limit": job.result_limit} if job.result_limit is not None else {}),
+        },
     }
 
 

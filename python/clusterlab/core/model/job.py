@@ -20,6 +20,7 @@ from .efficiency import efficiency_of
 from .events import JobEvent, publish
 from .logs import Span, read_output
 from .ranks import log_name, task_results
+from .remoteresult import RemoteResult
 
 if TYPE_CHECKING:
     from .host import JobHost
@@ -89,6 +90,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self.outputs: tuple[str, list[str], str] | None = None
         self.output_files: list[str] = []  # local paths of the outputs it brought back
         self.max_attempts = 1  # runs its requeue/retry policy allows (config/attempts.py)
+        self.result_limit: int | None = None  # bytes; a larger result stays (0/None: none)
         self._history: list[dict[str, object]] = []  # every run, as its status file tells
 
     # -- where its files are ----------------------------------------------------------------
@@ -217,8 +219,8 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         over large results does not keep them all, as CPython's executors do."""
         with self._condition:
             if self.done() and not self.cancelled() and self.exception(0) is None:
-                self._result = None
-                self._forgotten = True
+                keep = isinstance(self._result, RemoteResult)  # a handle holds no value
+                self._result, self._forgotten = (self._result, False) if keep else (None, True)
 
     @property
     def result_unread(self) -> bool:

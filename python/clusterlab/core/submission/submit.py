@@ -188,6 +188,7 @@ def submit_job(
     )
     job = Job(runtime, job_id, name, "", job_dir, spec.resources, after=deps.ids)
     job.max_attempts = policy.max_attempts
+    job.result_limit = staged.options.result_limit
     if staged.options.outputs:  # fetched by the collector before the future resolves
         dest = staged.options.outputs_dir or "."
         job.outputs = (staged.workdir_of(job_dir), list(staged.options.outputs), dest)
@@ -360,6 +361,7 @@ def submit_calls(
                 for index in indices:
                     job = part.new_item(runtime, index, task, merged, ids)
                     job.outputs = item_outputs(staged, job_dir, array.id, index)
+                    job.result_limit = staged.options.result_limit
             array.parts.append(part)
     except BaseException as exc:
         if len(array.parts) > first_new:  # some parts run: keep them watched and recorded

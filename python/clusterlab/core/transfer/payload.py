@@ -211,7 +211,7 @@ def _wrap_exit(exc: BaseException) -> RemoteError:
     return RemoteError(name, f"the job raised {name}: {exc}")
 
 
-def load_result(data: bytes) -> tuple[bool, Any]:
+def load_result(data: bytes | bytearray) -> tuple[bool, Any]:
     """``(True, value)`` or ``(False, exception to raise)`` from a ``result.pkl``."""
     try:
         kind, body = pickle.loads(data)

@@ -243,6 +243,7 @@ def staged_record(staged: Staged) -> dict[str, Any]:
         "environment": o.environment,
         "outputs": list(o.outputs),
         "outputs_dir": o.outputs_dir,
+        "result_limit": o.result_limit,
     }
 
 
@@ -255,6 +256,7 @@ def staged_from_record(record: dict[str, Any]) -> Staged:
         environment=record.get("environment"),
         outputs=tuple(record.get("outputs") or ()),
         outputs_dir=record.get("outputs_dir"),
+        result_limit=record.get("result_limit"),
     )
     inputs = [(str(a), str(b)) for a, b in record.get("inputs") or []]
     return Staged(options, record.get("workdir") or "", dict(options.env), inputs, {})

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ...common import jobdir
 from ...common.errors import JobError, RemoteEnvironmentError
 from ...common.states import JobState
+from ...config.resultlimit import size_text
 from ..environment.packages import missing_module_hint
 from ..ledger import store as ledger
 from ..model.alive import live, watch_only
+from ..model.remoteresult import REMOTE_REASON, RemoteResult
 from ..model.settle import DEPENDENCY_FAILED, Decision
 from ..transfer.payload import load_result
 from ..transfer.staging import StagingHost, fetch_outputs
@@ -52,6 +54,14 @@ class Finished:
     decision: Decision
     outcome: str  # ok | error | env_error | no_python | "" (no report)
     digest: str = ""  # the result file's sha256 as its runner recorded it ("" before 0.x)
+    size: int = -1  # the result file's size as its runner recorded it (-1: not said)
+
+
+def _stays_remote(f: Finished) -> bool:
+    """A value larger than its job's ``result_limit``: left on the cluster as a
+    :class:`RemoteResult` (an exception is always read: it is what the user must see)."""
+    limit = f.job.result_limit
+    return f.outcome == jobdir.OK and bool(limit) and f.size > (limit or 0)
 
 
 class CollectHost(StagingHost, Protocol):
@@ -74,10 +84,12 @@ class Collector:
         """Resolve finished jobs: results fetched in one round trip for all of them (not
         the values of jobs watched only for their state, see ``alive.watch_only``)."""
         unread = {id(f) for f in finished if _watched_only(f)}
+        remote = {id(f) for f in finished if id(f) not in unread and _stays_remote(f)}
         reads = [
             f
             for f in finished
             if id(f) not in unread
+            and id(f) not in remote
             and (
                 f.outcome in (jobdir.OK, jobdir.ERROR)
                 or (f.outcome == jobdir.ENV_ERROR and not f.job.array_id)
@@ -108,6 +120,16 @@ class Collector:
             if id(f) in unread:
                 job.set_state(JobState.COMPLETED, "")
                 resolutions.append((job, "unread", None))
+            elif id(f) in remote:
+                if job.outputs:
+                    self._outputs(job)
+                handle = RemoteResult(job, f.size, f.digest)
+                job.set_state(
+                    JobState.COMPLETED,
+                    f"{REMOTE_REASON} ({size_text(f.size)}, over its result_limit): "
+                    ".result() gives a RemoteResult; its .fetch() downloads it",
+                )
+                resolutions.append((job, "result", handle))
             elif data is not None:
                 ok, value = load_result(data)
                 if ok and job.outputs:

@@ -269,7 +269,7 @@ class Watcher:
         self._missing[job.id] = decision.absence
         target = WatchTarget(job.native_id, job.job_dir)
         changed = self._apply(
-            job, decision, status.outcome, finished, to_cancel, target, status.digest
+            job, decision, status.outcome, finished, to_cancel, target, status.digest, status.size
         )
         self._remember(seen, 0, obs, job.state)
         return changed
@@ -287,8 +287,8 @@ class Watcher:
                 part,
                 obs,
                 self.runtime.backend.task_id,
-                lambda job, decision, outcome, digest: self._apply(
-                    job, decision, outcome, finished, to_cancel, target, digest
+                lambda job, decision, outcome, digest, size: self._apply(
+                    job, decision, outcome, finished, to_cancel, target, digest, size
                 ),
             )
         changed = False
@@ -321,7 +321,14 @@ class Watcher:
                 part.missing[index] = decision.absence
                 report = item if item and item.finished else task_status
                 changed |= self._apply(
-                    job, decision, report.outcome, finished, to_cancel, target, report.digest
+                    job,
+                    decision,
+                    report.outcome,
+                    finished,
+                    to_cancel,
+                    target,
+                    report.digest,
+                    report.size,
                 )
                 self._remember(seen, index, task_obs, job.state)
         return changed
@@ -364,13 +371,14 @@ class Watcher:
         to_cancel: list[WatchTarget],
         target: WatchTarget,
         digest: str = "",
+        size: int = -1,
     ) -> bool:
         if decision.cancel and target.native_id not in {t.native_id for t in to_cancel}:
             to_cancel.append(target)
         if decision.state.finished:
             # collect() reads the result file (when the runner wrote one) and then sets the
             # final state, so the state never runs ahead of the result.
-            finished.append(Finished(job, decision, outcome, digest))
+            finished.append(Finished(job, decision, outcome, digest, size))
             return True
         return job.set_state(decision.state, decision.reason)
 

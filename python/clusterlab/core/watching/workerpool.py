@@ -144,7 +144,7 @@ def decide_pool_item(
     return gone
 
 
-Apply = Callable[["Job", Decision, str, str], bool]
+Apply = Callable[["Job", Decision, str, str, int], bool]  # job, decision, outcome, sha256, size
 """What the watcher does with an item's decision (its outcome as the runner reported it,
 and its result file's sha256); returns whether anything changed."""
 
@@ -187,8 +187,9 @@ def observe_pool(
         part.missing[index] = decision.absence
         outcome = view[1].outcome if view and view[1].finished else ""
         digest = view[1].digest if view and view[1].finished else ""
+        size = view[1].size if view and view[1].finished else -1
         if not outcome and decision.state.finished:
             env = [w.status.outcome for w in workers.values()]
             outcome = next((o for o in env if o in (jobdir.ENV_ERROR, jobdir.NO_PYTHON)), "")
-        changed |= apply(job, decision, outcome, digest)
+        changed |= apply(job, decision, outcome, digest, size)
     return changed
