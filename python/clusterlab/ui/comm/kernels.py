@@ -1,0 +1,47 @@
+"""The ``kernels.*`` requests: the panel's "Start a notebook on this cluster".
+
+``kernels.list`` gives the form's fields (label, tooltip, example) and the clusterlab
+kernelspecs installed; ``kernels.install`` installs (or reuses) the kernelspec of a profile
+with the form's resources and names it, so the panel can open a notebook with that kernel.
+Both only read and write local files (kernelspecs, profiles): they are answered at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ...common.errors import ClusterlabError
+from ...kernels import form
+from ...kernels.specs import installed
+from .topic import Connection, Request, RequestError, Topic, required
+
+
+def list_kernels(data: dict[str, Any], rid: str) -> dict[str, Any]:
+    """``{"fields": [FIELD, ...], "kernels": [KERNEL, ...]}``."""
+    return {"fields": form.fields(), "kernels": [asdict(k) for k in installed()]}
+
+
+def install(data: dict[str, Any], rid: str) -> dict[str, Any]:
+    """``{"kernel": KERNEL, "reused": bool}``; a bad value is an error whose ``fields``
+    maps each field to the parser's sentence."""
+    profile = required(data, "profile", "a profile name")
+    values = data.get("resources") or {}
+    if not isinstance(values, dict):
+        raise RequestError('\'resources\' must be an object such as {"cores": "4"}')
+    try:
+        info, reused = form.install_or_reuse(profile, values)
+    except form.FieldErrors as exc:
+        raise RequestError(str(exc), exc.errors) from None
+    except ClusterlabError as exc:
+        raise RequestError(str(exc)) from None
+    return {"kernel": asdict(info), "reused": reused}
+
+
+def open_topic(conn: Connection) -> Topic:
+    return Topic(
+        {
+            "kernels.list": Request(list_kernels),
+            "kernels.install": Request(install),
+        }
+    )

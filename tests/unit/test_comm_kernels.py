@@ -1,0 +1,84 @@
+"""The panel's "Start a notebook on this cluster" requests (``kernels.list``,
+``kernels.install``) through the real comm handler, into a private JUPYTER_DATA_DIR (no
+cluster is contacted; tests/integration/test_kernels.py starts such kernels for real)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import clusterlab as cl
+from tests.unit.test_comm import handler, request  # noqa: F401 (the fixture)
+
+
+@pytest.fixture(autouse=True)
+def jupyter_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "jupyter"
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(data))
+    monkeypatch.setenv("JUPYTER_PATH", str(data))
+    cl.profiles.save(
+        cl.Profile(name="hpc", scheduler="slurm", host="login.example.edu",
+                   resources={"cores": 2, "partition": "normal"})
+    )  # fmt: skip
+    return data
+
+
+def test_list_gives_the_form_fields_with_tooltips(handler: Any) -> None:  # noqa: F811
+    reply = request(*handler, "kernels.list")
+    assert reply["ok"], reply
+    names = [f["name"] for f in reply["data"]["fields"]]
+    assert names == ["cores", "memory", "time", "gpus", "partition"]
+    assert all(f["tooltip"] and f["label"] and f["example"] for f in reply["data"]["fields"])
+    assert reply["data"]["kernels"] == []
+
+
+def test_install_then_reuse(handler: Any, jupyter_dir: Path) -> None:  # noqa: F811
+    values = {"cores": "4", "memory": "", "time": "2:00:00", "gpus": "", "partition": ""}
+    reply = request(*handler, "kernels.install", {"profile": "hpc", "resources": values})
+    assert reply["ok"], reply
+    kernel = reply["data"]["kernel"]
+    assert reply["data"]["reused"] is False
+    assert kernel["name"] == "clusterlab-hpc"
+    assert kernel["display_name"] == "Python on hpc (SLURM, 4 cores, 2 h, normal)"
+    spec = json.loads((jupyter_dir / "kernels" / "clusterlab-hpc" / "kernel.json").read_text())
+    assert spec["metadata"]["kernel_provisioner"]["config"]["resources"] == {
+        "cores": 4,
+        "time": "02:00:00",
+        "partition": "normal",
+    }
+    # the same resources again: the installed kernelspec is named, not made again
+    again = request(*handler, "kernels.install", {"profile": "hpc", "resources": values}, "r2")
+    assert again["ok"] and again["data"]["reused"] is True
+    assert again["data"]["kernel"]["name"] == "clusterlab-hpc"
+    listed = request(*handler, "kernels.list", id_="r3")["data"]["kernels"]
+    assert [k["name"] for k in listed] == ["clusterlab-hpc"]
+    # other resources replace clusterlab-hpc (as `clusterlab kernel install` does)
+    other = {"cores": "8"}
+    third = request(*handler, "kernels.install", {"profile": "hpc", "resources": other}, "r4")
+    assert third["ok"] and third["data"]["reused"] is False
+    assert third["data"]["kernel"]["display_name"] == "Python on hpc (SLURM, 8 cores, normal)"
+
+
+def test_bad_values_come_back_under_their_fields(handler: Any, jupyter_dir: Path) -> None:  # noqa: F811
+    values = {"cores": "four", "memory": "lots", "time": "2:00:00"}
+    reply = request(*handler, "kernels.install", {"profile": "hpc", "resources": values})
+    assert not reply["ok"]
+    fields = reply["error"]["fields"]
+    assert set(fields) == {"cores", "memory"}
+    assert "must be a whole number, e.g. cores=4" in fields["cores"]
+    assert "memory=" in fields["memory"]
+    assert not (jupyter_dir / "kernels").exists()  # nothing installed
+
+
+def test_unknown_profile_and_wrong_types_are_sentences(handler: Any) -> None:  # noqa: F811
+    reply = request(*handler, "kernels.install", {"profile": "ghost"})
+    assert not reply["ok"] and "no profile named 'ghost'" in reply["error"]["message"]
+    reply = request(*handler, "kernels.install", {}, "r2")
+    assert reply["error"]["message"] == "'profile' (a profile name) is required"
+    reply = request(*handler, "kernels.install", {"profile": "hpc", "resources": 4}, "r3")
+    assert "'resources' must be an object" in reply["error"]["message"]
+    reply = request(*handler, "kernels.install", {"profile": "hpc", "resources": {"x": 1}}, "r4")
+    assert "not a field of this form" in reply["error"]["fields"]["x"]
