@@ -79,6 +79,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       timeout: DEFAULT_SETTINGS.requestTimeout * 1000
     });
     const model = new PanelModel(link);
+    // "Start a notebook on this cluster": the kernelspec was just written by the kernel,
+    // so the server's list is read again before the notebook asks for it by name.
+    model.openNotebook = async kernelName => {
+      await app.serviceManager.kernelspecs.refreshSpecs();
+      await commands.execute('notebook:create-new', { kernelName });
+    };
     // A login started in this kernel asks the panel for a one-time code or password.
     const prompts = new LoginPrompts(
       askInDialog,
