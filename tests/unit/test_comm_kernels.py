@@ -5,6 +5,7 @@ cluster is contacted; tests/integration/test_kernels.py starts such kernels for 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,46 @@ def test_unknown_profile_and_wrong_types_are_sentences(handler: Any) -> None:  #
     assert "'resources' must be an object" in reply["error"]["message"]
     reply = request(*handler, "kernels.install", {"profile": "hpc", "resources": {"x": 1}}, "r4")
     assert "not a field of this form" in reply["error"]["fields"]["x"]
+
+
+def test_remaining_time_of_a_kernels_job(handler: Any) -> None:  # noqa: F811
+    """A running job named as the provisioner names a kernel's job: the reply says how
+    long its allocation has left; another kernel id has none."""
+    import threading
+
+    flag = Path(os.environ["CLUSTERLAB_DATA_DIR"]) / "release"
+
+    @cl.cluster("local", name="kernel-abcdef12", time="0:30:00", async_submit=True)
+    def hold(path: str) -> str:
+        import os as _os
+        import time as _time
+
+        while not _os.path.exists(path):
+            _time.sleep(0.1)
+        return "released"
+
+    job = hold(str(flag))
+    try:
+        deadline = 60.0
+        while job.state.value != "RUNNING" and deadline > 0:
+            threading.Event().wait(0.2)
+            deadline -= 0.2
+        reply = request(*handler, "kernels.remaining", {"kernel_id": "abcdef12-3456-7890"})
+        assert reply["ok"], reply
+        got = reply["data"]["allocation"]
+        assert got["found"] and got["job"] == job.id and got["state"] == "RUNNING"
+        assert 0 < got["left"] <= 1800
+        assert got["text"] in ("29 min left", "30 min left")
+        none = request(*handler, "kernels.remaining", {"kernel_id": "ffffffff-0000"}, "r2")
+        assert none["data"]["allocation"] == {"found": False, "text": ""}
+    finally:
+        flag.write_text("go")
+        assert job.result(timeout=60) == "released"
+
+
+def test_left_text() -> None:
+    from clusterlab.kernels.allocation import left_text
+
+    assert left_text(30) == "under a minute left"
+    assert left_text(9 * 60 + 59) == "9 min left"
+    assert left_text(80 * 60) == "1 h 20 min left"

@@ -1,9 +1,10 @@
 """The ``kernels.*`` requests: the panel's "Start a notebook on this cluster".
 
-``kernels.list`` gives the form's fields (label, tooltip, example) and the clusterlab
+``kernels.remaining`` says how long a cluster kernel's allocation has left (the notebook's
+status bar). ``kernels.list`` gives the form's fields (label, tooltip, example) and the clusterlab
 kernelspecs installed; ``kernels.install`` installs (or reuses) the kernelspec of a profile
 with the form's resources and names it, so the panel can open a notebook with that kernel.
-Both only read and write local files (kernelspecs, profiles): they are answered at once.
+All three only read and write local files (kernelspecs, profiles): they are answered at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ...common.errors import ClusterlabError
-from ...kernels import form
+from ...kernels import allocation, form
 from ...kernels.specs import installed
 from .topic import Connection, Request, RequestError, Topic, required
 
@@ -38,10 +39,18 @@ def install(data: dict[str, Any], rid: str) -> dict[str, Any]:
     return {"kernel": asdict(info), "reused": reused}
 
 
+def remaining(data: dict[str, Any], rid: str) -> dict[str, Any]:
+    """``{"allocation": ALLOCATION}`` of the Jupyter kernel ``kernel_id`` (what
+    :func:`clusterlab.kernels.allocation.remaining` returns; ``found`` false for a kernel
+    that is not a cluster kernel's, or whose job has ended)."""
+    return {"allocation": allocation.remaining(required(data, "kernel_id", "a Jupyter kernel id"))}
+
+
 def open_topic(conn: Connection) -> Topic:
     return Topic(
         {
             "kernels.list": Request(list_kernels),
             "kernels.install": Request(install),
+            "kernels.remaining": Request(remaining),
         }
     )
