@@ -19,6 +19,7 @@ import { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
 import { existingBackground, openBackground } from './background-kernel';
+import { clusterOfKernel } from './cluster-kernel';
 import { CommChannel, loadExtension, withTimeout } from './comm-channel';
 import { ClusterlabUseWatcher } from './kernel-use';
 import { CommLink } from './link-base';
@@ -191,10 +192,13 @@ export class KernelLink extends CommLink implements IDisposable {
       } catch {
         // no session: fall through to the background kernel
       }
+      let kernel = panel.sessionContext.session?.kernel ?? null;
+      if (kernel && (await clusterOfKernel(kernel))) {
+        kernel = null; // it runs on a compute node: the panel keeps a kernel of its own
+      }
       if (generation !== this._followGeneration || this._disposed) {
         return;
       }
-      const kernel = panel.sessionContext.session?.kernel ?? null;
       if (kernel && passive) {
         await this._watchKernel(kernel, panel.context.path, generation);
         return;

@@ -98,7 +98,12 @@ export function StartNotebook(props: {
                   aria-invalid={error ? true : undefined}
                   className={'jp-clusterlab-input' + (error ? ' jp-mod-invalid' : '')}
                   value={values[field.name] ?? ''}
-                  onChange={e => setValues({ ...values, [field.name]: e.target.value })}
+                  onChange={e => {
+                    setValues({ ...values, [field.name]: e.target.value });
+                    // the message was about the old value
+                    setErrors(({ [field.name]: _, ...rest }) => rest);
+                    setStatus('');
+                  }}
                 />
                 {error && (
                   <div
