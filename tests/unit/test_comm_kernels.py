@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import clusterlab as cl
+from clusterlab.config.resources import parse_resources
 from tests.unit.test_comm import handler, request  # noqa: F401 (the fixture)
+from tests.unit.test_hostile_input import JSON, assert_clear_error, hostile
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +130,41 @@ def test_left_text() -> None:
     assert left_text(30) == "under a minute left"
     assert left_text(9 * 60 + 59) == "9 min left"
     assert left_text(80 * 60) == "1 h 20 min left"
+
+
+FORM_FIELDS = ["cores", "memory", "time", "gpus", "partition"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    resources=st.one_of(
+        JSON, st.dictionaries(st.sampled_from(FORM_FIELDS), st.one_of(JSON, hostile()), max_size=5)
+    ),
+    kernel_id=JSON,
+)
+def test_hostile_values_get_one_reply_in_words(
+    handler: Any,  # noqa: F811
+    jupyter_dir: Path,
+    resources: Any,
+    kernel_id: Any,
+) -> None:
+    """Whatever the form's fields hold, kernels.install answers once: a kernelspec whose
+    stored resources parse again (the values are data), or an error in words; the same
+    for kernels.remaining's kernel id."""
+    h, comm = handler
+    comm.sent.clear()
+    reply = request(h, comm, "kernels.install", {"profile": "hpc", "resources": resources}, "k")
+    if reply["ok"]:
+        stored = reply["data"]["kernel"]["resources"]
+        parse_resources(stored)  # what the provisioner will hand to the scheduler's parser
+        assert reply["data"]["kernel"]["name"] == "clusterlab-hpc"
+    else:
+        assert_clear_error(reply)
+    reply = request(h, comm, "kernels.remaining", {"kernel_id": kernel_id}, "t")
+    if reply["ok"]:
+        assert reply["data"]["allocation"] == {"found": False, "text": ""}
+    else:
+        assert_clear_error(reply)
+    assert len([m for m in comm.sent if m.get("id") in ("k", "t")]) == 2
