@@ -1,6 +1,7 @@
 /**
  * The panel's link to a kernel: the active notebook's kernel, or a background python3
- * kernel the panel starts and owns when no notebook is open. Follows the current
+ * kernel the panel starts and owns when no notebook is open (or the notebook's kernel
+ * runs on a cluster: cluster-kernel.ts). Follows the current
  * notebook, restarts and kernel changes, and reconnects; the `clusterlab` comm itself
  * (hello, loading the extension, requests) is comm-channel.ts's job, the status and
  * requests every link has are link-base.ts's.
