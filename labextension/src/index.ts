@@ -12,8 +12,10 @@ import {
 import { Clipboard, ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
 import { refreshIcon } from '@jupyterlab/ui-components';
 
+import { AllocationStatus } from './allocation-status';
 import { clusterIcon } from './icons';
 import { endedMessage, resultSnippet } from './jobs';
 import { KernelLink } from './kernel';
@@ -61,13 +63,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Clusters sidebar: cluster profiles and a live job list (clusterlab).',
   autoStart: true,
-  optional: [ILayoutRestorer, INotebookTracker, ICommandPalette, ISettingRegistry],
+  optional: [
+    ILayoutRestorer,
+    INotebookTracker,
+    ICommandPalette,
+    ISettingRegistry,
+    IStatusBar
+  ],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
     tracker: INotebookTracker | null,
     palette: ICommandPalette | null,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    statusBar: IStatusBar | null
   ) => {
     const { commands, shell } = app;
     // Requests of the panel (and widgets) run on a kernel subshell: their busy/idle must
@@ -79,6 +88,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
       timeout: DEFAULT_SETTINGS.requestTimeout * 1000
     });
     const model = new PanelModel(link);
+    // "Start a notebook on this cluster": the kernelspec was just written by the kernel,
+    // so the server's list is read again before the notebook asks for it by name.
+    model.openNotebook = async kernelName => {
+      await app.serviceManager.kernelspecs.refreshSpecs();
+      await commands.execute('notebook:create-new', { kernelName });
+    };
+    // A cluster kernel's allocation: time left in the status bar, a warning near its end.
+    if (statusBar && tracker) {
+      const allocation = new AllocationStatus(
+        tracker,
+        async kernelId =>
+          (await link.request('kernels.remaining', { kernel_id: kernelId })).allocation,
+        message => Notification.warning(message, { autoClose: false })
+      );
+      statusBar.registerStatusItem(`${PLUGIN_ID}:allocation`, {
+        item: allocation,
+        align: 'left',
+        rank: 50,
+        isActive: () => !allocation.isHidden
+      });
+    }
     // A login started in this kernel asks the panel for a one-time code or password.
     const prompts = new LoginPrompts(
       askInDialog,

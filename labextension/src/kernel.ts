@@ -1,6 +1,7 @@
 /**
  * The panel's link to a kernel: the active notebook's kernel, or a background python3
- * kernel the panel starts and owns when no notebook is open. Follows the current
+ * kernel the panel starts and owns when no notebook is open (or the notebook's kernel
+ * runs on a cluster: cluster-kernel.ts). Follows the current
  * notebook, restarts and kernel changes, and reconnects; the `clusterlab` comm itself
  * (hello, loading the extension, requests) is comm-channel.ts's job, the status and
  * requests every link has are link-base.ts's.
@@ -19,6 +20,7 @@ import { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
 import { existingBackground, openBackground } from './background-kernel';
+import { clusterOfKernel } from './cluster-kernel';
 import { CommChannel, loadExtension, withTimeout } from './comm-channel';
 import { ClusterlabUseWatcher } from './kernel-use';
 import { CommLink } from './link-base';
@@ -191,10 +193,13 @@ export class KernelLink extends CommLink implements IDisposable {
       } catch {
         // no session: fall through to the background kernel
       }
+      let kernel = panel.sessionContext.session?.kernel ?? null;
+      if (kernel && (await clusterOfKernel(kernel))) {
+        kernel = null; // it runs on a compute node: the panel keeps a kernel of its own
+      }
       if (generation !== this._followGeneration || this._disposed) {
         return;
       }
-      const kernel = panel.sessionContext.session?.kernel ?? null;
       if (kernel && passive) {
         await this._watchKernel(kernel, panel.context.path, generation);
         return;

@@ -18,6 +18,7 @@ import {
   IJobEventBatch,
   IJobLogs,
   IJobResult,
+  IKernelList,
   IMessage,
   IProfileItem,
   Profile
@@ -73,6 +74,17 @@ export class PanelModel {
 
   /** The login state of each profile that logs in to a host, and Log in / Log out. */
   readonly logins: LoginStates;
+
+  /** Opens a new notebook with the kernelspec `kernelName` (set by the plugin, which
+   * holds the app's commands; the panel's tests leave the default, which refuses). */
+  openNotebook: (kernelName: string) => Promise<void> = async () => {
+    throw new Error('this panel cannot open notebooks');
+  };
+
+  /** The fields of "Start a notebook on this cluster" and the installed kernels. */
+  kernelList(): Promise<IKernelList> {
+    return this.link.request('kernels.list');
+  }
 
   /** 'link' | 'profiles' | 'jobs' | 'settings': what changed. */
   get changed(): ISignal<this, string> {

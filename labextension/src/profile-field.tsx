@@ -128,7 +128,11 @@ export function Field(props: IFieldProps): JSX.Element {
  * fixed`), so a bubble inside the panel was cut at the 250 px sidebar's edges. The text
  * in the field (visually hidden) stays the mark's accessible description.
  */
-function HelpMark(props: { label: string; tip: string; tipId: string }): JSX.Element {
+export function HelpMark(props: {
+  label: string;
+  tip: string;
+  tipId: string;
+}): JSX.Element {
   const ref = React.useRef<HTMLSpanElement>(null);
   const [open, setOpen] = React.useState(false);
   const closing = React.useRef<ReturnType<typeof setTimeout> | null>(null);

@@ -17,6 +17,8 @@ export interface IProfileListProps {
   login: (name: string) => ILoginRow;
   onLogin: (name: string) => void;
   onLogout: (name: string) => void;
+  /** More of a profile's card (its "Start a notebook on this cluster"). */
+  extra?: (item: IProfileItem) => React.ReactNode;
 }
 
 export function ProfileList(props: IProfileListProps): JSX.Element {
@@ -47,6 +49,7 @@ export function ProfileList(props: IProfileListProps): JSX.Element {
             onLogin={props.onLogin}
             onLogout={props.onLogout}
           />
+          {props.extra?.(item)}
         </li>
       ))}
     </ul>

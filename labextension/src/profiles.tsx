@@ -16,6 +16,7 @@ import {
   toFormValues
 } from './form';
 import { PanelModel } from './model';
+import { StartNotebook } from './notebook-start-view';
 import { ProfileForm } from './profile-form';
 import { ProfileList } from './profile-list';
 import { ProfileTransfer } from './profile-transfer';
@@ -107,6 +108,7 @@ export function ProfilesView(props: { model: PanelModel }): JSX.Element {
           login={name => model.logins.get(name)}
           onLogin={name => void model.logins.login(name)}
           onLogout={name => void model.logins.logout(name)}
+          extra={item => <StartNotebook model={model} profile={item.name} />}
         />
       </div>
       {model.profilesError && (

@@ -161,3 +161,30 @@ export interface IJobResult {
    * empty): ask again with `load: true` to read it. Absent from older kernels. */
   loaded?: boolean;
 }
+
+/** One field of "Start a notebook on this cluster" (`kernels.list`). */
+export interface IKernelField {
+  name: string;
+  label: string;
+  tooltip: string;
+  example: string;
+}
+
+/** An installed clusterlab kernelspec (`kernels.list`, `kernels.install`). */
+export interface IKernelInfo {
+  name: string;
+  display_name: string;
+  profile: string;
+  resources: Record<string, unknown>;
+  path: string;
+}
+
+export interface IKernelList {
+  fields: IKernelField[];
+  kernels: IKernelInfo[];
+}
+
+export interface IKernelInstall {
+  kernel: IKernelInfo;
+  reused: boolean;
+}

@@ -3,7 +3,7 @@ returning a :class:`.topic.Topic`) and one line here."""
 
 from __future__ import annotations
 
-from . import cluster, environments, hello, jobs, login, logs, profiles, results
+from . import cluster, environments, hello, jobs, kernels, login, logs, profiles, results
 from .topic import Opener
 
 TOPICS: tuple[Opener, ...] = (
@@ -15,4 +15,5 @@ TOPICS: tuple[Opener, ...] = (
     environments.open_topic,
     login.open_topic,
     cluster.open_topic,
+    kernels.open_topic,
 )
