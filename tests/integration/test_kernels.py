@@ -226,3 +226,54 @@ def test_a_kernel_that_cannot_start_in_time_is_cancelled(
     assert not _active(native)
     out = subprocess.run(["squeue", "--noheader", "--format=%i"], capture_output=True, text=True)
     assert native not in out.stdout.split()
+
+
+_SERVER = """
+import sys, time
+from jupyter_client.manager import KernelManager
+km = KernelManager(kernel_name=sys.argv[1])
+km.start_kernel()
+ports = [km.shell_port, km.iopub_port, km.stdin_port, km.control_port, km.hb_port]
+print(km.provisioner.job.native_id, *ports, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_kernel_whose_server_died_is_adopted_not_submitted_again(
+    kernel_profile: cl.Profile, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Jupyter server killed -9 leaves its kernel job running; the next start of the
+    same kernelspec runs in that job (no second queue wait, no allocation left behind)."""
+    import sys
+
+    from jupyter_client.manager import KernelManager
+
+    from clusterlab.config.paths import data_dir
+
+    info = cl.kernels.install("kern", name="adopt", cores=1, memory="200MB", time="0:10:00")
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, info.name], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        first, *old_ports = server.stdout.readline().split()
+        assert slurm_state(first) == "RUNNING"
+    finally:
+        server.kill()  # the server dies without shutting its kernel down
+        server.wait()
+    assert slurm_state(first) == "RUNNING"
+
+    caplog.set_level(logging.INFO)
+    km = KernelManager(kernel_name=info.name)
+    km.start_kernel()
+    try:
+        kc = _client(km)
+        job_id = _run(kc, "import os; print(os.environ['SLURM_JOB_ID'])")
+        kc.stop_channels()
+        assert job_id == first
+        assert f"adopted kernel job {first}" in caplog.text
+        assert not any(_listening(int(p)) for p in old_ports)  # the dead server's forwards
+    finally:
+        km.shutdown_kernel()
+    assert not _active(first), slurm_state(first)
+    assert not list((data_dir() / "kernels").glob("*.json"))  # nothing left to adopt

@@ -26,6 +26,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Dict, Float, Unicode
 
+from . import owners
 from .forwards import Forwards
 from .specs import DEFAULT_START_TIMEOUT
 
@@ -179,12 +180,75 @@ class ClusterlabProvisioner(KernelProvisionerBase):
             self.log.info("clusterlab: kernel %d starting in job %s", self.generation,
                           self.job.native_id)  # fmt: skip
         else:
-            self._submit(key)
+            adopted = self._adopt()
+            if adopted is None:
+                self._submit(key)
+            else:
+                key = adopted
         try:
-            return self._connect(key)
+            info = self._connect(key)
         except BaseException:
             self._abandon()  # a kernel that cannot be reached must not hold an allocation
             raise
+        self._record()
+        return info
+
+    def _kernel_name(self) -> str:
+        return str(getattr(self.parent, "kernel_name", "") or "")
+
+    def _record(self) -> None:
+        """Say in this machine's kernel files that this process holds the job."""
+        owners.record(
+            owners.Owner(
+                kernel_id=self.kernel_id,
+                kernel_name=self._kernel_name(),
+                profile=self.profile,
+                job=self.job.id,
+                control=self.control,
+                generation=self.generation,
+                forwards=list(self.forwards.specs) if self.forwards else [],
+            )
+        )
+
+    def _adopt(self) -> bytes | None:
+        """Take over a live kernel job of this kernelspec whose server went away (killed,
+        restarted): a new kernel starts in its allocation, with its key, instead of a
+        second job queueing while the first holds its allocation. None: none to adopt."""
+        from ..core.model.job import Job
+        from ..jobs import job as reattach
+
+        for owner in owners.orphans(self._kernel_name(), self.profile):
+            if not owners.claim(owner, self.kernel_id):
+                continue  # another start took it
+            try:
+                job = reattach(owner.job)
+                self.control = owner.control
+                conn = self._read(f"connection-{owner.generation}.json")
+            except Exception as exc:  # gone from the ledger, unreachable: not adoptable
+                self.log.warning("clusterlab: kernel job %s not adopted: %s", owner.job, exc)
+                owners.forget(self.kernel_id)
+                continue
+            if not isinstance(job, Job) or job.done() or conn is None:
+                owners.forget(self.kernel_id)  # it ended meanwhile: its key goes too
+                self._run('rm -rf -- "$1"', owner.control)
+                continue
+            if owner.forwards:  # the dead server's forwards still ride the shared login
+                Forwards(self._transport(), list(owner.forwards)).close()
+            self.job = job
+            self._commands = itertools.count()
+            self._command("start")
+            self.generation = owner.generation + 1
+            self.log.info(
+                "clusterlab: adopted kernel job %s on %s (its Jupyter server went away "
+                "without shutting it down): kernel %d starts in the same allocation, no "
+                "new job submitted", job.native_id, self.profile, self.generation,
+            )  # fmt: skip
+            key = str(json.loads(conn)["key"]).encode()
+            session = getattr(self.parent, "session", None)
+            if session is not None:
+                session.key = key
+            return key
+        return None
 
     def _connect(self, key: bytes) -> KernelConnectionInfo:
         ready = self._wait_ready()
@@ -273,6 +337,7 @@ class ClusterlabProvisioner(KernelProvisionerBase):
         dir; jupyter_client calls no cleanup for a kernel that never started."""
         job = self.job
         self.generation = -1
+        owners.forget(self.kernel_id)
         if job is not None and not job.done():
             job.cancel()
         if self.control:
@@ -281,6 +346,7 @@ class ClusterlabProvisioner(KernelProvisionerBase):
     def _end_job(self) -> None:
         job, self.job = self.job, None
         self.generation = -1
+        owners.forget(self.kernel_id)
         if job is None:
             return
         if not job.done():
