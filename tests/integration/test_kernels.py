@@ -277,3 +277,25 @@ def test_a_kernel_whose_server_died_is_adopted_not_submitted_again(
         km.shutdown_kernel()
     assert not _active(first), slurm_state(first)
     assert not list((data_dir() / "kernels").glob("*.json"))  # nothing left to adopt
+
+
+def test_preflight_names_a_missing_ipykernel_as_a_note(
+    kernel_profile: cl.Profile, sandbox: Any
+) -> None:
+    """`profiles.check` (the panel's "test connection"): a cluster Python without
+    ipykernel is named, with what to run, yet the profile stays ready for functions."""
+    cl.profiles.save(ssh_profile(sandbox, "noipk2"))  # the sandbox's venv lacks ipykernel
+    report = cl.profiles.check("noipk2")
+    line = next(ln for ln in report.lines if ln.name == "ipykernel")
+    assert report.ok, str(report)
+    assert line.level == "warning"
+    assert re.search(r"not installed for \S+python\S*: functions and cells run without it",
+                     line.detail)  # fmt: skip
+    assert "-m pip install ipykernel` there" in line.detail
+    assert "[warn] ipykernel: not installed" in str(report)
+
+    ready = next(ln for ln in cl.profiles.check("kern").lines if ln.name == "ipykernel")
+    assert ready.level == "ok"
+    assert "a notebook kernel can run on this cluster (`clusterlab kernel install kern`)" in (
+        ready.detail
+    )

@@ -142,7 +142,7 @@ def test_check_reports_every_step_green(slurm_profile: cl.Profile) -> None:
     seen: list[str] = []
     report = cl.profiles.check(slurm_profile.name, on_line=lambda ln: seen.append(ln.name))
     assert report.ok, str(report)
-    steps = ["scheduler", "job directory", "python", "cloudpickle", "packages"]
+    steps = ["scheduler", "job directory", "python", "cloudpickle", "packages", "ipykernel"]
     ssh = ["auth", "host key"] if slurm_profile.is_remote else []
     assert seen == ["connect", *ssh, *steps]
     scheduler = next(ln for ln in report.lines if ln.name == "scheduler")

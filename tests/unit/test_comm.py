@@ -114,7 +114,15 @@ def test_check_streams_lines_then_replies(handler: Any) -> None:
     reply = request(h, comm, "profiles.check", {"name": "local"}, "chk")
     assert reply["ok"] and reply["data"]["report"]["ok"] is True
     lines = [m["data"]["line"]["name"] for m in comm.sent if m["type"] == "check.line"]
-    steps = ["connect", "scheduler", "job directory", "python", "cloudpickle", "packages"]
+    steps = [
+        "connect",
+        "scheduler",
+        "job directory",
+        "python",
+        "cloudpickle",
+        "packages",
+        "ipykernel",
+    ]
     assert lines == steps
     assert all(m["data"]["request"] == "chk" for m in comm.sent if m["type"] == "check.line")
 

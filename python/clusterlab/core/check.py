@@ -210,4 +210,26 @@ def run_check(profile: Profile, on_line: Callable[[CheckLine], None] | None = No
             "every package the functions this kernel sent and the kernel import is there, "
             "same versions",
         )
+    if "packages" in info:
+        add("ipykernel", True, *_ipykernel_note(profile, info))
     return report
+
+
+def _ipykernel_note(profile: Profile, info: dict[str, Any]) -> tuple[str, str]:
+    """Whether a notebook kernel could run on this cluster: a note, never an error (the
+    functions and cells a profile runs need no ipykernel), but a user about to start a
+    kernel there learns what to install before a job waits in the queue for nothing."""
+    version = info["packages"].get("ipykernel")
+    exe = info["executable"]
+    if version:
+        return (
+            f"{version}: a notebook kernel can run on this cluster "
+            f"(`clusterlab kernel install {profile.name}`)",
+            "ok",
+        )
+    return (
+        f"not installed for {exe}: functions and cells run without it, but a notebook "
+        f"kernel on this cluster needs it: run `{exe} -m pip install ipykernel` there, or use "
+        "environment='sync' with ipykernel among the profile's packages",
+        "warning",
+    )
