@@ -70,10 +70,11 @@ def _listening(port: int) -> bool:
 
 
 def _active(native_id: str) -> bool:
-    """Whether the job still holds (or waits for) its allocation; a job that has ended
-    but whose node still cleans up (COMPLETING, a moment) is waited for first."""
+    """Whether the job still holds (or waits for) its allocation; a job that is ending is
+    waited for first: its node still cleans up (COMPLETING), or its result is in while
+    its batch script still exits (RUNNING for a moment). A job left behind stays."""
     deadline = time.monotonic() + 30
-    while slurm_state(native_id) == "COMPLETING" and time.monotonic() < deadline:
+    while slurm_state(native_id) in ("RUNNING", "COMPLETING") and time.monotonic() < deadline:
         time.sleep(0.2)
     return slurm_state(native_id) in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING")
 
@@ -299,3 +300,43 @@ def test_preflight_names_a_missing_ipykernel_as_a_note(
     assert "a notebook kernel can run on this cluster (`clusterlab kernel install kern`)" in (
         ready.detail
     )
+
+
+_FROM_THE_KERNEL = """
+import os, shutil, socket, tempfile
+home = tempfile.mkdtemp()  # this kernel's own clusterlab dirs (profiles, ledger)
+os.environ.update(CLUSTERLAB_CONFIG_DIR=home + "/config", CLUSTERLAB_DATA_DIR=home + "/data")
+import clusterlab as cl
+
+@cl.cluster("local")
+def where():
+    import os, socket
+    return os.environ.get("SLURM_JOB_ID"), socket.gethostname()
+
+inside = where.submit().result(timeout=60)
+shutil.rmtree(home)
+print(*inside, os.environ["SLURM_JOB_ID"], socket.gethostname())
+"""
+
+
+def test_cluster_functions_run_from_inside_a_cluster_kernel(
+    sandbox: Any, jupyter_dirs: Path, tmp_path: Path
+) -> None:
+    """`@cl.cluster("local")` in a notebook whose kernel runs in a SLURM job: the function
+    runs as a job inside that allocation (same SLURM job, same node) and returns."""
+    import sys
+
+    from jupyter_client.manager import KernelManager
+
+    cl.profiles.save(slurm_local_profile(tmp_path, "kerninner", python=sys.executable))
+    info = cl.kernels.install("kerninner", cores=1, memory="300MB", time="0:05:00")
+    km = KernelManager(kernel_name=info.name)
+    km.start_kernel()
+    try:
+        kc = _client(km)
+        job, host, kernel_job, kernel_host = _run(kc, _FROM_THE_KERNEL).split()
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel()
+    assert (job, host) == (kernel_job, kernel_host)
+    assert not _active(kernel_job), slurm_state(kernel_job)
