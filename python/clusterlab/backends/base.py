@@ -180,6 +180,24 @@ class Backend(ABC):
         none, and then ``requeue=True`` is refused at submission."""
         return []
 
+    def warning_signal(self) -> str:
+        """The signal (name without ``SIG``) by which the scheduler warns a requeue job of
+        its time limit; the job script and the runner both listen for it."""
+        return "USR2"
+
+    def warns_shell_only(self) -> bool:
+        """Whether the warning reaches only the job's shell (SLURM's ``--signal=B:``), which
+        must pass it on to the runner; False: it reaches every process of the job (Grid
+        Engine's s_rt), and a second copy from the shell would reach a runner already
+        ending (Python drops its handlers at exit, and the copy would kill it)."""
+        return True
+
+    def requeue_exits(self) -> bool:
+        """Whether the runner ends its run itself once ``requeue_argv`` succeeded: for a
+        scheduler whose requeue command only marks the job (Grid Engine's ``qmod -rj``
+        reruns it whenever the run ends, even after the function returned)."""
+        return False
+
     def requeues_by_resubmission(self) -> bool:
         """Whether ``requeue=True`` means: a run that was stopped to run again (SIGTERM
         with requeue on: the runner notes it) is submitted again by the watcher, up to

@@ -16,6 +16,9 @@ Engine needs beyond them:
   job ended that could not say so itself (failed 37: a limit such as h_rt; 100: killed).
 - ``h_vmem`` limits address space, per slot: ``memory=`` becomes h_vmem = (memory + 1 GiB)
   / cores, the GiB for what Python maps without using (thread stacks, malloc arenas).
+- ``requeue=True``: ``-r y`` and a soft limit ``s_rt`` before ``h_rt``; Grid Engine sends
+  USR1 to every process of the job at ``s_rt``, and the runner runs ``qmod -rj`` for its
+  own job and ends the run (the job waits as ``Rq``, then runs again with the same id).
 - Exit codes 99 (rerun) and 100 (error state) are orders to Grid Engine: a job's own 99 or
   100 leaves its script as 1.
 """
@@ -52,6 +55,7 @@ HEADROOM_MB = 1024  # address space Python maps beyond what it uses (see the mod
 MARK = "sge-ok"  # left in a job dir by a job that succeeded (MARK.TASK for array tasks)
 GUARD_EVENT = "sge-dependency-failed"  # status line of a job whose dependency failed
 GUARD_TRIES = 5  # a missing mark is looked for again (1 s apart) before giving up
+REQUEUE_VAR = "CLUSTERLAB_SGE_JOB"  # the job (or task) a requeue job's qmod -rj names
 HISTORY_EVERY = 5.0  # seconds between two qacct questions about the same job
 _ID_RE = re.compile(r"^\d+\Z")
 _TASK_RE = re.compile(r"^(\d+)\.(\d+)\Z")
@@ -165,6 +169,11 @@ class SgeBackend(BatchBackend):
             opts.append(f"-l h_vmem={math.ceil((r.memory_mb + HEADROOM_MB) / slots)}M")
         if r.time_s:
             opts.append(f"-l h_rt={_hms(r.time_s)}")
+        if spec.requeue_grace:
+            # rerunnable (qmod -rj and a lost node rerun it); USR1 at s_rt warns the runner
+            opts.append("-r y")
+            if r.time_s:
+                opts.append(f"-l s_rt={_hms(warning_at(r.time_s, spec.requeue_grace))}")
         if r.gpus:  # the site's consumable, as the profile names it
             opts.append(f"-l {gpu_name}={r.gpus}")
         if r.partition:
@@ -199,6 +208,9 @@ class SgeBackend(BatchBackend):
             ]
         if spec.after:
             lines += self._guard(spec.after)
+        if spec.requeue_grace:  # what the runner's qmod -rj names: the job, or its task
+            job = '"$JOB_ID.$SGE_TASK_ID"' if spec.array else '"$JOB_ID"'
+            lines += [f"{REQUEUE_VAR}={job}", f"export {REQUEUE_VAR}"]
         mark = f'"$JOB_DIR/{_mark("$TASK" if spec.array else None)}"'
         return [
             *lines,
@@ -237,6 +249,23 @@ class SgeBackend(BatchBackend):
             "  done",
             "done",
         ]
+
+    # -- requeue=True ---------------------------------------------------------------------------
+    def requeue_argv(self) -> list[str]:
+        """``qmod -rj``, run by the job itself when warned: Grid Engine reruns a rerunnable
+        job (``-r y``) once this run ends. By its canonical path from the job's own
+        SGE_ROOT and SGE_ARCH (Grid Engine sets both): PATH in a job may lack the q*
+        commands, and Debian's SGE_BINARY_PATH names a directory that does not exist."""
+        return ["$SGE_ROOT/bin/$SGE_ARCH/qmod", "-rj", f"${REQUEUE_VAR}"]
+
+    def warning_signal(self) -> str:
+        return "USR1"  # what Grid Engine sends every process of the job at s_rt
+
+    def warns_shell_only(self) -> bool:
+        return False  # s_rt's USR1 reaches the runner itself
+
+    def requeue_exits(self) -> bool:
+        return True  # qmod -rj only marks the job: its run must end for the rerun
 
     # -- submit, query, cancel ----------------------------------------------------------------
     def submit_argv(self, script: str, spec: JobSpec) -> list[str]:
@@ -356,6 +385,13 @@ class SgeBackend(BatchBackend):
                     slots[parts[0]] = int(parts[2]) + int(parts[4])  # USED + AVAIL
             self._limits = (size, slots)
         return self._limits
+
+
+def warning_at(time_s: int, grace_s: int) -> int:
+    """Seconds into a run at which a requeue job is warned (s_rt). Grid Engine sends USR1
+    at s_rt to the second, so the grace may shrink to half a short limit: a 40 s job is
+    warned after 20 s rather than never."""
+    return time_s - min(grace_s, time_s // 2)
 
 
 def _mark(task: int | str | None) -> str:

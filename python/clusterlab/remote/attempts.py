@@ -33,9 +33,10 @@ from typing import Any
 POLICY = "attempts.pkl"  # the call's AttemptPolicy as a dict (config/attempts.py)
 ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # 0 on the first run, as cl.task().attempt
 RETRY, REQUEUE = "retry", "requeue"
+REQUEUED_EXIT = 0  # a run that ended itself to be requeued (requeue_exits); any code reruns
 TIME_LIMIT_WARNING = "time limit warning"
 PREEMPTED = "preempted by a job of higher priority"
-REQUEUE_SIGNAL = signal.SIGUSR2
+REQUEUE_SIGNAL = signal.SIGUSR2  # SLURM's warning; the policy may name another (warning_signal)
 
 
 def runs_before(status_path: str) -> int:
@@ -136,13 +137,18 @@ class Attempts:
         preemption before ``on_term`` (the runner's: record the exit, die of it)."""
         if not self.requeue:
             return
-        signal.signal(REQUEUE_SIGNAL, lambda signum, _: self.warned())
+        signal.signal(self.warning_signal(), lambda signum, _: self.warned())
 
         def terminated(signum: int, _frame: Any) -> None:
             self._note(PREEMPTED)
             on_term(signum)
 
         signal.signal(signal.SIGTERM, terminated)
+
+    def warning_signal(self) -> signal.Signals:
+        """The scheduler's time-limit warning (USR2 on SLURM, USR1 at Grid Engine's s_rt)."""
+        name = str(self.policy.get("warning_signal") or "USR2")
+        return getattr(signal, f"SIG{name}", REQUEUE_SIGNAL)
 
     def _note(self, cause: str) -> bool:
         """Record why this run ends to run again, and let the user save once more
@@ -182,10 +188,31 @@ class Attempts:
             return
         if not self._note(TIME_LIMIT_WARNING):
             return
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except OSError as exc:  # not there, not runnable: said, and the run goes on
+            print(
+                f"clusterlab: time limit warning, but {argv[0]} could not run ({exc}): it "
+                "runs to its limit",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
         if done.returncode != 0:
             print(
                 f"clusterlab: {' '.join(argv)} failed: {done.stderr.strip()}",
                 file=sys.stderr,
                 flush=True,
             )
+        elif self.policy.get("requeue_exits"):
+            # Grid Engine reruns a job marked for rescheduling whenever this run ends: end it
+            # now (the last checkpoint stands), not after a result the rerun would redo.
+            print(
+                f"clusterlab: time limit warning: requeued ({' '.join(argv)}); this run ends "
+                "here and the next resumes from its checkpoint",
+                file=sys.stderr,
+                flush=True,
+            )
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            os._exit(REQUEUED_EXIT)

@@ -35,7 +35,12 @@ def policy_files(policy: AttemptPolicy, backend: Backend) -> dict[str, bytes]:
     """The runner's copy of the policy (nothing for a call that runs once)."""
     if not policy.active:
         return {}
-    shipped = {**policy.for_runner(), "requeue_argv": backend.requeue_argv()}
+    shipped = {
+        **policy.for_runner(),
+        "requeue_argv": backend.requeue_argv(),
+        "warning_signal": backend.warning_signal(),
+        "requeue_exits": backend.requeue_exits(),
+    }
     return {jobdir.ATTEMPTS: dumps_settings("on_signal= or retry_on=", shipped)}
 
 
