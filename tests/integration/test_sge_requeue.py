@@ -1,7 +1,7 @@
 """requeue=True on the real Grid Engine cell (over the sandbox's sshd): the job is
 rerunnable (``-r y``) and asks for a soft limit ``s_rt`` before its ``h_rt``; Grid Engine
-sends USR1 at ``s_rt``, the runner saves (``on_signal``), runs ``qmod -rj`` for its own job
-and ends the run; Grid Engine queues it again (``Rq``) and the next run resumes from its
+sends USR1 at ``s_rt``, the runner saves (``on_signal``) and ends the run with exit code 99;
+Grid Engine queues it again (``Rq``, same job id) and the next run resumes from its
 checkpoint. No kernel is involved in the requeue; the result arrives once."""
 
 from __future__ import annotations

@@ -72,14 +72,11 @@ def test_requeue_is_refused_where_the_scheduler_cannot_requeue() -> None:
 STAND_IN_USR1 = STAND_IN.replace("SIGUSR2", "SIGUSR1").replace('"USR2"', '"USR1"')
 
 
-def _sge_script(job_dir: Path, time_limit: str = "0:00:40", array: bool = False) -> str:
-    from clusterlab.backends.base import ArraySpec
+def _sge_script(job_dir: Path, time_limit: str = "0:00:40", grace: int = 60) -> str:
     from clusterlab.backends.sge import SgeBackend
 
-    spec = replace(sample_spec([], str(job_dir), time=time_limit), requeue_grace=60)
+    spec = replace(sample_spec([], str(job_dir), time=time_limit), requeue_grace=grace)
     spec.python, spec.setup = [sys.executable], []
-    if array:
-        spec.array = ArraySpec(tasks=3)
     return SgeBackend(cl.Profile(name="t", scheduler="sge"), LocalTransport()).job_script(spec)
 
 
@@ -90,9 +87,7 @@ def test_grid_engine_asks_for_a_rerunnable_job_and_a_soft_limit_before_h_rt(
     assert "#$ -r y" in script
     assert "#$ -l h_rt=0:00:40" in script and "#$ -l s_rt=0:00:20" in script  # half of 40 s
     assert "#$ -l s_rt=0:09:00" in _sge_script(tmp_path, "0:10:00").splitlines()  # 60 s grace
-    # qmod -rj names the job, or in a map the task alone (never the whole array)
-    assert 'CLUSTERLAB_SGE_JOB="$JOB_ID"' in script
-    assert 'CLUSTERLAB_SGE_JOB="$JOB_ID.$SGE_TASK_ID"' in _sge_script(tmp_path, array=True)
+    assert "trap 'warned=1' USR1" in script  # survives the warning, sends no second copy
 
 
 def test_grid_engines_warning_to_the_whole_job_leaves_the_shell_alive(tmp_path: Path) -> None:
@@ -127,3 +122,27 @@ def test_a_requeue_command_missing_where_the_job_runs_is_said_not_raised(
     tries.warned()  # raised FileNotFoundError before
     err = capsys.readouterr().err
     assert "/nonexistent/bin/qmod could not run" in err and "it runs to its limit" in err
+
+
+REQUEUE_THEN_99 = """
+import json, os
+with open("status", "a") as fh:
+    fh.write(json.dumps({"event": "requeue", "cause": "time limit warning"}) + "\\n")
+os._exit(99)
+"""
+
+
+@pytest.mark.parametrize(
+    ("runner", "grace", "code"),
+    [
+        (REQUEUE_THEN_99, 60, 99),  # the runner ends a run to be requeued: Grid Engine reruns
+        ("import os; os._exit(99)", 60, 1),  # a 99 of the function's own stays no order
+        (REQUEUE_THEN_99, 0, 1),  # nor without requeue=True
+    ],
+)
+def test_grid_engine_gets_exit_99_only_from_a_run_ended_to_be_requeued(
+    tmp_path: Path, runner: str, grace: int, code: int
+) -> None:
+    (tmp_path / "runner.py").write_text(runner)
+    (tmp_path / "job.sh").write_text(_sge_script(tmp_path, grace=grace))
+    assert subprocess.run(["sh", str(tmp_path / "job.sh")], cwd=tmp_path).returncode == code

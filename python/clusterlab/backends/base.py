@@ -177,7 +177,8 @@ class Backend(ABC):
     def requeue_argv(self) -> list[str]:
         """The command a running job runs to requeue itself when warned of its time limit
         (``$VAR`` names expanded from the job's environment); [] where the scheduler has
-        none, and then ``requeue=True`` is refused at submission."""
+        none, and then ``requeue=True`` is refused at submission unless it has a
+        :meth:`requeue_exit_code`."""
         return []
 
     def warning_signal(self) -> str:
@@ -192,11 +193,11 @@ class Backend(ABC):
         ending (Python drops its handlers at exit, and the copy would kill it)."""
         return True
 
-    def requeue_exits(self) -> bool:
-        """Whether the runner ends its run itself once ``requeue_argv`` succeeded: for a
-        scheduler whose requeue command only marks the job (Grid Engine's ``qmod -rj``
-        reruns it whenever the run ends, even after the function returned)."""
-        return False
+    def requeue_exit_code(self) -> int:
+        """The exit code by which a job asks the scheduler to run it again (Grid Engine's
+        99 for a rerunnable job): when warned, the runner ends the run with it instead of
+        running ``requeue_argv``. 0: none."""
+        return 0
 
     def requeues_by_resubmission(self) -> bool:
         """Whether ``requeue=True`` means: a run that was stopped to run again (SIGTERM

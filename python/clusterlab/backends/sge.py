@@ -17,10 +17,10 @@ Engine needs beyond them:
 - ``h_vmem`` limits address space, per slot: ``memory=`` becomes h_vmem = (memory + 1 GiB)
   / cores, the GiB for what Python maps without using (thread stacks, malloc arenas).
 - ``requeue=True``: ``-r y`` and a soft limit ``s_rt`` before ``h_rt``; Grid Engine sends
-  USR1 to every process of the job at ``s_rt``, and the runner runs ``qmod -rj`` for its
-  own job and ends the run (the job waits as ``Rq``, then runs again with the same id).
+  USR1 to every process of the job at ``s_rt``, and the runner ends the run with exit code
+  99 (the job waits as ``Rq``, then runs again with the same id).
 - Exit codes 99 (rerun) and 100 (error state) are orders to Grid Engine: a job's own 99 or
-  100 leaves its script as 1.
+  100 leaves its script as 1 (99 passes only after the runner noted a requeue).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ HEADROOM_MB = 1024  # address space Python maps beyond what it uses (see the mod
 MARK = "sge-ok"  # left in a job dir by a job that succeeded (MARK.TASK for array tasks)
 GUARD_EVENT = "sge-dependency-failed"  # status line of a job whose dependency failed
 GUARD_TRIES = 5  # a missing mark is looked for again (1 s apart) before giving up
-REQUEUE_VAR = "CLUSTERLAB_SGE_JOB"  # the job (or task) a requeue job's qmod -rj names
+RERUN_EXIT = 99  # a rerunnable job that exits with it is queued again by Grid Engine
 HISTORY_EVERY = 5.0  # seconds between two qacct questions about the same job
 _ID_RE = re.compile(r"^\d+\Z")
 _TASK_RE = re.compile(r"^(\d+)\.(\d+)\Z")
@@ -170,7 +170,7 @@ class SgeBackend(BatchBackend):
         if r.time_s:
             opts.append(f"-l h_rt={_hms(r.time_s)}")
         if spec.requeue_grace:
-            # rerunnable (qmod -rj and a lost node rerun it); USR1 at s_rt warns the runner
+            # rerunnable (exit 99 and a lost host rerun it); USR1 at s_rt warns the runner
             opts.append("-r y")
             if r.time_s:
                 opts.append(f"-l s_rt={_hms(warning_at(r.time_s, spec.requeue_grace))}")
@@ -208,17 +208,21 @@ class SgeBackend(BatchBackend):
             ]
         if spec.after:
             lines += self._guard(spec.after)
-        if spec.requeue_grace:  # what the runner's qmod -rj names: the job, or its task
-            job = '"$JOB_ID.$SGE_TASK_ID"' if spec.array else '"$JOB_ID"'
-            lines += [f"{REQUEUE_VAR}={job}", f"export {REQUEUE_VAR}"]
         mark = f'"$JOB_DIR/{_mark("$TASK" if spec.array else None)}"'
+        orders, why = "case $code in 99|100) exit 1 ;; esac", []
+        if spec.requeue_grace:  # 99 stays an order when the runner noted a requeue
+            why = ["# (99 stays one when the runner ended this run to be requeued)"]
+            orders = (
+                'case $code in 99) tail -n 3 "$STATUS" | grep -q "\\"event\\": \\"requeue\\"" '
+                "&& exit 99; exit 1 ;; 100) exit 1 ;; esac"
+            )
         return [
             *lines,
             "# -hold_jid waits for jobs to end, not to succeed: a job that succeeds says so",
             "# here; 99 and 100 would be orders to Grid Engine (rerun, error state)",
+            *why,
             f"rm -f -- {mark}",
-            f'trap \'code=$?; [ "$code" -eq 0 ] && : >{mark}; '
-            "case $code in 99|100) exit 1 ;; esac' EXIT",
+            f"trap 'code=$?; [ \"$code\" -eq 0 ] && : >{mark}; {orders}' EXIT",
         ]
 
     def _guard(self, after: Sequence[str]) -> list[str]:
@@ -251,21 +255,18 @@ class SgeBackend(BatchBackend):
         ]
 
     # -- requeue=True ---------------------------------------------------------------------------
-    def requeue_argv(self) -> list[str]:
-        """``qmod -rj``, run by the job itself when warned: Grid Engine reruns a rerunnable
-        job (``-r y``) once this run ends. By its canonical path from the job's own
-        SGE_ROOT and SGE_ARCH (Grid Engine sets both): PATH in a job may lack the q*
-        commands, and Debian's SGE_BINARY_PATH names a directory that does not exist."""
-        return ["$SGE_ROOT/bin/$SGE_ARCH/qmod", "-rj", f"${REQUEUE_VAR}"]
+    def requeue_exit_code(self) -> int:
+        """99: a rerunnable job (``-r y``) that exits with it is queued again, the same
+        job id, every time (tried on the sandbox cell). ``qmod -rj`` from inside the job
+        is not used: it only marks the job, and a run that ended before the execution
+        daemon acted on the mark was sometimes not run again at all."""
+        return RERUN_EXIT
 
     def warning_signal(self) -> str:
         return "USR1"  # what Grid Engine sends every process of the job at s_rt
 
     def warns_shell_only(self) -> bool:
         return False  # s_rt's USR1 reaches the runner itself
-
-    def requeue_exits(self) -> bool:
-        return True  # qmod -rj only marks the job: its run must end for the rerun
 
     # -- submit, query, cancel ----------------------------------------------------------------
     def submit_argv(self, script: str, spec: JobSpec) -> list[str]:

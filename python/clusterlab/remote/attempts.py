@@ -33,7 +33,6 @@ from typing import Any
 POLICY = "attempts.pkl"  # the call's AttemptPolicy as a dict (config/attempts.py)
 ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # 0 on the first run, as cl.task().attempt
 RETRY, REQUEUE = "retry", "requeue"
-REQUEUED_EXIT = 0  # a run that ended itself to be requeued (requeue_exits); any code reruns
 TIME_LIMIT_WARNING = "time limit warning"
 PREEMPTED = "preempted by a job of higher priority"
 REQUEUE_SIGNAL = signal.SIGUSR2  # SLURM's warning; the policy may name another (warning_signal)
@@ -177,6 +176,10 @@ class Attempts:
                 flush=True,
             )
             return
+        exit_code = int(self.policy.get("requeue_exit_code") or 0)
+        if exit_code:
+            self._rerun_exit(exit_code)
+            return
         argv = [os.path.expandvars(a) for a in self.policy.get("requeue_argv") or ()]
         if not argv or any("$" in a for a in argv):
             print(
@@ -204,15 +207,19 @@ class Attempts:
                 file=sys.stderr,
                 flush=True,
             )
-        elif self.policy.get("requeue_exits"):
-            # Grid Engine reruns a job marked for rescheduling whenever this run ends: end it
-            # now (the last checkpoint stands), not after a result the rerun would redo.
-            print(
-                f"clusterlab: time limit warning: requeued ({' '.join(argv)}); this run ends "
-                "here and the next resumes from its checkpoint",
-                file=sys.stderr,
-                flush=True,
-            )
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-            os._exit(REQUEUED_EXIT)
+
+    def _rerun_exit(self, code: int) -> None:
+        """End this run with the code that makes the scheduler queue it again (Grid
+        Engine's 99), once noted and saved: the function stops here, between two of its
+        bytecodes, and the next run resumes from its last checkpoint."""
+        if not self._note(TIME_LIMIT_WARNING):
+            return
+        print(
+            f"clusterlab: time limit warning: this run ends here (exit {code}) to run again "
+            "from its checkpoint",
+            file=sys.stderr,
+            flush=True,
+        )
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os._exit(code)
