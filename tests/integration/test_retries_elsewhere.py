@@ -39,11 +39,6 @@ def test_a_killed_job_is_submitted_again_and_resumes(elsewhere: cl.Profile) -> N
     assert str(job.history[0]["cause"]).startswith("rerun after: ")
 
 
-def test_requeue_is_refused_with_what_to_use_instead(elsewhere: cl.Profile) -> None:
-    with pytest.raises(cl.SubmitError, match="use retries=N"):
-        cl.cluster(elsewhere.name, requeue=True)(abs).submit(1)
-
-
 def test_direct_refuses_reruns_it_cannot_make_but_retries_the_functions_errors(
     tmp_path: Path,
 ) -> None:

@@ -177,8 +177,27 @@ class Backend(ABC):
     def requeue_argv(self) -> list[str]:
         """The command a running job runs to requeue itself when warned of its time limit
         (``$VAR`` names expanded from the job's environment); [] where the scheduler has
-        none, and then ``requeue=True`` is refused at submission."""
+        none, and then ``requeue=True`` is refused at submission unless it has a
+        :meth:`requeue_exit_code`."""
         return []
+
+    def warning_signal(self) -> str:
+        """The signal (name without ``SIG``) by which the scheduler warns a requeue job of
+        its time limit; the job script and the runner both listen for it."""
+        return "USR2"
+
+    def warns_shell_only(self) -> bool:
+        """Whether the warning reaches only the job's shell (SLURM's ``--signal=B:``), which
+        must pass it on to the runner; False: it reaches every process of the job (Grid
+        Engine's s_rt), and a second copy from the shell would reach a runner already
+        ending (Python drops its handlers at exit, and the copy would kill it)."""
+        return True
+
+    def requeue_exit_code(self) -> int:
+        """The exit code by which a job asks the scheduler to run it again (Grid Engine's
+        99 for a rerunnable job): when warned, the runner ends the run with it instead of
+        running ``requeue_argv``. 0: none."""
+        return 0
 
     def requeues_by_resubmission(self) -> bool:
         """Whether ``requeue=True`` means: a run that was stopped to run again (SIGTERM

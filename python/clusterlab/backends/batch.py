@@ -97,7 +97,14 @@ class BatchBackend(Backend):
     # -- shared machinery -------------------------------------------------------------------
     def job_script(self, spec: JobSpec) -> str:
         refuse_unsupported(spec.resources, self.kind)  # what it lacks, in its own words
-        return render_script(spec, self.directives(spec), self.task_var, self.preamble(spec))
+        return render_script(
+            spec,
+            self.directives(spec),
+            self.task_var,
+            self.preamble(spec),
+            warning_signal=self.warning_signal(),
+            forward_warning=self.warns_shell_only(),
+        )
 
     def describe(self) -> str:
         res = self.transport.run(self.version_argv)

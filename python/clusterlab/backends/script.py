@@ -35,6 +35,8 @@ def render_script(
     task_var: str = "",
     preamble: Sequence[str] = (),
     enforce_limit: bool = False,
+    warning_signal: str = "USR2",
+    forward_warning: bool = True,
 ) -> str:
     """The job script every backend runs: cd, setup lines, check Python, exec the runner.
 
@@ -44,7 +46,9 @@ def render_script(
     the scheduler's variable (``task_var``). ``preamble`` lines (the backend's own, see
     :meth:`.batch.BatchBackend.preamble`) run in the job dir before the setup lines.
     ``enforce_limit``: the script stops the runner at the time limit itself (for
-    schedulers without one of their own, ``local``).
+    schedulers without one of their own, ``local``). ``warning_signal``: the signal by which
+    the scheduler warns a requeue job of its time limit; ``forward_warning``: the shell
+    passes it on to the runner (it reached the shell only), else it only survives it.
     """
     lines = ["#!/bin/sh", *header, f"# clusterlab job {spec.job_id} ({script_token(spec.name)})"]
     lines.append(f"JOB_DIR={shlex.quote(spec.job_dir)}")
@@ -80,7 +84,12 @@ def render_script(
         # could not say so itself (its Python killed for memory, or crashed): the "exit"
         # line is what a later kernel settles such a job by. A signal to the whole job
         # (cancel, time limit) ends this shell too; the runner records that one itself.
-        *_runner_lines(f"{limit}{shlex.join(spec.python)} runner.py {runner_args}", spec),
+        *_runner_lines(
+            f"{limit}{shlex.join(spec.python)} runner.py {runner_args}",
+            spec,
+            warning_signal,
+            forward_warning,
+        ),
         'printf \'{"event": "exit", "code": %d, "time": %s}\\n\' "$code" "$(date +%s)" '
         '>> "$STATUS"',
         'exit "$code"',
@@ -105,18 +114,28 @@ def _needs_lines(program: str) -> list[str]:
     ]
 
 
-def _runner_lines(command: str, spec: JobSpec) -> list[str]:
-    """Run the runner and keep its exit code in ``code``. A requeue job's warning (USR2)
-    reaches only this shell (``--signal=B:``, so that no step of the user's own is
-    signalled): the runner then runs in the background and the shell passes USR2 on;
-    ``wait`` returns early for a trapped signal, so it waits again until the runner ended."""
+def _runner_lines(
+    command: str, spec: JobSpec, warning_signal: str = "USR2", forward: bool = True
+) -> list[str]:
+    """Run the runner and keep its exit code in ``code``. A requeue job's warning (SLURM's
+    USR2) reaches only this shell (``--signal=B:``, so that no step of the user's own is
+    signalled): the runner then runs in the background and the shell passes the signal on;
+    ``wait`` returns early for a trapped signal, so it waits again until the runner ended.
+    (Grid Engine's USR1 at ``s_rt`` reaches every process of the job: there the trap only
+    keeps this shell alive, and sends no second copy.)"""
     if not spec.requeue_grace:
         return [command, "code=$?"]
+    sig = re.sub(r"[^A-Z0-9]", "", warning_signal.upper()) or "USR2"
+    action = f'warned=1; kill -{sig} "$runner" 2>/dev/null' if forward else "warned=1"
+    # A wait cut short by the trap (>128, the trap ran) has not collected the runner: wait
+    # again, even when it has ended meanwhile (asking `kill -0` then would keep the 128+N
+    # of the interrupted wait as the runner's exit code).
     return [
-        "trap 'kill -USR2 \"$runner\" 2>/dev/null' USR2",
+        f"trap '{action}' {sig}",
         f"{command} &",
         "runner=$!",
-        'while :; do wait "$runner"; code=$?; kill -0 "$runner" 2>/dev/null || break; done',
+        'while :; do warned=; wait "$runner"; code=$?; '
+        '[ -n "$warned" ] && [ "$code" -gt 128 ] || break; done',
     ]
 
 

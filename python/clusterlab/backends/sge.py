@@ -16,8 +16,11 @@ Engine needs beyond them:
   job ended that could not say so itself (failed 37: a limit such as h_rt; 100: killed).
 - ``h_vmem`` limits address space, per slot: ``memory=`` becomes h_vmem = (memory + 1 GiB)
   / cores, the GiB for what Python maps without using (thread stacks, malloc arenas).
+- ``requeue=True``: ``-r y`` and a soft limit ``s_rt`` before ``h_rt``; Grid Engine sends
+  USR1 to every process of the job at ``s_rt``, and the runner ends the run with exit code
+  99 (the job waits as ``Rq``, then runs again with the same id).
 - Exit codes 99 (rerun) and 100 (error state) are orders to Grid Engine: a job's own 99 or
-  100 leaves its script as 1.
+  100 leaves its script as 1 (99 passes only after the runner noted a requeue).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ HEADROOM_MB = 1024  # address space Python maps beyond what it uses (see the mod
 MARK = "sge-ok"  # left in a job dir by a job that succeeded (MARK.TASK for array tasks)
 GUARD_EVENT = "sge-dependency-failed"  # status line of a job whose dependency failed
 GUARD_TRIES = 5  # a missing mark is looked for again (1 s apart) before giving up
+RERUN_EXIT = 99  # a rerunnable job that exits with it is queued again by Grid Engine
 HISTORY_EVERY = 5.0  # seconds between two qacct questions about the same job
 _ID_RE = re.compile(r"^\d+\Z")
 _TASK_RE = re.compile(r"^(\d+)\.(\d+)\Z")
@@ -165,6 +169,11 @@ class SgeBackend(BatchBackend):
             opts.append(f"-l h_vmem={math.ceil((r.memory_mb + HEADROOM_MB) / slots)}M")
         if r.time_s:
             opts.append(f"-l h_rt={_hms(r.time_s)}")
+        if spec.requeue_grace:
+            # rerunnable (exit 99 and a lost host rerun it); USR1 at s_rt warns the runner
+            opts.append("-r y")
+            if r.time_s:
+                opts.append(f"-l s_rt={_hms(warning_at(r.time_s, spec.requeue_grace))}")
         if r.gpus:  # the site's consumable, as the profile names it
             opts.append(f"-l {gpu_name}={r.gpus}")
         if r.partition:
@@ -200,13 +209,20 @@ class SgeBackend(BatchBackend):
         if spec.after:
             lines += self._guard(spec.after)
         mark = f'"$JOB_DIR/{_mark("$TASK" if spec.array else None)}"'
+        orders, why = "case $code in 99|100) exit 1 ;; esac", []
+        if spec.requeue_grace:  # 99 stays an order when the runner noted a requeue
+            why = ["# (99 stays one when the runner ended this run to be requeued)"]
+            orders = (
+                'case $code in 99) tail -n 3 "$STATUS" | grep -q "\\"event\\": \\"requeue\\"" '
+                "&& exit 99; exit 1 ;; 100) exit 1 ;; esac"
+            )
         return [
             *lines,
             "# -hold_jid waits for jobs to end, not to succeed: a job that succeeds says so",
             "# here; 99 and 100 would be orders to Grid Engine (rerun, error state)",
+            *why,
             f"rm -f -- {mark}",
-            f'trap \'code=$?; [ "$code" -eq 0 ] && : >{mark}; '
-            "case $code in 99|100) exit 1 ;; esac' EXIT",
+            f"trap 'code=$?; [ \"$code\" -eq 0 ] && : >{mark}; {orders}' EXIT",
         ]
 
     def _guard(self, after: Sequence[str]) -> list[str]:
@@ -237,6 +253,20 @@ class SgeBackend(BatchBackend):
             "  done",
             "done",
         ]
+
+    # -- requeue=True ---------------------------------------------------------------------------
+    def requeue_exit_code(self) -> int:
+        """99: a rerunnable job (``-r y``) that exits with it is queued again, the same
+        job id, every time (tried on the sandbox cell). ``qmod -rj`` from inside the job
+        is not used: it only marks the job, and a run that ended before the execution
+        daemon acted on the mark was sometimes not run again at all."""
+        return RERUN_EXIT
+
+    def warning_signal(self) -> str:
+        return "USR1"  # what Grid Engine sends every process of the job at s_rt
+
+    def warns_shell_only(self) -> bool:
+        return False  # s_rt's USR1 reaches the runner itself
 
     # -- submit, query, cancel ----------------------------------------------------------------
     def submit_argv(self, script: str, spec: JobSpec) -> list[str]:
@@ -356,6 +386,13 @@ class SgeBackend(BatchBackend):
                     slots[parts[0]] = int(parts[2]) + int(parts[4])  # USED + AVAIL
             self._limits = (size, slots)
         return self._limits
+
+
+def warning_at(time_s: int, grace_s: int) -> int:
+    """Seconds into a run at which a requeue job is warned (s_rt). Grid Engine sends USR1
+    at s_rt to the second, so the grace may shrink to half a short limit: a 40 s job is
+    warned after 20 s rather than never."""
+    return time_s - min(grace_s, time_s // 2)
 
 
 def _mark(task: int | str | None) -> str:

@@ -35,7 +35,7 @@ ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # 0 on the first run, as cl.task().attempt
 RETRY, REQUEUE = "retry", "requeue"
 TIME_LIMIT_WARNING = "time limit warning"
 PREEMPTED = "preempted by a job of higher priority"
-REQUEUE_SIGNAL = signal.SIGUSR2
+REQUEUE_SIGNAL = signal.SIGUSR2  # SLURM's warning; the policy may name another (warning_signal)
 
 
 def runs_before(status_path: str) -> int:
@@ -136,13 +136,18 @@ class Attempts:
         preemption before ``on_term`` (the runner's: record the exit, die of it)."""
         if not self.requeue:
             return
-        signal.signal(REQUEUE_SIGNAL, lambda signum, _: self.warned())
+        signal.signal(self.warning_signal(), lambda signum, _: self.warned())
 
         def terminated(signum: int, _frame: Any) -> None:
             self._note(PREEMPTED)
             on_term(signum)
 
         signal.signal(signal.SIGTERM, terminated)
+
+    def warning_signal(self) -> signal.Signals:
+        """The scheduler's time-limit warning (USR2 on SLURM, USR1 at Grid Engine's s_rt)."""
+        name = str(self.policy.get("warning_signal") or "USR2")
+        return getattr(signal, f"SIG{name}", REQUEUE_SIGNAL)
 
     def _note(self, cause: str) -> bool:
         """Record why this run ends to run again, and let the user save once more
@@ -171,6 +176,10 @@ class Attempts:
                 flush=True,
             )
             return
+        exit_code = int(self.policy.get("requeue_exit_code") or 0)
+        if exit_code:
+            self._rerun_exit(exit_code)
+            return
         argv = [os.path.expandvars(a) for a in self.policy.get("requeue_argv") or ()]
         if not argv or any("$" in a for a in argv):
             print(
@@ -182,10 +191,35 @@ class Attempts:
             return
         if not self._note(TIME_LIMIT_WARNING):
             return
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except OSError as exc:  # not there, not runnable: said, and the run goes on
+            print(
+                f"clusterlab: time limit warning, but {argv[0]} could not run ({exc}): it "
+                "runs to its limit",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
         if done.returncode != 0:
             print(
                 f"clusterlab: {' '.join(argv)} failed: {done.stderr.strip()}",
                 file=sys.stderr,
                 flush=True,
             )
+
+    def _rerun_exit(self, code: int) -> None:
+        """End this run with the code that makes the scheduler queue it again (Grid
+        Engine's 99), once noted and saved: the function stops here, between two of its
+        bytecodes, and the next run resumes from its last checkpoint."""
+        if not self._note(TIME_LIMIT_WARNING):
+            return
+        print(
+            f"clusterlab: time limit warning: this run ends here (exit {code}) to run again "
+            "from its checkpoint",
+            file=sys.stderr,
+            flush=True,
+        )
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os._exit(code)

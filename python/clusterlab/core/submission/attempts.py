@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 def check_policy(policy: AttemptPolicy, backend: Backend, scheduler: str) -> None:
     """Refuse what this scheduler cannot do, before anything is staged."""
-    if policy.requeue and not (backend.requeue_argv() or backend.requeues_by_resubmission()):
+    if policy.requeue and not (
+        backend.requeue_argv() or backend.requeue_exit_code() or backend.requeues_by_resubmission()
+    ):
         raise SubmitError(
             f"requeue=True needs a scheduler that requeues a running job; {scheduler} here "
             "does not: use retries=N (reruns after a failure outside the function, resuming "
@@ -35,7 +37,12 @@ def policy_files(policy: AttemptPolicy, backend: Backend) -> dict[str, bytes]:
     """The runner's copy of the policy (nothing for a call that runs once)."""
     if not policy.active:
         return {}
-    shipped = {**policy.for_runner(), "requeue_argv": backend.requeue_argv()}
+    shipped = {
+        **policy.for_runner(),
+        "requeue_argv": backend.requeue_argv(),
+        "warning_signal": backend.warning_signal(),
+        "requeue_exit_code": backend.requeue_exit_code(),
+    }
     return {jobdir.ATTEMPTS: dumps_settings("on_signal= or retry_on=", shipped)}
 
 
