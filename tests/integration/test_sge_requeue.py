@@ -74,21 +74,3 @@ def test_requeue_needs_no_time_limit_but_then_is_only_rerunnable(sge: cl.Profile
     script = job.job_script()
     assert "#$ -r y" in script and "s_rt" not in script
     assert job.attempts == 1
-
-
-def _forever() -> None:
-    while True:
-        time.sleep(0.5)
-
-
-def test_a_warning_with_no_requeue_left_lets_the_job_run_to_its_limit(sge: cl.Profile) -> None:
-    f = cl.cluster(sge.name, time="00:00:30", requeue=True, max_requeues=0)
-    job = f(_forever).submit()
-    try:
-        with pytest.raises(cl.JobError, match="TIMEOUT: killed after reaching its time limit"):
-            job.result(timeout=200)
-    finally:
-        job.cancel()
-    assert job.state == cl.JobState.TIMEOUT, job.reason
-    assert "no requeue left (max_requeues=0)" in job.stderr()
-    assert job.attempts == 1
