@@ -5,6 +5,12 @@ reads the new bytes of every followed log in ONE round trip after each of its po
 its thread, on its schedule, at least every :data:`FOLLOW_INTERVAL`), so a blocking call,
 ``%%cluster``, ``job.stdout(follow=True)`` and ``clusterlab logs -f`` all show output as
 it comes without a command per reader or a wait in the kernel's thread.
+
+Where the connection has a status agent (:mod:`.agentlink`), the follower's logs are
+pushed by it instead, like status lines: the bytes come as they are written, and the
+watcher reads a log itself only when the agent says more was waiting than its per-job cap
+(``"more"``), or while no agent runs. Pushed bytes and read bytes go through the same
+offsets, so a log is shown in order, complete and once whichever brought it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,47 @@ class Follower:
         self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in streams}
         self.chunks: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self.pushed = False  # the agent was asked to push these logs (agentlink)
+        self.behind: set[str] = set()  # streams the agent paused: the watcher reads them
+        self.pushed_bytes = 0  # bytes that came pushed (tests and the bench count them)
+
+    @property
+    def current(self) -> bool:
+        """Its logs come pushed: the watcher need not read them."""
+        return self.pushed and not self.behind
+
+    def stream_of(self, path: str) -> str | None:
+        return next((s for s, p in self.paths.items() if p == path), None)
+
+    def offset_of(self, stream: str) -> int:
+        with self._lock:
+            return self.offsets[stream]
+
+    def take_pushed(self, stream: str, start: int, data: bytes, more: bool) -> bool:
+        """Bytes the agent pushed from ``start`` of ``stream``; True when the watcher must
+        now read that log itself (the agent paused it, or bytes went missing)."""
+        with self._lock:
+            offset = self.offsets[stream]
+            if start > offset:  # a gap (an agent restarted mid-way): read it
+                self.behind.add(stream)
+                return True
+            fresh = data[offset - start :]  # (bytes a read already brought are skipped)
+            if fresh:
+                self.offsets[stream] += len(fresh)
+                self.pushed_bytes += len(fresh)
+                text = self._decoders[stream].decode(fresh)
+                if text:
+                    self.chunks.put((stream, text))
+            if more:
+                self.behind.add(stream)
+            return more
+
+    def caught_up(self) -> dict[str, int]:
+        """The streams that were behind, now read: ``{stream: offset}`` to resume them at."""
+        with self._lock:
+            resumed = {s: self.offsets[s] for s in self.behind}
+            self.behind.clear()
+            return resumed
 
     def ranges(self) -> list[tuple[str, int, int | None]]:
         with self._lock:

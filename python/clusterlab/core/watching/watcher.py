@@ -125,6 +125,7 @@ class Watcher:
         follower = Follower(job, streams)
         with self._lock:
             self._followers.append(follower)
+        self.runtime.push.follow_logs(follower)  # pushed where the agent can
         self._wake.set()
         return follower
 
@@ -132,14 +133,26 @@ class Watcher:
         with self._lock:
             if follower in self._followers:
                 self._followers.remove(follower)
+        self.runtime.push.unfollow_logs(follower)
+
+    def _polled_followers(self) -> list[Follower]:
+        """The followers whose logs the watcher reads: all of them without a live agent,
+        else those the agent paused (more waiting than its per-job cap)."""
+        live = self.runtime.push.live
+        with self._lock:
+            return [f for f in self._followers if not (live and f.current)]
 
     def _read_followed(self) -> None:
-        with self._lock:
-            followers = list(self._followers)
+        followers = self._polled_followers()
+        if not followers:
+            return
         try:
             read_followed(self.runtime.transport, followers)
         except Exception as exc:  # output is a bonus: the next poll reads it again
             print(f"clusterlab: could not read job output (retrying): {exc}", file=sys.stderr)
+            return
+        for follower in followers:
+            self.runtime.push.resume_logs(follower, follower.caught_up())
 
     @property
     def active(self) -> int:
@@ -168,7 +181,7 @@ class Watcher:
                 self._interval = self._floor(units)
             else:
                 self._interval = min(self._interval * BACKOFF, self.max_interval)
-            if self._followers:  # someone watches the output: whatever poll_interval says
+            if self._polled_followers():  # output read here: whatever poll_interval says
                 self._interval = min(self._interval, FOLLOW_INTERVAL)
             delay = self._interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
             self._wake.wait(delay)
