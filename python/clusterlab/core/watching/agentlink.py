@@ -123,9 +123,13 @@ class Push:
     # -- followed logs ------------------------------------------------------------------------
     def follow_logs(self, follower: Follower, runtime: Runtime) -> bool:
         """Push ``follower``'s logs from the offsets it reached; False when this agent
-        cannot (its job dir is under no jobs root it follows): the watcher reads them."""
+        cannot yet (its job dir is under no jobs root it follows: the job is still being
+        submitted): the watcher reads them, and asks again when it watches new jobs."""
         with self._lock:
-            if any(posixpath.dirname(p) not in self._roots for p in follower.paths.values()):
+            if follower.closed or follower.pushed:
+                return follower.pushed
+            dirs = {posixpath.dirname(p) for p in follower.paths.values()}
+            if any(posixpath.dirname(d) not in self._roots for d in dirs):
                 return False
             for stream, path in follower.paths.items():
                 key = posixpath.split(path)

@@ -45,6 +45,7 @@ class Follower:
         self.chunks: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self.pushed = False  # the agent was asked to push these logs (agentlink)
+        self.closed = False  # unfollowed: never pushed again
         self.behind: set[str] = set()  # streams the agent paused: the watcher reads them
         self.pushed_bytes = 0  # bytes that came pushed (tests and the bench count them)
 

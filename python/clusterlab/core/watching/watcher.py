@@ -92,6 +92,15 @@ class Watcher:
                 self._thread.start()
         self._wake.set()
         self.runtime.push.watch_many([unit.job_dir for unit in units])
+        self._push_followers()
+
+    def _push_followers(self) -> None:
+        """Have the agent push the logs of followers it could not take yet (a job
+        followed while it was still being submitted: its jobs root was not known)."""
+        with self._lock:
+            waiting = [f for f in self._followers if not f.pushed]
+        for follower in waiting:
+            self.runtime.push.follow_logs(follower)
 
     def nudge(self) -> None:
         """Something ended (the backend saw it): poll soon, but never sooner than the
@@ -133,16 +142,19 @@ class Watcher:
         with self._lock:
             if follower in self._followers:
                 self._followers.remove(follower)
+        follower.closed = True  # (before: a concurrent _push_followers must not re-add it)
         self.runtime.push.unfollow_logs(follower)
 
     def _polled_followers(self) -> list[Follower]:
-        """The followers whose logs the watcher reads: all of them without a live agent,
-        else those the agent paused (more waiting than its per-job cap)."""
-        live = self.runtime.push.live
+        """The followers whose logs the watcher reads: all of them without an agent
+        (running or starting), else those it could not take yet or paused (more waiting
+        than its per-job cap)."""
+        pushing = self.runtime.push.pushing  # (starting: it sends from their offsets)
         with self._lock:
-            return [f for f in self._followers if not (live and f.current)]
+            return [f for f in self._followers if not (pushing and f.current)]
 
     def _read_followed(self) -> None:
+        self._push_followers()
         followers = self._polled_followers()
         if not followers:
             return
