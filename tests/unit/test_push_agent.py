@@ -246,3 +246,27 @@ def test_only_log_names_can_be_followed(agent: Agent, tmp_path: Path, log: str) 
 def test_a_follow_outside_the_jobs_root_is_refused(agent: Agent, tmp_path: Path) -> None:
     agent.send(f"follow {tmp_path} stdout 0")
     assert "not a job directory" in agent.next()["why"]
+
+
+def test_a_dir_followed_before_it_exists_is_pushed_as_written_once_it_does(
+    agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job followed while it is still being submitted: its dir comes later. Lines then
+    come as written (inotify), not at the next slow sweep (every second; here never)."""
+    if agent.hello["inotify"]:
+        agent.stream.close()  # this one again, with sweeps that never come
+        monkeypatch.setenv("CLUSTERLAB_AGENT_RESCAN", "3600")
+        root = tmp_path / "jobs"
+        agent = Agent(LocalTransport().open_stream([PYTHON, "-c", AGENT_SOURCE, str(root)]))
+    job = tmp_path / "jobs" / "j10"
+    agent.send(f"follow {job} stdout 0")
+    assert agent.quiet()
+    job.mkdir()
+    agent.send(f"watch {job}")  # what the kernel sends once the job is submitted
+    (job / "status").write_text("{}\n")
+    assert agent.lines(1) == [("j10", "status", 0, "{}")]
+    for i in range(3):
+        with open(job / "stdout", "ab") as fh:
+            fh.write(f"line {i}\n".encode())
+        assert _log(agent.next())[2] == f"line {i}\n".encode()
+    agent.stream.close()

@@ -53,6 +53,7 @@ STAT_INTERVAL = 0.05  # seconds between sweeps without inotify
 STAT_PER_FILE = 0.00002  # ... plus this per followed file (1,000 jobs: a sweep per 0.05 s)
 RESCAN_INTERVAL = 1.0  # with inotify: a full sweep anyway, for writes made on other nodes
 STAT_ONLY_VAR = "CLUSTERLAB_AGENT_STAT_ONLY"  # "1": the stat loop even with inotify (tests)
+RESCAN_VAR = "CLUSTERLAB_AGENT_RESCAN"  # seconds between sweeps with inotify (tests)
 MAX_LINE = 1 << 20  # a "line" longer than this is not a status record: skipped
 LOG_CAP = 64 * 1024  # bytes of one job dir's logs pushed per LOG_WINDOW, at most
 LOG_WINDOW = 1.0  # seconds
@@ -234,6 +235,7 @@ class Agent:
                 self.forget(followed)
             return
         followed = self.dirs.get(path) or self.add(path)
+        self.ensure_wd(followed)
         if verb == "follow":
             followed.logs[log] = offset
             self.read_log(followed, log)
@@ -243,13 +245,20 @@ class Agent:
 
     def add(self, path: str) -> Followed:
         followed = self.dirs[path] = Followed(path)
-        if self.inotify is not None:
-            try:
-                followed.wd = self.inotify.add(path)
-                self.by_wd[followed.wd] = followed
-            except OSError:  # gone already, or out of watches: the sweeps still see it
-                followed.wd = None
+        self.ensure_wd(followed)
         return followed
+
+    def ensure_wd(self, followed: Followed) -> None:
+        """Watch the dir with inotify if not yet: a dir followed before it exists (a job
+        followed while it is being submitted) is watched once it does, not left to the
+        slow sweeps."""
+        if self.inotify is None or followed.wd is not None:
+            return
+        try:
+            followed.wd = self.inotify.add(followed.path)
+            self.by_wd[followed.wd] = followed
+        except OSError:  # not there yet, or out of watches: the sweeps still see it
+            followed.wd = None
 
     def forget(self, followed: Followed) -> None:
         self.dirs.pop(followed.path, None)
@@ -362,6 +371,7 @@ class Agent:
 
     def sweep(self) -> None:
         for followed in list(self.dirs.values()):
+            self.ensure_wd(followed)
             self.scan(followed, listing=True)
 
     def events(self) -> None:
@@ -381,13 +391,14 @@ class Agent:
                 self.read_log(followed, name)
 
     def run(self, stdin_fd: int) -> int:
+        rescan = float(os.environ.get(RESCAN_VAR) or RESCAN_INTERVAL)
         self.emit({"agent": VERSION, "pid": os.getpid(), "inotify": self.inotify is not None})
         self.out.flush()
         pending = b""
         last_sweep = time.monotonic()
         while True:
             if self.inotify is not None:
-                interval = RESCAN_INTERVAL
+                interval = rescan
             else:
                 interval = STAT_INTERVAL + STAT_PER_FILE * len(self.dirs)
             wake = last_sweep + interval

@@ -16,7 +16,6 @@ offsets, so a log is shown in order, complete and once whichever brought it.
 from __future__ import annotations
 
 import codecs
-import concurrent.futures
 import queue
 import threading
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ class Follower:
         self.offsets = dict.fromkeys(streams, 0)
         self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in streams}
         self.chunks: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self.arrived = threading.Event()  # set with each chunk: the reader shows it at once
         self._lock = threading.Lock()
         self.pushed = False  # the agent was asked to push these logs (agentlink)
         self.closed = False  # unfollowed: never pushed again
@@ -76,6 +76,7 @@ class Follower:
                 text = self._decoders[stream].decode(fresh)
                 if text:
                     self.chunks.put((stream, text))
+                    self.arrived.set()
             if more:
                 self.behind.add(stream)
             return more
@@ -103,6 +104,7 @@ class Follower:
                     text = self._decoders[stream].decode(got[1])
                     if text:
                         self.chunks.put((stream, text))
+                        self.arrived.set()
 
     def read_now(self, transport: Transport) -> None:
         """One read in the caller's thread (the last output of a job that ended)."""
@@ -115,6 +117,7 @@ class Follower:
 
     def drain(self) -> Iterator[tuple[str, str]]:
         """The chunks read so far, oldest first."""
+        self.arrived.clear()  # (before taking: a chunk put meanwhile sets it again)
         while True:
             try:
                 yield self.chunks.get_nowait()
@@ -139,6 +142,7 @@ def follow_output(
     Waiting happens in the caller (it asked to follow); the reads happen on ``watcher``'s
     thread, except the last one, made once the job ended (``job.host.follow_output``)."""
     follower = watcher.follow(job, streams)
+    job.add_done_callback(lambda _: follower.arrived.set())
     try:
         while True:
             ended = job.done()  # before reading, so the read after it is the complete one
@@ -147,6 +151,6 @@ def follow_output(
             yield from follower.drain()
             if ended:
                 return
-            concurrent.futures.wait([job], timeout=FOLLOW_INTERVAL / 2)
+            follower.arrived.wait(FOLLOW_INTERVAL / 2)  # a chunk, the job's end, or a look
     finally:
         watcher.unfollow(follower)
