@@ -243,6 +243,19 @@ def test_only_log_names_can_be_followed(agent: Agent, tmp_path: Path, log: str) 
     assert agent.quiet()
 
 
+@pytest.mark.parametrize("offset", ["\u00b2", "-1", "1e3", "9" * 30, ""])
+def test_a_follow_with_a_bad_offset_is_refused_and_the_agent_goes_on(
+    agent: Agent, tmp_path: Path, offset: str
+) -> None:
+    job = tmp_path / "jobs" / "j11"
+    job.mkdir()
+    (job / "stdout").write_bytes(b"out\n")
+    agent.send(f"follow {job} stdout {offset}")
+    assert "why" in agent.next()
+    agent.send(f"follow {job} stdout 0")  # still there
+    assert _log(agent.next())[2] == b"out\n"
+
+
 def test_a_follow_outside_the_jobs_root_is_refused(agent: Agent, tmp_path: Path) -> None:
     agent.send(f"follow {tmp_path} stdout 0")
     assert "not a job directory" in agent.next()["why"]

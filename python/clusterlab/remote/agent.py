@@ -94,7 +94,13 @@ def check_dir(roots: list[str], path: str) -> str:
 def is_log_name(name: str) -> bool:
     """``stdout``, ``stderr`` or ``stdout.N`` / ``stderr.N``: the job's logs."""
     prefix, dot, rest = name.partition(".")
-    return prefix in ("stdout", "stderr") and (not dot or rest.isdigit())
+    return prefix in ("stdout", "stderr") and (not dot or _is_count(rest))
+
+
+def _is_count(text: str) -> bool:
+    """ASCII digits that fit a file offset (str.isdigit also takes '²', which int() does
+    not, and lseek takes no offset past 2**63)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def open_regular(path: str) -> int | None:
@@ -206,7 +212,7 @@ class Agent:
                 )
                 return
             if verb == "follow":
-                if not parts[2].isdigit():
+                if not _is_count(parts[2]):
                     self.emit({"refused": text[:200], "why": "OFFSET must be a byte count"})
                     return
                 offset = int(parts[2])
