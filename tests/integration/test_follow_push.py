@@ -9,17 +9,19 @@ creates ``go.i``), so the polled follow must read at least once per line.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import clusterlab as cl
 from clusterlab.core.runtime import get_runtime
-from tests.conftest import round_trips_of, ssh_profile
+from tests.conftest import round_trips_of, slurm_local_profile, ssh_profile
 
 pytestmark = pytest.mark.timeout(240)
 LINES = 20
@@ -80,10 +82,20 @@ def _follow_in_lockstep(
     return got, len(trips)
 
 
+@pytest.mark.parametrize("where", ["slurm-ssh", "slurm-local"])
 def test_followed_output_is_pushed_in_order_once_with_few_round_trips(
-    sandbox: object, shared_dir: str, monkeypatch: pytest.MonkeyPatch
+    sandbox: object,
+    shared_dir: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    where: str,
 ) -> None:
-    pushed = ssh_profile(sandbox, name="followpush", poll_interval=30.0)
+    """Over SSH (the agent on an exec channel) and on the login node (a subprocess)."""
+    if where == "slurm-ssh":
+        pushed = ssh_profile(sandbox, name="followpush", poll_interval=30.0)
+    else:
+        local = slurm_local_profile(tmp_path, name="followpush")
+        pushed = dataclasses.replace(local, poll_interval=30.0)
     cl.profiles.save(pushed)
     got, pushed_trips = _follow_in_lockstep(pushed, shared_dir, monkeypatch)
     assert got == "".join(f"line {i}\n" for i in range(LINES))  # in order, complete, once
@@ -91,7 +103,7 @@ def test_followed_output_is_pushed_in_order_once_with_few_round_trips(
     assert get_runtime(pushed).push.shared.log_bytes >= len(got)  # pushed, not read
 
     monkeypatch.setenv("CLUSTERLAB_PUSH", "0")  # the polling path, for comparison
-    polled = ssh_profile(sandbox, name="followpoll", poll_interval=30.0)
+    polled = dataclasses.replace(pushed, name="followpoll")
     cl.profiles.save(polled)
     other = tempfile.mkdtemp(prefix="go-", dir=shared_dir)
     os.chmod(other, 0o755)  # noqa: S103
