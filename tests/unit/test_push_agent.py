@@ -182,3 +182,104 @@ def test_only_regular_files_are_read(agent: Agent, tmp_path: Path) -> None:
     with open(job / "status.0", "a") as fh:
         fh.write('{"event": "item-finished"}\n')
     assert agent.lines(1) == [("j1", "status.0", 21, '{"event": "item-finished"}')]
+
+
+def _log(record: dict[str, Any]) -> tuple[str, int, bytes, bool]:
+    import base64
+
+    return record["log"], record["offset"], base64.b64decode(record["data"]), record["more"]
+
+
+def test_followed_logs_are_pushed_as_written_from_the_offset_asked(
+    agent: Agent, tmp_path: Path
+) -> None:
+    """Live output: the bytes of stdout from the kernel's offset on, without status lines
+    of a dir that is only followed, not watched."""
+    job = tmp_path / "jobs" / "j7"
+    job.mkdir()
+    (job / "status").write_text('{"event": "started"}\n')
+    (job / "stdout").write_bytes(b"already read\nnew \xff\n")
+    agent.send(f"follow {job} stdout 13")
+    assert _log(agent.next()) == ("stdout", 13, b"new \xff\n", False)
+    with open(job / "stdout", "ab") as fh:
+        fh.write(b"partial line")  # output is pushed as written, whole lines or not
+        fh.flush()
+        assert _log(agent.next()) == ("stdout", 19, b"partial line", False)
+    (job / "stderr").write_bytes(b"not followed\n")
+    assert agent.quiet()
+    agent.send(f"unfollow {job} stdout")
+    with open(job / "stdout", "ab") as fh:
+        fh.write(b"after unfollow\n")
+    assert agent.quiet()
+
+
+def test_a_log_past_the_cap_is_paused_until_the_kernel_says_where_to_go_on(
+    agent: Agent, tmp_path: Path
+) -> None:
+    """Bounded: at most the per-job cap is pushed with "more"; nothing more comes until a
+    new follow (the kernel read the rest itself) and then only what follows its offset."""
+    cap = 64 * 1024
+    job = tmp_path / "jobs" / "j8"
+    job.mkdir()
+    (job / "stdout").write_bytes(b"x" * (3 * cap))
+    agent.send(f"follow {job} stdout 0")
+    name, offset, data, more = _log(agent.next())
+    assert (name, offset, len(data), more) == ("stdout", 0, cap, True)
+    with open(job / "stdout", "ab") as fh:
+        fh.write(b"tail\n")
+    assert agent.quiet(1.5)  # paused, even past the window
+    agent.send(f"follow {job} stdout {3 * cap}")  # the kernel read up to here
+    assert _log(agent.next(timeout=5)) == ("stdout", 3 * cap, b"tail\n", False)
+
+
+@pytest.mark.parametrize(
+    "log", ["status", "../../etc/passwd", "stdout.1/x", "stdout.-1", "stdout 5", ""]
+)
+def test_only_log_names_can_be_followed(agent: Agent, tmp_path: Path, log: str) -> None:
+    job = tmp_path / "jobs" / "j9"
+    job.mkdir()
+    agent.send(f"follow {job} {log} 0")
+    assert "why" in agent.next()
+    assert agent.quiet()
+
+
+@pytest.mark.parametrize("offset", ["\u00b2", "-1", "1e3", "9" * 30, ""])
+def test_a_follow_with_a_bad_offset_is_refused_and_the_agent_goes_on(
+    agent: Agent, tmp_path: Path, offset: str
+) -> None:
+    job = tmp_path / "jobs" / "j11"
+    job.mkdir()
+    (job / "stdout").write_bytes(b"out\n")
+    agent.send(f"follow {job} stdout {offset}")
+    assert "why" in agent.next()
+    agent.send(f"follow {job} stdout 0")  # still there
+    assert _log(agent.next())[2] == b"out\n"
+
+
+def test_a_follow_outside_the_jobs_root_is_refused(agent: Agent, tmp_path: Path) -> None:
+    agent.send(f"follow {tmp_path} stdout 0")
+    assert "not a job directory" in agent.next()["why"]
+
+
+def test_a_dir_followed_before_it_exists_is_pushed_as_written_once_it_does(
+    agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job followed while it is still being submitted: its dir comes later. Lines then
+    come as written (inotify), not at the next slow sweep (every second; here never)."""
+    if agent.hello["inotify"]:
+        agent.stream.close()  # this one again, with sweeps that never come
+        monkeypatch.setenv("CLUSTERLAB_AGENT_RESCAN", "3600")
+        root = tmp_path / "jobs"
+        agent = Agent(LocalTransport().open_stream([PYTHON, "-c", AGENT_SOURCE, str(root)]))
+    job = tmp_path / "jobs" / "j10"
+    agent.send(f"follow {job} stdout 0")
+    assert agent.quiet()
+    job.mkdir()
+    agent.send(f"watch {job}")  # what the kernel sends once the job is submitted
+    (job / "status").write_text("{}\n")
+    assert agent.lines(1) == [("j10", "status", 0, "{}")]
+    for i in range(3):
+        with open(job / "stdout", "ab") as fh:
+            fh.write(f"line {i}\n".encode())
+        assert _log(agent.next())[2] == f"line {i}\n".encode()
+    agent.stream.close()

@@ -12,10 +12,20 @@ Protocol (one JSON object per line):
 
 - stdin: ``watch DIR`` / ``unwatch DIR``. DIR must be a direct child of a JOBS_ROOT, given
   as an absolute normalised path; anything else is refused (never given to a shell).
+  ``follow DIR LOG OFFSET`` / ``unfollow DIR LOG``: push the bytes of the job's log ``LOG``
+  (``stdout``, ``stderr``, ``stdout.N``, ``stderr.N``) from byte ``OFFSET`` on, as they are
+  written. A ``follow`` of a log already followed moves it to ``OFFSET`` (the kernel read
+  the rest itself) and resumes it.
 - stdout: ``{"agent": 1, "pid": N, "inotify": bool}`` once ready;
   ``{"dir": D, "file": "status" | "status.N", "offset": O, "line": TEXT}`` per new
   complete status line (``O``: its byte offset; a watch starts at offset 0, so the kernel
-  gets the whole file first); ``{"refused": TEXT, "why": ...}`` for a bad command.
+  gets the whole file first); ``{"refused": TEXT, "why": ...}`` for a bad command;
+  ``{"dir": D, "log": NAME, "offset": O, "data": BASE64, "more": bool}`` per new piece of a
+  followed log. Bounded: at most :data:`LOG_CAP` bytes of one job's logs per
+  :data:`LOG_WINDOW`; a log with more waiting than that is sent up to the cap with
+  ``"more": true`` and paused until the kernel, having read the rest with an ordinary
+  offset read, sends ``follow`` again with the offset it reached (so nothing is lost or
+  sent twice, and a job printing megabytes a second cannot flood the connection).
 
 Change detection: inotify (through ctypes) where the kernel has it, with a slow rescan
 behind it (a file system shared with compute nodes does not tell inotify about writes
@@ -24,6 +34,7 @@ made on other machines); else a stat loop every ~50 ms.
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import ctypes.util
 import errno
@@ -42,7 +53,10 @@ STAT_INTERVAL = 0.05  # seconds between sweeps without inotify
 STAT_PER_FILE = 0.00002  # ... plus this per followed file (1,000 jobs: a sweep per 0.05 s)
 RESCAN_INTERVAL = 1.0  # with inotify: a full sweep anyway, for writes made on other nodes
 STAT_ONLY_VAR = "CLUSTERLAB_AGENT_STAT_ONLY"  # "1": the stat loop even with inotify (tests)
+RESCAN_VAR = "CLUSTERLAB_AGENT_RESCAN"  # seconds between sweeps with inotify (tests)
 MAX_LINE = 1 << 20  # a "line" longer than this is not a status record: skipped
+LOG_CAP = 64 * 1024  # bytes of one job dir's logs pushed per LOG_WINDOW, at most
+LOG_WINDOW = 1.0  # seconds
 
 IN_MODIFY = 0x00000002
 IN_CLOSE_WRITE = 0x00000008
@@ -75,6 +89,32 @@ def check_dir(roots: list[str], path: str) -> str:
     if parent not in roots or name in ("", ".", ".."):
         return "not a job directory directly under " + " or ".join(roots)
     return ""
+
+
+def is_log_name(name: str) -> bool:
+    """``stdout``, ``stderr`` or ``stdout.N`` / ``stderr.N``: the job's logs."""
+    prefix, dot, rest = name.partition(".")
+    return prefix in ("stdout", "stderr") and (not dot or _is_count(rest))
+
+
+def _is_count(text: str) -> bool:
+    """ASCII digits that fit a file offset (str.isdigit also takes '²', which int() does
+    not, and lseek takes no offset past 2**63)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+def open_regular(path: str) -> int | None:
+    """A read-only descriptor of ``path`` if it is a regular file (not a link, a FIFO, a
+    device: O_NONBLOCK so a FIFO named like a job file never waits for a writer)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
 
 
 class Inotify:
@@ -126,6 +166,10 @@ class Followed:
         self.offsets: dict[str, int] = {}  # file name -> bytes already sent (complete lines)
         self.wd: int | None = None
         self.dir_mtime: int | None = None
+        self.watched = False  # its status files are followed (``watch``)
+        self.logs: dict[str, int | None] = {}  # followed log -> next offset (None: paused)
+        self.window = 0.0  # when the current LOG_WINDOW began
+        self.sent = 0  # log bytes sent in it
 
 
 class Agent:
@@ -146,33 +190,143 @@ class Agent:
         self.out.write(json.dumps(record) + "\n")
 
     def command(self, text: str) -> None:
-        verb, _, path = text.partition(" ")
-        if verb not in ("watch", "unwatch"):
-            self.emit({"refused": text[:200], "why": "unknown command (watch DIR, unwatch DIR)"})
+        verb, _, rest = text.partition(" ")
+        path, log, offset = rest, "", 0
+        if verb in ("follow", "unfollow"):
+            parts = rest.rsplit(" ", 2 if verb == "follow" else 1)
+            if len(parts) != (3 if verb == "follow" else 2):
+                self.emit(
+                    {
+                        "refused": text[:200],
+                        "why": f"{verb} needs DIR LOG" + (" OFFSET" if verb == "follow" else ""),
+                    }
+                )
+                return
+            path, log = parts[0], parts[1]
+            if not is_log_name(log):
+                self.emit(
+                    {
+                        "refused": text[:200],
+                        "why": "LOG must be stdout, stderr, stdout.N or stderr.N",
+                    }
+                )
+                return
+            if verb == "follow":
+                if not _is_count(parts[2]):
+                    self.emit({"refused": text[:200], "why": "OFFSET must be a byte count"})
+                    return
+                offset = int(parts[2])
+        elif verb not in ("watch", "unwatch"):
+            self.emit(
+                {
+                    "refused": text[:200],
+                    "why": "unknown command (watch DIR, unwatch DIR, follow DIR LOG OFFSET, "
+                    "unfollow DIR LOG)",
+                }
+            )
             return
         why = check_dir(self.roots, path)
         if why:
             self.emit({"refused": text[:200], "why": why})
             return
-        if verb == "unwatch":
-            followed = self.dirs.pop(path, None)
-            if followed is not None and followed.wd is not None and self.inotify:
-                self.by_wd.pop(followed.wd, None)
-                self.inotify.remove(followed.wd)
+        if verb in ("unwatch", "unfollow"):
+            followed = self.dirs.get(path)
+            if followed is None:
+                return
+            if verb == "unwatch":
+                followed.watched = False
+            else:
+                followed.logs.pop(log, None)
+            if not followed.watched and not followed.logs:
+                self.forget(followed)
             return
-        if path in self.dirs:
-            return
+        followed = self.dirs.get(path) or self.add(path)
+        self.ensure_wd(followed)
+        if verb == "follow":
+            followed.logs[log] = offset
+            self.read_log(followed, log)
+        elif not followed.watched:
+            followed.watched = True
+            self.scan(followed, listing=True)
+
+    def add(self, path: str) -> Followed:
         followed = self.dirs[path] = Followed(path)
-        if self.inotify is not None:
-            try:
-                followed.wd = self.inotify.add(path)
-                self.by_wd[followed.wd] = followed
-            except OSError:  # gone already, or out of watches: the sweeps still see it
-                followed.wd = None
-        self.scan(followed, listing=True)
+        self.ensure_wd(followed)
+        return followed
+
+    def ensure_wd(self, followed: Followed) -> None:
+        """Watch the dir with inotify if not yet: a dir followed before it exists (a job
+        followed while it is being submitted) is watched once it does, not left to the
+        slow sweeps."""
+        if self.inotify is None or followed.wd is not None:
+            return
+        try:
+            followed.wd = self.inotify.add(followed.path)
+            self.by_wd[followed.wd] = followed
+        except OSError:  # not there yet, or out of watches: the sweeps still see it
+            followed.wd = None
+
+    def forget(self, followed: Followed) -> None:
+        self.dirs.pop(followed.path, None)
+        if followed.wd is not None and self.inotify:
+            self.by_wd.pop(followed.wd, None)
+            self.inotify.remove(followed.wd)
+
+    def read_log(self, followed: Followed, name: str) -> None:
+        """Send what a followed log gained, within the dir's budget for this window."""
+        offset = followed.logs.get(name)
+        if offset is None:  # paused: the kernel reads the rest and says where to go on
+            return
+        now = time.monotonic()
+        if now - followed.window >= LOG_WINDOW:
+            followed.window, followed.sent = now, 0
+        budget = LOG_CAP - followed.sent
+        if budget <= 0:  # spent: the window's end (run's loop) reads it again
+            return
+        fd = open_regular(os.path.join(followed.path, name))
+        if fd is None:
+            return
+        try:
+            waiting = os.fstat(fd).st_size - offset
+            if waiting <= 0:
+                return
+            os.lseek(fd, offset, os.SEEK_SET)
+            data = os.read(fd, min(waiting, budget))
+        finally:
+            os.close(fd)
+        if not data:
+            return
+        followed.sent += len(data)
+        more = len(data) < waiting
+        followed.logs[name] = None if more else offset + len(data)
+        self.emit(
+            {
+                "dir": followed.path,
+                "log": name,
+                "offset": offset,
+                "data": base64.b64encode(data).decode("ascii"),
+                "more": more,
+            }
+        )
+
+    def read_logs(self, followed: Followed) -> None:
+        for name in list(followed.logs):
+            self.read_log(followed, name)
+
+    def throttled_until(self) -> float | None:
+        """When the earliest spent log budget renews (None: none is spent)."""
+        ends = [
+            f.window + LOG_WINDOW
+            for f in self.dirs.values()
+            if f.sent >= LOG_CAP and any(o is not None for o in f.logs.values())
+        ]
+        return min(ends) if ends else None
 
     def scan(self, followed: Followed, listing: bool = False) -> None:
-        """Send the new complete lines of the dir's status files."""
+        """Send the new complete lines of the dir's status files (and its followed logs)."""
+        self.read_logs(followed)
+        if not followed.watched:
+            return
         if listing:
             try:
                 st = os.stat(followed.path)
@@ -190,17 +344,11 @@ class Agent:
             self.read_new(followed, name, offset)
 
     def read_new(self, followed: Followed, name: str, offset: int) -> None:
-        path = os.path.join(followed.path, name)
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-        try:  # O_NONBLOCK: opening a FIFO named status.N must not wait for a writer
-            fd = os.open(path, flags)
-        except OSError:
+        fd = open_regular(os.path.join(followed.path, name))
+        if fd is None:  # missing, or a FIFO, a directory, a device: not ours
             return
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):  # a FIFO, a directory, a device: not ours
-                return
-            size = st.st_size
+            size = os.fstat(fd).st_size
             if size <= offset:
                 return
             os.lseek(fd, offset, os.SEEK_SET)
@@ -229,6 +377,7 @@ class Agent:
 
     def sweep(self) -> None:
         for followed in list(self.dirs.values()):
+            self.ensure_wd(followed)
             self.scan(followed, listing=True)
 
     def events(self) -> None:
@@ -241,21 +390,28 @@ class Agent:
                 self.by_wd.pop(wd, None)
                 followed.wd = None
                 continue
-            if is_status_name(name):
+            if followed.watched and is_status_name(name):
                 offset = followed.offsets.setdefault(name, 0)
                 self.read_new(followed, name, offset)
+            elif name in followed.logs:
+                self.read_log(followed, name)
 
     def run(self, stdin_fd: int) -> int:
+        rescan = float(os.environ.get(RESCAN_VAR) or RESCAN_INTERVAL)
         self.emit({"agent": VERSION, "pid": os.getpid(), "inotify": self.inotify is not None})
         self.out.flush()
         pending = b""
         last_sweep = time.monotonic()
         while True:
             if self.inotify is not None:
-                interval = RESCAN_INTERVAL
+                interval = rescan
             else:
                 interval = STAT_INTERVAL + STAT_PER_FILE * len(self.dirs)
-            wait = max(0.0, last_sweep + interval - time.monotonic())
+            wake = last_sweep + interval
+            renews = self.throttled_until()
+            if renews is not None:  # a spent log budget renews before the next sweep
+                wake = min(wake, renews)
+            wait = max(0.0, wake - time.monotonic())
             fds = [stdin_fd] + ([self.inotify.fd] if self.inotify is not None else [])
             try:
                 ready, _, _ = select.select(fds, [], [], wait)
@@ -277,6 +433,10 @@ class Agent:
             if time.monotonic() - last_sweep >= interval:
                 self.sweep()
                 last_sweep = time.monotonic()
+            elif renews is not None and time.monotonic() >= renews:
+                for followed in list(self.dirs.values()):
+                    if followed.sent >= LOG_CAP:
+                        self.read_logs(followed)
             self.out.flush()
 
 

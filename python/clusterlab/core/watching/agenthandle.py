@@ -14,6 +14,7 @@ from .agentlink import Push
 if TYPE_CHECKING:
     from ...transports.base import Transport
     from ..runtime import Runtime
+    from .follow import Follower
 
 DISABLE_VAR = "CLUSTERLAB_PUSH"  # "0": never start the agent (poll only)
 _shared: dict[tuple[object, ...], Push] = {}  # (connection, agent command) -> its agent
@@ -66,6 +67,21 @@ class PushHandle:
         """Stop following ``job_dir`` once no watched unit of this runtime lives in it."""
         if self._push is not None:
             self._push.unwatch(job_dir, self.runtime)
+
+    def follow_logs(self, follower: Follower) -> None:
+        """Have ``follower``'s logs pushed where this runtime's agent can (else the watcher
+        reads them, as without an agent)."""
+        if enabled(self.runtime):
+            self.shared.follow_logs(follower, self.runtime)
+
+    def unfollow_logs(self, follower: Follower) -> None:
+        if self._push is not None:
+            self._push.unfollow_logs(follower)
+
+    def resume_logs(self, follower: Follower, offsets: dict[str, int]) -> None:
+        """The watcher read the logs the agent paused, up to ``offsets``: push on."""
+        if self._push is not None and offsets:
+            self._push.resume_logs(follower, offsets)
 
     def close(self) -> None:
         """This runtime no longer needs the agent (it stops when no runtime does)."""

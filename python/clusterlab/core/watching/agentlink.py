@@ -11,11 +11,19 @@ that job (and downloads its result) at once. :class:`PushHandle` is a runtime's 
 it (``runtime.push``). The scheduler is then asked only on the gentle interval, for what
 only it knows (pending reasons, vanished jobs). If the agent cannot start or stops, this
 is said once on stderr and the watcher polls; a job never fails because of the agent.
+
+Followed output (:mod:`.follow`) comes the same way: :meth:`Push.follow_logs` asks the agent
+for a follower's logs from the offsets it reached, and each pushed piece is handed to it.
+The agent sends at most its per-job cap a second and pauses a log with more waiting; the
+watcher then reads the rest with its offset read and :meth:`Push.resume_logs` moves the
+agent on to where that read ended.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
+import binascii
 import json
 import posixpath
 import queue
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     from ...transports.base import Transport
     from ...transports.stream import Stream
     from ..runtime import Runtime
+    from .follow import Follower
 
 AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py").read_text()
 START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher polls again
@@ -107,6 +116,74 @@ class Push:
         self._failed_at = float("-inf")
         self._said = False
         self._idle_timer: threading.Timer | None = None
+        # followed logs: (job dir, log name) -> [(follower, its stream, its runtime)]
+        self._logs: dict[tuple[str, str], list[tuple[Follower, str, Runtime]]] = {}
+        self.log_bytes = 0  # followed-log bytes received (tests and the bench count them)
+
+    # -- followed logs ------------------------------------------------------------------------
+    def follow_logs(self, follower: Follower, runtime: Runtime) -> bool:
+        """Push ``follower``'s logs from the offsets it reached; False when this agent
+        cannot yet (its job dir is under no jobs root it follows: the job is still being
+        submitted): the watcher reads them, and asks again when it watches new jobs."""
+        with self._lock:
+            if follower.closed or follower.pushed:
+                return follower.pushed
+            dirs = {posixpath.dirname(p) for p in follower.paths.values()}
+            if any(posixpath.dirname(d) not in self._roots for d in dirs):
+                return False
+            for stream, path in follower.paths.items():
+                key = posixpath.split(path)
+                self._logs.setdefault(key, []).append((follower, stream, runtime))
+                if self.live:
+                    self._send(self._follow_command(key))
+            follower.pushed = True
+            return True
+
+    def unfollow_logs(self, follower: Follower) -> None:
+        """No more pushes for ``follower`` (the agent forgets logs nobody follows)."""
+        with self._lock:
+            follower.pushed = False
+            for path in follower.paths.values():
+                key = posixpath.split(path)
+                left = [e for e in self._logs.get(key, []) if e[0] is not follower]
+                if left:
+                    self._logs[key] = left
+                elif self._logs.pop(key, None) is not None and self.live:
+                    self._send(f"unfollow {key[0]} {key[1]}")
+
+    def resume_logs(self, follower: Follower, offsets: dict[str, int]) -> None:
+        """The watcher read what the agent paused: go on from there."""
+        with self._lock:
+            if not self.live:
+                return
+            for stream in offsets:
+                key = posixpath.split(follower.paths[stream])
+                if key in self._logs:
+                    self._send(self._follow_command(key))
+
+    def _follow_command(self, key: tuple[str, str]) -> str:
+        """``follow DIR LOG OFFSET`` from the lowest offset its followers reached (a
+        follower further on skips the bytes it has; caller holds the lock)."""
+        offset = min(f.offset_of(stream) for f, stream, _ in self._logs[key])
+        return f"follow {key[0]} {key[1]} {offset}"
+
+    def _take_log(self, record: dict[str, Any]) -> list[Runtime]:
+        """Hand a pushed log piece to its followers; the runtimes whose watcher must now
+        read a log itself (the agent paused it)."""
+        key = (str(record.get("dir", "")), str(record.get("log", "")))
+        try:
+            data = base64.b64decode(str(record.get("data", "")), validate=True)
+            start = int(record.get("offset", -1))
+        except (binascii.Error, ValueError):
+            return []
+        with self._lock:
+            entries = list(self._logs.get(key, []))
+            self.log_bytes += len(data)
+        return [
+            runtime
+            for follower, stream, runtime in entries
+            if follower.take_pushed(stream, start, data, bool(record.get("more")))
+        ]
 
     # -- what the runtimes' handles call ----------------------------------------------------
     def watch_many(self, job_dirs: list[str], runtime: Runtime) -> None:
@@ -257,6 +334,8 @@ class Push:
                     self.pid, self.inotify = int(hello.get("pid", 0)), bool(hello.get("inotify"))
                     if self._owners:
                         self._send("\n".join(f"watch {d}" for d in sorted(self._owners)))
+                    if self._logs:
+                        self._send("\n".join(self._follow_command(k) for k in self._logs))
                     return stream, gen, lines
                 closed = self._closed
                 if closed:
@@ -338,7 +417,10 @@ class Push:
             while not inbox.empty():
                 batch.append(inbox.get())
             try:  # this thread must not die: the reader would then wait on it forever
-                touched = self._take([b for b in batch if b is not None])
+                behind: list[Runtime] = []
+                touched = self._take([b for b in batch if b is not None], behind)
+                for runtime in {id(r): r for r in behind}.values():
+                    runtime.watcher.nudge()  # it reads what the agent left (its cap)
                 if touched:
                     self._settle(touched)
             except Exception as exc:  # the next poll settles them: say why, keep going
@@ -346,17 +428,28 @@ class Push:
             if None in batch:
                 return
 
-    def _take(self, raw: list[bytes]) -> dict[str, dict[str, bytes]]:
-        """Append pushed lines to the files they belong to; the touched files' contents."""
+    def _take(
+        self, raw: list[bytes], behind: list[Runtime] | None = None
+    ) -> dict[str, dict[str, bytes]]:
+        """Append pushed lines to the files they belong to, hand log pieces to their
+        followers; the touched files' contents (``behind`` gets the runtimes whose watcher
+        must read a log the agent paused)."""
+        records: list[dict[str, Any]] = []
+        behind = [] if behind is None else behind
+        for line in raw:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):  # not the agent's (a setup line's echo)
+                continue
+            if "log" in record:  # (in order: a log's pieces are handed on as they came)
+                behind += self._take_log(record)
+            else:
+                records.append(record)
         touched: dict[str, set[str]] = {}
         with self._lock:
-            for line in raw:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(record, dict):  # not the agent's (a setup line's echo)
-                    continue
+            for record in records:
                 if "refused" in record:
                     print(
                         f"clusterlab: the status agent refused {record['refused']!r}: "

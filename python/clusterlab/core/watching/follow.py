@@ -5,12 +5,17 @@ reads the new bytes of every followed log in ONE round trip after each of its po
 its thread, on its schedule, at least every :data:`FOLLOW_INTERVAL`), so a blocking call,
 ``%%cluster``, ``job.stdout(follow=True)`` and ``clusterlab logs -f`` all show output as
 it comes without a command per reader or a wait in the kernel's thread.
+
+Where the connection has a status agent (:mod:`.agentlink`), the follower's logs are
+pushed by it instead, like status lines: the bytes come as they are written, and the
+watcher reads a log itself only when the agent says more was waiting than its per-job cap
+(``"more"``), or while no agent runs. Pushed bytes and read bytes go through the same
+offsets, so a log is shown in order, complete and once whichever brought it.
 """
 
 from __future__ import annotations
 
 import codecs
-import concurrent.futures
 import queue
 import threading
 from collections.abc import Iterator
@@ -37,7 +42,51 @@ class Follower:
         self.offsets = dict.fromkeys(streams, 0)
         self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in streams}
         self.chunks: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self.arrived = threading.Event()  # set with each chunk: the reader shows it at once
         self._lock = threading.Lock()
+        self.pushed = False  # the agent was asked to push these logs (agentlink)
+        self.closed = False  # unfollowed: never pushed again
+        self.behind: set[str] = set()  # streams the agent paused: the watcher reads them
+        self.pushed_bytes = 0  # bytes that came pushed (tests and the bench count them)
+
+    @property
+    def current(self) -> bool:
+        """Its logs come pushed: the watcher need not read them."""
+        return self.pushed and not self.behind
+
+    def stream_of(self, path: str) -> str | None:
+        return next((s for s, p in self.paths.items() if p == path), None)
+
+    def offset_of(self, stream: str) -> int:
+        with self._lock:
+            return self.offsets[stream]
+
+    def take_pushed(self, stream: str, start: int, data: bytes, more: bool) -> bool:
+        """Bytes the agent pushed from ``start`` of ``stream``; True when the watcher must
+        now read that log itself (the agent paused it, or bytes went missing)."""
+        with self._lock:
+            offset = self.offsets[stream]
+            if start > offset:  # a gap (an agent restarted mid-way): read it
+                self.behind.add(stream)
+                return True
+            fresh = data[offset - start :]  # (bytes a read already brought are skipped)
+            if fresh:
+                self.offsets[stream] += len(fresh)
+                self.pushed_bytes += len(fresh)
+                text = self._decoders[stream].decode(fresh)
+                if text:
+                    self.chunks.put((stream, text))
+                    self.arrived.set()
+            if more:
+                self.behind.add(stream)
+            return more
+
+    def caught_up(self) -> dict[str, int]:
+        """The streams that were behind, now read: ``{stream: offset}`` to resume them at."""
+        with self._lock:
+            resumed = {s: self.offsets[s] for s in self.behind}
+            self.behind.clear()
+            return resumed
 
     def ranges(self) -> list[tuple[str, int, int | None]]:
         with self._lock:
@@ -55,6 +104,7 @@ class Follower:
                     text = self._decoders[stream].decode(got[1])
                     if text:
                         self.chunks.put((stream, text))
+                        self.arrived.set()
 
     def read_now(self, transport: Transport) -> None:
         """One read in the caller's thread (the last output of a job that ended)."""
@@ -67,6 +117,7 @@ class Follower:
 
     def drain(self) -> Iterator[tuple[str, str]]:
         """The chunks read so far, oldest first."""
+        self.arrived.clear()  # (before taking: a chunk put meanwhile sets it again)
         while True:
             try:
                 yield self.chunks.get_nowait()
@@ -91,6 +142,7 @@ def follow_output(
     Waiting happens in the caller (it asked to follow); the reads happen on ``watcher``'s
     thread, except the last one, made once the job ended (``job.host.follow_output``)."""
     follower = watcher.follow(job, streams)
+    job.add_done_callback(lambda _: follower.arrived.set())
     try:
         while True:
             ended = job.done()  # before reading, so the read after it is the complete one
@@ -99,6 +151,6 @@ def follow_output(
             yield from follower.drain()
             if ended:
                 return
-            concurrent.futures.wait([job], timeout=FOLLOW_INTERVAL / 2)
+            follower.arrived.wait(FOLLOW_INTERVAL / 2)  # a chunk, the job's end, or a look
     finally:
         watcher.unfollow(follower)

@@ -92,6 +92,15 @@ class Watcher:
                 self._thread.start()
         self._wake.set()
         self.runtime.push.watch_many([unit.job_dir for unit in units])
+        self._push_followers()
+
+    def _push_followers(self) -> None:
+        """Have the agent push the logs of followers it could not take yet (a job
+        followed while it was still being submitted: its jobs root was not known)."""
+        with self._lock:
+            waiting = [f for f in self._followers if not f.pushed]
+        for follower in waiting:
+            self.runtime.push.follow_logs(follower)
 
     def nudge(self) -> None:
         """Something ended (the backend saw it): poll soon, but never sooner than the
@@ -125,6 +134,7 @@ class Watcher:
         follower = Follower(job, streams)
         with self._lock:
             self._followers.append(follower)
+        self.runtime.push.follow_logs(follower)  # pushed where the agent can
         self._wake.set()
         return follower
 
@@ -132,14 +142,29 @@ class Watcher:
         with self._lock:
             if follower in self._followers:
                 self._followers.remove(follower)
+        follower.closed = True  # (before: a concurrent _push_followers must not re-add it)
+        self.runtime.push.unfollow_logs(follower)
+
+    def _polled_followers(self) -> list[Follower]:
+        """The followers whose logs the watcher reads: all of them without an agent
+        (running or starting), else those it could not take yet or paused (more waiting
+        than its per-job cap)."""
+        pushing = self.runtime.push.pushing  # (starting: it sends from their offsets)
+        with self._lock:
+            return [f for f in self._followers if not (pushing and f.current)]
 
     def _read_followed(self) -> None:
-        with self._lock:
-            followers = list(self._followers)
+        self._push_followers()
+        followers = self._polled_followers()
+        if not followers:
+            return
         try:
             read_followed(self.runtime.transport, followers)
         except Exception as exc:  # output is a bonus: the next poll reads it again
             print(f"clusterlab: could not read job output (retrying): {exc}", file=sys.stderr)
+            return
+        for follower in followers:
+            self.runtime.push.resume_logs(follower, follower.caught_up())
 
     @property
     def active(self) -> int:
@@ -168,7 +193,7 @@ class Watcher:
                 self._interval = self._floor(units)
             else:
                 self._interval = min(self._interval * BACKOFF, self.max_interval)
-            if self._followers:  # someone watches the output: whatever poll_interval says
+            if self._polled_followers():  # output read here: whatever poll_interval says
                 self._interval = min(self._interval, FOLLOW_INTERVAL)
             delay = self._interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
             self._wake.wait(delay)
