@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterlab as cl
-from clusterlab.backends import sge
+from clusterlab.backends import sge, sge_script
 from clusterlab.backends.base import ArraySpec, DependencyTarget, JobSpec, WatchTarget
 from clusterlab.backends.sge import SgeBackend
 from clusterlab.backends.sge_output import explain_submit_error, parse_qacct
@@ -230,7 +230,7 @@ def test_array_tasks_count_from_zero(tmp_path: Path) -> None:
 def test_the_guard_runs_a_dependent_only_after_success(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sge, "GUARD_TRIES", 0)  # no looking again for a missing mark
+    monkeypatch.setattr(sge_script, "GUARD_TRIES", 0)  # no looking again for a missing mark
     b = backend()
     prep = fake_spec(tmp_path, "prep")
     after = b.dependency_ids([DependencyTarget("5", job_dir=prep.job_dir)])

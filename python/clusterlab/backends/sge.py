@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shlex
 import time
 from collections.abc import Mapping, Sequence
 
@@ -50,11 +49,16 @@ from .sge_output import (
     parse_qstat,
     sentence,
 )
+from .sge_script import (
+    GUARD_EVENT,
+    extra_option,
+    guard_lines,
+    hms,
+    mark_name,
+    warning_at,
+)
 
 HEADROOM_MB = 1024  # address space Python maps beyond what it uses (see the module doc)
-MARK = "sge-ok"  # left in a job dir by a job that succeeded (MARK.TASK for array tasks)
-GUARD_EVENT = "sge-dependency-failed"  # status line of a job whose dependency failed
-GUARD_TRIES = 5  # a missing mark is looked for again (1 s apart) before giving up
 RERUN_EXIT = 99  # a rerunnable job that exits with it is queued again by Grid Engine
 HISTORY_EVERY = 5.0  # seconds between two qacct questions about the same job
 _ID_RE = re.compile(r"^\d+\Z")
@@ -72,20 +76,6 @@ _QSTAT = 'exec qstat -xml -r -u "$(id -un)"'  # every job of the user, pending r
 _DESCRIBE = 'qstat -help | head -n 1; qstat -u "$(id -un)" >/dev/null'  # the last reaches qmaster
 _QACCT = 'for j do qacct -j "$j" 2>/dev/null; done; exit 0'
 _LIMITS = "qconf -sconf 2>/dev/null | grep '^max_aj_tasks'; qstat -g c 2>/dev/null; exit 0"
-# Options clusterlab writes itself; an extra one would fight it.
-_OWNED = {
-    **dict.fromkeys(("-N",), "the job name comes from the function (or name=)"),
-    **dict.fromkeys(("-t", "-tc"), "arrays come from .map() (max_concurrent= sets -tc)"),
-    **dict.fromkeys(
-        ("-o", "-e", "-j", "-cwd", "-wd"), "clusterlab runs the job in its job directory"
-    ),
-    **dict.fromkeys(("-S", "-b", "-C", "-terse", "-sync"), "clusterlab writes the job script"),
-    **dict.fromkeys(("-hold_jid", "-hold_jid_ad"), "dependencies come from after=[...]"),
-}
-
-
-def _hms(seconds: int) -> str:
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _guard_failed(status: bytes | None) -> bool:
@@ -137,7 +127,7 @@ class SgeBackend(BatchBackend):
         for t in targets:
             native = t.native_id if t.task is None else self.task_id(t.native_id, t.task)
             if t.job_dir:
-                self._marks[native] = f"{t.job_dir}/{_mark(t.task)}"
+                self._marks[native] = f"{t.job_dir}/{mark_name(t.task)}"
             if native not in out:
                 out.append(native)
         return out
@@ -168,12 +158,12 @@ class SgeBackend(BatchBackend):
         if r.memory_mb:  # h_vmem is per slot
             opts.append(f"-l h_vmem={math.ceil((r.memory_mb + HEADROOM_MB) / slots)}M")
         if r.time_s:
-            opts.append(f"-l h_rt={_hms(r.time_s)}")
+            opts.append(f"-l h_rt={hms(r.time_s)}")
         if spec.requeue_grace:
             # rerunnable (exit 99 and a lost host rerun it); USR1 at s_rt warns the runner
             opts.append("-r y")
             if r.time_s:
-                opts.append(f"-l s_rt={_hms(warning_at(r.time_s, spec.requeue_grace))}")
+                opts.append(f"-l s_rt={hms(warning_at(r.time_s, spec.requeue_grace))}")
         if r.gpus:  # the site's consumable, as the profile names it
             opts.append(f"-l {gpu_name}={r.gpus}")
         if r.partition:
@@ -182,7 +172,7 @@ class SgeBackend(BatchBackend):
             opts.append(f"-A {r.account}")
         if spec.after:
             opts.append(f"-hold_jid {','.join(self._holds(spec.after))}")
-        opts.extend(_extra(x) for x in r.extra)
+        opts.extend(extra_option(x) for x in r.extra)
         return [f"#$ {opt}" for opt in opts]
 
     def _holds(self, after: Sequence[str]) -> list[str]:
@@ -207,8 +197,8 @@ class SgeBackend(BatchBackend):
                 f'exec >"{out}" 2>"{err}"',
             ]
         if spec.after:
-            lines += self._guard(spec.after)
-        mark = f'"$JOB_DIR/{_mark("$TASK" if spec.array else None)}"'
+            lines += guard_lines(spec.after, self._marks)
+        mark = f'"$JOB_DIR/{mark_name("$TASK" if spec.array else None)}"'
         orders, why = "case $code in 99|100) exit 1 ;; esac", []
         if spec.requeue_grace:  # 99 stays an order when the runner noted a requeue
             why = ["# (99 stays one when the runner ended this run to be requeued)"]
@@ -223,35 +213,6 @@ class SgeBackend(BatchBackend):
             *why,
             f"rm -f -- {mark}",
             f"trap 'code=$?; [ \"$code\" -eq 0 ] && : >{mark}; {orders}' EXIT",
-        ]
-
-    def _guard(self, after: Sequence[str]) -> list[str]:
-        unknown = [n for n in after if n not in self._marks]
-        if unknown:
-            raise ResourceError(
-                f"cannot wait for Grid Engine job {unknown[0]}: -hold_jid waits for jobs to "
-                "end, so clusterlab checks their success in their job directories, and this "
-                "one's is unknown. Pass the Job itself in after=[...]"
-            )
-        marks = " ".join(shlex.quote(self._marks[n]) for n in after)
-        line = shlex.quote(json.dumps({"event": GUARD_EVENT}))
-        return [
-            "# Grid Engine starts this job once the jobs it waits for ended: go on only if",
-            "# each succeeded (listing the dir refreshes what a network file system shows)",
-            f"for mark in {marks}; do",
-            "  tries=0",
-            '  until [ -e "$mark" ]; do',
-            "    tries=$((tries + 1))",
-            f'    if [ "$tries" -gt {GUARD_TRIES} ]; then',
-            f"      printf '%s\\n' {line} >>\"$STATUS\"",
-            '      echo "clusterlab: not run: a job it waits for did not succeed ($mark is '
-            'missing)" >&2',
-            "      exit 1",
-            "    fi",
-            '    ls -a -- "${mark%/*}" >/dev/null 2>&1',
-            "    sleep 1",
-            "  done",
-            "done",
         ]
 
     # -- requeue=True ---------------------------------------------------------------------------
@@ -386,27 +347,3 @@ class SgeBackend(BatchBackend):
                     slots[parts[0]] = int(parts[2]) + int(parts[4])  # USED + AVAIL
             self._limits = (size, slots)
         return self._limits
-
-
-def warning_at(time_s: int, grace_s: int) -> int:
-    """Seconds into a run at which a requeue job is warned (s_rt). Grid Engine sends USR1
-    at s_rt to the second, so the grace may shrink to half a short limit: a 40 s job is
-    warned after 20 s rather than never."""
-    return time_s - min(grace_s, time_s // 2)
-
-
-def _mark(task: int | str | None) -> str:
-    return MARK if task is None else f"{MARK}.{task}"
-
-
-def _extra(option: str) -> str:
-    """A user's extra ``#$`` option, refused with a sentence when it would fight clusterlab."""
-    if option.startswith("--"):
-        raise ResourceError(
-            f"extra={option!r} looks like a SLURM option; Grid Engine options are single-dash, "
-            "e.g. extra=['-l gpu=1'] or extra=['-P myproject']"
-        )
-    word = option.split()[0].split("=")[0]
-    if word in _OWNED:
-        raise ResourceError(f"extra={option!r} is not allowed with Grid Engine: {_OWNED[word]}")
-    return option
