@@ -66,7 +66,7 @@ def follow_once(profile: Any, lines: int) -> dict[str, Any]:
         delays += [now - float(line.split()[1]) for line in whole if line]
     job.result(timeout=60)
     runtime.transport._count_round_trip = count  # type: ignore[method-assign]
-    pushed = getattr(runtime.push.shared, "log_bytes", 0) if runtime.push.live else 0
+    pushed = runtime.push.shared.logs.log_bytes if runtime.push.live else 0
     delays.sort()
     return {
         "lines": len(delays),

@@ -32,7 +32,7 @@ def no_other_agents() -> None:
     """Earlier tests' runtimes share the sandbox's SSH connection and may hold its agent
     slots until their idle stop: end them (as tests/integration/test_push.py does)."""
     from clusterlab.core import runtime as core
-    from clusterlab.core.watching import agentlink as push
+    from clusterlab.core.watching import agentslots as push
 
     for runtime in list(core._runtimes.values()):
         runtime.push.close()
@@ -100,7 +100,7 @@ def test_followed_output_is_pushed_in_order_once_with_few_round_trips(
     got, pushed_trips = _follow_in_lockstep(pushed, shared_dir, monkeypatch)
     assert got == "".join(f"line {i}\n" for i in range(LINES))  # in order, complete, once
     assert pushed_trips <= 6, f"{pushed_trips} watcher round trips for {LINES} lines"
-    assert get_runtime(pushed).push.shared.log_bytes >= len(got)  # pushed, not read
+    assert get_runtime(pushed).push.shared.logs.log_bytes >= len(got)  # pushed, not read
 
     monkeypatch.setenv("CLUSTERLAB_PUSH", "0")  # the polling path, for comparison
     polled = dataclasses.replace(pushed, name="followpoll")
@@ -138,5 +138,5 @@ def test_output_past_the_agents_cap_is_all_there(
     lines = got.splitlines()
     assert len(lines) == 600 * 1024 // 100
     assert [int(line[:8]) for line in lines] == list(range(len(lines)))
-    pushed = get_runtime(profile).push.shared.log_bytes
+    pushed = get_runtime(profile).push.shared.logs.log_bytes
     print(f"{len(got)} bytes followed, {pushed} of them pushed, the rest read")

@@ -27,9 +27,9 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(autouse=True)
 def no_other_agents() -> None:
     """Earlier tests' runtimes share the sandbox's SSH connection and may still hold its
-    agent slots (core/push.AGENTS_PER_CONNECTION) until their idle stop: end them."""
+    agent slots (core/watching/agentslots.AGENTS_PER_CONNECTION) until their idle stop: end them."""
     from clusterlab.core import runtime as core
-    from clusterlab.core.watching import agentlink as push
+    from clusterlab.core.watching import agentslots as push
 
     for runtime in list(core._runtimes.values()):
         runtime.push.close()
@@ -197,7 +197,7 @@ def test_profiles_on_one_connection_share_one_agent(sandbox: object) -> None:
     """Three profiles of one host (as a user with one profile per partition or account):
     one agent pushes for all three. Each runtime used to start its own, at most two per
     connection (sshd's MaxSessions), so the third profile's jobs were only polled."""
-    from clusterlab.core.watching import agentlink as push
+    from clusterlab.core.watching import agentslots as push
 
     names = ["pushcpu", "pushgpu", "pushbig"]
     for i, name in enumerate(names):

@@ -39,7 +39,10 @@ MAX_LINES = 400
 # runner.py's main() wires the parts that run each call (attempts, the clusterlab stand-in,
 # multi-task launch, the container's lock watch, checkpoints): the parts live in their own
 # shipped files and main() is the one place that orders them.
+# The status agent is one source text run with `python -c` on the cluster (it cannot
+# import a sibling): watching status files, pushing followed logs under a per-job cap.
 LONGER: dict[str, int] = {
+    "remote/agent.py": 460,
     "remote/hostqueue.py": 530,
     "remote/runner_tasks.py": 510,
     "remote/runner.py": 430,

@@ -72,16 +72,16 @@ class PushHandle:
         """Have ``follower``'s logs pushed where this runtime's agent can (else the watcher
         reads them, as without an agent)."""
         if enabled(self.runtime):
-            self.shared.follow_logs(follower, self.runtime)
+            self.shared.logs.follow(follower, self.runtime)
 
     def unfollow_logs(self, follower: Follower) -> None:
         if self._push is not None:
-            self._push.unfollow_logs(follower)
+            self._push.logs.unfollow(follower)
 
     def resume_logs(self, follower: Follower, offsets: dict[str, int]) -> None:
         """The watcher read the logs the agent paused, up to ``offsets``: push on."""
         if self._push is not None and offsets:
-            self._push.resume_logs(follower, offsets)
+            self._push.logs.resume(follower, offsets)
 
     def close(self) -> None:
         """This runtime no longer needs the agent (it stops when no runtime does)."""

@@ -12,18 +12,13 @@ it (``runtime.push``). The scheduler is then asked only on the gentle interval, 
 only it knows (pending reasons, vanished jobs). If the agent cannot start or stops, this
 is said once on stderr and the watcher polls; a job never fails because of the agent.
 
-Followed output (:mod:`.follow`) comes the same way: :meth:`Push.follow_logs` asks the agent
-for a follower's logs from the offsets it reached, and each pushed piece is handed to it.
-The agent sends at most its per-job cap a second and pauses a log with more waiting; the
-watcher then reads the rest with its offset read and :meth:`Push.resume_logs` moves the
-agent on to where that read ended.
+Followed output (:mod:`.follow`) comes the same way, kept by :mod:`.agentlogs`
+(``Push.logs``).
 """
 
 from __future__ import annotations
 
 import atexit
-import base64
-import binascii
 import json
 import posixpath
 import queue
@@ -34,40 +29,20 @@ from collections.abc import Iterator
 from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
 
+from .agentlogs import FollowedLogs
+from .agentslots import give_slot, take_slot
 from .agentstatus import pushed_observation
 
 if TYPE_CHECKING:
     from ...transports.base import Transport
     from ...transports.stream import Stream
     from ..runtime import Runtime
-    from .follow import Follower
 
 AGENT_SOURCE = importlib_resources.files("clusterlab.remote").joinpath("agent.py").read_text()
 START_PATIENCE = 5.0  # seconds an agent may take to start before the watcher polls again
 RETRY_AFTER = 60.0  # seconds before an agent that stopped is started again
 IDLE_STOP = 15.0  # seconds without watched jobs before the agent is stopped
 INBOX_LINES = 10_000  # pushed lines waiting to be settled, at most
-AGENTS_PER_CONNECTION = 2
-"""Runtimes (profiles) on one connection share its agent; only profiles whose setup lines or
-Python differ need one more, and each holds one of the connection's sessions (OpenSSH
-allows 10 by default, MaxSessions): past this many, such a runtime's jobs are polled."""
-_agents: dict[int, int] = {}  # id(transport) -> agents running or starting on it
-_agents_lock = threading.Lock()
-
-
-def _take_slot(transport: object) -> bool:
-    with _agents_lock:
-        if _agents.get(id(transport), 0) >= AGENTS_PER_CONNECTION:
-            return False
-        _agents[id(transport)] = _agents.get(id(transport), 0) + 1
-        return True
-
-
-def _give_slot(transport: object) -> None:
-    with _agents_lock:
-        _agents[id(transport)] = max(0, _agents.get(id(transport), 0) - 1)
-
-
 HELLO_WITHIN = 200  # lines of setup output (module load banners) before the agent's hello
 _exiting = threading.Event()
 atexit.register(_exiting.set)  # connections closing at exit end agents: nothing to say
@@ -116,74 +91,7 @@ class Push:
         self._failed_at = float("-inf")
         self._said = False
         self._idle_timer: threading.Timer | None = None
-        # followed logs: (job dir, log name) -> [(follower, its stream, its runtime)]
-        self._logs: dict[tuple[str, str], list[tuple[Follower, str, Runtime]]] = {}
-        self.log_bytes = 0  # followed-log bytes received (tests and the bench count them)
-
-    # -- followed logs ------------------------------------------------------------------------
-    def follow_logs(self, follower: Follower, runtime: Runtime) -> bool:
-        """Push ``follower``'s logs from the offsets it reached; False when this agent
-        cannot yet (its job dir is under no jobs root it follows: the job is still being
-        submitted): the watcher reads them, and asks again when it watches new jobs."""
-        with self._lock:
-            if follower.closed or follower.pushed:
-                return follower.pushed
-            dirs = {posixpath.dirname(p) for p in follower.paths.values()}
-            if any(posixpath.dirname(d) not in self._roots for d in dirs):
-                return False
-            for stream, path in follower.paths.items():
-                key = posixpath.split(path)
-                self._logs.setdefault(key, []).append((follower, stream, runtime))
-                if self.live:
-                    self._send(self._follow_command(key))
-            follower.pushed = True
-            return True
-
-    def unfollow_logs(self, follower: Follower) -> None:
-        """No more pushes for ``follower`` (the agent forgets logs nobody follows)."""
-        with self._lock:
-            follower.pushed = False
-            for path in follower.paths.values():
-                key = posixpath.split(path)
-                left = [e for e in self._logs.get(key, []) if e[0] is not follower]
-                if left:
-                    self._logs[key] = left
-                elif self._logs.pop(key, None) is not None and self.live:
-                    self._send(f"unfollow {key[0]} {key[1]}")
-
-    def resume_logs(self, follower: Follower, offsets: dict[str, int]) -> None:
-        """The watcher read what the agent paused: go on from there."""
-        with self._lock:
-            if not self.live:
-                return
-            for stream in offsets:
-                key = posixpath.split(follower.paths[stream])
-                if key in self._logs:
-                    self._send(self._follow_command(key))
-
-    def _follow_command(self, key: tuple[str, str]) -> str:
-        """``follow DIR LOG OFFSET`` from the lowest offset its followers reached (a
-        follower further on skips the bytes it has; caller holds the lock)."""
-        offset = min(f.offset_of(stream) for f, stream, _ in self._logs[key])
-        return f"follow {key[0]} {key[1]} {offset}"
-
-    def _take_log(self, record: dict[str, Any]) -> list[Runtime]:
-        """Hand a pushed log piece to its followers; the runtimes whose watcher must now
-        read a log itself (the agent paused it)."""
-        key = (str(record.get("dir", "")), str(record.get("log", "")))
-        try:
-            data = base64.b64decode(str(record.get("data", "")), validate=True)
-            start = int(record.get("offset", -1))
-        except (binascii.Error, ValueError):
-            return []
-        with self._lock:
-            entries = list(self._logs.get(key, []))
-            self.log_bytes += len(data)
-        return [
-            runtime
-            for follower, stream, runtime in entries
-            if follower.take_pushed(stream, start, data, bool(record.get("more")))
-        ]
+        self.logs = FollowedLogs(self._lock, self._send, lambda: self.live, self._roots)
 
     # -- what the runtimes' handles call ----------------------------------------------------
     def watch_many(self, job_dirs: list[str], runtime: Runtime) -> None:
@@ -205,7 +113,7 @@ class Push:
                     self._generation += 1  # (_start sees it and starts one with every root)
             if self.live and new:
                 self._send("\n".join(f"watch {d}" for d in new))
-            elif self._may_start() and _take_slot(self.transport):
+            elif self._may_start() and take_slot(self.transport):
                 self._starting, self._starting_since = True, time.monotonic()
                 overdue = threading.Timer(START_PATIENCE, self._start_overdue)
                 overdue.daemon = True
@@ -334,8 +242,8 @@ class Push:
                     self.pid, self.inotify = int(hello.get("pid", 0)), bool(hello.get("inotify"))
                     if self._owners:
                         self._send("\n".join(f"watch {d}" for d in sorted(self._owners)))
-                    if self._logs:
-                        self._send("\n".join(self._follow_command(k) for k in self._logs))
+                    if commands := self.logs.commands():
+                        self._send(commands)
                     return stream, gen, lines
                 closed = self._closed
                 if closed:
@@ -349,7 +257,7 @@ class Push:
         try:
             self._serve_once()
         finally:
-            _give_slot(self.transport)
+            give_slot(self.transport)
 
     def _serve_once(self) -> None:
         stream: Stream | None = None
@@ -434,19 +342,7 @@ class Push:
         """Append pushed lines to the files they belong to, hand log pieces to their
         followers; the touched files' contents (``behind`` gets the runtimes whose watcher
         must read a log the agent paused)."""
-        records: list[dict[str, Any]] = []
-        behind = [] if behind is None else behind
-        for line in raw:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(record, dict):  # not the agent's (a setup line's echo)
-                continue
-            if "log" in record:  # (in order: a log's pieces are handed on as they came)
-                behind += self._take_log(record)
-            else:
-                records.append(record)
+        records = self.logs.sort(raw, [] if behind is None else behind)
         touched: dict[str, set[str]] = {}
         with self._lock:
             for record in records:

@@ -21,7 +21,8 @@ from ..model.array import ArrayPart
 from ..model.job import Job
 from ..model.settle import DEPENDENCY_FAILED, PRESENT, Absence, Decision, decide, decide_item
 from .collect import Finished, a_dependency_failed
-from .follow import FOLLOW_INTERVAL, Follower, read_followed
+from .follow import FOLLOW_INTERVAL, Follower
+from .followers import Followers
 from .sharedpoll import for_backend
 from .workerpool import observe_pool
 
@@ -54,7 +55,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._interval = MIN_INTERVAL
         self._nudged = False
-        self._followers: list[Follower] = []
+        self.followers = Followers(runtime)
         # One scheduler query per interval for every watcher of this cluster on this
         # machine (None: this backend polls on its own); see sharedpoll.
         self.shared = for_backend(runtime.backend, runtime.profile, self.max_interval)
@@ -92,15 +93,7 @@ class Watcher:
                 self._thread.start()
         self._wake.set()
         self.runtime.push.watch_many([unit.job_dir for unit in units])
-        self._push_followers()
-
-    def _push_followers(self) -> None:
-        """Have the agent push the logs of followers it could not take yet (a job
-        followed while it was still being submitted: its jobs root was not known)."""
-        with self._lock:
-            waiting = [f for f in self._followers if not f.pushed]
-        for follower in waiting:
-            self.runtime.push.follow_logs(follower)
+        self.followers.push_waiting()
 
     def nudge(self) -> None:
         """Something ended (the backend saw it): poll soon, but never sooner than the
@@ -131,40 +124,12 @@ class Watcher:
 
     def follow(self, job: Job, streams: tuple[str, ...]) -> Follower:
         """Bring ``job``'s new output back after every poll until :meth:`unfollow`."""
-        follower = Follower(job, streams)
-        with self._lock:
-            self._followers.append(follower)
-        self.runtime.push.follow_logs(follower)  # pushed where the agent can
+        follower = self.followers.add(job, streams)
         self._wake.set()
         return follower
 
     def unfollow(self, follower: Follower) -> None:
-        with self._lock:
-            if follower in self._followers:
-                self._followers.remove(follower)
-        follower.closed = True  # (before: a concurrent _push_followers must not re-add it)
-        self.runtime.push.unfollow_logs(follower)
-
-    def _polled_followers(self) -> list[Follower]:
-        """The followers whose logs the watcher reads: all of them without an agent
-        (running or starting), else those it could not take yet or paused (more waiting
-        than its per-job cap)."""
-        pushing = self.runtime.push.pushing  # (starting: it sends from their offsets)
-        with self._lock:
-            return [f for f in self._followers if not (pushing and f.current)]
-
-    def _read_followed(self) -> None:
-        self._push_followers()
-        followers = self._polled_followers()
-        if not followers:
-            return
-        try:
-            read_followed(self.runtime.transport, followers)
-        except Exception as exc:  # output is a bonus: the next poll reads it again
-            print(f"clusterlab: could not read job output (retrying): {exc}", file=sys.stderr)
-            return
-        for follower in followers:
-            self.runtime.push.resume_logs(follower, follower.caught_up())
+        self.followers.remove(follower)
 
     @property
     def active(self) -> int:
@@ -185,15 +150,15 @@ class Watcher:
             except Exception as exc:  # never let the thread die with jobs unwatched
                 print(f"clusterlab: watcher error (retrying): {exc!r}", file=sys.stderr)
                 changed = False
-            if self._followers:
-                self._read_followed()
+            if self.followers:
+                self.followers.read()
             if self.runtime.push.pushing:  # ends are pushed: ask the scheduler the rest
                 self._interval = self.max_interval
             elif changed:
                 self._interval = self._floor(units)
             else:
                 self._interval = min(self._interval * BACKOFF, self.max_interval)
-            if self._polled_followers():  # output read here: whatever poll_interval says
+            if self.followers.polled():  # output read here: whatever poll_interval says
                 self._interval = min(self._interval, FOLLOW_INTERVAL)
             delay = self._interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
             self._wake.wait(delay)
