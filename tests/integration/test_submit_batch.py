@@ -83,8 +83,10 @@ def test_a_loop_of_submits_is_staged_in_few_round_trips(
     jobs = [f.submit(i) for i in range(200)]
     _wait_accepted(jobs)
     # Before, every call was its own round trip (200 batches); now the calls made while a
-    # batch is staged (300 ms: stage + submit) wait for the next one.
-    assert runtime.batcher.batches - batches <= 40
+    # batch is staged (300 ms: stage + submit) wait for the next one: ~5 batches on an idle
+    # machine, 49 on a loaded CI run (each submit() call then took ~70 ms): half of 200
+    # still tells batching from none.
+    assert runtime.batcher.batches - batches <= 100
     made = runtime.batcher.batches - batches
     assert len(staging) <= made + 5, (len(staging), made)  # one per batch: stage + submit
     assert len({j.native_id for j in jobs}) == 200

@@ -216,7 +216,7 @@ def test_form_shows_only_fields_of_the_scheduler() -> None:
 def test_form_test_connection_duplicate_export_import_delete() -> None:
     form = ConfigForm("local")
     form.test().join(timeout=60)
-    assert form.report.value.count("clusterlab-check-ok") == 6  # packages too
+    assert form.report.value.count("clusterlab-check-ok") == 7  # packages and ipykernel too
     cl.profiles.save(cl.Profile(name="hpc", scheduler="slurm", host="h"))
     form.reload_names("hpc")
     form.duplicate()
