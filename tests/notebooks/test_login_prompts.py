@@ -42,6 +42,8 @@ def mfa(sandbox: object, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _iopub_until(kc: Any, want: Any, timeout: float = 120) -> Any:
+    """The first message ``want`` accepts; a cell's error fails at once, saying what the
+    user would have read (no test here waits for an error)."""
     deadline = time.time() + timeout
     seen = []
     while time.time() < deadline:
@@ -50,10 +52,19 @@ def _iopub_until(kc: Any, want: Any, timeout: float = 120) -> Any:
         except queue.Empty:
             continue
         seen.append(msg)
+        if msg["msg_type"] == "error":
+            content = msg["content"]
+            raise AssertionError(
+                f"the cell failed: {content.get('ename')}: {content.get('evalue')}\n"
+                + "\n".join(content.get("traceback", []))[-3000:]
+            )
         found = want(msg)
         if found:
             return found, seen
-    raise AssertionError(f"timed out; saw {[m['msg_type'] for m in seen]}")
+    shown = [m["content"].get("data", {}).get("text/plain", "") for m in seen]
+    raise AssertionError(
+        f"timed out; saw {[m['msg_type'] for m in seen]}; displayed: {[s for s in shown if s]}"
+    )
 
 
 def _stdout(msg: Any) -> str:
