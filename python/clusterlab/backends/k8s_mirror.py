@@ -92,7 +92,8 @@ def parse_frames(log: bytes) -> LogRead:
     return read
 
 
-def _size(path: str) -> int:
+def file_size(path: str) -> int:
+    """Bytes in ``path`` (0 when it does not exist yet)."""
     try:
         return os.stat(path).st_size
     except FileNotFoundError:
@@ -128,7 +129,7 @@ def _place(
     """Append ``pieces`` of stream file ``name`` where they belong."""
     path = os.path.join(job_dir, name)
     for offset, data in sorted(pieces, key=lambda p: p[0]):
-        have = _size(path)
+        have = file_size(path)
         if offset > have:
             if not full:
                 read.gap = True
@@ -177,7 +178,7 @@ def apply_log(job_dir: str, log: bytes, full: bool) -> LogRead:
         if covered != size:
             read.gap = True
             continue
-        if os.path.exists(path) and _size(path) == size:
+        if os.path.exists(path) and file_size(path) == size:
             continue
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = f"{path}.mirror.{os.getpid()}"

@@ -43,6 +43,7 @@ from ..transports.base import Transport
 from . import k8s_manifest as mf
 from .base import Backend, JobSpec, Observation, WatchTarget
 from .k8s_api import KubeApi, KubeError
+from .k8s_mirror import file_size
 from .k8s_probe import probe
 from .k8s_watch import (
     Poller,
@@ -145,7 +146,7 @@ class KubernetesBackend(Backend):
             "after": after,
             "state": "held" if after else "new",
             # the status file's bytes of earlier runs: only what follows is this run's end
-            "status_floor": _size(os.path.join(spec.job_dir, jobdir.STATUS)) if earlier else 0,
+            "status_floor": file_size(os.path.join(spec.job_dir, jobdir.STATUS)) if earlier else 0,
         }
         staged = {
             **files,
@@ -338,18 +339,11 @@ def carry_earlier_run(job_dir: str) -> list[str]:
     streams = [
         n for n in (jobdir.STDOUT, jobdir.STDERR) if os.path.exists(os.path.join(job_dir, n))
     ]
-    if sum(_size(os.path.join(job_dir, n)) for n in streams) <= CARRIED_OUTPUT_MAX:
+    if sum(file_size(os.path.join(job_dir, n)) for n in streams) <= CARRIED_OUTPUT_MAX:
         return carried + streams
     for name in streams:
         os.replace(os.path.join(job_dir, name), os.path.join(job_dir, f"{name}.earlier"))
     return carried
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0
 
 
 def referenced_files(job_dir: str, files: Mapping[str, bytes]) -> dict[str, bytes]:
