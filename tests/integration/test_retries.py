@@ -145,6 +145,19 @@ def _status_events(job_dir: str) -> list[str]:
         return []
 
 
+def _kernel_that_submitted(script: str) -> tuple[subprocess.Popen[str], str, float]:
+    """Another kernel (``script`` prints its job's id first), once its job is in the
+    ledger with a scheduler id; with the deadline the caller's waits go on from."""
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert kernel.stdout is not None
+    job_id = json.loads(kernel.stdout.readline())
+    deadline = time.monotonic() + 120
+    while not (ledger.get(job_id) or SimpleNamespace(native_id="")).native_id:
+        assert time.monotonic() < deadline, "the first kernel never submitted the job"
+        time.sleep(0.2)
+    return kernel, job_id, deadline
+
+
 def test_a_job_reattached_after_a_kernel_restart_is_submitted_again(
     any_profile: cl.Profile,
 ) -> None:
@@ -162,13 +175,7 @@ def test_a_job_reattached_after_a_kernel_restart_is_submitted_again(
         time.sleep(600)
         """
     )
-    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert kernel.stdout is not None
-    job_id = json.loads(kernel.stdout.readline())
-    deadline = time.monotonic() + 120
-    while not (ledger.get(job_id) or SimpleNamespace(native_id="")).native_id:
-        assert time.monotonic() < deadline, "the first kernel never submitted the job"
-        time.sleep(0.2)
+    kernel, job_id, deadline = _kernel_that_submitted(script)
     rec = ledger.get(job_id)
     assert rec is not None
     try:
@@ -207,13 +214,7 @@ def test_two_kernels_watching_a_killed_job_submit_it_again_once(any_profile: cl.
         print(json.dumps([job.result(timeout=180), job.attempts]), flush=True)
         """
     )
-    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert kernel.stdout is not None
-    job_id = json.loads(kernel.stdout.readline())
-    deadline = time.monotonic() + 120
-    while not (ledger.get(job_id) or SimpleNamespace(native_id="")).native_id:
-        assert time.monotonic() < deadline, "the first kernel never submitted the job"
-        time.sleep(0.2)
+    kernel, job_id, _ = _kernel_that_submitted(script)
     try:
         job = cl.job(job_id)  # this kernel watches it too
         assert isinstance(job, cl.Job)

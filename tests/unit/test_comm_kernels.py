@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,18 +16,7 @@ import clusterlab as cl
 from clusterlab.config.resources import parse_resources
 from tests.unit.test_comm import handler, request  # noqa: F401 (the fixture)
 from tests.unit.test_hostile_input import JSON, assert_clear_error, hostile
-
-
-@pytest.fixture(autouse=True)
-def jupyter_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "jupyter"
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(data))
-    monkeypatch.setenv("JUPYTER_PATH", str(data))
-    cl.profiles.save(
-        cl.Profile(name="hpc", scheduler="slurm", host="login.example.edu",
-                   resources={"cores": 2, "partition": "normal"})
-    )  # fmt: skip
-    return data
+from tests.unit.test_kernel_specs import jupyter_dir  # noqa: F401 (autouse: kernelspecs in tmp)
 
 
 def test_list_gives_the_form_fields_with_tooltips(handler: Any) -> None:  # noqa: F811
@@ -146,7 +134,7 @@ FORM_FIELDS = ["cores", "memory", "time", "gpus", "partition"]
 )
 def test_hostile_values_get_one_reply_in_words(
     handler: Any,  # noqa: F811
-    jupyter_dir: Path,
+    jupyter_dir: Path,  # noqa: F811
     resources: Any,
     kernel_id: Any,
 ) -> None:
