@@ -251,3 +251,61 @@ def test_a_jobs_root_that_arrives_while_the_agent_starts_is_followed_too(
         home = sandbox.user_home  # type: ignore[attr-defined]
         runtimes[0].transport.run(["rm", "-rf", "--", f"{home}/cl-roots/{names[0]}",
                                    f"{home}/cl-roots/{names[1]}"])  # fmt: skip
+
+
+def _prints_then_returns(x: int) -> int:
+    import sys
+    import time
+
+    time.sleep(1.5)  # (the end comes pushed, long after the poll that follows submission)
+    print(f"out {x}")
+    print(f"err {x}", file=sys.stderr)
+    return x * 2
+
+
+def _reads_of(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """Every result and log read of ``runtime``'s transport: (what, thread, paths)."""
+    import threading
+
+    calls: list[tuple[str, str, str]] = []
+    for name in ("read_files", "read_ranges"):
+        original = getattr(runtime.transport, name)
+
+        def record(*args: object, _name: str = name, _orig: object = original) -> object:
+            calls.append((_name, threading.current_thread().name, repr(args[0])))
+            return _orig(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(runtime.transport, name, record)
+    return calls
+
+
+def test_a_pushed_end_brings_the_value_and_the_last_output_without_a_read(
+    slow_profile: cl.Profile, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A call's value and its last printed lines come with the job's pushed end: the kernel
+    reads neither again (each read was a round trip: 5 per job 50 ms away, now 3)."""
+    f = cl.cluster(slow_profile.name)(_prints_then_returns)
+    runtime = get_runtime(slow_profile)
+    assert f.submit(0).result(timeout=60) == 0  # the agent runs from here on
+    _wait(lambda: runtime.push.live, "the status agent")
+    reads = _reads_of(runtime, monkeypatch)
+    capfd.readouterr()
+    assert f(21) == 42  # shows the output as a local call would
+    shown = capfd.readouterr()
+    assert "out 21" in shown.out and "err 21" in shown.err
+    assert not [r for r in reads if r[0] == "read_files"], reads  # the value came pushed
+    assert not [r for r in reads if r[1] == "MainThread"], reads  # so did the last output
+
+
+def test_a_maps_small_results_come_pushed_with_their_items(
+    slow_profile: cl.Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Items' results come with their item-finished lines: no result file is read."""
+    f = cl.cluster(slow_profile.name)(_sleepy)
+    runtime = get_runtime(slow_profile)
+    assert f.submit(0).result(timeout=60) == "woke"
+    _wait(lambda: runtime.push.live, "the status agent")
+    reads = _reads_of(runtime, monkeypatch)
+    arr = f.map([1.0] * 6, chunksize=2)
+    assert arr.results(timeout=90) == ["woke"] * 6
+    assert not [r for r in reads if r[0] == "read_files"], reads

@@ -240,3 +240,32 @@ def test_a_file_named_like_a_tail_header_cannot_speak_for_another_task(tmp_path:
     files = parse_status_dump(res.stdout)[str(tmp_path)]
     assert sorted(files) == ["status.0", "status.12"]
     assert jobdir.parse_status(files["status.0"]).finished is None
+
+
+def test_the_poll_carries_small_results_whole_and_leaves_large_ones(tmp_path: Path) -> None:
+    """A finished job's small result comes with the status poll (no second round trip to
+    read it), byte for byte even when it holds what looks like the dump's own headers; a
+    result over the inline limit is left for the collector to read."""
+    from clusterlab.backends.statusdump import (
+        INLINE_MAX,
+        inline_result,
+        parse_status_dump,
+        read_status_lines,
+    )
+    from clusterlab.transports.local import LocalTransport
+
+    small, large, none = tmp_path / "small", tmp_path / "large", tmp_path / "none"
+    for d in (small, large, none):
+        d.mkdir()
+        (d / "status").write_bytes(b'{"event": "finished", "outcome": "ok"}')  # no newline
+    forged = b"\x80\x05\n=== " + str(large).encode() + b"\n==> status <==\nbad\n\x00"
+    (small / "result.pkl").write_bytes(forged)
+    (large / "result.pkl").write_bytes(b"x" * (INLINE_MAX + 1))
+    script = read_status_lines([str(small), str(large), str(none)])
+    res = LocalTransport().run(["sh", "-s"], stdin=script.encode())
+    dump = parse_status_dump(res.stdout)
+    assert inline_result(dump[str(small)]) == forged
+    assert inline_result(dump[str(large)]) is None
+    assert inline_result(dump[str(none)]) is None
+    for d in (small, large, none):  # the status files are still read as they are
+        assert dump[str(d)]["status"].strip() == b'{"event": "finished", "outcome": "ok"}'

@@ -40,9 +40,10 @@ MAX_LINES = 400
 # multi-task launch, the container's lock watch, checkpoints): the parts live in their own
 # shipped files and main() is the one place that orders them.
 # The status agent is one source text run with `python -c` on the cluster (it cannot
-# import a sibling): watching status files, pushing followed logs under a per-job cap.
+# import a sibling): watching status files, pushing followed logs under a per-job cap,
+# and what a job's or item's end needs (log sizes, small results) before its line.
 LONGER: dict[str, int] = {
-    "remote/agent.py": 460,
+    "remote/agent.py": 510,
     "remote/hostqueue.py": 530,
     "remote/runner_tasks.py": 510,
     "remote/runner.py": 430,

@@ -44,7 +44,12 @@ class Agent:
         return self.out.get(timeout=timeout)
 
     def lines(self, n: int) -> list[tuple[str, str, int, str]]:
-        got = [self.next() for _ in range(n)]
+        """The next ``n`` status lines, past the end/item records pushed before them."""
+        got: list[dict[str, Any]] = []
+        while len(got) < n:
+            record = self.next()
+            if "end" not in record and "item" not in record:
+                got.append(record)
         return [(Path(r["dir"]).name, r["file"], r["offset"], r["line"]) for r in got]
 
     def quiet(self, seconds: float = 0.3) -> bool:
@@ -84,6 +89,8 @@ def test_pushes_whole_lines_of_status_files_as_they_are_written(
         fh.flush()
         assert agent.quiet()
         fh.write('ished"}\n')  # ... until it is whole
+    end = agent.next()  # (what the kernel needs at a job's end comes just before it)
+    assert end == {"dir": str(job), "end": 1, "sizes": {}}
     assert agent.lines(1) == [("j1", "status", 21, '{"event": "finished"}')]
     (job / "status.3").write_text('{"event": "item-started"}\n')  # an array task's file
     (job / "result.pkl").write_bytes(b"not a status file\n")
@@ -283,3 +290,40 @@ def test_a_dir_followed_before_it_exists_is_pushed_as_written_once_it_does(
             fh.write(f"line {i}\n".encode())
         assert _log(agent.next())[2] == f"line {i}\n".encode()
     agent.stream.close()
+
+
+def test_a_jobs_end_brings_its_log_sizes_and_small_results_before_its_line(
+    agent: Agent, tmp_path: Path
+) -> None:
+    """What the kernel would otherwise read in two more round trips (the result, and the
+    last output of a followed job) comes pushed just before the line that ends the job or
+    item; a result too large to push is left for the kernel to read."""
+    import base64
+
+    from clusterlab.remote.agent import ITEM_RESULT_MAX
+
+    job = tmp_path / "jobs" / "j1"
+    (job / "results").mkdir(parents=True)
+    (job / "stdout").write_bytes(b"hello\n")
+    (job / "stderr").write_bytes(b"")
+    agent.send(f"watch {job}")
+    (job / "results" / "3.pkl").write_bytes(b"\x80item three")
+    (job / "results" / "4.pkl").write_bytes(b"x" * (ITEM_RESULT_MAX + 1))
+    with open(job / "status.0", "a") as fh:
+        fh.write('{"event": "item-finished", "time": 1, "index": 3}\n')
+        fh.write('{"event": "item-finished", "time": 1, "index": 4}\n')
+    item = agent.next()
+    assert item == {
+        "dir": str(job),
+        "item": 3,
+        "result": base64.b64encode(b"\x80item three").decode(),
+    }
+    assert [line[1:3] for line in agent.lines(2)] == [("status.0", 0), ("status.0", 50)]
+    (job / "result.pkl").write_bytes(b"\x80the value")
+    with open(job / "status", "a") as fh:
+        fh.write('{"event": "finished", "outcome": "ok"}\n')
+    end = agent.next()
+    assert end["sizes"] == {"stdout": 6, "stderr": 0}
+    assert base64.b64decode(end["result"]) == b"\x80the value"
+    assert agent.lines(1)[0][1] == "status"
+    assert agent.quiet()

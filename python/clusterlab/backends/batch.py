@@ -22,7 +22,7 @@ from .base import IDS_PER_COMMAND, STAGE_FAILED, Backend, JobSpec, WatchTarget
 from .batch_submit import remove_spent_arrays, submit_batch
 from .observation import Observation, task_observations
 from .script import render_script
-from .statusdump import NO_DIR, parse_status_dump, read_status_lines
+from .statusdump import NO_DIR, inline_result, parse_status_dump, read_status_lines
 
 
 class BatchBackend(Backend):
@@ -186,6 +186,8 @@ class BatchBackend(Backend):
             else:
                 obs = Observation(None)
             obs.status = files.get("status")
+            if not t.is_array:
+                obs.result = inline_result(files)
             if NO_DIR in files:
                 for seen in (obs, *obs.tasks.values()):
                     seen.dir_missing = True

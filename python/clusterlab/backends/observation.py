@@ -20,6 +20,8 @@ class Observation:
     tasks: dict[int, Observation] = field(default_factory=dict)  # arrays: per task
     cause: Cause | None = None  # why it ended or never will start, in neutral terms
     dir_missing: bool = False  # its job directory is gone (deleted, cleaned up)
+    result: bytes | None = None  # its result file, when the poll carried it (statusdump)
+    log_sizes: dict[str, int] | None = None  # its logs' sizes at its end (status agent)
 
     def unlisted_task(self) -> Observation:
         """How a task of this array that the scheduler does not list is seen."""

@@ -26,6 +26,11 @@ Protocol (one JSON object per line):
   ``"more": true`` and paused until the kernel, having read the rest with an ordinary
   offset read, sends ``follow`` again with the offset it reached (so nothing is lost or
   sent twice, and a job printing megabytes a second cannot flood the connection).
+  ``{"dir": D, "end": 1, "sizes": {"stdout": N, "stderr": N}, "result": BASE64}`` just
+  before a job's ``finished`` line (after its followed logs' last pieces): its logs' sizes
+  and its ``result.pkl`` when at most :data:`RESULT_MAX` bytes;
+  ``{"dir": D, "item": N, "result": BASE64}`` likewise before an ``item-finished`` line
+  (``results/N.pkl``, at most :data:`ITEM_RESULT_MAX` bytes).
 
 Change detection: inotify (through ctypes) where the kernel has it, with a slow rescan
 behind it (a file system shared with compute nodes does not tell inotify about writes
@@ -35,6 +40,7 @@ made on other machines); else a stat loop every ~50 ms.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -57,6 +63,8 @@ RESCAN_VAR = "CLUSTERLAB_AGENT_RESCAN"  # seconds between sweeps with inotify (t
 MAX_LINE = 1 << 20  # a "line" longer than this is not a status record: skipped
 LOG_CAP = 64 * 1024  # bytes of one job dir's logs pushed per LOG_WINDOW, at most
 LOG_WINDOW = 1.0  # seconds
+RESULT_MAX = 64 * 1024  # a result up to this size is pushed with its job's end
+ITEM_RESULT_MAX = 16 * 1024  # ... and an array item's with its item-finished line
 
 IN_MODIFY = 0x00000002
 IN_CLOSE_WRITE = 0x00000008
@@ -89,6 +97,18 @@ def check_dir(roots: list[str], path: str) -> str:
     if parent not in roots or name in ("", ".", ".."):
         return "not a job directory directly under " + " or ".join(roots)
     return ""
+
+
+def read_small(path: str, limit: int) -> bytes | None:
+    """A regular file's bytes when it has at most ``limit`` of them, else None."""
+    fd = open_regular(path)
+    if fd is None:
+        return None
+    try:
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    return data if len(data) <= limit else None
 
 
 def is_log_name(name: str) -> bool:
@@ -364,6 +384,10 @@ class Agent:
                 break
             line = data[pos:end]
             if len(line) <= MAX_LINE:
+                if name == "status" and line.startswith(b'{"event": "finished"'):
+                    self.emit_end(followed)  # first: the kernel settles on the line
+                elif line.startswith(b'{"event": "item-finished"'):
+                    self.emit_item(followed.path, line)
                 self.emit(
                     {
                         "dir": followed.path,
@@ -374,6 +398,31 @@ class Agent:
                 )
             pos = end + 1
         followed.offsets[name] = offset + pos
+
+    def emit_item(self, path: str, line: bytes) -> None:
+        """An array item's small result, before its ``item-finished`` line (as emit_end)."""
+        try:
+            index = json.loads(line).get("index")
+        except ValueError:
+            return
+        data = read_small(os.path.join(path, "results", f"{index}.pkl"), ITEM_RESULT_MAX)
+        if type(index) is int and data is not None:
+            self.emit({"dir": path, "item": index, "result": base64.b64encode(data).decode()})
+
+    def emit_end(self, followed: Followed) -> None:
+        """Before a job's ``finished`` line: its followed logs' new bytes, their sizes and
+        a small result (renamed into place before that line), so the kernel needs no
+        round trip to end the job; it checks the result against the line's sha256."""
+        self.read_logs(followed)
+        path, sizes = followed.path, {}
+        for name in ("stdout", "stderr"):
+            with contextlib.suppress(OSError):
+                sizes[name] = os.stat(os.path.join(path, name)).st_size
+        record: dict[str, Any] = {"dir": path, "end": 1, "sizes": sizes}
+        data = read_small(os.path.join(path, "result.pkl"), RESULT_MAX)
+        if data is not None:
+            record["result"] = base64.b64encode(data).decode()
+        self.emit(record)
 
     def sweep(self) -> None:
         for followed in list(self.dirs.values()):

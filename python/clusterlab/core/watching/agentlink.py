@@ -30,6 +30,7 @@ from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
 
 from .agentlogs import FollowedLogs
+from .agentresults import PushedItem, hand_out, pushed_item, take_end
 from .agentslots import give_slot, take_slot
 from .agentstatus import pushed_observation
 
@@ -344,6 +345,7 @@ class Push:
         must read a log the agent paused)."""
         records = self.logs.sort(raw, [] if behind is None else behind)
         touched: dict[str, set[str]] = {}
+        items: list[PushedItem | None] = []
         with self._lock:
             for record in records:
                 if "refused" in record:
@@ -356,6 +358,13 @@ class Push:
                 job_dir, name = str(record.get("dir", "")), str(record.get("file", ""))
                 if job_dir not in self._owners:
                     continue
+                if "item" in record:  # an array item's small result, before its end
+                    items.append(pushed_item(self._owners[job_dir], job_dir, record))
+                    continue
+                if "end" in record:  # its logs' sizes and small result, before its end
+                    ended = take_end(self._files.setdefault(job_dir, {}), record)
+                    touched.setdefault(job_dir, set()).update(ended)
+                    continue
                 data = self._files.setdefault(job_dir, {}).setdefault(name, bytearray())
                 if record.get("offset") != len(data):  # a repeat (or a gap: polls cover it)
                     continue
@@ -365,7 +374,9 @@ class Push:
             for job_dir, names in touched.items():  # only touched files are copied again
                 snaps = self._snaps.setdefault(job_dir, {})
                 snaps.update({n: bytes(self._files[job_dir][n]) for n in names})
-            return {d: dict(self._snaps[d]) for d in touched}
+            out = {d: dict(self._snaps[d]) for d in touched}
+        hand_out(items)  # (before the lines are settled: their results are there)
+        return out
 
     def _settle(self, touched: dict[str, dict[str, bytes]]) -> None:
         """Settle the touched dirs' jobs, each runtime's together (one result download)."""

@@ -4,10 +4,12 @@ rules a poll does."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ...backends.base import Observation
+from ...backends.statusdump import INLINE, LOG_SIZES
 from ...common import jobdir
 from ...common.states import JobState
 from ..model.array import ArrayPart
@@ -29,7 +31,14 @@ def pushed_observation(
     if not isinstance(unit, ArrayPart):
         base = last or Observation(None)
         state = JobState.RUNNING if base.state in _NOT_YET else base.state
-        return replace(base, state=state, status=statuses.get(jobdir.STATUS, base.status))
+        status = statuses.get(jobdir.STATUS, base.status)
+        return replace(
+            base,
+            state=state,
+            status=status,
+            result=statuses.get(INLINE) or None,
+            log_sizes=_sizes(statuses.get(LOG_SIZES)),
+        )
     base = last or Observation(JobState.PENDING)
     tasks = dict(base.tasks)
     for name, data in statuses.items():
@@ -40,3 +49,14 @@ def pushed_observation(
         state = JobState.RUNNING if seen.state in _NOT_YET else seen.state
         tasks[task] = replace(seen, state=state, status=data)
     return replace(base, tasks=tasks)
+
+
+def _sizes(data: bytes | None) -> dict[str, int] | None:
+    """The job's log sizes the agent pushed with its end, or None (not pushed)."""
+    try:
+        sizes = json.loads(data) if data else None
+    except ValueError:
+        return None
+    if not isinstance(sizes, dict):
+        return None
+    return {str(k): v for k, v in sizes.items() if type(v) is int and v >= 0}

@@ -55,6 +55,7 @@ class Finished:
     outcome: str  # ok | error | env_error | no_python | "" (no report)
     digest: str = ""  # the result file's sha256 as its runner recorded it ("" before 0.x)
     size: int = -1  # the result file's size as its runner recorded it (-1: not said)
+    data: bytes | None = None  # the result file as the poll carried it (small results)
 
 
 def _stays_remote(f: Finished) -> bool:
@@ -79,6 +80,7 @@ class Collector:
     def __init__(self, runtime: CollectHost) -> None:
         self.runtime = runtime
         self._download_failures: dict[str, int] = {}
+        self.pushed: dict[str, bytes] = {}  # job id -> its result, pushed (agentresults)
 
     def collect(self, finished: Sequence[Finished]) -> None:
         """Resolve finished jobs: results fetched in one round trip for all of them (not
@@ -96,10 +98,19 @@ class Collector:
             )
         ]
         read_ids = {id(f) for f in reads}
-        files: dict[str, bytes | None] = {}
-        if reads:
+        # What the poll carried and the runner's digest vouches for is not read again (a
+        # stale file of an earlier run, or one caught mid-rename, fails the digest).
+        pushed = {id(f): self.pushed.pop(f.job.id, None) for f in finished}
+        carried = {id(f): pushed[id(f)] if f.data is None else f.data for f in reads}
+        files: dict[str, bytes | None] = {
+            f.job.result_path: carried[id(f)]
+            for f in reads
+            if carried[id(f)] is not None and f.digest and _intact(carried[id(f)], f.digest)
+        }
+        unread_paths = [f.job.result_path for f in reads if f.job.result_path not in files]
+        if unread_paths:
             try:
-                files = self.runtime.transport.read_files([f.job.result_path for f in reads])
+                files.update(self.runtime.transport.read_files(unread_paths))
             except Exception as exc:
                 self._download_failed(finished, exc)
                 return

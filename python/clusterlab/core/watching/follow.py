@@ -47,6 +47,7 @@ class Follower:
         self.pushed = False  # the agent was asked to push these logs (agentlink)
         self.closed = False  # unfollowed: never pushed again
         self.behind: set[str] = set()  # streams the agent paused: the watcher reads them
+        self.end_sizes: dict[str, int] | None = None  # its logs at its end (agent pushed)
         self.pushed_bytes = 0  # bytes that came pushed (tests and the bench count them)
 
     @property
@@ -106,6 +107,16 @@ class Follower:
                         self.chunks.put((stream, text))
                         self.arrived.set()
 
+    def has_all(self) -> bool:
+        """Whether every followed log is read up to its size when the job ended (pushed by
+        the status agent, keyed by log file name): then no last read is needed."""
+        sizes = self.end_sizes
+        if sizes is None:
+            return False
+        names = {s: p.rsplit("/", 1)[-1] for s, p in self.paths.items()}
+        with self._lock:
+            return all(self.offsets[s] >= sizes.get(names[s], 0) for s in self.paths)
+
     def read_now(self, transport: Transport) -> None:
         """One read in the caller's thread (the last output of a job that ended)."""
         while True:
@@ -146,7 +157,7 @@ def follow_output(
     try:
         while True:
             ended = job.done()  # before reading, so the read after it is the complete one
-            if ended:
+            if ended and not follower.has_all():
                 follower.read_now(transport)
             yield from follower.drain()
             if ended:

@@ -39,6 +39,15 @@ class Followers:
         self.runtime.push.follow_logs(follower)  # pushed where the agent can
         return follower
 
+    def ended(self, job: Job, sizes: dict[str, int] | None) -> None:
+        """The sizes of ``job``'s logs at its end, as the status agent pushed them: its
+        followers that read that far need no last read."""
+        if sizes is not None:
+            with self._lock:
+                for follower in self._followers:
+                    if follower.job is job:
+                        follower.end_sizes = sizes
+
     def remove(self, follower: Follower) -> None:
         with self._lock:
             if follower in self._followers:

@@ -261,6 +261,9 @@ class Watcher:
         changed = self._apply(
             job, decision, status.outcome, finished, to_cancel, target, status.digest, status.size
         )
+        if finished and finished[-1].job is job:
+            finished[-1].data = obs.result  # the poll carried its result: no read needed
+            self.followers.ended(job, obs.log_sizes)  # (then a follower may read no more)
         self._remember(seen, 0, obs, job.state)
         return changed
 
