@@ -33,11 +33,19 @@ class Followers:
         return bool(self._followers)
 
     def add(self, job: Job, streams: tuple[str, ...]) -> Follower:
-        follower = Follower(job, streams)
+        return self.attach(Follower(job, streams))
+
+    def attach(self, follower: Follower) -> Follower:
+        """Follow with a follower made by the caller (its own start, byte buffer or
+        wake-up event: the lab panel's follow, ui/comm/output.py)."""
         with self._lock:
             self._followers.append(follower)
         self.runtime.push.follow_logs(follower)  # pushed where the agent can
         return follower
+
+    def __contains__(self, follower: object) -> bool:
+        with self._lock:
+            return follower in self._followers
 
     def remove(self, follower: Follower) -> None:
         with self._lock:
