@@ -6,6 +6,7 @@
 import * as React from 'react';
 
 import { formatBytes, isTerminal, itemIndices, rankChoices } from './jobs';
+import { applyOutput, ILogWindow, LogFollow, windowOf } from './log-follow';
 import { PanelModel } from './model';
 import { IJob, IJobResult } from './protocol';
 
@@ -46,8 +47,9 @@ function targetId(job: IJob, index: number): string {
   return job.kind === 'array' ? `${job.id}:${index}` : job.id;
 }
 
-/** The job's (or the picked item's) stdout or stderr, fetched again every 2 s while the
- * job is active. */
+/** The job's (or the picked item's) stdout or stderr: read once, then, while the job
+ * runs, pushed by the kernel as it comes (log-follow.ts), or read again every 2 s where
+ * the kernel cannot follow it (the note says why). */
 export function JobLog(props: {
   model: PanelModel;
   job: IJob;
@@ -62,13 +64,51 @@ export function JobLog(props: {
   const [text, setText] = React.useState<string | null>(null);
   const [ended, setEnded] = React.useState(false);
   const [note, setNote] = React.useState('');
+  const [live, setLive] = React.useState<'following' | 'polling' | ''>('');
   const id = targetId(job, index);
   React.useEffect(() => setRank(0), [id]);
   React.useEffect(() => {
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | null = null;
+    let follow: LogFollow | null = null;
+    let why = ''; // why the log is polled, not followed
     setText(null);
     setNote('');
+    setLive('');
+    const show = (win: ILogWindow) => {
+      setText(win.text);
+      setNote(
+        [win.truncated ? 'showing the end of the log' : '', why]
+          .filter(Boolean)
+          .join('; ')
+      );
+    };
+    const startFollow = async (win: ILogWindow) => {
+      follow = new LogFollow(model.link, id, stream, rank, out => {
+        if (out.error) {
+          setNote(out.error);
+          return;
+        }
+        win = applyOutput(win, out);
+        show(win);
+        if (out.ended) {
+          setEnded(true);
+          setLive('');
+        }
+      });
+      try {
+        const reply = await follow.start(win.end);
+        if (reply.following) {
+          setLive('following');
+          return true;
+        }
+        why = reply.reason ?? '';
+      } catch (err) {
+        why = `not followed: ${(err as Error).message}`;
+      }
+      show(win);
+      return false;
+    };
     const load = async () => {
       try {
         const logs = await model.logs(id, stream, rank);
@@ -76,9 +116,14 @@ export function JobLog(props: {
           return;
         }
         setRanks(logs.ranks ?? 1);
-        setText(logs.text);
         setEnded(isTerminal(logs.state));
-        setNote(logs.truncated ? 'showing the end of the log' : '');
+        const win = windowOf(logs);
+        show(win);
+        if (running && follow === null && !isTerminal(logs.state)) {
+          if ((await startFollow(win)) || !alive) {
+            return;
+          }
+        }
       } catch (err) {
         if (alive) {
           setText('');
@@ -86,12 +131,14 @@ export function JobLog(props: {
         }
       }
       if (alive && running) {
+        setLive('polling');
         timer = setTimeout(() => void load(), 2000);
       }
     };
     void load();
     return () => {
       alive = false;
+      follow?.stop();
       if (timer !== null) {
         clearTimeout(timer);
       }
@@ -133,8 +180,10 @@ export function JobLog(props: {
             </select>
           </label>
         )}
-        {running && (
-          <span className="jp-clusterlab-muted">refreshing while the job runs</span>
+        {running && live && (
+          <span className="jp-clusterlab-muted jp-clusterlab-logLive" data-live={live}>
+            {live === 'following' ? 'following the output' : 'refreshing every 2 s'}
+          </span>
         )}
       </div>
       {note && <div className="jp-clusterlab-muted">{note}</div>}

@@ -142,8 +142,37 @@ export interface IJobLogs {
   rank: number;
   ranks: number;
   text: string;
+  /** The byte where `text` begins, and the stream's length in bytes. */
+  start?: number;
+  size?: number;
   truncated: boolean;
   state: string;
+}
+
+/** `job.follow`'s reply: whether the kernel pushes this log's new output (`job.output`)
+ * from `offset` on, or why not (`reason`: the view then asks `job.logs` every 2 s). */
+export interface IFollowReply {
+  id: string;
+  stream: 'stdout' | 'stderr';
+  rank: number;
+  offset: number;
+  following: boolean;
+  reason?: string;
+}
+
+/** Pushed `job.output`: bytes `offset`..`end` of a followed log, as text. `offset` past
+ * the previous message's `end`: the bytes between were left out (more came in one
+ * interval than a message holds); `ended`: the job ended and this was its last output. */
+export interface IJobOutput {
+  id: string;
+  stream: 'stdout' | 'stderr';
+  rank: number;
+  offset: number;
+  end: number;
+  text: string;
+  ended: boolean;
+  state?: string;
+  error?: string;
 }
 
 /** `job.result`: a finished job's value (its repr) or its traceback. */

@@ -25,6 +25,7 @@ BENCH_MODULES = ("submitit", "dask_jobqueue", "distributed", "loky", "numpy", "m
         ("roundtrip.py", ["--repeat", "1"], {"local scheduler", "SLURM over SSH"}),
         ("map_array.py", ["--n", "5", "--repeat", "1"], {"5"}),
         ("follow_latency.py", ["--lines", "3"], {"pushed (agent, poll 30 s)", "target"}),
+        ("panel_follow_latency.py", ["--lines", "3"], {"pushed (job.follow)", "target"}),
     ],
 )
 def test_benchmark_runs(

@@ -35,14 +35,29 @@ STREAMS = ("stdout", "stderr")
 class Follower:
     """New text of one job's logs, in the order it was read; ``(stream, text)`` chunks."""
 
-    def __init__(self, job: Job, streams: tuple[str, ...] = STREAMS) -> None:
+    def __init__(
+        self,
+        job: Job,
+        streams: tuple[str, ...] = STREAMS,
+        start: int = 0,
+        keep: int | None = None,
+        arrived: threading.Event | None = None,
+    ) -> None:
+        """``start``: the byte to follow from (a reader that already shows the log up to
+        there). ``keep``: hold at most that many of the latest raw bytes per stream for
+        :meth:`take_bytes` instead of decoded chunks (the lab panel's follow, which needs
+        byte offsets and must not grow without bound while its pushes are throttled).
+        ``arrived``: an event to set with each chunk (one for many followers)."""
         self.job = job
         task = job.task if job.array_id else None  # an item follows its task's log
         self.paths = {s: f"{job.job_dir}/{jobdir.log_file(s, task)}" for s in streams}
-        self.offsets = dict.fromkeys(streams, 0)
+        self.offsets = dict.fromkeys(streams, start)
         self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in streams}
         self.chunks: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
-        self.arrived = threading.Event()  # set with each chunk: the reader shows it at once
+        self._keep = keep
+        self._raw: dict[str, bytearray] = {s: bytearray() for s in streams}
+        # set with each chunk: the reader shows it at once
+        self.arrived = arrived if arrived is not None else threading.Event()
         self._lock = threading.Lock()
         self.pushed = False  # the agent was asked to push these logs (agentlink)
         self.closed = False  # unfollowed: never pushed again
@@ -72,12 +87,8 @@ class Follower:
                 return True
             fresh = data[offset - start :]  # (bytes a read already brought are skipped)
             if fresh:
-                self.offsets[stream] += len(fresh)
                 self.pushed_bytes += len(fresh)
-                text = self._decoders[stream].decode(fresh)
-                if text:
-                    self.chunks.put((stream, text))
-                    self.arrived.set()
+                self._took(stream, fresh)
             if more:
                 self.behind.add(stream)
             return more
@@ -101,11 +112,35 @@ class Follower:
         with self._lock:
             for stream, (_, start, _), got in zip(self.paths, asked, found, strict=True):
                 if got and got[1] and start == self.offsets[stream]:
-                    self.offsets[stream] += len(got[1])
-                    text = self._decoders[stream].decode(got[1])
-                    if text:
-                        self.chunks.put((stream, text))
-                        self.arrived.set()
+                    self._took(stream, got[1])
+
+    def _took(self, stream: str, fresh: bytes) -> None:
+        """``fresh`` bytes of ``stream`` from its offset on (the caller holds the lock).
+        Nothing is shown once unfollowed (a push already on its way when it was)."""
+        if self.closed:
+            return
+        self.offsets[stream] += len(fresh)
+        if self._keep is not None:
+            raw = self._raw[stream]
+            raw += fresh
+            if len(raw) > self._keep:  # the reader shows the end; earlier bytes it can read
+                del raw[: len(raw) - self._keep]
+            self.arrived.set()
+            return
+        text = self._decoders[stream].decode(fresh)
+        if text:
+            self.chunks.put((stream, text))
+            self.arrived.set()
+
+    def take_bytes(self, stream: str) -> tuple[int, bytes]:
+        """``(where they start, the bytes)`` of ``stream`` that came since the last call
+        (only with ``keep``): at most ``keep`` bytes, the latest; a start past the end of
+        the previous ones says bytes were left out (the reader reads them by offset)."""
+        with self._lock:
+            raw = self._raw[stream]
+            data = bytes(raw)
+            raw.clear()
+            return self.offsets[stream] - len(data), data
 
     def has_all(self) -> bool:
         """Whether every followed log is read up to its size when the job ended (pushed by

@@ -33,7 +33,11 @@ class Followers:
         return bool(self._followers)
 
     def add(self, job: Job, streams: tuple[str, ...]) -> Follower:
-        follower = Follower(job, streams)
+        return self.attach(Follower(job, streams))
+
+    def attach(self, follower: Follower) -> Follower:
+        """Follow with a follower made by the caller (its own start, byte buffer or
+        wake-up event: the lab panel's follow, ui/comm/output.py)."""
         with self._lock:
             self._followers.append(follower)
         self.runtime.push.follow_logs(follower)  # pushed where the agent can
@@ -47,6 +51,10 @@ class Followers:
                 for follower in self._followers:
                     if follower.job is job:
                         follower.end_sizes = sizes
+
+    def __contains__(self, follower: object) -> bool:
+        with self._lock:
+            return follower in self._followers
 
     def remove(self, follower: Follower) -> None:
         with self._lock:

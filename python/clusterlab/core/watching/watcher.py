@@ -124,7 +124,11 @@ class Watcher:
 
     def follow(self, job: Job, streams: tuple[str, ...]) -> Follower:
         """Bring ``job``'s new output back after every poll until :meth:`unfollow`."""
-        follower = self.followers.add(job, streams)
+        return self.attach(Follower(job, streams))
+
+    def attach(self, follower: Follower) -> Follower:
+        """:meth:`follow` with a follower made by the caller (see :class:`.follow.Follower`)."""
+        self.followers.attach(follower)
         self._wake.set()
         return follower
 

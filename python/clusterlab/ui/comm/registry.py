@@ -3,7 +3,7 @@ returning a :class:`.topic.Topic`) and one line here."""
 
 from __future__ import annotations
 
-from . import cluster, environments, hello, jobs, kernels, login, logs, profiles, results
+from . import cluster, environments, hello, jobs, kernels, login, logs, output, profiles, results
 from .topic import Opener
 
 TOPICS: tuple[Opener, ...] = (
@@ -11,6 +11,7 @@ TOPICS: tuple[Opener, ...] = (
     profiles.open_topic,
     jobs.open_topic,
     logs.open_topic,
+    output.open_topic,
     results.open_topic,
     environments.open_topic,
     login.open_topic,
