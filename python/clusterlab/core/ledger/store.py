@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_profile ON jobs(profile);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+-- newest first, one page at a time (the lab panel's jobs.list): read backwards, stops early
+CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs(submitted, id);
 CREATE TABLE IF NOT EXISTS items (
     array_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -312,7 +314,7 @@ def mark_cleaned(job_id: str) -> None:
     _write("UPDATE jobs SET cleaned=1 WHERE id=?", [(job_id,)])
 
 
-def _row(r: sqlite3.Row) -> JobRecord:
+def row(r: sqlite3.Row) -> JobRecord:
     return JobRecord(
         id=r["id"],
         kind=r["kind"],
@@ -344,13 +346,10 @@ def _usage(text: str | None) -> Usage | ArrayUsage | None:
         return None
 
 
-def query(
-    profile: str | None = None, state: str | Sequence[str] | None = None, limit: int | None = None
-) -> list[JobRecord]:
-    """Jobs newest first, optionally filtered by profile and state(s)."""
-    conn = connect()
-    conn.row_factory = sqlite3.Row
-    sql, args = "SELECT * FROM jobs WHERE 1=1", list[Any]()
+def where(profile: str | None, state: str | Sequence[str] | None) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (with its values) that picks jobs of a profile and state(s):
+    shared by :func:`query` and the paged listing (``pages.py``), which must agree."""
+    sql, args = "WHERE 1=1", list[Any]()
     if profile:
         sql += " AND profile=?"
         args.append(profile)
@@ -358,11 +357,29 @@ def query(
         states = [state] if isinstance(state, str) else list(state)
         sql += f" AND state IN ({', '.join('?' * len(states))})"
         args.extend(s.upper() for s in states)
-    sql += " ORDER BY submitted DESC, id DESC"
-    if limit:
-        sql += " LIMIT ?"
-        args.append(int(limit))
-    return [_row(r) for r in conn.execute(sql, args)]
+    return sql, args
+
+
+NEWEST_FIRST = " ORDER BY submitted DESC, id DESC"
+
+
+def query(
+    profile: str | None = None,
+    state: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[JobRecord]:
+    """Jobs newest first, optionally filtered by profile and state(s); ``limit`` rows from
+    ``offset`` (both in SQL: only those rows are read and decoded)."""
+    conn = connect()
+    conn.row_factory = sqlite3.Row
+    clause, args = where(profile, state)
+    # The clause is built from fixed text; every value is a placeholder.
+    sql = f"SELECT * FROM jobs {clause}{NEWEST_FIRST}"  # noqa: S608
+    if limit or offset:
+        sql += " LIMIT ? OFFSET ?"
+        args.extend([int(limit) if limit else -1, int(offset)])
+    return [row(r) for r in conn.execute(sql, args)]
 
 
 def profile_names() -> list[str]:
@@ -376,7 +393,7 @@ def get(job_id: str) -> JobRecord | None:
     conn = connect()
     conn.row_factory = sqlite3.Row
     r = conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-    return _row(r) if r else None
+    return row(r) if r else None
 
 
 ItemRow = tuple[int, str, str, float | None, float | None, Usage | None]
