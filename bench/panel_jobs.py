@@ -65,8 +65,9 @@ class Comm:
 
 
 def measure(rows: int, repeat: int = 7) -> dict[str, dict[str, float]]:
-    from clusterlab.ui.comm import CommHandler
     from tests import ledger_seed
+
+    from clusterlab.ui.comm import CommHandler
 
     ledger_seed.seed(rows, "bench-page-")
     comm = Comm()
