@@ -10,6 +10,7 @@ panel reattaches nothing, and they are removed again by their id prefix.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 
@@ -51,26 +52,38 @@ def seed(count: int, prefix: str, newest: float | None = None) -> list[str]:
 
 def remove(prefix: str) -> int:
     """Delete the rows whose id starts with ``prefix`` (their cleared marks too)."""
-    from clusterlab.core.ledger import cleared
-
-    conn = store.connect()
+    conn = _with_marks()
     like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
     def body() -> int:
         conn.execute("DELETE FROM cleared WHERE id LIKE ? ESCAPE '\\'", (like,))
         return int(conn.execute("DELETE FROM jobs WHERE id LIKE ? ESCAPE '\\'", (like,)).rowcount)
 
-    cleared.connect_marks()  # makes the marks' table of an older ledger
     return store.transact(conn, body)
 
 
-def main(argv: list[str]) -> int:
-    from clusterlab.core.ledger import pages
+def _with_marks() -> sqlite3.Connection:
+    """The ledger, with the table of "Clear finished" marks made if missing."""
+    from clusterlab.core.ledger import cleared
 
+    conn = store.connect()
+    store.retry(lambda: conn.executescript(cleared.SCHEMA))
+    return conn
+
+
+def listed() -> int:
+    """How many jobs the panel lists: every row but those "Clear finished" hid (counted
+    here in plain SQL, apart from the code the panel's test checks)."""
+    conn = _with_marks()
+    conn.row_factory = None
+    sql = "SELECT COUNT(*) FROM jobs WHERE id NOT IN (SELECT id FROM cleared)"
+    return int(conn.execute(sql).fetchone()[0])
+
+
+def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "seed":
         ids = seed(int(argv[1]), argv[2])
-        listed = pages.page(limit=0)
-        print(json.dumps({"seeded": len(ids), "total": listed.total, "newest": ids[0]}))
+        print(json.dumps({"seeded": len(ids), "total": listed(), "newest": ids[0]}))
         return 0
     if len(argv) == 2 and argv[0] == "remove":
         print(json.dumps({"removed": remove(argv[1])}))
