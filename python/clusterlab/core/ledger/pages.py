@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cleared import FINISHED, connect_marks
-from .store import NEWEST_FIRST, JobRecord, retry, row, where
+from .filters import NEWEST_FIRST, where
+from .store import JobRecord, retry, row
 
 _NOT_CLEARED = " AND NOT EXISTS (SELECT 1 FROM cleared c WHERE c.id = jobs.id)"
 

@@ -23,6 +23,7 @@ from ...common.usage import ArrayUsage, Usage, usage_from_json
 from ...config.attempts import attempt_text, history_of
 from ...config.paths import data_dir, private_dir
 from ...config.resources import parse_resources
+from .filters import NEWEST_FIRST, where
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -344,23 +345,6 @@ def _usage(text: str | None) -> Usage | ArrayUsage | None:
         return usage_from_json(json.loads(text)) if text else None
     except ValueError:
         return None
-
-
-def where(profile: str | None, state: str | Sequence[str] | None) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (with its values) that picks jobs of a profile and state(s):
-    shared by :func:`query` and the paged listing (``pages.py``), which must agree."""
-    sql, args = "WHERE 1=1", list[Any]()
-    if profile:
-        sql += " AND profile=?"
-        args.append(profile)
-    if state:
-        states = [state] if isinstance(state, str) else list(state)
-        sql += f" AND state IN ({', '.join('?' * len(states))})"
-        args.extend(s.upper() for s in states)
-    return sql, args
-
-
-NEWEST_FIRST = " ORDER BY submitted DESC, id DESC"
 
 
 def query(
