@@ -399,6 +399,10 @@ export class PanelModel {
       id
     });
     const now = Date.now() / 1000;
+    const was = this._jobs.find(job => job.id === id);
+    if (was && !isTerminal(was.state) && isTerminal(data.state)) {
+      this._finished += 1;
+    }
     this._jobs = this._jobs.map(job =>
       job.id === id
         ? { ...job, state: data.state, ended: isTerminal(data.state) ? now : job.ended }
@@ -446,6 +450,7 @@ export class PanelModel {
     const known = new Set(this._jobs.map(j => j.id));
     const time = batch.time ?? Date.now() / 1000;
     const ended = this._offPage.follow(this._jobs, events, time);
+    this._finished += ended.length;
     if (ended.length) {
       this._ended.emit(ended);
     }
@@ -463,6 +468,8 @@ export class PanelModel {
   private _setJobs(jobs: IJob[]): void {
     const ended = this._listed ? newlyEnded(this._jobs, jobs) : [];
     ended.push(...this._offPage.pageChanged(this._jobs, jobs, ended));
+    // "Clear finished (N)" counts jobs that end before the next jobs.list says anew.
+    this._finished += ended.length;
     this._jobs = jobs;
     this._listed = true;
     if (ended.length) {
