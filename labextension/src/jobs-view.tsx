@@ -8,6 +8,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { ItemPicker, JobLog, JobResult } from './job-details';
+import { Pager } from './jobs-pager';
 import {
   arrayProgress,
   elapsedSeconds,
@@ -58,11 +59,15 @@ export function JobsView(props: {
   };
 
   const jobs = filterJobs(model.shownJobs, model.filter);
-  const finished = model.shownJobs.filter(j => isTerminal(j.state)).length;
+  // Counted by the kernel over every page, not just this one.
+  const finished = model.finishedCount;
   const cleared = model.clearedCount;
-  const profiles = profileNames(
-    model.jobs,
-    model.profiles.map(p => p.name)
+  const profiles = profileNames(model.jobs, [
+    ...model.profiles.map(p => p.name),
+    ...model.ledgerProfiles
+  ]);
+  const filtered = Boolean(
+    model.filter.text?.trim() || model.filter.state || model.filter.profile
   );
   const now = Date.now() / 1000;
 
@@ -144,21 +149,17 @@ export function JobsView(props: {
           Could not list jobs: {model.jobsError}
         </div>
       )}
+      <Pager model={model} />
       {jobs.length === 0 ? (
         <div className="jp-clusterlab-empty">
-          {model.jobs.length === 0
-            ? 'No jobs yet. Run a %%cluster cell or call a @cl.cluster function.'
-            : model.shownJobs.length === 0
+          {model.jobs.length > 0 || filtered
+            ? 'No job matches the filter.'
+            : cleared > 0
               ? 'Every job here was cleared: "Show cleared" brings them back.'
-              : 'No job matches the filter.'}
+              : 'No jobs yet. Run a %%cluster cell or call a @cl.cluster function.'}
         </div>
       ) : (
         <JobList jobs={jobs} now={now} model={model} actions={actions} />
-      )}
-      {model.jobsTotal > model.jobs.length && (
-        <div className="jp-clusterlab-muted">
-          Showing the newest {model.jobs.length} of {model.jobsTotal} jobs.
-        </div>
       )}
     </div>
   );

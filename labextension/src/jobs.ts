@@ -106,6 +106,40 @@ export function mergeEvents(
   return [...added.reverse(), ...out];
 }
 
+/** Which page of the ledger the list shows: `offset` rows skipped, `size` at most. */
+export interface IJobPage {
+  offset: number;
+  size: number;
+}
+
+/** Jobs a panel shows per page: enough to scroll, few enough to draw at once. */
+export const PAGE_SIZE = 100;
+
+/**
+ * Apply a `job.event` batch to one page of the list. Events update the jobs on the page;
+ * a job not on it is added (at the top) only on the first page and only when it belongs
+ * there: submitted no earlier than the page's oldest row, or the page is not full. So an
+ * event for a job on another page (10,000 live jobs report all the time) never grows
+ * the page, and the page never holds more than `size` rows.
+ */
+export function mergePageEvents(
+  jobs: readonly IJob[],
+  events: readonly IJobEvent[],
+  time: number,
+  page: IJobPage
+): IJob[] {
+  const known = new Set(jobs.map(j => j.id));
+  const oldest = jobs.length
+    ? Math.min(...jobs.map(j => j.submitted ?? time))
+    : -Infinity;
+  const belongs = (event: IJobEvent): boolean =>
+    page.offset === 0 &&
+    (jobs.length < page.size ||
+      (typeof event.submitted === 'number' && event.submitted >= oldest));
+  const kept = events.filter(e => e && (known.has(e.id) || belongs(e)));
+  return mergeEvents(jobs, kept, time).slice(0, page.size);
+}
+
 /**
  * A fresh `jobs.list` reply replaces the list; events that arrived while it was in
  * flight are applied on top, since the ledger read may predate them.
@@ -113,9 +147,22 @@ export function mergeEvents(
 export function replaceJobs(
   fresh: readonly IJob[],
   eventsSinceRequest: readonly IJobEvent[],
-  time: number
+  time: number,
+  page: IJobPage = { offset: 0, size: Infinity }
 ): IJob[] {
-  return mergeEvents(fresh, eventsSinceRequest, time);
+  return mergePageEvents(fresh, eventsSinceRequest, time, page);
+}
+
+/** The "Showing 101–200 of 10,000" line ('' when every job fits on one page). */
+export function pageText(page: IJobPage, shown: number, total: number): string {
+  if (total <= shown && page.offset === 0) {
+    return '';
+  }
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  if (shown === 0) {
+    return '';
+  }
+  return `Showing ${fmt(page.offset + 1)}–${fmt(page.offset + shown)} of ${fmt(total)}`;
 }
 
 export interface IJobFilter {
@@ -123,6 +170,29 @@ export interface IJobFilter {
   profile?: string;
   /** Words that must all appear in the job's name or id (case-insensitive). */
   text?: string;
+}
+
+/** What `jobs.list` is asked for a filter: the ledger filters and counts every job, so
+ * a search or a state finds jobs on any page (`filterJobs` then applies it to live
+ * changes on the page at once). */
+export function listRequest(
+  filter: IJobFilter,
+  page: IJobPage
+): Record<string, unknown> {
+  const data: Record<string, unknown> = { offset: page.offset, limit: page.size };
+  if (filter.state) {
+    data.state =
+      filter.state === 'active'
+        ? [...JOB_STATES].filter(s => !isTerminal(s))
+        : filter.state;
+  }
+  if (filter.profile) {
+    data.profile = filter.profile;
+  }
+  if (filter.text?.trim()) {
+    data.text = filter.text.trim();
+  }
+  return data;
 }
 
 /** `state` may be a state name or 'active' (SUBMITTING, PENDING or RUNNING); `text`

@@ -6,9 +6,19 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IJobFilter, isTerminal, mergeEvents, newlyEnded, replaceJobs } from './jobs';
+import {
+  IJobFilter,
+  IJobPage,
+  isTerminal,
+  listRequest,
+  mergePageEvents,
+  newlyEnded,
+  PAGE_SIZE,
+  replaceJobs
+} from './jobs';
 import { KernelLink } from './kernel';
 import { LoginStates, logsIn } from './login';
+import { OffPageJobs } from './offpage';
 import {
   ICheckLine,
   ICheckReport,
@@ -161,9 +171,54 @@ export class PanelModel {
 
   filter: IJobFilter = {};
 
+  /** Filter the list: applied to the page at once, then asked of the ledger (every page),
+   * from the first page. Typing in the search box asks once it pauses. */
   setFilter(filter: IJobFilter): void {
+    const typed = (filter.text ?? '') !== (this.filter.text ?? '');
     this.filter = filter;
+    this._offset = 0;
     this._changed.emit('jobs');
+    if (this._filterTimer !== null) {
+      clearTimeout(this._filterTimer);
+    }
+    this._filterTimer = setTimeout(
+      () => {
+        this._filterTimer = null;
+        void this.refreshJobs().catch(() => undefined);
+      },
+      typed ? 300 : 0
+    );
+  }
+
+  /** The page of the ledger the list shows. */
+  get page(): IJobPage {
+    return { offset: this._offset, size: PAGE_SIZE };
+  }
+
+  /** Show the page that starts `offset` jobs from the newest (clamped by the kernel). */
+  async showPage(offset: number): Promise<void> {
+    this._offset = Math.max(0, Math.floor(offset));
+    await this.refreshJobs();
+  }
+
+  /** The next (older) page, if there is one. */
+  nextPage(): Promise<void> {
+    return this.showPage(this._offset + PAGE_SIZE);
+  }
+
+  /** The previous (newer) page. */
+  previousPage(): Promise<void> {
+    return this.showPage(this._offset - PAGE_SIZE);
+  }
+
+  /** Finished jobs among all the listed ones (every page): what "Clear finished" hides. */
+  get finishedCount(): number {
+    return this._finished;
+  }
+
+  /** Profiles that have jobs in the ledger (for the filter menu; any page). */
+  get ledgerProfiles(): string[] {
+    return this._ledgerProfiles;
   }
 
   /** The profile a new `%%cluster` cell should name. */
@@ -229,15 +284,28 @@ export class PanelModel {
   async refreshJobs(): Promise<void> {
     const events: IJobEvent[] = [];
     this._inflight.push(events);
+    const asked = this.page;
     try {
       const data = await this.link.request<{
         jobs: IJob[];
         total: number;
+        offset?: number;
         cleared?: number;
-      }>('jobs.list', { limit: 500 });
-      this._setJobs(replaceJobs(data.jobs, events, Date.now() / 1000));
+        finished?: number;
+        profiles?: string[];
+      }>('jobs.list', listRequest(this.filter, asked));
+      if (asked.offset !== this._offset) {
+        return; // another page was asked for since: its reply draws the list
+      }
+      // The kernel moves an offset past the end back to the last page.
+      this._offset = data.offset ?? asked.offset;
+      const now = Date.now() / 1000;
+      this._setJobs(replaceJobs(data.jobs, events, now, this.page));
       this._jobsTotal = data.total;
       this._cleared = data.cleared ?? 0;
+      this._finished =
+        data.finished ?? this._jobs.filter(j => isTerminal(j.state)).length;
+      this._ledgerProfiles = data.profiles ?? [];
       this._jobsError = '';
       this._changed.emit('jobs');
     } catch (err) {
@@ -331,6 +399,10 @@ export class PanelModel {
       id
     });
     const now = Date.now() / 1000;
+    const was = this._jobs.find(job => job.id === id);
+    if (was && !isTerminal(was.state) && isTerminal(data.state)) {
+      this._finished += 1;
+    }
     this._jobs = this._jobs.map(job =>
       job.id === id
         ? { ...job, state: data.state, ended: isTerminal(data.state) ? now : job.ended }
@@ -376,17 +448,28 @@ export class PanelModel {
       pending.push(...events);
     }
     const known = new Set(this._jobs.map(j => j.id));
-    this._setJobs(mergeEvents(this._jobs, events, batch.time ?? Date.now() / 1000));
+    const time = batch.time ?? Date.now() / 1000;
+    const ended = this._offPage.follow(this._jobs, events, time);
+    this._finished += ended.length;
+    if (ended.length) {
+      this._ended.emit(ended);
+    }
+    this._setJobs(mergePageEvents(this._jobs, events, time, this.page));
     this._changed.emit('jobs');
-    // A new job: read its ledger row (name, submit time) soon, not at the next poll.
-    if (events.some(e => !known.has(e.id) && !e.id.includes(':'))) {
+    // A new job on this page: read its ledger row (name, submit time) and the new total
+    // soon, not at the next poll. Jobs of other pages wait for the poll.
+    if (this._jobs.some(j => !known.has(j.id) && !j.id.includes(':'))) {
       this._refreshSoon();
     }
   }
 
-  /** Replace the list, announcing jobs that ended (not on the first listing). */
+  /** Replace the list, announcing jobs that ended (not on the first listing): those
+   * of the page, and those followed off the page (see `_followOffPage`). */
   private _setJobs(jobs: IJob[]): void {
     const ended = this._listed ? newlyEnded(this._jobs, jobs) : [];
+    ended.push(...this._offPage.pageChanged(this._jobs, jobs, ended));
+    // "Clear finished (N)" counts jobs that end before the next jobs.list says anew.
+    this._finished += ended.length;
     this._jobs = jobs;
     this._listed = true;
     if (ended.length) {
@@ -411,6 +494,11 @@ export class PanelModel {
   private _jobsTotal = 0;
   private _listed = false;
   private _cleared = 0;
+  private _finished = 0;
+  private _offset = 0;
+  private _ledgerProfiles: string[] = [];
+  private readonly _offPage = new OffPageJobs();
+  private _filterTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly _ended = new Signal<this, IJob[]>(this);
   private _jobsError = '';
   private _selected: string | null = null;

@@ -22,14 +22,15 @@ CREATE TABLE IF NOT EXISTS cleared (
     at REAL NOT NULL                 -- when "Clear finished" hid it
 );
 """
-_FINISHED = tuple(sorted(state.value for state in TERMINAL))
+FINISHED = tuple(sorted(state.value for state in TERMINAL))
 # One "?" per finished state (sqlite refuses a call with another number of values).
 _MARK_FINISHED = (
     "INSERT OR IGNORE INTO cleared (id, at) SELECT id, ? FROM jobs WHERE state IN (?, ?, ?, ?, ?)"
 )
 
 
-def _conn() -> sqlite3.Connection:
+def connect_marks() -> sqlite3.Connection:
+    """This thread's ledger connection, with the marks' table made if missing."""
     conn = connect()
     retry(lambda: conn.executescript(SCHEMA))
     return conn
@@ -38,23 +39,23 @@ def _conn() -> sqlite3.Connection:
 def clear_finished(now: float | None = None) -> int:
     """Mark every job that has finished (by its ledger state) as cleared; how many were
     newly marked. Jobs still active are not marked: when they end they show as usual."""
-    conn = _conn()
+    conn = connect_marks()
     at = time.time() if now is None else now
 
     def body() -> int:
-        return int(conn.execute(_MARK_FINISHED, (at, *_FINISHED)).rowcount)
+        return int(conn.execute(_MARK_FINISHED, (at, *FINISHED)).rowcount)
 
     return transact(conn, body)
 
 
 def show_cleared() -> int:
     """Forget every mark (the panel's "Show N cleared"); how many there were."""
-    conn = _conn()
+    conn = connect_marks()
     return transact(conn, lambda: int(conn.execute("DELETE FROM cleared").rowcount))
 
 
 def cleared_ids() -> set[str]:
     """The ids "Clear finished" hid (also of jobs no longer in the ledger: harmless)."""
-    conn = _conn()
+    conn = connect_marks()
     conn.row_factory = None
     return {str(row[0]) for row in conn.execute("SELECT id FROM cleared")}

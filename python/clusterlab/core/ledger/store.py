@@ -23,6 +23,7 @@ from ...common.usage import ArrayUsage, Usage, usage_from_json
 from ...config.attempts import attempt_text, history_of
 from ...config.paths import data_dir, private_dir
 from ...config.resources import parse_resources
+from .filters import NEWEST_FIRST, where
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -49,6 +50,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_profile ON jobs(profile);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+-- newest first, one page at a time (the lab panel's jobs.list): read backwards, stops early
+CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs(submitted, id);
 CREATE TABLE IF NOT EXISTS items (
     array_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -312,7 +315,7 @@ def mark_cleaned(job_id: str) -> None:
     _write("UPDATE jobs SET cleaned=1 WHERE id=?", [(job_id,)])
 
 
-def _row(r: sqlite3.Row) -> JobRecord:
+def row(r: sqlite3.Row) -> JobRecord:
     return JobRecord(
         id=r["id"],
         kind=r["kind"],
@@ -345,24 +348,22 @@ def _usage(text: str | None) -> Usage | ArrayUsage | None:
 
 
 def query(
-    profile: str | None = None, state: str | Sequence[str] | None = None, limit: int | None = None
+    profile: str | None = None,
+    state: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[JobRecord]:
-    """Jobs newest first, optionally filtered by profile and state(s)."""
+    """Jobs newest first, optionally filtered by profile and state(s); ``limit`` rows from
+    ``offset`` (both in SQL: only those rows are read and decoded)."""
     conn = connect()
     conn.row_factory = sqlite3.Row
-    sql, args = "SELECT * FROM jobs WHERE 1=1", list[Any]()
-    if profile:
-        sql += " AND profile=?"
-        args.append(profile)
-    if state:
-        states = [state] if isinstance(state, str) else list(state)
-        sql += f" AND state IN ({', '.join('?' * len(states))})"
-        args.extend(s.upper() for s in states)
-    sql += " ORDER BY submitted DESC, id DESC"
-    if limit:
-        sql += " LIMIT ?"
-        args.append(int(limit))
-    return [_row(r) for r in conn.execute(sql, args)]
+    clause, args = where(profile, state)
+    # The clause is built from fixed text; every value is a placeholder.
+    sql = f"SELECT * FROM jobs {clause}{NEWEST_FIRST}"  # noqa: S608
+    if limit or offset:
+        sql += " LIMIT ? OFFSET ?"
+        args.extend([int(limit) if limit else -1, int(offset)])
+    return [row(r) for r in conn.execute(sql, args)]
 
 
 def profile_names() -> list[str]:
@@ -376,7 +377,7 @@ def get(job_id: str) -> JobRecord | None:
     conn = connect()
     conn.row_factory = sqlite3.Row
     r = conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-    return _row(r) if r else None
+    return row(r) if r else None
 
 
 ItemRow = tuple[int, str, str, float | None, float | None, Usage | None]

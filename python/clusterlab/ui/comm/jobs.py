@@ -4,7 +4,9 @@
 
 "Clear finished" is kept in the ledger (:mod:`...core.ledger.cleared`), so every panel
 (other browsers, other kernels) lists the same jobs; ``jobs.list`` leaves the cleared ones
-out unless asked for them and says how many it left out.
+out unless asked for them and says how many it left out. It answers one page (``offset``,
+``limit``) read in SQL (:mod:`...core.ledger.pages`): with 10,000 jobs in the ledger the
+panel costs one page of rows, not 10,000 decoded and sliced.
 
 ``jobs.list`` also reattaches, in the background, active jobs nobody in this kernel
 watches (their kernel restarted or closed), so their endings reach the panel.
@@ -22,6 +24,7 @@ from ...common.errors import ClusterlabError
 from ...common.usage import ArrayUsage, Usage
 from ...config.attempts import attempt_text
 from ...core.ledger import cleared as cleared_marks
+from ...core.ledger import pages
 from ...core.ledger import store as ledger
 from ...core.model import events
 from ...core.model.alive import live as live_objects
@@ -113,14 +116,32 @@ class _JobsTopic:
         include = data.get("include_cleared", False)
         if not isinstance(include, bool):
             raise RequestError("'include_cleared' must be true or false")
-        rows = ledger.query(profile=profile or None, state=states or None)
-        hidden = 0
-        if not include:
-            marks = cleared_marks.cleared_ids()
-            shown = [r for r in rows if r.id not in marks]
-            hidden, rows = len(rows) - len(shown), shown
-        self._watch_unwatched(rows[:limit])
-        return {"jobs": [_record(r) for r in rows[:limit]], "total": len(rows), "cleared": hidden}
+        offset = data.get("offset", 0)
+        if type(offset) is not int or offset < 0:
+            raise RequestError(
+                "'offset' must be a whole number of jobs to skip, e.g. 0 for the newest or "
+                "100 for the second page of 100"
+            )
+        text = data.get("text", "")
+        if not isinstance(text, str):
+            raise RequestError("'text' must be the words to search names and ids for, e.g. 'train'")
+        found = pages.page(
+            offset=offset,
+            limit=limit,
+            profile=profile or None,
+            state=states or None,
+            text=text,
+            include_cleared=include,
+        )
+        self._watch_unwatched(found.rows)  # this page's only: the others are not shown
+        return {
+            "jobs": [_record(r) for r in found.rows],
+            "total": found.total,
+            "offset": found.offset,
+            "cleared": found.cleared,
+            "finished": found.finished,
+            "profiles": ledger.profile_names(),
+        }
 
     def _watch_unwatched(self, rows: list[ledger.JobRecord]) -> None:
         """Rows the ledger calls active that nobody in this kernel watches (the kernel that
