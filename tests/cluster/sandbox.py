@@ -65,11 +65,15 @@ SLURMD_TIMEOUT_S = 30
 CRED_EXPIRE_S = 20  # a requeued job may restart ~50 s after preemption (120 s by default)
 USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
 HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictModes
-# Bumped whenever `up` builds a different sandbox. A checkout with an older number finds
+# Bumped whenever `up` builds a different sandbox (6: MaxJobCount 50,000). A checkout with an older number finds
 # the newer sandbox running and reuses it as it is instead of rebuilding it its own way
 # (several clones of the project share one machine's sandbox, and Slurm's fixed ports
 # allow only one; a rebuild with `slurmctld -c` would cancel everybody's jobs).
-SANDBOX_VERSION = 5
+SANDBOX_VERSION = 6
+# Slurm's default (10,000) counts every array task: issue 30's 10,000 live jobs plus the
+# work flowing beside them passed it, and sbatch then retries for minutes ("Resource
+# temporarily unavailable"). Real sites raise it (100,000 and more is common).
+MAX_JOB_COUNT = 50_000
 
 
 @dataclass
@@ -341,6 +345,7 @@ SlurmdTimeout={SLURMD_TIMEOUT_S}
 EnforcePartLimits=ALL
 MinJobAge=300
 MaxArraySize=1001
+MaxJobCount={MAX_JOB_COUNT}
 ReturnToService=2
 SlurmdParameters=config_overrides
 PreemptType=preempt/partition_prio
