@@ -65,8 +65,9 @@ SLURMD_TIMEOUT_S = 30
 CRED_EXPIRE_S = 20  # a requeued job may restart ~50 s after preemption (120 s by default)
 USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
 HOME_ROOT = Path("/var/lib/clusterlab-sandbox/home")  # outside /tmp for StrictModes
-# Bumped whenever `up` builds a different sandbox (6: MaxJobCount 50,000). A checkout with an older number finds
-# the newer sandbox running and reuses it as it is instead of rebuilding it its own way
+# Bumped whenever `up` builds a different sandbox (6: MaxJobCount 50,000). A checkout
+# with an older number finds the newer sandbox running and reuses it as it is instead of
+# rebuilding it its own way
 # (several clones of the project share one machine's sandbox, and Slurm's fixed ports
 # allow only one; a rebuild with `slurmctld -c` would cancel everybody's jobs).
 SANDBOX_VERSION = 6
