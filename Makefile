@@ -69,7 +69,7 @@ pytest: install-dev
 	$(PY) $(SGE) up >/dev/null
 	rm -f $(REPORTS)/pytest-skips.json
 	CLUSTERLAB_SKIP_REPORT=$(REPORTS)/pytest-skips.json CLUSTERLAB_REQUIRE_SANDBOX=1 \
-		$(PY) -m pytest -p no:cacheprovider
+		$(PY) -m pytest -p no:cacheprovider --durations=30
 
 # -- JupyterLab extension (labextension/, package.json, ui-tests/) ------------------------
 labext lab-dev: install-dev
