@@ -65,6 +65,7 @@ LOG_CAP = 64 * 1024  # bytes of one job dir's logs pushed per LOG_WINDOW, at mos
 LOG_WINDOW = 1.0  # seconds
 RESULT_MAX = 64 * 1024  # a result up to this size is pushed with its job's end
 ITEM_RESULT_MAX = 16 * 1024  # ... and an array item's with its item-finished line
+ITEM_BUDGET = 4 * 1024 * 1024  # bytes of items' results pushed per LOG_WINDOW, at most
 
 IN_MODIFY = 0x00000002
 IN_CLOSE_WRITE = 0x00000008
@@ -198,6 +199,7 @@ class Agent:
         self.out = out
         self.dirs: dict[str, Followed] = {}
         self.by_wd: dict[int, Followed] = {}
+        self.item_window, self.item_bytes = 0.0, 0  # items' results pushed this window
         self.inotify: Inotify | None
         try:
             if os.environ.get(STAT_ONLY_VAR) == "1":
@@ -400,13 +402,21 @@ class Agent:
         followed.offsets[name] = offset + pos
 
     def emit_item(self, path: str, line: bytes) -> None:
-        """An array item's small result, before its ``item-finished`` line (as emit_end)."""
+        """An array item's small result, before its ``item-finished`` line (as emit_end);
+        at most ITEM_BUDGET bytes a LOG_WINDOW (a reattached map's replay of 100,000
+        lines), past which the kernel reads them as it did before."""
         try:
             index = json.loads(line).get("index")
         except ValueError:
             return
+        if type(index) is not int or index < 0:
+            return
+        now = time.monotonic()
+        if now - self.item_window >= LOG_WINDOW:
+            self.item_window, self.item_bytes = now, 0
         data = read_small(os.path.join(path, "results", f"{index}.pkl"), ITEM_RESULT_MAX)
-        if type(index) is int and data is not None:
+        if data is not None and self.item_bytes + len(data) <= ITEM_BUDGET:
+            self.item_bytes += len(data)
             self.emit({"dir": path, "item": index, "result": base64.b64encode(data).decode()})
 
     def emit_end(self, followed: Followed) -> None:
