@@ -10,7 +10,7 @@ import base64
 import binascii
 import re
 
-# Every status file of many job dirs in one process per dir: "=== DIR" then tail's
+# Every status file of many job dirs, one process per dir that has one: "=== DIR" then tail's
 # "==> status.N <==" headers (/dev/null makes tail print headers even for one file). Only
 # "status" and "status.DIGITS" are read: a file a job names "status.9<newline>==> status.0
 # <==" would otherwise forge a header and speak for another task.
@@ -24,17 +24,23 @@ INLINE='(result, base64)'
 budget=INLINE_BUDGET
 while IFS= read -r d; do
   printf '=== %s\n' "$d"
-  (
-    cd -- "$d" 2>/dev/null || { printf '==> %s <==\n' "$NO_DIR"; exit 0; }
-    files=
-    for f in status status.*; do
-      [ -f "$f" ] || continue
-      case ${f#status} in ''|.*) ;; *) continue ;; esac
-      case ${f#status.} in status) ;; ''|*[!0-9]*) continue ;; esac
-      files="$files $f"
-    done
-    [ -n "$files" ] && tail -n +1 -- $files /dev/null 2>/dev/null
-  ) </dev/null
+  if [ ! -d "$d" ] || [ ! -x "$d" ] || [ ! -r "$d" ]; then
+    printf '==> %s <==\n' "$NO_DIR"
+    continue
+  fi
+  # Builtins only until a status file is found: a pending job (no file yet) costs no
+  # process, so 10,000 watched jobs are not 10,000 forks a poll on the login node.
+  files=
+  for f in "$d"/status "$d"/status.*; do
+    [ -f "$f" ] || continue
+    f=${f##*/}
+    case ${f#status} in ''|.*) ;; *) continue ;; esac
+    case ${f#status.} in status) ;; ''|*[!0-9]*) continue ;; esac
+    files="$files $f"
+  done
+  if [ -n "$files" ]; then
+    ( cd -- "$d" 2>/dev/null && tail -n +1 -- $files /dev/null 2>/dev/null ) </dev/null
+  fi
   # A small result comes along (base64: its bytes cannot forge a header), so a job seen
   # finished needs no second round trip to be read; at most INLINE_BUDGET bytes a poll.
   if [ "$budget" -gt 0 ] && [ -f "$d/result.pkl" ]; then
