@@ -83,7 +83,7 @@ def test_a_write_that_fails_says_so_not_a_cut_connection(tmp_path: Path) -> None
 
     data = b"z" * 100_000
     name = hashlib.sha256(data).hexdigest() + ".pkl"
-    limited = ["sh", "-c", 'ulimit -f 20; exec sh -c "$0" "$@"', _PUT]
+    limited = ["sh", "-c", 'ulimit -f 20; exec sh -c "$0" sh "$@"', _PUT]
     res = LocalTransport().run([*limited, str(tmp_path), name, str(len(data))], stdin=data)
     assert res.returncode == 97
     assert list(tmp_path.iterdir()) == []
