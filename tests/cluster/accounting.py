@@ -26,6 +26,7 @@ ACCOUNTS = ("clusterlab", "clusterlab-extra")  # the user's default account come
 # limits, as real sites do.
 EXTRA_QOS = "quick"
 EXTRA_QOS_MAX_WALL = "00:30:00"
+EXTRA_QOS_MAX_SUBMIT = 4  # jobs a user may have queued in it (sites' MaxSubmitJobsPerUser)
 QOS = ("normal", EXTRA_QOS)
 
 
@@ -214,7 +215,10 @@ StorageLoc={DB_NAME}
         ACCOUNTS[0], QOS QOS). A stamp inside the data dir (gone with the database) skips
         the check when warm."""
         stamp = self.data / "clusterlab-associations"
-        wanted = f"{cluster} {user} {','.join(ACCOUNTS)} {','.join(QOS)} DenyOnLimit\n"
+        wanted = (
+            f"{cluster} {user} {','.join(ACCOUNTS)} {','.join(QOS)} DenyOnLimit "
+            f"MaxSubmitJobsPerUser={EXTRA_QOS_MAX_SUBMIT}\n"
+        )
         if stamp.exists() and stamp.read_text() == wanted:
             return
         clusters = self._sacctmgr("-n", "-P", "show", "cluster", "format=cluster").stdout.split()
@@ -234,7 +238,12 @@ StorageLoc={DB_NAME}
             self._sacctmgr("-i", "add", "qos", EXTRA_QOS)
         # DenyOnLimit: a request over the limit is refused at submit instead of pending
         # forever (reason QOSMaxWallDurationPerJobLimit).
-        settings = (f"MaxWall={EXTRA_QOS_MAX_WALL}", "Priority=100", "Flags=DenyOnLimit")
+        settings = (
+            f"MaxWall={EXTRA_QOS_MAX_WALL}",
+            f"MaxSubmitJobsPerUser={EXTRA_QOS_MAX_SUBMIT}",
+            "Priority=100",
+            "Flags=DenyOnLimit",
+        )
         self._sacctmgr("-i", "modify", "qos", "where", f"name={EXTRA_QOS}", "set", *settings)
         self._sacctmgr(
             "-i", "modify", "user", "where", f"name={user}", f"cluster={cluster}",

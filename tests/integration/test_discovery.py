@@ -428,3 +428,21 @@ def test_your_accounts_and_fair_share_from_accounting(sandbox: Any) -> None:
     assert cl.cluster("sbacct", account=other)(abs).submit(-2).result(timeout=120) == 2
     est = cl.estimate("sbacct", cores=1)
     assert est.fair_share is not None and 0 <= est.fair_share <= 1, est.why
+
+
+def test_a_qos_submit_limit_fails_the_jobs_with_what_to_do(sandbox: Any) -> None:
+    """A site's MaxSubmitJobsPerUser (the sandbox's second QOS allows 4 queued jobs): six
+    calls of one loop go as one array, which SLURM refuses whole. Each job ends FAILED
+    with a sentence naming the limit and what to do, not sbatch's bare "Job violates
+    accounting/QOS policy" (which named neither)."""
+    from tests.cluster.accounting import EXTRA_QOS_MAX_SUBMIT
+    from tests.conftest import ssh_profile
+
+    profiles.save(ssh_profile(sandbox, name="sbqos"))
+    f = cl.cluster("sbqos", qos=sandbox.limited_qos, time="00:05:00")(abs)
+    jobs = [f.submit(-i) for i in range(EXTRA_QOS_MAX_SUBMIT + 2)]
+    for job in jobs:
+        with pytest.raises(cl.SubmitError) as err:
+            job.result(timeout=120)
+        assert job.state == cl.JobState.FAILED
+        assert "MaxSubmitJobs" in str(err.value) and "sacctmgr show qos" in str(err.value)

@@ -45,3 +45,21 @@ def test_the_jobs_own_options_reach_sbatch_as_arguments_not_script_text() -> Non
     assert not [o for o in opts if o.startswith(("--output", "--error"))]
     assert [o for o in opts if o.startswith("--job-name")] == ["--job-name=clusterlab-estimate"]
     assert "$@" in discovery_script.build(slurm_estimate.COMMANDS)
+
+
+def test_a_full_queue_is_named_with_what_to_do() -> None:
+    """What sbatch printed here when the sandbox's slurmctld reached MaxJobCount (10,000
+    array tasks held by the soak), after two minutes of retries: it named neither the
+    limit nor a way out."""
+    from clusterlab.backends.slurm import SlurmBackend
+    from clusterlab.config.profile import Profile
+    from clusterlab.transports.local import LocalTransport
+
+    backend = SlurmBackend(Profile(name="x", scheduler="slurm"), LocalTransport())
+    stderr = (
+        "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying\n"
+        "sbatch: error: Batch job submission failed: Resource temporarily unavailable\n"
+    )
+    said = backend.explain_submit_error(stderr)
+    assert said.startswith("the cluster accepts no more jobs for now (its queue is full")
+    assert "wait for jobs to end" in said and "Resource temporarily unavailable" in said

@@ -127,6 +127,21 @@ _SUBMIT_ERRORS: list[tuple[str, str]] = [
     ),
     ("Invalid generic resource", "the GPU/gres request is not valid on this cluster"),
     ("Job dependency problem", "a dependency is invalid (the job it waits for no longer exists)"),
+    (
+        "Job violates accounting/QOS policy",
+        "your account or QOS limits how many jobs you may have queued (MaxSubmitJobs) or how "
+        "large they may be: wait for some to end, send fewer (a map packs many items into "
+        "one task), or see `sacctmgr show assoc user=$USER` and `sacctmgr show qos`",
+    ),
+    *(
+        (
+            needle,
+            "the cluster accepts no more jobs for now (its queue is full: Slurm's MaxJobCount; "
+            "sbatch retried for two minutes): wait for jobs to end, or send fewer (a map packs "
+            "many items into one task)",
+        )
+        for needle in ("temporarily unable to accept job", "job queue full")
+    ),
 ]
 
 
