@@ -226,8 +226,10 @@ class Watcher:
             self.runtime.collector.collect(finished)
             changed = True
         for unit in units:
-            jobs = unit.jobs.values() if isinstance(unit, ArrayPart) else [unit]
-            if all(j.done() for j in jobs):
+            if isinstance(unit, ArrayPart):
+                if all(j.done() for j in unit.jobs.values()):
+                    self.discard(unit)
+            elif unit.done():
                 self.discard(unit)
         self.runtime.flush()
         return changed
