@@ -15,9 +15,13 @@ import re
 NO_DIR = "(no job directory)"  # a pseudo file name no job can create (names are checked)
 # The dirs come one per line on the loop's stdin (see :func:`read_status_lines`), never as
 # arguments: a thousand job dirs in the command line were ~100 KB, and past 256 KB sshd
-# drops the whole connection ("Bad packet length").
+# drops the whole connection ("Bad packet length"). The dump goes through a temporary file
+# and one `cat` (when mktemp works): written straight to the pipe, it reached the poller in
+# a small write per job dir, one wake-up of its reading loop each (5,000 a poll with 5,000
+# jobs, ~0.1 s of the kernel's CPU); from a file it comes in a few large reads.
 READ_STATUS = r"""
 NO_DIR='(no job directory)'
+_clusterlab_status() {
 while IFS= read -r d; do
   printf '=== %s\n' "$d"
   (
@@ -31,7 +35,13 @@ while IFS= read -r d; do
     done
     [ -n "$files" ] && tail -n +1 -- $files /dev/null 2>/dev/null
   ) </dev/null
-done"""
+done
+}
+if _clusterlab_t=$(mktemp 2>/dev/null); then
+  _clusterlab_status >"$_clusterlab_t"; cat -- "$_clusterlab_t"; rm -f -- "$_clusterlab_t"
+else
+  _clusterlab_status
+fi"""
 HEREDOC_END = "--clusterlab-dirs--"  # cannot be a job dir: those are absolute paths
 
 
