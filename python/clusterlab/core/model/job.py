@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from ...common import errors, jobdir
@@ -88,10 +88,10 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self.item_logs: dict[str, Span] = {}
         # outputs=: (working dir on the cluster, globs, local dir); fetched with the result
         self.outputs: tuple[str, list[str], str] | None = None
-        self.output_files: list[str] = []  # local paths of the outputs it brought back
+        self.output_files: Sequence[str] = ()  # local paths of outputs it brought back
         self.max_attempts = 1  # runs its requeue/retry policy allows (config/attempts.py)
         self.result_limit: int | None = None  # bytes; a larger result stays (0/None: none)
-        self._history: list[dict[str, object]] = []  # every run, as its status file tells
+        self._history: Sequence[dict[str, object]] = ()  # its runs; (): a list less per item
 
     # -- where its files are ----------------------------------------------------------------
     @property
