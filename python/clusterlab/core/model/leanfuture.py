@@ -107,7 +107,7 @@ _DONE = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
 
 
 def is_done(future: Future[Any]) -> bool:
-    """``future.done()`` without its lock."""
+    """``future.done()`` without its lock (the watcher asks it of 10,000 jobs a poll)."""
     return future._state in _DONE
 
 
