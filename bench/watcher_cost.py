@@ -1,4 +1,4 @@
-"""The watcher's Python cost per poll with 1,000 active jobs, without the network.
+"""The watcher's Python cost per poll with 1,000 (``--n``) active jobs, without the network.
 
 A real Runtime (SLURM profile, local transport, a private ledger) holds 1,000 single jobs
 (or one array of 1,000 one-item tasks). Its transport's one round trip is replaced by a
@@ -31,26 +31,34 @@ def _item_line(index: int) -> bytes:
 
 
 class Replay:
-    """Stands in for the transport's ``script`` (the poll's one round trip): every job
-    PENDING (Resources) at the first poll, then RUNNING with its status file for ever."""
+    """Stands in for the transport's ``run`` of the poll's one round trip (``sh -s`` with
+    the script on stdin): every job PENDING (Resources) at the first poll, then RUNNING
+    with its status file for ever."""
 
-    def __init__(self) -> None:
+    def __init__(self, n: int = 1000) -> None:
         self.calls = 0
+        self.n = n
+        self.natives: list[str] = []  # what `squeue --me` would list (past IDS_PER_COMMAND)
 
-    def __call__(self, script: str, *job_dirs: str, stdin: bytes | None = None) -> Any:
+    def __call__(self, argv: list[str], stdin: bytes | None = None, **_: Any) -> Any:
+        from clusterlab.backends.statusdump import HEREDOC_END
         from clusterlab.transports.base import CommandResult
 
+        script = (stdin or b"").decode()
+        assert argv == ["sh", "-s"], f"not a poll: {argv}"
         self.calls += 1
         marker = re.search(r"--clusterlab-[0-9a-f]+--", script)
         assert marker, "not a poll script"
         ids = re.search(r"--jobs=([0-9,]*)", script)
-        natives = ids.group(1).split(",") if ids else []
+        natives = ids.group(1).split(",") if ids else self.natives
+        listing = script.split(f"<<'{HEREDOC_END}'\n", 1)[1].split(f"{HEREDOC_END}\n")[0]
+        job_dirs = listing.splitlines()
         lines: list[str] = []
         dump: list[bytes] = []
         for native, job_dir in zip(natives, job_dirs, strict=True):
             dump.append(b"=== %s\n" % job_dir.encode())
             if native.startswith("2"):  # the array: one line and one status file per task
-                for i in range(1000):
+                for i in range(self.n):
                     state = "PENDING|Resources" if self.calls == 1 else "RUNNING|None"
                     lines.append(f"{native}_{i}|{state}")
                     if self.calls > 1:
@@ -64,8 +72,8 @@ class Replay:
         return CommandResult(0, out.encode() + b"".join(dump), b"")
 
 
-def build(kind: str) -> tuple[Any, list[Any]]:
-    """A runtime with 1,000 single jobs (``kind='jobs'``) or one 1,000-item array."""
+def build(kind: str, n: int = 1000) -> tuple[Any, list[Any]]:
+    """A runtime with ``n`` single jobs (``kind='jobs'``) or one ``n``-item array."""
     import clusterlab as cl
     from clusterlab.config.resources import parse_resources
     from clusterlab.core.ledger import records
@@ -80,39 +88,46 @@ def build(kind: str) -> tuple[Any, list[Any]]:
     profile = cl.Profile(name="wcost", scheduler="slurm", remote_dir=str(tmp / "jobs"))
     runtime = Runtime(profile)
     runtime.watcher.shared = None  # measure the watcher alone, not the SQLite sharing
-    runtime.transport.script = Replay()  # type: ignore[method-assign]
+    replay = Replay(n)
+    runtime.transport.run = replay  # type: ignore[method-assign]
     res = parse_resources({"cores": 1})
     units: list[Any] = []
     if kind == "jobs":
-        for i in range(1000):
-            job = Job(runtime, f"j{i}", "nap", str(10_000 + i), f"{tmp}/jobs/j{i}", res)
-            records.record_jobs(runtime.profile, [job])
-            units.append(job)
+        jobs = [
+            Job(runtime, f"j{i}", "nap", str(100_000 + i), f"{tmp}/jobs/j{i}", res)
+            for i in range(n)
+        ]
+        records.record_jobs(runtime.profile, jobs)
+        units.extend(jobs)
+        replay.natives = [j.native_id for j in jobs]
     else:
-        array = ArrayJob(runtime, "a1", "nap", 1000, Plan(1000, 1000, 1))
-        part = ArrayPart(array, "20000", f"{tmp}/jobs/a1", [[i] for i in range(1000)])
-        for i in range(1000):
+        array = ArrayJob(runtime, "a1", "nap", n, Plan(n, n, 1))
+        part = ArrayPart(array, "20000", f"{tmp}/jobs/a1", [[i] for i in range(n)])
+        for i in range(n):
             array.elements.append(part.new_item(runtime, i, i, res, []))
         array.parts.append(part)
         runtime.arrays[array.id] = array
-        records.record_array(runtime.profile, array, list(range(1000)), res, [])
+        records.record_array(runtime.profile, array, list(range(n)), res, [])
         units.append(part)
+        replay.natives = [part.native_id]
     return runtime, units
 
 
-def measure(kind: str, monitor: bool = False, repeat: int = 5) -> dict[str, float]:
+def measure(kind: str, monitor: bool = False, repeat: int = 5, n: int = 1000) -> dict[str, float]:
     """:func:`measure_once` ``repeat`` times (a fresh runtime each): the median of each
     number, as other processes share this machine's two cores."""
-    runs = [measure_once(kind, monitor=monitor) for _ in range(repeat)]
+    runs = [measure_once(kind, monitor=monitor, n=n) for _ in range(repeat)]
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
-def measure_once(kind: str, polls: int = 20, monitor: bool = False) -> dict[str, float]:
+def measure_once(
+    kind: str, polls: int = 20, monitor: bool = False, n: int = 1000
+) -> dict[str, float]:
     """In ms: ``first_ms`` (every job seen PENDING), ``start_ms`` (every job starts), and
     ``median_ms``/``max_ms`` of the steady polls that follow (nothing new), wall clock;
     ``start_cpu_ms`` and ``max_cpu_ms`` (of all polls): the poll thread's CPU time. ``monitor``:
     with ``cl.monitor()`` listening to the events, as in a notebook."""
-    runtime, units = build(kind)
+    runtime, units = build(kind, n)
     if monitor:
         import clusterlab as cl
 
@@ -137,22 +152,32 @@ def measure_once(kind: str, polls: int = 20, monitor: bool = False) -> dict[str,
 
 
 if __name__ == "__main__":
+    import argparse
+
     sys.path.insert(0, str(ROOT / "python"))
-    if "--profile" in sys.argv:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000, help="active jobs (or array items)")
+    ap.add_argument("--profile", action="store_true", help="a cProfile listing instead")
+    ap.add_argument("--array", action="store_true", help="with --profile: the array")
+    ap.add_argument("--kinds", default="jobs,array", help="with no --profile: which to time")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    if args.profile:
         import cProfile
         import pstats
 
-        kind = "array" if "--array" in sys.argv else "jobs"
-        runtime, units = build(kind)
+        runtime, units = build("array" if args.array else "jobs", args.n)
         runtime.watcher.poll_once(units)
         prof = cProfile.Profile()
         prof.enable()
-        for _ in range(5):
+        runtime.watcher.poll_once(units)  # every job starts
+        for _ in range(4):
             runtime.watcher.poll_once(units)
         prof.disable()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
     else:
-        for kind in ("jobs", "array"):
+        for kind in args.kinds.split(","):
             for mon in (False, True):
-                cost = {k: round(v, 1) for k, v in measure(kind, monitor=mon).items()}
-                print(kind, "+ monitor" if mon else "", cost)
+                got = measure(kind, monitor=mon, repeat=args.repeat, n=args.n)
+                cost = {k: round(v, 1) for k, v in got.items()}
+                print(f"{args.n} {kind}", "+ monitor" if mon else "", cost, flush=True)

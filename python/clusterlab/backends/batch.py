@@ -144,12 +144,25 @@ class BatchBackend(Backend):
         return submit_batch(self, jobs)
 
     def _observation(self, code: str, reason_code: str) -> Observation:
-        return Observation(
-            state=self.STATE_MAP.get(code, JobState.PENDING),
-            reason=self.reason(code, reason_code),
-            raw=f"{code} {reason_code}".strip(),
-            cause=self.CAUSE_MAP.get(code) or self.CAUSE_MAP.get(reason_code),
-        )
+        # A poll of 10,000 jobs sees a handful of (state, reason) pairs: each is translated
+        # once (a new Observation still per job: the poll fills in its status file).
+        memo = self._translated
+        if memo is None:
+            memo = self._translated = {}
+        known = memo.get((code, reason_code))
+        if known is None:
+            known = (
+                self.STATE_MAP.get(code, JobState.PENDING),
+                self.reason(code, reason_code),
+                f"{code} {reason_code}".strip(),
+                self.CAUSE_MAP.get(code) or self.CAUSE_MAP.get(reason_code),
+            )
+            if len(memo) < 4096:  # a bound, were reasons ever unique per job
+                memo[(code, reason_code)] = known
+        state, reason, raw, cause = known
+        return Observation(state=state, reason=reason, raw=raw, cause=cause)
+
+    _translated: dict[tuple[str, str], tuple[JobState, str, str, Cause | None]] | None = None
 
     def poll(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
         if not targets:

@@ -176,3 +176,13 @@ class OurFramesHidden:
         if exc is not None and (for_the_user(exc) or isinstance(exc, self.also)):
             exc.__traceback__ = None
         return False
+
+
+def fixed_dependencies_error(what: str, name: str) -> ClusterlabError:
+    """Dependencies are fixed at submission (the scheduler cannot add them later)."""
+    return ClusterlabError(
+        f"{what} is already submitted: dependencies are fixed at submission, as on a batch "
+        "scheduler. "
+        f"Declare them when submitting: {name}.after(a, b).submit(x), "
+        f"{name}.submit(x, after=[a, b]) or {name}.map(items, after=[a])."
+    )

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .tarread import read_plain_tar
+
 if TYPE_CHECKING:
     from .stream import Stream
 
@@ -131,6 +133,9 @@ def parse_files(blob: bytes) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     if not blob:
         return out
+    fast = read_plain_tar(blob)  # plain files by slicing; anything else: tarfile
+    if fast is not None:
+        return fast
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
         for member in tar:
             if not member.isreg():  # a link (tar keeps it a link): extractfile would look

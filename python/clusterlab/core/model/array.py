@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ...backends.base import WatchTarget
 from ...common.efficiency import Efficiency, judge, request_hint, suggested
-from ...common.errors import OurFramesHidden, SerializationError
+from ...common.errors import OurFramesHidden, SerializationError, fixed_dependencies_error
 from ...common.states import JobState
 from ...common.usage import ArrayUsage
 from ...config.resources import Resources
-from .job import Job, fixed_dependencies_error
+from .job import Job
+from .leanfuture import held_value, is_done, succeeded
 from .plan import Plan
 from .settle import Absence
 
@@ -96,6 +97,8 @@ class ArrayJob:
     # -- waiting and results ----------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every item finished; False if ``timeout`` passed first."""
+        if all(is_done(job) for job in self.elements):  # without locks: 100,000 items
+            return True
         _, not_done = concurrent.futures.wait(self.elements, timeout=timeout)
         return not not_done
 
@@ -109,6 +112,10 @@ class ArrayJob:
             )
         out = []
         for i, job in enumerate(self.elements):
+            value = _value_in_memory(job)
+            if value is not None:
+                out.append(value)
+                continue
             if job.cancelled():
                 exc: BaseException | None = concurrent.futures.CancelledError(
                     f"item {i} was cancelled: {job.reason}"
@@ -130,6 +137,8 @@ class ArrayJob:
         """Finished items that did not succeed: index -> their exception."""
         out: dict[int, BaseException] = {}
         for i, job in enumerate(self.elements):
+            if succeeded(job):  # (without its lock: 100,000 items)
+                continue
             if not job.done():
                 continue
             if job.cancelled():
@@ -272,6 +281,15 @@ class ArrayJob:
 
     def __repr__(self) -> str:
         return f"<ArrayJob {self.id} {self.name} on {self.profile}: {self.plan}; {self.reason}>"
+
+
+def _value_in_memory(job: Job) -> Any:
+    """An item's value when it completed and the value is held here, else None (then the
+    caller takes the ordinary path, which also covers a value that is None)."""
+    if not succeeded(job):
+        return None
+    value = held_value(job)
+    return None if job.result_unread else value
 
 
 def as_completed(jobs: ArrayJob | list[Job], timeout: float | None = None) -> Iterator[Job]:

@@ -66,6 +66,9 @@ class SharedPoll:
         self.shared_reads = 0  # polls answered from another watcher's observations
         self._registered: dict[str, WatchTarget] = {}
         self._published: dict[str, str] = {}
+        # What each single job's published row was made from: a job seen exactly so again
+        # (most of 10,000 held jobs, poll after poll) needs no JSON built to know it.
+        self._published_from: dict[str, tuple[object, ...]] = {}
         self._union: set[str] = set()
         self._unseen_since: dict[str, float] = {}
         self._decoded: dict[str, tuple[float, Observation]] = {}
@@ -119,6 +122,7 @@ class SharedPoll:
             print(f"clusterlab: could not release the shared poll lease: {exc}", file=sys.stderr)
         self.holding = False
         self._published.clear()
+        self._published_from.clear()
 
     # -- steps ------------------------------------------------------------------------------
     def _direct(self, targets: Sequence[WatchTarget]) -> dict[str, Observation]:
@@ -199,6 +203,7 @@ class SharedPoll:
         held = ledger.transact(conn, take)
         if held and not self.holding:
             self._published.clear()  # a new tenure publishes every row afresh
+            self._published_from.clear()
         self.holding = held
         return held
 
@@ -227,7 +232,14 @@ class SharedPoll:
         changed: list[tuple[str, str, float, str]] = []
         now = time.time()
         for native, obs in seen.items():
+            source = _source(obs)
+            if source is not None and self._published_from.get(native) == source:
+                continue  # as published at the last poll
             text = json.dumps(encode(obs), separators=(",", ":"))
+            if source is None:
+                self._published_from.pop(native, None)
+            else:
+                self._published_from[native] = source
             if self._published.get(native) != text:
                 self._published[native] = text
                 changed.append((self.cluster, native, now, text))
@@ -235,6 +247,7 @@ class SharedPoll:
         self._union = set(union)
         for native in [n for n in self._published if n not in union]:
             del self._published[native]
+            self._published_from.pop(native, None)
         try:
             self._publish(changed, list(union), now)
         except sqlite3.Error as exc:
@@ -342,3 +355,10 @@ class SharedPoll:
 def for_backend(backend: Backend, profile: Profile, max_interval: float) -> SharedPoll | None:
     """The watcher's shared poller, or None when this backend polls on its own."""
     return SharedPoll(backend, profile, max_interval) if shareable(backend) else None
+
+
+def _source(obs: Observation) -> tuple[object, ...] | None:
+    """Everything a single job's row is encoded from (None for an array: its tasks)."""
+    if obs.tasks:
+        return None
+    return (obs.state, obs.reason, obs.raw, obs.status, obs.cause, obs.dir_missing)

@@ -19,6 +19,7 @@ from ...common.jobdir import StatusInfo, parse_status
 from ...common.states import JobState
 from ..model.array import ArrayPart
 from ..model.job import Job
+from ..model.leanfuture import is_done
 from ..model.settle import DEPENDENCY_FAILED, PRESENT, Absence, Decision, decide, decide_item
 from .collect import Finished, a_dependency_failed
 from .follow import FOLLOW_INTERVAL, Follower
@@ -230,8 +231,10 @@ class Watcher:
             self.runtime.collector.collect(finished)
             changed = True
         for unit in units:
-            jobs = unit.jobs.values() if isinstance(unit, ArrayPart) else [unit]
-            if all(j.done() for j in jobs):
+            if isinstance(unit, ArrayPart):
+                if all(is_done(j) for j in unit.jobs.values()):
+                    self.discard(unit)
+            elif is_done(unit):
                 self.discard(unit)
         self.runtime.flush()
         return changed
@@ -240,7 +243,7 @@ class Watcher:
         self, job: Job, obs: Observation, finished: list[Finished], to_cancel: list[WatchTarget]
     ) -> bool:
         retrier = self.runtime.retrier
-        if job.done() or retrier.waiting(job):  # (waiting: to be submitted again)
+        if is_done(job) or retrier.waiting(job):  # (waiting: to be submitted again)
             return False
         seen = self._seen.setdefault(job.id, {})
         if self._unchanged(seen, 0, obs, job.state):
@@ -295,7 +298,7 @@ class Watcher:
             task_status: StatusInfo | None = None  # parsed only if an item needs it
             for index in indices:
                 job = part.jobs[index]
-                if job.done() or self._unchanged(seen, index, task_obs, job.state):
+                if is_done(job) or self._unchanged(seen, index, task_obs, job.state):
                     continue
                 if task_status is None:
                     task_status = self._parse(part.watch_key, task, task_obs.status)
