@@ -80,10 +80,13 @@ class Relay:
 
     async def _serve(self) -> None:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-            await asyncio.gather(
-                _pipe(reader, up_writer, self.delay), _pipe(up_reader, writer, self.delay)
-            )
+            # Ended by stop(): returning (not raising CancelledError) keeps asyncio's
+            # stream callback from printing the cancellation as an error.
+            with contextlib.suppress(asyncio.CancelledError):
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+                await asyncio.gather(
+                    _pipe(reader, up_writer, self.delay), _pipe(up_reader, writer, self.delay)
+                )
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]

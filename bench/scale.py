@@ -22,10 +22,10 @@ with reason JobHeldUser, so they take no CPU of the shared sandbox and the watch
 them active), SLURM via the local transport so that this process can ``scancel`` them by
 name in a ``finally``. The kernel times every poll of its watcher (wall and the poll
 thread's CPU time: the Python a poll costs, without the wait for ``squeue``); the client
-times trivial cells for ``--window`` s. The sandbox's slurmctld holds at most
-MaxJobCount=10000 jobs for everyone, so 10,000 held jobs would refuse every other user's
-submissions meanwhile: the default N is 5,000 real jobs, and ``bench/watcher_cost.py --n
-10000`` replays the poll of 10,000 for its Python cost.
+times trivial cells for ``--window`` s. The default N is 10,000 real jobs (the sandbox's
+slurmctld holds up to MaxJobCount=50,000 since sandbox version 6; Slurm's default 10,000
+would refuse every other user's submissions meanwhile), and ``bench/watcher_cost.py --n
+10000`` replays the poll of 10,000 for its Python cost alone.
 
 Every figure prints with "met"/"missed"; results go to ``bench/results/scale.json``
 (merged per case) with the machine's load average before and after.
@@ -425,7 +425,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=RESULTS)
     args = ap.parse_args()
     if args.n is None:
-        args.n = 100_000 if args.case == "map100k" else 5_000
+        args.n = 100_000 if args.case == "map100k" else 10_000
     load0 = os.getloadavg()
     t0 = time.time()
     out = map_case(args) if args.case == "map100k" else live_case(args)

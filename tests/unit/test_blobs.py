@@ -13,6 +13,7 @@ import clusterlab as cl
 from clusterlab.core.transfer import blobs
 from clusterlab.core.transfer.blobs import BlobStore
 from clusterlab.transports import LocalTransport, get_transport
+from clusterlab.transports.base import CommandResult
 
 
 @pytest.fixture
@@ -87,3 +88,32 @@ def test_a_write_that_fails_says_so_not_a_cut_connection(tmp_path: Path) -> None
     res = LocalTransport().run([*limited, str(tmp_path), name, str(len(data))], stdin=data)
     assert res.returncode == 97
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_openssl_the_upload_checks_with_sha256sum(tmp_path: Path) -> None:
+    """OpenSSL's digest is preferred (it uses the CPU's SHA instructions); a cluster
+    without the openssl command still gets the content address checked, by coreutils."""
+    import hashlib
+    import shutil
+
+    from clusterlab.core.transfer.blobs import _PUT
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("sh", "mkdir", "chmod", "mktemp", "tee", "sha256sum", "wc", "rm", "mv", "cat"):
+        found = shutil.which(tool)
+        assert found, tool
+        (tools / tool).symlink_to(found)
+    store = tmp_path / "blobs"
+    data = b"w" * 100_000
+    name = hashlib.sha256(data).hexdigest() + ".pkl"
+
+    def put(payload: bytes) -> CommandResult:
+        argv = ["env", f"PATH={tools}", "sh", "-c", _PUT, "sh", str(store), name, str(len(data))]
+        return LocalTransport().run(argv, stdin=payload)
+
+    forged = put(b"v" * 100_000)
+    assert forged.returncode == 98 and "checksum differs" in forged.err
+    assert not (store / name).exists()
+    whole = put(data)
+    assert whole.returncode == 0 and (store / name).read_bytes() == data

@@ -37,11 +37,17 @@ done
 # all of it arrived: a connection cut mid-upload gives `cat` an early end of input, so the
 # size ($3) and, where sha256sum exists, the content address (NAME) are checked first. The
 # checksum is computed while the bytes arrive (tee), not read back afterwards: for 200 MB
-# that was half a second after the last byte.
+# that was half a second after the last byte. OpenSSL's digest comes first where it exists:
+# it uses the CPU's SHA instructions, and coreutils' sha256sum (9.1) does not: 1.3 s for
+# 200 MB against 0.35 s here, which made the upload half as fast as scp (issue 30 item 4).
 _PUT = r"""
 mkdir -p -- "$1" && chmod 700 -- "$1" || exit 97
 tmp=$(mktemp "$1/.upload.XXXXXX") || exit 97
-if command -v sha256sum >/dev/null 2>&1; then
+if command -v openssl >/dev/null 2>&1 && printf '' | openssl dgst -sha256 -r >/dev/null 2>&1
+then
+  sum=$( { tee -- "$tmp" || : > "$tmp.failed"; } | openssl dgst -sha256 -r )
+  if [ -e "$tmp.failed" ]; then rm -f -- "$tmp" "$tmp.failed"; exit 97; fi
+elif command -v sha256sum >/dev/null 2>&1; then
   sum=$( { tee -- "$tmp" || : > "$tmp.failed"; } | sha256sum )
   if [ -e "$tmp.failed" ]; then rm -f -- "$tmp" "$tmp.failed"; exit 97; fi
 else
