@@ -107,7 +107,7 @@ def main() -> None:
     rows = {
         "scp (new connection)": median_of(args.repeat, scp),
         "raw pipe: cat > file on the profile's transport": median_of(args.repeat, pipe),
-        "blob upload script (remote sha256sum, checks, rename)": median_of(args.repeat, put),
+        "blob upload script (remote checksum, checks, rename)": median_of(args.repeat, put),
         "pickling the argument (cloudpickle, protocol 5)": median_of(
             args.repeat, lambda: cloudpickle.dumps(("ok", arr), protocol=5)
         ),
