@@ -205,7 +205,7 @@ def _retire_idle(name: str) -> None:
     for key, old in list(_runtimes.items()):
         if (
             old.profile.name == name
-            and old.watcher.active == 0
+            and not old.watcher.has_work()
             and old.batcher.idle()
             and old.backend.idle()
         ):

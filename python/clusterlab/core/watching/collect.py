@@ -270,3 +270,14 @@ def a_dependency_failed(job: Job) -> bool:
         if rec is not None and rec.state in _FAILED:
             return True
     return False
+
+
+def deleted_for_dependency(job: Job, decision: Decision, started: bool) -> Decision:
+    """A job that left the queue before it ran while a job it waits for failed was deleted
+    by the scheduler for that (PBS does, and without job history keeps no trace of it): it
+    ends CANCELLED for its dependency (the collector names which), not LOST."""
+    if decision.state != JobState.LOST or started or not job.after_ids:
+        return decision
+    if not a_dependency_failed(job):
+        return decision
+    return Decision(JobState.CANCELLED, DEPENDENCY_FAILED, decision.absence)

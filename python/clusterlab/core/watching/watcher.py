@@ -12,6 +12,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ...backends.base import Observation, WatchTarget
@@ -20,8 +21,8 @@ from ...common.states import JobState
 from ..model.array import ArrayPart
 from ..model.job import Job
 from ..model.leanfuture import is_done
-from ..model.settle import DEPENDENCY_FAILED, PRESENT, Absence, Decision, decide, decide_item
-from .collect import Finished, a_dependency_failed
+from ..model.settle import PRESENT, Absence, Decision, decide, decide_item
+from .collect import Finished, deleted_for_dependency
 from .follow import FOLLOW_INTERVAL, Follower
 from .followers import Followers
 from .sharedpoll import for_backend
@@ -101,6 +102,12 @@ class Watcher:
         shortest interval after the last poll, so a burst of endings is one poll."""
         self._nudged = True
         self._wake.set()
+
+    def has_work(self) -> bool:
+        """A watched job has not ended (one that just ended stays listed a moment)."""
+        with self._lock:
+            units = list(self._units.values())
+        return any(not job.done() for unit in units for job in _jobs_of(unit))
 
     def discard(self, unit: Unit) -> None:
         with self._lock:
@@ -192,8 +199,7 @@ class Watcher:
         except Exception as exc:  # keep watching through a dropped connection
             self._interval = min(self._interval * BACKOFF * 2, self.max_interval * 4)
             for unit in units:
-                jobs = unit.jobs.values() if isinstance(unit, ArrayPart) else [unit]
-                for job in jobs:
+                for job in _jobs_of(unit):
                     if not job.done():
                         job.set_state(job.state, f"cannot reach the scheduler, retrying ({exc})")
             self.runtime.flush()
@@ -257,7 +263,7 @@ class Watcher:
         decision = decide(
             job.state, obs, status, self._missing.get(job.id, PRESENT), job.resources.time_s
         )
-        decision = _deleted_for_dependency(job, decision, status.started is not None)
+        decision = deleted_for_dependency(job, decision, status.started is not None)
         if not decision.state.finished and retrier.stopped_to_requeue(job, obs.state, status):
             decision = Decision(JobState.FAILED, status.requeued)  # requeue=True, pod deleted
         if decision.state.finished and retrier.take(job, decision, status):  # retries=N
@@ -317,7 +323,7 @@ class Watcher:
                     job.resources.time_s,
                 )
                 started = item is not None and item.started is not None
-                decision = _deleted_for_dependency(job, decision, started)
+                decision = deleted_for_dependency(job, decision, started)
                 part.missing[index] = decision.absence
                 report = item if item and item.finished else task_status
                 changed |= self._apply(
@@ -383,16 +389,9 @@ class Watcher:
         return job.set_state(decision.state, decision.reason)
 
 
+def _jobs_of(unit: Unit) -> Iterable[Job]:
+    return unit.jobs.values() if isinstance(unit, ArrayPart) else [unit]
+
+
 def _fingerprint(obs: Observation, state: JobState) -> tuple[object, ...]:
     return (obs.state, obs.reason, obs.raw, obs.status, obs.cause, obs.dir_missing, state)
-
-
-def _deleted_for_dependency(job: Job, decision: Decision, started: bool) -> Decision:
-    """A job that left the queue before it ran while a job it waits for failed was deleted
-    by the scheduler for that (PBS does, and without job history keeps no trace of it): it
-    ends CANCELLED for its dependency (the collector names which), not LOST."""
-    if decision.state != JobState.LOST or started or not job.after_ids:
-        return decision
-    if not a_dependency_failed(job):
-        return decision
-    return Decision(JobState.CANCELLED, DEPENDENCY_FAILED, decision.absence)
