@@ -255,3 +255,37 @@ def test_cleanup_and_gc_delete_only_finished_job_dirs(any_profile: cl.Profile) -
         timeout=120,
     )
     assert out.returncode == 1 and "files were deleted by cleanup" in out.stderr
+
+
+def test_cleanup_right_after_the_result_outlasts_the_jobs_last_writes() -> None:
+    """A job's result can arrive before its script has ended (pushed, or read as soon as
+    the runner wrote it), and the script's last writes (Grid Engine's success mark, the
+    scheduler's output) then land while ``rm -rf`` runs: rm said "Directory not empty" and
+    cleanup() raised (seen on Grid Engine in CI)."""
+    import threading
+
+    job = cl.cluster("local")(abs).submit(-3)
+    assert job.result(timeout=60) == 3
+    stop = time.monotonic() + 0.6
+
+    def late_writes() -> None:  # the script's EXIT trap and the scheduler, many times over
+        n = 0
+        while time.monotonic() < stop:
+            try:  # into the job dir while it exists, never creating it again
+                if not os.path.isdir(job.job_dir + "/late"):
+                    os.mkdir(job.job_dir + "/late")
+                Path(f"{job.job_dir}/late/mark.{n}").touch()
+            except OSError:
+                pass
+            n += 1
+
+    writer = threading.Thread(target=late_writes)
+    writer.start()
+    time.sleep(0.05)
+    try:
+        job.cleanup()
+    finally:
+        writer.join()
+    assert not Path(job.job_dir).exists()
+    rec = ledger.get(job.id)
+    assert rec is not None and rec.cleaned

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from ..backends import make_backend
@@ -179,9 +180,16 @@ def remove_dirs(runtime: Runtime, dirs: Sequence[str]) -> None:
         rest = d[len(root) :] if d.startswith(root) else ""
         if not rest or "/" in rest or rest in (".", ".."):
             raise ClusterlabError(f"refusing to delete {d!r}: not a job dir under {root}")
-    res = runtime.transport.run(["rm", "-rf", "--", *dirs])
-    if res.returncode != 0:
-        raise ClusterlabError(f"could not delete {', '.join(dirs)}: {res.err.strip()}")
+    # A job's result can arrive before its script ended, and the script's last files
+    # (Grid Engine's success mark, the scheduler's output) can land while rm runs: rm
+    # then says "Directory not empty". Those writes stop within moments, so try again.
+    for pause in (0.25, 0.5, 1.0, None):
+        res = runtime.transport.run(["rm", "-rf", "--", *dirs])
+        if res.returncode == 0:
+            return
+        if pause is not None:
+            time.sleep(pause)
+    raise ClusterlabError(f"could not delete {', '.join(dirs)}: {res.err.strip()}")
 
 
 _runtimes: dict[str, Runtime] = {}
