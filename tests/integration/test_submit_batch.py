@@ -271,3 +271,45 @@ def test_gc_removes_the_array_dir_of_alike_jobs_once_their_dirs_are_gone(
     removed = cl.jobs.gc(older_than="1s", profile=ssh.name)
     assert {j.id for j in jobs} <= set(removed)
     assert runtime.transport.run(["test", "-e", array_dir]).returncode != 0
+
+
+def test_a_slow_submission_says_why_the_job_still_waits(
+    sandbox: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sbatch retries for up to two minutes when slurmctld is busy or its queue is full,
+    and a slow link delays it too: the job said only "being submitted" throughout. Here
+    the sandbox's sshd is reached through a relay adding 0.4 s each way (loopback only),
+    so the submission outlasts the (lowered) patience and the job says why it waits."""
+    import importlib.util
+    from pathlib import Path
+
+    from clusterlab.core.submission import batcher
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_relay", Path(__file__).resolve().parents[2] / "bench" / "relay.py"
+    )
+    assert spec is not None and spec.loader is not None
+    relay_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(relay_mod)
+    relay = relay_mod.Relay(sandbox.ssh_port, 400).start()
+    kind, b64 = Path(sandbox.known_hosts).read_text().split()[1:3]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{relay.port} {kind} {b64}\n")
+    profile = ssh_profile(sandbox, name="slowlink", port=relay.port, known_hosts=str(known))
+    cl.profiles.save(profile)
+    monkeypatch.setattr(batcher, "SLOW_AFTER", 0.5, raising=False)
+    seen: list[tuple[str, str]] = []
+    unsubscribe = events.subscribe(
+        lambda e: seen.append((e.state.value, e.reason)) if e.profile == profile.name else None
+    )
+    try:
+        job = cl.cluster(profile.name)(_square).submit(6)
+        assert job.result(timeout=180) == 36
+    finally:
+        unsubscribe()
+        relay.stop()
+    submitting = [reason for state, reason in seen if state == "SUBMITTING"]
+    assert any("no answer from the cluster after 0.5 s" in r for r in submitting), seen
+    states = [state for state, _ in seen]
+    last_submitting = max(i for i, state in enumerate(states) if state == "SUBMITTING")
+    assert states.index("PENDING") > last_submitting, seen  # never after it was accepted

@@ -48,6 +48,12 @@ MAX_WAIT = 0.1  # longest a batch waits for more submissions
 MAX_BATCH = 500  # jobs per round trip
 EXIT_WAIT = 60.0  # seconds the interpreter's exit waits for queued submissions
 SUBMITTING_REASON = "being submitted"
+SLOW_AFTER = 5.0  # seconds of submission after which a job says why it is still waiting
+SLOW_REASON = (
+    "being submitted: no answer from the cluster after {seconds:g} s (its scheduler may be "
+    "busy or its queue full, and the submit command keeps retrying for up to minutes; or the "
+    "connection is slow): it is accepted or fails with the scheduler's words"
+)
 EXIT_REASON = (
     "not submitted: the Python process exited before the scheduler accepted it; nothing "
     "ran: submit it again"
@@ -159,6 +165,11 @@ class Batcher:
             with self._cond:
                 batch = self._take()
                 self._busy = True
+            # sbatch retries on its own for up to 2 minutes when slurmctld is busy or its
+            # queue is full: the jobs then say so rather than "being submitted" throughout.
+            slow = threading.Timer(SLOW_AFTER, self._still_submitting, [batch])
+            slow.daemon = True
+            slow.start()
             try:
                 self._submit(batch)
             except BaseException as exc:  # never leave a job SUBMITTING
@@ -166,10 +177,23 @@ class Batcher:
                     if pending.job.state == JobState.SUBMITTING:
                         self._refuse(pending, exc)
             finally:
+                slow.cancel()
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
                 self.runtime.flush()
+
+    def _still_submitting(self, batch: list[Pending]) -> None:
+        """The jobs of a batch whose submission outlasted SLOW_AFTER: say why they wait
+        (under the lock that accepting them takes, so none goes back to SUBMITTING)."""
+        with self._cond:
+            changed = [
+                p.job.set_state(JobState.SUBMITTING, SLOW_REASON.format(seconds=SLOW_AFTER))
+                for p in batch
+                if p.job.state == JobState.SUBMITTING
+            ]
+        if any(changed):
+            self.runtime.flush()
 
     def _linger(self) -> None:
         """Wait while submissions keep coming (a loop of ``submit()``), within MAX_WAIT."""
