@@ -15,7 +15,6 @@ import os
 import queue
 import secrets
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from common import (
     Context,
     Record,
     attempt,
+    cancel_by_name,
     fmt_n,
     fmt_s,
     md_table,
@@ -128,23 +128,6 @@ def _sample(kc: Any, duration: float, period: float = 0.05) -> tuple[list[float]
     return latencies, published
 
 
-def _cancel_by_name(name: str, timeout: float = 60) -> None:
-    """scancel every job of this case, then wait until SLURM forgot them as active."""
-    subprocess.run(["scancel", f"--name={name}"], check=False, capture_output=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = subprocess.run(
-            ["squeue", "-h", f"--name={name}", "--states=PENDING,RUNNING,COMPLETING"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        if not out:
-            return
-        subprocess.run(["scancel", f"--name={name}"], check=False, capture_output=True)
-        time.sleep(1)
-
-
 def one_run(ctx: Context, tool: str) -> Record:
     from jupyter_client import KernelManager
 
@@ -178,7 +161,7 @@ def one_run(ctx: Context, tool: str) -> Record:
         reply = _execute(kc, "", timeout=60, user_expressions={"s": STATS})
         stats = json.loads(ast.literal_eval(reply["user_expressions"]["s"]["data"]["text/plain"]))
     finally:
-        _cancel_by_name(job_name)
+        cancel_by_name(job_name)
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     ordered = sorted(latencies)

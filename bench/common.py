@@ -1,5 +1,7 @@
 """What every case of bench/suite.py shares: the run context, medians of run records,
-targets that say met/missed, and Markdown helpers.
+targets that say met/missed, and Markdown helpers; and what several benchmark scripts
+share: cancelling a run's SLURM jobs by name, and the setup and line-delay figures of the
+two follow-latency benchmarks (follow_latency.py, panel_follow_latency.py).
 
 A case returns plain run records (``{"tool": ..., "n": ..., "time_s": ..., ...}``), one
 per repetition; medians are taken per (tool, n) so a table never shows a single time.
@@ -7,13 +9,16 @@ per repetition; medians are taken per (tool, n) so a table never shows a single 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,3 +190,71 @@ def save_plot(fig: Any, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def cancel_by_name(name: str, timeout: float = 60) -> None:
+    """scancel every job named ``name`` until squeue lists none of them as active: a
+    benchmark that submits many jobs leaves none queued (and says so when it could not)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        subprocess.run(["scancel", f"--name={name}"], check=False, capture_output=True)
+        out = subprocess.run(
+            ["squeue", "-h", f"--name={name}", "--states=PENDING,RUNNING,COMPLETING"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if not out:
+            return
+        time.sleep(1)
+    print(f"WARNING: jobs named {name} still queued after {timeout} s", file=sys.stderr)
+
+
+# -- the follow-latency benchmarks ----------------------------------------------------------
+def follow_setup(doc: str) -> tuple[argparse.Namespace, Any]:
+    """``--lines``/``--json`` parsed, the sandbox up with private clusterlab dirs, and its
+    SLURM-over-SSH profile polled every 30 s (so what is fast is the push, not a poll)."""
+    from sandbox_profiles import setup
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=30)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    _, _, profiles = setup(poll_interval=30.0)
+    return args, profiles["SLURM over SSH"]
+
+
+def line_delays(stamped: Iterable[tuple[float, str]]) -> list[float]:
+    """Per whole line of the texts (each with when it arrived), sorted: the arrival minus
+    the print time the line carries as its second word."""
+    delays, buf = [], ""
+    for when, text in stamped:
+        buf += text
+        *whole, buf = buf.split("\n")
+        delays += [when - float(line.split()[1]) for line in whole if line]
+    return sorted(delays)
+
+
+def delay_stats(delays: list[float]) -> Record:
+    """The figures of sorted line delays that both follow benchmarks report."""
+    return {
+        "lines": len(delays),
+        "median_s": statistics.median(delays),
+        "p90_s": delays[int(0.9 * (len(delays) - 1))],
+        "max_s": delays[-1],
+    }
+
+
+def delay_line(label: str, row: Record) -> str:
+    """The start of a follow benchmark's printed row: its label and line delays."""
+    return (
+        f"{label:28} lines {row['lines']:3}  median {row['median_s'] * 1000:6.0f} ms  "
+        f"p90 {row['p90_s'] * 1000:6.0f} ms  max {row['max_s'] * 1000:6.0f} ms  "
+    )
+
+
+def write_json(path: str | None, rows: Record) -> None:
+    """Write a benchmark's rows where ``--json`` says (nothing without it)."""
+    if path:
+        with open(path, "w") as fh:
+            json.dump(rows, fh, indent=2)

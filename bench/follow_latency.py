@@ -14,16 +14,13 @@ thread made while following, and the bytes that came pushed.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
-import statistics
 import sys
 import time
 from typing import Any
 
-from sandbox_profiles import setup
+from common import delay_line, delay_stats, follow_setup, line_delays, write_json
 
 TARGET_S = 0.1  # a printed line in the notebook (median), against ~1 s polled
 TARGET_TRIPS = 4  # round trips of the watcher's thread while following, however many lines
@@ -57,36 +54,21 @@ def follow_once(profile: Any, lines: int) -> dict[str, Any]:
 
     runtime.transport._count_round_trip = counted  # type: ignore[method-assign]
     job = cl.cluster(profile.name)(printer).submit(lines)
-    delays: list[float] = []
-    buf = ""
-    for text in job.stdout(follow=True):
-        now = time.time()
-        buf += text
-        *whole, buf = buf.split("\n")
-        delays += [now - float(line.split()[1]) for line in whole if line]
+    stamped = [(time.time(), text) for text in job.stdout(follow=True)]
     job.result(timeout=60)
     runtime.transport._count_round_trip = count  # type: ignore[method-assign]
     pushed = runtime.push.shared.logs.log_bytes if runtime.push.live else 0
-    delays.sort()
     return {
-        "lines": len(delays),
-        "median_s": statistics.median(delays),
-        "p90_s": delays[int(0.9 * (len(delays) - 1))],
-        "max_s": delays[-1],
+        **delay_stats(line_delays(stamped)),
         "watcher_round_trips": len(trips),
         "pushed_bytes": pushed,
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=30)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    _, _, profiles = setup(poll_interval=30.0)
+    args, base = follow_setup(__doc__)
     import clusterlab as cl
 
-    base = profiles["SLURM over SSH"]
     rows: dict[str, dict[str, Any]] = {}
     for label, name, push in (
         ("pushed (agent, poll 30 s)", "b-follow-push", "1"),
@@ -97,9 +79,7 @@ def main() -> int:
         cl.profiles.save(profile)
         rows[label] = row = follow_once(profile, args.lines)
         print(
-            f"{label:28} lines {row['lines']:3}  median {row['median_s'] * 1000:6.0f} ms  "
-            f"p90 {row['p90_s'] * 1000:6.0f} ms  max {row['max_s'] * 1000:6.0f} ms  "
-            f"watcher round trips {row['watcher_round_trips']:3}  "
+            delay_line(label, row) + f"watcher round trips {row['watcher_round_trips']:3}  "
             f"pushed {row['pushed_bytes']} B",
             flush=True,
         )
@@ -112,9 +92,7 @@ def main() -> int:
         f"watcher round trips for {push['lines']} lines (target <= {TARGET_TRIPS}, "
         f"whatever the lines): {'met' if met else 'missed'}"
     )
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    write_json(args.json, rows)
     return 0
 
 

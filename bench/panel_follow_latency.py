@@ -16,16 +16,13 @@ Also counts the comm messages each way cost. The browser adds its own rendering 
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
 import sys
 import threading
 import time
 from typing import Any
 
+from common import delay_line, delay_stats, follow_setup, line_delays, write_json
 from follow_latency import printer
-from sandbox_profiles import setup
 
 TARGET_S = 0.1  # a printed line in the panel's comm (median), against ~1 s polled
 POLL_EVERY_S = 2.0  # the view's old reload
@@ -56,16 +53,6 @@ class Comm:
                     if msg.get("id") == rid:
                         return msg
                 self.cond.wait(60)
-
-
-def delays_in(stamped: list[tuple[float, str]]) -> list[float]:
-    """Per whole line in the texts (each with when it arrived): arrival minus print time."""
-    delays, buf = [], ""
-    for when, text in stamped:
-        buf += text
-        *whole, buf = buf.split("\n")
-        delays += [when - float(line.split()[1]) for line in whole if line]
-    return delays
 
 
 def run(profile: Any, lines: int, how: str) -> dict[str, Any]:
@@ -106,26 +93,17 @@ def run(profile: Any, lines: int, how: str) -> dict[str, Any]:
             time.sleep(POLL_EVERY_S)
         messages = requests
     handler.close()
-    delays = sorted(delays_in(stamped))
     return {
-        "lines": len(delays),
-        "median_s": statistics.median(delays),
-        "p90_s": delays[int(0.9 * (len(delays) - 1))],
-        "max_s": delays[-1],
+        **delay_stats(line_delays(stamped)),
         "requests": requests,
         "messages_to_panel": messages,
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=30)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    _, _, profiles = setup(poll_interval=30.0)
+    args, profile = follow_setup(__doc__)
     import clusterlab as cl
 
-    profile = profiles["SLURM over SSH"]
     cl.profiles.save(profile)
     cl.cluster(profile.name)(printer).submit(0).result(timeout=120)  # warm: connection, agent
     rows: dict[str, dict[str, Any]] = {}
@@ -133,9 +111,8 @@ def main() -> int:
     for label, how in ways:
         rows[label] = row = run(profile, args.lines, how)
         print(
-            f"{label:28} lines {row['lines']:3}  median {row['median_s'] * 1000:6.0f} ms  "
-            f"p90 {row['p90_s'] * 1000:6.0f} ms  max {row['max_s'] * 1000:6.0f} ms  "
-            f"requests {row['requests']:3}  messages to the panel {row['messages_to_panel']:3}",
+            delay_line(label, row)
+            + f"requests {row['requests']:3}  messages to the panel {row['messages_to_panel']:3}",
             flush=True,
         )
     push = rows["pushed (job.follow)"]
@@ -146,9 +123,7 @@ def main() -> int:
         f"{push['median_s'] * 1000:.0f} ms (median; target <= {TARGET_S * 1000:.0f} ms), one "
         f"request for {push['lines']} lines: {'met' if met else 'missed'}"
     )
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    write_json(args.json, rows)
     return 0
 
 

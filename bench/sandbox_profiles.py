@@ -32,15 +32,21 @@ def setup(poll_interval: float) -> tuple[Any, Path, dict[str, Any]]:
             poll_interval=poll_interval,
         ),
         "SLURM over SSH": cl.Profile(
-            name="b-ssh",
-            scheduler="slurm",
-            host=info.ssh_host,
-            port=info.ssh_port,
-            user=info.ssh_user,
-            key_file=info.ssh_key,
-            known_hosts=info.known_hosts,
-            python=info.remote_python,
-            poll_interval=poll_interval,
+            name="b-ssh", scheduler="slurm", poll_interval=poll_interval, **ssh_fields(info)
         ),
     }
     return info, tmp, profiles
+
+
+def ssh_fields(info: Any) -> dict[str, Any]:
+    """A profile's fields that reach the sandbox's sshd (as its test user, with its key,
+    host key and Python): one place for benchmarks that build profiles here or in a
+    kernel's cell (the values are plain str/int, so their repr is valid Python)."""
+    return {
+        "host": info.ssh_host,
+        "port": info.ssh_port,
+        "user": info.ssh_user,
+        "key_file": info.ssh_key,
+        "known_hosts": info.known_hosts,
+        "python": info.remote_python,
+    }

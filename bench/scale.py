@@ -41,14 +41,14 @@ import queue
 import secrets
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from sandbox_profiles import ROOT
+from common import cancel_by_name
+from sandbox_profiles import ROOT, ssh_fields
 
 RESULTS = ROOT / "bench" / "results" / "scale.json"
 
@@ -177,9 +177,7 @@ _t0 = time.perf_counter()
 import clusterlab as cl
 from clusterlab.core.runtime import get_runtime
 _import_s = time.perf_counter() - _t0
-profile = cl.Profile(name={name!r}, scheduler="slurm", host={host!r}, port={port},
-    user={user!r}, key_file={key!r}, known_hosts={known!r}, python={python!r},
-    poll_interval=2.0)
+profile = cl.Profile(name={name!r}, scheduler="slurm", poll_interval=2.0, **{ssh!r})
 cl.profiles.save(profile)
 
 def noop(x):
@@ -223,16 +221,7 @@ def map_run(n: int, home: Path, label: str) -> dict[str, Any]:
         kernel.run("import time")
         rss0 = kernel.rss_mb()
         watch = RssWatch(kernel)
-        code = MAP_CELL.format(
-            name=f"scale-{secrets.token_hex(3)}",
-            host=info.ssh_host,
-            port=info.ssh_port,
-            user=info.ssh_user,
-            key=info.ssh_key,
-            known=info.known_hosts,
-            python=info.remote_python,
-            n=n,
-        )
+        code = MAP_CELL.format(name=f"scale-{secrets.token_hex(3)}", ssh=ssh_fields(info), n=n)
         t0 = time.perf_counter()
         kernel.run(code, timeout=600)
         cell_s = time.perf_counter() - t0
@@ -326,23 +315,6 @@ LIVE_STATS = (
 )
 
 
-def cancel_by_name(name: str, timeout: float = 120) -> None:
-    """scancel every job of this run, until squeue lists none of them."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        subprocess.run(["scancel", f"--name={name}"], check=False, capture_output=True)
-        out = subprocess.run(
-            ["squeue", "-h", f"--name={name}", "--states=PENDING,RUNNING,COMPLETING"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        if not out:
-            return
-        time.sleep(1)
-    print(f"WARNING: jobs named {name} still queued after {timeout} s", file=sys.stderr)
-
-
 def live_case(args: argparse.Namespace) -> dict[str, Any]:
     from tests.cluster import sandbox
 
@@ -366,7 +338,7 @@ def live_case(args: argparse.Namespace) -> dict[str, Any]:
         latencies, _ = sample_latency(kernel, "0", limit_s=args.window)
         stats = kernel.run("", expr=LIVE_STATS)
     finally:
-        cancel_by_name(job_name)
+        cancel_by_name(job_name, timeout=120)
         kernel.close()
     polls = stats.pop("polls")
     cpu = [p[1] * 1000 for p in polls]

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,36 +21,12 @@ import clusterlab as cl
 from clusterlab.core.runtime import get_runtime
 from tests.conftest import round_trips_of, slurm_local_profile, ssh_profile
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("no_other_agents")]
 LINES = 20
-
-
-@pytest.fixture(autouse=True)
-def no_other_agents() -> None:
-    """Earlier tests' runtimes share the sandbox's SSH connection and may hold its agent
-    slots until their idle stop: end them (as tests/integration/test_push.py does)."""
-    from clusterlab.core import runtime as core
-    from clusterlab.core.watching import agentslots as push
-
-    for runtime in list(core._runtimes.values()):
-        runtime.push.close()
-    deadline = time.monotonic() + 10
-    while any(push._agents.values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[str]:
-    """A dir the sandbox's SSH user (who runs the job) can see the test's files in."""
-    path = tempfile.mkdtemp(prefix="clusterlab-follow-", dir="/tmp")
-    os.chmod(path, 0o755)  # noqa: S103 (the job, another user, only checks for files)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _lockstep(shared: str, lines: int) -> int:
     import os
-    import time
 
     for i in range(lines):
         print(f"line {i}", flush=True)
@@ -85,7 +59,7 @@ def _follow_in_lockstep(
 @pytest.mark.parametrize("where", ["slurm-ssh", "slurm-local"])
 def test_followed_output_is_pushed_in_order_once_with_few_round_trips(
     sandbox: object,
-    shared_dir: str,
+    lockstep_dir: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     where: str,
@@ -97,7 +71,7 @@ def test_followed_output_is_pushed_in_order_once_with_few_round_trips(
         local = slurm_local_profile(tmp_path, name="followpush")
         pushed = dataclasses.replace(local, poll_interval=30.0)
     cl.profiles.save(pushed)
-    got, pushed_trips = _follow_in_lockstep(pushed, shared_dir, monkeypatch)
+    got, pushed_trips = _follow_in_lockstep(pushed, lockstep_dir, monkeypatch)
     assert got == "".join(f"line {i}\n" for i in range(LINES))  # in order, complete, once
     assert pushed_trips <= 6, f"{pushed_trips} watcher round trips for {LINES} lines"
     assert get_runtime(pushed).push.shared.logs.log_bytes >= len(got)  # pushed, not read
@@ -105,7 +79,7 @@ def test_followed_output_is_pushed_in_order_once_with_few_round_trips(
     monkeypatch.setenv("CLUSTERLAB_PUSH", "0")  # the polling path, for comparison
     polled = dataclasses.replace(pushed, name="followpoll")
     cl.profiles.save(polled)
-    other = tempfile.mkdtemp(prefix="go-", dir=shared_dir)
+    other = tempfile.mkdtemp(prefix="go-", dir=lockstep_dir)
     os.chmod(other, 0o755)  # noqa: S103
     got_polled, polled_trips = _follow_in_lockstep(polled, other, monkeypatch)
     assert got_polled == got

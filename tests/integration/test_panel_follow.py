@@ -9,9 +9,6 @@ Causal, not timed: the job prints line i, then waits until the test has SEEN it 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,21 +22,11 @@ from clusterlab.core.runtime import get_runtime
 from clusterlab.ui.comm import CommHandler
 from clusterlab.ui.comm.output import OUTPUT_BYTES
 from tests.conftest import ssh_profile
-from tests.integration.test_follow_push import _lockstep, _loud, no_other_agents
+from tests.integration.test_follow_push import _lockstep, _loud
 from tests.unit.test_comm import RecordingComm
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("no_other_agents")]
 LINES = 12
-__all__ = ["no_other_agents"]  # (its autouse fixture: this module's agents start afresh)
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[str]:
-    """A dir the sandbox's SSH user (who runs the job) can see the test's files in."""
-    path = tempfile.mkdtemp(prefix="clusterlab-panelfollow-", dir="/tmp")
-    os.chmod(path, 0o755)  # noqa: S103 (the job, another user, only checks for files)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -84,6 +71,25 @@ def _start(sandbox: object, name: str, shared: str) -> tuple[cl.Profile, Job]:
     return profile, job
 
 
+def _followed_to_line_0(
+    sandbox: object, name: str, shared: str, panel: tuple[CommHandler, RecordingComm]
+) -> tuple[cl.Profile, Job]:
+    """A lockstep job followed through the panel until its line 0 came in a job.output
+    message: the job now waits for go.0, so the test acts while it runs."""
+    handler, comm = panel
+    profile, job = _start(sandbox, name, shared)
+    assert _request(handler, comm, "job.follow", id=job.id, offset=0)["following"]
+    _see(comm, job.id, shared, 1)
+    return profile, job
+
+
+def _finish(shared: str, job: Job) -> None:
+    """Release every line of a lockstep job: it prints the rest and ends."""
+    for i in range(LINES):
+        open(f"{shared}/go.{i}", "a").close()
+    assert job.result(timeout=60) == LINES
+
+
 def _see(comm: RecordingComm, job_id: str, shared: str, upto: int) -> str:
     """Release lines as they are seen in job.output messages; the text, once each byte."""
     got, end = "", None
@@ -109,13 +115,13 @@ def _see(comm: RecordingComm, job_id: str, shared: str, upto: int) -> str:
 
 
 def test_a_running_jobs_lines_are_pushed_in_order_once_and_the_follow_ends_with_it(
-    sandbox: object, shared_dir: str, panel: tuple[CommHandler, RecordingComm]
+    sandbox: object, lockstep_dir: str, panel: tuple[CommHandler, RecordingComm]
 ) -> None:
     handler, comm = panel
-    profile, job = _start(sandbox, "panelfollow", shared_dir)
+    profile, job = _start(sandbox, "panelfollow", lockstep_dir)
     reply = _request(handler, comm, "job.follow", id=job.id, stream="stdout", offset=0)
     assert reply["following"], reply
-    got = _see(comm, job.id, shared_dir, LINES)
+    got = _see(comm, job.id, lockstep_dir, LINES)
     assert job.result(timeout=60) == LINES
     _wait(lambda: _outputs(comm, job.id)[-1]["ended"], "following after the job ended")
     last = _outputs(comm, job.id)[-1]
@@ -130,38 +136,30 @@ def test_a_running_jobs_lines_are_pushed_in_order_once_and_the_follow_ends_with_
 
 
 def test_unfollow_stops_the_pushes_and_leaves_no_follower(
-    sandbox: object, shared_dir: str, panel: tuple[CommHandler, RecordingComm]
+    sandbox: object, lockstep_dir: str, panel: tuple[CommHandler, RecordingComm]
 ) -> None:
     handler, comm = panel
-    profile, job = _start(sandbox, "panelunfollow", shared_dir)
-    assert _request(handler, comm, "job.follow", id=job.id, offset=0)["following"]
-    _see(comm, job.id, shared_dir, 1)  # line 0 came: the job waits for go.0
+    profile, job = _followed_to_line_0(sandbox, "panelunfollow", lockstep_dir, panel)
     stopped = _request(handler, comm, "job.unfollow", id=job.id)
     assert stopped == {"id": job.id, "stopped": 1}
     runtime = get_runtime(profile)
     assert not runtime.watcher.followers  # at once, not at the job's end
     count = len(_outputs(comm, job.id))
-    for i in range(LINES):  # the job prints the rest now
-        open(f"{shared_dir}/go.{i}", "a").close()
-    assert job.result(timeout=60) == LINES
+    _finish(lockstep_dir, job)  # the job prints the rest now
     _wait(_no_output_thread, "the comm's output thread running")
     assert len(_outputs(comm, job.id)) == count  # nothing after the unfollow
     assert "line 3" in job.stdout()  # (the lines were printed: just not pushed)
 
 
 def test_closing_the_comm_unfollows(
-    sandbox: object, shared_dir: str, panel: tuple[CommHandler, RecordingComm]
+    sandbox: object, lockstep_dir: str, panel: tuple[CommHandler, RecordingComm]
 ) -> None:
-    handler, comm = panel
-    profile, job = _start(sandbox, "panelclose", shared_dir)
-    assert _request(handler, comm, "job.follow", id=job.id, offset=0)["following"]
-    _see(comm, job.id, shared_dir, 1)
+    handler, _ = panel
+    profile, job = _followed_to_line_0(sandbox, "panelclose", lockstep_dir, panel)
     handler.close()
     assert not get_runtime(profile).watcher.followers
     _wait(_no_output_thread, "the comm's output thread running")
-    for i in range(LINES):
-        open(f"{shared_dir}/go.{i}", "a").close()
-    assert job.result(timeout=60) == LINES
+    _finish(lockstep_dir, job)
 
 
 def test_a_loud_job_is_sent_in_bounded_messages_that_match_the_log(

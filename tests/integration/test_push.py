@@ -21,21 +21,7 @@ import clusterlab as cl
 from clusterlab.core.runtime import Runtime, get_runtime
 from tests.conftest import round_trips_of, slurm_local_profile, ssh_profile
 
-pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(autouse=True)
-def no_other_agents() -> None:
-    """Earlier tests' runtimes share the sandbox's SSH connection and may still hold its
-    agent slots (core/watching/agentslots.AGENTS_PER_CONNECTION) until their idle stop: end them."""
-    from clusterlab.core import runtime as core
-    from clusterlab.core.watching import agentslots as push
-
-    for runtime in list(core._runtimes.values()):
-        runtime.push.close()
-    deadline = time.monotonic() + 10
-    while any(push._agents.values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_other_agents")]
 
 
 @pytest.fixture(params=["slurm-local", "slurm-ssh"])

@@ -1,8 +1,10 @@
-"""What the status agent pushes just before a job's ``finished`` line (its logs' sizes and
-small result) or an array item's ``item-finished`` line (its small result): kept so the
-collector need not read the result, nor a follower the last output (two round trips fewer
-per job; the collector still checks each result against its line's sha256 and reads the
-file when they differ)."""
+"""The status agent's end and item records, read: kept so the collector need not read the
+result, nor a follower the last output (two round trips fewer per job; the collector still
+checks each result against its line's sha256 and reads the file when they differ).
+
+Their format is described once, where they are written: the protocol in the docstring of
+:mod:`clusterlab.remote.agent` (the end record before a job's ``finished`` line, the item
+record before an ``item-finished`` line)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ PushedItem = tuple["Runtime", str, int, bytes]  # (runtime, job dir, item index,
 
 
 def pushed_item(runtime: Runtime, job_dir: str, record: dict[str, Any]) -> PushedItem | None:
-    """An agent's ``{"dir", "item", "result"}`` record, or None when it is not one."""
+    """An agent's item record (see the module's docstring), or None when it is not one."""
     index = record.get("item")
     if type(index) is not int or index < 0:
         return None
@@ -47,9 +49,9 @@ def hand_out(items: list[PushedItem | None]) -> None:
 
 
 def take_end(files: dict[str, bytearray], record: dict[str, Any]) -> tuple[str, str]:
-    """Keep a job's pushed end with its dir's pushed files, as pseudo files the pushed
-    observation reads (:mod:`.agentstatus`): its result (empty: none pushed) and its
-    logs' sizes; the names of the pseudo files it wrote."""
+    """Keep a job's pushed end record with its dir's pushed files, as pseudo files the
+    pushed observation reads (:mod:`.agentstatus`): its result (empty: none pushed) and
+    its logs' sizes; the names of the pseudo files it wrote."""
     try:
         blob = base64.b64decode(str(record.get("result", "")), validate=True)
     except (binascii.Error, ValueError):

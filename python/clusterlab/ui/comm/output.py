@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from .logs import log_item, log_rank, log_stream
 from .topic import EVENT_INTERVAL, Connection, Request, RequestError, Topic, job_id
 
 if TYPE_CHECKING:
@@ -97,31 +98,17 @@ class Output:
         self._thread: threading.Thread | None = None
 
     def follow(self, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        from ...common.errors import ClusterlabError
-        from ...core.model.array import ArrayJob
-        from ...core.model.ranks import check_rank
         from ...core.watching.follow import Follower
-        from ...jobs import job
 
-        stream = data.get("stream", "stdout")
-        if stream not in ("stdout", "stderr"):
-            raise RequestError("'stream' must be 'stdout' or 'stderr'")
-        rank = data.get("rank", 0)
-        if type(rank) is not int:
-            raise RequestError("'rank' must be a whole number (0 for rank 0, the job's own log)")
+        stream = log_stream(data.get("stream", "stdout"))
+        rank = log_rank(data.get("rank", 0))
         offset = data.get("offset", 0)
         if type(offset) is not int or offset < 0:
             raise RequestError(
                 "'offset' must be a byte offset (a whole number >= 0): the size of the log "
                 "the view already shows"
             )
-        target = job(job_id(data))
-        if isinstance(target, ArrayJob):
-            raise RequestError("logs belong to array items: ask for 'ARRAYID:INDEX'")
-        try:
-            check_rank(target, rank)
-        except ClusterlabError as exc:
-            raise RequestError(str(exc)) from None
+        target = log_item(data, rank)
         reply = {"id": target.id, "stream": stream, "rank": rank, "offset": offset}
         reason = cannot_follow(target, rank)
         key = (target.id, stream, rank)
@@ -154,10 +141,10 @@ class Output:
         """Stop following ``id``'s logs (one ``stream``/``rank`` when given, else all)."""
         wanted = job_id(data)
         stream, rank = data.get("stream"), data.get("rank")
-        if stream is not None and stream not in ("stdout", "stderr"):
-            raise RequestError("'stream' must be 'stdout' or 'stderr'")
-        if rank is not None and type(rank) is not int:
-            raise RequestError("'rank' must be a whole number (0 for rank 0, the job's own log)")
+        if stream is not None:
+            log_stream(stream)
+        if rank is not None:
+            log_rank(rank)
         with self._lock:
             keys = [
                 k
