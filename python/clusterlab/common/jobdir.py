@@ -10,7 +10,7 @@ release must still be read.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .usage import Usage
 
@@ -182,7 +182,20 @@ def parse_status(data: bytes | None) -> StatusInfo:
     any line that is not a status record: a job that writes garbage into its own status
     file fails itself at worst, never the poll of every other job."""
     info = StatusInfo()
-    for line in (data or b"").splitlines():
+    fold_status(info, data or b"")
+    return info
+
+
+def fold_status(info: StatusInfo, data: bytes, owned: set[int] | None = None) -> None:
+    """Apply the records of ``data``'s lines to ``info``, in order: ``parse_status`` is this
+    fold over an empty ``StatusInfo``, and a file that only grew can be folded on from
+    where the last parse stopped (``common/statusgrowth.py``).
+
+    ``owned``: None when ``info`` is this fold's alone. Otherwise ``info.items`` still holds
+    item records shared with an earlier result, which someone may hold: an item not in
+    ``owned`` is copied before its first change (and then added), so that result never
+    changes under its holder."""
+    for line in data.splitlines():
         try:
             record = json.loads(line)
         except ValueError:
@@ -192,13 +205,21 @@ def parse_status(data: bytes | None) -> StatusInfo:
             info.malformed += 1
             continue
         try:
-            _apply(info, record)
+            _apply(info, record, owned)
         except (TypeError, ValueError):
             info.malformed += 1
-    return info
 
 
-def _apply(info: StatusInfo, record: dict[str, object]) -> None:
+def copy_status(info: StatusInfo) -> StatusInfo:
+    """A copy of ``info`` that a fold may change without changing ``info``: its own
+    containers, the items themselves still shared (``fold_status``'s ``owned`` copies
+    those on write; copying every item would cost what parsing them again does)."""
+    return replace(
+        info, items=dict(info.items), logs=dict(info.logs), runs=[dict(r) for r in info.runs]
+    )
+
+
+def _apply(info: StatusInfo, record: dict[str, object], owned: set[int] | None = None) -> None:
     event = record.get("event")
     if event in (STARTED, RETRY, REQUEUE):
         _run_record(info, str(event), record)
@@ -221,7 +242,13 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
         info.exit_signal = str(record.get("signal", ""))
     elif event in (ITEM_STARTED, ITEM_FINISHED):
         index = int(str(record.get("index", -1)))
-        item = info.items.setdefault(index, StatusInfo(host=info.host))
+        item = info.items.get(index)
+        if item is None:
+            item = info.items[index] = StatusInfo(host=info.host)
+        elif owned is not None and index not in owned:
+            item = info.items[index] = copy_status(item)  # (an earlier result holds it)
+        if owned is not None:
+            owned.add(index)
         if event == ITEM_STARTED:
             item.started = _number(record.get("time"))
             item.attempt = int(str(record.get("attempt", 1)))
