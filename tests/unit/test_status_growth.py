@@ -195,3 +195,23 @@ def test_no_file_reads_as_an_empty_one() -> None:
     assert growing.parse(None) == parse_status(None) == StatusInfo()
     assert growing.parse(b'{"event": "started", "time": 1}\n').started == 1.0
     assert growing.parse(None) == StatusInfo()
+
+
+def test_polled_and_pushed_readings_alternate_without_parsing_anew(
+    files: dict[str, bytes],
+) -> None:
+    """A poll reads a task's file with one more newline at its end (``tail``'s separator
+    between files) and often older than what the status agent has pushed since; each
+    reading still means exactly what a full parse says, and neither form makes the other
+    parse the file again (before, each switch between them parsed it whole)."""
+    data = files["array"]
+    lines = data.splitlines(keepends=True)
+    growing = GrowingStatus()
+    for k in range(len(lines) - 1):
+        pushed = b"".join(lines[: k + 2])
+        polled = b"".join(lines[:k]) + b"\n"  # (read before the last two lines came)
+        for reading in (pushed, polled, pushed):
+            assert growing.parse(reading) == parse_status(reading)
+    # each line folded about twice (once ahead, once for the older reading), each
+    # reading's extra newline once: nothing like the whole file at every switch
+    assert growing.parsed_bytes <= 2 * len(data) + 2 * len(lines)
