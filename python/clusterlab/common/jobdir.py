@@ -198,7 +198,7 @@ def fold_status(info: StatusInfo, data: bytes, owned: set[int] | None = None) ->
     for line in data.splitlines():
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # (a line nested deeper than Python recurses)
             info.malformed += 1
             continue
         if not isinstance(record, dict):
