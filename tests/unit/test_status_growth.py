@@ -215,3 +215,61 @@ def test_polled_and_pushed_readings_alternate_without_parsing_anew(
     # each line folded about twice (once ahead, once for the older reading), each
     # reading's extra newline once: nothing like the whole file at every switch
     assert growing.parsed_bytes <= 2 * len(data) + 2 * len(lines)
+
+
+def _per_line(data: bytes) -> StatusInfo:
+    """``parse_status`` as it was: ``json.loads`` of each line (the meaning to keep)."""
+    info = StatusInfo()
+    for line in data.splitlines():
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            info.malformed += 1
+            continue
+        if not isinstance(record, dict):
+            info.malformed += 1
+            continue
+        try:
+            jobdir._apply(info, record)
+        except (TypeError, ValueError):
+            info.malformed += 1
+    return info
+
+
+BYTES = [b" ", b"\t", b"\r", b"\x00", b"\xc3\xa9", b"\x0b", b"\x1c", b",", b"[", b"]", b"{"]
+BYTES += [b"}", b'"', b"\n", b"\n\n", b"1", b"-", b":", b"\\", b"e", b"NaN", b" x"]
+
+
+def test_each_line_means_what_json_loads_of_it_means(files: dict[str, bytes]) -> None:
+    """parse_status scans the lines of plain ASCII with json's scanner, not json.loads per
+    line (half the cost of a line): real files with random bytes put in or taken out (what
+    a hostile job or a torn write leaves: spaces, CR, NUL, non-ASCII, brackets, values
+    followed by more) read exactly as json.loads line by line reads them."""
+    rng = random.Random("scan-30")
+    for name, data in files.items():
+        assert parse_status(data) == _per_line(data)
+        for _ in range(150):
+            mutated = bytearray(data)
+            for _ in range(rng.randint(1, 6)):
+                at = rng.randrange(len(mutated) + 1)
+                if rng.random() < 0.2:
+                    del mutated[at : at + 1]
+                else:
+                    mutated[at:at] = rng.choice(BYTES)
+            got, want = parse_status(bytes(mutated)), _per_line(bytes(mutated))
+            assert got == want, (name, bytes(mutated))
+
+
+def test_lines_json_loads_reads_in_its_own_ways() -> None:
+    """What random bytes rarely hit: a record after leading whitespace, one followed by
+    whitespace, and one in UTF-16 (json.loads guesses a line's encoding from its NULs)."""
+    utf16 = '{"event": "stopped"}'.encode("utf-16-le")
+    for data in (
+        b' {"event": "started", "time": 1, "host": "n1", "pid": 2}\n',
+        b'\t{"event": "finished", "outcome": "ok"} \t\n',
+        utf16 + b"\n",
+        b'{"event": "started", "time": 1}\n' + utf16 + b'\n{"event": "exit", "code": 0}\n',
+    ):
+        got = parse_status(data)
+        assert got == _per_line(data) and not got.malformed
+    assert parse_status(utf16).stopped
