@@ -1,6 +1,6 @@
 """Scale (issue 30 items 1 and 2): a 100,000-item map and 10,000 live jobs, in a real kernel.
 
-    python bench/scale.py --case map100k [--n 100000]
+    python bench/scale.py --case map100k [--n 100000] [--tree DIR]
     python bench/scale.py --case live10k [--n 10000] [--window 60]
 
 Both cases run in a real ipykernel (jupyter_client's KernelManager, as JupyterLab starts
@@ -15,7 +15,11 @@ the cell's start (``import clusterlab`` included) to every item's result, what `
 took, the kernel's peak RSS growth over the run (read from ``/proc/<pid>/status`` by this
 process every 0.1 s; growth counts from just before ``import clusterlab``), the cell
 latencies after ``map()`` returned, and ``arr.results()`` / ``arr.failed()`` timed in the
-kernel once every item is done.
+kernel once every item is done. Also the kernel's CPU (``time.process_time``, all its
+threads) from the cell's start to the last result, and the part of it the watcher spent
+turning status files into meaning (``Watcher._parse``: calls, CPU, bytes handed to it).
+``--tree DIR`` runs the kernel on another checkout's clusterlab (say, the commit before a
+change) for a before/after on the same machine; ``--json`` then keeps it apart.
 
 ``live10k``: ``f.submit`` in a loop, N sleeping jobs submitted held (``--hold``: PENDING
 with reason JobHeldUser, so they take no CPU of the shared sandbox and the watcher keeps
@@ -57,14 +61,14 @@ RESULTS = ROOT / "bench" / "results" / "scale.json"
 class Kernel:
     """A real ipykernel with a private clusterlab config/data dir, and its client."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, tree: Path = ROOT) -> None:
         from jupyter_client import KernelManager
 
         env = {
             **os.environ,
             "CLUSTERLAB_CONFIG_DIR": str(home / "config"),
             "CLUSTERLAB_DATA_DIR": str(home / "data"),
-            "PYTHONPATH": str(ROOT / "python"),
+            "PYTHONPATH": str(tree / "python"),
         }
         self.km = KernelManager(kernel_name="python3")
         self.km.start_kernel(env=env, cwd=str(home))
@@ -173,10 +177,42 @@ def lat_stats(latencies: list[float]) -> dict[str, float]:
 # -- map100k -------------------------------------------------------------------------------
 MAP_CELL = """
 import json, os, time
-_t0 = time.perf_counter()
+_t0, _cpu0 = time.perf_counter(), time.process_time()
 import clusterlab as cl
 from clusterlab.core.runtime import get_runtime
+from clusterlab.core.watching import watcher as _w
 _import_s = time.perf_counter() - _t0
+_parse_cost = [0, 0.0, 0]  # Watcher._parse: calls, CPU s (its thread's), bytes given
+_orig_parse = _w.Watcher._parse
+
+def _timed_parse(self, key, sub, data):
+    data = data or b""
+    _c = time.thread_time()
+    try:
+        return _orig_parse(self, key, sub, data)
+    finally:
+        _parse_cost[0] += 1
+        _parse_cost[1] += time.thread_time() - _c
+        _parse_cost[2] += len(data)
+
+_w.Watcher._parse = _timed_parse
+_parsed = [None]  # bytes the incremental parse folded (None: a tree without it)
+try:
+    from clusterlab.common.statusgrowth import GrowingStatus as _Growing
+except ImportError:
+    _Growing = None
+if _Growing is not None:
+    _parsed[0] = 0
+    _orig_growing = _Growing.parse
+
+    def _counted(self, data):
+        _before = self.parsed_bytes
+        try:
+            return _orig_growing(self, data)
+        finally:
+            _parsed[0] += self.parsed_bytes - _before
+
+    _Growing.parse = _counted
 profile = cl.Profile(name={name!r}, scheduler="slurm", poll_interval=2.0, **{ssh!r})
 cl.profiles.save(profile)
 
@@ -188,11 +224,13 @@ arr = f.map(range({n}))
 _map_s = time.perf_counter() - _t0
 _left = [len(arr)]
 _done_at = [None]
+_cpu_done = [None]
 
 def _one_done(_job):
     _left[0] -= 1
     if _left[0] == 0:
         _done_at[0] = time.perf_counter() - _t0
+        _cpu_done[0] = time.process_time() - _cpu0
 
 for _job in arr:
     _job.add_done_callback(_one_done)
@@ -208,15 +246,18 @@ assert not _failed, _failed
 MAP_STATS = (
     "json.dumps({'import_s': _import_s, 'map_s': _map_s, 'done_s': _done_at[0], "
     "'results_s': _results_s, 'failed_s': _failed_s, 'plan': arr.plan, "
-    "'polls': get_runtime(profile).watcher.polls})"
+    "'polls': get_runtime(profile).watcher.polls, 'kernel_cpu_s': _cpu_done[0], "
+    "'parse_calls': _parse_cost[0], 'parse_cpu_s': _parse_cost[1], "
+    "'parse_mb': _parse_cost[2] / 1e6, "
+    "'parsed_mb': None if _parsed[0] is None else _parsed[0] / 1e6})"
 )
 
 
-def map_run(n: int, home: Path, label: str) -> dict[str, Any]:
+def map_run(n: int, home: Path, label: str, tree: Path = ROOT) -> dict[str, Any]:
     from tests.cluster import sandbox
 
     info = sandbox.up()
-    kernel = Kernel(home)
+    kernel = Kernel(home, tree)
     try:
         kernel.run("import time")
         rss0 = kernel.rss_mb()
@@ -253,10 +294,10 @@ def map_run(n: int, home: Path, label: str) -> dict[str, Any]:
 
 def map_case(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="clusterlab-scale-"))
-    runs = [map_run(args.n, home, "new user (empty config and data dirs)")]
+    runs = [map_run(args.n, home, "new user (empty config and data dirs)", args.tree)]
     if args.repeat > 1:
         for _ in range(args.repeat - 1):
-            runs.append(map_run(args.n, home, "cold start (fresh kernel, dirs kept)"))
+            runs.append(map_run(args.n, home, "cold start (fresh kernel, dirs kept)", args.tree))
     figures = []
     for run in runs:
         new_user = run["run"].startswith("new user")
@@ -395,6 +436,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="map100k: runs (first = new user)")
     ap.add_argument("--window", type=float, default=60.0, help="live10k: seconds of sampling")
     ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--tree", type=Path, default=ROOT, help="map100k: checkout to import from")
     args = ap.parse_args()
     if args.n is None:
         args.n = 100_000 if args.case == "map100k" else 10_000
@@ -408,7 +450,7 @@ def main() -> None:
         load_after=os.getloadavg(),
         cores=os.cpu_count(),
         commit=subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(args.tree), "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             check=False,

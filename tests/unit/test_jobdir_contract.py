@@ -202,6 +202,18 @@ def test_a_foreign_line_in_a_status_file_is_counted_not_fatal() -> None:
     assert status.outcome == jobdir.OK and status.host == "n1" and status.malformed == 3
 
 
+def test_a_line_nested_past_the_recursion_limit_is_counted_not_fatal() -> None:
+    """Found while making the parse incremental: ``json`` raises RecursionError (not a
+    ValueError) for a line of 200,000 ``[``, which escaped ``parse_status`` and failed the
+    watcher's every poll, so no job of that cluster moved again; a job that writes such a
+    line into its status file now has one malformed line, its other lines still count."""
+    data = b'{"event": "started", "time": 1, "host": "n1", "pid": 5}\n'
+    data += b"[" * 200_000 + b"\n"
+    data += b'{"event": "finished", "outcome": "ok"}\n'
+    status = jobdir.parse_status(data)
+    assert status.outcome == jobdir.OK and status.host == "n1" and status.malformed == 1
+
+
 def _vandal() -> object:
     def write_over_clusterlab_files() -> str:
         import os

@@ -10,7 +10,8 @@ release must still be read.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
 from .usage import Usage
 
@@ -182,23 +183,80 @@ def parse_status(data: bytes | None) -> StatusInfo:
     any line that is not a status record: a job that writes garbage into its own status
     file fails itself at worst, never the poll of every other job."""
     info = StatusInfo()
-    for line in (data or b"").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            info.malformed += 1
-            continue
-        if not isinstance(record, dict):
-            info.malformed += 1
-            continue
-        try:
-            _apply(info, record)
-        except (TypeError, ValueError):
-            info.malformed += 1
+    fold_status(info, data or b"")
     return info
 
 
-def _apply(info: StatusInfo, record: dict[str, object]) -> None:
+def fold_status(info: StatusInfo, data: bytes, owned: set[int] | None = None) -> None:
+    """Apply the records of ``data``'s lines to ``info``, in order: ``parse_status`` is this
+    fold over an empty ``StatusInfo``, and a file that only grew can be folded on from
+    where the last parse stopped (``common/statusgrowth.py``).
+
+    ``owned``: None when ``info`` is this fold's alone. Otherwise ``info.items`` still holds
+    item records shared with an earlier result, which someone may hold: an item not in
+    ``owned`` is copied before its first change (and then added), so that result never
+    changes under its holder."""
+    for record in _values(data):
+        if not isinstance(record, dict):  # (not JSON, or JSON but no record)
+            info.malformed += 1
+            continue
+        try:
+            _apply(info, record, owned)
+        except (TypeError, ValueError):
+            info.malformed += 1
+
+
+_NOT_JSON = object()  # what _values gives for a line json.loads refuses
+# json.loads' own scanner (C), without its wrapping (set by __init__, so unknown to stubs)
+_SCAN: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_JSON_SPACE = " \t\n\r"  # what json.loads allows around a value
+
+
+def _values(data: bytes) -> Iterator[object]:
+    """``json.loads`` of each of ``data.splitlines()``, ``_NOT_JSON`` where it raises.
+
+    What the runner writes (ASCII, no CR, no NUL) is decoded once and each line scanned by
+    json's own C scanner: ``json.loads`` per line spent as long again on detecting the
+    encoding and decoding each line as on the scan itself. The answer is the same: where
+    a line does not start with a value (whitespace, nothing) json.loads itself decides,
+    and a value followed by more than whitespace is refused, as json.loads refuses it.
+    Anything else takes json.loads line by line."""
+    if not data.isascii() or b"\r" in data or b"\x00" in data:  # (NUL: its encoding guess)
+        for line in data.splitlines():
+            yield _loads(line)
+        return
+    lines = data.decode("ascii").split("\n")  # (without CR, splitlines' only break)
+    if lines[-1] == "":
+        lines.pop()  # (what follows the last newline: nothing, not an empty line)
+    for text in lines:
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:
+            yield _loads(text)
+            continue
+        except (ValueError, RecursionError):
+            yield _NOT_JSON
+            continue
+        yield value if end == len(text) or not text[end:].strip(_JSON_SPACE) else _NOT_JSON
+
+
+def _loads(line: bytes | str) -> object:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):  # (a line nested deeper than Python recurses)
+        return _NOT_JSON
+
+
+def copy_status(info: StatusInfo) -> StatusInfo:
+    """A copy of ``info`` that a fold may change without changing ``info``: its own
+    containers, the items themselves still shared (``fold_status``'s ``owned`` copies
+    those on write; copying every item would cost what parsing them again does)."""
+    return replace(
+        info, items=dict(info.items), logs=dict(info.logs), runs=[dict(r) for r in info.runs]
+    )
+
+
+def _apply(info: StatusInfo, record: dict[str, object], owned: set[int] | None = None) -> None:
     event = record.get("event")
     if event in (STARTED, RETRY, REQUEUE):
         _run_record(info, str(event), record)
@@ -221,7 +279,13 @@ def _apply(info: StatusInfo, record: dict[str, object]) -> None:
         info.exit_signal = str(record.get("signal", ""))
     elif event in (ITEM_STARTED, ITEM_FINISHED):
         index = int(str(record.get("index", -1)))
-        item = info.items.setdefault(index, StatusInfo(host=info.host))
+        item = info.items.get(index)
+        if item is None:
+            item = info.items[index] = StatusInfo(host=info.host)
+        elif owned is not None and index not in owned:
+            item = info.items[index] = copy_status(item)  # (an earlier result holds it)
+        if owned is not None:
+            owned.add(index)
         if event == ITEM_STARTED:
             item.started = _number(record.get("time"))
             item.attempt = int(str(record.get("attempt", 1)))

@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ...backends.base import Observation, WatchTarget
-from ...common.jobdir import StatusInfo, parse_status
+from ...common.jobdir import StatusInfo
 from ...common.states import JobState
+from ...common.statusgrowth import GrowingStatus
 from ..model.array import ArrayPart
 from ..model.job import Job
 from ..model.leanfuture import is_done
@@ -51,7 +52,7 @@ class Watcher:
         # What each unit (its items, for arrays) looked like at the last poll, so a poll
         # that brings nothing new costs a comparison per job (see _unchanged).
         self._seen: dict[str, dict[int, tuple[object, ...]]] = {}
-        self._parsed: dict[str, dict[int, tuple[bytes | None, StatusInfo]]] = {}
+        self._parsed: dict[str, dict[int, GrowingStatus]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -358,15 +359,14 @@ class Watcher:
         seen[sub] = _fingerprint(obs, state)
 
     def _parse(self, key: str, sub: int, data: bytes | None) -> StatusInfo:
-        """The status file's meaning, parsed again only when its bytes changed (a long
-        array task's file grows by a line per item; most polls find it as it was)."""
+        """The status file's meaning, parsing only what changed: most polls find it as it
+        was, and a long array task's file grows by lines, of which only the new ones are
+        parsed (common/statusgrowth.py)."""
         cache = self._parsed.setdefault(key, {})
-        hit = cache.get(sub)
-        if hit is not None and hit[0] == data:
-            return hit[1]
-        info = parse_status(data)
-        cache[sub] = (data, info)
-        return info
+        growing = cache.get(sub)
+        if growing is None:
+            growing = cache[sub] = GrowingStatus()
+        return growing.parse(data)
 
     def _apply(
         self,
