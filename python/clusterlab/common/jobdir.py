@@ -10,7 +10,6 @@ release must still be read.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from .usage import Usage
@@ -196,55 +195,19 @@ def fold_status(info: StatusInfo, data: bytes, owned: set[int] | None = None) ->
     item records shared with an earlier result, which someone may hold: an item not in
     ``owned`` is copied before its first change (and then added), so that result never
     changes under its holder."""
-    for record in _values(data):
-        if not isinstance(record, dict):  # (not JSON, or JSON but no record)
+    for line in data.splitlines():
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):  # (a line nested deeper than Python recurses)
+            info.malformed += 1
+            continue
+        if not isinstance(record, dict):
             info.malformed += 1
             continue
         try:
             _apply(info, record, owned)
         except (TypeError, ValueError):
             info.malformed += 1
-
-
-_NOT_JSON = object()  # what _values gives for a line json.loads refuses
-# json.loads' own scanner (C), without its wrapping (set by __init__, so unknown to stubs)
-_SCAN: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_JSON_SPACE = " \t\n\r"  # what json.loads allows around a value
-
-
-def _values(data: bytes) -> Iterator[object]:
-    """``json.loads`` of each of ``data.splitlines()``, ``_NOT_JSON`` where it raises.
-
-    What the runner writes (ASCII, no CR, no NUL) is decoded once and each line scanned by
-    json's own C scanner: ``json.loads`` per line spent as long again on detecting the
-    encoding and decoding each line as on the scan itself. The answer is the same: where
-    a line does not start with a value (whitespace, nothing) json.loads itself decides,
-    and a value followed by more than whitespace is refused, as json.loads refuses it.
-    Anything else takes json.loads line by line."""
-    if not data.isascii() or b"\r" in data or b"\x00" in data:  # (NUL: its encoding guess)
-        for line in data.splitlines():
-            yield _loads(line)
-        return
-    lines = data.decode("ascii").split("\n")  # (without CR, splitlines' only break)
-    if lines[-1] == "":
-        lines.pop()  # (what follows the last newline: nothing, not an empty line)
-    for text in lines:
-        try:
-            value, end = _SCAN(text, 0)
-        except StopIteration:
-            yield _loads(text)
-            continue
-        except (ValueError, RecursionError):
-            yield _NOT_JSON
-            continue
-        yield value if end == len(text) or not text[end:].strip(_JSON_SPACE) else _NOT_JSON
-
-
-def _loads(line: bytes | str) -> object:
-    try:
-        return json.loads(line)
-    except (ValueError, RecursionError):  # (a line nested deeper than Python recurses)
-        return _NOT_JSON
 
 
 def copy_status(info: StatusInfo) -> StatusInfo:
