@@ -272,9 +272,25 @@ def test_a_revoked_host_key_signed_by_the_ca_is_refused(
 
 
 @pytest.mark.parametrize("client", ["openssh", "paramiko"])
+@pytest.mark.parametrize("descriptors", ["few", "past 1024"])
 def test_proxycommand_from_ssh_config(
-    sandbox: object, tmp_path: Path, login_dir: Path, client: str
+    sandbox: object, tmp_path: Path, login_dir: Path, client: str, descriptors: str
 ) -> None:
+    """ "past 1024": a process that holds many descriptors (a long notebook session, or this
+    test suite) got numbers select() refuses, and paramiko's own ProxyCommand select()s on
+    its pipe: the login failed with "filedescriptor out of range in select()"."""
+    held: list[int] = []
+    if descriptors != "few":
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    try:
+        _login_through_proxycommand(sandbox, tmp_path, client)
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+def _login_through_proxycommand(sandbox: object, tmp_path: Path, client: str) -> None:
     s = sandbox
     cfg = tmp_path / "ssh_config"
     cfg.write_text(

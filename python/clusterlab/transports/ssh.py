@@ -24,6 +24,7 @@ from ..config.profile import Profile
 from . import known_hosts as kh
 from .base import CommandResult, Transport, timeout_message
 from .paramiko_auth import PromptingClient, answer_prompt
+from .proxysock import ProxySocket
 from .rekey import RekeySafeTransport
 from .ssh_endpoint import CONNECT_TIMEOUT, Endpoint, certified_key, resolve_endpoint
 from .stream import Stream, bounded_lines
@@ -125,7 +126,7 @@ class SSHTransport(Transport):
         where = f"{ep.user}@{ep.hostname}:{ep.port}"
         try:
             if sock is None and ep.proxy_command:
-                sock = paramiko.ProxyCommand(ep.proxy_command)
+                sock = ProxySocket(ep.proxy_command)
             pkey = certified_key(ep) if password is None else None
             client.connect(
                 ep.hostname,
