@@ -59,6 +59,7 @@ ITEM_VAR = "CLUSTERLAB_ITEM"  # in a task of a map item: "ARRAY_TASK ITEM_INDEX"
 ATTEMPT_VAR = "CLUSTERLAB_ATTEMPT"  # 0 on the first run of a job (requeues count up)
 LAUNCHERS = ("auto", "srun", "mpirun", "processes", "none")
 STOP_GRACE_SECONDS = 5.0  # TERM, then KILL: the other ranks when one failed
+TERM_WAIT = 5.0  # s a launcher killed by SIGTERM waits for the runner's own (preemption)
 
 
 # -- cl.task() where clusterlab is not installed ------------------------------------------------
@@ -431,6 +432,10 @@ def _run_ranks(job: Any, runner: Any, ranks_dir: str, extra: dict[str, str]) -> 
     # preemption first) runs once the ranks have ended.
     previous = signal.signal(signal.SIGTERM, on_term)
     codes = started.wait()  # returns once the ranks (or srun/mpirun) ended
+    # srun may die of a preemption's SIGTERM before the runner hears its own: wait for it
+    term, deadline = {-signal.SIGTERM, 128 + signal.SIGTERM}, time.monotonic() + TERM_WAIT
+    while not stopping and term & set(codes.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     if stopping:
         if callable(previous):
             previous(stopping[0], None)
