@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from relay import Relay
+from relay import Relay, known_hosts_for
 from sandbox_profiles import setup
 
 TARGETS = {"over_limit_s": 0.3, "map_s": 3.0, "trips_per_job": 3, "trips_per_map": 4}
@@ -30,14 +30,6 @@ TARGETS = {"over_limit_s": 0.3, "map_s": 3.0, "trips_per_job": 3, "trips_per_map
 
 def noop() -> None:
     return None
-
-
-def known_hosts_for(info: Any, port: int) -> str:
-    """The sandbox's host key under the relay's port (OpenSSH and paramiko key by port)."""
-    kind, b64 = Path(info.known_hosts).read_text().split()[1:3]
-    path = Path(tempfile.mkdtemp(prefix="bench-kh-")) / "known_hosts"
-    path.write_text(f"[127.0.0.1]:{port} {kind} {b64}\n")
-    return str(path)
 
 
 def raw_limit(info: Any, port: int, known: str, repeat: int) -> list[float]:

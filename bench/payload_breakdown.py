@@ -65,8 +65,7 @@ def main() -> None:
     port, known = info.ssh_port, info.known_hosts
     relay = None
     if args.delay_ms > 0:
-        from distance import known_hosts_for
-        from relay import Relay
+        from relay import Relay, known_hosts_for
 
         relay = Relay(info.ssh_port, args.delay_ms).start()
         port, known = relay.port, known_hosts_for(info, relay.port)

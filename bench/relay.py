@@ -14,8 +14,11 @@ import argparse
 import asyncio
 import contextlib
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
@@ -47,6 +50,14 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
     finally:
         with contextlib.suppress(OSError):
             writer.close()
+
+
+def known_hosts_for(info: Any, port: int) -> str:
+    """The sandbox's host key under the relay's port (OpenSSH and paramiko key by port)."""
+    kind, b64 = Path(info.known_hosts).read_text().split()[1:3]
+    path = Path(tempfile.mkdtemp(prefix="bench-kh-")) / "known_hosts"
+    path.write_text(f"[127.0.0.1]:{port} {kind} {b64}\n")
+    return str(path)
 
 
 class Relay:

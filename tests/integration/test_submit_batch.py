@@ -274,7 +274,7 @@ def test_gc_removes_the_array_dir_of_alike_jobs_once_their_dirs_are_gone(
 
 
 def test_a_slow_submission_says_why_the_job_still_waits(
-    sandbox: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """sbatch retries for up to two minutes when slurmctld is busy or its queue is full,
     and a slow link delays it too: the job said only "being submitted" throughout. Here
@@ -292,10 +292,8 @@ def test_a_slow_submission_says_why_the_job_still_waits(
     relay_mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(relay_mod)
     relay = relay_mod.Relay(sandbox.ssh_port, 400).start()
-    kind, b64 = Path(sandbox.known_hosts).read_text().split()[1:3]
-    known = tmp_path / "known_hosts"
-    known.write_text(f"[127.0.0.1]:{relay.port} {kind} {b64}\n")
-    profile = ssh_profile(sandbox, name="slowlink", port=relay.port, known_hosts=str(known))
+    known = relay_mod.known_hosts_for(sandbox, relay.port)
+    profile = ssh_profile(sandbox, name="slowlink", port=relay.port, known_hosts=known)
     cl.profiles.save(profile)
     monkeypatch.setattr(batcher, "SLOW_AFTER", 0.5, raising=False)
     seen: list[tuple[str, str]] = []
