@@ -186,13 +186,12 @@ class Batcher:
     def _still_submitting(self, batch: list[Pending]) -> None:
         """The jobs of a batch whose submission outlasted SLOW_AFTER: say why they wait
         (under the lock that accepting them takes, so none goes back to SUBMITTING)."""
+        reason = SLOW_REASON.format(seconds=SLOW_AFTER)
         with self._cond:
-            changed = [
-                p.job.set_state(JobState.SUBMITTING, SLOW_REASON.format(seconds=SLOW_AFTER))
-                for p in batch
-                if p.job.state == JobState.SUBMITTING
-            ]
-        if any(changed):
+            waiting = [p.job for p in batch if p.job.state == JobState.SUBMITTING]
+            for job in waiting:
+                job.set_state(JobState.SUBMITTING, reason)
+        if waiting:
             self.runtime.flush()
 
     def _linger(self) -> None:
